@@ -1,0 +1,98 @@
+"""What a stage needs from a backend, and how to get one by name.
+
+A stage never asks which backend it has: `sagemaker` calls AWS with boto3, `local` runs the
+same definitions on this machine. Both speak in SageMaker's own terms (ARNs, statuses, step
+metadata shaped like `ListPipelineExecutionSteps`), so stage logic is written once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+BACKENDS = ("sagemaker", "local")
+
+# Pipeline execution statuses, as SageMaker names them.
+TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of an execution, as `ListPipelineExecutionSteps` reports it."""
+
+    name: str
+    status: str  # Starting | Executing | Stopping | Stopped | Failed | Succeeded
+    started: dt.datetime | None = None
+    ended: dt.datetime | None = None
+    failure_reason: str = ""
+    # The step's `Metadata` as SageMaker returns it, e.g. {"ProcessingJob": {"Arn": ...}},
+    # {"RegisterModel": {"Arn": ...}}, {"Condition": {"Outcome": "True"}}, {"Fail": {...}}.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started and self.ended:
+            return (self.ended - self.started).total_seconds()
+        return None
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """A pipeline execution, as `DescribePipelineExecution` reports it."""
+
+    arn: str
+    status: str  # Executing | Stopping | Stopped | Failed | Succeeded
+    failure_reason: str = ""
+    started: dt.datetime | None = None
+    ended: dt.datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class PipelineBackend(Protocol):
+    """Pipelines: create or update, start, watch."""
+
+    # Seconds between two polls of a running execution.
+    poll_seconds: float
+
+    def default_bucket(self) -> str:
+        """The bucket a definition uses when none is given (SageMaker's naming convention)."""
+
+    def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
+        """The deployed definition of pipeline `name`, or None when there is none."""
+
+    def upsert_pipeline(
+        self, name: str, definition: dict[str, Any], role_arn: str, tags: dict[str, str]
+    ) -> tuple[str, bool]:
+        """Create the pipeline or update it in place; return (pipeline ARN, created)."""
+
+    def start_execution(self, name: str, parameters: dict[str, str], token: str) -> str:
+        """Start an execution; the same `token` again returns the same execution's ARN."""
+
+    def describe_execution(self, execution_arn: str) -> ExecutionRecord:
+        """The execution's status. Raises StageError when it does not exist."""
+
+    def list_steps(self, execution_arn: str) -> list[StepRecord]:
+        """The execution's steps in the order they started."""
+
+    def read_property_file(
+        self, execution_arn: str, step_name: str, output_name: str, file_path: str
+    ) -> Any:
+        """The parsed JSON of a processing step's property file, as `Std:JsonGet` reads it:
+        the file `file_path` inside the step's output `output_name`."""
+
+
+def pipeline_backend(name: str, region: str) -> PipelineBackend:
+    """The pipeline backend called `name`. Heavy modules load only when chosen."""
+    if name == "sagemaker":
+        from smgha.backends.sagemaker import SageMakerBackend
+
+        return SageMakerBackend(region=region)
+    if name == "local":
+        from smgha.backends.local import LocalBackend
+
+        return LocalBackend(region=region)
+    raise ValueError(f"unknown backend {name!r}")

@@ -1,0 +1,242 @@
+"""The local backend: SageMaker's pipeline service, registry and S3, on this machine.
+
+Pipelines are interpreted from the same definition JSON SageMaker receives; an execution
+runs in a detached process (so a stage can stop waiting and a later job resume), and its
+status is read back from disk in SageMaker's response shapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from smgha import definition as defn
+from smgha.backends import ExecutionRecord, StepRecord
+from smgha.backends.local import state
+from smgha.backends.local.executor import SUPPORTED_STEP_TYPES, read_output_file
+from smgha.backends.local.expressions import ExpressionError
+from smgha.backends.local.registry import LocalRegistry
+from smgha.backends.local.s3 import LocalS3
+from smgha.errors import StageError
+
+
+class LocalBackend:
+    poll_seconds = 0.5
+
+    def __init__(self, region: str, root: Path | None = None) -> None:
+        self.region = region
+        self.root = root or state.state_dir()
+        self.s3 = LocalS3(self.root / "s3")
+        self.registry = LocalRegistry(self.root / "registry", region)
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- pipelines ------------------------------------------------------------------------
+
+    def default_bucket(self) -> str:
+        return "smgha-local"
+
+    def pipeline_arn(self, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{state.LOCAL_ACCOUNT}:pipeline/{name.lower()}"
+
+    def _pipeline_file(self, name: str) -> Path:
+        return self.root / "pipelines" / name / "pipeline.json"
+
+    def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
+        path = self._pipeline_file(name)
+        return state.read_json(path)["PipelineDefinition"] if path.exists() else None
+
+    def upsert_pipeline(
+        self, name: str, definition: dict[str, Any], role_arn: str, tags: dict[str, str]
+    ) -> tuple[str, bool]:
+        unsupported = sorted(
+            {s.get("Type", "?") for s in defn.iter_steps(definition["Steps"])}
+            - set(SUPPORTED_STEP_TYPES)
+        )
+        if unsupported:
+            raise StageError(
+                "The local backend cannot run this pipeline",
+                f"step types {unsupported} are not emulated; it runs {list(SUPPORTED_STEP_TYPES)}. "
+                "Use backend: sagemaker for this pipeline.",
+            )
+        path = self._pipeline_file(name)
+        with state.locked(path.with_name(".lock")):
+            existing = state.read_json(path) if path.exists() else None
+            moment = state.to_iso(state.now())
+            record = {
+                "PipelineName": name,
+                "PipelineArn": self.pipeline_arn(name),
+                "PipelineDefinition": definition,
+                "RoleArn": role_arn,
+                "Tags": {**(existing or {}).get("Tags", {}), **tags},
+                "CreationTime": (existing or {}).get("CreationTime", moment),
+                "LastModifiedTime": moment,
+            }
+            state.write_json(path, record)
+        return record["PipelineArn"], existing is None
+
+    def tags(self, name: str) -> dict[str, str]:
+        return state.read_json(self._pipeline_file(name))["Tags"]
+
+    # -- executions -----------------------------------------------------------------------
+
+    def start_execution(self, name: str, parameters: dict[str, str], token: str) -> str:
+        pipeline_file = self._pipeline_file(name)
+        if not pipeline_file.exists():
+            raise StageError(
+                "StartPipelineExecution failed", f"ResourceNotFound: no pipeline {name!r}"
+            )
+        pipeline = state.read_json(pipeline_file)
+        token_file = self.root / "tokens" / name / f"{token}.json"
+        with state.locked(self.root / "tokens" / name / ".lock"):
+            if token_file.exists():  # the same request again: the same execution, as in AWS
+                return state.read_json(token_file)["PipelineExecutionArn"]
+            execution_id = state.new_id()
+            arn = f"{pipeline['PipelineArn']}/execution/{execution_id}"
+            folder = self._execution_folder(arn)
+            moment = state.to_iso(state.now())
+            state.write_json(folder / "definition.json", pipeline["PipelineDefinition"])
+            state.write_json(
+                folder / "execution.json",
+                {
+                    "PipelineExecutionArn": arn,
+                    "PipelineArn": pipeline["PipelineArn"],
+                    "PipelineName": name,
+                    "ExecutionId": execution_id,
+                    "PipelineExecutionStatus": "Executing",
+                    "Parameters": parameters,
+                    "ClientRequestToken": token,
+                    "CreationTime": moment,
+                    "LastModifiedTime": moment,
+                    "Steps": [],
+                },
+            )
+            state.write_json(token_file, {"PipelineExecutionArn": arn})
+        self._spawn(arn, folder)
+        return arn
+
+    def _spawn(self, arn: str, folder: Path) -> None:
+        """Run the executor detached: it outlives this process, as a real execution would."""
+        with open(folder / "executor.out", "ab") as out:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "smgha.backends.local.executor", str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={
+                    **os.environ,
+                    "PYTHONPATH": _import_root() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                },
+            )
+        self._children[arn] = child
+        record = state.read_json(folder / "execution.json")
+        record["ExecutorPid"] = child.pid
+        state.write_json(folder / "execution.json", record)
+
+    def _execution_folder(self, arn: str) -> Path:
+        execution_id = arn.rsplit("/", 1)[-1]
+        if not arn.startswith("arn:aws:sagemaker:") or "/execution/" not in arn:
+            raise StageError("DescribePipelineExecution failed", f"{arn!r} is not an execution ARN")
+        return self.root / "executions" / execution_id
+
+    def _execution(self, arn: str) -> dict[str, Any]:
+        path = self._execution_folder(arn) / "execution.json"
+        if not path.exists():
+            raise StageError(
+                "DescribePipelineExecution failed", f"ResourceNotFound: no execution {arn}"
+            )
+        record = state.read_json(path)
+        if record["PipelineExecutionStatus"] == "Executing" and not self._alive(arn, record):
+            # Re-read: the executor may have finished between the two reads.
+            record = state.read_json(path)
+            if record["PipelineExecutionStatus"] == "Executing":
+                record["PipelineExecutionStatus"] = "Failed"
+                record["FailureReason"] = (
+                    f"the local executor (pid {record.get('ExecutorPid')}) stopped without "
+                    f"finishing; see {path.parent / 'executor.out'}"
+                )
+        return record
+
+    def _alive(self, arn: str, record: dict[str, Any]) -> bool:
+        child = self._children.get(arn)
+        if child is not None:
+            return child.poll() is None  # poll() also reaps our own finished child
+        pid = record.get("ExecutorPid")
+        if not pid:
+            return True  # started a moment ago: the pid is being written
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def describe_execution(self, execution_arn: str) -> ExecutionRecord:
+        record = self._execution(execution_arn)
+        finished = record["PipelineExecutionStatus"] != "Executing"
+        return ExecutionRecord(
+            arn=execution_arn,
+            status=record["PipelineExecutionStatus"],
+            failure_reason=record.get("FailureReason", ""),
+            started=state.from_iso(record["CreationTime"]),
+            ended=state.from_iso(record["LastModifiedTime"]) if finished else None,
+        )
+
+    def list_steps(self, execution_arn: str) -> list[StepRecord]:
+        return [
+            StepRecord(
+                name=step["StepName"],
+                status=step["StepStatus"],
+                started=state.from_iso(step.get("StartTime")),
+                ended=state.from_iso(step.get("EndTime")),
+                failure_reason=step.get("FailureReason", ""),
+                metadata=step.get("Metadata", {}),
+            )
+            for step in self._execution(execution_arn)["Steps"]
+        ]
+
+    def read_property_file(
+        self, execution_arn: str, step_name: str, output_name: str, file_path: str
+    ) -> Any:
+        folder = self._execution_folder(execution_arn)
+        described = _described_job(folder, step_name)
+        try:
+            return read_output_file(self.s3, described, step_name, output_name, file_path)
+        except ExpressionError as error:
+            raise StageError("Reading the property file failed", str(error)) from None
+
+    def stop_execution(self, execution_arn: str) -> None:
+        """StopPipelineExecution: end the executor and mark the execution Stopped."""
+        import signal
+
+        path = self._execution_folder(execution_arn) / "execution.json"
+        record = state.read_json(path)
+        if record["PipelineExecutionStatus"] != "Executing":
+            return
+        pid = record.get("ExecutorPid")
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid), signal.SIGTERM)
+        child = self._children.pop(execution_arn, None)
+        if child is not None:
+            child.wait(timeout=10)
+        record.update(PipelineExecutionStatus="Stopped", LastModifiedTime=state.to_iso(state.now()))
+        state.write_json(path, record)
+
+
+def _described_job(folder: Path, step_name: str) -> dict[str, Any]:
+    """The resolved request of a finished step, which holds its outputs' S3 URIs."""
+    path = folder / "jobs" / step_name / "described.json"
+    if not path.exists():
+        raise StageError("Reading the property file failed", f"step {step_name!r} has not run")
+    return state.read_json(path)
+
+
+def _import_root() -> str:
+    """The folder that holds the `smgha` package, for the detached executor's imports."""
+    return str(Path(__file__).resolve().parents[3])

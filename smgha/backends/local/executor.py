@@ -1,0 +1,223 @@
+"""Run one local pipeline execution to its end; started detached by LocalBackend.
+
+Usage: python -m smgha.backends.local.executor <execution folder>
+
+The execution folder holds `execution.json` (status, parameters, steps; rewritten
+atomically after every change so other processes can watch) and `definition.json` (the
+definition as it was when the execution started, as SageMaker pins it).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from smgha import definition as defn
+from smgha.backends.local import jobs, state
+from smgha.backends.local.expressions import Evaluator, ExpressionError, lookup
+from smgha.backends.local.registry import LocalRegistry
+from smgha.backends.local.s3 import LocalS3
+
+# What runs each step type, and the key SageMaker uses for it in step Metadata.
+JOB_RUNNERS: dict[
+    str, tuple[Callable[[dict[str, Any], jobs.JobContext], dict[str, Any]], str, str]
+] = {
+    "Processing": (jobs.run_processing, "ProcessingJob", "ProcessingJobArn"),
+    "Training": (jobs.run_training, "TrainingJob", "TrainingJobArn"),
+    "RegisterModel": (jobs.run_register_model, "RegisterModel", "ModelPackageArn"),
+}
+SUPPORTED_STEP_TYPES = (*JOB_RUNNERS, "Condition", "Fail")
+
+
+class Execution:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.record: dict[str, Any] = state.read_json(folder / "execution.json")
+        self.definition: dict[str, Any] = state.read_json(folder / "definition.json")
+        root = folder.parents[1]  # <state>/executions/<id>
+        self.region = self.record["PipelineExecutionArn"].split(":")[3]
+        self.s3 = LocalS3(root / "s3")
+        self.registry = LocalRegistry(root / "registry", self.region)
+        self.steps = defn.steps_by_name(self.definition)
+        self.properties: dict[str, dict[str, Any]] = {}
+        self.log_file = open(folder / "execution.log", "a", encoding="utf-8")  # noqa: SIM115
+        declared = defn.parameters(self.definition)
+        given = self.record.get("Parameters") or {}
+        self.evaluator = Evaluator(
+            parameters={
+                name: defn.parameter_value(
+                    p.get("Type", "String"), str(given.get(name, p.get("DefaultValue", "")))
+                )
+                for name, p in declared.items()
+            },
+            execution={
+                "PipelineExecutionId": self.record["ExecutionId"],
+                "PipelineExecutionArn": self.record["PipelineExecutionArn"],
+                "PipelineName": self.record["PipelineName"],
+                "PipelineArn": self.record["PipelineArn"],
+                "StartDateTime": self.record["CreationTime"],
+                "CurrentDateTime": self.record["CreationTime"],
+            },
+            step_properties=self.properties,
+            read_property_file=self.read_property_file,
+        )
+
+    # -- bookkeeping --------------------------------------------------------------------
+
+    def log(self, message: str) -> None:
+        self.log_file.write(f"{state.now().isoformat(timespec='seconds')} {message}\n")
+        self.log_file.flush()
+
+    def save(self) -> None:
+        self.record["LastModifiedTime"] = state.to_iso(state.now())
+        state.write_json(self.folder / "execution.json", self.record)
+
+    def step_record(self, name: str) -> dict[str, Any]:
+        record = {
+            "StepName": name,
+            "StepStatus": "Executing",
+            "StartTime": state.to_iso(state.now()),
+        }
+        self.record["Steps"].append(record)
+        self.save()
+        return record
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.log(f"execution {self.record['ExecutionId']} of {self.record['PipelineName']} started")
+        activated = [step["Name"] for step in self.definition["Steps"]]
+        done: set[str] = set()
+        failed = False
+        while not failed:
+            step = self.next_step(activated, done)
+            if step is None:
+                break
+            failed = not self.run_step(step, activated)
+            done.add(step["Name"])
+        status = "Failed" if failed else "Succeeded"
+        self.record["PipelineExecutionStatus"] = status
+        if failed:
+            self.record["FailureReason"] = "Step failure: One or multiple steps failed."
+        self.save()
+        self.log(f"execution {status.lower()}")
+
+    def next_step(self, activated: list[str], done: set[str]) -> dict[str, Any] | None:
+        """The first activated step not yet run whose dependencies have all run."""
+        for name in activated:
+            if name in done:
+                continue
+            step = self.steps[name]
+            needs = set(step.get("DependsOn") or []) | defn.step_references(step)
+            if needs <= done:
+                return step
+        return None
+
+    def run_step(self, step: dict[str, Any], activated: list[str]) -> bool:
+        name, kind = step["Name"], step["Type"]
+        record = self.step_record(name)
+        self.log(f"step {name} ({kind}) started")
+        try:
+            if kind == "Condition":
+                outcome = all(self.evaluator.condition(c) for c in step["Arguments"]["Conditions"])
+                branch = "IfSteps" if outcome else "ElseSteps"
+                activated += [s["Name"] for s in step["Arguments"].get(branch) or []]
+                record["Metadata"] = {"Condition": {"Outcome": str(outcome).lower().capitalize()}}
+                self.properties[name] = {"Outcome": outcome}
+            elif kind == "Fail":
+                message = str(self.evaluator.resolve(step["Arguments"].get("ErrorMessage", "")))
+                record["Metadata"] = {"Fail": {"ErrorMessage": message}}
+                raise jobs.JobFailed(message)
+            elif kind in JOB_RUNNERS:
+                runner, metadata_key, arn_key = JOB_RUNNERS[kind]
+                request = self.evaluator.resolve(step.get("Arguments") or {})
+                context = jobs.JobContext(
+                    job_dir=self.folder / "jobs" / name,
+                    job_name=self.job_name(name),
+                    region=self.region,
+                    s3=self.s3,
+                    registry=self.registry,
+                    log=lambda line, step=name: self.log(f"  [{step}] {line}"),
+                )
+                context.job_dir.mkdir(parents=True, exist_ok=True)
+                described = runner(request, context)
+                state.write_json(context.job_dir / "described.json", described)
+                self.properties[name] = described
+                record["Metadata"] = {metadata_key: {"Arn": described[arn_key]}}
+            else:
+                raise jobs.JobFailed(f"step type {kind!r} does not run on the local backend")
+        except (jobs.JobFailed, ExpressionError, KeyError) as error:
+            reason = str(error) if not isinstance(error, KeyError) else f"missing field {error}"
+            record.update(
+                StepStatus="Failed", FailureReason=reason, EndTime=state.to_iso(state.now())
+            )
+            self.save()
+            self.log(f"step {name} failed: {reason}")
+            return False
+        record.update(StepStatus="Succeeded", EndTime=state.to_iso(state.now()))
+        self.save()
+        self.log(f"step {name} succeeded")
+        return True
+
+    def job_name(self, step_name: str) -> str:
+        """SageMaker's shape for pipeline job names: at most 63 letters, digits and hyphens."""
+        cleaned = re.sub(r"[^A-Za-z0-9-]", "-", step_name)
+        return f"pipelines-{self.record['ExecutionId']}-{cleaned}"[:63].rstrip("-")
+
+    def read_property_file(self, step_name: str, property_file: str) -> Any:
+        return read_property_file(self.s3, self.steps, self.properties, step_name, property_file)
+
+
+def read_property_file(
+    s3: LocalS3,
+    steps: dict[str, dict[str, Any]],
+    properties: dict[str, dict[str, Any]],
+    step_name: str,
+    property_file: str,
+) -> Any:
+    """A processing step's property file: `FilePath` inside the output `OutputName`."""
+    files = {pf["PropertyFileName"]: pf for pf in steps[step_name].get("PropertyFiles") or []}
+    if property_file not in files:
+        raise ExpressionError(f"step {step_name!r} declares no property file {property_file!r}")
+    spec = files[property_file]
+    return read_output_file(
+        s3, properties.get(step_name, {}), step_name, spec["OutputName"], spec["FilePath"]
+    )
+
+
+def read_output_file(
+    s3: LocalS3, described: dict[str, Any], step_name: str, output_name: str, file_path: str
+) -> Any:
+    import json
+
+    outputs = (described.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    uri = lookup(outputs, [output_name, "S3Output", "S3Uri"], f"{step_name} output {output_name}")
+    path = s3.path(f"{str(uri).rstrip('/')}/{file_path}")
+    if not path.is_file():
+        raise ExpressionError(f"step {step_name!r} wrote no {file_path} in output {output_name!r}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ExpressionError(
+            f"{step_name} {output_name}/{file_path} is not JSON: {error}"
+        ) from None
+
+
+def main(folder: str) -> int:
+    execution = Execution(Path(folder))
+    try:
+        execution.run()
+    except Exception:  # the executor must always leave a terminal status behind
+        execution.record["PipelineExecutionStatus"] = "Failed"
+        execution.record["FailureReason"] = "local executor error: " + traceback.format_exc(limit=3)
+        execution.save()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

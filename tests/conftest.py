@@ -1,0 +1,130 @@
+"""Fixtures shared by the whole test suite.
+
+AWS is never reachable from the tests: code that calls AWS runs against a real moto server
+(a subprocess, one per test session) through the standard `AWS_ENDPOINT_URL` variable.
+A test that talks to it asks for `aws_env`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Bounds on waiting for the moto server: to answer after start, and to exit after terminate.
+MOTO_START_TIMEOUT = 20.0
+MOTO_POLL_INTERVAL = 0.1
+MOTO_STOP_TIMEOUT = 10.0
+
+# urllib without proxies: requests to the local moto server must never go through one.
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it when binding port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _moto_answers(url: str) -> bool:
+    """Whether the moto server at `url` answers HTTP yet."""
+    try:
+        with _direct.open(f"{url}/moto-api/", timeout=1) as response:
+            return response.status == 200
+    except OSError:  # connection refused, reset, timeout; URLError is an OSError
+        return False
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file, for failure messages."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a moto server (`http://127.0.0.1:<port>`) running for the whole session.
+
+    Started as a subprocess on a free port; its log goes to a file (a pipe nobody reads
+    would fill up and block the server) and is shown if it fails to start. The server is
+    terminated, or killed if it does not exit in time, when the session ends.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("moto") / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + MOTO_START_TIMEOUT
+        while not _moto_answers(url):
+            if process.poll() is not None:
+                pytest.fail(
+                    f"moto server exited with code {process.returncode}:\n{_tail(log_path)}"
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"moto server did not answer at {url} within {MOTO_START_TIMEOUT:.0f} s:\n"
+                    f"{_tail(log_path)}"
+                )
+            time.sleep(MOTO_POLL_INTERVAL)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=MOTO_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=MOTO_STOP_TIMEOUT)
+
+
+@pytest.fixture
+def moto_reset(moto_server: str) -> None:
+    """Empty the moto server (every service, account and region) before the test."""
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    with _direct.open(request, timeout=10) as response:
+        assert response.status == 200, f"moto reset answered {response.status}"
+
+
+@pytest.fixture
+def aws_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_server: str, moto_reset: None
+) -> str:
+    """Point boto3 at an empty moto server with fake credentials; return the server's URL.
+
+    Sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (`testing`), AWS_DEFAULT_REGION
+    (`us-east-1`) and AWS_ENDPOINT_URL, and removes what could send a call elsewhere: a
+    profile, a session token, the shared config files, per-service endpoint variables.
+    """
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    # AWS_ENDPOINT_URL_<SERVICE> would win over AWS_ENDPOINT_URL; this one would disable both.
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL_") or name == "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS":
+            monkeypatch.delenv(name)
+    # ~/.aws/config and credentials must not add a profile, region or endpoint.
+    missing = str(tmp_path / "no-aws-config")
+    monkeypatch.setenv("AWS_CONFIG_FILE", missing)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", missing)
+    # botocore honours proxy variables: the local server must be reached directly.
+    for name in ("NO_PROXY", "no_proxy"):
+        current = os.environ.get(name, "")
+        monkeypatch.setenv(name, f"{current},127.0.0.1" if current else "127.0.0.1")
+    return moto_server

@@ -1,0 +1,568 @@
+"""Pin the exact bytes smgha.runner writes, against @actions/core's behaviour."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from smgha.errors import InputError
+from smgha.runner import Runner, escape_data, escape_property, to_command_value
+
+NL = os.linesep
+DELIM = "ghadelimiter_test"
+
+
+def make_runner(
+    env: dict[str, str] | None = None, delimiter: str = DELIM
+) -> tuple[Runner, io.StringIO]:
+    out = io.StringIO()
+    return Runner(env=env or {}, stdout=out, delimiter_factory=lambda: delimiter), out
+
+
+def counter_delimiters() -> Callable[[], str]:
+    numbers: Iterator[int] = iter(range(1, 1000))
+    return lambda: f"ghadelimiter_{next(numbers)}"
+
+
+def read(path: Path) -> str:
+    # newline="" so os.linesep comes back untranslated.
+    with open(path, encoding="utf-8", newline="") as handle:
+        return handle.read()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    names = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")
+    paths = {name: tmp_path / name.lower() for name in names}
+    for path in paths.values():
+        path.write_text("", encoding="utf-8")
+    return paths
+
+
+@pytest.fixture
+def file_env(files: dict[str, Path]) -> dict[str, str]:
+    return {name: str(path) for name, path in files.items()}
+
+
+# -- pure helpers ----------------------------------------------------------------------------
+
+
+def test_to_command_value_matches_core() -> None:
+    assert to_command_value(None) == ""
+    assert to_command_value("a b") == "a b"
+    assert to_command_value(True) == "true"
+    assert to_command_value(3) == "3"
+    assert to_command_value({"a": [1, "é"]}) == '{"a":[1,"é"]}'
+
+
+def test_escape_data_and_property() -> None:
+    assert escape_data("100%\r\nok: a,b") == "100%25%0D%0Aok: a,b"
+    assert escape_property("100%\r\nok: a,b") == "100%25%0D%0Aok%3A a%2Cb"
+    # % first, so an already-escaped sequence is escaped again rather than decoded.
+    assert escape_data("%0A") == "%250A"
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+
+def test_get_input_reads_core_hyphen_form_and_trims() -> None:
+    runner, _ = make_runner({"INPUT_ROLE-ARN": "  arn:aws:iam::1:role/x \n"})
+    assert runner.get_input("role-arn") == "arn:aws:iam::1:role/x"
+    assert runner.get_input("role-arn", trim=False) == "  arn:aws:iam::1:role/x \n"
+
+
+def test_get_input_reads_underscore_form() -> None:
+    runner, _ = make_runner({"INPUT_ROLE_ARN": "arn-underscore"})
+    assert runner.get_input("role-arn") == "arn-underscore"
+
+
+def test_get_input_hyphen_form_wins_when_both_set() -> None:
+    runner, _ = make_runner({"INPUT_ROLE-ARN": "hyphen", "INPUT_ROLE_ARN": "underscore"})
+    assert runner.get_input("role-arn") == "hyphen"
+
+
+def test_get_input_empty_hyphen_form_falls_back_to_underscore() -> None:
+    runner, _ = make_runner({"INPUT_ROLE-ARN": "", "INPUT_ROLE_ARN": "underscore"})
+    assert runner.get_input("role-arn") == "underscore"
+
+
+def test_get_input_spaces_become_underscores_and_name_is_upper_cased() -> None:
+    runner, _ = make_runner({"INPUT_MY_INPUT": "v"})
+    assert runner.get_input("my input") == "v"
+    assert runner.get_input("My Input") == "v"
+
+
+def test_get_input_missing_is_empty_string() -> None:
+    runner, _ = make_runner({})
+    assert runner.get_input("role-arn") == ""
+
+
+def test_get_input_trims_like_javascript() -> None:
+    # JS trim() strips U+FEFF but not U+0085; Python's str.strip() does the opposite.
+    runner, _ = make_runner({"INPUT_A": "\ufeff x \u0085"})
+    assert runner.get_input("a") == "x \u0085"
+
+
+def test_required_input_missing_raises_input_error_naming_input() -> None:
+    runner, _ = make_runner({"INPUT_ROLE-ARN": ""})
+    with pytest.raises(InputError) as info:
+        runner.get_input("role-arn", required=True)
+    assert info.value.name == "role-arn"
+    assert info.value.problem == "is required and was not supplied"
+    assert "INPUT_ROLE-ARN/INPUT_ROLE_ARN" in info.value.hint
+    assert str(info.value).startswith("input 'role-arn': is required and was not supplied. ")
+
+
+def test_required_input_whitespace_counts_as_supplied_like_core() -> None:
+    runner, _ = make_runner({"INPUT_NAME": "   "})
+    assert runner.get_input("name", required=True) == ""
+
+
+@pytest.mark.parametrize("spelling", ["true", "True", "TRUE"])
+def test_bool_input_true_spellings(spelling: str) -> None:
+    runner, _ = make_runner({"INPUT_WAIT": spelling})
+    assert runner.get_bool_input("wait") is True
+
+
+@pytest.mark.parametrize("spelling", ["false", "False", "FALSE"])
+def test_bool_input_false_spellings(spelling: str) -> None:
+    runner, _ = make_runner({"INPUT_WAIT": spelling})
+    assert runner.get_bool_input("wait") is False
+
+
+def test_bool_input_is_trimmed_first() -> None:
+    runner, _ = make_runner({"INPUT_WAIT": " true\n"})
+    assert runner.get_bool_input("wait") is True
+
+
+@pytest.mark.parametrize("spelling", ["yes", "no", "1", "0", "on", "off", "tRUE", "y", "t"])
+def test_bool_input_rejects_other_spellings(spelling: str) -> None:
+    runner, _ = make_runner({"INPUT_WAIT-FOR": spelling})
+    with pytest.raises(InputError) as info:
+        runner.get_bool_input("wait-for", default=True)
+    assert info.value.name == "wait-for"
+    assert info.value.problem == (
+        f'does not meet YAML 1.2 "Core Schema" specification (got {spelling!r})'
+    )
+    assert info.value.hint == (
+        "Supported boolean values: true | True | TRUE | false | False | FALSE"
+    )
+
+
+@pytest.mark.parametrize("default", [True, False])
+def test_bool_input_empty_gives_default(default: bool) -> None:
+    runner, _ = make_runner({"INPUT_WAIT": ""})
+    assert runner.get_bool_input("wait", default=default) is default
+
+
+def test_bool_input_empty_without_default_raises() -> None:
+    runner, _ = make_runner({})
+    with pytest.raises(InputError) as info:
+        runner.get_bool_input("wait")
+    assert info.value.name == "wait"
+    assert info.value.problem == 'does not meet YAML 1.2 "Core Schema" specification'
+
+
+def test_bool_input_required_and_missing_raises_required_error() -> None:
+    runner, _ = make_runner({})
+    with pytest.raises(InputError) as info:
+        runner.get_bool_input("wait", required=True, default=False)
+    assert info.value.problem == "is required and was not supplied"
+
+
+def test_bool_input_underscore_form() -> None:
+    runner, _ = make_runner({"INPUT_WAIT_FOR": "FALSE"})
+    assert runner.get_bool_input("wait-for", default=True) is False
+
+
+def test_multiline_input_drops_empty_lines_and_trims() -> None:
+    runner, _ = make_runner({"INPUT_TAGS": "\n  a=1 \r\n\n b=2\n\n"})
+    assert runner.get_multiline_input("tags") == ["a=1", "b=2"]
+
+
+def test_multiline_input_untrimmed() -> None:
+    runner, _ = make_runner({"INPUT_TAGS": " a\n\nb \n"})
+    assert runner.get_multiline_input("tags", trim=False) == [" a", "b "]
+
+
+def test_multiline_input_whitespace_only_line_survives_as_empty_like_core() -> None:
+    runner, _ = make_runner({"INPUT_TAGS": "a\n   \nb"})
+    assert runner.get_multiline_input("tags") == ["a", "", "b"]
+
+
+def test_multiline_input_missing() -> None:
+    runner, _ = make_runner({})
+    assert runner.get_multiline_input("tags") == []
+    with pytest.raises(InputError) as info:
+        runner.get_multiline_input("tags", required=True)
+    assert info.value.name == "tags"
+
+
+# -- outputs, env, PATH ----------------------------------------------------------------------
+
+
+def test_set_output_writes_heredoc_to_output_file(
+    files: dict[str, Path], file_env: dict[str, str]
+) -> None:
+    out = io.StringIO()
+    runner = Runner(env=file_env, stdout=out, delimiter_factory=counter_delimiters())
+    runner.set_output("endpoint-name", "my-endpoint")
+    runner.set_output("multi", "line 1\nline 2")
+    runner.set_output("metrics", {"auc": 0.9, "ok": True})
+    runner.set_output("none", None)
+    assert read(files["GITHUB_OUTPUT"]) == (
+        f"endpoint-name<<ghadelimiter_1{NL}my-endpoint{NL}ghadelimiter_1{NL}"
+        f"multi<<ghadelimiter_2{NL}line 1\nline 2{NL}ghadelimiter_2{NL}"
+        f'metrics<<ghadelimiter_3{NL}{{"auc":0.9,"ok":true}}{NL}ghadelimiter_3{NL}'
+        f"none<<ghadelimiter_4{NL}{NL}ghadelimiter_4{NL}"
+    )
+    assert runner.outputs == {
+        "endpoint-name": "my-endpoint",
+        "multi": "line 1\nline 2",
+        "metrics": '{"auc":0.9,"ok":true}',
+        "none": "",
+    }
+    assert out.getvalue() == ""
+
+
+def test_set_output_appends_to_existing_content(
+    files: dict[str, Path], file_env: dict[str, str]
+) -> None:
+    files["GITHUB_OUTPUT"].write_text("earlier=1\n", encoding="utf-8")
+    runner, _ = make_runner(file_env)
+    runner.set_output("a", "b")
+    assert read(files["GITHUB_OUTPUT"]) == f"earlier=1\na<<{DELIM}{NL}b{NL}{DELIM}{NL}"
+
+
+def test_set_output_without_output_file_records_only() -> None:
+    runner, out = make_runner({})
+    runner.set_output("model-arn", "arn:x")
+    runner.set_output("count", 3)
+    assert runner.outputs == {"model-arn": "arn:x", "count": "3"}
+    assert out.getvalue() == ""
+
+
+def test_set_output_uses_fresh_delimiter_per_call(
+    files: dict[str, Path], file_env: dict[str, str]
+) -> None:
+    calls: list[str] = []
+
+    def factory() -> str:
+        calls.append(f"d{len(calls)}")
+        return calls[-1]
+
+    runner = Runner(env=file_env, stdout=io.StringIO(), delimiter_factory=factory)
+    runner.set_output("a", "1")
+    runner.set_output("b", "2")
+    assert calls == ["d0", "d1"]
+
+
+def test_default_delimiter_is_core_format(files: dict[str, Path], file_env: dict[str, str]) -> None:
+    runner = Runner(env=file_env, stdout=io.StringIO())
+    runner.set_output("a", "1")
+    first_line = read(files["GITHUB_OUTPUT"]).split(NL)[0]
+    assert first_line.startswith("a<<ghadelimiter_")
+    assert len(first_line) == len("a<<ghadelimiter_") + 36  # a uuid4 in canonical form
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "where"),
+    [(f"x{DELIM}", "v", "name"), ("x", f"evil\n{DELIM}\ninjected=1", "value")],
+)
+def test_delimiter_collision_raises_and_writes_nothing(
+    files: dict[str, Path], file_env: dict[str, str], name: str, value: str, where: str
+) -> None:
+    runner, _ = make_runner(file_env)
+    with pytest.raises(ValueError, match=f'{where} should not contain the delimiter "{DELIM}"'):
+        runner.set_output(name, value)
+    assert read(files["GITHUB_OUTPUT"]) == ""
+    assert runner.outputs == {}
+
+
+def test_output_file_missing_raises(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    runner, _ = make_runner({"GITHUB_OUTPUT": str(missing)})
+    with pytest.raises(FileNotFoundError, match="Missing file at path"):
+        runner.set_output("a", "b")
+    assert not missing.exists()
+
+
+def test_export_variable_writes_env_file_and_updates_env(
+    files: dict[str, Path], file_env: dict[str, str]
+) -> None:
+    runner, out = make_runner(file_env)
+    runner.export_variable("AWS_REGION", "eu-west-1")
+    runner.export_variable("FLAGS", ["a", 1])
+    assert read(files["GITHUB_ENV"]) == (
+        f'AWS_REGION<<{DELIM}{NL}eu-west-1{NL}{DELIM}{NL}FLAGS<<{DELIM}{NL}["a",1]{NL}{DELIM}{NL}'
+    )
+    assert runner.env["AWS_REGION"] == "eu-west-1"
+    assert runner.env["FLAGS"] == '["a",1]'
+    assert out.getvalue() == ""
+
+
+def test_export_variable_collision_leaves_env_and_file_untouched(
+    files: dict[str, Path], file_env: dict[str, str]
+) -> None:
+    runner, _ = make_runner(file_env)
+    with pytest.raises(ValueError, match="value should not contain the delimiter"):
+        runner.export_variable("X", f"a{DELIM}")
+    assert "X" not in runner.env
+    assert read(files["GITHUB_ENV"]) == ""
+
+
+def test_export_variable_without_env_file_updates_env_only() -> None:
+    runner, out = make_runner({})
+    runner.export_variable("X", "1")
+    assert runner.env == {"X": "1"}
+    assert out.getvalue() == ""
+
+
+def test_runner_env_is_a_copy() -> None:
+    source = {"A": "1"}
+    runner, _ = make_runner(source)
+    runner.export_variable("B", "2")
+    runner.add_path("/x")
+    assert source == {"A": "1"}
+    assert runner.env == {"A": "1", "B": "2", "PATH": "/x"}
+
+
+def test_default_env_is_a_copy_of_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPUT_FROM-PROCESS", "yes")
+    monkeypatch.delenv("SMGHA_TEST_EXPORTED", raising=False)
+    # On a real runner, keep the test from writing to the job's own GITHUB_ENV file.
+    monkeypatch.delenv("GITHUB_ENV", raising=False)
+    runner = Runner(stdout=io.StringIO())
+    assert runner.get_input("from-process") == "yes"
+    runner.export_variable("SMGHA_TEST_EXPORTED", "1")
+    assert runner.env["SMGHA_TEST_EXPORTED"] == "1"
+    assert "SMGHA_TEST_EXPORTED" not in os.environ
+
+
+def test_add_path_writes_path_file_and_prepends(
+    files: dict[str, Path], file_env: dict[str, str]
+) -> None:
+    runner, out = make_runner({**file_env, "PATH": f"/usr/bin{os.pathsep}/bin"})
+    runner.add_path("/opt/tool/bin")
+    runner.add_path(Path("/opt/other"))
+    assert read(files["GITHUB_PATH"]) == f"/opt/tool/bin{NL}{os.fspath(Path('/opt/other'))}{NL}"
+    assert runner.env["PATH"] == os.pathsep.join(
+        [os.fspath(Path("/opt/other")), "/opt/tool/bin", "/usr/bin", "/bin"]
+    )
+    assert out.getvalue() == ""
+
+
+def test_add_path_without_path_file_or_path() -> None:
+    runner, out = make_runner({})
+    runner.add_path("/opt/tool/bin")
+    assert runner.env["PATH"] == "/opt/tool/bin"
+    assert out.getvalue() == ""
+
+
+# -- log commands ----------------------------------------------------------------------------
+
+
+def test_set_secret_single_line() -> None:
+    runner, out = make_runner()
+    runner.set_secret("s3cr3t%")
+    assert out.getvalue() == "::add-mask::s3cr3t%25\n"
+
+
+def test_set_secret_multiline_masks_whole_and_each_line() -> None:
+    runner, out = make_runner()
+    runner.set_secret("-----BEGIN KEY-----\r\nabc\n\n   \n  def \nabc\n-----END KEY-----\n")
+    assert out.getvalue() == (
+        "::add-mask::-----BEGIN KEY-----%0D%0Aabc%0A%0A   %0A  def %0Aabc%0A-----END KEY-----%0A\n"
+        "::add-mask::-----BEGIN KEY-----\n"
+        "::add-mask::abc\n"
+        "::add-mask::def\n"
+        "::add-mask::-----END KEY-----\n"
+    )
+
+
+def test_debug_info_and_is_debug() -> None:
+    runner, out = make_runner({"RUNNER_DEBUG": "1"})
+    runner.debug("50% done\nnext")
+    runner.info("plain: 100%\nkept")
+    assert out.getvalue() == "::debug::50%25 done%0Anext\nplain: 100%\nkept\n"
+    assert runner.is_debug() is True
+    assert make_runner({"RUNNER_DEBUG": "true"})[0].is_debug() is False
+    assert make_runner({})[0].is_debug() is False
+
+
+@pytest.mark.parametrize("command", ["error", "warning", "notice"])
+def test_annotation_with_every_property(command: str) -> None:
+    runner, out = make_runner()
+    getattr(runner, command)(
+        "failed", title="Bad", file="src/a.py", line=3, end_line=4, col=5, end_column=6
+    )
+    assert out.getvalue() == (
+        f"::{command} title=Bad,file=src/a.py,line=3,endLine=4,col=5,endColumn=6::failed\n"
+    )
+
+
+def test_annotation_without_properties() -> None:
+    runner, out = make_runner()
+    runner.error("plain")
+    runner.warning(RuntimeError("boom"))
+    assert out.getvalue() == "::error::plain\n::warning::boom\n"
+
+
+def test_annotation_only_given_properties_in_core_order() -> None:
+    runner, out = make_runner()
+    runner.notice("n", end_column=9, file="f.py", line=2)
+    runner.warning("w", title="T", line=0)  # 0 is falsy: left out, like core
+    assert out.getvalue() == "::notice file=f.py,line=2,endColumn=9::n\n::warning title=T::w\n"
+
+
+def test_annotation_escaping() -> None:
+    runner, out = make_runner()
+    runner.error(
+        "100% broken\r\nsee: a,b",
+        title="Step: train, 50%\nretry",
+        file="C:\\repo\\a,b.py",
+    )
+    assert out.getvalue() == (
+        "::error title=Step%3A train%2C 50%25%0Aretry,file=C%3A\\repo\\a%2Cb.py"
+        "::100%25 broken%0D%0Asee: a,b\n"
+    )
+
+
+def test_annotation_input_error_message() -> None:
+    runner, out = make_runner()
+    runner.error(InputError("role-arn", "is required and was not supplied"), title="Input")
+    assert out.getvalue() == (
+        "::error title=Input::input 'role-arn': is required and was not supplied\n"
+    )
+
+
+def test_group_lines() -> None:
+    runner, out = make_runner()
+    with runner.group("Train: step 1, 50%"):
+        runner.info("inside")
+    assert out.getvalue() == "::group::Train: step 1, 50%25\ninside\n::endgroup::\n"
+
+
+def test_group_ends_when_body_raises() -> None:
+    runner, out = make_runner()
+    with pytest.raises(RuntimeError, match="boom"), runner.group("g"):
+        runner.info("before")
+        raise RuntimeError("boom")
+    assert out.getvalue() == "::group::g\nbefore\n::endgroup::\n"
+
+
+def test_default_stdout_is_looked_up_at_write_time(capsys: pytest.CaptureFixture[str]) -> None:
+    runner = Runner(env={})
+    runner.notice("hello")
+    assert capsys.readouterr().out == "::notice::hello\n"
+
+
+# -- summary ---------------------------------------------------------------------------------
+
+
+def test_summary_is_same_instance_and_builders_chain() -> None:
+    runner, _ = make_runner()
+    summary = runner.summary
+    assert runner.summary is summary
+    assert summary.heading("H").paragraph("p").raw("r").eol() is summary
+
+
+def test_summary_markdown_blocks() -> None:
+    runner, _ = make_runner()
+    text = (
+        runner.summary.heading("Deploy", level=1)
+        .heading("Details")
+        .heading("bad level\nflattened", level=9)
+        .paragraph("Endpoint is **InService**.")
+        .code_block('{"a": 1}', lang="json")
+        .code_block("has ``` inside\n")
+        .details("Logs", "line 1\nline 2")
+        .raw("raw", add_eol=True)
+        .eol()
+        .stringify()
+    )
+    assert text == (
+        "# Deploy\n\n"
+        "## Details\n\n"
+        "# bad level flattened\n\n"
+        "Endpoint is **InService**.\n\n"
+        '```json\n{"a": 1}\n```\n\n'
+        "````\nhas ``` inside\n````\n\n"
+        "<details><summary>Logs</summary>\n\nline 1\nline 2\n\n</details>\n\n"
+        "raw\n\n"
+    )
+
+
+def test_summary_table_escapes_pipes_and_newlines() -> None:
+    runner, _ = make_runner()
+    runner.summary.table(
+        ["Metric", "Value|unit"],
+        [["auc", "0.91"], ["a|b", "line 1\nline 2\r\nline 3"], ["short"]],
+    )
+    assert runner.summary.stringify() == (
+        "| Metric | Value\\|unit |\n"
+        "| --- | --- |\n"
+        "| auc | 0.91 |\n"
+        "| a\\|b | line 1<br>line 2<br>line 3 |\n"
+        "| short |  |\n"
+        "\n"
+    )
+
+
+def test_summary_table_rejects_long_rows_and_empty_header() -> None:
+    runner, _ = make_runner()
+    with pytest.raises(ValueError, match="row 1 has 3 cells, the header has 2"):
+        runner.summary.table(["a", "b"], [["1", "2", "3"]])
+    with pytest.raises(ValueError, match="at least one header cell"):
+        runner.summary.table([], [])
+    assert runner.summary.is_empty_buffer()
+
+
+def test_summary_write_appends_to_file_and_clears_buffer(
+    files: dict[str, Path], file_env: dict[str, str]
+) -> None:
+    files["GITHUB_STEP_SUMMARY"].write_text("previous\n", encoding="utf-8")
+    runner, _ = make_runner(file_env)
+    runner.summary.heading("Eval").table(["k", "v"], [["x|y", "1"]]).write()
+    assert runner.summary.is_empty_buffer()
+    runner.summary.paragraph("second").write()
+    assert read(files["GITHUB_STEP_SUMMARY"]) == (
+        "previous\n## Eval\n\n| k | v |\n| --- | --- |\n| x\\|y | 1 |\n\nsecond\n\n"
+    )
+    assert runner.summary_text == ""
+
+
+def test_summary_write_overwrite(files: dict[str, Path], file_env: dict[str, str]) -> None:
+    files["GITHUB_STEP_SUMMARY"].write_text("previous\n", encoding="utf-8")
+    runner, _ = make_runner(file_env)
+    runner.summary.paragraph("only").write(overwrite=True)
+    assert read(files["GITHUB_STEP_SUMMARY"]) == "only\n\n"
+
+
+def test_summary_accumulates_when_unset() -> None:
+    runner, out = make_runner({})
+    runner.summary.heading("One").write()
+    runner.summary.table(["a"], [["1|2"]]).write()
+    assert runner.summary_text == "## One\n\n| a |\n| --- |\n| 1\\|2 |\n\n"
+    assert runner.summary.is_empty_buffer()
+    assert out.getvalue() == ""
+    runner.summary.paragraph("fresh").write(overwrite=True)
+    assert runner.summary_text == "fresh\n\n"
+
+
+def test_summary_empty_buffer_discards() -> None:
+    runner, _ = make_runner({})
+    runner.summary.paragraph("half-built").empty_buffer().write()
+    assert runner.summary_text == ""
+
+
+def test_summary_file_missing_raises(tmp_path: Path) -> None:
+    runner, _ = make_runner({"GITHUB_STEP_SUMMARY": str(tmp_path / "nope")})
+    runner.summary.paragraph("x")
+    with pytest.raises(FileNotFoundError, match="Unable to access summary file"):
+        runner.summary.write()
+    assert runner.summary.stringify() == "x\n\n"
