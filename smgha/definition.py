@@ -11,6 +11,8 @@ import difflib
 import importlib
 import inspect
 import json
+import logging
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -59,15 +61,22 @@ def parse_path(path: str) -> list[str | int]:
 # ---- loading ---------------------------------------------------------------------------
 
 
-def load_definition(source: str, workspace: Path, arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The definition named by `source`: a JSON file, or `module:function` in `workspace`.
+def load_definition(
+    source: str, workspace: Path, arguments: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The definition named by `source`, and the S3 objects building it wanted to upload.
 
-    A function is called with the keyword arguments it declares among `arguments`
-    (region, role, pipeline_name, default_bucket, ...) and may return an SDK `Pipeline`,
-    a JSON string or a dict.
+    `source` is a JSON file, or `module:function` in `workspace`. A function is called with
+    the keyword arguments it declares among `arguments` (region, role, pipeline_name,
+    default_bucket, ...) and may return an SDK `Pipeline`, a JSON string or a dict. Its
+    uploads (the SDK's copies of the processing scripts) are captured, not sent.
     """
     if ":" in source and not source.endswith(".json") and not Path(workspace, source).exists():
-        return _from_function(source, workspace, arguments)
+        from smgha.uploads import captured_s3_uploads
+
+        with captured_s3_uploads() as uploads:
+            definition = _from_function(source, workspace, arguments)
+        return definition, uploads
     path = Path(source) if Path(source).is_absolute() else workspace / source
     if not path.is_file():
         raise InputError(
@@ -81,7 +90,7 @@ def load_definition(source: str, workspace: Path, arguments: Mapping[str, Any]) 
         raise InputError(
             "definition", f"{source} is not valid JSON ({error})", "Fix the file."
         ) from error
-    return _checked_shape(definition, source)
+    return _checked_shape(definition, source), {}
 
 
 def _from_function(source: str, workspace: Path, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,6 +102,14 @@ def _from_function(source: str, workspace: Path, arguments: Mapping[str, Any]) -
     root = str(workspace.resolve())
     if root not in sys.path:
         sys.path.insert(0, root)
+    # The SDK looks the region up while it imports; give it the one the stage runs in.
+    if arguments.get("region"):
+        os.environ.setdefault("AWS_DEFAULT_REGION", str(arguments["region"]))
+    # The SDK logs its configuration look-ups and the fields it drops from job requests:
+    # noise in a build log. Its errors still show.
+    logging.getLogger("sagemaker").setLevel(logging.ERROR)
+    # Role validation calls IAM; the role is checked by SageMaker when the pipeline runs.
+    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # any import-time failure of the consumer's code
@@ -118,8 +135,15 @@ def _from_function(source: str, workspace: Path, arguments: Mapping[str, Any]) -
             f"{source}() raised {type(error).__name__}: {error}",
             f"It was called with {sorted(kwargs)}; fix the function or the inputs it reads.",
         ) from error
-    if hasattr(built, "definition") and callable(built.definition):
-        built = built.definition()
+    try:
+        if hasattr(built, "definition") and callable(built.definition):
+            built = built.definition()
+    except Exception as error:
+        raise InputError(
+            "definition",
+            f"the pipeline {source}() returned could not build its definition: {type(error).__name__}: {error}",
+            "Fix the pipeline code; the SDK raised while rendering it.",
+        ) from error
     if isinstance(built, str):
         built = json.loads(built)
     return _checked_shape(built, source)

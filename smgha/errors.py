@@ -18,7 +18,7 @@ class InputError(Exception):
 
     @property
     def message(self) -> str:
-        text = f"input '{self.name}': {self.problem}"
+        text = f"input '{self.name}': {self.problem.rstrip('.')}"
         return f"{text}. {self.hint}" if self.hint else text
 
 

@@ -61,6 +61,9 @@ class PipelineBackend(Protocol):
     def default_bucket(self) -> str:
         """The bucket a definition uses when none is given (SageMaker's naming convention)."""
 
+    def put_object(self, uri: str, body: bytes) -> None:
+        """Store `body` at `s3://bucket/key` (the code a definition refers to)."""
+
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         """The deployed definition of pipeline `name`, or None when there is none."""
 

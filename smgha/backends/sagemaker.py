@@ -37,6 +37,7 @@ IAM_ACTIONS: dict[str, str] = {
     "ListPipelineExecutionSteps": "sagemaker:ListPipelineExecutionSteps",
     "DescribeProcessingJob": "sagemaker:DescribeProcessingJob",
     "GetObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
     "GetCallerIdentity": "sts:GetCallerIdentity",
 }
 
@@ -187,6 +188,12 @@ class SageMakerBackend:
                 if _is_missing_pipeline(exc):
                     return None
                 raise
+
+    def put_object(self, uri: str, body: bytes) -> None:
+        """Upload the code a definition refers to (captured while it was built)."""
+        bucket, key = _split_s3_uri(uri)
+        with _aws_errors("PutObject", uri):
+            self.s3.put_object(Bucket=bucket, Key=key, Body=body)
 
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         """The deployed definition of pipeline `name`, or None when there is none."""

@@ -36,7 +36,7 @@ def run_stage(stage: str, body: Callable[[Runner], None], runner: Runner) -> int
     try:
         body(runner)
     except InputError as error:
-        runner.error(error.message, title=f"{stage}: invalid input '{error.name}'")
+        runner.error(error.message, title=f"{stage}: invalid input")
         return 1
     except StageError as error:
         runner.error(error.detail, title=f"{stage}: {error.title}")

@@ -99,6 +99,9 @@ OUTPUTS = (
     ),
 )
 
+# The execution role of local runs: nothing checks it, but SDK code needs a role to build.
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/smgha-local-execution"
+
 # How often a wait with no step change still prints a line, so a long wait is visibly alive.
 HEARTBEAT_SECONDS = 300.0
 
@@ -145,7 +148,7 @@ def load_inputs(runner: Runner) -> Inputs:
     region = (
         runner.get_input("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
     )
-    role_arn = runner.get_input("role-arn")
+    role_arn = runner.get_input("role-arn") or (LOCAL_ROLE_ARN if backend == "local" else "")
     if backend == "sagemaker":
         if not role_arn:
             raise InputError(
@@ -282,7 +285,7 @@ def run(
         result = BuildResult(status="Executing", execution_arn=inputs.execution_arn)
         return _watch(inputs, backend, result, None, log, sleep, clock)
 
-    definition = defn.load_definition(
+    definition, uploads = defn.load_definition(
         inputs.definition,
         inputs.workspace,
         {
@@ -301,6 +304,9 @@ def run(
     if inputs.dry_run:
         return result
 
+    for uri, body in uploads.items():
+        backend.put_object(uri, body)
+        log(f"Uploaded {uri} ({len(body)} bytes)")
     result.pipeline_arn, result.created = backend.upsert_pipeline(
         inputs.pipeline_name, definition, inputs.role_arn, inputs.tags
     )

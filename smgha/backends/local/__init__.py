@@ -39,6 +39,9 @@ class LocalBackend:
     def default_bucket(self) -> str:
         return "smgha-local"
 
+    def put_object(self, uri: str, body: bytes) -> None:
+        self.s3.put_bytes(uri, body)
+
     def pipeline_arn(self, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{state.LOCAL_ACCOUNT}:pipeline/{name.lower()}"
 

@@ -1,0 +1,385 @@
+"""SageMaker Pipeline for the churn model, built with the SageMaker Python SDK v3.
+
+    PreprocessData -> TrainModel -> EvaluateModel -> CheckAccuracy
+                                                       |-- accuracy >= threshold: RegisterModel
+                                                       |-- otherwise: AccuracyBelowThreshold
+
+This file is a template: teams fork the repository and edit it. It only *describes*
+the pipeline; nothing runs until the definition is upserted and an execution started.
+
+Usage::
+
+    pipeline = get_pipeline(region="us-east-1", role=ROLE_ARN, default_bucket=BUCKET)
+    pipeline.upsert(role_arn=ROLE_ARN)
+
+Things to know before editing:
+
+* Import needs a region: importing the SDK's ``sagemaker.mlops``/``sagemaker.serve``
+  modules creates a boto3 client at import time, so set ``AWS_DEFAULT_REGION`` (or
+  ``AWS_REGION``) in the environment before importing this module.
+* Building the definition is not free of AWS calls. ``get_pipeline()`` itself makes
+  none (except the IAM checks below), but ``pipeline.definition()`` (called by
+  ``upsert()``/``create()``) uploads ``ml/preprocess.py`` and ``ml/evaluate.py`` to
+  ``s3://<default_bucket>/<pipeline_name>/code/<sha256>/<file name>`` and lists the
+  account's buckets to check that ``default_bucket`` exists (s3:ListAllMyBuckets,
+  s3:PutObject). ``tests/test_pipeline_definition.py`` pins the exact calls.
+* ``ModelTrainer`` checks the execution role with iam:SimulatePrincipalPolicy and
+  iam:GetRole when it is created, unless ``SAGEMAKER_VALIDATE_ROLE=false``.
+* The SDK sends usage telemetry (an HTTPS GET plus sts:GetCallerIdentity, on background
+  threads) for each processor/trainer/model call, unless ``TelemetryOptOut`` is set in the
+  SageMaker SDK config file.
+* Script paths and the working directory: the S3 prefix of each script is a SHA-256 of the
+  path *string* plus the file content. The scripts are therefore given RELATIVE to the
+  repository root (``ml/preprocess.py``): an absolute path would put the checkout
+  directory into the hash and the definition would differ on every machine. The relative
+  paths are read when the definition is built, so the returned pipeline switches to the
+  repository root while it builds its definition; ``get_pipeline`` can be called from any
+  working directory. (That switch uses ``os.chdir``: do not build definitions from several
+  threads at once.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+from sagemaker.core import image_uris
+from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.processing import ScriptProcessor
+from sagemaker.core.shapes import (
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+)
+from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
+from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.core.workflow.pipeline_context import PipelineSession
+from sagemaker.core.workflow.properties import PropertyFile
+from sagemaker.mlops.workflow.condition_step import ConditionStep
+from sagemaker.mlops.workflow.fail_step import FailStep
+from sagemaker.mlops.workflow.model_step import ModelStep
+from sagemaker.mlops.workflow.pipeline import Pipeline
+from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
+from sagemaker.serve.model_builder import ModelBuilder
+from sagemaker.train.model_trainer import ModelTrainer
+
+# The repository root: this file is <root>/ml/pipeline.py.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Scripts run by the processing steps, relative to REPO_ROOT (see the module docstring).
+PREPROCESS_SCRIPT = "ml/preprocess.py"
+EVALUATE_SCRIPT = "ml/evaluate.py"
+
+# Container image versions. The URIs are looked up offline in tables bundled with the SDK.
+SKLEARN_VERSION = "1.2-1"
+XGBOOST_VERSION = "1.7-1"
+
+# Root of the processing containers' input/output directories.
+PROCESSING_DIR = "/opt/ml/processing"
+
+
+def get_pipeline(
+    region: str,
+    role: str,
+    default_bucket: str,
+    pipeline_name: str = "churn",
+    model_package_group_name: str = "churn-models",
+    base_job_prefix: str = "churn",
+    sagemaker_session=None,
+) -> Pipeline:
+    """Return the churn training pipeline.
+
+    Args:
+        region: AWS region, e.g. "us-east-1" (image URIs and the session's region).
+        role: ARN of the IAM role the SageMaker jobs run as.
+        default_bucket: S3 bucket for the code, the data and the artifacts.
+        pipeline_name: Name of the SageMaker pipeline (also the S3 prefix of the code
+            and of the processing outputs).
+        model_package_group_name: Model registry group the model is registered in.
+        base_job_prefix: S3 prefix for the input data and the trained models.
+        sagemaker_session: A PipelineSession. When None, one is created for `region`
+            and `default_bucket` (the tests pass one that answers AWS calls locally).
+    """
+    if sagemaker_session is None:
+        sagemaker_session = PipelineSession(
+            boto_session=boto3.Session(region_name=region),
+            default_bucket=default_bucket,
+        )
+
+    # ------------------------------------------------------------------ parameters
+    # Each parameter can be overridden when an execution is started.
+    input_data_url = ParameterString(
+        name="InputDataUrl",
+        default_value=f"s3://{default_bucket}/{base_job_prefix}/data/churn.csv",
+    )
+    processing_instance_type = ParameterString(
+        name="ProcessingInstanceType", default_value="ml.m5.xlarge"
+    )
+    training_instance_type = ParameterString(
+        name="TrainingInstanceType", default_value="ml.m5.xlarge"
+    )
+    model_approval_status = ParameterString(
+        name="ModelApprovalStatus", default_value="PendingManualApproval"
+    )
+    accuracy_threshold = ParameterFloat(name="AccuracyThreshold", default_value=0.8)
+    # XGBoost hyperparameters.
+    max_depth = ParameterInteger(name="MaxDepth", default_value=5)
+    eta = ParameterFloat(name="Eta", default_value=0.2)
+    num_round = ParameterInteger(name="NumRound", default_value=100)
+    subsample = ParameterFloat(name="Subsample", default_value=0.8)
+    min_child_weight = ParameterInteger(name="MinChildWeight", default_value=1)
+
+    # --------------------------------------------------------------------- images
+    sklearn_image = image_uris.retrieve(
+        framework="sklearn",
+        region=region,
+        version=SKLEARN_VERSION,
+        py_version="py3",
+        instance_type="ml.m5.xlarge",
+    )
+    xgboost_image = image_uris.retrieve(framework="xgboost", region=region, version=XGBOOST_VERSION)
+
+    # ------------------------------------------------------------- PreprocessData
+    # Splits the raw CSV into train/validation/test. Under a PipelineSession, run()
+    # starts no job: it returns the arguments of the step.
+    preprocessor = ScriptProcessor(
+        role=role,
+        image_uri=sklearn_image,
+        command=["python3"],
+        instance_type=processing_instance_type,
+        instance_count=1,
+        base_job_name=f"{base_job_prefix}-preprocess",
+        sagemaker_session=sagemaker_session,
+    )
+    step_preprocess = ProcessingStep(
+        name="PreprocessData",
+        step_args=preprocessor.run(
+            # Pass `code` by keyword: the SDK hashes it (for a stable S3 location) only
+            # then; passed positionally it lands under a timestamped job name instead.
+            code=PREPROCESS_SCRIPT,
+            # The SDK also mounts the script at /opt/ml/processing/input/code/, so the
+            # input directory holds a `code/` subdirectory next to the data.
+            inputs=[_s3_input("input", input_data_url, f"{PROCESSING_DIR}/input")],
+            outputs=[
+                _s3_output("train", f"{PROCESSING_DIR}/train"),
+                _s3_output("validation", f"{PROCESSING_DIR}/validation"),
+                _s3_output("test", f"{PROCESSING_DIR}/test"),
+            ],
+            arguments=[
+                "--input-dir",
+                f"{PROCESSING_DIR}/input",
+                "--output-dir",
+                PROCESSING_DIR,
+            ],
+        ),
+    )
+    preprocess_outputs = step_preprocess.properties.ProcessingOutputConfig.Outputs
+
+    # ----------------------------------------------------------------- TrainModel
+    # The built-in XGBoost algorithm: an image and hyperparameters, no training script.
+    trainer = ModelTrainer(
+        training_image=xgboost_image,
+        role=role,
+        base_job_name=f"{base_job_prefix}-train",
+        compute=Compute(instance_type=training_instance_type, instance_count=1),
+        output_data_config=OutputDataConfig(
+            s3_output_path=f"s3://{default_bucket}/{base_job_prefix}/models"
+        ),
+        hyperparameters={
+            "objective": "binary:logistic",
+            "eval_metric": "auc",
+            # The training API takes hyperparameters as strings: to_string() converts
+            # the numeric parameters when the pipeline runs.
+            "num_round": num_round.to_string(),
+            "max_depth": max_depth.to_string(),
+            "eta": eta.to_string(),
+            "subsample": subsample.to_string(),
+            "min_child_weight": min_child_weight.to_string(),
+        },
+        sagemaker_session=sagemaker_session,
+    )
+    step_train = TrainingStep(
+        name="TrainModel",
+        step_args=trainer.train(
+            input_data_config=[
+                InputData(
+                    channel_name="train",
+                    data_source=preprocess_outputs["train"].S3Output.S3Uri,
+                    content_type="text/csv",
+                ),
+                InputData(
+                    channel_name="validation",
+                    data_source=preprocess_outputs["validation"].S3Output.S3Uri,
+                    content_type="text/csv",
+                ),
+            ]
+        ),
+    )
+    model_artifacts = step_train.properties.ModelArtifacts.S3ModelArtifacts
+
+    # -------------------------------------------------------------- EvaluateModel
+    # Scores the model on the test split and writes evaluation.json, which the
+    # CheckAccuracy step reads through this property file.
+    evaluation_report = PropertyFile(
+        name="EvaluationReport", output_name="evaluation", path="evaluation.json"
+    )
+    evaluator = ScriptProcessor(
+        role=role,
+        image_uri=xgboost_image,
+        command=["python3"],
+        instance_type=processing_instance_type,
+        instance_count=1,
+        base_job_name=f"{base_job_prefix}-evaluate",
+        sagemaker_session=sagemaker_session,
+    )
+    step_evaluate = ProcessingStep(
+        name="EvaluateModel",
+        step_args=evaluator.run(
+            code=EVALUATE_SCRIPT,
+            inputs=[
+                _s3_input("model", model_artifacts, f"{PROCESSING_DIR}/model"),
+                _s3_input(
+                    "test", preprocess_outputs["test"].S3Output.S3Uri, f"{PROCESSING_DIR}/test"
+                ),
+            ],
+            outputs=[_s3_output("evaluation", f"{PROCESSING_DIR}/evaluation")],
+            arguments=[
+                "--model-dir",
+                f"{PROCESSING_DIR}/model",
+                "--test-dir",
+                f"{PROCESSING_DIR}/test",
+                "--output-dir",
+                f"{PROCESSING_DIR}/evaluation",
+            ],
+        ),
+        property_files=[evaluation_report],
+    )
+
+    # -------------------------------------------------------------- RegisterModel
+    # Registers the trained model (XGBoost image + model.tar.gz) in the model registry,
+    # with the evaluation report attached as its model-quality statistics.
+    evaluation_s3_uri = step_evaluate.properties.ProcessingOutputConfig.Outputs[
+        "evaluation"
+    ].S3Output.S3Uri
+    model_metrics = ModelMetrics(
+        model_statistics=MetricsSource(
+            s3_uri=Join(on="/", values=[evaluation_s3_uri, "evaluation.json"]),
+            content_type="application/json",
+        )
+    )
+    model = ModelBuilder(
+        image_uri=xgboost_image,
+        s3_model_data_url=model_artifacts,
+        role_arn=role,
+        sagemaker_session=sagemaker_session,
+        # Without this the SDK adds script-mode variables with EMPTY values
+        # (SAGEMAKER_PROGRAM="", SAGEMAKER_SUBMIT_DIRECTORY="") to the container, and the
+        # XGBoost container treats any SAGEMAKER_PROGRAM as a user script to import.
+        dependencies=None,
+    )
+    step_register = ModelStep(
+        name="RegisterModel",
+        step_args=model.register(
+            model_package_group_name=model_package_group_name,
+            approval_status=model_approval_status,
+            content_types=["text/csv"],
+            response_types=["text/csv"],
+            inference_instances=["ml.m5.large", "ml.m5.xlarge"],
+            transform_instances=["ml.m5.xlarge"],
+            model_metrics=model_metrics,
+        ),
+    )
+
+    # -------------------------------------------------------------- CheckAccuracy
+    accuracy = JsonGet(
+        step_name=step_evaluate.name,
+        property_file=evaluation_report,
+        json_path="binary_classification_metrics.accuracy.value",
+    )
+    step_fail = FailStep(
+        name="AccuracyBelowThreshold",
+        error_message=Join(
+            on=" ",
+            values=["Model accuracy", accuracy, "is below the threshold", accuracy_threshold],
+        ),
+    )
+    step_check = ConditionStep(
+        name="CheckAccuracy",
+        conditions=[ConditionGreaterThanOrEqualTo(left=accuracy, right=accuracy_threshold)],
+        if_steps=[step_register],
+        else_steps=[step_fail],
+    )
+
+    return _RepoRootPipeline(
+        name=pipeline_name,
+        parameters=[
+            input_data_url,
+            processing_instance_type,
+            training_instance_type,
+            model_approval_status,
+            accuracy_threshold,
+            max_depth,
+            eta,
+            num_round,
+            subsample,
+            min_child_weight,
+        ],
+        # The steps inside CheckAccuracy (register/fail) must not be listed here.
+        steps=[step_preprocess, step_train, step_evaluate, step_check],
+        sagemaker_session=sagemaker_session,
+    )
+
+
+def _s3_input(name: str, s3_uri, local_path: str) -> ProcessingInput:
+    """An S3 prefix that SageMaker downloads into the container at `local_path`."""
+    return ProcessingInput(
+        input_name=name,
+        s3_input=ProcessingS3Input(
+            s3_uri=s3_uri,
+            local_path=local_path,
+            s3_data_type="S3Prefix",
+            s3_input_mode="File",
+        ),
+    )
+
+
+def _s3_output(name: str, local_path: str) -> ProcessingOutput:
+    """A container directory that SageMaker uploads to S3 when the job ends.
+
+    A non-S3 `s3_uri` asks the SDK to choose the location:
+    s3://<bucket>/<pipeline name>/<execution id>/<step name>/output/<name>.
+    """
+    return ProcessingOutput(
+        output_name=name,
+        s3_output=ProcessingS3Output(
+            s3_uri=local_path, local_path=local_path, s3_upload_mode="EndOfJob"
+        ),
+    )
+
+
+class _RepoRootPipeline(Pipeline):
+    """A Pipeline that builds its definition with REPO_ROOT as the working directory.
+
+    The SDK reads and hashes the relative script paths only while it builds the
+    definition, which upsert()/create()/update() also go through.
+    """
+
+    def definition(self) -> str:
+        with _working_directory(REPO_ROOT):
+            return super().definition()
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
