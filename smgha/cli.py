@@ -102,7 +102,9 @@ def stage_environment(inputs: Sequence[InputSpec], arguments: argparse.Namespace
     return env
 
 
-def run_stage_command(main: Callable[[Runner], int], env: dict[str, str], stdout: TextIO) -> int:
+def run_stage_command(
+    main: Callable[[Runner], int], env: dict[str, str], stdout: TextIO
+) -> tuple[int, Runner]:
     on_runner = os.environ.get("GITHUB_ACTIONS") == "true"
     stream: TextIO = stdout if on_runner else HumanStream(stdout)  # type: ignore[assignment]
     runner = Runner(env={**os.environ, **env}, stdout=stream)
@@ -116,7 +118,7 @@ def run_stage_command(main: Callable[[Runner], int], env: dict[str, str], stdout
                 shown = value if len(value) <= 200 else value[:197] + "..."
                 stdout.write(f"  {key}: {shown}\n")
     stdout.flush()
-    return code
+    return code, runner
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +163,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
 
         return run_demo(arguments, stdout)
     _help, inputs, stage_main = _stages()[arguments.command]
-    return run_stage_command(stage_main, stage_environment(inputs, arguments), stdout)
+    code, _runner = run_stage_command(stage_main, stage_environment(inputs, arguments), stdout)
+    return code
 
 
 if __name__ == "__main__":

@@ -128,3 +128,12 @@ def aws_env(
         current = os.environ.get(name, "")
         monkeypatch.setenv(name, f"{current},127.0.0.1" if current else "127.0.0.1")
     return moto_server
+
+
+@pytest.fixture(scope="session")
+def churn_csv() -> bytes:
+    """The reference churn data set (5000 rows, seed 7) as CSV bytes, made once per session."""
+    from ml import data
+
+    frame = data.generate(rows=5000, seed=7)
+    return frame.to_csv(index=False, float_format="%.2f", lineterminator="\n").encode()

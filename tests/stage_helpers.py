@@ -1,0 +1,49 @@
+"""Run a stage's main() the way the runner does, and read back what it wrote."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smgha.runner import Runner
+
+# The GitHub context of a run, as the runner sets it for every step.
+GITHUB_CONTEXT = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_REPOSITORY": "acme/churn",
+    "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+    "GITHUB_RUN_ID": "4242",
+    "GITHUB_RUN_ATTEMPT": "1",
+    "GITHUB_JOB": "build",
+    "GITHUB_SERVER_URL": "https://github.com",
+}
+
+
+@dataclass
+class StageRun:
+    code: int
+    log: str
+    outputs: dict[str, str]
+    summary: str
+
+    @property
+    def errors(self) -> list[str]:
+        return [line for line in self.log.splitlines() if line.startswith("::error")]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [line for line in self.log.splitlines() if line.startswith("::warning")]
+
+
+def run_main(main: Callable[[Runner], int], inputs: dict[str, str], **env: str) -> StageRun:
+    """main() with `inputs` (kebab names) as INPUT_* variables over the process environment."""
+    variables = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    variables.update(env)
+    for name, value in inputs.items():
+        variables[f"INPUT_{name.upper().replace('-', '_')}"] = value
+    out = io.StringIO()
+    runner = Runner(env=variables, stdout=out, delimiter_factory=lambda: "EOF_TEST")
+    code = main(runner)
+    return StageRun(code, out.getvalue(), dict(runner.outputs), runner.summary_text)

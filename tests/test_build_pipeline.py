@@ -1,0 +1,562 @@
+"""build-pipeline: the stage's logic, its bad-input contract, and real runs on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from smgha.backends import ExecutionRecord, StepRecord
+from smgha.backends.local import LocalBackend
+from smgha.stages import build_pipeline
+from smgha.stages.build_pipeline import Inputs, failure, run
+from tests.stage_helpers import GITHUB_CONTEXT, run_main
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/pipeline-role"
+
+# A small but complete definition: one processing step and a condition on its output.
+JSON_DEFINITION: dict[str, Any] = {
+    "Version": "2020-12-01",
+    "Parameters": [
+        {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5},
+        {"Name": "Rounds", "Type": "Integer", "DefaultValue": 3},
+    ],
+    "Steps": [
+        {
+            "Name": "Score",
+            "Type": "Processing",
+            "Arguments": {
+                "AppSpecification": {
+                    "ImageUri": "python:3",
+                    "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/score.py"],
+                },
+                "ProcessingInputs": [
+                    {
+                        "InputName": "code",
+                        "S3Input": {
+                            "S3Uri": "s3://smgha-local/code/score.py",
+                            "LocalPath": "/opt/ml/processing/input/code",
+                        },
+                    }
+                ],
+                "ProcessingOutputConfig": {
+                    "Outputs": [
+                        {
+                            "OutputName": "report",
+                            "S3Output": {
+                                "S3Uri": "s3://smgha-local/out",
+                                "LocalPath": "/opt/ml/processing/report",
+                            },
+                        }
+                    ]
+                },
+            },
+            "PropertyFiles": [
+                {"PropertyFileName": "Report", "OutputName": "report", "FilePath": "report.json"}
+            ],
+        },
+        {
+            "Name": "Check",
+            "Type": "Condition",
+            "Arguments": {
+                "Conditions": [
+                    {
+                        "Type": "GreaterThanOrEqualTo",
+                        "LeftValue": {
+                            "Std:JsonGet": {
+                                "PropertyFile": {"Get": "Steps.Score.PropertyFiles.Report"},
+                                "Path": "score",
+                            }
+                        },
+                        "RightValue": {"Get": "Parameters.Threshold"},
+                    }
+                ],
+                "IfSteps": [],
+                "ElseSteps": [],
+            },
+        },
+    ],
+}
+
+
+@pytest.fixture
+def json_definition(tmp_path: Path) -> Path:
+    path = tmp_path / "definition.json"
+    path.write_text(json.dumps(JSON_DEFINITION))
+    return path
+
+
+# ---- bad input: one error naming the input, exit 1, nothing created in AWS ---------------
+
+
+def _moto_is_untouched() -> None:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    assert sagemaker.list_pipelines()["PipelineSummaries"] == []
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in s3.list_buckets()["Buckets"]:
+        assert s3.list_objects_v2(Bucket=bucket["Name"]).get("KeyCount", 0) == 0
+
+
+def _sagemaker_inputs(definition_source: str, **overrides: str) -> dict[str, str]:
+    inputs = {
+        "backend": "sagemaker",
+        "definition": definition_source,
+        "pipeline-name": "churn",
+        "role-arn": ROLE,
+        "region": REGION,
+        "default-bucket": "example-bucket",
+        "wait": "false",
+    }
+    inputs.update(overrides)
+    return inputs
+
+
+BAD_INPUTS = [
+    ("backend", {"backend": "lambda"}, "is not one of sagemaker, local"),
+    ("role-arn", {"role-arn": ""}, "is required with backend: sagemaker"),
+    ("role-arn", {"role-arn": "pipeline-role"}, "is not an IAM role ARN"),
+    ("parameters", {"parameters": "{Threshold: [0.5"}, "is not valid JSON or YAML"),
+    ("parameters", {"parameters": "[1, 2]"}, "must be a mapping"),
+    ("parameters", {"parameters": '{"Treshold": 0.9}'}, "declares no parameter 'Treshold'"),
+    ("parameters", {"parameters": '{"Rounds": "many"}'}, "is Integer but was given 'many'"),
+    ("timeout-minutes", {"timeout-minutes": "0"}, "must be a positive number"),
+    ("timeout-minutes", {"timeout-minutes": "-5"}, "must be a positive number"),
+    ("timeout-minutes", {"timeout-minutes": "soon"}, "must be a positive number"),
+    ("wait", {"wait": "yes"}, "YAML 1.2"),
+    ("pipeline-name", {"pipeline-name": "churn_pipeline!"}, "is not a valid pipeline name"),
+    (
+        "execution-arn",
+        {"execution-arn": "arn:aws:sagemaker:us-east-1:1:pipeline/x"},
+        "is not a pipeline execution ARN",
+    ),
+    ("definition", {"definition": "no_such_module:get_pipeline"}, "does not import"),
+    ("definition", {"definition": "ml.pipeline:no_such_function"}, "has no function"),
+    ("definition", {"definition": "missing.json"}, "is neither a JSON file"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "problem"),
+    BAD_INPUTS,
+    ids=[f"{n}:{list(o.values())[0]}" for n, o, _ in BAD_INPUTS],
+)
+def test_bad_input_is_one_error_naming_the_input_and_changes_nothing(
+    aws_env: None, json_definition: Path, name: str, overrides: dict[str, str], problem: str
+) -> None:
+    result = run_main(
+        build_pipeline.main, _sagemaker_inputs(str(json_definition), **overrides), **GITHUB_CONTEXT
+    )
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert f"input '{name}'" in result.errors[0]
+    assert problem in result.errors[0]
+    assert result.errors[0].startswith("::error title=build-pipeline%3A invalid input::")
+    _moto_is_untouched()
+
+
+def test_a_wiring_mistake_fails_before_any_call(aws_env: None, tmp_path: Path) -> None:
+    broken = json.loads(json.dumps(JSON_DEFINITION))
+    broken["Steps"][1]["Arguments"]["Conditions"][0]["LeftValue"]["Std:JsonGet"]["PropertyFile"] = {
+        "Get": "Steps.Scor.PropertyFiles.Report"
+    }
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+
+    result = run_main(build_pipeline.main, _sagemaker_inputs(str(path)), **GITHUB_CONTEXT)
+
+    assert result.code == 1
+    assert "there is no step 'Scor'" in result.errors[0]
+    _moto_is_untouched()
+
+
+def test_an_sdk_definition_with_an_undeclared_parameter_uploads_no_code(aws_env: None) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="example-bucket")
+
+    result = run_main(
+        build_pipeline.main,
+        _sagemaker_inputs("ml.pipeline:get_pipeline", parameters="MaxDepht: 6"),
+        **GITHUB_CONTEXT,
+    )
+
+    assert result.code == 1
+    assert "declares no parameter 'MaxDepht'" in result.errors[0]
+    _moto_is_untouched()  # the SDK's script uploads were captured, never sent
+
+
+# ---- the sagemaker backend against a moto server -----------------------------------------
+
+
+def test_sagemaker_build_uploads_code_upserts_with_provenance_tags_and_starts(
+    aws_env: None,
+) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="example-bucket")
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+
+    result = run_main(
+        build_pipeline.main,
+        _sagemaker_inputs("ml.pipeline:get_pipeline", parameters="AccuracyThreshold: 0.85"),
+        **GITHUB_CONTEXT,
+    )
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "Executing"
+    described = sagemaker.describe_pipeline(PipelineName="churn")
+    definition = json.loads(described["PipelineDefinition"])
+    assert [s["Name"] for s in definition["Steps"]] == [
+        "PreprocessData",
+        "TrainModel",
+        "EvaluateModel",
+        "CheckAccuracy",
+    ]
+    # The code the definition points at is in S3, byte for byte the repository's scripts.
+    code_uri = definition["Steps"][0]["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"]
+    bucket, key = code_uri.removeprefix("s3://").split("/", 1)
+    assert (
+        s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        == Path("ml/preprocess.py").read_bytes()
+    )
+    tags = {
+        t["Key"]: t["Value"]
+        for t in sagemaker.list_tags(ResourceArn=described["PipelineArn"])["Tags"]
+    }
+    assert tags["smgha:git-sha"] == GITHUB_CONTEXT["GITHUB_SHA"]
+    assert tags["smgha:run-url"] == "https://github.com/acme/churn/actions/runs/4242/attempts/1"
+    executions = sagemaker.list_pipeline_executions(PipelineName="churn")[
+        "PipelineExecutionSummaries"
+    ]
+    assert [e["PipelineExecutionArn"] for e in executions] == [result.outputs["execution-arn"]]
+    parameters = sagemaker.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=result.outputs["execution-arn"]
+    )
+    assert {"Name": "AccuracyThreshold", "Value": "0.85"} in parameters["PipelineParameters"]
+
+
+def test_sagemaker_dry_run_changes_nothing_and_prints_the_diff(
+    aws_env: None, json_definition: Path
+) -> None:
+    deployed = run_main(
+        build_pipeline.main, _sagemaker_inputs(str(json_definition)), **GITHUB_CONTEXT
+    )
+    assert deployed.code == 0
+    changed = json.loads(json.dumps(JSON_DEFINITION))
+    changed["Parameters"][0]["DefaultValue"] = 0.75
+    json_definition.write_text(json.dumps(changed))
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    before = sagemaker.describe_pipeline(PipelineName="churn")
+
+    result = run_main(
+        build_pipeline.main,
+        _sagemaker_inputs(str(json_definition), **{"dry-run": "true"}),
+        **GITHUB_CONTEXT,
+    )
+
+    assert result.code == 0
+    assert result.outputs["status"] == "DryRun"
+    assert '-      "DefaultValue": 0.5,' in result.log
+    assert '+      "DefaultValue": 0.75,' in result.log
+    assert "Dry run" in result.summary
+    after = sagemaker.describe_pipeline(PipelineName="churn")
+    assert after["PipelineDefinition"] == before["PipelineDefinition"]
+    assert (
+        len(sagemaker.list_pipeline_executions(PipelineName="churn")["PipelineExecutionSummaries"])
+        == 1
+    )
+
+
+# ---- waiting, timeouts and failures: run() with a scripted backend --------------------------
+
+
+class ScriptedBackend:
+    """A PipelineBackend whose execution walks through given (status, steps) snapshots."""
+
+    poll_seconds = 10.0
+
+    def __init__(self, snapshots: list[tuple[str, list[StepRecord]]], reason: str = "") -> None:
+        self.snapshots = snapshots
+        self.reason = reason
+        self.polls = 0
+        self.started: list[tuple[str, dict[str, str], str]] = []
+
+    def default_bucket(self) -> str:
+        return "bucket"
+
+    def put_object(self, uri: str, body: bytes) -> None:
+        raise AssertionError("a JSON definition uploads nothing")
+
+    def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
+        return JSON_DEFINITION
+
+    def upsert_pipeline(
+        self, name: str, definition: dict[str, Any], role_arn: str, tags: dict[str, str]
+    ) -> tuple[str, bool]:
+        return f"arn:aws:sagemaker:{REGION}:1:pipeline/{name}", False
+
+    def start_execution(self, name: str, parameters: dict[str, str], token: str) -> str:
+        self.started.append((name, parameters, token))
+        return f"arn:aws:sagemaker:{REGION}:1:pipeline/{name}/execution/e1"
+
+    def _snapshot(self) -> tuple[str, list[StepRecord]]:
+        """The snapshot of the current poll (describe_execution starts a poll)."""
+        return self.snapshots[min(self.polls - 1, len(self.snapshots) - 1)]
+
+    def describe_execution(self, execution_arn: str) -> ExecutionRecord:
+        self.polls += 1
+        status, _ = self._snapshot()
+        return ExecutionRecord(
+            arn=execution_arn,
+            status=status,
+            failure_reason=self.reason if status == "Failed" else "",
+        )
+
+    def list_steps(self, execution_arn: str) -> list[StepRecord]:
+        return self._snapshot()[1]
+
+    def read_property_file(
+        self, execution_arn: str, step_name: str, output_name: str, file_path: str
+    ) -> Any:
+        return {"score": 0.9, "read": [step_name, output_name, file_path]}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _step(name: str, status: str, seconds: int | None = None, **extra: Any) -> StepRecord:
+    ended = T0 + dt.timedelta(seconds=seconds) if seconds is not None else None
+    return StepRecord(name=name, status=status, started=T0, ended=ended, **extra)
+
+
+def _inputs(json_definition: Path, **overrides: Any) -> Inputs:
+    values: dict[str, Any] = dict(
+        backend="sagemaker", definition=str(json_definition), pipeline_name="churn", role_arn=ROLE,
+        region=REGION, default_bucket="", parameters={}, wait=True, timeout_seconds=3600.0,
+        execution_arn="", metrics_property_file="", dry_run=False, workspace=Path.cwd(),
+        tags={}, run_identity="acme/churn|4242|1|build",
+    )  # fmt: skip
+    values.update(overrides)
+    return Inputs(**values)
+
+
+def test_waits_logging_each_step_change_and_reads_metrics_and_package(
+    json_definition: Path,
+) -> None:
+    registered = {
+        "RegisterModel": {"Arn": "arn:aws:sagemaker:us-east-1:1:model-package/churn-models/3"}
+    }
+    backend = ScriptedBackend([
+        ("Executing", [_step("Score", "Executing")]),
+        ("Executing", [_step("Score", "Succeeded", 42)]),
+        ("Succeeded", [_step("Score", "Succeeded", 42), _step("RegisterModel-RegisterModel", "Succeeded", 1, metadata=registered)]),
+    ])  # fmt: skip
+    clock, lines = FakeClock(), []
+
+    result = run(_inputs(json_definition), backend, lines.append, clock.sleep, clock)
+
+    assert result.status == "Succeeded" and not result.timed_out
+    assert result.model_package_arn.endswith("model-package/churn-models/3")
+    assert result.metrics["read"] == ["Score", "report", "report.json"]
+    assert [line.split("] ", 1)[1] for line in lines if line.startswith("[")] == [
+        "Score: Executing",
+        "Score: Succeeded in 42s",
+        "RegisterModel-RegisterModel: Succeeded in 1s",
+    ]
+    assert clock.sleeps == [10.0, 10.0]
+
+
+def test_a_timeout_reports_still_running_and_a_later_job_resumes(json_definition: Path) -> None:
+    backend = ScriptedBackend([("Executing", [_step("Score", "Executing")])])
+    clock = FakeClock()
+
+    result = run(
+        _inputs(json_definition, timeout_seconds=25.0), backend, lambda _: None, clock.sleep, clock
+    )
+
+    assert result.status == "Executing" and result.timed_out
+    assert clock.sleeps == [10.0, 10.0, 5.0]  # never sleeps past the deadline
+    assert failure(result) is None  # still running is not a failure
+
+    resumed_backend = ScriptedBackend([("Succeeded", [_step("Score", "Succeeded", 5)])])
+    resumed = run(
+        _inputs(json_definition, execution_arn=result.execution_arn),
+        resumed_backend,
+        lambda _: None,
+        clock.sleep,
+        clock,
+    )
+    assert resumed.status == "Succeeded"
+    assert resumed_backend.started == []  # resuming starts nothing
+
+
+def test_a_long_quiet_wait_prints_a_heartbeat(json_definition: Path) -> None:
+    backend = ScriptedBackend([("Executing", [_step("TrainModel", "Executing")])])
+    clock, lines = FakeClock(), []
+
+    run(_inputs(json_definition, timeout_seconds=700.0), backend, lines.append, clock.sleep, clock)
+
+    heartbeats = [line for line in lines if "still Executing" in line]
+    assert heartbeats == [
+        "[5m00s] still Executing; running: TrainModel",
+        "[10m00s] still Executing; running: TrainModel",
+    ]
+
+
+def test_a_failed_execution_names_the_failed_step_and_its_reason(json_definition: Path) -> None:
+    backend = ScriptedBackend(
+        [
+            (
+                "Failed",
+                [
+                    _step("Score", "Succeeded", 3),
+                    _step(
+                        "TrainModel",
+                        "Failed",
+                        9,
+                        failure_reason="ClientError: No S3 objects found under S3 URL",
+                    ),
+                ],
+            )
+        ],
+        reason="Step failure: One or multiple steps failed.",
+    )
+    clock = FakeClock()
+
+    result = run(_inputs(json_definition), backend, lambda _: None, clock.sleep, clock)
+    error = failure(result)
+
+    assert error is not None
+    assert error.title == "pipeline step TrainModel failed"
+    assert error.detail == "ClientError: No S3 objects found under S3 URL"
+    assert result.metrics is None
+
+
+def test_the_start_token_is_stable_per_attempt_and_changes_with_the_attempt(
+    json_definition: Path,
+) -> None:
+    first = build_pipeline.start_token(_inputs(json_definition), {"A": "1"})
+    assert first == build_pipeline.start_token(_inputs(json_definition), {"A": "1"})
+    assert 32 <= len(first) <= 128
+    assert first != build_pipeline.start_token(
+        _inputs(json_definition, run_identity="acme/churn|4242|2|build"), {"A": "1"}
+    )
+    assert first != build_pipeline.start_token(_inputs(json_definition), {"A": "2"})
+
+
+# ---- the local backend: real training, real metrics ---------------------------------------
+
+
+@pytest.fixture
+def local_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, churn_csv: bytes) -> LocalBackend:
+    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
+    backend = LocalBackend(region=REGION)
+    backend.put_object("s3://smgha-local/churn/data/churn.csv", churn_csv)
+    return backend
+
+
+def _local_inputs(**overrides: str) -> dict[str, str]:
+    inputs = {
+        "backend": "local",
+        "definition": "ml.pipeline:get_pipeline",
+        "pipeline-name": "churn-demo",
+    }
+    inputs.update(overrides)
+    return inputs
+
+
+@pytest.mark.slow
+def test_local_build_trains_evaluates_and_registers_a_model_that_passes(
+    local_state: LocalBackend,
+) -> None:
+    # Stop waiting almost at once: the execution goes on and a second call resumes it.
+    started = run_main(
+        build_pipeline.main, _local_inputs(**{"timeout-minutes": "0.001"}), **GITHUB_CONTEXT
+    )
+    assert started.code == 0, started.log
+    assert started.outputs["status"] == "Executing"
+    assert (
+        "still running" in started.warnings[0]
+        and "Resume waiting with execution-arn" in started.warnings[0]
+    )
+    again = run_main(build_pipeline.main, _local_inputs(wait="false"), **GITHUB_CONTEXT)
+    assert (
+        again.outputs["execution-arn"] == started.outputs["execution-arn"]
+    )  # same attempt: same execution
+
+    result = run_main(
+        build_pipeline.main,
+        _local_inputs(**{"execution-arn": started.outputs["execution-arn"]}),
+        **GITHUB_CONTEXT,
+    )
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "Succeeded"
+    metrics = json.loads(result.outputs["metrics"])["binary_classification_metrics"]
+    assert 0.8 <= metrics["accuracy"]["value"] < 1.0
+    assert 0.85 <= metrics["auc"]["value"] < 1.0
+    packages = local_state.registry.list_model_packages("churn-models")
+    assert [p["ModelPackageArn"] for p in packages] == [result.outputs["model-package-arn"]]
+    package = packages[0]
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    model_uri = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    assert local_state.s3.path(model_uri).stat().st_size > 1000  # a real model.tar.gz
+    statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    assert json.loads(local_state.s3.path(statistics).read_text()) == json.loads(
+        result.outputs["metrics"]
+    )
+    tags = json.loads(
+        (local_state.root / "pipelines" / "churn-demo" / "pipeline.json").read_text()
+    )["Tags"]
+    assert tags["smgha:git-sha"] == GITHUB_CONTEXT["GITHUB_SHA"]
+    assert "| TrainModel | ✅ Succeeded |" in result.summary
+    assert "| accuracy |" in result.summary
+
+
+@pytest.mark.slow
+def test_local_build_does_not_register_a_model_below_the_threshold(
+    local_state: LocalBackend,
+) -> None:
+    result = run_main(
+        build_pipeline.main,
+        _local_inputs(parameters='{"AccuracyThreshold": 0.99}'),
+        **GITHUB_CONTEXT,
+    )
+
+    assert result.code == 1
+    assert result.outputs["status"] == "Failed"
+    assert result.outputs["model-package-arn"] == ""
+    assert len(result.errors) == 1
+    assert result.errors[0].startswith(
+        "::error title=build-pipeline%3A pipeline step AccuracyBelowThreshold failed::Model accuracy 0."
+    )
+    assert result.errors[0].endswith("is below the threshold 0.99")
+    assert local_state.registry.list_model_packages("churn-models") == []
+    assert "outcome: False" in result.summary
+
+
+@pytest.mark.slow
+def test_local_dry_run_builds_but_creates_and_uploads_nothing(local_state: LocalBackend) -> None:
+    result = run_main(build_pipeline.main, _local_inputs(**{"dry-run": "true"}))
+
+    assert result.code == 0
+    assert '"Name": "PreprocessData"' in result.log  # the definition is printed
+    assert "+++ churn-demo (this build)" in result.log
+    assert not (local_state.root / "pipelines").exists()
+    assert [p.name for p in (local_state.root / "s3").rglob("*") if p.is_file()] == ["churn.csv"]
