@@ -137,3 +137,38 @@ def churn_csv() -> bytes:
 
     frame = data.generate(rows=5000, seed=7)
     return frame.to_csv(index=False, float_format="%.2f", lineterminator="\n").encode()
+
+
+def _is_loopback(host: object) -> bool:
+    if not isinstance(host, str):
+        return True  # bytes hosts and unix sockets: nothing here uses them for the network
+    return host in ("localhost", "::1", "") or host.startswith("127.")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    """Every test reaches servers on this machine only.
+
+    The SageMaker SDK sends telemetry from background threads while it builds a pipeline
+    (an HTTPS GET to an AWS bucket); name look-ups and connections to anything but loopback
+    are refused, so no test can send a packet off the machine, whatever a library does.
+    """
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else ""
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(host):
+            raise ConnectionRefusedError(f"tests reach loopback only, not {address!r}")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if not _is_loopback(host):
+            raise socket.gaierror(f"tests resolve loopback names only, not {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    # Session-wide, so a library's background thread that outlives its test stays guarded.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield

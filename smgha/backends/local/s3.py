@@ -36,9 +36,10 @@ class LocalS3:
         found: list[tuple[Path, str]] = []
         if base.is_dir():
             found += [(f, str(f.relative_to(base))) for f in sorted(base.rglob("*")) if f.is_file()]
-        # Sibling files that share the prefix, e.g. prefix `data/churn` matches `churn.csv`.
+        # Sibling files that share the prefix, e.g. prefix `data/churn` matches `churn.csv`
+        # (a prefix ending in `/` names a folder and matches nothing beside it).
         parent = base.parent
-        if parent.is_dir() and base.name:
+        if parent.is_dir() and base.name and not uri.endswith("/"):
             for sibling in sorted(parent.glob(base.name + "?*")):
                 if sibling.is_file():
                     found.append((sibling, sibling.name))
