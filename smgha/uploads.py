@@ -16,7 +16,7 @@ from typing import Any
 
 # S3 operations the SDK makes around an upload, answered locally with an empty success.
 # (The bucket checks: ListBuckets, then HeadBucket/CreateBucket when it is not listed.)
-_ANSWERED = {
+_ANSWERED: dict[str, dict[str, Any]] = {
     "PutObject": {"ETag": '"d41d8cd98f00b204e9800998ecf8427e"'},
     "ListBuckets": {"Buckets": []},
     "HeadBucket": {},

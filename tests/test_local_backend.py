@@ -128,9 +128,10 @@ WRITER = """
 """
 
 
-def test_a_processing_script_reads_and_writes_container_paths(backend: LocalBackend) -> None:
+def writer_step(backend: LocalBackend, numbers: bytes) -> dict[str, Any]:
+    """Step `Write`: WRITER over `numbers`, with the property file `Report`."""
     put_script(backend, "writer.py", WRITER)
-    backend.put_object("s3://smgha-local/data/numbers.txt", b"1 2 3 6")
+    backend.put_object("s3://smgha-local/data/numbers.txt", numbers)
     data_input = {
         "InputName": "data",
         "S3Input": {"S3Uri": "s3://smgha-local/data", "LocalPath": "/opt/ml/processing/input/data"},
@@ -145,6 +146,11 @@ def test_a_processing_script_reads_and_writes_container_paths(backend: LocalBack
     step["PropertyFiles"] = [
         {"PropertyFileName": "Report", "OutputName": "report", "FilePath": "report.json"}
     ]
+    return step
+
+
+def test_a_processing_script_reads_and_writes_container_paths(backend: LocalBackend) -> None:
+    step = writer_step(backend, b"1 2 3 6")
 
     arn = start(backend, [step])
 
@@ -210,22 +216,7 @@ def test_a_missing_input_object_fails_the_step_naming_the_uri(backend: LocalBack
 def test_a_condition_takes_the_else_branch_and_a_fail_step_reports_its_message(
     backend: LocalBackend,
 ) -> None:
-    put_script(backend, "writer.py", WRITER)
-    backend.put_object("s3://smgha-local/data/numbers.txt", b"1 2")
-    data_input = {
-        "InputName": "data",
-        "S3Input": {"S3Uri": "s3://smgha-local/data", "LocalPath": "/opt/ml/processing/input/data"},
-    }
-    write = processing_step(
-        "Write",
-        "writer.py",
-        outputs=["report"],
-        inputs=[data_input],
-        arguments=["--out", "/opt/ml/processing/report"],
-    )
-    write["PropertyFiles"] = [
-        {"PropertyFileName": "Report", "OutputName": "report", "FilePath": "report.json"}
-    ]
+    write = writer_step(backend, b"1 2")
     mean = {
         "Std:JsonGet": {
             "PropertyFile": {"Get": "Steps.Write.PropertyFiles.Report"},

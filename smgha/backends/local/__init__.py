@@ -79,7 +79,7 @@ class LocalBackend:
                 "LastModifiedTime": moment,
             }
             state.write_json(path, record)
-        return record["PipelineArn"], existing is None
+        return str(record["PipelineArn"]), existing is None
 
     def tags(self, name: str) -> dict[str, str]:
         return state.read_json(self._pipeline_file(name))["Tags"]

@@ -25,7 +25,7 @@ CONTAINER_PREFIX = "/opt/ml"
 def install(root: str) -> None:
     """Redirect `/opt/ml/...` to `<root>/opt/ml/...` for the os and open functions."""
 
-    def remap(path):  # type: ignore[no-untyped-def]
+    def remap(path):
         if isinstance(path, int):  # a file descriptor
             return path
         text = os.fspath(path)
@@ -38,21 +38,21 @@ def install(root: str) -> None:
             return root + text
         return path
 
-    def wrap_one(function):  # type: ignore[no-untyped-def]
-        def wrapper(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrap_one(function):
+        def wrapper(path, *args, **kwargs):
             return function(remap(path), *args, **kwargs)
 
-        wrapper.__wrapped__ = function  # type: ignore[attr-defined]
+        wrapper.__wrapped__ = function
         return wrapper
 
-    def wrap_two(function):  # type: ignore[no-untyped-def]
-        def wrapper(source, target, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrap_two(function):
+        def wrapper(source, target, *args, **kwargs):
             return function(remap(source), remap(target), *args, **kwargs)
 
-        wrapper.__wrapped__ = function  # type: ignore[attr-defined]
+        wrapper.__wrapped__ = function
         return wrapper
 
-    builtins.open = io.open = wrap_one(io.open)  # type: ignore[assignment]
+    builtins.open = io.open = wrap_one(io.open)
     for name in (
         "open", "stat", "lstat", "listdir", "scandir", "mkdir", "rmdir", "remove", "unlink",
         "chdir", "access", "chmod", "utime", "readlink", "truncate",

@@ -76,6 +76,9 @@ class Execution:
         self.record["LastModifiedTime"] = state.to_iso(state.now())
         state.write_json(self.folder / "execution.json", self.record)
 
+    def step_logger(self, step: str) -> Callable[[str], None]:
+        return lambda line: self.log(f"  [{step}] {line}")
+
     def step_record(self, name: str) -> dict[str, Any]:
         record = {
             "StepName": name,
@@ -141,7 +144,7 @@ class Execution:
                     region=self.region,
                     s3=self.s3,
                     registry=self.registry,
-                    log=lambda line, step=name: self.log(f"  [{step}] {line}"),
+                    log=self.step_logger(name),
                 )
                 context.job_dir.mkdir(parents=True, exist_ok=True)
                 described = runner(request, context)

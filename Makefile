@@ -1,0 +1,47 @@
+# Two commands do all set-up on a fresh clone:
+#   make demo   install what the demo needs, then run it on the local backend (no AWS)
+#   make test   install the test tools, run the static checks, then the whole test suite
+# Both create .venv with uv (installed into it from PyPI when not on PATH).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+
+.PHONY: demo test lint format bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.demo-installed: pyproject.toml | $(PY)
+	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk]"
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk,test]"
+	touch $@ $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(PY) -m smgha.cli demo
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions action.yml actions/*/action.yml
+	$(VENV)/bin/zizmor --offline --quiet .
+
+test: lint
+	$(PY) -m pytest
+
+format: $(VENV)/.test-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.demo-installed
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .smgha .pytest_cache .ruff_cache
