@@ -556,7 +556,8 @@ def test_local_dry_run_builds_but_creates_and_uploads_nothing(local_state: Local
     result = run_main(build_pipeline.main, _local_inputs(**{"dry-run": "true"}))
 
     assert result.code == 0
-    assert '"Name": "PreprocessData"' in result.log  # the definition is printed
+    printed = result.log.split("::group::Pipeline definition\n", 1)[1].split("::endgroup::")[0]
+    assert [s["Name"] for s in json.loads(printed)["Steps"]][:2] == ["PreprocessData", "TrainModel"]
     assert "+++ churn-demo (this build)" in result.log
     assert not (local_state.root / "pipelines").exists()
     assert [p.name for p in (local_state.root / "s3").rglob("*") if p.is_file()] == ["churn.csv"]

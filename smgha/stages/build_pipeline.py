@@ -299,7 +299,9 @@ def run(
     parameters = defn.typed_parameters(definition, inputs.parameters)
     deployed = backend.get_pipeline_definition(inputs.pipeline_name)
     result = BuildResult(
-        status="DryRun", definition_diff=defn.diff(deployed, definition, inputs.pipeline_name)
+        status="DryRun",
+        definition=definition,
+        definition_diff=defn.diff(deployed, definition, inputs.pipeline_name),
     )
     if inputs.dry_run:
         return result
