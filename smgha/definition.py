@@ -7,6 +7,7 @@ CreatePipeline makes, run before any call, so a wiring mistake is caught on eith
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
@@ -15,6 +16,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,7 @@ def load_definition(
     if ":" in source and not source.endswith(".json") and not Path(workspace, source).exists():
         from smgha.uploads import captured_s3_uploads
 
-        with captured_s3_uploads() as uploads:
+        with captured_s3_uploads() as uploads, _quiet_sdk():
             definition = _from_function(source, workspace, arguments)
         return definition, uploads
     path = Path(source) if Path(source).is_absolute() else workspace / source
@@ -93,6 +95,24 @@ def load_definition(
     return _checked_shape(definition, source), {}
 
 
+@contextlib.contextmanager
+def _quiet_sdk() -> Iterator[None]:
+    """Keep the SDK's chatter out of the build log while it imports and renders.
+
+    It logs its config look-ups, the fields it drops from job requests and its telemetry
+    notice at INFO/DEBUG through handlers it installs itself, and warns that a
+    PipelineSession starts no jobs. Errors still show; so does anything raised.
+    """
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Running within a PipelineSession")
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def _from_function(source: str, workspace: Path, arguments: Mapping[str, Any]) -> dict[str, Any]:
     module_name, _, function_name = source.partition(":")
     if not module_name or not function_name.isidentifier():
@@ -105,9 +125,6 @@ def _from_function(source: str, workspace: Path, arguments: Mapping[str, Any]) -
     # The SDK looks the region up while it imports; give it the one the stage runs in.
     if arguments.get("region"):
         os.environ.setdefault("AWS_DEFAULT_REGION", str(arguments["region"]))
-    # The SDK logs its configuration look-ups and the fields it drops from job requests:
-    # noise in a build log. Its errors still show.
-    logging.getLogger("sagemaker").setLevel(logging.ERROR)
     # Role validation calls IAM; the role is checked by SageMaker when the pipeline runs.
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
     try:

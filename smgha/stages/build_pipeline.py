@@ -285,6 +285,7 @@ def run(
         result = BuildResult(status="Executing", execution_arn=inputs.execution_arn)
         return _watch(inputs, backend, result, None, log, sleep, clock)
 
+    log(f"Building the definition from {inputs.definition} (backend {inputs.backend})")
     definition, uploads = defn.load_definition(
         inputs.definition,
         inputs.workspace,
@@ -297,6 +298,8 @@ def run(
     )
     defn.check_wiring(definition)
     parameters = defn.typed_parameters(definition, inputs.parameters)
+    steps = sum(1 for _ in defn.iter_steps(definition["Steps"]))
+    log(f"Definition: {steps} steps, {len(defn.parameters(definition))} parameters; wiring checked")
     deployed = backend.get_pipeline_definition(inputs.pipeline_name)
     result = BuildResult(
         status="DryRun",
@@ -531,8 +534,8 @@ def main(runner: Runner | None = None) -> int:
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
         backend = pipeline_backend(inputs.backend, inputs.region)
-        with runner.group(f"build-pipeline {inputs.pipeline_name} on {inputs.backend}"):
-            result = run(inputs, backend, runner.info)
+        # No group around the run: the wait's progress lines must stay visible in the log.
+        result = run(inputs, backend, runner.info)
         if inputs.dry_run:
             with runner.group("Pipeline definition"):
                 runner.info(defn.canonical_json(result.definition))
