@@ -88,8 +88,51 @@ class PipelineBackend(Protocol):
         the file `file_path` inside the step's output `output_name`."""
 
 
-def pipeline_backend(name: str, region: str) -> PipelineBackend:
-    """The pipeline backend called `name`. Heavy modules load only when chosen."""
+class RegistryBackend(Protocol):
+    """The model registry: groups of versioned model packages, in SageMaker's shapes.
+
+    Records are the API's Describe* responses (ModelPackageArn, ModelPackageVersion,
+    ModelApprovalStatus, ApprovalDescription, CustomerMetadataProperties, ModelMetrics,
+    InferenceSpecification, CreationTime, ...), so stage code reads both backends alike.
+    """
+
+    def describe_model_package_group(self, group: str) -> dict[str, Any] | None:
+        """The group's record, or None when there is no such group."""
+
+    def list_model_packages(
+        self, group: str, approval_status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The group's versioned packages, newest first, as full Describe records; only
+        those with `approval_status` when given, and at most `limit` of them."""
+
+    def describe_model_package(self, arn: str) -> dict[str, Any] | None:
+        """The package's record, or None when there is no such package."""
+
+    def create_model_package(self, request: dict[str, Any]) -> str:
+        """CreateModelPackage (a versioned package in request's group); return its ARN."""
+
+    def update_model_package(
+        self,
+        arn: str,
+        approval_status: str | None = None,
+        approval_description: str | None = None,
+        customer_metadata: dict[str, str] | None = None,
+    ) -> None:
+        """UpdateModelPackage. `customer_metadata` keys are added or overwritten, never removed."""
+
+    def read_json(self, uri: str) -> Any:
+        """The JSON document at an S3 URI (an evaluation report)."""
+
+    def describe_training_job(self, arn: str) -> dict[str, Any] | None:
+        """DescribeTrainingJob of a pipeline's training step (for its input data), or None."""
+
+
+class Backend(PipelineBackend, RegistryBackend, Protocol):
+    """Everything a backend offers; each backend class implements all of it."""
+
+
+def backend(name: str, region: str) -> Backend:
+    """The backend called `name`. Heavy modules load only when chosen."""
     if name == "sagemaker":
         from smgha.backends.sagemaker import SageMakerBackend
 

@@ -36,6 +36,14 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribePipelineExecution": "sagemaker:DescribePipelineExecution",
     "ListPipelineExecutionSteps": "sagemaker:ListPipelineExecutionSteps",
     "DescribeProcessingJob": "sagemaker:DescribeProcessingJob",
+    # The model registry (RegistryBackend), and the training job behind a package; its
+    # evaluation reports are read with s3:GetObject (below).
+    "DescribeModelPackageGroup": "sagemaker:DescribeModelPackageGroup",
+    "ListModelPackages": "sagemaker:ListModelPackages",
+    "DescribeModelPackage": "sagemaker:DescribeModelPackage",
+    "CreateModelPackage": "sagemaker:CreateModelPackage",
+    "UpdateModelPackage": "sagemaker:UpdateModelPackage",
+    "DescribeTrainingJob": "sagemaker:DescribeTrainingJob",
     "GetObject": "s3:GetObject",
     "PutObject": "s3:PutObject",
     "GetCallerIdentity": "sts:GetCallerIdentity",
@@ -54,6 +62,11 @@ ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 # `PipelineDefinition` is at most 1 MB (1,048,576 characters in the API model; the JSON we
 # send is ASCII, so characters and bytes are the same).
 MAX_DEFINITION_BYTES = 1_048_576
+
+# UpdateModelPackage's `ApprovalDescription` is at most 1024 characters; a longer one is cut
+# to this length, its last character an ellipsis.
+MAX_APPROVAL_DESCRIPTION = 1024
+ELLIPSIS = "\u2026"
 
 
 def _stage_error(operation: str, exc: ClientError, context: str = "") -> StageError:
@@ -103,6 +116,66 @@ def _is_missing_pipeline(exc: ClientError) -> bool:
     return code == "ValidationException" and message.startswith("Could not find pipeline")
 
 
+def _error_code_and_message(exc: ClientError) -> tuple[str, str]:
+    error = exc.response.get("Error", {})
+    return error.get("Code", ""), error.get("Message", "")
+
+
+def _is_missing_model_package_group(exc: ClientError) -> bool:
+    """Whether DescribeModelPackageGroup failed because the group does not exist."""
+    code, message = _error_code_and_message(exc)
+    # The code the API model declares for a missing resource, should the service send it.
+    if code == "ResourceNotFound":
+        return True
+    # The real service and moto 5 alike: ValidationException,
+    # "ModelPackageGroup arn:aws:sagemaker:<region>:<account>:model-package-group/<name>
+    # does not exist." Other ValidationExceptions (a malformed name) are errors.
+    return (
+        code == "ValidationException"
+        and message.startswith("ModelPackageGroup ")
+        and message.endswith(" does not exist.")
+    )
+
+
+def _is_missing_model_package(exc: ClientError) -> bool:
+    """Whether DescribeModelPackage failed because the package does not exist."""
+    code, message = _error_code_and_message(exc)
+    if code == "ResourceNotFound":
+        return True
+    if code != "ValidationException":
+        return False
+    # The real service: "ModelPackage <arn> does not exist."
+    # moto 5: "Model package <arn or name> not found".
+    return (message.startswith("ModelPackage ") and message.endswith(" does not exist.")) or (
+        message.startswith("Model package ") and message.endswith(" not found")
+    )
+
+
+def _is_missing_training_job(exc: ClientError) -> bool:
+    """Whether DescribeTrainingJob failed because the job does not exist."""
+    code, message = _error_code_and_message(exc)
+    # The API model declares ResourceNotFound, but the real service answers
+    # ValidationException "Requested resource not found."; moto 5 answers
+    # ValidationException "Could not find training job '<arn>'."
+    if code == "ResourceNotFound":
+        return True
+    return code == "ValidationException" and message.startswith(
+        ("Requested resource not found", "Could not find training job")
+    )
+
+
+def _approval_description(text: str) -> str:
+    """`text` cut to the API's 1024 characters, ending in an ellipsis when cut."""
+    if len(text) <= MAX_APPROVAL_DESCRIPTION:
+        return text
+    return text[: MAX_APPROVAL_DESCRIPTION - len(ELLIPSIS)] + ELLIPSIS
+
+
+def _record(response: dict[str, Any]) -> dict[str, Any]:
+    """A Describe* response without boto3's ResponseMetadata: the record itself."""
+    return {key: value for key, value in response.items() if key != "ResponseMetadata"}
+
+
 def _definition_body(definition: dict[str, Any]) -> str:
     """The definition as compact JSON, refused when over the API's size limit."""
     body = json.dumps(definition, separators=(",", ":"))
@@ -136,7 +209,7 @@ def _split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 class SageMakerBackend:
-    """PipelineBackend on SageMaker Pipelines, one region, with boto3."""
+    """PipelineBackend and RegistryBackend on SageMaker, one region, with boto3."""
 
     # Seconds between two polls of a running execution.
     poll_seconds: float = 20.0
@@ -168,7 +241,7 @@ class SageMakerBackend:
 
     @property
     def s3(self) -> BaseClient:
-        """The S3 client, for property files."""
+        """The S3 client, for code, property files and evaluation reports."""
         return self._client("s3")
 
     # -- pipelines -----------------------------------------------------------------------
@@ -347,3 +420,139 @@ class SageMakerBackend:
             return json.loads(content)
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
             raise StageError(title, f"{where} is not JSON: {exc}") from exc
+
+    # -- model registry ------------------------------------------------------------------
+
+    def describe_model_package_group(self, group: str) -> dict[str, Any] | None:
+        """The group's record, or None when there is no such group."""
+        with _aws_errors("DescribeModelPackageGroup", f"group {group}"):
+            try:
+                response = self.sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+            except ClientError as exc:
+                if _is_missing_model_package_group(exc):
+                    return None
+                raise
+        return _record(response)
+
+    def list_model_packages(
+        self, group: str, approval_status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The group's versioned packages, newest first, as full Describe records; only
+        those with `approval_status` when given, and at most `limit` of them.
+
+        ListModelPackages is read page by page, but its summaries lack what callers need
+        (ModelMetrics, CustomerMetadataProperties, InferenceSpecification), so every listed
+        package is then described: one DescribeModelPackage call per version. For a large
+        group pass `limit`: listing stops once the `limit` newest are known, and only those
+        are described. A package deleted between the list and its describe is left out.
+        A group that does not exist has no packages.
+        """
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be at least 0, not {limit}")
+        if limit == 0:
+            return []
+        params: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "ModelPackageType": "Versioned",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+        }
+        if approval_status:
+            params["ModelApprovalStatus"] = approval_status
+        arns: list[str] = []
+        with _aws_errors("ListModelPackages", f"group {group}"):
+            paginator = self.sagemaker.get_paginator("list_model_packages")
+            for page in paginator.paginate(**params):
+                arns.extend(s["ModelPackageArn"] for s in page.get("ModelPackageSummaryList", []))
+                if limit is not None and len(arns) >= limit:
+                    del arns[limit:]
+                    break
+        records: list[dict[str, Any]] = []
+        for arn in arns:
+            record = self.describe_model_package(arn)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def describe_model_package(self, arn: str) -> dict[str, Any] | None:
+        """The package's record, or None when there is no such package."""
+        with _aws_errors("DescribeModelPackage", arn):
+            try:
+                response = self.sagemaker.describe_model_package(ModelPackageName=arn)
+            except ClientError as exc:
+                if _is_missing_model_package(exc):
+                    return None
+                raise
+        return _record(response)
+
+    def create_model_package(self, request: dict[str, Any]) -> str:
+        """CreateModelPackage (a versioned package in request's group); return its ARN.
+        `request` is the API's request, passed as it is."""
+        group = request.get("ModelPackageGroupName", "?")
+        with _aws_errors("CreateModelPackage", f"group {group}"):
+            response = self.sagemaker.create_model_package(**request)
+        return response["ModelPackageArn"]
+
+    def update_model_package(
+        self,
+        arn: str,
+        approval_status: str | None = None,
+        approval_description: str | None = None,
+        customer_metadata: dict[str, str] | None = None,
+    ) -> None:
+        """UpdateModelPackage. `customer_metadata` keys are added or overwritten, never removed.
+
+        Only the fields given are sent; with none given nothing is called. A description
+        over the API's 1024 characters is cut, ending in an ellipsis.
+
+        CustomerMetadataProperties: SageMaker merges the map it is sent into the package's
+        (adds and overwrites keys), while moto replaces the whole map. So that both end up
+        alike, the package's current map is read first and the merged map is sent; on
+        SageMaker that re-sends unchanged keys, which changes nothing. Not atomic: a key
+        another writer changes between the read and the update gets its old value back.
+        """
+        params: dict[str, Any] = {"ModelPackageArn": arn}
+        if approval_status is not None:
+            params["ModelApprovalStatus"] = approval_status
+        if approval_description is not None:
+            params["ApprovalDescription"] = _approval_description(approval_description)
+        if customer_metadata:
+            current = self.describe_model_package(arn)
+            if current is None:
+                raise StageError("UpdateModelPackage failed", f"model package {arn} does not exist")
+            params["CustomerMetadataProperties"] = {
+                **(current.get("CustomerMetadataProperties") or {}),
+                **customer_metadata,
+            }
+        if len(params) == 1:
+            return
+        with _aws_errors("UpdateModelPackage", arn):
+            self.sagemaker.update_model_package(**params)
+
+    def read_json(self, uri: str) -> Any:
+        """The JSON document at an S3 URI (an evaluation report)."""
+        try:
+            bucket, key = _split_s3_uri(uri)
+        except ValueError as exc:
+            raise StageError("Cannot read JSON document", str(exc)) from exc
+        if not bucket or not key:
+            raise StageError("Cannot read JSON document", f"{uri!r} names no S3 object")
+        with _aws_errors("GetObject", uri):
+            content = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            return json.loads(content)
+        except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+            raise StageError("Cannot read JSON document", f"{uri} is not JSON: {exc}") from exc
+
+    def describe_training_job(self, arn: str) -> dict[str, Any] | None:
+        """DescribeTrainingJob of a pipeline's training step (for its input data), or None
+        when there is no such job. `arn` is the job's ARN (a plain job name works too)."""
+        name = arn.rsplit("/", 1)[-1]
+        with _aws_errors("DescribeTrainingJob", arn):
+            try:
+                response = self.sagemaker.describe_training_job(TrainingJobName=name)
+            except ClientError as exc:
+                if _is_missing_training_job(exc):
+                    return None
+                raise
+        return _record(response)

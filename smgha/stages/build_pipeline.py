@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from smgha import definition as defn
-from smgha.backends import BACKENDS, PipelineBackend, StepRecord, pipeline_backend
+from smgha import gates
+from smgha.backends import BACKENDS, PipelineBackend, StepRecord, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
 from smgha.stages import InputSpec, OutputSpec, choice, positive_number, run_stage
@@ -456,9 +457,9 @@ def report(inputs: Inputs, result: BuildResult, runner: Runner) -> None:
             for s in result.steps
         ]
         summary.table(["Step", "Status", "Duration", "Detail"], rows)
-    metric_rows = flatten_metrics(result.metrics)
-    if metric_rows:
-        summary.heading("Metrics", 4).table(["Metric", "Value"], metric_rows)
+    rows = metric_rows(result.metrics)
+    if rows:
+        summary.heading("Metrics", 4).table(["Metric", "Value"], rows)
     if result.model_package_arn:
         summary.paragraph(f"Registered model package: `{result.model_package_arn}`")
     summary.write()
@@ -485,23 +486,11 @@ def failure(result: BuildResult) -> StageError | None:
     )
 
 
-def flatten_metrics(metrics: Any) -> list[list[str]]:
-    """Rows of (metric, value) from an evaluation JSON: `{"accuracy": {"value": 0.9}}` -> accuracy."""
-    rows: list[list[str]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict) and "value" in value and not isinstance(value["value"], dict):
-            rows.append([prefix, _format_number(value["value"])])
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if key == "confusion_matrix":
-                    continue
-                walk(key if not prefix or prefix.endswith("_metrics") else f"{prefix}.{key}", item)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            rows.append([prefix, _format_number(value)])
-
-    walk("", metrics if isinstance(metrics, dict) else {})
-    return rows
+def metric_rows(metrics: Any) -> list[list[str]]:
+    """(metric, value) rows of an evaluation JSON, for the summary."""
+    table = gates.metric_table(metrics)
+    names = gates.short_names(table)
+    return [[names[key], _format_number(value)] for key, value in table.items()]
 
 
 def _format_number(value: Any) -> str:
@@ -533,9 +522,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        backend = pipeline_backend(inputs.backend, inputs.region)
+        stage_backend = backend(inputs.backend, inputs.region)
         # No group around the run: the wait's progress lines must stay visible in the log.
-        result = run(inputs, backend, runner.info)
+        result = run(inputs, stage_backend, runner.info)
         if inputs.dry_run:
             with runner.group("Pipeline definition"):
                 runner.info(defn.canonical_json(result.definition))

@@ -8,6 +8,7 @@ status is read back from disk in SageMaker's response shapes.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -230,6 +231,56 @@ class LocalBackend:
             child.wait(timeout=10)
         record.update(PipelineExecutionStatus="Stopped", LastModifiedTime=state.to_iso(state.now()))
         state.write_json(path, record)
+
+    # -- model registry -----------------------------------------------------------------
+
+    def describe_model_package_group(self, group: str) -> dict[str, Any] | None:
+        return self.registry.describe_group(group)
+
+    def list_model_packages(
+        self, group: str, approval_status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        return self.registry.list_model_packages(group, approval_status, limit)
+
+    def describe_model_package(self, arn: str) -> dict[str, Any] | None:
+        return self.registry.describe_model_package(arn)
+
+    def create_model_package(self, request: dict[str, Any]) -> str:
+        return str(self.registry.create_model_package(request)["ModelPackageArn"])
+
+    def update_model_package(
+        self,
+        arn: str,
+        approval_status: str | None = None,
+        approval_description: str | None = None,
+        customer_metadata: dict[str, str] | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {}
+        if approval_status is not None:
+            changes["ModelApprovalStatus"] = approval_status
+        if approval_description is not None:
+            changes["ApprovalDescription"] = approval_description[:1024]
+        if customer_metadata:
+            changes["CustomerMetadataProperties"] = customer_metadata
+        try:
+            self.registry.update_model_package(arn, changes)
+        except KeyError:
+            raise StageError(
+                "UpdateModelPackage failed", f"ResourceNotFound: no model package {arn}"
+            ) from None
+
+    def read_json(self, uri: str) -> Any:
+        path = self.s3.path(uri)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StageError("Reading S3 failed", f"NoSuchKey: no object at {uri}") from None
+        except ValueError as error:
+            raise StageError("Reading S3 failed", f"{uri} is not JSON: {error}") from None
+
+    def describe_training_job(self, arn: str) -> dict[str, Any] | None:
+        path = self.root / "jobs" / f"{arn.rsplit('/', 1)[-1].lower()}.json"
+        return state.read_json(path) if path.exists() else None
 
 
 def _described_job(folder: Path, step_name: str) -> dict[str, Any]:

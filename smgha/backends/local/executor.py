@@ -39,6 +39,7 @@ class Execution:
         self.record: dict[str, Any] = state.read_json(folder / "execution.json")
         self.definition: dict[str, Any] = state.read_json(folder / "definition.json")
         root = folder.parents[1]  # <state>/executions/<id>
+        self.root = root
         self.region = self.record["PipelineExecutionArn"].split(":")[3]
         self.s3 = LocalS3(root / "s3")
         self.registry = LocalRegistry(root / "registry", self.region)
@@ -149,6 +150,8 @@ class Execution:
                 context.job_dir.mkdir(parents=True, exist_ok=True)
                 described = runner(request, context)
                 state.write_json(context.job_dir / "described.json", described)
+                # Describe*Job by name, as later stages look jobs up (e.g. training data).
+                state.write_json(self.root / "jobs" / f"{context.job_name.lower()}.json", described)
                 self.properties[name] = described
                 record["Metadata"] = {metadata_key: {"Arn": described[arn_key]}}
             else:

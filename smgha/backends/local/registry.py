@@ -60,10 +60,52 @@ class LocalRegistry:
             state.write_json(self.root / group / f"{version}.json", record)
         return record
 
-    def list_model_packages(self, group: str) -> list[dict[str, Any]]:
-        """Every version of the group, oldest first."""
-        files = sorted(self._version_files(group), key=lambda p: int(p.stem))
-        return [state.read_json(p) for p in files]
+    def describe_group(self, group: str) -> dict[str, Any] | None:
+        path = self.root / group / "group.json"
+        return state.read_json(path) if path.exists() else None
+
+    def list_model_packages(
+        self, group: str, approval_status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The group's versions, newest first (as ListModelPackages sorts by CreationTime)."""
+        files = sorted(self._version_files(group), key=lambda p: int(p.stem), reverse=True)
+        records = [state.read_json(p) for p in files]
+        if approval_status:
+            records = [r for r in records if r.get("ModelApprovalStatus") == approval_status]
+        return records[:limit] if limit is not None else records
+
+    def describe_model_package(self, arn: str) -> dict[str, Any] | None:
+        path = self._package_file(arn)
+        return state.read_json(path) if path and path.exists() else None
+
+    def update_model_package(self, arn: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """UpdateModelPackage: set the given fields; CustomerMetadataProperties merge."""
+        path = self._package_file(arn)
+        if path is None or not path.exists():
+            raise KeyError(arn)
+        with state.locked(path.parent / ".lock"):
+            record = state.read_json(path)
+            for key, value in changes.items():
+                if key == "CustomerMetadataProperties":
+                    record[key] = {**record.get(key, {}), **value}
+                else:
+                    record[key] = value
+            record["LastModifiedTime"] = state.to_iso(state.now())
+            state.write_json(path, record)
+        return record
+
+    def _package_file(self, arn: str) -> Path | None:
+        """The record behind a package ARN (ARNs lower-case the group's name)."""
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or not parts[5].startswith("model-package/"):
+            return None
+        _, lowered_group, version = (parts[5].split("/") + ["", ""])[:3]
+        if not version.isdigit() or not self.root.is_dir():
+            return None
+        for folder in self.root.iterdir():
+            if folder.name.lower() == lowered_group:
+                return folder / f"{int(version)}.json"
+        return None
 
     def _version_files(self, group: str) -> list[Path]:
         folder = self.root / group
