@@ -24,13 +24,18 @@ from smgha.stages import InputSpec
 
 def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], int]]]:
     """name -> (help, inputs, main); stage modules load only when their command runs."""
-    from smgha.stages import build_pipeline
+    from smgha.stages import build_pipeline, register_and_gate
 
     return {
         "build-pipeline": (
             "Create or update a pipeline, start it once, and wait for it.",
             build_pipeline.INPUTS,
             build_pipeline.main,
+        ),
+        "register-and-gate": (
+            "Gate a model package against thresholds and the champion; approve or reject it.",
+            register_and_gate.INPUTS,
+            register_and_gate.main,
         ),
     }
 
@@ -130,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, inputs, _main) in _stages().items():
         _add_stage_parser(subparsers, name, help_text, inputs)
+    from smgha import registry_cli
+
+    registry_cli.add_parsers(subparsers)
     demo = subparsers.add_parser(
         "demo",
         help="Run every implemented stage on the local backend with the reference model.",
@@ -158,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
     stdout = stdout or sys.stdout
     arguments = build_parser().parse_args(argv)
+    if arguments.command == "registry":
+        from smgha import registry_cli
+
+        return registry_cli.run(arguments, stdout)
     if arguments.command == "demo":
         from smgha.demo import run_demo
 

@@ -31,9 +31,12 @@ def captured_s3_uploads() -> Iterator[dict[str, bytes]]:
     from botocore.awsrequest import AWSResponse
 
     captured: dict[str, bytes] = {}
+    # A session created inside the block (the SDK makes boto3's default session while it
+    # imports) keeps these handlers for good: outside the block they must do nothing.
+    active = True
 
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name == "PutObject":
+        if active and model.name == "PutObject":
             body = params.get("Body", b"")
             data = body.read() if hasattr(body, "read") else body
             captured[f"s3://{params['Bucket']}/{params['Key']}"] = (
@@ -41,7 +44,7 @@ def captured_s3_uploads() -> Iterator[dict[str, bytes]]:
             )
 
     def answer(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        if model.name not in _ANSWERED:
+        if not active or model.name not in _ANSWERED:
             return None
         return AWSResponse("https://s3.local", 200, {}, None), dict(_ANSWERED[model.name])
 
@@ -50,5 +53,6 @@ def captured_s3_uploads() -> Iterator[dict[str, bytes]]:
     try:
         yield captured
     finally:
+        active = False
         for entry in entries:
             handlers.BUILTIN_HANDLERS.remove(entry)

@@ -1,0 +1,136 @@
+"""`smgha registry list|describe`: read a model package group the way the gate sees it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, TextIO
+
+from smgha.backends import BACKENDS, backend
+from smgha.stages.register_and_gate import PREFIX
+
+# Metrics shown in the list, in this order when present; others follow.
+PREFERRED_METRICS = ("accuracy", "auc", "f1", "precision", "recall", "rmse", "mse", "r2")
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "registry", help="List a model package group's versions, or describe one."
+    )
+    commands = parser.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
+    listing = commands.add_parser(
+        "list", help="Versions with status, metrics and lineage, newest first."
+    )
+    listing.add_argument("--group", required=True, help="Model package group name.")
+    listing.add_argument("--limit", type=int, default=20, help="How many versions (default: 20).")
+    describe = commands.add_parser(
+        "describe", help="One version: status, approval description, metrics, lineage."
+    )
+    describe.add_argument("--model-package-arn", required=True, help="The package's ARN.")
+    describe.add_argument("--json", action="store_true", help="Print the whole record as JSON.")
+    for command in (listing, describe):
+        command.add_argument(
+            "--backend", choices=BACKENDS, default="sagemaker", help="default: sagemaker"
+        )
+        command.add_argument(
+            "--region", default="", help="AWS region (default: AWS_REGION, else us-east-1)."
+        )
+
+
+def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
+    import os
+
+    region = (
+        arguments.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+    registry = backend(arguments.backend, region)
+    if arguments.registry_command == "list":
+        if registry.describe_model_package_group(arguments.group) is None:
+            stdout.write(
+                f"error: there is no model package group {arguments.group!r} ({arguments.backend}, {region})\n"
+            )
+            return 1
+        records = registry.list_model_packages(arguments.group, limit=arguments.limit)
+        stdout.write(render_list(arguments.group, records))
+        return 0
+    record = registry.describe_model_package(arguments.model_package_arn)
+    if record is None:
+        stdout.write(f"error: there is no model package {arguments.model_package_arn}\n")
+        return 1
+    stdout.write(
+        json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
+        if arguments.json
+        else render_record(record)
+    )
+    return 0
+
+
+def _metadata(record: dict[str, Any]) -> dict[str, str]:
+    return {
+        k.removeprefix(PREFIX): v
+        for k, v in (record.get("CustomerMetadataProperties") or {}).items()
+        if k.startswith(PREFIX)
+    }
+
+
+def _metric_names(records: list[dict[str, Any]]) -> list[str]:
+    names = {
+        k.removeprefix("metric:") for r in records for k in _metadata(r) if k.startswith("metric:")
+    }
+    ordered = [m for m in PREFERRED_METRICS if m in names]
+    return ordered + sorted(names - set(ordered))
+
+
+def render_list(group: str, records: list[dict[str, Any]]) -> str:
+    if not records:
+        return f"{group}: no versions yet\n"
+    metrics = _metric_names(records)[:4]
+    header = ["version", "status", "created", *metrics, "gate", "commit"]
+    rows = []
+    for record in records:
+        meta = _metadata(record)
+        rows.append([
+            str(record.get("ModelPackageVersion", "")),
+            str(record.get("ModelApprovalStatus", "")),
+            str(record.get("CreationTime", ""))[:19].replace("T", " "),
+            *[meta.get(f"metric:{m}", "–") for m in metrics],
+            meta.get("gate", "–"),
+            meta.get("git-sha", "")[:8] or "–",
+        ])  # fmt: skip
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *rows]
+    ]
+    return f"{group}: {len(records)} version(s), newest first\n" + "\n".join(lines) + "\n"
+
+
+def render_record(record: dict[str, Any]) -> str:
+    meta = _metadata(record)
+    container = ((record.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+    lines = [
+        f"{record.get('ModelPackageArn')}",
+        f"  group:       {record.get('ModelPackageGroupName')} (version {record.get('ModelPackageVersion')})",
+        f"  status:      {record.get('ModelApprovalStatus')}",
+        f"  description: {record.get('ApprovalDescription', '–')}",
+        f"  created:     {record.get('CreationTime')}",
+        f"  image:       {container.get('Image', '–')}",
+        f"  model data:  {container.get('ModelDataUrl', '–')}",
+        "  metrics:     "
+        + (
+            ", ".join(
+                f"{k.removeprefix('metric:')}={v}"
+                for k, v in meta.items()
+                if k.startswith("metric:")
+            )
+            or "–"
+        ),
+        "  lineage:",
+    ]
+    lines += [
+        f"    {key}: {value}" for key, value in meta.items() if not key.startswith("metric:")
+    ] or ["    –"]
+    return "\n".join(lines) + "\n"

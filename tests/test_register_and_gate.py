@@ -1,0 +1,511 @@
+"""register-and-gate: rules, bad input, real local models against a champion, and moto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from smgha import gates
+from smgha.backends.local import LocalBackend
+from smgha.errors import InputError
+from smgha.stages import build_pipeline, register_and_gate
+from tests.stage_helpers import GITHUB_CONTEXT, run_main
+
+REGION = "us-east-1"
+GROUP = "churn-models"
+RULES = "accuracy >= 0.6\nauc >= champion - 0.01\nf1 >= champion - 5%"
+
+
+# ---- the rule grammar and the decision, pure ---------------------------------------------------
+
+
+def test_rules_read_absolute_and_champion_relative_forms() -> None:
+    rules = gates.parse_rules(
+        [
+            "accuracy >= 0.8",
+            "rmse<=3 ; auc >= champion - 0.01",
+            "",
+            "# comment",
+            "f1 > champion - 2%",
+            "loss < champion + 1.5e-2",
+        ]
+    )
+    assert [(r.metric, r.operator, r.value, r.delta, r.relative) for r in rules] == [
+        ("accuracy", ">=", 0.8, 0.0, False),
+        ("rmse", "<=", 3.0, 0.0, False),
+        ("auc", ">=", None, -0.01, False),
+        ("f1", ">", None, -2.0, True),
+        ("loss", "<", None, 0.015, False),
+    ]
+    assert rules[3].threshold(0.5) == pytest.approx(0.49)
+    assert rules[4].threshold(0.2) == pytest.approx(0.215)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "accuracy => 0.8",
+        "accuracy >= high",
+        ">= 0.8",
+        "auc >= champion * 2",
+        "auc >= champion - 1%%",
+    ],
+)
+def test_an_unreadable_rule_names_the_input_and_shows_the_grammar(text: str) -> None:
+    with pytest.raises(InputError) as raised:
+        gates.parse_rules([text])
+    assert raised.value.name == "rules"
+    assert repr(text.split(";")[0].strip()) in raised.value.problem
+    assert "auc >= champion - 0.01" in raised.value.hint
+
+
+EVALUATION = {
+    "regression_metrics": {"rmse": {"value": 2.5}, "r2": {"value": 0.7}},
+    "extra": {"latency_ms": 12},
+}
+
+
+def test_metrics_are_found_by_leaf_or_path_and_missing_ones_listed() -> None:
+    table = gates.metric_table(EVALUATION)
+    assert table == {
+        "regression_metrics.rmse": 2.5,
+        "regression_metrics.r2": 0.7,
+        "extra.latency_ms": 12.0,
+    }
+    assert gates.resolve_metric("rmse", table) == "regression_metrics.rmse"
+    assert gates.resolve_metric("regression_metrics.r2", table) == "regression_metrics.r2"
+    with pytest.raises(InputError, match="has no metric 'mae'") as raised:
+        gates.check_metrics_exist(gates.parse_rules(["mae <= 1"]), table)
+    assert raised.value.hint == "Metrics it has: latency_ms, r2, rmse."
+
+
+def test_lower_is_better_rules_and_the_decision() -> None:
+    rules = gates.parse_rules(["rmse <= 3", "rmse <= champion + 10%"])
+    candidate = gates.metric_table(EVALUATION)
+    better = gates.evaluate(rules, candidate, {"regression_metrics.rmse": 2.4})  # 2.5 <= 2.64
+    worse = gates.evaluate(rules, candidate, {"regression_metrics.rmse": 2.0})  # 2.5 > 2.2
+    assert [r.passed for r in better] == [True, True]
+    assert [r.passed for r in worse] == [True, False]
+    assert worse[1].detail == "2.5 > 2.2 (champion 2 + 10%)"
+    assert gates.decide(better, manual_approval=False, force=False).approval_status == "Approved"
+    assert gates.decide(better, manual_approval=True, force=False).decision == "pending"
+    rejected = gates.decide(worse, manual_approval=False, force=False)
+    assert (rejected.decision, rejected.approval_status) == ("rejected", "Rejected")
+    assert (
+        rejected.description
+        == "rejected by gates: rmse <= champion + 10%: 2.5 > 2.2 (champion 2 + 10%)"
+    )
+    forced = gates.decide(
+        worse, manual_approval=True, force=True, forced_by="octocat", reason="hotfix"
+    )
+    assert (forced.decision, forced.forced) == ("approved", True)
+    assert forced.description.startswith(
+        "forced by octocat: hotfix (failed gates: rmse <= champion + 10%"
+    )
+
+
+def test_a_champion_rule_passes_without_a_champion_and_fails_when_it_lacks_the_metric() -> None:
+    rules = gates.parse_rules(["rmse <= champion"])
+    candidate = gates.metric_table(EVALUATION)
+    assert gates.evaluate(rules, candidate, None)[0].detail == "no champion yet: sets the bar"
+    lacking = gates.evaluate(rules, candidate, {"other": 1.0})[0]
+    assert not lacking.passed and lacking.detail == "the champion has no rmse to compare with"
+
+
+# ---- the local backend with real trained models ------------------------------------------------
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, churn_csv: bytes) -> LocalBackend:
+    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
+    backend = LocalBackend(region=REGION)
+    backend.put_object("s3://smgha-local/churn/data/churn.csv", churn_csv)
+    return backend
+
+
+def build(parameters: dict[str, Any], run_id: str) -> str:
+    """Train, evaluate and register a real model; return the execution ARN."""
+    context = {**GITHUB_CONTEXT, "GITHUB_RUN_ID": run_id}
+    inputs = {
+        "backend": "local",
+        "definition": "ml.pipeline:get_pipeline",
+        "pipeline-name": "churn",
+        "parameters": json.dumps(parameters),
+    }
+    result = run_main(build_pipeline.main, inputs, **context)
+    assert result.code == 0, result.log
+    assert result.outputs["model-package-arn"]
+    return result.outputs["execution-arn"]
+
+
+def gate(execution_arn: str = "", **overrides: str) -> Any:
+    inputs = {
+        "backend": "local",
+        "model-package-group": GROUP,
+        "execution-arn": execution_arn,
+        "rules": RULES,
+    }
+    inputs.update(overrides)
+    return run_main(register_and_gate.main, inputs, **{**GITHUB_CONTEXT, "GITHUB_ACTOR": "octocat"})
+
+
+# A weak model: two shallow trees. Still registered (threshold 0), so the gate has to judge it.
+WEAK = {"NumRound": 2, "MaxDepth": 1, "AccuracyThreshold": 0.0}
+
+
+@pytest.mark.slow
+def test_a_better_challenger_replaces_the_champion_a_worse_one_is_rejected_and_a_forced_one_recorded(
+    local: LocalBackend,
+) -> None:
+    # 1. The first model sets the bar: approved, with its lineage recorded.
+    champion_run = build(WEAK, "101")
+    first = gate(champion_run)
+    assert first.code == 0, first.log
+    assert (first.outputs["decision"], first.outputs["champion-arn"]) == ("approved", "")
+    champion_arn = first.outputs["model-package-arn"]
+    record = local.describe_model_package(champion_arn)
+    assert record is not None and record["ModelApprovalStatus"] == "Approved"
+    lineage = record["CustomerMetadataProperties"]
+    assert lineage["smgha:git-sha"] == GITHUB_CONTEXT["GITHUB_SHA"]
+    assert lineage["smgha:run-url"] == "https://github.com/acme/churn/actions/runs/4242/attempts/1"
+    assert lineage["smgha:pipeline-execution-arn"] == champion_run
+    assert lineage["smgha:training-data-uri"].endswith("/PreprocessData/output/train")
+    assert float(lineage["smgha:metric:accuracy"]) > 0.5
+    assert lineage["smgha:gate"] == "passed"
+
+    # 2. A better challenger (the default hyperparameters) is approved over it.
+    better = gate(build({}, "102"))
+    assert better.code == 0, better.log
+    assert (better.outputs["decision"], better.outputs["champion-arn"]) == (
+        "approved",
+        champion_arn,
+    )
+    rules = {r["rule"]: r for r in json.loads(better.outputs["rules"])}
+    auc = rules["auc >= champion - 0.01"]
+    assert auc["passed"] and auc["observed"] > auc["champion"]
+    assert "| auc |" in better.summary and "| `auc >= champion - 0.01` | ✅" in better.summary
+    new_champion = better.outputs["model-package-arn"]
+
+    # 3. A worse one is rejected against the new champion, with the reason, and fails the step.
+    worse_run = build({**WEAK, "NumRound": 1}, "103")
+    worse = gate(worse_run)
+    assert worse.code == 1
+    assert worse.outputs["decision"] == "rejected" and worse.outputs["champion-arn"] == new_champion
+    assert len(worse.errors) == 1 and "register-and-gate%3A model rejected" in worse.errors[0]
+    rejected = local.describe_model_package(worse.outputs["model-package-arn"])
+    assert rejected is not None and rejected["ModelApprovalStatus"] == "Rejected"
+    assert rejected["ApprovalDescription"].startswith("rejected by gates: auc >= champion - 0.01: ")
+
+    # 4. Forced through by a person: approved, with who and why on the package.
+    forced = gate(worse_run, force="true", **{"force-reason": "ship the hotfix tonight"})
+    assert forced.code == 0, forced.log
+    assert forced.outputs["decision"] == "approved"
+    assert "forced approval" in forced.warnings[0]
+    record = local.describe_model_package(forced.outputs["model-package-arn"])
+    assert record is not None and record["ModelApprovalStatus"] == "Approved"
+    assert record["CustomerMetadataProperties"]["smgha:forced-by"] == "octocat"
+    assert record["CustomerMetadataProperties"]["smgha:force-reason"] == "ship the hotfix tonight"
+    assert record["ApprovalDescription"].startswith(
+        "forced by octocat: ship the hotfix tonight (failed gates: auc >= champion"
+    )
+
+
+@pytest.fixture
+def registry_with_packages(local: LocalBackend) -> LocalBackend:
+    """Two groups with evaluated packages (no training: the records are written directly)."""
+    local.put_object(
+        "s3://smgha-local/eval/good.json",
+        json.dumps(
+            {
+                "binary_classification_metrics": {
+                    "accuracy": {"value": 0.9},
+                    "auc": {"value": 0.93},
+                    "f1": {"value": 0.72},
+                }
+            }
+        ).encode(),
+    )
+    for group in (GROUP, "other-models"):
+        local.create_model_package({
+            "ModelPackageGroupName": group,
+            "InferenceSpecification": {"Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]},
+            "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://smgha-local/eval/good.json"}}},
+        })  # fmt: skip
+    return local
+
+
+def _arn(group: str, version: int) -> str:
+    return f"arn:aws:sagemaker:{REGION}:000000000000:model-package/{group}/{version}"
+
+
+def _registry_files(backend: LocalBackend) -> dict[str, str]:
+    return {
+        str(p.relative_to(backend.root)): p.read_text()
+        for p in sorted((backend.root / "registry").rglob("*.json"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name", "problem"),
+    [
+        ({"rules": "accuracy ≥ 0.8"}, "rules", "cannot read the rule"),
+        ({"rules": "rmse <= 3"}, "rules", "the evaluation has no metric 'rmse'"),
+        (
+            {"model-package-group": "nope"},
+            "model-package-group",
+            "there is no model package group 'nope'",
+        ),
+        (
+            {"model-package-arn": _arn("other-models", 1)},
+            "model-package-arn",
+            "belongs to group 'other-models', not 'churn-models'",
+        ),
+        ({"model-package-arn": _arn(GROUP, 9)}, "model-package-arn", "there is no model package"),
+        ({"force": "true"}, "force-reason", "is required with force: true"),
+        ({"model-package-arn": ""}, "model-package-arn", "no candidate given"),
+        (
+            {"model-data-url": "s3://b/m.tar.gz", "model-package-arn": ""},
+            "image-uri",
+            "is required to register a package",
+        ),
+        ({"approval": "sometimes"}, "approval", "is not one of auto, manual"),
+        ({"metrics": "missing/evaluation.json"}, "metrics", "cannot read"),
+    ],
+)
+def test_bad_input_is_one_error_and_changes_nothing_in_the_registry(
+    registry_with_packages: LocalBackend, overrides: dict[str, str], name: str, problem: str
+) -> None:
+    before = _registry_files(registry_with_packages)
+    inputs = {"model-package-arn": _arn(GROUP, 1), **overrides}
+
+    result = gate(**inputs)
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert f"input '{name}'" in result.errors[0] and problem in result.errors[0]
+    assert _registry_files(registry_with_packages) == before
+
+
+def test_a_rejected_package_is_not_approved_again(registry_with_packages: LocalBackend) -> None:
+    registry_with_packages.update_model_package(
+        _arn(GROUP, 1), approval_status="Rejected", approval_description="auc fell"
+    )
+    before = _registry_files(registry_with_packages)
+
+    result = gate(**{"model-package-arn": _arn(GROUP, 1)})
+
+    assert result.code == 1
+    assert (
+        "is Rejected (auc fell)" in result.errors[0]
+        and "register a new version" in result.errors[0]
+    )
+    assert _registry_files(registry_with_packages) == before
+
+
+def test_manual_approval_leaves_a_passing_model_pending(
+    registry_with_packages: LocalBackend,
+) -> None:
+    result = gate(**{"model-package-arn": _arn(GROUP, 1), "approval": "manual"})
+
+    assert result.code == 0, result.log
+    assert result.outputs["decision"] == "pending"
+    record = registry_with_packages.describe_model_package(_arn(GROUP, 1))
+    assert record is not None and record["ModelApprovalStatus"] == "PendingManualApproval"
+    assert record["ApprovalDescription"].startswith(
+        "gates passed, awaiting manual approval: accuracy: 0.9 >= 0.6"
+    )
+
+
+def test_a_model_without_a_register_step_is_registered_from_its_artifact(
+    registry_with_packages: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "evaluation.json").write_text(
+        json.dumps(
+            {
+                "binary_classification_metrics": {
+                    "accuracy": {"value": 0.85},
+                    "auc": {"value": 0.91},
+                    "f1": {"value": 0.7},
+                }
+            }
+        )
+    )
+    monkeypatch.chdir(tmp_path)  # the workspace: metrics is a path in it
+
+    result = gate(
+        **{
+            "model-data-url": "s3://smgha-local/m2.tar.gz",
+            "image-uri": "xgboost:1.7-1",
+            "metrics": "evaluation.json",
+        }
+    )
+
+    assert result.code == 0, result.log
+    assert result.outputs["model-package-version"] == "2"
+    record = registry_with_packages.describe_model_package(result.outputs["model-package-arn"])
+    assert record is not None
+    assert (
+        record["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+        == "s3://smgha-local/m2.tar.gz"
+    )
+    assert record["MetadataProperties"]["CommitId"] == GITHUB_CONTEXT["GITHUB_SHA"]
+    assert record["ModelApprovalStatus"] == "Approved"  # no champion yet in this group
+
+
+def test_the_registry_cli_lists_versions_with_metrics_and_lineage(
+    registry_with_packages: LocalBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smgha import cli
+
+    assert gate(**{"model-package-arn": _arn(GROUP, 1)}).code == 0
+    assert cli.main(["registry", "list", "--backend", "local", "--group", GROUP]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0] == "churn-models: 1 version(s), newest first"
+    assert listing[1].split() == [
+        "version",
+        "status",
+        "created",
+        "accuracy",
+        "auc",
+        "f1",
+        "gate",
+        "commit",
+    ]
+    assert listing[2].split()[:2] == ["1", "Approved"] and listing[2].split()[-3:] == [
+        "0.72",
+        "passed",
+        "01234567",
+    ]
+    assert (
+        cli.main(
+            ["registry", "describe", "--backend", "local", "--model-package-arn", _arn(GROUP, 1)]
+        )
+        == 0
+    )
+    described = capsys.readouterr().out
+    assert (
+        "status:      Approved" in described
+        and "run-url: https://github.com/acme/churn/actions/runs/4242/attempts/1" in described
+    )
+    assert cli.main(["registry", "list", "--backend", "local", "--group", "nope"]) == 1
+
+
+# ---- the sagemaker backend against a moto server ---------------------------------------------
+
+
+def _moto_package(
+    sagemaker: Any, s3: Any, name: str, metrics: dict[str, float], status: str
+) -> str:
+    body = {"binary_classification_metrics": {k: {"value": v} for k, v in metrics.items()}}
+    s3.put_object(Bucket="models", Key=f"{name}.json", Body=json.dumps(body).encode())
+    return sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP,
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost", "ModelDataUrl": f"s3://models/{name}.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelApprovalStatus=status,
+        ModelMetrics={
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"s3://models/{name}.json",
+                }
+            }
+        },
+    )["ModelPackageArn"]
+
+
+@pytest.fixture
+def moto_registry(aws_env: None) -> tuple[Any, str, str]:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="models")
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    champion = _moto_package(
+        sagemaker, s3, "champion", {"accuracy": 0.86, "auc": 0.90, "f1": 0.70}, "Approved"
+    )
+    challenger = _moto_package(
+        sagemaker,
+        s3,
+        "challenger",
+        {"accuracy": 0.87, "auc": 0.88, "f1": 0.71},
+        "PendingManualApproval",
+    )
+    return sagemaker, champion, challenger
+
+
+def _sagemaker_gate(**inputs: str) -> Any:
+    return run_main(
+        register_and_gate.main,
+        {
+            "backend": "sagemaker",
+            "region": REGION,
+            "model-package-group": GROUP,
+            "rules": RULES,
+            **inputs,
+        },
+        **GITHUB_CONTEXT,
+    )
+
+
+def test_sagemaker_rejects_a_challenger_that_regresses_against_the_champion(
+    moto_registry: tuple[Any, str, str],
+) -> None:
+    sagemaker, champion, challenger = moto_registry
+
+    result = _sagemaker_gate(**{"model-package-arn": challenger, "fail-on-reject": "false"})
+
+    assert result.code == 0, result.log  # told not to fail
+    assert result.outputs["decision"] == "rejected" and result.outputs["champion-arn"] == champion
+    assert "model rejected" in result.warnings[0]
+    described = sagemaker.describe_model_package(ModelPackageName=challenger)
+    assert described["ModelApprovalStatus"] == "Rejected"
+    assert (
+        described["ApprovalDescription"]
+        == "rejected by gates: auc >= champion - 0.01: 0.88 < 0.89 (champion 0.9 - 0.01)"
+    )
+    assert described["CustomerMetadataProperties"]["smgha:gate"] == "failed"
+    assert (
+        sagemaker.describe_model_package(ModelPackageName=champion)["ModelApprovalStatus"]
+        == "Approved"
+    )
+
+
+def test_sagemaker_approves_a_challenger_within_the_allowed_regression(
+    moto_registry: tuple[Any, str, str],
+) -> None:
+    sagemaker, champion, challenger = moto_registry
+
+    result = _sagemaker_gate(
+        **{"model-package-arn": challenger, "rules": "accuracy >= 0.8\nauc >= champion - 3%"}
+    )
+
+    assert result.code == 0, result.log
+    assert (
+        result.outputs["decision"] == "approved" and result.outputs["model-package-version"] == "2"
+    )
+    described = sagemaker.describe_model_package(ModelPackageName=challenger)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["CustomerMetadataProperties"]["smgha:git-sha"] == GITHUB_CONTEXT["GITHUB_SHA"]
+
+
+def test_sagemaker_bad_input_changes_nothing(moto_registry: tuple[Any, str, str]) -> None:
+    sagemaker, _champion, challenger = moto_registry
+    before = sagemaker.describe_model_package(ModelPackageName=challenger)
+
+    for inputs in (
+        {"model-package-arn": challenger, "rules": "rmse <= 3"},
+        {"model-package-arn": challenger, "model-package-group": "missing"},
+    ):
+        result = _sagemaker_gate(**inputs)
+        assert result.code == 1 and len(result.errors) == 1
+
+    after = sagemaker.describe_model_package(ModelPackageName=challenger)
+    assert after["ModelApprovalStatus"] == before["ModelApprovalStatus"] == "PendingManualApproval"
+    assert after.get("CustomerMetadataProperties") == before.get("CustomerMetadataProperties")
