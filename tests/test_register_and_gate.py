@@ -355,6 +355,29 @@ def test_a_model_without_a_register_step_is_registered_from_its_artifact(
     assert record["MetadataProperties"]["CommitId"] == GITHUB_CONTEXT["GITHUB_SHA"]
     assert record["ModelApprovalStatus"] == "Approved"  # no champion yet in this group
 
+    # It has no statistics URI: the next candidate is compared with the metrics recorded on it.
+    (tmp_path / "evaluation.json").write_text(
+        json.dumps(
+            {
+                "binary_classification_metrics": {
+                    "accuracy": {"value": 0.85},
+                    "auc": {"value": 0.85},
+                    "f1": {"value": 0.7},
+                }
+            }
+        )
+    )
+    next_one = gate(
+        **{
+            "model-data-url": "s3://smgha-local/m3.tar.gz",
+            "image-uri": "xgboost:1.7-1",
+            "metrics": "evaluation.json",
+        }
+    )
+    assert next_one.outputs["decision"] == "rejected"
+    assert next_one.outputs["champion-arn"] == result.outputs["model-package-arn"]
+    assert "auc >= champion - 0.01: 0.85 < 0.9 (champion 0.91 - 0.01)" in next_one.errors[0]
+
 
 def test_the_registry_cli_lists_versions_with_metrics_and_lineage(
     registry_with_packages: LocalBackend, capsys: pytest.CaptureFixture[str]

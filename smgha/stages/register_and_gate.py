@@ -228,10 +228,7 @@ def plan(inputs: Inputs, registry: Backend) -> GatePlan:
     gates.check_metrics_exist(rules, candidate_metrics)
 
     champion = _champion(inputs.group, candidate_arn, registry)
-    champion_metrics = None
-    if champion is not None:
-        uri = _statistics_uri(champion)
-        champion_metrics = gates.metric_table(registry.read_json(uri)) if uri else {}
+    champion_metrics = _recorded_metrics(champion, registry) if champion is not None else None
     decision = gates.decide(
         gates.evaluate(rules, candidate_metrics, champion_metrics),
         manual_approval=inputs.manual_approval,
@@ -325,6 +322,19 @@ def _statistics_uri(record: dict[str, Any]) -> str:
         .get("Statistics", {})
         .get("S3Uri", "")
     )
+
+
+def _recorded_metrics(record: dict[str, Any], registry: Backend) -> dict[str, float]:
+    """A package's metrics: its model-quality statistics, else the metrics this stage
+    recorded on it (a package registered from a local metrics file has no statistics URI)."""
+    uri = _statistics_uri(record)
+    if uri:
+        return gates.metric_table(registry.read_json(uri))
+    recorded = (record.get("CustomerMetadataProperties") or {}).items()
+    metric_prefix = f"{PREFIX}metric:"
+    return {
+        k.removeprefix(metric_prefix): float(v) for k, v in recorded if k.startswith(metric_prefix)
+    }
 
 
 def _evaluation(inputs: Inputs, registry: Backend, candidate: dict[str, Any]) -> Any:
