@@ -127,6 +127,57 @@ class RegistryBackend(Protocol):
         """DescribeTrainingJob of a pipeline's training step (for its input data), or None."""
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """One InvokeEndpoint call, as the client saw it."""
+
+    status: int  # HTTP status of the response (200 on success)
+    body: bytes
+    content_type: str
+    variant: str  # the production variant that answered ('' when unknown)
+    seconds: float  # wall time of the call
+
+
+class EndpointBackend(Protocol):
+    """Models, endpoint configs, endpoints and their invocation, in SageMaker's shapes.
+
+    Records are the API's Describe* responses. Updates are asynchronous, as in SageMaker:
+    create/update return at once and `describe_endpoint` shows the status moving
+    (Creating/Updating -> InService, or Failed; a rolled-back blue/green update ends
+    InService on the old EndpointConfigName).
+    """
+
+    def describe_model(self, name: str) -> dict[str, Any] | None: ...
+
+    def create_model(self, request: dict[str, Any]) -> None: ...
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any] | None: ...
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> None: ...
+
+    def describe_endpoint(self, name: str) -> dict[str, Any] | None: ...
+
+    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None: ...
+
+    def update_endpoint(
+        self, name: str, config_name: str, deployment_config: dict[str, Any] | None
+    ) -> None: ...
+
+    def put_metric_alarm(self, request: dict[str, Any]) -> None: ...
+
+    def describe_alarms(self, names: list[str]) -> list[dict[str, Any]]: ...
+
+    def register_scalable_target(self, request: dict[str, Any]) -> None: ...
+
+    def put_scaling_policy(self, request: dict[str, Any]) -> None: ...
+
+    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None: ...
+
+    def invoke_endpoint(
+        self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
+    ) -> Invocation: ...
+
+
 class Backend(PipelineBackend, RegistryBackend, Protocol):
     """Everything a backend offers; each backend class implements all of it."""
 

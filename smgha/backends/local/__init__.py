@@ -18,6 +18,7 @@ from typing import Any
 from smgha import definition as defn
 from smgha.backends import ExecutionRecord, StepRecord
 from smgha.backends.local import state
+from smgha.backends.local.endpoints import LocalEndpoints
 from smgha.backends.local.executor import SUPPORTED_STEP_TYPES, read_output_file
 from smgha.backends.local.expressions import ExpressionError
 from smgha.backends.local.registry import LocalRegistry
@@ -25,12 +26,13 @@ from smgha.backends.local.s3 import LocalS3
 from smgha.errors import StageError
 
 
-class LocalBackend:
+class LocalBackend(LocalEndpoints):
+    """Pipelines, registry and S3 here; hosting (endpoints.py) is inherited."""
+
     poll_seconds = 0.5
 
     def __init__(self, region: str, root: Path | None = None) -> None:
-        self.region = region
-        self.root = root or state.state_dir()
+        super().__init__(root or state.state_dir(), region)
         self.s3 = LocalS3(self.root / "s3")
         self.registry = LocalRegistry(self.root / "registry", region)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -44,7 +46,7 @@ class LocalBackend:
         self.s3.put_bytes(uri, body)
 
     def pipeline_arn(self, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{state.LOCAL_ACCOUNT}:pipeline/{name.lower()}"
+        return self.arn("pipeline", name)
 
     def _pipeline_file(self, name: str) -> Path:
         return self.root / "pipelines" / name / "pipeline.json"

@@ -1,0 +1,356 @@
+"""Carry out one create or update of a local endpoint; started detached by LocalEndpoints.
+
+Usage: python -m smgha.backends.local.deployer <endpoint folder>
+
+Reads `deployment.json` (what to do) and writes `endpoint.json` (the DescribeEndpoint record)
+as it goes. An update is blue/green as in SageMaker: the new fleet starts beside the old one
+and must pass its health check, traffic shifts to it all at once, as a canary or linearly,
+the CloudWatch alarms named for auto-rollback are watched after every shift, and any alarm
+(or a failed health check) sends all traffic back to the old fleet.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from smgha.backends.local import state
+from smgha.backends.local.registry import LocalRegistry
+from smgha.backends.local.s3 import LocalS3
+
+HEALTH_TIMEOUT = 120.0  # seconds for a new fleet to load its models
+POLL = 0.2
+
+
+class DeploymentFailed(Exception):
+    """The new fleet cannot take the traffic; the message is the FailureReason."""
+
+
+class Deployer:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.root = folder.parents[1]  # <state>/endpoints/<name>
+        self.request: dict[str, Any] = state.read_json(folder / "deployment.json")
+        self.record: dict[str, Any] = state.read_json(folder / "endpoint.json")
+        region = self.record["EndpointArn"].split(":")[3]
+        self.s3 = LocalS3(self.root / "s3")
+        self.registry = LocalRegistry(self.root / "registry", region)
+        self.log_file = open(folder / "deployer.log", "a", encoding="utf-8")  # noqa: SIM115
+
+    def log(self, message: str) -> None:
+        self.log_file.write(f"{state.now().isoformat(timespec='seconds')} {message}\n")
+        self.log_file.flush()
+
+    def save(self, **changes: Any) -> None:
+        self.record.update(changes, LastModifiedTime=state.to_iso(state.now()))
+        state.write_json(self.folder / "endpoint.json", self.record)
+
+    # -- fleets: the variants of one endpoint config, as the server hosts them ---------------
+
+    def fleet(self, config_name: str) -> list[dict[str, Any]]:
+        config = state.read_json(self.root / "endpoint-configs" / f"{config_name}.json")
+        variants = []
+        for variant in config["ProductionVariants"]:
+            model = state.read_json(self.root / "models" / f"{variant['ModelName']}.json")
+            variants.append({
+                "VariantName": f"{variant['VariantName']}@{config_name}",
+                "ModelDataPath": str(self.s3.path(self.model_data_url(model))),
+                "Weight": float(variant.get("InitialVariantWeight", 1.0)),
+            })  # fmt: skip
+        return variants
+
+    def model_data_url(self, model: dict[str, Any]) -> str:
+        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        if container.get("ModelDataUrl"):
+            return str(container["ModelDataUrl"])
+        package = self.registry.describe_model_package(container.get("ModelPackageName", ""))
+        if package is None:
+            raise DeploymentFailed(
+                f"model {model['ModelName']}: no model package {container.get('ModelPackageName')!r}"
+            )
+        return str(package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+
+    def data_capture(self, config_name: str) -> dict[str, Any]:
+        config = state.read_json(self.root / "endpoint-configs" / f"{config_name}.json")
+        capture = config.get("DataCaptureConfig") or {}
+        if not capture.get("EnableCapture", False):
+            return {"Enabled": False}
+        return {
+            "Enabled": True,
+            "SamplingPercentage": capture.get("InitialSamplingPercentage", 100),
+            "Destination": str(self.s3.path(capture["DestinationS3Uri"])),
+            "CaptureContentTypeHeader": capture.get("CaptureContentTypeHeader", {}),
+        }
+
+    def serve(self, variants: list[dict[str, Any]], config_name: str) -> None:
+        state.write_json(
+            self.folder / "serving.json",
+            {
+                "EndpointName": self.record["EndpointName"],
+                "Variants": variants,
+                "DataCapture": self.data_capture(config_name),
+            },
+        )
+        self.ensure_server()
+
+    # -- the server ------------------------------------------------------------------------------
+
+    def ensure_server(self) -> None:
+        info = _read(self.folder / "server.json")
+        if info and _alive(int(info["pid"])):
+            os.kill(int(info["pid"]), signal.SIGHUP)  # re-read serving.json now
+            return
+        with open(self.folder / "server.out", "ab") as out:
+            subprocess.Popen(
+                [sys.executable, "-m", "smgha.backends.local.endpoint_server", str(self.folder)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        while time.monotonic() < deadline:
+            if _read(self.folder / "server.json"):
+                return
+            time.sleep(POLL)
+        raise DeploymentFailed("the endpoint's server did not start; see server.out")
+
+    def get(self, path: str) -> Any:
+        info = _read(self.folder / "server.json") or {}
+        connection = http.client.HTTPConnection("127.0.0.1", int(info.get("port", 0)), timeout=10)
+        try:
+            connection.request("GET", path)
+            return json.loads(connection.getresponse().read() or b"null")
+        finally:
+            connection.close()
+
+    def wait_healthy(self, names: list[str]) -> None:
+        """Every variant in `names` InService, or DeploymentFailed with the first failure."""
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        while time.monotonic() < deadline:
+            statuses = {v["VariantName"]: v for v in self.get("/_smgha/variants")}
+            failed = [statuses[n] for n in names if statuses.get(n, {}).get("Status") == "Failed"]
+            if failed:
+                raise DeploymentFailed(
+                    f"the new fleet failed its health check: {failed[0]['VariantName']}: {failed[0].get('FailureReason', '')}"
+                )
+            if all(statuses.get(n, {}).get("Status") == "InService" for n in names):
+                return
+            time.sleep(POLL)
+        raise DeploymentFailed(
+            f"the new fleet did not pass its health check within {HEALTH_TIMEOUT:.0f}s"
+        )
+
+    # -- create ----------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        config_name = self.request["EndpointConfigName"]
+        variants = self.fleet(config_name)
+        self.serve(variants, config_name)
+        self.wait_healthy([v["VariantName"] for v in variants])
+        self.save(
+            EndpointStatus="InService",
+            ProductionVariants=self.describe_variants(config_name, 100.0),
+        )
+        self.log(f"created on {config_name}")
+
+    # -- update: blue/green ------------------------------------------------------------------
+
+    def update(self) -> None:
+        old, new = self.record["EndpointConfigName"], self.request["EndpointConfigName"]
+        deployment = self.request.get("DeploymentConfig") or {}
+        blue, green = self.fleet(old), self.fleet(new)
+        if old == new:
+            self.save(EndpointStatus="InService")
+            return
+        try:
+            self.serve(blue + [{**v, "Weight": 0.0} for v in green], old)
+            self.wait_healthy([v["VariantName"] for v in green])
+            self.shift(blue, green, old, new, deployment)
+        except DeploymentFailed as failure:
+            self.serve(blue, old)
+            self.save(
+                EndpointStatus="InService",
+                FailureReason=f"Rolled back to {old}: {failure}",
+                PendingDeploymentSummary=None,
+            )
+            self.log(f"rolled back: {failure}")
+            return
+        self.serve(green, new)
+        self.save(
+            EndpointStatus="InService",
+            EndpointConfigName=new,
+            ProductionVariants=self.describe_variants(new, 100.0),
+            LastDeploymentConfig=deployment,
+            PendingDeploymentSummary=None,
+        )
+        self.log(f"updated {old} -> {new}")
+
+    def shift(
+        self,
+        blue: list[dict[str, Any]],
+        green: list[dict[str, Any]],
+        old: str,
+        new: str,
+        deployment: dict[str, Any],
+    ) -> None:
+        policy = deployment.get("BlueGreenUpdatePolicy") or {}
+        routing = policy.get("TrafficRoutingConfiguration") or {
+            "Type": "ALL_AT_ONCE",
+            "WaitIntervalInSeconds": 0,
+        }
+        alarms = [
+            a["AlarmName"]
+            for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
+        ]
+        wait = float(routing.get("WaitIntervalInSeconds", 0))
+        started = time.time()
+        for share in traffic_schedule(routing):
+            self.log(f"{share:g}% of traffic on {new}")
+            self.serve(_weighted(blue, 100 - share) + _weighted(green, share), old)
+            self.save(
+                PendingDeploymentSummary={
+                    "EndpointConfigName": new,
+                    "StartTime": state.to_iso(state.now()),
+                    "ProductionVariants": self.describe_variants(new, share),
+                }
+            )
+            self.bake(
+                wait if share < 100 else float(policy.get("TerminationWaitInSeconds", 0)),
+                alarms,
+                green,
+                started,
+            )
+
+    def bake(
+        self, seconds: float, alarms: list[str], green: list[dict[str, Any]], since: float
+    ) -> None:
+        """Wait `seconds`, checking the auto-rollback alarms against the new fleet."""
+        deadline = time.monotonic() + seconds
+        while True:
+            for name in alarms:
+                breach = self.alarm_breached(name, [v["VariantName"] for v in green], since)
+                if breach:
+                    raise DeploymentFailed(f"alarm {name} went into ALARM: {breach}")
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(min(POLL * 2.5, max(0.0, deadline - time.monotonic())))
+
+    def alarm_breached(self, name: str, fleet: list[str], since: float) -> str:
+        """'' while the alarm is OK; else why it fired (and the alarm record says ALARM)."""
+        path = self.root / "alarms" / f"{name}.json"
+        alarm = _read(path)
+        if alarm is None:
+            return ""
+        metrics = self.get(f"/_smgha/metrics?since={since}")
+        value = fleet_statistic(metrics, fleet, alarm["MetricName"], alarm.get("Statistic", "Sum"))
+        if value is None or not _compare(
+            value, alarm["ComparisonOperator"], float(alarm["Threshold"])
+        ):
+            return ""
+        reason = f"{alarm['MetricName']} {alarm.get('Statistic', 'Sum')} {value:g} {alarm['ComparisonOperator']} {alarm['Threshold']:g}"
+        state.write_json(path, {**alarm, "StateValue": "ALARM", "StateReason": reason})
+        return reason
+
+    def describe_variants(self, config_name: str, share: float) -> list[dict[str, Any]]:
+        config = state.read_json(self.root / "endpoint-configs" / f"{config_name}.json")
+        return [
+            {
+                "VariantName": v["VariantName"],
+                "CurrentWeight": float(v.get("InitialVariantWeight", 1.0)) * share / 100,
+                "DesiredWeight": float(v.get("InitialVariantWeight", 1.0)),
+                "CurrentInstanceCount": v.get("InitialInstanceCount", 1),
+                "DesiredInstanceCount": v.get("InitialInstanceCount", 1),
+            }
+            for v in config["ProductionVariants"]
+        ]
+
+
+def traffic_schedule(routing: dict[str, Any]) -> list[float]:
+    """The share of traffic (percent) on the new fleet after each shift."""
+    kind = routing.get("Type", "ALL_AT_ONCE")
+    if kind == "CANARY":
+        return [float(routing["CanarySize"]["Value"]), 100.0]
+    if kind == "LINEAR":
+        step = float(routing["LinearStepSize"]["Value"])
+        shares, share = [], step
+        while share < 100:
+            shares.append(share)
+            share += step
+        return [*shares, 100.0]
+    return [100.0]
+
+
+def fleet_statistic(metrics: Any, fleet: list[str], metric: str, statistic: str) -> float | None:
+    """A CloudWatch-like statistic of one metric over the fleet's variants, from the server's
+    `/_smgha/metrics?since=` answer. None when there is no data point (alarms stay OK)."""
+    variants = (metrics or {}).get("Variants", {})
+    rows = [variants[name] for name in fleet if name in variants]
+    if metric == "ModelLatency":
+        counts = [r.get("ModelLatency", {}).get("SampleCount", 0) for r in rows]
+        if not sum(counts):
+            return None
+        if statistic == "Maximum":
+            return max(r["ModelLatency"].get("Maximum", 0.0) for r in rows)
+        total = sum(
+            r["ModelLatency"].get("Average", 0.0) * c for r, c in zip(rows, counts, strict=True)
+        )
+        return total / sum(counts)
+    values = [r.get(metric, 0) for r in rows]
+    return float(sum(values)) if rows else None
+
+
+def _compare(value: float, operator: str, threshold: float) -> bool:
+    return {
+        "GreaterThanThreshold": value > threshold,
+        "GreaterThanOrEqualToThreshold": value >= threshold,
+        "LessThanThreshold": value < threshold,
+        "LessThanOrEqualToThreshold": value <= threshold,
+    }[operator]
+
+
+def _weighted(variants: list[dict[str, Any]], share: float) -> list[dict[str, Any]]:
+    return [{**v, "Weight": v["Weight"] * share / 100} for v in variants]
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(folder: str) -> int:
+    deployer = Deployer(Path(folder))
+    action = deployer.request["Action"]
+    try:
+        deployer.create() if action == "create" else deployer.update()
+    except DeploymentFailed as failure:
+        deployer.save(EndpointStatus="Failed", FailureReason=str(failure))
+        deployer.log(f"failed: {failure}")
+        return 1
+    except Exception as error:  # the deployer must always leave a final status behind
+        deployer.save(
+            EndpointStatus="Failed",
+            FailureReason=f"local deployer error: {type(error).__name__}: {error}",
+        )
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
