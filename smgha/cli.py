@@ -24,7 +24,7 @@ from smgha.stages import InputSpec
 
 def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], int]]]:
     """name -> (help, inputs, main); stage modules load only when their command runs."""
-    from smgha.stages import build_pipeline, register_and_gate
+    from smgha.stages import build_pipeline, deploy_endpoint, register_and_gate
 
     return {
         "build-pipeline": (
@@ -36,6 +36,11 @@ def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], in
             "Gate a model package against thresholds and the champion; approve or reject it.",
             register_and_gate.INPUTS,
             register_and_gate.main,
+        ),
+        "deploy-endpoint": (
+            "Deploy one exact model package version to an endpoint, blue/green with rollback.",
+            deploy_endpoint.INPUTS,
+            deploy_endpoint.main,
         ),
     }
 
@@ -138,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     from smgha import registry_cli
 
     registry_cli.add_parsers(subparsers)
+    from smgha import endpoints_cli
+
+    endpoints_cli.add_parsers(subparsers)
     demo = subparsers.add_parser(
         "demo",
         help="Run every implemented stage on the local backend with the reference model.",
@@ -170,6 +178,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         from smgha import registry_cli
 
         return registry_cli.run(arguments, stdout)
+    if arguments.command == "endpoints":
+        from smgha import endpoints_cli
+
+        return endpoints_cli.run(arguments, stdout)
     if arguments.command == "demo":
         from smgha.demo import run_demo
 

@@ -1,0 +1,78 @@
+"""`smgha endpoints list|stop`: the local backend's endpoint servers, which outlive a stage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, TextIO
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "endpoints",
+        help="List or stop the local backend's endpoints (their servers run in the background).",
+    )
+    commands = parser.add_subparsers(dest="endpoints_command", required=True, metavar="COMMAND")
+    commands.add_parser("list", help="Every local endpoint: status, config, server pid and port.")
+    stop = commands.add_parser("stop", help="Stop endpoint servers and forget the endpoints.")
+    stop.add_argument("names", nargs="*", help="Endpoint names (default: none; see --all).")
+    stop.add_argument("--all", action="store_true", help="Stop every local endpoint.")
+
+
+def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
+    from smgha.backends.local import LocalBackend
+
+    local = LocalBackend(region=os.environ.get("AWS_REGION", "us-east-1"))
+    folder = local.root / "endpoints"
+    names = (
+        sorted(p.name for p in folder.iterdir() if (p / "endpoint.json").exists())
+        if folder.is_dir()
+        else []
+    )
+    if arguments.endpoints_command == "list":
+        if not names:
+            stdout.write(f"no local endpoints under {local.root}\n")
+            return 0
+        rows = [["endpoint", "status", "config", "pid", "port"]]
+        for name in names:
+            record = local.describe_endpoint(name) or {}
+            server = _read(local.folder(name) / "server.json")
+            rows.append(
+                [
+                    name,
+                    record.get("EndpointStatus", "?"),
+                    record.get("EndpointConfigName", "?"),
+                    str(server.get("pid", "–")),
+                    str(server.get("port", "–")),
+                ]
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        stdout.write(
+            "\n".join(
+                "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                for row in rows
+            )
+            + "\n"
+        )
+        return 0
+    targets = names if arguments.all else arguments.names
+    unknown = sorted(set(targets) - set(names))
+    if unknown or not targets:
+        stdout.write(
+            f"error: no local endpoint {', '.join(unknown)}\n"
+            if unknown
+            else "error: name endpoints, or pass --all\n"
+        )
+        return 1
+    for name in targets:
+        local.delete_endpoint(name)
+        stdout.write(f"stopped {name}\n")
+    return 0
+
+
+def _read(path: Any) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}

@@ -1,0 +1,703 @@
+"""deploy-endpoint: put one exact model package version behind an endpoint, blue/green.
+
+    Inputs (load_inputs)  ->  plan(inputs, backend)  ->  DeploymentPlan   (reads only)
+                                                         |
+                              apply(plan, backend, log)  (creates, updates, waits)
+    main(): the edge: outputs, annotations, job summary, exit code
+
+The endpoint config is named after the package version (plus a short hash of its settings),
+so a second run with the same inputs finds the endpoint already on it and changes nothing,
+and a rollback is the same call with the earlier version's ARN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from smgha import definition as defn
+from smgha.backends import BACKENDS, EndpointBackend, RegistryBackend, backend
+from smgha.errors import InputError, StageError
+from smgha.runner import Runner
+from smgha.stages import InputSpec, OutputSpec, choice, positive_number, run_stage
+
+STAGE = "deploy-endpoint"
+STRATEGIES = ("all-at-once", "canary", "linear")
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
+
+INPUTS = (
+    InputSpec(
+        "backend",
+        "Where the endpoint runs: sagemaker (AWS) or local (a server on this machine).",
+        "sagemaker",
+    ),
+    InputSpec(
+        "region",
+        "AWS region. Defaults to AWS_REGION / AWS_DEFAULT_REGION, then us-east-1 for the local backend.",
+    ),
+    InputSpec(
+        "model-package-arn",
+        "The exact model package version to deploy (never 'the latest').",
+        required=True,
+    ),
+    InputSpec("endpoint-name", "Endpoint to create or update, e.g. churn-staging.", required=True),
+    InputSpec(
+        "role-arn", "Execution role of the SageMaker model. Required for the sagemaker backend."
+    ),
+    InputSpec("instance-type", "Instance type of the production variant.", "ml.m5.large"),
+    InputSpec(
+        "instance-count",
+        "Instances of a new endpoint. A live endpoint keeps its current count (autoscaling's choice).",
+        "1",
+    ),
+    InputSpec("variant-name", "Name of the production variant.", "AllTraffic"),
+    InputSpec(
+        "strategy",
+        "How traffic moves to the new version: all-at-once, canary or linear (blue/green, with auto-rollback).",
+        "canary",
+    ),
+    InputSpec(
+        "canary-percent", "Canary: share of traffic on the new version during the first wait.", "10"
+    ),
+    InputSpec("linear-step-percent", "Linear: share of traffic moved at each step.", "25"),
+    InputSpec(
+        "wait-seconds",
+        "Time after each traffic shift during which the alarms are watched before the next one.",
+        "300",
+    ),
+    InputSpec(
+        "termination-wait-seconds",
+        "Time the old fleet is kept (and the alarms watched) after all traffic moved.",
+        "120",
+    ),
+    InputSpec(
+        "alarms",
+        "CloudWatch alarm names that roll the update back, one per line. Empty: the stage creates 5XX-error and model-latency alarms for the endpoint.",
+    ),
+    InputSpec(
+        "max-latency-ms",
+        "Threshold of the model-latency alarm the stage creates (average over a minute).",
+        "1000",
+    ),
+    InputSpec(
+        "autoscaling-min-instances",
+        "Turn on target-tracking autoscaling with this minimum (needs autoscaling-max-instances).",
+    ),
+    InputSpec("autoscaling-max-instances", "Autoscaling maximum."),
+    InputSpec(
+        "target-invocations-per-instance",
+        "Autoscaling target: invocations per instance per minute.",
+        "100",
+    ),
+    InputSpec("scale-in-cooldown-seconds", "Autoscaling scale-in cooldown.", "300"),
+    InputSpec("scale-out-cooldown-seconds", "Autoscaling scale-out cooldown.", "60"),
+    InputSpec(
+        "data-capture-percent",
+        "Capture this share of requests and responses (1-100). Empty: keep the live endpoint's setting.",
+    ),
+    InputSpec(
+        "data-capture-s3-uri",
+        "Where captured data goes (s3://bucket/prefix); required with data-capture-percent.",
+    ),
+    InputSpec("allow-unapproved", "Deploy a package that is not Approved.", "false", is_bool=True),
+    InputSpec("timeout-minutes", "How long to wait for the endpoint to be InService.", "60"),
+    InputSpec(
+        "dry-run",
+        "Show the endpoint config that would be created and its diff against the live one; change nothing.",
+        "false",
+        is_bool=True,
+    ),
+)
+
+OUTPUTS = (
+    OutputSpec("endpoint-name", "The endpoint."),
+    OutputSpec(
+        "endpoint-config-name",
+        "The endpoint config now live (the new one, or the old one after a rollback).",
+    ),
+    OutputSpec("model-package-arn", "The model package deployed."),
+    OutputSpec(
+        "previous-model-package-arn",
+        "The package the endpoint served before ('' for a new endpoint): deploy it to roll back.",
+    ),
+    OutputSpec(
+        "previous-endpoint-config-name", "The endpoint config live before ('' for a new endpoint)."
+    ),
+    OutputSpec("status", "deployed, unchanged, rolled-back, failed or dry-run."),
+)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    backend: str
+    region: str
+    model_package_arn: str
+    endpoint_name: str
+    role_arn: str
+    instance_type: str
+    instance_count: int
+    variant_name: str
+    strategy: str
+    canary_percent: float
+    linear_step_percent: float
+    wait_seconds: int
+    termination_wait_seconds: int
+    alarms: tuple[str, ...]
+    max_latency_ms: float
+    autoscaling: tuple[int, int] | None
+    target_invocations: float
+    scale_in_cooldown: int
+    scale_out_cooldown: int
+    data_capture_percent: int | None
+    data_capture_uri: str
+    allow_unapproved: bool
+    timeout_seconds: float
+    dry_run: bool
+
+
+@dataclass
+class DeploymentPlan:
+    package: dict[str, Any]
+    model_name: str
+    model_request: dict[str, Any] | None  # None: the model exists
+    config_name: str
+    config_request: dict[str, Any]
+    config_exists: bool
+    live: dict[str, Any] | None  # DescribeEndpoint of the live endpoint
+    live_config: dict[str, Any] | None
+    previous_package_arn: str
+    deployment_config: dict[str, Any]
+    alarm_requests: list[dict[str, Any]]
+    alarm_names: list[str]
+
+    @property
+    def unchanged(self) -> bool:
+        live = self.live or {}
+        return (
+            live.get("EndpointConfigName") == self.config_name
+            and live.get("EndpointStatus") == "InService"
+        )
+
+
+def _integer(name: str, text: str, low: int, high: int) -> int:
+    if not re.fullmatch(r"\d+", text.strip()) or not low <= int(text) <= high:
+        raise InputError(
+            name,
+            f"must be a whole number from {low} to {high}, got {text!r}",
+            f"Set {name} within that range.",
+        )
+    return int(text)
+
+
+def _percent(name: str, text: str) -> float:
+    value = positive_number(name, text)
+    if value > 100:
+        raise InputError(
+            name, f"must be at most 100, got {text!r}", "It is a percentage of traffic."
+        )
+    return value
+
+
+def load_inputs(runner: Runner) -> Inputs:
+    env = runner.env
+    name = choice("backend", runner.get_input("backend") or "sagemaker", BACKENDS)
+    region = (
+        runner.get_input("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
+    )
+    role = runner.get_input("role-arn")
+    if name == "sagemaker":
+        if not region:
+            raise InputError(
+                "region",
+                "is required with backend: sagemaker (AWS_REGION is not set either)",
+                "Set region, or run oidc-auth first.",
+            )
+        if not role.startswith("arn:") or ":role/" not in role:
+            raise InputError(
+                "role-arn",
+                f"is required with backend: sagemaker and must be an IAM role ARN, got {role!r}",
+                "Set the SageMaker execution role's ARN.",
+            )
+    endpoint = runner.get_input("endpoint-name", required=True)
+    if not ENDPOINT_NAME.match(endpoint):
+        raise InputError(
+            "endpoint-name",
+            f"{endpoint!r} breaks SageMaker's naming rule",
+            "Use 1-63 letters, digits and hyphens, starting and ending with a letter or digit.",
+        )
+    package = runner.get_input("model-package-arn", required=True)
+    if not re.fullmatch(
+        r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+", package
+    ):
+        raise InputError(
+            "model-package-arn",
+            f"{package!r} is not a versioned model package ARN",
+            "Pass an exact version, e.g. arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-models/7.",
+        )
+    minimum, maximum = (
+        runner.get_input("autoscaling-min-instances"),
+        runner.get_input("autoscaling-max-instances"),
+    )
+    autoscaling = None
+    if minimum or maximum:
+        if not (minimum and maximum):
+            missing = "autoscaling-max-instances" if minimum else "autoscaling-min-instances"
+            raise InputError(
+                missing, "is required when the other autoscaling bound is set", "Set both bounds."
+            )
+        low = _integer("autoscaling-min-instances", minimum, 1, MAX_INSTANCES)
+        high = _integer("autoscaling-max-instances", maximum, 1, MAX_INSTANCES)
+        if low > high:
+            raise InputError(
+                "autoscaling-min-instances",
+                f"{low} is above autoscaling-max-instances {high}",
+                "Make the minimum at most the maximum.",
+            )
+        autoscaling = (low, high)
+    capture = runner.get_input("data-capture-percent")
+    capture_uri = runner.get_input("data-capture-s3-uri")
+    if capture and not capture_uri.startswith("s3://"):
+        raise InputError(
+            "data-capture-s3-uri",
+            f"must be an s3:// URI when data-capture-percent is set, got {capture_uri!r}",
+            "E.g. s3://my-bucket/capture.",
+        )
+    return Inputs(
+        backend=name,
+        region=region or "us-east-1",
+        model_package_arn=package,
+        endpoint_name=endpoint,
+        role_arn=role or "arn:aws:iam::000000000000:role/smgha-local-execution",
+        instance_type=runner.get_input("instance-type") or "ml.m5.large",
+        instance_count=_integer(
+            "instance-count", runner.get_input("instance-count") or "1", 1, MAX_INSTANCES
+        ),
+        variant_name=runner.get_input("variant-name") or "AllTraffic",
+        strategy=choice("strategy", runner.get_input("strategy") or "canary", STRATEGIES),
+        canary_percent=_percent("canary-percent", runner.get_input("canary-percent") or "10"),
+        linear_step_percent=_percent(
+            "linear-step-percent", runner.get_input("linear-step-percent") or "25"
+        ),
+        wait_seconds=_integer("wait-seconds", runner.get_input("wait-seconds") or "300", 0, 3600),
+        termination_wait_seconds=_integer(
+            "termination-wait-seconds",
+            runner.get_input("termination-wait-seconds") or "120",
+            0,
+            3600,
+        ),
+        alarms=tuple(runner.get_multiline_input("alarms")),
+        max_latency_ms=positive_number(
+            "max-latency-ms", runner.get_input("max-latency-ms") or "1000"
+        ),
+        autoscaling=autoscaling,
+        target_invocations=positive_number(
+            "target-invocations-per-instance",
+            runner.get_input("target-invocations-per-instance") or "100",
+        ),
+        scale_in_cooldown=_integer(
+            "scale-in-cooldown-seconds",
+            runner.get_input("scale-in-cooldown-seconds") or "300",
+            0,
+            86400,
+        ),
+        scale_out_cooldown=_integer(
+            "scale-out-cooldown-seconds",
+            runner.get_input("scale-out-cooldown-seconds") or "60",
+            0,
+            86400,
+        ),
+        data_capture_percent=_integer("data-capture-percent", capture, 1, 100) if capture else None,
+        data_capture_uri=capture_uri,
+        allow_unapproved=runner.get_bool_input("allow-unapproved", default=False),
+        timeout_seconds=60
+        * positive_number("timeout-minutes", runner.get_input("timeout-minutes") or "60"),
+        dry_run=runner.get_bool_input("dry-run", default=False),
+    )
+
+
+# ---- plan: read everything, decide names and requests -------------------------------------------
+
+
+def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) -> DeploymentPlan:
+    package = registry.describe_model_package(inputs.model_package_arn)
+    if package is None:
+        raise InputError(
+            "model-package-arn",
+            f"there is no model package {inputs.model_package_arn}",
+            "Check the ARN and the region.",
+        )
+    status = package.get("ModelApprovalStatus")
+    if status != "Approved" and not inputs.allow_unapproved:
+        raise InputError(
+            "model-package-arn",
+            f"{inputs.model_package_arn} is {status}, not Approved",
+            "Approve it (register-and-gate), or set allow-unapproved: true.",
+        )
+    group, version = package["ModelPackageGroupName"], int(package["ModelPackageVersion"])
+    model_name = _bounded_name(f"{group}-v{version}")
+    model_request = None
+    if hosting.describe_model(model_name) is None:
+        model_request = {
+            "ModelName": model_name,
+            "PrimaryContainer": {"ModelPackageName": inputs.model_package_arn},
+            "ExecutionRoleArn": inputs.role_arn,
+        }
+
+    live = hosting.describe_endpoint(inputs.endpoint_name)
+    live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) if live else None
+    config_request = _config_request(inputs, model_name, live, live_config)
+    digest = hashlib.sha256(json.dumps(config_request, sort_keys=True).encode()).hexdigest()[:8]
+    config_name = _bounded_name(f"{inputs.endpoint_name}-v{version}", suffix=f"-{digest}")
+    config_request = {"EndpointConfigName": config_name, **config_request}
+
+    alarm_requests = [] if inputs.alarms else _alarm_requests(inputs)
+    alarm_names = list(inputs.alarms) or [a["AlarmName"] for a in alarm_requests]
+    return DeploymentPlan(
+        package=package,
+        model_name=model_name,
+        model_request=model_request,
+        config_name=config_name,
+        config_request=config_request,
+        config_exists=hosting.describe_endpoint_config(config_name) is not None,
+        live=live,
+        live_config=live_config,
+        previous_package_arn=_package_of(live_config, hosting),
+        deployment_config=_deployment_config(inputs, alarm_names),
+        alarm_requests=alarm_requests,
+        alarm_names=alarm_names,
+    )
+
+
+def _bounded_name(name: str, suffix: str = "") -> str:
+    """SageMaker names: at most 63 characters of letters, digits and hyphens."""
+    cleaned = re.sub(r"[^A-Za-z0-9-]", "-", name)
+    if len(cleaned) + len(suffix) > 63:
+        tail = hashlib.sha256(cleaned.encode()).hexdigest()[:6]
+        cleaned = cleaned[: 63 - len(suffix) - 7].rstrip("-") + "-" + tail
+    return cleaned + suffix
+
+
+def _config_request(
+    inputs: Inputs, model_name: str, live: dict[str, Any] | None, live_config: dict[str, Any] | None
+) -> dict[str, Any]:
+    count = inputs.instance_count
+    if live and inputs.autoscaling:
+        # Keep the fleet autoscaling chose; never drop to the minimum on a deploy.
+        current = next(
+            (
+                v.get("CurrentInstanceCount")
+                for v in live.get("ProductionVariants") or []
+                if v.get("VariantName") == inputs.variant_name
+            ),
+            None,
+        )
+        low, high = inputs.autoscaling
+        count = min(max(int(current or count), low), high)
+    request: dict[str, Any] = {
+        "ProductionVariants": [
+            {
+                "VariantName": inputs.variant_name,
+                "ModelName": model_name,
+                "InstanceType": inputs.instance_type,
+                "InitialInstanceCount": count,
+                "InitialVariantWeight": 1.0,
+            }
+        ]
+    }
+    if inputs.data_capture_percent:
+        request["DataCaptureConfig"] = {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": inputs.data_capture_percent,
+            "DestinationS3Uri": inputs.data_capture_uri,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {
+                "CsvContentTypes": ["text/csv"],
+                "JsonContentTypes": ["application/json"],
+            },
+        }
+    elif live_config and live_config.get("DataCaptureConfig"):
+        request["DataCaptureConfig"] = live_config["DataCaptureConfig"]  # kept across updates
+    return request
+
+
+def _package_of(config: dict[str, Any] | None, hosting: EndpointBackend) -> str:
+    """The model package a live endpoint config serves ('' when unknown)."""
+    for variant in (config or {}).get("ProductionVariants") or []:
+        model = hosting.describe_model(variant["ModelName"]) or {}
+        container = model.get("PrimaryContainer") or {}
+        if container.get("ModelPackageName"):
+            return str(container["ModelPackageName"])
+    return ""
+
+
+def _deployment_config(inputs: Inputs, alarms: list[str]) -> dict[str, Any]:
+    routing: dict[str, Any] = {
+        "Type": inputs.strategy.upper().replace("-", "_"),
+        "WaitIntervalInSeconds": inputs.wait_seconds,
+    }
+    if inputs.strategy == "canary":
+        routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": int(inputs.canary_percent)}
+    elif inputs.strategy == "linear":
+        routing["LinearStepSize"] = {
+            "Type": "CAPACITY_PERCENT",
+            "Value": int(inputs.linear_step_percent),
+        }
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": inputs.termination_wait_seconds,
+            "MaximumExecutionTimeoutInSeconds": max(600, int(inputs.timeout_seconds)),
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
+    }
+
+
+def _alarm_requests(inputs: Inputs) -> list[dict[str, Any]]:
+    """The alarms an update rolls back on: any 5XX error, and a slow model."""
+    dimensions = [
+        {"Name": "EndpointName", "Value": inputs.endpoint_name},
+        {"Name": "VariantName", "Value": inputs.variant_name},
+    ]
+    common = {
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": dimensions,
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "TreatMissingData": "notBreaching",
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    return [
+        {**common, "AlarmName": f"{inputs.endpoint_name}-invocation-5xx-errors", "AlarmDescription": "smgha: roll back an update that answers with 5XX errors", "MetricName": "Invocation5XXErrors", "Statistic": "Sum", "Threshold": 0.0},
+        {**common, "AlarmName": f"{inputs.endpoint_name}-model-latency", "AlarmDescription": f"smgha: roll back an update whose model takes over {inputs.max_latency_ms:g} ms", "MetricName": "ModelLatency", "Statistic": "Average", "Threshold": inputs.max_latency_ms * 1000.0},
+    ]  # fmt: skip
+
+
+# ---- apply -------------------------------------------------------------------------------------------
+
+
+def apply(
+    inputs: Inputs,
+    deployment: DeploymentPlan,
+    hosting: EndpointBackend,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """Create what is missing, start the create or update, wait; return the outcome."""
+    if deployment.unchanged:
+        log(f"{inputs.endpoint_name} already serves {deployment.config_name}: nothing to do")
+        return "unchanged"
+    if deployment.model_request:
+        hosting.create_model(deployment.model_request)
+        log(f"Created model {deployment.model_name}")
+    if not deployment.config_exists:
+        hosting.create_endpoint_config(deployment.config_request)
+        log(f"Created endpoint config {deployment.config_name}")
+    for alarm in deployment.alarm_requests:
+        hosting.put_metric_alarm(alarm)
+    if deployment.alarm_requests:
+        log(f"Rollback alarms: {', '.join(deployment.alarm_names)}")
+    if deployment.live is None:
+        hosting.create_endpoint(
+            inputs.endpoint_name,
+            deployment.config_name,
+            {"smgha:model-package-arn": inputs.model_package_arn},
+        )
+        log(f"Creating endpoint {inputs.endpoint_name} on {deployment.config_name}")
+    else:
+        hosting.update_endpoint(
+            inputs.endpoint_name, deployment.config_name, deployment.deployment_config
+        )
+        routing = deployment.deployment_config["BlueGreenUpdatePolicy"][
+            "TrafficRoutingConfiguration"
+        ]
+        log(
+            f"Updating {inputs.endpoint_name}: {deployment.live['EndpointConfigName']} -> {deployment.config_name} ({routing['Type'].lower().replace('_', '-')})"
+        )
+    final = _wait(inputs, hosting, log, sleep, clock)
+    if final["EndpointStatus"] != "InService":
+        raise StageError(
+            f"endpoint {final['EndpointStatus']}", final.get("FailureReason") or "no reason given"
+        )
+    if final["EndpointConfigName"] != deployment.config_name:
+        return "rolled-back"
+    if inputs.autoscaling:
+        _autoscale(inputs, hosting, log)
+    return "deployed"
+
+
+def _wait(
+    inputs: Inputs,
+    hosting: EndpointBackend,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    started = clock()
+    last = ""
+    poll = float(getattr(hosting, "poll_seconds", 20.0))
+    while True:
+        record = hosting.describe_endpoint(inputs.endpoint_name) or {}
+        status = record.get("EndpointStatus", "missing")
+        pending = record.get("PendingDeploymentSummary") or {}
+        shares = [v.get("CurrentWeight") for v in pending.get("ProductionVariants") or []]
+        line = status + (
+            f", new fleet weight {shares[0]:g}" if shares and shares[0] is not None else ""
+        )
+        if line != last:
+            log(f"[{int(clock() - started)}s] {inputs.endpoint_name}: {line}")
+            last = line
+        if status in ("InService", "Failed", "OutOfService"):
+            return record
+        if clock() - started >= inputs.timeout_seconds:
+            raise StageError(
+                "timed out",
+                f"{inputs.endpoint_name} is still {status} after {inputs.timeout_seconds / 60:g} minutes; the update goes on, check it before deploying again",
+            )
+        sleep(poll)
+
+
+def _autoscale(inputs: Inputs, hosting: EndpointBackend, log: Callable[[str], None]) -> None:
+    assert inputs.autoscaling is not None
+    low, high = inputs.autoscaling
+    resource = f"endpoint/{inputs.endpoint_name}/variant/{inputs.variant_name}"
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": resource,
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    hosting.register_scalable_target({**target, "MinCapacity": low, "MaxCapacity": high})
+    hosting.put_scaling_policy({
+        **target,
+        "PolicyName": f"{inputs.endpoint_name}-invocations-per-instance",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": inputs.target_invocations,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "ScaleInCooldown": inputs.scale_in_cooldown,
+            "ScaleOutCooldown": inputs.scale_out_cooldown,
+        },
+    })  # fmt: skip
+    log(
+        f"Autoscaling {resource}: {low}-{high} instances, target {inputs.target_invocations:g} invocations per instance"
+    )
+
+
+# ---- the edge -----------------------------------------------------------------------------------------
+
+
+def report(
+    inputs: Inputs, deployment: DeploymentPlan, outcome: str, live_config: str, runner: Runner
+) -> None:
+    runner.set_output("endpoint-name", inputs.endpoint_name)
+    runner.set_output("endpoint-config-name", live_config)
+    runner.set_output("model-package-arn", inputs.model_package_arn)
+    runner.set_output("previous-model-package-arn", deployment.previous_package_arn)
+    runner.set_output(
+        "previous-endpoint-config-name",
+        deployment.live["EndpointConfigName"] if deployment.live else "",
+    )
+    runner.set_output("status", outcome)
+    before_variant = ((deployment.live_config or {}).get("ProductionVariants") or [{}])[0]
+    after_variant = deployment.config_request["ProductionVariants"][0]
+    rows = [
+        [
+            "Model package",
+            f"`{deployment.previous_package_arn or '–'}`",
+            f"`{inputs.model_package_arn}`",
+        ],
+        [
+            "Endpoint config",
+            f"`{(deployment.live or {}).get('EndpointConfigName', '–')}`",
+            f"`{deployment.config_name}`",
+        ],
+        [
+            "Instances",
+            f"{before_variant.get('InitialInstanceCount', '–')} × {before_variant.get('InstanceType', '–')}",
+            f"{after_variant['InitialInstanceCount']} × {after_variant['InstanceType']}",
+        ],
+        [
+            "Data capture",
+            _capture_text(deployment.live_config),
+            _capture_text(deployment.config_request),
+        ],
+    ]
+    marks = {
+        "deployed": "✅ deployed",
+        "unchanged": "➖ unchanged",
+        "rolled-back": "↩️ rolled back",
+        "dry-run": "🔍 dry run",
+        "failed": "❌ failed",
+    }
+    summary = runner.summary.heading(f"deploy-endpoint: {inputs.endpoint_name}", 3)
+    summary.paragraph(
+        f"**{marks.get(outcome, outcome)}** · strategy {inputs.strategy} · rollback alarms: {', '.join(deployment.alarm_names) or 'none'}"
+    )
+    summary.table(["", "Before", "After"], rows)
+    if deployment.previous_package_arn and outcome == "deployed":
+        summary.paragraph(f"Roll back: deploy `{deployment.previous_package_arn}` again.")
+    summary.write()
+
+
+def _capture_text(config: dict[str, Any] | None) -> str:
+    capture = (config or {}).get("DataCaptureConfig") or {}
+    if not capture.get("EnableCapture"):
+        return "off"
+    return f"{capture.get('InitialSamplingPercentage')} % to {capture.get('DestinationS3Uri')}"
+
+
+def main(runner: Runner | None = None) -> int:
+    runner = runner or Runner()
+
+    def body(runner: Runner) -> None:
+        inputs = load_inputs(runner)
+        chosen = backend(inputs.backend, inputs.region)
+        hosting = cast(EndpointBackend, chosen)
+        deployment = plan(inputs, hosting, chosen)
+        if inputs.dry_run:
+            with runner.group(f"Endpoint config {deployment.config_name}"):
+                runner.info(defn.canonical_json(deployment.config_request))
+            with runner.group("Diff against the live endpoint config"):
+                live = {
+                    k: v
+                    for k, v in (deployment.live_config or {}).items()
+                    if k in deployment.config_request
+                }
+                runner.info(
+                    defn.diff(
+                        live if deployment.live_config else None,
+                        deployment.config_request,
+                        inputs.endpoint_name,
+                    )
+                    or "(no changes)"
+                )
+            report(
+                inputs,
+                deployment,
+                "dry-run",
+                (deployment.live or {}).get("EndpointConfigName", ""),
+                runner,
+            )
+            return
+        outcome = apply(inputs, deployment, hosting, runner.info)
+        live = (hosting.describe_endpoint(inputs.endpoint_name) or {}).get("EndpointConfigName", "")
+        report(inputs, deployment, outcome, live, runner)
+        if outcome == "rolled-back":
+            reason = (hosting.describe_endpoint(inputs.endpoint_name) or {}).get(
+                "FailureReason", "no reason given"
+            )
+            raise StageError(
+                "update rolled back", f"{inputs.endpoint_name} stays on {live}: {reason}"
+            )
+
+    return run_stage(STAGE, body, runner)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
