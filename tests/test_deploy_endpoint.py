@@ -1,0 +1,312 @@
+"""deploy-endpoint on the local backend: real models served by a real local endpoint server."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from smgha.backends.local import LocalBackend
+from smgha.stages import deploy_endpoint
+from tests.stage_helpers import GITHUB_CONTEXT, run_main
+
+REGION = "us-east-1"
+GROUP = "churn-models"
+FEATURES = 28
+ROWS = np.random.default_rng(3).normal(size=(64, FEATURES))
+PAYLOAD = "\n".join(",".join(f"{x:.4f}" for x in row) for row in ROWS[:1])
+
+
+def train(rounds: int, depth: int, seed: int) -> bytes:
+    """A real xgboost model on FEATURES columns, as a model.tar.gz of the built-in algorithm."""
+    import xgboost
+
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(500, FEATURES))
+    labels = (data[:, 0] + data[:, 1] * 0.5 + rng.normal(scale=0.5, size=500) > 0).astype(int)
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": depth, "seed": seed},
+        xgboost.DMatrix(data, label=labels),
+        rounds,
+    )
+    return tarball(bytes(booster.save_raw(raw_format="ubj")))
+
+
+def tarball(model: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("xgboost-model")
+        info.size = len(model)
+        archive.addfile(info, io.BytesIO(model))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBackend]:
+    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
+    backend = LocalBackend(region=REGION)
+    yield backend
+    for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
+        backend.delete_endpoint(folder.name)
+
+
+def register(local: LocalBackend, model: bytes, status: str = "Approved") -> str:
+    version = len(local.list_model_packages(GROUP)) + 1
+    uri = f"s3://smgha-local/models/v{version}/model.tar.gz"
+    local.put_object(uri, model)
+    return local.create_model_package({
+        "ModelPackageGroupName": GROUP,
+        "ModelApprovalStatus": status,
+        "InferenceSpecification": {"Containers": [{"Image": "sagemaker-xgboost:1.7-1", "ModelDataUrl": uri}]},
+    })  # fmt: skip
+
+
+def deploy(package: str, **overrides: str) -> Any:
+    inputs = {
+        "backend": "local",
+        "model-package-arn": package,
+        "endpoint-name": "churn-staging",
+        "strategy": "canary",
+        "canary-percent": "50",
+        "wait-seconds": "2",
+        "termination-wait-seconds": "0",
+        "timeout-minutes": "2",
+    }
+    inputs.update(overrides)
+    return run_main(deploy_endpoint.main, inputs, **GITHUB_CONTEXT)
+
+
+class Traffic:
+    """Background requests during an update, bounded in count and time, so alarms see data."""
+
+    def __init__(self, local: LocalBackend, name: str = "churn-staging") -> None:
+        self.local, self.name = local, name
+        self.statuses: list[int] = []
+        self.variants: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 60
+        while (
+            not self.stop.is_set() and time.monotonic() < deadline and len(self.statuses) < 20_000
+        ):
+            try:
+                answer = self.local.invoke_endpoint(self.name, PAYLOAD.encode(), "text/csv")
+            except Exception:
+                time.sleep(0.01)
+                continue
+            self.statuses.append(answer.status)
+            self.variants.append(answer.variant)
+            time.sleep(0.005)
+
+    def __enter__(self) -> Traffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def predictions(local: LocalBackend) -> list[float]:
+    answer = local.invoke_endpoint(
+        "churn-staging", "\n".join(",".join(map(str, r)) for r in ROWS[:3]).encode(), "text/csv"
+    )
+    assert answer.status == 200, answer.body
+    return [float(x) for x in answer.body.decode().split(",")]
+
+
+@pytest.mark.slow
+def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend) -> None:
+    v1 = register(local, train(20, 3, seed=1))
+    v2 = register(local, train(30, 4, seed=2))
+    broken = register(local, b"this is not a model archive")
+    slow = register(local, train(3000, 8, seed=4))
+
+    # 1. First deploy: the endpoint is created and serves v1.
+    first = deploy(v1)
+    assert first.code == 0, first.log
+    assert (
+        first.outputs["status"] == "deployed" and first.outputs["previous-model-package-arn"] == ""
+    )
+    assert first.outputs["endpoint-config-name"].startswith("churn-staging-v1-")
+    scores = predictions(local)
+    assert all(0.0 <= p <= 1.0 for p in scores)
+
+    # 2. The same inputs again: nothing changes, and it says so.
+    again = deploy(v1)
+    assert again.code == 0 and again.outputs["status"] == "unchanged"
+    assert "nothing to do" in again.log
+    assert again.outputs["endpoint-config-name"] == first.outputs["endpoint-config-name"]
+
+    # 3. A canary update to v2 that succeeds, under traffic: both fleets answered.
+    with Traffic(local) as traffic:
+        update = deploy(v2)
+    assert update.code == 0, update.log
+    assert update.outputs["status"] == "deployed"
+    assert update.outputs["previous-model-package-arn"] == v1
+    assert update.outputs["previous-endpoint-config-name"] == first.outputs["endpoint-config-name"]
+    assert "new fleet weight 0.5" in update.log
+    assert {v.split("@")[1] for v in traffic.variants} == {
+        first.outputs["endpoint-config-name"],
+        update.outputs["endpoint-config-name"],
+    }
+    assert set(traffic.statuses) == {200}
+    assert predictions(local) != scores  # v2 answers now
+
+    # 4. A new version whose model cannot load fails its health check: rolled back.
+    failed = deploy(broken)
+    assert failed.code == 1
+    assert failed.outputs["status"] == "rolled-back"
+    assert "failed its health check" in failed.errors[0]
+    assert (
+        local.describe_endpoint("churn-staging")["EndpointConfigName"]
+        == update.outputs["endpoint-config-name"]
+    )
+
+    # 5. A new version that is too slow trips the latency alarm during the canary: rolled back.
+    with Traffic(local):
+        slow_update = deploy(slow, **{"max-latency-ms": "1", "wait-seconds": "3"})
+    assert slow_update.code == 1, slow_update.log
+    assert slow_update.outputs["status"] == "rolled-back"
+    assert "alarm churn-staging-model-latency went into ALARM" in slow_update.errors[0]
+    assert local.describe_alarms(["churn-staging-model-latency"])[0]["StateValue"] == "ALARM"
+    assert (
+        local.describe_endpoint("churn-staging")["EndpointConfigName"]
+        == update.outputs["endpoint-config-name"]
+    )
+
+    # 6. Rolling back to v1 is the same call with its ARN (its config is reused).
+    back = deploy(
+        update.outputs["previous-model-package-arn"],
+        strategy="all-at-once",
+        **{"wait-seconds": "0"},
+    )
+    assert back.code == 0, back.log
+    assert back.outputs["endpoint-config-name"] == first.outputs["endpoint-config-name"]
+    assert predictions(local) == scores
+
+
+@pytest.mark.slow
+def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBackend) -> None:
+    v1 = register(local, train(10, 3, seed=1))
+    v2 = register(local, train(12, 3, seed=2))
+    scaling = {
+        "autoscaling-min-instances": "2",
+        "autoscaling-max-instances": "4",
+        "instance-count": "2",
+    }
+    capture = {"data-capture-percent": "100", "data-capture-s3-uri": "s3://smgha-local/capture"}
+
+    first = deploy(v1, **scaling, **capture)
+    assert first.code == 0, first.log
+    target = local.describe_scalable_target("endpoint/churn-staging/variant/AllTraffic")
+    assert target is not None and (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
+    assert (
+        target["Policies"]["churn-staging-invocations-per-instance"][
+            "TargetTrackingScalingPolicyConfiguration"
+        ]["TargetValue"]
+        == 100.0
+    )
+    predictions(local)
+
+    update = deploy(
+        v2, **scaling, strategy="all-at-once", **{"wait-seconds": "0"}
+    )  # capture not given: kept
+    assert update.code == 0, update.log
+    config = local.describe_endpoint_config(update.outputs["endpoint-config-name"])
+    assert config is not None
+    assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 100
+    assert config["ProductionVariants"][0]["InitialInstanceCount"] == 2  # not reset to a default
+    predictions(local)
+    captured = sorted(local.s3.path("s3://smgha-local/capture").rglob("*.jsonl"))
+    assert captured, "no capture files were written"
+    assert (
+        "| Data capture | 100 % to s3://smgha-local/capture | 100 % to s3://smgha-local/capture |"
+        in update.summary
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name", "problem"),
+    [
+        (
+            {
+                "model-package-arn": f"arn:aws:sagemaker:{REGION}:000000000000:model-package/{GROUP}/9"
+            },
+            "model-package-arn",
+            "there is no model package",
+        ),
+        (
+            {"model-package-arn": "churn-models/1"},
+            "model-package-arn",
+            "is not a versioned model package ARN",
+        ),
+        ({"endpoint-name": "churn_staging"}, "endpoint-name", "breaks SageMaker's naming rule"),
+        ({"endpoint-name": "x" * 64}, "endpoint-name", "breaks SageMaker's naming rule"),
+        ({"instance-count": "0"}, "instance-count", "must be a whole number from 1 to 100"),
+        ({"instance-count": "101"}, "instance-count", "must be a whole number from 1 to 100"),
+        (
+            {"autoscaling-min-instances": "5", "autoscaling-max-instances": "2"},
+            "autoscaling-min-instances",
+            "is above autoscaling-max-instances",
+        ),
+        (
+            {"autoscaling-min-instances": "2"},
+            "autoscaling-max-instances",
+            "is required when the other autoscaling bound is set",
+        ),
+        ({"canary-percent": "150"}, "canary-percent", "must be at most 100"),
+        ({"strategy": "yolo"}, "strategy", "is not one of all-at-once, canary, linear"),
+        ({"data-capture-percent": "20"}, "data-capture-s3-uri", "must be an s3:// URI"),
+    ],
+)
+def test_bad_input_is_one_error_and_touches_no_endpoint(
+    local: LocalBackend, overrides: dict[str, str], name: str, problem: str
+) -> None:
+    package = local.create_model_package(
+        {
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "Approved",
+            "InferenceSpecification": {
+                "Containers": [{"Image": "x", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]
+            },
+        }
+    )
+
+    result = deploy(package, **overrides)
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert f"input '{name}'" in result.errors[0] and problem in result.errors[0]
+    for kind in ("endpoints", "endpoint-configs", "models", "alarms"):
+        assert not (local.root / kind).exists()
+
+
+def test_an_unapproved_package_is_refused_unless_allowed(local: LocalBackend) -> None:
+    package = local.create_model_package(
+        {
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "PendingManualApproval",
+            "InferenceSpecification": {
+                "Containers": [{"Image": "x", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]
+            },
+        }
+    )
+
+    refused = deploy(package)
+
+    assert refused.code == 1 and "is PendingManualApproval, not Approved" in refused.errors[0]
+    assert not (local.root / "endpoints").exists()
+    dry = deploy(package, **{"allow-unapproved": "true", "dry-run": "true"})
+    assert dry.code == 0 and dry.outputs["status"] == "dry-run"
+    assert '"ModelName": "churn-models-v1"' in dry.log and "(not deployed)" in dry.log
+    assert not (local.root / "endpoints").exists() and not (local.root / "models").exists()
