@@ -1,4 +1,5 @@
-"""The `sagemaker` backend: SageMaker Pipelines in an AWS account, driven with boto3.
+"""The `sagemaker` backend: SageMaker Pipelines, the model registry and real-time endpoints
+in an AWS account, driven with boto3.
 
 Every AWS call goes through `_aws_errors`, which turns botocore's exceptions into a
 `StageError` whose title names the operation ("CreatePipeline failed") and whose detail is
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +25,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smgha.backends import TERMINAL_STATUSES, ExecutionRecord, StepRecord
+from smgha.backends import TERMINAL_STATUSES, ExecutionRecord, Invocation, StepRecord
 from smgha.errors import StageError
 
 # The IAM action each AWS operation called here needs, by operation name. The credentials
@@ -47,6 +50,27 @@ IAM_ACTIONS: dict[str, str] = {
     "GetObject": "s3:GetObject",
     "PutObject": "s3:PutObject",
     "GetCallerIdentity": "sts:GetCallerIdentity",
+    # Hosting (EndpointBackend): models, endpoint configs, endpoints; the CloudWatch alarms
+    # a blue/green update rolls back on; Application Auto Scaling of a variant's instances.
+    "DescribeModel": "sagemaker:DescribeModel",
+    "CreateModel": "sagemaker:CreateModel",
+    "DescribeEndpointConfig": "sagemaker:DescribeEndpointConfig",
+    "CreateEndpointConfig": "sagemaker:CreateEndpointConfig",
+    "DescribeEndpoint": "sagemaker:DescribeEndpoint",
+    "CreateEndpoint": "sagemaker:CreateEndpoint",
+    "UpdateEndpoint": "sagemaker:UpdateEndpoint",
+    "PutMetricAlarm": "cloudwatch:PutMetricAlarm",
+    "DescribeAlarms": "cloudwatch:DescribeAlarms",
+    "RegisterScalableTarget": "application-autoscaling:RegisterScalableTarget",
+    "PutScalingPolicy": "application-autoscaling:PutScalingPolicy",
+    "DescribeScalableTargets": "application-autoscaling:DescribeScalableTargets",
+}
+
+# Operations of the SageMaker runtime (botocore's `sagemaker-runtime` service), whose IAM
+# actions carry the `sagemaker:` prefix. Kept apart from IAM_ACTIONS, where an action's
+# prefix is also the botocore service that has the operation.
+RUNTIME_IAM_ACTIONS: dict[str, str] = {
+    "InvokeEndpoint": "sagemaker:InvokeEndpoint",
 }
 
 # What some operations need besides their own action: passing the pipeline's execution role
@@ -54,6 +78,25 @@ IAM_ACTIONS: dict[str, str] = {
 IAM_EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
     "CreatePipeline": ("iam:PassRole", "sagemaker:AddTags"),
     "UpdatePipeline": ("iam:PassRole",),
+    # The model's ExecutionRoleArn is passed to SageMaker.
+    "CreateModel": ("iam:PassRole", "sagemaker:AddTags"),
+    "CreateEndpoint": ("sagemaker:AddTags",),
+    # Auto-rollback reads the alarms named in the DeploymentConfig.
+    "UpdateEndpoint": ("cloudwatch:DescribeAlarms",),
+    # What the SageMaker guide lists for auto scaling an endpoint: the service-linked role is
+    # created on first use, and the endpoint is read and resized on the caller's behalf.
+    "RegisterScalableTarget": (
+        "iam:CreateServiceLinkedRole",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    ),
+    # A target tracking policy creates and manages its own CloudWatch alarms.
+    "PutScalingPolicy": (
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:DeleteAlarms",
+    ),
 }
 
 # Error codes meaning "not allowed": SageMaker says AccessDeniedException, S3 AccessDenied.
@@ -79,7 +122,11 @@ def _stage_error(operation: str, exc: ClientError, context: str = "") -> StageEr
     if context:
         detail = f"{context}: {detail}"
     if code in ACCESS_DENIED_CODES:
-        action = IAM_ACTIONS.get(operation, f"the permission for {operation}")
+        action = (
+            IAM_ACTIONS.get(operation)
+            or RUNTIME_IAM_ACTIONS.get(operation)
+            or f"the permission for {operation}"
+        )
         detail += f". The credentials this stage runs with need {action}"
         extra = IAM_EXTRA_ACTIONS.get(operation, ())
         if extra:
@@ -164,6 +211,46 @@ def _is_missing_training_job(exc: ClientError) -> bool:
     )
 
 
+# What the real service and moto 5 answer to DescribeModel, DescribeEndpointConfig and
+# DescribeEndpoint of a resource that does not exist: ValidationException, "Could not find
+# <noun> <quoted ARN>." The service quotes the ARN with double quotes
+# ('Could not find endpoint "arn:aws:sagemaker:us-east-1:111122223333:endpoint/churn".'),
+# moto with single ones. The API model declares no not-found error for these operations.
+_HOSTING_NOUNS = {
+    "model": "model",
+    "endpoint-config": "endpoint configuration",
+    "endpoint": "endpoint",
+}
+
+
+def _missing_hosting_pattern(resource_type: str) -> re.Pattern[str]:
+    noun = re.escape(_HOSTING_NOUNS[resource_type])
+    arn = rf"arn:[\w-]+:sagemaker:[\w-]+:\d{{12}}:{re.escape(resource_type)}/[^\"'/]+"
+    return re.compile(rf"""Could not find {noun} (["']){arn}\1\.?""")
+
+
+_MISSING_HOSTING = {kind: _missing_hosting_pattern(kind) for kind in _HOSTING_NOUNS}
+
+
+def _is_missing_hosting_resource(exc: ClientError, resource_type: str) -> bool:
+    """Whether a Describe* call failed because the model, endpoint config or endpoint
+    (`resource_type` as its ARN names it) does not exist. Other ValidationExceptions (a
+    malformed name, a missing resource of another kind) are errors."""
+    code, message = _error_code_and_message(exc)
+    return code == "ValidationException" and bool(
+        _MISSING_HOSTING[resource_type].fullmatch(message)
+    )
+
+
+# The only ServiceNamespace and ScalableDimension this backend scales: the instance count of
+# an endpoint's production variant (ResourceId "endpoint/<endpoint>/variant/<variant>").
+SCALING_NAMESPACE = "sagemaker"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+# DescribeAlarms takes at most 100 names per request.
+MAX_ALARM_NAMES = 100
+
+
 def _approval_description(text: str) -> str:
     """`text` cut to the API's 1024 characters, ending in an ellipsis when cut."""
     if len(text) <= MAX_APPROVAL_DESCRIPTION:
@@ -209,9 +296,13 @@ def _split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 class SageMakerBackend:
-    """PipelineBackend and RegistryBackend on SageMaker, one region, with boto3."""
+    """PipelineBackend, RegistryBackend and EndpointBackend on SageMaker, one region, with
+    boto3."""
 
-    # Seconds between two polls of a running execution.
+    # Seconds between two polls of a running execution, or of an endpoint being created or
+    # updated (the deploy stage reads it from the backend it is given). Creating or updating
+    # an endpoint takes minutes, so this saves calls without delaying what follows much; set
+    # it on an instance to poll at another pace.
     poll_seconds: float = 20.0
 
     def __init__(self, region: str, session: boto3.Session | None = None) -> None:
@@ -556,3 +647,208 @@ class SageMakerBackend:
                     return None
                 raise
         return _record(response)
+
+    # -- hosting: models, endpoint configs, endpoints ------------------------------------
+
+    def _describe_hosting(
+        self, operation: str, resource_type: str, name: str, call: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """`call`'s Describe* record, or None when the resource does not exist."""
+        with _aws_errors(operation, f"{_HOSTING_NOUNS[resource_type]} {name}"):
+            try:
+                response = call()
+            except ClientError as exc:
+                if _is_missing_hosting_resource(exc, resource_type):
+                    return None
+                raise
+        return _record(response)
+
+    def describe_model(self, name: str) -> dict[str, Any] | None:
+        """DescribeModel's record, or None when there is no model called `name`."""
+        return self._describe_hosting(
+            "DescribeModel", "model", name, lambda: self.sagemaker.describe_model(ModelName=name)
+        )
+
+    def create_model(self, request: dict[str, Any]) -> None:
+        """CreateModel; `request` is the API's request, passed as it is."""
+        with _aws_errors("CreateModel", f"model {request.get('ModelName', '?')}"):
+            self.sagemaker.create_model(**request)
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
+        """DescribeEndpointConfig's record, or None when there is no config called `name`."""
+        return self._describe_hosting(
+            "DescribeEndpointConfig",
+            "endpoint-config",
+            name,
+            lambda: self.sagemaker.describe_endpoint_config(EndpointConfigName=name),
+        )
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> None:
+        """CreateEndpointConfig; `request` is the API's request, passed as it is."""
+        name = request.get("EndpointConfigName", "?")
+        with _aws_errors("CreateEndpointConfig", f"endpoint configuration {name}"):
+            self.sagemaker.create_endpoint_config(**request)
+
+    def describe_endpoint(self, name: str) -> dict[str, Any] | None:
+        """DescribeEndpoint's record (EndpointStatus, EndpointConfigName, ProductionVariants,
+        PendingDeploymentSummary during an update, ...), or None when there is no endpoint
+        called `name`."""
+        return self._describe_hosting(
+            "DescribeEndpoint",
+            "endpoint",
+            name,
+            lambda: self.sagemaker.describe_endpoint(EndpointName=name),
+        )
+
+    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
+        """CreateEndpoint on `config_name`, tagged with `tags`. Returns at once: the endpoint
+        is Creating until describe_endpoint shows it InService (or Failed)."""
+        params: dict[str, Any] = {"EndpointName": name, "EndpointConfigName": config_name}
+        if tags:
+            params["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
+        with _aws_errors("CreateEndpoint", f"endpoint {name}"):
+            self.sagemaker.create_endpoint(**params)
+
+    def update_endpoint(
+        self, name: str, config_name: str, deployment_config: dict[str, Any] | None
+    ) -> None:
+        """UpdateEndpoint to `config_name`, with `deployment_config` (the API's
+        DeploymentConfig: blue/green traffic shifting, auto-rollback alarms) when given.
+
+        The new config's variant properties (instance count, weight) apply:
+        RetainAllVariantProperties is False. Returns at once: the endpoint is Updating until
+        it is InService on the new config, or back on the old one after a rollback.
+        """
+        params: dict[str, Any] = {
+            "EndpointName": name,
+            "EndpointConfigName": config_name,
+            "RetainAllVariantProperties": False,
+        }
+        if deployment_config:
+            params["DeploymentConfig"] = deployment_config
+        with _aws_errors("UpdateEndpoint", f"endpoint {name} to {config_name}"):
+            self.sagemaker.update_endpoint(**params)
+
+    # -- hosting: CloudWatch alarms ------------------------------------------------------
+
+    @property
+    def cloudwatch(self) -> BaseClient:
+        """The CloudWatch client, for the alarms an update rolls back on."""
+        return self._client("cloudwatch")
+
+    def put_metric_alarm(self, request: dict[str, Any]) -> None:
+        """PutMetricAlarm (creates the alarm, or replaces the one of that name); `request` is
+        the API's request, passed as it is."""
+        with _aws_errors("PutMetricAlarm", f"alarm {request.get('AlarmName', '?')}"):
+            self.cloudwatch.put_metric_alarm(**request)
+
+    def describe_alarms(self, names: list[str]) -> list[dict[str, Any]]:
+        """The metric alarms called `names`, as DescribeAlarms reports them (StateValue,
+        Threshold, ...), in the order of `names`; names with no alarm are left out.
+
+        Every page is read, 100 names a request (the API's limit). No names, no call: an
+        empty AlarmNames would describe every alarm in the account.
+        """
+        wanted = list(dict.fromkeys(names))  # once each, in order
+        found: dict[str, dict[str, Any]] = {}
+        with _aws_errors("DescribeAlarms", ", ".join(wanted)):
+            paginator = self.cloudwatch.get_paginator("describe_alarms")
+            for start in range(0, len(wanted), MAX_ALARM_NAMES):
+                chunk = wanted[start : start + MAX_ALARM_NAMES]
+                for page in paginator.paginate(AlarmNames=chunk):
+                    for alarm in page.get("MetricAlarms", []):
+                        found[alarm["AlarmName"]] = alarm
+        return [found[name] for name in wanted if name in found]
+
+    # -- hosting: Application Auto Scaling -----------------------------------------------
+
+    @property
+    def autoscaling(self) -> BaseClient:
+        """The Application Auto Scaling client, for a variant's instance count."""
+        return self._client("application-autoscaling")
+
+    def register_scalable_target(self, request: dict[str, Any]) -> None:
+        """RegisterScalableTarget (creates the target, or updates its capacities); `request`
+        is the API's request, passed as it is."""
+        with _aws_errors("RegisterScalableTarget", request.get("ResourceId", "?")):
+            self.autoscaling.register_scalable_target(**request)
+
+    def put_scaling_policy(self, request: dict[str, Any]) -> None:
+        """PutScalingPolicy (creates the policy, or replaces the one of that name on the
+        target); `request` is the API's request, passed as it is."""
+        where = f"policy {request.get('PolicyName', '?')} on {request.get('ResourceId', '?')}"
+        with _aws_errors("PutScalingPolicy", where):
+            self.autoscaling.put_scaling_policy(**request)
+
+    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
+        """The scalable target of a variant's instance count ("endpoint/<endpoint>/variant/
+        <variant>"), as DescribeScalableTargets reports it, or None when none is registered
+        (the service then answers an empty list, not an error)."""
+        with _aws_errors("DescribeScalableTargets", resource_id):
+            response = self.autoscaling.describe_scalable_targets(
+                ServiceNamespace=SCALING_NAMESPACE,
+                ResourceIds=[resource_id],
+                ScalableDimension=SCALABLE_DIMENSION,
+            )
+        for target in response.get("ScalableTargets", []):
+            if target.get("ResourceId") == resource_id:
+                return target
+        return None
+
+    # -- hosting: invocation -------------------------------------------------------------
+
+    @property
+    def runtime(self) -> BaseClient:
+        """The SageMaker runtime client, for InvokeEndpoint."""
+        return self._client("sagemaker-runtime")
+
+    def invoke_endpoint(
+        self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
+    ) -> Invocation:
+        """InvokeEndpoint, timed from the request to the response's last byte.
+
+        The model's own answer comes back as an Invocation whatever its status: when the
+        container answers with a non-2xx status, SageMaker raises ModelError carrying the
+        container's status and message, and those become the Invocation's status and body
+        (its content type is then unknown: ''). Anything else that fails (throttling, a
+        missing or not yet InService endpoint, access denied) is a StageError.
+        """
+        started = time.perf_counter()
+        with _aws_errors("InvokeEndpoint", f"endpoint {name}"):
+            try:
+                response = self.runtime.invoke_endpoint(
+                    EndpointName=name, Body=body, ContentType=content_type, Accept=accept
+                )
+                payload = response["Body"].read()
+            except ClientError as exc:
+                if _error_code_and_message(exc)[0] != "ModelError":
+                    raise
+                return _model_error_invocation(exc, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return Invocation(
+            status=int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 200)),
+            body=payload,
+            content_type=response.get("ContentType") or "",
+            variant=response.get("InvokedProductionVariant") or "",
+            seconds=seconds,
+        )
+
+
+def _model_error_invocation(exc: ClientError, seconds: float) -> Invocation:
+    """The Invocation a ModelError reports: the container's status (OriginalStatusCode) and
+    message (OriginalMessage). botocore puts these modelled fields at the top of the error
+    response, beside "Error"."""
+    response = exc.response
+    metadata = response.get("ResponseMetadata", {})
+    status = response.get("OriginalStatusCode") or metadata.get("HTTPStatusCode") or 424
+    message = response.get("OriginalMessage")
+    if message is None:
+        message = response.get("Error", {}).get("Message", "")
+    headers = metadata.get("HTTPHeaders", {})
+    return Invocation(
+        status=int(status),
+        body=str(message).encode("utf-8"),
+        content_type="",
+        variant=headers.get("x-amzn-invoked-production-variant", ""),
+        seconds=seconds,
+    )

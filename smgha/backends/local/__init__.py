@@ -156,6 +156,8 @@ class LocalBackend(LocalEndpoints):
                 "DescribePipelineExecution failed", f"ResourceNotFound: no execution {arn}"
             )
         record = state.read_json(path)
+        if record["PipelineExecutionStatus"] != "Executing" and arn in self._children:
+            self._children.pop(arn).wait(timeout=10)  # reap our finished executor: no zombie
         if record["PipelineExecutionStatus"] == "Executing" and not self._alive(arn, record):
             # Re-read: the executor may have finished between the two reads.
             record = state.read_json(path)
