@@ -24,7 +24,7 @@ from smgha.stages import InputSpec
 
 def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], int]]]:
     """name -> (help, inputs, main); stage modules load only when their command runs."""
-    from smgha.stages import build_pipeline, deploy_endpoint, register_and_gate
+    from smgha.stages import build_pipeline, deploy_endpoint, register_and_gate, smoke_test
 
     return {
         "build-pipeline": (
@@ -41,6 +41,11 @@ def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], in
             "Deploy one exact model package version to an endpoint, blue/green with rollback.",
             deploy_endpoint.INPUTS,
             deploy_endpoint.main,
+        ),
+        "smoke-test": (
+            "Send real payloads to an endpoint, check the answers, load-test it; roll back on a miss.",
+            smoke_test.INPUTS,
+            smoke_test.main,
         ),
     }
 

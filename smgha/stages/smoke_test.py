@@ -775,6 +775,7 @@ class LoadResult:
             "by_variant": self.by_variant,
             "errors_by_status": self.errors_by_status,
             "first_error": self.first_error,
+            "skipped": "",
         }
 
 
@@ -887,12 +888,14 @@ def evaluate(
     score = accuracy(inputs.payloads, functional)
     if inputs.min_accuracy is not None and score is not None:
         labelled = sum(1 for row in inputs.payloads.rows if row.label is not None)
+        scored = sum(1 for r in functional.results if r.row.label is not None and r.usable)
+        unscored = f", {labelled - scored} without a usable prediction counted wrong"
         relation = ">=" if score >= inputs.min_accuracy else "<"
         checks.append(
             Check(
                 "accuracy",
                 score >= inputs.min_accuracy,
-                f"{score:.4f} {relation} {inputs.min_accuracy:g} on {labelled} labelled rows",
+                f"{score:.4f} {relation} {inputs.min_accuracy:g} on {labelled} labelled rows{unscored if scored < labelled else ''}",
             )
         )
     if load is not None:
@@ -911,12 +914,15 @@ def evaluate(
             checks.append(Check("error-rate", False, "no load-test call completed"))
         else:
             ok = load.error_rate <= inputs.max_error_rate
-            statuses = ", ".join(f"{k}: {v}" for k, v in load.errors_by_status.items())
+            statuses = ", ".join(
+                f"{'HTTP ' if code.isdigit() else ''}{code} ×{count}"
+                for code, count in load.errors_by_status.items()
+            )
             checks.append(
                 Check(
                     "error-rate",
                     ok,
-                    f"{load.errors} of {load.completed} calls failed ({load.error_rate:.2%}{' - ' + statuses if statuses else ''}) {'<=' if ok else '>'} {inputs.max_error_rate:.2%}",
+                    f"error rate {load.error_rate:.2%} {'<=' if ok else '>'} {inputs.max_error_rate:.2%} ({load.errors} of {load.completed} calls failed{': ' + statuses if statuses else ''})",
                 )
             )
     sent = f"{len(functional.results)} of {functional.rows} rows"
@@ -1051,7 +1057,9 @@ def run(
     skipped = ""
     if inputs.requests == 0:
         skipped = "requests: 0"
-    elif functional.failures or functional.timed_out:
+    elif functional.timed_out:
+        skipped = "the functional pass did not finish in time"
+    elif functional.failures:
         skipped = "the functional pass failed"
     else:
         log(f"Load test: {inputs.requests} calls at concurrency {inputs.concurrency}")
@@ -1130,7 +1138,19 @@ def report_document(inputs: Inputs, result: SmokeResult) -> dict[str, Any]:
                 for r in failures[:EXAMPLES]
             ],
         },
-        "load": result.load.as_dict() if result.load else {"skipped": result.load_skipped},
+        "load": (
+            result.load.as_dict()
+            if result.load
+            else {
+                "requests": inputs.requests,
+                "completed": 0,
+                "concurrency": inputs.concurrency,
+                **dict.fromkeys(("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate")),
+                "throughput_rps": None,
+                "by_variant": {},
+                "skipped": result.load_skipped,
+            }
+        ),
         "accuracy": _round(result.accuracy, 4),
         "passed": result.passed,
         "rolled_back": bool(result.rollback and result.rollback.done),
@@ -1148,12 +1168,15 @@ def report_document(inputs: Inputs, result: SmokeResult) -> dict[str, Any]:
 
 def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     """The report file, outputs, log lines and job summary of a finished run()."""
+    for check in result.checks:  # first: the log shows them even if the file cannot be written
+        runner.info(f"{'pass' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
     document = report_document(inputs, result)
     try:
         inputs.report_path.parent.mkdir(parents=True, exist_ok=True)
         inputs.report_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     except OSError as error:
         raise StageError("cannot write the report", f"{inputs.report_path}: {error}") from None
+    runner.info(f"Report: {inputs.report_path}")
     load = result.load
     runner.set_output("passed", "true" if result.passed else "false")
     runner.set_output("report-path", str(inputs.report_path))
@@ -1162,9 +1185,6 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     runner.set_output("error-rate", _number(load.error_rate if load else None, 4))
     runner.set_output("accuracy", _number(result.accuracy, 4))
     runner.set_output("rolled-back", "true" if document["rolled_back"] else "false")
-    for check in result.checks:
-        runner.info(f"{'pass' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
-    runner.info(f"Report: {inputs.report_path}")
 
     failed = result.failed_checks
     verdict = (
@@ -1220,12 +1240,15 @@ def failure(inputs: Inputs, result: SmokeResult) -> StageError | None:
     failed = result.failed_checks
     if not failed:
         return None
-    detail = "; ".join(f"{check.name}: {check.detail}" for check in failed)
-    if result.rollback and not result.rollback.done:
-        detail += f". Rollback to {result.rollback.endpoint_config} did not happen: {result.rollback.detail}"
+    parts = ["; ".join(f"{check.name}: {check.detail}" for check in failed)]
+    if result.rollback and result.rollback.done:
+        parts.append(f"Rolled back to {result.rollback.endpoint_config}")
     elif result.rollback:
-        detail += f". Rolled back to {result.rollback.endpoint_config}."
-    detail += f" Report: {inputs.report_path}"
+        parts.append(
+            f"Rollback to {result.rollback.endpoint_config} did not happen: {result.rollback.detail}"
+        )
+    parts.append(f"Report: {inputs.report_path}")
+    detail = ". ".join(parts)
     return StageError(f"{len(failed)} check(s) failed", detail)
 
 
@@ -1254,12 +1277,12 @@ def main(runner: Runner | None = None, endpoints: EndpointBackend | None = None)
         inputs = load_inputs(runner)
         target = endpoints or cast(EndpointBackend, backend(inputs.backend, inputs.region))
         result = run(inputs, target, runner.info)
-        report(inputs, result, runner)
         if result.rollback and result.rollback.done:
             runner.warning(
                 f"Rolled endpoint {inputs.endpoint_name} back to endpoint config {result.rollback.endpoint_config} ({result.rollback.detail}) after the smoke test failed.",
                 title=f"{STAGE}: rolled back",
             )
+        report(inputs, result, runner)
         error = failure(inputs, result)
         if error:
             raise error
