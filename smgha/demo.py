@@ -13,19 +13,30 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 DEMO_PIPELINE = "churn-demo"
 DATA_URI = "s3://smgha-local/churn/data/churn.csv"
 MODEL_GROUP = "churn-models"  # ml/pipeline.py registers into this group
 # Absolute floors, and at most a small regression against the approved champion.
 DEMO_RULES = "accuracy >= 0.8\nauc >= champion - 0.01\nf1 >= champion - 2%"
+CAPTURE_URI = "s3://smgha-local/capture"
+SMOKE_ROWS = 300
+# Real rows of the test split with their labels: probabilities in range, accuracy >= 0.8,
+# and a short load test.
+SMOKE_TEST = {
+    "label-column": "first",
+    "min-accuracy": "0.8",
+    "requests": "1000",
+    "concurrency": "4",
+    "max-p99-ms": "50",
+}
 
 
 def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     from smgha.backends.local import LocalBackend
     from smgha.cli import run_stage_command
-    from smgha.stages import build_pipeline, register_and_gate
+    from smgha.stages import build_pipeline, deploy_endpoint, register_and_gate, smoke_test
 
     workspace = Path.cwd()
     if not (workspace / "ml" / "pipeline.py").is_file():
@@ -36,44 +47,129 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     state = Path(arguments.state_dir).resolve()
     os.environ["SMGHA_STATE_DIR"] = str(state)  # the stages and the executor read it
     started = time.monotonic()
+    outputs: dict[str, str] = {}
 
     def section(title: str) -> None:
         stdout.write(f"\n━━ {title} {'━' * max(0, 60 - len(title))}\n")
         stdout.flush()
 
-    section(f"1/3 Data: {arguments.rows} customers (seed {arguments.seed})")
+    def stage(main: Any, inputs: dict[str, str]) -> int:
+        env = {
+            "INPUT_BACKEND": "local",
+            **{f"INPUT_{k.upper().replace('-', '_')}": v for k, v in inputs.items()},
+        }
+        code, runner = run_stage_command(main, env, stdout)
+        outputs.update(runner.outputs)
+        return code
+
+    section(f"1/6 Data: {arguments.rows} customers (seed {arguments.seed})")
     data = _generate(workspace, arguments.rows, arguments.seed)
     local = LocalBackend(region="us-east-1")
     local.put_object(DATA_URI, data)
     stdout.write(f"wrote {len(data):,} bytes to {DATA_URI} ({local.s3.path(DATA_URI)})\n")
 
-    section("2/3 build-pipeline: preprocess, train, evaluate, check accuracy, register")
+    section("2/6 build-pipeline: preprocess, train, evaluate, check accuracy, register")
     parameters = {"InputDataUrl": DATA_URI, "AccuracyThreshold": arguments.accuracy_threshold}
-    build_inputs = {
-        "INPUT_BACKEND": "local",
-        "INPUT_DEFINITION": "ml.pipeline:get_pipeline",
-        "INPUT_PIPELINE_NAME": DEMO_PIPELINE,
-        "INPUT_PARAMETERS": json.dumps(parameters),
-        "INPUT_TIMEOUT_MINUTES": "30",
-    }
-    code, build = run_stage_command(build_pipeline.main, build_inputs, stdout)
-    outputs = dict(build.outputs)
-
+    code = stage(
+        build_pipeline.main,
+        {
+            "definition": "ml.pipeline:get_pipeline",
+            "pipeline-name": DEMO_PIPELINE,
+            "parameters": json.dumps(parameters),
+            "timeout-minutes": "30",
+        },
+    )
     if code == 0 and outputs.get("model-package-arn"):
-        section("3/3 register-and-gate: lineage, gates against the champion, approval")
-        gate_inputs = {
-            "INPUT_BACKEND": "local",
-            "INPUT_MODEL_PACKAGE_GROUP": MODEL_GROUP,
-            "INPUT_EXECUTION_ARN": outputs["execution-arn"],
-            "INPUT_RULES": DEMO_RULES,
-        }
-        code, gate = run_stage_command(register_and_gate.main, gate_inputs, stdout)
-        outputs.update(gate.outputs)
+        section("3/6 register-and-gate: lineage, gates against the champion, approval")
+        code = stage(
+            register_and_gate.main,
+            {
+                "model-package-group": MODEL_GROUP,
+                "execution-arn": outputs["execution-arn"],
+                "rules": DEMO_RULES,
+            },
+        )
+    if code == 0:
+        package = outputs["model-package-arn"]
+        payloads = _payloads(local, outputs["execution-arn"], state)
+        section("4/6 deploy-endpoint: churn-staging")
+        code = stage(
+            deploy_endpoint.main,
+            {
+                "model-package-arn": package,
+                "endpoint-name": "churn-staging",
+                "strategy": "all-at-once",
+                "wait-seconds": "2",
+                "termination-wait-seconds": "0",
+            },
+        )
+        if code == 0:
+            section("5/6 smoke-test: churn-staging")
+            code = stage(
+                smoke_test.main,
+                {
+                    **SMOKE_TEST,
+                    "endpoint-name": "churn-staging",
+                    "payloads": str(payloads),
+                    "rollback-endpoint-config": outputs.get("previous-endpoint-config-name", ""),
+                },
+            )
+        if code == 0:
+            section(
+                "6/6 deploy-endpoint: churn-production (canary, autoscaling, data capture), smoke-test"
+            )
+            stdout.write("(in a workflow, GitHub's required reviewers approve this step)\n")
+            code = stage(
+                deploy_endpoint.main,
+                {
+                    "model-package-arn": package,
+                    "endpoint-name": "churn-production",
+                    "strategy": "canary",
+                    "canary-percent": "20",
+                    "wait-seconds": "3",
+                    "termination-wait-seconds": "0",
+                    "autoscaling-min-instances": "1",
+                    "autoscaling-max-instances": "3",
+                    "data-capture-percent": "100",
+                    "data-capture-s3-uri": CAPTURE_URI,
+                },
+            )
+            if code == 0:
+                code = stage(
+                    smoke_test.main,
+                    {
+                        **SMOKE_TEST,
+                        "endpoint-name": "churn-production",
+                        "payloads": str(payloads),
+                        "report-path": str(state / "smoke-test-production.json"),
+                    },
+                )
 
     elapsed = time.monotonic() - started
     section(f"Done in {elapsed:.0f}s" + ("" if code == 0 else " (a stage failed)"))
     _pointers(state, outputs, stdout)
     return code
+
+
+def _payloads(local: Any, execution_arn: str, state: Path) -> Path:
+    """The first rows of the execution's test split (label first), as smoke-test payloads."""
+    described = json.loads(
+        (
+            state
+            / "executions"
+            / execution_arn.rsplit("/", 1)[-1]
+            / "jobs"
+            / "PreprocessData"
+            / "described.json"
+        ).read_text()
+    )
+    outputs = described["ProcessingOutputConfig"]["Outputs"]
+    test_uri = next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "test")
+    rows = (local.s3.path(test_uri) / "test.csv").read_text().splitlines()[:SMOKE_ROWS]
+    path = state / "demo" / "payloads.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+    return path
 
 
 def _pointers(state: Path, outputs: dict[str, str], stdout: TextIO) -> None:
@@ -94,8 +190,10 @@ def _pointers(state: Path, outputs: dict[str, str], stdout: TextIO) -> None:
         stdout.write(
             "model package:   none (the model did not pass the pipeline's accuracy check)\n"
         )
+    if outputs.get("endpoint-name"):
+        stdout.write("endpoints:       smgha endpoints list  |  smgha endpoints stop --all\n")
     stdout.write(
-        f"state folder:    {state} (set SMGHA_STATE_DIR to it to use the CLI; delete it to start over)\n"
+        f"state folder:    {state} (export SMGHA_STATE_DIR={state} to use the CLI on it)\n"
     )
 
 
