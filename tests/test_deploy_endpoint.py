@@ -310,3 +310,155 @@ def test_an_unapproved_package_is_refused_unless_allowed(local: LocalBackend) ->
     assert dry.code == 0 and dry.outputs["status"] == "dry-run"
     assert '"ModelName": "churn-models-v1"' in dry.log and "(not deployed)" in dry.log
     assert not (local.root / "endpoints").exists() and not (local.root / "models").exists()
+
+
+# ---- the sagemaker backend: a moto server for the create path, the Stubber for the update ----
+
+
+def test_sagemaker_first_deploy_creates_model_config_endpoint_alarms_and_scaling(
+    aws_env: None,
+) -> None:
+    import boto3
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    package = sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://models/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    role = "arn:aws:iam::123456789012:role/sagemaker-execution"
+
+    result = run_main(
+        deploy_endpoint.main,
+        {
+            "backend": "sagemaker",
+            "region": REGION,
+            "role-arn": role,
+            "model-package-arn": package,
+            "endpoint-name": "churn-staging",
+            "autoscaling-min-instances": "1",
+            "autoscaling-max-instances": "3",
+        },
+        **GITHUB_CONTEXT,
+    )
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "deployed"
+    model = sagemaker.describe_model(ModelName="churn-models-v1")
+    assert (
+        model["PrimaryContainer"]["ModelPackageName"] == package
+        and model["ExecutionRoleArn"] == role
+    )
+    endpoint = sagemaker.describe_endpoint(EndpointName="churn-staging")
+    assert endpoint["EndpointConfigName"] == result.outputs["endpoint-config-name"]
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    assert config["ProductionVariants"][0]["ModelName"] == "churn-models-v1"
+    alarms = boto3.client("cloudwatch", region_name=REGION).describe_alarms(
+        AlarmNames=["churn-staging-invocation-5xx-errors", "churn-staging-model-latency"]
+    )["MetricAlarms"]
+    assert {(a["MetricName"], a["Threshold"]) for a in alarms} == {
+        ("Invocation5XXErrors", 0.0),
+        ("ModelLatency", 1_000_000.0),
+    }
+    targets = boto3.client("application-autoscaling", region_name=REGION).describe_scalable_targets(
+        ServiceNamespace="sagemaker"
+    )["ScalableTargets"]
+    assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [
+        ("endpoint/churn-staging/variant/AllTraffic", 1, 3)
+    ]
+
+    again = run_main(
+        deploy_endpoint.main,
+        {
+            "backend": "sagemaker",
+            "region": REGION,
+            "role-arn": role,
+            "model-package-arn": package,
+            "endpoint-name": "churn-staging",
+            "autoscaling-min-instances": "1",
+            "autoscaling-max-instances": "3",
+        },
+        **GITHUB_CONTEXT,
+    )
+    assert again.code == 0 and again.outputs["status"] == "unchanged"
+    assert len(sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 1
+
+
+def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() -> None:
+    from botocore.stub import Stubber
+
+    from smgha.backends.sagemaker import SageMakerBackend
+
+    hosting = SageMakerBackend(region=REGION)
+    inputs = deploy_endpoint.Inputs(
+        backend="sagemaker", region=REGION, model_package_arn=f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/2",
+        endpoint_name="churn-prod", role_arn="arn:aws:iam::123456789012:role/r", instance_type="ml.m5.large", instance_count=1,
+        variant_name="AllTraffic", strategy="linear", canary_percent=10, linear_step_percent=25, wait_seconds=60,
+        termination_wait_seconds=30, alarms=("team-5xx",), max_latency_ms=500, autoscaling=None, target_invocations=100,
+        scale_in_cooldown=300, scale_out_cooldown=60, data_capture_percent=None, data_capture_uri="", allow_unapproved=False,
+        timeout_seconds=600, dry_run=False,
+    )  # fmt: skip
+    plan = deploy_endpoint.DeploymentPlan(
+        package={}, model_name="churn-models-v2", model_request=None, config_name="churn-prod-v2-abcdef12",
+        config_request={}, config_exists=True, live={"EndpointConfigName": "churn-prod-v1-12345678", "EndpointStatus": "InService"},
+        live_config=None, previous_package_arn="", deployment_config=deploy_endpoint._deployment_config(inputs, ["team-5xx"]),
+        alarm_requests=[], alarm_names=["team-5xx"],
+    )  # fmt: skip
+    expected = {
+        "EndpointName": "churn-prod",
+        "EndpointConfigName": "churn-prod-v2-abcdef12",
+        "RetainAllVariantProperties": False,
+        "DeploymentConfig": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "LINEAR",
+                    "WaitIntervalInSeconds": 60,
+                    "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+                },
+                "TerminationWaitInSeconds": 30,
+                "MaximumExecutionTimeoutInSeconds": 600,
+            },
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "team-5xx"}]},
+        },
+    }
+    now = "2026-01-01T00:00:00Z"
+    described = {
+        "EndpointName": "churn-prod",
+        "EndpointArn": f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/churn-prod",
+        "CreationTime": now,
+        "LastModifiedTime": now,
+    }
+    with Stubber(hosting.sagemaker) as stub:
+        stub.add_response("update_endpoint", {"EndpointArn": described["EndpointArn"]}, expected)
+        stub.add_response(
+            "describe_endpoint",
+            {
+                **described,
+                "EndpointConfigName": "churn-prod-v1-12345678",
+                "EndpointStatus": "Updating",
+            },
+            {"EndpointName": "churn-prod"},
+        )
+        stub.add_response(
+            "describe_endpoint",
+            {
+                **described,
+                "EndpointConfigName": "churn-prod-v1-12345678",
+                "EndpointStatus": "InService",
+                "FailureReason": "Alarm team-5xx in ALARM",
+            },
+            {"EndpointName": "churn-prod"},
+        )
+        lines: list[str] = []
+        outcome = deploy_endpoint.apply(inputs, plan, hosting, lines.append, sleep=lambda _: None)
+        stub.assert_no_pending_responses()
+
+    assert outcome == "rolled-back"
+    assert (
+        lines[0] == "Updating churn-prod: churn-prod-v1-12345678 -> churn-prod-v2-abcdef12 (linear)"
+    )
