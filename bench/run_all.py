@@ -17,7 +17,13 @@ import time
 import _common as c
 
 # Cheapest first; install_size downloads from the package index and takes minutes.
-BENCHMARKS = ("import_time", "runner_overhead", "local_build", "install_size")
+BENCHMARKS = (
+    "import_time",
+    "runner_overhead",
+    "local_build",
+    "endpoint_throughput",
+    "install_size",
+)
 
 
 def main() -> None:
