@@ -467,3 +467,54 @@ def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() 
     assert (
         lines[0] == "Updating churn-prod: churn-prod-v1-12345678 -> churn-prod-v2-abcdef12 (linear)"
     )
+
+
+@pytest.mark.slow
+def test_smoke_test_against_a_real_endpoint_and_its_rollback_on_failure(
+    local: LocalBackend, tmp_path: Path
+) -> None:
+    from smgha.stages import smoke_test
+
+    v1 = register(local, train(20, 3, seed=1))
+    v2 = register(local, train(20, 3, seed=2))
+    assert deploy(v1).code == 0
+    update = deploy(v2, strategy="all-at-once", **{"wait-seconds": "0"})
+    assert update.code == 0, update.log
+    payloads = tmp_path / "payloads.csv"
+    labels = (ROWS[:, 0] + ROWS[:, 1] * 0.5 > 0).astype(int)
+    payloads.write_text(
+        "".join(
+            f"{label}," + ",".join(f"{x:.4f}" for x in row) + "\n"
+            for label, row in zip(labels, ROWS, strict=True)
+        )
+    )
+    common = {
+        "backend": "local",
+        "endpoint-name": "churn-staging",
+        "payloads": str(payloads),
+        "label-column": "first",
+        "requests": "300",
+        "concurrency": "4",
+        "report-path": str(tmp_path / "report.json"),
+    }
+
+    passing = run_main(smoke_test.main, {**common, "min-accuracy": "0.6"}, **GITHUB_CONTEXT)
+    assert passing.code == 0, passing.log
+    assert passing.outputs["passed"] == "true" and float(passing.outputs["p99-ms"]) > 0
+
+    # A bar the model cannot meet: the test fails and puts the previous config back.
+    failing = run_main(
+        smoke_test.main,
+        {
+            **common,
+            "min-accuracy": "0.999",
+            "rollback-endpoint-config": update.outputs["previous-endpoint-config-name"],
+        },
+        **GITHUB_CONTEXT,
+    )
+    assert failing.code == 1
+    assert failing.outputs["rolled-back"] == "true"
+    assert (
+        local.describe_endpoint("churn-staging")["EndpointConfigName"]
+        == update.outputs["previous-endpoint-config-name"]
+    )
