@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import threading
 import time
@@ -223,14 +224,24 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
     )
     predictions(local)
 
+    # Autoscaling has since scaled the variant out to 3 instances (set as SageMaker reports it).
+    record = local.describe_endpoint("churn-staging")
+    assert record is not None
+    record["ProductionVariants"][0]["CurrentInstanceCount"] = 3
+    (local.folder("churn-staging") / "endpoint.json").write_text(json.dumps(record))
+
+    # A linear update in two steps; data capture not given: kept.
     update = deploy(
-        v2, **scaling, strategy="all-at-once", **{"wait-seconds": "0"}
-    )  # capture not given: kept
+        v2, **scaling, strategy="linear", **{"linear-step-percent": "50", "wait-seconds": "1"}
+    )
     assert update.code == 0, update.log
+    assert "new fleet weight 0.5" in update.log
     config = local.describe_endpoint_config(update.outputs["endpoint-config-name"])
     assert config is not None
     assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 100
-    assert config["ProductionVariants"][0]["InitialInstanceCount"] == 2  # not reset to a default
+    assert (
+        config["ProductionVariants"][0]["InitialInstanceCount"] == 3
+    )  # kept, not reset to the minimum 2
     predictions(local)
     captured = sorted(local.s3.path("s3://smgha-local/capture").rglob("*.jsonl"))
     assert captured, "no capture files were written"
