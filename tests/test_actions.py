@@ -579,7 +579,7 @@ def test_install_script_installs_once_and_reuses(tmp_path: Path) -> None:
     stage = subprocess.run(
         [str(python), "-m", "smgha.stages.build_pipeline"],
         cwd=tmp_path,
-        env={"PATH": env["PATH"], "HOME": str(tmp_path)},
+        env={"PATH": env["PATH"], "HOME": str(tmp_path), "AWS_REGION": "us-east-1"},
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,6 +8,7 @@ edge: it turns InputError and StageError into one `::error` annotation and exit 
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,5 +66,37 @@ def choice(name: str, text: str, allowed: tuple[str, ...]) -> str:
     if text not in allowed:
         raise InputError(
             name, f"{text!r} is not one of {', '.join(allowed)}", f"Set {name} to one of them."
+        )
+    return text
+
+
+def backend_and_region(runner: Runner) -> tuple[str, str]:
+    """The `backend` and `region` inputs. The region falls back to AWS_REGION, then
+    AWS_DEFAULT_REGION (oidc-auth exports it); the sagemaker backend needs one, the local
+    backend uses us-east-1."""
+    name = choice("backend", runner.get_input("backend") or "sagemaker", ("sagemaker", "local"))
+    env = runner.env
+    region = (
+        runner.get_input("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
+    )
+    if name == "sagemaker" and not region:
+        raise InputError(
+            "region",
+            "is required with backend: sagemaker (AWS_REGION is not set either)",
+            "Set region, or run oidc-auth first.",
+        )
+    return name, region or "us-east-1"
+
+
+# Endpoints, endpoint configs and models share this rule.
+_SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+
+
+def sagemaker_name(input_name: str, text: str) -> str:
+    if not _SAGEMAKER_NAME.fullmatch(text):
+        raise InputError(
+            input_name,
+            f"{text!r} breaks SageMaker's naming rule",
+            "Use 1-63 letters, digits and hyphens, starting and ending with a letter or digit.",
         )
     return text

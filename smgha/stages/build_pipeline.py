@@ -22,10 +22,16 @@ from typing import Any
 
 from smgha import definition as defn
 from smgha import gates
-from smgha.backends import BACKENDS, PipelineBackend, StepRecord, backend
+from smgha.backends import PipelineBackend, StepRecord, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
-from smgha.stages import InputSpec, OutputSpec, choice, positive_number, run_stage
+from smgha.stages import (
+    InputSpec,
+    OutputSpec,
+    backend_and_region,
+    positive_number,
+    run_stage,
+)
 
 STAGE = "build-pipeline"
 
@@ -145,10 +151,7 @@ class BuildResult:
 def load_inputs(runner: Runner) -> Inputs:
     """Read and check every input; raise InputError before anything is called."""
     env = runner.env
-    backend = choice("backend", runner.get_input("backend") or "sagemaker", BACKENDS)
-    region = (
-        runner.get_input("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
-    )
+    backend, region = backend_and_region(runner)
     role_arn = runner.get_input("role-arn") or (LOCAL_ROLE_ARN if backend == "local" else "")
     if backend == "sagemaker":
         if not role_arn:
@@ -162,12 +165,6 @@ def load_inputs(runner: Runner) -> Inputs:
                 "role-arn",
                 f"{role_arn!r} is not an IAM role ARN",
                 "It looks like arn:aws:iam::123456789012:role/NAME.",
-            )
-        if not region:
-            raise InputError(
-                "region",
-                "is required with backend: sagemaker (AWS_REGION is not set either)",
-                "Set region, or run oidc-auth first.",
             )
     name = runner.get_input("pipeline-name", required=True)
     if not _valid_pipeline_name(name):
@@ -188,7 +185,7 @@ def load_inputs(runner: Runner) -> Inputs:
         definition=runner.get_input("definition", required=True),
         pipeline_name=name,
         role_arn=role_arn,
-        region=region or "us-east-1",
+        region=region,
         default_bucket=runner.get_input("default-bucket"),
         parameters=parse_parameters(runner.get_input("parameters")),
         wait=runner.get_bool_input("wait", default=True),

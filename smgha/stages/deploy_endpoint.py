@@ -21,14 +21,21 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from smgha import definition as defn
-from smgha.backends import BACKENDS, EndpointBackend, RegistryBackend, backend
+from smgha.backends import EndpointBackend, RegistryBackend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
-from smgha.stages import InputSpec, OutputSpec, choice, positive_number, run_stage
+from smgha.stages import (
+    InputSpec,
+    OutputSpec,
+    backend_and_region,
+    choice,
+    positive_number,
+    run_stage,
+    sagemaker_name,
+)
 
 STAGE = "deploy-endpoint"
 STRATEGIES = ("all-at-once", "canary", "linear")
-ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
 
 INPUTS = (
@@ -205,32 +212,15 @@ def _percent(name: str, text: str) -> float:
 
 
 def load_inputs(runner: Runner) -> Inputs:
-    env = runner.env
-    name = choice("backend", runner.get_input("backend") or "sagemaker", BACKENDS)
-    region = (
-        runner.get_input("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
-    )
+    name, region = backend_and_region(runner)
     role = runner.get_input("role-arn")
-    if name == "sagemaker":
-        if not region:
-            raise InputError(
-                "region",
-                "is required with backend: sagemaker (AWS_REGION is not set either)",
-                "Set region, or run oidc-auth first.",
-            )
-        if not role.startswith("arn:") or ":role/" not in role:
-            raise InputError(
-                "role-arn",
-                f"is required with backend: sagemaker and must be an IAM role ARN, got {role!r}",
-                "Set the SageMaker execution role's ARN.",
-            )
-    endpoint = runner.get_input("endpoint-name", required=True)
-    if not ENDPOINT_NAME.match(endpoint):
+    if name == "sagemaker" and (not role.startswith("arn:") or ":role/" not in role):
         raise InputError(
-            "endpoint-name",
-            f"{endpoint!r} breaks SageMaker's naming rule",
-            "Use 1-63 letters, digits and hyphens, starting and ending with a letter or digit.",
+            "role-arn",
+            f"is required with backend: sagemaker and must be an IAM role ARN, got {role!r}",
+            "Set the SageMaker execution role's ARN.",
         )
+    endpoint = sagemaker_name("endpoint-name", runner.get_input("endpoint-name", required=True))
     package = runner.get_input("model-package-arn", required=True)
     if not re.fullmatch(
         r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+", package
@@ -270,7 +260,7 @@ def load_inputs(runner: Runner) -> Inputs:
         )
     return Inputs(
         backend=name,
-        region=region or "us-east-1",
+        region=region,
         model_package_arn=package,
         endpoint_name=endpoint,
         role_arn=role or "arn:aws:iam::000000000000:role/smgha-local-execution",

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from smgha import gates
-from smgha.backends import BACKENDS, Backend, backend
+from smgha.backends import Backend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
-from smgha.stages import InputSpec, OutputSpec, choice, run_stage
+from smgha.stages import InputSpec, OutputSpec, backend_and_region, choice, run_stage
 from smgha.stages.build_pipeline import registered_model_package
 
 STAGE = "register-and-gate"
@@ -135,16 +135,7 @@ class GatePlan:
 
 def load_inputs(runner: Runner) -> Inputs:
     env = runner.env
-    name = choice("backend", runner.get_input("backend") or "sagemaker", BACKENDS)
-    region = (
-        runner.get_input("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
-    )
-    if name == "sagemaker" and not region:
-        raise InputError(
-            "region",
-            "is required with backend: sagemaker (AWS_REGION is not set either)",
-            "Set region, or run oidc-auth first.",
-        )
+    name, region = backend_and_region(runner)
     force = runner.get_bool_input("force", default=False)
     force_reason = runner.get_input("force-reason")
     if force and not force_reason:
@@ -171,7 +162,7 @@ def load_inputs(runner: Runner) -> Inputs:
         )
     return Inputs(
         backend=name,
-        region=region or "us-east-1",
+        region=region,
         group=runner.get_input("model-package-group", required=True),
         execution_arn=runner.get_input("execution-arn"),
         model_package_arn=runner.get_input("model-package-arn"),

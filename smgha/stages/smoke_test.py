@@ -32,10 +32,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from smgha.backends import BACKENDS, EndpointBackend, Invocation, backend
+from smgha.backends import EndpointBackend, Invocation, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner, Summary
-from smgha.stages import InputSpec, OutputSpec, choice, positive_number, run_stage
+from smgha.stages import (
+    InputSpec,
+    OutputSpec,
+    backend_and_region,
+    choice,
+    positive_number,
+    run_stage,
+    sagemaker_name,
+)
 
 STAGE = "smoke-test"
 
@@ -137,7 +145,6 @@ INFERRED_CONTENT_TYPES = {
     ".json": "application/json",
 }
 LABEL_COLUMNS = ("none", "first")
-ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_ROWS = 10_000
 MAX_REQUESTS = 100_000
 MAX_CONCURRENCY = 64
@@ -404,30 +411,11 @@ class Inputs:
 def load_inputs(runner: Runner) -> Inputs:
     """Read and check every input and both files; raise InputError before anything is sent."""
     env = runner.env
-    name = choice("backend", runner.get_input("backend") or "sagemaker", BACKENDS)
-    region = (
-        runner.get_input("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
-    )
-    if name == "sagemaker" and not region:
-        raise InputError(
-            "region",
-            "is required with backend: sagemaker (AWS_REGION is not set either)",
-            "Set region, or run oidc-auth first.",
-        )
-    endpoint = runner.get_input("endpoint-name", required=True)
-    if not ENDPOINT_NAME.fullmatch(endpoint):
-        raise InputError(
-            "endpoint-name",
-            f"{endpoint!r} is not a valid endpoint name",
-            "Use 1-63 letters, digits and hyphens, starting and ending with a letter or digit.",
-        )
+    name, region = backend_and_region(runner)
+    endpoint = sagemaker_name("endpoint-name", runner.get_input("endpoint-name", required=True))
     rollback_config = runner.get_input("rollback-endpoint-config")
-    if rollback_config and not ENDPOINT_NAME.fullmatch(rollback_config):
-        raise InputError(
-            "rollback-endpoint-config",
-            f"{rollback_config!r} is not a valid endpoint config name",
-            "Pass the previous endpoint config's name, e.g. deploy-endpoint's previous-endpoint-config-name.",
-        )
+    if rollback_config:
+        sagemaker_name("rollback-endpoint-config", rollback_config)
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     payload_path = workspace / runner.get_input("payloads", required=True)
     label_column = choice("label-column", runner.get_input("label-column") or "none", LABEL_COLUMNS)
