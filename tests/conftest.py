@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +173,31 @@ def loopback_only() -> Iterator[None]:
         patch.setattr(socket.socket, "connect", connect)
         patch.setattr(socket, "getaddrinfo", getaddrinfo)
         yield
+
+
+# Clients and a backend on the moto server, for the sagemaker backend's tests (a test module
+# may define its own `backend`, e.g. a LocalBackend, which then takes precedence).
+
+
+@pytest.fixture
+def backend(aws_env: str) -> Any:
+    """A SageMakerBackend talking to an empty moto server."""
+    from smgha.backends.sagemaker import SageMakerBackend
+
+    return SageMakerBackend(region="us-east-1")
+
+
+@pytest.fixture
+def sagemaker(aws_env: str) -> Any:
+    """A plain boto3 SageMaker client on the same moto server, to set up and check state."""
+    import boto3
+
+    return boto3.client("sagemaker", region_name="us-east-1")
+
+
+@pytest.fixture
+def s3(aws_env: str) -> Any:
+    """A plain boto3 S3 client on the same moto server."""
+    import boto3
+
+    return boto3.client("s3", region_name="us-east-1")

@@ -19,7 +19,6 @@ import datetime as dt
 import json
 from typing import Any
 
-import boto3
 import botocore.session
 import pytest
 from botocore.stub import Stubber
@@ -48,24 +47,6 @@ DEFINITION_V2: dict[str, Any] = {**DEFINITION_V1, "Metadata": {"revision": 2}}
 def at(seconds: int) -> dt.datetime:
     """A fixed UTC time, `seconds` after a start."""
     return dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def backend(aws_env: str) -> SageMakerBackend:
-    """A backend talking to an empty moto server."""
-    return SageMakerBackend(region=REGION)
-
-
-@pytest.fixture
-def sagemaker(aws_env: str) -> Any:
-    """A plain boto3 SageMaker client on the same moto server, to check its state."""
-    return boto3.client("sagemaker", region_name=REGION)
-
-
-@pytest.fixture
-def s3(aws_env: str) -> Any:
-    """A plain boto3 S3 client on the same moto server."""
-    return boto3.client("s3", region_name=REGION)
 
 
 def tags_of(sagemaker: Any, arn: str) -> dict[str, str]:

@@ -170,18 +170,6 @@ def capture_params(client: Any, service: str, operation: str) -> list[dict[str, 
 
 
 @pytest.fixture
-def backend(aws_env: str) -> SageMakerBackend:
-    """A backend talking to an empty moto server."""
-    return SageMakerBackend(region=REGION)
-
-
-@pytest.fixture
-def sagemaker(aws_env: str) -> Any:
-    """A plain boto3 SageMaker client on the same moto server, to check its state."""
-    return boto3.client("sagemaker", region_name=REGION)
-
-
-@pytest.fixture
 def autoscaling(aws_env: str) -> Any:
     """A plain Application Auto Scaling client on the same moto server."""
     return boto3.client("application-autoscaling", region_name=REGION)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
@@ -67,24 +66,6 @@ def package_request(version_tag: str, status: str = "PendingManualApproval") -> 
         "ModelMetrics": metrics(f"s3://artifacts/{version_tag}/evaluation.json"),
         "CustomerMetadataProperties": {"run": version_tag},
     }
-
-
-@pytest.fixture
-def backend(aws_env: str) -> SageMakerBackend:
-    """A backend talking to an empty moto server."""
-    return SageMakerBackend(region=REGION)
-
-
-@pytest.fixture
-def sagemaker(aws_env: str) -> Any:
-    """A plain boto3 SageMaker client on the same moto server, to set up and check state."""
-    return boto3.client("sagemaker", region_name=REGION)
-
-
-@pytest.fixture
-def s3(aws_env: str) -> Any:
-    """A plain boto3 S3 client on the same moto server."""
-    return boto3.client("s3", region_name=REGION)
 
 
 @pytest.fixture
