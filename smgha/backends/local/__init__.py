@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,18 +125,7 @@ class LocalBackend(LocalEndpoints):
 
     def _spawn(self, arn: str, folder: Path) -> None:
         """Run the executor detached: it outlives this process, as a real execution would."""
-        with open(folder / "executor.out", "ab") as out:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "smgha.backends.local.executor", str(folder)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={
-                    **os.environ,
-                    "PYTHONPATH": _import_root() + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                },
-            )
+        child = state.spawn("smgha.backends.local.executor", folder, "executor.out")
         self._children[arn] = child
         record = state.read_json(folder / "execution.json")
         record["ExecutorPid"] = child.pid
@@ -293,8 +281,3 @@ def _described_job(folder: Path, step_name: str) -> dict[str, Any]:
     if not path.exists():
         raise StageError("Reading the property file failed", f"step {step_name!r} has not run")
     return state.read_json(path)
-
-
-def _import_root() -> str:
-    """The folder that holds the `smgha` package, for the detached executor's imports."""
-    return str(Path(__file__).resolve().parents[3])

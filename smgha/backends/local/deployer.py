@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -107,11 +106,7 @@ class Deployer:
         if info and _alive(int(info["pid"])):
             os.kill(int(info["pid"]), signal.SIGHUP)  # re-read serving.json now
             return
-        with open(self.folder / "server.out", "ab") as out:
-            subprocess.Popen(
-                [sys.executable, "-m", "smgha.backends.local.endpoint_server", str(self.folder)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        state.spawn("smgha.backends.local.endpoint_server", self.folder, "server.out")
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while time.monotonic() < deadline:
             if _read(self.folder / "server.json"):

@@ -20,8 +20,6 @@ import contextlib
 import http.client
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -165,20 +163,7 @@ class LocalEndpoints:
     def _start_deployer(self, name: str, request: dict[str, Any]) -> None:
         folder = self.folder(name)
         state.write_json(folder / "deployment.json", request)
-        root_of_package = str(Path(__file__).resolve().parents[3])
-        with open(folder / "deployer.log", "ab") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "smgha.backends.local.deployer", str(folder)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={
-                    **os.environ,
-                    "SMGHA_STATE_DIR": str(self.root),
-                    "PYTHONPATH": root_of_package + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                },
-            )
+        child = state.spawn("smgha.backends.local.deployer", folder, "deployer.log")
         state.write_json(folder / "deployer.json", {"pid": child.pid})
 
     # -- CloudWatch alarms and Application Auto Scaling (records) ------------------------------

@@ -14,6 +14,8 @@ import json
 import os
 import secrets
 import string
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,3 +83,23 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def spawn(module: str, folder: Path, log_name: str) -> subprocess.Popen[bytes]:
+    """Start `python -m <module> <folder>` detached (its own session, so it outlives the
+    caller, as an AWS resource would), logging to `<folder>/<log_name>`. It imports this copy
+    of smgha and finds the state folder from `folder`'s place in it."""
+    package_root = str(Path(__file__).resolve().parents[3])
+    env = {
+        **os.environ,
+        "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    with open(folder / log_name, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, str(folder)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
