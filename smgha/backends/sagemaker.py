@@ -26,6 +26,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smgha.backends import TERMINAL_STATUSES, ExecutionRecord, Invocation, StepRecord
+from smgha.backends.sagemaker_monitoring import SageMakerMonitoring
+from smgha.credentials import aws_session
 from smgha.errors import StageError
 
 # The IAM action each AWS operation called here needs, by operation name. The credentials
@@ -295,7 +297,7 @@ def _split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-class SageMakerBackend:
+class SageMakerBackend(SageMakerMonitoring):
     """PipelineBackend, RegistryBackend and EndpointBackend on SageMaker, one region, with
     boto3."""
 
@@ -316,7 +318,7 @@ class SageMakerBackend:
         """The client for `service`, created on first use."""
         if service not in self._clients:
             if self._session is None:
-                self._session = boto3.Session()
+                self._session = aws_session()
             config = Config(
                 region_name=self.region,
                 retries={"mode": "standard", "max_attempts": 10},

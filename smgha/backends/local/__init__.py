@@ -20,12 +20,13 @@ from smgha.backends.local import state
 from smgha.backends.local.endpoints import LocalEndpoints
 from smgha.backends.local.executor import SUPPORTED_STEP_TYPES, read_output_file
 from smgha.backends.local.expressions import ExpressionError
+from smgha.backends.local.monitoring import LocalMonitoring
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
 from smgha.errors import StageError
 
 
-class LocalBackend(LocalEndpoints):
+class LocalBackend(LocalEndpoints, LocalMonitoring):
     """Pipelines, registry and S3 here; hosting (endpoints.py) is inherited."""
 
     poll_seconds = 0.5
