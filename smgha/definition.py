@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import gc
 import importlib
 import inspect
 import json
@@ -78,6 +79,9 @@ def load_definition(
 
         with captured_s3_uploads() as uploads, _quiet_sdk():
             definition = _from_function(source, workspace, arguments)
+        # The SDK leaves ~450k objects behind that live until exit, where the final garbage
+        # collection walks them all (~0.7 s). Frozen, they are skipped (measured: 0.03 s).
+        gc.freeze()
         return definition, uploads
     path = Path(source) if Path(source).is_absolute() else workspace / source
     if not path.is_file():
