@@ -111,6 +111,7 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
                     **SMOKE_TEST,
                     "endpoint-name": "churn-staging",
                     "payloads": str(payloads),
+                    "report-path": str(state / "smoke-test-staging.json"),
                     "rollback-endpoint-config": outputs.get("previous-endpoint-config-name", ""),
                 },
             )
