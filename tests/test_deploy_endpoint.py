@@ -239,9 +239,16 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
     config = local.describe_endpoint_config(update.outputs["endpoint-config-name"])
     assert config is not None
     assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 100
-    assert (
-        config["ProductionVariants"][0]["InitialInstanceCount"] == 3
-    )  # kept, not reset to the minimum 2
+    # Kept, not reset to the minimum 2.
+    assert config["ProductionVariants"][0]["InitialInstanceCount"] == 3
+
+    # Autoscaling moves again; deploying the same version again still changes nothing.
+    record = local.describe_endpoint("churn-staging")
+    assert record is not None
+    record["ProductionVariants"][0]["CurrentInstanceCount"] = 4
+    (local.folder("churn-staging") / "endpoint.json").write_text(json.dumps(record))
+    rerun = deploy(v2, **scaling, strategy="linear", **{"linear-step-percent": "50"})
+    assert rerun.code == 0 and rerun.outputs["status"] == "unchanged", rerun.log
     predictions(local)
     captured = sorted(local.s3.path("s3://smgha-local/capture").rglob("*.jsonl"))
     assert captured, "no capture files were written"

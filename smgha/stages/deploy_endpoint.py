@@ -342,8 +342,12 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
     live = hosting.describe_endpoint(inputs.endpoint_name)
     live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) if live else None
     config_request = _config_request(inputs, model_name, live, live_config)
-    digest = hashlib.sha256(json.dumps(config_request, sort_keys=True).encode()).hexdigest()[:8]
-    config_name = _bounded_name(f"{inputs.endpoint_name}-v{version}", suffix=f"-{digest}")
+    if live_config and _same_settings(live_config, config_request):
+        # Already served; only autoscaling's instance count differs: a re-run changes nothing.
+        config_name = live_config["EndpointConfigName"]
+    else:
+        digest = hashlib.sha256(json.dumps(config_request, sort_keys=True).encode()).hexdigest()[:8]
+        config_name = _bounded_name(f"{inputs.endpoint_name}-v{version}", suffix=f"-{digest}")
     config_request = {"EndpointConfigName": config_name, **config_request}
 
     alarm_requests = [] if inputs.alarms else _alarm_requests(inputs)
@@ -414,6 +418,19 @@ def _config_request(
     elif live_config and live_config.get("DataCaptureConfig"):
         request["DataCaptureConfig"] = live_config["DataCaptureConfig"]  # kept across updates
     return request
+
+
+def _same_settings(live_config: dict[str, Any], request: dict[str, Any]) -> bool:
+    """The live config serves what `request` asks for, instance counts aside."""
+
+    def settings(config: dict[str, Any]) -> Any:
+        variants = [
+            {k: v for k, v in variant.items() if k != "InitialInstanceCount"}
+            for variant in config.get("ProductionVariants") or []
+        ]
+        return variants, config.get("DataCaptureConfig")
+
+    return bool(settings(live_config) == settings(request))
 
 
 def _package_of(config: dict[str, Any] | None, hosting: EndpointBackend) -> str:
