@@ -24,9 +24,20 @@ from smgha.stages import InputSpec
 
 def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], int]]]:
     """name -> (help, inputs, main); stage modules load only when their command runs."""
-    from smgha.stages import build_pipeline, deploy_endpoint, register_and_gate, smoke_test
+    from smgha.stages import (
+        build_pipeline,
+        deploy_endpoint,
+        oidc_auth,
+        register_and_gate,
+        smoke_test,
+    )
 
     return {
+        "oidc-auth": (
+            "Exchange the job's GitHub OIDC token for AWS credentials (refreshed by later stages).",
+            oidc_auth.INPUTS,
+            oidc_auth.main,
+        ),
         "build-pipeline": (
             "Create or update a pipeline, start it once, and wait for it.",
             build_pipeline.INPUTS,

@@ -1,0 +1,422 @@
+"""oidc-auth: exchange the job's GitHub OIDC token for AWS credentials, with no stored keys.
+
+    Inputs (load_inputs)                     every input checked, nothing requested yet
+    credentials.assume(plan, ...)            token -> AssumeRoleWithWebIdentity -> [AssumeRole]
+    main(): the edge: masks, exported variables, outputs, job summary, exit code
+
+The token fetch and role assumption live in smgha/credentials.py, the one place that also
+refreshes the credentials of later stages: this stage exports the plan it followed
+(SMGHA_OIDC_*), and `aws_session()` follows it again whenever the session is about to expire.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smgha import credentials
+from smgha.credentials import (
+    Assumed,
+    RolePlan,
+    StsClientFactory,
+    StsError,
+    TokenPermissionMissing,
+    TokenRequestError,
+)
+from smgha.errors import InputError, StageError
+from smgha.runner import Runner
+from smgha.stages import InputSpec, OutputSpec, run_stage
+
+STAGE = "oidc-auth"
+
+INPUTS = (
+    InputSpec(
+        "role-to-assume",
+        "ARN of the IAM role to assume with the job's OIDC token (arn:aws:iam::<account>:role/<name>).",
+        required=True,
+    ),
+    InputSpec(
+        "aws-region",
+        "AWS region of the session; exported as AWS_REGION and AWS_DEFAULT_REGION.",
+        required=True,
+    ),
+    InputSpec(
+        "role-duration-seconds",
+        "Session length in seconds (900 to 43200, at most the role's maximum session duration).",
+        "3600",
+    ),
+    InputSpec(
+        "role-session-name",
+        "Session name (2 to 64 of letters, digits and _+=,.@-). Defaults to GitHubActions-<run id>-<run attempt>.",
+    ),
+    InputSpec("audience", "Audience (aud claim) of the OIDC token.", credentials.DEFAULT_AUDIENCE),
+    InputSpec(
+        "allowed-account-ids",
+        "Comma-separated AWS account ids; the step fails, exporting nothing, unless the assumed account is one of them.",
+    ),
+    InputSpec(
+        "mask-aws-account-id",
+        "Mask the account id in the logs (and keep it out of the job summary).",
+        "true",
+        is_bool=True,
+    ),
+    InputSpec(
+        "retry-max-attempts",
+        "Attempts in all (1 to 10) for the token request and each STS call, on server errors, timeouts and throttling.",
+        "3",
+    ),
+    InputSpec(
+        "chain-role-to-assume",
+        "ARN of a second role (e.g. in another account) to assume with the first role's credentials (role chaining).",
+    ),
+    InputSpec(
+        "chain-role-duration-seconds",
+        "Session length of the chained role in seconds (900 to 3600: STS caps chained sessions at one hour).",
+        "3600",
+    ),
+)
+
+OUTPUTS = (
+    OutputSpec("aws-account-id", "The account of the assumed (last) role."),
+    OutputSpec("authenticated-arn", "The assumed-role ARN the credentials act as."),
+    OutputSpec("expiration", "When the credentials expire (ISO 8601, UTC)."),
+)
+
+ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+ACCOUNT_ID = re.compile(r"\d{12}")
+MAX_ATTEMPTS_LIMIT = 10
+
+# The workflow text a job needs to request OIDC tokens, shown when it cannot.
+PERMISSIONS_BLOCK = "permissions:\n  id-token: write # to request the OIDC token\n  contents: read # to check out the code"
+GITHUB_PROVIDER = "token.actions.githubusercontent.com"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    plan: RolePlan
+    allowed_account_ids: tuple[str, ...]
+    mask_account_id: bool
+
+
+def load_inputs(runner: Runner) -> Inputs:
+    env = runner.env
+    role_arn = _role_arn("role-to-assume", runner.get_input("role-to-assume", required=True))
+    region = runner.get_input("aws-region", required=True)
+    if not REGION.fullmatch(region):
+        raise InputError("aws-region", f"{region!r} is not an AWS region", "E.g. us-east-1.")
+    chain_arn = runner.get_input("chain-role-to-assume")
+    if chain_arn:
+        _role_arn("chain-role-to-assume", chain_arn)
+    session_name = runner.get_input("role-session-name") or default_session_name(env)
+    if not SESSION_NAME.fullmatch(session_name):
+        raise InputError(
+            "role-session-name",
+            f"{session_name!r} is not a valid session name",
+            "Use 2 to 64 characters: letters, digits and _+=,.@- (no spaces).",
+        )
+    audience = runner.get_input("audience") or credentials.DEFAULT_AUDIENCE
+    allowed = _account_ids(runner.get_input("allowed-account-ids"))
+    plan = RolePlan(
+        role_arn=role_arn,
+        session_name=session_name,
+        region=region,
+        duration_seconds=_whole_number(
+            "role-duration-seconds", runner.get_input("role-duration-seconds") or "3600", 900, 43200
+        ),
+        audience=audience,
+        chain_role_arn=chain_arn,
+        chain_duration_seconds=_whole_number(
+            "chain-role-duration-seconds",
+            runner.get_input("chain-role-duration-seconds") or "3600",
+            900,
+            3600,
+        ),
+        max_attempts=_whole_number(
+            "retry-max-attempts",
+            runner.get_input("retry-max-attempts") or "3",
+            1,
+            MAX_ATTEMPTS_LIMIT,
+        ),
+    )
+    final_account = credentials.account_of(chain_arn or role_arn)
+    if allowed and final_account not in allowed:
+        name = "chain-role-to-assume" if chain_arn else "role-to-assume"
+        raise InputError(
+            "allowed-account-ids",
+            f"the {name} role is in an account that is not allowed (allowed: {', '.join(allowed)})",
+            f"Check {name}, or add its account to allowed-account-ids.",
+        )
+    return Inputs(
+        plan=plan,
+        allowed_account_ids=allowed,
+        mask_account_id=runner.get_bool_input("mask-aws-account-id", default=True),
+    )
+
+
+def default_session_name(env: dict[str, str]) -> str:
+    run_id, attempt = env.get("GITHUB_RUN_ID", ""), env.get("GITHUB_RUN_ATTEMPT", "")
+    if run_id and attempt:
+        return f"GitHubActions-{run_id}-{attempt}"
+    return f"GitHubActions-{run_id}" if run_id else "GitHubActions"
+
+
+def _role_arn(name: str, text: str) -> str:
+    if not ROLE_ARN.fullmatch(text):
+        raise InputError(
+            name,
+            f"{text!r} is not an IAM role ARN",
+            "Pass the full ARN, e.g. arn:aws:iam::123456789012:role/github-deploy.",
+        )
+    return text
+
+
+def _account_ids(text: str) -> tuple[str, ...]:
+    ids = tuple(part.strip() for part in text.split(",") if part.strip())
+    for account in ids:
+        if not ACCOUNT_ID.fullmatch(account):
+            raise InputError(
+                "allowed-account-ids",
+                f"{account!r} is not a 12-digit AWS account id",
+                "E.g. allowed-account-ids: 111122223333,444455556666",
+            )
+    return ids
+
+
+def _whole_number(name: str, text: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InputError(
+            name,
+            f"must be a whole number from {low} to {high}, got {text!r}",
+            f"E.g. {name}: {high if high <= 3600 else 3600}",
+        )
+    return value
+
+
+# ---- checks after the exchange -------------------------------------------------------------
+
+
+def check_account(assumed: Assumed, allowed: tuple[str, ...]) -> None:
+    """Refuse credentials of an account not in `allowed` (empty: any account)."""
+    account = assumed.credentials.account_id
+    if allowed and account not in allowed:
+        raise StageError(
+            "account not allowed",
+            f"the credentials are for account {account or '(unknown)'}, which allowed-account-ids "
+            f"({', '.join(allowed)}) does not list; nothing was exported.",
+        )
+
+
+# ---- error messages that say what to change -------------------------------------------------
+
+
+def missing_permission_message(problem: str) -> str:
+    return (
+        f"{problem}.\n"
+        "Add this to the workflow (top level) or to the job that runs oidc-auth:\n\n"
+        f"{PERMISSIONS_BLOCK}\n\n"
+        "A job-level permissions block replaces the workflow's, so list both there. Pull requests "
+        "from forks never get id-token: write."
+    )
+
+
+def trust_condition(claims: dict[str, object], audience: str) -> dict[str, object]:
+    """The trust-policy Condition that matches a token with these claims exactly."""
+    return {
+        "Condition": {
+            "StringEquals": {
+                f"{GITHUB_PROVIDER}:aud": str(claims.get("aud") or audience),
+                f"{GITHUB_PROVIDER}:sub": str(
+                    claims.get("sub") or "repo:ORG/REPO:ref:refs/heads/main"
+                ),
+            }
+        }
+    }
+
+
+def not_authorized_message(error: StsError, audience: str, account: str) -> str:
+    """Why AssumeRoleWithWebIdentity was refused, with the token's claims and a Condition
+    that would match them."""
+    claims = credentials.decode_claims(error.token)
+    sub = str(claims.get("sub", "(unknown)"))
+    aud = claims.get("aud", audience)
+    repository = str(claims.get("repository") or "ORG/REPO")
+    condition = json.dumps(trust_condition(claims, audience), indent=2)
+    wildcard = json.dumps(
+        {"StringLike": {f"{GITHUB_PROVIDER}:sub": f"repo:{repository}:*"}}, indent=2
+    )
+    environment = claims.get("environment")
+    environment_note = (
+        f"This job runs in the GitHub environment {environment!r}, so its sub is "
+        f"repo:{repository}:environment:{environment}, not ...:ref:<branch>."
+        if environment
+        else "Inside a GitHub environment the sub is repo:ORG/REPO:environment:NAME instead of "
+        "repo:ORG/REPO:ref:refs/heads/BRANCH."
+    )
+    return (
+        f"STS refused AssumeRoleWithWebIdentity on {error.role_arn}: {error.code}: {error.message}\n"
+        f"The role's trust policy does not accept this job's token, whose claims are:\n"
+        f"  sub: {sub}\n  aud: {aud}\n"
+        f'The trust policy needs Principal {{"Federated": "arn:aws:iam::{account}:oidc-provider/{GITHUB_PROVIDER}"}}, '
+        "Action sts:AssumeRoleWithWebIdentity and a Condition that matches, e.g.:\n"
+        f"{condition}\n"
+        f"or, for every branch and environment of the repository:\n{wildcard}\n"
+        f"{environment_note} The aud must also be a client ID of the IAM OIDC provider."
+    )
+
+
+def sts_error_message(error: StsError, plan: RolePlan, account: str) -> tuple[str, str]:
+    """(title, detail) for a failed STS call."""
+    if error.operation == "AssumeRoleWithWebIdentity" and error.code == "AccessDenied":
+        return "not authorized", not_authorized_message(error, plan.audience, account)
+    if error.operation == "AssumeRole" and error.code == "AccessDenied":
+        return "role chaining refused", (
+            f"{error}\nThe trust policy of {plan.chain_role_arn} must allow Principal "
+            f'{{"AWS": "{plan.role_arn}"}} with Action sts:AssumeRole, and the policy of '
+            f"{plan.role_arn} must allow sts:AssumeRole on it."
+        )
+    hint = ""
+    if "DurationSeconds" in error.message:
+        hint = "\nLower the duration input, or raise the role's maximum session duration."
+    elif error.code == "InvalidIdentityToken":
+        hint = (
+            f"\nCheck that the account has an IAM OIDC provider for https://{GITHUB_PROVIDER} "
+            f"with client ID {plan.audience!r}."
+        )
+    suffix = " (gave up after retries)" if error.transient else ""
+    return "STS call failed", f"{error}{suffix}{hint}"
+
+
+# ---- the edge ---------------------------------------------------------------------------------
+
+
+def main(
+    runner: Runner | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    sts: StsClientFactory = credentials.sts_client,
+    rng: random.Random | None = None,
+) -> int:
+    runner = runner or Runner()
+
+    def body(runner: Runner) -> None:
+        inputs = load_inputs(runner)
+        plan = inputs.plan
+        masked: set[str] = set()
+
+        def mask(value: str) -> None:
+            if value and value not in masked:
+                masked.add(value)
+                runner.set_secret(value)
+
+        if inputs.mask_account_id:  # before any line that could name them
+            for arn in (plan.role_arn, plan.chain_role_arn):
+                mask(credentials.account_of(arn))
+        role_account = credentials.account_of(plan.role_arn)
+
+        def redact(text: str) -> str:
+            """Text for the job summary, with masked account ids starred out."""
+            for account in masked:
+                text = text.replace(account, "***")
+            return text
+
+        try:
+            url, request_token = credentials.token_request_settings(runner.env)
+        except TokenPermissionMissing as error:
+            message = missing_permission_message(str(error))
+            runner.summary.heading("oidc-auth: the job may not request an OIDC token", 3)
+            runner.summary.paragraph(
+                "Add this to the workflow, or to the job that runs oidc-auth:"
+            ).code_block(PERMISSIONS_BLOCK, "yaml").write()
+            raise StageError("missing id-token permission", message) from None
+
+        try:
+            assumed = credentials.assume(
+                plan, url, request_token, mask=mask, log=runner.info, sleep=sleep, sts=sts, rng=rng
+            )
+        except TokenRequestError as error:
+            raise StageError(
+                "OIDC token request failed", _token_error_message(error, plan)
+            ) from None
+        except StsError as error:
+            title, detail = sts_error_message(error, plan, role_account)
+            if title == "not authorized":
+                claims = credentials.decode_claims(error.token)
+                runner.summary.heading("oidc-auth: the role does not trust this job's token", 3)
+                runner.summary.table(
+                    ["Claim", "Value"],
+                    [
+                        [name, str(claims[name])]
+                        for name in (
+                            "sub",
+                            "aud",
+                            "repository",
+                            "ref",
+                            "environment",
+                            "job_workflow_ref",
+                        )
+                        if name in claims
+                    ],
+                )
+                runner.summary.paragraph("A trust-policy Condition that matches them:")
+                runner.summary.code_block(
+                    json.dumps(trust_condition(claims, plan.audience), indent=2), "json"
+                ).write()
+            raise StageError(title, detail) from None
+
+        final = assumed.credentials
+        if inputs.mask_account_id:
+            mask(final.account_id)
+        check_account(assumed, inputs.allowed_account_ids)
+
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", final.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", final.secret_access_key),
+            ("AWS_SESSION_TOKEN", final.session_token),
+            ("AWS_REGION", plan.region),
+            ("AWS_DEFAULT_REGION", plan.region),
+            *plan.to_env().items(),
+        ):
+            runner.export_variable(name, value)
+        runner.set_output("aws-account-id", final.account_id)
+        runner.set_output("authenticated-arn", final.arn)
+        runner.set_output("expiration", final.expiration_iso())
+        runner.info(f"Authenticated as {final.arn} until {final.expiration_iso()}.")
+
+        rows = [
+            ["Role", redact(plan.role_arn)],
+            *([["Chained into", redact(plan.chain_role_arn)]] if plan.chain_role_arn else []),
+            ["Authenticated as", redact(final.arn)],
+            ["Region", plan.region],
+            ["Expires", final.expiration_iso() + " (later stages refresh it while they wait)"],
+        ]
+        runner.summary.heading("AWS credentials (oidc-auth)", 3).table(
+            ["Setting", "Value"], rows
+        ).write()
+
+    return run_stage(STAGE, body, runner)
+
+
+def _token_error_message(error: TokenRequestError, plan: RolePlan) -> str:
+    if error.status in (401, 403):
+        return (
+            f"{error}. The runner's request token was refused: the job may have lost "
+            "`id-token: write` (a job-level permissions block replaces the workflow's), or the "
+            f"request token expired.\n{PERMISSIONS_BLOCK}"
+        )
+    if error.transient:
+        return f"{error} (gave up after {plan.max_attempts} attempts; raise retry-max-attempts or re-run the job)."
+    return str(error)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
