@@ -27,6 +27,7 @@ def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], in
     from smgha.stages import (
         build_pipeline,
         deploy_endpoint,
+        enable_monitor,
         oidc_auth,
         register_and_gate,
         smoke_test,
@@ -57,6 +58,11 @@ def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], in
             "Send real payloads to an endpoint, check the answers, load-test it; roll back on a miss.",
             smoke_test.INPUTS,
             smoke_test.main,
+        ),
+        "enable-monitor": (
+            "Turn on data capture, compute a data-quality baseline, schedule monitoring, alarm on drift.",
+            enable_monitor.INPUTS,
+            enable_monitor.main,
         ),
     }
 
@@ -162,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     from smgha import endpoints_cli
 
     endpoints_cli.add_parsers(subparsers)
+    from smgha import monitor_cli
+
+    monitor_cli.add_parsers(subparsers)
     demo = subparsers.add_parser(
         "demo",
         help="Run every implemented stage on the local backend with the reference model.",
@@ -198,6 +207,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         from smgha import endpoints_cli
 
         return endpoints_cli.run(arguments, stdout)
+    if arguments.command == "monitor":
+        from smgha import monitor_cli
+
+        return monitor_cli.run(arguments, stdout)
     if arguments.command == "demo":
         from smgha.demo import run_demo
 

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 DEMO_PIPELINE = "churn-demo"
 DATA_URI = "s3://smgha-local/churn/data/churn.csv"
@@ -36,7 +36,13 @@ SMOKE_TEST = {
 def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     from smgha.backends.local import LocalBackend
     from smgha.cli import run_stage_command
-    from smgha.stages import build_pipeline, deploy_endpoint, register_and_gate, smoke_test
+    from smgha.stages import (
+        build_pipeline,
+        deploy_endpoint,
+        enable_monitor,
+        register_and_gate,
+        smoke_test,
+    )
 
     workspace = Path.cwd()
     if not (workspace / "ml" / "pipeline.py").is_file():
@@ -62,13 +68,13 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
         outputs.update(runner.outputs)
         return code
 
-    section(f"1/6 Data: {arguments.rows} customers (seed {arguments.seed})")
+    section(f"1/7 Data: {arguments.rows} customers (seed {arguments.seed})")
     data = _generate(workspace, arguments.rows, arguments.seed)
     local = LocalBackend(region="us-east-1")
     local.put_object(DATA_URI, data)
     stdout.write(f"wrote {len(data):,} bytes to {DATA_URI} ({local.s3.path(DATA_URI)})\n")
 
-    section("2/6 build-pipeline: preprocess, train, evaluate, check accuracy, register")
+    section("2/7 build-pipeline: preprocess, train, evaluate, check accuracy, register")
     parameters = {"InputDataUrl": DATA_URI, "AccuracyThreshold": arguments.accuracy_threshold}
     code = stage(
         build_pipeline.main,
@@ -80,7 +86,7 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
         },
     )
     if code == 0 and outputs.get("model-package-arn"):
-        section("3/6 register-and-gate: lineage, gates against the champion, approval")
+        section("3/7 register-and-gate: lineage, gates against the champion, approval")
         code = stage(
             register_and_gate.main,
             {
@@ -92,7 +98,7 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     if code == 0:
         package = outputs["model-package-arn"]
         payloads = _payloads(local, outputs["execution-arn"], state)
-        section("4/6 deploy-endpoint: churn-staging")
+        section("4/7 deploy-endpoint: churn-staging")
         code = stage(
             deploy_endpoint.main,
             {
@@ -104,7 +110,7 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
             },
         )
         if code == 0:
-            section("5/6 smoke-test: churn-staging")
+            section("5/7 smoke-test: churn-staging")
             code = stage(
                 smoke_test.main,
                 {
@@ -117,7 +123,7 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
             )
         if code == 0:
             section(
-                "6/6 deploy-endpoint: churn-production (canary, autoscaling, data capture), smoke-test"
+                "6/7 deploy-endpoint: churn-production (canary, autoscaling, data capture), smoke-test"
             )
             stdout.write("(in a workflow, GitHub's required reviewers approve this step)\n")
             code = stage(
@@ -145,6 +151,24 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
                         "report-path": str(state / "smoke-test-production.json"),
                     },
                 )
+            if code == 0:
+                section("7/7 enable-monitor: baseline, schedule, drift alarms; a monitoring run")
+                train = _split_uri(state, outputs["execution-arn"], "train") + "/train.csv"
+                code = stage(
+                    enable_monitor.main,
+                    {"endpoint-name": "churn-production", "baseline-data-uri": train},
+                )
+                if code == 0:
+                    from smgha import monitor
+
+                    stdout.write("Monitoring run over the traffic captured so far:\n")
+                    stdout.write(
+                        monitor.run(
+                            cast(monitor.MonitoringStore, local),
+                            "churn-production",
+                            everything=True,
+                        ).render()
+                    )
 
     elapsed = time.monotonic() - started
     section(f"Done in {elapsed:.0f}s" + ("" if code == 0 else " (a stage failed)"))
@@ -152,20 +176,17 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     return code
 
 
+def _split_uri(state: Path, execution_arn: str, split: str) -> str:
+    """Where the execution's PreprocessData step wrote a split (train, validation, test)."""
+    execution = state / "executions" / execution_arn.rsplit("/", 1)[-1]
+    described = json.loads((execution / "jobs" / "PreprocessData" / "described.json").read_text())
+    outputs = described["ProcessingOutputConfig"]["Outputs"]
+    return str(next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == split))
+
+
 def _payloads(local: Any, execution_arn: str, state: Path) -> Path:
     """The first rows of the execution's test split (label first), as smoke-test payloads."""
-    described = json.loads(
-        (
-            state
-            / "executions"
-            / execution_arn.rsplit("/", 1)[-1]
-            / "jobs"
-            / "PreprocessData"
-            / "described.json"
-        ).read_text()
-    )
-    outputs = described["ProcessingOutputConfig"]["Outputs"]
-    test_uri = next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "test")
+    test_uri = _split_uri(state, execution_arn, "test")
     rows = (local.s3.path(test_uri) / "test.csv").read_text().splitlines()[:SMOKE_ROWS]
     path = state / "demo" / "payloads.csv"
     path.parent.mkdir(parents=True, exist_ok=True)

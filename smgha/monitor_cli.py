@@ -1,0 +1,56 @@
+"""`smgha monitor run --endpoint NAME`: one data-quality monitoring execution, here.
+
+On the local backend there is no scheduler: this command is the schedule's job. It reads
+the traffic the endpoint captured since the last run (all of it with --all), checks it
+against the baseline enable-monitor wrote, writes constraint_violations.json and
+statistics.json under the schedule's output, and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO, cast
+
+from smgha import monitor
+from smgha.errors import StageError
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "monitor", help="Run an endpoint's data-quality monitoring once (local backend)."
+    )
+    commands = parser.add_subparsers(dest="monitor_command", required=True, metavar="COMMAND")
+    run_parser = commands.add_parser(
+        "run",
+        help="Check the traffic captured since the last run against the baseline; write the violations report.",
+    )
+    run_parser.add_argument("--endpoint", required=True, help="The monitored endpoint's name.")
+    run_parser.add_argument(
+        "--backend",
+        choices=("local",),
+        default="local",
+        help="default: local (SageMaker runs its schedules itself)",
+    )
+    run_parser.add_argument(
+        "--all", action="store_true", help="Analyse all captured traffic, not only the new."
+    )
+    run_parser.add_argument(
+        "--fail-on-violations",
+        action="store_true",
+        help="Exit with 1 when there are violations (default: 0).",
+    )
+
+
+def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
+    from smgha.backends.local import LocalBackend
+
+    local = LocalBackend(region="us-east-1")
+    try:
+        result = monitor.run(
+            cast(monitor.MonitoringStore, local), arguments.endpoint, arguments.all
+        )
+    except (StageError, monitor.DataError) as error:
+        stdout.write(f"error: {error}\n")
+        return 1
+    stdout.write(result.render())
+    return 1 if arguments.fail_on_violations and result.violations else 0
