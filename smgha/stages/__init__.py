@@ -26,6 +26,13 @@ class InputSpec:
     is_bool: bool = False
 
 
+# The same `region` input on every stage that calls AWS (read by backend_and_region).
+REGION_INPUT = InputSpec(
+    "region",
+    "AWS region. Defaults to AWS_REGION / AWS_DEFAULT_REGION, then us-east-1 for the local backend.",
+)
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     name: str

@@ -26,6 +26,7 @@ from smgha.backends import PipelineBackend, StepRecord, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
 from smgha.stages import (
+    REGION_INPUT,
     InputSpec,
     OutputSpec,
     backend_and_region,
@@ -53,10 +54,7 @@ INPUTS = (
         "role-arn",
         "ARN of the SageMaker execution role the pipeline runs as. Required for the sagemaker backend.",
     ),
-    InputSpec(
-        "region",
-        "AWS region. Defaults to AWS_REGION / AWS_DEFAULT_REGION, then us-east-1 for the local backend.",
-    ),
+    REGION_INPUT,
     InputSpec(
         "default-bucket",
         "S3 bucket passed to the definition function as default_bucket. Defaults to sagemaker-<region>-<account> (local: smgha-local).",

@@ -25,6 +25,7 @@ from smgha.backends import EndpointBackend, RegistryBackend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
 from smgha.stages import (
+    REGION_INPUT,
     InputSpec,
     OutputSpec,
     backend_and_region,
@@ -44,10 +45,7 @@ INPUTS = (
         "Where the endpoint runs: sagemaker (AWS) or local (a server on this machine).",
         "sagemaker",
     ),
-    InputSpec(
-        "region",
-        "AWS region. Defaults to AWS_REGION / AWS_DEFAULT_REGION, then us-east-1 for the local backend.",
-    ),
+    REGION_INPUT,
     InputSpec(
         "model-package-arn",
         "The exact model package version to deploy (never 'the latest').",

@@ -39,6 +39,7 @@ from smgha.backends import EndpointBackend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
 from smgha.stages import (
+    REGION_INPUT,
     InputSpec,
     OutputSpec,
     backend_and_region,
@@ -77,10 +78,7 @@ INPUTS = (
         "Where the endpoint runs: sagemaker (AWS) or local (a server on this machine).",
         "sagemaker",
     ),
-    InputSpec(
-        "region",
-        "AWS region. Defaults to AWS_REGION / AWS_DEFAULT_REGION, then us-east-1 for the local backend.",
-    ),
+    REGION_INPUT,
     InputSpec("endpoint-name", "The endpoint to monitor.", required=True),
     InputSpec(
         "baseline-data-uri",

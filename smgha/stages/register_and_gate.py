@@ -21,7 +21,7 @@ from smgha import gates
 from smgha.backends import Backend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
-from smgha.stages import InputSpec, OutputSpec, backend_and_region, choice, run_stage
+from smgha.stages import REGION_INPUT, InputSpec, OutputSpec, backend_and_region, choice, run_stage
 from smgha.stages.build_pipeline import registered_model_package
 
 STAGE = "register-and-gate"
@@ -30,10 +30,7 @@ INPUTS = (
     InputSpec(
         "backend", "Where the registry is: sagemaker (AWS) or local (this machine).", "sagemaker"
     ),
-    InputSpec(
-        "region",
-        "AWS region. Defaults to AWS_REGION / AWS_DEFAULT_REGION, then us-east-1 for the local backend.",
-    ),
+    REGION_INPUT,
     InputSpec(
         "model-package-group",
         "Name of the model package group the candidate belongs to.",

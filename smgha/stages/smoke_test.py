@@ -36,6 +36,7 @@ from smgha.backends import EndpointBackend, Invocation, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner, Summary
 from smgha.stages import (
+    REGION_INPUT,
     InputSpec,
     OutputSpec,
     backend_and_region,
@@ -51,10 +52,7 @@ INPUTS = (
     InputSpec(
         "backend", "Where the endpoint is: sagemaker (AWS) or local (this machine).", "sagemaker"
     ),
-    InputSpec(
-        "region",
-        "AWS region. Defaults to AWS_REGION / AWS_DEFAULT_REGION, then us-east-1 for the local backend.",
-    ),
+    REGION_INPUT,
     InputSpec("endpoint-name", "Name of the endpoint to test.", required=True),
     InputSpec(
         "payloads",
