@@ -29,9 +29,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.yaml_files import ROOT, load, rel, strings_in
+
 INSTALL_SCRIPT = ROOT / "scripts" / "install-toolkit.sh"
 ACTION_FILES = sorted(ROOT.glob("actions/*/action.yml")) + [ROOT / "action.yml"]
 WORKFLOW_FILES = sorted(
@@ -47,16 +47,6 @@ INPUTS_REFERENCE = re.compile(r"\binputs\.([A-Za-z0-9_-]+)")
 STEPS_REFERENCE = re.compile(r"\bsteps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)")
 ACTION_PATH_FILE = re.compile(r'"\$GITHUB_ACTION_PATH/([^"$]+)"')
 STAGE_RUN = re.compile(r"-m smgha\.stages\.([a-z0-9_]+)")
-
-
-def _rel(path: Path) -> str:
-    return str(path.relative_to(ROOT))
-
-
-def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict), f"{_rel(path)} is not a YAML mapping"
-    return data
 
 
 def env_name(input_name: str) -> str:
@@ -89,19 +79,6 @@ def workflow_steps(workflow: Mapping[str, Any]) -> Iterator[tuple[str, dict[str,
             yield f"{job_name} step {number}", step
 
 
-def strings_in(value: Any) -> Iterator[str]:
-    """Every string anywhere in a parsed YAML document (keys included)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from strings_in(key)
-            yield from strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings_in(item)
-
-
 def stage_step(action: Mapping[str, Any], module: str) -> dict[str, Any]:
     """The composite step that runs `python -m <module>`."""
     steps = [s for s in composite_steps(action) if f"-m {module}" in str(s.get("run", ""))]
@@ -120,7 +97,7 @@ def load_renderer() -> ModuleType:
 
 
 def action_ids(paths: list[Path]) -> list[str]:
-    return [_rel(path) for path in paths]
+    return [rel(path) for path in paths]
 
 
 # ---- (a) metadata -------------------------------------------------------------------------
@@ -218,7 +195,7 @@ def test_only_stage_actions_run_stage_modules() -> None:
         for step in composite_steps(load(path)):
             for module in STAGE_RUN.findall(str(step.get("run", ""))):
                 assert path in STAGE_ACTIONS and stage_module_name(path).endswith("." + module), (
-                    f"{_rel(path)} runs smgha.stages.{module}"
+                    f"{rel(path)} runs smgha.stages.{module}"
                 )
 
 
@@ -230,11 +207,11 @@ def _run_scripts() -> list[tuple[str, str]]:
     for path in ACTION_FILES:
         for number, step in enumerate(composite_steps(load(path)), start=1):
             if "run" in step:
-                scripts.append((f"{_rel(path)} step {step.get('id', number)}", str(step["run"])))
+                scripts.append((f"{rel(path)} step {step.get('id', number)}", str(step["run"])))
     for path in WORKFLOW_FILES:
         for where, step in workflow_steps(load(path)):
             if "run" in step:
-                scripts.append((f"{_rel(path)} {where}", str(step["run"])))
+                scripts.append((f"{rel(path)} {where}", str(step["run"])))
     return scripts
 
 
@@ -272,7 +249,7 @@ def test_the_input_use_check_sees_the_scripts_that_read_inputs() -> None:
     # Guards the check above against a regex that matches nothing: the root action and
     # build-pipeline read inputs in bash.
     readers = {
-        _rel(path)
+        rel(path)
         for path in ACTION_FILES
         for step in composite_steps(load(path))
         if INPUT_VARIABLE.findall(str(step.get("run", "")))

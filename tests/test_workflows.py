@@ -18,14 +18,13 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.yaml_files import ROOT, load, rel, strings_in
+
 WORKFLOWS = ROOT / ".github" / "workflows"
 TEMPLATES = ROOT / "workflows-templates"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml")) + sorted(TEMPLATES.glob("*.yml"))
@@ -47,18 +46,8 @@ INPUTS_REFERENCE = re.compile(r"\binputs\.([A-Za-z0-9_-]+)")
 OIDC_ACTION = f"{LIBRARY}/actions/oidc-auth@{MAJOR_TAG}"
 
 
-def _rel(path: Path) -> str:
-    return str(path.relative_to(ROOT))
-
-
 def ids(paths: list[Path]) -> list[str]:
-    return [_rel(path) for path in paths]
-
-
-def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict), f"{_rel(path)} is not a YAML mapping"
-    return data
+    return [rel(path) for path in paths]
 
 
 def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -74,18 +63,6 @@ def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
 
 def jobs(path: Path) -> dict[str, dict[str, Any]]:
     return load(path).get("jobs") or {}
-
-
-def strings_in(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from strings_in(key)
-            yield from strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings_in(item)
 
 
 def library_action(uses: str) -> dict[str, Any] | None:
@@ -117,7 +94,7 @@ def uses_oidc(job: dict[str, Any]) -> bool:
 
 
 def every_job() -> list[tuple[str, str, dict[str, Any]]]:
-    return [(_rel(path), name, job) for path in WORKFLOW_FILES for name, job in jobs(path).items()]
+    return [(rel(path), name, job) for path in WORKFLOW_FILES for name, job in jobs(path).items()]
 
 
 def run_bash(
@@ -136,7 +113,7 @@ def run_bash(
 
 def step_named(path: Path, job: str, name: str) -> dict[str, Any]:
     found = [s for s in jobs(path)[job]["steps"] if s.get("name") == name or s.get("id") == name]
-    assert len(found) == 1, f"{_rel(path)} {job}: expected one step {name!r}"
+    assert len(found) == 1, f"{rel(path)} {job}: expected one step {name!r}"
     return found[0]
 
 
@@ -271,7 +248,7 @@ def test_job_permissions(path: str, name: str, job: dict[str, Any]) -> None:
     # A job without its own permissions gets the (empty or read-only) top-level ones.
     permissions = job.get("permissions", load(ROOT / path).get("permissions"))
     assert isinstance(permissions, dict), f"{name}: declare the job's permissions"
-    if path == _rel(RELEASE):
+    if path == rel(RELEASE):
         assert permissions == {"contents": "write"}
         return
     assert permissions.get("contents") == "read"
@@ -384,7 +361,7 @@ def library_step_uses() -> list[tuple[str, str, dict[str, Any]]]:
             for number, step in enumerate(job.get("steps") or [], start=1):
                 if STAGE_USE.match(str(step.get("uses", ""))):
                     found.append(
-                        (f"{_rel(path)}:{name}:{step.get('id', number)}", step["uses"], step)
+                        (f"{rel(path)}:{name}:{step.get('id', number)}", step["uses"], step)
                     )
     return found
 
@@ -467,7 +444,7 @@ def test_step_output_references() -> None:
             for number, step in enumerate(job.get("steps") or [], start=1):
                 for text in strings_in({k: v for k, v in step.items() if k != "id"}):
                     for step_id, output in STEPS_REFERENCE.findall(text):
-                        where = f"{_rel(path)} {name} step {step.get('id', number)}"
+                        where = f"{rel(path)} {name} step {step.get('id', number)}"
                         assert step_id in outputs, (
                             f"{where}: steps.{step_id} is not an earlier step"
                         )
@@ -495,7 +472,7 @@ def test_step_output_references() -> None:
 @pytest.mark.parametrize("path", TEMPLATE_FILES, ids=ids(TEMPLATE_FILES))
 def test_template_properties(path: Path) -> None:
     properties_path = path.with_name(path.stem + ".properties.json")
-    assert properties_path.is_file(), f"{_rel(path)} has no {properties_path.name}"
+    assert properties_path.is_file(), f"{rel(path)} has no {properties_path.name}"
     properties = json.loads(properties_path.read_text(encoding="utf-8"))
     assert set(properties) <= {
         "name",
@@ -825,4 +802,4 @@ def test_only_the_release_job_may_write_contents() -> None:
         writes = [
             k for k, v in (job.get("permissions") or {}).items() if v == "write" and k != "id-token"
         ]
-        assert not writes or (path, name) == (_rel(RELEASE), "move-major-tag")
+        assert not writes or (path, name) == (rel(RELEASE), "move-major-tag")
