@@ -61,21 +61,22 @@ venv="${SMGHA_VENV:-${RUNNER_TEMP:-/tmp}/smgha-venv}"
 python="$venv/bin/python"
 marker="$venv/.smgha-toolkit"
 
-installed_root=""
 installed_sum=""
 installed_extras=""
 if [[ -f "$marker" && -x "$python" ]]; then
   while IFS='=' read -r key value; do
     case "$key" in
-      root) installed_root="$value" ;;
+      root) ;; # where it was installed from: informational
       source) installed_sum="$value" ;;
       extras) installed_extras="$value" ;;
     esac
   done <"$marker"
 fi
 
+# The same sources (by checksum) are the same toolkit, wherever they were copied: GitHub
+# keeps one copy of the action repository per ref, act copies it once per stage action.
 same_source=""
-if [[ -n "$installed_root" && "$installed_root" == "$root" && "$installed_sum" == "$source_sum" ]]; then
+if [[ -n "$installed_sum" && "$installed_sum" == "$source_sum" ]]; then
   same_source=1
 fi
 if [[ -n "$same_source" ]] && extras_covered "$wanted" "$installed_extras"; then
