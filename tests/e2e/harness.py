@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
+# The environment running the tests: act (test extra), smgha and the consumer's dependencies.
+VENV_BIN = Path(sys.executable).parent
 ACT = VENV_BIN / "act"
 STAND_INS = Path(__file__).resolve().parent / "stand-ins"
 FIXTURE = Path(__file__).resolve().parent / "consumer"
