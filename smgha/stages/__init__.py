@@ -107,3 +107,18 @@ def sagemaker_name(input_name: str, text: str) -> str:
             "Use 1-63 letters, digits and hyphens, starting and ending with a letter or digit.",
         )
     return text
+
+
+def whole_number(name: str, text: str, low: int, high: int, hint: str = "") -> int:
+    """An integer input within [low, high]; InputError otherwise."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InputError(
+            name,
+            f"must be a whole number from {low} to {high}, got {text!r}",
+            hint or f"Set {name} within that range.",
+        )
+    return value

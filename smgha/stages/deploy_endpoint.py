@@ -33,6 +33,7 @@ from smgha.stages import (
     positive_number,
     run_stage,
     sagemaker_name,
+    whole_number,
 )
 
 STAGE = "deploy-endpoint"
@@ -190,16 +191,6 @@ class DeploymentPlan:
         )
 
 
-def _integer(name: str, text: str, low: int, high: int) -> int:
-    if not re.fullmatch(r"\d+", text.strip()) or not low <= int(text) <= high:
-        raise InputError(
-            name,
-            f"must be a whole number from {low} to {high}, got {text!r}",
-            f"Set {name} within that range.",
-        )
-    return int(text)
-
-
 def _percent(name: str, text: str) -> float:
     value = positive_number(name, text)
     if value > 100:
@@ -239,8 +230,8 @@ def load_inputs(runner: Runner) -> Inputs:
             raise InputError(
                 missing, "is required when the other autoscaling bound is set", "Set both bounds."
             )
-        low = _integer("autoscaling-min-instances", minimum, 1, MAX_INSTANCES)
-        high = _integer("autoscaling-max-instances", maximum, 1, MAX_INSTANCES)
+        low = whole_number("autoscaling-min-instances", minimum, 1, MAX_INSTANCES)
+        high = whole_number("autoscaling-max-instances", maximum, 1, MAX_INSTANCES)
         if low > high:
             raise InputError(
                 "autoscaling-min-instances",
@@ -263,7 +254,7 @@ def load_inputs(runner: Runner) -> Inputs:
         endpoint_name=endpoint,
         role_arn=role or "arn:aws:iam::000000000000:role/smgha-local-execution",
         instance_type=runner.get_input("instance-type") or "ml.m5.large",
-        instance_count=_integer(
+        instance_count=whole_number(
             "instance-count", runner.get_input("instance-count") or "1", 1, MAX_INSTANCES
         ),
         variant_name=runner.get_input("variant-name") or "AllTraffic",
@@ -272,8 +263,10 @@ def load_inputs(runner: Runner) -> Inputs:
         linear_step_percent=_percent(
             "linear-step-percent", runner.get_input("linear-step-percent") or "25"
         ),
-        wait_seconds=_integer("wait-seconds", runner.get_input("wait-seconds") or "300", 0, 3600),
-        termination_wait_seconds=_integer(
+        wait_seconds=whole_number(
+            "wait-seconds", runner.get_input("wait-seconds") or "300", 0, 3600
+        ),
+        termination_wait_seconds=whole_number(
             "termination-wait-seconds",
             runner.get_input("termination-wait-seconds") or "120",
             0,
@@ -288,19 +281,21 @@ def load_inputs(runner: Runner) -> Inputs:
             "target-invocations-per-instance",
             runner.get_input("target-invocations-per-instance") or "100",
         ),
-        scale_in_cooldown=_integer(
+        scale_in_cooldown=whole_number(
             "scale-in-cooldown-seconds",
             runner.get_input("scale-in-cooldown-seconds") or "300",
             0,
             86400,
         ),
-        scale_out_cooldown=_integer(
+        scale_out_cooldown=whole_number(
             "scale-out-cooldown-seconds",
             runner.get_input("scale-out-cooldown-seconds") or "60",
             0,
             86400,
         ),
-        data_capture_percent=_integer("data-capture-percent", capture, 1, 100) if capture else None,
+        data_capture_percent=whole_number("data-capture-percent", capture, 1, 100)
+        if capture
+        else None,
         data_capture_uri=capture_uri,
         allow_unapproved=runner.get_bool_input("allow-unapproved", default=False),
         timeout_seconds=60

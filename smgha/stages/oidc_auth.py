@@ -29,7 +29,7 @@ from smgha.credentials import (
 )
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
-from smgha.stages import InputSpec, OutputSpec, run_stage
+from smgha.stages import InputSpec, OutputSpec, run_stage, whole_number
 
 STAGE = "oidc-auth"
 
@@ -126,18 +126,18 @@ def load_inputs(runner: Runner) -> Inputs:
         role_arn=role_arn,
         session_name=session_name,
         region=region,
-        duration_seconds=_whole_number(
+        duration_seconds=_oidc_number(
             "role-duration-seconds", runner.get_input("role-duration-seconds") or "3600", 900, 43200
         ),
         audience=audience,
         chain_role_arn=chain_arn,
-        chain_duration_seconds=_whole_number(
+        chain_duration_seconds=_oidc_number(
             "chain-role-duration-seconds",
             runner.get_input("chain-role-duration-seconds") or "3600",
             900,
             3600,
         ),
-        max_attempts=_whole_number(
+        max_attempts=_oidc_number(
             "retry-max-attempts",
             runner.get_input("retry-max-attempts") or "3",
             1,
@@ -166,6 +166,10 @@ def default_session_name(env: dict[str, str]) -> str:
     return f"GitHubActions-{run_id}" if run_id else "GitHubActions"
 
 
+def _oidc_number(name: str, text: str, low: int, high: int) -> int:
+    return whole_number(name, text, low, high, f"E.g. {name}: {high if high <= 3600 else 3600}")
+
+
 def _role_arn(name: str, text: str) -> str:
     if not ROLE_ARN.fullmatch(text):
         raise InputError(
@@ -186,20 +190,6 @@ def _account_ids(text: str) -> tuple[str, ...]:
                 "E.g. allowed-account-ids: 111122223333,444455556666",
             )
     return ids
-
-
-def _whole_number(name: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise InputError(
-            name,
-            f"must be a whole number from {low} to {high}, got {text!r}",
-            f"E.g. {name}: {high if high <= 3600 else 3600}",
-        )
-    return value
 
 
 # ---- checks after the exchange -------------------------------------------------------------

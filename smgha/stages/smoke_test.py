@@ -44,6 +44,7 @@ from smgha.stages import (
     positive_number,
     run_stage,
     sagemaker_name,
+    whole_number,
 )
 
 STAGE = "smoke-test"
@@ -453,9 +454,15 @@ def load_inputs(runner: Runner) -> Inputs:
         prediction_range=parse_prediction_range(runner.get_input("prediction-range") or "0,1"),
         tolerance=_non_negative("tolerance", runner.get_input("tolerance") or "1e-4"),
         min_accuracy=min_accuracy,
-        requests=_count("requests", runner.get_input("requests") or "200", 0, MAX_REQUESTS),
-        concurrency=_count(
-            "concurrency", runner.get_input("concurrency") or "4", 1, MAX_CONCURRENCY
+        requests=whole_number(
+            "requests", runner.get_input("requests") or "200", 0, MAX_REQUESTS, "E.g. requests: 4"
+        ),
+        concurrency=whole_number(
+            "concurrency",
+            runner.get_input("concurrency") or "4",
+            1,
+            MAX_CONCURRENCY,
+            "E.g. concurrency: 4",
         ),
         max_p99_ms=positive_number("max-p99-ms", runner.get_input("max-p99-ms") or "500"),
         max_error_rate=_fraction("max-error-rate", runner.get_input("max-error-rate") or "0"),
@@ -480,18 +487,6 @@ def parse_prediction_range(text: str) -> tuple[float, float]:
             "E.g. prediction-range: 0,1 for probabilities.",
         )
     return low, high
-
-
-def _count(name: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise InputError(
-            name, f"must be a whole number from {low} to {high}, got {text!r}", f"E.g. {name}: 4"
-        )
-    return value
 
 
 def _fraction(name: str, text: str) -> float:
