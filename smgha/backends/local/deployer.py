@@ -102,20 +102,20 @@ class Deployer:
     # -- the server ------------------------------------------------------------------------------
 
     def ensure_server(self) -> None:
-        info = _read(self.folder / "server.json")
+        info = state.read_json_if_exists(self.folder / "server.json")
         if info and _alive(int(info["pid"])):
             os.kill(int(info["pid"]), signal.SIGHUP)  # re-read serving.json now
             return
         state.spawn("smgha.backends.local.endpoint_server", self.folder, "server.out")
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while time.monotonic() < deadline:
-            if _read(self.folder / "server.json"):
+            if state.read_json_if_exists(self.folder / "server.json"):
                 return
             time.sleep(POLL)
         raise DeploymentFailed("the endpoint's server did not start; see server.out")
 
     def get(self, path: str) -> Any:
-        info = _read(self.folder / "server.json") or {}
+        info = state.read_json_if_exists(self.folder / "server.json") or {}
         connection = http.client.HTTPConnection("127.0.0.1", int(info.get("port", 0)), timeout=10)
         try:
             connection.request("GET", path)
@@ -238,7 +238,7 @@ class Deployer:
     def alarm_breached(self, name: str, fleet: list[str], since: float) -> str:
         """'' while the alarm is OK; else why it fired (and the alarm record says ALARM)."""
         path = self.root / "alarms" / f"{name}.json"
-        alarm = _read(path)
+        alarm = state.read_json_if_exists(path)
         if alarm is None:
             return ""
         metrics = self.get(f"/_smgha/metrics?since={since}")
@@ -310,13 +310,6 @@ def _compare(value: float, operator: str, threshold: float) -> bool:
 
 def _weighted(variants: list[dict[str, Any]], share: float) -> list[dict[str, Any]]:
     return [{**v, "Weight": v["Weight"] * share / 100} for v in variants]
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
 
 
 def _alive(pid: int) -> bool:

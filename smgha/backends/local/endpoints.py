@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import os
 import threading
 import time
@@ -44,7 +43,7 @@ class LocalEndpoints:
     # -- models and endpoint configs ------------------------------------------------------
 
     def describe_model(self, name: str) -> dict[str, Any] | None:
-        return _read(self.root / "models" / f"{name}.json")
+        return state.read_json_if_exists(self.root / "models" / f"{name}.json")
 
     def create_model(self, request: dict[str, Any]) -> None:
         path = self.root / "models" / f"{request['ModelName']}.json"
@@ -61,7 +60,7 @@ class LocalEndpoints:
         state.write_json(path, record)
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
-        return _read(self.root / "endpoint-configs" / f"{name}.json")
+        return state.read_json_if_exists(self.root / "endpoint-configs" / f"{name}.json")
 
     def create_endpoint_config(self, request: dict[str, Any]) -> None:
         name = request["EndpointConfigName"]
@@ -90,7 +89,7 @@ class LocalEndpoints:
         return self.root / "endpoints" / name
 
     def describe_endpoint(self, name: str) -> dict[str, Any] | None:
-        return _read(self.folder(name) / "endpoint.json")
+        return state.read_json_if_exists(self.folder(name) / "endpoint.json")
 
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
         if self.describe_endpoint(name) is not None:
@@ -145,7 +144,7 @@ class LocalEndpoints:
         """Stop the endpoint's server and deployer and forget the endpoint."""
         folder = self.folder(name)
         for pid_file in ("server.json", "deployer.json"):
-            info = _read(folder / pid_file)
+            info = state.read_json_if_exists(folder / pid_file)
             if info and info.get("pid"):
                 _terminate(int(info["pid"]))
         if folder.exists():
@@ -170,7 +169,7 @@ class LocalEndpoints:
 
     def put_metric_alarm(self, request: dict[str, Any]) -> None:
         path = self.root / "alarms" / f"{request['AlarmName']}.json"
-        previous = _read(path) or {}
+        previous = state.read_json_if_exists(path) or {}
         state.write_json(
             path,
             {
@@ -181,16 +180,20 @@ class LocalEndpoints:
         )
 
     def describe_alarms(self, names: list[str]) -> list[dict[str, Any]]:
-        return [a for a in (_read(self.root / "alarms" / f"{n}.json") for n in names) if a]
+        return [
+            a
+            for a in (state.read_json_if_exists(self.root / "alarms" / f"{n}.json") for n in names)
+            if a
+        ]
 
     def register_scalable_target(self, request: dict[str, Any]) -> None:
         path = self._scaling_file(request["ResourceId"])
-        previous = _read(path) or {}
+        previous = state.read_json_if_exists(path) or {}
         state.write_json(path, {**previous, **request, "Policies": previous.get("Policies", {})})
 
     def put_scaling_policy(self, request: dict[str, Any]) -> None:
         path = self._scaling_file(request["ResourceId"])
-        record = _read(path)
+        record = state.read_json_if_exists(path)
         if record is None:
             raise StageError(
                 "PutScalingPolicy failed",
@@ -200,7 +203,7 @@ class LocalEndpoints:
         state.write_json(path, record)
 
     def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
-        return _read(self._scaling_file(resource_id))
+        return state.read_json_if_exists(self._scaling_file(resource_id))
 
     def _scaling_file(self, resource_id: str) -> Path:
         return self.root / "autoscaling" / (resource_id.replace("/", "__") + ".json")
@@ -244,7 +247,7 @@ class LocalEndpoints:
             "by_name", {}
         )
         if name not in connections:
-            server = _read(self.folder(name) / "server.json")
+            server = state.read_json_if_exists(self.folder(name) / "server.json")
             if not server:
                 raise StageError(
                     "InvokeEndpoint failed", f"endpoint {name!r} has no running server"
@@ -259,13 +262,6 @@ class LocalEndpoints:
         connection = connections.pop(name, None)
         if connection is not None:
             connection.close()
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
 
 
 def _terminate(pid: int) -> None:

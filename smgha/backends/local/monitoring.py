@@ -13,7 +13,6 @@ wrote under the endpoint config's DataCaptureConfig destination.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,7 @@ class LocalMonitoring:
         return self._monitoring() / "job-definitions" / f"{name}.json"
 
     def describe_data_quality_job_definition(self, name: str) -> dict[str, Any] | None:
-        return _read(self._definition_file(name))
+        return state.read_json_if_exists(self._definition_file(name))
 
     def create_data_quality_job_definition(self, request: dict[str, Any]) -> None:
         name = request["JobDefinitionName"]
@@ -86,7 +85,7 @@ class LocalMonitoring:
         return self._monitoring() / "schedules" / name
 
     def describe_monitoring_schedule(self, name: str) -> dict[str, Any] | None:
-        return _read(self._schedule_folder(name) / "schedule.json")
+        return state.read_json_if_exists(self._schedule_folder(name) / "schedule.json")
 
     def create_monitoring_schedule(self, request: dict[str, Any]) -> None:
         name = request["MonitoringScheduleName"]
@@ -143,7 +142,7 @@ class LocalMonitoring:
     def _schedule_of(self, endpoint_name: str) -> dict[str, Any]:
         folder = self._monitoring() / "schedules"
         for path in sorted(folder.glob("*/schedule.json")) if folder.is_dir() else []:
-            record = _read(path) or {}
+            record = state.read_json_if_exists(path) or {}
             if record.get("EndpointName") == endpoint_name:
                 return record
         raise StageError(
@@ -170,10 +169,14 @@ class LocalMonitoring:
         }
 
     def _capture_folder(self, endpoint_name: str) -> Path | None:
-        endpoint = _read(self.root / "endpoints" / endpoint_name / "endpoint.json")
+        endpoint = state.read_json_if_exists(
+            self.root / "endpoints" / endpoint_name / "endpoint.json"
+        )
         if endpoint is None:
             raise StageError("No endpoint", f"there is no local endpoint {endpoint_name!r}")
-        config = _read(self.root / "endpoint-configs" / f"{endpoint['EndpointConfigName']}.json")
+        config = state.read_json_if_exists(
+            self.root / "endpoint-configs" / f"{endpoint['EndpointConfigName']}.json"
+        )
         capture = (config or {}).get("DataCaptureConfig") or {}
         if not capture.get("DestinationS3Uri"):
             return None
@@ -184,7 +187,7 @@ class LocalMonitoring:
         the cursor that marks them analysed once the execution is recorded."""
         schedule = self._schedule_of(endpoint_name)
         cursor_file = self._schedule_folder(schedule["MonitoringScheduleName"]) / "cursor.json"
-        done: dict[str, int] = {} if everything else (_read(cursor_file) or {})
+        done: dict[str, int] = {} if everything else (state.read_json_if_exists(cursor_file) or {})
         folder = self._capture_folder(endpoint_name)
         lines: list[str] = []
         cursor = dict(done)
@@ -207,10 +210,3 @@ class LocalMonitoring:
             "CreationTime": state.to_iso(state.now()),
         }
         state.write_json(folder / "schedule.json", schedule)
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None

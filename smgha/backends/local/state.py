@@ -73,6 +73,14 @@ def read_json(path: Path) -> Any:
         return json.load(handle)
 
 
+def read_json_if_exists(path: Path) -> Any:
+    """The JSON at `path`, or None when there is no such file (yet)."""
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        return None
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """An exclusive lock between processes, held on `path` (created if missing)."""
