@@ -1,0 +1,517 @@
+# What each role may do: exactly the IAM actions its stages call, on the resources they call
+# them on. tests/test_iam_least_privilege.py compares, per role, the set of `actions` below
+# with the actions the stages really call, so keep every action a literal string (no
+# wildcards, no variables), one statement per resource scope, each with a sid. To change a
+# role's permissions, edit the action lists here; the resources are scoped by account,
+# region and the name prefixes in variables.tf.
+#
+#   build_permissions              model-build's build job: build-pipeline, register-and-gate
+#   deploy_staging_permissions     model-deploy's staging job: deploy-endpoint, smoke-test;
+#                                  the resolve job of workflows-templates/model-deploy.yml
+#   deploy_production_permissions  model-deploy's production job: the above and enable-monitor
+#   execution_permissions          the SageMaker execution role: pipeline jobs, RegisterModel,
+#                                  models (endpoints), data capture, monitoring jobs
+#
+# "*" appears only where the service has no resource-level permission for an action; each
+# such statement says so.
+
+# ---- build ------------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "build_permissions" {
+  # build-pipeline: upsert the pipeline (tagged), start it, follow the execution's steps.
+  # pipeline/<prefix>* also covers its executions (pipeline/<name>/execution/<id>).
+  statement {
+    sid = "Pipelines"
+    actions = [
+      "sagemaker:DescribePipeline",
+      "sagemaker:CreatePipeline",
+      "sagemaker:UpdatePipeline",
+      "sagemaker:AddTags",
+      "sagemaker:StartPipelineExecution",
+      "sagemaker:DescribePipelineExecution",
+      "sagemaker:ListPipelineExecutionSteps",
+    ]
+    resources = ["${local.sagemaker_arn}:pipeline/${local.pipeline_prefix}*"]
+  }
+
+  # build-pipeline reports a failed step's reason; register-and-gate reads the training job
+  # behind a package. SageMaker Pipelines names its jobs pipelines-<execution id>-...
+  statement {
+    sid = "PipelineJobs"
+    actions = [
+      "sagemaker:DescribeProcessingJob",
+      "sagemaker:DescribeTrainingJob",
+    ]
+    resources = [
+      "${local.sagemaker_arn}:processing-job/pipelines-*",
+      "${local.sagemaker_arn}:training-job/pipelines-*",
+    ]
+  }
+
+  # register-and-gate: find or register the candidate, compare it with the champion, set
+  # its approval status and lineage.
+  statement {
+    sid = "ModelRegistry"
+    actions = [
+      "sagemaker:DescribeModelPackageGroup",
+      "sagemaker:DescribeModelPackage",
+      "sagemaker:CreateModelPackage",
+      "sagemaker:UpdateModelPackage",
+      "sagemaker:AddTags",
+    ]
+    resources = [
+      "${local.sagemaker_arn}:model-package-group/${local.model_package_group}",
+      "${local.sagemaker_arn}:model-package/${local.model_package_group}/*",
+    ]
+  }
+
+  # A list request names no package version, so it is scoped to the account's model
+  # packages in the region rather than to the group's. Read-only.
+  statement {
+    sid       = "ModelRegistryList"
+    actions   = ["sagemaker:ListModelPackages"]
+    resources = ["${local.sagemaker_arn}:model-package/*"]
+  }
+
+  # build-pipeline uploads the processing scripts; register-and-gate reads the evaluation
+  # report.
+  statement {
+    sid = "ArtifactObjects"
+    actions = [
+      "s3:PutObject",
+      "s3:GetObject",
+    ]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  # CreatePipeline / UpdatePipeline pass the execution role the pipeline runs as.
+  statement {
+    sid       = "PassExecutionRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.execution.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+# ---- deploy: staging --------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "deploy_staging_permissions" {
+  # deploy-endpoint reads the exact package version it deploys.
+  statement {
+    sid       = "ModelRegistryRead"
+    actions   = ["sagemaker:DescribeModelPackage"]
+    resources = ["${local.sagemaker_arn}:model-package/${local.model_package_group}/*"]
+  }
+
+  # The resolve job of workflows-templates/model-deploy.yml (AWS CLI, with this role) lists
+  # the group's Approved versions to find the one a build approved. A list request names no
+  # package version: scoped to the account's model packages in the region. Read-only.
+  statement {
+    sid       = "ModelRegistryList"
+    actions   = ["sagemaker:ListModelPackages"]
+    resources = ["${local.sagemaker_arn}:model-package/*"]
+  }
+
+  # deploy-endpoint names a model after the package version: <group>-v<version>.
+  statement {
+    sid = "Models"
+    actions = [
+      "sagemaker:DescribeModel",
+      "sagemaker:CreateModel",
+      "sagemaker:AddTags",
+    ]
+    resources = ["${local.sagemaker_arn}:model/${local.model_package_group}-v*"]
+  }
+
+  # Endpoint configs are <endpoint>-v<version>-<digest>. CreateEndpoint and UpdateEndpoint
+  # are authorized on both the endpoint and the config; InvokeEndpoint is smoke-test's.
+  statement {
+    sid = "Endpoints"
+    actions = [
+      "sagemaker:DescribeEndpointConfig",
+      "sagemaker:CreateEndpointConfig",
+      "sagemaker:DescribeEndpoint",
+      "sagemaker:CreateEndpoint",
+      "sagemaker:UpdateEndpoint",
+      "sagemaker:UpdateEndpointWeightsAndCapacities",
+      "sagemaker:InvokeEndpoint",
+      "sagemaker:AddTags",
+    ]
+    resources = [
+      "${local.sagemaker_arn}:endpoint/${local.staging_endpoint}*",
+      "${local.sagemaker_arn}:endpoint-config/${local.staging_endpoint}*",
+    ]
+  }
+
+  # The rollback alarms deploy-endpoint creates (<endpoint>-invocation-5xx-errors,
+  # <endpoint>-model-latency) and the ones a target tracking policy creates for the
+  # endpoint's variant (TargetTracking-endpoint/<endpoint>/variant/...).
+  statement {
+    sid = "EndpointAlarms"
+    actions = [
+      "cloudwatch:PutMetricAlarm",
+      "cloudwatch:DeleteAlarms",
+    ]
+    resources = [
+      "${local.cloudwatch_alarm_arn}:${local.staging_endpoint}*",
+      "${local.cloudwatch_alarm_arn}:TargetTracking-endpoint/${local.staging_endpoint}*",
+    ]
+  }
+
+  # Read-only, and the alarms input may name any alarm of the account (the guardrails of an
+  # update), so it is scoped to the account's alarms in the region, not to a prefix.
+  statement {
+    sid       = "ReadAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["${local.cloudwatch_alarm_arn}:*"]
+  }
+
+  # "*": a scalable target's ARN holds an id Application Auto Scaling assigns on
+  # registration, so it cannot be named beforehand. The conditions limit both actions to
+  # SageMaker variants' instance counts.
+  statement {
+    sid = "EndpointAutoScaling"
+    actions = [
+      "application-autoscaling:RegisterScalableTarget",
+      "application-autoscaling:PutScalingPolicy",
+    ]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "application-autoscaling:service-namespace"
+      values   = ["sagemaker"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "application-autoscaling:scalable-dimension"
+      values   = ["sagemaker:variant:DesiredInstanceCount"]
+    }
+  }
+
+  # "*": DescribeScalableTargets has no resource-level permissions.
+  statement {
+    sid       = "ReadAutoScaling"
+    actions   = ["application-autoscaling:DescribeScalableTargets"]
+    resources = ["*"]
+  }
+
+  # Application Auto Scaling creates its SageMaker service-linked role on first use.
+  statement {
+    sid       = "AutoScalingServiceLinkedRole"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["sagemaker.application-autoscaling.amazonaws.com"]
+    }
+  }
+
+  # CreateModel passes the execution role the model runs as.
+  statement {
+    sid       = "PassExecutionRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.execution.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+# ---- deploy: production -----------------------------------------------------------------------
+
+data "aws_iam_policy_document" "deploy_production_permissions" {
+  statement {
+    sid       = "ModelRegistryRead"
+    actions   = ["sagemaker:DescribeModelPackage"]
+    resources = ["${local.sagemaker_arn}:model-package/${local.model_package_group}/*"]
+  }
+
+  # Models are shared with staging: production deploys the model staging created (or
+  # creates it when deployed directly, e.g. a rollback).
+  statement {
+    sid = "Models"
+    actions = [
+      "sagemaker:DescribeModel",
+      "sagemaker:CreateModel",
+      "sagemaker:AddTags",
+    ]
+    resources = ["${local.sagemaker_arn}:model/${local.model_package_group}-v*"]
+  }
+
+  # Also the configs enable-monitor derives to turn data capture on (<config>-dc-<digest>).
+  statement {
+    sid = "Endpoints"
+    actions = [
+      "sagemaker:DescribeEndpointConfig",
+      "sagemaker:CreateEndpointConfig",
+      "sagemaker:DescribeEndpoint",
+      "sagemaker:CreateEndpoint",
+      "sagemaker:UpdateEndpoint",
+      "sagemaker:UpdateEndpointWeightsAndCapacities",
+      "sagemaker:InvokeEndpoint",
+      "sagemaker:AddTags",
+    ]
+    resources = [
+      "${local.sagemaker_arn}:endpoint/${local.production_endpoint}*",
+      "${local.sagemaker_arn}:endpoint-config/${local.production_endpoint}*",
+    ]
+  }
+
+  # Rollback alarms, target tracking alarms, and enable-monitor's drift alarms
+  # (<endpoint>-baseline-drift-<feature>).
+  statement {
+    sid = "EndpointAlarms"
+    actions = [
+      "cloudwatch:PutMetricAlarm",
+      "cloudwatch:DeleteAlarms",
+    ]
+    resources = [
+      "${local.cloudwatch_alarm_arn}:${local.production_endpoint}*",
+      "${local.cloudwatch_alarm_arn}:TargetTracking-endpoint/${local.production_endpoint}*",
+    ]
+  }
+
+  statement {
+    sid       = "ReadAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["${local.cloudwatch_alarm_arn}:*"]
+  }
+
+  # "*": a scalable target's ARN holds an id assigned on registration (see staging).
+  statement {
+    sid = "EndpointAutoScaling"
+    actions = [
+      "application-autoscaling:RegisterScalableTarget",
+      "application-autoscaling:PutScalingPolicy",
+    ]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "application-autoscaling:service-namespace"
+      values   = ["sagemaker"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "application-autoscaling:scalable-dimension"
+      values   = ["sagemaker:variant:DesiredInstanceCount"]
+    }
+  }
+
+  # "*": DescribeScalableTargets has no resource-level permissions.
+  statement {
+    sid       = "ReadAutoScaling"
+    actions   = ["application-autoscaling:DescribeScalableTargets"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "AutoScalingServiceLinkedRole"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["sagemaker.application-autoscaling.amazonaws.com"]
+    }
+  }
+
+  # enable-monitor: the data-quality job definition (<endpoint>-data-quality-<digest>, a
+  # changed one replaces the old) and the schedule (<endpoint>-data-quality).
+  statement {
+    sid = "Monitoring"
+    actions = [
+      "sagemaker:CreateDataQualityJobDefinition",
+      "sagemaker:DescribeDataQualityJobDefinition",
+      "sagemaker:DeleteDataQualityJobDefinition",
+      "sagemaker:CreateMonitoringSchedule",
+      "sagemaker:DescribeMonitoringSchedule",
+      "sagemaker:UpdateMonitoringSchedule",
+      "sagemaker:AddTags",
+    ]
+    resources = [
+      "${local.sagemaker_arn}:data-quality-job-definition/${local.production_endpoint}*",
+      "${local.sagemaker_arn}:monitoring-schedule/${local.production_endpoint}*",
+    ]
+  }
+
+  # enable-monitor's baselining job, when the baseline is computed as a job
+  # (<endpoint>-baseline-<digest>).
+  statement {
+    sid = "BaselineJob"
+    actions = [
+      "sagemaker:CreateProcessingJob",
+      "sagemaker:DescribeProcessingJob",
+      "sagemaker:AddTags",
+    ]
+    resources = ["${local.sagemaker_arn}:processing-job/${local.production_endpoint}*"]
+  }
+
+  # enable-monitor reads the training data and writes the baseline (statistics.json,
+  # constraints.json) next to it.
+  statement {
+    sid = "ArtifactObjects"
+    actions = [
+      "s3:PutObject",
+      "s3:GetObject",
+    ]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  # CreateModel, CreateDataQualityJobDefinition and CreateProcessingJob pass the execution
+  # role.
+  statement {
+    sid       = "PassExecutionRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.execution.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+# ---- SageMaker execution role -----------------------------------------------------------------
+
+data "aws_iam_policy_document" "execution_permissions" {
+  # Processing and training jobs list their S3 input prefixes.
+  statement {
+    sid = "ArtifactBucket"
+    actions = [
+      "s3:ListBucket",
+      "s3:GetBucketLocation",
+    ]
+    resources = [aws_s3_bucket.artifacts.arn]
+  }
+
+  # Job inputs and outputs, model artifacts, captured requests, monitoring reports.
+  statement {
+    sid = "ArtifactObjects"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:AbortMultipartUpload",
+    ]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  # "*": GetAuthorizationToken has no resource-level permissions. Its own statement, so the
+  # pulls below stay scoped.
+  statement {
+    sid       = "EcrAuthorization"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "EcrPull"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:BatchGetImage",
+    ]
+    resources = local.ecr_repository_arns
+  }
+
+  # Job, endpoint and monitoring logs.
+  statement {
+    sid = "Logs"
+    actions = [
+      "logs:CreateLogGroup",
+      "logs:CreateLogStream",
+      "logs:DescribeLogStreams",
+      "logs:PutLogEvents",
+    ]
+    resources = [
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/*",
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/*:log-stream:*",
+    ]
+  }
+
+  # "*": PutMetricData has no resource-level permissions; the condition limits it to
+  # SageMaker's namespaces (training metrics, Model Monitor's aws/sagemaker/Endpoints/...).
+  statement {
+    sid       = "Metrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringLike"
+      variable = "cloudwatch:namespace"
+      values   = ["aws/sagemaker/*", "/aws/sagemaker/*"]
+    }
+  }
+
+  # The pipeline runs as this role: its steps start processing and training jobs
+  # (pipelines-<execution id>-...), and stopping an execution stops them.
+  statement {
+    sid = "PipelineJobs"
+    actions = [
+      "sagemaker:CreateProcessingJob",
+      "sagemaker:DescribeProcessingJob",
+      "sagemaker:StopProcessingJob",
+      "sagemaker:CreateTrainingJob",
+      "sagemaker:DescribeTrainingJob",
+      "sagemaker:StopTrainingJob",
+      "sagemaker:AddTags",
+    ]
+    resources = [
+      "${local.sagemaker_arn}:processing-job/pipelines-*",
+      "${local.sagemaker_arn}:training-job/pipelines-*",
+    ]
+  }
+
+  # The pipeline's RegisterModel step registers the candidate in the group.
+  statement {
+    sid = "RegisterModel"
+    actions = [
+      "sagemaker:CreateModelPackage",
+      "sagemaker:DescribeModelPackage",
+      "sagemaker:AddTags",
+    ]
+    resources = [
+      "${local.sagemaker_arn}:model-package-group/${local.model_package_group}",
+      "${local.sagemaker_arn}:model-package/${local.model_package_group}/*",
+    ]
+  }
+
+  # The pipeline passes this role on to the jobs it starts.
+  statement {
+    sid       = "PassExecutionRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.execution.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+# ---- bucket key (only with kms_key_arn) -------------------------------------------------------
+
+# Not one of the four documents the least-privilege test compares: these calls are made by
+# S3 on a role's behalf when it reads or writes an object, never by a stage.
+data "aws_iam_policy_document" "bucket_key_permissions" {
+  count = var.kms_key_arn == null ? 0 : 1
+
+  statement {
+    sid = "BucketKeyThroughS3"
+    actions = [
+      "kms:Decrypt",
+      "kms:GenerateDataKey",
+    ]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+}

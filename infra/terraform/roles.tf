@@ -1,0 +1,198 @@
+# The four roles: one per kind of GitHub job, each assumable only with that job's OIDC token,
+# and the SageMaker execution role the pipeline, the models and the monitoring jobs run as.
+# Their permissions are in iam_policies.tf.
+#
+# Trust conditions use StringEquals throughout: every subject is known exactly, so no
+# StringLike pattern (and no wildcard owner, repository, branch or environment) is needed.
+
+# ---- trust policies ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "build_trust" {
+  statement {
+    sid     = "GitHubBuildJob"
+    effect  = "Allow"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    # Pushes to the main branch (and pull requests only with build_trust_pull_requests).
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = local.build_subjects
+    }
+  }
+}
+
+data "aws_iam_policy_document" "deploy_staging_trust" {
+  statement {
+    sid     = "GitHubStagingEnvironment"
+    effect  = "Allow"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = [local.deploy_staging_subject]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "deploy_production_trust" {
+  statement {
+    sid     = "GitHubProductionEnvironment"
+    effect  = "Allow"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    # Only jobs in the production environment, i.e. after its required reviewers approved.
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = [local.deploy_production_subject]
+    }
+
+    # And, when pinned, only from the reusable workflow at that ref. The claim is in every
+    # token (the default sub does not include it) and STS can condition on it.
+    dynamic "condition" {
+      for_each = var.production_workflow_ref == null ? [] : [var.production_workflow_ref]
+      content {
+        test     = "StringEquals"
+        variable = "token.actions.githubusercontent.com:job_workflow_ref"
+        values   = [condition.value]
+      }
+    }
+  }
+}
+
+data "aws_iam_policy_document" "execution_trust" {
+  statement {
+    sid     = "SageMakerService"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+
+    # Confused-deputy protection: only SageMaker acting for this account.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# ---- roles ------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "build" {
+  name                 = "${var.name_prefix}-build"
+  description          = "model-build's build job (GitHub OIDC, ${var.github_repository} on ${var.main_branch}): upserts and runs the SageMaker pipeline, registers and gates the model."
+  assume_role_policy   = data.aws_iam_policy_document.build_trust.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+resource "aws_iam_role" "deploy_staging" {
+  name                 = "${var.name_prefix}-deploy-staging"
+  description          = "model-deploy's staging job (GitHub OIDC, ${var.github_repository} environment ${var.staging_environment}): deploys and smoke-tests the staging endpoint."
+  assume_role_policy   = data.aws_iam_policy_document.deploy_staging_trust.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+
+  lifecycle {
+    # The endpoint prefixes scope the two deploy roles apart: one must not cover the other.
+    precondition {
+      condition     = !startswith(local.production_endpoint, local.staging_endpoint) && !startswith(local.staging_endpoint, local.production_endpoint)
+      error_message = "staging_endpoint_name_prefix and production_endpoint_name_prefix must not be prefixes of each other, or the staging role could change production endpoints."
+    }
+  }
+}
+
+resource "aws_iam_role" "deploy_production" {
+  name                 = "${var.name_prefix}-deploy-production"
+  description          = "model-deploy's production job (GitHub OIDC, ${var.github_repository} environment ${var.production_environment}): deploys, smoke-tests and monitors the production endpoint."
+  assume_role_policy   = data.aws_iam_policy_document.deploy_production_trust.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+resource "aws_iam_role" "execution" {
+  name                 = "${var.name_prefix}-sagemaker-execution"
+  description          = "SageMaker execution role: the pipeline and its jobs, the endpoints' models and the monitoring jobs run as it."
+  assume_role_policy   = data.aws_iam_policy_document.execution_trust.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+# ---- permissions ------------------------------------------------------------------------------
+
+resource "aws_iam_role_policy" "build" {
+  name   = "build-permissions"
+  role   = aws_iam_role.build.id
+  policy = data.aws_iam_policy_document.build_permissions.json
+}
+
+resource "aws_iam_role_policy" "deploy_staging" {
+  name   = "deploy-staging-permissions"
+  role   = aws_iam_role.deploy_staging.id
+  policy = data.aws_iam_policy_document.deploy_staging_permissions.json
+}
+
+resource "aws_iam_role_policy" "deploy_production" {
+  name   = "deploy-production-permissions"
+  role   = aws_iam_role.deploy_production.id
+  policy = data.aws_iam_policy_document.deploy_production_permissions.json
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "execution-permissions"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution_permissions.json
+}
+
+# With a customer managed bucket key, the roles that read and write objects use it through
+# S3. Kept out of the four documents above: S3 makes these KMS calls, the stages do not.
+resource "aws_iam_role_policy" "bucket_key" {
+  for_each = var.kms_key_arn == null ? {} : {
+    build             = aws_iam_role.build.id
+    deploy_production = aws_iam_role.deploy_production.id
+    execution         = aws_iam_role.execution.id
+  }
+
+  name   = "artifact-bucket-key"
+  role   = each.value
+  policy = data.aws_iam_policy_document.bucket_key_permissions[0].json
+}

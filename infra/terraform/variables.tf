@@ -1,0 +1,248 @@
+# Inputs of the module. Every SageMaker name below follows SageMaker's own rule for names
+# (^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$); the *_prefix ones scope the IAM policies, so a
+# resource a workflow creates must start with them.
+
+# ---- GitHub: who may assume the job roles ------------------------------------------------------
+
+variable "github_repository" {
+  description = "The GitHub repository whose workflows assume the job roles, as owner/name (e.g. my-org/churn-model). No wildcards: the trust policies match it exactly."
+  type        = string
+
+  validation {
+    # Owner: letters, digits and hyphens (GitHub's rule); name: letters, digits, ., _ and -.
+    condition     = can(regex("^[A-Za-z0-9](-?[A-Za-z0-9]){0,38}/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "github_repository must be owner/name, e.g. my-org/churn-model (no wildcards, no https://github.com/ prefix)."
+  }
+}
+
+variable "main_branch" {
+  description = "The branch whose pushes run model-build with the build role (its OIDC sub is repo:<owner>/<name>:ref:refs/heads/<main_branch>)."
+  type        = string
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}$", var.main_branch)) && !startswith(var.main_branch, "refs/")
+    error_message = "main_branch is a branch name such as main (no refs/heads/ prefix, no wildcards)."
+  }
+}
+
+variable "build_trust_pull_requests" {
+  description = "Whether pull_request workflows (OIDC sub repo:<owner>/<name>:pull_request) may also assume the build role. Off by default: the build role creates pipelines that run code as the execution role, and workflows-templates/model-validate-pr.yml validates pull requests on the local backend without AWS."
+  type        = bool
+  default     = false
+}
+
+variable "staging_environment" {
+  description = "The GitHub environment of model-deploy's staging job (its OIDC sub is repo:<owner>/<name>:environment:<staging_environment>)."
+  type        = string
+  default     = "staging"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.staging_environment))
+    error_message = "staging_environment is a GitHub environment name: letters, digits, '.', '_' and '-' (no wildcards)."
+  }
+}
+
+variable "production_environment" {
+  description = "The GitHub environment of model-deploy's production job (its OIDC sub is repo:<owner>/<name>:environment:<production_environment>). Give it required reviewers in GitHub."
+  type        = string
+  default     = "production"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.production_environment))
+    error_message = "production_environment is a GitHub environment name: letters, digits, '.', '_' and '-' (no wildcards)."
+  }
+}
+
+variable "production_workflow_ref" {
+  description = "When set, the production role also requires the token's job_workflow_ref claim to equal this: the reusable workflow (and the ref it was called at) allowed to deploy to production, e.g. smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1. null: any workflow of the repository running in the production environment."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.production_workflow_ref == null || can(regex("^[A-Za-z0-9-]+/[A-Za-z0-9._-]+/\\.github/workflows/[A-Za-z0-9._/-]+\\.ya?ml@(refs/(heads|tags)/[^*?\\s]+|[0-9a-f]{40})$", var.production_workflow_ref))
+    error_message = "production_workflow_ref is <owner>/<repo>/.github/workflows/<file>.yml@refs/tags/<tag> (or @refs/heads/<branch>, or @<40-character commit sha>), with no wildcards."
+  }
+}
+
+variable "oidc_provider_arn" {
+  description = "ARN of an existing IAM OIDC provider for https://token.actions.githubusercontent.com (an account has at most one per URL). null: the module creates it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.oidc_provider_arn))
+    error_message = "oidc_provider_arn is arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com."
+  }
+}
+
+# ---- names ------------------------------------------------------------------------------------
+
+variable "name_prefix" {
+  description = "Prefix of the IAM roles (<prefix>-build, <prefix>-deploy-staging, <prefix>-deploy-production, <prefix>-sagemaker-execution), the alarm topic and the default bucket name."
+  type        = string
+  default     = "smgha"
+
+  validation {
+    # Short enough for the longest role name and the default bucket name (63 characters).
+    condition     = can(regex("^[a-z][a-z0-9-]{0,22}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix is 2 to 24 lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "artifact_bucket_name" {
+  description = "Name of the S3 bucket for code, data, models, baselines and captured data (the MODEL_ARTIFACT_BUCKET repository variable). null: <name_prefix>-artifacts-<account id>-<region>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.artifact_bucket_name == null || can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.artifact_bucket_name))
+    error_message = "artifact_bucket_name is 3 to 63 lower-case letters, digits and hyphens (no dots: TLS to virtual-hosted bucket names with dots fails)."
+  }
+}
+
+variable "pipeline_name_prefix" {
+  description = "The build role may create, update and start SageMaker pipelines whose names start with this (model-build's pipeline-name input, e.g. churn)."
+  type        = string
+  default     = "churn"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.pipeline_name_prefix))
+    error_message = "pipeline_name_prefix must match SageMaker's name rule ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$."
+  }
+}
+
+variable "model_package_group_name" {
+  description = "The model package group the module creates and the roles may register in and read (model-build's model-package-group input). The deploy roles create models named <group>-v<version>."
+  type        = string
+  default     = "churn-models"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.model_package_group_name))
+    error_message = "model_package_group_name must match SageMaker's name rule ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$."
+  }
+}
+
+variable "staging_endpoint_name_prefix" {
+  description = "The staging role may deploy to endpoints (and their configs, alarms) whose names start with this (model-deploy's staging-endpoint-name input, e.g. churn-staging). Must not be a prefix of production_endpoint_name_prefix, nor the other way round."
+  type        = string
+  default     = "churn-staging"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.staging_endpoint_name_prefix))
+    error_message = "staging_endpoint_name_prefix must match SageMaker's name rule ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$."
+  }
+}
+
+variable "production_endpoint_name_prefix" {
+  description = "The production role may deploy to and monitor endpoints (and their configs, alarms, monitoring schedules, job definitions, baselining jobs) whose names start with this (model-deploy's production-endpoint-name input, e.g. churn-production)."
+  type        = string
+  default     = "churn-production"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.production_endpoint_name_prefix))
+    error_message = "production_endpoint_name_prefix must match SageMaker's name rule ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$."
+  }
+}
+
+# ---- bucket -----------------------------------------------------------------------------------
+
+variable "kms_key_arn" {
+  description = "ARN of a customer managed KMS key for the bucket's default encryption; the roles that read and write the bucket get kms:Decrypt and kms:GenerateDataKey on it through S3, and its key policy must let the account's IAM policies grant that. null: SSE-KMS with the AWS managed key aws/s3."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$", var.kms_key_arn))
+    error_message = "kms_key_arn is a key ARN, arn:aws:kms:<region>:<account>:key/<key id> (not an alias: IAM policies need the key ARN)."
+  }
+}
+
+variable "data_capture_prefix" {
+  description = "Key prefix of the endpoints' captured requests in the bucket (model-deploy's data-capture-s3-uri must be s3://<bucket>/<data_capture_prefix>...); objects under it expire after data_capture_expiration_days."
+  type        = string
+  default     = "data-capture/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.data_capture_prefix))
+    error_message = "data_capture_prefix is an S3 key prefix ending in '/', with no leading '/', e.g. data-capture/."
+  }
+}
+
+variable "data_capture_expiration_days" {
+  description = "Days after which captured data (under data_capture_prefix) expires."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.data_capture_expiration_days > 0 && floor(var.data_capture_expiration_days) == var.data_capture_expiration_days
+    error_message = "data_capture_expiration_days is a whole number of days greater than 0."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which a replaced or deleted object version (the bucket is versioned) is removed for good."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days > 0 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days is a whole number of days greater than 0."
+  }
+}
+
+variable "abort_incomplete_multipart_upload_days" {
+  description = "Days after which the parts of an unfinished multipart upload are removed."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.abort_incomplete_multipart_upload_days > 0 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
+    error_message = "abort_incomplete_multipart_upload_days is a whole number of days greater than 0."
+  }
+}
+
+# ---- execution role ---------------------------------------------------------------------------
+
+variable "ecr_repository_arns" {
+  description = "ECR repositories the execution role may pull images from. null: any repository in the region (SageMaker's own images live in AWS-owned accounts that differ by region and framework; a repository in another account must also allow the pull in its own policy). Use your own repositories' ARNs to narrow it when you bring all images."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.ecr_repository_arns == null ? true : alltrue([for arn in var.ecr_repository_arns : can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:([0-9]{12}|\\*):repository/.+$", arn))])
+    error_message = "Each of ecr_repository_arns is arn:aws:ecr:<region>:<account>:repository/<name> (a trailing * is allowed in the name)."
+  }
+}
+
+# ---- alarms -----------------------------------------------------------------------------------
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (AWS sends a confirmation message first). null: no subscription."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email is an e-mail address such as ml-oncall@example.com."
+  }
+}
+
+# ---- everything -------------------------------------------------------------------------------
+
+variable "permissions_boundary_arn" {
+  description = "ARN of an IAM managed policy set as the permissions boundary of the four roles (organizations that require one). null: none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn is an IAM policy ARN, arn:aws:iam::<account>:policy/<name>."
+  }
+}
+
+variable "tags" {
+  description = "Tags put on every resource the module creates that takes tags."
+  type        = map(string)
+  default     = {}
+}
