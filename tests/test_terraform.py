@@ -1,0 +1,814 @@
+"""The Terraform module in infra/terraform, checked without terraform (no providers offline).
+
+Every `.tf` file parses with python-hcl2; structural assertions on the variables (and the
+regular expressions of their validations, run against good and bad values), the outputs the
+workflows need, the four permission documents of iam_policies.tf (literal actions only, one
+sid per statement, iam:PassRole only of the execution role, to SageMaker), the trust
+policies of the three job roles and the execution role, and the artifact bucket. Then
+checkov scans the module and the test fails on any failed check; a check may only be
+skipped inline (`#checkov:skip=CKV_...:<reason>`), with a reason.
+
+Which actions each role needs is tests/test_iam_least_privilege.py's business; here only
+the shape of the documents is checked.
+
+checkov lives in a virtual environment of its own (`<venv>/opt/checkov-<version>`, made
+with uv on first use): it depends on bc-python-hcl2, which installs the same `hcl2` package
+as python-hcl2 and overwrites it (or is overwritten by it), so the two cannot share the
+project's environment. Its scan runs offline (see CHECKOV_ENV) and is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from tests.yaml_files import ROOT, load, rel, strings_in
+
+MODULE = ROOT / "infra" / "terraform"
+TF_FILES = sorted(MODULE.glob("*.tf"))
+POLICIES = MODULE / "iam_policies.tf"
+TEMPLATES = ROOT / "workflows-templates"
+
+PERMISSION_DOCUMENTS = (
+    "build_permissions",
+    "deploy_staging_permissions",
+    "deploy_production_permissions",
+    "execution_permissions",
+)
+# Role resource -> (its trust document, its permission document).
+ROLES = {
+    "build": ("build_trust", "build_permissions"),
+    "deploy_staging": ("deploy_staging_trust", "deploy_staging_permissions"),
+    "deploy_production": ("deploy_production_trust", "deploy_production_permissions"),
+    "execution": ("execution_trust", "execution_permissions"),
+}
+EXECUTION_ROLE_ARN = "${aws_iam_role.execution.arn}"
+OIDC = "token.actions.githubusercontent.com"
+
+# Output -> what its description must name: the repository variable and/or workflow input
+# it feeds.
+OUTPUTS = {
+    "aws_region": ("AWS_REGION",),
+    "build_role_arn": ("AWS_BUILD_ROLE_ARN", "role-to-assume"),
+    "deploy_staging_role_arn": ("AWS_DEPLOY_STAGING_ROLE_ARN", "role-to-assume-staging"),
+    "deploy_production_role_arn": ("AWS_DEPLOY_PRODUCTION_ROLE_ARN", "role-to-assume-production"),
+    "execution_role_arn": ("SAGEMAKER_EXECUTION_ROLE_ARN", "execution-role-arn"),
+    "artifact_bucket_name": ("MODEL_ARTIFACT_BUCKET", "default-bucket"),
+    "model_package_group_name": ("model-package-group",),
+    "alarm_topic_arn": ("ALARM_TOPIC_ARN", "sns-topic-arn"),
+    "oidc_provider_arn": (),
+}
+
+# Actions granted on "*": only these, which have no resource-level permissions (or, for
+# the scalable target ones, an ARN that holds an id assigned on registration).
+STAR_RESOURCE_ACTIONS = frozenset(
+    {
+        "ecr:GetAuthorizationToken",
+        "cloudwatch:PutMetricData",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+    }
+)
+ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")
+SID = re.compile(r"[A-Za-z0-9]+")
+
+# Variable validations: values their regular expressions must accept and reject.
+# (Terraform's regex() is RE2; these patterns mean the same in Python's re.)
+VALIDATION_CASES: dict[str, tuple[list[str], list[str]]] = {
+    "github_repository": (
+        ["my-org/churn-model", "octo/repo.name_2"],
+        ["my-org/*", "my-org", "*/repo", "https://github.com/my-org/repo", "my-org/repo/x", ""],
+    ),
+    "production_workflow_ref": (
+        [
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/heads/main",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@" + "a" * 40,
+        ],
+        [
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@v1",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml",
+            "smgha-org/*/.github/workflows/model-deploy.yml@refs/tags/v1",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/*",
+        ],
+    ),
+    "oidc_provider_arn": (
+        ["arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"],
+        [
+            "arn:aws:iam::111122223333:oidc-provider/example.com",
+            "arn:aws:iam::1111:oidc-provider/token.actions.githubusercontent.com",
+        ],
+    ),
+    "kms_key_arn": (
+        ["arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+        ["arn:aws:kms:us-east-1:111122223333:alias/my-key", "1234abcd-12ab-34cd-56ef"],
+    ),
+    "pipeline_name_prefix": (["churn", "Churn-2"], ["-churn", "churn_model", "churn-", ""]),
+    "model_package_group_name": (["churn-models"], ["churn models", "a" * 64]),
+    "staging_endpoint_name_prefix": (["churn-staging"], ["churn.staging"]),
+    "production_endpoint_name_prefix": (["churn-production"], ["churn/production"]),
+    "name_prefix": (["smgha", "ml-team-2"], ["Smgha", "a", "x" * 25, "smgha-"]),
+    "artifact_bucket_name": (["my-org-churn-artifacts"], ["My-Bucket", "a.b.c", "ab"]),
+    "data_capture_prefix": (["data-capture/", "capture/churn/"], ["/data-capture/", "data"]),
+    "main_branch": (["main", "release/v2"], ["*", "ma in"]),
+    "staging_environment": (["staging", "pre-prod_1"], ["stag*", ""]),
+}
+# Number validations: a condition of the form `var.X > 0 && floor(var.X) == var.X`.
+DAY_VARIABLES = (
+    "data_capture_expiration_days",
+    "noncurrent_version_expiration_days",
+    "abort_incomplete_multipart_upload_days",
+)
+
+# checkov: one pinned version (a new one may bring new checks: upgrade on purpose).
+CHECKOV_VERSION = "3.3.30"
+CHECKOV_INSTALL_TIMEOUT = 900.0
+CHECKOV_SCAN_TIMEOUT = 300.0
+# Offline and quiet: no policy metadata download from the Prisma Cloud API
+# (--skip-download; BC_SKIP_MAPPING), no PyPI version check, no upload.
+CHECKOV_ENV = {
+    "BC_SKIP_MAPPING": "TRUE",
+    "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
+    "LOG_LEVEL": "WARNING",
+}
+CHECKOV_FLAGS = (
+    "--framework",
+    "terraform",
+    "--skip-download",
+    "--download-external-modules",
+    "false",
+    "--output",
+    "json",
+)
+SKIP_COMMENT = re.compile(r"#\s*checkov:skip=([A-Za-z0-9_]+)(?::(.*))?$")
+
+
+# ---- reading HCL ---------------------------------------------------------------------------
+
+
+def parse(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        data = hcl2.load(handle)
+    assert isinstance(data, dict), f"{rel(path)} did not parse to a mapping"
+    return data
+
+
+def label(value: str) -> str:
+    """A block label or key without the quotes python-hcl2 (7+) keeps."""
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+def literal(value: Any) -> str | None:
+    """The text of a plain string literal ("abc"), or None for anything else: an
+    expression (${var.x}), a template with an interpolation ("a-${var.x}"), a number."""
+    if not isinstance(value, str):
+        return None
+    text = label(value)
+    return None if "${" in text else text
+
+
+def template(value: Any) -> str:
+    """A quoted string, literal or template, without its quotes."""
+    assert isinstance(value, str), f"{value!r} is not a string"
+    return label(value)
+
+
+def blocks(data: dict[str, Any], kind: str, type_: str | None = None) -> dict[str, Any]:
+    """name -> body of the `kind` blocks (`variable "x"`, `data "type" "x"`, ...)."""
+    found: dict[str, Any] = {}
+    for entry in data.get(kind, []):
+        for key, body in entry.items():
+            if type_ is None:
+                found[label(key)] = body
+            elif label(key) == type_:
+                for name, inner in body.items():
+                    found[label(name)] = inner
+    return found
+
+
+def attribute(body: dict[str, Any], name: str) -> Any:
+    """An attribute of a block body (older python-hcl2 wraps values in a list)."""
+    value = body.get(name)
+    if isinstance(value, list) and len(value) == 1 and name not in LIST_ATTRIBUTES:
+        return value[0]
+    return value
+
+
+# Attributes whose value is a list in HCL itself.
+LIST_ATTRIBUTES = frozenset({"actions", "resources", "values", "identifiers", "not_actions"})
+
+
+def strings(value: Any) -> list[str]:
+    """A list attribute's strings without quotes; an expression giving the whole list
+    (${local.x}) as a list of that one expression."""
+    if isinstance(value, str):
+        return [value]
+    assert isinstance(value, list), f"expected a list, got {value!r}"
+    return [template(item) for item in value]
+
+
+def sub_blocks(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    value = body.get(name, [])
+    return value if isinstance(value, list) else [value]
+
+
+@functools.cache
+def module() -> dict[str, dict[str, Any]]:
+    """Every .tf file of the module, parsed, by file name (once: read it, never change it)."""
+    return {path.name: parse(path) for path in TF_FILES}
+
+
+def all_blocks(kind: str, type_: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for data in module().values():
+        found.update(blocks(data, kind, type_))
+    return found
+
+
+def policy_documents() -> dict[str, Any]:
+    return all_blocks("data", "aws_iam_policy_document")
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return sub_blocks(document, "statement")
+
+
+def conditions(statement: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(test, variable, values) of a statement's static condition blocks."""
+    return [
+        (
+            template(attribute(block, "test")),
+            template(attribute(block, "variable")),
+            strings(block["values"]),
+        )
+        for block in sub_blocks(statement, "condition")
+    ]
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    """A template's ${var.X} replaced by `values`; any other interpolation is an error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in values, f"{text!r}: no test value for var.{name}"
+        return values[name]
+
+    rendered = re.sub(r"\$\{var\.([a-z0-9_]+)\}", replace, text)
+    assert "${" not in rendered, f"{text!r} has an interpolation other than a variable"
+    return rendered
+
+
+def local_value(name: str) -> str:
+    """The expression text of `local.<name>` (main.tf's locals)."""
+    for data in module().values():
+        for entry in data.get("locals", []):
+            if name in entry:
+                value = entry[name]
+                return value if isinstance(value, str) else json.dumps(value)
+    raise AssertionError(f"no local.{name} in {rel(MODULE)}")
+
+
+# ---- parsing and files --------------------------------------------------------------------
+
+
+def test_the_module_has_its_files() -> None:
+    names = {path.name for path in TF_FILES}
+    assert {"versions.tf", "variables.tf", "outputs.tf", "iam_policies.tf"} <= names, names
+    assert (MODULE / "terraform.tfvars.example").is_file()
+    assert (MODULE / "README.md").is_file()
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=[rel(path) for path in TF_FILES])
+def test_every_tf_file_parses(path: Path) -> None:
+    assert parse(path), f"{rel(path)} is empty"
+
+
+def test_tfvars_example_parses_and_sets_only_declared_variables() -> None:
+    values = parse(MODULE / "terraform.tfvars.example")
+    declared = set(all_blocks("variable"))
+    assert set(values) - {"__comments__"} <= declared, set(values) - declared
+    assert "github_repository" in values
+
+
+def test_versions_pin_terraform_and_the_aws_provider_and_configure_no_provider() -> None:
+    versions = parse(MODULE / "versions.tf")["terraform"][0]
+    assert literal(attribute(versions, "required_version")), "no required_version"
+    providers = attribute(versions, "required_providers")
+    providers = providers[0] if isinstance(providers, list) else providers
+    aws = providers["aws"]
+    assert literal(aws["source"]) == "hashicorp/aws"
+    version = literal(aws["version"])
+    assert version and version.startswith("~> 5."), f"aws provider not pinned: {version!r}"
+    for name, data in module().items():
+        assert "provider" not in data, f"{name} configures a provider: the caller does"
+
+
+# ---- variables and outputs -----------------------------------------------------------------
+
+
+def test_every_variable_has_a_description_and_a_type() -> None:
+    variables = all_blocks("variable")
+    assert variables
+    for name, body in variables.items():
+        description = literal(attribute(body, "description"))
+        assert description and len(description) > 20, f"variable {name}: no description"
+        assert attribute(body, "type"), f"variable {name}: no type"
+
+
+def validation_regex(name: str) -> re.Pattern[str]:
+    """The pattern of `can(regex("<pattern>", ...))` in variable `name`'s validation."""
+    body = all_blocks("variable")[name]
+    validations = sub_blocks(body, "validation")
+    assert validations, f"variable {name} has no validation"
+    condition = str(attribute(validations[0], "condition"))
+    match = re.search(r'regex\(("(?:[^"\\]|\\.)*")', condition)
+    assert match, f"variable {name}: no regex() in {condition!r}"
+    # HCL escapes in a quoted string (\\, \") are JSON's.
+    return re.compile(json.loads(match.group(1)))
+
+
+@pytest.mark.parametrize("name", sorted(VALIDATION_CASES))
+def test_variable_validations_accept_good_values_and_reject_bad_ones(name: str) -> None:
+    pattern = validation_regex(name)
+    good, bad = VALIDATION_CASES[name]
+    for value in good:
+        assert pattern.search(value), f"{name}: {value!r} should be accepted ({pattern.pattern})"
+    for value in bad:
+        assert not pattern.search(value), f"{name}: {value!r} should be rejected"
+
+
+@pytest.mark.parametrize("name", DAY_VARIABLES)
+def test_day_variables_must_be_whole_and_positive(name: str) -> None:
+    body = all_blocks("variable")[name]
+    condition = str(attribute(sub_blocks(body, "validation")[0], "condition"))
+    assert f"var.{name} > 0" in condition, condition
+    assert f"floor(var.{name}) == var.{name}" in condition, condition
+
+
+def test_optional_arns_default_to_null() -> None:
+    variables = all_blocks("variable")
+    for name in ("oidc_provider_arn", "kms_key_arn", "production_workflow_ref"):
+        assert "default" in variables[name], name
+        assert variables[name]["default"] in (None, [None]), f"{name} should default to null"
+
+
+def test_pull_requests_are_not_trusted_by_default() -> None:
+    variable = all_blocks("variable")["build_trust_pull_requests"]
+    assert attribute(variable, "default") is False
+
+
+def test_the_outputs_the_workflows_need_exist_with_descriptions_naming_their_use() -> None:
+    outputs = all_blocks("output")
+    for name, names in OUTPUTS.items():
+        assert name in outputs, f"no output {name}"
+        description = literal(attribute(outputs[name], "description")) or ""
+        assert description, f"output {name}: no description"
+        for expected in names:
+            assert expected in description, f"output {name}: description should name {expected}"
+
+
+def test_repository_variables_output_covers_every_variable_the_templates_read() -> None:
+    used = {
+        match
+        for path in sorted(TEMPLATES.glob("*.yml"))
+        for text in strings_in(load(path))
+        for match in re.findall(r"\bvars\.([A-Z0-9_]+)", text)
+    }
+    output = attribute(all_blocks("output")["repository_variables"], "value")
+    assert isinstance(output, dict), output
+    provided = {key for key in output if not key.startswith("__")}
+    assert used, "the templates read no repository variable?"
+    assert used <= provided, f"repository_variables lacks {sorted(used - provided)}"
+
+
+# ---- permission documents ------------------------------------------------------------------
+
+
+def test_the_four_permission_documents_are_in_iam_policies_tf() -> None:
+    documents = blocks(parse(POLICIES), "data", "aws_iam_policy_document")
+    assert set(PERMISSION_DOCUMENTS) <= set(documents), sorted(documents)
+
+
+def permission_statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    documents = blocks(parse(POLICIES), "data", "aws_iam_policy_document")
+    for name in PERMISSION_DOCUMENTS:
+        assert "dynamic" not in documents[name], f"{name}: statements must be static blocks"
+        assert "source_policy_documents" not in documents[name], name
+        assert "override_policy_documents" not in documents[name], name
+        for statement in statements(documents[name]):
+            yield name, statement
+
+
+def test_permission_statements_have_sids_and_only_literal_actions() -> None:
+    seen: dict[str, set[str]] = {}
+    for name, statement in permission_statements():
+        sid = literal(attribute(statement, "sid"))
+        assert sid and SID.fullmatch(sid), f"{name}: a statement without a literal sid"
+        assert sid not in seen.setdefault(name, set()), f"{name}: sid {sid} twice"
+        seen[name].add(sid)
+        assert "not_actions" not in statement, f"{name}.{sid}: not_actions"
+        assert "not_resources" not in statement, f"{name}.{sid}: not_resources"
+        effect = attribute(statement, "effect")
+        assert effect is None or literal(effect) == "Allow", f"{name}.{sid}: {effect}"
+        actions = statement.get("actions")
+        assert isinstance(actions, list) and actions, f"{name}.{sid}: actions is not a list"
+        for action in actions:
+            text = literal(action)
+            assert text is not None, f"{name}.{sid}: {action!r} is not a literal string"
+            assert "*" not in text, f"{name}.{sid}: wildcard action {text}"
+            assert ACTION.fullmatch(text), f"{name}.{sid}: {text!r} is not service:Action"
+        texts = [literal(action) for action in actions]
+        assert len(texts) == len(set(texts)), f"{name}.{sid}: an action twice"
+    assert set(seen) == set(PERMISSION_DOCUMENTS)
+
+
+def test_star_resources_only_for_actions_without_resource_level_permissions() -> None:
+    for name, statement in permission_statements():
+        sid = literal(attribute(statement, "sid"))
+        resources = strings(statement["resources"])
+        assert resources, f"{name}.{sid}: no resources"
+        if "*" in resources:
+            actions = {literal(action) for action in statement["actions"]}
+            assert actions <= STAR_RESOURCE_ACTIONS, (
+                f"{name}.{sid}: {sorted(actions - STAR_RESOURCE_ACTIONS)} on '*'"
+            )
+            assert resources == ["*"], f"{name}.{sid}: '*' mixed with ARNs"
+
+
+def test_pass_role_is_only_of_the_execution_role_to_sagemaker() -> None:
+    passing: set[str] = set()
+    for name, statement in permission_statements():
+        actions = {literal(action) for action in statement["actions"]}
+        if "iam:PassRole" not in actions:
+            continue
+        passing.add(name)
+        sid = literal(attribute(statement, "sid"))
+        assert actions == {"iam:PassRole"}, f"{name}.{sid}: PassRole shares a statement"
+        assert statement["resources"] == [EXECUTION_ROLE_ARN], (
+            f"{name}.{sid}: PassRole on {statement['resources']}, not the execution role only"
+        )
+        assert conditions(statement) == [
+            ("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
+        ], f"{name}.{sid}: {conditions(statement)}"
+    assert passing == set(PERMISSION_DOCUMENTS), "every role passes the execution role"
+
+
+def test_each_role_gets_its_own_permission_document() -> None:
+    policies = all_blocks("resource", "aws_iam_role_policy")
+    for role, (_, document) in ROLES.items():
+        policy = policies[role]
+        assert template(attribute(policy, "role")) == f"${{aws_iam_role.{role}.id}}", role
+        assert (
+            template(attribute(policy, "policy"))
+            == f"${{data.aws_iam_policy_document.{document}.json}}"
+        ), role
+
+
+# ---- trust policies ------------------------------------------------------------------------
+
+
+TEST_VARIABLES = {
+    "github_repository": "my-org/churn-model",
+    "main_branch": "main",
+    "staging_environment": "staging",
+    "production_environment": "production",
+}
+
+
+def trust_statement(role: str) -> dict[str, Any]:
+    roles = all_blocks("resource", "aws_iam_role")
+    document = ROLES[role][0]
+    assert template(attribute(roles[role], "assume_role_policy")) == (
+        f"${{data.aws_iam_policy_document.{document}.json}}"
+    ), f"role {role} does not use {document}"
+    found = statements(policy_documents()[document])
+    assert len(found) == 1, f"{document}: one statement expected"
+    return found[0]
+
+
+def oidc_statement(role: str) -> dict[str, Any]:
+    statement = trust_statement(role)
+    assert [literal(action) for action in statement["actions"]] == ["sts:AssumeRoleWithWebIdentity"]
+    assert literal(attribute(statement, "effect")) in (None, "Allow")
+    principals = sub_blocks(statement, "principals")
+    assert len(principals) == 1
+    assert literal(attribute(principals[0], "type")) == "Federated"
+    assert strings(principals[0]["identifiers"]) == ["${local.oidc_provider_arn}"]
+    found = conditions(statement)
+    assert ("StringEquals", f"{OIDC}:aud", ["sts.amazonaws.com"]) in found, found
+    for test, variable, values in found:
+        assert test == "StringEquals", f"{role}: {test} on {variable}"
+        assert all("*" not in value and "?" not in value for value in values), values
+    return statement
+
+
+def sub_values(role: str) -> list[str]:
+    """The sub condition's values, with locals expanded to their templates."""
+    subs = [
+        values
+        for _, variable, values in conditions(oidc_statement(role))
+        if variable == f"{OIDC}:sub"
+    ]
+    assert len(subs) == 1, f"{role}: one sub condition expected"
+    values: list[str] = []
+    for value in subs[0]:
+        match = re.fullmatch(r"\$\{local\.([a-z0-9_]+)\}", value)
+        values.append(local_value(match.group(1)) if match else value)
+    return values
+
+
+def quoted_templates(expression: str) -> list[str]:
+    return [json.loads(text) for text in re.findall(r'"(?:[^"\\]|\\.)*"', expression)]
+
+
+def test_build_role_trusts_pushes_to_the_main_branch() -> None:
+    (expression,) = sub_values("build")
+    subjects = [render(text, TEST_VARIABLES) for text in quoted_templates(expression)]
+    assert subjects == [
+        "repo:my-org/churn-model:ref:refs/heads/main",
+        "repo:my-org/churn-model:pull_request",
+    ], subjects
+    # The pull_request subject only with build_trust_pull_requests (default false).
+    assert re.search(
+        r'var\.build_trust_pull_requests\s*\?\s*\[\s*"repo:\$\{var\.github_repository\}:pull_request"\s*\]\s*:\s*\[\s*\]',
+        expression,
+    ), expression
+
+
+@pytest.mark.parametrize(
+    ("role", "subject"),
+    [
+        ("deploy_staging", "repo:my-org/churn-model:environment:staging"),
+        ("deploy_production", "repo:my-org/churn-model:environment:production"),
+    ],
+)
+def test_deploy_roles_trust_their_environment(role: str, subject: str) -> None:
+    (value,) = sub_values(role)
+    assert render(template(value), TEST_VARIABLES) == subject
+
+
+def test_staging_trust_has_only_aud_and_sub() -> None:
+    statement = oidc_statement("deploy_staging")
+    assert {variable for _, variable, _ in conditions(statement)} == {
+        f"{OIDC}:aud",
+        f"{OIDC}:sub",
+    }
+    assert "dynamic" not in statement
+
+
+def test_production_trust_pins_job_workflow_ref_when_set() -> None:
+    statement = oidc_statement("deploy_production")
+    (dynamic,) = sub_blocks(statement, "dynamic")
+    (block,) = [body for key, body in dynamic.items() if label(key) == "condition"]
+    for_each = str(attribute(block, "for_each"))
+    assert re.fullmatch(
+        r"\$\{var\.production_workflow_ref\s*==\s*null\s*\?\s*\[\]\s*:\s*\[var\.production_workflow_ref\]\}",
+        for_each,
+    ), for_each
+    (content,) = sub_blocks(block, "content")
+    assert literal(attribute(content, "test")) == "StringEquals"
+    assert literal(attribute(content, "variable")) == f"{OIDC}:job_workflow_ref"
+    assert strings(content["values"]) == ["${condition.value}"]
+
+
+def test_execution_role_is_trusted_by_sagemaker_of_this_account_only() -> None:
+    statement = trust_statement("execution")
+    assert [literal(action) for action in statement["actions"]] == ["sts:AssumeRole"]
+    (principal,) = sub_blocks(statement, "principals")
+    assert literal(attribute(principal, "type")) == "Service"
+    assert strings(principal["identifiers"]) == ["sagemaker.amazonaws.com"]
+    assert conditions(statement) == [("StringEquals", "aws:SourceAccount", ["${local.account_id}"])]
+
+
+def test_oidc_provider_is_created_unless_an_arn_is_given() -> None:
+    provider = all_blocks("resource", "aws_iam_openid_connect_provider")["github"]
+    assert literal(attribute(provider, "url")) == f"https://{OIDC}"
+    assert strings(provider["client_id_list"]) == ["sts.amazonaws.com"]
+    assert re.fullmatch(
+        r"\$\{var\.oidc_provider_arn\s*==\s*null\s*\?\s*1\s*:\s*0\}",
+        str(attribute(provider, "count")),
+    )
+    assert "thumbprint_list" not in provider
+
+
+# ---- bucket and topic ----------------------------------------------------------------------
+
+
+def bucket_resource(type_: str) -> dict[str, Any]:
+    resource = all_blocks("resource", type_)["artifacts"]
+    assert template(attribute(resource, "bucket")) == "${aws_s3_bucket.artifacts.id}", type_
+    return resource
+
+
+def test_bucket_is_versioned() -> None:
+    (config,) = sub_blocks(bucket_resource("aws_s3_bucket_versioning"), "versioning_configuration")
+    assert literal(attribute(config, "status")) == "Enabled"
+
+
+def test_bucket_is_encrypted_with_kms() -> None:
+    (rule,) = sub_blocks(
+        bucket_resource("aws_s3_bucket_server_side_encryption_configuration"), "rule"
+    )
+    (default,) = sub_blocks(rule, "apply_server_side_encryption_by_default")
+    assert literal(attribute(default, "sse_algorithm")) == "aws:kms"
+    assert template(attribute(default, "kms_master_key_id")) == "${var.kms_key_arn}"
+    assert attribute(rule, "bucket_key_enabled") is True
+
+
+def test_bucket_blocks_public_access_and_acls() -> None:
+    block = bucket_resource("aws_s3_bucket_public_access_block")
+    for setting in (
+        "block_public_acls",
+        "block_public_policy",
+        "ignore_public_acls",
+        "restrict_public_buckets",
+    ):
+        assert attribute(block, setting) is True, setting
+    (rule,) = sub_blocks(bucket_resource("aws_s3_bucket_ownership_controls"), "rule")
+    assert literal(attribute(rule, "object_ownership")) == "BucketOwnerEnforced"
+
+
+def test_bucket_policy_denies_requests_without_tls() -> None:
+    policy = bucket_resource("aws_s3_bucket_policy")
+    match = re.fullmatch(
+        r"\$\{data\.aws_iam_policy_document\.([a-z0-9_]+)\.json\}", str(attribute(policy, "policy"))
+    )
+    assert match, attribute(policy, "policy")
+    denies = [
+        statement
+        for statement in statements(policy_documents()[match.group(1)])
+        if literal(attribute(statement, "effect")) == "Deny"
+    ]
+    assert any(
+        ("Bool", "aws:SecureTransport", ["false"]) in conditions(statement)
+        and [literal(action) for action in statement["actions"]] == ["s3:*"]
+        and set(strings(statement["resources"]))
+        == {"${aws_s3_bucket.artifacts.arn}", "${aws_s3_bucket.artifacts.arn}/*"}
+        and [
+            (literal(attribute(p, "type")), strings(p["identifiers"]))
+            for p in sub_blocks(statement, "principals")
+        ]
+        == [("*", ["*"])]
+        for statement in denies
+    ), "no Deny of s3:* on the bucket and its objects when aws:SecureTransport is false"
+
+
+def test_bucket_lifecycle_expires_capture_data_and_aborts_multipart_uploads() -> None:
+    rules = sub_blocks(bucket_resource("aws_s3_bucket_lifecycle_configuration"), "rule")
+    by_filter = {}
+    for rule in rules:
+        assert literal(attribute(rule, "status")) == "Enabled"
+        (filter_,) = sub_blocks(rule, "filter")
+        by_filter[str(attribute(filter_, "prefix"))] = rule
+    capture = by_filter["${var.data_capture_prefix}"]
+    (expiration,) = sub_blocks(capture, "expiration")
+    assert str(attribute(expiration, "days")) == "${var.data_capture_expiration_days}"
+    assert any(sub_blocks(rule, "abort_incomplete_multipart_upload") for rule in rules), (
+        "no rule aborts incomplete multipart uploads"
+    )
+
+
+def test_alarm_topic_is_encrypted_with_a_customer_managed_key() -> None:
+    topic = all_blocks("resource", "aws_sns_topic")["alarms"]
+    assert template(attribute(topic, "kms_master_key_id")) == "${aws_kms_key.alarms.arn}"
+    key = all_blocks("resource", "aws_kms_key")["alarms"]
+    assert attribute(key, "enable_key_rotation") is True
+
+
+# ---- checkov -------------------------------------------------------------------------------
+
+
+def inline_skips() -> list[tuple[str, str, str]]:
+    """(file, check id, reason) of every `#checkov:skip=` comment in the module."""
+    found = []
+    for path in TF_FILES:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = SKIP_COMMENT.search(line)
+            if match:
+                found.append((path.name, match.group(1), (match.group(2) or "").strip()))
+    return found
+
+
+def test_every_checkov_skip_gives_a_reason() -> None:
+    for name, check, reason in inline_skips():
+        assert re.fullmatch(r"CKV2?_[A-Z0-9]+_\d+", check), f"{name}: {check} is not a check id"
+        assert len(reason) >= 20, f"{name}: #checkov:skip={check} needs a reason after ':'"
+
+
+def checkov_executable() -> Path:
+    """checkov CHECKOV_VERSION in a virtual environment of its own, made on first use."""
+    home = Path(sys.prefix) / "opt" / f"checkov-{CHECKOV_VERSION}"
+    executable = home / "bin" / "checkov"
+    home.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = home.parent / f"checkov-{CHECKOV_VERSION}.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another pytest may be installing it right now
+        if not (home / ".installed").is_file():
+            uv = [sys.executable, "-m", "uv"]
+            steps = [
+                [*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(home)],
+                [
+                    *uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--python",
+                    str(home / "bin" / "python"),
+                    f"checkov=={CHECKOV_VERSION}",
+                ],
+            ]
+            for command in steps:
+                try:
+                    result = subprocess.run(
+                        command,
+                        capture_output=True,
+                        text=True,
+                        timeout=CHECKOV_INSTALL_TIMEOUT,
+                        check=False,
+                    )
+                except subprocess.TimeoutExpired:
+                    pytest.fail(
+                        f"installing checkov took over {CHECKOV_INSTALL_TIMEOUT:.0f} s: {command}"
+                    )
+                assert result.returncode == 0, (
+                    f"installing checkov failed ({' '.join(command)}):\n{result.stderr[-3000:]}"
+                )
+            (home / ".installed").write_text(CHECKOV_VERSION + "\n")
+    assert executable.is_file(), f"{executable} is missing"
+    return executable
+
+
+@pytest.fixture(scope="module")
+def checkov_report() -> dict[str, Any]:
+    executable = checkov_executable()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # No platform account: a key would make checkov upload the scan.
+        if not key.startswith(("BC_", "PRISMA_", "CKV_", "CHECKOV_"))
+    }
+    env.update(CHECKOV_ENV)
+    command = [str(executable), "--directory", str(MODULE), *CHECKOV_FLAGS]
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=CHECKOV_SCAN_TIMEOUT,
+            env=env,
+            cwd=MODULE,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"checkov did not finish within {CHECKOV_SCAN_TIMEOUT:.0f} s")
+    # 0: no failed check, 1: failed checks; anything else is checkov failing.
+    assert result.returncode in (0, 1), (
+        f"checkov exited {result.returncode}:\n{result.stderr[-3000:]}"
+    )
+    report = json.loads(result.stdout)
+    # One framework: one report object (a list when several frameworks ran).
+    if isinstance(report, list):
+        (report,) = [item for item in report if item.get("check_type") == "terraform"]
+    assert report.get("check_type") == "terraform", report.get("check_type")
+    return report
+
+
+def test_checkov_reports_no_failed_check(checkov_report: dict[str, Any]) -> None:
+    summary = checkov_report["summary"]
+    failed = checkov_report["results"].get("failed_checks", [])
+    lines = [
+        f"{item['check_id']} {item['check_name']}: {item['resource']} "
+        f"({item['file_path']}:{item['file_line_range'][0]})"
+        for item in failed
+    ]
+    assert not failed, "checkov failed checks (fix, or skip inline with a reason):\n" + "\n".join(
+        lines
+    )
+    assert summary["parsing_errors"] == 0, summary
+    assert summary["passed"] > 50, f"checkov checked almost nothing: {summary}"
+
+
+def test_checkov_skips_are_exactly_the_inline_ones(checkov_report: dict[str, Any]) -> None:
+    skipped = checkov_report["results"].get("skipped_checks", [])
+    reported = {(Path(item["file_path"]).name, item["check_id"]) for item in skipped}
+    for item in skipped:
+        reason = (item["check_result"].get("suppress_comment") or "").strip()
+        assert reason, f"{item['check_id']} on {item['resource']} skipped without a reason"
+    inline = {(name, check) for name, check, _ in inline_skips()}
+    assert reported == inline, (
+        f"skipped by checkov but not inline: {sorted(reported - inline)}; "
+        f"inline skips that skip nothing (remove them): {sorted(inline - reported)}"
+    )
