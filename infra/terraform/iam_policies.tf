@@ -6,8 +6,9 @@
 # region and the name prefixes in variables.tf.
 #
 #   build_permissions              model-build's build job: build-pipeline, register-and-gate
-#   deploy_staging_permissions     model-deploy's staging job: deploy-endpoint, smoke-test;
-#                                  the resolve job of workflows-templates/model-deploy.yml
+#                                  (its registry reads also serve a job on the main branch
+#                                  that finds the version to deploy, e.g. a deploy's resolve)
+#   deploy_staging_permissions     model-deploy's staging job: deploy-endpoint, smoke-test
 #   deploy_production_permissions  model-deploy's production job: the above and enable-monitor
 #   execution_permissions          the SageMaker execution role: pipeline jobs, RegisterModel,
 #                                  models (endpoints), data capture, monitoring jobs
@@ -105,15 +106,6 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
     sid       = "ModelRegistryRead"
     actions   = ["sagemaker:DescribeModelPackage"]
     resources = ["${local.sagemaker_arn}:model-package/${local.model_package_group}/*"]
-  }
-
-  # The resolve job of workflows-templates/model-deploy.yml (AWS CLI, with this role) lists
-  # the group's Approved versions to find the one a build approved. A list request names no
-  # package version: scoped to the account's model packages in the region. Read-only.
-  statement {
-    sid       = "ModelRegistryList"
-    actions   = ["sagemaker:ListModelPackages"]
-    resources = ["${local.sagemaker_arn}:model-package/*"]
   }
 
   # deploy-endpoint names a model after the package version: <group>-v<version>.

@@ -8,12 +8,12 @@ output "aws_region" {
 }
 
 output "build_role_arn" {
-  description = "The build role: repository variable AWS_BUILD_ROLE_ARN (model-build's role-to-assume input)."
+  description = "The build role: repository variable AWS_BUILD_ROLE_ARN (model-build's role-to-assume input). Its registry reads also suit a job on the main branch outside any environment, such as the resolve job of workflows-templates/model-deploy.yml."
   value       = aws_iam_role.build.arn
 }
 
 output "deploy_staging_role_arn" {
-  description = "The staging deploy role: repository variable AWS_DEPLOY_STAGING_ROLE_ARN (model-deploy's role-to-assume-staging input; also the resolve job of workflows-templates/model-deploy.yml)."
+  description = "The staging deploy role: repository variable AWS_DEPLOY_STAGING_ROLE_ARN (model-deploy's role-to-assume-staging input)."
   value       = aws_iam_role.deploy_staging.arn
 }
 
