@@ -393,6 +393,13 @@ def test_repository_variables_output_covers_every_variable_the_templates_read() 
     assert used <= provided, f"repository_variables lacks {sorted(used - provided)}"
 
 
+def test_the_readme_lists_every_input_and_output() -> None:
+    text = (MODULE / "README.md").read_text(encoding="utf-8")
+    for kind in ("variable", "output"):
+        for name in all_blocks(kind):
+            assert f"| `{name}` |" in text, f"infra/terraform/README.md does not list {kind} {name}"
+
+
 # ---- permission documents ------------------------------------------------------------------
 
 
