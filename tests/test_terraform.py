@@ -694,6 +694,34 @@ def test_alarm_topic_is_encrypted_with_a_customer_managed_key() -> None:
     assert attribute(key, "enable_key_rotation") is True
 
 
+# ---- docs/setup.md -------------------------------------------------------------------------
+
+SETUP = ROOT / "docs" / "setup.md"
+
+
+def test_setup_guide_lists_every_repository_variable_the_templates_read() -> None:
+    text = SETUP.read_text(encoding="utf-8")
+    output = attribute(all_blocks("output")["repository_variables"], "value")
+    for name in (key for key in output if not key.startswith("__")):
+        assert f"| `{name}` |" in text, f"docs/setup.md does not list {name}"
+
+
+def test_setup_guide_quotes_oidc_auth_as_it_is() -> None:
+    """The error titles and the missing-permission message the guide quotes are the ones
+    oidc-auth prints."""
+    from smgha import credentials
+
+    text = SETUP.read_text(encoding="utf-8")
+    source = (ROOT / "smgha" / "stages" / "oidc_auth.py").read_text(encoding="utf-8")
+    titles = re.findall(r"^### `oidc-auth: ([^`]+)`", text, flags=re.MULTILINE)
+    assert titles, "no oidc-auth error headings in docs/setup.md"
+    for title in titles:
+        assert f'"{title}"' in source, f"oidc-auth has no error titled {title!r}"
+    with pytest.raises(credentials.TokenPermissionMissing) as missing:
+        credentials.token_request_settings({})
+    assert str(missing.value) in text
+
+
 # ---- checkov -------------------------------------------------------------------------------
 
 
