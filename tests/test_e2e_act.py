@@ -24,8 +24,6 @@ from tests.e2e import harness
 assert harness.ACT.exists(), f"{harness.ACT} is missing: install the test extra (make test does)"
 assert shutil.which("git") is not None, "git is missing"
 
-ARN_RE = re.compile(r"arn:aws:sagemaker:[a-z0-9-]+:\d{12}:model-package/churn-models/\d+")
-
 
 def _assert(run: harness.ActRun, condition: bool, message: str) -> None:
     if not condition:
@@ -65,7 +63,7 @@ def built(e2e: dict[str, Any]) -> dict[str, Any]:
     run = harness.run_act(
         e2e["repo"], "push", "model-build.yml", log=e2e["base"] / "build.log", env=e2e["env"]
     )
-    arns = ARN_RE.findall(run.text)
+    arns = harness.ARN_RE.findall(run.text)
     return {"run": run, "arn": arns[-1] if arns else ""}
 
 

@@ -8,7 +8,9 @@ maps that, and the actions/checkout and actions/setup-python pins, to local fold
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 # The environment running the tests: act (test extra), smgha and the consumer's dependencies.
@@ -30,9 +33,11 @@ SETUP_PYTHON_PIN = "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2
 LIBRARY = "smgha-org/sagemaker-mlops@v1"
 
 ACT_TIMEOUT = 600.0
+# A model package version's ARN of the consumer's group, as the logs print it.
+ARN_RE = re.compile(r"arn:aws:sagemaker:[a-z0-9-]+:\d{12}:model-package/churn-models/\d+")
 
 
-def _git(repo: Path, *args: str) -> None:
+def git(repo: Path, *args: str) -> None:
     subprocess.run(
         ["git", "-C", str(repo), *args],
         check=True,
@@ -47,9 +52,22 @@ def _git(repo: Path, *args: str) -> None:
     )
 
 
-def make_consumer_repo(dest: Path) -> Path:
-    """A consumer repository in `dest`: the fixture files, `ml/`, payloads and a baseline."""
+def make_consumer_repo(
+    dest: Path, *, workflows: Path | None = None, model_artifact: Path | None = None
+) -> Path:
+    """A consumer repository in `dest`: the fixture files, `ml/`, payloads and a baseline.
+
+    `workflows`: a folder whose *.yml replace the fixture's caller workflows (the starter
+    templates, for the sagemaker-backend run). `model_artifact`: where to write a real
+    built-in-XGBoost model.tar.gz trained on the same training split (for the AWS double).
+    """
     shutil.copytree(FIXTURE, dest, dirs_exist_ok=True)
+    if workflows is not None:
+        target = dest / ".github" / "workflows"
+        shutil.rmtree(target)
+        target.mkdir()
+        for workflow in sorted(workflows.glob("*.yml")):
+            shutil.copy(workflow, target / workflow.name)
     shutil.copytree(ROOT / "ml", dest / "ml", ignore=shutil.ignore_patterns("__pycache__"))
     # Smoke-test payloads and the drift baseline: the preprocessed splits (label first) of
     # the same deterministic data the build's prepare-command generates.
@@ -88,11 +106,34 @@ def make_consumer_repo(dest: Path) -> Path:
     train_rows = (work / "train" / "train.csv").read_text().splitlines()[:500]
     (dest / "data").mkdir(exist_ok=True)
     (dest / "data" / "baseline.csv").write_text("\n".join(train_rows) + "\n")
+    if model_artifact is not None:
+        train_model_artifact(work / "train" / "train.csv", model_artifact)
     shutil.rmtree(work)
-    _git(dest, "init", "-q", "-b", "main")
-    _git(dest, "remote", "add", "origin", "https://github.com/acme/churn-model.git")
-    _git(dest, "add", "-A")
-    _git(dest, "commit", "-q", "-m", "consumer fixture")
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "remote", "add", "origin", "https://github.com/acme/churn-model.git")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "consumer fixture")
+    return dest
+
+
+def train_model_artifact(train_csv: Path, dest: Path) -> Path:
+    """What the built-in XGBoost algorithm would leave: model.tar.gz holding `xgboost-model`,
+    trained on `train_csv` (label first, no header) with ml/pipeline.py's default settings."""
+    import io
+    import tarfile
+
+    import numpy as np
+    import xgboost
+
+    rows = np.loadtxt(train_csv, delimiter=",", dtype=np.float32)
+    matrix = xgboost.DMatrix(rows[:, 1:], label=rows[:, 0])
+    params = {"objective": "binary:logistic", "max_depth": 5, "eta": 0.2, "subsample": 0.8}
+    booster = xgboost.train({**params, "nthread": 1, "seed": 7}, matrix, num_boost_round=100)
+    raw = bytes(booster.save_raw("ubj"))
+    with tarfile.open(dest, "w:gz") as archive:
+        member = tarfile.TarInfo("xgboost-model")
+        member.size = len(raw)
+        archive.addfile(member, io.BytesIO(raw))
     return dest
 
 
@@ -110,8 +151,40 @@ class ActRun:
         return "\n".join(self.text.splitlines()[-lines:])
 
 
+def export_library(dest: Path) -> Path:
+    """This checkout's files without what git ignores (.venv alone is gigabytes): what act
+    copies for every `uses:` of the library, so it must be small. Made once per folder."""
+    if not dest.exists():
+        listed = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(ROOT),
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+            check=True,
+            capture_output=True,
+        ).stdout.decode()
+        for name in filter(None, listed.split("\0")):
+            source = ROOT / name
+            if source.is_file():  # a tracked file deleted in the work tree is left out
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, dest / name)
+    return dest
+
+
 def act_command(
-    event: str, workflow: str, *, env: dict[str, str], inputs: dict[str, str] | None = None
+    event: str,
+    workflow: str,
+    *,
+    workdir: Path,
+    env: dict[str, str],
+    inputs: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
 ) -> list[str]:
     """The act command line: host runner, offline, every remote `uses:` mapped locally."""
     command = [
@@ -124,8 +197,11 @@ def act_command(
         "--action-offline-mode",
         "--pull=false",
         "--no-cache-server",
+        # act's copies of the actions and its host workspaces: inside the test's folder.
+        "--action-cache-path",
+        str(workdir / "act-cache"),
         "--local-repository",
-        f"{LIBRARY}={ROOT}",
+        f"{LIBRARY}={export_library(workdir / 'library')}",
         "--local-repository",
         f"{CHECKOUT_PIN}={STAND_INS / 'checkout'}",
         "--local-repository",
@@ -135,6 +211,8 @@ def act_command(
         command += ["--env", f"{key}={value}"]
     for key, value in (inputs or {}).items():
         command += ["--input", f"{key}={value}"]
+    for key, value in (variables or {}).items():  # the repository variables (`vars.*`)
+        command += ["--var", f"{key}={value}"]
     return command
 
 
@@ -146,12 +224,24 @@ def run_act(
     log: Path,
     env: dict[str, str],
     inputs: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
     timeout: float = ACT_TIMEOUT,
 ) -> ActRun:
-    """Run act in `repo`, output to `log`; on timeout its whole process group is killed."""
-    command = act_command(event, workflow, env=env, inputs=inputs)
+    """Run act in `repo`, output to `log`; on timeout its whole process group is killed.
+
+    No AWS credentials or settings of the machine reach the jobs: on the sagemaker backend
+    the only credentials are the ones oidc-auth gets with the job's OIDC token."""
+    command = act_command(
+        event, workflow, workdir=log.parent, env=env, inputs=inputs, variables=variables
+    )
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AWS_")
+        and key not in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    }
     process_env = {
-        **os.environ,
+        **inherited,
         "ACT_DISABLE_VERSION_CHECK": "1",
         # The runner's python3 (python-version: "") is this venv's: it has pandas and pytest.
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -178,6 +268,71 @@ def run_act(
             code = -9
             out.write(f"\n[harness] act killed after {timeout:.0f}s\n")
     return ActRun(code, log, time.monotonic() - started)
+
+
+class AwsDouble:
+    """tests/e2e/aws_double.py as a process: start() waits until it answers, stop() ends it."""
+
+    START_TIMEOUT = 60.0
+
+    def __init__(
+        self, folder: Path, *, jwks_url: str, model_artifact: Path, metrics: list[dict[str, float]]
+    ) -> None:
+        self.folder = folder
+        self.calls = folder / "calls.jsonl"
+        self.log = folder / "aws-double.log"
+        self.command = [
+            sys.executable, "-m", "tests.e2e.aws_double",
+            "--ready-file", str(folder / "ready.json"),
+            "--calls", str(self.calls),
+            "--jwks-url", jwks_url,
+            "--model-artifact", str(model_artifact),
+        ]  # fmt: skip
+        for entry in metrics:
+            self.command += ["--metrics", json.dumps(entry)]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> AwsDouble:
+        ready = self.folder / "ready.json"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + self.START_TIMEOUT
+        while not ready.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the AWS double did not start:\n{self.log.read_text()}")
+            time.sleep(0.1)
+        self.url = json.loads(ready.read_text())["url"]
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def recorded_calls(self) -> list[dict[str, Any]]:
+        if not self.calls.exists():
+            return []
+        return [json.loads(line) for line in self.calls.read_text().splitlines() if line]
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the harness itself (its calls are recorded with no role)."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="harness",
+            aws_secret_access_key="harness",
+        )
 
 
 def smgha(*args: str, state_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

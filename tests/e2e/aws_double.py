@@ -1,0 +1,669 @@
+"""SageMaker in a box, for the act run on the sagemaker backend: moto, what moto lacks, a recorder.
+
+    python -m tests.e2e.aws_double --ready-file F --calls F --jwks-url URL --model-artifact F \
+        --metrics '{"accuracy": 0.9, ...}' [--metrics ...]
+
+One process (started and stopped by the e2e test) runs a moto server on 127.0.0.1 and, in
+front of it, an HTTP proxy on 127.0.0.1 that the stages reach through AWS_ENDPOINT_URL.
+Every request passes the proxy, which
+
+* records it, one JSON line per call in `--calls`: the botocore service, the operation, the
+  access key that signed it and the role that key belongs to (learnt from the STS answers it
+  forwards), and the HTTP status. The IAM least-privilege test reads this file.
+* checks web identity tokens as STS would: an RS256 JWT signed by a key of the issuer's JWKS
+  (`--jwks-url`, the test token issuer), audience sts.amazonaws.com, not expired.
+* answers itself what moto lacks or only pretends, and forwards the rest to moto:
+  - pipeline executions: moto stores them as Succeeded and runs nothing. Here a start walks
+    the definition with the local backend's expression evaluator (Get, Std:Join, JsonGet,
+    conditions, as SageMaker evaluates them) and "runs" each step by creating its job in moto
+    from the resolved request: processing jobs (a declared property file is written with the
+    next `--metrics` in Model Monitor's evaluation layout: the metric values are scripted,
+    the ML itself is proven by the local-backend run), training jobs (the model artifact is a
+    copy of `--model-artifact`, a real XGBoost model.tar.gz), RegisterModel (CreateModelPackage
+    with the resolved request), Condition and Fail. ListPipelineExecutionSteps answers from it.
+  - UpdateEndpoint (blue/green collapsed to its outcome: the endpoint serves the new config),
+    monitoring schedules (Create/Describe/Update), and InvokeEndpoint, answered by the real
+    model behind the endpoint (its ModelDataUrl, read from moto's S3) with the built-in XGBoost
+    container's answer (the local backend's endpoint_server code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import re
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import boto3
+from botocore.config import Config
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from smgha import definition as defn
+from smgha.backends.local.expressions import Evaluator, ExpressionError, lookup
+
+ACCOUNT = "123456789012"  # moto's default account
+AUDIENCE = "sts.amazonaws.com"
+# What a recorded call of an unsigned request or of the harness is attributed to.
+NO_ROLE = ""
+
+# ---- what a request is -----------------------------------------------------------------------
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+# The credential scope's service name -> botocore's service name, where they differ.
+_SCOPE_SERVICES = {"monitoring": "cloudwatch"}
+_INVOCATIONS = re.compile(r"^/endpoints/([^/]+)/invocations$")
+
+
+def s3_operation(method: str, path: str, query: dict[str, list[str]], headers: Any) -> str:
+    """The S3 REST operation of a path-style request (what botocore sends to an IP endpoint)."""
+    parts = [p for p in path.split("/", 2)[1:] if p]
+    has_key = len(parts) == 2
+    if not parts:
+        return "ListBuckets"
+    if method == "HEAD":
+        return "HeadObject" if has_key else "HeadBucket"
+    if method == "GET":
+        if has_key:
+            return "GetObject"
+        if "location" in query:
+            return "GetBucketLocation"
+        return "ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"
+    if method == "PUT":
+        if not has_key:
+            return "CreateBucket"
+        if "partNumber" in query:
+            return "UploadPart"
+        return "CopyObject" if headers.get("x-amz-copy-source") else "PutObject"
+    if method == "POST":
+        if "uploads" in query:
+            return "CreateMultipartUpload"
+        if "uploadId" in query:
+            return "CompleteMultipartUpload"
+        if "delete" in query:
+            return "DeleteObjects"
+    if method == "DELETE":
+        return "DeleteObject" if has_key else "DeleteBucket"
+    return f"{method} {'object' if has_key else 'bucket'}"  # unknown: the test names it
+
+
+def identify(method: str, path: str, headers: Any, body: bytes) -> tuple[str, str, str]:
+    """(botocore service, operation, access key id) of a request; the key is '' when unsigned."""
+    url = urllib.parse.urlsplit(path)
+    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+    match = _CREDENTIAL.search(headers.get("Authorization", ""))
+    access_key, scope = (match.group(1), match.group(3)) if match else ("", "")
+    service = _SCOPE_SERVICES.get(scope, scope)
+    if _INVOCATIONS.match(url.path):
+        return "sagemaker-runtime", "InvokeEndpoint", access_key
+    target = headers.get("X-Amz-Target")
+    if target:
+        return service, target.rsplit(".", 1)[-1], access_key
+    rpc = re.match(r"^/service/[^/]+/operation/([A-Za-z]+)$", url.path)  # smithy-rpc-v2-cbor
+    if rpc:
+        return service, rpc.group(1), access_key
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
+    action = (form.get("Action") or query.get("Action") or [""])[0]
+    if action:
+        if not service:  # AssumeRoleWithWebIdentity is unsigned
+            service = "sts" if form.get("Version") == ["2011-06-15"] else "unknown"
+        return service, action, access_key
+    if service == "s3":
+        return service, s3_operation(method, url.path, query, headers), access_key
+    return service or "unknown", f"{method} {url.path}", access_key
+
+
+# ---- web identity tokens ----------------------------------------------------------------------
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def check_web_identity(token: str, jwks: dict[str, Any]) -> str:
+    """'' when STS would accept `token`, else why not (its InvalidIdentityToken message)."""
+    try:
+        header_b64, claims_b64, signature_b64 = token.split(".")
+        header = json.loads(_b64url_decode(header_b64))
+        claims = json.loads(_b64url_decode(claims_b64))
+    except ValueError:
+        return "the web identity token is not a JWT"
+    keys = {key["kid"]: key for key in jwks.get("keys", [])}
+    key = keys.get(header.get("kid"))
+    if header.get("alg") != "RS256" or key is None:
+        return "no key of the OIDC provider signed this token"
+    public = rsa.RSAPublicNumbers(
+        int.from_bytes(_b64url_decode(key["e"]), "big"),
+        int.from_bytes(_b64url_decode(key["n"]), "big"),
+    ).public_key()
+    try:
+        public.verify(
+            _b64url_decode(signature_b64),
+            f"{header_b64}.{claims_b64}".encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+    except Exception:
+        return "the token's signature is invalid"
+    if claims.get("aud") != AUDIENCE:
+        return f"Incorrect token audience {claims.get('aud')!r}"
+    if float(claims.get("exp", 0)) < time.time():
+        return "Token expired"
+    return ""
+
+
+# ---- the double ------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _json_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return status, {"Content-Type": "application/x-amz-json-1.1"}, body
+
+
+def _json(document: Any) -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps(document, default=str).encode()
+    return 200, {"Content-Type": "application/x-amz-json-1.1"}, body
+
+
+class Double:
+    def __init__(
+        self,
+        moto_url: str,
+        jwks_url: str,
+        calls_path: Path,
+        model_artifact: Path,
+        metrics: list[dict[str, float]],
+    ) -> None:
+        self.moto = urllib.parse.urlsplit(moto_url)
+        self.moto_url = moto_url
+        self.jwks_url = jwks_url
+        self.calls_path = calls_path
+        self.model_artifact = model_artifact.read_bytes()
+        self.metrics = metrics
+        self.lock = threading.Lock()
+        self.roles: dict[str, str] = {}  # access key id -> role ARN
+        self.executions: dict[str, dict[str, Any]] = {}  # execution ARN -> status, steps
+        self.tokens: dict[str, str] = {}  # ClientRequestToken -> execution ARN
+        self.schedules: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, Any] = {}  # ModelDataUrl -> loaded Model
+        self.builds = 0
+        self.scratch = Path(tempfile.mkdtemp(prefix="aws-double-"))
+        session = boto3.Session(
+            aws_access_key_id="double", aws_secret_access_key="double", region_name="us-east-1"
+        )
+        config = Config(retries={"max_attempts": 1})
+        self.sagemaker = session.client("sagemaker", endpoint_url=moto_url, config=config)
+        self.s3 = session.client("s3", endpoint_url=moto_url, config=config)
+
+    # -- the request path ---------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        service, operation, access_key = identify(method, path, headers, body)
+        region = _region(headers)
+        handler = getattr(self, f"_{service.replace('-', '_')}_{operation}", None)
+        answer = _json_error(500, "DoubleError", "the double failed")
+        try:
+            if handler is not None:
+                answer = handler(body, headers, region, path)
+            else:
+                answer = self.forward(method, path, headers, body)
+            if service == "sts" and answer[0] == 200:
+                self._learn_role(answer[2])
+            return answer
+        finally:  # a call that broke the double is recorded too (status 500)
+            self.record(service, operation, access_key, answer[0])
+
+    def forward(
+        self, method: str, path: str, headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection(self.moto.hostname, self.moto.port, timeout=60)
+        try:
+            sent = {
+                k: v
+                for k, v in headers.items()
+                if k.lower() not in ("expect", "transfer-encoding", "connection", "content-length")
+            }
+            sent["Content-Length"] = str(len(body))
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            data = response.read()
+            kept = {
+                k: v
+                for k, v in response.getheaders()
+                if k.lower() not in ("transfer-encoding", "connection", "content-length", "date")
+            }
+            return response.status, kept, data
+        finally:
+            connection.close()
+
+    def record(self, service: str, operation: str, access_key: str, status: int) -> None:
+        line = {
+            "service": service,
+            "operation": operation,
+            "access_key": access_key,
+            "role": self.roles.get(access_key, NO_ROLE),
+            "status": status,
+        }
+        with self.lock, self.calls_path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+
+    def _learn_role(self, body: bytes) -> None:
+        """Remember which role an access key STS handed out belongs to."""
+        try:
+            root = ElementTree.fromstring(body)
+        except ElementTree.ParseError:
+            return
+        key = next((e.text for e in root.iter() if e.tag.endswith("AccessKeyId")), None)
+        arn = next((e.text for e in root.iter() if e.tag.endswith("}Arn")), None)
+        if key and arn:
+            # arn:aws:sts::<account>:assumed-role/<role>/<session> -> the role's ARN
+            match = re.match(r"arn:aws:sts::(\d+):assumed-role/([^/]+)/", arn)
+            role = f"arn:aws:iam::{match.group(1)}:role/{match.group(2)}" if match else arn
+            with self.lock:
+                self.roles[key] = role
+
+    # -- STS ----------------------------------------------------------------------------------
+
+    def _sts_AssumeRoleWithWebIdentity(  # noqa: N802 (named after the operation)
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        form = urllib.parse.parse_qs(body.decode())
+        token = (form.get("WebIdentityToken") or [""])[0]
+        with urllib.request.urlopen(self.jwks_url, timeout=10) as response:  # the test issuer
+            jwks = json.load(response)
+        problem = check_web_identity(token, jwks)
+        if problem:
+            xml = (
+                '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+                f"<Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>{problem}</Message>"
+                "</Error><RequestId>double</RequestId></ErrorResponse>"
+            )
+            return 400, {"Content-Type": "text/xml"}, xml.encode()
+        return self.forward("POST", path, headers, body)
+
+    # -- pipelines ----------------------------------------------------------------------------
+
+    def _sagemaker_StartPipelineExecution(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = json.loads(body)
+        token = request.get("ClientRequestToken", "")
+        with self.lock:
+            if token and token in self.tokens:  # SageMaker: the same token, the same execution
+                return _json({"PipelineExecutionArn": self.tokens[token]})
+        status, extra, answer = self.forward("POST", path, headers, body)
+        if status != 200:
+            return status, extra, answer
+        arn = json.loads(answer)["PipelineExecutionArn"]
+        pipeline = self.sagemaker.describe_pipeline(PipelineName=request["PipelineName"])
+        execution = self.run_pipeline(
+            arn, json.loads(pipeline["PipelineDefinition"]), request, region
+        )
+        with self.lock:
+            self.executions[arn] = execution
+            if token:
+                self.tokens[token] = arn
+        return status, extra, answer
+
+    def _sagemaker_DescribePipelineExecution(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        status, extra, answer = self.forward("POST", path, headers, body)
+        execution = self.executions.get(json.loads(body)["PipelineExecutionArn"])
+        if status != 200 or execution is None:
+            return status, extra, answer
+        document = json.loads(answer)
+        document["PipelineExecutionStatus"] = execution["status"]
+        document["FailureReason"] = execution.get("failure", "")
+        return _json(document)
+
+    def _sagemaker_ListPipelineExecutionSteps(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        arn = json.loads(body)["PipelineExecutionArn"]
+        execution = self.executions.get(arn)
+        if execution is None:
+            return _json_error(400, "ResourceNotFound", f"Pipeline execution {arn} not found")
+        # Newest first, as SageMaker lists them by default.
+        return _json({"PipelineExecutionSteps": list(reversed(execution["steps"]))})
+
+    def run_pipeline(
+        self, arn: str, definition: dict[str, Any], request: dict[str, Any], region: str
+    ) -> dict[str, Any]:
+        """Walk the definition as SageMaker would, creating each step's job in moto."""
+        with self.lock:
+            metrics = self.metrics[min(self.builds, len(self.metrics) - 1)]
+            self.builds += 1
+        execution_id = arn.rsplit("/", 1)[-1]
+        steps = defn.steps_by_name(definition)
+        properties: dict[str, dict[str, Any]] = {}
+        given = {p["Name"]: p["Value"] for p in request.get("PipelineParameters") or []}
+        evaluator = Evaluator(
+            parameters={
+                name: defn.parameter_value(
+                    p.get("Type", "String"), str(given.get(name, p.get("DefaultValue", "")))
+                )
+                for name, p in defn.parameters(definition).items()
+            },
+            execution={
+                "PipelineExecutionId": execution_id,
+                "PipelineExecutionArn": arn,
+                "PipelineName": request["PipelineName"],
+            },
+            step_properties=properties,
+            read_property_file=lambda step, name: self._property_file(
+                steps, properties, step, name
+            ),
+        )
+        records: list[dict[str, Any]] = []
+        activated = [step["Name"] for step in definition["Steps"]]
+        done: set[str] = set()
+        status = "Succeeded"
+        failure = ""
+        for name in activated:  # a condition appends its branch's steps while this runs
+            if status != "Succeeded":
+                break
+            step = steps[name]
+            missing = (set(step.get("DependsOn") or []) | defn.step_references(step)) - done
+            assert not missing, f"{name} runs before {missing} (the definition is in order)"
+            record = {"StepName": name, "StepStatus": "Succeeded", "StartTime": _now()}
+            try:
+                record["Metadata"] = self._run_step(
+                    step, evaluator, properties, activated, execution_id, region, metrics
+                )
+            except (ExpressionError, KeyError, RuntimeError) as error:
+                record.update(StepStatus="Failed", FailureReason=str(error))
+                status, failure = "Failed", "Step failure: One or multiple steps failed."
+            record["EndTime"] = _now()
+            records.append(record)
+            done.add(name)
+        return {"status": status, "failure": failure, "steps": records}
+
+    def _run_step(
+        self,
+        step: dict[str, Any],
+        evaluator: Evaluator,
+        properties: dict[str, dict[str, Any]],
+        activated: list[str],
+        execution_id: str,
+        region: str,
+        metrics: dict[str, float],
+    ) -> dict[str, Any]:
+        name, kind = step["Name"], step["Type"]
+        job = f"pipelines-{execution_id}-{re.sub(r'[^A-Za-z0-9-]', '-', name)}"[:63]
+        if kind == "Condition":
+            outcome = all(evaluator.condition(c) for c in step["Arguments"]["Conditions"])
+            branch = "IfSteps" if outcome else "ElseSteps"
+            activated += [s["Name"] for s in step["Arguments"].get(branch) or []]
+            properties[name] = {"Outcome": outcome}
+            return {"Condition": {"Outcome": str(outcome).capitalize()}}
+        if kind == "Fail":
+            raise RuntimeError(str(evaluator.resolve(step["Arguments"].get("ErrorMessage", ""))))
+        request = evaluator.resolve(step.get("Arguments") or {})
+        if kind == "Processing":
+            self.sagemaker.create_processing_job(ProcessingJobName=job, **request)
+            properties[name] = self.sagemaker.describe_processing_job(ProcessingJobName=job)
+            for spec in step.get("PropertyFiles") or []:
+                outputs = request["ProcessingOutputConfig"]["Outputs"]
+                uri = lookup(outputs, [spec["OutputName"], "S3Output", "S3Uri"], name)
+                self._put(f"{uri.rstrip('/')}/{spec['FilePath']}", _evaluation_report(metrics))
+            return {"ProcessingJob": {"Arn": properties[name]["ProcessingJobArn"]}}
+        if kind == "Training":
+            self.sagemaker.create_training_job(TrainingJobName=job, **request)
+            artifact = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/model.tar.gz"
+            self._put(artifact, self.model_artifact)
+            described = self.sagemaker.describe_training_job(TrainingJobName=job)
+            described["ModelArtifacts"] = {"S3ModelArtifacts": artifact}
+            properties[name] = described
+            return {"TrainingJob": {"Arn": described["TrainingJobArn"]}}
+        if kind == "RegisterModel":
+            arn = self.sagemaker.create_model_package(**request)["ModelPackageArn"]
+            properties[name] = self.sagemaker.describe_model_package(ModelPackageName=arn)
+            return {"RegisterModel": {"Arn": arn}}
+        raise RuntimeError(f"step type {kind!r} is not simulated")
+
+    def _property_file(
+        self,
+        steps: dict[str, dict[str, Any]],
+        properties: dict[str, dict[str, Any]],
+        step: str,
+        name: str,
+    ) -> Any:
+        spec = next(pf for pf in steps[step]["PropertyFiles"] if pf["PropertyFileName"] == name)
+        outputs = properties[step]["ProcessingOutputConfig"]["Outputs"]
+        uri = lookup(outputs, [spec["OutputName"], "S3Output", "S3Uri"], step)
+        bucket, key = uri[5:].split("/", 1)
+        body = self.s3.get_object(Bucket=bucket, Key=f"{key.rstrip('/')}/{spec['FilePath']}")
+        return json.loads(body["Body"].read())
+
+    def _put(self, uri: str, body: bytes) -> None:
+        bucket, key = uri[5:].split("/", 1)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+    # -- hosting ------------------------------------------------------------------------------
+
+    def _sagemaker_UpdateEndpoint(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        from moto.sagemaker.models import sagemaker_backends
+
+        request = json.loads(body)
+        backend = sagemaker_backends[ACCOUNT][region]
+        endpoint = backend.endpoints.get(request["EndpointName"])
+        config = backend.endpoint_configs.get(request["EndpointConfigName"])
+        if endpoint is None:
+            return _json_error(
+                400, "ValidationException", f'Could not find endpoint "{request["EndpointName"]}".'
+            )
+        if config is None:
+            return _json_error(
+                400,
+                "ValidationException",
+                f'Could not find endpoint configuration "{request["EndpointConfigName"]}".',
+            )
+        # The blue/green update, collapsed to its outcome: every alarm stayed quiet.
+        endpoint.endpoint_config_name = config.endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(
+            config.production_variants
+        )
+        endpoint.data_capture_config = config.data_capture_config
+        endpoint.last_modified_time = datetime.now(timezone.utc)
+        return _json({"EndpointArn": endpoint.arn})
+
+    def _sagemaker_runtime_InvokeEndpoint(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        from moto.sagemaker.models import sagemaker_backends
+
+        from smgha.backends.local.endpoint_server import Model, answer
+
+        name = urllib.parse.unquote(_INVOCATIONS.match(urllib.parse.urlsplit(path).path).group(1))  # type: ignore[union-attr]
+        backend = sagemaker_backends[ACCOUNT][region]
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            return _json_error(
+                400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found."
+            )
+        variant = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[0]
+        model_record = backend._models[variant["ModelName"]]
+        container = model_record.primary_container or model_record.containers[0]
+        url = container.get("ModelDataUrl")
+        if not url:  # a model of a model package: SageMaker serves the package's artifact
+            package = self.sagemaker.describe_model_package(
+                ModelPackageName=container["ModelPackageName"]
+            )
+            url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+        with self.lock:
+            model = self.models.get(url)
+            if model is None:
+                bucket, key = url[5:].split("/", 1)
+                local = self.scratch / f"model-{len(self.models)}.tar.gz"
+                local.write_bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                model = self.models[url] = Model(str(local))
+                model.load()
+        reply = answer(
+            model, body, headers.get("Content-Type", ""), headers.get("Accept", "text/csv")
+        )
+        if reply.status != 200:
+            document = {
+                "__type": "ModelError",
+                "message": "Received client error from primary",
+                "OriginalStatusCode": reply.status,
+                "OriginalMessage": reply.body.decode(errors="replace"),
+            }
+            return (
+                424,
+                {"Content-Type": "application/x-amz-json-1.1"},
+                json.dumps(document).encode(),
+            )
+        return (
+            200,
+            {
+                "Content-Type": reply.content_type,
+                "x-Amzn-Invoked-Production-Variant": variant["VariantName"],
+            },
+            reply.body,
+        )
+
+    # -- monitoring schedules -----------------------------------------------------------------
+
+    def _sagemaker_CreateMonitoringSchedule(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = json.loads(body)
+        name = request["MonitoringScheduleName"]
+        if name in self.schedules:
+            return _json_error(400, "ResourceInUse", f"Monitoring schedule {name} already exists")
+        arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:monitoring-schedule/{name.lower()}"
+        self.schedules[name] = {
+            **request,
+            "MonitoringScheduleArn": arn,
+            "MonitoringScheduleStatus": "Scheduled",
+            "CreationTime": _now(),
+            "LastModifiedTime": _now(),
+        }
+        return _json({"MonitoringScheduleArn": arn})
+
+    def _sagemaker_DescribeMonitoringSchedule(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        name = json.loads(body)["MonitoringScheduleName"]
+        if name not in self.schedules:
+            return _json_error(400, "ResourceNotFound", f"Monitoring schedule {name} not found")
+        return _json({k: v for k, v in self.schedules[name].items() if k != "Tags"})
+
+    def _sagemaker_UpdateMonitoringSchedule(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = json.loads(body)
+        name = request["MonitoringScheduleName"]
+        if name not in self.schedules:
+            return _json_error(400, "ResourceNotFound", f"Monitoring schedule {name} not found")
+        self.schedules[name].update(request, LastModifiedTime=_now())
+        return _json({"MonitoringScheduleArn": self.schedules[name]["MonitoringScheduleArn"]})
+
+
+def _evaluation_report(metrics: dict[str, float]) -> bytes:
+    """ml/evaluate.py's evaluation.json layout (Model Monitor's model-quality metrics)."""
+    document = {
+        "binary_classification_metrics": {
+            name: {"value": value, "standard_deviation": "NaN"} for name, value in metrics.items()
+        }
+    }
+    return json.dumps(document).encode()
+
+
+def _region(headers: Any) -> str:
+    match = _CREDENTIAL.search(headers.get("Authorization", ""))
+    return match.group(2) if match else "us-east-1"
+
+
+# ---- the servers -----------------------------------------------------------------------------
+
+
+def serve(double: Double) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, and Expect: 100-continue for S3 uploads
+
+        def _any(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                body = b""
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    chunk = self.rfile.read(size + 2)[:size]
+                    if size == 0:
+                        break
+                    body += chunk
+            else:
+                body = self.rfile.read(length) if length else b""
+            try:
+                status, headers, data = double.handle(self.command, self.path, self.headers, body)
+            except Exception as error:  # a bug of the double: say so to the caller
+                status, headers, data = _json_error(500, "DoubleError", repr(error))
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ready-file", type=Path, required=True)
+    parser.add_argument("--calls", type=Path, required=True)
+    parser.add_argument("--jwks-url", required=True)
+    parser.add_argument("--model-artifact", type=Path, required=True)
+    parser.add_argument("--metrics", action="append", type=json.loads, required=True)
+    args = parser.parse_args()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    double = Double(
+        f"http://{host}:{port}", args.jwks_url, args.calls, args.model_artifact, args.metrics
+    )
+    server = serve(double)
+    proxy_host, proxy_port = server.server_address[:2]
+    tmp = args.ready_file.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps({"url": f"http://{proxy_host}:{proxy_port}", "moto": double.moto_url})
+    )
+    tmp.rename(args.ready_file)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        server.server_close()
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()
