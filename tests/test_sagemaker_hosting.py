@@ -319,13 +319,20 @@ def test_put_metric_alarm_replaces_an_alarm_of_the_same_name(backend: SageMakerB
     assert alarm["Threshold"] == 250_000.0
 
 
+def _scalable_target(autoscaling: Any, resource_id: str) -> dict[str, Any] | None:
+    targets = autoscaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource_id], ScalableDimension=DIMENSION
+    )["ScalableTargets"]
+    return targets[0] if targets else None
+
+
 def test_scalable_target_and_policy(backend: SageMakerBackend, autoscaling: Any) -> None:
     target = {
         "ServiceNamespace": "sagemaker",
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    assert backend.describe_scalable_target(RESOURCE_ID) is None
+    assert _scalable_target(autoscaling, RESOURCE_ID) is None
 
     backend.register_scalable_target({**target, "MinCapacity": 1, "MaxCapacity": 4})
     backend.put_scaling_policy(
@@ -343,7 +350,7 @@ def test_scalable_target_and_policy(backend: SageMakerBackend, autoscaling: Any)
             },
         }
     )
-    record = backend.describe_scalable_target(RESOURCE_ID)
+    record = _scalable_target(autoscaling, RESOURCE_ID)
 
     assert record is not None
     assert (record["ResourceId"], record["ScalableDimension"]) == (RESOURCE_ID, DIMENSION)
@@ -356,10 +363,10 @@ def test_scalable_target_and_policy(backend: SageMakerBackend, autoscaling: Any)
 
     # Registering again updates the capacities; another variant is another target.
     backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 6})
-    updated = backend.describe_scalable_target(RESOURCE_ID)
+    updated = _scalable_target(autoscaling, RESOURCE_ID)
     assert updated is not None
     assert (updated["MinCapacity"], updated["MaxCapacity"]) == (2, 6)
-    assert backend.describe_scalable_target(f"endpoint/{ENDPOINT}/variant/Other") is None
+    assert _scalable_target(autoscaling, f"endpoint/{ENDPOINT}/variant/Other") is None
 
 
 # -- against moto: invocation -------------------------------------------------------------
@@ -640,33 +647,6 @@ def test_describe_alarms_asks_100_names_at_a_time_and_reads_every_page(
         stub.assert_no_pending_responses()
 
     assert [alarm["AlarmName"] for alarm in alarms] == [names[1], names[5], names[120]]
-
-
-def test_describe_scalable_target_request(backend: SageMakerBackend) -> None:
-    record = {
-        "ServiceNamespace": "sagemaker",
-        "ResourceId": RESOURCE_ID,
-        "ScalableDimension": DIMENSION,
-        "MinCapacity": 1,
-        "MaxCapacity": 4,
-        "RoleARN": (
-            f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling."
-            "amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
-        ),
-        "CreationTime": at(0),
-    }
-    with Stubber(backend.autoscaling) as stub:
-        stub.add_response(
-            "describe_scalable_targets",
-            {"ScalableTargets": [record]},
-            expected_params={
-                "ServiceNamespace": "sagemaker",
-                "ResourceIds": [RESOURCE_ID],
-                "ScalableDimension": DIMENSION,
-            },
-        )
-
-        assert backend.describe_scalable_target(RESOURCE_ID) == record
 
 
 # -- with the Stubber: invocation -----------------------------------------------------------

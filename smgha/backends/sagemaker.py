@@ -65,7 +65,6 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribeAlarms": "cloudwatch:DescribeAlarms",
     "RegisterScalableTarget": "application-autoscaling:RegisterScalableTarget",
     "PutScalingPolicy": "application-autoscaling:PutScalingPolicy",
-    "DescribeScalableTargets": "application-autoscaling:DescribeScalableTargets",
 }
 
 # Operations of the SageMaker runtime (botocore's `sagemaker-runtime` service), whose IAM
@@ -243,11 +242,6 @@ def _is_missing_hosting_resource(exc: ClientError, resource_type: str) -> bool:
         _MISSING_HOSTING[resource_type].fullmatch(message)
     )
 
-
-# The only ServiceNamespace and ScalableDimension this backend scales: the instance count of
-# an endpoint's production variant (ResourceId "endpoint/<endpoint>/variant/<variant>").
-SCALING_NAMESPACE = "sagemaker"
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 # DescribeAlarms takes at most 100 names per request.
 MAX_ALARM_NAMES = 100
@@ -781,21 +775,6 @@ class SageMakerBackend(SageMakerMonitoring):
         where = f"policy {request.get('PolicyName', '?')} on {request.get('ResourceId', '?')}"
         with _aws_errors("PutScalingPolicy", where):
             self.autoscaling.put_scaling_policy(**request)
-
-    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
-        """The scalable target of a variant's instance count ("endpoint/<endpoint>/variant/
-        <variant>"), as DescribeScalableTargets reports it, or None when none is registered
-        (the service then answers an empty list, not an error)."""
-        with _aws_errors("DescribeScalableTargets", resource_id):
-            response = self.autoscaling.describe_scalable_targets(
-                ServiceNamespace=SCALING_NAMESPACE,
-                ResourceIds=[resource_id],
-                ScalableDimension=SCALABLE_DIMENSION,
-            )
-        for target in response.get("ScalableTargets", []):
-            if target.get("ResourceId") == resource_id:
-                return target
-        return None
 
     # -- hosting: invocation -------------------------------------------------------------
 

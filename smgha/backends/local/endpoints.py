@@ -203,6 +203,8 @@ class LocalEndpoints:
         state.write_json(path, record)
 
     def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
+        """The scaling record of a variant (what RegisterScalableTarget and PutScalingPolicy
+        left): the local backend keeps them for inspection and does not scale."""
         return state.read_json_if_exists(self._scaling_file(resource_id))
 
     def _scaling_file(self, resource_id: str) -> Path:
