@@ -201,3 +201,13 @@ def s3(aws_env: str) -> Any:
     import boto3
 
     return boto3.client("s3", region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def sagemaker_e2e(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The starter templates run by act on the sagemaker backend against the AWS double, once
+    per session (tests/e2e/sagemaker_run.py): the e2e tests and the IAM least-privilege test
+    both read what it recorded."""
+    from tests.e2e import sagemaker_run
+
+    return sagemaker_run.run(tmp_path_factory.mktemp("e2e-sagemaker"))

@@ -63,8 +63,7 @@ def built(e2e: dict[str, Any]) -> dict[str, Any]:
     run = harness.run_act(
         e2e["repo"], "push", "model-build.yml", log=e2e["base"] / "build.log", env=e2e["env"]
     )
-    arns = harness.ARN_RE.findall(run.text)
-    return {"run": run, "arn": arns[-1] if arns else ""}
+    return {"run": run, "arn": harness.built_arn(run.text)}
 
 
 def test_pins_match_the_workflows() -> None:

@@ -129,7 +129,6 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
       "sagemaker:DescribeEndpoint",
       "sagemaker:CreateEndpoint",
       "sagemaker:UpdateEndpoint",
-      "sagemaker:UpdateEndpointWeightsAndCapacities",
       "sagemaker:InvokeEndpoint",
       "sagemaker:AddTags",
     ]
@@ -140,18 +139,12 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
   }
 
   # The rollback alarms deploy-endpoint creates (<endpoint>-invocation-5xx-errors,
-  # <endpoint>-model-latency) and the ones a target tracking policy creates for the
-  # endpoint's variant (TargetTracking-endpoint/<endpoint>/variant/...).
+  # <endpoint>-model-latency). Staging does not autoscale (model-deploy passes no
+  # autoscaling to it), so no target tracking alarms and no scaling permissions here.
   statement {
-    sid = "EndpointAlarms"
-    actions = [
-      "cloudwatch:PutMetricAlarm",
-      "cloudwatch:DeleteAlarms",
-    ]
-    resources = [
-      "${local.cloudwatch_alarm_arn}:${local.staging_endpoint}*",
-      "${local.cloudwatch_alarm_arn}:TargetTracking-endpoint/${local.staging_endpoint}*",
-    ]
+    sid       = "EndpointAlarms"
+    actions   = ["cloudwatch:PutMetricAlarm"]
+    resources = ["${local.cloudwatch_alarm_arn}:${local.staging_endpoint}*"]
   }
 
   # Read-only, and the alarms input may name any alarm of the account (the guardrails of an
@@ -160,47 +153,6 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
     sid       = "ReadAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
     resources = ["${local.cloudwatch_alarm_arn}:*"]
-  }
-
-  # "*": a scalable target's ARN holds an id Application Auto Scaling assigns on
-  # registration, so it cannot be named beforehand. The conditions limit both actions to
-  # SageMaker variants' instance counts.
-  statement {
-    sid = "EndpointAutoScaling"
-    actions = [
-      "application-autoscaling:RegisterScalableTarget",
-      "application-autoscaling:PutScalingPolicy",
-    ]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "application-autoscaling:service-namespace"
-      values   = ["sagemaker"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "application-autoscaling:scalable-dimension"
-      values   = ["sagemaker:variant:DesiredInstanceCount"]
-    }
-  }
-
-  # "*": DescribeScalableTargets has no resource-level permissions.
-  statement {
-    sid       = "ReadAutoScaling"
-    actions   = ["application-autoscaling:DescribeScalableTargets"]
-    resources = ["*"]
-  }
-
-  # Application Auto Scaling creates its SageMaker service-linked role on first use.
-  statement {
-    sid       = "AutoScalingServiceLinkedRole"
-    actions   = ["iam:CreateServiceLinkedRole"]
-    resources = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"]
-    condition {
-      test     = "StringEquals"
-      variable = "iam:AWSServiceName"
-      values   = ["sagemaker.application-autoscaling.amazonaws.com"]
-    }
   }
 
   # CreateModel passes the execution role the model runs as.
@@ -294,13 +246,6 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
       variable = "application-autoscaling:scalable-dimension"
       values   = ["sagemaker:variant:DesiredInstanceCount"]
     }
-  }
-
-  # "*": DescribeScalableTargets has no resource-level permissions.
-  statement {
-    sid       = "ReadAutoScaling"
-    actions   = ["application-autoscaling:DescribeScalableTargets"]
-    resources = ["*"]
   }
 
   statement {

@@ -33,8 +33,16 @@ SETUP_PYTHON_PIN = "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2
 LIBRARY = "smgha-org/sagemaker-mlops@v1"
 
 ACT_TIMEOUT = 600.0
-# A model package version's ARN of the consumer's group, as the logs print it.
-ARN_RE = re.compile(r"arn:aws:sagemaker:[a-z0-9-]+:\d{12}:model-package/churn-models/\d+")
+# The model package version a build registered, as its gate step's output prints it.
+BUILT_ARN_RE = re.compile(
+    r"::set-output:: model-package-arn=(arn:aws:sagemaker:[a-z0-9-]+:\d{12}:model-package/churn-models/\d+)"
+)
+
+
+def built_arn(log_text: str) -> str:
+    """The model package ARN a model-build run output ('' when none)."""
+    found = BUILT_ARN_RE.findall(log_text)
+    return found[-1] if found else ""
 
 
 def git(repo: Path, *args: str) -> None:

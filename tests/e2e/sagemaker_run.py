@@ -155,8 +155,7 @@ def run(folder: Path) -> SageMakerRun:
                 )
                 result.runs[name] = act
                 if name.startswith("build"):
-                    found = harness.ARN_RE.findall(act.text)
-                    result.arns[name] = found[-1] if found else ""
+                    result.arns[name] = harness.built_arn(act.text)
                 if act.returncode != 0 or (name.startswith("build") and not result.arns[name]):
                     break
             else:

@@ -1,0 +1,133 @@
+"""End to end on the sagemaker backend: the starter templates, run by act, against AWS's double.
+
+The consumer repository's workflows are workflows-templates/model-build.yml and
+model-deploy.yml verbatim, calling the reusable workflows at `@v1`; the repository variables
+are what infra/terraform outputs. No credentials are given to act: each job authenticates
+with oidc-auth, its OIDC token minted by the test token issuer and checked by the double's
+STS. The double (tests/e2e/aws_double.py) is moto plus what moto lacks; see
+tests/e2e/sagemaker_run.py for the sequence: build, deploy, build, deploy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from tests.e2e import harness
+from tests.e2e.sagemaker_run import GROUP, JOB_ROLES, SageMakerRun
+
+pytestmark = pytest.mark.slow
+
+
+def _run(result: SageMakerRun, name: str) -> harness.ActRun:
+    run = result.runs.get(name)
+    if run is None:
+        pytest.fail(f"{name} did not run: an earlier run failed ({sorted(result.runs)})")
+    if run.returncode != 0:
+        pytest.fail(f"{name} failed (act exit {run.returncode}); log {run.log}:\n{run.tail()}")
+    return run
+
+
+def _calls(result: SageMakerRun, role: str) -> Counter[tuple[str, str]]:
+    return Counter((c["service"], c["operation"]) for c in result.calls if c["role"] == role)
+
+
+def test_the_first_build_registers_and_approves_v1(sagemaker_e2e: SageMakerRun) -> None:
+    run = _run(sagemaker_e2e, "build-1")
+    assert sagemaker_e2e.arns["build-1"].endswith(f"model-package/{GROUP}/1")
+    for step in ("PreprocessData", "TrainModel", "EvaluateModel", "CheckAccuracy", "RegisterModel"):
+        assert f"{step}: Succeeded" in run.text, step
+    assert "::set-output:: decision=approved" in run.text
+    assert "1 passed" in run.text  # the consumer's own tests ran first
+    build = _calls(sagemaker_e2e, JOB_ROLES["build"])
+    assert build[("sagemaker", "CreatePipeline")] == 1
+    assert build[("sagemaker", "StartPipelineExecution")] >= 1
+
+
+def test_the_second_build_is_judged_against_the_first(sagemaker_e2e: SageMakerRun) -> None:
+    run = _run(sagemaker_e2e, "build-2")
+    assert sagemaker_e2e.arns["build-2"].endswith(f"model-package/{GROUP}/2")
+    assert "::set-output:: decision=approved" in run.text
+    assert f"::set-output:: champion-arn={sagemaker_e2e.arns['build-1']}" in run.text
+    # The pipeline existed: updated, not created again; a new execution for the new run.
+    build = _calls(sagemaker_e2e, JOB_ROLES["build"])
+    assert build[("sagemaker", "UpdatePipeline")] == 1
+    assert build[("sagemaker", "StartPipelineExecution")] == 2
+    statuses = {p["ModelPackageArn"]: p["ModelApprovalStatus"] for p in sagemaker_e2e.packages}
+    assert statuses == {
+        sagemaker_e2e.arns["build-1"]: "Approved",
+        sagemaker_e2e.arns["build-2"]: "Approved",
+    }
+    lineage = next(
+        p for p in sagemaker_e2e.packages if p["ModelPackageArn"] == sagemaker_e2e.arns["build-2"]
+    )["CustomerMetadataProperties"]
+    assert lineage["smgha:repository"] == "acme/churn-model"
+    assert re.fullmatch(r"[0-9a-f]{40}", lineage["smgha:git-sha"])
+
+
+def test_the_first_deploy_creates_staging_and_production(sagemaker_e2e: SageMakerRun) -> None:
+    run = _run(sagemaker_e2e, "deploy-1")
+    for job in ("Staging", "Production", "Notify"):
+        assert re.search(rf"^\[deploy/model-deploy/{job}\s*\] 🏁  Job succeeded", run.text, re.M), (
+            job
+        )
+    assert run.text.count("pass  accuracy: ") == 2  # the real model answered both smoke tests
+    assert "::notice title=Slack notification skipped::" in run.text
+    staging = _calls(sagemaker_e2e, JOB_ROLES["deploy-staging"])
+    production = _calls(sagemaker_e2e, JOB_ROLES["deploy-production"])
+    assert staging[("sagemaker", "CreateEndpoint")] == 1
+    assert production[("sagemaker", "CreateEndpoint")] == 1
+    assert production[("sagemaker", "CreateMonitoringSchedule")] == 1
+    assert production[("application-autoscaling", "RegisterScalableTarget")] >= 1
+
+
+def test_the_second_deploy_updates_both_endpoints_in_place(sagemaker_e2e: SageMakerRun) -> None:
+    run = _run(sagemaker_e2e, "deploy-2")
+    v2 = sagemaker_e2e.arns["build-2"]
+    assert "Updating churn-staging: churn-staging-v1-" in run.text
+    assert "Updating churn-production: churn-production-v1-" in run.text
+    assert f"::set-output:: previous-model-package-arn={sagemaker_e2e.arns['build-1']}" in run.text
+    for name in ("churn-staging", "churn-production"):
+        assert sagemaker_e2e.endpoints[name]["EndpointStatus"] == "InService"
+        assert sagemaker_e2e.endpoints[name]["EndpointConfigName"].startswith(f"{name}-v2-")
+        container = sagemaker_e2e.models[name]["PrimaryContainer"]
+        assert container["ModelPackageName"] == v2, name
+    production = sagemaker_e2e.configs["churn-production"]
+    assert production["DataCaptureConfig"]["EnableCapture"] is True
+    assert production["DataCaptureConfig"]["DestinationS3Uri"].startswith(
+        "s3://acme-churn-mlops/data-capture/"
+    )
+    staging = _calls(sagemaker_e2e, JOB_ROLES["deploy-staging"])
+    assert staging[("sagemaker", "UpdateEndpoint")] == 1
+    assert staging[("sagemaker", "CreateEndpoint")] == 1  # not created again
+    # The monitoring schedule is unchanged by a new model version: described, left alone.
+    production_calls = _calls(sagemaker_e2e, JOB_ROLES["deploy-production"])
+    assert production_calls[("sagemaker", "CreateMonitoringSchedule")] == 1
+    assert production_calls[("sagemaker", "UpdateMonitoringSchedule")] == 0
+    assert any(a.startswith("churn-production") for a in sagemaker_e2e.alarms)
+    (target,) = [t for t in sagemaker_e2e.scalable_targets if "churn-production" in t["ResourceId"]]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
+
+
+def test_every_aws_call_of_a_job_uses_its_oidc_role(sagemaker_e2e: SageMakerRun) -> None:
+    """No static keys: every call but the harness's set-up is signed with credentials that
+    oidc-auth got for the job's role (temporary ASIA keys from AssumeRoleWithWebIdentity)."""
+    assert sagemaker_e2e.calls, "the double recorded nothing"
+    roles = set(JOB_ROLES.values())
+    strays = [
+        c
+        for c in sagemaker_e2e.calls
+        if c["role"] not in roles
+        and c["access_key"] != "harness"
+        and c["operation"] != "AssumeRoleWithWebIdentity"
+    ]
+    assert strays == []
+    signed = [c for c in sagemaker_e2e.calls if c["role"] in roles]
+    assert all(c["access_key"].startswith("ASIA") for c in signed)
+    assert {c["role"] for c in signed} == roles
+    exchanges = [c for c in sagemaker_e2e.calls if c["operation"] == "AssumeRoleWithWebIdentity"]
+    assert exchanges and all(c["status"] == 200 for c in exchanges)
+    assert sagemaker_e2e.tokens_minted >= len(exchanges)
+    assert [c for c in sagemaker_e2e.calls if c["status"] >= 500] == []
