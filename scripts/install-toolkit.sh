@@ -2,6 +2,12 @@
 # Install the smgha toolkit from a checkout of this action repository, once per job.
 #
 #   install-toolkit.sh <toolkit root dir> [extras]      e.g. install-toolkit.sh "$GITHUB_ACTION_PATH" local,sdk
+#   install-toolkit.sh --cache-key <toolkit root dir> [extras]
+#
+# --cache-key installs nothing: it prints `key=...` and `path=...` lines (for GITHUB_OUTPUT)
+# naming the virtualenv a cache (actions/cache) may keep between jobs: the key holds the
+# runner's OS and architecture, the python the venv is made from, the checksum of the
+# toolkit's sources (what a ref of this repository holds) and the extras.
 #
 # The virtualenv lives at ${SMGHA_VENV:-${RUNNER_TEMP:-/tmp}/smgha-venv}. A marker file in it
 # records the root and the extras installed; when they already cover this request, the
@@ -43,7 +49,12 @@ extras_covered() {
   done
 }
 
-[[ $# -ge 1 && $# -le 2 ]] || fail "usage: install-toolkit.sh <toolkit root dir> [extras]"
+cache_key=""
+if [[ "${1:-}" == "--cache-key" ]]; then
+  cache_key=1
+  shift
+fi
+[[ $# -ge 1 && $# -le 2 ]] || fail "usage: install-toolkit.sh [--cache-key] <toolkit root dir> [extras]"
 [[ -d "$1" ]] || fail "toolkit root '$1' is not a directory"
 root="$(cd -- "$1" && pwd -P)"
 [[ -f "$root/pyproject.toml" ]] || fail "toolkit root '$root' has no pyproject.toml"
@@ -60,6 +71,17 @@ source_sum="$(
 venv="${SMGHA_VENV:-${RUNNER_TEMP:-/tmp}/smgha-venv}"
 python="$venv/bin/python"
 marker="$venv/.smgha-toolkit"
+
+if [[ -n "$cache_key" ]]; then
+  base_python="$(command -v python3 || true)"
+  [[ -n "$base_python" ]] || fail "python3 is not on PATH"
+  # The venv links to the python it was made from: another python means another venv.
+  python_id="$("$base_python" -c 'import platform, sys; print(platform.python_version())')-$(printf '%s' "$(readlink -f "$base_python")" | cksum | cut -d' ' -f1)"
+  printf 'key=smgha-toolkit-%s-%s-py%s-%s-%s\n' "${RUNNER_OS:-$(uname -s)}" "${RUNNER_ARCH:-$(uname -m)}" \
+    "$python_id" "$source_sum" "${wanted:-none}"
+  printf 'path=%s\n' "$venv"
+  exit 0
+fi
 
 installed_sum=""
 installed_extras=""

@@ -133,10 +133,24 @@ def test_action_metadata_is_complete(path: Path) -> None:
 
 def test_root_action_interface() -> None:
     action = load(ROOT / "action.yml")
-    assert list(action["inputs"]) == ["extras"]
+    assert list(action["inputs"]) == ["extras", "cache"]
     assert action["inputs"]["extras"].get("default", "") == ""
     assert action["inputs"]["extras"].get("required") is False
-    assert list(action["outputs"]) == ["python"]
+    assert action["inputs"]["cache"].get("default") == "true"
+    assert list(action["outputs"]) == ["python", "cache-hit"]
+    # Restore before the install and save after it, both keyed by the key step's output.
+    steps = composite_steps(action)
+    assert [s.get("id") for s in steps[:3]] == ["key", "restore", "install"]
+    restore, save = steps[1], steps[3]
+    assert restore["uses"].startswith("actions/cache/restore@")
+    assert save["uses"].startswith("actions/cache/save@")
+    assert restore["uses"].split("@")[1] == save["uses"].split("@")[1]
+    for step in (restore, save):
+        assert step["with"] == {
+            "path": "${{ steps.key.outputs.path }}",
+            "key": "${{ steps.key.outputs.key }}",
+        }
+    assert "steps.restore.outputs.cache-hit != 'true'" in save["if"]
 
 
 # ---- (b) stage actions mirror their module ----------------------------------------------
@@ -388,11 +402,32 @@ def test_build_pipeline_install_step_picks_extras(
     assert outputs == {"python": "/fake/venv/bin/python"}
 
 
+def test_root_action_cache_key_step(tmp_path: Path) -> None:
+    """The key step names the venv and a key that changes with the sources and the extras."""
+    action = load(ROOT / "action.yml")
+    keys = []
+    for extras in ("sdk", "local,sdk", "sdk"):
+        result, outputs = run_step(
+            composite_steps(action)[0], ROOT, tmp_path, with_defaults(action, {"extras": extras}),
+            extra_env={"SMGHA_VENV": str(tmp_path / "venv")},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert outputs["path"] == str(tmp_path / "venv")
+        keys.append(outputs["key"])
+    assert keys[0] == keys[2] != keys[1]
+    assert keys[0].startswith("smgha-toolkit-") and keys[0].endswith("-sdk")
+    result, _ = run_step(
+        composite_steps(action)[0], ROOT, tmp_path, with_defaults(action, {"cache": "yes"})
+    )
+    assert result.returncode != 0
+    assert "input cache is 'yes'; use true or false" in result.stdout + result.stderr
+
+
 def test_root_action_install_step(tmp_path: Path) -> None:
     action = load(ROOT / "action.yml")
     tree = fake_install_tree(tmp_path)
     result, outputs = run_step(
-        composite_steps(action)[0], tree, tmp_path, with_defaults(action, {"extras": "sdk"})
+        composite_steps(action)[2], tree, tmp_path, with_defaults(action, {"extras": "sdk"})
     )
     assert result.returncode == 0, result.stderr
     assert (tree / "scripts" / "args").read_text().splitlines() == [str(tree), "sdk"]

@@ -131,3 +131,19 @@ def test_every_aws_call_of_a_job_uses_its_oidc_role(sagemaker_e2e: SageMakerRun)
     assert exchanges and all(c["status"] == 200 for c in exchanges)
     assert sagemaker_e2e.tokens_minted >= len(exchanges)
     assert [c for c in sagemaker_e2e.calls if c["status"] >= 500] == []
+
+
+def test_the_toolkit_is_installed_once_per_extras_and_restored_in_later_jobs(
+    sagemaker_e2e: SageMakerRun,
+) -> None:
+    """Every job has its own runner temp folder (no shared SMGHA_VENV), as on GitHub-hosted
+    runners: the root action installs in the first build job and the first deploy job, saves
+    the venv with actions/cache, and the six later jobs restore it instead of installing."""
+    for name in ("build-1", "deploy-1", "build-2", "deploy-2"):
+        _run(sagemaker_e2e, name)
+    text = "\n".join(run.text for run in sagemaker_e2e.runs.values())
+    saved = re.findall(r"Cache saved with key: (smgha-toolkit-\S+)", text)
+    restored = re.findall(r"Cache restored from key: (smgha-toolkit-\S+)", text)
+    assert len(saved) == 2 and saved[0].endswith("-sdk") and saved[1].endswith("-none")
+    assert sorted(restored) == sorted([saved[0], saved[1], saved[1], saved[1]])
+    assert len(re.findall(r"smgha: installing ", text)) == 2

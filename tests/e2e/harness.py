@@ -30,6 +30,7 @@ FIXTURE = Path(__file__).resolve().parent / "consumer"
 # The exact pins the reusable workflows use (kept equal to them by test_pins_match).
 CHECKOUT_PIN = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
 SETUP_PYTHON_PIN = "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2b"
+CACHE_PIN = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684"  # restore/ and save/
 LIBRARY = "smgha-org/sagemaker-mlops@v1"
 
 ACT_TIMEOUT = 600.0
@@ -214,6 +215,8 @@ def act_command(
         f"{CHECKOUT_PIN}={STAND_INS / 'checkout'}",
         "--local-repository",
         f"{SETUP_PYTHON_PIN}={STAND_INS / 'setup-python'}",
+        "--local-repository",
+        f"{CACHE_PIN}={STAND_INS / 'cache'}",
     ]
     for key, value in env.items():
         command += ["--env", f"{key}={value}"]

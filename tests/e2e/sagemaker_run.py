@@ -128,7 +128,10 @@ def run(folder: Path) -> SageMakerRun:
                 "AWS_CONFIG_FILE": str(folder / "no-aws-config"),
                 "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-aws-config"),
                 "NO_PROXY": "127.0.0.1,localhost",
-                "SMGHA_VENV": str(folder.parent / "smgha-venv"),
+                # No SMGHA_VENV: each job installs into its own runner temp folder, as on
+                # GitHub-hosted runners, and the root action's cache (the actions/cache
+                # stand-in, a folder) carries the install from job to job.
+                "SMGHA_E2E_CACHE": str(folder / "actions-cache"),
                 **issuer.env(),
             }
             # A push builds; the deploy is dispatched with the build's exact ARN.
