@@ -18,8 +18,14 @@ $(VENV)/.demo-installed: pyproject.toml | $(PY)
 	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk]"
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(PY)
+# checkov gets a venv of its own: its bc-python-hcl2 and the tests' python-hcl2 install the
+# same `hcl2` package over each other.
+CHECKOV := checkov==3.3.30
+
+$(VENV)/.test-installed: pyproject.toml Makefile | $(PY)
 	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk,test]"
+	$(UV) venv --quiet --clear --python $(PY) $(VENV)/opt/checkov
+	$(UV) pip install --python $(VENV)/opt/checkov/bin/python --quiet "$(CHECKOV)"
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

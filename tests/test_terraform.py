@@ -11,15 +11,14 @@ skipped inline (`#checkov:skip=CKV_...:<reason>`), with a reason.
 Which actions each role needs is tests/test_iam_least_privilege.py's business; here only
 the shape of the documents is checked.
 
-checkov lives in a virtual environment of its own (`<venv>/opt/checkov-<version>`, made
-with uv on first use): it depends on bc-python-hcl2, which installs the same `hcl2` package
+checkov lives in a virtual environment of its own (`<venv>/opt/checkov`, made by
+`make test`): it depends on bc-python-hcl2, which installs the same `hcl2` package
 as python-hcl2 and overwrites it (or is overwritten by it), so the two cannot share the
 project's environment. Its scan runs offline (see CHECKOV_ENV) and is bounded by a timeout.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -145,8 +144,6 @@ DAY_VARIABLES = (
 )
 
 # checkov: one pinned version (a new one may bring new checks: upgrade on purpose).
-CHECKOV_VERSION = "3.3.30"
-CHECKOV_INSTALL_TIMEOUT = 900.0
 CHECKOV_SCAN_TIMEOUT = 300.0
 # Offline and quiet: no policy metadata download from the Prisma Cloud API
 # (--skip-download; BC_SKIP_MAPPING), no PyPI version check, no upload.
@@ -653,45 +650,9 @@ def test_every_checkov_skip_gives_a_reason() -> None:
 
 
 def checkov_executable() -> Path:
-    """checkov CHECKOV_VERSION in a virtual environment of its own, made on first use."""
-    home = Path(sys.prefix) / "opt" / f"checkov-{CHECKOV_VERSION}"
-    executable = home / "bin" / "checkov"
-    home.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = home.parent / f"checkov-{CHECKOV_VERSION}.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another pytest may be installing it right now
-        if not (home / ".installed").is_file():
-            uv = [sys.executable, "-m", "uv"]
-            steps = [
-                [*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(home)],
-                [
-                    *uv,
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--python",
-                    str(home / "bin" / "python"),
-                    f"checkov=={CHECKOV_VERSION}",
-                ],
-            ]
-            for command in steps:
-                try:
-                    result = subprocess.run(
-                        command,
-                        capture_output=True,
-                        text=True,
-                        timeout=CHECKOV_INSTALL_TIMEOUT,
-                        check=False,
-                    )
-                except subprocess.TimeoutExpired:
-                    pytest.fail(
-                        f"installing checkov took over {CHECKOV_INSTALL_TIMEOUT:.0f} s: {command}"
-                    )
-                assert result.returncode == 0, (
-                    f"installing checkov failed ({' '.join(command)}):\n{result.stderr[-3000:]}"
-                )
-            (home / ".installed").write_text(CHECKOV_VERSION + "\n")
-    assert executable.is_file(), f"{executable} is missing"
+    """checkov, in the virtual environment of its own that `make test` makes."""
+    executable = Path(sys.prefix) / "opt" / "checkov" / "bin" / "checkov"
+    assert executable.is_file(), f"{executable} is missing: `make test` installs it (see Makefile)"
     return executable
 
 
