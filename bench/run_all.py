@@ -22,6 +22,7 @@ BENCHMARKS = (
     "runner_overhead",
     "local_build",
     "endpoint_throughput",
+    "toolkit_cache",
     "install_size",
 )
 

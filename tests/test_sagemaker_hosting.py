@@ -875,11 +875,7 @@ def test_iam_actions_cover_every_hosting_operation() -> None:
             "UpdateEndpoint",
         ],
         "cloudwatch": ["PutMetricAlarm", "DescribeAlarms"],
-        "application-autoscaling": [
-            "RegisterScalableTarget",
-            "PutScalingPolicy",
-            "DescribeScalableTargets",
-        ],
+        "application-autoscaling": ["RegisterScalableTarget", "PutScalingPolicy"],
     }
     for service, operations in hosting.items():
         for operation in operations:
