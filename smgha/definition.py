@@ -339,6 +339,17 @@ _PARAMETER_CHECKS = {
 }
 
 
+def parameter_values(definition: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every declared parameter's typed value for an execution: the given string, else the
+    default (what `Get: Parameters.X` evaluates to)."""
+    return {
+        name: parameter_value(
+            p.get("Type", "String"), str(given.get(name, p.get("DefaultValue", "")))
+        )
+        for name, p in parameters(definition).items()
+    }
+
+
 def parameter_value(kind: str, text: str) -> Any:
     """The typed value of a parameter string, as an expression sees it."""
     if kind == "Integer":

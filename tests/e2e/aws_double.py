@@ -52,6 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from smgha import definition as defn
+from smgha.backends.local.executor import pipeline_job_name
 from smgha.backends.local.expressions import Evaluator, ExpressionError, lookup
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -357,12 +358,7 @@ class Double:
         properties: dict[str, dict[str, Any]] = {}
         given = {p["Name"]: p["Value"] for p in request.get("PipelineParameters") or []}
         evaluator = Evaluator(
-            parameters={
-                name: defn.parameter_value(
-                    p.get("Type", "String"), str(given.get(name, p.get("DefaultValue", "")))
-                )
-                for name, p in defn.parameters(definition).items()
-            },
+            parameters=defn.parameter_values(definition, given),
             execution={
                 "PipelineExecutionId": execution_id,
                 "PipelineExecutionArn": arn,
@@ -408,7 +404,7 @@ class Double:
         metrics: dict[str, float],
     ) -> dict[str, Any]:
         name, kind = step["Name"], step["Type"]
-        job = f"pipelines-{execution_id}-{re.sub(r'[^A-Za-z0-9-]', '-', name)}"[:63]
+        job = pipeline_job_name(execution_id, name)
         if kind == "Condition":
             outcome = all(evaluator.condition(c) for c in step["Arguments"]["Conditions"])
             branch = "IfSteps" if outcome else "ElseSteps"

@@ -46,15 +46,8 @@ class Execution:
         self.steps = defn.steps_by_name(self.definition)
         self.properties: dict[str, dict[str, Any]] = {}
         self.log_file = open(folder / "execution.log", "a", encoding="utf-8")  # noqa: SIM115
-        declared = defn.parameters(self.definition)
-        given = self.record.get("Parameters") or {}
         self.evaluator = Evaluator(
-            parameters={
-                name: defn.parameter_value(
-                    p.get("Type", "String"), str(given.get(name, p.get("DefaultValue", "")))
-                )
-                for name, p in declared.items()
-            },
+            parameters=defn.parameter_values(self.definition, self.record.get("Parameters") or {}),
             execution={
                 "PipelineExecutionId": self.record["ExecutionId"],
                 "PipelineExecutionArn": self.record["PipelineExecutionArn"],
@@ -141,7 +134,7 @@ class Execution:
                 request = self.evaluator.resolve(step.get("Arguments") or {})
                 context = jobs.JobContext(
                     job_dir=self.folder / "jobs" / name,
-                    job_name=self.job_name(name),
+                    job_name=pipeline_job_name(self.record["ExecutionId"], name),
                     region=self.region,
                     s3=self.s3,
                     registry=self.registry,
@@ -169,13 +162,14 @@ class Execution:
         self.log(f"step {name} succeeded")
         return True
 
-    def job_name(self, step_name: str) -> str:
-        """SageMaker's shape for pipeline job names: at most 63 letters, digits and hyphens."""
-        cleaned = re.sub(r"[^A-Za-z0-9-]", "-", step_name)
-        return f"pipelines-{self.record['ExecutionId']}-{cleaned}"[:63].rstrip("-")
-
     def read_property_file(self, step_name: str, property_file: str) -> Any:
         return read_property_file(self.s3, self.steps, self.properties, step_name, property_file)
+
+
+def pipeline_job_name(execution_id: str, step_name: str) -> str:
+    """SageMaker's shape for pipeline job names: at most 63 letters, digits and hyphens."""
+    cleaned = re.sub(r"[^A-Za-z0-9-]", "-", step_name)
+    return f"pipelines-{execution_id}-{cleaned}"[:63].rstrip("-")
 
 
 def read_property_file(
