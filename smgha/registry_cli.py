@@ -1,9 +1,10 @@
-"""`smgha registry list|describe`: read a model package group the way the gate sees it."""
+"""`smgha registry list|describe|find`: read a model package group the way the gate sees it."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any, TextIO
 
 from smgha.backends import BACKENDS, backend
@@ -28,7 +29,28 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     describe.add_argument("--model-package-arn", required=True, help="The package's ARN.")
     describe.add_argument("--json", action="store_true", help="Print the whole record as JSON.")
-    for command in (listing, describe):
+    find = commands.add_parser(
+        "find",
+        help="Print the ARN of the newest version built from a commit (nothing when none is).",
+        description=(
+            "Print the ARN of the newest version of GROUP that register-and-gate recorded as "
+            "built from --git-sha (its smgha:git-sha lineage), optionally only with --status. "
+            "Prints nothing (exit 0) when no version matches: the deploy template's resolve "
+            "job after a build."
+        ),
+    )
+    find.add_argument("--group", required=True, help="Model package group name.")
+    find.add_argument("--git-sha", required=True, help="The full commit sha of the build.")
+    find.add_argument(
+        "--status",
+        default="",
+        choices=["", "Approved", "PendingManualApproval", "Rejected"],
+        help="Only versions with this approval status (default: any).",
+    )
+    find.add_argument(
+        "--limit", type=int, default=20, help="How many of the newest versions to look at."
+    )
+    for command in (listing, describe, find):
         command.add_argument(
             "--backend", choices=BACKENDS, default="sagemaker", help="default: sagemaker"
         )
@@ -56,6 +78,8 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         records = registry.list_model_packages(arguments.group, limit=arguments.limit)
         stdout.write(render_list(arguments.group, records))
         return 0
+    if arguments.registry_command == "find":
+        return _find(registry, arguments, region, stdout)
     record = registry.describe_model_package(arguments.model_package_arn)
     if record is None:
         stdout.write(f"error: there is no model package {arguments.model_package_arn}\n")
@@ -65,6 +89,31 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         if arguments.json
         else render_record(record)
     )
+    return 0
+
+
+GIT_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def _find(registry: Any, arguments: argparse.Namespace, region: str, stdout: TextIO) -> int:
+    if not GIT_SHA.fullmatch(arguments.git_sha):
+        stdout.write(
+            f"error: --git-sha {arguments.git_sha!r} is not a full commit sha (40 lowercase hex "
+            "characters); pass e.g. github.event.workflow_run.head_sha\n"
+        )
+        return 1
+    if registry.describe_model_package_group(arguments.group) is None:
+        stdout.write(
+            f"error: there is no model package group {arguments.group!r} ({arguments.backend}, {region})\n"
+        )
+        return 1
+    records = registry.list_model_packages(
+        arguments.group, approval_status=arguments.status or None, limit=arguments.limit
+    )
+    for record in records:  # newest first
+        if _metadata(record).get("git-sha") == arguments.git_sha:
+            stdout.write(f"{record['ModelPackageArn']}\n")
+            return 0
     return 0
 
 

@@ -203,7 +203,7 @@ def test_issuer_in_an_environment(environment_issuer: TokenIssuer) -> None:
 def test_exchanges_the_token_and_exports_masked_credentials(
     aws_env: str, issuer: TokenIssuer, files: dict[str, str]
 ) -> None:
-    result = run({}, {**issuer.env(), **files})
+    result = run({"mask-aws-account-id": "true"}, {**issuer.env(), **files})
     assert result.code == 0, result.log
     assert result.errors == [] and result.warnings == []
 
@@ -263,6 +263,30 @@ def test_exchanges_the_token_and_exports_masked_credentials(
     assert sts.get_caller_identity()["Arn"] == outputs["authenticated-arn"]
 
 
+def test_the_account_id_is_not_masked_by_default(
+    aws_env: str, issuer: TokenIssuer, files: dict[str, str]
+) -> None:
+    """GitHub's runner drops a job output that contains any masked value (actions/runner
+    JobExtension.cs: "Skip output '...' since it may contain secret"), so a masked account id
+    would empty every ARN output of the reusable workflows; the credentials stay masked."""
+    result = run({}, {**issuer.env(), **files})
+    assert result.code == 0, result.log
+    masks = {
+        line.removeprefix("::add-mask::")
+        for line in result.log.splitlines()
+        if line.startswith("::add-mask::")
+    }
+    assert "111122223333" not in masks
+    exported = read_heredocs(files["GITHUB_ENV"])
+    assert {
+        exported["AWS_ACCESS_KEY_ID"],
+        exported["AWS_SECRET_ACCESS_KEY"],
+        issuer.tokens[0],
+    } <= masks
+    assert not any("111122223333" in mask for mask in masks)
+    assert result.outputs["authenticated-arn"].startswith("arn:aws:sts::111122223333:")
+
+
 def test_inputs_shape_the_session(aws_env: str, issuer: TokenIssuer, files: dict[str, str]) -> None:
     result = run(
         {
@@ -295,6 +319,7 @@ def test_role_chaining_into_another_account(
             "chain-role-to-assume": CHAIN_ROLE,
             "chain-role-duration-seconds": "900",
             "allowed-account-ids": "444455556666",
+            "mask-aws-account-id": "true",
         },
         {**issuer.env(), **files},
     )

@@ -417,6 +417,29 @@ def test_the_registry_cli_lists_versions_with_metrics_and_lineage(
     assert cli.main(["registry", "list", "--backend", "local", "--group", "nope"]) == 1
 
 
+
+def test_the_registry_cli_finds_the_version_a_commit_built(
+    registry_with_packages: LocalBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the deploy template's resolve job runs after a build: the newest version recorded
+    as built from that commit, with that status; nothing (exit 0) when none is."""
+    from smgha import cli
+
+    assert gate(**{"model-package-arn": _arn(GROUP, 1)}).code == 0
+    capsys.readouterr()
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    find = ["registry", "find", "--backend", "local", "--group", GROUP, "--git-sha"]
+    assert cli.main([*find, sha, "--status", "Approved"]) == 0
+    assert capsys.readouterr().out == _arn(GROUP, 1) + "\n"
+    assert cli.main([*find, sha, "--status", "Rejected"]) == 0
+    assert capsys.readouterr().out == ""
+    assert cli.main([*find, "f" * 40]) == 0
+    assert capsys.readouterr().out == ""
+    assert cli.main([*find, sha[:8]]) == 1
+    assert "not a full commit sha" in capsys.readouterr().out
+    assert cli.main(["registry", "find", "--backend", "local", "--group", "nope", "--git-sha", sha]) == 1
+    assert "no model package group 'nope'" in capsys.readouterr().out
+
 # ---- the sagemaker backend against a moto server ---------------------------------------------
 
 

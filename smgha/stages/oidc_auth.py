@@ -60,8 +60,8 @@ INPUTS = (
     ),
     InputSpec(
         "mask-aws-account-id",
-        "Mask the account id in the logs (and keep it out of the job summary).",
-        "true",
+        "Mask the account id in the logs and the job summary. Off by default: AWS does not treat account ids as secret, and GitHub's runner drops every job output containing a masked value (so every ARN output would be empty).",
+        "false",
         is_bool=True,
     ),
     InputSpec(
@@ -155,7 +155,7 @@ def load_inputs(runner: Runner) -> Inputs:
     return Inputs(
         plan=plan,
         allowed_account_ids=allowed,
-        mask_account_id=runner.get_bool_input("mask-aws-account-id", default=True),
+        mask_account_id=runner.get_bool_input("mask-aws-account-id", default=False),
     )
 
 
