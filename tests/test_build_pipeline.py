@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ import pytest
 
 from smgha.backends import ExecutionRecord, StepRecord
 from smgha.backends.local import LocalBackend
+from smgha.runner import Runner
 from smgha.stages import build_pipeline
-from smgha.stages.build_pipeline import Inputs, failure, run
+from smgha.stages.build_pipeline import BuildResult, Inputs, failure, report, run
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 
 REGION = "us-east-1"
@@ -267,6 +269,18 @@ def test_sagemaker_dry_run_changes_nothing_and_prints_the_diff(
     assert (
         len(sagemaker.list_pipeline_executions(PipelineName="churn")["PipelineExecutionSummaries"])
         == 1
+    )
+
+
+def test_dry_run_diff_containing_a_fence_stays_inside_its_code_block(tmp_path: Path) -> None:
+    diff = '-      "Doc": "```py"\n+      "Doc": "````"'
+    runner = Runner(env={}, stdout=io.StringIO())
+    result = BuildResult(status="DryRun", definition_diff=diff)
+
+    report(_inputs(tmp_path / "definition.json", dry_run=True), result, runner)
+
+    assert runner.summary_text.endswith(
+        f"<details><summary>Definition diff</summary>\n\n`````diff\n{diff}\n`````\n\n</details>\n\n"
     )
 
 

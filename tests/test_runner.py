@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from smgha.errors import InputError
-from smgha.runner import Runner, escape_data, escape_property, to_command_value
+from smgha.runner import (
+    SUMMARY_ARTIFACT,
+    SUMMARY_SIZE_LIMIT,
+    Runner,
+    escape_data,
+    escape_property,
+    fenced_code,
+    to_command_value,
+)
 
 NL = os.linesep
 DELIM = "ghadelimiter_test"
@@ -566,3 +575,238 @@ def test_summary_file_missing_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="Unable to access summary file"):
         runner.summary.write()
     assert runner.summary.stringify() == "x\n\n"
+
+
+def test_fenced_code_outgrows_backtick_runs_in_the_code() -> None:
+    assert fenced_code("a", "diff") == "```diff\na\n```"
+    assert fenced_code("x ````` y\n") == "``````\nx ````` y\n``````"
+
+
+# -- summary size limit ----------------------------------------------------------------------
+
+TRUNCATED = "\n**Job summary truncated:** "
+# Closes the `<details>` and the ```` fence that `oversized_section` opens.
+CLOSERS = "````\n\n</details>\n\n"
+
+
+def filler(size: int, char: str = "x") -> str:
+    """`size` bytes of 100-byte lines (`char` must be one byte)."""
+    lines, rest = divmod(size, 100)
+    return (char * 99 + "\n") * lines + char * rest
+
+
+def oversized_section(size: int) -> str:
+    """A `<details>` section holding a code block whose lines contain ```, about `size` bytes."""
+    line = "+ a diff line with ``` in it " + "d" * 70 + "\n"
+    body = line * (size // len(line))
+    return f"<details><summary>Diff</summary>\n\n````diff\n{body}````\n\n</details>\n\n"
+
+
+def summary_env(file_env: dict[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "GITHUB_STEP_SUMMARY": file_env["GITHUB_STEP_SUMMARY"],
+        "SMGHA_SUMMARY_DIR": str(tmp_path / "spill"),
+        "GITHUB_JOB": "build",
+        "GITHUB_ACTION": "__run_2",
+    }
+    env.update(extra)
+    return env
+
+
+def split_note(written: str) -> tuple[str, str]:
+    """A cut summary's (text before the note, note)."""
+    assert written.count(TRUNCATED) == 1
+    head, note = written.split(TRUNCATED)
+    return head, note
+
+
+def size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def test_summary_exactly_at_the_limit_is_written_whole(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    files["GITHUB_STEP_SUMMARY"].write_text("previous\n", encoding="utf-8")
+    runner, out = make_runner(summary_env(file_env, tmp_path))
+    text = filler(SUMMARY_SIZE_LIMIT - len("previous\n"))
+    runner.summary.raw(text).write()
+    assert read(files["GITHUB_STEP_SUMMARY"]) == "previous\n" + text
+    assert size(files["GITHUB_STEP_SUMMARY"]) == SUMMARY_SIZE_LIMIT
+    assert out.getvalue() == ""
+    assert not (tmp_path / "spill").exists()
+
+
+def test_summary_one_byte_over_the_limit_is_cut(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    files["GITHUB_STEP_SUMMARY"].write_text("previous\n", encoding="utf-8")
+    runner, out = make_runner(summary_env(file_env, tmp_path))
+    runner.summary.raw(filler(SUMMARY_SIZE_LIMIT - len("previous\n") + 1)).write()
+    assert size(files["GITHUB_STEP_SUMMARY"]) <= SUMMARY_SIZE_LIMIT
+    assert TRUNCATED in read(files["GITHUB_STEP_SUMMARY"])
+    assert out.getvalue().startswith("::warning title=Job summary truncated::")
+
+
+def test_summary_over_the_limit_keeps_whole_lines_closes_blocks_and_saves_the_full_text(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    runner, out = make_runner(summary_env(file_env, tmp_path))
+    text = "## Dry run\n\n" + oversized_section(SUMMARY_SIZE_LIMIT * 3 // 2)
+    runner.summary.raw(text).write()
+
+    written = read(files["GITHUB_STEP_SUMMARY"])
+    assert size(files["GITHUB_STEP_SUMMARY"]) <= SUMMARY_SIZE_LIMIT
+    head, note = split_note(written)
+    # The fence and <details> open at the cut are closed, so the note renders after them.
+    assert head.endswith("\n" + CLOSERS)
+    kept = head[: -len(CLOSERS)]
+    assert text.startswith(kept) and kept.endswith(" in it " + "d" * 70 + "\n")
+    assert len(kept.encode()) > SUMMARY_SIZE_LIMIT // 2
+    omitted = len(text.encode()) - len(kept.encode())
+    full = tmp_path / "spill" / "build-__run_2-1.md"
+    assert note == (
+        f"{omitted:,} bytes were left out to keep this step's summary within GitHub's limit of "
+        f"1 MiB (the runner drops a larger summary whole). The full text is in `{full}`; the "
+        f"smgha reusable workflows upload that folder as the artifact `{SUMMARY_ARTIFACT}-<job id>`.\n\n"
+    )
+    assert full.read_bytes() == text.encode()
+    assert [p.name for p in (tmp_path / "spill").iterdir()] == [full.name]
+    assert runner.summary.is_empty_buffer()
+    assert out.getvalue() == (
+        f"::warning title=Job summary truncated::{omitted:,} bytes were left out to keep this "
+        "step's summary within GitHub's limit of 1 MiB (the runner drops a larger summary "
+        f"whole). The full text is in {full}; the smgha reusable workflows upload that folder "
+        f"as the artifact {SUMMARY_ARTIFACT}-<job id>.\n"
+    )
+
+
+def test_summary_writes_that_together_cross_the_limit(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    runner, out = make_runner(summary_env(file_env, tmp_path))
+    first = filler(SUMMARY_SIZE_LIMIT * 3 // 4, "a")
+    second = filler(SUMMARY_SIZE_LIMIT // 2, "b") + "\n"
+    runner.summary.raw(first).write()
+    assert out.getvalue() == ""
+    runner.summary.raw(second).write()
+    written = read(files["GITHUB_STEP_SUMMARY"])
+    assert size(files["GITHUB_STEP_SUMMARY"]) <= SUMMARY_SIZE_LIMIT
+    assert written.startswith(first)
+    kept, _ = split_note(written[len(first) :])
+    assert kept and second.startswith(kept) and kept.endswith("\n")
+    assert (tmp_path / "spill" / "build-__run_2-1.md").read_bytes() == second.encode()
+    assert len(out.getvalue().splitlines()) == 1
+    # The cut leaves room: a short section after it still fits whole.
+    runner.summary.paragraph("Metrics follow.").write()
+    assert read(files["GITHUB_STEP_SUMMARY"]).endswith("\n\nMetrics follow.\n\n")
+    # A third write over the limit gets the next file name.
+    runner.summary.raw(filler(SUMMARY_SIZE_LIMIT, "c")).write()
+    assert size(files["GITHUB_STEP_SUMMARY"]) <= SUMMARY_SIZE_LIMIT
+    assert read(files["GITHUB_STEP_SUMMARY"]).count(TRUNCATED) == 2
+    assert (tmp_path / "spill" / "build-__run_2-2.md").read_bytes() == filler(
+        SUMMARY_SIZE_LIMIT, "c"
+    ).encode()
+    assert len(out.getvalue().splitlines()) == 2
+
+
+def test_summary_cut_between_lines_of_multibyte_characters(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    runner, _ = make_runner(summary_env(file_env, tmp_path))
+    text = ("€" * 33 + "\n") * (SUMMARY_SIZE_LIMIT // 100 + 1)
+    runner.summary.raw(text).write()
+    assert size(files["GITHUB_STEP_SUMMARY"]) <= SUMMARY_SIZE_LIMIT
+    kept, _ = split_note(read(files["GITHUB_STEP_SUMMARY"]))
+    assert kept.endswith("€\n") and text.startswith(kept)
+
+
+@pytest.mark.parametrize("offset", range(4))
+def test_summary_cut_inside_one_long_line_keeps_whole_characters(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path, offset: int
+) -> None:
+    # 4-byte characters after 0..3 bytes already written: every alignment of the cut.
+    files["GITHUB_STEP_SUMMARY"].write_text("p" * offset, encoding="utf-8")
+    runner, _ = make_runner(summary_env(file_env, tmp_path))
+    text = "😀" * (SUMMARY_SIZE_LIMIT // 4 + 1)
+    runner.summary.raw(text).write()
+    assert size(files["GITHUB_STEP_SUMMARY"]) <= SUMMARY_SIZE_LIMIT
+    kept, note = split_note(read(files["GITHUB_STEP_SUMMARY"])[offset:])  # decodes strictly
+    assert kept.endswith("😀\n") and text.startswith(kept[:-1])
+    assert note.startswith(f"{len(text.encode()) - len(kept[:-1].encode()):,} bytes were left out")
+
+
+def test_summary_overwrite_resets_the_count(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    runner, out = make_runner(summary_env(file_env, tmp_path))
+    runner.summary.raw(filler(SUMMARY_SIZE_LIMIT - 10)).write()
+    whole = filler(SUMMARY_SIZE_LIMIT, "o")
+    runner.summary.raw(whole).write(overwrite=True)
+    assert read(files["GITHUB_STEP_SUMMARY"]) == whole
+    assert out.getvalue() == ""
+    runner.summary.raw(whole + "\n").write(overwrite=True)
+    written = read(files["GITHUB_STEP_SUMMARY"])
+    assert size(files["GITHUB_STEP_SUMMARY"]) <= SUMMARY_SIZE_LIMIT
+    kept, _ = split_note(written)
+    assert len(kept.encode()) > SUMMARY_SIZE_LIMIT // 2 and whole.startswith(kept)
+
+
+def test_summary_already_full_appends_nothing_but_warns_and_saves(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    files["GITHUB_STEP_SUMMARY"].write_text(filler(SUMMARY_SIZE_LIMIT - 5), encoding="utf-8")
+    runner, out = make_runner(summary_env(file_env, tmp_path))
+    runner.summary.paragraph("no room").write()
+    assert size(files["GITHUB_STEP_SUMMARY"]) == SUMMARY_SIZE_LIMIT - 5
+    assert out.getvalue().startswith("::warning title=Job summary truncated::9 bytes were left")
+    assert (tmp_path / "spill" / "build-__run_2-1.md").read_text() == "no room\n\n"
+
+
+def test_summary_file_names_keep_safe_characters_only(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = summary_env(file_env, tmp_path, GITHUB_ACTION="../my org/act:1")
+    del env["GITHUB_JOB"]
+    runner, _ = make_runner(env)
+    runner.summary.raw(filler(SUMMARY_SIZE_LIMIT + 1)).write(overwrite=True)
+    assert [p.name for p in (tmp_path / "spill").iterdir()] == ["_my_org_act_1-1.md"]
+
+
+def test_summary_full_text_folder_defaults(
+    files: dict[str, Path],
+    file_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = summary_env(file_env, tmp_path, RUNNER_TEMP=str(tmp_path / "runner-temp"))
+    del env["SMGHA_SUMMARY_DIR"], env["GITHUB_JOB"], env["GITHUB_ACTION"]
+    runner, _ = make_runner(env)
+    runner.summary.raw(filler(SUMMARY_SIZE_LIMIT + 1)).write(overwrite=True)
+    assert (tmp_path / "runner-temp" / SUMMARY_ARTIFACT / "summary-1.md").is_file()
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "system-temp"))
+    del runner.env["RUNNER_TEMP"]
+    runner.summary.raw(filler(SUMMARY_SIZE_LIMIT + 1)).write(overwrite=True)
+    assert (tmp_path / "system-temp" / SUMMARY_ARTIFACT / "summary-1.md").is_file()
+
+
+def test_summary_full_text_not_saved_is_said(
+    files: dict[str, Path], file_env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    runner, out = make_runner(summary_env(file_env, tmp_path, SMGHA_SUMMARY_DIR=str(blocker)))
+    runner.summary.raw(filler(SUMMARY_SIZE_LIMIT + 1)).write()
+    assert size(files["GITHUB_STEP_SUMMARY"]) <= SUMMARY_SIZE_LIMIT
+    _, note = split_note(read(files["GITHUB_STEP_SUMMARY"]))
+    assert "The full text could not be saved: " in note
+    assert "could not be saved" in out.getvalue()
+
+
+def test_summary_text_without_summary_file_has_no_limit() -> None:
+    runner, out = make_runner({})
+    text = filler(SUMMARY_SIZE_LIMIT + 1)
+    runner.summary.raw(text).write()
+    assert runner.summary_text == text
+    assert out.getvalue() == ""

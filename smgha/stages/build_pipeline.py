@@ -24,7 +24,7 @@ from smgha import definition as defn
 from smgha import gates
 from smgha.backends import PipelineBackend, StepRecord, backend
 from smgha.errors import InputError, StageError
-from smgha.runner import Runner
+from smgha.runner import Runner, fenced_code
 from smgha.stages import (
     REGION_INPUT,
     InputSpec,
@@ -440,7 +440,7 @@ def report(inputs: Inputs, result: BuildResult, runner: Runner) -> None:
             f"Dry run on backend `{inputs.backend}`: nothing was changed ({changed} against the deployed definition)."
         )
         if result.definition_diff:
-            summary.details("Definition diff", f"```diff\n{result.definition_diff}\n```")
+            summary.details("Definition diff", fenced_code(result.definition_diff, "diff"))
         summary.write()
         return
     summary.paragraph(
