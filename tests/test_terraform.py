@@ -102,17 +102,53 @@ VALIDATION_CASES: dict[str, tuple[list[str], list[str]]] = {
         ["my-org/churn-model", "octo/repo.name_2"],
         ["my-org/*", "my-org", "*/repo", "https://github.com/my-org/repo", "my-org/repo/x", ""],
     ),
-    "production_workflow_ref": (
+    # Each element of the list; what a caller's uses: line gives (docs/setup.md's rules).
+    "production_workflow_refs": (
         [
+            # uses: ...@v1 (the moving major tag)
             "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1",
+            # uses: ...@v1.2.3, one release or every v1.x.y
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1.2.3",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1.*",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1.2.?",
+            # a fork
+            "acme/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1.*",
+            "my-org-2/ml_lib.fork/.github/workflows/model-deploy.yaml@refs/tags/v1.2.3+build.1",
+            # uses: ...@<release commit sha>: the bare sha
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@"
+            + "0123456789abcdef" * 2
+            + "01234567",
+            # a branch
             "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/heads/main",
-            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@" + "a" * 40,
+            "acme/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/heads/release/v1",
         ],
         [
+            # the ref as written in uses:, not as GitHub puts it in the claim
             "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@v1",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@v1.2.3",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/",
             "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml",
+            # wildcards outside the tag or branch name, or for any tag at all
             "smgha-org/*/.github/workflows/model-deploy.yml@refs/tags/v1",
+            "*/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1",
+            "smgha-org/sagemaker-mlops/.github/workflows/*.yml@refs/tags/v1",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@*",
             "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/*",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/*",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/pull/1/merge",
+            # a sha that is short, upper-case or behind refs/
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@0123456",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@" + "A" * 40,
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/" + "a" * 40,
+            # not the reusable workflow's path
+            "smgha-org/sagemaker-mlops/model-deploy.yml@refs/tags/v1",
+            "smgha-org/sagemaker-mlops/.github/workflows/sub/model-deploy.yml@refs/tags/v1",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy@refs/tags/v1",
+            "https://github.com/smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1",
+            # IAM policy variables, whitespace
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/${aws:username}",
+            "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1 ",
+            "",
         ],
     ),
     "oidc_provider_arn": (
@@ -266,9 +302,49 @@ def test_day_variables_must_be_whole_and_positive(name: str) -> None:
 
 def test_optional_arns_default_to_null() -> None:
     variables = all_blocks("variable")
-    for name in ("oidc_provider_arn", "kms_key_arn", "production_workflow_ref"):
+    for name in ("oidc_provider_arn", "kms_key_arn"):
         assert "default" in variables[name], name
         assert variables[name]["default"] in (None, [None]), f"{name} should default to null"
+
+
+def test_production_workflow_refs_is_a_list_that_defaults_to_empty() -> None:
+    variable = all_blocks("variable")["production_workflow_refs"]
+    assert attribute(variable, "type") == "${list(string)}", attribute(variable, "type")
+    assert variable["default"] == [], variable["default"]
+    condition = str(attribute(sub_blocks(variable, "validation")[0], "condition"))
+    # Every element is checked, not only the first.
+    assert re.match(
+        r"\$\{alltrue\(\[for (\w+) in var\.production_workflow_refs : can\(regex\(\"[^\n]*\", \1\)\)\]\)\}$",
+        condition,
+    ), condition
+
+
+def commented_assignments(text: str, name: str) -> list[str]:
+    """The values of `# <name> = [...]` lines (commented-out examples) in `text`."""
+    values: list[str] = []
+    for match in re.finditer(rf"^\s*#\s*{name}\s*=\s*(\[.*\])\s*$", text, flags=re.MULTILINE):
+        values.extend(json.loads(match.group(1)))
+    return values
+
+
+def test_production_workflow_refs_examples_are_commented_out_and_valid() -> None:
+    """The example tfvars must not pin a ref a fork or a pinned caller would not get (F5): it
+    only shows, commented out, one example per kind of caller, each accepted by the validation."""
+    assert "production_workflow_refs" not in parse(MODULE / "terraform.tfvars.example")
+    pattern = validation_regex("production_workflow_refs")
+    examples = commented_assignments(
+        (MODULE / "terraform.tfvars.example").read_text(encoding="utf-8"),
+        "production_workflow_refs",
+    )
+    refs = [value.split("@", 1)[1] for value in examples]
+    assert "refs/tags/v1" in refs and "refs/tags/v1.*" in refs, refs
+    assert any(re.fullmatch(r"[0-9a-f]{40}", ref) for ref in refs), refs
+    assert len({value.split("/", 1)[0] for value in examples}) > 1, "no fork example"
+    readme = commented_assignments(
+        (MODULE / "README.md").read_text(encoding="utf-8"), "production_workflow_refs"
+    )
+    for value in examples + readme:
+        assert pattern.search(value), f"{value!r} is rejected by the validation"
 
 
 def test_pull_requests_are_not_trusted_by_default() -> None:
@@ -423,6 +499,8 @@ def oidc_statement(role: str) -> dict[str, Any]:
     found = conditions(statement)
     assert ("StringEquals", f"{OIDC}:aud", ["sts.amazonaws.com"]) in found, found
     for test, variable, values in found:
+        # aud and sub are compared exactly; patterns only in production's job_workflow_ref
+        # (a dynamic block, checked below).
         assert test == "StringEquals", f"{role}: {test} on {variable}"
         assert all("*" not in value and "?" not in value for value in values), values
     return statement
@@ -482,19 +560,22 @@ def test_staging_trust_has_only_aud_and_sub() -> None:
     assert "dynamic" not in statement
 
 
-def test_production_trust_pins_job_workflow_ref_when_set() -> None:
+def test_production_trust_matches_job_workflow_ref_patterns_when_set() -> None:
+    """One StringLike condition whose values are all the patterns (any may match), only when
+    production_workflow_refs is not empty."""
     statement = oidc_statement("deploy_production")
     (dynamic,) = sub_blocks(statement, "dynamic")
-    (block,) = [body for key, body in dynamic.items() if label(key) == "condition"]
+    assert [label(key) for key in dynamic] == ["condition"], list(dynamic)
+    (block,) = dynamic.values()
     for_each = str(attribute(block, "for_each"))
     assert re.fullmatch(
-        r"\$\{var\.production_workflow_ref\s*==\s*null\s*\?\s*\[\]\s*:\s*\[var\.production_workflow_ref\]\}",
+        r"\$\{length\(var\.production_workflow_refs\)\s*==\s*0\s*\?\s*\[\]\s*:\s*\[var\.production_workflow_refs\]\}",
         for_each,
     ), for_each
     (content,) = sub_blocks(block, "content")
-    assert literal(attribute(content, "test")) == "StringEquals"
+    assert literal(attribute(content, "test")) == "StringLike"
     assert literal(attribute(content, "variable")) == f"{OIDC}:job_workflow_ref"
-    assert strings(content["values"]) == ["${condition.value}"]
+    assert template(attribute(content, "values")) == "${condition.value}"
 
 
 def test_execution_role_is_trusted_by_sagemaker_of_this_account_only() -> None:

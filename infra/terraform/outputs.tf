@@ -62,5 +62,6 @@ output "repository_variables" {
     SAGEMAKER_EXECUTION_ROLE_ARN   = aws_iam_role.execution.arn
     MODEL_ARTIFACT_BUCKET          = aws_s3_bucket.artifacts.bucket
     ALARM_TOPIC_ARN                = aws_sns_topic.alarms.arn
+    PRODUCTION_APPROVAL            = var.production_approval
   }
 }

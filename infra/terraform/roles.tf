@@ -2,8 +2,10 @@
 # and the SageMaker execution role the pipeline, the models and the monitoring jobs run as.
 # Their permissions are in iam_policies.tf.
 #
-# Trust conditions use StringEquals throughout: every subject is known exactly, so no
-# StringLike pattern (and no wildcard owner, repository, branch or environment) is needed.
+# The aud and sub conditions use StringEquals: every subject is known exactly, so no
+# wildcard owner, repository, branch or environment. The one StringLike condition is
+# production's optional job_workflow_ref, whose patterns may hold wildcards only in the
+# library's tag or branch name (variables.tf validates them).
 
 # ---- trust policies ---------------------------------------------------------------------------
 
@@ -82,14 +84,16 @@ data "aws_iam_policy_document" "deploy_production_trust" {
       values   = [local.deploy_production_subject]
     }
 
-    # And, when pinned, only from the reusable workflow at that ref. The claim is in every
-    # token (the default sub does not include it) and STS can condition on it.
+    # And, with production_workflow_refs, only from a job of the library's reusable workflow
+    # called at a ref one of the patterns matches (several values: any one may match). The
+    # claim names the called workflow and the ref exactly as the caller's uses: gave it
+    # (refs/tags/v1, refs/tags/v1.2.3 or a bare sha); the default sub does not include it.
     dynamic "condition" {
-      for_each = var.production_workflow_ref == null ? [] : [var.production_workflow_ref]
+      for_each = length(var.production_workflow_refs) == 0 ? [] : [var.production_workflow_refs]
       content {
-        test     = "StringEquals"
+        test     = "StringLike"
         variable = "token.actions.githubusercontent.com:job_workflow_ref"
-        values   = [condition.value]
+        values   = condition.value
       }
     }
   }

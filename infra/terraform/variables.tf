@@ -54,14 +54,17 @@ variable "production_environment" {
   }
 }
 
-variable "production_workflow_ref" {
-  description = "When set, the production role also requires the token's job_workflow_ref claim to equal this: the reusable workflow (and the ref it was called at) allowed to deploy to production, e.g. smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1. null: any workflow of the repository running in the production environment."
-  type        = string
-  default     = null
+variable "production_workflow_refs" {
+  description = "The reusable workflows (with the refs they are called at) allowed to deploy to production: StringLike patterns of the token's job_workflow_ref claim, <lib-owner>/<lib-repo>/.github/workflows/model-deploy.yml@<ref>, where <lib-owner>/<lib-repo> is the repository your caller's uses: names (the upstream or your fork) and <ref> is refs/tags/<tag> for a tag (refs/tags/v1.* for every v1.x.y tag, refs/tags/v1 for the moving major tag), refs/heads/<branch> for a branch, or the bare 40-character commit sha. The production role requires the claim to match one of them. Empty: no job_workflow_ref condition (any workflow of the repository running in the production environment)."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = var.production_workflow_ref == null || can(regex("^[A-Za-z0-9-]+/[A-Za-z0-9._-]+/\\.github/workflows/[A-Za-z0-9._/-]+\\.ya?ml@(refs/(heads|tags)/[^*?\\s]+|[0-9a-f]{40})$", var.production_workflow_ref))
-    error_message = "production_workflow_ref is <owner>/<repo>/.github/workflows/<file>.yml@refs/tags/<tag> (or @refs/heads/<branch>, or @<40-character commit sha>), with no wildcards."
+    # Owner, repository and file are literal (a reusable workflow lives directly in
+    # .github/workflows); only a tag or branch name may hold * or ?, after a literal first
+    # character (so not refs/tags/*). No $, { or }: IAM would read ${...} as a policy variable.
+    condition     = alltrue([for ref in var.production_workflow_refs : can(regex("^[A-Za-z0-9](-?[A-Za-z0-9]){0,38}/[A-Za-z0-9._-]{1,100}/\\.github/workflows/[A-Za-z0-9._-]+\\.ya?ml@(refs/(tags|heads)/[A-Za-z0-9_][A-Za-z0-9._/*?+-]*|[0-9a-f]{40})$", ref))])
+    error_message = "Each of production_workflow_refs is <lib-owner>/<lib-repo>/.github/workflows/<file>.yml@<ref>, with <ref> refs/tags/<tag> (uses: ...@v1 gives refs/tags/v1; refs/tags/v1.* allows every v1.x.y tag), refs/heads/<branch>, or a bare 40-character lower-case commit sha (uses: ...@<sha> gives @<sha>, no refs/ prefix). Wildcards (* and ?) only in the tag or branch name, after its first character; none in the owner, repository or file."
   }
 }
 
@@ -245,4 +248,15 @@ variable "tags" {
   description = "Tags put on every resource the module creates that takes tags."
   type        = map(string)
   default     = {}
+}
+
+variable "production_approval" {
+  description = "How production deploys are approved, output as the repository variable PRODUCTION_APPROVAL: environment (the production environment's required reviewers: public repositories or GitHub Enterprise) or manual (plans without required reviewers: the automatic deploy stops after staging; a person promotes by running model-deploy by hand)."
+  type        = string
+  default     = "environment"
+
+  validation {
+    condition     = contains(["environment", "manual"], var.production_approval)
+    error_message = "production_approval must be environment (required reviewers on the production environment) or manual (promote by running model-deploy by hand, for plans without required reviewers)."
+  }
 }

@@ -38,7 +38,7 @@ run "defaults" {
   }
   assert {
     condition     = length(data.aws_iam_policy_document.deploy_production_trust.statement[0].condition) == 2
-    error_message = "Without production_workflow_ref the production trust has aud and sub conditions only."
+    error_message = "Without production_workflow_refs the production trust has aud and sub conditions only."
   }
   assert {
     condition     = length(aws_iam_openid_connect_provider.github) == 1
@@ -58,7 +58,10 @@ run "pinned_production_workflow" {
   command = plan
 
   variables {
-    production_workflow_ref   = "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1"
+    production_workflow_refs = [
+      "acme/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/v1.*",
+      "acme/sagemaker-mlops/.github/workflows/model-deploy.yml@0123456789abcdef0123456789abcdef01234567",
+    ]
     build_trust_pull_requests = true
     oidc_provider_arn         = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
     kms_key_arn               = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -66,7 +69,14 @@ run "pinned_production_workflow" {
 
   assert {
     condition     = length(data.aws_iam_policy_document.deploy_production_trust.statement[0].condition) == 3
-    error_message = "production_workflow_ref adds the job_workflow_ref condition."
+    error_message = "production_workflow_refs adds the job_workflow_ref condition."
+  }
+  assert {
+    condition = anytrue([
+      for c in data.aws_iam_policy_document.deploy_production_trust.statement[0].condition :
+      c.test == "StringLike" && c.variable == "token.actions.githubusercontent.com:job_workflow_ref" && length(c.values) == 2
+    ])
+    error_message = "The job_workflow_ref condition is StringLike with every pattern as a value."
   }
   assert {
     condition     = contains(local.build_subjects, "repo:my-org/churn-model:pull_request")
@@ -102,12 +112,22 @@ run "wildcard_repository" {
   expect_failures = [var.github_repository]
 }
 
-run "workflow_ref_without_ref" {
+run "workflow_ref_without_refs_tags" {
   command = plan
 
   variables {
-    production_workflow_ref = "smgha-org/sagemaker-mlops/.github/workflows/model-deploy.yml@v1"
+    production_workflow_refs = ["acme/sagemaker-mlops/.github/workflows/model-deploy.yml@v1"]
   }
 
-  expect_failures = [var.production_workflow_ref]
+  expect_failures = [var.production_workflow_refs]
+}
+
+run "workflow_ref_any_tag" {
+  command = plan
+
+  variables {
+    production_workflow_refs = ["acme/sagemaker-mlops/.github/workflows/model-deploy.yml@refs/tags/*"]
+  }
+
+  expect_failures = [var.production_workflow_refs]
 }
