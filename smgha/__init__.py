@@ -1,3 +1,3 @@
 """smgha: composite GitHub Actions and a toolkit for SageMaker MLOps."""
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
