@@ -1,4 +1,5 @@
-"""The consumer repository's own test (run by model-build's test job)."""
+"""The reference model project's own tests: model-build's test job runs them
+(`test-command: python -m pytest -q ml/tests`), and so does this repository's suite."""
 
 from ml import data
 
