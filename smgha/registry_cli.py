@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 from typing import Any, TextIO
 
 from smgha.backends import BACKENDS, backend
@@ -49,6 +50,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     find.add_argument(
         "--limit", type=int, default=20, help="How many of the newest versions to look at."
+    )
+    find.add_argument(
+        "--output-file",
+        default="",
+        help=(
+            "Also write the ARN (or nothing) to this file. In a workflow step, read it from "
+            "there rather than capturing stdout: the toolkit writes runner commands (masks of "
+            "refreshed credentials) to stdout."
+        ),
     )
     for command in (listing, describe, find):
         command.add_argument(
@@ -110,10 +120,14 @@ def _find(registry: Any, arguments: argparse.Namespace, region: str, stdout: Tex
     records = registry.list_model_packages(
         arguments.group, approval_status=arguments.status or None, limit=arguments.limit
     )
-    for record in records:  # newest first
-        if _metadata(record).get("git-sha") == arguments.git_sha:
-            stdout.write(f"{record['ModelPackageArn']}\n")
-            return 0
+    found = next(
+        (r["ModelPackageArn"] for r in records if _metadata(r).get("git-sha") == arguments.git_sha),
+        "",
+    )  # records are newest first
+    if arguments.output_file:
+        Path(arguments.output_file).write_text(found)
+    if found:
+        stdout.write(f"{found}\n")
     return 0
 
 

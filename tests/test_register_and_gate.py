@@ -417,7 +417,6 @@ def test_the_registry_cli_lists_versions_with_metrics_and_lineage(
     assert cli.main(["registry", "list", "--backend", "local", "--group", "nope"]) == 1
 
 
-
 def test_the_registry_cli_finds_the_version_a_commit_built(
     registry_with_packages: LocalBackend, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -431,14 +430,24 @@ def test_the_registry_cli_finds_the_version_a_commit_built(
     find = ["registry", "find", "--backend", "local", "--group", GROUP, "--git-sha"]
     assert cli.main([*find, sha, "--status", "Approved"]) == 0
     assert capsys.readouterr().out == _arn(GROUP, 1) + "\n"
+    written = registry_with_packages.root / "found-arn"
+    assert cli.main([*find, sha, "--output-file", str(written)]) == 0
+    assert written.read_text() == _arn(GROUP, 1)
+    capsys.readouterr()
+    assert cli.main([*find, "e" * 40, "--output-file", str(written)]) == 0
+    assert written.read_text() == ""
     assert cli.main([*find, sha, "--status", "Rejected"]) == 0
     assert capsys.readouterr().out == ""
     assert cli.main([*find, "f" * 40]) == 0
     assert capsys.readouterr().out == ""
     assert cli.main([*find, sha[:8]]) == 1
     assert "not a full commit sha" in capsys.readouterr().out
-    assert cli.main(["registry", "find", "--backend", "local", "--group", "nope", "--git-sha", sha]) == 1
+    assert (
+        cli.main(["registry", "find", "--backend", "local", "--group", "nope", "--git-sha", sha])
+        == 1
+    )
     assert "no model package group 'nope'" in capsys.readouterr().out
+
 
 # ---- the sagemaker backend against a moto server ---------------------------------------------
 

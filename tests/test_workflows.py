@@ -587,10 +587,15 @@ def test_deploy_template_resolves_by_commit(tmp_path: Path) -> None:
     ours = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-models/7"
     calls = tmp_path / "calls"
     (bin_dir / "python").write_text("#!/bin/sh\nexit 1\n")
+    # Like the real toolkit, it writes runner commands (a mask of refreshed credentials) to
+    # stdout: the step must take the ARN from --output-file, not from stdout.
     (bin_dir / "smgha").write_text(
         f"""#!/usr/bin/env bash
 echo "$*" >> {calls}
-[[ "$*" == "registry find --group churn-models --git-sha abc123 --status Approved" ]] && echo "{ours}"
+echo "::add-mask::ASIAREFRESHEDKEY"
+out="${{@: -1}}"
+: > "$out"
+[[ "$*" == "registry find --group churn-models --git-sha abc123 --status Approved --output-file $out" ]] && printf '%s' "{ours}" > "$out"
 exit 0
 """
     )
@@ -599,6 +604,7 @@ exit 0
     output = tmp_path / "out"
     env = {
         "PATH": os.environ["PATH"],
+        "RUNNER_TEMP": str(tmp_path),
         "SMGHA_PYTHON": str(bin_dir / "python"),
         "GITHUB_OUTPUT": str(output),
         "EVENT_NAME": "workflow_run",
@@ -606,7 +612,7 @@ exit 0
         "BUILD_SHA": "abc123",
         "MODEL_PACKAGE_GROUP": "churn-models",
     }
-    assert set(env) - {"PATH", "GITHUB_OUTPUT", "SMGHA_PYTHON"} <= set(step["env"])
+    assert set(env) - {"PATH", "GITHUB_OUTPUT", "SMGHA_PYTHON", "RUNNER_TEMP"} <= set(step["env"])
     done = run_bash(step["run"], env)
     assert done.returncode == 0, done.stderr
     assert output.read_text() == f"model-package-arn={ours}\n"
