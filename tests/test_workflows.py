@@ -731,3 +731,25 @@ def test_notify_survives_a_failing_webhook(tmp_path: Path) -> None:
     env = {**_notify_env(tmp_path, "http://127.0.0.1:9/nothing"), "NO_PROXY": "*", "no_proxy": "*"}
     done = run_bash(step["run"].replace("--retry 2", "--retry 0"), env)
     assert done.returncode == 0 and "::warning" in done.stdout
+
+
+def test_every_stage_job_uploads_the_full_summaries_the_runner_module_names() -> None:
+    """A summary cut at GitHub's 1 MiB limit points at `smgha-summaries-<job id>`
+    (smgha/runner.py SUMMARY_ARTIFACT): every job that runs a stage uploads that folder."""
+    from smgha.runner import SUMMARY_ARTIFACT
+
+    for path in REUSABLE:
+        for name, job in jobs(path).items():
+            steps = job.get("steps") or []
+            runs_a_stage = any("/actions/" in s.get("uses", "") for s in steps)
+            uploads = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
+            if not runs_a_stage:
+                assert uploads == [], (rel(path), name)
+                continue
+            assert len(uploads) == 1 and uploads[0] is steps[-1], (rel(path), name)
+            assert uploads[0]["if"] == "always()"
+            assert uploads[0]["with"] == {
+                "name": SUMMARY_ARTIFACT + "-${{ github.job }}",
+                "path": "${{ runner.temp }}/" + SUMMARY_ARTIFACT,
+                "if-no-files-found": "ignore",
+            }
