@@ -16,7 +16,8 @@ import time
 
 import _common as c
 
-# Cheapest first; install_size downloads from the package index and takes minutes.
+# Cheapest first; install_size and cold_install download from the package index and take
+# minutes.
 BENCHMARKS = (
     "import_time",
     "runner_overhead",
@@ -24,6 +25,7 @@ BENCHMARKS = (
     "endpoint_throughput",
     "toolkit_cache",
     "install_size",
+    "cold_install",
 )
 
 

@@ -15,6 +15,19 @@
 # the toolkit is installed with the union of the extras asked for so far, so a later stage
 # that needs more extras adds them without losing the earlier ones.
 #
+# The installer is uv when it is on PATH. Otherwise (GitHub's runner images have no uv) uv
+# is first installed from the package index by the base python's pip into a small venv of
+# its own, ${RUNNER_TEMP:-/tmp}/smgha-uv, which later installs of the job reuse: a few
+# seconds that make the SDK's install several times faster than pip's (bench/cold_install.py).
+# When that bootstrap, or the install with the uv it brought, fails (e.g. a package mirror
+# without uv, or one that only pip is configured for: uv does not read pip's configuration),
+# the script logs one line and installs with pip. SMGHA_INSTALLER=pip skips uv altogether
+# (default: auto). The venv's path and python, and so the --cache-key output, do not depend
+# on the installer; a venv made by uv has no pip of its own and no bytecode until imported.
+# A bootstrapped uv that installed is exported to later steps as SMGHA_UV (GITHUB_ENV).
+#
+# Linux runners are supported; macOS is untested (one warning a job) and Windows is refused.
+#
 # Every log line goes to stderr; stdout gets exactly one line, the venv's python, so a
 # caller can write `python="$(install-toolkit.sh ...)"`. With GITHUB_ENV set, the path is
 # also exported to later steps as SMGHA_PYTHON.
@@ -49,11 +62,62 @@ extras_covered() {
   done
 }
 
+# The toolkit is tested on Linux only. Windows cannot work (a venv's python is
+# Scripts\python.exe there, and the local backend locks with fcntl): refuse it. Any other
+# system gets one warning a job (remembered through GITHUB_ENV), then the install goes on.
+check_os() {
+  local os="${RUNNER_OS:-}" kernel
+  kernel="$(uname -s 2>/dev/null || true)"
+  case "$os:$kernel" in
+    Windows:* | *:MINGW* | *:MSYS* | *:CYGWIN* | *:Windows_NT)
+      fail "this job runs on Windows (${os:-$kernel}), which smgha does not support. Supported: Linux runners (ubuntu-latest, ubuntu-24.04, ubuntu-22.04, self-hosted Linux); macOS is untested. Fix: set runs-on to a Linux runner, e.g. runs-on: ubuntu-latest"
+      ;;
+    Linux:* | :Linux) ;;
+    *)
+      [[ -z "$cache_key" && -z "${SMGHA_OS_WARNED:-}" ]] || return 0
+      printf '::warning title=smgha toolkit install::%s\n' "this job runs on ${os:-$kernel}, where smgha is untested (it is tested on Linux runners: ubuntu-latest, ubuntu-24.04, ubuntu-22.04, self-hosted Linux). If a stage misbehaves, set runs-on to a Linux runner, e.g. runs-on: ubuntu-latest" >&2
+      if [[ -n "${GITHUB_ENV:-}" ]]; then
+        printf 'SMGHA_OS_WARNED=1\n' >>"$GITHUB_ENV"
+      fi
+      ;;
+  esac
+}
+
+# uv from the package index into a venv of its own under RUNNER_TEMP (reused when there):
+# prints its path, or logs one line and fails. The base python's pip installs it (pip can
+# target another environment since 22.3); an older pip, or none, gets the venv's own pip.
+bootstrap_uv() {
+  local home="${RUNNER_TEMP:-/tmp}/smgha-uv" output started=$SECONDS
+  local -a pip_install=(install -q --disable-pip-version-check uv)
+  if [[ ! -x "$home/bin/uv" ]]; then
+    rm -rf -- "$home"
+    if ! output="$(python3 -m venv --without-pip "$home" 2>&1 &&
+      python3 -m pip --python "$home/bin/python" "${pip_install[@]}" 2>&1)"; then
+      if [[ "$output" == *"no such option: --python"* || "$output" == *"No module named pip"* ]]; then
+        output="$("$home/bin/python" -m ensurepip --default-pip 2>&1 &&
+          "$home/bin/python" -m pip "${pip_install[@]}" 2>&1)" || true
+      fi
+    fi
+    if [[ ! -x "$home/bin/uv" ]]; then
+      log "could not install uv with pip ($(printf '%s\n' "$output" | grep . | tail -n 1)); installing with pip"
+      rm -rf -- "$home"
+      return 1
+    fi
+    log "installed $("$home/bin/uv" --version) into $home in $((SECONDS - started))s"
+  fi
+  printf '%s\n' "$home/bin/uv"
+}
+
 cache_key=""
 if [[ "${1:-}" == "--cache-key" ]]; then
   cache_key=1
   shift
 fi
+check_os
+case "${SMGHA_INSTALLER:-auto}" in
+  auto | pip) ;;
+  *) fail "SMGHA_INSTALLER is '${SMGHA_INSTALLER}'; use auto (uv, bootstrapped when missing) or pip" ;;
+esac
 [[ $# -ge 1 && $# -le 2 ]] || fail "usage: install-toolkit.sh [--cache-key] <toolkit root dir> [extras]"
 [[ -d "$1" ]] || fail "toolkit root '$1' is not a directory"
 root="$(cd -- "$1" && pwd -P)"
@@ -118,18 +182,42 @@ else
     rm -rf -- "$venv"
   fi
   rm -f -- "$marker"
-  if command -v uv >/dev/null 2>&1; then
-    [[ -z "$fresh" ]] || uv venv --quiet "$venv" >&2
-    uv pip install --python "$python" "$spec" >&2
-  else
+  uv="" bootstrapped="" installer=pip
+  if [[ "${SMGHA_INSTALLER:-auto}" == pip ]]; then
+    :
+  elif command -v uv >/dev/null 2>&1; then
+    uv=uv
+  elif uv="$(bootstrap_uv)"; then
+    bootstrapped=1
+  fi
+  if [[ -n "$uv" ]]; then
+    # The venv is python3's, as the cache key says (uv alone may pick another python, e.g.
+    # the one a .python-version file in the workspace names).
+    base_python="$(command -v python3 || true)"
+    if { [[ -z "$fresh" ]] || "$uv" venv --quiet ${base_python:+--python "$base_python"} "$venv" >&2; } &&
+      "$uv" pip install --python "$python" "$spec" >&2; then
+      installer=uv
+    elif [[ -n "$bootstrapped" ]]; then
+      log "uv could not install $spec (its error is above); installing with pip"
+      [[ -z "$fresh" ]] || rm -rf -- "$venv"
+    else
+      fail "uv could not install $spec (its error is above)"
+    fi
+  fi
+  if [[ "$installer" == pip ]]; then
     [[ -z "$fresh" ]] || python3 -m venv "$venv" >&2
+    # A venv that uv made has no pip of its own.
+    [[ -x "$venv/bin/pip" ]] || "$python" -m ensurepip --default-pip >/dev/null
     "$venv/bin/pip" install -q --disable-pip-version-check "$spec" >&2
   fi
   printf 'root=%s\nsource=%s\nextras=%s\n' "$root" "$source_sum" "$extras" >"$marker"
-  log "installed in $((SECONDS - started))s"
+  log "installed in $((SECONDS - started))s with $installer"
 fi
 
 if [[ -n "${GITHUB_ENV:-}" ]]; then
   printf 'SMGHA_PYTHON=%s\n' "$python" >>"$GITHUB_ENV"
+  if [[ -n "${bootstrapped:-}" && "$installer" == uv ]]; then
+    printf 'SMGHA_UV=%s\n' "$uv" >>"$GITHUB_ENV"
+  fi
 fi
 printf '%s\n' "$python"

@@ -133,10 +133,19 @@ def test_action_metadata_is_complete(path: Path) -> None:
 
 def test_root_action_interface() -> None:
     action = load(ROOT / "action.yml")
-    assert list(action["inputs"]) == ["extras", "cache"]
+    assert list(action["inputs"]) == [
+        "extras",
+        "cache",
+        "dependencies",
+        "requirements-file",
+        "pyproject-extras",
+        "extra-packages",
+    ]
     assert action["inputs"]["extras"].get("default", "") == ""
     assert action["inputs"]["extras"].get("required") is False
     assert action["inputs"]["cache"].get("default") == "true"
+    assert action["inputs"]["dependencies"].get("default") == "false"
+    assert action["inputs"]["requirements-file"].get("default") == "requirements.txt"
     assert list(action["outputs"]) == ["python", "cache-hit"]
     # Restore before the install and save after it, both keyed by the key step's output.
     steps = composite_steps(action)
@@ -151,6 +160,11 @@ def test_root_action_interface() -> None:
             "key": "${{ steps.key.outputs.key }}",
         }
     assert "steps.restore.outputs.cache-hit != 'true'" in save["if"]
+    # The repository's dependencies come after the save: the cache holds the toolkit only.
+    dependencies = steps[4]
+    assert dependencies["if"] == "inputs.dependencies == 'true'"
+    assert "install-consumer-deps.sh" in dependencies["run"]
+    assert dependencies["env"]["SMGHA_TOOLKIT_PYTHON"] == "${{ steps.install.outputs.python }}"
 
 
 # ---- (b) stage actions mirror their module ----------------------------------------------
@@ -449,7 +463,7 @@ def test_build_pipeline_stage_step_runs_the_toolkit_python(tmp_path: Path, expor
     result, _ = run_step(step, ROOT, tmp_path, inputs, toolkit, extra)
     assert result.returncode == 0, result.stderr
     log = (tmp_path / "python.log").read_text().splitlines()
-    assert log[:2] == ["-m", "smgha.stages.build_pipeline"]
+    assert log[:3] == ["-I", "-m", "smgha.stages.build_pipeline"]
     assert "INPUT_PIPELINE_NAME=churn" in log
     assert "INPUT_BACKEND=sagemaker" in log
     assert "INPUT_WAIT=true" in log

@@ -500,3 +500,41 @@ def test_s3_uris_are_key_prefixes(tmp_path: Path) -> None:
     assert s3.download("s3://b/data/", tmp_path / "out") == 2
     with pytest.raises(ValueError, match="names no bucket"):
         s3.path("s3:///key")
+
+
+def test_spawned_processes_never_import_an_smgha_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer's workspace (a fork of this repository) has an smgha/ of its own: the
+    executor, deployer and endpoint servers the local backend starts must run the toolkit's
+    copy, as `python -m` from that directory would not."""
+    import subprocess
+    import sys
+
+    from smgha.backends.local import state
+
+    workspace = tmp_path / "fork"
+    fake = workspace / "smgha" / "backends" / "local"
+    fake.mkdir(parents=True)
+    for package in (workspace / "smgha", workspace / "smgha" / "backends", fake):
+        (package / "__init__.py").write_text("print('WORKSPACE COPY RAN', flush=True)\n")
+    (fake / "deployer.py").write_text("print('WORKSPACE COPY RAN', flush=True)\n")
+    monkeypatch.chdir(workspace)
+    # The control: plain `python -m` from the workspace runs the workspace's copy.
+    plain = subprocess.run(
+        [sys.executable, "-m", "smgha.backends.local.deployer", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "WORKSPACE COPY RAN" in plain.stdout
+    folder = tmp_path / "deployment"
+    folder.mkdir()
+    child = state.spawn("smgha.backends.local.deployer", folder, "deployer.log")
+    child.wait(timeout=60)
+    log = (folder / "deployer.log").read_text()
+    assert "WORKSPACE COPY RAN" not in log
+    # The toolkit's deployer ran (and stopped: the folder holds no deployment.json).
+    assert child.returncode == 1
+    assert f"{state.__file__.rsplit('/', 1)[0]}/deployer.py" in log
+    assert "deployment.json" in log

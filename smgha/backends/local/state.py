@@ -93,10 +93,22 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# Runs a module as `python -m` would, but with this copy of smgha first on sys.path instead of
+# the working directory: a consumer's workspace (a fork of this repository) may hold an
+# smgha/ of its own, which must never shadow the toolkit.
+_RUN_MODULE = (
+    "import runpy, sys\n"
+    "sys.path[0] = sys.argv[1]\n"
+    "sys.argv = [sys.argv[2], *sys.argv[3:]]\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+)
+
+
 def spawn(module: str, folder: Path, log_name: str) -> subprocess.Popen[bytes]:
     """Start `python -m <module> <folder>` detached (its own session, so it outlives the
     caller, as an AWS resource would), logging to `<folder>/<log_name>`. It imports this copy
-    of smgha and finds the state folder from `folder`'s place in it."""
+    of smgha, never one in the working directory, and finds the state folder from `folder`'s
+    place in it."""
     package_root = str(Path(__file__).resolve().parents[3])
     env = {
         **os.environ,
@@ -104,7 +116,7 @@ def spawn(module: str, folder: Path, log_name: str) -> subprocess.Popen[bytes]:
     }
     with open(folder / log_name, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", module, str(folder)],
+            [sys.executable, "-c", _RUN_MODULE, package_root, module, str(folder)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
