@@ -1,11 +1,14 @@
 """End to end: the reusable workflows run by act, offline, on the local backend.
 
 A consumer repository (tests/e2e/consumer plus a copy of ml/, made in a tmp dir) calls
-`smgha-org/sagemaker-mlops/.github/workflows/model-build.yml@v1` and `model-deploy.yml@v1`;
-act maps that to this checkout with `--local-repository`, and the actions/checkout and
-actions/setup-python pins to stand-ins (tests/e2e/stand-ins). Jobs run on the host
-(`-P ubuntu-latest=-self-hosted`, no Docker). act has no environments or required
-reviewers: `environment: production` is not a gate here, production follows staging.
+`acme/sagemaker-mlops/.github/workflows/model-build.yml@v1` and `model-deploy.yml@v1`: the
+major tag of a release cut from this work tree by the release tool into a bare repository
+(harness.release_library), resolved from it as GitHub would. The actions/checkout,
+actions/setup-python and actions/cache pins map to stand-ins (tests/e2e/stand-ins). Jobs run
+on the host (`-P ubuntu-latest=-self-hosted`, no Docker) with a bare python3 on PATH, and
+every run is held to GitHub's runner rules (harness.runner_rule_violations). act has no
+environments or required reviewers: on the local backend production follows staging (the
+sagemaker-backend run emulates the reviewer).
 """
 
 from __future__ import annotations
@@ -46,10 +49,18 @@ def _job_ended(run: harness.ActRun, job: str, result: str) -> bool:
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("e2e-act")
+    release = harness.release_library(base / "library")
     repo = harness.make_consumer_repo(base / "churn-model")
     state = base / "state"
     env = {"SMGHA_STATE_DIR": str(state), "SMGHA_VENV": str(base / "smgha-venv")}
-    context: dict[str, Any] = {"base": base, "repo": repo, "state": state, "env": env}
+    context: dict[str, Any] = {
+        "base": base,
+        "repo": repo,
+        "state": state,
+        "env": env,
+        "release": release,
+        "output_names": harness.caller_output_names(repo, release),
+    }
     try:
         yield context
     finally:
@@ -57,12 +68,28 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         harness.smgha("endpoints", "stop", "--all", state_dir=state, check=False)
 
 
+def act(
+    e2e: dict[str, Any], event: str, workflow: str, name: str, **options: Any
+) -> harness.ActRun:
+    """One act run of the consumer repository, held to GitHub's runner rules."""
+    run = harness.run_act(
+        e2e["repo"],
+        event,
+        workflow,
+        release=e2e["release"],
+        log=e2e["base"] / f"{name}.log",
+        env=e2e["env"],
+        **options,
+    )
+    violations = harness.runner_rule_violations(run, e2e["output_names"])
+    _assert(run, violations == [], "GitHub's runner would differ:\n" + "\n".join(violations))
+    return run
+
+
 @pytest.fixture(scope="module")
 def built(e2e: dict[str, Any]) -> dict[str, Any]:
     """model-build (push) on the local backend, once per module."""
-    run = harness.run_act(
-        e2e["repo"], "push", "model-build.yml", log=e2e["base"] / "build.log", env=e2e["env"]
-    )
+    run = act(e2e, "push", "model-build.yml", "build")
     return {"run": run, "arn": harness.built_arn(run.text)}
 
 
@@ -71,7 +98,18 @@ def test_pins_match_the_workflows() -> None:
     for name in ("model-build.yml", "model-deploy.yml"):
         text = (harness.ROOT / ".github" / "workflows" / name).read_text()
         pins = set(re.findall(r"uses: (actions/[a-z-]+@[0-9a-f]{40})", text))
-        assert pins == {harness.CHECKOUT_PIN, harness.SETUP_PYTHON_PIN}, (name, pins)
+        assert pins == {
+            harness.CHECKOUT_PIN,
+            harness.SETUP_PYTHON_PIN,
+            harness.UPLOAD_ARTIFACT_PIN,
+        }, (name, pins)
+    cache = set(
+        re.findall(
+            r"uses: (actions/cache)/(?:restore|save)(@[0-9a-f]{40})",
+            (harness.ROOT / "action.yml").read_text(),
+        )
+    )
+    assert {a + ref for a, ref in cache} == {harness.CACHE_PIN}
 
 
 @pytest.mark.slow
@@ -95,12 +133,11 @@ def test_model_build_on_the_local_backend(e2e: dict[str, Any], built: dict[str, 
 def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], built: dict[str, Any]) -> None:
     if not built["arn"]:
         pytest.fail("model-build registered nothing: see test_model_build_on_the_local_backend")
-    run = harness.run_act(
-        e2e["repo"],
+    run = act(
+        e2e,
         "workflow_dispatch",
         "model-deploy.yml",
-        log=e2e["base"] / "deploy.log",
-        env=e2e["env"],
+        "deploy",
         inputs={"model-package-arn": built["arn"], "endpoint-prefix": "churn"},
     )
     _assert(run, run.returncode == 0, "model-deploy failed")
@@ -114,17 +151,26 @@ def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], built: dict[str,
     _assert(run, "Job failed" not in text, "a job failed")
     _assert(
         run,
-        text.count("Success - Main smgha-org/sagemaker-mlops/actions/deploy-endpoint@v1") == 2,
+        len(
+            re.findall(
+                r"Success - Main acme/sagemaker-mlops/actions/deploy-endpoint@[0-9a-f]{40}", text
+            )
+        )
+        == 2,
         "two deploys",
     )
     _assert(
         run,
-        text.count("Success - Main smgha-org/sagemaker-mlops/actions/smoke-test@v1") == 2,
+        len(
+            re.findall(r"Success - Main acme/sagemaker-mlops/actions/smoke-test@[0-9a-f]{40}", text)
+        )
+        == 2,
         "two smoke tests",
     )
     _assert(
         run,
-        "Success - Main smgha-org/sagemaker-mlops/actions/enable-monitor@v1" in text,
+        re.search(r"Success - Main acme/sagemaker-mlops/actions/enable-monitor@[0-9a-f]{40}", text)
+        is not None,
         "no enable-monitor",
     )
     endpoints = harness.smgha("endpoints", "list", state_dir=e2e["state"]).stdout
@@ -132,35 +178,92 @@ def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], built: dict[str,
         assert re.search(rf"^{name}\s+InService\b", endpoints, re.MULTILINE), endpoints
 
 
+def _rejected_build_problems(run: harness.ActRun) -> list[str]:
+    """What is wrong with a release run whose gate rejected the model ([] when nothing is).
+    The build job succeeds (fail-on-reject: false), so only the caller's `if:` on the
+    decision keeps the deploy jobs from starting."""
+    checks = {
+        "the release run failed": run.returncode == 0,
+        "no rejected gate decision": "::set-output:: decision=rejected" in run.text,
+        "the pipeline itself should have succeeded": "RegisterModel: Succeeded" in run.text,
+        "the build job did not succeed": _job_ended(
+            run, "build/model-build/Build, register and gate", "succeeded"
+        ),
+        "staging ran after a rejected build": not _job_ran(run, "deploy/model-deploy/Staging"),
+        "production ran after a rejected build": not _job_ran(
+            run, "deploy/model-deploy/Production"
+        ),
+    }
+    return [problem for problem, holds in checks.items() if not holds]
+
+
 @pytest.mark.slow
 def test_a_rejected_build_stops_before_deploy(e2e: dict[str, Any]) -> None:
-    run = harness.run_act(
-        e2e["repo"],
+    run = act(
+        e2e,
         "workflow_dispatch",
         "release.yml",
-        log=e2e["base"] / "release-rejected.log",
+        "release-rejected",
+        inputs={"gate-rules": "accuracy >= 0.99"},
+    )
+    problems = _rejected_build_problems(run)
+    _assert(run, problems == [], "; ".join(problems))
+    endpoints = harness.smgha("endpoints", "list", state_dir=e2e["state"]).stdout
+    assert "release-" not in endpoints, endpoints
+
+
+@pytest.mark.slow
+def test_the_rejected_build_check_catches_a_caller_that_deploys_anyway(
+    e2e: dict[str, Any],
+) -> None:
+    """The mutant: the caller gates its deploy on the build job's result instead of the gate's
+    decision, so a rejected model is deployed. The same check as above must report it, so
+    that test can fail."""
+    mutant = e2e["base"] / "churn-model-mutant"
+    harness.git(e2e["base"], "clone", "-q", str(e2e["repo"]), str(mutant))
+    workflow = mutant / ".github" / "workflows" / "release.yml"
+    guard = "if: needs.build.outputs.decision == 'approved'"
+    assert guard in workflow.read_text()
+    workflow.write_text(workflow.read_text().replace(guard, "if: needs.build.result == 'success'"))
+    harness.git(mutant, "commit", "-q", "-am", "Deploy whatever the gate decided")
+    run = harness.run_act(
+        mutant,
+        "workflow_dispatch",
+        "release.yml",
+        release=e2e["release"],
+        log=e2e["base"] / "release-mutant.log",
         env=e2e["env"],
         inputs={"gate-rules": "accuracy >= 0.99"},
     )
-    _assert(run, run.returncode != 0, "the release run succeeded although the gate rejects")
-    text = run.text
-    _assert(run, "::set-output:: decision=rejected" in text, "no rejected gate decision")
-    _assert(run, "RegisterModel: Succeeded" in text, "the pipeline itself should have succeeded")
-    _assert(
-        run,
-        _job_ended(run, "build/model-build/Build, register and gate", "failed"),
-        "the build job did not fail",
+    assert "staging ran after a rejected build" in _rejected_build_problems(run), run.tail()
+
+
+def test_the_library_resolves_from_the_release_as_github_would(e2e: dict[str, Any]) -> None:
+    """The caller's `@v1` and, through the reusable workflows at that tag, the stage actions at
+    the release's code commit; nothing else, and no placeholder on the way."""
+    release = e2e["release"]
+    mapped = harness.library_mappings(release, e2e["repo"], e2e["base"] / "resolve-check")
+    assert set(mapped) == {"v1", release.code_sha}
+    assert harness.git(release.bare, "rev-parse", "v1^{commit}") == release.release_sha
+    assert harness.git(release.bare, "rev-parse", f"{release.release_sha}^") == release.code_sha
+
+
+def test_a_missing_tag_or_a_placeholder_does_not_resolve(
+    e2e: dict[str, Any], tmp_path: Any
+) -> None:
+    release = e2e["release"]
+    caller = tmp_path / "caller"
+    (caller / ".github" / "workflows").mkdir(parents=True)
+    workflow = caller / ".github" / "workflows" / "build.yml"
+    workflow.write_text(
+        "jobs:\n  build:\n    uses: acme/sagemaker-mlops/.github/workflows/model-build.yml@v9.9.9\n"
     )
-    _assert(
-        run, not _job_ran(run, "deploy/model-deploy/Staging"), "staging ran after a rejected build"
-    )
-    _assert(
-        run,
-        not _job_ran(run, "deploy/model-deploy/Production"),
-        "production ran after a rejected build",
-    )
-    endpoints = harness.smgha("endpoints", "list", state_dir=e2e["state"]).stdout
-    assert "release-" not in endpoints, endpoints
+    with pytest.raises(harness.LibraryUnresolved, match="v9.9.9: no such tag"):
+        harness.library_mappings(release, caller, tmp_path / "refs")
+    # main's own commit, unreleased: its reusable workflows still name the placeholder.
+    workflow.write_text(workflow.read_text().replace("@v9.9.9", f"@{release.code_sha}"))
+    with pytest.raises(harness.LibraryUnresolved, match="placeholder"):
+        harness.library_mappings(release, caller, tmp_path / "refs-main")
 
 
 @pytest.mark.slow
@@ -169,12 +272,11 @@ def test_a_failing_staging_smoke_test_stops_before_production(
 ) -> None:
     if not built["arn"]:
         pytest.fail("model-build registered nothing: see test_model_build_on_the_local_backend")
-    run = harness.run_act(
-        e2e["repo"],
+    run = act(
+        e2e,
         "workflow_dispatch",
         "model-deploy.yml",
-        log=e2e["base"] / "deploy-bad-smoke.log",
-        env=e2e["env"],
+        "deploy-bad-smoke",
         inputs={
             "model-package-arn": built["arn"],
             "endpoint-prefix": "bad",

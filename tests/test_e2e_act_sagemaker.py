@@ -1,17 +1,20 @@
 """End to end on the sagemaker backend: the starter templates, run by act, against AWS's double.
 
 The consumer repository's workflows are workflows-templates/model-build.yml and
-model-deploy.yml verbatim, calling the reusable workflows at `@v1`; the repository variables
-are what infra/terraform outputs. No credentials are given to act: each job authenticates
+model-deploy.yml as a release of the library holds them (calling the reusable workflows at
+the release tag, resolved from a bare copy of the library repository as GitHub would); the
+repository variables are what infra/terraform outputs. No credentials are given to act: each job authenticates
 with oidc-auth, its OIDC token minted by the test token issuer and checked by the double's
 STS. The double (tests/e2e/aws_double.py) is moto plus what moto lacks; see
-tests/e2e/sagemaker_run.py for the sequence: build, deploy, build, deploy.
+tests/e2e/sagemaker_run.py for the sequence: build, the automatic deploy (workflow_run, with
+production approved by the emulated reviewer), build, deploy by hand.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime
 
 import pytest
 
@@ -67,12 +70,27 @@ def test_the_second_build_is_judged_against_the_first(sagemaker_e2e: SageMakerRu
     assert re.fullmatch(r"[0-9a-f]{40}", lineage["smgha:git-sha"])
 
 
-def test_the_first_deploy_creates_staging_and_production(sagemaker_e2e: SageMakerRun) -> None:
+def _job_finished_at(run: harness.ActRun, suffix: str) -> float:
+    for event in run.events:
+        if str(event.get("job", "")).rstrip().endswith(suffix) and "jobResult" in event:
+            return datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).timestamp()
+    pytest.fail(f"no end of a job ending in {suffix!r} in {run.log}")
+
+
+def test_the_automatic_deploy_after_a_build_creates_staging_and_production(
+    sagemaker_e2e: SageMakerRun,
+) -> None:
+    """workflow_run of model-build: resolve finds the version built from the event's head_sha
+    through oidc-auth and the registry, and every job checks out that commit, not main's newer
+    one (which no longer has the smoke-test payloads)."""
     run = _run(sagemaker_e2e, "deploy-1")
-    for job in ("Staging", "Production", "Notify"):
-        assert re.search(rf"^\[deploy/model-deploy/{job}\s*\] 🏁  Job succeeded", run.text, re.M), (
-            job
-        )
+    for job in ("Resolve the model package", "Staging", "Production", "Notify"):
+        assert run.job_result(job) == "success", job
+    assert f"model package: {sagemaker_e2e.arns['build-1']}" in run.text
+    built, newer = sagemaker_e2e.commits["C1"], sagemaker_e2e.commits["C2"]
+    checkouts = re.findall(r"stand-in checkout: ([0-9a-f]{40})", run.text)
+    assert checkouts == [built, built], checkouts  # staging and production
+    assert newer not in checkouts
     assert run.text.count("pass  accuracy: ") == 2  # the real model answered both smoke tests
     assert "::notice title=Slack notification skipped::" in run.text
     staging = _calls(sagemaker_e2e, JOB_ROLES["deploy-staging"])
@@ -81,10 +99,61 @@ def test_the_first_deploy_creates_staging_and_production(sagemaker_e2e: SageMake
     assert production[("sagemaker", "CreateEndpoint")] == 1
     assert production[("sagemaker", "CreateMonitoringSchedule")] == 1
     assert production[("application-autoscaling", "RegisterScalableTarget")] >= 1
+    # resolve read the registry with the build role, outside any environment.
+    build = _calls(sagemaker_e2e, JOB_ROLES["build"])
+    assert build[("sagemaker", "ListModelPackages")] >= 1
+
+
+def test_production_waits_for_the_reviewer(sagemaker_e2e: SageMakerRun) -> None:
+    """Each deploy's production job was held at its first need of the environment (its OIDC
+    exchange for the production role) until the reviewer approved, which it did only after
+    that run's staging job succeeded; no production call came before the approval. (The
+    stages renew their credentials with new exchanges; each is held and decided too.)"""
+    deploys = [_run(sagemaker_e2e, name) for name in ("deploy-1", "deploy-2")]
+    reviews = sagemaker_e2e.reviews
+    assert reviews and all(r.approved for r in reviews), reviews
+    assert {r.role for r in reviews} == {JOB_ROLES["deploy-production"]}
+    production_calls = [
+        c["time"] for c in sagemaker_e2e.calls if c["role"] == JOB_ROLES["deploy-production"]
+    ]
+    for run in deploys:
+        staged = _job_finished_at(run, "/Staging")
+        ended = _job_finished_at(run, "/Production") + 1  # act logs whole seconds
+        held = [r for r in reviews if staged <= r.waiting_at <= ended]
+        assert held, f"{run.log}: production was never held for the reviewer"
+        first = min(held, key=lambda r: r.waiting_at)
+        assert first.waiting_at <= first.decided_at
+        window = [t for t in production_calls if staged <= t <= ended]
+        assert window and min(window) >= first.decided_at
+    # Every hold belongs to one of the two deploys' production jobs.
+    assert len(reviews) == sum(
+        1
+        for r in reviews
+        for run in deploys
+        if _job_finished_at(run, "/Staging")
+        <= r.waiting_at
+        <= _job_finished_at(run, "/Production") + 1
+    )
+
+
+def test_github_runner_rules_hold_in_every_run(sagemaker_e2e: SageMakerRun) -> None:
+    """What GitHub's runner enforces and act does not: no job output carries a masked value
+    (GitHub would drop it), and no secret (credentials, OIDC tokens, anything masked) appears
+    unmasked in a log line, a job summary or an output."""
+    assert set(sagemaker_e2e.violations) == {"build-1", "deploy-1", "build-2", "deploy-2"}
+    assert sagemaker_e2e.violations == {name: [] for name in sagemaker_e2e.violations}
+    masked = [
+        e
+        for run in sagemaker_e2e.runs.values()
+        for e in run.events
+        if e.get("command") == "add-mask"
+    ]
+    assert len(masked) >= 4 * 3  # the scan had credentials to look for
 
 
 def test_the_second_deploy_updates_both_endpoints_in_place(sagemaker_e2e: SageMakerRun) -> None:
     run = _run(sagemaker_e2e, "deploy-2")
+    assert "Skip output" not in run.text
     v2 = sagemaker_e2e.arns["build-2"]
     assert "Updating churn-staging: churn-staging-v1-" in run.text
     assert "Updating churn-production: churn-production-v1-" in run.text
@@ -137,13 +206,28 @@ def test_the_toolkit_is_installed_once_per_extras_and_restored_in_later_jobs(
     sagemaker_e2e: SageMakerRun,
 ) -> None:
     """Every job has its own runner temp folder (no shared SMGHA_VENV), as on GitHub-hosted
-    runners: the root action installs in the first build job and the first deploy job, saves
-    the venv with actions/cache, and the six later jobs restore it instead of installing."""
+    runners: the root action installs in the first build's test job (extras sdk) and in the
+    first resolve job (core), saves each venv with actions/cache, and the seven later jobs
+    that need a toolkit restore it instead of installing."""
     for name in ("build-1", "deploy-1", "build-2", "deploy-2"):
         _run(sagemaker_e2e, name)
     text = "\n".join(run.text for run in sagemaker_e2e.runs.values())
     saved = re.findall(r"Cache saved with key: (smgha-toolkit-\S+)", text)
     restored = re.findall(r"Cache restored from key: (smgha-toolkit-\S+)", text)
-    assert len(saved) == 2 and saved[0].endswith("-sdk") and saved[1].endswith("-none")
-    assert sorted(restored) == sorted([saved[0], saved[1], saved[1], saved[1]])
+    assert len(saved) == 2 and saved[0].endswith("-sdk") and saved[1].endswith("-none"), saved
+    assert sorted(restored) == sorted([saved[0]] * 3 + [saved[1]] * 4), restored
     assert len(re.findall(r"smgha: installing ", text)) == 2
+
+
+def test_the_library_is_resolved_from_the_release_not_the_work_tree(
+    sagemaker_e2e: SageMakerRun,
+) -> None:
+    """The templates came from the release tag and call the reusable workflows at it; those
+    call every stage action at the commit the release was cut from."""
+    release = sagemaker_e2e.release
+    assert release is not None
+    build = _run(sagemaker_e2e, "build-1")
+    assert f"acme/sagemaker-mlops/actions/build-pipeline@{release.code_sha}" in build.text
+    template = release.show(release.tag, "workflows-templates/model-build.yml")
+    assert f"uses: acme/sagemaker-mlops/.github/workflows/model-build.yml@{release.tag}" in template
+    assert "smgha-org" not in template

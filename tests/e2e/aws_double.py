@@ -12,6 +12,10 @@ Every request passes the proxy, which
   forwards), and the HTTP status. The IAM least-privilege test reads this file.
 * checks web identity tokens as STS would: an RS256 JWT signed by a key of the issuer's JWKS
   (`--jwks-url`, the test token issuer), audience sts.amazonaws.com, not expired.
+* holds the web identity exchange of each `--gated-role` (the production role) until a
+  reviewer decides: it writes `<n>.waiting` in `--gate-dir` and waits for `<n>.approved` or
+  `<n>.rejected` (AccessDenied), as GitHub holds a job of a protected environment until its
+  required reviewer approves (act has no environments; harness.Reviewer decides).
 * answers itself what moto lacks or only pretends, and forwards the rest to moto:
   - pipeline executions: moto stores them as Succeeded and runs nothing. Here a start walks
     the definition with the local backend's expression evaluator (Get, Std:Join, JsonGet,
@@ -57,6 +61,9 @@ from smgha.backends.local.expressions import Evaluator, ExpressionError, lookup
 
 ACCOUNT = "123456789012"  # moto's default account
 AUDIENCE = "sts.amazonaws.com"
+# Longest a gated role's exchange waits for the reviewer (well inside botocore's 60 s read
+# timeout, so the client does not retry into a second hold).
+GATE_TIMEOUT_SECONDS = 45.0
 # What a recorded call of an unsigned request or of the harness is attributed to.
 NO_ROLE = ""
 
@@ -190,6 +197,8 @@ class Double:
         calls_path: Path,
         model_artifact: Path,
         metrics: list[dict[str, float]],
+        gate_dir: Path | None = None,
+        gated_roles: frozenset[str] = frozenset(),
     ) -> None:
         self.moto = urllib.parse.urlsplit(moto_url)
         self.moto_url = moto_url
@@ -197,6 +206,9 @@ class Double:
         self.calls_path = calls_path
         self.model_artifact = model_artifact.read_bytes()
         self.metrics = metrics
+        self.gate_dir = gate_dir
+        self.gated_roles = gated_roles
+        self.holds = 0
         self.lock = threading.Lock()
         self.roles: dict[str, str] = {}  # access key id -> role ARN
         self.executions: dict[str, dict[str, Any]] = {}  # execution ARN -> status, steps
@@ -262,6 +274,7 @@ class Double:
             "access_key": access_key,
             "role": self.roles.get(access_key, NO_ROLE),
             "status": status,
+            "time": time.time(),
         }
         with self.lock, self.calls_path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
@@ -298,7 +311,33 @@ class Double:
                 "</Error><RequestId>double</RequestId></ErrorResponse>"
             )
             return 400, {"Content-Type": "text/xml"}, xml.encode()
+        role = (form.get("RoleArn") or [""])[0]
+        if role in self.gated_roles and not self._approved(role):
+            xml = (
+                '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+                "<Type>Sender</Type><Code>AccessDenied</Code><Message>the protected "
+                "environment's reviewer did not approve this job</Message>"
+                "</Error><RequestId>double</RequestId></ErrorResponse>"
+            )
+            return 403, {"Content-Type": "text/xml"}, xml.encode()
         return self.forward("POST", path, headers, body)
+
+    def _approved(self, role: str) -> bool:
+        """Wait (bounded) for the reviewer's decision on a gated role's exchange."""
+        assert self.gate_dir is not None
+        with self.lock:
+            self.holds += 1
+            name = self.gate_dir / f"{self.holds:04d}"
+        name.with_suffix(".tmp").write_text(json.dumps({"role": role, "since": time.time()}))
+        name.with_suffix(".tmp").rename(name.with_suffix(".waiting"))
+        deadline = time.monotonic() + GATE_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if name.with_suffix(".approved").exists():
+                return True
+            if name.with_suffix(".rejected").exists():
+                return False
+            time.sleep(0.1)
+        return False
 
     # -- pipelines ----------------------------------------------------------------------------
 
@@ -640,12 +679,20 @@ def main() -> None:
     parser.add_argument("--jwks-url", required=True)
     parser.add_argument("--model-artifact", type=Path, required=True)
     parser.add_argument("--metrics", action="append", type=json.loads, required=True)
+    parser.add_argument("--gate-dir", type=Path)
+    parser.add_argument("--gated-role", action="append", default=[])
     args = parser.parse_args()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
     double = Double(
-        f"http://{host}:{port}", args.jwks_url, args.calls, args.model_artifact, args.metrics
+        f"http://{host}:{port}",
+        args.jwks_url,
+        args.calls,
+        args.model_artifact,
+        args.metrics,
+        gate_dir=args.gate_dir,
+        gated_roles=frozenset(args.gated_role),
     )
     server = serve(double)
     proxy_host, proxy_port = server.server_address[:2]

@@ -1,17 +1,25 @@
 """The starter templates, run by act on the sagemaker backend against the AWS double.
 
 A consumer repository whose caller workflows are workflows-templates/model-build.yml and
-model-deploy.yml, verbatim, with the repository variables they read (`--var`) set to what
-infra/terraform would output. No AWS credentials reach the jobs: every job gets its own
-through oidc-auth, with an OIDC token from the test token issuer (tests/token_issuer.py)
-that the AWS double's STS checks. What the Terraform module would create beforehand (the
-bucket, the model package group, the SNS topic, the baseline data) the harness creates.
+model-deploy.yml as a release of the library holds them (taken from the release tag of
+harness.release_library, so they call `acme/sagemaker-mlops/...@v<version>`), with the
+repository variables they read (`--var`) set to what infra/terraform would output. No AWS
+credentials reach the jobs: every job gets its own through oidc-auth, with an OIDC token from
+the test token issuer (tests/token_issuer.py) that the AWS double's STS checks. What the
+Terraform module would create beforehand (the bucket, the model package group, the SNS
+topic, the baseline data) the harness creates.
 
-The sequence, as a team's first week would go: build (v1 approved: the first model sets the
-bar), deploy v1 (staging and production created), build again (v2, judged against v1), deploy
-v2 (both endpoints updated in place, the monitoring schedule updated). Everything the double
-saw is kept: each act log, each recorded AWS call with the role that made it, and the final
-state of the endpoints and the registry.
+The sequence, as a team's first week would go:
+  build-1   push to main (commit C1): v1 registered and approved (the first model sets the bar)
+  (main moves on: commit C2 deletes the smoke-test payloads, as a later refactor might)
+  deploy-1  the automatic path: workflow_run of that build (head_sha C1, while main is C2).
+            resolve finds v1 through oidc-auth and the registry, the deploy checks out C1
+            (C2's payloads are gone: checking out main would fail the smoke test), staging,
+            then production once the reviewer approved (harness.Reviewer).
+  build-2   push (commit C3 restores the payloads): v2, judged against v1
+  deploy-2  by hand (workflow_dispatch) with v2's exact ARN: both endpoints updated in place
+Everything is kept: each act log, each recorded AWS call with the role that made it and when,
+the reviewer's decisions, GitHub's runner rules applied to every run, and the final state.
 """
 
 from __future__ import annotations
@@ -69,6 +77,10 @@ class SageMakerRun:
     alarms: list[str] = field(default_factory=list)
     scalable_targets: list[dict[str, Any]] = field(default_factory=list)
     tokens_minted: int = 0
+    release: harness.LibraryRelease | None = None
+    commits: dict[str, str] = field(default_factory=dict)  # C1, C2, C3 -> sha
+    reviews: list[harness.Review] = field(default_factory=list)
+    violations: dict[str, list[str]] = field(default_factory=dict)  # run -> GitHub's rules broken
 
 
 def _seed(double: harness.AwsDouble, baseline: Path) -> None:
@@ -103,15 +115,32 @@ def _snapshot(double: harness.AwsDouble, result: SageMakerRun) -> None:
     )["ScalableTargets"]
 
 
+def _workflow_run_event(repository: str, head_sha: str) -> dict[str, Any]:
+    """The event GitHub sends model-deploy when model-build completed on main."""
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "name": "model-build",
+            "event": "push",
+            "conclusion": "success",
+            "head_branch": "main",
+            "head_sha": head_sha,
+            "head_repository": {"full_name": repository},
+        },
+        "repository": {"full_name": repository, "default_branch": "main"},
+    }
+
+
 def run(folder: Path) -> SageMakerRun:
-    """Build, deploy, build, deploy; stop at the first failed run (the tests report it)."""
+    """Build, deploy (automatic), build, deploy (by hand); stop at the first failed run."""
     result = SageMakerRun(folder)
     model_artifact = folder / "model.tar.gz"
+    release = result.release = harness.release_library(folder / "library")
+    templates = release.export(release.tag, folder / "release-tree") / "workflows-templates"
     repo = harness.make_consumer_repo(
-        folder / "churn-model",
-        workflows=harness.ROOT / "workflows-templates",
-        model_artifact=model_artifact,
+        folder / "churn-model", workflows=templates, model_artifact=model_artifact
     )
+    output_names = harness.caller_output_names(repo, release)
     issuer = TokenIssuer(repository="acme/churn-model")
     with issuer:
         double = harness.AwsDouble(
@@ -119,7 +148,9 @@ def run(folder: Path) -> SageMakerRun:
             jwks_url=f"{issuer.base_url}/.well-known/jwks",
             model_artifact=model_artifact,
             metrics=METRICS,
+            gated_roles=[VARIABLES["AWS_DEPLOY_PRODUCTION_ROLE_ARN"]],
         ).start()
+        reviewer = harness.Reviewer(double.gate_dir, folder / "none.log")
         try:
             _seed(double, repo / "data" / "baseline.csv")
             env = {
@@ -134,37 +165,58 @@ def run(folder: Path) -> SageMakerRun:
                 "SMGHA_E2E_CACHE": str(folder / "actions-cache"),
                 **issuer.env(),
             }
-            # A push builds; the deploy is dispatched with the build's exact ARN.
-            steps = [
-                ("build-1", "push", "model-build.yml", ""),
-                ("deploy-1", "workflow_dispatch", "model-deploy.yml", "build-1"),
-                ("build-2", "push", "model-build.yml", ""),
-                ("deploy-2", "workflow_dispatch", "model-deploy.yml", "build-2"),
-            ]
-            for number, (name, event, workflow, build) in enumerate(steps, start=1):
-                inputs = {"model-package-arn": result.arns.get(build, "")} if build else {}
-                if name == "build-2":  # the next push
-                    harness.git(repo, "commit", "-q", "--allow-empty", "-m", "Retrain")
-                act = harness.run_act(
-                    repo,
-                    event,
-                    workflow,
-                    log=folder / f"{name}.log",
-                    # Each run its own id, as on GitHub (act's default is the same for all);
-                    # the pipeline start is idempotent per run.
-                    env={**env, "GITHUB_RUN_ID": str(1000 + number)},
-                    inputs=inputs,
-                    variables=VARIABLES,
-                )
-                result.runs[name] = act
-                if name.startswith("build"):
-                    result.arns[name] = harness.built_arn(act.text)
-                if act.returncode != 0 or (name.startswith("build") and not result.arns[name]):
-                    break
-            else:
-                _snapshot(double, result)
+            with reviewer:
+                for number, name in enumerate(
+                    ("build-1", "deploy-1", "build-2", "deploy-2"), start=1
+                ):
+                    event, workflow = "push", "model-build.yml"
+                    inputs: dict[str, str] = {}
+                    payload = None
+                    if name == "build-1":
+                        result.commits["C1"] = harness.git(repo, "rev-parse", "HEAD")
+                    elif name == "deploy-1":  # main moved on; the event names the build's commit
+                        harness.git(repo, "rm", "-q", "tests/payloads.csv")
+                        harness.git(repo, "commit", "-q", "-m", "Move the smoke-test payloads")
+                        result.commits["C2"] = harness.git(repo, "rev-parse", "HEAD")
+                        event, workflow = "workflow_run", "model-deploy.yml"
+                        payload = _workflow_run_event("acme/churn-model", result.commits["C1"])
+                    elif name == "build-2":  # the next push
+                        harness.git(repo, "revert", "--no-edit", "HEAD")
+                        result.commits["C3"] = harness.git(repo, "rev-parse", "HEAD")
+                    else:
+                        event, workflow = "workflow_dispatch", "model-deploy.yml"
+                        inputs = {"model-package-arn": result.arns.get("build-2", "")}
+                    log = folder / f"{name}.log"
+                    reviewer.log = log
+                    act = harness.run_act(
+                        repo,
+                        event,
+                        workflow,
+                        release=release,
+                        log=log,
+                        # Each run its own id, as on GitHub (act's default is the same for
+                        # all); the pipeline start is idempotent per run.
+                        env={**env, "GITHUB_RUN_ID": str(1000 + number)},
+                        inputs=inputs,
+                        variables=VARIABLES,
+                        event_payload=payload,
+                    )
+                    result.runs[name] = act
+                    if name.startswith("build"):
+                        result.arns[name] = harness.built_arn(act.text)
+                    if act.returncode != 0 or (name.startswith("build") and not result.arns[name]):
+                        break
+                else:
+                    _snapshot(double, result)
         finally:
             double.stop()
             result.calls = double.recorded_calls()
             result.tokens_minted = len(issuer.tokens)
+            result.reviews = list(reviewer.reviews)
+            secrets = [*issuer.tokens, issuer.request_token]
+            secrets += [c["access_key"] for c in result.calls if c["access_key"].startswith("ASIA")]
+            result.violations = {
+                name: harness.runner_rule_violations(act, output_names, secrets)
+                for name, act in result.runs.items()
+            }
     return result
