@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_actions import make_kit  # the stand-in toolkit project, one definition
 from tests.yaml_files import ROOT, load, rel
 
 INSTALL_SCRIPT = ROOT / "scripts" / "install-toolkit.sh"
@@ -153,17 +154,6 @@ class Job:
         lines = self.calls.read_text().splitlines()
         self.calls.write_text("")
         return lines
-
-
-def make_kit(root: Path) -> Path:
-    """A project with two extras, standing in for the toolkit (the stubs install nothing)."""
-    (root / "fakekit").mkdir(parents=True)
-    (root / "fakekit" / "__init__.py").write_text("VALUE = 1\n")
-    (root / "pyproject.toml").write_text(
-        '[project]\nname = "fakekit"\nversion = "0.1.0"\n'
-        "[project.optional-dependencies]\na = []\nb = []\n"
-    )
-    return root
 
 
 def annotations(result: subprocess.CompletedProcess[str]) -> list[str]:
