@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from smgha.backends import BACKENDS, backend
-from smgha.stages.register_and_gate import PREFIX
+from smgha.stages.register_and_gate import read_lineage
 
 # Metrics shown in the list, in this order when present; others follow.
 PREFERRED_METRICS = ("accuracy", "auc", "f1", "precision", "recall", "rmse", "mse", "r2")
@@ -132,11 +132,9 @@ def _find(registry: Any, arguments: argparse.Namespace, region: str, stdout: Tex
 
 
 def _metadata(record: dict[str, Any]) -> dict[str, str]:
-    return {
-        k.removeprefix(PREFIX): v
-        for k, v in (record.get("CustomerMetadataProperties") or {}).items()
-        if k.startswith(PREFIX)
-    }
+    """The lineage register-and-gate recorded on the package, decoded (it is stored encoded
+    to fit SageMaker's rule for metadata: see register_and_gate.storable_lineage)."""
+    return read_lineage(record.get("CustomerMetadataProperties"))
 
 
 def _metric_names(records: list[dict[str, Any]]) -> list[str]:

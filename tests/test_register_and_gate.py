@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 
 from smgha import gates
 from smgha.backends.local import LocalBackend
-from smgha.errors import InputError
+from smgha.errors import InputError, StageError
 from smgha.stages import build_pipeline, register_and_gate
+from tests.aws_shapes import assert_valid_request, record_requests, shape_problems
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 
 REGION = "us-east-1"
@@ -564,3 +566,273 @@ def test_sagemaker_bad_input_changes_nothing(moto_registry: tuple[Any, str, str]
     after = sagemaker.describe_model_package(ModelPackageName=challenger)
     assert after["ModelApprovalStatus"] == before["ModelApprovalStatus"] == "PendingManualApproval"
     assert after.get("CustomerMetadataProperties") == before.get("CustomerMetadataProperties")
+
+
+# ---- lineage SageMaker can store -------------------------------------------------------------
+# SageMaker allows only [\p{L}\p{Z}\p{N}_.:/=+\-@] in CustomerMetadataProperties keys and values
+# (1-128 and 1-256 long, at most 50 entries); botocore and moto check none of it.
+
+FORCE_REASON = "hotfix, see INC-12 (rollback!)"
+ACTOR = "dependabot[bot]"
+# 60 metrics: two with characters SageMaker refuses in a key, 56 with long dotted paths.
+ODD_EVALUATION: dict[str, Any] = {
+    "binary_classification_metrics": {
+        "accuracy": {"value": 0.91},
+        "auc": {"value": 0.93},
+        "f1 (macro, weighted)": {"value": 0.7},
+        "recall@k[5]#top": {"value": 0.5},
+    },
+    "per_class": {f"class_{i:02d}": {"precision": 0.5 + i / 200} for i in range(56)},
+}
+
+
+def _odd_lineage() -> dict[str, str]:
+    """What the forced gate of ODD_EVALUATION below must record, as read back."""
+    table = gates.metric_table(ODD_EVALUATION)
+    names = gates.short_names(table)
+    return {
+        "git-sha": GITHUB_CONTEXT["GITHUB_SHA"],
+        "repository": "acme/churn",
+        "run-url": "https://github.com/acme/churn/actions/runs/4242/attempts/1",
+        **{f"metric:{names[k]}": f"{v:.6g}" for k, v in table.items()},
+        "gate": "forced",
+        "forced-by": ACTOR,
+        "force-reason": FORCE_REASON,
+    }
+
+
+def _odd_gate(backend_name: str, workspace: Path, **inputs: str) -> Any:
+    """register-and-gate of a package registered from an artifact and a local evaluation
+    file (so no statistics URI: its metrics live only in the lineage), forced by ACTOR."""
+    (workspace / "evaluation.json").write_text(json.dumps(ODD_EVALUATION))
+    gate_inputs = {
+        "backend": backend_name,
+        "region": REGION,
+        "model-package-group": GROUP,
+        "model-data-url": "s3://models/odd/model.tar.gz",
+        "image-uri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+        "metrics": str(workspace / "evaluation.json"),
+        "rules": "accuracy >= 0.95\nauc >= champion - 0.01",
+        "force": "true",
+        "force-reason": FORCE_REASON,
+        **inputs,
+    }
+    return run_main(
+        register_and_gate.main, gate_inputs, **{**GITHUB_CONTEXT, "GITHUB_ACTOR": ACTOR}
+    )
+
+
+def _assert_storable(calls: list[tuple[str, str, dict[str, Any]]]) -> None:
+    assert {operation for _, operation, _ in calls} == {
+        "CreateModelPackage",
+        "UpdateModelPackage",
+    }
+    for service, operation, params in calls:
+        assert_valid_request(service, operation, params)
+
+
+def test_sagemaker_stores_a_forced_approval_odd_metric_names_and_60_metrics(
+    aws_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    calls = record_requests(monkeypatch, "CreateModelPackage", "UpdateModelPackage")
+
+    result = _odd_gate("sagemaker", tmp_path)
+
+    assert result.code == 0, result.log
+    assert result.outputs["decision"] == "approved"
+    _assert_storable(calls)  # what real SageMaker would have refused before
+    arn = result.outputs["model-package-arn"]
+    record = sagemaker.describe_model_package(ModelPackageName=arn)
+    stored = record["CustomerMetadataProperties"]
+    assert not shape_problems("sagemaker", "CustomerMetadataMap", stored)
+    assert register_and_gate.read_lineage(stored) == _odd_lineage()
+    assert stored["smgha:forced-by"] == "dependabot=5Bbot=5D"  # visible, and reversible
+    assert stored["smgha:force-reason"] == "hotfix=2C see INC-12 =28rollback=21=29"
+    assert stored["smgha:metric:f1 =28macro=2C weighted=29"] == "0.7"
+    assert record["ApprovalDescription"].startswith(f"forced by {ACTOR}: {FORCE_REASON} (")
+
+    # The champion comparison reads the metrics back from the lineage, a packed one too.
+    calls.clear()
+    challenger = _odd_gate(
+        "sagemaker",
+        tmp_path,
+        force="false",
+        rules="per_class.class_55.precision >= champion\nauc >= champion",
+    )
+    assert challenger.code == 0, challenger.log
+    assert challenger.outputs["champion-arn"] == arn
+    champion_values = [r["champion"] for r in json.loads(challenger.outputs["rules"])]
+    assert champion_values == [0.5 + 55 / 200, 0.93]
+    _assert_storable(calls)
+
+
+def test_both_backends_store_the_same_lineage_and_the_cli_decodes_it(
+    aws_env: str,
+    local: LocalBackend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from smgha import cli
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    local.registry.ensure_group(GROUP)
+    monkeypatch.chdir(tmp_path)
+
+    on_aws = _odd_gate("sagemaker", tmp_path)
+    on_disk = _odd_gate("local", tmp_path)
+
+    assert on_aws.code == on_disk.code == 0, on_aws.log + on_disk.log
+    aws_record = sagemaker.describe_model_package(
+        ModelPackageName=on_aws.outputs["model-package-arn"]
+    )
+    local_record = local.describe_model_package(on_disk.outputs["model-package-arn"])
+    assert local_record is not None
+    assert local_record["CustomerMetadataProperties"] == aws_record["CustomerMetadataProperties"]
+    assert not shape_problems(
+        "sagemaker", "CustomerMetadataMap", local_record["CustomerMetadataProperties"]
+    )
+    capsys.readouterr()
+    arn = on_disk.outputs["model-package-arn"]
+    assert cli.main(["registry", "describe", "--backend", "local", "--model-package-arn", arn]) == 0
+    described = capsys.readouterr().out
+    assert f"forced-by: {ACTOR}" in described and f"force-reason: {FORCE_REASON}" in described
+    assert "f1 (macro, weighted)=0.7" in described and "class_55.precision=0.775" in described
+    assert cli.main(["registry", "list", "--backend", "local", "--group", GROUP]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split()[-2:] == ["forced", "01234567"]
+
+
+AWKWARD_TEXTS = [
+    "plain text: stays as it is/with_these.symbols+-@",
+    "a=b == =41 =zz %20 50%",  # the escape character itself, and what looks like escapes
+    "line one\nline two\r\n\ttabbed",
+    "émoji 🚀, 中文, Ünïcödé, 𝐀 (outside the BMP), ½ ² Ⅻ",
+    "x" * 256,
+    "y" * 257,
+    "(" * 300,  # each one 3 characters once encoded: split in four
+    "€" * 100 + "💥" * 50,  # escapes of 3 and 4 bytes across the part boundaries
+]
+
+
+@pytest.mark.parametrize("text", AWKWARD_TEXTS)
+def test_any_text_is_stored_as_sagemaker_allows_and_read_back_as_written(text: str) -> None:
+    lineage = {"force-reason": text, f"metric:{text[:40]}": "0.5", "gate": "forced"}
+
+    stored = register_and_gate.storable_lineage(lineage)
+
+    assert not shape_problems("sagemaker", "CustomerMetadataMap", stored.properties)
+    assert register_and_gate.read_lineage(stored.properties) == lineage
+    assert stored.left_out == ()
+
+
+def test_values_that_fit_stay_readable_and_legacy_values_read_as_they_are() -> None:
+    lineage = {"git-sha": "0" * 40, "run-url": "https://github.com/acme/churn/actions/runs/1"}
+    assert register_and_gate.storable_lineage(lineage).properties == {
+        f"smgha:{k}": v for k, v in lineage.items()
+    }
+    # Written before the encoding existed (the local backend stored anything).
+    legacy = {"smgha:force-reason": "ship it, now!", "smgha:metric:auc": "0.9", "team": "x"}
+    assert register_and_gate.read_lineage(legacy) == {
+        "force-reason": "ship it, now!",
+        "metric:auc": "0.9",
+    }
+
+
+def _metrics(count: int) -> dict[str, str]:
+    return {f"metric:group_{i // 10}.metric_{i:03d}": f"{i / 1000:.6g}" for i in range(count)}
+
+
+def test_60_metrics_fit_in_50_entries_the_gates_with_a_key_of_their_own() -> None:
+    lineage = {"gate": "passed", **_metrics(60), "metric:a very (long) name " + "x" * 150: "1"}
+
+    stored = register_and_gate.storable_lineage(lineage)
+
+    assert not shape_problems("sagemaker", "CustomerMetadataMap", stored.properties)
+    assert register_and_gate.read_lineage(stored.properties) == lineage
+    assert stored.properties["smgha:metric:group_0.metric_000"] == "0"  # the first: a key each
+    assert "smgha:metric:group_5.metric_059" not in stored.properties  # the rest: packed
+    assert re.match(  # split: "==<parts>==" first
+        r"==\d==group_2.metric_020:0.02 group_2.metric_021:0.021 ",
+        stored.properties["smgha:more-metrics"],
+    )
+
+
+def test_a_package_s_own_keys_leave_less_room_and_the_gate_s_metrics_always_fit() -> None:
+    own = {f"team:{i}": "x" for i in range(45)}
+    lineage = {"gate": "passed", **_metrics(400)}
+    required = {"metric:group_0.metric_000", "metric:group_0.metric_001"}
+
+    stored = register_and_gate.storable_lineage(lineage, existing=own, required=required)
+
+    merged = {**own, **stored.properties}
+    assert not shape_problems("sagemaker", "CustomerMetadataMap", merged)
+    read = register_and_gate.read_lineage(merged)
+    assert required <= set(read) and len(stored.left_out) > 0
+    assert read["metrics-left-out"] == f"{len(stored.left_out)} of 400"
+    assert {f"metric:{name}" for name in stored.left_out} == set(lineage) - set(read)
+
+    crowded = {f"team:{i}": "x" for i in range(49)}
+    with pytest.raises(StageError, match="already has 49 of its own") as raised:
+        register_and_gate.storable_lineage(lineage, existing=crowded, required=required)
+    assert raised.value.title == "Lineage does not fit on the model package"
+
+
+def test_a_re_run_on_the_same_package_reads_back_as_its_own_lineage() -> None:
+    """Keys are merged, never removed: what an earlier run wrote must not leak into the next."""
+    first = {"gate": "forced", "forced-by": "octocat", "force-reason": "(" * 600}
+    first.update(_metrics(60))
+    second = {"gate": "passed", "force-reason": "short", **_metrics(10)}
+    second["metric:group_0.metric_001"] = "0.5"  # changed since
+    third = {"gate": "passed", **_metrics(40)}
+
+    package = {f"team:{i}": "x" for i in range(5)}
+    for lineage in (first, second, third):
+        stored = register_and_gate.storable_lineage(lineage, existing=package)
+        package.update(stored.properties)
+        assert not shape_problems("sagemaker", "CustomerMetadataMap", package)
+        assert register_and_gate.read_lineage(package) == lineage
+
+
+def test_a_force_reason_too_long_to_store_is_an_input_error(
+    registry_with_packages: LocalBackend,
+) -> None:
+    before = _registry_files(registry_with_packages)
+
+    result = gate(
+        **{"model-package-arn": _arn(GROUP, 1), "force": "true", "force-reason": "🚀" * 100}
+    )
+
+    assert result.code == 1 and len(result.errors) == 1, result.log
+    assert "input 'force-reason'" in result.errors[0] and "1200 once encoded" in result.errors[0]
+    assert _registry_files(registry_with_packages) == before
+
+
+def test_sagemaker_stores_a_long_multi_line_reason_on_a_package_with_keys_of_its_own(
+    moto_registry: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sagemaker, _champion, challenger = moto_registry
+    own = {f"team:{i}": "kept" for i in range(40)}
+    sagemaker.update_model_package(
+        ModelPackageArn=challenger,
+        ModelApprovalStatus="PendingManualApproval",
+        CustomerMetadataProperties=own,
+    )
+    reason = "Rolled back INC-12:\n" + "the new model's auc (0.88) is fine for now; " * 12
+    reason = reason.rstrip()  # inputs are read without surrounding whitespace
+    calls = record_requests(monkeypatch, "UpdateModelPackage")
+
+    result = _sagemaker_gate(
+        **{"model-package-arn": challenger, "force": "true", "force-reason": reason}
+    )
+
+    assert result.code == 0, result.log
+    assert [operation for _, operation, _ in calls] == ["UpdateModelPackage"]
+    assert_valid_request(*calls[0][:2], calls[0][2])
+    record = sagemaker.describe_model_package(ModelPackageName=challenger)
+    stored = record["CustomerMetadataProperties"]
+    assert {k: v for k, v in stored.items() if k.startswith("team:")} == own
+    assert register_and_gate.read_lineage(stored)["force-reason"] == reason
+    assert "Rolled back INC-12: the new model" in record["ApprovalDescription"]

@@ -28,6 +28,8 @@ from botocore.stub import Stubber
 from smgha.backends import RegistryBackend
 from smgha.backends.sagemaker import IAM_ACTIONS, SageMakerBackend
 from smgha.errors import StageError
+from smgha.stages.register_and_gate import read_lineage, storable_lineage
+from tests.aws_shapes import assert_valid_request, request_problems
 
 pytestmark = pytest.mark.slow  # starts a moto server
 
@@ -410,6 +412,65 @@ def test_update_merges_with_the_current_map_as_read(backend: SageMakerBackend) -
         backend.update_model_package(PACKAGE_ARN, customer_metadata={"rmse": "2.1"})
 
         stub.assert_no_pending_responses()
+
+
+def test_update_beyond_50_metadata_entries_is_refused_before_the_call(
+    backend: SageMakerBackend, sagemaker: Any, group: str
+) -> None:
+    request = package_request("run-1")
+    request["CustomerMetadataProperties"] = {f"team:{i}": "x" for i in range(45)}
+    arn = backend.create_model_package(request)
+    sent = count_calls(backend.sagemaker, "UpdateModelPackage")
+
+    with pytest.raises(StageError) as refused:
+        backend.update_model_package(arn, customer_metadata={f"smgha:{i}": "y" for i in range(6)})
+
+    assert refused.value.title == "UpdateModelPackage refused"
+    assert "would hold 51 CustomerMetadataProperties; SageMaker allows 50" in refused.value.detail
+    assert sent == []
+    assert (
+        len(sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"])
+        == 45
+    )
+
+
+def test_update_with_register_and_gate_lineage_is_a_request_sagemaker_accepts(
+    backend: SageMakerBackend, sagemaker: Any, group: str
+) -> None:
+    """The stage encodes its lineage; the backend merges it with the package's own keys and
+    sends what the service's pattern and limits allow, and it reads back as written."""
+    lineage = {
+        "forced-by": "dependabot[bot]",
+        "force-reason": "hotfix, see INC-12 (rollback!)\nsecond line",
+        "metric:f1 (macro)": "0.7",
+        **{f"metric:class_{i:02d}.precision": f"{i / 100:.6g}" for i in range(60)},
+    }
+    assert_valid_request("sagemaker", "CreateModelPackage", package_request("run-1"))
+    arn = backend.create_model_package(package_request("run-1"))
+    sent = count_calls(backend.sagemaker, "UpdateModelPackage")
+    current = sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
+    stored = storable_lineage(lineage, existing=current)
+    assert request_problems(  # what the stage sent before it encoded
+        "sagemaker",
+        "UpdateModelPackage",
+        {
+            "ModelPackageArn": arn,
+            "CustomerMetadataProperties": {f"smgha:{k}": v for k, v in lineage.items()},
+        },
+    )
+
+    backend.update_model_package(
+        arn,
+        approval_status="Approved",
+        approval_description="forced",
+        customer_metadata=stored.properties,
+    )
+
+    (params,) = sent
+    assert_valid_request("sagemaker", "UpdateModelPackage", params)
+    described = sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
+    assert described["run"] == "run-1"
+    assert read_lineage(described) == lineage
 
 
 @pytest.mark.parametrize(

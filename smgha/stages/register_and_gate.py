@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import unicodedata
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +97,51 @@ OUTPUTS = (
 PREFIX = "smgha:"
 APPROVAL_MODES = ("auto", "manual")
 
+# SageMaker's rule for CustomerMetadataProperties, from botocore's sagemaker service model
+# (botocore 1.44.8; shapes CustomerMetadataMap, CustomerMetadataKey, CustomerMetadataValue):
+#     key and value pattern  ([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)
+#     key length 1-128, value length 1-256, at most 50 entries in the map.
+# botocore and moto check none of it; SageMaker answers ValidationException. The `regex`
+# package that reads \p{...} is no dependency of smgha, so a character is allowed when its
+# Unicode general category is a letter (L*), a separator (Z*) or a number (N*), which is
+# what \p{L}, \p{Z} and \p{N} test, or when it is one of METADATA_SYMBOLS. Lengths are
+# counted in UTF-16 code units (Java's String.length(); never fewer than characters).
+METADATA_SYMBOLS = frozenset("_.:/=+-@")
+METADATA_MAX_KEY = 128
+METADATA_MAX_VALUE = 256
+METADATA_MAX_ENTRIES = 50
+# How the lineage fits that rule (storable_lineage writes it, read_lineage reads it):
+# - A character outside the allowed set, and the escape character `=` itself, is written as
+#   `=XX` per UTF-8 byte (upper-case hex), as quoted-printable does: "hotfix, see INC-12" is
+#   stored as "hotfix=2C see INC-12", "dependabot[bot]" as "dependabot=5Bbot=5D". Keys too
+#   ("smgha:metric:f1 =28macro=29"). Not percent-encoding (`%` is not allowed) and not base32
+#   under a marked key: the text stays readable in the console, and a name always has the
+#   same key whatever its value, so a re-run overwrites it.
+# - A value longer than 256 once encoded is split: its key holds "==<n>==" and the first
+#   part, `<key>==2` ... `<key>==<n>` the others. Encoded text never holds "==" (every `=`
+#   is followed by two hex digits), so neither can be taken for data, and parts a longer
+#   earlier value left behind are ignored.
+# - UpdateModelPackage never removes a key, so one an earlier run on the package wrote and
+#   this one does not (`forced-by` after a forced run, a metric no longer evaluated) is
+#   rewritten as "==0==removed" (no parts), which read_lineage skips: the lineage read back
+#   is the last run's, and the package holds no more keys than before.
+# - Metrics, the gate's first: the first METADATA_METRIC_KEYS get a key each
+#   (`smgha:metric:<name>`); the others, and any whose key would be too long, are packed as
+#   `name:value name:value ...` into `smgha:more-metrics` (with ` ` and `:` escaped too,
+#   and split like any long value). If the package's 50 entries (its own keys count) still
+#   do not suffice, more are packed, then the last metrics (never the gate's) are left out,
+#   counted in `smgha:metrics-left-out`, with a warning.
+METADATA_METRIC_KEYS = 20
+METRIC = "metric:"
+MORE_METRICS = "more-metrics"
+METRICS_LEFT_OUT = "metrics-left-out"
+_PART = "=="
+_SPLIT_HEADER = re.compile(r"==(\d+)==")
+_REMOVED = "==0==removed"
+_ESCAPES = re.compile(r"(?:=[0-9A-F]{2})+")
+# The force reason is stored whole in the metadata: at most this long once encoded.
+FORCE_REASON_MAX = 4 * METADATA_MAX_VALUE
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -127,7 +175,9 @@ class GatePlan:
     champion: dict[str, Any] | None
     champion_metrics: dict[str, float] | None
     decision: gates.GateDecision
-    lineage: dict[str, str]
+    lineage: dict[str, str]  # what is recorded, by name without PREFIX ('git-sha', ...)
+    metadata: dict[str, str] = field(default_factory=dict)  # lineage as SageMaker stores it
+    left_out: tuple[str, ...] = ()  # metrics that did not fit on the package (warned about)
 
 
 def load_inputs(runner: Runner) -> Inputs:
@@ -140,6 +190,15 @@ def load_inputs(runner: Runner) -> Inputs:
             "force-reason",
             "is required with force: true",
             "Say why the gates are overridden; it is recorded on the model package.",
+        )
+    stored_length = _units(encode_metadata_text(force_reason))
+    if force and stored_length > FORCE_REASON_MAX:
+        raise InputError(
+            "force-reason",
+            f"is {len(force_reason)} characters long, {stored_length} once encoded for the "
+            f"model package's metadata; at most {FORCE_REASON_MAX} fit",
+            "Shorten it: letters, digits, spaces and _.:/+-@ take one character each, other "
+            "characters 3 to 12. Link to the incident rather than pasting it.",
         )
     sources = [
         k for k in ("execution-arn", "model-package-arn", "model-data-url") if runner.get_input(k)
@@ -225,15 +284,24 @@ def plan(inputs: Inputs, registry: Backend) -> GatePlan:
         reason=inputs.force_reason,
     )
     lineage = _lineage(inputs, registry, candidate_metrics, decision)
-    return GatePlan(
-        candidate_arn,
-        candidate,
-        request,
-        candidate_metrics,
-        champion,
-        champion_metrics,
-        decision,
+    # Checked now, before anything is written: the keys already on the package count too.
+    names = gates.short_names(candidate_metrics)
+    stored = storable_lineage(
         lineage,
+        existing=candidate.get("CustomerMetadataProperties") if request is None else None,
+        required={f"{METRIC}{names[r.metric]}" for r in decision.results},
+    )
+    return GatePlan(
+        candidate_arn=candidate_arn,
+        candidate=candidate,
+        register_request=request,
+        candidate_metrics=candidate_metrics,
+        champion=champion,
+        champion_metrics=champion_metrics,
+        decision=decision,
+        lineage=lineage,
+        metadata=stored.properties,
+        left_out=stored.left_out,
     )
 
 
@@ -318,11 +386,14 @@ def _recorded_metrics(record: dict[str, Any], registry: Backend) -> dict[str, fl
     uri = _statistics_uri(record)
     if uri:
         return gates.metric_table(registry.read_json(uri))
-    recorded = (record.get("CustomerMetadataProperties") or {}).items()
-    metric_prefix = f"{PREFIX}metric:"
-    return {
-        k.removeprefix(metric_prefix): float(v) for k, v in recorded if k.startswith(metric_prefix)
-    }
+    metrics = {}
+    for name, text in read_lineage(record.get("CustomerMetadataProperties")).items():
+        if name.startswith(METRIC):
+            try:
+                metrics[name.removeprefix(METRIC)] = float(text)
+            except ValueError:
+                continue  # not a number: nothing a rule can compare with
+    return metrics
 
 
 def _evaluation(inputs: Inputs, registry: Backend, candidate: dict[str, Any]) -> Any:
@@ -360,7 +431,8 @@ def _champion(group: str, candidate_arn: str, registry: Backend) -> dict[str, An
 def _lineage(
     inputs: Inputs, registry: Backend, metrics: dict[str, float], decision: gates.GateDecision
 ) -> dict[str, str]:
-    """Customer metadata recorded on the package: where it came from, what it scored, the verdict."""
+    """The lineage recorded on the package: where it came from, what it scored (the gate's
+    metrics first), the verdict. Names without PREFIX; storable_lineage makes it storable."""
     lineage = dict(inputs.provenance)
     if inputs.execution_arn:
         lineage["pipeline-execution-arn"] = inputs.execution_arn
@@ -370,15 +442,16 @@ def _lineage(
     if training_data:
         lineage["training-data-uri"] = training_data
     names = gates.short_names(metrics)
-    for key, value in list(metrics.items())[:20]:  # the API allows 50 properties
-        lineage[f"metric:{names[key]}"] = f"{value:.6g}"
+    gated = {result.metric for result in decision.results}
+    for key in sorted(metrics, key=lambda k: k not in gated):  # stable: evaluation order
+        lineage[f"{METRIC}{names[key]}"] = f"{metrics[key]:.6g}"
     lineage["gate"] = (
         "forced" if decision.forced else ("passed" if not decision.failures else "failed")
     )
     if decision.forced:
         lineage["forced-by"] = inputs.actor or "unknown"
         lineage["force-reason"] = inputs.force_reason
-    return {f"{PREFIX}{key}": value[:256] for key, value in lineage.items()}
+    return lineage
 
 
 def _training_data(execution_arn: str, registry: Backend) -> str:
@@ -392,6 +465,207 @@ def _training_data(execution_arn: str, registry: Backend) -> str:
     return ""
 
 
+# ---- lineage as SageMaker stores it (the rule and the encoding: see METADATA_* above) -----------
+
+
+@dataclass(frozen=True)
+class StoredLineage:
+    properties: dict[str, str]  # CustomerMetadataProperties to send
+    left_out: tuple[str, ...] = ()  # metric names not recorded: they did not fit
+
+
+class _KeyTooLong(Exception):
+    pass
+
+
+def _units(text: str) -> int:
+    """Length as SageMaker counts it: UTF-16 code units (two for a character past U+FFFF)."""
+    return len(text) + sum(ord(char) > 0xFFFF for char in text)
+
+
+def _escaped(char: str, also: str = "") -> str:
+    """`char` as stored: itself when SageMaker allows it (and it is neither `=` nor in
+    `also`), else `=XX` per UTF-8 byte."""
+    allowed = char in METADATA_SYMBOLS or unicodedata.category(char)[0] in "LNZ"
+    if allowed and char != "=" and char not in also:
+        return char
+    return "".join(f"={byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+
+
+def encode_metadata_text(text: str) -> str:
+    """`text` with only characters SageMaker allows in metadata; decode_metadata_text undoes it."""
+    return "".join(map(_escaped, text))
+
+
+def decode_metadata_text(text: str) -> str:
+    """The text encode_metadata_text encoded. Text stored before there was an encoding reads
+    as it is, unless it holds `=` and two upper-case hex digits that make UTF-8."""
+
+    def decoded(match: re.Match[str]) -> str:
+        try:
+            return bytes.fromhex(match[0].replace("=", "")).decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return match[0]
+
+    return _ESCAPES.sub(decoded, text)
+
+
+def _stored_entries(name: str, pieces: list[str]) -> dict[str, str]:
+    """One lineage entry, its value given as encoded pieces (never cut inside one), as
+    stored entries: one, or the parts of a long value. _KeyTooLong when the key does not fit."""
+    key = PREFIX + encode_metadata_text(name)
+    if not pieces:
+        raise ValueError(f"lineage {name!r} is empty: SageMaker stores no empty value")
+    if sum(map(_units, pieces)) <= METADATA_MAX_VALUE:
+        parts = ["".join(pieces)]
+    else:
+        for digits in (1, 2, 3, 4):  # the header's length depends on the number of parts
+            parts = _split(pieces, METADATA_MAX_VALUE - 2 * len(_PART) - digits)
+            if len(str(len(parts))) <= digits:
+                break
+        parts[0] = f"{_PART}{len(parts)}{_PART}{parts[0]}"
+    longest_key = key + (f"{_PART}{len(parts)}" if len(parts) > 1 else "")
+    if _units(longest_key) > METADATA_MAX_KEY:
+        raise _KeyTooLong(name)
+    entries = {key: parts[0]}
+    entries.update({f"{key}{_PART}{n}": part for n, part in enumerate(parts[1:], start=2)})
+    return entries
+
+
+def _split(pieces: list[str], first: int) -> list[str]:
+    """`pieces` joined into parts of at most METADATA_MAX_VALUE (the first: `first`)."""
+    parts: list[str] = []
+    current: list[str] = []
+    size, limit = 0, first
+    for piece in pieces:
+        if size + _units(piece) > limit:
+            parts.append("".join(current))
+            current, size, limit = [], 0, METADATA_MAX_VALUE
+        current.append(piece)
+        size += _units(piece)
+    parts.append("".join(current))
+    return parts
+
+
+def _text_pieces(text: str) -> list[str]:
+    return [_escaped(char) for char in text]
+
+
+def _packed_pieces(name: str, text: str) -> list[str]:
+    """`name:value` as packed, with ` ` and `:` escaped inside name and value."""
+    return [
+        *(_escaped(char, also=" :") for char in name),
+        ":",
+        *(_escaped(char, also=" :") for char in text),
+    ]
+
+
+def storable_lineage(
+    lineage: Mapping[str, str],
+    existing: Mapping[str, str] | None = None,
+    required: Collection[str] = (),
+) -> StoredLineage:
+    """CustomerMetadataProperties that SageMaker accepts and read_lineage reads back as
+    `lineage` (names without PREFIX; `metric:<name>` entries are metrics, the most wanted
+    first). `existing` is the package's map as it is (UpdateModelPackage merges into it):
+    with ours it may hold at most 50 entries. Metrics are packed, then left out, to fit;
+    `required` ones (the gate's) never are: StageError when they do not fit."""
+    existing = existing or {}
+    fixed: dict[str, str] = {}
+    for name, text in lineage.items():
+        if not name.startswith(METRIC):
+            fixed.update(_stored_entries(name, _text_pieces(text)))
+    metrics = [(n.removeprefix(METRIC), t) for n, t in lineage.items() if n.startswith(METRIC)]
+    own_keys: list[dict[str, str]] = []  # each metric's own entry, or {} if it has to be packed
+    for name, text in metrics:
+        try:
+            entries = _stored_entries(METRIC + name, _text_pieces(text))
+        except _KeyTooLong:
+            entries = {}
+        own_keys.append(entries if len(entries) == 1 else {})
+    packed_pieces = [_packed_pieces(name, text) for name, text in metrics]
+
+    def assembled(keyed: int, kept: int) -> dict[str, str]:
+        """With the first `keyed` metrics (and any the package has a key for already: it
+        is rewritten, never stale) under keys of their own, the rest of the first `kept`
+        packed, the others left out."""
+        properties = dict(fixed)
+        packed: list[str] = []
+        for index in range(kept):
+            entries = own_keys[index]
+            if entries and (index < keyed or next(iter(entries)) in existing):
+                properties.update(entries)
+            else:
+                packed += [" ", *packed_pieces[index]] if packed else packed_pieces[index]
+        if packed:
+            properties.update(_stored_entries(MORE_METRICS, packed))
+        if kept < len(metrics):
+            text = f"{len(metrics) - kept} of {len(metrics)}"
+            properties.update(_stored_entries(METRICS_LEFT_OUT, _text_pieces(text)))
+        for key in existing:  # what an earlier run wrote and this one does not
+            if key.startswith(PREFIX) and _PART not in key and key not in properties:
+                properties[key] = _REMOVED
+        return properties
+
+    def fits(properties: dict[str, str]) -> bool:
+        return len(properties) + len(set(existing) - set(properties)) <= METADATA_MAX_ENTRIES
+
+    if fits(assembled(0, len(metrics))):  # all of them, at worst all packed
+        for keyed in range(min(METADATA_METRIC_KEYS, len(metrics)), -1, -1):
+            properties = assembled(keyed, len(metrics))
+            if fits(properties):
+                return StoredLineage(properties)
+    # Leave out the last metrics, as few as will do; never a required one.
+    low = 1 + max((i for i, (n, _) in enumerate(metrics) if METRIC + n in required), default=-1)
+    if not fits(properties := assembled(0, low)):
+        others = sum(not key.startswith(PREFIX) for key in existing)
+        needed = len(properties) + len(set(existing) - set(properties)) - others
+        raise StageError(
+            "Lineage does not fit on the model package",
+            f"SageMaker keeps at most {METADATA_MAX_ENTRIES} CustomerMetadataProperties on "
+            f"a model package; it already has {others} of its own, and the lineage with the "
+            f"gate's metrics needs {needed} (more than are left). Remove some of the "
+            "package's own properties (UpdateModelPackage CustomerMetadataPropertiesToRemove), "
+            "or gate on fewer metrics.",
+        )
+    high = len(metrics) - 1  # fits(assembled(0, low)), and not with all of them
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(assembled(0, middle)):
+            low = middle
+        else:
+            high = middle - 1
+    return StoredLineage(assembled(0, low), tuple(name for name, _ in metrics[low:]))
+
+
+def read_lineage(properties: Mapping[str, str] | None) -> dict[str, str]:
+    """The lineage storable_lineage wrote, decoded (names without PREFIX): long values joined,
+    packed metrics as `metric:<name>` entries. Keys without PREFIX are not ours: left out."""
+    ours = {
+        k.removeprefix(PREFIX): v for k, v in (properties or {}).items() if k.startswith(PREFIX)
+    }
+    lineage: dict[str, str] = {}
+    packed = ""
+    for stored, value in ours.items():
+        if _PART in stored:
+            continue  # a later part of a long value
+        header = _SPLIT_HEADER.match(value)
+        if header and int(header[1]) == 0:
+            continue  # removed
+        if header:
+            rest = (ours.get(f"{stored}{_PART}{n}", "") for n in range(2, int(header[1]) + 1))
+            value = value[header.end() :] + "".join(rest)
+        if stored == MORE_METRICS:
+            packed = value
+        else:
+            lineage[decode_metadata_text(stored)] = decode_metadata_text(value)
+    for item in packed.split(" "):
+        name, colon, text = item.partition(":")
+        if colon:  # a key of its own is as new as the packed value: it wins
+            lineage.setdefault(METRIC + decode_metadata_text(name), decode_metadata_text(text))
+    return lineage
+
+
 # ---- apply: the one place that writes ---------------------------------------------------------
 
 
@@ -403,10 +677,16 @@ def apply(gate: GatePlan, registry: Backend) -> str:
     registry.update_model_package(
         arn,
         approval_status=gate.decision.approval_status,
-        approval_description=gate.decision.description,
-        customer_metadata=gate.lineage,
+        approval_description=_one_line(gate.decision.description),
+        customer_metadata=gate.metadata,
     )
     return arn
+
+
+def _one_line(text: str) -> str:
+    """ApprovalDescription's pattern is `.*`, which (in Java) matches no line terminator: a
+    force reason written on several lines is joined with spaces (the metadata keeps it as is)."""
+    return re.sub(r"\r\n|[\n\r\u0085\u2028\u2029]", " ", text)
 
 
 # ---- the edge ---------------------------------------------------------------------------------
@@ -481,6 +761,13 @@ def main(runner: Runner | None = None) -> int:
             )
         arn = apply(gate, registry)
         runner.info(f"{arn}: {gate.decision.approval_status} ({gate.decision.description})")
+        if gate.left_out:
+            runner.warning(
+                f"{len(gate.left_out)} metrics are not recorded on {arn}: its "
+                f"{METADATA_MAX_ENTRIES} metadata entries are full (the gate's metrics are): "
+                + ", ".join(gate.left_out),
+                title=f"{STAGE}: metrics left out of the lineage",
+            )
         report(inputs, gate, arn, registry, runner)
         if gate.decision.forced:
             runner.warning(
