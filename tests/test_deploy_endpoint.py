@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from smgha.backends.local import LocalBackend
+from smgha.runner import Runner
 from smgha.stages import deploy_endpoint
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 
@@ -88,6 +89,11 @@ def deploy(package: str, **overrides: str) -> Any:
     return run_main(deploy_endpoint.main, inputs, **GITHUB_CONTEXT)
 
 
+def deploy_on_two(package: str, **overrides: str) -> Any:
+    """deploy() on two instances: a canary is at least 1 instance and at most half the fleet."""
+    return deploy(package, **{"instance-count": "2", **overrides})
+
+
 class Traffic:
     """Background requests during an update, bounded in count and time, so alarms see data."""
 
@@ -138,7 +144,7 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
     slow = register(local, train(200, 8, seed=4, parallel_trees=20, rows=2000))
 
     # 1. First deploy: the endpoint is created and serves v1.
-    first = deploy(v1)
+    first = deploy_on_two(v1)
     assert first.code == 0, first.log
     assert (
         first.outputs["status"] == "deployed" and first.outputs["previous-model-package-arn"] == ""
@@ -148,14 +154,14 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
     assert all(0.0 <= p <= 1.0 for p in scores)
 
     # 2. The same inputs again: nothing changes, and it says so.
-    again = deploy(v1)
+    again = deploy_on_two(v1)
     assert again.code == 0 and again.outputs["status"] == "unchanged"
     assert "nothing to do" in again.log
     assert again.outputs["endpoint-config-name"] == first.outputs["endpoint-config-name"]
 
     # 3. A canary update to v2 that succeeds, under traffic: both fleets answered.
     with Traffic(local) as traffic:
-        update = deploy(v2)
+        update = deploy_on_two(v2)
     assert update.code == 0, update.log
     assert update.outputs["status"] == "deployed"
     assert update.outputs["previous-model-package-arn"] == v1
@@ -169,7 +175,7 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
     assert predictions(local) != scores  # v2 answers now
 
     # 4. A new version whose model cannot load fails its health check: rolled back.
-    failed = deploy(broken)
+    failed = deploy_on_two(broken)
     assert failed.code == 1
     assert failed.outputs["status"] == "rolled-back"
     assert "failed its health check" in failed.errors[0]
@@ -180,7 +186,7 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
 
     # 5. A new version that is too slow trips the latency alarm during the canary: rolled back.
     with Traffic(local):
-        slow_update = deploy(slow, **{"max-latency-ms": "0.3", "wait-seconds": "3"})
+        slow_update = deploy_on_two(slow, **{"max-latency-ms": "0.3", "wait-seconds": "3"})
     assert slow_update.code == 1, slow_update.log
     assert slow_update.outputs["status"] == "rolled-back"
     assert "alarm churn-staging-model-latency went into ALARM" in slow_update.errors[0]
@@ -191,7 +197,7 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
     )
 
     # 6. Rolling back to v1 is the same call with its ARN (its config is reused).
-    back = deploy(
+    back = deploy_on_two(
         update.outputs["previous-model-package-arn"],
         strategy="all-at-once",
         **{"wait-seconds": "0"},
@@ -287,7 +293,44 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
             "autoscaling-max-instances",
             "is required when the other autoscaling bound is set",
         ),
-        ({"canary-percent": "150"}, "canary-percent", "must be at most 100"),
+        # The limits only SageMaker checks (finding 6): refused before anything is touched.
+        ({"canary-percent": "150"}, "canary-percent", "must be a whole number from 1 to 50"),
+        ({"canary-percent": "51"}, "canary-percent", "must be a whole number from 1 to 50"),
+        ({"canary-percent": "0.5"}, "canary-percent", "must be a whole number from 1 to 50"),
+        ({"canary-percent": "0"}, "canary-percent", "must be a whole number from 1 to 50"),
+        (
+            {"strategy": "linear", "linear-step-percent": "9"},
+            "linear-step-percent",
+            "must be a whole number from 10 to 50",
+        ),
+        (
+            {"linear-step-percent": "51"},
+            "linear-step-percent",
+            "must be a whole number from 10 to 50",
+        ),
+        ({"timeout-minutes": "481"}, "timeout-minutes", "must be at most 480"),
+        (
+            {
+                "strategy": "linear",
+                "linear-step-percent": "10",
+                "wait-seconds": "2880",
+                "timeout-minutes": "480",
+            },
+            "wait-seconds",
+            "the linear update would wait 10 steps × wait-seconds 2880 + "
+            "termination-wait-seconds 0 = 28800 s, which does not fit in the 28800 s",
+        ),
+        (
+            {"wait-seconds": "3600", "termination-wait-seconds": "600", "timeout-minutes": "70"},
+            "timeout-minutes",
+            "must exceed the 4200 s the canary update waits (wait-seconds 3600 + "
+            "termination-wait-seconds 600), got 70 minutes",
+        ),
+        (
+            {"alarms": "\n".join(f"team-alarm-{n}" for n in range(11))},
+            "alarms",
+            "names 11 alarms; an update rolls back on at most 10",
+        ),
         ({"strategy": "yolo"}, "strategy", "is not one of all-at-once, canary, linear"),
         ({"data-capture-percent": "20"}, "data-capture-s3-uri", "must be an s3:// URI"),
     ],
@@ -312,6 +355,310 @@ def test_bad_input_is_one_error_and_touches_no_endpoint(
     assert f"input '{name}'" in result.errors[0] and problem in result.errors[0]
     for kind in ("endpoints", "endpoint-configs", "models", "alarms"):
         assert not (local.root / kind).exists()
+
+
+def approved_package(local: LocalBackend) -> str:
+    """A package the registry knows (no model behind it: enough for what runs no server)."""
+    return local.create_model_package(
+        {
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "Approved",
+            "InferenceSpecification": {
+                "Containers": [{"Image": "x", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]
+            },
+        }
+    )
+
+
+def inputs_of(package: str, **overrides: str) -> deploy_endpoint.Inputs:
+    """load_inputs of deploy()'s inputs with `overrides`."""
+    inputs = {
+        "backend": "local",
+        "model-package-arn": package,
+        "endpoint-name": "churn-staging",
+        "strategy": "canary",
+        "canary-percent": "50",
+        "wait-seconds": "2",
+        "termination-wait-seconds": "0",
+        "timeout-minutes": "2",
+        **overrides,
+    }
+    env = {f"INPUT_{name.upper().replace('-', '_')}": value for name, value in inputs.items()}
+    return deploy_endpoint.load_inputs(Runner(env=env, stdout=io.StringIO()))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"canary-percent": "1"},
+        {"canary-percent": "50"},
+        {"strategy": "linear", "linear-step-percent": "10"},
+        {"strategy": "linear", "linear-step-percent": "50"},
+        {"timeout-minutes": "480"},
+        # 10 steps × 2879 s = 28790 s: fits in 28800 s, and so does the timeout.
+        {
+            "strategy": "linear",
+            "linear-step-percent": "10",
+            "wait-seconds": "2879",
+            "timeout-minutes": "480",
+        },
+        {"wait-seconds": "3600", "termination-wait-seconds": "600", "timeout-minutes": "71"},
+        {"alarms": "\n".join(f"team-alarm-{n}" for n in range(10))},
+    ],
+)
+def test_boundary_values_pass(local: LocalBackend, overrides: dict[str, str]) -> None:
+    result = deploy(approved_package(local), **overrides, **{"dry-run": "true"})
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "dry-run" and not result.errors
+
+
+def test_the_deployment_config_carries_the_limits_as_given(local: LocalBackend) -> None:
+    package = approved_package(local)
+    linear = inputs_of(
+        package,
+        strategy="linear",
+        **{"linear-step-percent": "10", "wait-seconds": "2879", "timeout-minutes": "480"},
+    )
+    policy = deploy_endpoint._deployment_config(linear, ["a"])["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"]["LinearStepSize"] == {
+        "Type": "CAPACITY_PERCENT",
+        "Value": 10,
+    }
+    assert policy["MaximumExecutionTimeoutInSeconds"] == 28_800
+    # A short timeout is raised to the service's minimum (600 s), as before.
+    canary = deploy_endpoint._deployment_config(inputs_of(package), ["a"])
+    assert canary["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] == 600
+    many = inputs_of(package, alarms="x\ny\nx")  # named twice: sent once
+    assert many.alarms == ("x", "y")
+
+
+# ---- what only the live endpoint tells: checked before anything is created ----------------------
+
+
+def live_endpoint(
+    local: LocalBackend, package: str, variant: str = "AllTraffic", instances: int = 1
+) -> str:
+    """`churn-staging` InService on a config serving `package` (records only, no server);
+    returns the config's name."""
+    from smgha.backends.local import state
+
+    local.create_model(
+        {
+            "ModelName": f"{GROUP}-v1",
+            "PrimaryContainer": {"ModelPackageName": package},
+            "ExecutionRoleArn": "arn:aws:iam::000000000000:role/smgha-local-execution",
+        }
+    )
+    config = "churn-staging-v1-live"
+    local.create_endpoint_config(
+        {
+            "EndpointConfigName": config,
+            "ProductionVariants": [
+                {
+                    "VariantName": variant,
+                    "ModelName": f"{GROUP}-v1",
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": instances,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        }
+    )
+    state.write_json(
+        local.folder("churn-staging") / "endpoint.json",
+        {
+            "EndpointName": "churn-staging",
+            "EndpointArn": local.arn("endpoint", "churn-staging"),
+            "EndpointConfigName": config,
+            "EndpointStatus": "InService",
+            "ProductionVariants": [
+                {"VariantName": variant, "CurrentWeight": 1.0, "CurrentInstanceCount": instances}
+            ],
+        },
+    )
+    return config
+
+
+def hosting_state(local: LocalBackend) -> dict[str, bytes]:
+    """Every hosting record the local backend keeps, by path."""
+    kinds = ("endpoints", "endpoint-configs", "models", "alarms", "autoscaling")
+    return {
+        str(path.relative_to(local.root)): path.read_bytes()
+        for kind in kinds
+        for path in sorted((local.root / kind).rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name", "problem"),
+    [
+        # Blue/green keeps the variant name (guide: deployment-guardrails-exclusions.md).
+        (
+            {"variant-name": "Blue"},
+            "variant-name",
+            "'Blue' is not the variant of the live endpoint churn-staging (AllTraffic)",
+        ),
+        # A canary of a 1-instance fleet is 1 instance, more than half of it (finding 7).
+        ({}, "strategy", "a canary needs a fleet of at least 2 instances"),
+    ],
+)
+def test_an_update_the_live_endpoint_cannot_take_is_one_error_and_changes_nothing(
+    local: LocalBackend, overrides: dict[str, str], name: str, problem: str
+) -> None:
+    v1 = approved_package(local)
+    live_endpoint(local, v1)
+    v2 = approved_package(local)
+    before = hosting_state(local)
+
+    result = deploy(v2, **overrides)
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert f"input '{name}'" in result.errors[0] and problem in result.errors[0]
+    assert hosting_state(local) == before  # no model, config, alarm or update started
+
+
+@pytest.mark.parametrize(
+    ("overrides", "instances", "canary"),
+    [
+        ({"strategy": "all-at-once"}, 1, None),  # no canary: any fleet
+        ({"canary-percent": "50"}, 2, {"Type": "CAPACITY_PERCENT", "Value": 50}),  # 1 instance
+        ({"canary-percent": "25"}, 4, {"Type": "CAPACITY_PERCENT", "Value": 25}),  # 1 instance
+        ({"variant-name": "Blue"}, 2, {"Type": "CAPACITY_PERCENT", "Value": 50}),  # same name
+    ],
+)
+def test_an_update_the_live_endpoint_can_take_passes(
+    local: LocalBackend, overrides: dict[str, str], instances: int, canary: Any
+) -> None:
+    v1 = approved_package(local)
+    live_endpoint(
+        local, v1, variant=overrides.get("variant-name", "AllTraffic"), instances=instances
+    )
+    v2 = approved_package(local)
+    inputs = inputs_of(v2, **{"instance-count": str(instances), **overrides})
+
+    deployment = deploy_endpoint.plan(inputs, local, local)
+
+    routing = deployment.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing.get("CanarySize") == canary and deployment.notices == []
+    dry = deploy(v2, **{"instance-count": str(instances), "dry-run": "true", **overrides})
+    assert dry.code == 0 and not dry.errors, dry.log
+
+
+def test_a_canary_that_is_not_a_whole_instance_is_sent_as_an_instance_count(
+    local: LocalBackend,
+) -> None:
+    """10 % of 2 instances is 0.2 of one; SageMaker does not say how it rounds. The stricter
+    reading: exactly 1 instance (at least 1, at most half), with a notice."""
+    v1 = approved_package(local)
+    live_endpoint(local, v1, instances=2)
+    v2 = approved_package(local)
+    inputs = inputs_of(v2, **{"instance-count": "2", "canary-percent": "10"})
+
+    deployment = deploy_endpoint.plan(inputs, local, local)
+
+    routing = deployment.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["CanarySize"] == {"Type": "INSTANCE_COUNT", "Value": 1}
+    assert deployment.notices == [
+        "canary-percent 10 of a 2-instance fleet is 0.2 instances; SageMaker's rounding is "
+        "undocumented, so the canary is sent as exactly 1 instance (50 % of the fleet)."
+    ]
+    # Rounded down, never past half the fleet: 50 % of 3 instances is 1, not 2.
+    assert deploy_endpoint._canary_size(50, 3) == (
+        {"Type": "INSTANCE_COUNT", "Value": 1},
+        "canary-percent 50 of a 3-instance fleet is 1.5 instances; SageMaker's rounding is "
+        "undocumented, so the canary is sent as exactly 1 instance (33.3333 % of the fleet).",
+    )
+    assert deploy_endpoint._canary_size(30, 10)[0] == {"Type": "CAPACITY_PERCENT", "Value": 30}
+    dry = deploy(v2, **{"instance-count": "2", "canary-percent": "10", "dry-run": "true"})
+    assert dry.code == 0, dry.log
+    assert "::notice title=deploy-endpoint%3A canary size::canary-percent 10" in dry.log
+    assert "sent as exactly 1 instance" in dry.summary
+
+
+def test_a_rerun_on_a_1_instance_fleet_is_unchanged_not_refused(local: LocalBackend) -> None:
+    """No update, no DeploymentConfig: the canary rules do not apply."""
+    v1 = approved_package(local)
+    config = live_endpoint(local, v1)
+
+    again = deploy(v1)
+
+    assert again.code == 0, again.log
+    assert (again.outputs["status"], again.outputs["endpoint-config-name"]) == ("unchanged", config)
+
+
+# ---- autoscaling on a re-run that finds the endpoint unchanged (finding 20) ---------------------
+
+
+def test_an_unchanged_rerun_applies_changed_autoscaling_and_only_then(
+    local: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    for method in ("register_scalable_target", "put_scaling_policy"):
+        real = getattr(LocalBackend, method)
+
+        def spy(
+            self: LocalBackend, request: dict[str, Any], _real: Any = real, _name: str = method
+        ) -> None:
+            calls.append(_name)
+            _real(self, request)
+
+        monkeypatch.setattr(LocalBackend, method, spy)
+    v1 = approved_package(local)
+    config = live_endpoint(local, v1, instances=2)
+    resource = "endpoint/churn-staging/variant/AllTraffic"
+
+    def rerun(low: str, high: str, **overrides: str) -> Any:
+        calls.clear()
+        result = deploy(
+            v1,
+            **{"autoscaling-min-instances": low, "autoscaling-max-instances": high, **overrides},
+        )
+        assert result.code == 0, result.log
+        assert (result.outputs["status"], result.outputs["endpoint-config-name"]) == (
+            "unchanged",
+            config,
+        )
+        return result
+
+    def scaling() -> tuple[int, int, float]:
+        target = local.describe_scalable_target(resource)
+        assert target is not None
+        policy = target["Policies"]["churn-staging-invocations-per-instance"]
+        value = policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
+        return target["MinCapacity"], target["MaxCapacity"], value
+
+    # Autoscaling asked of an endpoint that has none: registered, though the config is the same.
+    first = rerun("2", "4")
+    assert scaling() == (2, 4, 100.0)
+    assert calls == ["register_scalable_target", "put_scaling_policy"]
+    assert (
+        "| Autoscaling | off | 2-4 instances, target 100 invocations per instance |"
+        in first.summary
+    )
+    assert "**➖ unchanged** · autoscaling updated" in first.summary
+
+    # New limits: applied, and the summary shows both.
+    wider = rerun("2", "6")
+    assert scaling() == (2, 6, 100.0)
+    assert calls == ["register_scalable_target", "put_scaling_policy"]
+    assert (
+        "| Autoscaling | 2-4 instances, target 100 invocations per instance "
+        "| 2-6 instances, target 100 invocations per instance |" in wider.summary
+    )
+
+    # The same inputs again: nothing is called, and it says so.
+    same = rerun("2", "6")
+    assert calls == [] and "nothing to do" in same.log
+    assert "autoscaling updated" not in same.summary
+    assert scaling() == (2, 6, 100.0)
+
+    # A new target for the same limits is a change too.
+    rerun("2", "6", **{"target-invocations-per-instance": "250"})
+    assert scaling() == (2, 6, 250.0)
+    assert calls == ["register_scalable_target", "put_scaling_policy"]
 
 
 def test_an_unapproved_package_is_refused_unless_allowed(local: LocalBackend) -> None:
@@ -410,6 +757,121 @@ def test_sagemaker_first_deploy_creates_model_config_endpoint_alarms_and_scaling
     )
     assert again.code == 0 and again.outputs["status"] == "unchanged"
     assert len(sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 1
+
+
+def sagemaker_package(sagemaker: Any) -> str:
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    return str(
+        sagemaker.create_model_package(
+            ModelPackageGroupName=GROUP,
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://models/m.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+    )
+
+
+def sagemaker_deploy(package: str, **overrides: str) -> Any:
+    inputs = {
+        "backend": "sagemaker",
+        "region": REGION,
+        "role-arn": "arn:aws:iam::123456789012:role/sagemaker-execution",
+        "model-package-arn": package,
+        "endpoint-name": "churn-staging",
+        **overrides,
+    }
+    return run_main(deploy_endpoint.main, inputs, **GITHUB_CONTEXT)
+
+
+def test_sagemaker_unchanged_rerun_applies_new_autoscaling_limits_once(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from smgha.backends.sagemaker import SageMakerBackend
+
+    calls: list[str] = []
+    for method in ("register_scalable_target", "put_scaling_policy"):
+        real = getattr(SageMakerBackend, method)
+
+        def spy(
+            self: SageMakerBackend, request: dict[str, Any], _real: Any = real, _name: str = method
+        ) -> None:
+            calls.append(_name)
+            _real(self, request)
+
+        monkeypatch.setattr(SageMakerBackend, method, spy)
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    autoscaling = boto3.client("application-autoscaling", region_name=REGION)
+    package = sagemaker_package(sagemaker)
+
+    def limits() -> list[tuple[str, int, int]]:
+        targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")
+        return [
+            (t["ResourceId"], t["MinCapacity"], t["MaxCapacity"])
+            for t in targets["ScalableTargets"]
+        ]
+
+    # Two instances, within both ranges, so the config stays the same. (moto describes a
+    # config without data capture with DataCaptureConfig {}, so a config whose instance count
+    # autoscaling moved would look changed on moto; on SageMaker it does not.)
+    scaling = {
+        "instance-count": "2",
+        "autoscaling-min-instances": "1",
+        "autoscaling-max-instances": "3",
+    }
+    wider_scaling = {**scaling, "autoscaling-min-instances": "2", "autoscaling-max-instances": "5"}
+    first = sagemaker_deploy(package, **scaling)
+    assert first.code == 0 and first.outputs["status"] == "deployed", first.log
+    assert limits() == [("endpoint/churn-staging/variant/AllTraffic", 1, 3)]
+
+    calls.clear()
+    wider = sagemaker_deploy(package, **wider_scaling)
+
+    assert wider.code == 0 and wider.outputs["status"] == "unchanged", wider.log
+    assert wider.outputs["endpoint-config-name"] == first.outputs["endpoint-config-name"]
+    assert limits() == [("endpoint/churn-staging/variant/AllTraffic", 2, 5)]
+    assert calls == ["register_scalable_target", "put_scaling_policy"]
+    assert (
+        "| Autoscaling | 1-3 instances, target 100 invocations per instance "
+        "| 2-5 instances, target 100 invocations per instance |" in wider.summary
+    )
+    assert len(sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 1
+
+    calls.clear()
+    same = sagemaker_deploy(package, **wider_scaling)
+    assert same.code == 0 and same.outputs["status"] == "unchanged", same.log
+    assert calls == [] and "nothing to do" in same.log
+    assert limits() == [("endpoint/churn-staging/variant/AllTraffic", 2, 5)]
+
+
+def test_sagemaker_update_with_another_variant_name_is_refused_before_any_create(
+    aws_env: None,
+) -> None:
+    import boto3
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    package = sagemaker_package(sagemaker)
+    first = sagemaker_deploy(package, strategy="all-at-once")
+    assert first.code == 0, first.log
+    alarms = cloudwatch.describe_alarms()["MetricAlarms"]
+
+    renamed = sagemaker_deploy(package, strategy="all-at-once", **{"variant-name": "Blue"})
+
+    assert renamed.code == 1 and len(renamed.errors) == 1, renamed.log
+    assert "input 'variant-name'" in renamed.errors[0]
+    assert "not the variant of the live endpoint churn-staging (AllTraffic)" in renamed.errors[0]
+    assert "Set variant-name: AllTraffic" in renamed.errors[0]
+    configs = sagemaker.list_endpoint_configs()["EndpointConfigs"]
+    assert [c["EndpointConfigName"] for c in configs] == [first.outputs["endpoint-config-name"]]
+    assert len(sagemaker.list_models()["Models"]) == 1
+    assert cloudwatch.describe_alarms()["MetricAlarms"] == alarms  # none added or replaced
+    endpoint = sagemaker.describe_endpoint(EndpointName="churn-staging")
+    assert endpoint["EndpointConfigName"] == first.outputs["endpoint-config-name"]
 
 
 def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() -> None:

@@ -15,6 +15,7 @@ import argparse
 import base64
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -724,6 +725,98 @@ def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: st
         constraints["monitoring_config"]["distribution_constraints"]["comparison_threshold"] == 0.25
     )
     assert any("Baselining job" in line and "completed" in line for line in lines)
+
+
+def test_turning_capture_on_keeps_the_instance_count_autoscaling_chose(aws_env: str) -> None:
+    """The live config says 1 instance; autoscaling runs 4 (DesiredInstanceCount, as the
+    SageMaker guide's procedure for updating an autoscaled endpoint reads it). The config
+    with data capture asks for 4, so the update (which applies the config's counts) keeps
+    the fleet's size."""
+    import boto3
+
+    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.runner import Runner
+    from tests.stage_helpers import GITHUB_CONTEXT as CONTEXT
+
+    moto_endpoint(capture=False)
+    hosting = SageMakerBackend(region=REGION)
+    hosting.poll_seconds = 0
+    env = {**CONTEXT}
+    for key, value in sagemaker_inputs().items():
+        env[f"INPUT_{key.upper().replace('-', '_')}"] = value
+    inputs = enable_monitor.load_inputs(Runner(env=env, stdout=io.StringIO()))
+    now = "2026-01-01T00:00:00Z"
+    endpoint_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
+
+    def endpoint(config: str, status: str = "InService") -> dict[str, Any]:
+        return {
+            "EndpointName": ENDPOINT, "EndpointArn": endpoint_arn, "EndpointConfigName": config,
+            "EndpointStatus": status, "CreationTime": now, "LastModifiedTime": now,
+            "ProductionVariants": [{
+                "VariantName": "AllTraffic", "CurrentWeight": 1.0, "DesiredWeight": 1.0,
+                "CurrentInstanceCount": 3, "DesiredInstanceCount": 4,
+            }],
+        }  # fmt: skip
+
+    operations = ["DescribeEndpoint", "UpdateEndpoint", *SCHEDULE_OPS]
+    with OperationStubber(hosting.sagemaker, operations) as stub:
+        stub.add_response("describe_endpoint", endpoint("c1"), {"EndpointName": ENDPOINT})
+        stub.add_client_error("describe_monitoring_schedule", "ResourceNotFound", "no schedule")
+        monitoring = enable_monitor.plan(inputs, hosting)
+        stub.assert_no_pending_responses()
+        assert monitoring.config_request is not None
+        assert [
+            (v["VariantName"], v["InitialInstanceCount"])
+            for v in monitoring.config_request["ProductionVariants"]
+        ] == [("AllTraffic", 4)]
+
+        stub.add_response(
+            "update_endpoint",
+            {"EndpointArn": endpoint_arn},
+            {
+                "EndpointName": ENDPOINT,
+                "EndpointConfigName": monitoring.config_name,
+                "RetainAllVariantProperties": False,
+                "DeploymentConfig": {
+                    "BlueGreenUpdatePolicy": {
+                        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+                        "TerminationWaitInSeconds": 0,
+                        "MaximumExecutionTimeoutInSeconds": 3600,
+                    }
+                },
+            },
+        )  # fmt: skip
+        stub.add_response("describe_endpoint", endpoint(monitoring.config_name))
+        enable_monitor._capture(
+            inputs, monitoring, hosting, lambda _: None, lambda _: None, time.monotonic
+        )
+        stub.assert_no_pending_responses()
+
+    config = boto3.client("sagemaker", region_name=REGION).describe_endpoint_config(
+        EndpointConfigName=monitoring.config_name
+    )
+    assert config["ProductionVariants"][0]["InitialInstanceCount"] == 4
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
+    assert config["DataCaptureConfig"]["EnableCapture"] is True
+
+
+def test_live_instance_counts_fall_back_to_current_and_leave_serverless_alone() -> None:
+    live: dict[str, Any] = {
+        "ProductionVariants": [
+            {"VariantName": "a", "CurrentInstanceCount": 3},
+            {"VariantName": "s", "CurrentServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}},
+        ]
+    }  # fmt: skip
+    variants: list[dict[str, Any]] = [
+        {"VariantName": "a", "ModelName": "m", "InitialInstanceCount": 1},
+        {"VariantName": "s", "ModelName": "m", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}},
+        {"VariantName": "gone", "ModelName": "m", "InitialInstanceCount": 2},
+    ]  # fmt: skip
+    assert enable_monitor._live_instance_counts(variants, live) == [
+        {"VariantName": "a", "ModelName": "m", "InitialInstanceCount": 3},
+        variants[1],
+        variants[2],
+    ]
 
 
 def test_sagemaker_backend_missing_endpoint_is_an_input_error(aws_env: str) -> None:

@@ -538,3 +538,18 @@ def test_spawned_processes_never_import_an_smgha_of_the_working_directory(
     assert child.returncode == 1
     assert f"{state.__file__.rsplit('/', 1)[0]}/deployer.py" in log
     assert "deployment.json" in log
+
+
+def test_the_local_deployer_shifts_an_instance_count_canary_as_a_share_of_the_fleet() -> None:
+    """deploy-endpoint sends a canary as INSTANCE_COUNT when a percentage of the fleet is not a
+    whole number of instances: 1 instance of a 2-instance fleet is half the traffic."""
+    from smgha.backends.local.deployer import traffic_schedule
+
+    canary = {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}
+    assert traffic_schedule(canary, 2) == [50.0, 100.0]
+    assert traffic_schedule(canary, 4) == [25.0, 100.0]
+    percent = {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}}
+    assert traffic_schedule(percent, 2) == [20.0, 100.0]
+    linear = {"Type": "LINEAR", "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 1}}
+    assert traffic_schedule(linear, 3) == [100 / 3, 200 / 3, 100.0]
+    assert traffic_schedule({"Type": "ALL_AT_ONCE"}, 2) == [100.0]

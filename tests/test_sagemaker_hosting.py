@@ -369,6 +369,97 @@ def test_scalable_target_and_policy(backend: SageMakerBackend, autoscaling: Any)
     assert _scalable_target(autoscaling, f"endpoint/{ENDPOINT}/variant/Other") is None
 
 
+def test_describe_scalable_target_with_its_policies(backend: SageMakerBackend) -> None:
+    """The live target deploy-endpoint compares its inputs with, in the local backend's shape."""
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": RESOURCE_ID,
+        "ScalableDimension": DIMENSION,
+    }
+    assert backend.describe_scalable_target(RESOURCE_ID) is None
+
+    backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
+    registered = backend.describe_scalable_target(RESOURCE_ID)
+    assert registered is not None
+    assert (registered["MinCapacity"], registered["MaxCapacity"]) == (2, 5)
+    assert registered["Policies"] == {}
+    policy = {
+        "PolicyName": f"{ENDPOINT}-invocations-per-instance",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": 70.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "ScaleInCooldown": 300,
+            "ScaleOutCooldown": 60,
+        },
+    }  # fmt: skip
+    backend.put_scaling_policy({**target, **policy})
+    record = backend.describe_scalable_target(RESOURCE_ID)
+
+    assert record is not None
+    assert (record["ResourceId"], record["ScalableDimension"]) == (RESOURCE_ID, DIMENSION)
+    assert (record["MinCapacity"], record["MaxCapacity"]) == (2, 5)
+    (name,) = record["Policies"]
+    assert name == policy["PolicyName"]
+    assert record["Policies"][name]["PolicyType"] == "TargetTrackingScaling"
+    assert (
+        record["Policies"][name]["TargetTrackingScalingPolicyConfiguration"]
+        == policy["TargetTrackingScalingPolicyConfiguration"]
+    )
+    assert backend.describe_scalable_target(f"endpoint/{ENDPOINT}/variant/Other") is None
+
+
+def test_describe_scalable_target_requests(backend: SageMakerBackend) -> None:
+    """One variant, one dimension; every page of policies; no policy call without a target."""
+    where = {"ServiceNamespace": "sagemaker", "ScalableDimension": DIMENSION}
+    target = {
+        **where,
+        "ResourceId": RESOURCE_ID,
+        "MinCapacity": 1,
+        "MaxCapacity": 3,
+        "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/x",
+        "CreationTime": at(0),
+    }
+
+    def policy(name: str) -> dict[str, Any]:
+        return {
+            **where,
+            "PolicyARN": f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:{name}",
+            "PolicyName": name,
+            "ResourceId": RESOURCE_ID,
+            "PolicyType": "TargetTrackingScaling",
+            "CreationTime": at(0),
+        }
+
+    with Stubber(backend.autoscaling) as stub:
+        stub.add_response(
+            "describe_scalable_targets",
+            {"ScalableTargets": []},
+            {**where, "ResourceIds": [RESOURCE_ID]},
+        )
+        assert backend.describe_scalable_target(RESOURCE_ID) is None
+
+        stub.add_response(
+            "describe_scalable_targets",
+            {"ScalableTargets": [target]},
+            {**where, "ResourceIds": [RESOURCE_ID]},
+        )
+        stub.add_response(
+            "describe_scaling_policies",
+            {"ScalingPolicies": [policy("a")], "NextToken": "2"},
+            {**where, "ResourceId": RESOURCE_ID},
+        )
+        stub.add_response(
+            "describe_scaling_policies",
+            {"ScalingPolicies": [policy("b")]},
+            {**where, "ResourceId": RESOURCE_ID, "NextToken": "2"},
+        )
+        record = backend.describe_scalable_target(RESOURCE_ID)
+        stub.assert_no_pending_responses()
+
+    assert record == {**target, "Policies": {"a": policy("a"), "b": policy("b")}}
+
+
 # -- against moto: invocation -------------------------------------------------------------
 
 
@@ -426,7 +517,24 @@ def test_invoke_endpoint_gets_queued_results(backend: SageMakerBackend, aws_env:
 # -- with the Stubber: updates --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("deployment_config", [CANARY, LINEAR], ids=["canary", "linear"])
+# The canary deploy-endpoint sends when a percentage is not a whole number of instances.
+CANARY_INSTANCES: dict[str, Any] = {
+    **CANARY,
+    "BlueGreenUpdatePolicy": {
+        **CANARY["BlueGreenUpdatePolicy"],
+        "TrafficRoutingConfiguration": {
+            **CANARY["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"],
+            "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "deployment_config",
+    [CANARY, CANARY_INSTANCES, LINEAR],
+    ids=["canary", "canary-instance-count", "linear"],
+)
 def test_update_endpoint_request(
     backend: SageMakerBackend, deployment_config: dict[str, Any]
 ) -> None:
@@ -828,6 +936,13 @@ def test_invoke_endpoint_failures_are_stage_errors(
             "application-autoscaling:RegisterScalableTarget",
             "iam:CreateServiceLinkedRole",
         ),
+        (
+            "autoscaling",
+            "describe_scalable_targets",
+            lambda b: b.describe_scalable_target(RESOURCE_ID),
+            "application-autoscaling:DescribeScalableTargets",
+            "",
+        ),
     ],
     ids=[
         "InvokeEndpoint",
@@ -836,6 +951,7 @@ def test_invoke_endpoint_failures_are_stage_errors(
         "UpdateEndpoint",
         "PutMetricAlarm",
         "RegisterScalableTarget",
+        "DescribeScalableTargets",
     ],
 )
 def test_access_denied_names_the_iam_action(
@@ -875,7 +991,12 @@ def test_iam_actions_cover_every_hosting_operation() -> None:
             "UpdateEndpoint",
         ],
         "cloudwatch": ["PutMetricAlarm", "DescribeAlarms"],
-        "application-autoscaling": ["RegisterScalableTarget", "PutScalingPolicy"],
+        "application-autoscaling": [
+            "RegisterScalableTarget",
+            "PutScalingPolicy",
+            "DescribeScalableTargets",
+            "DescribeScalingPolicies",
+        ],
     }
     for service, operations in hosting.items():
         for operation in operations:
@@ -901,8 +1022,8 @@ def test_deploy_stage_polls_the_endpoint_every_poll_seconds(backend: SageMakerBa
         instance_count=1,
         variant_name=VARIANT,
         strategy="canary",
-        canary_percent=10.0,
-        linear_step_percent=25.0,
+        canary_percent=10,
+        linear_step_percent=25,
         wait_seconds=300,
         termination_wait_seconds=120,
         alarms=(),

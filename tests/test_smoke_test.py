@@ -3,6 +3,7 @@ own, the load generator, rollback, and every kind of bad input (nothing sent).""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -676,6 +677,63 @@ def test_a_call_that_raises_counts_as_an_error(model: xgboost.Booster, tmp_path:
     assert (result.completed, result.errors, result.error_rate) == (20, 2, 0.1)
     assert result.errors_by_status == {"no response": 2}
     assert result.first_error == "ConnectionError: connection reset by peer"
+
+
+class _Raw(io.BytesIO):
+    """An HTTP body as botocore's parser reads it."""
+
+    def stream(self, **_: Any) -> Any:
+        yield self.read()
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "ThrottlingException"), (503, "ServiceUnavailable"), (500, "InternalFailure")],
+)
+def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
+    aws_env: str, tmp_path: Path, status: int, code: str
+) -> None:
+    """On the wire, through botocore's retry handler (the Stubber answers before it): every
+    first attempt is refused, a retry would succeed. Each call is made once and counts as
+    an error, instead of being retried into a success the load test never sees."""
+    from botocore.awsrequest import AWSResponse
+
+    from smgha.backends.sagemaker import SageMakerBackend
+
+    backend = SageMakerBackend(region="us-east-1")
+    attempts: list[str] = []
+    lock = threading.Lock()
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        attempt = request.headers.get("amz-sdk-request", b"")
+        attempt = attempt.decode() if isinstance(attempt, bytes) else attempt
+        with lock:
+            attempts.append(attempt)
+        if attempt.startswith("attempt=1;") or attempt == "attempt=1":
+            headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json"}
+            body = json.dumps({"message": f"{code} from the stand-in"}).encode()
+            return AWSResponse(request.url, status, headers, _Raw(body))
+        headers = {"Content-Type": "text/csv", "x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+        return AWSResponse(request.url, 200, headers, _Raw(b"0.5"))
+
+    path = write_csv(tmp_path / "p.csv", feature_rows())
+    rows = smoke_test.parse_payloads(path, path.read_text()).rows
+    runtime = backend.runtime
+    runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
+    try:
+        result = smoke_test.load_test(
+            backend, ENDPOINT, rows, "text/csv", 6, 2, time.monotonic() + 60
+        )
+    finally:
+        runtime.meta.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", answer)
+
+    assert len(attempts) == 6 and all(a.startswith("attempt=1") for a in attempts), attempts
+    assert (result.completed, result.errors, result.error_rate) == (6, 6, 1.0)
+    assert result.errors_by_status == {"no response": 6}
+    assert code in result.first_error
+    # Only the runtime gives up retrying: the control-plane clients keep 1 call + 10 retries.
+    assert runtime.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert backend.sagemaker.meta.config.retries["total_max_attempts"] == 11
 
 
 def test_percentiles_are_nearest_rank() -> None:

@@ -90,6 +90,9 @@ STAR_RESOURCE_ACTIONS = frozenset(
         "cloudwatch:PutMetricData",
         "application-autoscaling:RegisterScalableTarget",
         "application-autoscaling:PutScalingPolicy",
+        # Read-only, and with no resource types in the Service Authorization Reference.
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies",
     }
 )
 ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")
@@ -435,6 +438,28 @@ def test_star_resources_only_for_actions_without_resource_level_permissions() ->
                 f"{name}.{sid}: {sorted(actions - STAR_RESOURCE_ACTIONS)} on '*'"
             )
             assert resources == ["*"], f"{name}.{sid}: '*' mixed with ARNs"
+
+
+def test_execution_role_may_describe_the_rollback_alarms() -> None:
+    """Deployment guardrails: "Ensure that your IAM execution role has permission to perform
+    the cloudwatch:DescribeAlarms action on the auto-rollback alarms you specify" (SageMaker
+    guide, deployment-guardrails-configuration.md). DescribeAlarms has the resource type
+    alarm* (Service Authorization Reference), so the statement names alarm ARNs, not "*";
+    the alarms input may name any alarm of the account, hence all of them in the region."""
+    found = [
+        statement
+        for statement in statements(policy_documents()["execution_permissions"])
+        if "cloudwatch:DescribeAlarms" in strings(statement["actions"])
+    ]
+    assert len(found) == 1, "execution_permissions: no (or two) DescribeAlarms statements"
+    (statement,) = found
+    assert literal(attribute(statement, "sid")) == "RollbackAlarms"
+    assert strings(statement["actions"]) == ["cloudwatch:DescribeAlarms"]
+    assert strings(statement["resources"]) == ["${local.cloudwatch_alarm_arn}:*"]
+    assert conditions(statement) == []
+    assert local_value("cloudwatch_alarm_arn") == (
+        '"arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm"'
+    )
 
 
 def test_pass_role_is_only_of_the_execution_role_to_sagemaker() -> None:

@@ -11,7 +11,8 @@
 #   deploy_staging_permissions     model-deploy's staging job: deploy-endpoint, smoke-test
 #   deploy_production_permissions  model-deploy's production job: the above and enable-monitor
 #   execution_permissions          the SageMaker execution role: pipeline jobs, RegisterModel,
-#                                  models (endpoints), data capture, monitoring jobs
+#                                  models (endpoints), data capture, monitoring jobs,
+#                                  reading an update's auto-rollback alarms
 #
 # "*" appears only where the service has no resource-level permission for an action; each
 # such statement says so.
@@ -248,6 +249,19 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
     }
   }
 
+  # deploy-endpoint reads the variant's scalable target and scaling policies, so a re-run
+  # applies changed autoscaling inputs and leaves unchanged ones alone. "*": these Read
+  # actions have no resource types and no condition keys (Service Authorization Reference,
+  # Application Auto Scaling: DescribeScalableTargets, DescribeScalingPolicies).
+  statement {
+    sid = "ReadEndpointAutoScaling"
+    actions = [
+      "application-autoscaling:DescribeScalableTargets",
+      "application-autoscaling:DescribeScalingPolicies",
+    ]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "AutoScalingServiceLinkedRole"
     actions   = ["iam:CreateServiceLinkedRole"]
@@ -416,6 +430,20 @@ data "aws_iam_policy_document" "execution_permissions" {
       "${local.sagemaker_arn}:model-package-group/${local.model_package_group}",
       "${local.sagemaker_arn}:model-package/${local.model_package_group}/*",
     ]
+  }
+
+  # Deployment guardrails: SageMaker reads the auto-rollback alarms of a blue/green update
+  # (deploy-endpoint always sends them). The SageMaker guide, deployment-guardrails-
+  # configuration.md, Auto-Rollback Configuration: "Ensure that your IAM execution role has
+  # permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback alarms
+  # you specify." DescribeAlarms takes the alarm resource type (Service Authorization
+  # Reference for CloudWatch: DescribeAlarms, Read, alarm*), so no "*"; but deploy-endpoint's
+  # alarms input may name any alarm of the account, so, as for the deploy roles, the scope is
+  # the account's alarms in the region, not an endpoint prefix.
+  statement {
+    sid       = "RollbackAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["${local.cloudwatch_alarm_arn}:*"]
   }
 
   # The pipeline passes this role on to the jobs it starts.

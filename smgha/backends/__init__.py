@@ -171,6 +171,11 @@ class EndpointBackend(Protocol):
 
     def put_scaling_policy(self, request: dict[str, Any]) -> None: ...
 
+    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
+        """The variant's scalable target with its policies by name under "Policies"; None
+        when the variant is not registered."""
+        ...
+
     def invoke_endpoint(
         self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
     ) -> Invocation: ...

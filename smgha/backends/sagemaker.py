@@ -65,6 +65,9 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribeAlarms": "cloudwatch:DescribeAlarms",
     "RegisterScalableTarget": "application-autoscaling:RegisterScalableTarget",
     "PutScalingPolicy": "application-autoscaling:PutScalingPolicy",
+    # deploy-endpoint reads a live variant's autoscaling to apply only what changed.
+    "DescribeScalableTargets": "application-autoscaling:DescribeScalableTargets",
+    "DescribeScalingPolicies": "application-autoscaling:DescribeScalingPolicies",
 }
 
 # Operations of the SageMaker runtime (botocore's `sagemaker-runtime` service), whose IAM
@@ -308,16 +311,18 @@ class SageMakerBackend(SageMakerMonitoring):
 
     # -- clients -------------------------------------------------------------------------
 
-    def _client(self, service: str) -> BaseClient:
-        """The client for `service`, created on first use."""
+    def _client(self, service: str, total_max_attempts: int | None = None) -> BaseClient:
+        """The client for `service`, created on first use. It retries in botocore's standard
+        mode: up to 10 retries after the first call, or `total_max_attempts` calls in all
+        when given (botocore's Config: `max_attempts` counts retries, `total_max_attempts`
+        the first call too, "so a value of 1 indicates that no requests will be retried")."""
         if service not in self._clients:
             if self._session is None:
                 self._session = aws_session()
-            config = Config(
-                region_name=self.region,
-                retries={"mode": "standard", "max_attempts": 10},
-                user_agent_extra="smgha",
-            )
+            retries: dict[str, Any] = {"mode": "standard", "max_attempts": 10}
+            if total_max_attempts is not None:
+                retries = {"mode": "standard", "total_max_attempts": total_max_attempts}
+            config = Config(region_name=self.region, retries=retries, user_agent_extra="smgha")
             self._clients[service] = self._session.client(service, config=config)
         return self._clients[service]
 
@@ -597,6 +602,10 @@ class SageMakerBackend(SageMakerMonitoring):
         alike, the package's current map is read first and the merged map is sent; on
         SageMaker that re-sends unchanged keys, which changes nothing. Not atomic: a key
         another writer changes between the read and the update gets its old value back.
+        The merged map may hold at most 50 entries (botocore's CustomerMetadataMap, which
+        botocore does not check): more is a StageError before the call. Keys and values are
+        sent as given: register-and-gate encodes its lineage to fit the service's pattern
+        (register_and_gate.storable_lineage).
         """
         params: dict[str, Any] = {"ModelPackageArn": arn}
         if approval_status is not None:
@@ -607,10 +616,14 @@ class SageMakerBackend(SageMakerMonitoring):
             current = self.describe_model_package(arn)
             if current is None:
                 raise StageError("UpdateModelPackage failed", f"model package {arn} does not exist")
-            params["CustomerMetadataProperties"] = {
-                **(current.get("CustomerMetadataProperties") or {}),
-                **customer_metadata,
-            }
+            merged = {**(current.get("CustomerMetadataProperties") or {}), **customer_metadata}
+            if len(merged) > 50:  # CustomerMetadataMap: "max": 50 (botocore sagemaker model)
+                raise StageError(
+                    "UpdateModelPackage refused",
+                    f"{arn} would hold {len(merged)} CustomerMetadataProperties; SageMaker "
+                    "allows 50. Remove some (CustomerMetadataPropertiesToRemove) or add fewer.",
+                )
+            params["CustomerMetadataProperties"] = merged
         if len(params) == 1:
             return
         with _aws_errors("UpdateModelPackage", arn):
@@ -780,8 +793,11 @@ class SageMakerBackend(SageMakerMonitoring):
 
     @property
     def runtime(self) -> BaseClient:
-        """The SageMaker runtime client, for InvokeEndpoint."""
-        return self._client("sagemaker-runtime")
+        """The SageMaker runtime client, for InvokeEndpoint: one attempt per call, no
+        automatic retry. smoke-test measures the endpoint with these calls; a throttled or
+        5xx answer that botocore retried away would be missing from its error rate and hidden
+        in its latency."""
+        return self._client("sagemaker-runtime", total_max_attempts=1)
 
     def invoke_endpoint(
         self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
@@ -813,6 +829,31 @@ class SageMakerBackend(SageMakerMonitoring):
             variant=response.get("InvokedProductionVariant") or "",
             seconds=seconds,
         )
+
+    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
+        """The variant's scalable target (`endpoint/<endpoint>/variant/<variant>`, dimension
+        DesiredInstanceCount) as DescribeScalableTargets reports it, with its scaling policies
+        by name under "Policies" (DescribeScalingPolicies records), the shape the local
+        backend keeps; None when the variant is not registered."""
+        where = {
+            "ServiceNamespace": "sagemaker",
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        }
+        with _aws_errors("DescribeScalableTargets", resource_id):
+            pages = self.autoscaling.get_paginator("describe_scalable_targets").paginate(
+                **where, ResourceIds=[resource_id]
+            )
+            targets = [t for page in pages for t in page.get("ScalableTargets", [])]
+        if not targets:
+            return None
+        with _aws_errors("DescribeScalingPolicies", resource_id):
+            pages = self.autoscaling.get_paginator("describe_scaling_policies").paginate(
+                **where, ResourceId=resource_id
+            )
+            policies = {
+                p["PolicyName"]: p for page in pages for p in page.get("ScalingPolicies", [])
+            }
+        return {**targets[0], "Policies": policies}
 
 
 def _model_error_invocation(exc: ClientError, seconds: float) -> Invocation:

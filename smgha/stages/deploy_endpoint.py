@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from smgha import definition as defn
@@ -39,6 +40,25 @@ from smgha.stages import (
 STAGE = "deploy-endpoint"
 STRATEGIES = ("all-at-once", "canary", "linear")
 MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
+
+# Limits of a blue/green update that only the service enforces (botocore checks some minimums
+# at most), checked before anything is created. Sources: the botocore `sagemaker` model's
+# shapes named here, and the SageMaker Developer Guide page named.
+# CapacitySizeValue min 1; TrafficRoutingConfig.CanarySize: "must be less than or equal to 50%
+# of the variant's total instance count".
+CANARY_PERCENT = (1, 50)
+# TrafficRoutingConfig.LinearStepSize: "must be 10-50% of the variant's total instance count".
+LINEAR_STEP_PERCENT = (10, 50)
+# MaximumExecutionTimeoutInSeconds min 600, max 28800; "should be larger than the total
+# waiting time specified in TerminationWaitInSeconds and WaitIntervalInSeconds".
+DEPLOYMENT_TIMEOUT_SECONDS = (600, 28_800)
+# WaitIntervalInSeconds and TerminationWaitInSeconds: 0-3600.
+MAX_WAIT_SECONDS = 3600
+# AlarmList (AutoRollbackConfig.Alarms) max 10.
+MAX_ROLLBACK_ALARMS = 10
+# A canary is at least one instance (CapacitySizeValue min 1) and at most half the new fleet
+# (CanarySize above), so the fleet needs two instances. See _canary_size for the rounding.
+MIN_CANARY_FLEET = 2
 
 INPUTS = (
     InputSpec(
@@ -63,10 +83,12 @@ INPUTS = (
         "1",
     ),
     InputSpec("variant-name", "Name of the production variant.", "AllTraffic"),
+    # all-at-once by default: a canary needs a fleet of at least two instances (at most half
+    # of it may be the canary), and a new endpoint has instance-count 1 unless told otherwise.
     InputSpec(
         "strategy",
-        "How traffic moves to the new version: all-at-once, canary or linear (blue/green, with auto-rollback).",
-        "canary",
+        "How traffic moves to the new version: all-at-once, canary or linear (blue/green, with auto-rollback; a canary needs a fleet of at least two instances).",
+        "all-at-once",
     ),
     InputSpec(
         "canary-percent", "Canary: share of traffic on the new version during the first wait.", "10"
@@ -150,8 +172,8 @@ class Inputs:
     instance_count: int
     variant_name: str
     strategy: str
-    canary_percent: float
-    linear_step_percent: float
+    canary_percent: int
+    linear_step_percent: int
     wait_seconds: int
     termination_wait_seconds: int
     alarms: tuple[str, ...]
@@ -181,6 +203,11 @@ class DeploymentPlan:
     deployment_config: dict[str, Any]
     alarm_requests: list[dict[str, Any]]
     alarm_names: list[str]
+    notices: list[str] = field(default_factory=list)  # decisions the user should see
+    # The variant's scalable target and its policies, read when autoscaling is asked of a
+    # live endpoint (None: not read, or none registered).
+    live_scaling: dict[str, Any] | None = None
+    scaling_current: bool = False  # live_scaling already has the asked limits and policy
 
     @property
     def unchanged(self) -> bool:
@@ -189,15 +216,6 @@ class DeploymentPlan:
             live.get("EndpointConfigName") == self.config_name
             and live.get("EndpointStatus") == "InService"
         )
-
-
-def _percent(name: str, text: str) -> float:
-    value = positive_number(name, text)
-    if value > 100:
-        raise InputError(
-            name, f"must be at most 100, got {text!r}", "It is a percentage of traffic."
-        )
-    return value
 
 
 def load_inputs(runner: Runner) -> Inputs:
@@ -247,7 +265,7 @@ def load_inputs(runner: Runner) -> Inputs:
             f"must be an s3:// URI when data-capture-percent is set, got {capture_uri!r}",
             "E.g. s3://my-bucket/capture.",
         )
-    return Inputs(
+    inputs = Inputs(
         backend=name,
         region=region,
         model_package_arn=package,
@@ -258,21 +276,29 @@ def load_inputs(runner: Runner) -> Inputs:
             "instance-count", runner.get_input("instance-count") or "1", 1, MAX_INSTANCES
         ),
         variant_name=runner.get_input("variant-name") or "AllTraffic",
-        strategy=choice("strategy", runner.get_input("strategy") or "canary", STRATEGIES),
-        canary_percent=_percent("canary-percent", runner.get_input("canary-percent") or "10"),
-        linear_step_percent=_percent(
-            "linear-step-percent", runner.get_input("linear-step-percent") or "25"
+        strategy=choice("strategy", runner.get_input("strategy") or "all-at-once", STRATEGIES),
+        canary_percent=whole_number(
+            "canary-percent",
+            runner.get_input("canary-percent") or "10",
+            *CANARY_PERCENT,
+            "SageMaker's canary is a whole percentage of the new fleet, at least 1 and at most half of it.",
+        ),
+        linear_step_percent=whole_number(
+            "linear-step-percent",
+            runner.get_input("linear-step-percent") or "25",
+            *LINEAR_STEP_PERCENT,
+            "SageMaker moves a whole percentage of the new fleet at each step, 10 to 50.",
         ),
         wait_seconds=whole_number(
-            "wait-seconds", runner.get_input("wait-seconds") or "300", 0, 3600
+            "wait-seconds", runner.get_input("wait-seconds") or "300", 0, MAX_WAIT_SECONDS
         ),
         termination_wait_seconds=whole_number(
             "termination-wait-seconds",
             runner.get_input("termination-wait-seconds") or "120",
             0,
-            3600,
+            MAX_WAIT_SECONDS,
         ),
-        alarms=tuple(runner.get_multiline_input("alarms")),
+        alarms=tuple(dict.fromkeys(runner.get_multiline_input("alarms"))),  # once each
         max_latency_ms=positive_number(
             "max-latency-ms", runner.get_input("max-latency-ms") or "1000"
         ),
@@ -302,6 +328,54 @@ def load_inputs(runner: Runner) -> Inputs:
         * positive_number("timeout-minutes", runner.get_input("timeout-minutes") or "60"),
         dry_run=runner.get_bool_input("dry-run", default=False),
     )
+    _check_deployment(inputs)
+    return inputs
+
+
+def _check_deployment(inputs: Inputs) -> None:
+    """The blue/green limits that only the service checks, refused before anything is touched."""
+    low, high = DEPLOYMENT_TIMEOUT_SECONDS
+    if inputs.timeout_seconds > high:
+        raise InputError(
+            "timeout-minutes",
+            f"must be at most {high // 60}, got {inputs.timeout_seconds / 60:g}: SageMaker stops an update after {low}-{high} s (MaximumExecutionTimeoutInSeconds)",
+            f"Set timeout-minutes to at most {high // 60}.",
+        )
+    waits, terms = _deployment_waits(inputs)
+    if waits >= high:
+        raise InputError(
+            "wait-seconds",
+            f"the {inputs.strategy} update would wait {terms} = {waits} s, which does not fit in the {high} s SageMaker lets an update run (MaximumExecutionTimeoutInSeconds)",
+            "Lower wait-seconds or termination-wait-seconds"
+            + (", or raise linear-step-percent." if inputs.strategy == "linear" else "."),
+        )
+    if inputs.timeout_seconds <= waits:
+        raise InputError(
+            "timeout-minutes",
+            f"must exceed the {waits} s the {inputs.strategy} update waits ({terms}), got {inputs.timeout_seconds / 60:g} minutes",
+            f"Set timeout-minutes from {waits // 60 + 1} to {high // 60} (the new fleet's start-up counts too).",
+        )
+    alarms = len(inputs.alarms or _alarm_requests(inputs))
+    if alarms > MAX_ROLLBACK_ALARMS:
+        raise InputError(
+            "alarms",
+            f"names {alarms} alarms; an update rolls back on at most {MAX_ROLLBACK_ALARMS} (AutoRollbackConfiguration)",
+            f"Name 1 to {MAX_ROLLBACK_ALARMS} alarms, or none for the stage's own two.",
+        )
+
+
+def _deployment_waits(inputs: Inputs) -> tuple[int, str]:
+    """The seconds a blue/green update waits in all, and their terms for a message.
+
+    Canary and all-at-once wait once, then the termination wait; linear waits once per step
+    (a wait after the last step too: the stricter count, as the service does not say).
+    """
+    wait, termination = inputs.wait_seconds, inputs.termination_wait_seconds
+    if inputs.strategy == "linear":
+        steps = math.ceil(100 / inputs.linear_step_percent)
+        terms = f"{steps} steps × wait-seconds {wait} + termination-wait-seconds {termination}"
+        return steps * wait + termination, terms
+    return wait + termination, f"wait-seconds {wait} + termination-wait-seconds {termination}"
 
 
 # ---- plan: read everything, decide names and requests -------------------------------------------
@@ -335,6 +409,8 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
     live = hosting.describe_endpoint(inputs.endpoint_name)
     live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) if live else None
     config_request = _config_request(inputs, model_name, live, live_config)
+    # The instances of the new fleet an update starts (None: a create, no DeploymentConfig).
+    fleet = int(config_request["ProductionVariants"][0]["InitialInstanceCount"]) if live else None
     if live_config and _same_settings(live_config, config_request):
         # Already served; only autoscaling's instance count differs: a re-run changes nothing.
         config_name = live_config["EndpointConfigName"]
@@ -345,7 +421,10 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
 
     alarm_requests = [] if inputs.alarms else _alarm_requests(inputs)
     alarm_names = list(inputs.alarms) or [a["AlarmName"] for a in alarm_requests]
-    return DeploymentPlan(
+    live_scaling = None
+    if live and inputs.autoscaling:
+        live_scaling = hosting.describe_scalable_target(_scaling_resource(inputs))
+    deployment = DeploymentPlan(
         package=package,
         model_name=model_name,
         model_request=model_request,
@@ -355,10 +434,41 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
         live=live,
         live_config=live_config,
         previous_package_arn=_package_of(live_config, hosting),
-        deployment_config=_deployment_config(inputs, alarm_names),
+        deployment_config=_deployment_config(inputs, alarm_names, fleet),
         alarm_requests=alarm_requests,
         alarm_names=alarm_names,
+        live_scaling=live_scaling,
+        scaling_current=_scaling_matches(inputs, live_scaling),
     )
+    if live and fleet is not None and not deployment.unchanged:  # UpdateEndpoint will be called
+        _check_update(inputs, live, live_config, fleet)
+        if inputs.strategy == "canary":
+            notice = _canary_size(inputs.canary_percent, fleet)[1]
+            deployment.notices += [notice] if notice else []
+    return deployment
+
+
+def _check_update(
+    inputs: Inputs, live: dict[str, Any], live_config: dict[str, Any] | None, fleet: int
+) -> None:
+    """What only the live endpoint tells: refused before anything is created or changed."""
+    # SageMaker guide, deployment-guardrails-exclusions.md: "When doing a blue/green or rolling
+    # deployment, your new endpoint configuration must have the same variant name as the old
+    # endpoint configuration." Every update here is blue/green.
+    variants = (live_config or live).get("ProductionVariants") or []
+    names = [str(v["VariantName"]) for v in variants if v.get("VariantName")]
+    if names and inputs.variant_name not in names:
+        raise InputError(
+            "variant-name",
+            f"{inputs.variant_name!r} is not the variant of the live endpoint {inputs.endpoint_name} ({', '.join(names)}); a blue/green update must keep the variant name",
+            f"Set variant-name: {names[0]}, or deploy to a new endpoint.",
+        )
+    if inputs.strategy == "canary" and fleet < MIN_CANARY_FLEET:
+        raise InputError(
+            "strategy",
+            f"a canary needs a fleet of at least {MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {inputs.endpoint_name}'s new fleet has {fleet}",
+            "Set instance-count (with autoscaling: autoscaling-min-instances) to 2 or more, or strategy: all-at-once.",
+        )
 
 
 def _bounded_name(name: str, suffix: str = "") -> str:
@@ -436,26 +546,56 @@ def _package_of(config: dict[str, Any] | None, hosting: EndpointBackend) -> str:
     return ""
 
 
-def _deployment_config(inputs: Inputs, alarms: list[str]) -> dict[str, Any]:
+def _deployment_config(
+    inputs: Inputs, alarms: list[str], fleet: int | None = None
+) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig; `fleet` is the new fleet's instance count when known."""
     routing: dict[str, Any] = {
         "Type": inputs.strategy.upper().replace("-", "_"),
         "WaitIntervalInSeconds": inputs.wait_seconds,
     }
     if inputs.strategy == "canary":
-        routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": int(inputs.canary_percent)}
+        routing["CanarySize"] = _canary_size(inputs.canary_percent, fleet)[0]
     elif inputs.strategy == "linear":
         routing["LinearStepSize"] = {
             "Type": "CAPACITY_PERCENT",
-            "Value": int(inputs.linear_step_percent),
+            "Value": inputs.linear_step_percent,
         }
     return {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing,
             "TerminationWaitInSeconds": inputs.termination_wait_seconds,
-            "MaximumExecutionTimeoutInSeconds": max(600, int(inputs.timeout_seconds)),
+            # At least the minimum; load_inputs refused more than the maximum, or not more
+            # than the waits.
+            "MaximumExecutionTimeoutInSeconds": max(
+                DEPLOYMENT_TIMEOUT_SECONDS[0], int(inputs.timeout_seconds)
+            ),
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
     }
+
+
+def _canary_size(percent: int, fleet: int | None) -> tuple[dict[str, Any], str]:
+    """The CanarySize of an update whose new fleet has `fleet` instances, and a notice when
+    it is not the percentage asked.
+
+    The guide says only that the canary "should be less than or equal to 50% of the new
+    fleet's capacity"; how SageMaker rounds a percentage of a small fleet (10 % of 2 instances
+    is 0.2 of one) is not documented. The stricter reading: the canary is a whole number of
+    instances, at least 1 and at most half the fleet, whichever way it rounds. A percentage
+    that is a whole number of instances is sent as it is; any other is sent as an exact
+    INSTANCE_COUNT, rounded down (rounding up can pass half: 50 % of 3 is 1.5) and at least 1.
+    A fleet under MIN_CANARY_FLEET has no such canary: _check_update refuses it.
+    """
+    if fleet is None or percent * fleet % 100 == 0:
+        return {"Type": "CAPACITY_PERCENT", "Value": percent}, ""
+    count = max(1, percent * fleet // 100)
+    return (
+        {"Type": "INSTANCE_COUNT", "Value": count},
+        f"canary-percent {percent} of a {fleet}-instance fleet is {percent * fleet / 100:g} instances; "
+        f"SageMaker's rounding is undocumented, so the canary is sent as exactly {count} instance{'s' if count > 1 else ''} "
+        f"({100 * count / fleet:g} % of the fleet).",
+    )
 
 
 def _alarm_requests(inputs: Inputs) -> list[dict[str, Any]]:
@@ -491,7 +631,13 @@ def apply(
 ) -> str:
     """Create what is missing, start the create or update, wait; return the outcome."""
     if deployment.unchanged:
-        log(f"{inputs.endpoint_name} already serves {deployment.config_name}: nothing to do")
+        if inputs.autoscaling and not deployment.scaling_current:
+            log(
+                f"{inputs.endpoint_name} already serves {deployment.config_name}; its autoscaling differs"
+            )
+            _autoscale(inputs, hosting, log)
+        else:
+            log(f"{inputs.endpoint_name} already serves {deployment.config_name}: nothing to do")
         return "unchanged"
     if deployment.model_request:
         hosting.create_model(deployment.model_request)
@@ -563,10 +709,27 @@ def _wait(
         sleep(poll)
 
 
+def _scaling_resource(inputs: Inputs) -> str:
+    return f"endpoint/{inputs.endpoint_name}/variant/{inputs.variant_name}"
+
+
+def _scaling_policy_name(inputs: Inputs) -> str:
+    return f"{inputs.endpoint_name}-invocations-per-instance"
+
+
+def _scaling_policy_config(inputs: Inputs) -> dict[str, Any]:
+    return {
+        "TargetValue": inputs.target_invocations,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        "ScaleInCooldown": inputs.scale_in_cooldown,
+        "ScaleOutCooldown": inputs.scale_out_cooldown,
+    }  # fmt: skip
+
+
 def _autoscale(inputs: Inputs, hosting: EndpointBackend, log: Callable[[str], None]) -> None:
     assert inputs.autoscaling is not None
     low, high = inputs.autoscaling
-    resource = f"endpoint/{inputs.endpoint_name}/variant/{inputs.variant_name}"
+    resource = _scaling_resource(inputs)
     target = {
         "ServiceNamespace": "sagemaker",
         "ResourceId": resource,
@@ -575,18 +738,43 @@ def _autoscale(inputs: Inputs, hosting: EndpointBackend, log: Callable[[str], No
     hosting.register_scalable_target({**target, "MinCapacity": low, "MaxCapacity": high})
     hosting.put_scaling_policy({
         **target,
-        "PolicyName": f"{inputs.endpoint_name}-invocations-per-instance",
+        "PolicyName": _scaling_policy_name(inputs),
         "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingScalingPolicyConfiguration": {
-            "TargetValue": inputs.target_invocations,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-            "ScaleInCooldown": inputs.scale_in_cooldown,
-            "ScaleOutCooldown": inputs.scale_out_cooldown,
-        },
+        "TargetTrackingScalingPolicyConfiguration": _scaling_policy_config(inputs),
     })  # fmt: skip
-    log(
-        f"Autoscaling {resource}: {low}-{high} instances, target {inputs.target_invocations:g} invocations per instance"
+    log(f"Autoscaling {resource}: {_scaling_text(inputs.autoscaling, inputs.target_invocations)}")
+
+
+def _scaling_matches(inputs: Inputs, live: dict[str, Any] | None) -> bool:
+    """The live scalable target has the asked limits and the stage's policy as asked."""
+    if live is None or inputs.autoscaling is None:
+        return False
+    policy = (live.get("Policies") or {}).get(_scaling_policy_name(inputs)) or {}
+    config = policy.get("TargetTrackingScalingPolicyConfiguration") or {}
+    asked = _scaling_policy_config(inputs)
+    return (
+        (live.get("MinCapacity"), live.get("MaxCapacity")) == inputs.autoscaling
+        and policy.get("PolicyType") == "TargetTrackingScaling"
+        and float(config.get("TargetValue", -1)) == asked["TargetValue"]
+        and (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
+        == asked["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        and config.get("ScaleInCooldown") == asked["ScaleInCooldown"]
+        and config.get("ScaleOutCooldown") == asked["ScaleOutCooldown"]
     )
+
+
+def _scaling_text(limits: tuple[int, int], target: float | None) -> str:
+    text = f"{limits[0]}-{limits[1]} instances"
+    return text + (f", target {target:g} invocations per instance" if target is not None else "")
+
+
+def _live_scaling_text(inputs: Inputs, live: dict[str, Any] | None) -> str:
+    if live is None:
+        return "off"
+    policy = (live.get("Policies") or {}).get(_scaling_policy_name(inputs)) or {}
+    target = (policy.get("TargetTrackingScalingPolicyConfiguration") or {}).get("TargetValue")
+    limits = (int(live.get("MinCapacity", 0)), int(live.get("MaxCapacity", 0)))
+    return _scaling_text(limits, float(target) if target is not None else None)
 
 
 # ---- the edge -----------------------------------------------------------------------------------------
@@ -628,6 +816,13 @@ def report(
             _capture_text(deployment.config_request),
         ],
     ]
+    scaling_changed = False
+    if inputs.autoscaling:
+        before = _live_scaling_text(inputs, deployment.live_scaling) if deployment.live else "–"
+        rows.append(
+            ["Autoscaling", before, _scaling_text(inputs.autoscaling, inputs.target_invocations)]
+        )
+        scaling_changed = outcome == "unchanged" and not deployment.scaling_current
     marks = {
         "deployed": "✅ deployed",
         "unchanged": "➖ unchanged",
@@ -637,9 +832,13 @@ def report(
     }
     summary = runner.summary.heading(f"deploy-endpoint: {inputs.endpoint_name}", 3)
     summary.paragraph(
-        f"**{marks.get(outcome, outcome)}** · strategy {inputs.strategy} · rollback alarms: {', '.join(deployment.alarm_names) or 'none'}"
+        f"**{marks.get(outcome, outcome)}**"
+        + (" · autoscaling updated" if scaling_changed else "")
+        + f" · strategy {inputs.strategy} · rollback alarms: {', '.join(deployment.alarm_names) or 'none'}"
     )
     summary.table(["", "Before", "After"], rows)
+    for notice in deployment.notices:
+        summary.paragraph(f"ℹ️ {notice}")
     if deployment.previous_package_arn and outcome == "deployed":
         summary.paragraph(f"Roll back: deploy `{deployment.previous_package_arn}` again.")
     summary.write()
@@ -660,6 +859,8 @@ def main(runner: Runner | None = None) -> int:
         chosen = backend(inputs.backend, inputs.region)
         hosting = cast(EndpointBackend, chosen)
         deployment = plan(inputs, hosting, chosen)
+        for notice in deployment.notices:
+            runner.notice(notice, title=f"{STAGE}: canary size")
         if inputs.dry_run:
             with runner.group(f"Endpoint config {deployment.config_name}"):
                 runner.info(defn.canonical_json(deployment.config_request))

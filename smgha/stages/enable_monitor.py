@@ -417,6 +417,40 @@ def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Da
         ) from None
 
 
+def _live_instance_counts(
+    variants: list[dict[str, Any]], live: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The live config's variants, each InitialInstanceCount set to the count the endpoint
+    runs now, so that turning capture on does not shrink a fleet autoscaling has grown.
+
+    UpdateEndpoint applies the new config's counts: the backend sends
+    RetainAllVariantProperties=False ("To use the variant properties specified in a new
+    EndpointConfig ... set RetainAllVariantProperties to false", botocore's UpdateEndpoint
+    docs). Retaining them instead (True) could also retain the old data capture setting:
+    DataCaptureConfig is one of the VariantProperty types, and overriding it through
+    ExcludeRetainedVariantProperties is "(Not currently supported.)" (botocore's
+    VariantPropertyType docs). So the counts go into the config, as the SageMaker guide's
+    "Update endpoints that use automatic scaling" (endpoint-scaling-update.md) says: "For the
+    InitialInstanceCount field of each production variant, specify the corresponding value
+    of DesiredInstanceCount from the response to the previous call to DescribeEndpoint."
+    CurrentInstanceCount stands in where DesiredInstanceCount is missing (deploy-endpoint
+    reads it too); serverless variants (no InitialInstanceCount) are left as they are.
+    """
+    running: dict[str, int] = {}
+    for summary in live.get("ProductionVariants") or []:
+        count = summary.get("DesiredInstanceCount")
+        if count is None:
+            count = summary.get("CurrentInstanceCount")
+        if isinstance(count, int):
+            running[summary.get("VariantName", "")] = count
+    return [
+        {**variant, "InitialInstanceCount": running[variant["VariantName"]]}
+        if "InitialInstanceCount" in variant and variant.get("VariantName") in running
+        else variant
+        for variant in variants
+    ]
+
+
 def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
     endpoint = inputs.endpoint_name
     live = hosting.describe_endpoint(endpoint)
@@ -449,6 +483,8 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
             for key, value in live_config.items()
             if key not in ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
         }
+        if "ProductionVariants" in body:
+            body["ProductionVariants"] = _live_instance_counts(body["ProductionVariants"], live)
         body["DataCaptureConfig"] = {
             "EnableCapture": True,
             "InitialSamplingPercentage": inputs.data_capture_percent,

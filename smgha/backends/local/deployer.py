@@ -204,7 +204,8 @@ class Deployer:
         ]
         wait = float(routing.get("WaitIntervalInSeconds", 0))
         started = time.time()
-        for share in traffic_schedule(routing):
+        fleet = sum(int(v.get("InitialInstanceCount") or 1) for v in green)
+        for share in traffic_schedule(routing, fleet):
             self.log(f"{share:g}% of traffic on {new}")
             self.serve(_weighted(blue, 100 - share) + _weighted(green, share), old)
             self.save(
@@ -265,13 +266,21 @@ class Deployer:
         ]
 
 
-def traffic_schedule(routing: dict[str, Any]) -> list[float]:
-    """The share of traffic (percent) on the new fleet after each shift."""
+def traffic_schedule(routing: dict[str, Any], fleet_instances: int = 1) -> list[float]:
+    """The share of traffic (percent) on the new fleet after each shift. A CapacitySize of
+    Type INSTANCE_COUNT is that many of the new fleet's `fleet_instances`."""
+
+    def percent(size: dict[str, Any]) -> float:
+        value = float(size["Value"])
+        if size.get("Type") == "INSTANCE_COUNT":
+            return min(100.0, 100.0 * value / max(fleet_instances, 1))
+        return value
+
     kind = routing.get("Type", "ALL_AT_ONCE")
     if kind == "CANARY":
-        return [float(routing["CanarySize"]["Value"]), 100.0]
+        return [percent(routing["CanarySize"]), 100.0]
     if kind == "LINEAR":
-        step = float(routing["LinearStepSize"]["Value"])
+        step = percent(routing["LinearStepSize"])
         shares, share = [], step
         while share < 100:
             shares.append(share)
