@@ -592,20 +592,24 @@ def test_a_rerun_on_a_1_instance_fleet_is_unchanged_not_refused(local: LocalBack
 # ---- autoscaling on a re-run that finds the endpoint unchanged (finding 20) ---------------------
 
 
-def test_an_unchanged_rerun_applies_changed_autoscaling_and_only_then(
-    local: LocalBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _spy_on_autoscaling(monkeypatch: pytest.MonkeyPatch, backend_class: type) -> list[str]:
+    """The names of the autoscaling writes a backend class makes, in order (they still run)."""
     calls: list[str] = []
     for method in ("register_scalable_target", "put_scaling_policy"):
-        real = getattr(LocalBackend, method)
+        real = getattr(backend_class, method)
 
-        def spy(
-            self: LocalBackend, request: dict[str, Any], _real: Any = real, _name: str = method
-        ) -> None:
+        def spy(self: Any, request: dict[str, Any], _real: Any = real, _name: str = method) -> None:
             calls.append(_name)
             _real(self, request)
 
-        monkeypatch.setattr(LocalBackend, method, spy)
+        monkeypatch.setattr(backend_class, method, spy)
+    return calls
+
+
+def test_an_unchanged_rerun_applies_changed_autoscaling_and_only_then(
+    local: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _spy_on_autoscaling(monkeypatch, LocalBackend)
     v1 = approved_package(local)
     config = live_endpoint(local, v1, instances=2)
     resource = "endpoint/churn-staging/variant/AllTraffic"
@@ -793,17 +797,7 @@ def test_sagemaker_unchanged_rerun_applies_new_autoscaling_limits_once(
 
     from smgha.backends.sagemaker import SageMakerBackend
 
-    calls: list[str] = []
-    for method in ("register_scalable_target", "put_scaling_policy"):
-        real = getattr(SageMakerBackend, method)
-
-        def spy(
-            self: SageMakerBackend, request: dict[str, Any], _real: Any = real, _name: str = method
-        ) -> None:
-            calls.append(_name)
-            _real(self, request)
-
-        monkeypatch.setattr(SageMakerBackend, method, spy)
+    calls = _spy_on_autoscaling(monkeypatch, SageMakerBackend)
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     autoscaling = boto3.client("application-autoscaling", region_name=REGION)
     package = sagemaker_package(sagemaker)

@@ -602,6 +602,26 @@ def test_sagemaker_backend_job_definition_on_moto_schedule_stubbed_alarms_on_mot
 
 
 @pytest.mark.slow
+def _expect_capture_update(stub: Any, endpoint_arn: str, config_name: str) -> None:
+    """The UpdateEndpoint enable-monitor sends to turn capture on: all at once, blue/green."""
+    stub.add_response(
+        "update_endpoint",
+        {"EndpointArn": endpoint_arn},
+        {
+            "EndpointName": ENDPOINT,
+            "EndpointConfigName": config_name,
+            "RetainAllVariantProperties": False,
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+                    "TerminationWaitInSeconds": 0,
+                    "MaximumExecutionTimeoutInSeconds": 3600,
+                }
+            },
+        },
+    )  # fmt: skip
+
+
 def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: str) -> None:
     import boto3
 
@@ -654,22 +674,7 @@ def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: st
         job = monitoring.job_request["ProcessingJobName"]
         assert job.startswith(f"{ENDPOINT}-baseline-")
 
-        stub.add_response(
-            "update_endpoint",
-            {"EndpointArn": endpoint_arn},
-            {
-                "EndpointName": ENDPOINT,
-                "EndpointConfigName": monitoring.config_name,
-                "RetainAllVariantProperties": False,
-                "DeploymentConfig": {
-                    "BlueGreenUpdatePolicy": {
-                        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                        "TerminationWaitInSeconds": 0,
-                        "MaximumExecutionTimeoutInSeconds": 3600,
-                    }
-                },
-            },
-        )  # fmt: skip
+        _expect_capture_update(stub, endpoint_arn, monitoring.config_name)
         stub.add_response(
             "describe_endpoint",
             {**endpoint("c1"), "EndpointStatus": "Updating"},
@@ -770,22 +775,7 @@ def test_turning_capture_on_keeps_the_instance_count_autoscaling_chose(aws_env: 
             for v in monitoring.config_request["ProductionVariants"]
         ] == [("AllTraffic", 4)]
 
-        stub.add_response(
-            "update_endpoint",
-            {"EndpointArn": endpoint_arn},
-            {
-                "EndpointName": ENDPOINT,
-                "EndpointConfigName": monitoring.config_name,
-                "RetainAllVariantProperties": False,
-                "DeploymentConfig": {
-                    "BlueGreenUpdatePolicy": {
-                        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                        "TerminationWaitInSeconds": 0,
-                        "MaximumExecutionTimeoutInSeconds": 3600,
-                    }
-                },
-            },
-        )  # fmt: skip
+        _expect_capture_update(stub, endpoint_arn, monitoring.config_name)
         stub.add_response("describe_endpoint", endpoint(monitoring.config_name))
         enable_monitor._capture(
             inputs, monitoring, hosting, lambda _: None, lambda _: None, time.monotonic
