@@ -665,6 +665,195 @@ def test_an_unchanged_rerun_applies_changed_autoscaling_and_only_then(
     assert calls == ["register_scalable_target", "put_scaling_policy"]
 
 
+# ---- an instance-type change of an autoscaled variant (AWS fidelity finding 4) -------------------
+
+SCALED = "endpoint/churn-staging/variant/AllTraffic"
+STAGE_POLICY = "churn-staging-invocations-per-instance"
+
+
+def _autoscaled(local: LocalBackend, low: int = 2, high: int = 4) -> dict[str, Any]:
+    """Register the live variant with the stage's policy and a team's own; return the record."""
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": SCALED,
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    local.register_scalable_target({**target, "MinCapacity": low, "MaxCapacity": high})
+    for name, value in ((STAGE_POLICY, 100.0), ("team-latency", 40.0)):
+        local.put_scaling_policy({
+            **target,
+            "PolicyName": name,
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {"TargetValue": value},
+        })  # fmt: skip
+    record = local.describe_scalable_target(SCALED)
+    assert record is not None
+    return record
+
+
+def _fake_updates(monkeypatch: pytest.MonkeyPatch, local: LocalBackend, ends: str) -> list[str]:
+    """The hosting calls of an update, in order; UpdateEndpoint `ends` "deployed", "rolled-back",
+    "Failed", or "refused" (the call raises), with no server started."""
+    from smgha.backends.local import state
+    from smgha.errors import StageError
+
+    calls: list[str] = []
+    for method in (
+        "delete_scaling_policy",
+        "deregister_scalable_target",
+        "register_scalable_target",
+        "put_scaling_policy",
+    ):
+        real = getattr(LocalBackend, method)
+
+        def spy(self: Any, *args: Any, _real: Any = real, _name: str = method) -> None:
+            calls.append(_name)
+            _real(self, *args)
+
+        monkeypatch.setattr(LocalBackend, method, spy)
+
+    def update_endpoint(self: LocalBackend, name: str, config_name: str, _: Any) -> None:
+        calls.append("update_endpoint")
+        if ends == "refused":
+            raise StageError("UpdateEndpoint failed", "ValidationException: refused")
+        path = self.folder(name) / "endpoint.json"
+        record = state.read_json_if_exists(path) or {}
+        if ends == "deployed":
+            record["EndpointConfigName"] = config_name
+        record["EndpointStatus"] = "Failed" if ends == "Failed" else "InService"
+        state.write_json(path, record)
+
+    monkeypatch.setattr(LocalBackend, "update_endpoint", update_endpoint)
+    return calls
+
+
+DEREGISTER = ["delete_scaling_policy", "delete_scaling_policy", "deregister_scalable_target"]
+REREGISTER = ["register_scalable_target", "put_scaling_policy", "put_scaling_policy"]
+
+
+def test_an_instance_type_change_deregisters_the_variant_around_the_update(
+    local: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_endpoint(local, approved_package(local), instances=2)
+    before = _autoscaled(local)
+    calls = _fake_updates(monkeypatch, local, "deployed")
+
+    result = deploy_on_two(
+        approved_package(local),
+        **{
+            "instance-type": "ml.c5.xlarge",
+            "autoscaling-min-instances": "2",
+            "autoscaling-max-instances": "6",
+        },
+    )
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "deployed"
+    assert calls == [*DEREGISTER, "update_endpoint", *REREGISTER]
+    after = local.describe_scalable_target(SCALED)
+    assert after is not None
+    assert (after["MinCapacity"], after["MaxCapacity"]) == (2, 6)  # the inputs' limits
+    assert after["Policies"]["team-latency"] == before["Policies"]["team-latency"]  # kept
+    assert f"Deregistered autoscaling of {SCALED}" in result.log
+    assert (
+        f"Autoscaling of `{SCALED}` (2-4 instances, target 100 invocations per instance) was "
+        "deregistered for the update (the update changes its instance type to ml.c5.xlarge"
+    ) in result.summary
+    assert "registered again: 2-6 instances, target 100 invocations per instance." in result.summary
+
+
+def test_without_autoscaling_inputs_the_live_scaling_comes_back_as_it_was(
+    local: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_endpoint(local, approved_package(local), instances=2)
+    before = _autoscaled(local)
+    calls = _fake_updates(monkeypatch, local, "deployed")
+
+    result = deploy_on_two(approved_package(local), **{"instance-type": "ml.c5.xlarge"})
+
+    assert result.code == 0, result.log
+    assert calls == [*DEREGISTER, "update_endpoint", *REREGISTER]
+    assert local.describe_scalable_target(SCALED) == before
+    assert "registered again as it was" in result.summary
+
+
+@pytest.mark.parametrize("ends", ["refused", "Failed", "rolled-back"])
+def test_a_failed_update_registers_the_live_scaling_again(
+    local: LocalBackend, monkeypatch: pytest.MonkeyPatch, ends: str
+) -> None:
+    live_endpoint(local, approved_package(local), instances=2)
+    before = _autoscaled(local)
+    calls = _fake_updates(monkeypatch, local, ends)
+
+    result = deploy_on_two(
+        approved_package(local),
+        **{
+            "instance-type": "ml.c5.xlarge",
+            "autoscaling-min-instances": "3",
+            "autoscaling-max-instances": "8",
+        },
+    )
+
+    assert result.code != 0
+    assert calls == [*DEREGISTER, "update_endpoint", *REREGISTER]
+    assert local.describe_scalable_target(SCALED) == before  # the live limits, not the inputs'
+
+
+@pytest.mark.parametrize(
+    ("scaled", "overrides", "expected"),
+    [
+        # The same instance type: the variant stays registered; the inputs' scaling is applied.
+        (
+            True,
+            {"autoscaling-min-instances": "2", "autoscaling-max-instances": "4"},
+            ["update_endpoint", "register_scalable_target", "put_scaling_policy"],
+        ),
+        (True, {}, ["update_endpoint"]),
+        # Another instance type on a variant with no scalable target: nothing to deregister.
+        (False, {"instance-type": "ml.c5.xlarge"}, ["update_endpoint"]),
+        (
+            False,
+            {
+                "instance-type": "ml.c5.xlarge",
+                "autoscaling-min-instances": "2",
+                "autoscaling-max-instances": "4",
+            },
+            ["update_endpoint", "register_scalable_target", "put_scaling_policy"],
+        ),
+    ],
+)
+def test_no_deregistration_unless_the_type_of_a_scaled_variant_changes(
+    local: LocalBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    scaled: bool,
+    overrides: dict[str, str],
+    expected: list[str],
+) -> None:
+    live_endpoint(local, approved_package(local), instances=2)
+    if scaled:
+        _autoscaled(local)
+    calls = _fake_updates(monkeypatch, local, "deployed")
+
+    result = deploy_on_two(approved_package(local), **overrides)
+
+    assert result.code == 0, result.log
+    assert calls == expected
+    assert "Deregistered" not in result.log and "deregistered" not in result.summary
+
+
+def test_a_dry_run_says_the_variant_will_be_deregistered(local: LocalBackend) -> None:
+    live_endpoint(local, approved_package(local), instances=2)
+    before = _autoscaled(local)
+
+    result = deploy_on_two(
+        approved_package(local), **{"instance-type": "ml.c5.xlarge", "dry-run": "true"}
+    )
+
+    assert result.code == 0, result.log
+    assert "will be deregistered for the update" in result.summary
+    assert local.describe_scalable_target(SCALED) == before
+
+
 def test_an_unapproved_package_is_refused_unless_allowed(local: LocalBackend) -> None:
     package = local.create_model_package(
         {

@@ -38,13 +38,18 @@ NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
     "build": {
         "sagemaker:CreateModelPackage": "register-and-gate with model-data-url (a pipeline without a register step)",
     },
-    "deploy-staging": {},
+    "deploy-staging": {
+        "application-autoscaling:DescribeScalableTargets": "deploy-endpoint with a changed instance-type (is the variant autoscaled?)",
+        "application-autoscaling:DescribeScalingPolicies": "deploy-endpoint with a changed instance-type on a variant with a scalable target",
+    },
     "deploy-production": {
         "sagemaker:CreateModel": "deploy-endpoint of a version whose model does not exist yet (the staging job in the same run creates it first; a re-run of production alone after it was deleted does not)",
         "sagemaker:DeleteDataQualityJobDefinition": "enable-monitor after a baseline or setting change (the old job definition is replaced)",
         "sagemaker:UpdateMonitoringSchedule": "enable-monitor after a schedule or job definition change",
         "sagemaker:CreateProcessingJob": "enable-monitor with baseline-method: processing-job",
         "sagemaker:DescribeProcessingJob": "enable-monitor with baseline-method: processing-job (waits for the job)",
+        "application-autoscaling:DeleteScalingPolicy": "deploy-endpoint with a changed instance-type on an autoscaled production endpoint (deregistered for the update)",
+        "application-autoscaling:DeregisterScalableTarget": "deploy-endpoint with a changed instance-type on an autoscaled production endpoint (deregistered for the update)",
     },
 }
 

@@ -460,6 +460,164 @@ def test_describe_scalable_target_requests(backend: SageMakerBackend) -> None:
     assert record == {**target, "Policies": {"a": policy("a"), "b": policy("b")}}
 
 
+def test_delete_scaling_policy_and_deregister_scalable_target(backend: SageMakerBackend) -> None:
+    """What an instance-type change does to an autoscaled variant before UpdateEndpoint."""
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": RESOURCE_ID,
+        "ScalableDimension": DIMENSION,
+    }
+    backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
+    backend.put_scaling_policy({
+        **target,
+        "PolicyName": "p",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 70.0, "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}},
+    })  # fmt: skip
+
+    backend.delete_scaling_policy("p", RESOURCE_ID)
+    record = backend.describe_scalable_target(RESOURCE_ID)
+    assert record is not None and record["Policies"] == {}
+    backend.deregister_scalable_target(RESOURCE_ID)
+    assert backend.describe_scalable_target(RESOURCE_ID) is None
+
+
+def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
+    where = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": RESOURCE_ID,
+        "ScalableDimension": DIMENSION,
+    }
+    with Stubber(backend.autoscaling) as stub:
+        stub.add_response("delete_scaling_policy", {}, {**where, "PolicyName": "p"})
+        stub.add_response("deregister_scalable_target", {}, where)
+        backend.delete_scaling_policy("p", RESOURCE_ID)
+        backend.deregister_scalable_target(RESOURCE_ID)
+        stub.assert_no_pending_responses()
+
+        stub.add_client_error(
+            "deregister_scalable_target",
+            service_error_code="ObjectNotFoundException",
+            service_message="No scalable target registered",
+        )
+        with pytest.raises(StageError) as caught:
+            backend.deregister_scalable_target(RESOURCE_ID)
+    assert caught.value.title == "DeregisterScalableTarget failed"
+    assert RESOURCE_ID in caught.value.detail
+
+
+# -- deploy-endpoint's apply: an instance-type change of an autoscaled variant ------------
+
+
+def _calls_in_order(backend: SageMakerBackend) -> list[str]:
+    """The operations the backend's SageMaker and Auto Scaling clients call, in one order."""
+    order: list[str] = []
+    for client in (backend.sagemaker, backend.autoscaling):
+        client.meta.events.register(
+            "provide-client-params", lambda model, **_: order.append(model.name)
+        )
+    return order
+
+
+@pytest.mark.parametrize("ends", ["deployed", "refused", "rolled-back"])
+def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
+    backend: SageMakerBackend, ends: str
+) -> None:
+    inputs = deploy_endpoint.Inputs(
+        backend="sagemaker", region=REGION, model_package_arn=PACKAGE_ARN, endpoint_name=ENDPOINT, role_arn=ROLE,
+        instance_type="ml.c5.xlarge", instance_count=2, variant_name=VARIANT, strategy="all-at-once", canary_percent=10,
+        linear_step_percent=25, wait_seconds=60, termination_wait_seconds=30, alarms=("team-5xx",), max_latency_ms=500,
+        autoscaling=(2, 6), target_invocations=70.0, scale_in_cooldown=300, scale_out_cooldown=60,
+        data_capture_percent=None, data_capture_uri="", allow_unapproved=False, timeout_seconds=600, dry_run=False,
+    )  # fmt: skip
+    where = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": RESOURCE_ID,
+        "ScalableDimension": DIMENSION,
+    }
+    policy_config = deploy_endpoint._scaling_policy_config(inputs)
+    live_policy = {
+        **where,
+        "PolicyARN": f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:x",
+        "PolicyName": f"{ENDPOINT}-invocations-per-instance",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {**policy_config, "TargetValue": 50.0},
+        "Alarms": [],
+        "CreationTime": at(0),
+    }
+    live_scaling = {
+        **where,
+        "MinCapacity": 2,
+        "MaxCapacity": 4,
+        "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/x",
+        "CreationTime": at(0),
+        "Policies": {live_policy["PolicyName"]: live_policy},
+    }
+    plan = deploy_endpoint.DeploymentPlan(
+        package={}, model_name=MODEL, model_request=None, config_name=CONFIG, config_request={}, config_exists=True,
+        live={"EndpointConfigName": OLD_CONFIG, "EndpointStatus": "InService"}, live_config=None, previous_package_arn="",
+        deployment_config=deploy_endpoint._deployment_config(inputs, ["team-5xx"]), alarm_requests=[],
+        alarm_names=["team-5xx"], live_scaling=live_scaling, scaling_suspended=True,
+    )  # fmt: skip
+    described = {
+        "EndpointName": ENDPOINT,
+        "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}",
+        "CreationTime": at(0),
+        "LastModifiedTime": at(0),
+        "EndpointStatus": "InService",
+        "EndpointConfigName": CONFIG if ends == "deployed" else OLD_CONFIG,
+    }
+    # The inputs' limits and policy after a deployed update; the live ones after a failed one.
+    limits, value = ((2, 6), 70.0) if ends == "deployed" else ((2, 4), 50.0)
+    order = _calls_in_order(backend)
+    with Stubber(backend.sagemaker) as sagemaker, Stubber(backend.autoscaling) as autoscaling:
+        autoscaling.add_response(
+            "delete_scaling_policy", {}, {**where, "PolicyName": live_policy["PolicyName"]}
+        )
+        autoscaling.add_response("deregister_scalable_target", {}, where)
+        if ends == "refused":
+            sagemaker.add_client_error(
+                "update_endpoint",
+                service_error_code="ValidationException",
+                service_message="refused",
+            )
+        else:
+            sagemaker.add_response("update_endpoint", {"EndpointArn": described["EndpointArn"]})
+            sagemaker.add_response("describe_endpoint", described, {"EndpointName": ENDPOINT})
+        autoscaling.add_response(
+            "register_scalable_target",
+            {},
+            {**where, "MinCapacity": limits[0], "MaxCapacity": limits[1]},
+        )
+        autoscaling.add_response("put_scaling_policy", {"PolicyARN": live_policy["PolicyARN"]}, {
+            **where,
+            "PolicyName": live_policy["PolicyName"],
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {**policy_config, "TargetValue": value},
+        })  # fmt: skip
+        lines: list[str] = []
+        if ends == "refused":
+            with pytest.raises(StageError, match="UpdateEndpoint failed"):
+                deploy_endpoint.apply(inputs, plan, backend, lines.append, sleep=lambda _: None)
+        else:
+            outcome = deploy_endpoint.apply(
+                inputs, plan, backend, lines.append, sleep=lambda _: None
+            )
+            assert outcome == ends
+        sagemaker.assert_no_pending_responses()
+        autoscaling.assert_no_pending_responses()
+
+    updates = ["UpdateEndpoint"] + ([] if ends == "refused" else ["DescribeEndpoint"])
+    assert order == [
+        "DeleteScalingPolicy",
+        "DeregisterScalableTarget",
+        *updates,
+        "RegisterScalableTarget",
+        "PutScalingPolicy",
+    ]
+    assert lines[0].startswith(f"Deregistered autoscaling of {RESOURCE_ID} (2-4 instances")
+
+
 # -- against moto: invocation -------------------------------------------------------------
 
 
@@ -996,6 +1154,8 @@ def test_iam_actions_cover_every_hosting_operation() -> None:
             "PutScalingPolicy",
             "DescribeScalableTargets",
             "DescribeScalingPolicies",
+            "DeleteScalingPolicy",
+            "DeregisterScalableTarget",
         ],
     }
     for service, operations in hosting.items():

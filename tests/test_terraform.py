@@ -90,6 +90,8 @@ STAR_RESOURCE_ACTIONS = frozenset(
         "cloudwatch:PutMetricData",
         "application-autoscaling:RegisterScalableTarget",
         "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:DeleteScalingPolicy",
+        "application-autoscaling:DeregisterScalableTarget",
         # Read-only, and with no resource types in the Service Authorization Reference.
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:DescribeScalingPolicies",

@@ -141,7 +141,8 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
 
   # The rollback alarms deploy-endpoint creates (<endpoint>-invocation-5xx-errors,
   # <endpoint>-model-latency). Staging does not autoscale (model-deploy passes no
-  # autoscaling to it), so no target tracking alarms and no scaling permissions here.
+  # autoscaling to it), so no target tracking alarms and no scaling permissions here, only
+  # the read of ReadEndpointAutoScaling.
   statement {
     sid       = "EndpointAlarms"
     actions   = ["cloudwatch:PutMetricAlarm"]
@@ -154,6 +155,18 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
     sid       = "ReadAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
     resources = ["${local.cloudwatch_alarm_arn}:*"]
+  }
+
+  # An update that changes the instance type first reads whether the variant autoscales
+  # (SageMaker refuses that update on a scaled variant); staging's does not, so it reads None.
+  # "*": these Read actions have no resource types and no condition keys.
+  statement {
+    sid = "ReadEndpointAutoScaling"
+    actions = [
+      "application-autoscaling:DescribeScalableTargets",
+      "application-autoscaling:DescribeScalingPolicies",
+    ]
+    resources = ["*"]
   }
 
   # CreateModel passes the execution role the model runs as.
@@ -230,11 +243,15 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
   }
 
   # "*": a scalable target's ARN holds an id assigned on registration (see staging).
+  # DeleteScalingPolicy and DeregisterScalableTarget: an update that changes an autoscaled
+  # variant's instance type deregisters it first (SageMaker refuses the update otherwise).
   statement {
     sid = "EndpointAutoScaling"
     actions = [
       "application-autoscaling:RegisterScalableTarget",
       "application-autoscaling:PutScalingPolicy",
+      "application-autoscaling:DeleteScalingPolicy",
+      "application-autoscaling:DeregisterScalableTarget",
     ]
     resources = ["*"]
     condition {

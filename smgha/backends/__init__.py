@@ -176,6 +176,14 @@ class EndpointBackend(Protocol):
         when the variant is not registered."""
         ...
 
+    def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:
+        """DeleteScalingPolicy of the variant's (`endpoint/<endpoint>/variant/<variant>`)."""
+        ...
+
+    def deregister_scalable_target(self, resource_id: str) -> None:
+        """DeregisterScalableTarget: the variant's instance count is no longer scaled."""
+        ...
+
     def invoke_endpoint(
         self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
     ) -> Invocation: ...

@@ -68,6 +68,9 @@ IAM_ACTIONS: dict[str, str] = {
     # deploy-endpoint reads a live variant's autoscaling to apply only what changed.
     "DescribeScalableTargets": "application-autoscaling:DescribeScalableTargets",
     "DescribeScalingPolicies": "application-autoscaling:DescribeScalingPolicies",
+    # ... and takes it out of autoscaling while an update changes its instance type.
+    "DeleteScalingPolicy": "application-autoscaling:DeleteScalingPolicy",
+    "DeregisterScalableTarget": "application-autoscaling:DeregisterScalableTarget",
 }
 
 # Operations of the SageMaker runtime (botocore's `sagemaker-runtime` service), whose IAM
@@ -788,6 +791,27 @@ class SageMakerBackend(SageMakerMonitoring):
         where = f"policy {request.get('PolicyName', '?')} on {request.get('ResourceId', '?')}"
         with _aws_errors("PutScalingPolicy", where):
             self.autoscaling.put_scaling_policy(**request)
+
+    def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:
+        """DeleteScalingPolicy of the variant's (`endpoint/<endpoint>/variant/<variant>`,
+        dimension DesiredInstanceCount) policy `policy_name`."""
+        with _aws_errors("DeleteScalingPolicy", f"policy {policy_name} on {resource_id}"):
+            self.autoscaling.delete_scaling_policy(
+                PolicyName=policy_name,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            )
+
+    def deregister_scalable_target(self, resource_id: str) -> None:
+        """DeregisterScalableTarget of the variant (`endpoint/<endpoint>/variant/<variant>`,
+        dimension DesiredInstanceCount)."""
+        with _aws_errors("DeregisterScalableTarget", resource_id):
+            self.autoscaling.deregister_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            )
 
     # -- hosting: invocation -------------------------------------------------------------
 

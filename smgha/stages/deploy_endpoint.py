@@ -208,6 +208,9 @@ class DeploymentPlan:
     # live endpoint (None: not read, or none registered).
     live_scaling: dict[str, Any] | None = None
     scaling_current: bool = False  # live_scaling already has the asked limits and policy
+    # The update changes the instance type of an autoscaled variant: SageMaker refuses such an
+    # UpdateEndpoint, so apply deregisters the variant first and registers it again after.
+    scaling_suspended: bool = False
 
     @property
     def unchanged(self) -> bool:
@@ -422,7 +425,8 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
     alarm_requests = [] if inputs.alarms else _alarm_requests(inputs)
     alarm_names = list(inputs.alarms) or [a["AlarmName"] for a in alarm_requests]
     live_scaling = None
-    if live and inputs.autoscaling:
+    type_changes = _instance_type_changes(inputs, live_config)
+    if live and (inputs.autoscaling or type_changes):
         live_scaling = hosting.describe_scalable_target(_scaling_resource(inputs))
     deployment = DeploymentPlan(
         package=package,
@@ -439,6 +443,9 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
         alarm_names=alarm_names,
         live_scaling=live_scaling,
         scaling_current=_scaling_matches(inputs, live_scaling),
+    )
+    deployment.scaling_suspended = (
+        type_changes and live_scaling is not None and not deployment.unchanged
     )
     if live and fleet is not None and not deployment.unchanged:  # UpdateEndpoint will be called
         _check_update(inputs, live, live_config, fleet)
@@ -469,6 +476,15 @@ def _check_update(
             f"a canary needs a fleet of at least {MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {inputs.endpoint_name}'s new fleet has {fleet}",
             "Set instance-count (with autoscaling: autoscaling-min-instances) to 2 or more, or strategy: all-at-once.",
         )
+
+
+def _instance_type_changes(inputs: Inputs, live_config: dict[str, Any] | None) -> bool:
+    """The live config serves the variant on another instance type than the one asked."""
+    return any(
+        v.get("VariantName") == inputs.variant_name
+        and v.get("InstanceType") != inputs.instance_type
+        for v in (live_config or {}).get("ProductionVariants") or []
+    )
 
 
 def _bounded_name(name: str, suffix: str = "") -> str:
@@ -649,31 +665,43 @@ def apply(
         hosting.put_metric_alarm(alarm)
     if deployment.alarm_requests:
         log(f"Rollback alarms: {', '.join(deployment.alarm_names)}")
-    if deployment.live is None:
-        hosting.create_endpoint(
-            inputs.endpoint_name,
-            deployment.config_name,
-            {"smgha:model-package-arn": inputs.model_package_arn},
-        )
-        log(f"Creating endpoint {inputs.endpoint_name} on {deployment.config_name}")
-    else:
-        hosting.update_endpoint(
-            inputs.endpoint_name, deployment.config_name, deployment.deployment_config
-        )
-        routing = deployment.deployment_config["BlueGreenUpdatePolicy"][
-            "TrafficRoutingConfiguration"
-        ]
-        log(
-            f"Updating {inputs.endpoint_name}: {deployment.live['EndpointConfigName']} -> {deployment.config_name} ({routing['Type'].lower().replace('_', '-')})"
-        )
-    final = _wait(inputs, hosting, log, sleep, clock)
-    if final["EndpointStatus"] != "InService":
-        raise StageError(
-            f"endpoint {final['EndpointStatus']}", final.get("FailureReason") or "no reason given"
-        )
+    if deployment.scaling_suspended:
+        _deregister(inputs, deployment, hosting, log)
+    try:
+        if deployment.live is None:
+            hosting.create_endpoint(
+                inputs.endpoint_name,
+                deployment.config_name,
+                {"smgha:model-package-arn": inputs.model_package_arn},
+            )
+            log(f"Creating endpoint {inputs.endpoint_name} on {deployment.config_name}")
+        else:
+            hosting.update_endpoint(
+                inputs.endpoint_name, deployment.config_name, deployment.deployment_config
+            )
+            routing = deployment.deployment_config["BlueGreenUpdatePolicy"][
+                "TrafficRoutingConfiguration"
+            ]
+            log(
+                f"Updating {inputs.endpoint_name}: {deployment.live['EndpointConfigName']} -> {deployment.config_name} ({routing['Type'].lower().replace('_', '-')})"
+            )
+        final = _wait(inputs, hosting, log, sleep, clock)
+        if final["EndpointStatus"] != "InService":
+            raise StageError(
+                f"endpoint {final['EndpointStatus']}",
+                final.get("FailureReason") or "no reason given",
+            )
+    except Exception:
+        if deployment.scaling_suspended:
+            _reregister_after_failure(inputs, deployment, hosting, log)
+        raise
     if final["EndpointConfigName"] != deployment.config_name:
+        if deployment.scaling_suspended:  # back on the old instance type: the old scaling fits
+            _reregister(inputs, deployment, hosting, log, keep_live_limits=True)
         return "rolled-back"
-    if inputs.autoscaling:
+    if deployment.scaling_suspended:
+        _reregister(inputs, deployment, hosting, log, keep_live_limits=not inputs.autoscaling)
+    elif inputs.autoscaling:
         _autoscale(inputs, hosting, log)
     return "deployed"
 
@@ -743,6 +771,75 @@ def _autoscale(inputs: Inputs, hosting: EndpointBackend, log: Callable[[str], No
         "TargetTrackingScalingPolicyConfiguration": _scaling_policy_config(inputs),
     })  # fmt: skip
     log(f"Autoscaling {resource}: {_scaling_text(inputs.autoscaling, inputs.target_invocations)}")
+
+
+# The fields of a DescribeScalableTargets / DescribeScalingPolicies record that
+# RegisterScalableTarget / PutScalingPolicy take back (the rest, ARNs and times, the service sets).
+_TARGET_FIELDS = (
+    "ServiceNamespace",
+    "ResourceId",
+    "ScalableDimension",
+    "MinCapacity",
+    "MaxCapacity",
+    "SuspendedState",
+)
+_POLICY_FIELDS = ("PolicyName", "ServiceNamespace", "ResourceId", "ScalableDimension", "PolicyType", "StepScalingPolicyConfiguration", "TargetTrackingScalingPolicyConfiguration", "PredictiveScalingPolicyConfiguration")  # fmt: skip
+
+
+def _deregister(
+    inputs: Inputs, deployment: DeploymentPlan, hosting: EndpointBackend, log: Callable[[str], None]
+) -> None:
+    """Take the variant out of autoscaling before an update that changes its instance type.
+
+    SageMaker guide, "Update endpoints that use auto scaling": "If the update would change the
+    instance type for any model that is a target for auto scaling, the update fails"; the
+    documented procedure deletes the policies, deregisters the target, updates, registers again.
+    """
+    live = deployment.live_scaling or {}
+    resource = _scaling_resource(inputs)
+    for name in live.get("Policies") or {}:
+        hosting.delete_scaling_policy(name, resource)
+    hosting.deregister_scalable_target(resource)
+    log(
+        f"Deregistered autoscaling of {resource} ({_live_scaling_text(inputs, live)}): the update changes its instance type to {inputs.instance_type}, which SageMaker refuses on a scaled variant"
+    )
+
+
+def _reregister(
+    inputs: Inputs,
+    deployment: DeploymentPlan,
+    hosting: EndpointBackend,
+    log: Callable[[str], None],
+    keep_live_limits: bool,
+) -> None:
+    """Register the variant again after `_deregister`: the inputs' limits and policy, or the live
+    ones (`keep_live_limits`, or no autoscaling inputs); every other live policy as it was."""
+    live = deployment.live_scaling or {}
+    mine = _scaling_policy_name(inputs) if inputs.autoscaling and not keep_live_limits else None
+    if mine:
+        _autoscale(inputs, hosting, log)
+    else:
+        hosting.register_scalable_target({k: live[k] for k in _TARGET_FIELDS if k in live})
+    policies = live.get("Policies") or {}
+    for name, policy in policies.items():
+        if name != mine:
+            hosting.put_scaling_policy({k: policy[k] for k in _POLICY_FIELDS if k in policy})
+    if not mine:
+        log(
+            f"Registered autoscaling of {_scaling_resource(inputs)} again as it was: {_live_scaling_text(inputs, live)} ({len(policies)} polic{'y' if len(policies) == 1 else 'ies'})"
+        )
+
+
+def _reregister_after_failure(
+    inputs: Inputs, deployment: DeploymentPlan, hosting: EndpointBackend, log: Callable[[str], None]
+) -> None:
+    """The update failed: give the fleet its scaling back, without hiding why it failed."""
+    try:
+        _reregister(inputs, deployment, hosting, log, keep_live_limits=True)
+    except StageError as exc:
+        log(
+            f"Could not register autoscaling of {_scaling_resource(inputs)} again ({exc}); register it by hand: {_live_scaling_text(inputs, deployment.live_scaling)}"
+        )
 
 
 def _scaling_matches(inputs: Inputs, live: dict[str, Any] | None) -> bool:
@@ -837,11 +934,26 @@ def report(
         + f" · strategy {inputs.strategy} · rollback alarms: {', '.join(deployment.alarm_names) or 'none'}"
     )
     summary.table(["", "Before", "After"], rows)
+    if deployment.scaling_suspended:
+        summary.paragraph(_suspension_text(inputs, deployment, outcome))
     for notice in deployment.notices:
         summary.paragraph(f"ℹ️ {notice}")
     if deployment.previous_package_arn and outcome == "deployed":
         summary.paragraph(f"Roll back: deploy `{deployment.previous_package_arn}` again.")
     summary.write()
+
+
+def _suspension_text(inputs: Inputs, deployment: DeploymentPlan, outcome: str) -> str:
+    """What became of the variant's autoscaling around an instance-type change."""
+    live = _live_scaling_text(inputs, deployment.live_scaling)
+    what = f"Autoscaling of `{_scaling_resource(inputs)}` ({live})"
+    why = f"the update changes its instance type to {inputs.instance_type}, which SageMaker refuses on a scaled variant"
+    if outcome == "dry-run":
+        return f"{what} will be deregistered for the update ({why}) and registered again after it."
+    if outcome == "deployed" and inputs.autoscaling:
+        again = _scaling_text(inputs.autoscaling, inputs.target_invocations)
+        return f"{what} was deregistered for the update ({why}) and registered again: {again}."
+    return f"{what} was deregistered for the update ({why}) and registered again as it was."
 
 
 def _capture_text(config: dict[str, Any] | None) -> str:

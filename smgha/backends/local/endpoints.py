@@ -207,6 +207,26 @@ class LocalEndpoints:
         left): the local backend keeps them for inspection and does not scale."""
         return state.read_json_if_exists(self._scaling_file(resource_id))
 
+    def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:
+        path = self._scaling_file(resource_id)
+        record = state.read_json_if_exists(path)
+        if record is None or policy_name not in record.get("Policies", {}):
+            raise StageError(
+                "DeleteScalingPolicy failed",
+                f"ObjectNotFoundException: no scaling policy {policy_name} on {resource_id}",
+            )
+        del record["Policies"][policy_name]
+        state.write_json(path, record)
+
+    def deregister_scalable_target(self, resource_id: str) -> None:
+        path = self._scaling_file(resource_id)
+        if not path.exists():
+            raise StageError(
+                "DeregisterScalableTarget failed",
+                f"ObjectNotFoundException: no scalable target {resource_id}",
+            )
+        path.unlink()
+
     def _scaling_file(self, resource_id: str) -> Path:
         return self.root / "autoscaling" / (resource_id.replace("/", "__") + ".json")
 
