@@ -280,7 +280,9 @@ def get_pipeline(
         sagemaker_session=sagemaker_session,
         # Without this the SDK adds script-mode variables with EMPTY values
         # (SAGEMAKER_PROGRAM="", SAGEMAKER_SUBMIT_DIRECTORY="") to the container, and the
-        # XGBoost container treats any SAGEMAKER_PROGRAM as a user script to import.
+        # XGBoost container treats any SAGEMAKER_PROGRAM as a user script to import: the
+        # endpoint fails its health check, and deploy-endpoint refuses such a package
+        # (sources in smgha/serving_container.py).
         dependencies=None,
     )
     step_register = ModelStep(

@@ -64,6 +64,11 @@ def parse_path(path: str) -> list[str | int]:
 # ---- loading ---------------------------------------------------------------------------
 
 
+def is_built_by_function(source: str, workspace: Path) -> bool:
+    """Whether `source` names a 'module:function' to call rather than a JSON file."""
+    return ":" in source and not source.endswith(".json") and not Path(workspace, source).exists()
+
+
 def load_definition(
     source: str, workspace: Path, arguments: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -74,7 +79,7 @@ def load_definition(
     default_bucket, ...) and may return an SDK `Pipeline`, a JSON string or a dict. Its
     uploads (the SDK's copies of the processing scripts) are captured, not sent.
     """
-    if ":" in source and not source.endswith(".json") and not Path(workspace, source).exists():
+    if is_built_by_function(source, workspace):
         from smgha.uploads import captured_s3_uploads
 
         with captured_s3_uploads() as uploads, _quiet_sdk():

@@ -14,7 +14,16 @@ written by a baselining job can be checked here:
 * `inferred_type`: Integral (every present value an integer), Fractional (numbers),
   String (anything else present), Unknown (nothing present).
 * Numerical distributions: 10 equal-width buckets between min and max, and a KLL quantile
-  sketch (`parameters` c=0.64, k=2048; `data` = the compactor levels, level h weighing 2^h).
+  sketch (`parameters` c=0.64, k=2048; `data` = the compactor levels, level h weighing 2^h),
+  built as Deequ's QuantileNonSample builds it (see kll_sketch).
+* The layout is the real analyzer's, field by field, as a baselining job of the
+  sagemaker-model-monitor-analyzer image wrote it (a statistics.json and constraints.json
+  committed in ScottReidux/aai-540, assets/): numerical features also carry
+  `approximate_num_distinct_values` and `completeness`, string features `completeness`; a
+  string feature has categorical buckets (integer counts) only with at most 120 distinct
+  values, as Deequ's ColumnProfiler computes histograms (DEFAULT_CARDINALITY_THRESHOLD); its
+  `domains` constraint follows Deequ's CategoricalRangeRule; `distribution_constraints` also
+  name `categorical_comparison_threshold` and `categorical_drift_method`.
 * Drift (`baseline_drift_check`), as Deequ computes it for the container: the L-infinity
   distance between the two empirical CDFs (baseline sketch vs. current data). With
   `comparison_method: Robust` the sampling noise of a two-sample Kolmogorov-Smirnov test is
@@ -42,11 +51,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Deequ's KLLSketch.DEFAULT_SKETCH_SIZE and DEFAULT_SHRINKING_FACTOR (awslabs/deequ,
+# src/main/scala/com/amazon/deequ/analyzers/KLLSketch.scala): the analyzer's `k` and `c`.
 KLL_K = 2048
 KLL_C = 0.64
 BUCKETS = 10
-# At most this many distinct values of a String feature become its `domains` constraint.
-MAX_DOMAIN_VALUES = 20
+# A String feature gets categorical buckets only with at most this many distinct values:
+# Deequ's ColumnProfiler.DEFAULT_CARDINALITY_THRESHOLD (src/main/scala/com/amazon/deequ/
+# profiles/ColumnProfiler.scala). The analyzer's output agrees: 53 and 86 distinct values
+# have buckets, 2477 and more have none (ScottReidux/aai-540, assets/statistics.json).
+MAX_HISTOGRAM_VALUES = 120
+# ... and a `domains` constraint only when at most this share of its categories occur once
+# (Deequ's CategoricalRangeRule: uniqueValueRatio <= 0.1, src/main/scala/com/amazon/deequ/
+# suggestions/rules/CategoricalRangeRule.scala).
+MAX_UNIQUE_CATEGORY_SHARE = 0.1
 # Deequ's coefficient of the Kolmogorov-Smirnov correction of a Robust comparison.
 ROBUST_COEFFICIENT = 1.8
 
@@ -150,34 +168,56 @@ def infer_type(kinds: Counter[str]) -> str:
 # ---- the KLL sketch ---------------------------------------------------------------------------
 
 
-def _capacity(level: int, height: int, k: int, c: float) -> int:
-    return max(2, math.ceil(k * c ** (height - 1 - level)))
+# The analyzer is built on Deequ, and reads a baseline's sketch back with
+# QuantileNonSample.reconstruct(k, c, data): level i of `data` becomes compactor i, each item
+# weighing 2^i (QuantileNonSample.output: `1L << i`), with no check of the level sizes. The
+# sketch is built here the way QuantileNonSample builds it (awslabs/deequ,
+# src/main/scala/com/amazon/deequ/analyzers/QuantileNonSample.scala and
+# NonSampleCompactor.scala), so `data` is what one Spark partition fed the same rows in the
+# same order would write: the bottom level the largest (capacity(0) = 2050 for k = 2048, so up
+# to 2050 values stay exact, in arrival order), each level as Deequ leaves it, unsorted.
+
+
+def _capacity(height: int, k: int, c: float) -> int:
+    """QuantileNonSample.capacity: 2 * (ceil(k * c^height / 2) + 1)."""
+    return 2 * (math.ceil(k * c**height / 2) + 1)
 
 
 def kll_sketch(values: Iterable[float], k: int = KLL_K, c: float = KLL_C) -> list[list[float]]:
-    """The compactor levels of a KLL sketch of `values` (deterministic compaction)."""
+    """The compactor levels of a KLL sketch of `values` (QuantileNonSample.update)."""
     levels: list[list[float]] = [[]]
-    turns: list[int] = [0]
+    compactions: list[int] = [0]  # NonSampleCompactor.numOfCompress, per level
+    offsets: list[int] = [0]  # NonSampleCompactor.offset, per level
+    size = 0
     for value in values:
         levels[0].append(value)
-        if len(levels[0]) >= _capacity(0, len(levels), k, c):
-            _compress(levels, turns, k, c)
-    return [sorted(level) for level in levels]
+        size += 1
+        if size > sum(_capacity(height, k, c) for height in range(len(levels))):
+            _condense(levels, compactions, offsets, k, c)
+            size = sum(len(level) for level in levels)
+    return levels
 
 
-def _compress(levels: list[list[float]], turns: list[int], k: int, c: float) -> None:
-    for level in range(len(levels)):
-        if len(levels[level]) < _capacity(level, len(levels), k, c):
+def _condense(
+    levels: list[list[float]], compactions: list[int], offsets: list[int], k: int, c: float
+) -> None:
+    """QuantileNonSample.condense: compact the lowest full level into the next one."""
+    for height, level in enumerate(levels):
+        if len(level) < _capacity(height, k, c):
             continue
-        if level + 1 == len(levels):
+        if height + 1 == len(levels):
             levels.append([])
-            turns.append(0)
-        items = sorted(levels[level])
-        held = [items.pop()] if len(items) % 2 else []  # an odd one out keeps its weight here
-        offset = turns[level] % 2  # alternate which half survives: no systematic bias
-        turns[level] += 1
-        levels[level + 1].extend(items[offset::2])
-        levels[level] = held
+            compactions.append(0)
+            offsets.append(0)
+        # NonSampleCompactor.compact: every other one of the sorted even-length head moves
+        # up (the half alternating every second compaction); an odd last item stays.
+        even = len(level) - len(level) % 2
+        if compactions[height] % 2 == 1:
+            offsets[height] = 1 - offsets[height]
+        levels[height + 1].extend(sorted(level[:even])[offsets[height] : even : 2])
+        levels[height] = level[even:]
+        compactions[height] += 1
+        return
 
 
 class Distribution:
@@ -242,28 +282,35 @@ def statistics(dataset: Dataset) -> dict[str, Any]:
         inferred = infer_type(kinds)
         feature: dict[str, Any] = {"name": name, "inferred_type": inferred}
         common = {"num_present": present, "num_missing": kinds[""]}
+        completeness = present / len(cells) if cells else 0.0
         if inferred in ("Integral", "Fractional"):
             values = [float(c) for c in cells if c is not None]
-            feature["numerical_statistics"] = {"common": common, **_numerical(values)}
+            feature["numerical_statistics"] = {
+                "common": common,
+                **_numerical(values, completeness),
+            }
         else:
             counts = Counter(c for c in cells if c is not None)
-            feature["string_statistics"] = {
+            strings: dict[str, Any] = {
                 "common": common,
                 "distinct_count": float(len(counts)),
-                "distribution": {
+                "completeness": completeness,
+            }
+            if len(counts) <= MAX_HISTOGRAM_VALUES:
+                strings["distribution"] = {
                     "categorical": {
                         "buckets": [
-                            {"value": value, "count": float(count)}
+                            {"value": value, "count": count}
                             for value, count in sorted(counts.items(), key=lambda i: (-i[1], i[0]))
                         ]
                     }
-                },
-            }
+                }
+            feature["string_statistics"] = strings
         features.append(feature)
     return {"version": 0.0, "dataset": {"item_count": len(dataset.rows)}, "features": features}
 
 
-def _numerical(values: list[float]) -> dict[str, Any]:
+def _numerical(values: list[float], completeness: float) -> dict[str, Any]:
     if not values:
         return {"mean": 0.0, "sum": 0.0, "std_dev": 0.0, "min": 0.0, "max": 0.0}
     total = math.fsum(values)
@@ -276,6 +323,9 @@ def _numerical(values: list[float]) -> dict[str, Any]:
         "std_dev": std,
         "min": low,
         "max": high,
+        # The analyzer's is a HyperLogLog estimate; the exact count is within its error.
+        "approximate_num_distinct_values": len(set(values)),
+        "completeness": completeness,
         "distribution": {
             "kll": {
                 "buckets": _buckets(values, low, high),
@@ -325,8 +375,10 @@ def suggest_constraints(
         if numerical is not None:
             entry["num_constraints"] = {"is_non_negative": bool(numerical.get("min", 0.0) >= 0)}
         else:
-            buckets = feature["string_statistics"]["distribution"]["categorical"]["buckets"]
-            if 0 < len(buckets) <= MAX_DOMAIN_VALUES:
+            distribution = feature["string_statistics"].get("distribution") or {}
+            buckets = (distribution.get("categorical") or {}).get("buckets") or []
+            once = sum(1 for b in buckets if b["count"] == 1)
+            if buckets and once / len(buckets) <= MAX_UNIQUE_CATEGORY_SHARE:
                 entry["string_constraints"] = {"domains": sorted(b["value"] for b in buckets)}
         features.append(entry)
     return {
@@ -341,6 +393,10 @@ def suggest_constraints(
                 "perform_comparison": "Enabled",
                 "comparison_threshold": drift_threshold,
                 "comparison_method": comparison_method,
+                # String features' drift: the same threshold, the L-infinity distance of the
+                # category frequencies (categorical_distance), as the analyzer suggests it.
+                "categorical_comparison_threshold": drift_threshold,
+                "categorical_drift_method": "LInfinity",
             },
         },
     }
@@ -366,6 +422,7 @@ def check(
     distribution = config.get("distribution_constraints") or {}
     compare = distribution.get("perform_comparison", "Enabled") == "Enabled"
     threshold = float(distribution.get("comparison_threshold", 0.1))
+    categorical_threshold = float(distribution.get("categorical_comparison_threshold", threshold))
     method = str(distribution.get("comparison_method", "Robust"))
     baseline_features = {f["name"]: f for f in baseline.get("features", [])}
     expected = constraints.get("features", [])
@@ -418,12 +475,18 @@ def check(
                     f"Categorical value requirement is not met. Expected: {_percent(domain_threshold)} of values in the baseline domain. Observed: Only {_percent(known / present)}.",
                 )
         if compare and present:
-            distance = _drift(baseline_features.get(name), cells, method)
-            if distance is not None and distance > threshold:
+            baseline_feature = baseline_features.get(name)
+            distance = _drift(baseline_feature, cells, method)
+            limit = (
+                categorical_threshold
+                if baseline_feature and "string_statistics" in baseline_feature
+                else threshold
+            )
+            if distance is not None and distance > limit:
                 flag(
                     name,
                     "baseline_drift_check",
-                    f"Baseline drift distance: {distance} exceeds threshold: {threshold}",
+                    f"Baseline drift distance: {distance} exceeds threshold: {limit}",
                 )
     if width > len(expected):
         for index in range(len(expected), width):

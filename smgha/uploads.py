@@ -15,7 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 # S3 operations the SDK makes around an upload, answered locally with an empty success.
-# (The bucket checks: ListBuckets, then HeadBucket/CreateBucket when it is not listed.)
+# (The bucket checks: ListBuckets, then HeadBucket/CreateBucket when it is not listed.) So
+# building never creates a bucket: the SDK believes any bucket it names is there. That is
+# why build-pipeline requires default-bucket on the sagemaker backend and refuses uploads to
+# any other bucket (build_pipeline._check_upload_buckets).
 _ANSWERED: dict[str, dict[str, Any]] = {
     "PutObject": {"ETag": '"d41d8cd98f00b204e9800998ecf8427e"'},
     "ListBuckets": {"Buckets": []},

@@ -131,6 +131,8 @@ BAD_INPUTS = [
     ("timeout-minutes", {"timeout-minutes": "soon"}, "must be a positive number"),
     ("wait", {"wait": "yes"}, "YAML 1.2"),
     ("pipeline-name", {"pipeline-name": "churn_pipeline!"}, "is not a valid pipeline name"),
+    ("default-bucket", {"default-bucket": "s3://example-bucket"}, "is not an S3 bucket name"),
+    ("default-bucket", {"default-bucket": "Example_Bucket"}, "is not an S3 bucket name"),
     (
         "execution-arn",
         {"execution-arn": "arn:aws:sagemaker:us-east-1:1:pipeline/x"},
@@ -189,6 +191,100 @@ def test_an_sdk_definition_with_an_undeclared_parameter_uploads_no_code(aws_env:
     assert result.code == 1
     assert "declares no parameter 'MaxDepht'" in result.errors[0]
     _moto_is_untouched()  # the SDK's script uploads were captured, never sent
+
+
+def test_an_sdk_definition_without_default_bucket_is_refused_before_any_call(
+    aws_env: None,
+) -> None:
+    # No default-bucket: the SDK's sagemaker-<region>-<account> was never created and the
+    # Terraform roles do not allow it, so the upload would end in NoSuchBucket/AccessDenied.
+    inputs = _sagemaker_inputs("ml.pipeline:get_pipeline")
+    del inputs["default-bucket"]
+
+    result = run_main(build_pipeline.main, inputs, **GITHUB_CONTEXT)
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert "input 'default-bucket'" in result.errors[0]
+    assert "is required with backend: sagemaker" in result.errors[0]
+    assert "terraform output -raw artifact_bucket_name" in result.errors[0]
+    assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []
+    _moto_is_untouched()
+
+
+# A definition function that ignores default-bucket and gives the SDK a bucket of its own:
+# the SDK's default name (the SDK looks the account up at STS's public endpoint, which
+# moto does not answer, so the function names it). Its own boto3 session, as the SDK makes
+# one in a fresh process (this test process may hold boto3's default session already).
+UPLOADS_TO_THE_SDK_BUCKET = """
+import boto3
+from sagemaker.core.helper.session_helper import Session
+
+
+def get_pipeline(region):
+    boto_session = boto3.Session(region_name=region)
+    session = Session(boto_session, default_bucket="sagemaker-us-east-1-123456789012")
+    session.upload_string_as_file_body("print(1)", session.default_bucket(), "code/score.py")
+    return {definition!r}
+"""
+
+
+def test_a_definition_uploading_outside_default_bucket_is_refused_before_any_call(
+    aws_env: None, tmp_path: Path
+) -> None:
+    # The SDK's bucket check (ListBuckets, HeadBucket, CreateBucket) is answered locally
+    # while a definition is built, so its default bucket looks ready but is never created.
+    (tmp_path / "sdk_bucket_definition.py").write_text(
+        UPLOADS_TO_THE_SDK_BUCKET.format(definition=JSON_DEFINITION)
+    )
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="example-bucket")
+
+    result = run_main(
+        build_pipeline.main,
+        _sagemaker_inputs("sdk_bucket_definition:get_pipeline"),
+        GITHUB_WORKSPACE=str(tmp_path),
+        **GITHUB_CONTEXT,
+    )
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert "input 'definition'" in result.errors[0]
+    assert "s3://sagemaker-us-east-1-123456789012/code/score.py" in result.errors[0]
+    assert "default-bucket 'example-bucket'" in result.errors[0]
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["example-bucket"]
+    _moto_is_untouched()
+
+
+def test_a_json_definition_needs_no_default_bucket(aws_env: None, json_definition: Path) -> None:
+    # A definition file is used as it is: nothing is uploaded, no bucket is named.
+    inputs = _sagemaker_inputs(str(json_definition))
+    del inputs["default-bucket"]
+
+    result = run_main(build_pipeline.main, inputs, **GITHUB_CONTEXT)
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "Executing"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "bucket"),
+    [
+        ({"backend": "local", "role-arn": ""}, "smgha-local"),
+        # Resuming builds nothing, so nothing is uploaded.
+        ({"execution-arn": "arn:aws:sagemaker:us-east-1:1:pipeline/churn/execution/e1"}, ""),
+        ({"default-bucket": "my-artifacts"}, "my-artifacts"),
+    ],
+)
+def test_the_default_bucket_input(overrides: dict[str, str], bucket: str) -> None:
+    inputs = _sagemaker_inputs("ml.pipeline:get_pipeline", **overrides)
+    if "default-bucket" not in overrides:
+        del inputs["default-bucket"]
+    env = {f"INPUT_{k.upper().replace('-', '_')}": v for k, v in inputs.items()}
+
+    loaded = build_pipeline.load_inputs(Runner(env=env, stdout=io.StringIO()))
+
+    assert loaded.default_bucket == bucket
 
 
 # ---- the sagemaker backend against a moto server -----------------------------------------
@@ -297,9 +393,6 @@ class ScriptedBackend:
         self.reason = reason
         self.polls = 0
         self.started: list[tuple[str, dict[str, str], str]] = []
-
-    def default_bucket(self) -> str:
-        return "bucket"
 
     def put_object(self, uri: str, body: bytes) -> None:
         raise AssertionError("a JSON definition uploads nothing")

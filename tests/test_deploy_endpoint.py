@@ -281,6 +281,12 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
         ),
         ({"endpoint-name": "churn_staging"}, "endpoint-name", "breaks SageMaker's naming rule"),
         ({"endpoint-name": "x" * 64}, "endpoint-name", "breaks SageMaker's naming rule"),
+        # Its alarms would fall outside the lower-cased IAM prefix (docs/aws-fidelity.md).
+        (
+            {"endpoint-name": "Churn-Staging"},
+            "endpoint-name",
+            "'Churn-Staging' has upper-case letters",
+        ),
         ({"instance-count": "0"}, "instance-count", "must be a whole number from 1 to 100"),
         ({"instance-count": "101"}, "instance-count", "must be a whole number from 1 to 100"),
         (
@@ -332,6 +338,23 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
             "names 11 alarms; an update rolls back on at most 10",
         ),
         ({"strategy": "yolo"}, "strategy", "is not one of all-at-once, canary, linear"),
+        # Values of AWS fields, by botocore's model (smgha/aws_values.py): refused here, not by
+        # CreateEndpointConfig part-way through the deploy.
+        (
+            {"instance-type": "m5.large"},
+            "instance-type",
+            "'m5.large' is not a sagemaker ProductionVariantInstanceType",
+        ),
+        (
+            {"variant-name": "All Traffic"},
+            "variant-name",
+            "does not match sagemaker's rule for VariantName",
+        ),
+        (
+            {"role-arn": "arn:aws:iam::123:role/execution"},
+            "role-arn",
+            "does not match sagemaker's rule for RoleArn",
+        ),
         ({"data-capture-percent": "20"}, "data-capture-s3-uri", "must be an s3:// URI"),
     ],
 )
@@ -875,6 +898,140 @@ def test_an_unapproved_package_is_refused_unless_allowed(local: LocalBackend) ->
     assert not (local.root / "endpoints").exists() and not (local.root / "models").exists()
 
 
+# ---- a package the container would serve in script mode with no script --------------------------
+
+# What ModelBuilder.register() records without dependencies=None (smgha/serving_container.py).
+SCRIPT_MODE_WITHOUT_SCRIPT = {
+    "SAGEMAKER_PROGRAM": "",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "",
+    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+    "SAGEMAKER_REGION": REGION,
+}
+# A user's inference script: script mode the user asked for.
+SCRIPT_MODE_WITH_SCRIPT = {
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "s3://models/code/sourcedir.tar.gz",
+}
+
+
+def package_with_environment(local: LocalBackend, environment: dict[str, str]) -> str:
+    return local.create_model_package(
+        {
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "Approved",
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": "sagemaker-xgboost:1.7-1",
+                        "ModelDataUrl": "s3://smgha-local/m.tar.gz",
+                        "Environment": environment,
+                    }
+                ]
+            },
+        }
+    )
+
+
+def assert_script_mode_error(result: Any, package: str) -> None:
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    error = result.errors[0]
+    assert (
+        f"input 'model-package-arn': {package} would serve in script mode with no script" in error
+    )
+    assert "sets SAGEMAKER_PROGRAM='' and SAGEMAKER_SUBMIT_DIRECTORY=''" in error
+    assert "ValueError: Empty module name" in error  # the container's reason
+    assert "ModelBuilder(..., dependencies=None)" in error  # the fix
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["new endpoint", "live endpoint"])
+def test_a_package_in_script_mode_without_a_script_is_refused_before_anything_is_created(
+    local: LocalBackend, live: bool
+) -> None:
+    if live:
+        live_endpoint(local, approved_package(local))
+    package = package_with_environment(local, SCRIPT_MODE_WITHOUT_SCRIPT)
+    before = hosting_state(local)
+
+    result = deploy(package, strategy="all-at-once")
+
+    assert_script_mode_error(result, package)
+    assert hosting_state(local) == before  # no model, config, alarm, endpoint or update
+    assert not (local.root / "endpoints" / "churn-staging" / "deployment.json").exists()
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{}, {"SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}, SCRIPT_MODE_WITH_SCRIPT],
+    ids=["no environment", "other variables", "a named script"],
+)
+def test_a_package_without_script_mode_or_with_its_script_is_not_refused(
+    local: LocalBackend, environment: dict[str, str]
+) -> None:
+    result = deploy(package_with_environment(local, environment), **{"dry-run": "true"})
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "dry-run" and not result.errors
+
+
+@pytest.mark.slow
+def test_a_local_endpoint_of_a_package_in_script_mode_without_a_script_fails_its_health_check(
+    local: LocalBackend,
+) -> None:
+    """When nothing refuses such a package first (the model created by other means), the local
+    endpoint fails as SageMaker's does: the container never passes its health check."""
+    uri = "s3://smgha-local/models/v1/model.tar.gz"
+    local.put_object(uri, train(5, 2, seed=1))  # a model the built-in algorithm would serve
+    package = local.create_model_package(
+        {
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "Approved",
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": "sagemaker-xgboost:1.7-1",
+                        "ModelDataUrl": uri,
+                        "Environment": SCRIPT_MODE_WITHOUT_SCRIPT,
+                    }
+                ]
+            },
+        }
+    )
+    local.create_model(
+        {
+            "ModelName": f"{GROUP}-v1",
+            "PrimaryContainer": {"ModelPackageName": package},
+            "ExecutionRoleArn": "arn:aws:iam::000000000000:role/smgha-local-execution",
+        }
+    )
+    local.create_endpoint_config(
+        {
+            "EndpointConfigName": "churn-staging-v1",
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": f"{GROUP}-v1",
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        }
+    )
+
+    local.create_endpoint("churn-staging", "churn-staging-v1", {})
+
+    deadline = time.monotonic() + 60
+    endpoint = local.describe_endpoint("churn-staging") or {}
+    while endpoint.get("EndpointStatus") == "Creating":
+        assert time.monotonic() < deadline, "the endpoint stayed Creating"
+        time.sleep(0.2)
+        endpoint = local.describe_endpoint("churn-staging") or {}
+    assert endpoint["EndpointStatus"] == "Failed", endpoint
+    reason = endpoint["FailureReason"]
+    assert reason.startswith("the new fleet failed its health check: AllTraffic@"), reason
+    assert "SAGEMAKER_PROGRAM=''" in reason and "ValueError: Empty module name" in reason
+
+
 # ---- the sagemaker backend: a moto server for the create path, the Stubber for the update ----
 
 
@@ -1055,6 +1212,49 @@ def test_sagemaker_update_with_another_variant_name_is_refused_before_any_create
     assert cloudwatch.describe_alarms()["MetricAlarms"] == alarms  # none added or replaced
     endpoint = sagemaker.describe_endpoint(EndpointName="churn-staging")
     assert endpoint["EndpointConfigName"] == first.outputs["endpoint-config-name"]
+
+
+def test_sagemaker_a_package_in_script_mode_without_a_script_is_refused_before_any_create(
+    aws_env: None,
+) -> None:
+    import boto3
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+
+    def register(environment: dict[str, str]) -> str:
+        return str(
+            sagemaker.create_model_package(
+                ModelPackageGroupName=GROUP,
+                ModelApprovalStatus="Approved",
+                InferenceSpecification={
+                    "Containers": [
+                        {
+                            "Image": "xgboost",
+                            "ModelDataUrl": "s3://models/m.tar.gz",
+                            "Environment": environment,
+                        }
+                    ],
+                    "SupportedContentTypes": ["text/csv"],
+                    "SupportedResponseMIMETypes": ["text/csv"],
+                },
+            )["ModelPackageArn"]
+        )
+
+    package = register(SCRIPT_MODE_WITHOUT_SCRIPT)
+
+    refused = sagemaker_deploy(package, strategy="all-at-once")
+
+    assert_script_mode_error(refused, package)
+    assert sagemaker.list_models()["Models"] == []
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sagemaker.list_endpoints()["Endpoints"] == []
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    assert cloudwatch.describe_alarms()["MetricAlarms"] == []
+
+    # A package that ships its script is the user's script mode: deployed.
+    scripted = sagemaker_deploy(register(SCRIPT_MODE_WITH_SCRIPT), strategy="all-at-once")
+    assert scripted.code == 0 and scripted.outputs["status"] == "deployed", scripted.log
 
 
 def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() -> None:

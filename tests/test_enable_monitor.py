@@ -168,6 +168,8 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
             "perform_comparison": "Enabled",
             "comparison_threshold": 0.1,
             "comparison_method": "Robust",
+            "categorical_comparison_threshold": 0.1,
+            "categorical_drift_method": "LInfinity",
         },
     }
     assert constraints["features"][1] == {
@@ -322,6 +324,108 @@ def test_capture_records_decode_csv_json_and_base64() -> None:
     ]  # fmt: skip
 
 
+# ---- the real analyzer's layout ------------------------------------------------------------------
+#
+# What a baselining job of the sagemaker-model-monitor-analyzer image wrote, read from the
+# statistics.json and constraints.json committed in ScottReidux/aai-540 (assets/): each
+# feature's keys, in order, and the sketch's invariants; and Deequ's sketch code
+# (awslabs/deequ QuantileNonSample.scala, NonSampleCompactor.scala), which the analyzer builds
+# and reads sketches with. docs/aws-fidelity.md, "Settled points".
+
+ANALYZER_NUMERICAL_KEYS = [
+    "common", "mean", "sum", "std_dev", "min", "max",
+    "approximate_num_distinct_values", "completeness", "distribution",
+]  # fmt: skip
+ANALYZER_STRING_KEYS = ["common", "distinct_count", "completeness", "distribution"]
+
+
+def test_statistics_have_the_analyzer_layout_field_by_field() -> None:
+    rows: list[list[str | None]] = [
+        [str(i % 7), f"{i / 3:.4f}", f"plan-{i % 3}", f"id-{i}"] for i in range(200)
+    ]
+    rows[5][0] = None
+    stats = monitor.statistics(monitor.Dataset(["a", "b", "plan", "id"], rows))
+    assert list(stats) == ["version", "dataset", "features"] and stats["version"] == 0.0
+    integral, fractional, plan, ids = stats["features"]
+    assert list(integral) == ["name", "inferred_type", "numerical_statistics"]
+    for feature in (integral, fractional):
+        numbers = feature["numerical_statistics"]
+        assert list(numbers) == ANALYZER_NUMERICAL_KEYS
+        assert list(numbers["distribution"]) == ["kll"]
+        assert list(numbers["distribution"]["kll"]) == ["buckets", "sketch"]
+        assert list(numbers["distribution"]["kll"]["sketch"]) == ["parameters", "data"]
+        assert all(list(b) == ["lower_bound", "upper_bound", "count"]
+                   for b in numbers["distribution"]["kll"]["buckets"])  # fmt: skip
+    assert integral["numerical_statistics"]["completeness"] == 199 / 200
+    assert integral["numerical_statistics"]["approximate_num_distinct_values"] == 7
+    assert fractional["numerical_statistics"]["completeness"] == 1.0
+    # A string feature: integer category counts, as the analyzer writes them.
+    assert list(plan["string_statistics"]) == ANALYZER_STRING_KEYS
+    assert plan["string_statistics"]["completeness"] == 1.0
+    buckets = plan["string_statistics"]["distribution"]["categorical"]["buckets"]
+    assert [(b["value"], b["count"]) for b in buckets] == [
+        ("plan-0", 67),
+        ("plan-1", 67),
+        ("plan-2", 66),
+    ]
+    assert all(type(b["count"]) is int for b in buckets)
+    # 200 distinct values: over the 120 of Deequ's profiler, so no categorical buckets at all.
+    assert list(ids["string_statistics"]) == ["common", "distinct_count", "completeness"]
+    assert ids["string_statistics"]["distinct_count"] == 200.0
+
+
+def test_categorical_buckets_stop_at_deequs_cardinality_threshold() -> None:
+    def buckets(distinct: int) -> bool:
+        rows: list[list[str | None]] = [[f"v{i % distinct}"] for i in range(2 * distinct)]
+        feature = monitor.statistics(monitor.Dataset(["c"], rows))["features"][0]
+        return "distribution" in feature["string_statistics"]
+
+    assert buckets(120) and not buckets(121)
+
+
+def test_domains_follow_deequs_categorical_range_rule() -> None:
+    """A `domains` constraint when at most 10 % of the categories occur once, however many
+    there are (the analyzer's constraints.json has domains of 54 and 83 values)."""
+
+    def domains(rows: list[str]) -> list[str] | None:
+        stats = monitor.statistics(monitor.Dataset(["c"], [[r] for r in rows]))
+        entry = monitor.suggest_constraints(stats)["features"][0]
+        return (entry.get("string_constraints") or {}).get("domains")
+
+    many = [f"v{i:02d}" for i in range(83) for _ in range(3)]
+    assert domains(many) == sorted(set(many))
+    assert domains(many + ["rare"]) is not None  # 1 of 84 categories once: 1.2 %
+    assert domains([f"v{i}" for i in range(9) for _ in range(2)] + ["x", "y"]) is None  # 2 of 11
+
+
+def test_string_drift_is_judged_by_the_categorical_threshold() -> None:
+    a: list[str | None] = ["a"]
+    b: list[str | None] = ["b"]
+    baseline = monitor.Dataset(["c"], [a] * 50 + [b] * 50)
+    stats = monitor.statistics(baseline)
+    constraints = monitor.suggest_constraints(stats, drift_threshold=0.1)
+    settings = constraints["monitoring_config"]["distribution_constraints"]
+    settings["comparison_method"] = "Simple"
+    shifted = monitor.Dataset(["c"], [a] * 90 + [b] * 10)  # L-infinity distance 0.4
+    assert kinds(monitor.check(shifted, stats, constraints)) == {("c", "baseline_drift_check")}
+    settings["categorical_comparison_threshold"] = 0.5
+    assert monitor.check(shifted, stats, constraints) == []
+
+
+def test_kll_sketch_is_built_as_deequ_builds_it() -> None:
+    """QuantileNonSample: level 0 holds capacity(0) = 2 * (ceil(2048 / 2) + 1) = 2050 values,
+    in arrival order; the 2051st update compacts it: every other value of the sorted first
+    2050 (offset 0 on a first compaction) moves up, and the odd last one stays below."""
+    values = [float(v) for v in np.random.default_rng(3).permutation(3000)]
+    assert monitor.kll_sketch(values[:2050]) == [values[:2050]]
+    assert monitor.kll_sketch(values[:2051]) == [[values[2050]], sorted(values[:2050])[0::2]]
+    # The second compaction of a level takes the other half (offset flips on odd counts).
+    levels: list[list[float]] = [sorted(values[:10])]
+    compactions, offsets = [1], [0]
+    monitor._condense(levels, compactions, offsets, k=8, c=0.64)
+    assert levels == [[], sorted(values[:10])[1::2]] and offsets[0] == 1
+
+
 def test_kll_sketch_keeps_the_weight_and_the_quantiles() -> None:
     values = list(np.random.default_rng(1).normal(size=50_000))
     sketch = monitor.kll_sketch(values)
@@ -358,6 +462,8 @@ def fake_endpoint(local: LocalBackend) -> None:
     ("overrides", "name", "problem"),
     [
         ({"endpoint-name": "nope"}, "endpoint-name", "there is no endpoint nope"),
+        # Its drift alarms would fall outside the lower-cased IAM prefix (docs/aws-fidelity.md).
+        ({"endpoint-name": "Churn-Staging"}, "endpoint-name", "'Churn-Staging' has upper-case letters"),
         ({"baseline-data-uri": "data/missing.csv"}, "baseline-data-uri", "cannot be read"),
         (
             {"baseline-data-uri": "s3://smgha-local/nothing/train.csv"},
@@ -375,6 +481,9 @@ def fake_endpoint(local: LocalBackend) -> None:
         ({"data-capture-percent": "0"}, "data-capture-percent", "from 1 to 100"),
         ({"output-s3-uri": "/tmp/out"}, "output-s3-uri", "must be an s3:// URI"),
         ({"label-column": "last"}, "label-column", "is not one of first, none"),
+        # Values of AWS fields, by botocore's model (smgha/aws_values.py).
+        ({"instance-type": "ml.m5.lrge"}, "instance-type", "'ml.m5.lrge' is not a sagemaker ProcessingInstanceType"),
+        ({"role-arn": "arn:aws:iam::123:role/monitor"}, "role-arn", "does not match sagemaker's rule for RoleArn"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_error_and_creates_nothing(
@@ -819,6 +928,39 @@ def test_sagemaker_backend_missing_endpoint_is_an_input_error(aws_env: str) -> N
     assert sagemaker.list_data_quality_job_definitions()["JobDefinitionSummaries"] == []
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     assert cloudwatch.describe_alarms()["MetricAlarms"] == []
+
+
+def test_sagemaker_backend_without_output_s3_uri_is_refused_before_any_call(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No output-s3-uri: a sagemaker-<region>-<account> default was never created and the
+    # Terraform roles do not allow it, so the baseline upload would end in NoSuchBucket.
+    import boto3
+
+    from smgha.backends.sagemaker import SageMakerBackend
+
+    moto_endpoint(capture=True)
+    hosting = SageMakerBackend(region=REGION)
+    monkeypatch.setattr(enable_monitor, "backend", lambda name, region: hosting)
+    inputs = sagemaker_inputs()
+    del inputs["output-s3-uri"]
+
+    # moto has no monitoring schedules: the stub says there is none yet.
+    with OperationStubber(hosting.sagemaker, SCHEDULE_OPS) as stub:
+        stub.add_client_error("describe_monitoring_schedule", "ResourceNotFound", "no schedule")
+        result = run_main(enable_monitor.main, inputs, **GITHUB_CONTEXT)
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert "input 'output-s3-uri'" in result.errors[0]
+    assert "is required with backend: sagemaker" in result.errors[0]
+    assert "terraform output -raw artifact_bucket_name" in result.errors[0]
+    s3 = boto3.client("s3", region_name=REGION)
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BUCKET]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == ["train/train.csv"]
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    assert sagemaker.list_data_quality_job_definitions()["JobDefinitionSummaries"] == []
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == "c1"
 
 
 def test_monitoring_iam_actions_name_real_operations() -> None:

@@ -487,6 +487,83 @@ def test_models_that_cannot_load_fail_their_variant(
     assert status == 200
 
 
+# What ModelBuilder.register() records without dependencies=None (smgha/serving_container.py).
+NO_SCRIPT = {"SAGEMAKER_PROGRAM": "", "SAGEMAKER_SUBMIT_DIRECTORY": "", "SAGEMAKER_REGION": "x"}
+A_SCRIPT = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "s3://b/src.tgz"}
+
+
+def serving_environments(folder: Path, model: str, environments: dict[str, dict[str, str]]) -> None:
+    """serving.json with one variant per environment, all on `model`, equal weights."""
+    state.write_json(
+        folder / es.SERVING_FILE,
+        {
+            "EndpointName": "churn-staging",
+            "Variants": [
+                {"VariantName": name, "ModelDataPath": model, "Weight": 1.0, "Environment": env}
+                for name, env in environments.items()
+            ],
+        },
+    )
+
+
+@pytest.mark.slow
+def test_a_container_in_script_mode_fails_its_variant_as_the_container_does(
+    tmp_path: Path, boosters: dict[str, Any], servers: Callable[[Path], Server]
+) -> None:
+    model = write_model(tmp_path / "a.tar.gz", boosters["a"])
+    serving_environments(
+        tmp_path,
+        model,
+        {"plain": {"SAGEMAKER_REGION": "x"}, "no-script": NO_SCRIPT, "script": A_SCRIPT},
+    )
+    server = servers(tmp_path)
+
+    variants = server.variants()
+    assert variants["plain"]["Status"] == "InService"
+    # The same readable model: the container's environment alone makes these fail.
+    assert variants["no-script"]["Status"] == "Failed"
+    reason = variants["no-script"]["FailureReason"]
+    assert (
+        "script mode with no script (SAGEMAKER_PROGRAM='' and SAGEMAKER_SUBMIT_DIRECTORY='')"
+        in reason
+    )
+    assert "ValueError: Empty module name" in reason and "/ping with 500" in reason
+    assert variants["script"]["Status"] == "Failed"
+    assert "SAGEMAKER_PROGRAM='inference.py'" in variants["script"]["FailureReason"]
+    assert "runs no inference scripts" in variants["script"]["FailureReason"]
+    status, _, _ = server.request("GET", "/ping")
+    assert status == 503  # the health check fails: the endpoint does not come up
+    target = {"X-Amzn-SageMaker-Target-Variant": "no-script"}
+    status, _, body = server.invoke(csv(ROWS[:1]), **target)
+    assert status == 503 and b"Empty module name" in body
+
+    # The model registered again without the variables: the variant reloads and serves.
+    serving_environments(
+        tmp_path, model, {"plain": {"SAGEMAKER_REGION": "x"}, "no-script": {}, "script": {}}
+    )
+    os.kill(server.info["pid"], signal.SIGHUP)
+    server.wait_for(
+        lambda: all(v["Status"] == "InService" for v in server.variants().values()), "reloads"
+    )
+    status, _, _ = server.request("GET", "/ping")
+    assert status == 200
+    status, _, body = server.invoke(csv(ROWS[:1]), **target)
+    assert status == 200
+    assert float(body) == pytest.approx(expected(boosters["a"], ROWS[:1])[0], abs=1e-6)
+
+
+def test_the_container_answers_500_when_it_cannot_serve(tmp_path: Path) -> None:
+    """What the container answers an invocation with when it cannot serve: its app raises on
+    every request, and gunicorn answers 500 (the AWS double answers InvokeEndpoint so)."""
+    model = es.Model(str(tmp_path / "never-read.tar.gz"), NO_SCRIPT)
+    model.load()
+
+    reply = es.answer(model, csv(ROWS[:1]), "text/csv", "text/csv")
+
+    assert model.status == es.FAILED
+    assert reply.status == 500 and b"ValueError: Empty module name" in reply.body
+
+
 # ---- metrics --------------------------------------------------------------------------------------
 
 
@@ -792,6 +869,20 @@ def test_parse_serving_defaults_and_errors() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             es.parse_serving(broken)
+
+
+def test_parse_serving_reads_a_variant_environment() -> None:
+    variant = {"VariantName": "v", "ModelDataPath": "/m", "Weight": 1}
+    spec = es.parse_serving(
+        {"EndpointName": "e", "Variants": [{**variant, "Environment": {"B": "2", "A": ""}}]}
+    )
+    assert spec.variants[0].environment == (("A", ""), ("B", "2"))
+    environments: list[Any] = [[], {"A": 1}]
+    for environment in environments:
+        with pytest.raises(ValueError, match="Environment must map names to strings"):
+            es.parse_serving(
+                {"EndpointName": "e", "Variants": [{**variant, "Environment": environment}]}
+            )
 
 
 def test_capture_options_select_input_or_output() -> None:

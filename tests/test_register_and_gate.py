@@ -275,6 +275,22 @@ def _registry_files(backend: LocalBackend) -> dict[str, str]:
             "is required to register a package",
         ),
         ({"approval": "sometimes"}, "approval", "is not one of auto, manual"),
+        # Values of AWS fields, by botocore's model (smgha/aws_values.py).
+        (
+            {"model-package-group": "churn models"},
+            "model-package-group",
+            "does not match sagemaker's rule for ArnOrName",
+        ),
+        (
+            {
+                "model-data-url": "s3://b/m.tar.gz",
+                "model-package-arn": "",
+                "image-uri": "my image",
+                "metrics": "evaluation.json",
+            },
+            "image-uri",
+            "does not match sagemaker's rule for ContainerImage",
+        ),
         ({"metrics": "missing/evaluation.json"}, "metrics", "cannot read"),
     ],
 )

@@ -76,7 +76,7 @@ OUTPUTS = {
     "deploy_staging_role_arn": ("AWS_DEPLOY_STAGING_ROLE_ARN", "role-to-assume-staging"),
     "deploy_production_role_arn": ("AWS_DEPLOY_PRODUCTION_ROLE_ARN", "role-to-assume-production"),
     "execution_role_arn": ("SAGEMAKER_EXECUTION_ROLE_ARN", "execution-role-arn"),
-    "artifact_bucket_name": ("MODEL_ARTIFACT_BUCKET", "default-bucket"),
+    "artifact_bucket_name": ("MODEL_ARTIFACT_BUCKET", "default-bucket", "monitoring-output-s3-uri"),
     "model_package_group_name": ("model-package-group",),
     "alarm_topic_arn": ("ALARM_TOPIC_ARN", "sns-topic-arn"),
     "oidc_provider_arn": (),
@@ -95,6 +95,9 @@ STAR_RESOURCE_ACTIONS = frozenset(
         # Read-only, and with no resource types in the Service Authorization Reference.
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:DescribeScalingPolicies",
+        # Read-only; its resource type is optional and List- calls have no resource-level
+        # restriction (test_list_model_packages_is_granted_on_star).
+        "sagemaker:ListModelPackages",
     }
 )
 ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")
@@ -442,6 +445,26 @@ def test_star_resources_only_for_actions_without_resource_level_permissions() ->
             assert resources == ["*"], f"{name}.{sid}: '*' mixed with ARNs"
 
 
+def test_s3_is_granted_on_the_artifact_bucket_only() -> None:
+    """The stages write where their inputs say (build-pipeline's default-bucket,
+    enable-monitor's output-s3-uri), which the sagemaker backend requires rather than default
+    to the SDK's sagemaker-<region>-<account>. So no role creates or lists buckets (the SDK's
+    bootstrap of its default bucket: ListBuckets, HeadBucket, CreateBucket) and every S3
+    action is on the artifact bucket or its objects."""
+    bucket = "${aws_s3_bucket.artifacts.arn}"
+    granted_s3 = 0
+    for name, statement in permission_statements():
+        sid = literal(attribute(statement, "sid"))
+        actions = [a for a in strings(statement["actions"]) if a.startswith("s3:")]
+        if not actions:
+            continue
+        granted_s3 += 1
+        assert not {"s3:CreateBucket", "s3:ListAllMyBuckets"} & set(actions), f"{name}.{sid}"
+        resources = set(strings(statement["resources"]))
+        assert resources <= {bucket, f"{bucket}/*"}, f"{name}.{sid}: {sorted(resources)}"
+    assert granted_s3 >= 3  # the build, production and execution roles use the bucket
+
+
 def test_execution_role_may_describe_the_rollback_alarms() -> None:
     """Deployment guardrails: "Ensure that your IAM execution role has permission to perform
     the cloudwatch:DescribeAlarms action on the auto-rollback alarms you specify" (SageMaker
@@ -462,6 +485,26 @@ def test_execution_role_may_describe_the_rollback_alarms() -> None:
     assert local_value("cloudwatch_alarm_arn") == (
         '"arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm"'
     )
+
+
+def test_list_model_packages_is_granted_on_star() -> None:
+    """register-and-gate's champion lookup (ListModelPackages) must not depend on which
+    resource SageMaker authorizes a List call against. The Service Authorization Reference
+    makes its model-package resource type optional; the SageMaker API permissions reference
+    says "Except for the ListTags API, resource-level restrictions are not available on List-
+    calls"; AWS's managed policy AmazonSageMakerModelRegistryFullAccess grants it on "*". A
+    statement on model-package/* never matches a request authorized against "*"
+    (AccessDenied), so the grant is "*", alone in its statement (docs/aws-fidelity.md)."""
+    found = [
+        statement
+        for statement in statements(policy_documents()["build_permissions"])
+        if "sagemaker:ListModelPackages" in strings(statement["actions"])
+    ]
+    assert len(found) == 1, "build_permissions: no (or two) ListModelPackages statements"
+    (statement,) = found
+    assert strings(statement["actions"]) == ["sagemaker:ListModelPackages"]
+    assert strings(statement["resources"]) == ["*"]
+    assert conditions(statement) == []
 
 
 def test_pass_role_is_only_of_the_execution_role_to_sagemaker() -> None:
@@ -605,13 +648,34 @@ def test_production_trust_matches_job_workflow_ref_patterns_when_set() -> None:
     assert template(attribute(content, "values")) == "${condition.value}"
 
 
+def source_account_condition_holds(test: str, values: list[str], sent: str | None) -> bool:
+    """IAM's verdict on one aws:SourceAccount condition when the service sends `sent` (None:
+    the key is absent). IAM User Guide, reference_policies_elements_condition_operators.html:
+    a key missing from the request context does not match a plain operator; "...IfExists":
+    "If the key is not present, evaluate the condition element as true"."""
+    operators = {"StringEquals": False, "StringEqualsIfExists": True}
+    assert test in operators, f"{test}: not an operator this check knows"
+    return operators[test] if sent is None else sent in values
+
+
 def test_execution_role_is_trusted_by_sagemaker_of_this_account_only() -> None:
+    """SageMaker may assume the execution role for this account, never for another; and a
+    SageMaker feature that does not send aws:SourceAccount (unconfirmed for Pipelines,
+    processing, hosting with data capture and Model Monitor schedules: SageMaker's
+    confused-deputy page shows only aws:SourceArn) must not be locked out
+    (docs/aws-fidelity.md)."""
     statement = trust_statement("execution")
     assert [literal(action) for action in statement["actions"]] == ["sts:AssumeRole"]
     (principal,) = sub_blocks(statement, "principals")
     assert literal(attribute(principal, "type")) == "Service"
     assert strings(principal["identifiers"]) == ["sagemaker.amazonaws.com"]
-    assert conditions(statement) == [("StringEquals", "aws:SourceAccount", ["${local.account_id}"])]
+    ((test, variable, values),) = conditions(statement)
+    assert (variable, values) == ("aws:SourceAccount", ["${local.account_id}"])
+    assert source_account_condition_holds(test, values, "${local.account_id}")
+    assert not source_account_condition_holds(test, values, "999999999999")
+    assert source_account_condition_holds(test, values, None), (
+        f"{test} on aws:SourceAccount locks out a SageMaker feature that does not send the key"
+    )
 
 
 def test_oidc_provider_is_created_unless_an_arn_is_given() -> None:

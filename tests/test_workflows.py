@@ -664,6 +664,28 @@ def test_build_fails_on_an_unfinished_execution() -> None:
     assert done.returncode == 1 and "execution-arn: arn:x" in done.stdout
 
 
+def test_deploy_refuses_a_baseline_without_monitoring_output_before_staging() -> None:
+    # enable-monitor requires output-s3-uri on sagemaker but runs last, in production: the
+    # workflow refuses the missing input in its first step, before staging is deployed.
+    step = jobs(WORKFLOWS / "model-deploy.yml")["staging"]["steps"][0]
+    assert step["name"] == "Require monitoring-output-s3-uri with a baseline"
+    monitor = step_named(WORKFLOWS / "model-deploy.yml", "production", "monitor")
+    assert monitor["with"]["output-s3-uri"] == "${{ inputs.monitoring-output-s3-uri }}"
+    assert jobs(WORKFLOWS / "model-deploy.yml")["production"]["if"] == "inputs.deploy-production"
+    # When the production job would run the monitor step, on sagemaker, without the input.
+    assert step["if"] == (
+        "inputs.backend == 'sagemaker' && inputs.deploy-production && "
+        f"{monitor['if']} && inputs.monitoring-output-s3-uri == ''"
+    )
+    done = run_bash(step["run"], {})
+    assert done.returncode == 1
+    assert done.stdout.startswith(
+        "::error title=model-deploy%3A invalid input::input 'monitoring-output-s3-uri': "
+        "is required with backend: sagemaker"
+    )
+    assert "terraform output -raw artifact_bucket_name" in done.stdout
+
+
 class _Webhook(http.server.BaseHTTPRequestHandler):
     received: list[bytes] = []
 

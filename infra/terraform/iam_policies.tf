@@ -20,6 +20,7 @@
 # ---- build ------------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "build_permissions" {
+  #checkov:skip=CKV_AWS_356:ModelRegistryList grants sagemaker:ListModelPackages on "*" on purpose: List calls have no resource-level restriction in SageMaker and its resource type is optional, so a scoped statement could never match (see the statement); every other "*" is held to tests/test_terraform.py STAR_RESOURCE_ACTIONS.
   # build-pipeline: upsert the pipeline (tagged), start it, follow the execution's steps.
   # pipeline/<prefix>* also covers its executions (pipeline/<name>/execution/<id>).
   statement {
@@ -67,16 +68,28 @@ data "aws_iam_policy_document" "build_permissions" {
     ]
   }
 
-  # A list request names no package version, so it is scoped to the account's model
-  # packages in the region rather than to the group's. Read-only.
+  # "*": which resource SageMaker authorizes ListModelPackages against is not documented
+  # one way. The Service Authorization Reference gives it the resource type model-package as
+  # optional, not required (so some requests are authorized against "*"); the SageMaker API
+  # permissions reference says "Except for the ListTags API, resource-level restrictions are
+  # not available on List- calls" (awsdocs/amazon-sagemaker-developer-guide,
+  # doc_source/api-permissions-reference.md); AWS's own managed policy
+  # AmazonSageMakerModelRegistryFullAccess grants it on "*"
+  # (https://docs.aws.amazon.com/sagemaker/latest/dg/security-iam-awsmanpol-model-registry.html).
+  # A statement scoped to model-package/* would never match a request authorized against "*",
+  # and register-and-gate's champion lookup would be AccessDenied. Read-only: it lists the
+  # region's package versions (names, status), not their artifacts. docs/aws-fidelity.md.
   statement {
     sid       = "ModelRegistryList"
     actions   = ["sagemaker:ListModelPackages"]
-    resources = ["${local.sagemaker_arn}:model-package/*"]
+    resources = ["*"]
   }
 
   # build-pipeline uploads the processing scripts; register-and-gate reads the evaluation
-  # report.
+  # report. Objects of the artifact bucket only, and no s3:CreateBucket or
+  # s3:ListAllMyBuckets: on the sagemaker backend build-pipeline requires default-bucket
+  # (this bucket) instead of the SDK's sagemaker-<region>-<account>, which nothing creates
+  # (smgha/stages/__init__.py, ARTIFACT_BUCKET_HINT).
   statement {
     sid = "ArtifactObjects"
     actions = [
@@ -322,7 +335,8 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
   }
 
   # enable-monitor reads the training data and writes the baseline (statistics.json,
-  # constraints.json) next to it.
+  # constraints.json) under output-s3-uri, which the sagemaker backend requires: a prefix
+  # of this bucket (no sagemaker-<region>-<account> default).
   statement {
     sid = "ArtifactObjects"
     actions = [

@@ -28,7 +28,7 @@ output "execution_role_arn" {
 }
 
 output "artifact_bucket_name" {
-  description = "The artifact bucket: repository variable MODEL_ARTIFACT_BUCKET (model-build's default-bucket input; model-deploy's data-capture-s3-uri and baseline-data-uri are s3:// URIs in it)."
+  description = "The artifact bucket, the only one the roles may use: repository variable MODEL_ARTIFACT_BUCKET (model-build's default-bucket input; model-deploy's data-capture-s3-uri, baseline-data-uri and monitoring-output-s3-uri are s3:// URIs in it). The sagemaker backend requires default-bucket and monitoring-output-s3-uri: no stage falls back to sagemaker-<region>-<account>."
   value       = aws_s3_bucket.artifacts.bucket
 }
 

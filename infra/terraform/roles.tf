@@ -110,9 +110,21 @@ data "aws_iam_policy_document" "execution_trust" {
       identifiers = ["sagemaker.amazonaws.com"]
     }
 
-    # Confused-deputy protection: only SageMaker acting for this account.
+    # Confused-deputy protection: when SageMaker says for which account it acts, that must be
+    # this account. ...IfExists, because no source confirms that every feature used here
+    # sends aws:SourceAccount when it assumes the role: SageMaker's confused-deputy page
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/security-confused-deputy-prevention.html)
+    # shows aws:SourceArn, not aws:SourceAccount, for inference, pipelines, processing and
+    # training jobs, and nothing for Model Monitor schedules; its execution-role example
+    # (sagemaker-roles.html) has no condition. With plain StringEquals a feature that omits the
+    # key fails with "could not assume role"; ...IfExists treats a missing key as a match
+    # (IAM User Guide, reference_policies_elements_condition_operators.html, "...IfExists
+    # condition operators"). What that leaves open is small: only a principal of this account
+    # can pass the role to SageMaker ("You can only use the PassRole permission to pass an IAM
+    # role to a service that shares the same AWS account", id_roles_use_passrole.html).
+    # docs/aws-fidelity.md.
     condition {
-      test     = "StringEquals"
+      test     = "StringEqualsIfExists"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
     }

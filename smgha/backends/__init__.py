@@ -58,9 +58,6 @@ class PipelineBackend(Protocol):
     # Seconds between two polls of a running execution.
     poll_seconds: float
 
-    def default_bucket(self) -> str:
-        """The bucket a definition uses when none is given (SageMaker's naming convention)."""
-
     def put_object(self, uri: str, body: bytes) -> None:
         """Store `body` at `s3://bucket/key` (the code a definition refers to)."""
 

@@ -51,7 +51,6 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribeTrainingJob": "sagemaker:DescribeTrainingJob",
     "GetObject": "s3:GetObject",
     "PutObject": "s3:PutObject",
-    "GetCallerIdentity": "sts:GetCallerIdentity",
     # Hosting (EndpointBackend): models, endpoint configs, endpoints; the CloudWatch alarms
     # a blue/green update rolls back on; Application Auto Scaling of a variant's instances.
     "DescribeModel": "sagemaker:DescribeModel",
@@ -340,12 +339,6 @@ class SageMakerBackend(SageMakerMonitoring):
         return self._client("s3")
 
     # -- pipelines -----------------------------------------------------------------------
-
-    def default_bucket(self) -> str:
-        """`sagemaker-<region>-<account>`, the SDK's default bucket name."""
-        with _aws_errors("GetCallerIdentity"):
-            account = self._client("sts").get_caller_identity()["Account"]
-        return f"sagemaker-{self.region}-{account}"
 
     def _describe_pipeline(self, name: str) -> dict[str, Any] | None:
         """DescribePipeline's answer, or None when there is no pipeline called `name`."""

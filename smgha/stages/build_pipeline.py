@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,9 @@ from smgha.backends import PipelineBackend, StepRecord, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner, fenced_code
 from smgha.stages import (
+    ARTIFACT_BUCKET_HINT,
+    BUCKET_NAME,
+    LOCAL_BUCKET,
     REGION_INPUT,
     InputSpec,
     OutputSpec,
@@ -57,7 +61,7 @@ INPUTS = (
     REGION_INPUT,
     InputSpec(
         "default-bucket",
-        "S3 bucket passed to the definition function as default_bucket. Defaults to sagemaker-<region>-<account> (local: smgha-local).",
+        "S3 bucket (its bare name) passed to the definition function as default_bucket; every object building the definition uploads must go there. Required with backend: sagemaker when the definition is a function: the Terraform module's artifact bucket (terraform output -raw artifact_bucket_name). There is no sagemaker-<region>-<account> default: nothing creates that bucket and the Terraform roles do not allow it. Local: defaults to smgha-local.",
     ),
     InputSpec(
         "parameters",
@@ -171,6 +175,8 @@ def load_inputs(runner: Runner) -> Inputs:
             f"{name!r} is not a valid pipeline name",
             "Use 1-256 letters, digits and hyphens, starting with a letter or digit.",
         )
+    source = runner.get_input("definition", required=True)
+    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     execution_arn = runner.get_input("execution-arn")
     if execution_arn and "/execution/" not in execution_arn:
         raise InputError(
@@ -180,11 +186,14 @@ def load_inputs(runner: Runner) -> Inputs:
         )
     return Inputs(
         backend=backend,
-        definition=runner.get_input("definition", required=True),
+        definition=source,
         pipeline_name=name,
         role_arn=role_arn,
         region=region,
-        default_bucket=runner.get_input("default-bucket"),
+        # Resuming (execution-arn) builds nothing, and a definition file uploads nothing.
+        default_bucket=_default_bucket(
+            runner, backend, not execution_arn and defn.is_built_by_function(source, workspace)
+        ),
         parameters=parse_parameters(runner.get_input("parameters")),
         wait=runner.get_bool_input("wait", default=True),
         timeout_seconds=60
@@ -192,10 +201,34 @@ def load_inputs(runner: Runner) -> Inputs:
         execution_arn=execution_arn,
         metrics_property_file=runner.get_input("metrics-property-file"),
         dry_run=runner.get_bool_input("dry-run", default=False),
-        workspace=Path(env.get("GITHUB_WORKSPACE") or os.getcwd()),
+        workspace=workspace,
         tags=_provenance_tags(env),
         run_identity=_run_identity(env),
     )
+
+
+def _default_bucket(runner: Runner, backend: str, builds_from_function: bool) -> str:
+    """The bucket a definition function builds with: the input, or on the local backend
+    smgha-local. The sagemaker backend has no default (ARTIFACT_BUCKET_HINT says why): it
+    is required when a function builds the definition (`builds_from_function`)."""
+    bucket = runner.get_input("default-bucket")
+    if bucket and not re.fullmatch(BUCKET_NAME, bucket):
+        raise InputError(
+            "default-bucket",
+            f"{bucket!r} is not an S3 bucket name",
+            "Give the bare bucket name (no s3://, no prefix): 3-63 lower-case letters, digits, "
+            "dots and hyphens, starting and ending with a letter or digit.",
+        )
+    if bucket or backend == "local":
+        return bucket or LOCAL_BUCKET
+    if builds_from_function:
+        raise InputError(
+            "default-bucket",
+            "is required with backend: sagemaker when the definition is a function "
+            "(the SDK uploads the pipeline's code to it)",
+            f"Set default-bucket to {ARTIFACT_BUCKET_HINT}.",
+        )
+    return ""
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
@@ -289,9 +322,10 @@ def run(
             "region": inputs.region,
             "role": inputs.role_arn,
             "pipeline_name": inputs.pipeline_name,
-            "default_bucket": inputs.default_bucket or backend.default_bucket(),
+            "default_bucket": inputs.default_bucket,
         },
     )
+    _check_upload_buckets(uploads, inputs.default_bucket)
     defn.check_wiring(definition)
     parameters = defn.typed_parameters(definition, inputs.parameters)
     steps = sum(1 for _ in defn.iter_steps(definition["Steps"]))
@@ -320,6 +354,21 @@ def run(
     if not inputs.wait:
         return result
     return _watch(inputs, backend, result, definition, log, sleep, clock)
+
+
+def _check_upload_buckets(uploads: dict[str, bytes], bucket: str) -> None:
+    """Every object building the definition uploads must go to default-bucket: the SDK's
+    bucket checks were answered locally (smgha/uploads.py), so any other bucket, such as the
+    SDK's own default, may not exist, and the Terraform roles allow the artifact bucket only."""
+    outside = sorted(uri for uri in uploads if not uri.startswith(f"s3://{bucket}/"))
+    if outside:
+        raise InputError(
+            "definition",
+            f"building it uploads {outside[0]} ({len(outside)} object(s) in all) outside "
+            f"default-bucket {bucket!r}",
+            "Build with the bucket the stage passes: declare a default_bucket argument and give "
+            "it to the SDK session, e.g. PipelineSession(default_bucket=default_bucket).",
+        )
 
 
 def _watch(

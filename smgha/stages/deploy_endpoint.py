@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from smgha import definition as defn
+from smgha import serving_container
+from smgha.aws_values import aws_value
 from smgha.backends import EndpointBackend, RegistryBackend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
@@ -29,11 +31,11 @@ from smgha.stages import (
     REGION_INPUT,
     InputSpec,
     OutputSpec,
+    alarmed_endpoint_name,
     backend_and_region,
     choice,
     positive_number,
     run_stage,
-    sagemaker_name,
     whole_number,
 )
 
@@ -230,7 +232,11 @@ def load_inputs(runner: Runner) -> Inputs:
             f"is required with backend: sagemaker and must be an IAM role ARN, got {role!r}",
             "Set the SageMaker execution role's ARN.",
         )
-    endpoint = sagemaker_name("endpoint-name", runner.get_input("endpoint-name", required=True))
+    if role:
+        aws_value("role-arn", role, "sagemaker", "RoleArn")
+    endpoint = alarmed_endpoint_name(
+        "endpoint-name", runner.get_input("endpoint-name", required=True)
+    )
     package = runner.get_input("model-package-arn", required=True)
     if not re.fullmatch(
         r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+", package
@@ -274,11 +280,21 @@ def load_inputs(runner: Runner) -> Inputs:
         model_package_arn=package,
         endpoint_name=endpoint,
         role_arn=role or "arn:aws:iam::000000000000:role/smgha-local-execution",
-        instance_type=runner.get_input("instance-type") or "ml.m5.large",
+        instance_type=aws_value(
+            "instance-type",
+            runner.get_input("instance-type") or "ml.m5.large",
+            "sagemaker",
+            "ProductionVariantInstanceType",
+        ),
         instance_count=whole_number(
             "instance-count", runner.get_input("instance-count") or "1", 1, MAX_INSTANCES
         ),
-        variant_name=runner.get_input("variant-name") or "AllTraffic",
+        variant_name=aws_value(
+            "variant-name",
+            runner.get_input("variant-name") or "AllTraffic",
+            "sagemaker",
+            "VariantName",
+        ),
         strategy=choice("strategy", runner.get_input("strategy") or "all-at-once", STRATEGIES),
         canary_percent=whole_number(
             "canary-percent",
@@ -399,6 +415,7 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
             f"{inputs.model_package_arn} is {status}, not Approved",
             "Approve it (register-and-gate), or set allow-unapproved: true.",
         )
+    _check_containers(inputs, package)
     group, version = package["ModelPackageGroupName"], int(package["ModelPackageVersion"])
     model_name = _bounded_name(f"{group}-v{version}")
     model_request = None
@@ -453,6 +470,22 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
             notice = _canary_size(inputs.canary_percent, fleet)[1]
             deployment.notices += [notice] if notice else []
     return deployment
+
+
+def _check_containers(inputs: Inputs, package: dict[str, Any]) -> None:
+    """A package whose container cannot pass its health check is refused before any create:
+    script mode with no script (smgha/serving_container.py has the container's sources)."""
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    for number, container in enumerate(containers, 1):
+        variables = serving_container.script_mode_without_script(container.get("Environment") or {})
+        if variables:
+            raise InputError(
+                "model-package-arn",
+                f"{inputs.model_package_arn} would serve in script mode with no script: its "
+                f"container {number} ({container.get('Image', 'no image')}) sets {variables}, "
+                f"and {serving_container.EMPTY_PROGRAM_CONSEQUENCE}",
+                serving_container.EMPTY_PROGRAM_FIX,
+            )
 
 
 def _check_update(

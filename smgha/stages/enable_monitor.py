@@ -35,23 +35,41 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from smgha import monitor
+from smgha.aws_values import aws_value
 from smgha.backends import EndpointBackend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
 from smgha.stages import (
+    ARTIFACT_BUCKET_HINT,
+    BUCKET_NAME,
+    LOCAL_BUCKET,
     REGION_INPUT,
     InputSpec,
     OutputSpec,
+    alarmed_endpoint_name,
     backend_and_region,
     choice,
     positive_number,
     run_stage,
-    sagemaker_name,
 )
 from smgha.stages.deploy_endpoint import _bounded_name
 
 STAGE = "enable-monitor"
 HOURLY = "cron(0 * ? * * *)"
+# Where the analyzer publishes a real-time endpoint's data-quality metrics, and the dimensions
+# it publishes them with (alarm_requests). Decided with sources, not confirmed against a live
+# account (docs/aws-fidelity.md): the guide's BYOC page recommends the dimensions Endpoint and
+# MonitoringSchedule for real-time endpoints ("We recommend you add the following dimensions
+# at minimum: Endpoint and MonitoringSchedule", model-monitor-byoc-cloudwatch.md), its bias
+# and model-quality pages list the same two for the built-in containers
+# (clarify-model-monitor-bias-drift-cw.md), and AWS's own sample alarms on
+# feature_baseline_drift_<feature> in this namespace with exactly these two dimensions
+# (aws-samples/amazon-sagemaker-drift-detection, deployment_pipeline/infra/sagemaker_stack.py).
+# The one page that differs (model-monitor-interpreting-cloudwatch.md: namespace
+# "/aws/sagemaker/Endpoints/data-metric", dimensions EndpointName and ScheduleName) spells the
+# namespace unlike every other page and sample, so it is read as a documentation error. If the
+# dimensions were wrong the alarms would stay INSUFFICIENT_DATA and, with notBreaching, never
+# fire: check a first monitoring run in CloudWatch (ListMetrics on this namespace).
 METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 ANALYZER_REPOSITORY = "sagemaker-model-monitor-analyzer"
 # The registry account of the model-monitor analyzer image per region (as the SageMaker
@@ -98,7 +116,7 @@ INPUTS = (
     ),
     InputSpec(
         "output-s3-uri",
-        "Where the baseline (baseline/) and the monitoring reports (reports/) go. Default: s3://<default bucket>/monitoring/<endpoint> (s3://smgha-local/monitoring/<endpoint> on the local backend).",
+        "Where the baseline (baseline/) and the monitoring reports (reports/) go, s3://bucket/prefix. Required with backend: sagemaker: a prefix in the Terraform module's artifact bucket (terraform output -raw artifact_bucket_name), e.g. s3://<bucket>/monitoring/<endpoint>. No default there: nothing creates a sagemaker-<region>-<account> bucket and the Terraform roles do not allow one. Local: defaults to s3://smgha-local/monitoring/<endpoint>.",
     ),
     InputSpec(
         "schedule-expression",
@@ -153,8 +171,6 @@ class MonitoringBackend(EndpointBackend, Protocol):
 
     poll_seconds: float
 
-    def default_bucket(self) -> str: ...
-
     def put_object(self, uri: str, body: bytes) -> None: ...
 
     def read_object(self, uri: str) -> bytes: ...
@@ -186,7 +202,7 @@ class Inputs:
     baseline_data_uri: str
     label_column: str
     header: bool
-    output_uri: str  # '' -> the default bucket's
+    output_uri: str  # s3://bucket/prefix, never '' (_output_uri)
     schedule_expression: str
     sns_topic_arn: str
     role_arn: str
@@ -256,14 +272,31 @@ def validate_sns_topic(text: str, region: str) -> str:
 
 
 def _s3_uri(name: str, text: str) -> str:
-    if text and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", text):
+    if text and not re.fullmatch(rf"s3://{BUCKET_NAME}(/.*)?", text):
         raise InputError(name, f"must be an s3:// URI, got {text!r}", "E.g. s3://my-bucket/prefix.")
     return text.rstrip("/")
 
 
+def _output_uri(runner: Runner, backend: str, endpoint: str) -> str:
+    """Where the baseline and the reports go: the input, or on the local backend
+    s3://smgha-local/monitoring/<endpoint>. The sagemaker backend has no default
+    (ARTIFACT_BUCKET_HINT says why)."""
+    uri = _s3_uri("output-s3-uri", runner.get_input("output-s3-uri"))
+    if uri or backend == "local":
+        return uri or f"s3://{LOCAL_BUCKET}/monitoring/{endpoint}"
+    raise InputError(
+        "output-s3-uri",
+        "is required with backend: sagemaker",
+        f"Set output-s3-uri to s3://<bucket>/monitoring/{endpoint}, the bucket being "
+        f"{ARTIFACT_BUCKET_HINT}.",
+    )
+
+
 def load_inputs(runner: Runner) -> Inputs:
     name, region = backend_and_region(runner)
-    endpoint = sagemaker_name("endpoint-name", runner.get_input("endpoint-name", required=True))
+    endpoint = alarmed_endpoint_name(
+        "endpoint-name", runner.get_input("endpoint-name", required=True)
+    )
     role = runner.get_input("role-arn")
     if name == "sagemaker" and (not role.startswith("arn:") or ":role/" not in role):
         raise InputError(
@@ -271,6 +304,8 @@ def load_inputs(runner: Runner) -> Inputs:
             f"is required with backend: sagemaker and must be an IAM role ARN, got {role!r}",
             "Set the role the monitoring jobs run as.",
         )
+    if role:
+        aws_value("role-arn", role, "sagemaker", "RoleArn")
     method = choice(
         "baseline-method",
         runner.get_input("baseline-method") or "in-process",
@@ -313,11 +348,16 @@ def load_inputs(runner: Runner) -> Inputs:
             "label-column", runner.get_input("label-column") or "first", ("first", "none")
         ),
         header=runner.get_bool_input("header", default=False),
-        output_uri=_s3_uri("output-s3-uri", runner.get_input("output-s3-uri")),
+        output_uri=_output_uri(runner, name, endpoint),
         schedule_expression=validate_schedule(runner.get_input("schedule-expression") or HOURLY),
         sns_topic_arn=validate_sns_topic(runner.get_input("sns-topic-arn"), region),
         role_arn=role or "arn:aws:iam::000000000000:role/smgha-local-execution",
-        instance_type=runner.get_input("instance-type") or "ml.m5.large",
+        instance_type=aws_value(
+            "instance-type",
+            runner.get_input("instance-type") or "ml.m5.large",
+            "sagemaker",
+            "ProcessingInstanceType",
+        ),
         data_capture_percent=int(percent_text),
         capture_uri=_s3_uri("capture-s3-uri", runner.get_input("capture-s3-uri")),
         baseline_method=method,
@@ -467,7 +507,7 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
         )
     live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) or {}
     image = analyzer_image(inputs.region)
-    output = inputs.output_uri or f"s3://{hosting.default_bucket()}/monitoring/{endpoint}"
+    output = inputs.output_uri
     baseline_uri = f"{output}/baseline"
     dataset = read_baseline_data(inputs, hosting)
 
@@ -666,7 +706,7 @@ def alarm_requests(inputs: Inputs, features: list[str], schedule: str) -> list[d
             "AlarmDescription": f"smgha: feature {feature} of {inputs.endpoint_name} drifted from its baseline (distance above {inputs.drift_threshold:g})",
             "Namespace": METRICS_NAMESPACE,
             "MetricName": f"feature_baseline_drift_{feature}",
-            "Dimensions": [
+            "Dimensions": [  # as the analyzer publishes them: METRICS_NAMESPACE says why
                 {"Name": "Endpoint", "Value": inputs.endpoint_name},
                 {"Name": "MonitoringSchedule", "Value": schedule},
             ],

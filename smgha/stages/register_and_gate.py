@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha import gates
+from smgha.aws_values import aws_value
 from smgha.backends import Backend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
@@ -219,11 +220,17 @@ def load_inputs(runner: Runner) -> Inputs:
     return Inputs(
         backend=name,
         region=region,
-        group=runner.get_input("model-package-group", required=True),
+        group=aws_value(
+            "model-package-group",
+            runner.get_input("model-package-group", required=True),
+            "sagemaker",
+            "ArnOrName",
+        ),
         execution_arn=runner.get_input("execution-arn"),
         model_package_arn=runner.get_input("model-package-arn"),
         model_data_url=runner.get_input("model-data-url"),
-        image_uri=runner.get_input("image-uri"),
+        image_uri=runner.get_input("image-uri")
+        and aws_value("image-uri", runner.get_input("image-uri"), "sagemaker", "ContainerImage"),
         metrics=runner.get_input("metrics"),
         rules=tuple(gates.parse_rules(runner.get_multiline_input("rules"))),
         manual_approval=choice("approval", runner.get_input("approval") or "auto", APPROVAL_MODES)

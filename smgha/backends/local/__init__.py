@@ -39,9 +39,6 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
 
     # -- pipelines ------------------------------------------------------------------------
 
-    def default_bucket(self) -> str:
-        return "smgha-local"
-
     def put_object(self, uri: str, body: bytes) -> None:
         self.s3.put_bytes(uri, body)
 

@@ -58,23 +58,34 @@ class Deployer:
         variants = []
         for variant in config["ProductionVariants"]:
             model = state.read_json(self.root / "models" / f"{variant['ModelName']}.json")
+            container = self.serving_container(model)
             variants.append({
                 "VariantName": f"{variant['VariantName']}@{config_name}",
-                "ModelDataPath": str(self.s3.path(self.model_data_url(model))),
+                "ModelDataPath": str(self.s3.path(str(container["ModelDataUrl"]))),
                 "Weight": float(variant.get("InitialVariantWeight", 1.0)),
+                # The container decides from it whether to serve the built-in algorithm.
+                "Environment": container.get("Environment") or {},
             })  # fmt: skip
         return variants
 
-    def model_data_url(self, model: dict[str, Any]) -> str:
+    def serving_container(self, model: dict[str, Any]) -> dict[str, Any]:
+        """The container the model runs: its own, or the first of its model package's.
+
+        A model of a package gets the package container's Environment with the model's own
+        on top. (How SageMaker combines the two is unconfirmed; the union is the stricter
+        reading: a SAGEMAKER_PROGRAM set by either counts.)
+        """
         container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
         if container.get("ModelDataUrl"):
-            return str(container["ModelDataUrl"])
+            return dict(container)
         package = self.registry.describe_model_package(container.get("ModelPackageName", ""))
         if package is None:
             raise DeploymentFailed(
                 f"model {model['ModelName']}: no model package {container.get('ModelPackageName')!r}"
             )
-        return str(package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+        served = package["InferenceSpecification"]["Containers"][0]
+        environment = {**(served.get("Environment") or {}), **(container.get("Environment") or {})}
+        return {**served, "Environment": environment}
 
     def data_capture(self, config_name: str) -> dict[str, Any]:
         config = state.read_json(self.root / "endpoint-configs" / f"{config_name}.json")

@@ -9,19 +9,22 @@ endpoint. It talks to its controller (deployer.py) through files in the endpoint
 ``serving.json``, written atomically by the controller at any time::
 
     {"EndpointName": "churn-staging",
-     "Variants": [{"VariantName": "blue-3", "ModelDataPath": "/abs/model.tar.gz", "Weight": 90.0},
+     "Variants": [{"VariantName": "blue-3", "ModelDataPath": "/abs/model.tar.gz", "Weight": 90.0,
+                   "Environment": {"SAGEMAKER_PROGRAM": ""}},
                   ...],
      "DataCapture": {"Enabled": true, "SamplingPercentage": 100, "Destination": "/abs/dir",
                      "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"],
                                                   "JsonContentTypes": ["application/json"]},
                      "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}}
 
-    (DataCapture and its CaptureContentTypeHeader and CaptureOptions are optional.) The server
+    (DataCapture and its CaptureContentTypeHeader and CaptureOptions are optional, and so is a
+    variant's Environment: the container's, which decides script mode as the container does,
+    see smgha/serving_container.py.) The server
     re-reads it when it changes (a background thread compares its stat every 0.2 s) and at once
     on SIGHUP. New or changed models load while the previous routing keeps serving; the new
     routing (weights, variants, capture) replaces it in one step once they have loaded, and
-    removed variants are dropped then. A variant whose name, ModelDataPath and model file
-    (mtime, size) are unchanged keeps its loaded model (and its failure, if it failed); a
+    removed variants are dropped then. A variant whose name, ModelDataPath, Environment and model
+    file (mtime, size) are unchanged keeps its loaded model (and its failure, if it failed); a
     model rewritten in place is picked up on the next change of serving.json or SIGHUP.
 
 ``server.json``, written atomically once the port is bound and the variants loaded, removed
@@ -71,6 +74,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType, ModuleType
@@ -80,6 +84,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import numpy.typing as npt
 
+from smgha import serving_container
 from smgha.backends.local import state
 
 if TYPE_CHECKING:
@@ -122,6 +127,8 @@ class VariantSpec:
     name: str
     model_path: str
     weight: float
+    # The container's Environment, as sorted (name, value) pairs.
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,7 +180,12 @@ def parse_serving(data: Any) -> ServingSpec:
             or weight < 0
         ):
             raise ValueError(f"Variants[{index}].Weight {weight!r} must be a number >= 0")
-        variants.append(VariantSpec(name, path, float(weight)))
+        environment = entry.get("Environment", {})
+        if not isinstance(environment, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in environment.items()
+        ):
+            raise ValueError(f"Variants[{index}].Environment must map names to strings")
+        variants.append(VariantSpec(name, path, float(weight), tuple(sorted(environment.items()))))
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ValueError(f"VariantName values must be unique: {names}")
@@ -319,11 +331,30 @@ def _fingerprint(path: str) -> tuple[int, int] | None:
     return (stat.st_mtime_ns, stat.st_size)
 
 
+def container_mode_failure(environment: Mapping[str, str]) -> str:
+    """'' when the container would serve the built-in algorithm; else why this server cannot
+    serve what the container would (see smgha/serving_container.py for the sources)."""
+    empty = serving_container.script_mode_without_script(environment)
+    if empty:
+        return (
+            f"script mode with no script ({empty}): {serving_container.EMPTY_PROGRAM_CONSEQUENCE}"
+        )
+    if serving_container.serves_a_user_script(environment):
+        program = environment[serving_container.PROGRAM]
+        return (
+            f"{serving_container.PROGRAM}={program!r} asks the container to serve through a user "
+            "script; the local endpoint serves the built-in algorithm only and runs no "
+            "inference scripts"
+        )
+    return ""
+
+
 class Model:
     """One variant's model, loaded once and shared by every routing table that keeps it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, environment: Mapping[str, str] | None = None) -> None:
         self.path = path
+        self.environment = dict(environment or {})
         self.fingerprint = _fingerprint(path)
         self.status = LOADING
         self.failure_reason = ""
@@ -332,6 +363,11 @@ class Model:
         self.lock = threading.Lock()
 
     def load(self) -> None:
+        # The container decides how to serve from its environment before it reads the model.
+        failure = container_mode_failure(self.environment)
+        if failure:
+            self.status, self.failure_reason = FAILED, failure
+            return
         try:
             self.booster = read_booster(self.path)
         except ModelLoadError as error:
@@ -657,6 +693,10 @@ def response_type(accept: str) -> str:
 
 def answer(model: Model, body: bytes, content_type: str, accept: str) -> Reply:
     """What the built-in XGBoost container answers to POST /invocations."""
+    if model.status != IN_SERVICE:
+        # The container's app raises on each request when it cannot serve (a model it cannot
+        # load, script mode without a script), which gunicorn answers with 500.
+        return Reply(500, f"Internal Server Error: {model.failure_reason}".encode())
     if not body:
         return Reply(204)
     try:
@@ -731,11 +771,12 @@ class Endpoint:
             if (
                 current is not None
                 and current.model.path == variant.model_path
+                and current.model.environment == dict(variant.environment)
                 and current.model.fingerprint == _fingerprint(variant.model_path)
             ):
                 models[variant.name] = current.model  # unchanged: keep it (a failure too)
             else:
-                models[variant.name] = Model(variant.model_path)
+                models[variant.name] = Model(variant.model_path, dict(variant.environment))
                 to_load.append((variant, models[variant.name]))
 
         if to_load:
