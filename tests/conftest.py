@@ -175,6 +175,37 @@ def loopback_only() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def hold_clients_to_the_contract() -> Iterator[None]:
+    """Every call a botocore client makes in a test is held to what AWS accepts.
+
+    moto and botocore's Stubber check little more than botocore's own client-side validation
+    (types, required members, minimum lengths). Before a call goes to either, it is checked
+    against tests/aws_contract.py (the full service model: patterns, maximum lengths, list
+    and map sizes, ranges; and SageMaker's documented rules), and a request AWS would refuse
+    raises the ValidationException AWS would answer. What botocore itself refuses is left to
+    botocore (ParamValidationError, nothing sent).
+    """
+    from botocore.client import BaseClient
+
+    from tests.aws_contract import client_side_valid, contract_problems, validation_error
+
+    original = BaseClient._make_api_call
+
+    def checked(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        if client_side_valid(service, operation_name, api_params):
+            problems = contract_problems(service, operation_name, api_params)
+            if problems:
+                raise validation_error(operation_name, problems)
+        return original(client, operation_name, api_params)
+
+    checked.__wrapped__ = original  # type: ignore[attr-defined]  # a test of the double's own check
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", checked)
+        yield
+
+
 # Clients and a backend on the moto server, for the sagemaker backend's tests (a test module
 # may define its own `backend`, e.g. a LocalBackend, which then takes precedence).
 

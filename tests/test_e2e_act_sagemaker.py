@@ -202,6 +202,15 @@ def test_every_aws_call_of_a_job_uses_its_oidc_role(sagemaker_e2e: SageMakerRun)
     assert [c for c in sagemaker_e2e.calls if c["status"] >= 500] == []
 
 
+def test_no_request_of_the_runs_breaks_the_contract(sagemaker_e2e: SageMakerRun) -> None:
+    """Every request the stages sent is one real AWS accepts (tests/aws_contract.py and the
+    double's UpdateEndpoint rules), and the double read each one back to its parameters."""
+    refused = [c for c in sagemaker_e2e.calls if c.get("refused")]
+    assert refused == []
+    updates = [c for c in sagemaker_e2e.calls if c["operation"] == "UpdateEndpoint"]
+    assert updates and all(c["params"]["EndpointName"] for c in updates)
+
+
 def test_the_toolkit_is_installed_once_per_extras_and_restored_in_later_jobs(
     sagemaker_e2e: SageMakerRun,
 ) -> None:

@@ -140,12 +140,8 @@ def test_missing_group_as_the_service_reports_it(
 
 def test_other_group_errors_are_stage_errors(backend: SageMakerBackend) -> None:
     with Stubber(backend.sagemaker) as stub:
-        stub.add_client_error(
-            "describe_model_package_group",
-            service_error_code="ValidationException",
-            service_message="1 validation error detected: Value 'bad name' at 'modelPackageGroupName'",
-            http_status_code=400,
-        )
+        # "bad name" breaks ModelPackageGroupName's pattern: the contract (tests/aws_contract.py)
+        # answers it with the ValidationException AWS sends, before the Stubber is asked.
         stub.add_client_error(
             "describe_model_package_group",
             service_error_code="AccessDeniedException",
@@ -159,7 +155,8 @@ def test_other_group_errors_are_stage_errors(backend: SageMakerBackend) -> None:
             backend.describe_model_package_group(GROUP)
 
     assert invalid.value.title == "DescribeModelPackageGroup failed"
-    assert "ValidationException: 1 validation error" in invalid.value.detail
+    assert "ValidationException: 1 validation error(s) detected" in invalid.value.detail
+    assert "does not match the pattern" in invalid.value.detail
     assert "need sagemaker:DescribeModelPackageGroup" in denied.value.detail
 
 

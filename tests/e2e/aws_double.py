@@ -7,9 +7,16 @@ One process (started and stopped by the e2e test) runs a moto server on 127.0.0.
 front of it, an HTTP proxy on 127.0.0.1 that the stages reach through AWS_ENDPOINT_URL.
 Every request passes the proxy, which
 
+* holds it to the contract (tests/aws_contract.py): the request is read back to its
+  parameters and refused with the service's ValidationException when real AWS would refuse
+  it (botocore's service model in full, SageMaker's documented rules), and so is an
+  UpdateEndpoint that SageMaker's state forbids (an endpoint still Updating, for
+  `--update-seconds` after an update; a renamed variant; a changed instance type on an
+  autoscaled variant; a canary over half the new fleet).
 * records it, one JSON line per call in `--calls`: the botocore service, the operation, the
   access key that signed it and the role that key belongs to (learnt from the STS answers it
-  forwards), and the HTTP status. The IAM least-privilege test reads this file.
+  forwards), the HTTP status and the parameters (bytes as their size, the web identity
+  token redacted). The IAM least-privilege tests read this file.
 * checks web identity tokens as STS would: an RS256 JWT signed by a key of the issuer's JWKS
   (`--jwks-url`, the test token issuer), audience sts.amazonaws.com, not expired.
 * holds the web identity exchange of each `--gated-role` (the production role) until a
@@ -58,6 +65,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from smgha import definition as defn
 from smgha.backends.local.executor import pipeline_job_name
 from smgha.backends.local.expressions import Evaluator, ExpressionError, lookup
+from tests.aws_contract import contract_problems, recordable, request_params, wire_protocol
+from tests.aws_shapes import service_model
 
 ACCOUNT = "123456789012"  # moto's default account
 AUDIENCE = "sts.amazonaws.com"
@@ -184,6 +193,43 @@ def _json_error(status: int, code: str, message: str) -> tuple[int, dict[str, st
     return status, {"Content-Type": "application/x-amz-json-1.1"}, body
 
 
+def refusal(protocol: str, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    """A 400 error in the request's protocol, as botocore reads it back to `code`/`message`."""
+    if protocol == "json":
+        return _json_error(400, code, message)
+    if protocol == "rest-json":
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": code}
+        return 400, headers, json.dumps({"message": message}).encode()
+    escaped = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    error = f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{escaped}</Message></Error>"
+    xml = error if protocol == "rest-xml" else f"<ErrorResponse>{error}</ErrorResponse>"
+    return 400, {"Content-Type": "text/xml"}, xml.encode()
+
+
+# The error code each service answers a request it refuses with.
+_VALIDATION_CODES = {
+    "sts": "ValidationError",
+    "cloudwatch": "ValidationError",
+    "s3": "InvalidArgument",
+}
+
+
+class Refused(Exception):
+    """A request real AWS would refuse with a ValidationException: why, one line a reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _contract(service: str, operation: str) -> bool:
+    """Whether botocore models this request (the double's own paths are not AWS calls)."""
+    try:
+        return operation in service_model(service).operation_names
+    except Exception:  # an unknown service name
+        return False
+
+
 def _json(document: Any) -> tuple[int, dict[str, str], bytes]:
     body = json.dumps(document, default=str).encode()
     return 200, {"Content-Type": "application/x-amz-json-1.1"}, body
@@ -199,6 +245,7 @@ class Double:
         metrics: list[dict[str, float]],
         gate_dir: Path | None = None,
         gated_roles: frozenset[str] = frozenset(),
+        update_seconds: float = 0.0,
     ) -> None:
         self.moto = urllib.parse.urlsplit(moto_url)
         self.moto_url = moto_url
@@ -209,12 +256,16 @@ class Double:
         self.gate_dir = gate_dir
         self.gated_roles = gated_roles
         self.holds = 0
+        # How long an endpoint stays Updating after UpdateEndpoint (0: the update is done by
+        # the next DescribeEndpoint, which keeps the runs fast); endpoint name -> until when.
+        self.update_seconds = update_seconds
+        self.updating: dict[str, float] = {}
         self.lock = threading.Lock()
         self.roles: dict[str, str] = {}  # access key id -> role ARN
         self.executions: dict[str, dict[str, Any]] = {}  # execution ARN -> status, steps
         self.tokens: dict[str, str] = {}  # ClientRequestToken -> execution ARN
         self.schedules: dict[str, dict[str, Any]] = {}
-        self.models: dict[str, Any] = {}  # ModelDataUrl -> loaded Model
+        self.models: dict[str, Any] = {}  # "<ModelDataUrl> <Environment JSON>" -> loaded Model
         self.builds = 0
         self.scratch = Path(tempfile.mkdtemp(prefix="aws-double-"))
         session = boto3.Session(
@@ -233,7 +284,15 @@ class Double:
         region = _region(headers)
         handler = getattr(self, f"_{service.replace('-', '_')}_{operation}", None)
         answer = _json_error(500, "DoubleError", "the double failed")
+        params: dict[str, Any] = {}
+        refused: list[str] = []
         try:
+            if _contract(service, operation):
+                # The contract: what the real service would refuse is refused here too.
+                params = request_params(service, operation, method, path, headers, body)
+                problems = contract_problems(service, operation, params)
+                if problems:
+                    raise Refused(problems)
             if handler is not None:
                 answer = handler(body, headers, region, path)
             else:
@@ -241,8 +300,13 @@ class Double:
             if service == "sts" and answer[0] == 200:
                 self._learn_role(answer[2])
             return answer
+        except Refused as error:
+            refused = error.problems
+            code = _VALIDATION_CODES.get(service, "ValidationException")
+            answer = refusal(wire_protocol(service, headers), code, str(error))
+            return answer
         finally:  # a call that broke the double is recorded too (status 500)
-            self.record(service, operation, access_key, answer[0])
+            self.record(service, operation, access_key, answer[0], params, refused)
 
     def forward(
         self, method: str, path: str, headers: Any, body: bytes
@@ -267,7 +331,15 @@ class Double:
         finally:
             connection.close()
 
-    def record(self, service: str, operation: str, access_key: str, status: int) -> None:
+    def record(
+        self,
+        service: str,
+        operation: str,
+        access_key: str,
+        status: int,
+        params: dict[str, Any],
+        refused: list[str],
+    ) -> None:
         line = {
             "service": service,
             "operation": operation,
@@ -275,6 +347,8 @@ class Double:
             "role": self.roles.get(access_key, NO_ROLE),
             "status": status,
             "time": time.time(),
+            "params": recordable(params),
+            "refused": refused,  # why the contract refused it, if it did
         }
         with self.lock, self.calls_path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
@@ -514,6 +588,16 @@ class Double:
                 "ValidationException",
                 f'Could not find endpoint configuration "{request["EndpointConfigName"]}".',
             )
+        problems = self._update_problems(
+            endpoint,
+            backend.endpoint_configs[endpoint.endpoint_config_name],
+            config,
+            request,
+            region,
+        )
+        if problems:
+            raise Refused(problems)
+        self.updating[endpoint.endpoint_name] = time.time() + self.update_seconds
         # The blue/green update, collapsed to its outcome: every alarm stayed quiet.
         endpoint.endpoint_config_name = config.endpoint_config_name
         endpoint.production_variants = endpoint._process_production_variants(
@@ -522,6 +606,79 @@ class Double:
         endpoint.data_capture_config = config.data_capture_config
         endpoint.last_modified_time = datetime.now(timezone.utc)
         return _json({"EndpointArn": endpoint.arn})
+
+    def _update_problems(
+        self, endpoint: Any, old: Any, new: Any, request: dict[str, Any], region: str
+    ) -> list[str]:
+        """What SageMaker refuses in an UpdateEndpoint that only its state shows."""
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+        name = endpoint.endpoint_name
+        # "Cannot update in-progress endpoint": SageMaker's ValidationException for an
+        # endpoint that is Creating or Updating (the prefix AWS's own Kubernetes operator
+        # matches, aws/amazon-sagemaker-operator-for-k8s, its SageMaker client wrapper's
+        # DeleteEndpointInProgressMessagePrefix; UpdateEndpoint's documentation: "When
+        # SageMaker receives the request, it sets the endpoint status to Updating").
+        if time.time() < self.updating.get(name, 0.0):
+            return [f'Cannot update in-progress endpoint "{endpoint.arn}".']
+        problems: list[str] = []
+        old_variants = {v["VariantName"]: v for v in old.production_variants}
+        new_variants = {v["VariantName"]: v for v in new.production_variants}
+        # Guide, deployment-guardrails-exclusions: "When doing a blue/green or rolling
+        # deployment, your new endpoint configuration must have the same variant name as the
+        # old endpoint configuration." Every UpdateEndpoint is blue/green (BlueGreenUpdate-
+        # Policy: "If no update policy is specified, SageMaker uses a blue/green deployment
+        # strategy with all at once traffic shifting"), so it holds without a
+        # DeploymentConfig too (the stricter reading).
+        if set(old_variants) != set(new_variants):
+            problems.append(
+                f"the new endpoint configuration's variants {sorted(new_variants)} must have "
+                f"the same names as the old one's {sorted(old_variants)}"
+            )
+        # Guide, "Update endpoints that use auto scaling": "If the update would change the
+        # instance type for any model that is a target for auto scaling, the update fails."
+        targets = applicationautoscaling_backends[ACCOUNT][region].targets.get(
+            "sagemaker:variant:DesiredInstanceCount", {}
+        )
+        for variant, settings in new_variants.items():
+            before = old_variants.get(variant)
+            resource = f"endpoint/{name}/variant/{variant}"
+            if (
+                before is not None
+                and resource in targets
+                and before.get("InstanceType") != settings.get("InstanceType")
+            ):
+                problems.append(
+                    f"variant {variant} is a target for auto scaling: its instance type cannot "
+                    f"change from {before.get('InstanceType')} to {settings.get('InstanceType')} "
+                    "until the scaling policy and scalable target are removed"
+                )
+        # TrafficRoutingConfig.CanarySize / LinearStepSize in instances: at most 50 % (and,
+        # linear, at least 10 %) of "the variant's total instance count" (the new fleet).
+        fleet = sum(int(v.get("InitialInstanceCount") or 0) for v in new.production_variants)
+        policy = (request.get("DeploymentConfig") or {}).get("BlueGreenUpdatePolicy") or {}
+        routing = policy.get("TrafficRoutingConfiguration") or {}
+        for member, low in (("CanarySize", 0.0), ("LinearStepSize", 0.1)):
+            size = routing.get(member) or {}
+            if (
+                size.get("Type") == "INSTANCE_COUNT"
+                and fleet
+                and not (low * fleet <= size["Value"] <= 0.5 * fleet)
+            ):
+                problems.append(
+                    f"{member} of {size['Value']} instance(s) is outside "
+                    f"{low:.0%}-50 % of the new fleet's {fleet}"
+                )
+        return problems
+
+    def _sagemaker_DescribeEndpoint(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        status, extra, answer = self.forward("POST", path, headers, body)
+        name = json.loads(body)["EndpointName"]
+        if status != 200 or time.time() >= self.updating.get(name, 0.0):
+            return status, extra, answer
+        return _json({**json.loads(answer), "EndpointStatus": "Updating"})
 
     def _sagemaker_runtime_InvokeEndpoint(  # noqa: N802
         self, body: bytes, headers: Any, region: str, path: str
@@ -541,26 +698,34 @@ class Double:
         model_record = backend._models[variant["ModelName"]]
         container = model_record.primary_container or model_record.containers[0]
         url = container.get("ModelDataUrl")
+        environment = container.get("Environment") or {}
         if not url:  # a model of a model package: SageMaker serves the package's artifact
             package = self.sagemaker.describe_model_package(
                 ModelPackageName=container["ModelPackageName"]
             )
-            url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+            served = package["InferenceSpecification"]["Containers"][0]
+            url = served["ModelDataUrl"]
+            # The container's Environment decides script mode (smgha/serving_container.py);
+            # the model's own on top, as the local deployer combines them.
+            environment = {**(served.get("Environment") or {}), **environment}
         with self.lock:
-            model = self.models.get(url)
+            cache_key = f"{url} {json.dumps(environment, sort_keys=True)}"
+            model = self.models.get(cache_key)
             if model is None:
                 bucket, key = url[5:].split("/", 1)
                 local = self.scratch / f"model-{len(self.models)}.tar.gz"
                 local.write_bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                model = self.models[url] = Model(str(local))
+                model = self.models[cache_key] = Model(str(local), environment)
                 model.load()
+        # A container that cannot serve (script mode with no script) answers 500.
         reply = answer(
             model, body, headers.get("Content-Type", ""), headers.get("Accept", "text/csv")
         )
         if reply.status != 200:
+            side = "server" if reply.status >= 500 else "client"
             document = {
                 "__type": "ModelError",
-                "message": "Received client error from primary",
+                "message": f"Received {side} error from primary",
                 "OriginalStatusCode": reply.status,
                 "OriginalMessage": reply.body.decode(errors="replace"),
             }
@@ -681,6 +846,7 @@ def main() -> None:
     parser.add_argument("--metrics", action="append", type=json.loads, required=True)
     parser.add_argument("--gate-dir", type=Path)
     parser.add_argument("--gated-role", action="append", default=[])
+    parser.add_argument("--update-seconds", type=float, default=0.0)
     args = parser.parse_args()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -693,6 +859,7 @@ def main() -> None:
         args.metrics,
         gate_dir=args.gate_dir,
         gated_roles=frozenset(args.gated_role),
+        update_seconds=args.update_seconds,
     )
     server = serve(double)
     proxy_host, proxy_port = server.server_address[:2]

@@ -1,0 +1,324 @@
+"""The contract every AWS request of the tests is held to: what the real service accepts.
+
+One validator, `contract_problems(service, operation, params)`, serves every stand-in:
+
+- in the test process, `hold_clients_to_the_contract` (autouse, tests/conftest.py) checks
+  every call any botocore client makes, whether it goes to moto or is answered by a
+  Stubber, and answers a request AWS would refuse with the ValidationException AWS sends;
+- in the e2e AWS double (tests/e2e/aws_double.py), every HTTP request the stages send is
+  read back to its parameters (`request_params`) and checked the same way before it is
+  answered, together with the rules that need the double's state (UpdateEndpoint's).
+
+It is the request's shape (tests/aws_shapes.py: botocore's service model, including what
+botocore's client-side validation skips: patterns, maximum lengths, list and map sizes,
+numeric ranges) plus SageMaker's documented rules that no shape expresses
+(`SERVICE_RULES`, each with its source beside it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any
+from xml.etree import ElementTree
+
+from botocore.exceptions import ClientError
+from botocore.model import OperationModel, Shape
+from botocore.validate import ParamValidator
+
+from tests.aws_shapes import request_problems, service_model
+
+# ---- SageMaker's documented rules no shape expresses -------------------------------------------
+
+
+def _percent_capacity(size: Mapping[str, Any] | None) -> float | None:
+    """A CapacitySize's value when it is a percentage of the fleet, else None."""
+    if size and size.get("Type") == "CAPACITY_PERCENT":
+        return float(size.get("Value", 0))
+    return None
+
+
+def deployment_config_problems(config: Mapping[str, Any] | None, where: str) -> list[str]:
+    """A DeploymentConfig's rules that hold whatever the fleet (percentages, waits).
+
+    Sources: the botocore `sagemaker` model's documentation of
+    - TrafficRoutingConfig.CanarySize: "Value must be less than or equal to 50% of the
+      variant's total instance count";
+    - TrafficRoutingConfig.LinearStepSize: "Value must be 10-50% of the variant's total
+      instance count";
+    - BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: "the timeout value should be
+      larger than the total waiting time specified in TerminationWaitInSeconds and
+      WaitIntervalInSeconds" (linear counts a wait per step: the stricter reading, the
+      service does not say).
+    Instance-count sizes need the fleet: AwsDouble checks those against the config.
+    """
+    problems: list[str] = []
+    policy = (config or {}).get("BlueGreenUpdatePolicy")
+    if not policy:
+        return problems
+    routing = policy.get("TrafficRoutingConfiguration") or {}
+    kind, wait = routing.get("Type"), int(routing.get("WaitIntervalInSeconds", 0))
+    canary = _percent_capacity(routing.get("CanarySize"))
+    if kind == "CANARY" and canary is not None and not canary <= 50:
+        problems.append(f"{where}: CanarySize {canary:g} % is above 50 % of the fleet")
+    step = _percent_capacity(routing.get("LinearStepSize"))
+    if kind == "LINEAR" and step is not None and not 10 <= step <= 50:
+        problems.append(f"{where}: LinearStepSize {step:g} % is outside 10-50 % of the fleet")
+    steps = math.ceil(100 / step) if kind == "LINEAR" and step else 1
+    waits = steps * wait + int(policy.get("TerminationWaitInSeconds", 0))
+    timeout = policy.get("MaximumExecutionTimeoutInSeconds")
+    if timeout is not None and not timeout > waits:
+        problems.append(
+            f"{where}: MaximumExecutionTimeoutInSeconds {timeout} is not larger than the "
+            f"{waits} s of TerminationWaitInSeconds and WaitIntervalInSeconds"
+        )
+    return problems
+
+
+def _deployment_config(params: Mapping[str, Any]) -> list[str]:
+    return deployment_config_problems(params.get("DeploymentConfig"), "DeploymentConfig")
+
+
+# ScheduleConfig.ScheduleExpression (botocore model documentation): "The supported cron
+# expressions are: cron(0 * ? * * *) ... cron(0 [00-23] ? * * *) ... NOW ...
+# cron(0 [00-23]/[01-24] ? * * *)".
+_SCHEDULES = re.compile(
+    r"cron\(0 \* \? \* \* \*\)"
+    r"|cron\(0 ([01]?\d|2[0-3]) \? \* \* \*\)"
+    r"|cron\(0 ([01]?\d|2[0-3])/(0?[1-9]|1\d|2[0-4]) \? \* \* \*\)"
+    r"|NOW"
+)
+
+
+def _monitoring_schedule(params: Mapping[str, Any]) -> list[str]:
+    config = params.get("MonitoringScheduleConfig") or {}
+    expression = (config.get("ScheduleConfig") or {}).get("ScheduleExpression")
+    if expression is not None and not _SCHEDULES.fullmatch(expression):
+        return [f"ScheduleExpression {expression!r} is not a schedule Model Monitor supports"]
+    return []
+
+
+# (service, operation) -> its rules. Each returns the problems of one request.
+SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] = {
+    ("sagemaker", "UpdateEndpoint"): _deployment_config,
+    ("sagemaker", "CreateEndpoint"): _deployment_config,
+    ("sagemaker", "CreateMonitoringSchedule"): _monitoring_schedule,
+    ("sagemaker", "UpdateMonitoringSchedule"): _monitoring_schedule,
+}
+
+
+def contract_problems(service: str, operation: str, params: Mapping[str, Any]) -> list[str]:
+    """Every reason the real service would refuse this request (empty: it would not)."""
+    problems = request_problems(service, operation, params)
+    rule = SERVICE_RULES.get((service, operation))
+    return problems + (rule(params) if rule and not problems else [])
+
+
+def validation_error(operation: str, problems: list[str]) -> ClientError:
+    """The error botocore raises for the service's 400 ValidationException."""
+    message = f"{len(problems)} validation error(s) detected: " + "; ".join(problems)
+    return ClientError(
+        {
+            "Error": {"Code": "ValidationException", "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        },
+        operation,
+    )
+
+
+def client_side_valid(service: str, operation: str, params: Mapping[str, Any]) -> bool:
+    """Whether botocore's own validation passes (it raises ParamValidationError otherwise,
+    before anything is sent; the contract leaves that to botocore)."""
+    shape = service_model(service).operation_model(operation).input_shape
+    return not ParamValidator().validate(params, shape).has_errors()
+
+
+# ---- an HTTP request read back to its parameters ---------------------------------------------
+
+
+def wire_protocol(service: str, headers: Any) -> str:
+    """The protocol a request was sent in: botocore picks one of the service's `protocols`
+    (CloudWatch: smithy-rpc-v2-cbor, json or query, depending on the endpoint), and the
+    Content-Type says which."""
+    content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if headers.get("X-Amz-Target") or content_type.startswith("application/x-amz-json"):
+        return "json"
+    if content_type == "application/cbor":
+        return "smithy-rpc-v2-cbor"
+    if content_type == "application/x-www-form-urlencoded":
+        return "query"
+    return str(service_model(service).protocol)
+
+
+def request_params(
+    service: str, operation: str, method: str, path: str, headers: Any, body: bytes
+) -> dict[str, Any]:
+    """The parameters botocore serialized into this request, by its wire protocol.
+
+    json (sagemaker, application-autoscaling; cloudwatch on a custom endpoint): the body.
+    query (sts): the form. rest-json and
+    rest-xml (sagemaker-runtime, s3): the URI, query string, headers and payload, by each
+    member's location. A blob payload comes back as bytes.
+    """
+    operation_model = service_model(service).operation_model(operation)
+    shape = operation_model.input_shape
+    if shape is None:
+        return {}
+    protocol = wire_protocol(service, headers)
+    if protocol == "json":
+        return json.loads(body) if body else {}
+    if protocol == "smithy-rpc-v2-cbor":
+        # botocore sends CloudWatch JSON when the endpoint is set (AWS_ENDPOINT_URL), as in
+        # every test; a CBOR request means that changed, and the contract must learn CBOR.
+        raise ValueError(f"{service} {operation}: the contract does not read CBOR requests")
+    if protocol == "query":
+        form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        flat = {key: values[0] for key, values in form.items() if key not in ("Action", "Version")}
+        return dict(_from_query(shape, flat, ""))
+    return _from_rest(operation_model, shape, method, path, headers, body, protocol)
+
+
+def _scalar(shape: Shape, text: str) -> Any:
+    if shape.type_name in ("integer", "long"):
+        return int(text)
+    if shape.type_name in ("float", "double"):
+        return float(text)
+    if shape.type_name == "boolean":
+        return text == "true"
+    return text
+
+
+def _from_query(shape: Shape, flat: Mapping[str, str], prefix: str) -> Any:
+    """A value of the query protocol's flattened form (`A.member.1.B=...`) by its shape."""
+    if shape.type_name == "structure":
+        value: dict[str, Any] = {}
+        for name, member in shape.members.items():
+            key = f"{prefix}{member.serialization.get('name', name)}"
+            if key in flat or any(k.startswith(f"{key}.") for k in flat):
+                value[name] = _from_query(
+                    member, flat, key if member.type_name != "structure" else f"{key}."
+                )
+        return value
+    if shape.type_name == "list":
+        items, index = [], 1
+        while f"{prefix}.member.{index}" in flat or any(
+            k.startswith(f"{prefix}.member.{index}.") for k in flat
+        ):
+            item_prefix = f"{prefix}.member.{index}"
+            items.append(
+                _from_query(
+                    shape.member,
+                    flat,
+                    f"{item_prefix}." if shape.member.type_name == "structure" else item_prefix,
+                )
+            )
+            index += 1
+        return items
+    if shape.type_name == "map":
+        entries, index = {}, 1
+        while f"{prefix}.entry.{index}.key" in flat:
+            key = flat[f"{prefix}.entry.{index}.key"]
+            entries[key] = _from_query(shape.value, flat, f"{prefix}.entry.{index}.value")
+            index += 1
+        return entries
+    return _scalar(shape, flat.get(prefix, ""))
+
+
+def _from_rest(
+    operation_model: OperationModel,
+    shape: Shape,
+    method: str,
+    path: str,
+    headers: Any,
+    body: bytes,
+    protocol: str,
+) -> dict[str, Any]:
+    url = urllib.parse.urlsplit(path)
+    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+    template = operation_model.http["requestUri"].split("?", 1)[0]
+    pattern = re.sub(
+        r"\\\{(\w+)(\\\+)?\\\}",
+        lambda m: f"(?P<{m.group(1)}>{'.+' if m.group(2) else '[^/]+'})",
+        re.escape(template),
+    )
+    match = re.fullmatch(pattern, url.path)
+    uri = {k: urllib.parse.unquote(v) for k, v in (match.groupdict() if match else {}).items()}
+    payload_name = shape.serialization.get("payload")
+    params: dict[str, Any] = {}
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        if location == "uri" and wire in uri:
+            params[name] = uri[wire]
+        elif location == "querystring" and wire in query:
+            params[name] = _scalar(member, query[wire][0])
+        elif location == "header" and headers.get(wire) is not None:
+            params[name] = _scalar(member, headers.get(wire))
+        elif location == "headers":
+            found = {
+                key[len(wire) :]: value
+                for key, value in headers.items()
+                if key.lower().startswith(wire.lower())
+            }
+            if found:
+                params[name] = found
+        elif name == payload_name and body:
+            if member.type_name == "blob":
+                params[name] = body
+            elif protocol == "rest-xml":
+                params[name] = _from_xml(member, ElementTree.fromstring(body))
+            else:
+                params[name] = json.loads(body)
+    if payload_name is None and body and protocol == "rest-json":
+        params.update(json.loads(body))
+    return params
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _from_xml(shape: Shape, element: ElementTree.Element) -> Any:
+    """A rest-xml payload element read back by its shape (lists flattened or wrapped)."""
+    if shape.type_name == "structure":
+        value: dict[str, Any] = {}
+        for name, member in shape.members.items():
+            wire = member.serialization.get("name", name)
+            children = [child for child in element if _local(child.tag) == wire]
+            if not children:
+                continue
+            if member.type_name == "list" and member.serialization.get("flattened"):
+                value[name] = [_from_xml(member.member, child) for child in children]
+            else:
+                value[name] = _from_xml(member, children[0])
+        return value
+    if shape.type_name == "list":
+        return [_from_xml(shape.member, child) for child in element]
+    return _scalar(shape, element.text or "")
+
+
+# Parameters that carry a credential: recorded as "<redacted>".
+SECRET_PARAMS = frozenset({"WebIdentityToken"})
+
+
+def recordable(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as JSON can hold them: bytes become their size, times their text,
+    credentials "<redacted>"."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return f"<{len(value)} bytes>"
+        if isinstance(value, Mapping):
+            return {
+                str(k): "<redacted>" if k in SECRET_PARAMS else plain(v) for k, v in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return value
+        return str(value)
+
+    return dict(plain(params))
