@@ -358,3 +358,75 @@ def test_a_canary_in_instances_is_at_most_half_the_new_fleet(
         assert "CanarySize of 2 instance(s) is outside 0%-50 % of the new fleet's 2" in _refusal(
             update
         )
+
+
+def _job_definition(sagemaker: Any, name: str, runtime: int = 3600) -> None:
+    sagemaker.create_data_quality_job_definition(
+        JobDefinitionName=name,
+        DataQualityAppSpecification={
+            "ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+        },
+        DataQualityJobInput={
+            "EndpointInput": {"EndpointName": "churn-prod", "LocalPath": "/opt/ml/processing/input"}
+        },
+        DataQualityJobOutputConfig={
+            "MonitoringOutputs": [
+                {
+                    "S3Output": {
+                        "S3Uri": "s3://b/monitoring",
+                        "LocalPath": "/opt/ml/processing/output",
+                    }
+                }
+            ]
+        },
+        JobResources={
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 20,
+            }
+        },
+        RoleArn=ROLE,
+        StoppingCondition={"MaxRuntimeInSeconds": runtime},
+    )
+
+
+def _schedule(sagemaker: Any, definition: str) -> None:
+    sagemaker.create_monitoring_schedule(
+        MonitoringScheduleName=f"{definition}-schedule",
+        MonitoringScheduleConfig={
+            "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+            "MonitoringJobDefinitionName": definition,
+            "MonitoringType": "DataQuality",
+        },
+    )
+
+
+def test_a_schedule_needs_data_capture_and_an_hourly_runtime(double: tuple[str, Double]) -> None:
+    url, _ = double
+    sagemaker, _ = _clients(url)
+    _endpoint(sagemaker)
+    _job_definition(sagemaker, "dq-1")
+    assert "does not capture data" in _refusal(lambda: _schedule(sagemaker, "dq-1"))
+
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="captured",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "churn-1",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 2,
+            }
+        ],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": "s3://b/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+    )
+    sagemaker.update_endpoint(EndpointName="churn-prod", EndpointConfigName="captured")
+    _job_definition(sagemaker, "dq-2", runtime=7200)
+    assert "exceeds the hourly schedule's 3600" in _refusal(lambda: _schedule(sagemaker, "dq-2"))
+    _schedule(sagemaker, "dq-1")

@@ -752,6 +752,7 @@ class Double:
         name = request["MonitoringScheduleName"]
         if name in self.schedules:
             return _json_error(400, "ResourceInUse", f"Monitoring schedule {name} already exists")
+        self._check_schedule(request, region)
         arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:monitoring-schedule/{name.lower()}"
         self.schedules[name] = {
             **request,
@@ -761,6 +762,34 @@ class Double:
             "LastModifiedTime": _now(),
         }
         return _json({"MonitoringScheduleArn": arn})
+
+    def _check_schedule(self, request: dict[str, Any], region: str) -> None:
+        """Refuse a data-quality schedule SageMaker would not run (Refused)."""
+        from moto.sagemaker.models import sagemaker_backends
+
+        backend = sagemaker_backends[ACCOUNT][region]
+        config = request["MonitoringScheduleConfig"]
+        definition = backend.data_quality_job_definitions.get(
+            config.get("MonitoringJobDefinitionName", "")
+        )
+        if definition is None:
+            raise Refused([f"no job definition {config.get('MonitoringJobDefinitionName')!r}"])
+        # MonitoringStoppingCondition.MaxRuntimeInSeconds (botocore model documentation): "cannot
+        # exceed the frequency of the job. For data quality ... up to 3600 seconds for an
+        # hourly schedule."
+        expression = config.get("ScheduleConfig", {}).get("ScheduleExpression", "")
+        runtime = definition.stopping_condition.get("MaxRuntimeInSeconds", 3600)
+        if expression == "cron(0 * ? * * *)" and runtime > 3600:
+            raise Refused([f"MaxRuntimeInSeconds {runtime} exceeds the hourly schedule's 3600"])
+        # Model Monitor analyses what data capture wrote: the guide's data capture page
+        # ("model-monitor-data-capture") has capture enabled before a schedule. Whether
+        # CreateMonitoringSchedule itself refuses an endpoint without capture is unconfirmed;
+        # refusing is the stricter reading.
+        name = definition.data_quality_job_input.get("EndpointInput", {}).get("EndpointName")
+        endpoint = backend.endpoints.get(name)
+        capture = getattr(endpoint, "data_capture_config", None) or {}
+        if endpoint is None or not capture.get("EnableCapture", bool(capture)):
+            raise Refused([f"endpoint {name!r} does not capture data for Model Monitor"])
 
     def _sagemaker_DescribeMonitoringSchedule(  # noqa: N802
         self, body: bytes, headers: Any, region: str, path: str
@@ -777,6 +806,7 @@ class Double:
         name = request["MonitoringScheduleName"]
         if name not in self.schedules:
             return _json_error(400, "ResourceNotFound", f"Monitoring schedule {name} not found")
+        self._check_schedule(request, region)
         self.schedules[name].update(request, LastModifiedTime=_now())
         return _json({"MonitoringScheduleArn": self.schedules[name]["MonitoringScheduleArn"]})
 
