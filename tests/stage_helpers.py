@@ -47,3 +47,23 @@ def run_main(main: Callable[[Runner], int], inputs: dict[str, str], **env: str) 
     runner = Runner(env=variables, stdout=out, delimiter_factory=lambda: "EOF_TEST")
     code = main(runner)
     return StageRun(code, out.getvalue(), dict(runner.outputs), runner.summary_text)
+
+
+def approved_package_request(group: str, environment: dict[str, str]) -> dict[str, object]:
+    """CreateModelPackage's request for an approved XGBoost package whose container has
+    `environment` (the variables that decide how the serving container runs it)."""
+    return {
+        "ModelPackageGroupName": group,
+        "ModelApprovalStatus": "Approved",
+        "InferenceSpecification": {
+            "Containers": [
+                {
+                    "Image": "xgboost",
+                    "ModelDataUrl": "s3://models/m.tar.gz",
+                    "Environment": environment,
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    }

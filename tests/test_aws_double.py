@@ -18,6 +18,7 @@ import pytest
 
 from tests.aws_contract import request_params
 from tests.e2e.aws_double import check_web_identity, identify
+from tests.stage_helpers import approved_package_request
 from tests.token_issuer import TokenIssuer
 
 
@@ -288,19 +289,7 @@ def test_invoke_endpoint_answers_as_the_container_of_the_model_package(tmp_path:
 
         def endpoint_of(name: str, environment: dict[str, str]) -> None:
             package = sagemaker.create_model_package(
-                ModelPackageGroupName="churn-models",
-                ModelApprovalStatus="Approved",
-                InferenceSpecification={
-                    "Containers": [
-                        {
-                            "Image": "xgboost",
-                            "ModelDataUrl": "s3://models/m.tar.gz",
-                            "Environment": environment,
-                        }
-                    ],
-                    "SupportedContentTypes": ["text/csv"],
-                    "SupportedResponseMIMETypes": ["text/csv"],
-                },
+                **approved_package_request("churn-models", environment)
             )["ModelPackageArn"]
             sagemaker.create_model(
                 ModelName=name,

@@ -17,7 +17,7 @@ import pytest
 from smgha.backends.local import LocalBackend
 from smgha.runner import Runner
 from smgha.stages import deploy_endpoint
-from tests.stage_helpers import GITHUB_CONTEXT, run_main
+from tests.stage_helpers import GITHUB_CONTEXT, approved_package_request, run_main
 
 REGION = "us-east-1"
 GROUP = "churn-models"
@@ -1224,21 +1224,9 @@ def test_sagemaker_a_package_in_script_mode_without_a_script_is_refused_before_a
 
     def register(environment: dict[str, str]) -> str:
         return str(
-            sagemaker.create_model_package(
-                ModelPackageGroupName=GROUP,
-                ModelApprovalStatus="Approved",
-                InferenceSpecification={
-                    "Containers": [
-                        {
-                            "Image": "xgboost",
-                            "ModelDataUrl": "s3://models/m.tar.gz",
-                            "Environment": environment,
-                        }
-                    ],
-                    "SupportedContentTypes": ["text/csv"],
-                    "SupportedResponseMIMETypes": ["text/csv"],
-                },
-            )["ModelPackageArn"]
+            sagemaker.create_model_package(**approved_package_request(GROUP, environment))[
+                "ModelPackageArn"
+            ]
         )
 
     package = register(SCRIPT_MODE_WITHOUT_SCRIPT)
