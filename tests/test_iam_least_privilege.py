@@ -1,4 +1,5 @@
-"""Least privilege, proven: each job role's policy grants exactly the IAM actions its jobs call.
+"""Least privilege, proven: each job role's policy grants exactly the IAM actions its jobs call,
+on the resources and with the condition keys of their calls.
 
 The AWS calls come from the sagemaker-backend end-to-end runs (the `sagemaker_e2e` fixture:
 the starter templates run by act against the AWS double, which records every call with the
@@ -6,6 +7,13 @@ role whose OIDC credentials signed it). Each call maps to the IAM actions it nee
 tables the backend keeps beside the calls (smgha/backends/sagemaker.py IAM_ACTIONS,
 RUNTIME_IAM_ACTIONS, IAM_EXTRA_ACTIONS and their monitoring counterparts), and the union per
 role must equal the actions of that role's document in infra/terraform/iam_policies.tf.
+
+Beyond the action names, each call is judged with its resources and condition keys by a real
+IAM policy evaluator (tests/iam_simulator.py): the resource ARNs and condition keys AWS
+evaluates come from the recorded request parameters (tests/iam_requests.py), the policies
+are the Terraform documents rendered for the runs' deployment (tests/iam_policies.py). So
+is what SageMaker does with the execution role, derived from the executed pipeline
+definitions and the deploy and monitor requests.
 
 A stage's code paths that the runs do not take (a definition change that replaces a job
 definition, a baseline computed by a processing job, ...) are listed in NOT_IN_THE_RUNS
@@ -15,23 +23,17 @@ so the list can only shrink as the runs grow.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from smgha.backends import sagemaker, sagemaker_monitoring
-from tests.e2e.sagemaker_run import JOB_ROLES, SageMakerRun
+from tests.e2e.sagemaker_run import JOB_ROLES, VARIABLES, SageMakerRun
+from tests.iam_policies import DEPLOYMENT, DOCUMENTS, EXECUTION_DOCUMENT, execution_role, policies
+from tests.iam_requests import Calls, execution_requests, iam_actions
+from tests.iam_simulator import IamRequest, denials
 from tests.terraform_hcl import conditions, policy_documents, statements, strings
 
 pytestmark = pytest.mark.slow
-
-# Job -> its permission document in iam_policies.tf.
-DOCUMENTS = {
-    "build": "build_permissions",
-    "deploy-staging": "deploy_staging_permissions",
-    "deploy-production": "deploy_production_permissions",
-}
-
-# Allowed for every principal; no policy grants it (AWS: "No permissions are required").
-NEEDS_NO_PERMISSION = frozenset({"sts:GetCallerIdentity"})
 
 # Actions a job's stages call on paths the runs do not take: action -> when.
 NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
@@ -52,23 +54,6 @@ NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
         "application-autoscaling:DeregisterScalableTarget": "deploy-endpoint with a changed instance-type on an autoscaled production endpoint (deregistered for the update)",
     },
 }
-
-
-def iam_actions(service: str, operation: str) -> set[str]:
-    """The IAM actions one AWS call needs, by the backend's own tables."""
-    if service == "sagemaker-runtime":
-        table = sagemaker.RUNTIME_IAM_ACTIONS
-    else:
-        table = {**sagemaker.IAM_ACTIONS, **sagemaker_monitoring.IAM_ACTIONS}
-    action = table.get(operation)
-    assert action is not None, (
-        f"{service} {operation} is called by a stage but missing from the IAM tables in "
-        "smgha/backends/sagemaker.py: add it there (and to the role's policy)"
-    )
-    prefix = "sagemaker" if service == "sagemaker-runtime" else service
-    assert action.split(":")[0] == prefix, f"{operation}: {action} is not a {service} action"
-    extras = {**sagemaker.IAM_EXTRA_ACTIONS, **sagemaker_monitoring.IAM_EXTRA_ACTIONS}
-    return {action, *extras.get(operation, ())} - NEEDS_NO_PERMISSION
 
 
 def granted(document: str) -> set[str]:
@@ -137,3 +122,111 @@ def test_pass_role_is_needed_by_every_job_and_only_to_sagemaker(
         assert conditions(statement) == [
             ("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
         ], document
+
+
+# ---- resources and conditions, by a real IAM policy evaluator ---------------------------------
+
+
+def role_requests(result: SageMakerRun) -> dict[str, list[IamRequest]]:
+    """Role (a job, or "execution") -> the authorizations behind its calls in the runs: each
+    recorded call of a job's role, and what SageMaker does with the execution role."""
+    found: dict[str, list[IamRequest]] = {}
+    for job in DOCUMENTS:
+        derive = Calls(DEPLOYMENT)  # per job: the calls of one job, in order
+        found[job] = [
+            request
+            for call in result.calls
+            if call["role"] == JOB_ROLES[job]
+            for request in derive.requests(call)
+        ]
+    found["execution"] = execution_requests(result.calls, DEPLOYMENT, execution_role())
+    return found
+
+
+ROLE_DOCUMENTS = {**DOCUMENTS, "execution": EXECUTION_DOCUMENT}
+# What "*" narrows to: an ARN (a Resource must be one, or "*"; iam-simulate matches a
+# malformed pattern such as "*-narrowed" like "*").
+NARROWED_STAR = "arn:aws:s3:::narrowed"
+
+
+def judge(
+    requests: dict[str, list[IamRequest]], rendered: dict[str, dict[str, Any]]
+) -> dict[str, list[str]]:
+    """Role -> the denials of its requests, all roles evaluated in one batch."""
+    batch = [(r, ROLE_DOCUMENTS[role]) for role, found in requests.items() for r in found]
+    problems = denials(batch, rendered)
+    return {
+        role: [p for p in problems if p.startswith(f"{ROLE_DOCUMENTS[role]} ")] for role in requests
+    }
+
+
+@pytest.fixture(scope="module")
+def requests_of_the_runs(sagemaker_e2e: SageMakerRun) -> dict[str, list[IamRequest]]:
+    _runs_completed(sagemaker_e2e)
+    assert all("params" in call for call in sagemaker_e2e.calls), "calls recorded without params"
+    return role_requests(sagemaker_e2e)
+
+
+@pytest.fixture(scope="module")
+def denied(requests_of_the_runs: dict[str, list[IamRequest]]) -> dict[str, list[str]]:
+    """The runs' requests against the policies as Terraform renders them for the runs'
+    deployment (tests/iam/e2e.tfvars), judged by @cloud-copilot/iam-simulate."""
+    return judge(requests_of_the_runs, policies())
+
+
+@pytest.fixture(scope="module")
+def narrowed_denied(requests_of_the_runs: dict[str, list[IamRequest]]) -> dict[str, list[str]]:
+    """The same against a copy of every policy whose Resource patterns are narrowed: each
+    ARN pattern followed by "-narrowed", "*" replaced by an ARN no call names."""
+    narrowed = policies()
+    for policy in narrowed.values():
+        for statement in policy["Statement"]:
+            statement["Resource"] = [
+                NARROWED_STAR if r == "*" else f"{r}-narrowed" for r in statement["Resource"]
+            ]
+    return judge(requests_of_the_runs, narrowed)
+
+
+@pytest.mark.parametrize("job", sorted(DOCUMENTS))
+def test_each_call_is_allowed_on_its_resources_with_its_condition_keys(
+    requests_of_the_runs: dict[str, list[IamRequest]], denied: dict[str, list[str]], job: str
+) -> None:
+    """Every call of the runs, with its resource ARNs (from its request parameters) and its
+    condition keys, is allowed by the role's policy."""
+    assert requests_of_the_runs[job], f"no call was made with the {job} role"
+    assert denied[job] == [], f"{DOCUMENTS[job]} does not allow:\n" + "\n".join(denied[job])
+
+
+def test_what_sagemaker_does_with_the_execution_role_is_allowed(
+    requests_of_the_runs: dict[str, list[IamRequest]], denied: dict[str, list[str]]
+) -> None:
+    """The pipeline's jobs (from each executed definition), the endpoints' models and data
+    capture, the monitoring job and the rollback alarms, as the execution role: allowed by
+    execution_permissions."""
+    assert execution_role() == VARIABLES["SAGEMAKER_EXECUTION_ROLE_ARN"], "the runs pass another"
+    made = {r.action for r in requests_of_the_runs["execution"]}
+    # Each kind of work the runs hand SageMaker is there: a derivation that found nothing
+    # would allow everything.
+    assert {
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:CreateModelPackage",
+        "ecr:BatchGetImage",
+        "s3:PutObject",
+        "cloudwatch:DescribeAlarms",
+    } <= made, made
+    problems = denied["execution"]
+    assert problems == [], f"{EXECUTION_DOCUMENT} does not allow:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_DOCUMENTS))
+def test_the_check_fails_when_a_policy_is_narrowed(
+    requests_of_the_runs: dict[str, list[IamRequest]],
+    narrowed_denied: dict[str, list[str]],
+    role: str,
+) -> None:
+    """Against the narrowed copy, every call is reported, by its action, resource, condition
+    keys and the call or step it stands for."""
+    document = ROLE_DOCUMENTS[role]
+    made = {r.describe() for r in requests_of_the_runs[role]}
+    assert narrowed_denied[role] == sorted(f"{document} ImplicitlyDenied: {line}" for line in made)
