@@ -1,6 +1,8 @@
 # What each role may do: exactly the IAM actions its stages call, on the resources they call
 # them on. tests/test_iam_least_privilege.py compares, per role, the set of `actions` below
-# with the actions the stages really call, so keep every action a literal string (no
+# with the actions the stages really call, and has an IAM policy evaluator judge every call
+# of the end-to-end runs (its resource ARNs and condition keys) against these documents as
+# Terraform renders them (tests/iam/e2e.tfvars); so keep every action a literal string (no
 # wildcards, no variables), one statement per resource scope, each with a sid. To change a
 # role's permissions, edit the action lists here; the resources are scoped by account,
 # region and the name prefixes in variables.tf.
