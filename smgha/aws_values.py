@@ -9,8 +9,12 @@ installed botocore's model (the service's own definition), not copied here:
     instance_type = aws_value("instance-type", text, "sagemaker", "ProductionVariantInstanceType")
 
 Patterns are Java regular expressions applied to the whole value; the ones of the fields
-checked here are plain ASCII classes that Python's `re` reads the same way (a pattern `re`
-cannot compile is reported as a bug, not skipped).
+checked here are plain classes that Python's `re` reads the same way once `re.ASCII` is on
+(a pattern `re` cannot compile is reported as a bug, not skipped). Without it they would
+not: in Java `\\d`, `\\w` and `\\s` match ASCII characters only unless the pattern asks for
+UNICODE_CHARACTER_CLASS (Java SE API, java.util.regex.Pattern, "Predefined character
+classes"), while Python's match any Unicode digit, letter or space, so `\\d{12}` would take a
+full-width account id that AWS refuses.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import botocore
 import botocore.session
 
 from smgha.errors import InputError
+from smgha.stages import shown
 
 
 @functools.cache
@@ -30,9 +35,29 @@ def _shape(service: str, shape_name: str) -> Any:
     return botocore.session.get_session().get_service_model(service).shape_for(shape_name)
 
 
+# What Java's `.` does not match: its line terminators (java.util.regex.Pattern, "Line
+# terminators"). Python's `.` only leaves out "\n", so `execution/.*` would take a "\r".
+_JAVA_DOT = "[^\n\r\u0085\u2028\u2029]"
+
+
 @functools.cache
 def _pattern(source: str) -> re.Pattern[str]:
-    return re.compile(source)
+    """A botocore (Java) pattern as a Python one: ASCII classes, and `.` as in Java."""
+    translated = []
+    escaped = in_class = False
+    for char in source:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "." and not in_class:
+            char = _JAVA_DOT
+        translated.append(char)
+    return re.compile("".join(translated), re.ASCII)
 
 
 def aws_value(input_name: str, text: str, service: str, shape_name: str) -> str:
@@ -44,7 +69,7 @@ def aws_value(input_name: str, text: str, service: str, shape_name: str) -> str:
         near = [value for value in enum if value.startswith(family)][:8] or enum[:8]
         raise InputError(
             input_name,
-            f"{text!r} is not a {service} {shape_name} (botocore {botocore.__version__} "
+            f"{shown(text)} is not a {service} {shape_name} (botocore {botocore.__version__} "
             f"knows {len(enum)})",
             f"Use one of them, e.g. {', '.join(near)}. A type newer than the installed "
             "botocore needs a newer boto3 (the action's extra-packages input).",
@@ -53,12 +78,12 @@ def aws_value(input_name: str, text: str, service: str, shape_name: str) -> str:
     if len(text) < low or (high is not None and len(text) > high):
         raise InputError(
             input_name,
-            f"{text!r} has {len(text)} characters; {service} takes {low} to {high} for {shape_name}",
+            f"{shown(text)} has {len(text)} characters; {service} takes {low} to {high} for {shape_name}",
         )
     pattern = meta.get("pattern")
     if pattern and not _pattern(pattern).fullmatch(text):
         raise InputError(
             input_name,
-            f"{text!r} does not match {service}'s rule for {shape_name}: {pattern}",
+            f"{shown(text)} does not match {service}'s rule for {shape_name}: {pattern}",
         )
     return text

@@ -1,6 +1,9 @@
 """The command line: every stage as a subcommand with the same inputs as flags, and a demo.
 
+    smgha data put churn.csv s3://smgha-local/churn/data/churn.csv     (data_cli.py)
     smgha build-pipeline --backend local --definition ml.pipeline:get_pipeline --pipeline-name churn
+    smgha definition write ... --output pipeline.json                   (definition_cli.py)
+    smgha registry list --backend local --group churn-models --json     (registry_cli.py)
     smgha demo
 
 A subcommand sets INPUT_* variables from its flags and runs the stage's own main(), so the
@@ -18,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from smgha import __version__
+from smgha.errors import StateFileError
 from smgha.runner import Runner
 from smgha.stages import InputSpec
 
@@ -112,6 +116,11 @@ def _add_stage_parser(
     subparsers: argparse._SubParsersAction, name: str, help_text: str, inputs: Sequence[InputSpec]
 ) -> None:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    add_input_flags(parser, inputs)
+
+
+def add_input_flags(parser: argparse.ArgumentParser, inputs: Sequence[InputSpec]) -> None:
+    """One --flag per stage input, described as in action.yml (stage_environment reads them)."""
     for spec in inputs:
         flag = f"--{spec.name}"
         text = spec.description + (f" (default: {spec.default})" if spec.default else "")
@@ -171,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     from smgha import monitor_cli
 
     monitor_cli.add_parsers(subparsers)
+    from smgha import data_cli
+
+    data_cli.add_parsers(subparsers)
+    from smgha import definition_cli
+
+    definition_cli.add_parsers(subparsers)
     demo = subparsers.add_parser(
         "demo",
         help="Run every implemented stage on the local backend with the reference model.",
@@ -199,6 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
     stdout = stdout or sys.stdout
     arguments = build_parser().parse_args(argv)
+    try:
+        return _run_command(arguments, stdout)
+    except StateFileError as error:  # a damaged state file: name it, no traceback
+        stdout.write(f"error: {error.message}\n")
+        stdout.flush()
+        return 1
+
+
+def _run_command(arguments: argparse.Namespace, stdout: TextIO) -> int:
     if arguments.command == "registry":
         from smgha import registry_cli
 
@@ -211,6 +235,14 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         from smgha import monitor_cli
 
         return monitor_cli.run(arguments, stdout)
+    if arguments.command == "data":
+        from smgha import data_cli
+
+        return data_cli.run(arguments, stdout)
+    if arguments.command == "definition":
+        from smgha import definition_cli
+
+        return definition_cli.run(arguments, stdout)
     if arguments.command == "demo":
         from smgha.demo import run_demo
 

@@ -454,7 +454,9 @@ def assume(
     up to `plan.max_attempts` times per call, sleeping with `sleep`.
     """
     rng = rng or random.Random()
-    log(f"Requesting a GitHub OIDC token (audience {plan.audience}).")
+    # No input in the log before the first mask (issue 13): the audience is named once the
+    # token is masked.
+    log("Requesting a GitHub OIDC token.")
     token = with_retries(
         "The OIDC token request",
         lambda: fetch_token(url, request_token, plan.audience, timeout=token_timeout),
@@ -464,6 +466,7 @@ def assume(
         rng,
     )
     mask(token)
+    log(f"Got a GitHub OIDC token for the audience {plan.audience}.")
 
     log(f"Assuming {plan.role_arn} with the token (AssumeRoleWithWebIdentity).")
     client = sts(plan.region, None)

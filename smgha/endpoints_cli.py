@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any, TextIO
+from typing import TextIO
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -14,14 +14,24 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="List or stop the local backend's endpoints (their servers run in the background).",
     )
     commands = parser.add_subparsers(dest="endpoints_command", required=True, metavar="COMMAND")
-    commands.add_parser("list", help="Every local endpoint: status, config, server pid and port.")
+    listing = commands.add_parser(
+        "list",
+        help="Every local endpoint: status (from its server process and /ping), config, "
+        "server pid and port, and why a Failed one failed.",
+    )
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help='Print {"StateFolder": ..., "Endpoints": [{EndpointName, EndpointStatus, '
+        "EndpointConfigName, FailureReason, Pid, Port}]} for scripts.",
+    )
     stop = commands.add_parser("stop", help="Stop endpoint servers and forget the endpoints.")
     stop.add_argument("names", nargs="*", help="Endpoint names (default: none; see --all).")
     stop.add_argument("--all", action="store_true", help="Stop every local endpoint.")
 
 
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
-    from smgha.backends.local import LocalBackend
+    from smgha.backends.local import LocalBackend, state
 
     local = LocalBackend(region=os.environ.get("AWS_REGION", "us-east-1"))
     folder = local.root / "endpoints"
@@ -31,13 +41,26 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         else []
     )
     if arguments.endpoints_command == "list":
-        if not names:
+        if not names and not arguments.json:
             stdout.write(f"no local endpoints under {local.root}\n")
             return 0
         rows = [["endpoint", "status", "config", "pid", "port"]]
+        reasons = []
+        listed = []
         for name in names:
+            # describe_endpoint asks the server process and its /ping, not only the file.
             record = local.describe_endpoint(name) or {}
-            server = _read(local.folder(name) / "server.json")
+            server = state.read_json_if_exists(local.folder(name) / "server.json") or {}
+            listed.append(
+                {
+                    "EndpointName": name,
+                    "EndpointStatus": record.get("EndpointStatus"),
+                    "EndpointConfigName": record.get("EndpointConfigName"),
+                    "FailureReason": record.get("FailureReason", ""),
+                    "Pid": server.get("pid"),
+                    "Port": server.get("port"),
+                }
+            )
             rows.append(
                 [
                     name,
@@ -47,6 +70,12 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
                     str(server.get("port", "–")),
                 ]
             )
+            if record.get("EndpointStatus") == "Failed" or record.get("FailureReason"):
+                reasons.append(f"{name}: {record.get('FailureReason') or 'no reason given'}")
+        if arguments.json:
+            document = {"StateFolder": str(local.root), "Endpoints": listed}
+            stdout.write(json.dumps(document, indent=2) + "\n")
+            return 0
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         stdout.write(
             "\n".join(
@@ -55,6 +84,11 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
             )
             + "\n"
         )
+        if reasons:
+            stdout.write("\n" + "\n".join(reasons) + "\n")
+        return 0
+    if arguments.all and not names:  # stopping nothing is done, not an error: run it twice
+        stdout.write(f"no local endpoints under {local.root}: nothing to stop\n")
         return 0
     targets = names if arguments.all else arguments.names
     unknown = sorted(set(targets) - set(names))
@@ -69,10 +103,3 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         local.delete_endpoint(name)
         stdout.write(f"stopped {name}\n")
     return 0
-
-
-def _read(path: Any) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}

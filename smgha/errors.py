@@ -32,3 +32,26 @@ class StageError(Exception):
         self.title = title
         self.detail = detail
         super().__init__(f"{title}: {detail}")
+
+
+class StateFileError(Exception):
+    """A file of the local backend's state folder cannot be used: it does not parse, or
+    holds something else than the record it should (a truncated write of an older
+    version, an edit by hand, a full disk).
+
+    Neither the input nor the AWS call is wrong, and it is not a bug: the file names what
+    to delete or restore. Every stage (run_stage) and the CLI (cli.main) print `message`
+    and exit 1, without a traceback.
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return (
+            f"the local state file {self.path} {self.problem.rstrip('.')}. "
+            "Delete it (the record it held is lost) or restore it from a copy, then run again."
+        )

@@ -25,6 +25,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     listing.add_argument("--group", required=True, help="Model package group name.")
     listing.add_argument("--limit", type=int, default=20, help="How many versions (default: 20).")
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="Print the versions as a JSON array (each with its decoded lineage) for scripts.",
+    )
     describe = commands.add_parser(
         "describe", help="One version: status, approval description, metrics, lineage."
     )
@@ -82,11 +87,17 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     if arguments.registry_command == "list":
         if registry.describe_model_package_group(arguments.group) is None:
             stdout.write(
-                f"error: there is no model package group {arguments.group!r} ({arguments.backend}, {region})\n"
+                f"error: there is no model package group {arguments.group!r} "
+                f"({_where(arguments.backend, region, registry)})\n"
             )
             return 1
         records = registry.list_model_packages(arguments.group, limit=arguments.limit)
-        stdout.write(render_list(arguments.group, records))
+        stdout.write(
+            json.dumps([{**r, "Lineage": _metadata(r)} for r in records], indent=2, default=str)
+            + "\n"
+            if arguments.json
+            else render_list(arguments.group, records)
+        )
         return 0
     if arguments.registry_command == "find":
         return _find(registry, arguments, region, stdout)
@@ -114,7 +125,8 @@ def _find(registry: Any, arguments: argparse.Namespace, region: str, stdout: Tex
         return 1
     if registry.describe_model_package_group(arguments.group) is None:
         stdout.write(
-            f"error: there is no model package group {arguments.group!r} ({arguments.backend}, {region})\n"
+            f"error: there is no model package group {arguments.group!r} "
+            f"({_where(arguments.backend, region, registry)})\n"
         )
         return 1
     records = registry.list_model_packages(
@@ -129,6 +141,17 @@ def _find(registry: Any, arguments: argparse.Namespace, region: str, stdout: Tex
     if found:
         stdout.write(f"{found}\n")
     return 0
+
+
+def _where(backend_name: str, region: str, registry: Any) -> str:
+    """Where the registry was looked up: the local backend's state folder is named, since
+    the CLI and the demo may use different ones ($SMGHA_STATE_DIR)."""
+    if backend_name == "local":
+        return (
+            f"local backend, state folder {registry.root}; set SMGHA_STATE_DIR to the folder "
+            "the pipeline ran with, e.g. SMGHA_STATE_DIR=.smgha after `smgha demo`"
+        )
+    return f"{backend_name}, {region}"
 
 
 def _metadata(record: dict[str, Any]) -> dict[str, str]:

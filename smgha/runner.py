@@ -8,6 +8,11 @@ runner can tell the difference, so an action written with this module and one wr
 JavaScript look the same to GitHub. Where this module departs from core, the docstring of
 the method says so and why.
 
+Log hygiene is a rule of this module, not of each stage: every plain log line goes through
+`plain_text` (via `Runner.info`), so no value from outside (an input, a file, an API or
+exception message) can start a workflow command, and every command's text is escaped into
+its one line (`escape_data`). Stages print nothing themselves (tests/test_runner.py checks).
+
 Nothing here reads `os.environ` or writes `sys.stdout` behind the caller's back: a `Runner`
 takes the environment, the output stream and the heredoc-delimiter factory as arguments,
 so tests can pin the exact bytes written and a CLI run outside Actions stays side-effect
@@ -26,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TextIO
 
-from smgha.errors import InputError
+from smgha.errors import InputError, StageError
 
 __all__ = [
     "BOOLEAN_FALSE",
@@ -38,7 +43,9 @@ __all__ = [
     "escape_data",
     "escape_property",
     "fenced_code",
+    "plain_text",
     "to_command_value",
+    "workflow_command",
 ]
 
 # The YAML 1.2 core-schema booleans, exactly the spellings `core.getBooleanInput` accepts.
@@ -104,6 +111,84 @@ def escape_property(value: object) -> str:
     (`::`) and separate properties (`,`); a file path such as `C:\\x` must not cut it short.
     """
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+# How the runner reads a step's output, so that text from outside can be written as plain
+# lines that never start a workflow command (actions/runner):
+# - it reads the output one line at a time with .NET's StreamReader.ReadLine, which ends a
+#   line at "\r\n", "\r" or "\n" only (src/Runner.Sdk/ProcessInvoker.cs, StartReadStream),
+#   so U+2028, U+2029 and U+0085 do not start a new line;
+# - a line is a command when, after TrimStart() (every Unicode white space, U+0085 and
+#   U+2028 included), it starts with "::" and a second "::" follows
+#   (src/Runner.Common/ActionCommand.cs, TryParseV2);
+# - failing that, when "##[" occurs anywhere in it, followed by "]" (TryParse, the legacy
+#   form);
+# - the command name counts only if registered (ActionCommandManager.cs), but the names are
+#   compared case-insensitively and `::stop-commands::TOKEN` registers TOKEN itself, so any
+#   name may be one: every "::" start and every "##[" is treated as a command here.
+# act matches the same two forms at the start of a line (pkg/runner/command.go).
+_RUNNER_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Python's \s covers every character .NET's Char.IsWhiteSpace does (and U+001C..U+001F);
+# U+FEFF is added because JavaScript trims it. Stripping more than the runner is the safe side.
+_COMMAND_START = re.compile(r"[\s\ufeff]*::")
+_LEGACY_COMMAND = "##["
+# What a line that would start a command is prefixed with: visible, and not white space.
+_COMMAND_GUARD = "\\"
+
+
+def plain_text(value: object) -> str:
+    """`value` as log text whose lines cannot start a workflow command.
+
+    This is the one way text that came from outside (an input, a file's contents, an API
+    or exception message) reaches the log as plain lines (`Runner.info` uses it): a line
+    that would be a command to the runner (`::name::...` after any leading white space, or
+    one holding the legacy `##[`) gets a backslash in front of the `::` line or inside
+    `##[`, so `\\::stop-commands::x` and `##\\[group]` are shown instead of obeyed. Line
+    breaks stay line breaks, written as "\\n". Annotations, groups and masks need none of
+    this: their text is escaped into one command line (`escape_data`).
+    """
+    lines = _RUNNER_LINE_BREAK.split(to_command_value(value))
+    safe = []
+    for line in lines:
+        line = line.replace(_LEGACY_COMMAND, "##" + _COMMAND_GUARD + "[")
+        if _COMMAND_START.match(line):
+            line = _COMMAND_GUARD + line
+        safe.append(line)
+    return "\n".join(safe)
+
+
+def workflow_command(line: str) -> str | None:
+    """The name of the workflow command a runner would read in `line`, None if it reads none.
+
+    `line` is one line as the runner splits output (no "\\r" or "\\n" in it). Follows
+    TryParseV2, then TryParse, of actions/runner's ActionCommand.cs (see `_COMMAND_START`),
+    except that every name counts as registered. Tests use it to read a step's log the way
+    the runner does.
+    """
+    start_match = _COMMAND_START.match(line)
+    if start_match:
+        body = line[start_match.end() :]
+        end = body.find("::")
+        if end >= 0:
+            return body[:end].split(" ", 1)[0]
+    start = line.find(_LEGACY_COMMAND)
+    if start >= 0:
+        end = line.find("]", start)
+        if end >= 0:
+            return line[start + len(_LEGACY_COMMAND) : end].split(" ", 1)[0]
+    return None
+
+
+def missing_runner_file(variable: str, path: str) -> StageError:
+    """The error for a GITHUB_* file variable that names no file. Core raises a bare error
+    ("Missing file at path"); here it is a StageError naming the variable, so a stage
+    reports one `::error` saying what to fix, not an unexpected error with a traceback."""
+    return StageError(
+        f"{variable} names no file",
+        f"{variable} is {path!r}, and there is no such file. The runner creates it for every "
+        f"step, so the path is wrong: do not set {variable} in the workflow; outside GitHub "
+        f"Actions unset it, or create the file first.",
+    )
 
 
 def _js_trim(text: str) -> str:
@@ -228,7 +313,7 @@ class Summary:
         path = self._runner.env.get("GITHUB_STEP_SUMMARY") or ""
         if path:
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"Unable to access summary file: '{path}'")
+                raise missing_runner_file("GITHUB_STEP_SUMMARY", path)
             text = self._buffer
             used = 0 if overwrite else os.path.getsize(path)
             if used + len(text.encode("utf-8")) > SUMMARY_SIZE_LIMIT:
@@ -543,7 +628,7 @@ class Runner:
         """
         path = self.env.get(f"GITHUB_{command}") or ""
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"Missing file at path: {path}")
+            raise missing_runner_file(f"GITHUB_{command}", path)
         with open(path, "a", encoding="utf-8", newline="") as handle:
             handle.write(f"{message}{os.linesep}")
 
@@ -586,8 +671,10 @@ class Runner:
         self._issue("debug", message)
 
     def info(self, message: str) -> None:
-        """A plain log line, not escaped (like core's `info`)."""
-        self._write_line(message)
+        """Plain log lines. Unlike core's `info`, no line of `message` can start a workflow
+        command (see `plain_text`): a value from outside in a progress line must not stop
+        command processing, add masks, or fake an error."""
+        self._write_line(plain_text(message))
 
     def error(
         self,

@@ -22,7 +22,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -619,10 +618,10 @@ def test_install_script_installs_once_and_reuses(tmp_path: Path) -> None:
     bin_dir, called = failing_uv(tmp_path)
     marker_before = marker.stat().st_mtime_ns
     second_env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
-    started = time.monotonic()
+    # No wall-clock bound here (the machine may be loaded): that nothing is installed is
+    # proven by the failing uv; bench/toolkit_cache.py times the reuse.
     second = run_install(ROOT, "", second_env, tmp_path)
     assert second.returncode == 0, second.stderr
-    assert time.monotonic() - started < 10
     assert second.stdout.splitlines() == [str(python)]
     assert second.stderr.splitlines() == [
         f"smgha: reusing the toolkit in {venv} (from {ROOT}, extras: none)"

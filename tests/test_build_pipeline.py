@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from smgha import definition as defn
 from smgha.backends import ExecutionRecord, StepRecord
 from smgha.backends.local import LocalBackend
 from smgha.runner import Runner
@@ -153,7 +154,10 @@ def test_bad_input_is_one_error_naming_the_input_and_changes_nothing(
     aws_env: None, json_definition: Path, name: str, overrides: dict[str, str], problem: str
 ) -> None:
     result = run_main(
-        build_pipeline.main, _sagemaker_inputs(str(json_definition), **overrides), **GITHUB_CONTEXT
+        build_pipeline.main,
+        _sagemaker_inputs(str(json_definition), **overrides),
+        **GITHUB_CONTEXT,
+        GITHUB_WORKSPACE=str(json_definition.parent),
     )
 
     assert result.code == 1
@@ -172,7 +176,12 @@ def test_a_wiring_mistake_fails_before_any_call(aws_env: None, tmp_path: Path) -
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(broken))
 
-    result = run_main(build_pipeline.main, _sagemaker_inputs(str(path)), **GITHUB_CONTEXT)
+    result = run_main(
+        build_pipeline.main,
+        _sagemaker_inputs(str(path)),
+        **GITHUB_CONTEXT,
+        GITHUB_WORKSPACE=str(tmp_path),
+    )
 
     assert result.code == 1
     assert "there is no step 'Scor'" in result.errors[0]
@@ -256,12 +265,67 @@ def test_a_definition_uploading_outside_default_bucket_is_refused_before_any_cal
     _moto_is_untouched()
 
 
+def _put_the_definitions_code_in_moto() -> None:
+    """JSON_DEFINITION's code object, as `smgha definition write` would have uploaded it."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="smgha-local")
+    s3.put_object(Bucket="smgha-local", Key="code/score.py", Body=b"print('score')\n")
+
+
+def test_a_definition_file_whose_code_does_not_exist_is_refused_naming_it(
+    aws_env: None, json_definition: Path
+) -> None:
+    # Its code URI points at an object nobody uploaded (the SDK build that wrote it ran
+    # elsewhere): refused before any write, naming the object and how to write such a file.
+    result = run_main(
+        build_pipeline.main,
+        _sagemaker_inputs(str(json_definition)),
+        **GITHUB_CONTEXT,
+        GITHUB_WORKSPACE=str(json_definition.parent),
+    )
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert "input 'definition'" in result.errors[0]
+    assert "code object(s) s3://smgha-local/code/score.py do not exist" in result.errors[0]
+    assert "smgha definition write" in result.errors[0]
+    _moto_is_untouched()
+
+
+def test_the_code_of_a_definition_is_its_code_inputs_and_submit_directory() -> None:
+    definition = json.loads(json.dumps(JSON_DEFINITION))
+    definition["Steps"].append(
+        {
+            "Name": "Train",
+            "Type": "Training",
+            "Arguments": {
+                "HyperParameters": {"sagemaker_submit_directory": '"s3://b/train/src.tar.gz"'}
+            },
+        }
+    )
+    # Data inputs, and code read from a parameter, are not code objects known before the run.
+    definition["Steps"][0]["Arguments"]["ProcessingInputs"].append(
+        {"InputName": "input", "S3Input": {"S3Uri": "s3://b/data.csv"}}
+    )
+
+    assert defn.code_uris(definition) == [
+        "s3://b/train/src.tar.gz",
+        "s3://smgha-local/code/score.py",
+    ]
+
+
 def test_a_json_definition_needs_no_default_bucket(aws_env: None, json_definition: Path) -> None:
     # A definition file is used as it is: nothing is uploaded, no bucket is named.
+    _put_the_definitions_code_in_moto()
     inputs = _sagemaker_inputs(str(json_definition))
     del inputs["default-bucket"]
 
-    result = run_main(build_pipeline.main, inputs, **GITHUB_CONTEXT)
+    result = run_main(
+        build_pipeline.main,
+        inputs,
+        **GITHUB_CONTEXT,
+        GITHUB_WORKSPACE=str(json_definition.parent),
+    )
 
     assert result.code == 0, result.log
     assert result.outputs["status"] == "Executing"
@@ -272,7 +336,12 @@ def test_a_json_definition_needs_no_default_bucket(aws_env: None, json_definitio
     [
         ({"backend": "local", "role-arn": ""}, "smgha-local"),
         # Resuming builds nothing, so nothing is uploaded.
-        ({"execution-arn": "arn:aws:sagemaker:us-east-1:1:pipeline/churn/execution/e1"}, ""),
+        (
+            {
+                "execution-arn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn/execution/e1"
+            },
+            "",
+        ),
         ({"default-bucket": "my-artifacts"}, "my-artifacts"),
     ],
 )
@@ -339,9 +408,9 @@ def test_sagemaker_build_uploads_code_upserts_with_provenance_tags_and_starts(
 def test_sagemaker_dry_run_changes_nothing_and_prints_the_diff(
     aws_env: None, json_definition: Path
 ) -> None:
-    deployed = run_main(
-        build_pipeline.main, _sagemaker_inputs(str(json_definition)), **GITHUB_CONTEXT
-    )
+    _put_the_definitions_code_in_moto()
+    workspace = {**GITHUB_CONTEXT, "GITHUB_WORKSPACE": str(json_definition.parent)}
+    deployed = run_main(build_pipeline.main, _sagemaker_inputs(str(json_definition)), **workspace)
     assert deployed.code == 0
     changed = json.loads(json.dumps(JSON_DEFINITION))
     changed["Parameters"][0]["DefaultValue"] = 0.75
@@ -352,7 +421,7 @@ def test_sagemaker_dry_run_changes_nothing_and_prints_the_diff(
     result = run_main(
         build_pipeline.main,
         _sagemaker_inputs(str(json_definition), **{"dry-run": "true"}),
-        **GITHUB_CONTEXT,
+        **workspace,
     )
 
     assert result.code == 0
@@ -396,6 +465,12 @@ class ScriptedBackend:
 
     def put_object(self, uri: str, body: bytes) -> None:
         raise AssertionError("a JSON definition uploads nothing")
+
+    # The objects in its S3: the JSON definition's code is there.
+    objects = frozenset({"s3://smgha-local/code/score.py"})
+
+    def missing_objects(self, uris: list[str]) -> list[str]:
+        return [uri for uri in uris if uri not in self.objects]
 
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         return JSON_DEFINITION
@@ -456,7 +531,7 @@ def _inputs(json_definition: Path, **overrides: Any) -> Inputs:
     values: dict[str, Any] = dict(
         backend="sagemaker", definition=str(json_definition), pipeline_name="churn", role_arn=ROLE,
         region=REGION, default_bucket="", parameters={}, wait=True, timeout_seconds=3600.0,
-        execution_arn="", metrics_property_file="", dry_run=False, workspace=Path.cwd(),
+        execution_arn="", metrics_property_file="", dry_run=False, workspace=json_definition.parent,
         tags={}, run_identity="acme/churn|4242|1|build",
     )  # fmt: skip
     values.update(overrides)
@@ -513,17 +588,26 @@ def test_a_timeout_reports_still_running_and_a_later_job_resumes(json_definition
     assert resumed_backend.started == []  # resuming starts nothing
 
 
-def test_a_long_quiet_wait_prints_a_heartbeat(json_definition: Path) -> None:
+@pytest.mark.parametrize("poll", [10.0, 20.0, 45.0])  # local, SageMaker, longer than 30 s
+def test_a_long_quiet_wait_prints_progress_at_least_every_30_seconds(
+    json_definition: Path, poll: float
+) -> None:
     backend = ScriptedBackend([("Executing", [_step("TrainModel", "Executing")])])
+    backend.poll_seconds = poll
     clock, lines = FakeClock(), []
 
-    run(_inputs(json_definition, timeout_seconds=700.0), backend, lines.append, clock.sleep, clock)
+    run(
+        _inputs(json_definition, timeout_seconds=100.0),
+        backend,
+        lambda line: lines.append((clock.now, line)),
+        clock.sleep,
+        clock,
+    )
 
-    heartbeats = [line for line in lines if "still Executing" in line]
-    assert heartbeats == [
-        "[5m00s] still Executing; running: TrainModel",
-        "[10m00s] still Executing; running: TrainModel",
-    ]
+    waiting = [(t, line) for t, line in lines if line.startswith("waiting for execution ")]
+    assert [t for t, _ in waiting] == [30.0, 60.0, 90.0]
+    assert waiting[0][1].endswith(": Executing, running: TrainModel (30s elapsed)")
+    assert waiting[2][1].endswith("(1m30s elapsed)")
 
 
 def test_a_failed_execution_names_the_failed_step_and_its_reason(json_definition: Path) -> None:

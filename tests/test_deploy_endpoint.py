@@ -488,7 +488,7 @@ def live_endpoint(
             ],
         }
     )
-    state.write_json(
+    state.write_json_atomic(
         local.folder("churn-staging") / "endpoint.json",
         {
             "EndpointName": "churn-staging",
@@ -744,7 +744,7 @@ def _fake_updates(monkeypatch: pytest.MonkeyPatch, local: LocalBackend, ends: st
         if ends == "deployed":
             record["EndpointConfigName"] = config_name
         record["EndpointStatus"] = "Failed" if ends == "Failed" else "InService"
-        state.write_json(path, record)
+        state.write_json_atomic(path, record)
 
     monkeypatch.setattr(LocalBackend, "update_endpoint", update_endpoint)
     return calls
@@ -1349,7 +1349,8 @@ def test_smoke_test_against_a_real_endpoint_and_its_rollback_on_failure(
         "report-path": str(tmp_path / "report.json"),
     }
 
-    passing = run_main(smoke_test.main, {**common, "min-accuracy": "0.6"}, **GITHUB_CONTEXT)
+    workspace = {**GITHUB_CONTEXT, "GITHUB_WORKSPACE": str(tmp_path)}  # the files are there
+    passing = run_main(smoke_test.main, {**common, "min-accuracy": "0.6"}, **workspace)
     assert passing.code == 0, passing.log
     assert passing.outputs["passed"] == "true" and float(passing.outputs["p99-ms"]) > 0
 
@@ -1361,7 +1362,7 @@ def test_smoke_test_against_a_real_endpoint_and_its_rollback_on_failure(
             "min-accuracy": "0.999",
             "rollback-endpoint-config": update.outputs["previous-endpoint-config-name"],
         },
-        **GITHUB_CONTEXT,
+        **workspace,
     )
     assert failing.code == 1
     assert failing.outputs["rolled-back"] == "true"

@@ -184,7 +184,7 @@ def serving(
     name: str = "churn-staging",
 ) -> None:
     """Write serving.json atomically, as the controller does."""
-    state.write_json(
+    state.write_json_atomic(
         folder / es.SERVING_FILE,
         {
             "EndpointName": name,
@@ -494,7 +494,7 @@ A_SCRIPT = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "
 
 def serving_environments(folder: Path, model: str, environments: dict[str, dict[str, str]]) -> None:
     """serving.json with one variant per environment, all on `model`, equal weights."""
-    state.write_json(
+    state.write_json_atomic(
         folder / es.SERVING_FILE,
         {
             "EndpointName": "churn-staging",

@@ -463,6 +463,8 @@ def test_stop_ends_the_executor_and_marks_the_execution_stopped(backend: LocalBa
     backend.stop_execution(arn)
 
     assert backend.describe_execution(arn).status == "Stopped"
+    # The step it was running stopped with it (StopPipelineExecution stops the running step).
+    assert [step.status for step in backend.list_steps(arn)] == ["Stopped"]
 
 
 def test_an_executor_that_dies_is_reported_as_failed(backend: LocalBackend, tmp_path: Path) -> None:
@@ -488,16 +490,16 @@ def test_an_executor_that_dies_is_reported_as_failed(backend: LocalBackend, tmp_
 
 def test_s3_uris_are_key_prefixes(tmp_path: Path) -> None:
     s3 = LocalS3(tmp_path)
-    s3.put_bytes("s3://b/data/churn.csv", b"1")
-    s3.put_bytes("s3://b/data/extra/more.csv", b"2")
-    s3.put_bytes("s3://b/database.csv", b"3")
-    assert [key for _, key in s3.objects("s3://b/data")] == [
+    s3.put_bytes("s3://bucket/data/churn.csv", b"1")
+    s3.put_bytes("s3://bucket/data/extra/more.csv", b"2")
+    s3.put_bytes("s3://bucket/database.csv", b"3")
+    assert [key for _, key in s3.objects("s3://bucket/data")] == [
         "churn.csv",
         "extra/more.csv",
         "database.csv",
     ]
-    assert [key for _, key in s3.objects("s3://b/data/churn.csv")] == ["churn.csv"]
-    assert s3.download("s3://b/data/", tmp_path / "out") == 2
+    assert [key for _, key in s3.objects("s3://bucket/data/churn.csv")] == ["churn.csv"]
+    assert s3.download("s3://bucket/data/", tmp_path / "out") == 2
     with pytest.raises(ValueError, match="names no bucket"):
         s3.path("s3:///key")
 

@@ -29,6 +29,7 @@ from smgha.credentials import Assumed, AwsCredentials, RolePlan
 from smgha.errors import StageError
 from smgha.runner import Runner
 from smgha.stages import oidc_auth
+from tests.job_log import STAGE_COMMANDS, file_commands, job_log
 from tests.stage_helpers import GITHUB_CONTEXT, StageRun, run_main
 from tests.token_issuer import TokenIssuer, running, verify
 
@@ -760,3 +761,79 @@ def test_the_stage_runs_from_a_runner_without_injections(issuer: TokenIssuer) ->
     runner = Runner(env={"INPUT_AWS_REGION": REGION}, stdout=out)
     assert oidc_auth.main(runner) == 1
     assert "input 'role-to-assume'" in out.getvalue()
+
+
+# ---- log hygiene: nothing printed can switch the masks off ----------------------------------
+
+
+def test_an_audience_that_would_stop_commands_is_refused_before_anything_is_printed(
+    aws_env: str, issuer: TokenIssuer, files: dict[str, str]
+) -> None:
+    # Issue 13, defect 1: the audience was echoed before the masks, so its second line,
+    # `::stop-commands::T`, made the runner ignore every ::add-mask:: after it and print
+    # the OIDC token and the three AWS credentials in clear.
+    result = run({"audience": "sts.amazonaws.com\n::stop-commands::T"}, {**issuer.env(), **files})
+    log = job_log(result.log)
+    assert result.code == 1
+    assert [command.name for command in log.commands] == ["error"]
+    assert "input 'audience'" in log.commands[0].data
+    assert log.ignored == [] and log.shown == []
+    assert issuer.requests == []
+    assert file_commands(files["GITHUB_ENV"]) == {} == file_commands(files["GITHUB_OUTPUT"])
+
+
+@pytest.mark.parametrize(
+    "audience",
+    ["sts.amazonaws.com ::stop-commands::T", "x" * 256, "sts.amazonaws.com\u2028::error::x"],
+)
+def test_an_audience_outside_printable_ascii_or_too_long_is_refused(
+    issuer: TokenIssuer, files: dict[str, str], audience: str
+) -> None:
+    result = run({"audience": audience}, {**issuer.env(), **files})
+    assert result.code == 1
+    assert len(result.errors) == 1 and "input 'audience'" in result.errors[0]
+    assert issuer.requests == []
+
+
+def test_no_secret_reaches_the_job_log_the_runner_shows(
+    aws_env: str, issuer: TokenIssuer, files: dict[str, str]
+) -> None:
+    result = run({"audience": "sts.amazonaws.com"}, {**issuer.env(), **files})
+    assert result.code == 0, result.log
+    log = job_log(result.log)
+    assert log.ignored == []
+    assert {command.name for command in log.commands} <= STAGE_COMMANDS
+    exported = file_commands(files["GITHUB_ENV"])
+    secrets = [
+        issuer.tokens[0],
+        exported["AWS_ACCESS_KEY_ID"],
+        exported["AWS_SECRET_ACCESS_KEY"],
+        exported["AWS_SESSION_TOKEN"],
+    ]
+    assert set(secrets) <= set(log.masks)
+    shown = "\n".join(log.shown)
+    assert "Requesting a GitHub OIDC token" in shown
+    for secret in secrets:
+        assert secret not in shown
+    # The first input the log names (the audience) comes after the token's mask.
+    lines = result.log.splitlines()
+    named = next(i for i, line in enumerate(lines) if "sts.amazonaws.com" in line)
+    assert lines.index(f"::add-mask::{issuer.tokens[0]}") < named
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "arn:aws:iam::１１１１２２２２３３３３:role/github-deploy",  # full-width digits
+        "arn:aws:iam::111122223333:role/gíthub-deploy",  # a non-ASCII letter
+        "arn:aws:iam::111122223333:role/github-deploy\n::error::x",
+    ],
+)
+def test_a_role_arn_outside_ascii_is_refused(
+    issuer: TokenIssuer, files: dict[str, str], role: str
+) -> None:
+    # IAM's patterns are Java's, whose \d and \w are ASCII; Python's take any Unicode digit.
+    result = run({"role-to-assume": role}, {**issuer.env(), **files})
+    assert result.code == 1
+    assert len(result.errors) == 1 and "input 'role-to-assume'" in result.errors[0]
+    assert issuer.requests == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import boto3
 import pytest
 
 from smgha import gates
+from smgha.backends import StepRecord
 from smgha.backends.local import LocalBackend
 from smgha.errors import InputError, StageError
 from smgha.stages import build_pipeline, register_and_gate
@@ -268,7 +270,12 @@ def _registry_files(backend: LocalBackend) -> dict[str, str]:
         ),
         ({"model-package-arn": _arn(GROUP, 9)}, "model-package-arn", "there is no model package"),
         ({"force": "true"}, "force-reason", "is required with force: true"),
-        ({"model-package-arn": ""}, "model-package-arn", "no candidate given"),
+        # The input a workflow wires is named, not model-package-arn.
+        (
+            {"model-package-arn": ""},
+            "execution-arn",
+            "is empty, and so are model-package-arn and model-data-url: no candidate to gate",
+        ),
         (
             {"model-data-url": "s3://b/m.tar.gz", "model-package-arn": ""},
             "image-uri",
@@ -306,6 +313,75 @@ def test_bad_input_is_one_error_and_changes_nothing_in_the_registry(
     assert len(result.errors) == 1, result.log
     assert f"input '{name}'" in result.errors[0] and problem in result.errors[0]
     assert _registry_files(registry_with_packages) == before
+
+
+BUILD_EXECUTION = f"arn:aws:sagemaker:{REGION}:000000000000:pipeline/churn/execution/abc123"
+
+
+@pytest.mark.parametrize("group", [GROUP, "churn-model"])  # another group; a misspelt one
+def test_a_build_registered_in_another_group_is_judged_and_the_hint_names_its_group(
+    registry_with_packages: LocalBackend, monkeypatch: pytest.MonkeyPatch, group: str
+) -> None:
+    # The build's register step put its package in other-models (still pending).
+    built = _arn("other-models", 1)
+    steps = [
+        StepRecord("RegisterModel-Churn", "Succeeded", metadata={"RegisterModel": {"Arn": built}})
+    ]
+    monkeypatch.setattr(LocalBackend, "list_steps", lambda self, arn: steps)
+    before = _registry_files(registry_with_packages)
+
+    result = gate(BUILD_EXECUTION, **{"model-package-group": group})
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert "input 'model-package-group'" in result.errors[0]
+    assert f"registered {built} in group 'other-models'" in result.errors[0]
+    assert "Set model-package-group: other-models" in result.errors[0]
+    assert "then build again (this version is rejected as not gated)" in result.errors[0]
+    assert "Create it" not in result.errors[0]
+    # No unjudged version is left behind: it is rejected, with the reason; nothing else changed.
+    record = registry_with_packages.describe_model_package(built)
+    assert record is not None and record["ModelApprovalStatus"] == "Rejected"
+    assert record["ApprovalDescription"].startswith(
+        f"not gated: register-and-gate was run for group {group!r}, not 'other-models'"
+    )
+    changed = {k for k, v in _registry_files(registry_with_packages).items() if before.get(k) != v}
+    assert changed == {"registry/other-models/1.json"}
+
+
+def test_from_a_terminal_in_a_clone_the_lineage_records_the_commit_from_git(
+    registry_with_packages: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    git = [
+        "git",
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "commit.gpgsign=false",
+    ]
+    subprocess.run([*git, "init", "-q"], cwd=clone, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], cwd=clone, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    monkeypatch.chdir(clone)
+    inputs = {
+        "backend": "local",
+        "model-package-group": GROUP,
+        "model-package-arn": _arn(GROUP, 1),
+        "rules": "accuracy >= 0.6",
+    }
+
+    result = run_main(register_and_gate.main, inputs)  # no GITHUB_* variables: a terminal
+
+    assert result.code == 0, result.log
+    record = registry_with_packages.describe_model_package(_arn(GROUP, 1))
+    assert record is not None
+    assert register_and_gate.read_lineage(record["CustomerMetadataProperties"])["git-sha"] == head
 
 
 def test_a_rejected_package_is_not_approved_again(registry_with_packages: LocalBackend) -> None:
@@ -433,6 +509,28 @@ def test_the_registry_cli_lists_versions_with_metrics_and_lineage(
         and "run-url: https://github.com/acme/churn/actions/runs/4242/attempts/1" in described
     )
     assert cli.main(["registry", "list", "--backend", "local", "--group", "nope"]) == 1
+
+
+def test_the_registry_cli_prints_json_and_names_the_state_folder_it_looked_in(
+    registry_with_packages: LocalBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smgha import cli
+
+    assert gate(**{"model-package-arn": _arn(GROUP, 1)}).code == 0
+    capsys.readouterr()
+    assert cli.main(["registry", "list", "--backend", "local", "--group", GROUP, "--json"]) == 0
+    versions = json.loads(capsys.readouterr().out)
+    assert [(v["ModelPackageArn"], v["ModelApprovalStatus"]) for v in versions] == [
+        (_arn(GROUP, 1), "Approved")
+    ]
+    assert versions[0]["Lineage"]["git-sha"] == GITHUB_CONTEXT["GITHUB_SHA"]
+    assert versions[0]["Lineage"]["gate"] == "passed"
+
+    # A group that is not there: the message names the folder looked in, and how to change it.
+    assert cli.main(["registry", "list", "--backend", "local", "--group", "nope"]) == 1
+    error = capsys.readouterr().out
+    assert f"state folder {registry_with_packages.root};" in error
+    assert "SMGHA_STATE_DIR" in error
 
 
 def test_the_registry_cli_finds_the_version_a_commit_built(
@@ -634,7 +732,9 @@ def _odd_gate(backend_name: str, workspace: Path, **inputs: str) -> Any:
         **inputs,
     }
     return run_main(
-        register_and_gate.main, gate_inputs, **{**GITHUB_CONTEXT, "GITHUB_ACTOR": ACTOR}
+        register_and_gate.main,
+        gate_inputs,
+        **{**GITHUB_CONTEXT, "GITHUB_ACTOR": ACTOR, "GITHUB_WORKSPACE": str(workspace)},
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from smgha.errors import InputError
+from smgha.errors import InputError, StageError
 from smgha.runner import (
     SUMMARY_ARTIFACT,
     SUMMARY_SIZE_LIMIT,
@@ -18,7 +18,9 @@ from smgha.runner import (
     escape_data,
     escape_property,
     fenced_code,
+    plain_text,
     to_command_value,
+    workflow_command,
 )
 
 NL = os.linesep
@@ -295,7 +297,7 @@ def test_delimiter_collision_raises_and_writes_nothing(
 def test_output_file_missing_raises(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     runner, _ = make_runner({"GITHUB_OUTPUT": str(missing)})
-    with pytest.raises(FileNotFoundError, match="Missing file at path"):
+    with pytest.raises(StageError, match="GITHUB_OUTPUT is .*nope', and there is no such file"):
         runner.set_output("a", "b")
     assert not missing.exists()
 
@@ -401,6 +403,99 @@ def test_debug_info_and_is_debug() -> None:
     assert runner.is_debug() is True
     assert make_runner({"RUNNER_DEBUG": "true"})[0].is_debug() is False
     assert make_runner({})[0].is_debug() is False
+
+
+# Lines the runner would obey (actions/runner ActionCommand.TryParseV2: "::" after any
+# leading white space, the name case-insensitive; TryParse: "##[" anywhere), each as text
+# from outside that a stage prints as a plain line.
+HOSTILE_LINES = [
+    "::stop-commands::T",
+    "::add-mask::x",
+    "::ERROR::x",
+    "  ::error::x",
+    "\t::warning::x",
+    "\u2028::error::x",  # .NET's TrimStart trims U+2028; ReadLine does not split at it
+    "\u0085::notice::x",
+    "\u00a0::group::x",
+    "\ufeff::error::x",
+    "##[group]x",
+    "text ##[error]x",
+    "::set-output name=a::b",
+    "::T::",  # a stop token resumes commands
+]
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES)
+def test_workflow_command_reads_what_the_runner_reads(line: str) -> None:
+    assert workflow_command(line) is not None
+
+
+@pytest.mark.parametrize(
+    "line", ["plain", "a ::error::x", ": :error::x", "##x]", "::x", "\\::error::x"]
+)
+def test_workflow_command_leaves_plain_lines(line: str) -> None:
+    assert workflow_command(line) is None
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES)
+@pytest.mark.parametrize("before", ["", "progress\n", "progress\r", "progress\r\n"])
+def test_info_never_prints_a_command(line: str, before: str) -> None:
+    runner, out = make_runner()
+    runner.info(f"{before}{line}")
+    lines = out.getvalue().replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    assert lines[-1] == ""
+    assert [workflow_command(text) for text in lines] == [None] * len(lines)
+    # Shown, not dropped: the text stays readable after its guard.
+    assert line.replace("##[", "##\\[") in out.getvalue()
+
+
+def test_plain_text_keeps_lines_and_guards_only_commands() -> None:
+    assert plain_text("a\r\nb\rc\nd") == "a\nb\nc\nd"
+    assert plain_text("ok: 100% %0A::x") == "ok: 100% %0A::x"
+    assert plain_text("x\n::error::y") == "x\n\\::error::y"
+    assert plain_text("x ##[group]y") == "x ##\\[group]y"
+    assert plain_text(None) == "" and plain_text({"a": 1}) == '{"a":1}'
+
+
+def test_annotations_groups_and_masks_hold_hostile_text_in_one_command() -> None:
+    runner, out = make_runner()
+    hostile = "a\n::stop-commands::T\r##[group]x"
+    runner.error(hostile, title=hostile)
+    runner.warning(hostile)
+    runner.notice(hostile)
+    runner.debug(hostile)
+    runner.set_secret(hostile)
+    with runner.group(hostile):
+        pass
+    names = [workflow_command(line) for line in out.getvalue().split("\n")[:-1]]
+    assert names == ["error", "warning", "notice", "debug", "add-mask", "add-mask", "add-mask"] + [
+        "add-mask",
+        "group",
+        "endgroup",
+    ]
+
+
+def test_stage_code_prints_only_through_the_runner() -> None:
+    """The guard of `Runner.info` is the only path to the log: no stage (nor the credential
+    code oidc-auth logs through) prints, or writes to sys.stdout or sys.stderr, itself (the
+    runner reads commands from both streams)."""
+    import ast
+
+    import smgha
+
+    package = Path(smgha.__file__).parent
+    offenders = []
+    for path in [*sorted((package / "stages").glob("*.py")), package / "credentials.py"]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print":
+                offenders.append(f"{path.name}:{node.lineno} print()")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("stdout", "stderr")
+                and getattr(node.value, "id", "") == "sys"
+            ):
+                offenders.append(f"{path.name}:{node.lineno} sys.{node.attr}")
+    assert offenders == []
 
 
 @pytest.mark.parametrize("command", ["error", "warning", "notice"])
@@ -572,7 +667,7 @@ def test_summary_empty_buffer_discards() -> None:
 def test_summary_file_missing_raises(tmp_path: Path) -> None:
     runner, _ = make_runner({"GITHUB_STEP_SUMMARY": str(tmp_path / "nope")})
     runner.summary.paragraph("x")
-    with pytest.raises(FileNotFoundError, match="Unable to access summary file"):
+    with pytest.raises(StageError, match="GITHUB_STEP_SUMMARY is .*nope', and there is no such"):
         runner.summary.write()
     assert runner.summary.stringify() == "x\n\n"
 

@@ -441,10 +441,13 @@ def test_access_denied_names_the_iam_action(backend: SageMakerBackend) -> None:
 
 def test_iam_actions_name_real_operations() -> None:
     session = botocore.session.get_session()
+    # IAM actions named otherwise than their operation: S3 authorizes HeadObject as
+    # s3:GetObject (S3 API Reference, HeadObject, "Permissions").
+    renamed = {"HeadObject": "s3:GetObject"}
     for operation, action in IAM_ACTIONS.items():
         service = action.split(":")[0]
         assert operation in session.get_service_model(service).operation_names, operation
-        assert action == f"{service}:{operation}"
+        assert action == renamed.get(operation, f"{service}:{operation}")
 
 
 def test_missing_processing_output_is_named(backend: SageMakerBackend) -> None:
@@ -485,3 +488,30 @@ def test_oversized_definition_is_refused_before_any_call(backend: SageMakerBacke
 
     assert caught.value.title == "Pipeline definition too large"
     assert "1,048,576" in caught.value.detail
+
+
+def test_missing_objects_are_those_head_object_does_not_find(
+    backend: SageMakerBackend, s3: Any
+) -> None:
+    s3.create_bucket(Bucket="artifacts")
+    s3.put_object(Bucket="artifacts", Key="churn/code/abc/preprocess.py", Body=b"print(1)\n")
+    present = "s3://artifacts/churn/code/abc/preprocess.py"
+
+    assert backend.missing_objects([present]) == []
+    assert backend.missing_objects([present, "s3://artifacts/churn/code/def/evaluate.py"]) == [
+        "s3://artifacts/churn/code/def/evaluate.py"
+    ]  # moto answers 404
+
+
+def test_a_403_from_head_object_counts_as_missing_and_other_errors_fail_the_call(
+    backend: SageMakerBackend,
+) -> None:
+    # Without s3:ListBucket, S3 answers 403 for a key that does not exist (HeadObject docs).
+    with Stubber(backend.s3) as stub:
+        stub.add_client_error("head_object", service_error_code="403", http_status_code=403)
+        stub.add_client_error("head_object", service_error_code="500", http_status_code=500)
+        assert backend.missing_objects(["s3://artifacts/a.py"]) == ["s3://artifacts/a.py"]
+        with pytest.raises(StageError) as caught:
+            backend.missing_objects(["s3://artifacts/b.py"])
+
+    assert caught.value.title == "HeadObject failed"

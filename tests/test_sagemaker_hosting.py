@@ -632,7 +632,7 @@ def test_invoke_endpoint_gets_motos_canned_answer(backend: SageMakerBackend) -> 
         variant="invoked_production_variant",
         seconds=invocation.seconds,
     )
-    assert 0 < invocation.seconds < 10
+    assert invocation.seconds > 0  # measured, not bounded: speed belongs in bench/
 
 
 def test_invoke_endpoint_gets_queued_results(backend: SageMakerBackend, aws_env: str) -> None:
@@ -1218,4 +1218,6 @@ def test_deploy_stage_polls_the_endpoint_every_poll_seconds(backend: SageMakerBa
         stub.assert_no_pending_responses()
 
     assert final["EndpointStatus"] == "InService"
-    assert slept == [20.0, 20.0]
+    # Every poll_seconds, except that the round due to print progress (every 30 s of
+    # silence, smgha/progress.py) comes in time: 20 s, then the 10 s left until 30 s.
+    assert slept == [20.0, 10.0]

@@ -639,11 +639,11 @@ def test_the_load_test_runs_at_the_asked_concurrency(
 ) -> None:
     fake = FakeEndpoints(model)
     fake.sleep = 0.02
-    started = time.monotonic()
     result = smoke_test.load_test(
         fake, ENDPOINT, rows_of(model, tmp_path), "text/csv", 40, 4, time.monotonic() + 60
     )
-    assert time.monotonic() - started < 5
+    # Concurrency is proven by the calls in flight at once, not by a wall-clock bound (the
+    # machine may be loaded); bench/smoke_load.py measures the load test's throughput.
     assert (result.completed, result.concurrency, result.errors) == (40, 4, 0)
     assert fake.max_in_flight == 4
     assert result.throughput_rps is not None and result.throughput_rps > 0

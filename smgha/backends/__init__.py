@@ -61,6 +61,9 @@ class PipelineBackend(Protocol):
     def put_object(self, uri: str, body: bytes) -> None:
         """Store `body` at `s3://bucket/key` (the code a definition refers to)."""
 
+    def missing_objects(self, uris: list[str]) -> list[str]:
+        """Those of the `s3://bucket/key` objects that do not exist (or cannot be read)."""
+
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         """The deployed definition of pipeline `name`, or None when there is none."""
 

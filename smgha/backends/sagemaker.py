@@ -51,6 +51,9 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribeTrainingJob": "sagemaker:DescribeTrainingJob",
     "GetObject": "s3:GetObject",
     "PutObject": "s3:PutObject",
+    # build-pipeline checks that a definition file's code objects exist. HeadObject needs
+    # s3:GetObject (S3 API Reference, HeadObject, "Permissions").
+    "HeadObject": "s3:GetObject",
     # Hosting (EndpointBackend): models, endpoint configs, endpoints; the CloudWatch alarms
     # a blue/green update rolls back on; Application Auto Scaling of a variant's instances.
     "DescribeModel": "sagemaker:DescribeModel",
@@ -355,6 +358,25 @@ class SageMakerBackend(SageMakerMonitoring):
         bucket, key = _split_s3_uri(uri)
         with _aws_errors("PutObject", uri):
             self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+    def missing_objects(self, uris: list[str]) -> list[str]:
+        """HeadObject on each (s3:GetObject on the artifact bucket's objects, which the build
+        role has). Without s3:ListBucket on the bucket S3 answers 403 rather than 404 for a
+        missing key (S3 API Reference, HeadObject: "If you don't have the s3:ListBucket
+        permission, Amazon S3 returns an HTTP status code 403 Forbidden error"), so 403
+        counts as missing too: an object this role cannot read (the stricter reading)."""
+        missing = []
+        for uri in uris:
+            bucket, key = _split_s3_uri(uri)
+            with _aws_errors("HeadObject", uri):  # any other error is the call's failure
+                try:
+                    self.s3.head_object(Bucket=bucket, Key=key)
+                except ClientError as exc:
+                    code, _message = _error_code_and_message(exc)
+                    if code not in ("404", "403", "NoSuchKey", "NoSuchBucket", "AccessDenied"):
+                        raise
+                    missing.append(uri)
+        return missing
 
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         """The deployed definition of pipeline `name`, or None when there is none."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -23,8 +24,10 @@ from typing import Any
 
 from smgha import definition as defn
 from smgha import gates
+from smgha.aws_values import aws_value
 from smgha.backends import PipelineBackend, StepRecord, backend
 from smgha.errors import InputError, StageError
+from smgha.progress import Waiting, elapsed
 from smgha.runner import Runner, fenced_code
 from smgha.stages import (
     ARTIFACT_BUCKET_HINT,
@@ -34,8 +37,12 @@ from smgha.stages import (
     InputSpec,
     OutputSpec,
     backend_and_region,
+    decimal_number,
+    one_line,
+    path_text,
     positive_number,
     run_stage,
+    shown,
 )
 
 STAGE = "build-pipeline"
@@ -108,11 +115,12 @@ OUTPUTS = (
     ),
 )
 
+# The longest value of a pipeline parameter: PipelineParameters' Value is a String1024
+# (botocore's SageMaker model, shape Parameter).
+PARAMETER_VALUE_MAX = 1024
+
 # The execution role of local runs: nothing checks it, but SDK code needs a role to build.
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/smgha-local-execution"
-
-# How often a wait with no step change still prints a line, so a long wait is visibly alive.
-HEARTBEAT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -165,25 +173,29 @@ def load_inputs(runner: Runner) -> Inputs:
         if not role_arn.startswith("arn:") or ":role/" not in role_arn:
             raise InputError(
                 "role-arn",
-                f"{role_arn!r} is not an IAM role ARN",
+                f"{shown(role_arn)} is not an IAM role ARN",
                 "It looks like arn:aws:iam::123456789012:role/NAME.",
             )
+    aws_value("role-arn", role_arn, "sagemaker", "RoleArn")
     name = runner.get_input("pipeline-name", required=True)
     if not _valid_pipeline_name(name):
         raise InputError(
             "pipeline-name",
-            f"{name!r} is not a valid pipeline name",
+            f"{shown(name)} is not a valid pipeline name",
             "Use 1-256 letters, digits and hyphens, starting with a letter or digit.",
         )
-    source = runner.get_input("definition", required=True)
+    # A 'module:function' or a JSON file: where a file leads is checked when it is read.
+    source = path_text("definition", runner.get_input("definition", required=True))
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     execution_arn = runner.get_input("execution-arn")
     if execution_arn and "/execution/" not in execution_arn:
         raise InputError(
             "execution-arn",
-            f"{execution_arn!r} is not a pipeline execution ARN",
+            f"{shown(execution_arn)} is not a pipeline execution ARN",
             "Pass the execution-arn output of an earlier build-pipeline step.",
         )
+    if execution_arn:
+        aws_value("execution-arn", execution_arn, "sagemaker", "PipelineExecutionArn")
     return Inputs(
         backend=backend,
         definition=source,
@@ -199,7 +211,7 @@ def load_inputs(runner: Runner) -> Inputs:
         timeout_seconds=60
         * positive_number("timeout-minutes", runner.get_input("timeout-minutes") or "60"),
         execution_arn=execution_arn,
-        metrics_property_file=runner.get_input("metrics-property-file"),
+        metrics_property_file=_property_file_name(runner.get_input("metrics-property-file")),
         dry_run=runner.get_bool_input("dry-run", default=False),
         workspace=workspace,
         tags=_provenance_tags(env),
@@ -215,7 +227,7 @@ def _default_bucket(runner: Runner, backend: str, builds_from_function: bool) ->
     if bucket and not re.fullmatch(BUCKET_NAME, bucket):
         raise InputError(
             "default-bucket",
-            f"{bucket!r} is not an S3 bucket name",
+            f"{shown(bucket)} is not an S3 bucket name",
             "Give the bare bucket name (no s3://, no prefix): 3-63 lower-case letters, digits, "
             "dots and hyphens, starting and ending with a letter or digit.",
         )
@@ -231,8 +243,21 @@ def _default_bucket(runner: Runner, backend: str, builds_from_function: bool) ->
     return ""
 
 
+def _property_file_name(text: str) -> str:
+    """The metrics-property-file input: the PropertyFileName of a step in the definition.
+    SageMaker documents no rule for it, so any one line of text may match one; the name is
+    compared, never used as a path."""
+    return one_line("metrics-property-file", text, 256) if text else ""
+
+
 def parse_parameters(text: str) -> dict[str, Any]:
-    """A JSON or YAML mapping of parameter names to scalar values ('' means none)."""
+    """A JSON or YAML mapping of parameter names to scalar values ('' means none).
+
+    Names follow SageMaker's rule and values its length limit (botocore PipelineParameterName
+    and String1024, via aws_value). A value must also be a number only the way a workflow
+    author writes one: YAML's .nan and .inf, and text such as "NaN", "-Infinity", "１０" or
+    "1_0" that Python's float() reads as a number, are refused, because a Float or Integer
+    parameter would take them (the pipeline's own code converts with float() or int())."""
     if not text.strip():
         return {}
     import yaml  # JSON is YAML, so one parser reads both
@@ -255,10 +280,37 @@ def parse_parameters(text: str) -> dict[str, Any]:
         if not isinstance(key, str) or isinstance(item, (dict, list)) or item is None:
             raise InputError(
                 "parameters",
-                f"entry {key!r} must map a name to a single value",
+                f"entry {shown(str(key))} must map a name to a single value",
                 "Use strings or numbers as values.",
             )
+        aws_value("parameters", key, "sagemaker", "PipelineParameterName")
+        _parameter_value(key, item)
     return value
+
+
+def _parameter_value(key: str, item: object) -> None:
+    text = item if isinstance(item, str) else str(item)
+    if isinstance(item, float) and not math.isfinite(item):
+        problem = f"is {item}, not a finite number"
+    elif isinstance(item, str) and _read_as_number(item) and decimal_number(item) is None:
+        problem = f"is {shown(item)}, which only Python reads as a number"
+    elif len(text) > PARAMETER_VALUE_MAX:
+        problem = f"has {len(text):,} characters, more than SageMaker's {PARAMETER_VALUE_MAX}"
+    else:
+        return
+    raise InputError(
+        "parameters",
+        f"the value of {key} {problem}",
+        "Give finite numbers in ASCII digits, e.g. 0.85 or 100.",
+    )
+
+
+def _read_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _valid_pipeline_name(name: str) -> bool:
@@ -315,19 +367,9 @@ def run(
         return _watch(inputs, backend, result, None, log, sleep, clock)
 
     log(f"Building the definition from {inputs.definition} (backend {inputs.backend})")
-    definition, uploads = defn.load_definition(
-        inputs.definition,
-        inputs.workspace,
-        {
-            "region": inputs.region,
-            "role": inputs.role_arn,
-            "pipeline_name": inputs.pipeline_name,
-            "default_bucket": inputs.default_bucket,
-        },
-    )
-    _check_upload_buckets(uploads, inputs.default_bucket)
-    defn.check_wiring(definition)
+    definition, uploads = build_definition(inputs)
     parameters = defn.typed_parameters(definition, inputs.parameters)
+    _check_code_exists(definition, uploads, backend)
     steps = sum(1 for _ in defn.iter_steps(definition["Steps"]))
     log(f"Definition: {steps} steps, {len(defn.parameters(definition))} parameters; wiring checked")
     deployed = backend.get_pipeline_definition(inputs.pipeline_name)
@@ -354,6 +396,40 @@ def run(
     if not inputs.wait:
         return result
     return _watch(inputs, backend, result, definition, log, sleep, clock)
+
+
+def build_definition(inputs: Inputs) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The definition and the code objects building it uploads (captured, not sent), with
+    the buckets and the wiring checked. `smgha definition write` uses it too."""
+    definition, uploads = defn.load_definition(
+        inputs.definition,
+        inputs.workspace,
+        {
+            "region": inputs.region,
+            "role": inputs.role_arn,
+            "pipeline_name": inputs.pipeline_name,
+            "default_bucket": inputs.default_bucket,
+        },
+    )
+    _check_upload_buckets(uploads, inputs.default_bucket)
+    defn.check_wiring(definition)
+    return definition, uploads
+
+
+def _check_code_exists(
+    definition: dict[str, Any], uploads: dict[str, bytes], backend: PipelineBackend
+) -> None:
+    """Every code object the definition names is uploaded by this build or already there.
+    A definition file refers to the code the SDK uploaded when it was rendered, on another
+    machine or to another bucket: without this check the first step fails minutes later."""
+    missing = backend.missing_objects([u for u in defn.code_uris(definition) if u not in uploads])
+    if missing:
+        raise InputError(
+            "definition",
+            f"its code object(s) {', '.join(missing)} do not exist (or cannot be read)",
+            "Write the definition file with `smgha definition write --output FILE`, which "
+            "uploads its code to the same backend, or give the 'module:function' that builds it.",
+        )
 
 
 def _check_upload_buckets(uploads: dict[str, bytes], bucket: str) -> None:
@@ -383,7 +459,7 @@ def _watch(
     """Poll until the execution ends or the timeout; log each step as its status changes."""
     started = clock()
     deadline = started + inputs.timeout_seconds
-    last_line = started
+    waiting = Waiting(f"execution {result.execution_arn}", log, clock)
     seen: dict[str, str] = {}
     while True:
         execution = backend.describe_execution(result.execution_arn)
@@ -393,21 +469,19 @@ def _watch(
                 seen[step.name] = step.status
                 duration = f" in {_duration(step.seconds)}" if step.seconds is not None else ""
                 log(f"[{_duration(clock() - started)}] {step.name}: {step.status}{duration}")
-                last_line = clock()
+                waiting.printed()
         if execution.finished:
             break
         now = clock()
         if now >= deadline:
             result.timed_out = True
             break
-        if now - last_line >= HEARTBEAT_SECONDS:
-            running = (
-                ", ".join(s.name for s in result.steps if s.status in ("Starting", "Executing"))
-                or "none yet"
-            )
-            log(f"[{_duration(now - started)}] still {execution.status}; running: {running}")
-            last_line = now
-        sleep(min(backend.poll_seconds, deadline - now))
+        running = (
+            ", ".join(s.name for s in result.steps if s.status in ("Starting", "Executing"))
+            or "none yet"
+        )
+        waiting.tick(f"{execution.status}, running: {running}")
+        sleep(min(waiting.pause(backend.poll_seconds), deadline - now))
 
     result.status = execution.status
     result.failure_reason = execution.failure_reason
@@ -457,16 +531,7 @@ def _read_metrics(
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return "-" if seconds is None else elapsed(seconds)
 
 
 # ---- the edge -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from smgha import serving_container
 from smgha.aws_values import aws_value
 from smgha.backends import EndpointBackend, RegistryBackend, backend
 from smgha.errors import InputError, StageError
+from smgha.progress import Waiting
 from smgha.runner import Runner
 from smgha.stages import (
     REGION_INPUT,
@@ -36,6 +37,8 @@ from smgha.stages import (
     choice,
     positive_number,
     run_stage,
+    s3_uri,
+    shown,
     whole_number,
 )
 
@@ -229,7 +232,7 @@ def load_inputs(runner: Runner) -> Inputs:
     if name == "sagemaker" and (not role.startswith("arn:") or ":role/" not in role):
         raise InputError(
             "role-arn",
-            f"is required with backend: sagemaker and must be an IAM role ARN, got {role!r}",
+            f"is required with backend: sagemaker and must be an IAM role ARN, got {shown(role)}",
             "Set the SageMaker execution role's ARN.",
         )
     if role:
@@ -238,12 +241,16 @@ def load_inputs(runner: Runner) -> Inputs:
         "endpoint-name", runner.get_input("endpoint-name", required=True)
     )
     package = runner.get_input("model-package-arn", required=True)
+    # The group is a SageMaker name, the version ASCII digits (re.ASCII: \d is Unicode).
     if not re.fullmatch(
-        r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+", package
+        r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"
+        r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/\d+",
+        package,
+        re.ASCII,
     ):
         raise InputError(
             "model-package-arn",
-            f"{package!r} is not a versioned model package ARN",
+            f"{shown(package)} is not a versioned model package ARN",
             "Pass an exact version, e.g. arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-models/7.",
         )
     minimum, maximum = (
@@ -271,9 +278,11 @@ def load_inputs(runner: Runner) -> Inputs:
     if capture and not capture_uri.startswith("s3://"):
         raise InputError(
             "data-capture-s3-uri",
-            f"must be an s3:// URI when data-capture-percent is set, got {capture_uri!r}",
+            f"must be an s3:// URI when data-capture-percent is set, got {shown(capture_uri)}",
             "E.g. s3://my-bucket/capture.",
         )
+    if capture_uri:
+        s3_uri("data-capture-s3-uri", capture_uri, "s3://my-bucket/capture")
     inputs = Inputs(
         backend=name,
         region=region,
@@ -317,7 +326,12 @@ def load_inputs(runner: Runner) -> Inputs:
             0,
             MAX_WAIT_SECONDS,
         ),
-        alarms=tuple(dict.fromkeys(runner.get_multiline_input("alarms"))),  # once each
+        alarms=tuple(  # once each, by the rule of a rollback alarm's name
+            dict.fromkeys(
+                aws_value("alarms", alarm, "sagemaker", "AlarmName")
+                for alarm in runner.get_multiline_input("alarms")
+            )
+        ),
         max_latency_ms=positive_number(
             "max-latency-ms", runner.get_input("max-latency-ms") or "1000"
         ),
@@ -749,6 +763,8 @@ def _wait(
     started = clock()
     last = ""
     poll = float(getattr(hosting, "poll_seconds", 20.0))
+    # A canary's baking time passes with no change to print: the helper keeps it visible.
+    waiting = Waiting(inputs.endpoint_name, log, clock)
     while True:
         record = hosting.describe_endpoint(inputs.endpoint_name) or {}
         status = record.get("EndpointStatus", "missing")
@@ -759,6 +775,7 @@ def _wait(
         )
         if line != last:
             log(f"[{int(clock() - started)}s] {inputs.endpoint_name}: {line}")
+            waiting.printed()
             last = line
         if status in ("InService", "Failed", "OutOfService"):
             return record
@@ -767,7 +784,8 @@ def _wait(
                 "timed out",
                 f"{inputs.endpoint_name} is still {status} after {inputs.timeout_seconds / 60:g} minutes; the update goes on, check it before deploying again",
             )
-        sleep(poll)
+        waiting.tick(line)
+        sleep(waiting.pause(poll))
 
 
 def _scaling_resource(inputs: Inputs) -> str:

@@ -38,10 +38,10 @@ from smgha import monitor
 from smgha.aws_values import aws_value
 from smgha.backends import EndpointBackend, backend
 from smgha.errors import InputError, StageError
+from smgha.progress import Waiting
 from smgha.runner import Runner
 from smgha.stages import (
     ARTIFACT_BUCKET_HINT,
-    BUCKET_NAME,
     LOCAL_BUCKET,
     REGION_INPUT,
     InputSpec,
@@ -49,8 +49,13 @@ from smgha.stages import (
     alarmed_endpoint_name,
     backend_and_region,
     choice,
+    local_state_folder,
     positive_number,
     run_stage,
+    s3_uri,
+    shown,
+    whole_number,
+    workspace_file,
 )
 from smgha.stages.deploy_endpoint import _bounded_name
 
@@ -217,9 +222,11 @@ class Inputs:
 
 # ---- inputs -------------------------------------------------------------------------------------
 
-_CRON = re.compile(r"cron\(0 (\*|\d{1,2}|\d{1,2}/\d{1,2}) \? \* \* \*\)")
+# re.ASCII: without it \d takes any Unicode digit, and int() reads "１２" as 12.
+_CRON = re.compile(r"cron\(0 (\*|\d{1,2}|\d{1,2}/\d{1,2}) \? \* \* \*\)", re.ASCII)
 _SNS = re.compile(
-    r"arn:aws[a-z-]*:sns:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?"
+    r"arn:aws[a-z-]*:sns:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?",
+    re.ASCII,
 )
 
 
@@ -242,13 +249,13 @@ def validate_schedule(text: str) -> str:
     found = _CRON.fullmatch(expression)
     if not found:
         raise InputError(
-            "schedule-expression", f"{text!r} is not a schedule Model Monitor accepts", hint
+            "schedule-expression", f"{shown(text)} is not a schedule Model Monitor accepts", hint
         )
     hours = found.group(1)
     if hours != "*":
         start, _, step = hours.partition("/")
         if not 0 <= int(start) <= 23 or (step and not 1 <= int(step) <= 24):
-            raise InputError("schedule-expression", f"{text!r}: hour out of range", hint)
+            raise InputError("schedule-expression", f"{shown(text)}: hour out of range", hint)
     return expression
 
 
@@ -259,7 +266,7 @@ def validate_sns_topic(text: str, region: str) -> str:
     if not found:
         raise InputError(
             "sns-topic-arn",
-            f"{text!r} is not an SNS topic ARN",
+            f"{shown(text)} is not an SNS topic ARN",
             "E.g. arn:aws:sns:us-east-1:123456789012:model-drift.",
         )
     if found.group("region") != region:
@@ -272,9 +279,8 @@ def validate_sns_topic(text: str, region: str) -> str:
 
 
 def _s3_uri(name: str, text: str) -> str:
-    if text and not re.fullmatch(rf"s3://{BUCKET_NAME}(/.*)?", text):
-        raise InputError(name, f"must be an s3:// URI, got {text!r}", "E.g. s3://my-bucket/prefix.")
-    return text.rstrip("/")
+    """An optional s3:// prefix input, without its trailing slash ("" when not given)."""
+    return s3_uri(name, text).rstrip("/") if text else ""
 
 
 def _output_uri(runner: Runner, backend: str, endpoint: str) -> str:
@@ -301,7 +307,7 @@ def load_inputs(runner: Runner) -> Inputs:
     if name == "sagemaker" and (not role.startswith("arn:") or ":role/" not in role):
         raise InputError(
             "role-arn",
-            f"is required with backend: sagemaker and must be an IAM role ARN, got {role!r}",
+            f"is required with backend: sagemaker and must be an IAM role ARN, got {shown(role)}",
             "Set the role the monitoring jobs run as.",
         )
     if role:
@@ -317,13 +323,13 @@ def load_inputs(runner: Runner) -> Inputs:
             "job runs a SageMaker processing job, which the local backend does not have",
             "Use baseline-method: in-process with backend: local.",
         )
-    percent_text = runner.get_input("data-capture-percent") or "100"
-    if not re.fullmatch(r"\d{1,3}", percent_text) or not 1 <= int(percent_text) <= 100:
-        raise InputError(
-            "data-capture-percent",
-            f"must be a whole number from 1 to 100, got {percent_text!r}",
-            "It is a percentage of requests.",
-        )
+    capture_percent = whole_number(
+        "data-capture-percent",
+        runner.get_input("data-capture-percent") or "100",
+        1,
+        100,
+        "It is a percentage of requests.",
+    )
     threshold = positive_number("drift-threshold", runner.get_input("drift-threshold") or "0.1")
     if threshold > 1:
         raise InputError(
@@ -335,10 +341,15 @@ def load_inputs(runner: Runner) -> Inputs:
     if method == "job" and not data_uri.startswith("s3://"):
         raise InputError(
             "baseline-data-uri",
-            f"must be an s3:// URI with baseline-method: job, got {data_uri!r}",
+            f"must be an s3:// URI with baseline-method: job, got {shown(data_uri)}",
             "The baselining job reads S3; upload the CSV, or use baseline-method: in-process.",
         )
     env = runner.env
+    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+    if data_uri.startswith("s3://"):
+        s3_uri("baseline-data-uri", data_uri, "s3://my-bucket/data/train.csv")
+    else:
+        workspace_file("baseline-data-uri", data_uri, workspace, local_state_folder(name))
     return Inputs(
         backend=name,
         region=region,
@@ -358,13 +369,13 @@ def load_inputs(runner: Runner) -> Inputs:
             "sagemaker",
             "ProcessingInstanceType",
         ),
-        data_capture_percent=int(percent_text),
+        data_capture_percent=capture_percent,
         capture_uri=_s3_uri("capture-s3-uri", runner.get_input("capture-s3-uri")),
         baseline_method=method,
         drift_threshold=threshold,
         timeout_seconds=60
         * positive_number("timeout-minutes", runner.get_input("timeout-minutes") or "60"),
-        workspace=Path(env.get("GITHUB_WORKSPACE") or os.getcwd()),
+        workspace=workspace,
     )
 
 
@@ -438,7 +449,9 @@ def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Da
         if uri.startswith("s3://"):
             data = hosting.read_object(uri)
         else:
-            path = Path(uri) if Path(uri).is_absolute() else inputs.workspace / uri
+            path = workspace_file(
+                "baseline-data-uri", uri, inputs.workspace, local_state_folder(inputs.backend)
+            )
             data = path.read_bytes()
     except (StageError, OSError) as error:
         problem = error.detail if isinstance(error, StageError) else str(error)
@@ -807,6 +820,7 @@ def _capture(
         f"Updating {inputs.endpoint_name} to {monitoring.config_name} (all at once) to capture {inputs.data_capture_percent} % to {monitoring.capture_uri}"
     )
     started, poll = clock(), float(getattr(hosting, "poll_seconds", 20.0))
+    waiting = Waiting(inputs.endpoint_name, log, clock)
     while True:
         record = hosting.describe_endpoint(inputs.endpoint_name) or {}
         status = record.get("EndpointStatus", "missing")
@@ -817,7 +831,8 @@ def _capture(
                 "timed out",
                 f"{inputs.endpoint_name} is still {status} after {inputs.timeout_seconds / 60:g} minutes",
             )
-        sleep(poll)
+        waiting.tick(status)
+        sleep(waiting.pause(poll))
     if status != "InService" or record.get("EndpointConfigName") != monitoring.config_name:
         raise StageError(
             "turning on data capture failed",
@@ -849,6 +864,7 @@ def _baseline(
         hosting.create_processing_job(monitoring.job_request)
         log(f"Started baselining job {name} on {monitoring.job_dataset_uri}")
     started, poll = clock(), float(getattr(hosting, "poll_seconds", 20.0))
+    waiting = Waiting(f"baselining job {name}", log, clock)
     while True:
         job = hosting.describe_processing_job(name) or {}
         status = job.get("ProcessingJobStatus", "missing")
@@ -858,7 +874,8 @@ def _baseline(
             raise StageError(
                 "timed out", f"baselining job {name} is still {status}; it goes on, run again later"
             )
-        sleep(poll)
+        waiting.tick(status)
+        sleep(waiting.pause(poll))
     if status != "Completed":
         raise StageError(
             f"baselining job {status}", f"{name}: {job.get('FailureReason') or 'no reason given'}"

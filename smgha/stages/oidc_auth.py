@@ -29,7 +29,7 @@ from smgha.credentials import (
 )
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
-from smgha.stages import InputSpec, OutputSpec, run_stage, whole_number
+from smgha.stages import InputSpec, OutputSpec, aws_region, run_stage, shown, whole_number
 
 STAGE = "oidc-auth"
 
@@ -86,10 +86,20 @@ OUTPUTS = (
     OutputSpec("expiration", "When the credentials expire (ISO 8601, UTC)."),
 )
 
-ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+# re.ASCII throughout: without it \d and \w take any Unicode digit or letter (a full-width
+# account id, a role named in Cyrillic), which IAM refuses (its patterns are Java's, ASCII).
+ROLE_ARN = re.compile(
+    r"arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}", re.ASCII
+)
 SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
-ACCOUNT_ID = re.compile(r"\d{12}")
+ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
+# The audience becomes a client ID of the IAM OIDC provider, 1 to 255 characters (IAM API
+# reference, CreateOpenIDConnectProvider ClientIDList; botocore iam clientIDType). IAM
+# documents no character set; audiences in use are host names, URLs and URNs
+# (sts.amazonaws.com, api://AzureADTokenExchange), so printable ASCII without spaces is the
+# stricter reading taken here (unconfirmed). It also keeps line breaks out of the token
+# request's URL and of the log.
+AUDIENCE = re.compile(r"[\x21-\x7e]{1,255}")
 MAX_ATTEMPTS_LIMIT = 10
 
 # The workflow text a job needs to request OIDC tokens, shown when it cannot.
@@ -108,8 +118,7 @@ def load_inputs(runner: Runner) -> Inputs:
     env = runner.env
     role_arn = _role_arn("role-to-assume", runner.get_input("role-to-assume", required=True))
     region = runner.get_input("aws-region", required=True)
-    if not REGION.fullmatch(region):
-        raise InputError("aws-region", f"{region!r} is not an AWS region", "E.g. us-east-1.")
+    aws_region("aws-region", region)
     chain_arn = runner.get_input("chain-role-to-assume")
     if chain_arn:
         _role_arn("chain-role-to-assume", chain_arn)
@@ -117,10 +126,18 @@ def load_inputs(runner: Runner) -> Inputs:
     if not SESSION_NAME.fullmatch(session_name):
         raise InputError(
             "role-session-name",
-            f"{session_name!r} is not a valid session name",
+            f"{shown(session_name)} is not a valid session name",
             "Use 2 to 64 characters: letters, digits and _+=,.@- (no spaces).",
         )
     audience = runner.get_input("audience") or credentials.DEFAULT_AUDIENCE
+    if not AUDIENCE.fullmatch(audience):
+        raise InputError(
+            "audience",
+            f"{shown(audience)} is not an OIDC audience: 1 to 255 printable ASCII characters, "
+            "no spaces or line breaks",
+            f"Use the client ID of the account's IAM OIDC provider, usually "
+            f"{credentials.DEFAULT_AUDIENCE}.",
+        )
     allowed = _account_ids(runner.get_input("allowed-account-ids"))
     plan = RolePlan(
         role_arn=role_arn,
@@ -174,7 +191,7 @@ def _role_arn(name: str, text: str) -> str:
     if not ROLE_ARN.fullmatch(text):
         raise InputError(
             name,
-            f"{text!r} is not an IAM role ARN",
+            f"{shown(text)} is not an IAM role ARN",
             "Pass the full ARN, e.g. arn:aws:iam::123456789012:role/github-deploy.",
         )
     return text
@@ -186,7 +203,7 @@ def _account_ids(text: str) -> tuple[str, ...]:
         if not ACCOUNT_ID.fullmatch(account):
             raise InputError(
                 "allowed-account-ids",
-                f"{account!r} is not a 12-digit AWS account id",
+                f"{shown(account)} is not a 12-digit AWS account id",
                 "E.g. allowed-account-ids: 111122223333,444455556666",
             )
     return ids

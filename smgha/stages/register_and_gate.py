@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,18 @@ from smgha.aws_values import aws_value
 from smgha.backends import Backend, backend
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
-from smgha.stages import REGION_INPUT, InputSpec, OutputSpec, backend_and_region, choice, run_stage
+from smgha.stages import (
+    REGION_INPUT,
+    InputSpec,
+    OutputSpec,
+    backend_and_region,
+    choice,
+    local_state_folder,
+    one_line,
+    run_stage,
+    s3_uri,
+    workspace_file,
+)
 from smgha.stages.build_pipeline import registered_model_package
 
 STAGE = "register-and-gate"
@@ -205,11 +217,24 @@ def load_inputs(runner: Runner) -> Inputs:
         k for k in ("execution-arn", "model-package-arn", "model-data-url") if runner.get_input(k)
     ]
     if not sources:
+        # execution-arn is the input a workflow wires (from build-pipeline's output, which is
+        # empty when the build registered nothing): name it, not model-package-arn.
         raise InputError(
-            "model-package-arn",
-            "no candidate given",
-            "Pass execution-arn (the build's execution), model-package-arn, or model-data-url with image-uri and metrics.",
+            "execution-arn",
+            "is empty, and so are model-package-arn and model-data-url: no candidate to gate",
+            "Pass build-pipeline's execution-arn output (it is empty when the build did not "
+            "start an execution), or model-package-arn, or model-data-url with image-uri and "
+            "metrics.",
         )
+    # The candidate's identifiers, by the rules of the fields they name (botocore's model).
+    for input_name, shape in (
+        ("execution-arn", "PipelineExecutionArn"),
+        ("model-package-arn", "ModelPackageArn"),
+        ("model-data-url", "Url"),
+    ):
+        if runner.get_input(input_name):
+            aws_value(input_name, runner.get_input(input_name), "sagemaker", shape)
+    one_line("training-data-uri", runner.get_input("training-data-uri"))
     if runner.get_input("model-data-url") and not (
         runner.get_input("image-uri") and runner.get_input("metrics")
     ):
@@ -217,6 +242,12 @@ def load_inputs(runner: Runner) -> Inputs:
         raise InputError(
             missing, "is required to register a package from model-data-url", f"Set {missing}."
         )
+    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+    metrics = runner.get_input("metrics")
+    if metrics.startswith("s3://"):
+        s3_uri("metrics", metrics, "s3://my-bucket/evaluation/evaluation.json")
+    elif metrics:
+        workspace_file("metrics", metrics, workspace, local_state_folder(name))
     return Inputs(
         backend=name,
         region=region,
@@ -230,8 +261,13 @@ def load_inputs(runner: Runner) -> Inputs:
         model_package_arn=runner.get_input("model-package-arn"),
         model_data_url=runner.get_input("model-data-url"),
         image_uri=runner.get_input("image-uri")
-        and aws_value("image-uri", runner.get_input("image-uri"), "sagemaker", "ContainerImage"),
-        metrics=runner.get_input("metrics"),
+        and aws_value(
+            "image-uri",
+            one_line("image-uri", runner.get_input("image-uri")),
+            "sagemaker",
+            "ContainerImage",
+        ),
+        metrics=metrics,
         rules=tuple(gates.parse_rules(runner.get_multiline_input("rules"))),
         manual_approval=choice("approval", runner.get_input("approval") or "auto", APPROVAL_MODES)
         == "manual",
@@ -239,16 +275,20 @@ def load_inputs(runner: Runner) -> Inputs:
         force_reason=force_reason,
         fail_on_reject=runner.get_bool_input("fail-on-reject", default=True),
         training_data_uri=runner.get_input("training-data-uri"),
-        workspace=Path(env.get("GITHUB_WORKSPACE") or os.getcwd()),
+        workspace=workspace,
         actor=env.get("GITHUB_ACTOR", "") or env.get("USER", ""),
-        provenance=_provenance(env),
+        provenance=_provenance(env, workspace),
     )
 
 
-def _provenance(env: dict[str, str]) -> dict[str, str]:
+def _provenance(env: dict[str, str], workspace: Path) -> dict[str, str]:
     lineage = {}
-    if env.get("GITHUB_SHA"):
-        lineage["git-sha"] = env["GITHUB_SHA"]
+    # In a workflow GITHUB_SHA is the commit; from a terminal in a clone, git knows it.
+    sha = env.get("GITHUB_SHA") or (
+        git_commit(workspace) if env.get("GITHUB_ACTIONS") != "true" else ""
+    )
+    if sha:
+        lineage["git-sha"] = sha
     if env.get("GITHUB_REPOSITORY"):
         lineage["repository"] = env["GITHUB_REPOSITORY"]
         if env.get("GITHUB_RUN_ID"):
@@ -259,11 +299,34 @@ def _provenance(env: dict[str, str]) -> dict[str, str]:
     return lineage
 
 
+def git_commit(folder: Path) -> str:
+    """The full sha of HEAD of the git work tree `folder` is in; '' when it is in none, or
+    git is not installed (the lineage then records no commit, as before)."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "--verify", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    sha = completed.stdout.strip()
+    return sha if completed.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else ""
+
+
 # ---- plan: read everything, check everything ---------------------------------------------------
 
 
 def plan(inputs: Inputs, registry: Backend) -> GatePlan:
     if registry.describe_model_package_group(inputs.group) is None:
+        if inputs.execution_arn and not inputs.model_package_arn:
+            # When the build registered its package in another group, that mismatch is the
+            # error to report (with the group to use), not a missing group to create:
+            # _candidate raises GroupMismatch then.
+            _candidate(inputs, registry)
         raise InputError(
             "model-package-group",
             f"there is no model package group {inputs.group!r} in {inputs.region} ({inputs.backend})",
@@ -337,6 +400,8 @@ def _candidate(
             source, f"there is no model package {arn}", "Check the ARN and the region."
         )
     if record.get("ModelPackageGroupName") != inputs.group:
+        if source == "execution-arn":
+            raise GroupMismatch(arn, record, inputs.group)
         raise InputError(
             source,
             f"{arn} belongs to group {record.get('ModelPackageGroupName')!r}, not {inputs.group!r}",
@@ -349,6 +414,35 @@ def _candidate(
             "A rejected version stays rejected: register a new version, or override with force and force-reason.",
         )
     return arn, record, None
+
+
+class GroupMismatch(InputError):
+    """The build's register step put its package in another group than model-package-group.
+
+    That package would stay PendingManualApproval for good, judged by nobody (and a later
+    gate of the right group never sees it as a candidate): main() rejects it, with the
+    reason on it, before it reports this error."""
+
+    def __init__(self, arn: str, record: dict[str, Any], group: str) -> None:
+        self.arn = arn
+        self.registered_group = str(record.get("ModelPackageGroupName"))
+        self.pending = record.get("ModelApprovalStatus") == "PendingManualApproval"
+        self.rejection = (
+            f"not gated: register-and-gate was run for group {group!r}, not "
+            f"{self.registered_group!r} where the pipeline registered this version"
+        )
+        super().__init__(
+            "model-package-group",
+            f"is {group!r}, but the pipeline's register step registered {arn} in group "
+            f"{self.registered_group!r}",
+            f"Set model-package-group: {self.registered_group}, or change the register step's "
+            f"model_package_group_name to {group!r}, so that both name the same group"
+            + (
+                "; then build again (this version is rejected as not gated)."
+                if self.pending
+                else "."
+            ),
+        )
 
 
 def _register_request(inputs: Inputs) -> dict[str, Any]:
@@ -418,7 +512,7 @@ def _evaluation(inputs: Inputs, registry: Backend, candidate: dict[str, Any]) ->
             raise InputError(
                 "metrics", f"cannot read {source}: {error.detail}", "Check the URI."
             ) from None
-    path = Path(source) if Path(source).is_absolute() else inputs.workspace / source
+    path = workspace_file("metrics", source, inputs.workspace, local_state_folder(inputs.backend))
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -761,7 +855,17 @@ def main(runner: Runner | None = None) -> int:
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
         registry = backend(inputs.backend, inputs.region)
-        gate = plan(inputs, registry)
+        try:
+            gate = plan(inputs, registry)
+        except GroupMismatch as mismatch:
+            if mismatch.pending:  # judge it, so that no unjudged version is left behind
+                registry.update_model_package(
+                    mismatch.arn,
+                    approval_status="Rejected",
+                    approval_description=mismatch.rejection,
+                )
+                runner.info(f"{mismatch.arn}: Rejected ({mismatch.rejection})")
+            raise
         for result in gate.decision.results:
             runner.info(
                 f"{'pass' if result.passed else 'FAIL'}  {result.rule.text}: {result.detail}"

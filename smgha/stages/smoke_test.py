@@ -34,6 +34,7 @@ from typing import Any, cast
 
 from smgha.backends import EndpointBackend, Invocation, backend
 from smgha.errors import InputError, StageError
+from smgha.progress import Waiting
 from smgha.runner import Runner, Summary
 from smgha.stages import (
     REGION_INPUT,
@@ -41,10 +42,14 @@ from smgha.stages import (
     OutputSpec,
     backend_and_region,
     choice,
+    decimal_number,
+    local_state_folder,
     positive_number,
     run_stage,
     sagemaker_name,
+    shown,
     whole_number,
+    workspace_file,
 )
 
 STAGE = "smoke-test"
@@ -275,16 +280,12 @@ def _csv_row(number: int, line_number: int, line: str, label_column: str) -> Row
 
 
 def _csv_number(text: str) -> float | None:
-    """An int or finite float written in a CSV cell; None when it is neither."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
+    """An int or finite float written in a CSV cell in ASCII digits; None when it is neither
+    (a full-width "１" or "nan" is not a number here, see decimal_number)."""
+    value = decimal_number(text)
+    if value is None:
         return None
-    return value if math.isfinite(value) else None
+    return int(text) if re.fullmatch(r"[+-]?[0-9]+", text.strip(" \t")) else value
 
 
 def _label(value: object, line_number: int, name: str) -> int:
@@ -416,14 +417,17 @@ def load_inputs(runner: Runner) -> Inputs:
     if rollback_config:
         sagemaker_name("rollback-endpoint-config", rollback_config)
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
-    payload_path = workspace / runner.get_input("payloads", required=True)
+    state_folder = local_state_folder(name)
+    payload_path = workspace_file(
+        "payloads", runner.get_input("payloads", required=True), workspace, state_folder
+    )
     label_column = choice("label-column", runner.get_input("label-column") or "none", LABEL_COLUMNS)
     payloads = parse_payloads(
         payload_path, read_text("payloads", payload_path, "payload file"), label_column
     )
     expected = runner.get_input("expected")
     if expected:
-        expected_path = workspace / expected
+        expected_path = workspace_file("expected", expected, workspace, state_folder)
         payloads = with_expected(
             payloads, expected_path, read_text("expected", expected_path, "expected file")
         )
@@ -440,7 +444,12 @@ def load_inputs(runner: Runner) -> Inputs:
             f"needs labels and {payload_path.name} has none",
             'Add labels (label-column: first for CSV, "label" in JSON lines), or drop min-accuracy.',
         )
-    report_path = workspace / (runner.get_input("report-path") or "smoke-test-report.json")
+    report_path = workspace_file(
+        "report-path",
+        runner.get_input("report-path") or "smoke-test-report.json",
+        workspace,
+        state_folder,
+    )
     if report_path.is_dir():
         raise InputError(
             "report-path", f"{report_path} is a directory", "Name a file, e.g. smoke-test.json."
@@ -475,37 +484,34 @@ def load_inputs(runner: Runner) -> Inputs:
 
 
 def parse_prediction_range(text: str) -> tuple[float, float]:
-    parts = text.split(",")
-    try:
-        low, high = (float(part) for part in parts)
-    except ValueError:
-        low = high = math.nan
+    numbers = [decimal_number(part) for part in text.split(",")]
+    low, high = (
+        (numbers[0], numbers[1])
+        if len(numbers) == 2 and numbers[0] is not None and numbers[1] is not None
+        else (math.nan, math.nan)
+    )
     if not low <= high:  # also false for NaN
         raise InputError(
             "prediction-range",
-            f"{text!r} is not 'low,high' with low <= high",
+            f"{shown(text)} is not 'low,high' (finite numbers) with low <= high",
             "E.g. prediction-range: 0,1 for probabilities.",
         )
     return low, high
 
 
 def _fraction(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:
-        raise InputError(name, f"must be a number from 0 to 1, got {text!r}", f"E.g. {name}: 0.8")
+    value = decimal_number(text)
+    if value is None or not 0 <= value <= 1:
+        raise InputError(
+            name, f"must be a number from 0 to 1, got {shown(text)}", f"E.g. {name}: 0.8"
+        )
     return value
 
 
 def _non_negative(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value < math.inf:
-        raise InputError(name, f"must be a number >= 0, got {text!r}", f"E.g. {name}: 1e-4")
+    value = decimal_number(text)
+    if value is None or value < 0:
+        raise InputError(name, f"must be a number >= 0, got {shown(text)}", f"E.g. {name}: 1e-4")
     return value
 
 
@@ -668,6 +674,7 @@ def functional_pass(
     tolerance: float,
     deadline: float,
     clock: Callable[[], float] = time.monotonic,
+    waiting: Waiting | None = None,
 ) -> FunctionalResult:
     """One request per payload row, in order, each checked; stops at the deadline."""
     started = clock()
@@ -682,6 +689,8 @@ def functional_pass(
         results.append(
             check_response(row, request, response, content_type, prediction_range, tolerance)
         )
+        if waiting:
+            waiting.tick(f"{len(results)} of {len(payloads.rows)} rows checked")
     return FunctionalResult(tuple(results), len(payloads.rows), clock() - started, timed_out)
 
 
@@ -777,6 +786,7 @@ def load_test(
     concurrency: int,
     deadline: float,
     clock: Callable[[], float] = time.monotonic,
+    waiting: Waiting | None = None,
 ) -> LoadResult:
     """`requests` calls from `concurrency` threads sharing one counter, sending the rows
     round-robin. A thread takes no new call once the deadline has passed (a call in flight
@@ -802,6 +812,8 @@ def load_test(
             answer = _invoke(endpoints, endpoint, bodies[index % len(bodies)], content_type, clock)
             with lock:
                 samples.append(answer)
+                if waiting:
+                    waiting.tick(f"{len(samples)} of {requests} calls answered")
 
     threads = max(1, min(concurrency, requests))
     started = clock()
@@ -949,6 +961,7 @@ def rollback(
     timeout_seconds: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    waiting: Waiting | None = None,
 ) -> Rollback:
     """Update the endpoint to `config` and wait until it is InService on it, polling at
     1, 2, 4 ... up to 15 s; a failure is reported, never raised (the step fails anyway)."""
@@ -982,7 +995,9 @@ def rollback(
                 False,
                 f"the endpoint is still {status} {timeout_seconds / 60:g} min after the update to {config}",
             )
-        sleep(min(delay, deadline - now))
+        if waiting:
+            waiting.tick(status)
+        sleep(min(waiting.pause(delay) if waiting else delay, deadline - now))
         delay = min(delay * 2, ROLLBACK_MAX_POLL_SECONDS)
 
 
@@ -1033,6 +1048,7 @@ def run(
         inputs.tolerance,
         deadline,
         clock,
+        Waiting(f"the functional pass on {inputs.endpoint_name}", log, clock),
     )
     load = None
     skipped = ""
@@ -1053,6 +1069,7 @@ def run(
             inputs.concurrency,
             deadline,
             clock,
+            Waiting(f"the load test on {inputs.endpoint_name}", log, clock),
         )
     if skipped:
         log(f"Load test skipped: {skipped}")
@@ -1076,6 +1093,7 @@ def run(
             inputs.timeout_seconds,
             sleep,
             clock,
+            Waiting(f"the rollback of {inputs.endpoint_name}", log, clock),
         )
     result.ended = _now()
     return result

@@ -18,11 +18,15 @@ from smgha import definition as defn
 from smgha.backends import ExecutionRecord, StepRecord
 from smgha.backends.local import state
 from smgha.backends.local.endpoints import LocalEndpoints
-from smgha.backends.local.executor import SUPPORTED_STEP_TYPES, read_output_file
+from smgha.backends.local.executor import (
+    EXECUTOR_MODULE,
+    SUPPORTED_STEP_TYPES,
+    read_output_file,
+)
 from smgha.backends.local.expressions import ExpressionError
 from smgha.backends.local.monitoring import LocalMonitoring
 from smgha.backends.local.registry import LocalRegistry
-from smgha.backends.local.s3 import LocalS3
+from smgha.backends.local.s3 import LocalS3, S3UriError
 from smgha.errors import StageError
 
 
@@ -40,7 +44,21 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
     # -- pipelines ------------------------------------------------------------------------
 
     def put_object(self, uri: str, body: bytes) -> None:
-        self.s3.put_bytes(uri, body)
+        try:
+            self.s3.put_bytes(uri, body)
+        except S3UriError as error:  # a URI S3 would refuse, or one leaving local S3
+            raise StageError("PutObject failed", str(error)) from None
+
+    def missing_objects(self, uris: list[str]) -> list[str]:
+        missing = []
+        for uri in uris:
+            try:
+                present = self.s3.path(uri).is_file()
+            except S3UriError:  # a URI no object can have
+                present = False
+            if not present:
+                missing.append(uri)
+        return missing
 
     def pipeline_arn(self, name: str) -> str:
         return self.arn("pipeline", name)
@@ -78,7 +96,7 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
                 "CreationTime": (existing or {}).get("CreationTime", moment),
                 "LastModifiedTime": moment,
             }
-            state.write_json(path, record)
+            state.write_json_atomic(path, record)
         return str(record["PipelineArn"]), existing is None
 
     def tags(self, name: str) -> dict[str, str]:
@@ -101,8 +119,8 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
             arn = f"{pipeline['PipelineArn']}/execution/{execution_id}"
             folder = self._execution_folder(arn)
             moment = state.to_iso(state.now())
-            state.write_json(folder / "definition.json", pipeline["PipelineDefinition"])
-            state.write_json(
+            state.write_json_atomic(folder / "definition.json", pipeline["PipelineDefinition"])
+            state.write_json_atomic(
                 folder / "execution.json",
                 {
                     "PipelineExecutionArn": arn,
@@ -117,17 +135,17 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
                     "Steps": [],
                 },
             )
-            state.write_json(token_file, {"PipelineExecutionArn": arn})
+            state.write_json_atomic(token_file, {"PipelineExecutionArn": arn})
         self._spawn(arn, folder)
         return arn
 
     def _spawn(self, arn: str, folder: Path) -> None:
         """Run the executor detached: it outlives this process, as a real execution would."""
-        child = state.spawn("smgha.backends.local.executor", folder, "executor.out")
+        child = state.spawn(EXECUTOR_MODULE, folder, "executor.out")
         self._children[arn] = child
         record = state.read_json(folder / "execution.json")
         record["ExecutorPid"] = child.pid
-        state.write_json(folder / "execution.json", record)
+        state.write_json_atomic(folder / "execution.json", record)
 
     def _execution_folder(self, arn: str) -> Path:
         execution_id = arn.rsplit("/", 1)[-1]
@@ -145,14 +163,7 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
         if record["PipelineExecutionStatus"] != "Executing" and arn in self._children:
             self._children.pop(arn).wait(timeout=10)  # reap our finished executor: no zombie
         if record["PipelineExecutionStatus"] == "Executing" and not self._alive(arn, record):
-            # Re-read: the executor may have finished between the two reads.
-            record = state.read_json(path)
-            if record["PipelineExecutionStatus"] == "Executing":
-                record["PipelineExecutionStatus"] = "Failed"
-                record["FailureReason"] = (
-                    f"the local executor (pid {record.get('ExecutorPid')}) stopped without "
-                    f"finishing; see {path.parent / 'executor.out'}"
-                )
+            record = self._fail_lost_execution(path)
         return record
 
     def _alive(self, arn: str, record: dict[str, Any]) -> bool:
@@ -162,13 +173,33 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
         pid = record.get("ExecutorPid")
         if not pid:
             return True  # started a moment ago: the pid is being written
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return state.runs(int(pid), EXECUTOR_MODULE, self._execution_folder(arn))
+
+    def _fail_lost_execution(self, path: Path) -> dict[str, Any]:
+        """The executor died (killed, or the machine restarted) before writing an end: write
+        it for it, so the execution and its running step stop saying Executing, and stop the
+        processes of its step, which would run on in its process group otherwise. The first
+        reader to notice does it; the lock keeps two readers from doing it twice."""
+        with state.locked(path.with_name(".lock")):
+            # Re-read: the executor may have finished between the first read and now.
+            record = state.read_json(path)
+            if record["PipelineExecutionStatus"] != "Executing":
+                return record
+            pid = int(record["ExecutorPid"])
+            reason = (
+                f"the local executor (pid {pid}) is gone: it stopped without finishing "
+                f"(killed, or it crashed); see {path.parent / 'executor.out'}"
+            )
+            moment = state.to_iso(state.now())
+            for step in record["Steps"]:
+                if step["StepStatus"] == "Executing":
+                    step.update(StepStatus="Failed", FailureReason=reason, EndTime=moment)
+            record.update(
+                PipelineExecutionStatus="Failed", FailureReason=reason, LastModifiedTime=moment
+            )
+            state.write_json_atomic(path, record)
+            state.stop_process_group(pid)
+        return record
 
     def describe_execution(self, execution_arn: str) -> ExecutionRecord:
         record = self._execution(execution_arn)
@@ -208,19 +239,30 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
         """StopPipelineExecution: end the executor and mark the execution Stopped."""
         import signal
 
-        path = self._execution_folder(execution_arn) / "execution.json"
+        folder = self._execution_folder(execution_arn)
+        path = folder / "execution.json"
         record = state.read_json(path)
         if record["PipelineExecutionStatus"] != "Executing":
             return
         pid = record.get("ExecutorPid")
-        if pid:
+        if pid and state.runs(int(pid), EXECUTOR_MODULE, folder):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(pid), signal.SIGTERM)
+                os.killpg(int(pid), signal.SIGTERM)  # the executor and the job of its step
+        elif pid:
+            state.stop_process_group(int(pid))  # what a dead executor left running
         child = self._children.pop(execution_arn, None)
         if child is not None:
             child.wait(timeout=10)
-        record.update(PipelineExecutionStatus="Stopped", LastModifiedTime=state.to_iso(state.now()))
-        state.write_json(path, record)
+        # Re-read: the executor wrote its steps until it stopped (or it just finished).
+        record = state.read_json(path)
+        if record["PipelineExecutionStatus"] != "Executing":
+            return
+        moment = state.to_iso(state.now())
+        for step in record["Steps"]:
+            if step["StepStatus"] == "Executing":
+                step.update(StepStatus="Stopped", EndTime=moment)
+        record.update(PipelineExecutionStatus="Stopped", LastModifiedTime=moment)
+        state.write_json_atomic(path, record)
 
     # -- model registry -----------------------------------------------------------------
 
@@ -260,7 +302,10 @@ class LocalBackend(LocalEndpoints, LocalMonitoring):
             ) from None
 
     def read_json(self, uri: str) -> Any:
-        path = self.s3.path(uri)
+        try:
+            path = self.s3.path(uri)
+        except S3UriError as error:  # a URI S3 would refuse, or one leaving local S3
+            raise StageError("Reading S3 failed", str(error)) from None
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha.backends.local import state
+from smgha.backends.local.endpoints import EXIT_ANOTHER_SERVER, SERVER_MODULE, server_problem
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
 
@@ -49,7 +50,15 @@ class Deployer:
 
     def save(self, **changes: Any) -> None:
         self.record.update(changes, LastModifiedTime=state.to_iso(state.now()))
-        state.write_json(self.folder / "endpoint.json", self.record)
+        state.write_json_atomic(self.folder / "endpoint.json", self.record)
+
+    def in_service(self, **changes: Any) -> None:
+        """Save the endpoint InService, which it is only with a server that answers its
+        health check (/ping 200): every way to InService ends here."""
+        problem = server_problem(self.folder)
+        if problem:
+            raise DeploymentFailed(f"the endpoint cannot serve: {problem}")
+        self.save(EndpointStatus="InService", PendingDeploymentSummary=None, **changes)
 
     # -- fleets: the variants of one endpoint config, as the server hosts them ---------------
 
@@ -100,7 +109,7 @@ class Deployer:
         }
 
     def serve(self, variants: list[dict[str, Any]], config_name: str) -> None:
-        state.write_json(
+        state.write_json_atomic(
             self.folder / "serving.json",
             {
                 "EndpointName": self.record["EndpointName"],
@@ -113,24 +122,52 @@ class Deployer:
     # -- the server ------------------------------------------------------------------------------
 
     def ensure_server(self) -> None:
+        """Make the running server re-read serving.json, or start one (when there is none,
+        or it is gone) and wait until it has loaded its variants and written server.json."""
         info = state.read_json_if_exists(self.folder / "server.json")
-        if info and _alive(int(info["pid"])):
+        if info and state.runs(int(info["pid"]), SERVER_MODULE, self.folder):
             os.kill(int(info["pid"]), signal.SIGHUP)  # re-read serving.json now
             return
-        state.spawn("smgha.backends.local.endpoint_server", self.folder, "server.out")
+        if info:
+            self.log(f"the endpoint's server (pid {info['pid']}) is gone; starting another")
+        # kill -9 leaves a server.json behind: it must not pass for the new server's.
+        (self.folder / "server.json").unlink(missing_ok=True)
+        server = state.spawn(SERVER_MODULE, self.folder, "server.out")
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while time.monotonic() < deadline:
-            if state.read_json_if_exists(self.folder / "server.json"):
+            started = state.read_json_if_exists(self.folder / "server.json")
+            if started and started.get("pid") == server.pid:
                 return
+            if server.poll() == EXIT_ANOTHER_SERVER and started:
+                # A server that was still loading (its deployer killed) holds the endpoint:
+                # it serves now, and it is told to read this serving.json.
+                os.kill(int(started["pid"]), signal.SIGHUP)
+                return
+            if server.poll() not in (None, EXIT_ANOTHER_SERVER):
+                raise DeploymentFailed(
+                    f"the endpoint's server exited with code {server.returncode} before it "
+                    f"served; see {self.folder / 'server.out'}"
+                )
             time.sleep(POLL)
-        raise DeploymentFailed("the endpoint's server did not start; see server.out")
+        server.kill()  # no server is left behind that nothing knows of
+        raise DeploymentFailed(
+            f"the endpoint's server did not start within {HEALTH_TIMEOUT:.0f}s; see "
+            f"{self.folder / 'server.out'}"
+        )
 
     def get(self, path: str) -> Any:
+        """GET `path` of the endpoint's server; DeploymentFailed when it does not answer (a
+        server killed during a deployment fails it, and an update then rolls back)."""
         info = state.read_json_if_exists(self.folder / "server.json") or {}
         connection = http.client.HTTPConnection("127.0.0.1", int(info.get("port", 0)), timeout=10)
         try:
             connection.request("GET", path)
             return json.loads(connection.getresponse().read() or b"null")
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            problem = server_problem(self.folder) or "it may be overloaded"
+            raise DeploymentFailed(
+                f"the endpoint's server did not answer GET {path} ({error}): {problem}"
+            ) from None
         finally:
             connection.close()
 
@@ -158,10 +195,7 @@ class Deployer:
         variants = self.fleet(config_name)
         self.serve(variants, config_name)
         self.wait_healthy([v["VariantName"] for v in variants])
-        self.save(
-            EndpointStatus="InService",
-            ProductionVariants=self.describe_variants(config_name, 100.0),
-        )
+        self.in_service(ProductionVariants=self.describe_variants(config_name, 100.0))
         self.log(f"created on {config_name}")
 
     # -- update: blue/green ------------------------------------------------------------------
@@ -171,30 +205,40 @@ class Deployer:
         deployment = self.request.get("DeploymentConfig") or {}
         blue, green = self.fleet(old), self.fleet(new)
         if old == new:
-            self.save(EndpointStatus="InService")
+            # Nothing to shift: the same fleet again, which starts a server that is gone (a
+            # redeploy of an endpoint whose server was killed) and must pass the health check.
+            self.serve(blue, old)
+            self.wait_healthy([v["VariantName"] for v in blue])
+            self.in_service(ProductionVariants=self.describe_variants(old, 100.0))
+            self.log(f"serving {old} again")
             return
         try:
             self.serve(blue + [{**v, "Weight": 0.0} for v in green], old)
             self.wait_healthy([v["VariantName"] for v in green])
             self.shift(blue, green, old, new, deployment)
         except DeploymentFailed as failure:
-            self.serve(blue, old)
-            self.save(
-                EndpointStatus="InService",
-                FailureReason=f"Rolled back to {old}: {failure}",
-                PendingDeploymentSummary=None,
-            )
-            self.log(f"rolled back: {failure}")
+            self.roll_back(blue, old, failure)
             return
         self.serve(green, new)
-        self.save(
-            EndpointStatus="InService",
+        self.in_service(
             EndpointConfigName=new,
             ProductionVariants=self.describe_variants(new, 100.0),
             LastDeploymentConfig=deployment,
-            PendingDeploymentSummary=None,
         )
         self.log(f"updated {old} -> {new}")
+
+    def roll_back(self, blue: list[dict[str, Any]], old: str, failure: DeploymentFailed) -> None:
+        """All traffic back to the old fleet, on a server that really serves it (the failure
+        may have been the server's death: then a new one starts)."""
+        try:
+            self.serve(blue, old)
+            self.wait_healthy([v["VariantName"] for v in blue])
+            self.in_service(FailureReason=f"Rolled back to {old}: {failure}")
+        except DeploymentFailed as second:
+            raise DeploymentFailed(
+                f"{failure}; rolling back to {old} failed too: {second}"
+            ) from None
+        self.log(f"rolled back: {failure}")
 
     def shift(
         self,
@@ -260,7 +304,7 @@ class Deployer:
         ):
             return ""
         reason = f"{alarm['MetricName']} {alarm.get('Statistic', 'Sum')} {value:g} {alarm['ComparisonOperator']} {alarm['Threshold']:g}"
-        state.write_json(path, {**alarm, "StateValue": "ALARM", "StateReason": reason})
+        state.write_json_atomic(path, {**alarm, "StateValue": "ALARM", "StateReason": reason})
         return reason
 
     def describe_variants(self, config_name: str, share: float) -> list[dict[str, Any]]:
@@ -332,29 +376,22 @@ def _weighted(variants: list[dict[str, Any]], share: float) -> list[dict[str, An
     return [{**v, "Weight": v["Weight"] * share / 100} for v in variants]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def main(folder: str) -> int:
     deployer = Deployer(Path(folder))
     action = deployer.request["Action"]
     try:
         deployer.create() if action == "create" else deployer.update()
     except DeploymentFailed as failure:
-        deployer.save(EndpointStatus="Failed", FailureReason=str(failure))
+        deployer.save(
+            EndpointStatus="Failed", FailureReason=str(failure), PendingDeploymentSummary=None
+        )
         deployer.log(f"failed: {failure}")
         return 1
     except Exception as error:  # the deployer must always leave a final status behind
         deployer.save(
             EndpointStatus="Failed",
             FailureReason=f"local deployer error: {type(error).__name__}: {error}",
+            PendingDeploymentSummary=None,
         )
         raise
     return 0

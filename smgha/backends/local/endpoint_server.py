@@ -30,6 +30,9 @@ endpoint. It talks to its controller (deployer.py) through files in the endpoint
 ``server.json``, written atomically once the port is bound and the variants loaded, removed
 on SIGTERM/SIGINT: ``{"pid": 123, "port": 45678, "started": "<iso>"}``.
 
+``server.lock``: held (flock) by the one server of the endpoint while it lives; a second
+server started beside it exits with code 3 instead of serving too.
+
 ``server.log``: errors, and one line per start, configuration change, model load and stop
 (never one per request).
 
@@ -58,6 +61,7 @@ from __future__ import annotations
 import base64
 import bisect
 import contextlib
+import fcntl
 import http
 import http.server
 import itertools
@@ -86,6 +90,8 @@ import numpy.typing as npt
 
 from smgha import serving_container
 from smgha.backends.local import state
+from smgha.backends.local.endpoints import EXIT_ANOTHER_SERVER
+from smgha.errors import StateFileError
 
 if TYPE_CHECKING:
     from xgboost import Booster
@@ -93,6 +99,7 @@ if TYPE_CHECKING:
 USAGE = "usage: python -m smgha.backends.local.endpoint_server <endpoint folder>"
 SERVING_FILE = "serving.json"
 SERVER_FILE = "server.json"
+LOCK_FILE = "server.lock"
 LOG_FILE = "server.log"
 PORT_ENV = "SMGHA_ENDPOINT_PORT"
 # How often the watcher thread compares serving.json's stat (SIGHUP skips the wait).
@@ -754,7 +761,7 @@ class Endpoint:
             self._seen = seen
             try:
                 spec = parse_serving(state.read_json(self.serving_file))
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, StateFileError) as error:
                 self.config_error = f"{self.serving_file}: {error}"
                 log.error("ignoring %s; keeping the current variants", self.config_error)
                 return
@@ -1093,6 +1100,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"endpoint_server: {folder} is not a folder", file=sys.stderr)
         return 2
     _setup_logging(folder)
+    # One server per endpoint, whatever starts it: the kernel releases the lock when its
+    # holder ends, also by kill -9, so a dead server never blocks the next one.
+    lock = open(folder / LOCK_FILE, "a")  # noqa: SIM115 (held for the life of the process)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = state.read_json_if_exists(folder / SERVER_FILE) or {}
+        message = f"another server (pid {holder.get('pid', '?')}) serves {folder}; not starting"
+        log.error(message)
+        print(f"endpoint_server: {message}", file=sys.stderr)
+        return EXIT_ANOTHER_SERVER
 
     stop, wake = threading.Event(), threading.Event()
 
@@ -1127,7 +1145,7 @@ def main(argv: list[str] | None = None) -> int:
         if stop.is_set():
             return 0
         endpoint.started = state.to_iso(state.now()) or ""
-        state.write_json(
+        state.write_json_atomic(
             folder / SERVER_FILE,
             {"pid": endpoint.pid, "port": endpoint.port, "started": endpoint.started},
         )

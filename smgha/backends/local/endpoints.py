@@ -7,11 +7,20 @@ Records live under the state folder in the shapes of the Describe* responses:
     endpoints/<Name>/endpoint.json       DescribeEndpoint
     endpoints/<Name>/serving.json        what the endpoint's server hosts (written by the deployer)
     endpoints/<Name>/server.json         the server's pid and port (written by the server)
+    endpoints/<Name>/deployer.json       the pid of the deployer of the last create or update
+    locks/<kind>-<Name>.lock             held while a record is checked and created or changed
     alarms/<AlarmName>.json              PutMetricAlarm request + StateValue
     autoscaling/<resource id>.json       scalable target and its policies
 
 Create and update are asynchronous, as in SageMaker: a detached deployer process
 (`deployer.py`) starts the server, shifts traffic and watches alarms, writing the status.
+
+The status DescribeEndpoint gives is what the processes say, not only what endpoint.json
+says: an endpoint whose server is gone (kill -9, or stopped) or does not answer /ping is
+Failed, and so is one whose deployer is gone before it wrote an end; the reason names the
+process. (An endpoint.json no deployer wrote, by hand or by a test, has no process to ask.)
+Nothing restarts a server behind the user's back: deploy-endpoint with the same inputs does
+(an UpdateEndpoint to the same config restarts the server and waits for its health check).
 """
 
 from __future__ import annotations
@@ -27,6 +36,16 @@ from typing import Any
 from smgha.backends import Invocation
 from smgha.backends.local import state
 from smgha.errors import StageError
+
+DEPLOYER_MODULE = "smgha.backends.local.deployer"
+SERVER_MODULE = "smgha.backends.local.endpoint_server"
+# The exit code of a server that found another one serving its endpoint (endpoint_server.py).
+EXIT_ANOTHER_SERVER = 3
+IN_PROGRESS = ("Creating", "Updating")
+# How long a health probe waits for /ping. A live server that answers later is busy (a load
+# test on a small machine), not dead: then the recorded status stands.
+PING_TIMEOUT_SECONDS = 2.0
+RESTART_HINT = "deploy-endpoint with the same inputs starts it again"
 
 
 class LocalEndpoints:
@@ -47,17 +66,18 @@ class LocalEndpoints:
 
     def create_model(self, request: dict[str, Any]) -> None:
         path = self.root / "models" / f"{request['ModelName']}.json"
-        if path.exists():
-            raise StageError(
-                "CreateModel failed",
-                f"ValidationException: Cannot create already existing model {request['ModelName']!r}",
-            )
-        record = {
-            **request,
-            "ModelArn": self.arn("model", request["ModelName"]),
-            "CreationTime": state.to_iso(state.now()),
-        }
-        state.write_json(path, record)
+        with self._locked("model", request["ModelName"]):  # two deploys: one creates it
+            if path.exists():
+                raise StageError(
+                    "CreateModel failed",
+                    f"ValidationException: Cannot create already existing model {request['ModelName']!r}",
+                )
+            record = {
+                **request,
+                "ModelArn": self.arn("model", request["ModelName"]),
+                "CreationTime": state.to_iso(state.now()),
+            }
+            state.write_json_atomic(path, record)
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
         return state.read_json_if_exists(self.root / "endpoint-configs" / f"{name}.json")
@@ -65,23 +85,24 @@ class LocalEndpoints:
     def create_endpoint_config(self, request: dict[str, Any]) -> None:
         name = request["EndpointConfigName"]
         path = self.root / "endpoint-configs" / f"{name}.json"
-        if path.exists():
-            raise StageError(
-                "CreateEndpointConfig failed",
-                f"ValidationException: Cannot create already existing endpoint configuration {name!r}",
-            )
-        for variant in request.get("ProductionVariants") or []:
-            if self.describe_model(variant["ModelName"]) is None:
+        with self._locked("endpoint-config", name):  # two deploys: one creates it
+            if path.exists():
                 raise StageError(
                     "CreateEndpointConfig failed",
-                    f"ValidationException: Could not find model {variant['ModelName']!r}",
+                    f"ValidationException: Cannot create already existing endpoint configuration {name!r}",
                 )
-        record = {
-            **request,
-            "EndpointConfigArn": self.arn("endpoint-config", name),
-            "CreationTime": state.to_iso(state.now()),
-        }
-        state.write_json(path, record)
+            for variant in request.get("ProductionVariants") or []:
+                if self.describe_model(variant["ModelName"]) is None:
+                    raise StageError(
+                        "CreateEndpointConfig failed",
+                        f"ValidationException: Could not find model {variant['ModelName']!r}",
+                    )
+            record = {
+                **request,
+                "EndpointConfigArn": self.arn("endpoint-config", name),
+                "CreationTime": state.to_iso(state.now()),
+            }
+            state.write_json_atomic(path, record)
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -89,63 +110,121 @@ class LocalEndpoints:
         return self.root / "endpoints" / name
 
     def describe_endpoint(self, name: str) -> dict[str, Any] | None:
-        return state.read_json_if_exists(self.folder(name) / "endpoint.json")
+        """DescribeEndpoint, with the status its processes give (see the module's doc)."""
+        folder = self.folder(name)
+        record = state.read_json_if_exists(folder / "endpoint.json")
+        if record is None:
+            return None
+        status = record["EndpointStatus"]
+        if status in IN_PROGRESS:
+            deployer = state.read_json_if_exists(folder / "deployer.json")
+            if deployer is None:
+                return record  # being started: its pid is written right after the status
+            if state.runs(int(deployer["pid"]), DEPLOYER_MODULE, folder):
+                return record
+            # Re-read: the deployer may have written its end and exited between the reads.
+            record = state.read_json_if_exists(folder / "endpoint.json") or record
+            if record["EndpointStatus"] in IN_PROGRESS:
+                done = "created" if status == "Creating" else "updated"
+                return _failed(
+                    record,
+                    f"the local deployer (pid {deployer['pid']}) is gone: it stopped before the "
+                    f"endpoint was {done} (killed, or it crashed); see {folder / 'deployer.log'}. "
+                    f"{RESTART_HINT}",
+                )
+        # A record no deployer wrote (by hand, or a test's) has no server to ask: it stands.
+        if record["EndpointStatus"] == "InService" and (folder / "deployer.json").exists():
+            problem = server_problem(folder)
+            if problem:
+                return _failed(record, f"{problem}. {RESTART_HINT}")
+        return record
 
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
-        if self.describe_endpoint(name) is not None:
-            raise StageError(
-                "CreateEndpoint failed",
-                f"ValidationException: Cannot create already existing endpoint {name!r}",
+        # Under the endpoint's lock: of two concurrent creates one starts a deployer (and so a
+        # server), the other gets SageMaker's error.
+        with self._locked("endpoint", name):
+            if self.describe_endpoint(name) is not None:
+                raise StageError(
+                    "CreateEndpoint failed",
+                    f"ValidationException: Cannot create already existing endpoint {name!r}",
+                )
+            self._require_config(config_name, "CreateEndpoint")
+            moment = state.to_iso(state.now())
+            state.write_json_atomic(
+                self.folder(name) / "endpoint.json",
+                {
+                    "EndpointName": name,
+                    "EndpointArn": self.arn("endpoint", name),
+                    "EndpointConfigName": config_name,
+                    "EndpointStatus": "Creating",
+                    "ProductionVariants": [],
+                    "Tags": tags,
+                    "CreationTime": moment,
+                    "LastModifiedTime": moment,
+                },
             )
-        self._require_config(config_name, "CreateEndpoint")
-        moment = state.to_iso(state.now())
-        state.write_json(
-            self.folder(name) / "endpoint.json",
-            {
-                "EndpointName": name,
-                "EndpointArn": self.arn("endpoint", name),
-                "EndpointConfigName": config_name,
-                "EndpointStatus": "Creating",
-                "ProductionVariants": [],
-                "Tags": tags,
-                "CreationTime": moment,
-                "LastModifiedTime": moment,
-            },
-        )
-        self._start_deployer(name, {"Action": "create", "EndpointConfigName": config_name})
+            self._start_deployer(name, {"Action": "create", "EndpointConfigName": config_name})
 
     def update_endpoint(
         self, name: str, config_name: str, deployment_config: dict[str, Any] | None
     ) -> None:
-        record = self.describe_endpoint(name)
-        if record is None:
-            raise StageError(
-                "UpdateEndpoint failed", f"ValidationException: Could not find endpoint {name!r}"
+        # Under the endpoint's lock: of two concurrent updates one starts a deployer, the other
+        # finds the endpoint Updating and is refused, as SageMaker refuses it.
+        with self._locked("endpoint", name):
+            record = self.describe_endpoint(name)
+            if record is None:
+                raise StageError(
+                    "UpdateEndpoint failed",
+                    f"ValidationException: Could not find endpoint {name!r}",
+                )
+            if record["EndpointStatus"] not in ("InService", "Failed"):
+                raise StageError(
+                    "UpdateEndpoint failed",
+                    f"ValidationException: endpoint {name!r} is {record['EndpointStatus']}; wait until it is InService",
+                )
+            # "Failed: Endpoint could not be created, updated, or re-scaled. [...] DeleteEndpoint
+            # is the only operation that can be performed on a failed endpoint." (SageMaker API
+            # reference, DescribeEndpoint, EndpointStatus). That holds here for an endpoint
+            # whose deployer recorded a failure. One that is Failed only because a local
+            # process is gone (its server killed while InService, its deployer killed mid-way)
+            # has no SageMaker counterpart (SageMaker replaces a lost instance itself): an
+            # update, also to the same config, starts it again.
+            recorded = state.read_json(self.folder(name) / "endpoint.json")["EndpointStatus"]
+            if recorded == "Failed":
+                raise StageError(
+                    "UpdateEndpoint failed",
+                    f"ValidationException: endpoint {name!r} is Failed "
+                    f"({record.get('FailureReason') or 'no reason given'}); DeleteEndpoint is "
+                    f"the only operation that can be performed on a failed endpoint. Delete it "
+                    f"(smgha endpoints stop {name}), then deploy again.",
+                )
+            self._require_config(config_name, "UpdateEndpoint")
+            record.update(EndpointStatus="Updating", LastModifiedTime=state.to_iso(state.now()))
+            record.pop("FailureReason", None)
+            record.pop("PendingDeploymentSummary", None)
+            # The last deployer's pid file goes first: a reader between the two writes below
+            # must not take that finished deployer for this update's.
+            (self.folder(name) / "deployer.json").unlink(missing_ok=True)
+            state.write_json_atomic(self.folder(name) / "endpoint.json", record)
+            self._start_deployer(
+                name,
+                {
+                    "Action": "update",
+                    "EndpointConfigName": config_name,
+                    "DeploymentConfig": deployment_config or {},
+                },
             )
-        if record["EndpointStatus"] not in ("InService", "Failed"):
-            raise StageError(
-                "UpdateEndpoint failed",
-                f"ValidationException: endpoint {name!r} is {record['EndpointStatus']}; wait until it is InService",
-            )
-        self._require_config(config_name, "UpdateEndpoint")
-        record.update(EndpointStatus="Updating", LastModifiedTime=state.to_iso(state.now()))
-        record.pop("FailureReason", None)
-        state.write_json(self.folder(name) / "endpoint.json", record)
-        self._start_deployer(
-            name,
-            {
-                "Action": "update",
-                "EndpointConfigName": config_name,
-                "DeploymentConfig": deployment_config or {},
-            },
-        )
 
     def delete_endpoint(self, name: str) -> None:
-        """Stop the endpoint's server and deployer and forget the endpoint."""
+        """Stop the endpoint's deployer, then its server (a deployer may start one), and
+        forget the endpoint."""
         folder = self.folder(name)
-        for pid_file in ("server.json", "deployer.json"):
+        for pid_file, module in (
+            ("deployer.json", DEPLOYER_MODULE),
+            ("server.json", SERVER_MODULE),
+        ):
             info = state.read_json_if_exists(folder / pid_file)
-            if info and info.get("pid"):
+            if info and info.get("pid") and state.runs(int(info["pid"]), module, folder):
                 _terminate(int(info["pid"]))
         if folder.exists():
             for file in folder.glob("*"):
@@ -161,16 +240,21 @@ class LocalEndpoints:
 
     def _start_deployer(self, name: str, request: dict[str, Any]) -> None:
         folder = self.folder(name)
-        state.write_json(folder / "deployment.json", request)
-        child = state.spawn("smgha.backends.local.deployer", folder, "deployer.log")
-        state.write_json(folder / "deployer.json", {"pid": child.pid})
+        state.write_json_atomic(folder / "deployment.json", request)
+        child = state.spawn(DEPLOYER_MODULE, folder, "deployer.log")
+        state.write_json_atomic(folder / "deployer.json", {"pid": child.pid})
+
+    def _locked(self, kind: str, name: str) -> contextlib.AbstractContextManager[None]:
+        """The lock that makes checking for a record and creating or changing it one step
+        between processes (two deploy-endpoint jobs of the same endpoint)."""
+        return state.locked(self.root / "locks" / f"{kind}-{name}.lock")
 
     # -- CloudWatch alarms and Application Auto Scaling (records) ------------------------------
 
     def put_metric_alarm(self, request: dict[str, Any]) -> None:
         path = self.root / "alarms" / f"{request['AlarmName']}.json"
         previous = state.read_json_if_exists(path) or {}
-        state.write_json(
+        state.write_json_atomic(
             path,
             {
                 **request,
@@ -189,7 +273,9 @@ class LocalEndpoints:
     def register_scalable_target(self, request: dict[str, Any]) -> None:
         path = self._scaling_file(request["ResourceId"])
         previous = state.read_json_if_exists(path) or {}
-        state.write_json(path, {**previous, **request, "Policies": previous.get("Policies", {})})
+        state.write_json_atomic(
+            path, {**previous, **request, "Policies": previous.get("Policies", {})}
+        )
 
     def put_scaling_policy(self, request: dict[str, Any]) -> None:
         path = self._scaling_file(request["ResourceId"])
@@ -200,7 +286,7 @@ class LocalEndpoints:
                 f"ObjectNotFoundException: no scalable target {request['ResourceId']}",
             )
         record["Policies"][request["PolicyName"]] = request
-        state.write_json(path, record)
+        state.write_json_atomic(path, record)
 
     def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
         """The scaling record of a variant (what RegisterScalableTarget and PutScalingPolicy
@@ -216,7 +302,7 @@ class LocalEndpoints:
                 f"ObjectNotFoundException: no scaling policy {policy_name} on {resource_id}",
             )
         del record["Policies"][policy_name]
-        state.write_json(path, record)
+        state.write_json_atomic(path, record)
 
     def deregister_scalable_target(self, resource_id: str) -> None:
         path = self._scaling_file(resource_id)
@@ -235,8 +321,11 @@ class LocalEndpoints:
     def invoke_endpoint(
         self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
     ) -> Invocation:
-        """POST /invocations to the endpoint's server over a kept-alive connection per thread."""
-        record = self.describe_endpoint(name)
+        """POST /invocations to the endpoint's server over a kept-alive connection per thread.
+
+        The status checked first is the recorded one (probing the server on every request
+        would double its cost); when the server does not answer, the error says why."""
+        record = state.read_json_if_exists(self.folder(name) / "endpoint.json")
         if record is None or record["EndpointStatus"] not in ("InService", "Updating"):
             status = record["EndpointStatus"] if record else "missing"
             raise StageError(
@@ -252,8 +341,11 @@ class LocalEndpoints:
             payload = response.read()
         except (OSError, http.client.HTTPException) as error:
             self._drop_connection(name)
+            problem = server_problem(self.folder(name))
             raise StageError(
-                "InvokeEndpoint failed", f"the endpoint's server did not answer: {error}"
+                "InvokeEndpoint failed",
+                f"the endpoint's server did not answer: {error}"
+                + (f"; {problem}. {RESTART_HINT}" if problem else ""),
             ) from None
         seconds = time.perf_counter() - started
         return Invocation(
@@ -284,6 +376,42 @@ class LocalEndpoints:
         connection = connections.pop(name, None)
         if connection is not None:
             connection.close()
+
+
+def server_problem(folder: Path) -> str:
+    """Why the server of the endpoint in `folder` cannot serve, or '' when it can. Read from
+    the process and its /ping (SageMaker's health check of a container), never from a file
+    alone: kill -9 leaves server.json behind."""
+    info = state.read_json_if_exists(folder / "server.json")
+    if not info:
+        return f"its server is not running (stopped: there is no {folder / 'server.json'})"
+    pid, port = int(info["pid"]), int(info["port"])
+    if not state.runs(pid, SERVER_MODULE, folder):
+        return (
+            f"its server (pid {pid}) is gone (killed, or it crashed); see {folder / 'server.log'}"
+        )
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=PING_TIMEOUT_SECONDS)
+    try:
+        connection.request("GET", "/ping")
+        response = connection.getresponse()
+        body = response.read()
+    except TimeoutError:
+        return ""  # alive and busy: the recorded status stands
+    except (OSError, http.client.HTTPException) as error:
+        return f"its server (pid {pid}) does not answer /ping on port {port}: {error}"
+    finally:
+        connection.close()
+    if response.status != 200:
+        answer = body.decode("utf-8", "replace")[:200]
+        return f"its server (pid {pid}) answers /ping with {response.status}: {answer}"
+    return ""
+
+
+def _failed(record: dict[str, Any], reason: str) -> dict[str, Any]:
+    """`record` as DescribeEndpoint gives a Failed endpoint (the file is left as it is)."""
+    failed = {**record, "EndpointStatus": "Failed", "FailureReason": reason}
+    failed.pop("PendingDeploymentSummary", None)
+    return failed
 
 
 def _terminate(pid: int) -> None:

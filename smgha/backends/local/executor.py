@@ -31,6 +31,8 @@ JOB_RUNNERS: dict[
     "RegisterModel": (jobs.run_register_model, "RegisterModel", "ModelPackageArn"),
 }
 SUPPORTED_STEP_TYPES = (*JOB_RUNNERS, "Condition", "Fail")
+# This module, as state.spawn runs it and state.runs recognises it.
+EXECUTOR_MODULE = "smgha.backends.local.executor"
 
 
 class Execution:
@@ -68,7 +70,7 @@ class Execution:
 
     def save(self) -> None:
         self.record["LastModifiedTime"] = state.to_iso(state.now())
-        state.write_json(self.folder / "execution.json", self.record)
+        state.write_json_atomic(self.folder / "execution.json", self.record)
 
     def step_logger(self, step: str) -> Callable[[str], None]:
         return lambda line: self.log(f"  [{step}] {line}")
@@ -142,9 +144,11 @@ class Execution:
                 )
                 context.job_dir.mkdir(parents=True, exist_ok=True)
                 described = runner(request, context)
-                state.write_json(context.job_dir / "described.json", described)
+                state.write_json_atomic(context.job_dir / "described.json", described)
                 # Describe*Job by name, as later stages look jobs up (e.g. training data).
-                state.write_json(self.root / "jobs" / f"{context.job_name.lower()}.json", described)
+                state.write_json_atomic(
+                    self.root / "jobs" / f"{context.job_name.lower()}.json", described
+                )
                 self.properties[name] = described
                 record["Metadata"] = {metadata_key: {"Arn": described[arn_key]}}
             else:

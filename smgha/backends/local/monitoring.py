@@ -61,7 +61,7 @@ class LocalMonitoring:
                 "CreateDataQualityJobDefinition failed",
                 f"ResourceInUse: job definition {name!r} already exists",
             )
-        state.write_json(
+        state.write_json_atomic(
             path,
             {
                 **request,
@@ -107,7 +107,7 @@ class LocalMonitoring:
             "CreationTime": moment,
             "LastModifiedTime": moment,
         }
-        state.write_json(self._schedule_folder(name) / "schedule.json", record)
+        state.write_json_atomic(self._schedule_folder(name) / "schedule.json", record)
 
     def update_monitoring_schedule(self, request: dict[str, Any]) -> None:
         name = request["MonitoringScheduleName"]
@@ -124,7 +124,7 @@ class LocalMonitoring:
             EndpointName=self._endpoint_of(config),
             LastModifiedTime=state.to_iso(state.now()),
         )
-        state.write_json(self._schedule_folder(name) / "schedule.json", record)
+        state.write_json_atomic(self._schedule_folder(name) / "schedule.json", record)
 
     def _endpoint_of(self, config: dict[str, Any]) -> str:
         name = config.get("MonitoringJobDefinitionName", "")
@@ -204,9 +204,9 @@ class LocalMonitoring:
     def record_execution(self, endpoint_name: str, summary: dict[str, Any], cursor: Any) -> None:
         schedule = self._schedule_of(endpoint_name)
         folder = self._schedule_folder(schedule["MonitoringScheduleName"])
-        state.write_json(folder / "cursor.json", cursor)
+        state.write_json_atomic(folder / "cursor.json", cursor)
         schedule["LastMonitoringExecutionSummary"] = {
             **summary,
             "CreationTime": state.to_iso(state.now()),
         }
-        state.write_json(folder / "schedule.json", schedule)
+        state.write_json_atomic(folder / "schedule.json", schedule)

@@ -39,7 +39,7 @@ class LocalRegistry:
                 "ModelPackageGroupStatus": "Completed",
                 "CreationTime": state.to_iso(state.now()),
             }
-            state.write_json(path, record)
+            state.write_json_atomic(path, record)
             return record
 
     def create_model_package(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +57,7 @@ class LocalRegistry:
                 "ModelApprovalStatus": request.get("ModelApprovalStatus", "PendingManualApproval"),
                 "CreationTime": state.to_iso(state.now()),
             }
-            state.write_json(self.root / group / f"{version}.json", record)
+            state.write_json_atomic(self.root / group / f"{version}.json", record)
         return record
 
     def describe_group(self, group: str) -> dict[str, Any] | None:
@@ -91,7 +91,7 @@ class LocalRegistry:
                 else:
                     record[key] = value
             record["LastModifiedTime"] = state.to_iso(state.now())
-            state.write_json(path, record)
+            state.write_json_atomic(path, record)
         return record
 
     def _package_file(self, arn: str) -> Path | None:

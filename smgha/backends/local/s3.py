@@ -6,9 +6,15 @@ Object semantics that matter to pipelines are kept: a URI is a key prefix, so
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
-from urllib.parse import urlparse
+
+from smgha.backends.local import state
+from smgha.s3_names import s3_uri_problem
+
+
+class S3UriError(ValueError):
+    """An S3 URI the local backend refuses; the message says which rule it breaks."""
 
 
 class LocalS3:
@@ -16,21 +22,46 @@ class LocalS3:
         self.root = root
 
     def path(self, uri: str) -> Path:
-        """The file or folder behind `s3://bucket/key` (`file://` and plain paths pass through)."""
-        parsed = urlparse(uri)
-        if parsed.scheme == "s3":
-            if not parsed.netloc:
-                raise ValueError(f"{uri!r} names no bucket")
-            return self.root / parsed.netloc / parsed.path.lstrip("/")
-        if parsed.scheme == "file":
-            return Path(parsed.path)
-        if parsed.scheme == "":
-            return Path(uri)
-        raise ValueError(f"{uri!r}: the local backend reads s3://, file:// or plain paths")
+        """The file or folder behind `s3://bucket/key`, always inside the root folder.
+
+        S3UriError for anything else: another scheme, a bucket name S3 refuses, a key that
+        would leave its bucket's folder (checked again on the resolved path, so a symbolic
+        link inside the state folder cannot lead out of it either)."""
+        problem = s3_uri_problem(uri)
+        if problem:
+            raise S3UriError(f"{uri!r}: {problem}")
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        target = self.root / bucket / key.lstrip("/")
+        root = self.root.resolve()
+        if not target.resolve().is_relative_to(root):
+            raise S3UriError(f"{uri!r} leads outside the local S3 folder {root}")
+        return target
+
+    def readable(self, uri: str) -> Path:
+        """The file or folder a job input names: an `s3://` URI as `path()` does, or a local
+        file (a plain path or `file://`), which the local backend also reads so that a pull
+        request's pipeline can train on data in the workspace (the model-validate-pr
+        template's InputDataUrl). A local file must resolve, symbolic links included, inside
+        the workspace (GITHUB_WORKSPACE, else the current folder) or the state folder: only
+        reading is allowed outside S3, never writing."""
+        if uri.startswith("s3://"):
+            return self.path(uri)
+        if "://" in uri and not uri.startswith("file://"):
+            raise S3UriError(f"{uri!r}: the local backend reads s3://, file:// or plain paths")
+        local = Path(uri.removeprefix("file://"))
+        workspace = Path(os.environ.get("GITHUB_WORKSPACE") or os.getcwd()).resolve()
+        state_folder = self.root.parent.resolve()
+        resolved = local.resolve()
+        if not (resolved.is_relative_to(workspace) or resolved.is_relative_to(state_folder)):
+            raise S3UriError(
+                f"{uri!r} is outside the workspace {workspace} and the state folder "
+                f"{state_folder}: the local backend reads local files from those only"
+            )
+        return local
 
     def objects(self, uri: str) -> list[tuple[Path, str]]:
         """Every object whose key starts with the URI's key, as (file, key relative to it)."""
-        base = self.path(uri)
+        base = self.readable(uri)
         if base.is_file():
             return [(base, base.name)]
         found: list[tuple[Path, str]] = []
@@ -50,9 +81,7 @@ class LocalS3:
         dest.mkdir(parents=True, exist_ok=True)
         count = 0
         for source, relative in self.objects(uri):
-            target = dest / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            state.write_bytes_atomic(dest / relative, source.read_bytes())
             count += 1
         return count
 
@@ -62,14 +91,11 @@ class LocalS3:
         count = 0
         for file in sorted(source.rglob("*")):
             if file.is_file():
-                target = dest / file.relative_to(source)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(file, target)
+                state.write_bytes_atomic(dest / file.relative_to(source), file.read_bytes())
                 count += 1
         return count
 
     def put_bytes(self, uri: str, body: bytes) -> Path:
         target = self.path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(body)
+        state.write_bytes_atomic(target, body)
         return target

@@ -17,9 +17,12 @@ import string
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from smgha.errors import StateFileError
 
 STATE_DIR_ENV = "SMGHA_STATE_DIR"
 # The account id of every local ARN: AWS reserves no such account, and it reads as fake.
@@ -53,28 +56,60 @@ def new_id(length: int = 12) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: readers in other processes see the old or the new file."""
+def write_bytes_atomic(path: Path, body: bytes) -> None:
+    """Write `body` as the file `path` so that no reader, and no crash, ever sees half of
+    it: write a temporary file in the same folder, flush it to disk (fsync), then rename it
+    over `path` (os.replace is atomic within one file system: POSIX rename(2)), and fsync
+    the folder so the rename itself is on disk. A failure at any point leaves the previous
+    file as it was and no temporary file behind. (S3 likewise never shows part of an
+    object: "Amazon S3 never adds partial objects", Amazon S3 API Reference, PutObject.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
-def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+def write_json_atomic(path: Path, document: Any) -> None:
+    """Write `document` as the JSON file `path`, atomically (write_bytes_atomic): readers
+    in other processes, and a run after a crash, see the old file or the new one."""
+    text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def read_json_if_exists(path: Path) -> Any:
-    """The JSON at `path`, or None when there is no such file (yet)."""
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object stored at `path` (every state file holds one). A file that does not
+    parse, or holds something else than an object, raises StateFileError naming it: the
+    stages and the CLI report that in one line instead of a traceback."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except UnicodeDecodeError as error:
+        raise StateFileError(path, f"is not UTF-8 text ({error.reason})") from None
+    except json.JSONDecodeError as error:
+        problem = "is empty" if not error.doc.strip() else f"is not valid JSON ({error})"
+        raise StateFileError(path, problem) from None
+    if not isinstance(document, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+        found = kind.get(type(document), "a number")
+        raise StateFileError(path, f"holds {found} where a JSON object belongs")
+    return document
+
+
+def read_json_if_exists(path: Path) -> dict[str, Any] | None:
+    """The JSON object at `path`, or None when there is no such file (yet)."""
     try:
         return read_json(path)
     except FileNotFoundError:
@@ -116,10 +151,80 @@ def spawn(module: str, folder: Path, log_name: str) -> subprocess.Popen[bytes]:
     }
     with open(folder / log_name, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-c", _RUN_MODULE, package_root, module, str(folder)],
+            [sys.executable, "-c", _RUN_MODULE, package_root, module, str(folder.resolve())],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=env,
         )
+
+
+def runs(pid: int, module: str, folder: Path) -> bool:
+    """Whether process `pid` is alive and is the `spawn(module, folder)` it was recorded as.
+
+    A pid file outlives its process (kill -9 leaves it behind) and the kernel reuses pids, so
+    a signal-0 probe alone would take an unrelated process, or an unreaped zombie, for the
+    endpoint's server or the executor. Where /proc exists (Linux) the process must not be a
+    zombie and its command line must name the module and the folder; elsewhere the probe is
+    all there is."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process: not one this state folder started
+    if not Path("/proc/self").is_dir():
+        return True
+    proc = Path("/proc") / str(pid)
+    try:
+        status = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        arguments = (proc / "cmdline").read_bytes().split(b"\0")
+    except (OSError, IndexError):
+        return False  # it ended while we looked
+    # spawn() passes the folder resolved, so every reader spells it the same way.
+    wanted = [module.encode(), str(folder.resolve()).encode()]
+    return status != "Z" and all(part in arguments for part in wanted)
+
+
+def stop_process_group(leader: int, grace_seconds: float = 5.0) -> None:
+    """Stop what is left of the process group of `leader`, a spawned process (each is a
+    session and group leader) that has died: the jobs it started run on otherwise.
+
+    The group's id stays reserved while any member lives (Linux does not hand out a pid that
+    is still some group's id), so killing the group is safe unless a live process holds the
+    pid: then the group is empty and the pid belongs to someone else, who is left alone.
+    SIGTERM first, SIGKILL after `grace_seconds`."""
+    import signal
+
+    if _live_process_holds(leader):
+        return  # the pid is someone else's now: the leader's group is empty
+    try:
+        os.killpg(leader, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return  # nothing is left of the group
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(leader, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader, signal.SIGKILL)
+
+
+def _live_process_holds(pid: int) -> bool:
+    """A running process has this pid (an unreaped zombie does not count: it is the dead
+    leader itself)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return not Path("/proc/self").is_dir()  # without /proc, trust the probe
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
