@@ -373,6 +373,19 @@ def fmt_rps(stats: dict[str, Any]) -> str:
     return f"{stats['median']:,.0f} ({stats['min']:,.0f}–{stats['max']:,.0f})"
 
 
+def train_model(temp: str) -> dict[str, Any]:
+    """Train the bench's model in a child process; its JSON answer (model path, rows)."""
+    c.progress(f"training the model ({FEATURES} features, {ROUNDS} rounds, depth {DEPTH})")
+    trained = subprocess.run(
+        [c.PYTHON, "-c", TRAIN_SCRIPT, temp, str(FEATURES), str(ROUNDS), str(DEPTH)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return dict(json.loads(trained.stdout))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -388,15 +401,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="smgha-bench-endpoint-") as temp:
         folder = Path(temp) / "endpoint"
         folder.mkdir()
-        c.progress(f"training the model ({FEATURES} features, {ROUNDS} rounds, depth {DEPTH})")
-        trained = subprocess.run(
-            [c.PYTHON, "-c", TRAIN_SCRIPT, temp, str(FEATURES), str(ROUNDS), str(DEPTH)],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=300,
-        )
-        model = json.loads(trained.stdout)
+        model = train_model(temp)
         rows: list[str] = model["rows"]
         (folder / "serving.json").write_text(
             json.dumps(

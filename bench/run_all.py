@@ -23,6 +23,8 @@ BENCHMARKS = (
     "runner_overhead",
     "local_build",
     "endpoint_throughput",
+    "soak_endpoint",
+    "smoke_load",
     "toolkit_cache",
     "install_size",
     "cold_install",
