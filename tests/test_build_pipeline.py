@@ -221,6 +221,21 @@ def test_an_sdk_definition_without_default_bucket_is_refused_before_any_call(
     _moto_is_untouched()
 
 
+def test_a_default_bucket_that_does_not_exist_is_named_and_nothing_is_created(
+    aws_env: None,
+) -> None:
+    inputs = _sagemaker_inputs("ml.pipeline:get_pipeline", **{"default-bucket": "no-such-bucket"})
+
+    result = run_main(build_pipeline.main, inputs, **GITHUB_CONTEXT)
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    assert "input 'default-bucket'" in result.errors[0]
+    assert "'no-such-bucket' does not exist" in result.errors[0]
+    assert "terraform output -raw artifact_bucket_name" in result.errors[0]
+    _moto_is_untouched()
+
+
 # A definition function that ignores default-bucket and gives the SDK a bucket of its own:
 # the SDK's default name (the SDK looks the account up at STS's public endpoint, which
 # moto does not answer, so the function names it). Its own boto3 session, as the SDK makes

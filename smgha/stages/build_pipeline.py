@@ -382,7 +382,19 @@ def run(
         return result
 
     for uri, body in uploads.items():
-        backend.put_object(uri, body)
+        try:
+            backend.put_object(uri, body)
+        except StageError as error:
+            # The first upload is the first write: a bucket that does not exist is the input's
+            # fault, said before anything was created (S3's error code NoSuchBucket).
+            if "NoSuchBucket" in error.detail:
+                raise InputError(
+                    "default-bucket",
+                    f"the bucket {inputs.default_bucket!r} does not exist (PutObject answered "
+                    "NoSuchBucket); nothing was uploaded or created",
+                    f"Set default-bucket to {ARTIFACT_BUCKET_HINT}.",
+                ) from error
+            raise
         log(f"Uploaded {uri} ({len(body)} bytes)")
     result.pipeline_arn, result.created = backend.upsert_pipeline(
         inputs.pipeline_name, definition, inputs.role_arn, inputs.tags
