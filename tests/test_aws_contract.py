@@ -430,3 +430,41 @@ def test_a_schedule_needs_data_capture_and_an_hourly_runtime(double: tuple[str, 
     _job_definition(sagemaker, "dq-2", runtime=7200)
     assert "exceeds the hourly schedule's 3600" in _refusal(lambda: _schedule(sagemaker, "dq-2"))
     _schedule(sagemaker, "dq-1")
+
+
+def test_a_container_in_script_mode_without_a_script_never_becomes_healthy(
+    double: tuple[str, Double],
+) -> None:
+    url, _ = double
+    sagemaker, _ = _clients(url)
+    sagemaker.create_model(
+        ModelName="script-mode",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={
+            "Image": IMAGE,
+            "ModelDataUrl": "s3://b/model.tar.gz",
+            "Environment": {"SAGEMAKER_PROGRAM": "", "SAGEMAKER_SUBMIT_DIRECTORY": ""},
+        },
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="script",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "script-mode",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 2,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName="fresh", EndpointConfigName="script")
+    described = sagemaker.describe_endpoint(EndpointName="fresh")
+    assert described["EndpointStatus"] == "Failed"
+    assert "did not pass the ping health check" in described["FailureReason"]
+
+    # An update to it: SageMaker keeps the old fleet, which still serves.
+    _endpoint(sagemaker)
+    sagemaker.update_endpoint(EndpointName="churn-prod", EndpointConfigName="script")
+    described = sagemaker.describe_endpoint(EndpointName="churn-prod")
+    assert described["EndpointConfigName"] == "c1"
+    assert described["FailureReason"].startswith("Failed to update endpoint")

@@ -63,6 +63,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from smgha import definition as defn
+from smgha import serving_container
 from smgha.backends.local.executor import pipeline_job_name
 from smgha.backends.local.expressions import Evaluator, ExpressionError, lookup
 from tests.aws_contract import contract_problems, recordable, request_params, wire_protocol
@@ -260,6 +261,7 @@ class Double:
         # the next DescribeEndpoint, which keeps the runs fast); endpoint name -> until when.
         self.update_seconds = update_seconds
         self.updating: dict[str, float] = {}
+        self.failed_updates: dict[str, str] = {}  # endpoint name -> why its update rolled back
         self.lock = threading.Lock()
         self.roles: dict[str, str] = {}  # access key id -> role ARN
         self.executions: dict[str, dict[str, Any]] = {}  # execution ARN -> status, steps
@@ -598,6 +600,11 @@ class Double:
         if problems:
             raise Refused(problems)
         self.updating[endpoint.endpoint_name] = time.time() + self.update_seconds
+        failure = self._health_check_failure(backend, config.endpoint_config_name)
+        if failure:  # the new fleet never becomes healthy: SageMaker keeps the old one
+            self.failed_updates[endpoint.endpoint_name] = f"Failed to update endpoint: {failure}"
+            return _json({"EndpointArn": endpoint.arn})
+        self.failed_updates.pop(endpoint.endpoint_name, None)
         # The blue/green update, collapsed to its outcome: every alarm stayed quiet.
         endpoint.endpoint_config_name = config.endpoint_config_name
         endpoint.production_variants = endpoint._process_production_variants(
@@ -671,14 +678,57 @@ class Double:
                 )
         return problems
 
+    def _served_container(self, backend: Any, model_name: str) -> tuple[str, dict[str, Any]]:
+        """The model data URL a model serves and its container's Environment: a model of a
+        model package serves the package's artifact, with the package container's
+        Environment and the model's own on top (as the local deployer combines them)."""
+        record = backend._models[model_name]
+        container = record.primary_container or record.containers[0]
+        url = container.get("ModelDataUrl")
+        environment = container.get("Environment") or {}
+        if not url:
+            package = self.sagemaker.describe_model_package(
+                ModelPackageName=container["ModelPackageName"]
+            )
+            served = package["InferenceSpecification"]["Containers"][0]
+            url = served["ModelDataUrl"]
+            environment = {**(served.get("Environment") or {}), **environment}
+        return str(url), environment
+
+    def _health_check_failure(self, backend: Any, config_name: str) -> str:
+        """Why a config's containers would fail SageMaker's /ping health check ('' if not):
+        a container in script mode with no script (smgha/serving_container.py)."""
+        for variant in backend.endpoint_configs[config_name].production_variants:
+            _, environment = self._served_container(backend, variant["ModelName"])
+            if serving_container.script_mode_without_script(environment):
+                # SageMaker's wording (AWS re:Post knowledge center, sagemaker-endpoint-
+                # creation-fail): the variant "did not pass the ping health check".
+                return (
+                    f"The primary container for production variant {variant['VariantName']} "
+                    "did not pass the ping health check. Please check CloudWatch logs for this "
+                    "endpoint."
+                )
+        return ""
+
     def _sagemaker_DescribeEndpoint(  # noqa: N802
         self, body: bytes, headers: Any, region: str, path: str
     ) -> tuple[int, dict[str, str], bytes]:
+        from moto.sagemaker.models import sagemaker_backends
+
         status, extra, answer = self.forward("POST", path, headers, body)
-        name = json.loads(body)["EndpointName"]
-        if status != 200 or time.time() >= self.updating.get(name, 0.0):
+        if status != 200:
             return status, extra, answer
-        return _json({**json.loads(answer), "EndpointStatus": "Updating"})
+        document = json.loads(answer)
+        name = document["EndpointName"]
+        backend = sagemaker_backends[ACCOUNT][region]
+        failure = self._health_check_failure(backend, document["EndpointConfigName"])
+        if failure:  # a new endpoint whose container never becomes healthy
+            return _json({**document, "EndpointStatus": "Failed", "FailureReason": failure})
+        if name in self.failed_updates:  # rolled back to the old config, which serves
+            document["FailureReason"] = self.failed_updates[name]
+        if time.time() < self.updating.get(name, 0.0):
+            document["EndpointStatus"] = "Updating"
+        return _json(document)
 
     def _sagemaker_runtime_InvokeEndpoint(  # noqa: N802
         self, body: bytes, headers: Any, region: str, path: str
@@ -695,19 +745,7 @@ class Double:
                 400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found."
             )
         variant = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[0]
-        model_record = backend._models[variant["ModelName"]]
-        container = model_record.primary_container or model_record.containers[0]
-        url = container.get("ModelDataUrl")
-        environment = container.get("Environment") or {}
-        if not url:  # a model of a model package: SageMaker serves the package's artifact
-            package = self.sagemaker.describe_model_package(
-                ModelPackageName=container["ModelPackageName"]
-            )
-            served = package["InferenceSpecification"]["Containers"][0]
-            url = served["ModelDataUrl"]
-            # The container's Environment decides script mode (smgha/serving_container.py);
-            # the model's own on top, as the local deployer combines them.
-            environment = {**(served.get("Environment") or {}), **environment}
+        url, environment = self._served_container(backend, variant["ModelName"])
         with self.lock:
             cache_key = f"{url} {json.dumps(environment, sort_keys=True)}"
             model = self.models.get(cache_key)
