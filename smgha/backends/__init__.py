@@ -37,6 +37,15 @@ class StepRecord:
         return None
 
 
+def registered_model_package(steps: list[StepRecord]) -> str:
+    """The ARN a register step recorded, whatever the step is called (the SDK renames it)."""
+    for step in steps:
+        arn = (step.metadata.get("RegisterModel") or {}).get("Arn")
+        if arn and step.status == "Succeeded":
+            return str(arn)
+    return ""
+
+
 @dataclass(frozen=True)
 class ExecutionRecord:
     """A pipeline execution, as `DescribePipelineExecution` reports it."""

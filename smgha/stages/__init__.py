@@ -8,6 +8,7 @@ edge: it turns InputError and StageError into one `::error` annotation and exit 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -314,6 +315,17 @@ def sagemaker_name(input_name: str, text: str) -> str:
             "Use 1-63 letters, digits and hyphens, starting and ending with a letter or digit.",
         )
     return text
+
+
+def bounded_sagemaker_name(name: str, suffix: str = "") -> str:
+    """A name the stages make for a SageMaker resource (model, endpoint config, schedule,
+    job definition, job): at most 63 letters, digits and hyphens; a longer one is cut and
+    given a hash of the whole, so two long names stay apart."""
+    cleaned = re.sub(r"[^A-Za-z0-9-]", "-", name)
+    if len(cleaned) + len(suffix) > 63:
+        tail = hashlib.sha256(cleaned.encode()).hexdigest()[:6]
+        cleaned = cleaned[: 63 - len(suffix) - 7].rstrip("-") + "-" + tail
+    return cleaned + suffix
 
 
 def alarmed_endpoint_name(input_name: str, text: str) -> str:

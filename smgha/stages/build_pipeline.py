@@ -25,7 +25,7 @@ from typing import Any
 from smgha import definition as defn
 from smgha import gates
 from smgha.aws_values import aws_value
-from smgha.backends import PipelineBackend, StepRecord, backend
+from smgha.backends import PipelineBackend, StepRecord, backend, registered_model_package
 from smgha.errors import InputError, StageError
 from smgha.progress import Waiting, elapsed
 from smgha.runner import Runner, fenced_code
@@ -501,15 +501,6 @@ def _watch(
     if execution.status == "Succeeded":
         result.metrics = _read_metrics(inputs, backend, result, definition)
     return result
-
-
-def registered_model_package(steps: list[StepRecord]) -> str:
-    """The ARN a register step recorded, whatever the step is called (the SDK renames it)."""
-    for step in steps:
-        arn = (step.metadata.get("RegisterModel") or {}).get("Arn")
-        if arn and step.status == "Succeeded":
-            return str(arn)
-    return ""
 
 
 def _read_metrics(

@@ -34,6 +34,7 @@ from smgha.stages import (
     OutputSpec,
     alarmed_endpoint_name,
     backend_and_region,
+    bounded_sagemaker_name,
     choice,
     positive_number,
     run_stage,
@@ -431,7 +432,7 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
         )
     _check_containers(inputs, package)
     group, version = package["ModelPackageGroupName"], int(package["ModelPackageVersion"])
-    model_name = _bounded_name(f"{group}-v{version}")
+    model_name = bounded_sagemaker_name(f"{group}-v{version}")
     model_request = None
     if hosting.describe_model(model_name) is None:
         model_request = {
@@ -450,7 +451,9 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
         config_name = live_config["EndpointConfigName"]
     else:
         digest = hashlib.sha256(json.dumps(config_request, sort_keys=True).encode()).hexdigest()[:8]
-        config_name = _bounded_name(f"{inputs.endpoint_name}-v{version}", suffix=f"-{digest}")
+        config_name = bounded_sagemaker_name(
+            f"{inputs.endpoint_name}-v{version}", suffix=f"-{digest}"
+        )
     config_request = {"EndpointConfigName": config_name, **config_request}
 
     alarm_requests = [] if inputs.alarms else _alarm_requests(inputs)
@@ -532,15 +535,6 @@ def _instance_type_changes(inputs: Inputs, live_config: dict[str, Any] | None) -
         and v.get("InstanceType") != inputs.instance_type
         for v in (live_config or {}).get("ProductionVariants") or []
     )
-
-
-def _bounded_name(name: str, suffix: str = "") -> str:
-    """SageMaker names: at most 63 characters of letters, digits and hyphens."""
-    cleaned = re.sub(r"[^A-Za-z0-9-]", "-", name)
-    if len(cleaned) + len(suffix) > 63:
-        tail = hashlib.sha256(cleaned.encode()).hexdigest()[:6]
-        cleaned = cleaned[: 63 - len(suffix) - 7].rstrip("-") + "-" + tail
-    return cleaned + suffix
 
 
 def _config_request(

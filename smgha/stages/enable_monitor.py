@@ -48,6 +48,7 @@ from smgha.stages import (
     OutputSpec,
     alarmed_endpoint_name,
     backend_and_region,
+    bounded_sagemaker_name,
     choice,
     local_state_folder,
     positive_number,
@@ -57,7 +58,6 @@ from smgha.stages import (
     whole_number,
     workspace_file,
 )
-from smgha.stages.deploy_endpoint import _bounded_name
 
 STAGE = "enable-monitor"
 HOURLY = "cron(0 * ? * * *)"
@@ -548,7 +548,7 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
                 "JsonContentTypes": ["application/json"],
             },
         }
-        config_name = _bounded_name(config_name, suffix=f"-dc-{_digest(body, 6)}")
+        config_name = bounded_sagemaker_name(config_name, suffix=f"-dc-{_digest(body, 6)}")
         config_request = {"EndpointConfigName": config_name, **body}
 
     statistics = constraints = job_request = None
@@ -563,7 +563,7 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
     statistics_uri = f"{baseline_uri}/statistics.json"
     constraints_uri = f"{baseline_uri}/constraints.json"
     reports_uri = f"{output}/reports"
-    schedule_name = _bounded_name(f"{endpoint}-data-quality")
+    schedule_name = bounded_sagemaker_name(f"{endpoint}-data-quality")
     definition_body = {
         "DataQualityBaselineConfig": {
             "ConstraintsResource": {"S3Uri": constraints_uri},
@@ -602,7 +602,7 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
         "RoleArn": inputs.role_arn,
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
     }
-    definition_name = _bounded_name(
+    definition_name = bounded_sagemaker_name(
         f"{endpoint}-data-quality", suffix=f"-{_digest(definition_body)}"
     )
     definition_request = {
@@ -706,7 +706,7 @@ def _job_request(
     digest = _digest(
         {"request": body, "data": hashlib.sha256(_features_csv(inputs, dataset)).hexdigest()}
     )
-    name = _bounded_name(f"{inputs.endpoint_name}-baseline", suffix=f"-{digest}")
+    name = bounded_sagemaker_name(f"{inputs.endpoint_name}-baseline", suffix=f"-{digest}")
     return {"ProcessingJobName": name, **body}
 
 

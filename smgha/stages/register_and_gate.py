@@ -23,7 +23,7 @@ from typing import Any
 
 from smgha import gates
 from smgha.aws_values import aws_value
-from smgha.backends import Backend, backend
+from smgha.backends import Backend, backend, registered_model_package
 from smgha.errors import InputError, StageError
 from smgha.runner import Runner
 from smgha.stages import (
@@ -38,7 +38,6 @@ from smgha.stages import (
     s3_uri,
     workspace_file,
 )
-from smgha.stages.build_pipeline import registered_model_package
 
 STAGE = "register-and-gate"
 
