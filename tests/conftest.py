@@ -194,10 +194,10 @@ def hold_clients_to_the_contract() -> Iterator[None]:
 
     def checked(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         service = client.meta.service_model.service_name
-        if client_side_valid(service, operation_name, api_params):
-            problems = contract_problems(service, operation_name, api_params)
-            if problems:
-                raise validation_error(operation_name, problems)
+        problems = contract_problems(service, operation_name, api_params)
+        # botocore validates every call itself; it is asked here only for a refused one.
+        if problems and client_side_valid(service, operation_name, api_params):
+            raise validation_error(operation_name, problems)
         return original(client, operation_name, api_params)
 
     checked.__wrapped__ = original  # type: ignore[attr-defined]  # a test of the double's own check
