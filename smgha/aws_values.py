@@ -31,33 +31,55 @@ from smgha.stages import shown
 
 
 @functools.cache
+def service_model(service: str) -> Any:
+    """Loaded once per process: a service model is a large JSON file to parse."""
+    return botocore.session.get_session().get_service_model(service)
+
+
+@functools.cache
 def _shape(service: str, shape_name: str) -> Any:
-    return botocore.session.get_session().get_service_model(service).shape_for(shape_name)
+    return service_model(service).shape_for(shape_name)
 
 
 # What Java's `.` does not match: its line terminators (java.util.regex.Pattern, "Line
 # terminators"). Python's `.` only leaves out "\n", so `execution/.*` would take a "\r".
 _JAVA_DOT = "[^\n\r\u0085\u2028\u2029]"
+# Java's predefined classes are ASCII (java.util.regex.Pattern, "Predefined character
+# classes", without UNICODE_CHARACTER_CLASS); Python's are Unicode, so "１" would be a \d.
+# Inside a class they go in without their brackets. (\D, \W, \S stay Python's: narrower
+# than Java's, so stricter.)
+_JAVA_CLASSES = {"d": "0-9", "w": "a-zA-Z_0-9", "s": " \t\n\x0b\f\r"}
+
+
+def java_pattern_source(source: str) -> str:
+    r"""A botocore (Java) pattern rewritten so that Python's `re` or `regex` matches as Java
+    does: `.` without line terminators, `\d`, `\w` and `\s` ASCII only."""
+    translated = []
+    in_class, index = False, 0
+    while index < len(source):
+        char = source[index]
+        if char == "\\":
+            escape = source[index : index + 2]
+            ascii_class = _JAVA_CLASSES.get(escape[1:])
+            if ascii_class is None:
+                translated.append(escape)
+            else:
+                translated.append(ascii_class if in_class else f"[{ascii_class}]")
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        translated.append(_JAVA_DOT if char == "." and not in_class else char)
+        index += 1
+    return "".join(translated)
 
 
 @functools.cache
 def _pattern(source: str) -> re.Pattern[str]:
-    """A botocore (Java) pattern as a Python one: ASCII classes, and `.` as in Java."""
-    translated = []
-    escaped = in_class = False
-    for char in source:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "[":
-            in_class = True
-        elif char == "]":
-            in_class = False
-        elif char == "." and not in_class:
-            char = _JAVA_DOT
-        translated.append(char)
-    return re.compile("".join(translated), re.ASCII)
+    """A botocore (Java) pattern as a Python one."""
+    return re.compile(java_pattern_source(source))
 
 
 def aws_value(input_name: str, text: str, service: str, shape_name: str) -> str:

@@ -8,9 +8,11 @@ shape and reports every violation of:
 - `pattern`: botocore's patterns are Java regular expressions, applied by the service to the
   whole value (`String.matches`). They are compiled with the `regex` package (installed with
   the `test` extra, through python-hcl2 and cfn-lint), which reads `\\p{L}`, `\\p{Z}`,
-  `\\p{N}` like Java. Two Java details are translated: `.` does not match a line terminator
-  (`\\n`, `\\r`, `\\u0085`, `\\u2028`, `\\u2029`), and a surrogate pair in a character class
-  (`\\uD800\\uDC00-\\uDBFF\\uDFFF`) is the code point it encodes.
+  `\\p{N}` like Java. Java's details are translated by the product's own reader
+  (smgha.aws_values.java_pattern_source): `.` does not match a line terminator (`\\n`,
+  `\\r`, `\\u0085`, `\\u2028`, `\\u2029`) and `\\d`, `\\w`, `\\s` are ASCII; here too a
+  surrogate pair in a character class (`\\uD800\\uDC00-\\uDBFF\\uDFFF`) is the code point it
+  encodes.
 - `min`/`max` of strings (in UTF-16 code units, Java's `String.length()`: for text outside
   the Basic Multilingual Plane that is the stricter reading), lists, maps, blobs and numbers;
 - `enum`, `required` members, unknown members and basic types.
@@ -29,21 +31,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import botocore.session
 import pytest
 import regex
 from botocore.client import BaseClient
 from botocore.model import Shape
 
+from smgha.aws_values import java_pattern_source, service_model
+
 # A Java surrogate pair written as two \\u escapes (high, then low surrogate).
 _SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE)
-# Java's `.` without DOTALL: anything but a line terminator.
-_JAVA_DOT = r"[^\n\r\u0085\u2028\u2029]"
-
-
-@functools.cache
-def service_model(service: str) -> Any:
-    return botocore.session.get_session().get_service_model(service)
 
 
 @functools.cache
@@ -54,21 +50,7 @@ def java_pattern(pattern: str) -> regex.Pattern[str]:
         high, low = int(match[1], 16), int(match[2], 16)
         return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
 
-    source = _SURROGATE_PAIR.sub(pair, pattern)
-    translated, in_class, index = [], False, 0
-    while index < len(source):
-        char = source[index]
-        if char == "\\":
-            translated.append(source[index : index + 2])
-            index += 2
-            continue
-        if char == "[" and not in_class:
-            in_class = True
-        elif char == "]" and in_class:
-            in_class = False
-        translated.append(_JAVA_DOT if char == "." and not in_class else char)
-        index += 1
-    return regex.compile("".join(translated))
+    return regex.compile(java_pattern_source(_SURROGATE_PAIR.sub(pair, pattern)))
 
 
 def _length(value: str) -> int:

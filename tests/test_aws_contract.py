@@ -468,3 +468,16 @@ def test_a_container_in_script_mode_without_a_script_never_becomes_healthy(
     described = sagemaker.describe_endpoint(EndpointName="churn-prod")
     assert described["EndpointConfigName"] == "c1"
     assert described["FailureReason"].startswith("Failed to update endpoint")
+
+
+def test_java_pattern_classes_are_ascii_as_in_java() -> None:
+    # RoleArn's pattern has \d{12}: Java's \d is [0-9], Python's would take "１" (U+FF11).
+    request = {
+        "ModelName": "churn-1",
+        "ExecutionRoleArn": "arn:aws:iam::１２３４５６７８９０１２:role/execution",
+        "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://b/model.tar.gz"},
+    }
+    problems = contract_problems("sagemaker", "CreateModel", request)
+    assert len(problems) == 1 and "ExecutionRoleArn" in problems[0], problems
+    request["ExecutionRoleArn"] = ROLE
+    assert contract_problems("sagemaker", "CreateModel", request) == []
