@@ -26,8 +26,7 @@ from typing import Any
 import botocore
 import botocore.session
 
-from smgha.errors import InputError
-from smgha.stages import shown
+from smgha.errors import InputError, shown
 
 
 @functools.cache

@@ -22,8 +22,8 @@ from typing import TextIO
 
 from smgha import __version__
 from smgha.errors import StateFileError
+from smgha.inputs import InputSpec
 from smgha.runner import Runner
-from smgha.stages import InputSpec
 
 
 def _stages() -> dict[str, tuple[str, Sequence[InputSpec], Callable[[Runner], int]]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha.errors import InputError
-from smgha.stages import workspace_file
+from smgha.inputs import workspace_file
 
 # `Steps.Train.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri` -> tokens.
 _TOKEN = re.compile(r"""([^.\[\]]+)|\[\s*'([^']*)'\s*\]|\[\s*"([^"]*)"\s*\]|\[\s*(\d+)\s*\]""")

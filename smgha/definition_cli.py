@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from smgha.stages import InputSpec
+from smgha.inputs import InputSpec
 
 # build-pipeline's inputs that decide the definition and where its code goes.
 DEFINITION_INPUTS = (

@@ -55,3 +55,16 @@ class StateFileError(Exception):
             f"the local state file {self.path} {self.problem.rstrip('.')}. "
             "Delete it (the record it held is lost) or restore it from a copy, then run again."
         )
+
+
+# How much of a bad value an error message quotes: a 100,000-character input must give a
+# readable one-line error, not a 100,000-character annotation.
+SHOWN_CHARACTERS = 80
+
+
+def shown(text: str) -> str:
+    """`text` quoted for an error message: repr (a newline or an escape character shows as
+    `\\n`, `\\x1b`), cut after SHOWN_CHARACTERS with the full length said when longer."""
+    if len(text) <= SHOWN_CHARACTERS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARACTERS]!r}... ({len(text):,} characters)"

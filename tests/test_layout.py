@@ -1,7 +1,8 @@
 """Import rules the layout relies on, checked over the source (issue 14 asks for them):
 
-- no stage imports another stage: what two stages share lives in `smgha/stages/__init__.py`
-  or below it (backends, definition), so a stage can be read, and changed, on its own;
+- no stage imports another stage: what two stages share lives in `smgha/stages/__init__.py`,
+  `smgha/inputs.py` or below them (resources, backends, definition), so a stage can be read,
+  and changed, on its own;
 - the two backend adapters never import each other: the local backend is SageMaker's
   stand-in, not a client of it, and the AWS adapter knows nothing of the local state.
 """

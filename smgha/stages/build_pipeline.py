@@ -26,24 +26,20 @@ from smgha import definition as defn
 from smgha import gates
 from smgha.aws_values import aws_value
 from smgha.backends import PipelineBackend, StepRecord, backend, registered_model_package
-from smgha.errors import InputError, StageError
-from smgha.progress import Waiting, elapsed
-from smgha.runner import Runner, fenced_code
-from smgha.stages import (
-    ARTIFACT_BUCKET_HINT,
-    BUCKET_NAME,
-    LOCAL_BUCKET,
+from smgha.errors import InputError, StageError, shown
+from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
-    OutputSpec,
     backend_and_region,
     decimal_number,
     one_line,
     path_text,
     positive_number,
-    run_stage,
-    shown,
 )
+from smgha.progress import Waiting, elapsed
+from smgha.runner import Runner, fenced_code
+from smgha.s3_names import BUCKET_NAME
+from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
 
 STAGE = "build-pipeline"
 

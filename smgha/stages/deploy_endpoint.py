@@ -25,23 +25,20 @@ from smgha import definition as defn
 from smgha import serving_container
 from smgha.aws_values import aws_value
 from smgha.backends import EndpointBackend, RegistryBackend, backend
-from smgha.errors import InputError, StageError
-from smgha.progress import Waiting
-from smgha.runner import Runner
-from smgha.stages import (
+from smgha.errors import InputError, StageError, shown
+from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
-    OutputSpec,
-    alarmed_endpoint_name,
     backend_and_region,
-    bounded_sagemaker_name,
     choice,
     positive_number,
-    run_stage,
     s3_uri,
-    shown,
     whole_number,
 )
+from smgha.progress import Waiting
+from smgha.resources.names import alarmed_endpoint_name, bounded_sagemaker_name
+from smgha.runner import Runner
+from smgha.stages import OutputSpec, run_stage
 
 STAGE = "deploy-endpoint"
 STRATEGIES = ("all-at-once", "canary", "linear")

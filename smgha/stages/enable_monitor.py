@@ -37,27 +37,22 @@ from typing import Any, Protocol, cast
 from smgha import monitor
 from smgha.aws_values import aws_value
 from smgha.backends import EndpointBackend, backend
-from smgha.errors import InputError, StageError
-from smgha.progress import Waiting
-from smgha.runner import Runner
-from smgha.stages import (
-    ARTIFACT_BUCKET_HINT,
-    LOCAL_BUCKET,
+from smgha.errors import InputError, StageError, shown
+from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
-    OutputSpec,
-    alarmed_endpoint_name,
     backend_and_region,
-    bounded_sagemaker_name,
     choice,
     local_state_folder,
     positive_number,
-    run_stage,
     s3_uri,
-    shown,
     whole_number,
     workspace_file,
 )
+from smgha.progress import Waiting
+from smgha.resources.names import alarmed_endpoint_name, bounded_sagemaker_name
+from smgha.runner import Runner
+from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
 
 STAGE = "enable-monitor"
 HOURLY = "cron(0 * ? * * *)"

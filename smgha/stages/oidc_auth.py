@@ -27,9 +27,10 @@ from smgha.credentials import (
     TokenPermissionMissing,
     TokenRequestError,
 )
-from smgha.errors import InputError, StageError
+from smgha.errors import InputError, StageError, shown
+from smgha.inputs import InputSpec, aws_region, whole_number
 from smgha.runner import Runner
-from smgha.stages import InputSpec, OutputSpec, aws_region, run_stage, shown, whole_number
+from smgha.stages import OutputSpec, run_stage
 
 STAGE = "oidc-auth"
 

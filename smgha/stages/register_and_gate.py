@@ -25,19 +25,18 @@ from smgha import gates
 from smgha.aws_values import aws_value
 from smgha.backends import Backend, backend, registered_model_package
 from smgha.errors import InputError, StageError
-from smgha.runner import Runner
-from smgha.stages import (
+from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
-    OutputSpec,
     backend_and_region,
     choice,
     local_state_folder,
     one_line,
-    run_stage,
     s3_uri,
     workspace_file,
 )
+from smgha.runner import Runner
+from smgha.stages import OutputSpec, run_stage
 
 STAGE = "register-and-gate"
 

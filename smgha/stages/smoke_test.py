@@ -33,24 +33,22 @@ from pathlib import Path
 from typing import Any, cast
 
 from smgha.backends import EndpointBackend, Invocation, backend
-from smgha.errors import InputError, StageError
-from smgha.progress import Waiting
-from smgha.runner import Runner, Summary
-from smgha.stages import (
+from smgha.errors import InputError, StageError, shown
+from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
-    OutputSpec,
     backend_and_region,
     choice,
     decimal_number,
     local_state_folder,
     positive_number,
-    run_stage,
-    sagemaker_name,
-    shown,
     whole_number,
     workspace_file,
 )
+from smgha.progress import Waiting
+from smgha.resources.names import sagemaker_name
+from smgha.runner import Runner, Summary
+from smgha.stages import OutputSpec, run_stage
 
 STAGE = "smoke-test"
 
