@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from smgha.backends.local import LocalBackend
+from smgha.resources import rollout
+from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import deploy_endpoint
 from tests.stage_helpers import GITHUB_CONTEXT, approved_package_request, run_main
@@ -443,14 +445,14 @@ def test_the_deployment_config_carries_the_limits_as_given(local: LocalBackend) 
         strategy="linear",
         **{"linear-step-percent": "10", "wait-seconds": "2879", "timeout-minutes": "480"},
     )
-    policy = deploy_endpoint._deployment_config(linear, ["a"])["BlueGreenUpdatePolicy"]
+    policy = linear.rollout.to_request(["a"])["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"]["LinearStepSize"] == {
         "Type": "CAPACITY_PERCENT",
         "Value": 10,
     }
     assert policy["MaximumExecutionTimeoutInSeconds"] == 28_800
     # A short timeout is raised to the service's minimum (600 s), as before.
-    canary = deploy_endpoint._deployment_config(inputs_of(package), ["a"])
+    canary = inputs_of(package).rollout.to_request(["a"])
     assert canary["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] == 600
     many = inputs_of(package, alarms="x\ny\nx")  # named twice: sent once
     assert many.alarms == ("x", "y")
@@ -589,12 +591,12 @@ def test_a_canary_that_is_not_a_whole_instance_is_sent_as_an_instance_count(
         "undocumented, so the canary is sent as exactly 1 instance (50 % of the fleet)."
     ]
     # Rounded down, never past half the fleet: 50 % of 3 instances is 1, not 2.
-    assert deploy_endpoint._canary_size(50, 3) == (
+    assert rollout.canary_size(50, 3) == (
         {"Type": "INSTANCE_COUNT", "Value": 1},
         "canary-percent 50 of a 3-instance fleet is 1.5 instances; SageMaker's rounding is "
         "undocumented, so the canary is sent as exactly 1 instance (33.3333 % of the fleet).",
     )
-    assert deploy_endpoint._canary_size(30, 10)[0] == {"Type": "CAPACITY_PERCENT", "Value": 30}
+    assert rollout.canary_size(30, 10)[0] == {"Type": "CAPACITY_PERCENT", "Value": 30}
     dry = deploy(v2, **{"instance-count": "2", "canary-percent": "10", "dry-run": "true"})
     assert dry.code == 0, dry.log
     assert "::notice title=deploy-endpoint%3A canary size::canary-percent 10" in dry.log
@@ -1254,15 +1256,14 @@ def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() 
     inputs = deploy_endpoint.Inputs(
         backend="sagemaker", region=REGION, model_package_arn=f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/2",
         endpoint_name="churn-prod", role_arn="arn:aws:iam::123456789012:role/r", instance_type="ml.m5.large", instance_count=1,
-        variant_name="AllTraffic", strategy="linear", canary_percent=10, linear_step_percent=25, wait_seconds=60,
-        termination_wait_seconds=30, alarms=("team-5xx",), max_latency_ms=500, autoscaling=None, target_invocations=100,
-        scale_in_cooldown=300, scale_out_cooldown=60, data_capture_percent=None, data_capture_uri="", allow_unapproved=False,
-        timeout_seconds=600, dry_run=False,
+        variant_name="AllTraffic", alarms=("team-5xx",), max_latency_ms=500, scaling=None, data_capture=None,
+        rollout=BlueGreen("linear", canary_percent=10, linear_step_percent=25, wait_seconds=60, termination_wait_seconds=30, timeout_seconds=600),
+        allow_unapproved=False, dry_run=False,
     )  # fmt: skip
     plan = deploy_endpoint.DeploymentPlan(
         package={}, model_name="churn-models-v2", model_request=None, config_name="churn-prod-v2-abcdef12",
         config_request={}, config_exists=True, live={"EndpointConfigName": "churn-prod-v1-12345678", "EndpointStatus": "InService"},
-        live_config=None, previous_package_arn="", deployment_config=deploy_endpoint._deployment_config(inputs, ["team-5xx"]),
+        live_config=None, previous_package_arn="", deployment_config=inputs.rollout.to_request(["team-5xx"]),
         alarm_requests=[], alarm_names=["team-5xx"],
     )  # fmt: skip
     expected = {

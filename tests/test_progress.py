@@ -8,7 +8,8 @@ from typing import Any, cast
 import pytest
 
 from smgha.progress import PROGRESS_SECONDS, Waiting, elapsed
-from smgha.stages import deploy_endpoint, enable_monitor, smoke_test
+from smgha.resources import rollout
+from smgha.stages import enable_monitor, smoke_test
 
 
 class FakeClock:
@@ -81,6 +82,9 @@ class CanaryHosting:
             }
         return {"EndpointStatus": "InService", "EndpointConfigName": "new"}
 
+    def update_endpoint(self, *args: Any) -> None:
+        pass
+
 
 @pytest.mark.parametrize("poll", [0.5, 20.0, 45.0])  # local, SageMaker, a slow poll
 def test_a_canary_that_bakes_for_420_seconds_is_never_silent_for_more_than_30(
@@ -88,15 +92,17 @@ def test_a_canary_that_bakes_for_420_seconds_is_never_silent_for_more_than_30(
 ) -> None:
     clock = FakeClock()
     log = TimedLog(clock)
-    inputs = SimpleNamespace(endpoint_name="churn-prod", timeout_seconds=3600.0)
+    hosting = CanaryHosting(clock, 420.0, poll)
 
-    record = deploy_endpoint._wait(
-        cast(deploy_endpoint.Inputs, inputs),
-        cast(Any, CanaryHosting(clock, 420.0, poll)),
+    record = rollout.wait_until_settled(
+        hosting,
+        "churn-prod",
+        3600.0,
+        rollout.Polling.steady(poll),
         log,
-        clock.sleep,
-        clock,
-    )
+        sleep=clock.sleep,
+        clock=clock,
+    ).record
 
     assert record["EndpointStatus"] == "InService"
     assert log.longest_silence(0.0, clock.now) <= PROGRESS_SECONDS

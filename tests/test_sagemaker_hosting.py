@@ -44,6 +44,9 @@ from smgha.backends.sagemaker import (
     SageMakerBackend,
 )
 from smgha.errors import StageError
+from smgha.resources import rollout
+from smgha.resources.autoscaling import TargetTracking
+from smgha.resources.rollout import BlueGreen
 from smgha.stages import deploy_endpoint
 
 pytestmark = pytest.mark.slow  # starts a moto server
@@ -525,17 +528,18 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
 ) -> None:
     inputs = deploy_endpoint.Inputs(
         backend="sagemaker", region=REGION, model_package_arn=PACKAGE_ARN, endpoint_name=ENDPOINT, role_arn=ROLE,
-        instance_type="ml.c5.xlarge", instance_count=2, variant_name=VARIANT, strategy="all-at-once", canary_percent=10,
-        linear_step_percent=25, wait_seconds=60, termination_wait_seconds=30, alarms=("team-5xx",), max_latency_ms=500,
-        autoscaling=(2, 6), target_invocations=70.0, scale_in_cooldown=300, scale_out_cooldown=60,
-        data_capture_percent=None, data_capture_uri="", allow_unapproved=False, timeout_seconds=600, dry_run=False,
+        instance_type="ml.c5.xlarge", instance_count=2, variant_name=VARIANT, alarms=("team-5xx",), max_latency_ms=500,
+        rollout=BlueGreen("all-at-once", wait_seconds=60, termination_wait_seconds=30, timeout_seconds=600),
+        scaling=TargetTracking(ENDPOINT, VARIANT, (2, 6), 70.0, scale_in_cooldown=300, scale_out_cooldown=60),
+        data_capture=None, allow_unapproved=False, dry_run=False,
     )  # fmt: skip
     where = {
         "ServiceNamespace": "sagemaker",
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    policy_config = deploy_endpoint._scaling_policy_config(inputs)
+    assert inputs.scaling is not None
+    policy_config = inputs.scaling.policy_config()
     live_policy = {
         **where,
         "PolicyARN": f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:x",
@@ -556,7 +560,7 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
     plan = deploy_endpoint.DeploymentPlan(
         package={}, model_name=MODEL, model_request=None, config_name=CONFIG, config_request={}, config_exists=True,
         live={"EndpointConfigName": OLD_CONFIG, "EndpointStatus": "InService"}, live_config=None, previous_package_arn="",
-        deployment_config=deploy_endpoint._deployment_config(inputs, ["team-5xx"]), alarm_requests=[],
+        deployment_config=inputs.rollout.to_request(["team-5xx"]), alarm_requests=[],
         alarm_names=["team-5xx"], live_scaling=live_scaling, scaling_suspended=True,
     )  # fmt: skip
     described = {
@@ -1171,33 +1175,7 @@ def test_iam_actions_cover_every_hosting_operation() -> None:
 # -- the deploy stage's wait, at the backend's pace ------------------------------------------
 
 
-def test_deploy_stage_polls_the_endpoint_every_poll_seconds(backend: SageMakerBackend) -> None:
-    inputs = deploy_endpoint.Inputs(
-        backend="sagemaker",
-        region=REGION,
-        model_package_arn=PACKAGE_ARN,
-        endpoint_name=ENDPOINT,
-        role_arn=ROLE,
-        instance_type="ml.m5.large",
-        instance_count=1,
-        variant_name=VARIANT,
-        strategy="canary",
-        canary_percent=10,
-        linear_step_percent=25,
-        wait_seconds=300,
-        termination_wait_seconds=120,
-        alarms=(),
-        max_latency_ms=500.0,
-        autoscaling=None,
-        target_invocations=70.0,
-        scale_in_cooldown=300,
-        scale_out_cooldown=60,
-        data_capture_percent=None,
-        data_capture_uri="",
-        allow_unapproved=False,
-        timeout_seconds=3600.0,
-        dry_run=False,
-    )
+def test_the_rollout_wait_polls_the_endpoint_every_poll_seconds(backend: SageMakerBackend) -> None:
     finished = {
         **{k: v for k, v in BLUE_GREEN_IN_PROGRESS.items() if k != "PendingDeploymentSummary"},
         "EndpointStatus": "InService",
@@ -1214,7 +1192,11 @@ def test_deploy_stage_polls_the_endpoint_every_poll_seconds(backend: SageMakerBa
         for response in (BLUE_GREEN_IN_PROGRESS, BLUE_GREEN_IN_PROGRESS, finished):
             stub.add_response("describe_endpoint", response, {"EndpointName": ENDPOINT})
 
-        final = deploy_endpoint._wait(inputs, backend, lambda _: None, sleep, lambda: now[0])
+        settled = rollout.wait_until_settled(
+            backend, ENDPOINT, 3600.0, rollout.Polling.steady(backend.poll_seconds), lambda _: None,
+            sleep=sleep, clock=lambda: now[0],
+        )  # fmt: skip
+        final = settled.record
         stub.assert_no_pending_responses()
 
     assert final["EndpointStatus"] == "InService"

@@ -1,20 +1,19 @@
 """deploy-endpoint: put one exact model package version behind an endpoint, blue/green.
 
-    Inputs (load_inputs)  ->  plan(inputs, backend)  ->  DeploymentPlan   (reads only)
-                                                         |
-                              apply(plan, backend, log)  (creates, updates, waits)
+    Inputs (load_inputs)  ->  plan(inputs, hosting, registry)  ->  DeploymentPlan   (reads only)
+                                                                   |
+                              apply(plan, hosting, log)  (creates, updates, waits)
     main(): the edge: outputs, annotations, job summary, exit code
 
-The endpoint config is named after the package version (plus a short hash of its settings),
-so a second run with the same inputs finds the endpoint already on it and changes nothing,
-and a rollback is the same call with the earlier version's ARN.
+How an endpoint config is shaped is smgha/resources/hosting.py, how traffic moves and is
+awaited smgha/resources/rollout.py, autoscaling smgha/resources/autoscaling.py. The endpoint
+config is named after the package version (plus a short hash of its settings), so a second run
+with the same inputs finds the endpoint already on it and changes nothing, and a rollback is
+the same call with the earlier version's ARN.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import re
 import time
 from collections.abc import Callable
@@ -29,39 +28,27 @@ from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
+    InputValues,
     backend_and_region,
     choice,
     positive_number,
     s3_uri,
     whole_number,
 )
-from smgha.progress import Waiting
+from smgha.resources import autoscaling, hosting, rollout
 from smgha.resources.names import alarmed_endpoint_name, bounded_sagemaker_name
+from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage
 
 STAGE = "deploy-endpoint"
-STRATEGIES = ("all-at-once", "canary", "linear")
 MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
 
-# Limits of a blue/green update that only the service enforces (botocore checks some minimums
-# at most), checked before anything is created. Sources: the botocore `sagemaker` model's
-# shapes named here, and the SageMaker Developer Guide page named.
-# CapacitySizeValue min 1; TrafficRoutingConfig.CanarySize: "must be less than or equal to 50%
-# of the variant's total instance count".
-CANARY_PERCENT = (1, 50)
-# TrafficRoutingConfig.LinearStepSize: "must be 10-50% of the variant's total instance count".
-LINEAR_STEP_PERCENT = (10, 50)
-# MaximumExecutionTimeoutInSeconds min 600, max 28800; "should be larger than the total
-# waiting time specified in TerminationWaitInSeconds and WaitIntervalInSeconds".
-DEPLOYMENT_TIMEOUT_SECONDS = (600, 28_800)
-# WaitIntervalInSeconds and TerminationWaitInSeconds: 0-3600.
-MAX_WAIT_SECONDS = 3600
-# AlarmList (AutoRollbackConfig.Alarms) max 10.
-MAX_ROLLBACK_ALARMS = 10
-# A canary is at least one instance (CapacitySizeValue min 1) and at most half the new fleet
-# (CanarySize above), so the fleet needs two instances. See _canary_size for the rounding.
-MIN_CANARY_FLEET = 2
+# Messages users act on.
+PACKAGE_ARN_EXAMPLE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-models/7"
+APPROVE_FIRST = "Approve it (register-and-gate), or set allow-unapproved: true."
+CANARY_FIX = "Set instance-count (with autoscaling: autoscaling-min-instances) to 2 or more, or strategy: all-at-once."
+SCALED_TYPE_CHANGE = "which SageMaker refuses on a scaled variant"
 
 INPUTS = (
     InputSpec(
@@ -174,22 +161,21 @@ class Inputs:
     instance_type: str
     instance_count: int
     variant_name: str
-    strategy: str
-    canary_percent: int
-    linear_step_percent: int
-    wait_seconds: int
-    termination_wait_seconds: int
-    alarms: tuple[str, ...]
+    rollout: BlueGreen
+    alarms: tuple[str, ...]  # empty: the stage creates rollout.rollback_alarm_requests
     max_latency_ms: float
-    autoscaling: tuple[int, int] | None
-    target_invocations: float
-    scale_in_cooldown: int
-    scale_out_cooldown: int
-    data_capture_percent: int | None
-    data_capture_uri: str
+    scaling: autoscaling.TargetTracking | None
+    data_capture: hosting.DataCapture | None  # None: keep the live endpoint's setting
     allow_unapproved: bool
-    timeout_seconds: float
     dry_run: bool
+
+    @property
+    def strategy(self) -> str:
+        return self.rollout.strategy
+
+    @property
+    def timeout_seconds(self) -> float:
+        return self.rollout.timeout_seconds
 
 
 @dataclass
@@ -224,21 +210,55 @@ class DeploymentPlan:
         )
 
 
+# ---- inputs ---------------------------------------------------------------------------------------
+
+
 def load_inputs(runner: Runner) -> Inputs:
+    values = InputValues(runner, INPUTS)
     name, region = backend_and_region(runner)
-    role = runner.get_input("role-arn")
-    if name == "sagemaker" and (not role.startswith("arn:") or ":role/" not in role):
+    endpoint = alarmed_endpoint_name("endpoint-name", values["endpoint-name"])
+    variant = aws_value("variant-name", values["variant-name"], "sagemaker", "VariantName")
+    inputs = Inputs(
+        backend=name,
+        region=region,
+        model_package_arn=_package_arn(values["model-package-arn"]),
+        endpoint_name=endpoint,
+        role_arn=_role_arn(name, values["role-arn"]),
+        instance_type=aws_value(
+            "instance-type", values["instance-type"], "sagemaker", "ProductionVariantInstanceType"
+        ),
+        instance_count=whole_number("instance-count", values["instance-count"], 1, MAX_INSTANCES),
+        variant_name=variant,
+        rollout=_blue_green(values),
+        alarms=tuple(  # once each, by the rule of a rollback alarm's name
+            dict.fromkeys(
+                aws_value("alarms", alarm, "sagemaker", "AlarmName")
+                for alarm in runner.get_multiline_input("alarms")
+            )
+        ),
+        max_latency_ms=positive_number("max-latency-ms", values["max-latency-ms"]),
+        scaling=_target_tracking(values, endpoint, variant),
+        data_capture=_data_capture(values),
+        allow_unapproved=values.flag("allow-unapproved"),
+        dry_run=values.flag("dry-run"),
+    )
+    _check_deployment(inputs)
+    return inputs
+
+
+def _role_arn(backend_name: str, role: str) -> str:
+    if backend_name == "sagemaker" and (not role.startswith("arn:") or ":role/" not in role):
         raise InputError(
             "role-arn",
             f"is required with backend: sagemaker and must be an IAM role ARN, got {shown(role)}",
             "Set the SageMaker execution role's ARN.",
         )
     if role:
-        aws_value("role-arn", role, "sagemaker", "RoleArn")
-    endpoint = alarmed_endpoint_name(
-        "endpoint-name", runner.get_input("endpoint-name", required=True)
-    )
-    package = runner.get_input("model-package-arn", required=True)
+        return aws_value("role-arn", role, "sagemaker", "RoleArn")
+    return "arn:aws:iam::000000000000:role/smgha-local-execution"
+
+
+def _package_arn(package: str) -> str:
     # The group is a SageMaker name, the version ASCII digits (re.ASCII: \d is Unicode).
     if not re.fullmatch(
         r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"
@@ -249,130 +269,99 @@ def load_inputs(runner: Runner) -> Inputs:
         raise InputError(
             "model-package-arn",
             f"{shown(package)} is not a versioned model package ARN",
-            "Pass an exact version, e.g. arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-models/7.",
+            f"Pass an exact version, e.g. {PACKAGE_ARN_EXAMPLE}.",
         )
-    minimum, maximum = (
-        runner.get_input("autoscaling-min-instances"),
-        runner.get_input("autoscaling-max-instances"),
-    )
-    autoscaling = None
-    if minimum or maximum:
-        if not (minimum and maximum):
-            missing = "autoscaling-max-instances" if minimum else "autoscaling-min-instances"
-            raise InputError(
-                missing, "is required when the other autoscaling bound is set", "Set both bounds."
-            )
-        low = whole_number("autoscaling-min-instances", minimum, 1, MAX_INSTANCES)
-        high = whole_number("autoscaling-max-instances", maximum, 1, MAX_INSTANCES)
-        if low > high:
-            raise InputError(
-                "autoscaling-min-instances",
-                f"{low} is above autoscaling-max-instances {high}",
-                "Make the minimum at most the maximum.",
-            )
-        autoscaling = (low, high)
-    capture = runner.get_input("data-capture-percent")
-    capture_uri = runner.get_input("data-capture-s3-uri")
-    if capture and not capture_uri.startswith("s3://"):
-        raise InputError(
-            "data-capture-s3-uri",
-            f"must be an s3:// URI when data-capture-percent is set, got {shown(capture_uri)}",
-            "E.g. s3://my-bucket/capture.",
-        )
-    if capture_uri:
-        s3_uri("data-capture-s3-uri", capture_uri, "s3://my-bucket/capture")
-    inputs = Inputs(
-        backend=name,
-        region=region,
-        model_package_arn=package,
-        endpoint_name=endpoint,
-        role_arn=role or "arn:aws:iam::000000000000:role/smgha-local-execution",
-        instance_type=aws_value(
-            "instance-type",
-            runner.get_input("instance-type") or "ml.m5.large",
-            "sagemaker",
-            "ProductionVariantInstanceType",
-        ),
-        instance_count=whole_number(
-            "instance-count", runner.get_input("instance-count") or "1", 1, MAX_INSTANCES
-        ),
-        variant_name=aws_value(
-            "variant-name",
-            runner.get_input("variant-name") or "AllTraffic",
-            "sagemaker",
-            "VariantName",
-        ),
-        strategy=choice("strategy", runner.get_input("strategy") or "all-at-once", STRATEGIES),
+    return package
+
+
+def _blue_green(values: InputValues) -> BlueGreen:
+    return BlueGreen(
+        strategy=choice("strategy", values["strategy"], rollout.STRATEGIES),
         canary_percent=whole_number(
             "canary-percent",
-            runner.get_input("canary-percent") or "10",
-            *CANARY_PERCENT,
+            values["canary-percent"],
+            *rollout.CANARY_PERCENT,
             "SageMaker's canary is a whole percentage of the new fleet, at least 1 and at most half of it.",
         ),
         linear_step_percent=whole_number(
             "linear-step-percent",
-            runner.get_input("linear-step-percent") or "25",
-            *LINEAR_STEP_PERCENT,
+            values["linear-step-percent"],
+            *rollout.LINEAR_STEP_PERCENT,
             "SageMaker moves a whole percentage of the new fleet at each step, 10 to 50.",
         ),
         wait_seconds=whole_number(
-            "wait-seconds", runner.get_input("wait-seconds") or "300", 0, MAX_WAIT_SECONDS
+            "wait-seconds", values["wait-seconds"], 0, rollout.MAX_WAIT_SECONDS
         ),
         termination_wait_seconds=whole_number(
             "termination-wait-seconds",
-            runner.get_input("termination-wait-seconds") or "120",
+            values["termination-wait-seconds"],
             0,
-            MAX_WAIT_SECONDS,
+            rollout.MAX_WAIT_SECONDS,
         ),
-        alarms=tuple(  # once each, by the rule of a rollback alarm's name
-            dict.fromkeys(
-                aws_value("alarms", alarm, "sagemaker", "AlarmName")
-                for alarm in runner.get_multiline_input("alarms")
-            )
-        ),
-        max_latency_ms=positive_number(
-            "max-latency-ms", runner.get_input("max-latency-ms") or "1000"
-        ),
-        autoscaling=autoscaling,
+        timeout_seconds=60 * positive_number("timeout-minutes", values["timeout-minutes"]),
+    )
+
+
+def _target_tracking(
+    values: InputValues, endpoint: str, variant: str
+) -> autoscaling.TargetTracking | None:
+    minimum, maximum = values["autoscaling-min-instances"], values["autoscaling-max-instances"]
+    if not (minimum or maximum):
+        return None
+    if not (minimum and maximum):
+        missing = "autoscaling-max-instances" if minimum else "autoscaling-min-instances"
+        raise InputError(
+            missing, "is required when the other autoscaling bound is set", "Set both bounds."
+        )
+    low = whole_number("autoscaling-min-instances", minimum, 1, MAX_INSTANCES)
+    high = whole_number("autoscaling-max-instances", maximum, 1, MAX_INSTANCES)
+    if low > high:
+        raise InputError(
+            "autoscaling-min-instances",
+            f"{low} is above autoscaling-max-instances {high}",
+            "Make the minimum at most the maximum.",
+        )
+    return autoscaling.TargetTracking(
+        endpoint=endpoint,
+        variant=variant,
+        limits=(low, high),
         target_invocations=positive_number(
-            "target-invocations-per-instance",
-            runner.get_input("target-invocations-per-instance") or "100",
+            "target-invocations-per-instance", values["target-invocations-per-instance"]
         ),
         scale_in_cooldown=whole_number(
-            "scale-in-cooldown-seconds",
-            runner.get_input("scale-in-cooldown-seconds") or "300",
-            0,
-            86400,
+            "scale-in-cooldown-seconds", values["scale-in-cooldown-seconds"], 0, 86400
         ),
         scale_out_cooldown=whole_number(
-            "scale-out-cooldown-seconds",
-            runner.get_input("scale-out-cooldown-seconds") or "60",
-            0,
-            86400,
+            "scale-out-cooldown-seconds", values["scale-out-cooldown-seconds"], 0, 86400
         ),
-        data_capture_percent=whole_number("data-capture-percent", capture, 1, 100)
-        if capture
-        else None,
-        data_capture_uri=capture_uri,
-        allow_unapproved=runner.get_bool_input("allow-unapproved", default=False),
-        timeout_seconds=60
-        * positive_number("timeout-minutes", runner.get_input("timeout-minutes") or "60"),
-        dry_run=runner.get_bool_input("dry-run", default=False),
     )
-    _check_deployment(inputs)
-    return inputs
+
+
+def _data_capture(values: InputValues) -> hosting.DataCapture | None:
+    percent, uri = values["data-capture-percent"], values["data-capture-s3-uri"]
+    if percent and not uri.startswith("s3://"):
+        raise InputError(
+            "data-capture-s3-uri",
+            f"must be an s3:// URI when data-capture-percent is set, got {shown(uri)}",
+            "E.g. s3://my-bucket/capture.",
+        )
+    if uri:
+        s3_uri("data-capture-s3-uri", uri, "s3://my-bucket/capture")
+    if not percent:
+        return None
+    return hosting.DataCapture(whole_number("data-capture-percent", percent, 1, 100), uri)
 
 
 def _check_deployment(inputs: Inputs) -> None:
     """The blue/green limits that only the service checks, refused before anything is touched."""
-    low, high = DEPLOYMENT_TIMEOUT_SECONDS
+    low, high = rollout.DEPLOYMENT_TIMEOUT_SECONDS
     if inputs.timeout_seconds > high:
         raise InputError(
             "timeout-minutes",
             f"must be at most {high // 60}, got {inputs.timeout_seconds / 60:g}: SageMaker stops an update after {low}-{high} s (MaximumExecutionTimeoutInSeconds)",
             f"Set timeout-minutes to at most {high // 60}.",
         )
-    waits, terms = _deployment_waits(inputs)
+    waits, terms = inputs.rollout.waits()
     if waits >= high:
         raise InputError(
             "wait-seconds",
@@ -387,32 +376,81 @@ def _check_deployment(inputs: Inputs) -> None:
             f"Set timeout-minutes from {waits // 60 + 1} to {high // 60} (the new fleet's start-up counts too).",
         )
     alarms = len(inputs.alarms or _alarm_requests(inputs))
-    if alarms > MAX_ROLLBACK_ALARMS:
+    if alarms > rollout.MAX_ROLLBACK_ALARMS:
         raise InputError(
             "alarms",
-            f"names {alarms} alarms; an update rolls back on at most {MAX_ROLLBACK_ALARMS} (AutoRollbackConfiguration)",
-            f"Name 1 to {MAX_ROLLBACK_ALARMS} alarms, or none for the stage's own two.",
+            f"names {alarms} alarms; an update rolls back on at most {rollout.MAX_ROLLBACK_ALARMS} (AutoRollbackConfiguration)",
+            f"Name 1 to {rollout.MAX_ROLLBACK_ALARMS} alarms, or none for the stage's own two.",
         )
 
 
-def _deployment_waits(inputs: Inputs) -> tuple[int, str]:
-    """The seconds a blue/green update waits in all, and their terms for a message.
-
-    Canary and all-at-once wait once, then the termination wait; linear waits once per step
-    (a wait after the last step too: the stricter count, as the service does not say).
-    """
-    wait, termination = inputs.wait_seconds, inputs.termination_wait_seconds
-    if inputs.strategy == "linear":
-        steps = math.ceil(100 / inputs.linear_step_percent)
-        terms = f"{steps} steps × wait-seconds {wait} + termination-wait-seconds {termination}"
-        return steps * wait + termination, terms
-    return wait + termination, f"wait-seconds {wait} + termination-wait-seconds {termination}"
+def _alarm_requests(inputs: Inputs) -> list[dict[str, Any]]:
+    return rollout.rollback_alarm_requests(
+        inputs.endpoint_name, inputs.variant_name, inputs.max_latency_ms
+    )
 
 
 # ---- plan: read everything, decide names and requests -------------------------------------------
 
 
-def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) -> DeploymentPlan:
+def plan(inputs: Inputs, endpoints: EndpointBackend, registry: RegistryBackend) -> DeploymentPlan:
+    package = _approved_package(inputs, registry)
+    group, version = package["ModelPackageGroupName"], int(package["ModelPackageVersion"])
+    model_name = bounded_sagemaker_name(f"{group}-v{version}")
+    model_request = None
+    if endpoints.describe_model(model_name) is None:
+        model_request = hosting.model_request(model_name, inputs.model_package_arn, inputs.role_arn)
+
+    live = endpoints.describe_endpoint(inputs.endpoint_name)
+    live_config = endpoints.describe_endpoint_config(live["EndpointConfigName"]) if live else None
+    config_request = _endpoint_config(inputs, model_name, live, live_config).to_request()
+    # The instances of the new fleet an update starts (None: a create, no DeploymentConfig).
+    fleet = int(config_request["ProductionVariants"][0]["InitialInstanceCount"]) if live else None
+    if live_config and hosting.same_settings(live_config, config_request):
+        # Already served; only autoscaling's instance count differs: a re-run changes nothing.
+        config_name = live_config["EndpointConfigName"]
+    else:
+        config_name = bounded_sagemaker_name(
+            f"{inputs.endpoint_name}-v{version}", suffix=f"-{hosting.digest(config_request)}"
+        )
+    config_request = {"EndpointConfigName": config_name, **config_request}
+
+    alarm_requests = [] if inputs.alarms else _alarm_requests(inputs)
+    alarm_names = list(inputs.alarms) or [a["AlarmName"] for a in alarm_requests]
+    live_scaling = None
+    type_changes = _instance_type_changes(inputs, live_config)
+    if live and (inputs.scaling or type_changes):
+        live_scaling = endpoints.describe_scalable_target(
+            autoscaling.resource_id(inputs.endpoint_name, inputs.variant_name)
+        )
+    deployment = DeploymentPlan(
+        package=package,
+        model_name=model_name,
+        model_request=model_request,
+        config_name=config_name,
+        config_request=config_request,
+        config_exists=endpoints.describe_endpoint_config(config_name) is not None,
+        live=live,
+        live_config=live_config,
+        previous_package_arn=hosting.package_of(live_config, endpoints),
+        deployment_config=inputs.rollout.to_request(alarm_names, fleet),
+        alarm_requests=alarm_requests,
+        alarm_names=alarm_names,
+        live_scaling=live_scaling,
+        scaling_current=bool(inputs.scaling and inputs.scaling.matches(live_scaling)),
+    )
+    deployment.scaling_suspended = (
+        type_changes and live_scaling is not None and not deployment.unchanged
+    )
+    if live and fleet is not None and not deployment.unchanged:  # UpdateEndpoint will be called
+        _check_update(inputs, live, live_config, fleet)
+        if inputs.strategy == "canary":
+            notice = rollout.canary_size(inputs.rollout.canary_percent, fleet)[1]
+            deployment.notices += [notice] if notice else []
+    return deployment
+
+
+def _approved_package(inputs: Inputs, registry: RegistryBackend) -> dict[str, Any]:
     package = registry.describe_model_package(inputs.model_package_arn)
     if package is None:
         raise InputError(
@@ -425,65 +463,10 @@ def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) ->
         raise InputError(
             "model-package-arn",
             f"{inputs.model_package_arn} is {status}, not Approved",
-            "Approve it (register-and-gate), or set allow-unapproved: true.",
+            APPROVE_FIRST,
         )
     _check_containers(inputs, package)
-    group, version = package["ModelPackageGroupName"], int(package["ModelPackageVersion"])
-    model_name = bounded_sagemaker_name(f"{group}-v{version}")
-    model_request = None
-    if hosting.describe_model(model_name) is None:
-        model_request = {
-            "ModelName": model_name,
-            "PrimaryContainer": {"ModelPackageName": inputs.model_package_arn},
-            "ExecutionRoleArn": inputs.role_arn,
-        }
-
-    live = hosting.describe_endpoint(inputs.endpoint_name)
-    live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) if live else None
-    config_request = _config_request(inputs, model_name, live, live_config)
-    # The instances of the new fleet an update starts (None: a create, no DeploymentConfig).
-    fleet = int(config_request["ProductionVariants"][0]["InitialInstanceCount"]) if live else None
-    if live_config and _same_settings(live_config, config_request):
-        # Already served; only autoscaling's instance count differs: a re-run changes nothing.
-        config_name = live_config["EndpointConfigName"]
-    else:
-        digest = hashlib.sha256(json.dumps(config_request, sort_keys=True).encode()).hexdigest()[:8]
-        config_name = bounded_sagemaker_name(
-            f"{inputs.endpoint_name}-v{version}", suffix=f"-{digest}"
-        )
-    config_request = {"EndpointConfigName": config_name, **config_request}
-
-    alarm_requests = [] if inputs.alarms else _alarm_requests(inputs)
-    alarm_names = list(inputs.alarms) or [a["AlarmName"] for a in alarm_requests]
-    live_scaling = None
-    type_changes = _instance_type_changes(inputs, live_config)
-    if live and (inputs.autoscaling or type_changes):
-        live_scaling = hosting.describe_scalable_target(_scaling_resource(inputs))
-    deployment = DeploymentPlan(
-        package=package,
-        model_name=model_name,
-        model_request=model_request,
-        config_name=config_name,
-        config_request=config_request,
-        config_exists=hosting.describe_endpoint_config(config_name) is not None,
-        live=live,
-        live_config=live_config,
-        previous_package_arn=_package_of(live_config, hosting),
-        deployment_config=_deployment_config(inputs, alarm_names, fleet),
-        alarm_requests=alarm_requests,
-        alarm_names=alarm_names,
-        live_scaling=live_scaling,
-        scaling_current=_scaling_matches(inputs, live_scaling),
-    )
-    deployment.scaling_suspended = (
-        type_changes and live_scaling is not None and not deployment.unchanged
-    )
-    if live and fleet is not None and not deployment.unchanged:  # UpdateEndpoint will be called
-        _check_update(inputs, live, live_config, fleet)
-        if inputs.strategy == "canary":
-            notice = _canary_size(inputs.canary_percent, fleet)[1]
-            deployment.notices += [notice] if notice else []
-    return deployment
+    return package
 
 
 def _check_containers(inputs: Inputs, package: dict[str, Any]) -> None:
@@ -517,11 +500,11 @@ def _check_update(
             f"{inputs.variant_name!r} is not the variant of the live endpoint {inputs.endpoint_name} ({', '.join(names)}); a blue/green update must keep the variant name",
             f"Set variant-name: {names[0]}, or deploy to a new endpoint.",
         )
-    if inputs.strategy == "canary" and fleet < MIN_CANARY_FLEET:
+    if inputs.strategy == "canary" and fleet < rollout.MIN_CANARY_FLEET:
         raise InputError(
             "strategy",
-            f"a canary needs a fleet of at least {MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {inputs.endpoint_name}'s new fleet has {fleet}",
-            "Set instance-count (with autoscaling: autoscaling-min-instances) to 2 or more, or strategy: all-at-once.",
+            f"a canary needs a fleet of at least {rollout.MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {inputs.endpoint_name}'s new fleet has {fleet}",
+            CANARY_FIX,
         )
 
 
@@ -534,142 +517,21 @@ def _instance_type_changes(inputs: Inputs, live_config: dict[str, Any] | None) -
     )
 
 
-def _config_request(
+def _endpoint_config(
     inputs: Inputs, model_name: str, live: dict[str, Any] | None, live_config: dict[str, Any] | None
-) -> dict[str, Any]:
+) -> hosting.EndpointConfig:
     count = inputs.instance_count
-    if live and inputs.autoscaling:
+    if live and inputs.scaling:
         # Keep the fleet autoscaling chose; never drop to the minimum on a deploy.
-        current = next(
-            (
-                v.get("CurrentInstanceCount")
-                for v in live.get("ProductionVariants") or []
-                if v.get("VariantName") == inputs.variant_name
-            ),
-            None,
-        )
-        low, high = inputs.autoscaling
-        count = min(max(int(current or count), low), high)
-    request: dict[str, Any] = {
-        "ProductionVariants": [
-            {
-                "VariantName": inputs.variant_name,
-                "ModelName": model_name,
-                "InstanceType": inputs.instance_type,
-                "InitialInstanceCount": count,
-                "InitialVariantWeight": 1.0,
-            }
-        ]
-    }
-    if inputs.data_capture_percent:
-        request["DataCaptureConfig"] = {
-            "EnableCapture": True,
-            "InitialSamplingPercentage": inputs.data_capture_percent,
-            "DestinationS3Uri": inputs.data_capture_uri,
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {
-                "CsvContentTypes": ["text/csv"],
-                "JsonContentTypes": ["application/json"],
-            },
-        }
-    elif live_config and live_config.get("DataCaptureConfig"):
-        request["DataCaptureConfig"] = live_config["DataCaptureConfig"]  # kept across updates
-    return request
-
-
-def _same_settings(live_config: dict[str, Any], request: dict[str, Any]) -> bool:
-    """The live config serves what `request` asks for, instance counts aside."""
-
-    def settings(config: dict[str, Any]) -> Any:
-        variants = [
-            {k: v for k, v in variant.items() if k != "InitialInstanceCount"}
-            for variant in config.get("ProductionVariants") or []
-        ]
-        return variants, config.get("DataCaptureConfig")
-
-    return bool(settings(live_config) == settings(request))
-
-
-def _package_of(config: dict[str, Any] | None, hosting: EndpointBackend) -> str:
-    """The model package a live endpoint config serves ('' when unknown)."""
-    for variant in (config or {}).get("ProductionVariants") or []:
-        model = hosting.describe_model(variant["ModelName"]) or {}
-        container = model.get("PrimaryContainer") or {}
-        if container.get("ModelPackageName"):
-            return str(container["ModelPackageName"])
-    return ""
-
-
-def _deployment_config(
-    inputs: Inputs, alarms: list[str], fleet: int | None = None
-) -> dict[str, Any]:
-    """UpdateEndpoint's DeploymentConfig; `fleet` is the new fleet's instance count when known."""
-    routing: dict[str, Any] = {
-        "Type": inputs.strategy.upper().replace("-", "_"),
-        "WaitIntervalInSeconds": inputs.wait_seconds,
-    }
-    if inputs.strategy == "canary":
-        routing["CanarySize"] = _canary_size(inputs.canary_percent, fleet)[0]
-    elif inputs.strategy == "linear":
-        routing["LinearStepSize"] = {
-            "Type": "CAPACITY_PERCENT",
-            "Value": inputs.linear_step_percent,
-        }
-    return {
-        "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": routing,
-            "TerminationWaitInSeconds": inputs.termination_wait_seconds,
-            # At least the minimum; load_inputs refused more than the maximum, or not more
-            # than the waits.
-            "MaximumExecutionTimeoutInSeconds": max(
-                DEPLOYMENT_TIMEOUT_SECONDS[0], int(inputs.timeout_seconds)
-            ),
-        },
-        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
-    }
-
-
-def _canary_size(percent: int, fleet: int | None) -> tuple[dict[str, Any], str]:
-    """The CanarySize of an update whose new fleet has `fleet` instances, and a notice when
-    it is not the percentage asked.
-
-    The guide says only that the canary "should be less than or equal to 50% of the new
-    fleet's capacity"; how SageMaker rounds a percentage of a small fleet (10 % of 2 instances
-    is 0.2 of one) is not documented. The stricter reading: the canary is a whole number of
-    instances, at least 1 and at most half the fleet, whichever way it rounds. A percentage
-    that is a whole number of instances is sent as it is; any other is sent as an exact
-    INSTANCE_COUNT, rounded down (rounding up can pass half: 50 % of 3 is 1.5) and at least 1.
-    A fleet under MIN_CANARY_FLEET has no such canary: _check_update refuses it.
-    """
-    if fleet is None or percent * fleet % 100 == 0:
-        return {"Type": "CAPACITY_PERCENT", "Value": percent}, ""
-    count = max(1, percent * fleet // 100)
-    return (
-        {"Type": "INSTANCE_COUNT", "Value": count},
-        f"canary-percent {percent} of a {fleet}-instance fleet is {percent * fleet / 100:g} instances; "
-        f"SageMaker's rounding is undocumented, so the canary is sent as exactly {count} instance{'s' if count > 1 else ''} "
-        f"({100 * count / fleet:g} % of the fleet).",
-    )
-
-
-def _alarm_requests(inputs: Inputs) -> list[dict[str, Any]]:
-    """The alarms an update rolls back on: any 5XX error, and a slow model."""
-    dimensions = [
-        {"Name": "EndpointName", "Value": inputs.endpoint_name},
-        {"Name": "VariantName", "Value": inputs.variant_name},
-    ]
-    common = {
-        "Namespace": "AWS/SageMaker",
-        "Dimensions": dimensions,
-        "Period": 60,
-        "EvaluationPeriods": 1,
-        "TreatMissingData": "notBreaching",
-        "ComparisonOperator": "GreaterThanThreshold",
-    }
-    return [
-        {**common, "AlarmName": f"{inputs.endpoint_name}-invocation-5xx-errors", "AlarmDescription": "smgha: roll back an update that answers with 5XX errors", "MetricName": "Invocation5XXErrors", "Statistic": "Sum", "Threshold": 0.0},
-        {**common, "AlarmName": f"{inputs.endpoint_name}-model-latency", "AlarmDescription": f"smgha: roll back an update whose model takes over {inputs.max_latency_ms:g} ms", "MetricName": "ModelLatency", "Statistic": "Average", "Threshold": inputs.max_latency_ms * 1000.0},
-    ]  # fmt: skip
+        low, high = inputs.scaling.limits
+        # CurrentInstanceCount, as deploy-endpoint has always read it; enable-monitor reads
+        # DesiredInstanceCount first, as the guide says (hosting.with_live_instance_counts).
+        current = hosting.instance_count(live, inputs.variant_name, ("CurrentInstanceCount",))
+        count = min(max(current or count, low), high)
+    variant = hosting.InstanceVariant(inputs.variant_name, model_name, inputs.instance_type, count)
+    # No data-capture input: the live setting is kept across updates.
+    capture = inputs.data_capture or (live_config or {}).get("DataCaptureConfig")
+    return hosting.EndpointConfig((variant,), capture)
 
 
 # ---- apply -------------------------------------------------------------------------------------------
@@ -678,242 +540,125 @@ def _alarm_requests(inputs: Inputs) -> list[dict[str, Any]]:
 def apply(
     inputs: Inputs,
     deployment: DeploymentPlan,
-    hosting: EndpointBackend,
+    endpoints: EndpointBackend,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> str:
     """Create what is missing, start the create or update, wait; return the outcome."""
     if deployment.unchanged:
-        if inputs.autoscaling and not deployment.scaling_current:
+        if inputs.scaling and not deployment.scaling_current:
             log(
                 f"{inputs.endpoint_name} already serves {deployment.config_name}; its autoscaling differs"
             )
-            _autoscale(inputs, hosting, log)
+            inputs.scaling.apply(endpoints, log)
         else:
             log(f"{inputs.endpoint_name} already serves {deployment.config_name}: nothing to do")
         return "unchanged"
     if deployment.model_request:
-        hosting.create_model(deployment.model_request)
+        endpoints.create_model(deployment.model_request)
         log(f"Created model {deployment.model_name}")
     if not deployment.config_exists:
-        hosting.create_endpoint_config(deployment.config_request)
+        endpoints.create_endpoint_config(deployment.config_request)
         log(f"Created endpoint config {deployment.config_name}")
     for alarm in deployment.alarm_requests:
-        hosting.put_metric_alarm(alarm)
+        endpoints.put_metric_alarm(alarm)
     if deployment.alarm_requests:
         log(f"Rollback alarms: {', '.join(deployment.alarm_names)}")
-    if deployment.scaling_suspended:
-        _deregister(inputs, deployment, hosting, log)
+    suspended = deployment.scaling_suspended
+    if suspended:
+        why = (
+            f"the update changes its instance type to {inputs.instance_type}, {SCALED_TYPE_CHANGE}"
+        )
+        autoscaling.suspend(
+            endpoints, inputs.endpoint_name, inputs.variant_name, deployment.live_scaling, log, why
+        )
     try:
-        if deployment.live is None:
-            hosting.create_endpoint(
-                inputs.endpoint_name,
-                deployment.config_name,
-                {"smgha:model-package-arn": inputs.model_package_arn},
-            )
-            log(f"Creating endpoint {inputs.endpoint_name} on {deployment.config_name}")
-        else:
-            hosting.update_endpoint(
-                inputs.endpoint_name, deployment.config_name, deployment.deployment_config
-            )
-            routing = deployment.deployment_config["BlueGreenUpdatePolicy"][
-                "TrafficRoutingConfiguration"
-            ]
-            log(
-                f"Updating {inputs.endpoint_name}: {deployment.live['EndpointConfigName']} -> {deployment.config_name} ({routing['Type'].lower().replace('_', '-')})"
-            )
-        final = _wait(inputs, hosting, log, sleep, clock)
-        if final["EndpointStatus"] != "InService":
-            raise StageError(
-                f"endpoint {final['EndpointStatus']}",
-                final.get("FailureReason") or "no reason given",
-            )
+        final = _start_and_wait(inputs, deployment, endpoints, log, sleep, clock)
     except Exception:
-        if deployment.scaling_suspended:
-            _reregister_after_failure(inputs, deployment, hosting, log)
+        if suspended:
+            _restore_after_failure(inputs, deployment, endpoints, log)
         raise
     if final["EndpointConfigName"] != deployment.config_name:
-        if deployment.scaling_suspended:  # back on the old instance type: the old scaling fits
-            _reregister(inputs, deployment, hosting, log, keep_live_limits=True)
+        if suspended:  # back on the old instance type: the old scaling fits
+            _restore(inputs, deployment, endpoints, log, None)
         return "rolled-back"
-    if deployment.scaling_suspended:
-        _reregister(inputs, deployment, hosting, log, keep_live_limits=not inputs.autoscaling)
-    elif inputs.autoscaling:
-        _autoscale(inputs, hosting, log)
+    if suspended:
+        _restore(inputs, deployment, endpoints, log, inputs.scaling)
+    elif inputs.scaling:
+        inputs.scaling.apply(endpoints, log)
     return "deployed"
 
 
-def _wait(
+def _start_and_wait(
     inputs: Inputs,
-    hosting: EndpointBackend,
+    deployment: DeploymentPlan,
+    endpoints: EndpointBackend,
     log: Callable[[str], None],
     sleep: Callable[[float], None],
     clock: Callable[[], float],
 ) -> dict[str, Any]:
-    started = clock()
-    last = ""
-    poll = float(getattr(hosting, "poll_seconds", 20.0))
-    # A canary's baking time passes with no change to print: the helper keeps it visible.
-    waiting = Waiting(inputs.endpoint_name, log, clock)
-    while True:
-        record = hosting.describe_endpoint(inputs.endpoint_name) or {}
-        status = record.get("EndpointStatus", "missing")
-        pending = record.get("PendingDeploymentSummary") or {}
-        shares = [v.get("CurrentWeight") for v in pending.get("ProductionVariants") or []]
-        line = status + (
-            f", new fleet weight {shares[0]:g}" if shares and shares[0] is not None else ""
+    """CreateEndpoint or a blue/green UpdateEndpoint, then the wait; the settled record."""
+    if deployment.live is None:
+        endpoints.create_endpoint(
+            inputs.endpoint_name,
+            deployment.config_name,
+            {"smgha:model-package-arn": inputs.model_package_arn},
         )
-        if line != last:
-            log(f"[{int(clock() - started)}s] {inputs.endpoint_name}: {line}")
-            waiting.printed()
-            last = line
-        if status in ("InService", "Failed", "OutOfService"):
-            return record
-        if clock() - started >= inputs.timeout_seconds:
-            raise StageError(
-                "timed out",
-                f"{inputs.endpoint_name} is still {status} after {inputs.timeout_seconds / 60:g} minutes; the update goes on, check it before deploying again",
-            )
-        waiting.tick(line)
-        sleep(waiting.pause(poll))
+        log(f"Creating endpoint {inputs.endpoint_name} on {deployment.config_name}")
+    else:
+        endpoints.update_endpoint(
+            inputs.endpoint_name, deployment.config_name, deployment.deployment_config
+        )
+        routing = deployment.deployment_config["BlueGreenUpdatePolicy"][
+            "TrafficRoutingConfiguration"
+        ]
+        log(
+            f"Updating {inputs.endpoint_name}: {deployment.live['EndpointConfigName']} -> {deployment.config_name} ({routing['Type'].lower().replace('_', '-')})"
+        )
+    poll = rollout.Polling.steady(float(getattr(endpoints, "poll_seconds", 20.0)))
+    settled = rollout.wait_until_settled(
+        endpoints, inputs.endpoint_name, inputs.timeout_seconds, poll, log, sleep=sleep, clock=clock
+    )
+    if settled.timed_out:
+        raise StageError(
+            "timed out",
+            f"{inputs.endpoint_name} is still {settled.status} after {inputs.timeout_seconds / 60:g} minutes; the update goes on, check it before deploying again",
+        )
+    if settled.status != "InService":
+        raise StageError(
+            f"endpoint {settled.status}", settled.record.get("FailureReason") or "no reason given"
+        )
+    return settled.record
 
 
-def _scaling_resource(inputs: Inputs) -> str:
-    return f"endpoint/{inputs.endpoint_name}/variant/{inputs.variant_name}"
-
-
-def _scaling_policy_name(inputs: Inputs) -> str:
-    return f"{inputs.endpoint_name}-invocations-per-instance"
-
-
-def _scaling_policy_config(inputs: Inputs) -> dict[str, Any]:
-    return {
-        "TargetValue": inputs.target_invocations,
-        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-        "ScaleInCooldown": inputs.scale_in_cooldown,
-        "ScaleOutCooldown": inputs.scale_out_cooldown,
-    }  # fmt: skip
-
-
-def _autoscale(inputs: Inputs, hosting: EndpointBackend, log: Callable[[str], None]) -> None:
-    assert inputs.autoscaling is not None
-    low, high = inputs.autoscaling
-    resource = _scaling_resource(inputs)
-    target = {
-        "ServiceNamespace": "sagemaker",
-        "ResourceId": resource,
-        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-    }
-    hosting.register_scalable_target({**target, "MinCapacity": low, "MaxCapacity": high})
-    hosting.put_scaling_policy({
-        **target,
-        "PolicyName": _scaling_policy_name(inputs),
-        "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingScalingPolicyConfiguration": _scaling_policy_config(inputs),
-    })  # fmt: skip
-    log(f"Autoscaling {resource}: {_scaling_text(inputs.autoscaling, inputs.target_invocations)}")
-
-
-# The fields of a DescribeScalableTargets / DescribeScalingPolicies record that
-# RegisterScalableTarget / PutScalingPolicy take back (the rest, ARNs and times, the service sets).
-_TARGET_FIELDS = (
-    "ServiceNamespace",
-    "ResourceId",
-    "ScalableDimension",
-    "MinCapacity",
-    "MaxCapacity",
-    "SuspendedState",
-)
-_POLICY_FIELDS = ("PolicyName", "ServiceNamespace", "ResourceId", "ScalableDimension", "PolicyType", "StepScalingPolicyConfiguration", "TargetTrackingScalingPolicyConfiguration", "PredictiveScalingPolicyConfiguration")  # fmt: skip
-
-
-def _deregister(
-    inputs: Inputs, deployment: DeploymentPlan, hosting: EndpointBackend, log: Callable[[str], None]
+def _restore(
+    inputs: Inputs,
+    deployment: DeploymentPlan,
+    endpoints: EndpointBackend,
+    log: Callable[[str], None],
+    asked: autoscaling.TargetTracking | None,
 ) -> None:
-    """Take the variant out of autoscaling before an update that changes its instance type.
-
-    SageMaker guide, "Update endpoints that use auto scaling": "If the update would change the
-    instance type for any model that is a target for auto scaling, the update fails"; the
-    documented procedure deletes the policies, deregisters the target, updates, registers again.
-    """
-    live = deployment.live_scaling or {}
-    resource = _scaling_resource(inputs)
-    for name in live.get("Policies") or {}:
-        hosting.delete_scaling_policy(name, resource)
-    hosting.deregister_scalable_target(resource)
-    log(
-        f"Deregistered autoscaling of {resource} ({_live_scaling_text(inputs, live)}): the update changes its instance type to {inputs.instance_type}, which SageMaker refuses on a scaled variant"
+    autoscaling.restore(
+        endpoints, inputs.endpoint_name, inputs.variant_name, deployment.live_scaling, log, asked
     )
 
 
-def _reregister(
+def _restore_after_failure(
     inputs: Inputs,
     deployment: DeploymentPlan,
-    hosting: EndpointBackend,
+    endpoints: EndpointBackend,
     log: Callable[[str], None],
-    keep_live_limits: bool,
-) -> None:
-    """Register the variant again after `_deregister`: the inputs' limits and policy, or the live
-    ones (`keep_live_limits`, or no autoscaling inputs); every other live policy as it was."""
-    live = deployment.live_scaling or {}
-    mine = _scaling_policy_name(inputs) if inputs.autoscaling and not keep_live_limits else None
-    if mine:
-        _autoscale(inputs, hosting, log)
-    else:
-        hosting.register_scalable_target({k: live[k] for k in _TARGET_FIELDS if k in live})
-    policies = live.get("Policies") or {}
-    for name, policy in policies.items():
-        if name != mine:
-            hosting.put_scaling_policy({k: policy[k] for k in _POLICY_FIELDS if k in policy})
-    if not mine:
-        log(
-            f"Registered autoscaling of {_scaling_resource(inputs)} again as it was: {_live_scaling_text(inputs, live)} ({len(policies)} polic{'y' if len(policies) == 1 else 'ies'})"
-        )
-
-
-def _reregister_after_failure(
-    inputs: Inputs, deployment: DeploymentPlan, hosting: EndpointBackend, log: Callable[[str], None]
 ) -> None:
     """The update failed: give the fleet its scaling back, without hiding why it failed."""
     try:
-        _reregister(inputs, deployment, hosting, log, keep_live_limits=True)
+        _restore(inputs, deployment, endpoints, log, None)
     except StageError as exc:
+        live = autoscaling.live_text(inputs.endpoint_name, deployment.live_scaling)
+        resource = autoscaling.resource_id(inputs.endpoint_name, inputs.variant_name)
         log(
-            f"Could not register autoscaling of {_scaling_resource(inputs)} again ({exc}); register it by hand: {_live_scaling_text(inputs, deployment.live_scaling)}"
+            f"Could not register autoscaling of {resource} again ({exc}); register it by hand: {live}"
         )
-
-
-def _scaling_matches(inputs: Inputs, live: dict[str, Any] | None) -> bool:
-    """The live scalable target has the asked limits and the stage's policy as asked."""
-    if live is None or inputs.autoscaling is None:
-        return False
-    policy = (live.get("Policies") or {}).get(_scaling_policy_name(inputs)) or {}
-    config = policy.get("TargetTrackingScalingPolicyConfiguration") or {}
-    asked = _scaling_policy_config(inputs)
-    return (
-        (live.get("MinCapacity"), live.get("MaxCapacity")) == inputs.autoscaling
-        and policy.get("PolicyType") == "TargetTrackingScaling"
-        and float(config.get("TargetValue", -1)) == asked["TargetValue"]
-        and (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
-        == asked["PredefinedMetricSpecification"]["PredefinedMetricType"]
-        and config.get("ScaleInCooldown") == asked["ScaleInCooldown"]
-        and config.get("ScaleOutCooldown") == asked["ScaleOutCooldown"]
-    )
-
-
-def _scaling_text(limits: tuple[int, int], target: float | None) -> str:
-    text = f"{limits[0]}-{limits[1]} instances"
-    return text + (f", target {target:g} invocations per instance" if target is not None else "")
-
-
-def _live_scaling_text(inputs: Inputs, live: dict[str, Any] | None) -> str:
-    if live is None:
-        return "off"
-    policy = (live.get("Policies") or {}).get(_scaling_policy_name(inputs)) or {}
-    target = (policy.get("TargetTrackingScalingPolicyConfiguration") or {}).get("TargetValue")
-    limits = (int(live.get("MinCapacity", 0)), int(live.get("MaxCapacity", 0)))
-    return _scaling_text(limits, float(target) if target is not None else None)
 
 
 # ---- the edge -----------------------------------------------------------------------------------------
@@ -931,36 +676,19 @@ def report(
         deployment.live["EndpointConfigName"] if deployment.live else "",
     )
     runner.set_output("status", outcome)
-    before_variant = ((deployment.live_config or {}).get("ProductionVariants") or [{}])[0]
-    after_variant = deployment.config_request["ProductionVariants"][0]
+    before = ((deployment.live_config or {}).get("ProductionVariants") or [None])[0]
+    after = deployment.config_request["ProductionVariants"][0]
+    live_name = (deployment.live or {}).get("EndpointConfigName", "–")
     rows = [
-        [
-            "Model package",
-            f"`{deployment.previous_package_arn or '–'}`",
-            f"`{inputs.model_package_arn}`",
-        ],
-        [
-            "Endpoint config",
-            f"`{(deployment.live or {}).get('EndpointConfigName', '–')}`",
-            f"`{deployment.config_name}`",
-        ],
-        [
-            "Instances",
-            f"{before_variant.get('InitialInstanceCount', '–')} × {before_variant.get('InstanceType', '–')}",
-            f"{after_variant['InitialInstanceCount']} × {after_variant['InstanceType']}",
-        ],
-        [
-            "Data capture",
-            _capture_text(deployment.live_config),
-            _capture_text(deployment.config_request),
-        ],
-    ]
+        ["Model package", f"`{deployment.previous_package_arn or '–'}`", f"`{inputs.model_package_arn}`"],
+        ["Endpoint config", f"`{live_name}`", f"`{deployment.config_name}`"],
+        ["Instances", hosting.variant_text(before), hosting.variant_text(after)],
+        ["Data capture", hosting.capture_text(deployment.live_config), hosting.capture_text(deployment.config_request)],
+    ]  # fmt: skip
     scaling_changed = False
-    if inputs.autoscaling:
-        before = _live_scaling_text(inputs, deployment.live_scaling) if deployment.live else "–"
-        rows.append(
-            ["Autoscaling", before, _scaling_text(inputs.autoscaling, inputs.target_invocations)]
-        )
+    if inputs.scaling:
+        was = autoscaling.live_text(inputs.endpoint_name, deployment.live_scaling)
+        rows.append(["Autoscaling", was if deployment.live else "–", inputs.scaling.text()])
         scaling_changed = outcome == "unchanged" and not deployment.scaling_current
     marks = {
         "deployed": "✅ deployed",
@@ -987,22 +715,32 @@ def report(
 
 def _suspension_text(inputs: Inputs, deployment: DeploymentPlan, outcome: str) -> str:
     """What became of the variant's autoscaling around an instance-type change."""
-    live = _live_scaling_text(inputs, deployment.live_scaling)
-    what = f"Autoscaling of `{_scaling_resource(inputs)}` ({live})"
-    why = f"the update changes its instance type to {inputs.instance_type}, which SageMaker refuses on a scaled variant"
+    live = autoscaling.live_text(inputs.endpoint_name, deployment.live_scaling)
+    resource = autoscaling.resource_id(inputs.endpoint_name, inputs.variant_name)
+    what = f"Autoscaling of `{resource}` ({live})"
+    why = f"the update changes its instance type to {inputs.instance_type}, {SCALED_TYPE_CHANGE}"
     if outcome == "dry-run":
         return f"{what} will be deregistered for the update ({why}) and registered again after it."
-    if outcome == "deployed" and inputs.autoscaling:
-        again = _scaling_text(inputs.autoscaling, inputs.target_invocations)
+    if outcome == "deployed" and inputs.scaling:
+        again = inputs.scaling.text()
         return f"{what} was deregistered for the update ({why}) and registered again: {again}."
     return f"{what} was deregistered for the update ({why}) and registered again as it was."
 
 
-def _capture_text(config: dict[str, Any] | None) -> str:
-    capture = (config or {}).get("DataCaptureConfig") or {}
-    if not capture.get("EnableCapture"):
-        return "off"
-    return f"{capture.get('InitialSamplingPercentage')} % to {capture.get('DestinationS3Uri')}"
+def _show_dry_run(inputs: Inputs, deployment: DeploymentPlan, runner: Runner) -> None:
+    with runner.group(f"Endpoint config {deployment.config_name}"):
+        runner.info(defn.canonical_json(deployment.config_request))
+    with runner.group("Diff against the live endpoint config"):
+        live = {
+            k: v
+            for k, v in (deployment.live_config or {}).items()
+            if k in deployment.config_request
+        }
+        before = live if deployment.live_config else None
+        diff = defn.diff(before, deployment.config_request, inputs.endpoint_name)
+        runner.info(diff or "(no changes)")
+    live_name = (deployment.live or {}).get("EndpointConfigName", "")
+    report(inputs, deployment, "dry-run", live_name, runner)
 
 
 def main(runner: Runner | None = None) -> int:
@@ -1011,42 +749,19 @@ def main(runner: Runner | None = None) -> int:
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
         chosen = backend(inputs.backend, inputs.region)
-        hosting = cast(EndpointBackend, chosen)
-        deployment = plan(inputs, hosting, chosen)
+        endpoints = cast(EndpointBackend, chosen)
+        deployment = plan(inputs, endpoints, chosen)
         for notice in deployment.notices:
             runner.notice(notice, title=f"{STAGE}: canary size")
         if inputs.dry_run:
-            with runner.group(f"Endpoint config {deployment.config_name}"):
-                runner.info(defn.canonical_json(deployment.config_request))
-            with runner.group("Diff against the live endpoint config"):
-                live = {
-                    k: v
-                    for k, v in (deployment.live_config or {}).items()
-                    if k in deployment.config_request
-                }
-                runner.info(
-                    defn.diff(
-                        live if deployment.live_config else None,
-                        deployment.config_request,
-                        inputs.endpoint_name,
-                    )
-                    or "(no changes)"
-                )
-            report(
-                inputs,
-                deployment,
-                "dry-run",
-                (deployment.live or {}).get("EndpointConfigName", ""),
-                runner,
-            )
+            _show_dry_run(inputs, deployment, runner)
             return
-        outcome = apply(inputs, deployment, hosting, runner.info)
-        live = (hosting.describe_endpoint(inputs.endpoint_name) or {}).get("EndpointConfigName", "")
+        outcome = apply(inputs, deployment, endpoints, runner.info)
+        record = endpoints.describe_endpoint(inputs.endpoint_name) or {}
+        live = record.get("EndpointConfigName", "")
         report(inputs, deployment, outcome, live, runner)
         if outcome == "rolled-back":
-            reason = (hosting.describe_endpoint(inputs.endpoint_name) or {}).get(
-                "FailureReason", "no reason given"
-            )
+            reason = record.get("FailureReason", "no reason given")
             raise StageError(
                 "update rolled back", f"{inputs.endpoint_name} stays on {live}: {reason}"
             )

@@ -1,0 +1,174 @@
+"""Target-tracking autoscaling of an endpoint variant (Application Auto Scaling), and taking
+it off and putting it back around an update SageMaker refuses on a scaled variant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+METRIC = "SageMakerVariantInvocationsPerInstance"
+
+# The fields of a DescribeScalableTargets / DescribeScalingPolicies record that
+# RegisterScalableTarget / PutScalingPolicy take back (the rest, ARNs and times, the service sets).
+_TARGET_FIELDS = (
+    "ServiceNamespace",
+    "ResourceId",
+    "ScalableDimension",
+    "MinCapacity",
+    "MaxCapacity",
+    "SuspendedState",
+)
+_POLICY_FIELDS = ("PolicyName", "ServiceNamespace", "ResourceId", "ScalableDimension", "PolicyType", "StepScalingPolicyConfiguration", "TargetTrackingScalingPolicyConfiguration", "PredictiveScalingPolicyConfiguration")  # fmt: skip
+
+
+class ScalingCalls(Protocol):
+    """The calls autoscaling makes (the hosting area of a backend has them)."""
+
+    def register_scalable_target(self, request: dict[str, Any]) -> None: ...
+
+    def put_scaling_policy(self, request: dict[str, Any]) -> None: ...
+
+    def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None: ...
+
+    def deregister_scalable_target(self, resource_id: str) -> None: ...
+
+
+def resource_id(endpoint: str, variant: str) -> str:
+    """Application Auto Scaling's ResourceId of an endpoint variant."""
+    return f"endpoint/{endpoint}/variant/{variant}"
+
+
+def policy_name(endpoint: str) -> str:
+    """The name of the policy this project puts on an endpoint's variant."""
+    return f"{endpoint}-invocations-per-instance"
+
+
+def limits_text(limits: tuple[int, int], target: float | None) -> str:
+    text = f"{limits[0]}-{limits[1]} instances"
+    return text + (f", target {target:g} invocations per instance" if target is not None else "")
+
+
+def live_text(endpoint: str, live: dict[str, Any] | None) -> str:
+    """A live scalable target (DescribeScalableTargets with its policies under "Policies"),
+    as limits_text says it; "off" when the variant is not registered."""
+    if live is None:
+        return "off"
+    policy = (live.get("Policies") or {}).get(policy_name(endpoint)) or {}
+    target = (policy.get("TargetTrackingScalingPolicyConfiguration") or {}).get("TargetValue")
+    limits = (int(live.get("MinCapacity", 0)), int(live.get("MaxCapacity", 0)))
+    return limits_text(limits, float(target) if target is not None else None)
+
+
+@dataclass(frozen=True)
+class TargetTracking:
+    """Scale a variant's instance count between `limits` to keep `target_invocations` per
+    instance per minute."""
+
+    endpoint: str
+    variant: str
+    limits: tuple[int, int]
+    target_invocations: float
+    scale_in_cooldown: int
+    scale_out_cooldown: int
+
+    @property
+    def resource_id(self) -> str:
+        return resource_id(self.endpoint, self.variant)
+
+    @property
+    def policy_name(self) -> str:
+        return policy_name(self.endpoint)
+
+    def text(self) -> str:
+        return limits_text(self.limits, self.target_invocations)
+
+    def policy_config(self) -> dict[str, Any]:
+        return {
+            "TargetValue": self.target_invocations,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
+            "ScaleInCooldown": self.scale_in_cooldown,
+            "ScaleOutCooldown": self.scale_out_cooldown,
+        }
+
+    def matches(self, live: dict[str, Any] | None) -> bool:
+        """The live scalable target has these limits and this policy, as asked."""
+        if live is None:
+            return False
+        policy = (live.get("Policies") or {}).get(self.policy_name) or {}
+        config = policy.get("TargetTrackingScalingPolicyConfiguration") or {}
+        asked = self.policy_config()
+        return (
+            (live.get("MinCapacity"), live.get("MaxCapacity")) == self.limits
+            and policy.get("PolicyType") == "TargetTrackingScaling"
+            and float(config.get("TargetValue", -1)) == asked["TargetValue"]
+            and (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
+            == METRIC
+            and config.get("ScaleInCooldown") == asked["ScaleInCooldown"]
+            and config.get("ScaleOutCooldown") == asked["ScaleOutCooldown"]
+        )
+
+    def apply(self, hosting: ScalingCalls, log: Callable[[str], None]) -> None:
+        """RegisterScalableTarget, then PutScalingPolicy (both overwrite: a re-run is the same)."""
+        target = {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": self.resource_id,
+            "ScalableDimension": SCALABLE_DIMENSION,
+        }
+        low, high = self.limits
+        hosting.register_scalable_target({**target, "MinCapacity": low, "MaxCapacity": high})
+        hosting.put_scaling_policy({
+            **target,
+            "PolicyName": self.policy_name,
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": self.policy_config(),
+        })  # fmt: skip
+        log(f"Autoscaling {self.resource_id}: {self.text()}")
+
+
+def suspend(
+    hosting: ScalingCalls,
+    endpoint: str,
+    variant: str,
+    live: dict[str, Any] | None,
+    log: Callable[[str], None],
+    why: str,
+) -> None:
+    """Take the variant out of autoscaling before an update that changes its instance type.
+
+    SageMaker guide, "Update endpoints that use auto scaling": "If the update would change the
+    instance type for any model that is a target for auto scaling, the update fails"; the
+    documented procedure deletes the policies, deregisters the target, updates, registers again.
+    """
+    resource = resource_id(endpoint, variant)
+    for name in (live or {}).get("Policies") or {}:
+        hosting.delete_scaling_policy(name, resource)
+    hosting.deregister_scalable_target(resource)
+    log(f"Deregistered autoscaling of {resource} ({live_text(endpoint, live)}): {why}")
+
+
+def restore(
+    hosting: ScalingCalls,
+    endpoint: str,
+    variant: str,
+    live: dict[str, Any] | None,
+    log: Callable[[str], None],
+    asked: TargetTracking | None = None,
+) -> None:
+    """Register the variant again after `suspend`: with `asked`'s limits and policy when given,
+    else the live ones; every other live policy as it was."""
+    live = live or {}
+    if asked:
+        asked.apply(hosting, log)
+    else:
+        hosting.register_scalable_target({k: live[k] for k in _TARGET_FIELDS if k in live})
+    policies = live.get("Policies") or {}
+    for name, policy in policies.items():
+        if not asked or name != asked.policy_name:
+            hosting.put_scaling_policy({k: policy[k] for k in _POLICY_FIELDS if k in policy})
+    if not asked:
+        count = len(policies)
+        log(
+            f"Registered autoscaling of {resource_id(endpoint, variant)} again as it was: {live_text(endpoint, live)} ({count} polic{'y' if count == 1 else 'ies'})"
+        )

@@ -1,0 +1,187 @@
+"""Models, endpoint configs and their variants: small typed values with `to_request()`, and
+the reading of live Describe records that deploy-endpoint and enable-monitor share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from smgha.resources.names import bounded_sagemaker_name
+
+# DescribeEndpointConfig fields CreateEndpointConfig does not take back.
+_DESCRIBE_ONLY = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
+
+
+class ModelReader(Protocol):
+    def describe_model(self, name: str) -> dict[str, Any] | None: ...
+
+
+def digest(document: Any, length: int = 8) -> str:
+    """A short hash of a JSON document: the part of a name that changes with its settings."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:length]
+
+
+def model_request(name: str, package_arn: str, role_arn: str) -> dict[str, Any]:
+    """CreateModel of a registered model package version."""
+    return {
+        "ModelName": name,
+        "PrimaryContainer": {"ModelPackageName": package_arn},
+        "ExecutionRoleArn": role_arn,
+    }
+
+
+@dataclass(frozen=True)
+class DataCapture:
+    """Capture `percent` of requests and responses to `destination` (s3://bucket/prefix)."""
+
+    percent: int
+    destination: str
+
+    def to_request(self) -> dict[str, Any]:
+        return {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": self.percent,
+            "DestinationS3Uri": self.destination,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {
+                "CsvContentTypes": ["text/csv"],
+                "JsonContentTypes": ["application/json"],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class InstanceVariant:
+    """A production variant on provisioned instances."""
+
+    name: str
+    model_name: str
+    instance_type: str
+    instance_count: int
+    weight: float = 1.0
+
+    def to_request(self) -> dict[str, Any]:
+        return {
+            "VariantName": self.name,
+            "ModelName": self.model_name,
+            "InstanceType": self.instance_type,
+            "InitialInstanceCount": self.instance_count,
+            "InitialVariantWeight": self.weight,
+        }
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """CreateEndpointConfig's body, without the name (a name is derived from the settings).
+    `data_capture` is a DataCapture, or a live DataCaptureConfig record kept as it is."""
+
+    variants: tuple[InstanceVariant, ...]
+    data_capture: DataCapture | dict[str, Any] | None = None
+
+    def to_request(self) -> dict[str, Any]:
+        request: dict[str, Any] = {"ProductionVariants": [v.to_request() for v in self.variants]}
+        capture = self.data_capture
+        if capture:
+            request["DataCaptureConfig"] = (
+                capture.to_request() if isinstance(capture, DataCapture) else capture
+            )
+        return request
+
+
+def same_settings(live_config: dict[str, Any], request: dict[str, Any]) -> bool:
+    """The live config serves what `request` asks for, instance counts aside (autoscaling's)."""
+
+    def settings(config: dict[str, Any]) -> Any:
+        variants = [
+            {k: v for k, v in variant.items() if k != "InitialInstanceCount"}
+            for variant in config.get("ProductionVariants") or []
+        ]
+        return variants, config.get("DataCaptureConfig")
+
+    return bool(settings(live_config) == settings(request))
+
+
+def package_of(config: dict[str, Any] | None, hosting: ModelReader) -> str:
+    """The model package a live endpoint config serves ('' when unknown)."""
+    for variant in (config or {}).get("ProductionVariants") or []:
+        model = hosting.describe_model(variant["ModelName"]) or {}
+        container = model.get("PrimaryContainer") or {}
+        if container.get("ModelPackageName"):
+            return str(container["ModelPackageName"])
+    return ""
+
+
+def instance_count(
+    live: dict[str, Any] | None,
+    variant: str,
+    fields: tuple[str, ...] = ("DesiredInstanceCount", "CurrentInstanceCount"),
+) -> int | None:
+    """The instances a live endpoint's variant has, from the first of `fields` that
+    DescribeEndpoint gives (DesiredInstanceCount is what the fleet is moving to); None for a
+    serverless or unknown variant."""
+    for summary in (live or {}).get("ProductionVariants") or []:
+        if summary.get("VariantName") == variant:
+            counts = [summary.get(name) for name in fields]
+            return next((count for count in counts if isinstance(count, int)), None)
+    return None
+
+
+def with_live_instance_counts(
+    variants: list[dict[str, Any]], live: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The live config's variants, each InitialInstanceCount set to the count the endpoint
+    runs now, so that a config change does not shrink a fleet autoscaling has grown.
+
+    UpdateEndpoint applies the new config's counts: the backend sends
+    RetainAllVariantProperties=False ("To use the variant properties specified in a new
+    EndpointConfig ... set RetainAllVariantProperties to false", botocore's UpdateEndpoint
+    docs). Retaining them instead (True) could also retain the old data capture setting:
+    DataCaptureConfig is one of the VariantProperty types, and overriding it through
+    ExcludeRetainedVariantProperties is "(Not currently supported.)" (botocore's
+    VariantPropertyType docs). So the counts go into the config, as the SageMaker guide's
+    "Update endpoints that use automatic scaling" (endpoint-scaling-update.md) says: "For the
+    InitialInstanceCount field of each production variant, specify the corresponding value
+    of DesiredInstanceCount from the response to the previous call to DescribeEndpoint."
+    CurrentInstanceCount stands in where DesiredInstanceCount is missing; serverless
+    variants (no InitialInstanceCount) are left as they are.
+    """
+    result = []
+    for variant in variants:
+        count = instance_count(live, variant.get("VariantName", ""))
+        if "InitialInstanceCount" in variant and count is not None:
+            variant = {**variant, "InitialInstanceCount": count}
+        result.append(variant)
+    return result
+
+
+def with_data_capture(
+    live: dict[str, Any], live_config: dict[str, Any], capture: DataCapture
+) -> dict[str, Any]:
+    """CreateEndpointConfig of the live config with `capture` on, named after it (the live
+    name, "-dc-" and a hash of the body), at the fleet's current size."""
+    body = {key: value for key, value in live_config.items() if key not in _DESCRIBE_ONLY}
+    if "ProductionVariants" in body:
+        body["ProductionVariants"] = with_live_instance_counts(body["ProductionVariants"], live)
+    body["DataCaptureConfig"] = capture.to_request()
+    name = bounded_sagemaker_name(live["EndpointConfigName"], suffix=f"-dc-{digest(body, 6)}")
+    return {"EndpointConfigName": name, **body}
+
+
+def variant_text(variant: dict[str, Any] | None) -> str:
+    """A variant of a config (request or Describe record) for a summary: "2 × ml.m5.large",
+    "serverless, 2048 MB, 5 concurrent", or "–" when there is none."""
+    if not variant:
+        return "–"
+    serverless = variant.get("ServerlessConfig")
+    if serverless:
+        return f"serverless, {serverless.get('MemorySizeInMB', '?')} MB, {serverless.get('MaxConcurrency', '?')} concurrent"
+    return f"{variant.get('InitialInstanceCount', '–')} × {variant.get('InstanceType', '–')}"
+
+
+def capture_text(config: dict[str, Any] | None) -> str:
+    capture = (config or {}).get("DataCaptureConfig") or {}
+    if not capture.get("EnableCapture"):
+        return "off"
+    return f"{capture.get('InitialSamplingPercentage')} % to {capture.get('DestinationS3Uri')}"
