@@ -26,6 +26,7 @@ from botocore.stub import Stubber
 
 from smgha import monitor, monitor_cli
 from smgha.backends.local import LocalBackend
+from smgha.resources.hosting import with_live_instance_counts
 from smgha.stages import enable_monitor
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 from tests.test_deploy_endpoint import deploy, register, tarball
@@ -911,7 +912,7 @@ def test_live_instance_counts_fall_back_to_current_and_leave_serverless_alone() 
         {"VariantName": "s", "ModelName": "m", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}},
         {"VariantName": "gone", "ModelName": "m", "InitialInstanceCount": 2},
     ]  # fmt: skip
-    assert enable_monitor._live_instance_counts(variants, live) == [
+    assert with_live_instance_counts(variants, live) == [
         {"VariantName": "a", "ModelName": "m", "InitialInstanceCount": 3},
         variants[1],
         variants[2],

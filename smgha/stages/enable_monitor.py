@@ -50,7 +50,10 @@ from smgha.inputs import (
     workspace_file,
 )
 from smgha.progress import Waiting
+from smgha.resources import rollout
+from smgha.resources.hosting import DataCapture, with_data_capture
 from smgha.resources.names import alarmed_endpoint_name, bounded_sagemaker_name
+from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
 
@@ -465,40 +468,6 @@ def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Da
         ) from None
 
 
-def _live_instance_counts(
-    variants: list[dict[str, Any]], live: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """The live config's variants, each InitialInstanceCount set to the count the endpoint
-    runs now, so that turning capture on does not shrink a fleet autoscaling has grown.
-
-    UpdateEndpoint applies the new config's counts: the backend sends
-    RetainAllVariantProperties=False ("To use the variant properties specified in a new
-    EndpointConfig ... set RetainAllVariantProperties to false", botocore's UpdateEndpoint
-    docs). Retaining them instead (True) could also retain the old data capture setting:
-    DataCaptureConfig is one of the VariantProperty types, and overriding it through
-    ExcludeRetainedVariantProperties is "(Not currently supported.)" (botocore's
-    VariantPropertyType docs). So the counts go into the config, as the SageMaker guide's
-    "Update endpoints that use automatic scaling" (endpoint-scaling-update.md) says: "For the
-    InitialInstanceCount field of each production variant, specify the corresponding value
-    of DesiredInstanceCount from the response to the previous call to DescribeEndpoint."
-    CurrentInstanceCount stands in where DesiredInstanceCount is missing (deploy-endpoint
-    reads it too); serverless variants (no InitialInstanceCount) are left as they are.
-    """
-    running: dict[str, int] = {}
-    for summary in live.get("ProductionVariants") or []:
-        count = summary.get("DesiredInstanceCount")
-        if count is None:
-            count = summary.get("CurrentInstanceCount")
-        if isinstance(count, int):
-            running[summary.get("VariantName", "")] = count
-    return [
-        {**variant, "InitialInstanceCount": running[variant["VariantName"]]}
-        if "InitialInstanceCount" in variant and variant.get("VariantName") in running
-        else variant
-        for variant in variants
-    ]
-
-
 def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
     endpoint = inputs.endpoint_name
     live = hosting.describe_endpoint(endpoint)
@@ -526,25 +495,9 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
         capture_uri = str(capture["DestinationS3Uri"])
     else:
         capture_uri = inputs.capture_uri or f"{output}/capture"
-        body = {
-            key: value
-            for key, value in live_config.items()
-            if key not in ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
-        }
-        if "ProductionVariants" in body:
-            body["ProductionVariants"] = _live_instance_counts(body["ProductionVariants"], live)
-        body["DataCaptureConfig"] = {
-            "EnableCapture": True,
-            "InitialSamplingPercentage": inputs.data_capture_percent,
-            "DestinationS3Uri": capture_uri,
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {
-                "CsvContentTypes": ["text/csv"],
-                "JsonContentTypes": ["application/json"],
-            },
-        }
-        config_name = bounded_sagemaker_name(config_name, suffix=f"-dc-{_digest(body, 6)}")
-        config_request = {"EndpointConfigName": config_name, **body}
+        capture_on = DataCapture(inputs.data_capture_percent, capture_uri)
+        config_request = with_data_capture(live, live_config, capture_on)
+        config_name = config_request["EndpointConfigName"]
 
     statistics = constraints = job_request = None
     job_dataset_uri = ""
@@ -800,34 +753,22 @@ def _capture(
     if not monitoring.config_exists:
         hosting.create_endpoint_config(monitoring.config_request)
         log(f"Created endpoint config {monitoring.config_name} (live config + data capture)")
-    hosting.update_endpoint(
-        inputs.endpoint_name,
-        monitoring.config_name,
-        {
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                "TerminationWaitInSeconds": 0,
-                "MaximumExecutionTimeoutInSeconds": max(600, int(inputs.timeout_seconds)),
-            }
-        },
-    )
+    # All at once, with no waits: the fleet serves the same model, only capture changes.
+    change = BlueGreen(timeout_seconds=inputs.timeout_seconds)
+    hosting.update_endpoint(inputs.endpoint_name, monitoring.config_name, change.to_request([]))
     log(
         f"Updating {inputs.endpoint_name} to {monitoring.config_name} (all at once) to capture {inputs.data_capture_percent} % to {monitoring.capture_uri}"
     )
-    started, poll = clock(), float(getattr(hosting, "poll_seconds", 20.0))
-    waiting = Waiting(inputs.endpoint_name, log, clock)
-    while True:
-        record = hosting.describe_endpoint(inputs.endpoint_name) or {}
-        status = record.get("EndpointStatus", "missing")
-        if status in ("InService", "Failed", "OutOfService"):
-            break
-        if clock() - started >= inputs.timeout_seconds:
-            raise StageError(
-                "timed out",
-                f"{inputs.endpoint_name} is still {status} after {inputs.timeout_seconds / 60:g} minutes",
-            )
-        waiting.tick(status)
-        sleep(waiting.pause(poll))
+    poll = rollout.Polling.steady(float(getattr(hosting, "poll_seconds", 20.0)))
+    settled = rollout.wait_until_settled(
+        hosting, inputs.endpoint_name, inputs.timeout_seconds, poll, log, sleep=sleep, clock=clock
+    )
+    record, status = settled.record, settled.status
+    if settled.timed_out:
+        raise StageError(
+            "timed out",
+            f"{inputs.endpoint_name} is still {status} after {inputs.timeout_seconds / 60:g} minutes",
+        )
     if status != "InService" or record.get("EndpointConfigName") != monitoring.config_name:
         raise StageError(
             "turning on data capture failed",
