@@ -305,6 +305,17 @@ def _blue_green(values: InputValues) -> BlueGreen:
 def _target_tracking(
     values: InputValues, endpoint: str, variant: str
 ) -> autoscaling.TargetTracking | None:
+    # The policy's inputs are checked even when autoscaling is off: a bad value is a mistake
+    # to show now, not when someone sets the bounds.
+    target = positive_number(
+        "target-invocations-per-instance", values["target-invocations-per-instance"]
+    )
+    scale_in = whole_number(
+        "scale-in-cooldown-seconds", values["scale-in-cooldown-seconds"], 0, 86400
+    )
+    scale_out = whole_number(
+        "scale-out-cooldown-seconds", values["scale-out-cooldown-seconds"], 0, 86400
+    )
     minimum, maximum = values["autoscaling-min-instances"], values["autoscaling-max-instances"]
     if not (minimum or maximum):
         return None
@@ -321,20 +332,7 @@ def _target_tracking(
             f"{low} is above autoscaling-max-instances {high}",
             "Make the minimum at most the maximum.",
         )
-    return autoscaling.TargetTracking(
-        endpoint=endpoint,
-        variant=variant,
-        limits=(low, high),
-        target_invocations=positive_number(
-            "target-invocations-per-instance", values["target-invocations-per-instance"]
-        ),
-        scale_in_cooldown=whole_number(
-            "scale-in-cooldown-seconds", values["scale-in-cooldown-seconds"], 0, 86400
-        ),
-        scale_out_cooldown=whole_number(
-            "scale-out-cooldown-seconds", values["scale-out-cooldown-seconds"], 0, 86400
-        ),
-    )
+    return autoscaling.TargetTracking(endpoint, variant, (low, high), target, scale_in, scale_out)
 
 
 def _data_capture(values: InputValues) -> hosting.DataCapture | None:

@@ -52,47 +52,21 @@ from smgha.inputs import (
 from smgha.progress import Waiting
 from smgha.resources import rollout
 from smgha.resources.hosting import DataCapture, with_data_capture
+from smgha.resources.monitoring import (
+    CONTAINER_BASELINE_INPUT,
+    CONTAINER_OUTPUT,
+    HOURLY,
+    DataQuality,
+    MonitorOutputs,
+    analyzer_image,
+    validate_schedule,
+)
 from smgha.resources.names import alarmed_endpoint_name, bounded_sagemaker_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
 
 STAGE = "enable-monitor"
-HOURLY = "cron(0 * ? * * *)"
-# Where the analyzer publishes a real-time endpoint's data-quality metrics, and the dimensions
-# it publishes them with (alarm_requests). Decided with sources, not confirmed against a live
-# account (docs/aws-fidelity.md): the guide's BYOC page recommends the dimensions Endpoint and
-# MonitoringSchedule for real-time endpoints ("We recommend you add the following dimensions
-# at minimum: Endpoint and MonitoringSchedule", model-monitor-byoc-cloudwatch.md), its bias
-# and model-quality pages list the same two for the built-in containers
-# (clarify-model-monitor-bias-drift-cw.md), and AWS's own sample alarms on
-# feature_baseline_drift_<feature> in this namespace with exactly these two dimensions
-# (aws-samples/amazon-sagemaker-drift-detection, deployment_pipeline/infra/sagemaker_stack.py).
-# The one page that differs (model-monitor-interpreting-cloudwatch.md: namespace
-# "/aws/sagemaker/Endpoints/data-metric", dimensions EndpointName and ScheduleName) spells the
-# namespace unlike every other page and sample, so it is read as a documentation error. If the
-# dimensions were wrong the alarms would stay INSUFFICIENT_DATA and, with notBreaching, never
-# fire: check a first monitoring run in CloudWatch (ListMetrics on this namespace).
-METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
-ANALYZER_REPOSITORY = "sagemaker-model-monitor-analyzer"
-# The registry account of the model-monitor analyzer image per region (as the SageMaker
-# Python SDK's image_uri_config/model-monitor.json lists them).
-ANALYZER_ACCOUNTS = {
-    "af-south-1": "875698925577", "ap-east-1": "001633400207", "ap-northeast-1": "574779866223",
-    "ap-northeast-2": "709848358524", "ap-northeast-3": "990339680094", "ap-south-1": "126357580389",
-    "ap-southeast-1": "245545462676", "ap-southeast-2": "563025443158", "ap-southeast-3": "669540362728",
-    "ca-central-1": "536280801234", "cn-north-1": "453000072557", "cn-northwest-1": "453252182341",
-    "eu-central-1": "048819808253", "eu-central-2": "590183933784", "eu-north-1": "895015795356",
-    "eu-south-1": "933208885752", "eu-south-2": "437450045455", "eu-west-1": "468650794304",
-    "eu-west-2": "749857270468", "eu-west-3": "680080141114", "il-central-1": "843974653677",
-    "me-central-1": "588750061953", "me-south-1": "607024016150", "sa-east-1": "539772159869",
-    "us-east-1": "156813124566", "us-east-2": "777275614652", "us-west-1": "890145073186",
-    "us-west-2": "159807026194",
-}  # fmt: skip
-CONTAINER_INPUT = "/opt/ml/processing/input/endpoint"
-CONTAINER_BASELINE_INPUT = "/opt/ml/processing/input/baseline_dataset_input"
-CONTAINER_OUTPUT = "/opt/ml/processing/output"
-
 INPUTS = (
     InputSpec(
         "backend",
@@ -220,41 +194,10 @@ class Inputs:
 
 # ---- inputs -------------------------------------------------------------------------------------
 
-# re.ASCII: without it \d takes any Unicode digit, and int() reads "１２" as 12.
-_CRON = re.compile(r"cron\(0 (\*|\d{1,2}|\d{1,2}/\d{1,2}) \? \* \* \*\)", re.ASCII)
 _SNS = re.compile(
     r"arn:aws[a-z-]*:sns:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?",
     re.ASCII,
 )
-
-
-def schedule_period(expression: str) -> int:
-    """Seconds between two runs of a valid schedule expression."""
-    hours = expression[len("cron(0 ") :].split(" ", 1)[0]
-    if hours == "*":
-        return 3600
-    if "/" in hours:
-        return min(86400, 3600 * int(hours.split("/")[1]))
-    return 86400
-
-
-def validate_schedule(text: str) -> str:
-    expression = text.strip()
-    hint = (
-        "Model Monitor takes cron(0 * ? * * *) (hourly), cron(0 H ? * * *) (daily at hour H, "
-        "0-23) or cron(0 H/N ? * * *) (every N hours from hour H, N 1-24)."
-    )
-    found = _CRON.fullmatch(expression)
-    if not found:
-        raise InputError(
-            "schedule-expression", f"{shown(text)} is not a schedule Model Monitor accepts", hint
-        )
-    hours = found.group(1)
-    if hours != "*":
-        start, _, step = hours.partition("/")
-        if not 0 <= int(start) <= 23 or (step and not 1 <= int(step) <= 24):
-            raise InputError("schedule-expression", f"{shown(text)}: hour out of range", hint)
-    return expression
 
 
 def validate_sns_topic(text: str, region: str) -> str:
@@ -429,18 +372,6 @@ def _digest(document: Any, length: int = 8) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:length]
 
 
-def analyzer_image(region: str) -> str:
-    account = ANALYZER_ACCOUNTS.get(region)
-    if account is None:
-        raise InputError(
-            "region",
-            f"the model-monitor analyzer image is not published in {region}",
-            f"Use one of {', '.join(sorted(ANALYZER_ACCOUNTS))}.",
-        )
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"{account}.dkr.ecr.{region}.{domain}/{ANALYZER_REPOSITORY}"
-
-
 def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Dataset:
     uri = inputs.baseline_data_uri
     try:
@@ -511,61 +442,14 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
     statistics_uri = f"{baseline_uri}/statistics.json"
     constraints_uri = f"{baseline_uri}/constraints.json"
     reports_uri = f"{output}/reports"
-    schedule_name = bounded_sagemaker_name(f"{endpoint}-data-quality")
-    definition_body = {
-        "DataQualityBaselineConfig": {
-            "ConstraintsResource": {"S3Uri": constraints_uri},
-            "StatisticsResource": {"S3Uri": statistics_uri},
-        },
-        "DataQualityAppSpecification": {
-            "ImageUri": image,
-            "Environment": {"publish_cloudwatch_metrics": "Enabled"},
-        },
-        "DataQualityJobInput": {
-            "EndpointInput": {
-                "EndpointName": endpoint,
-                "LocalPath": CONTAINER_INPUT,
-                "S3InputMode": "File",
-                "S3DataDistributionType": "FullyReplicated",
-            }
-        },
-        "DataQualityJobOutputConfig": {
-            "MonitoringOutputs": [
-                {
-                    "S3Output": {
-                        "S3Uri": reports_uri,
-                        "LocalPath": CONTAINER_OUTPUT,
-                        "S3UploadMode": "EndOfJob",
-                    }
-                }
-            ]
-        },
-        "JobResources": {
-            "ClusterConfig": {
-                "InstanceCount": 1,
-                "InstanceType": inputs.instance_type,
-                "VolumeSizeInGB": 20,
-            }
-        },
-        "RoleArn": inputs.role_arn,
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-    }
-    definition_name = bounded_sagemaker_name(
-        f"{endpoint}-data-quality", suffix=f"-{_digest(definition_body)}"
+    kind = DataQuality()
+    outputs = MonitorOutputs(statistics_uri, constraints_uri, reports_uri)
+    definition_request = kind.definition_request(
+        endpoint, outputs, image, inputs.instance_type, inputs.role_arn
     )
-    definition_request = {
-        "JobDefinitionName": definition_name,
-        **definition_body,
-        "Tags": [{"Key": "smgha:endpoint", "Value": endpoint}],
-    }
-    schedule_request = {
-        "MonitoringScheduleName": schedule_name,
-        "MonitoringScheduleConfig": {
-            "ScheduleConfig": {"ScheduleExpression": inputs.schedule_expression},
-            "MonitoringJobDefinitionName": definition_name,
-            "MonitoringType": "DataQuality",
-        },
-    }
+    definition_name = definition_request["JobDefinitionName"]
+    schedule_name = kind.schedule_name(endpoint)
+    schedule_request = kind.schedule_request(endpoint, definition_name, inputs.schedule_expression)
     return MonitorPlan(
         live=live,
         live_config=live_config,
@@ -589,7 +473,13 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
         schedule_name=schedule_name,
         schedule_request=schedule_request,
         schedule_live=hosting.describe_monitoring_schedule(schedule_name),
-        alarm_requests=alarm_requests(inputs, dataset.names, schedule_name),
+        alarm_requests=kind.alarm_requests(
+            endpoint,
+            dataset.names,
+            inputs.schedule_expression,
+            inputs.drift_threshold,
+            inputs.sns_topic_arn,
+        ),
     )
 
 
@@ -656,32 +546,6 @@ def _job_request(
     )
     name = bounded_sagemaker_name(f"{inputs.endpoint_name}-baseline", suffix=f"-{digest}")
     return {"ProcessingJobName": name, **body}
-
-
-def alarm_requests(inputs: Inputs, features: list[str], schedule: str) -> list[dict[str, Any]]:
-    """One alarm per feature on the drift distance the monitoring job publishes."""
-    requests = []
-    for feature in features:
-        request: dict[str, Any] = {
-            "AlarmName": f"{inputs.endpoint_name}-baseline-drift-{feature}",
-            "AlarmDescription": f"smgha: feature {feature} of {inputs.endpoint_name} drifted from its baseline (distance above {inputs.drift_threshold:g})",
-            "Namespace": METRICS_NAMESPACE,
-            "MetricName": f"feature_baseline_drift_{feature}",
-            "Dimensions": [  # as the analyzer publishes them: METRICS_NAMESPACE says why
-                {"Name": "Endpoint", "Value": inputs.endpoint_name},
-                {"Name": "MonitoringSchedule", "Value": schedule},
-            ],
-            "Statistic": "Maximum",
-            "Period": schedule_period(inputs.schedule_expression),
-            "EvaluationPeriods": 1,
-            "Threshold": inputs.drift_threshold,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "TreatMissingData": "notBreaching",
-        }
-        if inputs.sns_topic_arn:
-            request["AlarmActions"] = [inputs.sns_topic_arn]
-        requests.append(request)
-    return requests
 
 
 # ---- apply -------------------------------------------------------------------------------------

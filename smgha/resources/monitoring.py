@@ -1,0 +1,216 @@
+"""Model Monitor: the kinds of monitor (data quality today), their job definitions, schedules
+and alarms, and the analyzer image that runs them. A new kind (model quality) is a new class
+beside DataQuality with the same methods, and one row of each backend's job-definition table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from smgha.errors import InputError, shown
+from smgha.resources.hosting import digest
+from smgha.resources.names import bounded_sagemaker_name
+
+HOURLY = "cron(0 * ? * * *)"
+# Where the analyzer publishes a real-time endpoint's data-quality metrics, and the dimensions
+# it publishes them with (alarm_requests). Decided with sources, not confirmed against a live
+# account (docs/aws-fidelity.md): the guide's BYOC page recommends the dimensions Endpoint and
+# MonitoringSchedule for real-time endpoints ("We recommend you add the following dimensions
+# at minimum: Endpoint and MonitoringSchedule", model-monitor-byoc-cloudwatch.md), its bias
+# and model-quality pages list the same two for the built-in containers
+# (clarify-model-monitor-bias-drift-cw.md), and AWS's own sample alarms on
+# feature_baseline_drift_<feature> in this namespace with exactly these two dimensions
+# (aws-samples/amazon-sagemaker-drift-detection, deployment_pipeline/infra/sagemaker_stack.py).
+# The one page that differs (model-monitor-interpreting-cloudwatch.md: namespace
+# "/aws/sagemaker/Endpoints/data-metric", dimensions EndpointName and ScheduleName) spells the
+# namespace unlike every other page and sample, so it is read as a documentation error. If the
+# dimensions were wrong the alarms would stay INSUFFICIENT_DATA and, with notBreaching, never
+# fire: check a first monitoring run in CloudWatch (ListMetrics on this namespace).
+METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+ANALYZER_REPOSITORY = "sagemaker-model-monitor-analyzer"
+# The registry account of the model-monitor analyzer image per region (as the SageMaker
+# Python SDK's image_uri_config/model-monitor.json lists them).
+ANALYZER_ACCOUNTS = {
+    "af-south-1": "875698925577", "ap-east-1": "001633400207", "ap-northeast-1": "574779866223",
+    "ap-northeast-2": "709848358524", "ap-northeast-3": "990339680094", "ap-south-1": "126357580389",
+    "ap-southeast-1": "245545462676", "ap-southeast-2": "563025443158", "ap-southeast-3": "669540362728",
+    "ca-central-1": "536280801234", "cn-north-1": "453000072557", "cn-northwest-1": "453252182341",
+    "eu-central-1": "048819808253", "eu-central-2": "590183933784", "eu-north-1": "895015795356",
+    "eu-south-1": "933208885752", "eu-south-2": "437450045455", "eu-west-1": "468650794304",
+    "eu-west-2": "749857270468", "eu-west-3": "680080141114", "il-central-1": "843974653677",
+    "me-central-1": "588750061953", "me-south-1": "607024016150", "sa-east-1": "539772159869",
+    "us-east-1": "156813124566", "us-east-2": "777275614652", "us-west-1": "890145073186",
+    "us-west-2": "159807026194",
+}  # fmt: skip
+CONTAINER_INPUT = "/opt/ml/processing/input/endpoint"
+CONTAINER_BASELINE_INPUT = "/opt/ml/processing/input/baseline_dataset_input"
+CONTAINER_OUTPUT = "/opt/ml/processing/output"
+
+# re.ASCII: without it \d takes any Unicode digit, and int() reads "１２" as 12.
+_CRON = re.compile(r"cron\(0 (\*|\d{1,2}|\d{1,2}/\d{1,2}) \? \* \* \*\)", re.ASCII)
+
+
+def schedule_period(expression: str) -> int:
+    """Seconds between two runs of a valid schedule expression."""
+    hours = expression[len("cron(0 ") :].split(" ", 1)[0]
+    if hours == "*":
+        return 3600
+    if "/" in hours:
+        return min(86400, 3600 * int(hours.split("/")[1]))
+    return 86400
+
+
+def validate_schedule(text: str) -> str:
+    expression = text.strip()
+    hint = (
+        "Model Monitor takes cron(0 * ? * * *) (hourly), cron(0 H ? * * *) (daily at hour H, "
+        "0-23) or cron(0 H/N ? * * *) (every N hours from hour H, N 1-24)."
+    )
+    found = _CRON.fullmatch(expression)
+    if not found:
+        raise InputError(
+            "schedule-expression", f"{shown(text)} is not a schedule Model Monitor accepts", hint
+        )
+    hours = found.group(1)
+    if hours != "*":
+        start, _, step = hours.partition("/")
+        if not 0 <= int(start) <= 23 or (step and not 1 <= int(step) <= 24):
+            raise InputError("schedule-expression", f"{shown(text)}: hour out of range", hint)
+    return expression
+
+
+def analyzer_image(region: str) -> str:
+    account = ANALYZER_ACCOUNTS.get(region)
+    if account is None:
+        raise InputError(
+            "region",
+            f"the model-monitor analyzer image is not published in {region}",
+            f"Use one of {', '.join(sorted(ANALYZER_ACCOUNTS))}.",
+        )
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{domain}/{ANALYZER_REPOSITORY}"
+
+
+@dataclass(frozen=True)
+class MonitorOutputs:
+    """Where a monitor's baseline is read from and its reports go."""
+
+    statistics_uri: str
+    constraints_uri: str
+    reports_uri: str
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """Data-quality monitoring: the analyzer compares captured requests with a baseline's
+    statistics and constraints, and publishes a drift distance per feature."""
+
+    kind = "data-quality"  # the backends' name of the job-definition family
+    monitoring_type = "DataQuality"  # MonitoringScheduleConfig.MonitoringType
+
+    def schedule_name(self, endpoint: str) -> str:
+        return bounded_sagemaker_name(f"{endpoint}-{self.kind}")
+
+    def definition_request(
+        self,
+        endpoint: str,
+        outputs: MonitorOutputs,
+        image: str,
+        instance_type: str,
+        role_arn: str,
+    ) -> dict[str, Any]:
+        """CreateDataQualityJobDefinition; its name carries a hash of its settings, so a
+        changed definition is a new one and an unchanged one is found again."""
+        body = {
+            "DataQualityBaselineConfig": {
+                "ConstraintsResource": {"S3Uri": outputs.constraints_uri},
+                "StatisticsResource": {"S3Uri": outputs.statistics_uri},
+            },
+            "DataQualityAppSpecification": {
+                "ImageUri": image,
+                "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+            },
+            "DataQualityJobInput": {
+                "EndpointInput": {
+                    "EndpointName": endpoint,
+                    "LocalPath": CONTAINER_INPUT,
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+            "DataQualityJobOutputConfig": {
+                "MonitoringOutputs": [
+                    {
+                        "S3Output": {
+                            "S3Uri": outputs.reports_uri,
+                            "LocalPath": CONTAINER_OUTPUT,
+                            "S3UploadMode": "EndOfJob",
+                        }
+                    }
+                ]
+            },
+            "JobResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": instance_type,
+                    "VolumeSizeInGB": 20,
+                }
+            },
+            "RoleArn": role_arn,
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        }
+        name = bounded_sagemaker_name(f"{endpoint}-{self.kind}", suffix=f"-{digest(body)}")
+        return {
+            "JobDefinitionName": name,
+            **body,
+            "Tags": [{"Key": "smgha:endpoint", "Value": endpoint}],
+        }
+
+    def schedule_request(self, endpoint: str, definition: str, expression: str) -> dict[str, Any]:
+        return {
+            "MonitoringScheduleName": self.schedule_name(endpoint),
+            "MonitoringScheduleConfig": {
+                "ScheduleConfig": {"ScheduleExpression": expression},
+                "MonitoringJobDefinitionName": definition,
+                "MonitoringType": self.monitoring_type,
+            },
+        }
+
+    def alarm_requests(
+        self,
+        endpoint: str,
+        features: list[str],
+        expression: str,
+        threshold: float,
+        sns_topic_arn: str = "",
+    ) -> list[dict[str, Any]]:
+        """One alarm per feature on the drift distance the monitoring job publishes."""
+        schedule = self.schedule_name(endpoint)
+        requests = []
+        for feature in features:
+            request: dict[str, Any] = {
+                "AlarmName": f"{endpoint}-baseline-drift-{feature}",
+                "AlarmDescription": f"smgha: feature {feature} of {endpoint} drifted from its baseline (distance above {threshold:g})",
+                "Namespace": METRICS_NAMESPACE,
+                "MetricName": f"feature_baseline_drift_{feature}",
+                "Dimensions": [  # as the analyzer publishes them: METRICS_NAMESPACE says why
+                    {"Name": "Endpoint", "Value": endpoint},
+                    {"Name": "MonitoringSchedule", "Value": schedule},
+                ],
+                "Statistic": "Maximum",
+                "Period": schedule_period(expression),
+                "EvaluationPeriods": 1,
+                "Threshold": threshold,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching",
+            }
+            if sns_topic_arn:
+                request["AlarmActions"] = [sns_topic_arn]
+            requests.append(request)
+        return requests
+
+
+# The kinds of monitor, by the name an input gives.
+KINDS = {DataQuality.kind: DataQuality()}
