@@ -176,7 +176,7 @@ def double(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     that stay Updating for a minute, and the test process's own contract check switched off:
     what is refused here, the double refused."""
     checked = BaseClient._make_api_call
-    monkeypatch.setattr(BaseClient, "_make_api_call", checked.__wrapped__)  # type: ignore[attr-defined]
+    monkeypatch.setattr(BaseClient, "_make_api_call", checked.__wrapped__)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
@@ -199,6 +199,7 @@ def double(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     thread.start()
     try:
         proxy_host, proxy_port = server.server_address[:2]
+        assert isinstance(proxy_host, str)  # getsockname() gives AF_INET a str host
         yield f"http://{proxy_host}:{proxy_port}", instance
     finally:
         server.shutdown()

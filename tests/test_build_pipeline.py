@@ -564,7 +564,8 @@ def test_waits_logging_each_step_change_and_reads_metrics_and_package(
         ("Executing", [_step("Score", "Succeeded", 42)]),
         ("Succeeded", [_step("Score", "Succeeded", 42), _step("RegisterModel-RegisterModel", "Succeeded", 1, metadata=registered)]),
     ])  # fmt: skip
-    clock, lines = FakeClock(), []
+    clock = FakeClock()
+    lines: list[str] = []
 
     result = run(_inputs(json_definition), backend, lines.append, clock.sleep, clock)
 

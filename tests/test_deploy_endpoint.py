@@ -181,10 +181,9 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
     assert failed.code == 1
     assert failed.outputs["status"] == "rolled-back"
     assert "failed its health check" in failed.errors[0]
-    assert (
-        local.describe_endpoint("churn-staging")["EndpointConfigName"]
-        == update.outputs["endpoint-config-name"]
-    )
+    endpoint = local.describe_endpoint("churn-staging")
+    assert endpoint is not None
+    assert endpoint["EndpointConfigName"] == update.outputs["endpoint-config-name"]
 
     # 5. A new version that is too slow trips the latency alarm during the canary: rolled back.
     with Traffic(local):
@@ -193,10 +192,9 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
     assert slow_update.outputs["status"] == "rolled-back"
     assert "alarm churn-staging-model-latency went into ALARM" in slow_update.errors[0]
     assert local.describe_alarms(["churn-staging-model-latency"])[0]["StateValue"] == "ALARM"
-    assert (
-        local.describe_endpoint("churn-staging")["EndpointConfigName"]
-        == update.outputs["endpoint-config-name"]
-    )
+    endpoint = local.describe_endpoint("churn-staging")
+    assert endpoint is not None
+    assert endpoint["EndpointConfigName"] == update.outputs["endpoint-config-name"]
 
     # 6. Rolling back to v1 is the same call with its ARN (its config is reused).
     back = deploy_on_two(
@@ -1367,7 +1365,6 @@ def test_smoke_test_against_a_real_endpoint_and_its_rollback_on_failure(
     )
     assert failing.code == 1
     assert failing.outputs["rolled-back"] == "true"
-    assert (
-        local.describe_endpoint("churn-staging")["EndpointConfigName"]
-        == update.outputs["previous-endpoint-config-name"]
-    )
+    endpoint = local.describe_endpoint("churn-staging")
+    assert endpoint is not None
+    assert endpoint["EndpointConfigName"] == update.outputs["previous-endpoint-config-name"]

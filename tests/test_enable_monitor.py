@@ -136,10 +136,9 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
     assert config["DataCaptureConfig"]["DestinationS3Uri"] == (
         f"s3://smgha-local/monitoring/{ENDPOINT}/capture"
     )
-    assert (
-        config["ProductionVariants"]
-        == local.describe_endpoint_config(live_config)["ProductionVariants"]
-    )
+    live = local.describe_endpoint_config(live_config)
+    assert live is not None
+    assert config["ProductionVariants"] == live["ProductionVariants"]
 
     # The baseline, in Model Monitor's format, from the features only (the label dropped).
     statistics = local.read_json(f"{base}/statistics.json")

@@ -156,7 +156,7 @@ class Job:
         return lines
 
 
-def annotations(result: subprocess.CompletedProcess[str]) -> list[str]:
+def annotation_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("::")]
 
 
@@ -254,7 +254,7 @@ def test_a_uv_from_path_that_fails_is_an_error(tmp_path: Path) -> None:
     result = job.run()
     assert result.returncode == 1
     assert result.stdout == ""
-    assert annotations(result) == [
+    assert annotation_lines(result) == [
         f"::error title=smgha toolkit install::uv could not install {job.kit} (its error is above)"
     ]
     assert not any(call.startswith(("pip ", "python3 -m venv ")) for call in job.take_calls())
@@ -270,7 +270,7 @@ def test_smgha_installer_pip_skips_uv(tmp_path: Path) -> None:
     ]
     wrong = job.run(SMGHA_INSTALLER="conda")
     assert wrong.returncode == 1
-    assert annotations(wrong) == [
+    assert annotation_lines(wrong) == [
         "::error title=smgha toolkit install::SMGHA_INSTALLER is 'conda'; "
         "use auto (uv, bootstrapped when missing) or pip"
     ]
@@ -336,12 +336,12 @@ def test_macos_is_warned_about_once_a_job_and_installs(
     if kernel:
         fake_uname(job, kernel)
     key = job.run("--cache-key", str(job.kit), "", RUNNER_OS=runner_os)
-    assert key.returncode == 0 and annotations(key) == []  # the root action's first step
+    assert key.returncode == 0 and annotation_lines(key) == []  # the root action's first step
 
     first = job.run(RUNNER_OS=runner_os)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [str(job.venv / "bin" / "python")]
-    [warning] = annotations(first)
+    [warning] = annotation_lines(first)
     assert warning.startswith("::warning title=smgha toolkit install::this job runs on ")
     assert "untested" in warning and "runs-on: ubuntu-latest" in warning
     assert all(text in warning for text in SUPPORTED)
@@ -350,7 +350,7 @@ def test_macos_is_warned_about_once_a_job_and_installs(
     # A later step gets GITHUB_ENV's variables: no second warning.
     later = job.run(str(job.kit), "a", RUNNER_OS=runner_os, SMGHA_OS_WARNED="1")
     assert later.returncode == 0, later.stderr
-    assert annotations(later) == []
+    assert annotation_lines(later) == []
 
 
 def test_linux_installs_without_a_word(tmp_path: Path) -> None:
@@ -358,7 +358,7 @@ def test_linux_installs_without_a_word(tmp_path: Path) -> None:
     fake_uname(job, "Linux")
     result = job.run(RUNNER_OS="Linux")
     assert result.returncode == 0, result.stderr
-    assert annotations(result) == []
+    assert annotation_lines(result) == []
     assert "SMGHA_OS_WARNED" not in job.github_env.read_text()
 
 

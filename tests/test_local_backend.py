@@ -7,6 +7,7 @@ import os
 import signal
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,9 @@ def wait_for(backend: LocalBackend, arn: str, seconds: float = 60.0) -> str:
 def processing_step(
     name: str,
     script: str,
-    outputs: list[str] = (),
-    inputs: list[dict[str, Any]] = (),
-    arguments: list[Any] = (),
+    outputs: Sequence[str] = (),
+    inputs: Sequence[dict[str, Any]] = (),
+    arguments: Sequence[Any] = (),
     **extra: Any,
 ) -> dict[str, Any]:
     """A Processing step running s3://smgha-local/code/<script> like the SDK writes one."""
@@ -101,7 +102,7 @@ def start(
     backend: LocalBackend,
     steps: list[dict[str, Any]],
     parameters: dict[str, str] | None = None,
-    declared: list[dict[str, Any]] = (),
+    declared: Sequence[dict[str, Any]] = (),
 ) -> str:
     definition = {"Version": "2020-12-01", "Parameters": list(declared), "Steps": steps}
     defn.check_wiring(definition)

@@ -684,7 +684,9 @@ def test_a_long_wait_refreshes_the_credentials_itself(
         chain_duration_seconds=900,
     )
     env = {**os.environ, **issuer.env(), **plan.to_env(), "AWS_REGION": REGION}
-    clock, masks, logs = FakeClock(), [], []
+    clock = FakeClock()
+    masks: list[str] = []
+    logs: list[str] = []
     session = credentials.aws_session(
         env, clock=clock.now, sleep=lambda s: None, log=logs.append, mask=masks.append
     )

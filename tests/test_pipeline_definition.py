@@ -37,6 +37,7 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ class Build:
 
 
 @pytest.fixture(scope="module")
-def offline(tmp_path_factory):
+def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offline]:
     """Environment in which ml.pipeline is imported and built with no network and no AWS."""
     empty_config = tmp_path_factory.mktemp("sagemaker-config") / "config.yaml"
     empty_config.write_text("")

@@ -737,8 +737,9 @@ def step_named(name: str) -> dict[str, Any]:
 
 
 def test_release_workflow_is_dispatched_with_a_version() -> None:
-    workflow = load(RELEASE_WORKFLOW)
+    workflow: dict[Any, Any] = load(RELEASE_WORKFLOW)  # a key may be True, not a str
     on = workflow.get("on", workflow.get(True))  # PyYAML reads a bare `on` as True
+    assert isinstance(on, dict), "no `on:` triggers"
     assert set(on) == {"workflow_dispatch"}
     version = on["workflow_dispatch"]["inputs"]["version"]
     assert version["required"] is True and version["type"] == "string" and version["description"]

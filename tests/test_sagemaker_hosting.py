@@ -712,7 +712,7 @@ def test_update_endpoint_request(
             },
         )
 
-        assert backend.update_endpoint(ENDPOINT, CONFIG, deployment_config) is None
+        backend.update_endpoint(ENDPOINT, CONFIG, deployment_config)
         stub.assert_no_pending_responses()
 
 

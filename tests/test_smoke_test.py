@@ -7,7 +7,7 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ def model() -> xgboost.Booster:
     return xgboost.train(params, xgboost.DMatrix(x, label=y), num_boost_round=8)
 
 
-def predict(model: xgboost.Booster, features: list[float | None]) -> float:
+def predict(model: xgboost.Booster, features: Sequence[float | None]) -> float:
     row = np.array([[np.nan if v is None else v for v in features]], dtype=float)
     return float(model.inplace_predict(row)[0])
 
@@ -133,6 +133,41 @@ class FakeEndpoints:
         finally:
             with self.lock:
                 self.in_flight -= 1
+
+    # The rest of EndpointBackend: smoke-test never creates, alarms or scales; a call fails.
+
+    def describe_model(self, name: str) -> dict[str, Any] | None:
+        raise AssertionError("smoke-test does not describe models")
+
+    def create_model(self, request: dict[str, Any]) -> None:
+        raise AssertionError("smoke-test does not create models")
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> None:
+        raise AssertionError("smoke-test does not create endpoint configs")
+
+    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
+        raise AssertionError("smoke-test does not create endpoints")
+
+    def put_metric_alarm(self, request: dict[str, Any]) -> None:
+        raise AssertionError("smoke-test does not put alarms")
+
+    def describe_alarms(self, names: list[str]) -> list[dict[str, Any]]:
+        raise AssertionError("smoke-test does not describe alarms")
+
+    def register_scalable_target(self, request: dict[str, Any]) -> None:
+        raise AssertionError("smoke-test does not register scalable targets")
+
+    def put_scaling_policy(self, request: dict[str, Any]) -> None:
+        raise AssertionError("smoke-test does not put scaling policies")
+
+    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
+        raise AssertionError("smoke-test does not describe scalable targets")
+
+    def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:
+        raise AssertionError("smoke-test does not delete scaling policies")
+
+    def deregister_scalable_target(self, resource_id: str) -> None:
+        raise AssertionError("smoke-test does not deregister scalable targets")
 
 
 # ---- payload files ----------------------------------------------------------------------------
@@ -572,7 +607,7 @@ def test_rollback_reports_a_timeout_a_failed_update_and_a_refused_call(
 
     refused = FakeEndpoints(model)
 
-    def refuse(*args: object) -> None:
+    def refuse(name: str, config_name: str, deployment_config: dict[str, Any] | None) -> None:
         raise RuntimeError("ValidationException: Cannot update in-progress endpoint")
 
     refused.update_endpoint = refuse  # type: ignore[method-assign]
@@ -587,7 +622,7 @@ def test_a_failed_rollback_is_part_of_the_one_error(model: xgboost.Booster, tmp_
     fake = FakeEndpoints(model)
     fake.fault = on_row(2, answering(status=500))
 
-    def refuse(*args: object) -> None:
+    def refuse(name: str, config_name: str, deployment_config: dict[str, Any] | None) -> None:
         raise RuntimeError("throttled")
 
     fake.update_endpoint = refuse  # type: ignore[method-assign]
@@ -612,9 +647,11 @@ def test_the_functional_pass_stops_at_the_deadline(model: xgboost.Booster, tmp_p
     fake, clock = FakeEndpoints(model), FakeClock()
     original = fake.invoke_endpoint
 
-    def one_second(*args: Any) -> Invocation:
+    def one_second(
+        name: str, body: bytes, content_type: str, accept: str = "text/csv"
+    ) -> Invocation:
         clock.advance(1.0)
-        return original(*args)
+        return original(name, body, content_type, accept)
 
     fake.invoke_endpoint = one_second  # type: ignore[method-assign]
     result = smoke_test.run(inputs, fake, lambda line: None, clock.sleep, clock)
@@ -656,9 +693,11 @@ def test_the_load_test_stops_at_the_deadline(model: xgboost.Booster, tmp_path: P
     fake.latency = lambda index: 1.0
     original = fake.invoke_endpoint
 
-    def one_second(*args: Any) -> Invocation:
+    def one_second(
+        name: str, body: bytes, content_type: str, accept: str = "text/csv"
+    ) -> Invocation:
         clock.advance(1.0)
-        return original(*args)
+        return original(name, body, content_type, accept)
 
     fake.invoke_endpoint = one_second  # type: ignore[method-assign]
     result = smoke_test.load_test(

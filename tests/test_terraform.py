@@ -440,7 +440,7 @@ def test_star_resources_only_for_actions_without_resource_level_permissions() ->
         if "*" in resources:
             actions = {literal(action) for action in statement["actions"]}
             assert actions <= STAR_RESOURCE_ACTIONS, (
-                f"{name}.{sid}: {sorted(actions - STAR_RESOURCE_ACTIONS)} on '*'"
+                f"{name}.{sid}: {sorted(actions - STAR_RESOURCE_ACTIONS, key=str)} on '*'"
             )
             assert resources == ["*"], f"{name}.{sid}: '*' mixed with ARNs"
 

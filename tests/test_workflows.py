@@ -52,7 +52,7 @@ def ids(paths: list[Path]) -> list[str]:
     return [rel(path) for path in paths]
 
 
-def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:  # a key may be True, not a str
     """`on:` (PyYAML reads the bare key `on` as the boolean True)."""
     value = workflow.get("on", workflow.get(True))
     if isinstance(value, str):

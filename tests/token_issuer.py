@@ -130,6 +130,7 @@ class TokenIssuer:
     def base_url(self) -> str:
         assert self._server is not None, "start() the issuer first"
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # getsockname() gives AF_INET a str host
         return f"http://{host}:{port}"
 
     @property

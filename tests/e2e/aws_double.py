@@ -313,6 +313,7 @@ class Double:
     def forward(
         self, method: str, path: str, headers: Any, body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        assert self.moto.hostname is not None, f"no host in {self.moto_url}"
         connection = http.client.HTTPConnection(self.moto.hostname, self.moto.port, timeout=60)
         try:
             sent = {
@@ -931,6 +932,7 @@ def main() -> None:
     )
     server = serve(double)
     proxy_host, proxy_port = server.server_address[:2]
+    assert isinstance(proxy_host, str)  # getsockname() gives AF_INET a str host
     tmp = args.ready_file.with_suffix(".tmp")
     tmp.write_text(
         json.dumps({"url": f"http://{proxy_host}:{proxy_port}", "moto": double.moto_url})
