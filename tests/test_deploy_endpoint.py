@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from smgha.backends.local import LocalBackend
-from smgha.resources import rollout
+from smgha.resources import deployment, rollout
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import deploy_endpoint
@@ -443,17 +443,17 @@ def test_the_deployment_config_carries_the_limits_as_given(local: LocalBackend) 
         strategy="linear",
         **{"linear-step-percent": "10", "wait-seconds": "2879", "timeout-minutes": "480"},
     )
-    policy = linear.rollout.to_request(["a"])["BlueGreenUpdatePolicy"]
+    policy = linear.target.blue_green.to_request(["a"])["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"]["LinearStepSize"] == {
         "Type": "CAPACITY_PERCENT",
         "Value": 10,
     }
     assert policy["MaximumExecutionTimeoutInSeconds"] == 28_800
     # A short timeout is raised to the service's minimum (600 s), as before.
-    canary = inputs_of(package).rollout.to_request(["a"])
+    canary = inputs_of(package).target.blue_green.to_request(["a"])
     assert canary["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] == 600
     many = inputs_of(package, alarms="x\ny\nx")  # named twice: sent once
-    assert many.alarms == ("x", "y")
+    assert many.target.alarms == ("x", "y")
 
 
 # ---- what only the live endpoint tells: checked before anything is created ----------------------
@@ -562,10 +562,10 @@ def test_an_update_the_live_endpoint_can_take_passes(
     v2 = approved_package(local)
     inputs = inputs_of(v2, **{"instance-count": str(instances), **overrides})
 
-    deployment = deploy_endpoint.plan(inputs, local, local)
+    planned = deploy_endpoint.plan(inputs, local, local)
 
-    routing = deployment.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing.get("CanarySize") == canary and deployment.notices == []
+    routing = planned.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing.get("CanarySize") == canary and planned.notices == []
     dry = deploy(v2, **{"instance-count": str(instances), "dry-run": "true", **overrides})
     assert dry.code == 0 and not dry.errors, dry.log
 
@@ -580,11 +580,11 @@ def test_a_canary_that_is_not_a_whole_instance_is_sent_as_an_instance_count(
     v2 = approved_package(local)
     inputs = inputs_of(v2, **{"instance-count": "2", "canary-percent": "10"})
 
-    deployment = deploy_endpoint.plan(inputs, local, local)
+    planned = deploy_endpoint.plan(inputs, local, local)
 
-    routing = deployment.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    routing = planned.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing["CanarySize"] == {"Type": "INSTANCE_COUNT", "Value": 1}
-    assert deployment.notices == [
+    assert planned.notices == [
         "canary-percent 10 of a 2-instance fleet is 0.2 instances; SageMaker's rounding is "
         "undocumented, so the canary is sent as exactly 1 instance (50 % of the fleet)."
     ]
@@ -1251,17 +1251,16 @@ def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() 
     from smgha.backends.sagemaker import SageMakerBackend
 
     hosting = SageMakerBackend(region=REGION)
-    inputs = deploy_endpoint.Inputs(
-        backend="sagemaker", region=REGION, model_package_arn=f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/2",
-        endpoint_name="churn-prod", role_arn="arn:aws:iam::123456789012:role/r", instance_type="ml.m5.large", instance_count=1,
-        variant_name="AllTraffic", alarms=("team-5xx",), max_latency_ms=500, scaling=None, data_capture=None,
-        rollout=BlueGreen("linear", canary_percent=10, linear_step_percent=25, wait_seconds=60, termination_wait_seconds=30, timeout_seconds=600),
-        allow_unapproved=False, dry_run=False,
+    target = deployment.Target(
+        package_arn=f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/2",
+        endpoint="churn-prod", role_arn="arn:aws:iam::123456789012:role/r", instance_type="ml.m5.large", instance_count=1,
+        variant="AllTraffic", alarms=("team-5xx",), max_latency_ms=500, scaling=None, data_capture=None,
+        blue_green=BlueGreen("linear", canary_percent=10, linear_step_percent=25, wait_seconds=60, termination_wait_seconds=30, timeout_seconds=600),
     )  # fmt: skip
-    plan = deploy_endpoint.DeploymentPlan(
-        package={}, model_name="churn-models-v2", model_request=None, config_name="churn-prod-v2-abcdef12",
+    plan = deployment.Deployment(
+        target=target, package={}, model_name="churn-models-v2", model_request=None, config_name="churn-prod-v2-abcdef12",
         config_request={}, config_exists=True, live={"EndpointConfigName": "churn-prod-v1-12345678", "EndpointStatus": "InService"},
-        live_config=None, previous_package_arn="", deployment_config=inputs.rollout.to_request(["team-5xx"]),
+        live_config=None, previous_package_arn="", deployment_config=target.blue_green.to_request(["team-5xx"]),
         alarm_requests=[], alarm_names=["team-5xx"],
     )  # fmt: skip
     expected = {
@@ -1310,7 +1309,7 @@ def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() 
             {"EndpointName": "churn-prod"},
         )
         lines: list[str] = []
-        outcome = deploy_endpoint.apply(inputs, plan, hosting, lines.append, sleep=lambda _: None)
+        outcome = deployment.apply(plan, hosting, lines.append, sleep=lambda _: None)
         stub.assert_no_pending_responses()
 
     assert outcome == "rolled-back"

@@ -139,7 +139,10 @@ def test_turning_on_data_capture_prints_while_the_endpoint_updates() -> None:
     )
 
     assert log.longest_silence(0.0, clock.now) <= PROGRESS_SECONDS
-    assert any(line.startswith("waiting for churn-prod: Updating, new fleet weight 0.1 (") for _, line in log.lines)
+    assert any(
+        line.startswith("waiting for churn-prod: Updating, new fleet weight 0.1 (")
+        for _, line in log.lines
+    )
 
 
 class SlowRollbackEndpoints:

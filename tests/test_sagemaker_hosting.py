@@ -44,10 +44,9 @@ from smgha.backends.sagemaker import (
     SageMakerBackend,
 )
 from smgha.errors import StageError
-from smgha.resources import rollout
+from smgha.resources import deployment, rollout
 from smgha.resources.autoscaling import TargetTracking
 from smgha.resources.rollout import BlueGreen
-from smgha.stages import deploy_endpoint
 
 pytestmark = pytest.mark.slow  # starts a moto server
 
@@ -526,20 +525,21 @@ def _calls_in_order(backend: SageMakerBackend) -> list[str]:
 def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
     backend: SageMakerBackend, ends: str
 ) -> None:
-    inputs = deploy_endpoint.Inputs(
-        backend="sagemaker", region=REGION, model_package_arn=PACKAGE_ARN, endpoint_name=ENDPOINT, role_arn=ROLE,
-        instance_type="ml.c5.xlarge", instance_count=2, variant_name=VARIANT, alarms=("team-5xx",), max_latency_ms=500,
-        rollout=BlueGreen("all-at-once", wait_seconds=60, termination_wait_seconds=30, timeout_seconds=600),
-        scaling=TargetTracking(ENDPOINT, VARIANT, (2, 6), 70.0, scale_in_cooldown=300, scale_out_cooldown=60),
-        data_capture=None, allow_unapproved=False, dry_run=False,
+    scaling = TargetTracking(
+        ENDPOINT, VARIANT, (2, 6), 70.0, scale_in_cooldown=300, scale_out_cooldown=60
+    )
+    target = deployment.Target(
+        package_arn=PACKAGE_ARN, endpoint=ENDPOINT, role_arn=ROLE,
+        instance_type="ml.c5.xlarge", instance_count=2, variant=VARIANT, alarms=("team-5xx",), max_latency_ms=500,
+        blue_green=BlueGreen("all-at-once", wait_seconds=60, termination_wait_seconds=30, timeout_seconds=600),
+        scaling=scaling, data_capture=None,
     )  # fmt: skip
     where = {
         "ServiceNamespace": "sagemaker",
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    assert inputs.scaling is not None
-    policy_config = inputs.scaling.policy_config()
+    policy_config = scaling.policy_config()
     live_policy = {
         **where,
         "PolicyARN": f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:x",
@@ -557,10 +557,10 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
         "CreationTime": at(0),
         "Policies": {live_policy["PolicyName"]: live_policy},
     }
-    plan = deploy_endpoint.DeploymentPlan(
-        package={}, model_name=MODEL, model_request=None, config_name=CONFIG, config_request={}, config_exists=True,
+    plan = deployment.Deployment(
+        target=target, package={}, model_name=MODEL, model_request=None, config_name=CONFIG, config_request={}, config_exists=True,
         live={"EndpointConfigName": OLD_CONFIG, "EndpointStatus": "InService"}, live_config=None, previous_package_arn="",
-        deployment_config=inputs.rollout.to_request(["team-5xx"]), alarm_requests=[],
+        deployment_config=target.blue_green.to_request(["team-5xx"]), alarm_requests=[],
         alarm_names=["team-5xx"], live_scaling=live_scaling, scaling_suspended=True,
     )  # fmt: skip
     described = {
@@ -602,11 +602,9 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
         lines: list[str] = []
         if ends == "refused":
             with pytest.raises(StageError, match="UpdateEndpoint failed"):
-                deploy_endpoint.apply(inputs, plan, backend, lines.append, sleep=lambda _: None)
+                deployment.apply(plan, backend, lines.append, sleep=lambda _: None)
         else:
-            outcome = deploy_endpoint.apply(
-                inputs, plan, backend, lines.append, sleep=lambda _: None
-            )
+            outcome = deployment.apply(plan, backend, lines.append, sleep=lambda _: None)
             assert outcome == ends
         sagemaker.assert_no_pending_responses()
         autoscaling.assert_no_pending_responses()

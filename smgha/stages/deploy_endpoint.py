@@ -15,9 +15,7 @@ the same call with the earlier version's ARN.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from smgha import definition as defn
@@ -35,8 +33,8 @@ from smgha.inputs import (
     s3_uri,
     whole_number,
 )
-from smgha.resources import autoscaling, hosting, rollout
-from smgha.resources.names import alarmed_endpoint_name, bounded_sagemaker_name
+from smgha.resources import autoscaling, deployment, hosting, rollout
+from smgha.resources.names import alarmed_endpoint_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage
@@ -155,59 +153,9 @@ OUTPUTS = (
 class Inputs:
     backend: str
     region: str
-    model_package_arn: str
-    endpoint_name: str
-    role_arn: str
-    instance_type: str
-    instance_count: int
-    variant_name: str
-    rollout: BlueGreen
-    alarms: tuple[str, ...]  # empty: the stage creates rollout.rollback_alarm_requests
-    max_latency_ms: float
-    scaling: autoscaling.TargetTracking | None
-    data_capture: hosting.DataCapture | None  # None: keep the live endpoint's setting
+    target: deployment.Target
     allow_unapproved: bool
     dry_run: bool
-
-    @property
-    def strategy(self) -> str:
-        return self.rollout.strategy
-
-    @property
-    def timeout_seconds(self) -> float:
-        return self.rollout.timeout_seconds
-
-
-@dataclass
-class DeploymentPlan:
-    package: dict[str, Any]
-    model_name: str
-    model_request: dict[str, Any] | None  # None: the model exists
-    config_name: str
-    config_request: dict[str, Any]
-    config_exists: bool
-    live: dict[str, Any] | None  # DescribeEndpoint of the live endpoint
-    live_config: dict[str, Any] | None
-    previous_package_arn: str
-    deployment_config: dict[str, Any]
-    alarm_requests: list[dict[str, Any]]
-    alarm_names: list[str]
-    notices: list[str] = field(default_factory=list)  # decisions the user should see
-    # The variant's scalable target and its policies, read when autoscaling is asked of a
-    # live endpoint (None: not read, or none registered).
-    live_scaling: dict[str, Any] | None = None
-    scaling_current: bool = False  # live_scaling already has the asked limits and policy
-    # The update changes the instance type of an autoscaled variant: SageMaker refuses such an
-    # UpdateEndpoint, so apply deregisters the variant first and registers it again after.
-    scaling_suspended: bool = False
-
-    @property
-    def unchanged(self) -> bool:
-        live = self.live or {}
-        return (
-            live.get("EndpointConfigName") == self.config_name
-            and live.get("EndpointStatus") == "InService"
-        )
 
 
 # ---- inputs ---------------------------------------------------------------------------------------
@@ -218,18 +166,16 @@ def load_inputs(runner: Runner) -> Inputs:
     name, region = backend_and_region(runner)
     endpoint = alarmed_endpoint_name("endpoint-name", values["endpoint-name"])
     variant = aws_value("variant-name", values["variant-name"], "sagemaker", "VariantName")
-    inputs = Inputs(
-        backend=name,
-        region=region,
-        model_package_arn=_package_arn(values["model-package-arn"]),
-        endpoint_name=endpoint,
+    target = deployment.Target(
+        endpoint=endpoint,
+        variant=variant,
+        package_arn=_package_arn(values["model-package-arn"]),
         role_arn=_role_arn(name, values["role-arn"]),
         instance_type=aws_value(
             "instance-type", values["instance-type"], "sagemaker", "ProductionVariantInstanceType"
         ),
         instance_count=whole_number("instance-count", values["instance-count"], 1, MAX_INSTANCES),
-        variant_name=variant,
-        rollout=_blue_green(values),
+        blue_green=_blue_green(values),
         alarms=tuple(  # once each, by the rule of a rollback alarm's name
             dict.fromkeys(
                 aws_value("alarms", alarm, "sagemaker", "AlarmName")
@@ -239,11 +185,15 @@ def load_inputs(runner: Runner) -> Inputs:
         max_latency_ms=positive_number("max-latency-ms", values["max-latency-ms"]),
         scaling=_target_tracking(values, endpoint, variant),
         data_capture=_data_capture(values),
+    )
+    _check_deployment(target)
+    return Inputs(
+        backend=name,
+        region=region,
+        target=target,
         allow_unapproved=values.flag("allow-unapproved"),
         dry_run=values.flag("dry-run"),
     )
-    _check_deployment(inputs)
-    return inputs
 
 
 def _role_arn(backend_name: str, role: str) -> str:
@@ -350,30 +300,32 @@ def _data_capture(values: InputValues) -> hosting.DataCapture | None:
     return hosting.DataCapture(whole_number("data-capture-percent", percent, 1, 100), uri)
 
 
-def _check_deployment(inputs: Inputs) -> None:
+def _check_deployment(target: deployment.Target) -> None:
     """The blue/green limits that only the service checks, refused before anything is touched."""
     low, high = rollout.DEPLOYMENT_TIMEOUT_SECONDS
-    if inputs.timeout_seconds > high:
+    blue_green = target.blue_green
+    timeout, strategy = blue_green.timeout_seconds, blue_green.strategy
+    if timeout > high:
         raise InputError(
             "timeout-minutes",
-            f"must be at most {high // 60}, got {inputs.timeout_seconds / 60:g}: SageMaker stops an update after {low}-{high} s (MaximumExecutionTimeoutInSeconds)",
+            f"must be at most {high // 60}, got {timeout / 60:g}: SageMaker stops an update after {low}-{high} s (MaximumExecutionTimeoutInSeconds)",
             f"Set timeout-minutes to at most {high // 60}.",
         )
-    waits, terms = inputs.rollout.waits()
+    waits, terms = blue_green.waits()
     if waits >= high:
         raise InputError(
             "wait-seconds",
-            f"the {inputs.strategy} update would wait {terms} = {waits} s, which does not fit in the {high} s SageMaker lets an update run (MaximumExecutionTimeoutInSeconds)",
+            f"the {strategy} update would wait {terms} = {waits} s, which does not fit in the {high} s SageMaker lets an update run (MaximumExecutionTimeoutInSeconds)",
             "Lower wait-seconds or termination-wait-seconds"
-            + (", or raise linear-step-percent." if inputs.strategy == "linear" else "."),
+            + (", or raise linear-step-percent." if strategy == "linear" else "."),
         )
-    if inputs.timeout_seconds <= waits:
+    if timeout <= waits:
         raise InputError(
             "timeout-minutes",
-            f"must exceed the {waits} s the {inputs.strategy} update waits ({terms}), got {inputs.timeout_seconds / 60:g} minutes",
+            f"must exceed the {waits} s the {strategy} update waits ({terms}), got {timeout / 60:g} minutes",
             f"Set timeout-minutes from {waits // 60 + 1} to {high // 60} (the new fleet's start-up counts too).",
         )
-    alarms = len(inputs.alarms or _alarm_requests(inputs))
+    alarms = len(target.alarms or target.alarm_requests())
     if alarms > rollout.MAX_ROLLBACK_ALARMS:
         raise InputError(
             "alarms",
@@ -382,92 +334,33 @@ def _check_deployment(inputs: Inputs) -> None:
         )
 
 
-def _alarm_requests(inputs: Inputs) -> list[dict[str, Any]]:
-    return rollout.rollback_alarm_requests(
-        inputs.endpoint_name, inputs.variant_name, inputs.max_latency_ms
-    )
+# ---- plan: the package, then the deployment (smgha/resources/deployment.py) ------------------------
 
 
-# ---- plan: read everything, decide names and requests -------------------------------------------
-
-
-def plan(inputs: Inputs, endpoints: EndpointBackend, registry: RegistryBackend) -> DeploymentPlan:
-    package = _approved_package(inputs, registry)
-    group, version = package["ModelPackageGroupName"], int(package["ModelPackageVersion"])
-    model_name = bounded_sagemaker_name(f"{group}-v{version}")
-    model_request = None
-    if endpoints.describe_model(model_name) is None:
-        model_request = hosting.model_request(model_name, inputs.model_package_arn, inputs.role_arn)
-
-    live = endpoints.describe_endpoint(inputs.endpoint_name)
-    live_config = endpoints.describe_endpoint_config(live["EndpointConfigName"]) if live else None
-    config_request = _endpoint_config(inputs, model_name, live, live_config).to_request()
-    # The instances of the new fleet an update starts (None: a create, no DeploymentConfig).
-    fleet = int(config_request["ProductionVariants"][0]["InitialInstanceCount"]) if live else None
-    if live_config and hosting.same_settings(live_config, config_request):
-        # Already served; only autoscaling's instance count differs: a re-run changes nothing.
-        config_name = live_config["EndpointConfigName"]
-    else:
-        config_name = bounded_sagemaker_name(
-            f"{inputs.endpoint_name}-v{version}", suffix=f"-{hosting.digest(config_request)}"
-        )
-    config_request = {"EndpointConfigName": config_name, **config_request}
-
-    alarm_requests = [] if inputs.alarms else _alarm_requests(inputs)
-    alarm_names = list(inputs.alarms) or [a["AlarmName"] for a in alarm_requests]
-    live_scaling = None
-    type_changes = _instance_type_changes(inputs, live_config)
-    if live and (inputs.scaling or type_changes):
-        live_scaling = endpoints.describe_scalable_target(
-            autoscaling.resource_id(inputs.endpoint_name, inputs.variant_name)
-        )
-    deployment = DeploymentPlan(
-        package=package,
-        model_name=model_name,
-        model_request=model_request,
-        config_name=config_name,
-        config_request=config_request,
-        config_exists=endpoints.describe_endpoint_config(config_name) is not None,
-        live=live,
-        live_config=live_config,
-        previous_package_arn=hosting.package_of(live_config, endpoints),
-        deployment_config=inputs.rollout.to_request(alarm_names, fleet),
-        alarm_requests=alarm_requests,
-        alarm_names=alarm_names,
-        live_scaling=live_scaling,
-        scaling_current=bool(inputs.scaling and inputs.scaling.matches(live_scaling)),
-    )
-    deployment.scaling_suspended = (
-        type_changes and live_scaling is not None and not deployment.unchanged
-    )
-    if live and fleet is not None and not deployment.unchanged:  # UpdateEndpoint will be called
-        _check_update(inputs, live, live_config, fleet)
-        if inputs.strategy == "canary":
-            notice = rollout.canary_size(inputs.rollout.canary_percent, fleet)[1]
-            deployment.notices += [notice] if notice else []
-    return deployment
-
-
-def _approved_package(inputs: Inputs, registry: RegistryBackend) -> dict[str, Any]:
-    package = registry.describe_model_package(inputs.model_package_arn)
+def plan(
+    inputs: Inputs, endpoints: EndpointBackend, registry: RegistryBackend
+) -> deployment.Deployment:
+    target = inputs.target
+    package = registry.describe_model_package(target.package_arn)
     if package is None:
         raise InputError(
             "model-package-arn",
-            f"there is no model package {inputs.model_package_arn}",
+            f"there is no model package {target.package_arn}",
             "Check the ARN and the region.",
         )
     status = package.get("ModelApprovalStatus")
     if status != "Approved" and not inputs.allow_unapproved:
         raise InputError(
-            "model-package-arn",
-            f"{inputs.model_package_arn} is {status}, not Approved",
-            APPROVE_FIRST,
+            "model-package-arn", f"{target.package_arn} is {status}, not Approved", APPROVE_FIRST
         )
-    _check_containers(inputs, package)
-    return package
+    _check_containers(target, package)
+    planned = deployment.plan(target, endpoints, package)
+    if planned.updates and planned.fleet is not None:
+        _check_update(target, planned.live or {}, planned.live_config, planned.fleet)
+    return planned
 
 
-def _check_containers(inputs: Inputs, package: dict[str, Any]) -> None:
+def _check_containers(target: deployment.Target, package: dict[str, Any]) -> None:
     """A package whose container cannot pass its health check is refused before any create:
     script mode with no script (smgha/serving_container.py has the container's sources)."""
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
@@ -476,7 +369,7 @@ def _check_containers(inputs: Inputs, package: dict[str, Any]) -> None:
         if variables:
             raise InputError(
                 "model-package-arn",
-                f"{inputs.model_package_arn} would serve in script mode with no script: its "
+                f"{target.package_arn} would serve in script mode with no script: its "
                 f"container {number} ({container.get('Image', 'no image')}) sets {variables}, "
                 f"and {serving_container.EMPTY_PROGRAM_CONSEQUENCE}",
                 serving_container.EMPTY_PROGRAM_FIX,
@@ -484,7 +377,7 @@ def _check_containers(inputs: Inputs, package: dict[str, Any]) -> None:
 
 
 def _check_update(
-    inputs: Inputs, live: dict[str, Any], live_config: dict[str, Any] | None, fleet: int
+    target: deployment.Target, live: dict[str, Any], live_config: dict[str, Any] | None, fleet: int
 ) -> None:
     """What only the live endpoint tells: refused before anything is created or changed."""
     # SageMaker guide, deployment-guardrails-exclusions.md: "When doing a blue/green or rolling
@@ -492,253 +385,80 @@ def _check_update(
     # endpoint configuration." Every update here is blue/green.
     variants = (live_config or live).get("ProductionVariants") or []
     names = [str(v["VariantName"]) for v in variants if v.get("VariantName")]
-    if names and inputs.variant_name not in names:
+    if names and target.variant not in names:
         raise InputError(
             "variant-name",
-            f"{inputs.variant_name!r} is not the variant of the live endpoint {inputs.endpoint_name} ({', '.join(names)}); a blue/green update must keep the variant name",
+            f"{target.variant!r} is not the variant of the live endpoint {target.endpoint} ({', '.join(names)}); a blue/green update must keep the variant name",
             f"Set variant-name: {names[0]}, or deploy to a new endpoint.",
         )
-    if inputs.strategy == "canary" and fleet < rollout.MIN_CANARY_FLEET:
+    if target.blue_green.strategy == "canary" and fleet < rollout.MIN_CANARY_FLEET:
         raise InputError(
             "strategy",
-            f"a canary needs a fleet of at least {rollout.MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {inputs.endpoint_name}'s new fleet has {fleet}",
+            f"a canary needs a fleet of at least {rollout.MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {target.endpoint}'s new fleet has {fleet}",
             CANARY_FIX,
-        )
-
-
-def _instance_type_changes(inputs: Inputs, live_config: dict[str, Any] | None) -> bool:
-    """The live config serves the variant on another instance type than the one asked."""
-    return any(
-        v.get("VariantName") == inputs.variant_name
-        and v.get("InstanceType") != inputs.instance_type
-        for v in (live_config or {}).get("ProductionVariants") or []
-    )
-
-
-def _endpoint_config(
-    inputs: Inputs, model_name: str, live: dict[str, Any] | None, live_config: dict[str, Any] | None
-) -> hosting.EndpointConfig:
-    count = inputs.instance_count
-    if live and inputs.scaling:
-        # Keep the fleet autoscaling chose; never drop to the minimum on a deploy.
-        low, high = inputs.scaling.limits
-        # CurrentInstanceCount, as deploy-endpoint has always read it; enable-monitor reads
-        # DesiredInstanceCount first, as the guide says (hosting.with_live_instance_counts).
-        current = hosting.instance_count(live, inputs.variant_name, ("CurrentInstanceCount",))
-        count = min(max(current or count, low), high)
-    variant = hosting.InstanceVariant(inputs.variant_name, model_name, inputs.instance_type, count)
-    # No data-capture input: the live setting is kept across updates.
-    capture = inputs.data_capture or (live_config or {}).get("DataCaptureConfig")
-    return hosting.EndpointConfig((variant,), capture)
-
-
-# ---- apply -------------------------------------------------------------------------------------------
-
-
-def apply(
-    inputs: Inputs,
-    deployment: DeploymentPlan,
-    endpoints: EndpointBackend,
-    log: Callable[[str], None],
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> str:
-    """Create what is missing, start the create or update, wait; return the outcome."""
-    if deployment.unchanged:
-        if inputs.scaling and not deployment.scaling_current:
-            log(
-                f"{inputs.endpoint_name} already serves {deployment.config_name}; its autoscaling differs"
-            )
-            inputs.scaling.apply(endpoints, log)
-        else:
-            log(f"{inputs.endpoint_name} already serves {deployment.config_name}: nothing to do")
-        return "unchanged"
-    if deployment.model_request:
-        endpoints.create_model(deployment.model_request)
-        log(f"Created model {deployment.model_name}")
-    if not deployment.config_exists:
-        endpoints.create_endpoint_config(deployment.config_request)
-        log(f"Created endpoint config {deployment.config_name}")
-    for alarm in deployment.alarm_requests:
-        endpoints.put_metric_alarm(alarm)
-    if deployment.alarm_requests:
-        log(f"Rollback alarms: {', '.join(deployment.alarm_names)}")
-    suspended = deployment.scaling_suspended
-    if suspended:
-        why = (
-            f"the update changes its instance type to {inputs.instance_type}, {SCALED_TYPE_CHANGE}"
-        )
-        autoscaling.suspend(
-            endpoints, inputs.endpoint_name, inputs.variant_name, deployment.live_scaling, log, why
-        )
-    try:
-        final = _start_and_wait(inputs, deployment, endpoints, log, sleep, clock)
-    except Exception:
-        if suspended:
-            _restore_after_failure(inputs, deployment, endpoints, log)
-        raise
-    if final["EndpointConfigName"] != deployment.config_name:
-        if suspended:  # back on the old instance type: the old scaling fits
-            _restore(inputs, deployment, endpoints, log, None)
-        return "rolled-back"
-    if suspended:
-        _restore(inputs, deployment, endpoints, log, inputs.scaling)
-    elif inputs.scaling:
-        inputs.scaling.apply(endpoints, log)
-    return "deployed"
-
-
-def _start_and_wait(
-    inputs: Inputs,
-    deployment: DeploymentPlan,
-    endpoints: EndpointBackend,
-    log: Callable[[str], None],
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-) -> dict[str, Any]:
-    """CreateEndpoint or a blue/green UpdateEndpoint, then the wait; the settled record."""
-    if deployment.live is None:
-        endpoints.create_endpoint(
-            inputs.endpoint_name,
-            deployment.config_name,
-            {"smgha:model-package-arn": inputs.model_package_arn},
-        )
-        log(f"Creating endpoint {inputs.endpoint_name} on {deployment.config_name}")
-    else:
-        endpoints.update_endpoint(
-            inputs.endpoint_name, deployment.config_name, deployment.deployment_config
-        )
-        routing = deployment.deployment_config["BlueGreenUpdatePolicy"][
-            "TrafficRoutingConfiguration"
-        ]
-        log(
-            f"Updating {inputs.endpoint_name}: {deployment.live['EndpointConfigName']} -> {deployment.config_name} ({routing['Type'].lower().replace('_', '-')})"
-        )
-    poll = rollout.Polling.steady(float(getattr(endpoints, "poll_seconds", 20.0)))
-    settled = rollout.wait_until_settled(
-        endpoints, inputs.endpoint_name, inputs.timeout_seconds, poll, log, sleep=sleep, clock=clock
-    )
-    if settled.timed_out:
-        raise StageError(
-            "timed out",
-            f"{inputs.endpoint_name} is still {settled.status} after {inputs.timeout_seconds / 60:g} minutes; the update goes on, check it before deploying again",
-        )
-    if settled.status != "InService":
-        raise StageError(
-            f"endpoint {settled.status}", settled.record.get("FailureReason") or "no reason given"
-        )
-    return settled.record
-
-
-def _restore(
-    inputs: Inputs,
-    deployment: DeploymentPlan,
-    endpoints: EndpointBackend,
-    log: Callable[[str], None],
-    asked: autoscaling.TargetTracking | None,
-) -> None:
-    autoscaling.restore(
-        endpoints, inputs.endpoint_name, inputs.variant_name, deployment.live_scaling, log, asked
-    )
-
-
-def _restore_after_failure(
-    inputs: Inputs,
-    deployment: DeploymentPlan,
-    endpoints: EndpointBackend,
-    log: Callable[[str], None],
-) -> None:
-    """The update failed: give the fleet its scaling back, without hiding why it failed."""
-    try:
-        _restore(inputs, deployment, endpoints, log, None)
-    except StageError as exc:
-        live = autoscaling.live_text(inputs.endpoint_name, deployment.live_scaling)
-        resource = autoscaling.resource_id(inputs.endpoint_name, inputs.variant_name)
-        log(
-            f"Could not register autoscaling of {resource} again ({exc}); register it by hand: {live}"
         )
 
 
 # ---- the edge -----------------------------------------------------------------------------------------
 
+MARKS = {
+    "deployed": "✅ deployed",
+    "unchanged": "➖ unchanged",
+    "rolled-back": "↩️ rolled back",
+    "dry-run": "🔍 dry run",
+    "failed": "❌ failed",
+}
+
 
 def report(
-    inputs: Inputs, deployment: DeploymentPlan, outcome: str, live_config: str, runner: Runner
+    inputs: Inputs, planned: deployment.Deployment, outcome: str, live_config: str, runner: Runner
 ) -> None:
-    runner.set_output("endpoint-name", inputs.endpoint_name)
+    target = inputs.target
+    runner.set_output("endpoint-name", target.endpoint)
     runner.set_output("endpoint-config-name", live_config)
-    runner.set_output("model-package-arn", inputs.model_package_arn)
-    runner.set_output("previous-model-package-arn", deployment.previous_package_arn)
-    runner.set_output(
-        "previous-endpoint-config-name",
-        deployment.live["EndpointConfigName"] if deployment.live else "",
-    )
+    runner.set_output("model-package-arn", target.package_arn)
+    runner.set_output("previous-model-package-arn", planned.previous_package_arn)
+    live_name = (planned.live or {}).get("EndpointConfigName", "")
+    runner.set_output("previous-endpoint-config-name", live_name)
     runner.set_output("status", outcome)
-    before = ((deployment.live_config or {}).get("ProductionVariants") or [None])[0]
-    after = deployment.config_request["ProductionVariants"][0]
-    live_name = (deployment.live or {}).get("EndpointConfigName", "–")
+    before = ((planned.live_config or {}).get("ProductionVariants") or [None])[0]
+    after = planned.config_request["ProductionVariants"][0]
     rows = [
-        ["Model package", f"`{deployment.previous_package_arn or '–'}`", f"`{inputs.model_package_arn}`"],
-        ["Endpoint config", f"`{live_name}`", f"`{deployment.config_name}`"],
+        ["Model package", f"`{planned.previous_package_arn or '–'}`", f"`{target.package_arn}`"],
+        ["Endpoint config", f"`{live_name or '–'}`", f"`{planned.config_name}`"],
         ["Instances", hosting.variant_text(before), hosting.variant_text(after)],
-        ["Data capture", hosting.capture_text(deployment.live_config), hosting.capture_text(deployment.config_request)],
+        ["Data capture", hosting.capture_text(planned.live_config), hosting.capture_text(planned.config_request)],
     ]  # fmt: skip
     scaling_changed = False
-    if inputs.scaling:
-        was = autoscaling.live_text(inputs.endpoint_name, deployment.live_scaling)
-        rows.append(["Autoscaling", was if deployment.live else "–", inputs.scaling.text()])
-        scaling_changed = outcome == "unchanged" and not deployment.scaling_current
-    marks = {
-        "deployed": "✅ deployed",
-        "unchanged": "➖ unchanged",
-        "rolled-back": "↩️ rolled back",
-        "dry-run": "🔍 dry run",
-        "failed": "❌ failed",
-    }
-    summary = runner.summary.heading(f"deploy-endpoint: {inputs.endpoint_name}", 3)
+    if target.scaling:
+        was = autoscaling.live_text(target.endpoint, planned.live_scaling)
+        rows.append(["Autoscaling", was if planned.live else "–", target.scaling.text()])
+        scaling_changed = outcome == "unchanged" and not planned.scaling_current
+    summary = runner.summary.heading(f"deploy-endpoint: {target.endpoint}", 3)
     summary.paragraph(
-        f"**{marks.get(outcome, outcome)}**"
+        f"**{MARKS.get(outcome, outcome)}**"
         + (" · autoscaling updated" if scaling_changed else "")
-        + f" · strategy {inputs.strategy} · rollback alarms: {', '.join(deployment.alarm_names) or 'none'}"
+        + f" · strategy {target.blue_green.strategy} · rollback alarms: {', '.join(planned.alarm_names) or 'none'}"
     )
     summary.table(["", "Before", "After"], rows)
-    if deployment.scaling_suspended:
-        summary.paragraph(_suspension_text(inputs, deployment, outcome))
-    for notice in deployment.notices:
+    if planned.scaling_suspended:
+        summary.paragraph(deployment.suspension_text(planned, outcome))
+    for notice in planned.notices:
         summary.paragraph(f"ℹ️ {notice}")
-    if deployment.previous_package_arn and outcome == "deployed":
-        summary.paragraph(f"Roll back: deploy `{deployment.previous_package_arn}` again.")
+    if planned.previous_package_arn and outcome == "deployed":
+        summary.paragraph(f"Roll back: deploy `{planned.previous_package_arn}` again.")
     summary.write()
 
 
-def _suspension_text(inputs: Inputs, deployment: DeploymentPlan, outcome: str) -> str:
-    """What became of the variant's autoscaling around an instance-type change."""
-    live = autoscaling.live_text(inputs.endpoint_name, deployment.live_scaling)
-    resource = autoscaling.resource_id(inputs.endpoint_name, inputs.variant_name)
-    what = f"Autoscaling of `{resource}` ({live})"
-    why = f"the update changes its instance type to {inputs.instance_type}, {SCALED_TYPE_CHANGE}"
-    if outcome == "dry-run":
-        return f"{what} will be deregistered for the update ({why}) and registered again after it."
-    if outcome == "deployed" and inputs.scaling:
-        again = inputs.scaling.text()
-        return f"{what} was deregistered for the update ({why}) and registered again: {again}."
-    return f"{what} was deregistered for the update ({why}) and registered again as it was."
-
-
-def _show_dry_run(inputs: Inputs, deployment: DeploymentPlan, runner: Runner) -> None:
-    with runner.group(f"Endpoint config {deployment.config_name}"):
-        runner.info(defn.canonical_json(deployment.config_request))
+def _show_dry_run(inputs: Inputs, planned: deployment.Deployment, runner: Runner) -> None:
+    with runner.group(f"Endpoint config {planned.config_name}"):
+        runner.info(defn.canonical_json(planned.config_request))
     with runner.group("Diff against the live endpoint config"):
-        live = {
-            k: v
-            for k, v in (deployment.live_config or {}).items()
-            if k in deployment.config_request
-        }
-        before = live if deployment.live_config else None
-        diff = defn.diff(before, deployment.config_request, inputs.endpoint_name)
+        live = {k: v for k, v in (planned.live_config or {}).items() if k in planned.config_request}
+        before = live if planned.live_config else None
+        diff = defn.diff(before, planned.config_request, inputs.target.endpoint)
         runner.info(diff or "(no changes)")
-    live_name = (deployment.live or {}).get("EndpointConfigName", "")
-    report(inputs, deployment, "dry-run", live_name, runner)
+    report(inputs, planned, "dry-run", (planned.live or {}).get("EndpointConfigName", ""), runner)
 
 
 def main(runner: Runner | None = None) -> int:
@@ -746,23 +466,22 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
+        endpoint = inputs.target.endpoint
         chosen = backend(inputs.backend, inputs.region)
         endpoints = cast(EndpointBackend, chosen)
-        deployment = plan(inputs, endpoints, chosen)
-        for notice in deployment.notices:
+        planned = plan(inputs, endpoints, chosen)
+        for notice in planned.notices:
             runner.notice(notice, title=f"{STAGE}: canary size")
         if inputs.dry_run:
-            _show_dry_run(inputs, deployment, runner)
+            _show_dry_run(inputs, planned, runner)
             return
-        outcome = apply(inputs, deployment, endpoints, runner.info)
-        record = endpoints.describe_endpoint(inputs.endpoint_name) or {}
+        outcome = deployment.apply(planned, endpoints, runner.info, chosen.poll_seconds)
+        record = endpoints.describe_endpoint(endpoint) or {}
         live = record.get("EndpointConfigName", "")
-        report(inputs, deployment, outcome, live, runner)
+        report(inputs, planned, outcome, live, runner)
         if outcome == "rolled-back":
             reason = record.get("FailureReason", "no reason given")
-            raise StageError(
-                "update rolled back", f"{inputs.endpoint_name} stays on {live}: {reason}"
-            )
+            raise StageError("update rolled back", f"{endpoint} stays on {live}: {reason}")
 
     return run_stage(STAGE, body, runner)
 
