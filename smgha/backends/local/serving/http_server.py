@@ -21,7 +21,6 @@ INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
 
 log = logging.getLogger(__name__)
 
-
 _REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 
 

@@ -1,4 +1,5 @@
-"""What the server is told to serve: serving.json, read into a ServingSpec."""
+"""What the server is told to serve: serving.json (its format: the package docstring), read
+into a ServingSpec."""
 
 from __future__ import annotations
 
