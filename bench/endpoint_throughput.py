@@ -1,6 +1,6 @@
 """Benchmark: requests per second and latency of the local endpoint server.
 
-The server (`python -m smgha.backends.local.endpoint_server`) hosts one variant with a
+The server (`python -m smgha.backends.local.serving`) hosts one variant with a
 churn-like model: binary:logistic, 28 features, 100 rounds of depth 5 (eta 0.2), trained
 here on 5000 random rows. Requests are single-row text/csv (28 values, 4 decimals), sent
 by load generators in separate processes over persistent http.client connections
@@ -423,7 +423,7 @@ def main() -> None:
         try:
             c.progress("starting the endpoint server and the trivial server")
             endpoint = Process(
-                [c.PYTHON, "-m", "smgha.backends.local.endpoint_server", str(folder)],
+                [c.PYTHON, "-m", "smgha.backends.local.serving", str(folder)],
                 folder / "server.json",
                 Path(temp) / "endpoint.out",
             )

@@ -1,6 +1,6 @@
 """Benchmark: a local endpoint under steady, bounded load for minutes (a soak).
 
-The server (`python -m smgha.backends.local.endpoint_server`, the process every local
+The server (`python -m smgha.backends.local.serving`, the process every local
 endpoint runs) hosts two variants of a churn-like model at 90/10, as during a canary, with
 data capture on at 100 % (so the capture writer's files are exercised too). One load
 generator process sends single-row text/csv requests at a steady --rate for --seconds
@@ -225,7 +225,7 @@ def main() -> None:
         )
         c.progress("starting the endpoint server")
         server = Process(
-            [c.PYTHON, "-m", "smgha.backends.local.endpoint_server", str(folder)],
+            [c.PYTHON, "-m", "smgha.backends.local.serving", str(folder)],
             folder / "server.json",
             Path(temp) / "endpoint.out",
         )

@@ -1,7 +1,7 @@
 """The local endpoint server: a real process serving real xgboost models over HTTP.
 
 Each test writes serving.json for tiny models trained here, starts
-`python -m smgha.backends.local.endpoint_server <folder>` on an ephemeral port and talks to
+`python -m smgha.backends.local.serving <folder>` on an ephemeral port and talks to
 it over one kept-alive connection. Every server is stopped by the `servers` fixture.
 """
 
@@ -29,8 +29,20 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smgha.backends.local import endpoint_server as es
 from smgha.backends.local import state
+from smgha.backends.local.serving.capture import capture_line
+from smgha.backends.local.serving.endpoint import SERVING_FILE
+from smgha.backends.local.serving.inference import answer
+from smgha.backends.local.serving.main import LOG_FILE, PORT_ENV, SERVER_FILE
+from smgha.backends.local.serving.metrics import VariantMetrics
+from smgha.backends.local.serving.model import FAILED, IN_SERVICE, Model
+from smgha.backends.local.serving.routing import Route, RoutingTable
+from smgha.backends.local.serving.spec import (
+    CaptureSpec,
+    VariantSpec,
+    _parse_capture,
+    parse_serving,
+)
 
 FEATURES = 5
 START_TIMEOUT = 30.0  # seconds for a server to write server.json
@@ -99,12 +111,12 @@ class Server:
         self.folder = folder
         self.output = open(folder / "server.out", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "smgha.backends.local.endpoint_server", str(folder)],
+            [sys.executable, "-m", "smgha.backends.local.serving", str(folder)],
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=self.output,
             stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if k != es.PORT_ENV},
+            env={k: v for k, v in os.environ.items() if k != PORT_ENV},
         )
         self.info = self._wait_for_server_file()
         self.port = int(self.info["port"])
@@ -112,7 +124,7 @@ class Server:
 
     def _wait_for_server_file(self) -> dict[str, Any]:
         deadline = time.monotonic() + START_TIMEOUT
-        path = self.folder / es.SERVER_FILE
+        path = self.folder / SERVER_FILE
         while time.monotonic() < deadline:
             if path.exists():
                 return dict(state.read_json(path))
@@ -124,7 +136,7 @@ class Server:
 
     def log(self) -> str:
         parts = []
-        for name in ("server.out", es.LOG_FILE):
+        for name in ("server.out", LOG_FILE):
             path = self.folder / name
             if path.exists():
                 parts.append(path.read_text(errors="replace")[-3000:])
@@ -185,7 +197,7 @@ def serving(
 ) -> None:
     """Write serving.json atomically, as the controller does."""
     state.write_json_atomic(
-        folder / es.SERVING_FILE,
+        folder / SERVING_FILE,
         {
             "EndpointName": name,
             "Variants": [
@@ -414,11 +426,11 @@ def test_hot_reload_moves_traffic_without_restart(
         thread.join(timeout=10)
     assert statuses and set(statuses) == {200}
     assert server.process.poll() is None
-    assert state.read_json(tmp_path / es.SERVER_FILE)["pid"] == pid
+    assert state.read_json(tmp_path / SERVER_FILE)["pid"] == pid
     assert server.get_json("/_smgha/status")["pid"] == pid
 
     # An invalid serving.json is ignored (and reported); the variants stay as they were.
-    (tmp_path / es.SERVING_FILE).write_text('{"EndpointName": "churn-staging", "Variants": []}')
+    (tmp_path / SERVING_FILE).write_text('{"EndpointName": "churn-staging", "Variants": []}')
     os.kill(pid, signal.SIGHUP)
     server.wait_for(lambda: server.get_json("/_smgha/status")["ConfigError"] != "", "ConfigError")
     assert "Variants must be a non-empty list" in server.get_json("/_smgha/status")["ConfigError"]
@@ -495,7 +507,7 @@ A_SCRIPT = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "
 def serving_environments(folder: Path, model: str, environments: dict[str, dict[str, str]]) -> None:
     """serving.json with one variant per environment, all on `model`, equal weights."""
     state.write_json_atomic(
-        folder / es.SERVING_FILE,
+        folder / SERVING_FILE,
         {
             "EndpointName": "churn-staging",
             "Variants": [
@@ -555,12 +567,12 @@ def test_a_container_in_script_mode_fails_its_variant_as_the_container_does(
 def test_the_container_answers_500_when_it_cannot_serve(tmp_path: Path) -> None:
     """What the container answers an invocation with when it cannot serve: its app raises on
     every request, and gunicorn answers 500 (the AWS double answers InvokeEndpoint so)."""
-    model = es.Model(str(tmp_path / "never-read.tar.gz"), NO_SCRIPT)
+    model = Model(str(tmp_path / "never-read.tar.gz"), NO_SCRIPT)
     model.load()
 
-    reply = es.answer(model, csv(ROWS[:1]), "text/csv", "text/csv")
+    reply = answer(model, csv(ROWS[:1]), "text/csv", "text/csv")
 
-    assert model.status == es.FAILED
+    assert model.status == FAILED
     assert reply.status == 500 and b"ValueError: Empty module name" in reply.body
 
 
@@ -636,7 +648,7 @@ def test_metrics_counters_and_window(
 
 
 def test_metrics_window_statistics_in_process() -> None:
-    metrics = es.VariantMetrics()
+    metrics = VariantMetrics()
     for i in range(100):
         metrics.record(1000.0 + i * 0.01, 200, i + 1)  # 1..100 us within one second
     metrics.record(1001.5, 500, None)
@@ -781,8 +793,8 @@ def test_sigterm_stops_the_server_and_removes_server_json(
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=STOP_TIMEOUT) == 0
     other.close()
-    assert not (tmp_path / es.SERVER_FILE).exists()
-    assert "stopping" in (tmp_path / es.LOG_FILE).read_text()
+    assert not (tmp_path / SERVER_FILE).exists()
+    assert "stopping" in (tmp_path / LOG_FILE).read_text()
 
 
 @pytest.mark.parametrize(
@@ -801,9 +813,9 @@ def test_server_refuses_to_start_without_a_valid_serving_json(
     tmp_path: Path, content: str | None, message: str
 ) -> None:
     if content is not None:
-        (tmp_path / es.SERVING_FILE).write_text(content)
+        (tmp_path / SERVING_FILE).write_text(content)
     completed = subprocess.run(
-        [sys.executable, "-m", "smgha.backends.local.endpoint_server", str(tmp_path)],
+        [sys.executable, "-m", "smgha.backends.local.serving", str(tmp_path)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -811,7 +823,7 @@ def test_server_refuses_to_start_without_a_valid_serving_json(
     )
     assert completed.returncode == 2
     assert message in completed.stderr
-    assert not (tmp_path / es.SERVER_FILE).exists()
+    assert not (tmp_path / SERVER_FILE).exists()
 
 
 @pytest.mark.slow
@@ -821,8 +833,8 @@ def test_loading_a_model_imports_neither_pandas_nor_sklearn(
     path = write_model(tmp_path / "a.tar.gz", boosters["a"])
     code = (
         "import sys\n"
-        "from smgha.backends.local import endpoint_server as es\n"
-        f"es.read_booster({path!r})\n"
+        "from smgha.backends.local.serving.model import read_booster\n"
+        f"read_booster({path!r})\n"
         "print(sorted(m for m in ('pandas', 'sklearn') if m in sys.modules))\n"
     )
     completed = subprocess.run(
@@ -836,14 +848,14 @@ def test_loading_a_model_imports_neither_pandas_nor_sklearn(
 
 
 def test_parse_serving_defaults_and_errors() -> None:
-    spec = es.parse_serving(
+    spec = parse_serving(
         {
             "EndpointName": "e",
             "Variants": [{"VariantName": "v@cfg-1", "ModelDataPath": "/m", "Weight": 1}],
         }
     )
-    assert spec.variants == (es.VariantSpec("v@cfg-1", "/m", 1.0),)
-    assert spec.capture == es.CaptureSpec()
+    assert spec.variants == (VariantSpec("v@cfg-1", "/m", 1.0),)
+    assert spec.capture == CaptureSpec()
     for broken, message in [
         ([], "JSON object"),
         ({"EndpointName": "a/b", "Variants": []}, "EndpointName"),
@@ -868,42 +880,42 @@ def test_parse_serving_defaults_and_errors() -> None:
         ),
     ]:
         with pytest.raises(ValueError, match=message):
-            es.parse_serving(broken)
+            parse_serving(broken)
 
 
 def test_parse_serving_reads_a_variant_environment() -> None:
     variant = {"VariantName": "v", "ModelDataPath": "/m", "Weight": 1}
-    spec = es.parse_serving(
+    spec = parse_serving(
         {"EndpointName": "e", "Variants": [{**variant, "Environment": {"B": "2", "A": ""}}]}
     )
     assert spec.variants[0].environment == (("A", ""), ("B", "2"))
     environments: list[Any] = [[], {"A": 1}]
     for environment in environments:
         with pytest.raises(ValueError, match="Environment must map names to strings"):
-            es.parse_serving(
+            parse_serving(
                 {"EndpointName": "e", "Variants": [{**variant, "Environment": environment}]}
             )
 
 
 def test_capture_options_select_input_or_output() -> None:
-    spec = es._parse_capture(
+    spec = _parse_capture(
         {"Enabled": True, "Destination": "/d", "CaptureOptions": [{"CaptureMode": "Input"}]}
     )
-    record = json.loads(es.capture_line(spec, "text/csv", b"1,2", "text/csv", b"0.5", 0.0))
+    record = json.loads(capture_line(spec, "text/csv", b"1,2", "text/csv", b"0.5", 0.0))
     assert list(record["captureData"]) == ["endpointInput"]
     assert record["captureData"]["endpointInput"]["encoding"] == "BASE64"
     assert record["eventMetadata"]["inferenceTime"] == "1970-01-01T00:00:00Z"
 
 
 def test_routing_table_picks_by_weight() -> None:
-    model = es.Model("/nowhere")
-    model.status = es.IN_SERVICE
+    model = Model("/nowhere")
+    model.status = IN_SERVICE
     routes = tuple(
-        es.Route(name, weight, model, es.VariantMetrics())
+        Route(name, weight, model, VariantMetrics())
         for name, weight in [("a", 3.0), ("b", 1.0), ("c", 0.0)]
     )
-    table = es.RoutingTable(None, routes)
+    table = RoutingTable(None, routes)
     picks = Counter(route.name for route in (table.pick() for _ in range(4000)) if route)
     assert set(picks) == {"a", "b"}
     assert 0.7 <= picks["a"] / 4000 <= 0.8
-    assert es.RoutingTable(None, routes[2:]).pick() is None  # weight 0 only: no random traffic
+    assert RoutingTable(None, routes[2:]).pick() is None  # weight 0 only: no random traffic

@@ -35,7 +35,7 @@ Every request passes the proxy, which
   - UpdateEndpoint (blue/green collapsed to its outcome: the endpoint serves the new config),
     monitoring schedules (Create/Describe/Update), and InvokeEndpoint, answered by the real
     model behind the endpoint (its ModelDataUrl, read from moto's S3) with the built-in XGBoost
-    container's answer (the local backend's endpoint_server code).
+    container's answer (the local backend's serving package).
 """
 
 from __future__ import annotations
@@ -736,7 +736,8 @@ class Double:
     ) -> tuple[int, dict[str, str], bytes]:
         from moto.sagemaker.models import sagemaker_backends
 
-        from smgha.backends.local.endpoint_server import Model, answer
+        from smgha.backends.local.serving.inference import answer
+        from smgha.backends.local.serving.model import Model
 
         name = urllib.parse.unquote(_INVOCATIONS.match(urllib.parse.urlsplit(path).path).group(1))  # type: ignore[union-attr]
         backend = sagemaker_backends[ACCOUNT][region]

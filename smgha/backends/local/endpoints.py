@@ -38,8 +38,8 @@ from smgha.backends.local import state
 from smgha.errors import StageError
 
 DEPLOYER_MODULE = "smgha.backends.local.deployer"
-SERVER_MODULE = "smgha.backends.local.endpoint_server"
-# The exit code of a server that found another one serving its endpoint (endpoint_server.py).
+SERVER_MODULE = "smgha.backends.local.serving"
+# The exit code of a server that found another one serving its endpoint (serving/main.py).
 EXIT_ANOTHER_SERVER = 3
 IN_PROGRESS = ("Creating", "Updating")
 # How long a health probe waits for /ping. A live server that answers later is busy (a load

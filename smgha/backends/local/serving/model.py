@@ -1,0 +1,178 @@
+"""One variant's model: the model.tar.gz of the built-in XGBoost algorithm, loaded to predict."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import tarfile
+import threading
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from smgha import serving_container
+
+if TYPE_CHECKING:
+    from xgboost import Booster
+
+# The built-in XGBoost algorithm writes its model under this name inside model.tar.gz.
+MODEL_FILE = "xgboost-model"
+
+LOADING, IN_SERVICE, FAILED = "Loading", "InService", "Failed"
+
+FloatRows = npt.NDArray[np.float32]
+
+
+_xgboost_module: ModuleType | None = None
+
+
+def _xgboost() -> ModuleType:
+    """xgboost, imported without scikit-learn.
+
+    xgboost.compat imports sklearn whenever it is installed, and sklearn imports scipy.stats
+    and pandas: about 2 s and 100 MB before the first model loads, for wrappers the server
+    never uses. A None entry in sys.modules makes `import sklearn` raise ImportError, the
+    case xgboost handles (its sklearn classes get stub bases); the entry is removed after.
+    """
+    global _xgboost_module
+    if _xgboost_module is None:
+        blocked = "sklearn" not in sys.modules
+        if blocked:
+            sys.modules["sklearn"] = None  # type: ignore[assignment]
+        try:
+            import xgboost
+        finally:
+            if blocked and sys.modules.get("sklearn", False) is None:
+                del sys.modules["sklearn"]
+        _xgboost_module = xgboost
+    return _xgboost_module
+
+
+class ModelLoadError(Exception):
+    """The model cannot be served; the message is the variant's FailureReason."""
+
+
+def read_booster(path: str) -> Booster:
+    """The Booster in a model.tar.gz of the built-in algorithm, ready to predict.
+
+    The container loads each file the archive holds; the algorithm writes one, `xgboost-model`,
+    as xgboost's own format (UBJSON today) or, in older versions, a pickled Booster.
+    """
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            files = [m for m in archive.getmembers() if m.isfile()]
+            chosen = next((m for m in files if PurePosixPath(m.name).name == MODEL_FILE), None)
+            if chosen is None and len(files) == 1:
+                chosen = files[0]
+            if chosen is None:
+                names = [m.name for m in files]
+                raise ModelLoadError(f"{path} holds no {MODEL_FILE} file (it holds {names})")
+            extracted = archive.extractfile(chosen)
+            assert extracted is not None  # a regular file
+            raw = extracted.read()
+    except FileNotFoundError:
+        raise ModelLoadError(f"no model artifact at {path}") from None
+    except ModelLoadError:
+        raise
+    except Exception as error:  # tarfile.ReadError, gzip.BadGzipFile, EOFError, zlib.error, ...
+        raise ModelLoadError(
+            f"{path} is not a readable model.tar.gz: {type(error).__name__}: {error}"
+        ) from None
+
+    xgboost = _xgboost()
+    try:
+        if raw[:1] == b"\x80":  # pickle protocol 2+; the container trusts its artifact too
+            booster = pickle.loads(raw)
+        else:
+            booster = xgboost.Booster()
+            booster.load_model(bytearray(raw))
+    except Exception as error:
+        raise ModelLoadError(
+            f"{MODEL_FILE} in {path} cannot be loaded as an xgboost model: {first_line(error)}"
+        ) from None
+    if not isinstance(booster, xgboost.Booster):
+        raise ModelLoadError(
+            f"{MODEL_FILE} in {path} is a pickled {type(booster).__name__}, not an xgboost Booster"
+        )
+    # One thread per prediction, as the container sets it: requests are single rows, and a
+    # thread pool per call costs more than it saves (and the machine runs other things).
+    booster.set_param({"nthread": 1})
+    features = booster.num_features()
+    try:  # the first prediction initialises the predictor: pay it here, not on a request
+        booster.inplace_predict(np.zeros((1, features), dtype=np.float32))
+    except Exception as error:
+        raise ModelLoadError(f"the model in {path} cannot predict: {first_line(error)}") from None
+    return booster
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's message without the C++ stack trace xgboost appends."""
+    text = str(error).strip()
+    return text.split("\nStack trace:", 1)[0].strip() or type(error).__name__
+
+
+def fingerprint(path: str) -> tuple[int, int] | None:
+    """What tells a rewritten model file apart: (mtime, size), None when missing."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+def container_mode_failure(environment: Mapping[str, str]) -> str:
+    """'' when the container would serve the built-in algorithm; else why this server cannot
+    serve what the container would (see smgha/serving_container.py for the sources)."""
+    empty = serving_container.script_mode_without_script(environment)
+    if empty:
+        return (
+            f"script mode with no script ({empty}): {serving_container.EMPTY_PROGRAM_CONSEQUENCE}"
+        )
+    if serving_container.serves_a_user_script(environment):
+        program = environment[serving_container.PROGRAM]
+        return (
+            f"{serving_container.PROGRAM}={program!r} asks the container to serve through a user "
+            "script; the local endpoint serves the built-in algorithm only and runs no "
+            "inference scripts"
+        )
+    return ""
+
+
+class Model:
+    """One variant's model, loaded once and shared by every routing table that keeps it."""
+
+    def __init__(self, path: str, environment: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self.environment = dict(environment or {})
+        self.fingerprint = fingerprint(path)
+        self.status = LOADING
+        self.failure_reason = ""
+        self.booster: Booster | None = None
+        # A Booster's predict is not thread-safe; one lock per model keeps variants parallel.
+        self.lock = threading.Lock()
+
+    def load(self) -> None:
+        # The container decides how to serve from its environment before it reads the model.
+        failure = container_mode_failure(self.environment)
+        if failure:
+            self.status, self.failure_reason = FAILED, failure
+            return
+        try:
+            self.booster = read_booster(self.path)
+        except ModelLoadError as error:
+            self.status, self.failure_reason = FAILED, str(error)
+        except Exception as error:  # anything else is still this variant's failure
+            self.status = FAILED
+            self.failure_reason = f"unexpected error loading {self.path}: {first_line(error)}"
+        else:
+            self.status = IN_SERVICE
+
+    def predict(self, rows: FloatRows) -> Any:
+        assert self.booster is not None
+        with self.lock:
+            return self.booster.inplace_predict(rows)
