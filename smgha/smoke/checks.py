@@ -1,0 +1,115 @@
+"""The checks of a smoke test, in the order they are shown: one per row check over every
+answer, then accuracy, p99 latency and error rate when they apply, then whether both passes
+finished in time. Pure: results in, checks out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smgha.smoke.functional import ROW_CHECKS, FunctionalResult, RowResult, accuracy
+from smgha.smoke.load import LoadResult
+from smgha.smoke.payloads import Payloads
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+ROW_CHECK_WORDS = {
+    "status": "answered HTTP 200",
+    "content-type": "answered in the content type asked for",
+    "shape": "held exactly one prediction",
+    "prediction-range": "held a finite prediction in range",
+    "expected": "matched the expected prediction",
+}
+
+
+def evaluate(
+    payloads: Payloads,
+    functional: FunctionalResult,
+    load: LoadResult | None,
+    *,
+    min_accuracy: float | None,
+    max_p99_ms: float,
+    max_error_rate: float,
+    timeout_seconds: float,
+) -> list[Check]:
+    """Every check, in the order they are shown; pure."""
+    checks = []
+    for name in ROW_CHECKS:
+        if name == "expected" and not payloads.has_expected:
+            continue
+        checks.append(_row_check(name, functional.results))
+    score = accuracy(payloads, functional)
+    if min_accuracy is not None and score is not None:
+        labelled = sum(1 for row in payloads.rows if row.label is not None)
+        scored = sum(1 for r in functional.results if r.row.label is not None and r.usable)
+        unscored = f", {labelled - scored} without a usable prediction counted wrong"
+        relation = ">=" if score >= min_accuracy else "<"
+        checks.append(
+            Check(
+                "accuracy",
+                score >= min_accuracy,
+                f"{score:.4f} {relation} {min_accuracy:g} on {labelled} labelled rows{unscored if scored < labelled else ''}",
+            )
+        )
+    if load is not None:
+        if load.p99_ms is None:
+            checks.append(Check("p99-latency", False, "no load-test call completed"))
+        else:
+            ok = load.p99_ms <= max_p99_ms
+            checks.append(
+                Check(
+                    "p99-latency",
+                    ok,
+                    f"p99 {load.p99_ms:.1f} ms {'<=' if ok else '>'} {max_p99_ms:g} ms",
+                )
+            )
+        if load.error_rate is None:
+            checks.append(Check("error-rate", False, "no load-test call completed"))
+        else:
+            ok = load.error_rate <= max_error_rate
+            statuses = ", ".join(
+                f"{'HTTP ' if code.isdigit() else ''}{code} ×{count}"
+                for code, count in load.errors_by_status.items()
+            )
+            checks.append(
+                Check(
+                    "error-rate",
+                    ok,
+                    f"error rate {load.error_rate:.2%} {'<=' if ok else '>'} {max_error_rate:.2%} ({load.errors} of {load.completed} calls failed{': ' + statuses if statuses else ''})",
+                )
+            )
+    sent = f"{len(functional.results)} of {functional.rows} rows"
+    if load is not None:
+        sent += f" and {load.completed} of {load.requests} load-test calls"
+    bound = f"{timeout_seconds / 60:g} min"
+    if functional.timed_out or (load is not None and load.timed_out):
+        checks.append(Check("completed", False, f"stopped at the {bound} bound after {sent}"))
+    else:
+        checks.append(Check("completed", True, f"sent {sent} within {bound}"))
+    return checks
+
+
+def _row_check(name: str, results: Sequence[RowResult]) -> Check:
+    reached = [r for r in results if r.reached(name)]
+    if name == "expected":
+        reached = [r for r in reached if r.row.expected is not None]
+    if not reached:
+        return Check(name, False, "not checked: no response got this far")
+    failed = [r for r in reached if r.failed == name]
+    detail = f"{len(reached) - len(failed)} of {len(reached)} responses {ROW_CHECK_WORDS[name]}"
+    if failed:
+        shown = "; ".join(f"row {r.row.number}: {r.reason}" for r in failed[:3])
+        more = f"; {len(failed) - 3} more" if len(failed) > 3 else ""
+        detail += f" ({shown}{more})"
+    return Check(name, not failed, detail)

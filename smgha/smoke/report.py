@@ -1,0 +1,133 @@
+"""The outcome of a smoke test and its documents: the JSON report, and the one error that
+fails the step. Pure: the stage writes them (the report file, the outputs, the summary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smgha.errors import StageError
+from smgha.smoke.checks import Check
+from smgha.smoke.functional import FunctionalResult, excerpt
+from smgha.smoke.load import LoadResult, rounded
+
+EXAMPLES = 10  # failing rows kept in the report
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What a rollback to the previous endpoint config did (done: InService on it)."""
+
+    endpoint_config: str
+    done: bool
+    detail: str
+
+
+@dataclass
+class SmokeResult:
+    endpoint: dict[str, Any]
+    started: str
+    ended: str
+    functional: FunctionalResult
+    load: LoadResult | None
+    load_skipped: str
+    checks: list[Check]
+    accuracy: float | None
+    rollback: Rollback | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
+
+
+def report_document(
+    result: SmokeResult,
+    *,
+    endpoint: str,
+    backend: str,
+    region: str,
+    payloads: Path,
+    content_type: str,
+    requests: int,
+    concurrency: int,
+) -> dict[str, Any]:
+    """The JSON report of a run of the stage's endpoint, backend, region, payload file,
+    content type and load-test settings (requests, concurrency)."""
+    functional = result.functional
+    failures = functional.failures
+    return {
+        "endpoint": endpoint,
+        "endpoint_config": result.endpoint.get("EndpointConfigName", ""),
+        "backend": backend,
+        "region": region,
+        "started": result.started,
+        "ended": result.ended,
+        "payloads": str(payloads),
+        "content_type": content_type,
+        "checks": [check.as_dict() for check in result.checks],
+        "functional": {
+            "rows": functional.rows,
+            "sent": len(functional.results),
+            "failed": len(failures),
+            "seconds": round(functional.seconds, 3),
+            "failures": [
+                {
+                    "row": r.row.number,
+                    "line": r.row.line,
+                    "check": r.failed,
+                    "reason": r.reason,
+                    "payload": excerpt(r.request),
+                    "response": excerpt(r.response),
+                }
+                for r in failures[:EXAMPLES]
+            ],
+        },
+        "load": (
+            result.load.as_dict()
+            if result.load
+            else {
+                "requests": requests,
+                "completed": 0,
+                "concurrency": concurrency,
+                **dict.fromkeys(("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate")),
+                "throughput_rps": None,
+                "by_variant": {},
+                "skipped": result.load_skipped,
+            }
+        ),
+        "accuracy": rounded(result.accuracy, 4),
+        "passed": result.passed,
+        "rolled_back": bool(result.rollback and result.rollback.done),
+        "rollback": (
+            {
+                "endpoint_config": result.rollback.endpoint_config,
+                "done": result.rollback.done,
+                "detail": result.rollback.detail,
+            }
+            if result.rollback
+            else None
+        ),
+    }
+
+
+def failure(result: SmokeResult, report_path: Path) -> StageError | None:
+    """The one error that fails the step: the failed checks, and what the rollback did."""
+    failed = result.failed_checks
+    if not failed:
+        return None
+    parts = ["; ".join(f"{check.name}: {check.detail}" for check in failed)]
+    if result.rollback and result.rollback.done:
+        parts.append(f"Rolled back to {result.rollback.endpoint_config}")
+    elif result.rollback:
+        parts.append(
+            f"Rollback to {result.rollback.endpoint_config} did not happen: {result.rollback.detail}"
+        )
+    parts.append(f"Report: {report_path}")
+    detail = ". ".join(parts)
+    return StageError(f"{len(failed)} check(s) failed", detail)
