@@ -1,17 +1,23 @@
 """The checks of a smoke test, in the order they are shown: one per row check over every
 answer, then accuracy, p99 latency and error rate when they apply, then whether both passes
-finished in time. Pure: results in, checks out.
+finished in time. Pure: results in, checks out. And the readers of the inputs that set
+their thresholds (prediction-range, tolerance, min-accuracy, max-error-rate).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smgha.errors import InputError, shown
+from smgha.inputs import decimal_number
 from smgha.smoke.functional import ROW_CHECKS, FunctionalResult, RowResult, accuracy
 from smgha.smoke.load import LoadResult
 from smgha.smoke.payloads import Payloads
+
+PREDICTION_RANGE_HINT = "E.g. prediction-range: 0,1 for probabilities."
 
 
 @dataclass(frozen=True)
@@ -113,3 +119,41 @@ def _row_check(name: str, results: Sequence[RowResult]) -> Check:
         more = f"; {len(failed) - 3} more" if len(failed) > 3 else ""
         detail += f" ({shown}{more})"
     return Check(name, not failed, detail)
+
+
+# ---- the inputs that set the checks' thresholds ----------------------------------------------
+
+
+def parse_prediction_range(text: str) -> tuple[float, float]:
+    """The prediction-range input, 'low,high': the closed range every prediction must be in."""
+    numbers = [decimal_number(part) for part in text.split(",")]
+    low, high = (
+        (numbers[0], numbers[1])
+        if len(numbers) == 2 and numbers[0] is not None and numbers[1] is not None
+        else (math.nan, math.nan)
+    )
+    if not low <= high:  # also false for NaN
+        raise InputError(
+            "prediction-range",
+            f"{shown(text)} is not 'low,high' (finite numbers) with low <= high",
+            PREDICTION_RANGE_HINT,
+        )
+    return low, high
+
+
+def fraction(name: str, text: str) -> float:
+    """A share input (min-accuracy, max-error-rate): a number from 0 to 1."""
+    value = decimal_number(text)
+    if value is None or not 0 <= value <= 1:
+        raise InputError(
+            name, f"must be a number from 0 to 1, got {shown(text)}", f"E.g. {name}: 0.8"
+        )
+    return value
+
+
+def non_negative(name: str, text: str) -> float:
+    """A difference input (tolerance): a number from 0 up."""
+    value = decimal_number(text)
+    if value is None or value < 0:
+        raise InputError(name, f"must be a number >= 0, got {shown(text)}", f"E.g. {name}: 1e-4")
+    return value

@@ -20,23 +20,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from smgha.backends import EndpointBackend, backend
-from smgha.errors import InputError, StageError, shown
+from smgha.errors import InputError, StageError
 from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
     InputValues,
     backend_and_region,
     choice,
-    decimal_number,
     local_state_folder,
     positive_number,
     whole_number,
@@ -45,8 +43,8 @@ from smgha.inputs import (
 from smgha.progress import Waiting
 from smgha.resources.names import sagemaker_name
 from smgha.runner import Runner, Summary
-from smgha.smoke.checks import evaluate
-from smgha.smoke.functional import accuracy, excerpt, functional_pass
+from smgha.smoke.checks import evaluate, fraction, non_negative, parse_prediction_range
+from smgha.smoke.functional import accuracy, excerpt, functional_pass, preflight
 from smgha.smoke.load import load_test
 from smgha.smoke.payloads import (
     INFERRED_CONTENT_TYPES,
@@ -159,12 +157,6 @@ NO_LABELS_HINT = (
     'Add labels (label-column: first for CSV, "label" in JSON lines), or drop min-accuracy.'
 )
 REPORT_DIRECTORY_HINT = "Name a file, e.g. smoke-test.json."
-PREDICTION_RANGE_HINT = "E.g. prediction-range: 0,1 for probabilities."
-NO_ENDPOINT_HINT = "Deploy it first (deploy-endpoint), or check the name and region."
-NOT_IN_SERVICE_HINT = "Test it once it is InService (deploy-endpoint waits for that)."
-NO_ROLLBACK_CONFIG_HINT = (
-    "Pass an existing config, e.g. deploy-endpoint's previous-endpoint-config-name."
-)
 
 
 # ---- inputs --------------------------------------------------------------------------------
@@ -216,7 +208,7 @@ def load_inputs(runner: Runner) -> Inputs:
     else:
         content_type = INFERRED_CONTENT_TYPES[payload_path.suffix.lower()]
     min_accuracy_text = values["min-accuracy"]
-    min_accuracy = _fraction("min-accuracy", min_accuracy_text) if min_accuracy_text else None
+    min_accuracy = fraction("min-accuracy", min_accuracy_text) if min_accuracy_text else None
     if min_accuracy is not None and not payloads.has_labels:
         raise InputError(
             "min-accuracy", f"needs labels and {payload_path.name} has none", NO_LABELS_HINT
@@ -231,85 +223,19 @@ def load_inputs(runner: Runner) -> Inputs:
         payloads=payloads,
         content_type=content_type,
         prediction_range=parse_prediction_range(values["prediction-range"]),
-        tolerance=_non_negative("tolerance", values["tolerance"]),
+        tolerance=non_negative("tolerance", values["tolerance"]),
         min_accuracy=min_accuracy,
         requests=whole_number("requests", values["requests"], 0, MAX_REQUESTS, "E.g. requests: 4"),
         concurrency=whole_number(
             "concurrency", values["concurrency"], 1, MAX_CONCURRENCY, "E.g. concurrency: 4"
         ),
         max_p99_ms=positive_number("max-p99-ms", values["max-p99-ms"]),
-        max_error_rate=_fraction("max-error-rate", values["max-error-rate"]),
+        max_error_rate=fraction("max-error-rate", values["max-error-rate"]),
         report_path=report_path,
         rollback_config=rollback_config,
         timeout_seconds=60 * positive_number("timeout-minutes", values["timeout-minutes"]),
         workspace=workspace,
     )
-
-
-def parse_prediction_range(text: str) -> tuple[float, float]:
-    numbers = [decimal_number(part) for part in text.split(",")]
-    low, high = (
-        (numbers[0], numbers[1])
-        if len(numbers) == 2 and numbers[0] is not None and numbers[1] is not None
-        else (math.nan, math.nan)
-    )
-    if not low <= high:  # also false for NaN
-        raise InputError(
-            "prediction-range",
-            f"{shown(text)} is not 'low,high' (finite numbers) with low <= high",
-            PREDICTION_RANGE_HINT,
-        )
-    return low, high
-
-
-def _fraction(name: str, text: str) -> float:
-    value = decimal_number(text)
-    if value is None or not 0 <= value <= 1:
-        raise InputError(
-            name, f"must be a number from 0 to 1, got {shown(text)}", f"E.g. {name}: 0.8"
-        )
-    return value
-
-
-def _non_negative(name: str, text: str) -> float:
-    value = decimal_number(text)
-    if value is None or value < 0:
-        raise InputError(name, f"must be a number >= 0, got {shown(text)}", f"E.g. {name}: 1e-4")
-    return value
-
-
-# ---- preflight -----------------------------------------------------------------------------
-
-
-def preflight(inputs: Inputs, endpoints: EndpointBackend) -> dict[str, Any]:
-    """The endpoint's record, once it is known to be InService (and the rollback target to
-    exist); InputError otherwise, before anything is sent."""
-    where = f"in {inputs.region} ({inputs.backend})"
-    record = endpoints.describe_endpoint(inputs.endpoint_name)
-    if record is None:
-        raise InputError(
-            "endpoint-name",
-            f"there is no endpoint {inputs.endpoint_name!r} {where}",
-            NO_ENDPOINT_HINT,
-        )
-    status = record.get("EndpointStatus", "unknown")
-    if status != "InService":
-        reason = f": {record['FailureReason']}" if record.get("FailureReason") else ""
-        raise InputError(
-            "endpoint-name",
-            f"endpoint {inputs.endpoint_name!r} is {status}{reason}, not InService",
-            NOT_IN_SERVICE_HINT,
-        )
-    if (
-        inputs.rollback_config
-        and endpoints.describe_endpoint_config(inputs.rollback_config) is None
-    ):
-        raise InputError(
-            "rollback-endpoint-config",
-            f"there is no endpoint config {inputs.rollback_config!r} {where}",
-            NO_ROLLBACK_CONFIG_HINT,
-        )
-    return record
 
 
 # ---- rollback ------------------------------------------------------------------------------
@@ -372,7 +298,8 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> SmokeResult:
-    record = preflight(inputs, endpoints)
+    where = f"in {inputs.region} ({inputs.backend})"
+    record = preflight(endpoints, inputs.endpoint_name, inputs.rollback_config, where)
     started = _now()
     deadline = clock() + inputs.timeout_seconds
     rows = inputs.payloads.rows
