@@ -13,9 +13,8 @@ from typing import Any
 
 from smgha.errors import InputError, shown
 from smgha.inputs import decimal_number
-from smgha.smoke.functional import ROW_CHECKS, FunctionalResult, RowResult, accuracy
-from smgha.smoke.load import LoadResult
-from smgha.smoke.payloads import Payloads
+from smgha.smoke.functional import ROW_CHECKS, RowResult, accuracy
+from smgha.smoke.passes import Passes, SmokePlan
 
 PREDICTION_RANGE_HINT = "E.g. prediction-range: 0,1 for probabilities."
 
@@ -39,51 +38,43 @@ ROW_CHECK_WORDS = {
 }
 
 
-def evaluate(
-    payloads: Payloads,
-    functional: FunctionalResult,
-    load: LoadResult | None,
-    *,
-    min_accuracy: float | None,
-    max_p99_ms: float,
-    max_error_rate: float,
-    timeout_seconds: float,
-) -> list[Check]:
+def evaluate(plan: SmokePlan, passes: Passes) -> list[Check]:
     """Every check, in the order they are shown; pure."""
+    functional, load = passes.functional, passes.load
     checks = []
     for name in ROW_CHECKS:
-        if name == "expected" and not payloads.has_expected:
+        if name == "expected" and not plan.payloads.has_expected:
             continue
         checks.append(_row_check(name, functional.results))
-    score = accuracy(payloads, functional)
-    if min_accuracy is not None and score is not None:
-        labelled = sum(1 for row in payloads.rows if row.label is not None)
+    score = accuracy(plan.payloads, functional)
+    if plan.min_accuracy is not None and score is not None:
+        labelled = sum(1 for row in plan.payloads.rows if row.label is not None)
         scored = sum(1 for r in functional.results if r.row.label is not None and r.usable)
         unscored = f", {labelled - scored} without a usable prediction counted wrong"
-        relation = ">=" if score >= min_accuracy else "<"
+        relation = ">=" if score >= plan.min_accuracy else "<"
         checks.append(
             Check(
                 "accuracy",
-                score >= min_accuracy,
-                f"{score:.4f} {relation} {min_accuracy:g} on {labelled} labelled rows{unscored if scored < labelled else ''}",
+                score >= plan.min_accuracy,
+                f"{score:.4f} {relation} {plan.min_accuracy:g} on {labelled} labelled rows{unscored if scored < labelled else ''}",
             )
         )
     if load is not None:
         if load.p99_ms is None:
             checks.append(Check("p99-latency", False, "no load-test call completed"))
         else:
-            ok = load.p99_ms <= max_p99_ms
+            ok = load.p99_ms <= plan.max_p99_ms
             checks.append(
                 Check(
                     "p99-latency",
                     ok,
-                    f"p99 {load.p99_ms:.1f} ms {'<=' if ok else '>'} {max_p99_ms:g} ms",
+                    f"p99 {load.p99_ms:.1f} ms {'<=' if ok else '>'} {plan.max_p99_ms:g} ms",
                 )
             )
         if load.error_rate is None:
             checks.append(Check("error-rate", False, "no load-test call completed"))
         else:
-            ok = load.error_rate <= max_error_rate
+            ok = load.error_rate <= plan.max_error_rate
             statuses = ", ".join(
                 f"{'HTTP ' if code.isdigit() else ''}{code} ×{count}"
                 for code, count in load.errors_by_status.items()
@@ -92,13 +83,13 @@ def evaluate(
                 Check(
                     "error-rate",
                     ok,
-                    f"error rate {load.error_rate:.2%} {'<=' if ok else '>'} {max_error_rate:.2%} ({load.errors} of {load.completed} calls failed{': ' + statuses if statuses else ''})",
+                    f"error rate {load.error_rate:.2%} {'<=' if ok else '>'} {plan.max_error_rate:.2%} ({load.errors} of {load.completed} calls failed{': ' + statuses if statuses else ''})",
                 )
             )
     sent = f"{len(functional.results)} of {functional.rows} rows"
     if load is not None:
         sent += f" and {load.completed} of {load.requests} load-test calls"
-    bound = f"{timeout_seconds / 60:g} min"
+    bound = f"{plan.timeout_seconds / 60:g} min"
     if functional.timed_out or (load is not None and load.timed_out):
         checks.append(Check("completed", False, f"stopped at the {bound} bound after {sent}"))
     else:

@@ -16,7 +16,7 @@ from typing import Any
 
 from smgha.backends import EndpointBackend, Invocation
 from smgha.progress import Waiting
-from smgha.smoke.functional import excerpt, invoke
+from smgha.smoke.functional import FunctionalResult, excerpt, invoke
 from smgha.smoke.payloads import Row, encode
 
 
@@ -133,6 +133,18 @@ def load_test(
         errors_by_status=dict(sorted(by_status.items())),
         first_error=first_error,
     )
+
+
+def load_skipped(requests: int, functional: FunctionalResult) -> str:
+    """Why the load test does not run ('' when it does): it only follows a clean functional
+    pass, since an endpoint that answers wrongly is not worth loading."""
+    if requests == 0:
+        return "requests: 0"
+    if functional.timed_out:
+        return "the functional pass did not finish in time"
+    if functional.failures:
+        return "the functional pass failed"
+    return ""
 
 
 def rounded(value: float | None, digits: int = 3) -> float | None:

@@ -10,10 +10,15 @@ from typing import Any
 
 from smgha.errors import StageError
 from smgha.smoke.checks import Check
-from smgha.smoke.functional import FunctionalResult, excerpt
+from smgha.smoke.functional import FunctionalResult, RowResult, excerpt
 from smgha.smoke.load import LoadResult, rounded
+from smgha.smoke.passes import SmokePlan
 
 EXAMPLES = 10  # failing rows kept in the report
+
+# The job summary's tables: their columns, and the cells of their rows below.
+LOAD_COLUMNS = ["Calls", "Concurrency", "p50", "p95", "p99", "max", "Error rate", "Throughput"]
+FAILURE_COLUMNS = ["Row", "Check", "Reason", "Payload"]
 
 
 @dataclass(frozen=True)
@@ -47,29 +52,20 @@ class SmokeResult:
 
 
 def report_document(
-    result: SmokeResult,
-    *,
-    endpoint: str,
-    backend: str,
-    region: str,
-    payloads: Path,
-    content_type: str,
-    requests: int,
-    concurrency: int,
+    result: SmokeResult, plan: SmokePlan, backend: str, region: str
 ) -> dict[str, Any]:
-    """The JSON report of a run of the stage's endpoint, backend, region, payload file,
-    content type and load-test settings (requests, concurrency)."""
+    """The JSON report."""
     functional = result.functional
     failures = functional.failures
     return {
-        "endpoint": endpoint,
+        "endpoint": plan.endpoint_name,
         "endpoint_config": result.endpoint.get("EndpointConfigName", ""),
         "backend": backend,
         "region": region,
         "started": result.started,
         "ended": result.ended,
-        "payloads": str(payloads),
-        "content_type": content_type,
+        "payloads": str(plan.payloads.path),
+        "content_type": plan.content_type,
         "checks": [check.as_dict() for check in result.checks],
         "functional": {
             "rows": functional.rows,
@@ -92,9 +88,9 @@ def report_document(
             result.load.as_dict()
             if result.load
             else {
-                "requests": requests,
+                "requests": plan.requests,
                 "completed": 0,
-                "concurrency": concurrency,
+                "concurrency": plan.concurrency,
                 **dict.fromkeys(("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate")),
                 "throughput_rps": None,
                 "by_variant": {},
@@ -131,3 +127,34 @@ def failure(result: SmokeResult, report_path: Path) -> StageError | None:
     parts.append(f"Report: {report_path}")
     detail = ". ".join(parts)
     return StageError(f"{len(failed)} check(s) failed", detail)
+
+
+# ---- the job summary's text (the stage writes it) -------------------------------------------
+
+
+def verdict(result: SmokeResult) -> str:
+    failed = result.failed_checks
+    return "✅ passed" if not failed else f"❌ {len(failed)} of {len(result.checks)} checks failed"
+
+
+def load_row(load: LoadResult) -> list[str]:
+    """The load test's row of the summary, under LOAD_COLUMNS."""
+    return [
+        f"{load.completed}/{load.requests}",
+        str(load.concurrency),
+        *(_ms(v) for v in (load.p50_ms, load.p95_ms, load.p99_ms, load.max_ms)),
+        f"{load.error_rate:.2%}" if load.error_rate is not None else "–",
+        f"{load.throughput_rps:.1f}/s" if load.throughput_rps is not None else "–",
+    ]
+
+
+def failure_rows(failures: list[RowResult]) -> list[list[str]]:
+    """The first EXAMPLES failed rows of the summary, under FAILURE_COLUMNS."""
+    return [
+        [str(r.row.number), r.failed, r.reason, f"`{excerpt(r.request, 60)}`"]
+        for r in failures[:EXAMPLES]
+    ]
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} ms"

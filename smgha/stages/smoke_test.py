@@ -2,7 +2,7 @@
 and on failure roll the endpoint back to its previous endpoint config.
 
     Inputs (load_inputs: every input and both files read and checked)
-        ->  preflight(inputs, endpoints)        the endpoint exists and is InService
+        ->  preflight(...)                      the endpoint exists and is InService
         ->  functional_pass(...)                one request per payload row, in order
         ->  load_test(...)                      `requests` calls at `concurrency` threads
         ->  evaluate(...)  ->  [Check]          pure
@@ -44,16 +44,26 @@ from smgha.progress import Waiting
 from smgha.resources.names import sagemaker_name
 from smgha.runner import Runner, Summary
 from smgha.smoke.checks import evaluate, fraction, non_negative, parse_prediction_range
-from smgha.smoke.functional import accuracy, excerpt, functional_pass, preflight
-from smgha.smoke.load import load_test
+from smgha.smoke.functional import accuracy, preflight
+from smgha.smoke.passes import SmokePlan, send
 from smgha.smoke.payloads import (
     INFERRED_CONTENT_TYPES,
-    Payloads,
     parse_payloads,
     read_text,
     with_expected,
 )
-from smgha.smoke.report import EXAMPLES, Rollback, SmokeResult, failure, report_document
+from smgha.smoke.report import (
+    EXAMPLES,
+    FAILURE_COLUMNS,
+    LOAD_COLUMNS,
+    Rollback,
+    SmokeResult,
+    failure,
+    failure_rows,
+    load_row,
+    report_document,
+    verdict,
+)
 from smgha.stages import OutputSpec, run_stage
 
 STAGE = "smoke-test"
@@ -166,19 +176,9 @@ REPORT_DIRECTORY_HINT = "Name a file, e.g. smoke-test.json."
 class Inputs:
     backend: str
     region: str
-    endpoint_name: str
-    payloads: Payloads
-    content_type: str
-    prediction_range: tuple[float, float]
-    tolerance: float
-    min_accuracy: float | None
-    requests: int
-    concurrency: int
-    max_p99_ms: float
-    max_error_rate: float
+    plan: SmokePlan  # what is sent to the endpoint and how the answers are judged
     report_path: Path
     rollback_config: str
-    timeout_seconds: float
     workspace: Path
 
 
@@ -216,9 +216,7 @@ def load_inputs(runner: Runner) -> Inputs:
     report_path = workspace_file("report-path", values["report-path"], workspace, state_folder)
     if report_path.is_dir():
         raise InputError("report-path", f"{report_path} is a directory", REPORT_DIRECTORY_HINT)
-    return Inputs(
-        backend=name,
-        region=region,
+    plan = SmokePlan(
         endpoint_name=endpoint,
         payloads=payloads,
         content_type=content_type,
@@ -231,11 +229,9 @@ def load_inputs(runner: Runner) -> Inputs:
         ),
         max_p99_ms=positive_number("max-p99-ms", values["max-p99-ms"]),
         max_error_rate=fraction("max-error-rate", values["max-error-rate"]),
-        report_path=report_path,
-        rollback_config=rollback_config,
         timeout_seconds=60 * positive_number("timeout-minutes", values["timeout-minutes"]),
-        workspace=workspace,
     )
+    return Inputs(name, region, plan, report_path, rollback_config, workspace)
 
 
 # ---- rollback ------------------------------------------------------------------------------
@@ -298,77 +294,31 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> SmokeResult:
+    plan = inputs.plan
     where = f"in {inputs.region} ({inputs.backend})"
-    record = preflight(endpoints, inputs.endpoint_name, inputs.rollback_config, where)
+    record = preflight(endpoints, plan.endpoint_name, inputs.rollback_config, where)
     started = _now()
-    deadline = clock() + inputs.timeout_seconds
-    rows = inputs.payloads.rows
-    log(
-        f"Functional pass: {len(rows)} rows of {inputs.payloads.path.name} as {inputs.content_type} to {inputs.endpoint_name} (config {record.get('EndpointConfigName', '?')})"
-    )
-    functional = functional_pass(
-        endpoints,
-        inputs.endpoint_name,
-        inputs.payloads,
-        inputs.content_type,
-        inputs.prediction_range,
-        inputs.tolerance,
-        deadline,
-        clock,
-        Waiting(f"the functional pass on {inputs.endpoint_name}", log, clock),
-    )
-    load = None
-    skipped = ""
-    if inputs.requests == 0:
-        skipped = "requests: 0"
-    elif functional.timed_out:
-        skipped = "the functional pass did not finish in time"
-    elif functional.failures:
-        skipped = "the functional pass failed"
-    else:
-        log(f"Load test: {inputs.requests} calls at concurrency {inputs.concurrency}")
-        load = load_test(
-            endpoints,
-            inputs.endpoint_name,
-            rows,
-            inputs.content_type,
-            inputs.requests,
-            inputs.concurrency,
-            deadline,
-            clock,
-            Waiting(f"the load test on {inputs.endpoint_name}", log, clock),
-        )
-    if skipped:
-        log(f"Load test skipped: {skipped}")
-    checks = evaluate(
-        inputs.payloads,
-        functional,
-        load,
-        min_accuracy=inputs.min_accuracy,
-        max_p99_ms=inputs.max_p99_ms,
-        max_error_rate=inputs.max_error_rate,
-        timeout_seconds=inputs.timeout_seconds,
-    )
+    passes = send(endpoints, plan, record, log, clock)
     result = SmokeResult(
         record,
         started,
         "",
-        functional,
-        load,
-        skipped,
-        checks,
-        accuracy(inputs.payloads, functional),
+        passes.functional,
+        passes.load,
+        passes.load_skipped,
+        evaluate(plan, passes),
+        accuracy(plan.payloads, passes.functional),
     )
     if not result.passed and inputs.rollback_config:
-        log(f"Rolling {inputs.endpoint_name} back to endpoint config {inputs.rollback_config}")
+        log(f"Rolling {plan.endpoint_name} back to endpoint config {inputs.rollback_config}")
         result.rollback = rollback(
             endpoints,
-            inputs.endpoint_name,
+            plan.endpoint_name,
             inputs.rollback_config,
-            inputs.timeout_seconds,
+            plan.timeout_seconds,
             sleep,
             clock,
-            Waiting(f"the rollback of {inputs.endpoint_name}", log, clock),
+            Waiting(f"the rollback of {plan.endpoint_name}", log, clock),
         )
     result.ended = _now()
     return result
@@ -385,16 +335,8 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     """The report file, outputs, log lines and job summary of a finished run()."""
     for check in result.checks:  # first: the log shows them even if the file cannot be written
         runner.info(f"{'pass' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
-    document = report_document(
-        result,
-        endpoint=inputs.endpoint_name,
-        backend=inputs.backend,
-        region=inputs.region,
-        payloads=inputs.payloads.path,
-        content_type=inputs.content_type,
-        requests=inputs.requests,
-        concurrency=inputs.concurrency,
-    )
+    plan = inputs.plan
+    document = report_document(result, plan, inputs.backend, inputs.region)
     try:
         inputs.report_path.parent.mkdir(parents=True, exist_ok=True)
         inputs.report_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -410,13 +352,9 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     runner.set_output("accuracy", _number(result.accuracy, 4))
     runner.set_output("rolled-back", "true" if document["rolled_back"] else "false")
 
-    failed = result.failed_checks
-    verdict = (
-        "✅ passed" if not failed else f"❌ {len(failed)} of {len(result.checks)} checks failed"
-    )
-    summary = runner.summary.heading(f"smoke-test: {inputs.endpoint_name} {verdict}", 3)
+    summary = runner.summary.heading(f"smoke-test: {plan.endpoint_name} {verdict(result)}", 3)
     summary.paragraph(
-        f"{result.functional.rows} payload rows from `{inputs.payloads.path.name}` as `{inputs.content_type}` · "
+        f"{result.functional.rows} payload rows from `{plan.payloads.path.name}` as `{plan.content_type}` · "
         f"endpoint config `{result.endpoint.get('EndpointConfigName', '?')}` · backend `{inputs.backend}`"
     )
     summary.table(
@@ -424,18 +362,7 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
         [[c.name, "✅" if c.passed else "❌", c.detail] for c in result.checks],
     )
     if load:
-        summary.heading("Load test", 4).table(
-            ["Calls", "Concurrency", "p50", "p95", "p99", "max", "Error rate", "Throughput"],
-            [
-                [
-                    f"{load.completed}/{load.requests}",
-                    str(load.concurrency),
-                    *(_ms(v) for v in (load.p50_ms, load.p95_ms, load.p99_ms, load.max_ms)),
-                    f"{load.error_rate:.2%}" if load.error_rate is not None else "–",
-                    f"{load.throughput_rps:.1f}/s" if load.throughput_rps is not None else "–",
-                ]
-            ],
-        )
+        summary.heading("Load test", 4).table(LOAD_COLUMNS, [load_row(load)])
         summary.table(
             ["Variant", "Responses"], [[name, str(n)] for name, n in load.by_variant.items()]
         )
@@ -443,13 +370,10 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
         summary.paragraph(f"Load test skipped: {result.load_skipped}.")
     failures = result.functional.failures
     if failures:
-        rows = [
-            [str(r.row.number), r.failed, r.reason, f"`{excerpt(r.request, 60)}`"]
-            for r in failures[:EXAMPLES]
-        ]
+        table = Summary(runner).table(FAILURE_COLUMNS, failure_rows(failures)).stringify()
         summary.details(
             f"Failed rows ({len(failures)}, first {min(len(failures), EXAMPLES)} shown)",
-            Summary(runner).table(["Row", "Check", "Reason", "Payload"], rows).stringify().strip(),
+            table.strip(),
         )
     if result.rollback:
         mark = "↩️ Rolled back" if result.rollback.done else "⚠️ Rollback failed"
@@ -463,10 +387,6 @@ def _number(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{round(value, digits):g}"
 
 
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f} ms"
-
-
 def main(runner: Runner | None = None, endpoints: EndpointBackend | None = None) -> int:
     """The action's entry point; `endpoints` replaces the backend the inputs name (tests)."""
     runner = runner or Runner()
@@ -477,7 +397,7 @@ def main(runner: Runner | None = None, endpoints: EndpointBackend | None = None)
         result = run(inputs, target, runner.info)
         if result.rollback and result.rollback.done:
             runner.warning(
-                f"Rolled endpoint {inputs.endpoint_name} back to endpoint config {result.rollback.endpoint_config} ({result.rollback.detail}) after the smoke test failed.",
+                f"Rolled endpoint {inputs.plan.endpoint_name} back to endpoint config {result.rollback.endpoint_config} ({result.rollback.detail}) after the smoke test failed.",
                 title=f"{STAGE}: rolled back",
             )
         report(inputs, result, runner)

@@ -1,0 +1,84 @@
+"""What one smoke test sends and how it judges the answers (SmokePlan: the stage's inputs
+without the backend, the report file and the rollback), and the sending itself: the
+functional pass, then the load test when the functional pass was clean. Both passes share
+one deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from smgha.backends import EndpointBackend
+from smgha.progress import Waiting
+from smgha.smoke.functional import FunctionalResult, functional_pass
+from smgha.smoke.load import LoadResult, load_skipped, load_test
+from smgha.smoke.payloads import Payloads
+
+
+@dataclass(frozen=True)
+class SmokePlan:
+    endpoint_name: str
+    payloads: Payloads
+    content_type: str  # sent, and asked for in the response
+    prediction_range: tuple[float, float]
+    tolerance: float
+    min_accuracy: float | None
+    requests: int  # load-test calls; 0 skips the load test
+    concurrency: int
+    max_p99_ms: float
+    max_error_rate: float
+    timeout_seconds: float  # both passes together
+
+
+@dataclass(frozen=True)
+class Passes:
+    functional: FunctionalResult
+    load: LoadResult | None
+    load_skipped: str  # why the load test did not run ('' when it did)
+
+
+def send(
+    endpoints: EndpointBackend,
+    plan: SmokePlan,
+    record: dict[str, Any],
+    log: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> Passes:
+    """The functional pass, then the load test unless load_skipped says why not; `record`
+    is the endpoint's, as preflight read it."""
+    deadline = clock() + plan.timeout_seconds
+    rows = plan.payloads.rows
+    log(
+        f"Functional pass: {len(rows)} rows of {plan.payloads.path.name} as {plan.content_type} to {plan.endpoint_name} (config {record.get('EndpointConfigName', '?')})"
+    )
+    functional = functional_pass(
+        endpoints,
+        plan.endpoint_name,
+        plan.payloads,
+        plan.content_type,
+        plan.prediction_range,
+        plan.tolerance,
+        deadline,
+        clock,
+        Waiting(f"the functional pass on {plan.endpoint_name}", log, clock),
+    )
+    skipped = load_skipped(plan.requests, functional)
+    if skipped:
+        log(f"Load test skipped: {skipped}")
+        return Passes(functional, None, skipped)
+    log(f"Load test: {plan.requests} calls at concurrency {plan.concurrency}")
+    load = load_test(
+        endpoints,
+        plan.endpoint_name,
+        rows,
+        plan.content_type,
+        plan.requests,
+        plan.concurrency,
+        deadline,
+        clock,
+        Waiting(f"the load test on {plan.endpoint_name}", log, clock),
+    )
+    return Passes(functional, load, "")
