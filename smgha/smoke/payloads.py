@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TypeGuard
 
 from smgha.errors import InputError
-from smgha.inputs import decimal_number
+from smgha.inputs import choice, decimal_number
 
+CONTENT_TYPES = ("text/csv", "application/json")
 # The content type each payload file suffix is sent as when content-type is not given.
 INFERRED_CONTENT_TYPES = {
     ".csv": "text/csv",
@@ -262,6 +263,16 @@ def with_expected(payloads: Payloads, path: Path, text: str) -> Payloads:
         replace(row, expected=value) for row, value in zip(payloads.rows, values, strict=True)
     )
     return Payloads(payloads.path, rows)
+
+
+def request_content_type(text: str, path: Path) -> str:
+    """The content-type input without its parameters ("text/csv; charset=utf-8" is
+    text/csv), one of CONTENT_TYPES; when it is empty, the one the payload file's suffix
+    implies."""
+    content_type = text.split(";")[0].strip().lower()
+    if not content_type:
+        return INFERRED_CONTENT_TYPES[path.suffix.lower()]
+    return choice("content-type", content_type, CONTENT_TYPES)
 
 
 def encode(row: Row, content_type: str) -> bytes:

@@ -16,10 +16,6 @@ from smgha.smoke.passes import SmokePlan
 
 EXAMPLES = 10  # failing rows kept in the report
 
-# The job summary's tables: their columns, and the cells of their rows below.
-LOAD_COLUMNS = ["Calls", "Concurrency", "p50", "p95", "p99", "max", "Error rate", "Throughput"]
-FAILURE_COLUMNS = ["Row", "Check", "Reason", "Payload"]
-
 
 @dataclass(frozen=True)
 class Rollback:
@@ -137,23 +133,26 @@ def verdict(result: SmokeResult) -> str:
     return "✅ passed" if not failed else f"❌ {len(failed)} of {len(result.checks)} checks failed"
 
 
-def load_row(load: LoadResult) -> list[str]:
-    """The load test's row of the summary, under LOAD_COLUMNS."""
-    return [
+def load_table(load: LoadResult) -> tuple[list[str], list[list[str]]]:
+    """The summary's table of the load test: its columns and its one row."""
+    columns = ["Calls", "Concurrency", "p50", "p95", "p99", "max", "Error rate", "Throughput"]
+    row = [
         f"{load.completed}/{load.requests}",
         str(load.concurrency),
         *(_ms(v) for v in (load.p50_ms, load.p95_ms, load.p99_ms, load.max_ms)),
         f"{load.error_rate:.2%}" if load.error_rate is not None else "–",
         f"{load.throughput_rps:.1f}/s" if load.throughput_rps is not None else "–",
     ]
+    return columns, [row]
 
 
-def failure_rows(failures: list[RowResult]) -> list[list[str]]:
-    """The first EXAMPLES failed rows of the summary, under FAILURE_COLUMNS."""
-    return [
+def failure_table(failures: list[RowResult]) -> tuple[list[str], list[list[str]]]:
+    """The summary's table of failed rows: its columns and the first EXAMPLES rows."""
+    rows = [
         [str(r.row.number), r.failed, r.reason, f"`{excerpt(r.request, 60)}`"]
         for r in failures[:EXAMPLES]
     ]
+    return ["Row", "Check", "Reason", "Payload"], rows
 
 
 def _ms(value: float | None) -> str:

@@ -2,18 +2,15 @@
 and on failure roll the endpoint back to its previous endpoint config.
 
     Inputs (load_inputs: every input and both files read and checked)
-        ->  preflight(...)                      the endpoint exists and is InService
-        ->  functional_pass(...)                one request per payload row, in order
-        ->  load_test(...)                      `requests` calls at `concurrency` threads
-        ->  evaluate(...)  ->  [Check]          pure
-        ->  rollback(...)                       only when a check failed and it was asked for
+        ->  preflight(...)              the endpoint exists and is InService
+        ->  send(...)                   the functional pass, then the load test
+        ->  evaluate(...) -> [Check]    pure
+        ->  rollback(...)               only when a check failed and it was asked for
     main(): the edge: report file, outputs, annotations, job summary, exit code
 
-The pure parts (payloads, the two passes, the checks) are in smgha/smoke/; this module
-sequences them. Nothing is sent before every input, the payload file and the endpoint have
-been checked. Both passes share one deadline (timeout-minutes); the wait for a rollback gets
-its own. The load pass only runs after a clean functional pass: an endpoint that answers
-wrongly is not worth loading, and a rollback should not wait for it.
+The parts before rollback are in smgha/smoke/, pure of the runner; this module sequences
+them. Nothing is sent before every input, the payload file and the endpoint have been
+checked. Both passes share one deadline (timeout-minutes); the wait for a rollback gets its own.
 """
 
 from __future__ import annotations
@@ -46,21 +43,14 @@ from smgha.runner import Runner, Summary
 from smgha.smoke.checks import evaluate, fraction, non_negative, parse_prediction_range
 from smgha.smoke.functional import accuracy, preflight
 from smgha.smoke.passes import SmokePlan, send
-from smgha.smoke.payloads import (
-    INFERRED_CONTENT_TYPES,
-    parse_payloads,
-    read_text,
-    with_expected,
-)
+from smgha.smoke.payloads import parse_payloads, read_text, request_content_type, with_expected
 from smgha.smoke.report import (
     EXAMPLES,
-    FAILURE_COLUMNS,
-    LOAD_COLUMNS,
     Rollback,
     SmokeResult,
     failure,
-    failure_rows,
-    load_row,
+    failure_table,
+    load_table,
     report_document,
     verdict,
 )
@@ -156,7 +146,6 @@ OUTPUTS = (
     ),
 )
 
-CONTENT_TYPES = ("text/csv", "application/json")
 LABEL_COLUMNS = ("none", "first")
 MAX_REQUESTS = 100_000
 MAX_CONCURRENCY = 64
@@ -202,11 +191,7 @@ def load_inputs(runner: Runner) -> Inputs:
         payloads = with_expected(
             payloads, expected_path, read_text("expected", expected_path, "expected file")
         )
-    content_type = values["content-type"].split(";")[0].strip().lower()
-    if content_type:
-        choice("content-type", content_type, CONTENT_TYPES)
-    else:
-        content_type = INFERRED_CONTENT_TYPES[payload_path.suffix.lower()]
+    content_type = request_content_type(values["content-type"], payload_path)
     min_accuracy_text = values["min-accuracy"]
     min_accuracy = fraction("min-accuracy", min_accuracy_text) if min_accuracy_text else None
     if min_accuracy is not None and not payloads.has_labels:
@@ -362,7 +347,7 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
         [[c.name, "✅" if c.passed else "❌", c.detail] for c in result.checks],
     )
     if load:
-        summary.heading("Load test", 4).table(LOAD_COLUMNS, [load_row(load)])
+        summary.heading("Load test", 4).table(*load_table(load))
         summary.table(
             ["Variant", "Responses"], [[name, str(n)] for name, n in load.by_variant.items()]
         )
@@ -370,7 +355,7 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
         summary.paragraph(f"Load test skipped: {result.load_skipped}.")
     failures = result.functional.failures
     if failures:
-        table = Summary(runner).table(FAILURE_COLUMNS, failure_rows(failures)).stringify()
+        table = Summary(runner).table(*failure_table(failures)).stringify()
         summary.details(
             f"Failed rows ({len(failures)}, first {min(len(failures), EXAMPLES)} shown)",
             table.strip(),
