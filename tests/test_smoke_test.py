@@ -3,6 +3,7 @@ own, the load generator, rollback, and every kind of bad input (nothing sent).""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import threading
@@ -969,3 +970,41 @@ def test_payload_parsing_keeps_line_numbers_labels_and_missing_values(tmp_path: 
     assert encode(first, "application/json") == b'{"instances": [[0.5, null, 3]]}'
     with pytest.raises(InputError, match="more than 10000 rows"):
         parse_payloads(path, "1\n" * 10_001)
+
+
+def test_json_rows_take_finite_numbers_and_null_and_refuse_booleans(tmp_path: Path) -> None:
+    """The JSON row reader narrows each value itself (no cast): an int stays an int in the
+    request, null is a missing value, 1.0 is label 1, and JSON true is neither a feature nor
+    a label."""
+    path = tmp_path / "p.jsonl"
+    text = '{"features": [2, null, 0.25], "label": 1.0, "expected": 0.5}\n'
+    (row,) = parse_payloads(path, text).rows
+    assert (row.features, row.cells, row.label, row.expected) == (
+        (2, None, 0.25),
+        ("2", "", "0.25"),
+        1,
+        0.5,
+    )
+    assert encode(row, "text/csv") == b"2,,0.25"
+    with pytest.raises(InputError, match="feature True is not a finite number"):
+        parse_payloads(path, '{"features": [1, true]}\n')
+    with pytest.raises(InputError, match="label True is not 0 or 1"):
+        parse_payloads(path, '{"features": [1], "label": true}\n')
+
+
+def test_the_smoke_helpers_never_import_the_runner_or_a_stage() -> None:
+    """smgha/smoke/ holds the stage's parts that are pure of the runner (issue 14): what
+    reaches the runner goes through smgha/stages/smoke_test.py."""
+    package = Path(smoke_test.__file__).resolve().parents[1] / "smoke"
+    paths = sorted(package.glob("*.py"))
+    assert len(paths) >= 7
+    for path in paths:
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+        refused = {n for n in imported if n == "smgha.runner" or n.startswith("smgha.stages")}
+        assert refused == set(), path

@@ -1,4 +1,4 @@
-"""Before anything is sent, the preflight: the endpoint is InService. Then the functional pass: one request per payload row, in order, each answer put through the
+"""The functional pass: one request per payload row, in order, each answer put through the
 row checks (status, content type, shape, range, expected value) until the first it fails;
 and the accuracy of the answers on the labelled rows.
 """
@@ -11,10 +11,8 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from smgha.backends import EndpointBackend, Invocation
-from smgha.errors import InputError
 from smgha.progress import Waiting
 from smgha.smoke.payloads import Payloads, Row, encode
 
@@ -23,42 +21,6 @@ EXCERPT = 200  # characters of a payload or response kept in the report
 # The per-row checks, in the order a response goes through them: a row that fails one is not
 # checked further (a 500's body holds no prediction to range-check).
 ROW_CHECKS = ("status", "content-type", "shape", "prediction-range", "expected")
-
-# What to do when the endpoint is not ready to be tested: the hints of preflight's InputErrors.
-NO_ENDPOINT_HINT = "Deploy it first (deploy-endpoint), or check the name and region."
-NOT_IN_SERVICE_HINT = "Test it once it is InService (deploy-endpoint waits for that)."
-NO_ROLLBACK_CONFIG_HINT = (
-    "Pass an existing config, e.g. deploy-endpoint's previous-endpoint-config-name."
-)
-
-
-def preflight(
-    endpoints: EndpointBackend, endpoint: str, rollback_config: str, where: str
-) -> dict[str, Any]:
-    """The endpoint's record, once it is known to be InService (and the rollback target to
-    exist); InputError otherwise, before anything is sent. `where`: "in <region> (<backend>)"."""
-    record = endpoints.describe_endpoint(endpoint)
-    if record is None:
-        raise InputError(
-            "endpoint-name",
-            f"there is no endpoint {endpoint!r} {where}",
-            NO_ENDPOINT_HINT,
-        )
-    status = record.get("EndpointStatus", "unknown")
-    if status != "InService":
-        reason = f": {record['FailureReason']}" if record.get("FailureReason") else ""
-        raise InputError(
-            "endpoint-name",
-            f"endpoint {endpoint!r} is {status}{reason}, not InService",
-            NOT_IN_SERVICE_HINT,
-        )
-    if rollback_config and endpoints.describe_endpoint_config(rollback_config) is None:
-        raise InputError(
-            "rollback-endpoint-config",
-            f"there is no endpoint config {rollback_config!r} {where}",
-            NO_ROLLBACK_CONFIG_HINT,
-        )
-    return record
 
 
 @dataclass(frozen=True)

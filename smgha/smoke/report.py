@@ -1,5 +1,6 @@
-"""The outcome of a smoke test and its documents: the JSON report, and the one error that
-fails the step. Pure: the stage writes them (the report file, the outputs, the summary).
+"""The outcome of a smoke test (SmokeResult) and what is made of it: the JSON report, the
+job summary's tables, and the one error that fails the step. Pure: the stage writes them
+(the report file, the outputs, the summary).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ EXAMPLES = 10  # failing rows kept in the report
 
 @dataclass(frozen=True)
 class Rollback:
-    """What a rollback to the previous endpoint config did (done: InService on it)."""
+    """What the stage's rollback() to the previous endpoint config did (done: InService on
+    it); a failed rollback is reported here, never raised."""
 
     endpoint_config: str
     done: bool

@@ -41,8 +41,8 @@ from smgha.progress import Waiting
 from smgha.resources.names import sagemaker_name
 from smgha.runner import Runner, Summary
 from smgha.smoke.checks import evaluate, fraction, non_negative, parse_prediction_range
-from smgha.smoke.functional import accuracy, preflight
-from smgha.smoke.passes import SmokePlan, send
+from smgha.smoke.functional import accuracy
+from smgha.smoke.passes import SmokePlan, preflight, send
 from smgha.smoke.payloads import parse_payloads, read_text, request_content_type, with_expected
 from smgha.smoke.report import (
     EXAMPLES,
