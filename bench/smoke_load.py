@@ -1,6 +1,6 @@
 """Benchmark: smoke-test's load generator at concurrency 1, 4 and 8 (its wall time).
 
-`smgha.stages.smoke_test.load_test`, the function the stage runs, sends --requests calls
+`smgha.smoke.load.load_test`, the function the stage runs, sends --requests calls
 from N threads to an endpoint whose every answer takes --latency seconds: an in-process fake
 (a sleep, then a constant score), so this measures the generator, not a model or HTTP. With
 real concurrency the wall time at N is about 1/N of the time at 1; the table reports the
@@ -24,7 +24,8 @@ from typing import Any, cast
 import _common as c
 
 from smgha.backends import Invocation
-from smgha.stages import smoke_test
+from smgha.smoke.load import load_test
+from smgha.smoke.payloads import parse_payloads
 
 CONCURRENCY = (1, 4, 8)
 
@@ -54,7 +55,7 @@ class FixedLatencyEndpoint:
 def one_run(requests: int, concurrency: int, latency: float, rows: Any) -> dict[str, float]:
     endpoint = FixedLatencyEndpoint(latency)
     started = time.perf_counter()
-    result = smoke_test.load_test(
+    result = load_test(
         cast(Any, endpoint),
         "bench",
         rows,
@@ -76,7 +77,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per answer")
     args = parser.parse_args()
 
-    rows = smoke_test.parse_payloads(Path("bench.csv"), "0.1,0.2,0.3\n0.4,0.5,0.6\n").rows
+    rows = parse_payloads(Path("bench.csv"), "0.1,0.2,0.3\n0.4,0.5,0.6\n").rows
     runs: dict[int, list[dict[str, float]]] = {n: [] for n in CONCURRENCY}
     for round_number in range(1, args.repeat + 1):
         for n in CONCURRENCY:

@@ -3,6 +3,7 @@ own, the load generator, rollback, and every kind of bad input (nothing sent).""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import threading
@@ -18,6 +19,9 @@ import xgboost
 from smgha.backends import Invocation
 from smgha.errors import InputError
 from smgha.runner import Runner
+from smgha.smoke.functional import parse_predictions
+from smgha.smoke.load import load_test, percentile
+from smgha.smoke.payloads import Row, encode, parse_payloads
 from smgha.stages import smoke_test
 from tests.stage_helpers import StageRun, run_main
 
@@ -666,9 +670,9 @@ def test_the_functional_pass_stops_at_the_deadline(model: xgboost.Booster, tmp_p
 # ---- the load generator ------------------------------------------------------------------------
 
 
-def rows_of(model: xgboost.Booster, tmp_path: Path) -> tuple[smoke_test.Row, ...]:
+def rows_of(model: xgboost.Booster, tmp_path: Path) -> tuple[Row, ...]:
     path = write_csv(tmp_path / "p.csv", feature_rows())
-    return smoke_test.parse_payloads(path, path.read_text()).rows
+    return parse_payloads(path, path.read_text()).rows
 
 
 def test_the_load_test_runs_at_the_asked_concurrency(
@@ -676,7 +680,7 @@ def test_the_load_test_runs_at_the_asked_concurrency(
 ) -> None:
     fake = FakeEndpoints(model)
     fake.sleep = 0.02
-    result = smoke_test.load_test(
+    result = load_test(
         fake, ENDPOINT, rows_of(model, tmp_path), "text/csv", 40, 4, time.monotonic() + 60
     )
     # Concurrency is proven by the calls in flight at once, not by a wall-clock bound (the
@@ -700,9 +704,7 @@ def test_the_load_test_stops_at_the_deadline(model: xgboost.Booster, tmp_path: P
         return original(name, body, content_type, accept)
 
     fake.invoke_endpoint = one_second  # type: ignore[method-assign]
-    result = smoke_test.load_test(
-        fake, ENDPOINT, rows_of(model, tmp_path), "text/csv", 1000, 1, 5.0, clock
-    )
+    result = load_test(fake, ENDPOINT, rows_of(model, tmp_path), "text/csv", 1000, 1, 5.0, clock)
     assert (result.completed, result.timed_out) == (5, True)
     assert result.p99_ms == 1000.0 and result.throughput_rps == 1.0
 
@@ -710,7 +712,7 @@ def test_the_load_test_stops_at_the_deadline(model: xgboost.Booster, tmp_path: P
 def test_a_call_that_raises_counts_as_an_error(model: xgboost.Booster, tmp_path: Path) -> None:
     fake = FakeEndpoints(model)
     fake.raise_on = {3, 7}
-    result = smoke_test.load_test(
+    result = load_test(
         fake, ENDPOINT, rows_of(model, tmp_path), "text/csv", 20, 2, time.monotonic() + 60
     )
     assert (result.completed, result.errors, result.error_rate) == (20, 2, 0.1)
@@ -756,13 +758,11 @@ def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
         return AWSResponse(request.url, 200, headers, _Raw(b"0.5"))
 
     path = write_csv(tmp_path / "p.csv", feature_rows())
-    rows = smoke_test.parse_payloads(path, path.read_text()).rows
+    rows = parse_payloads(path, path.read_text()).rows
     runtime = backend.runtime
     runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
     try:
-        result = smoke_test.load_test(
-            backend, ENDPOINT, rows, "text/csv", 6, 2, time.monotonic() + 60
-        )
+        result = load_test(backend, ENDPOINT, rows, "text/csv", 6, 2, time.monotonic() + 60)
     finally:
         runtime.meta.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", answer)
 
@@ -777,10 +777,10 @@ def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
 
 def test_percentiles_are_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert smoke_test.percentile(values, 50) == 50.0
-    assert smoke_test.percentile(values, 99) == 99.0
-    assert smoke_test.percentile([7.0], 99) == 7.0
-    assert smoke_test.percentile([], 50) is None
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([], 50) is None
 
 
 @pytest.mark.parametrize(
@@ -797,7 +797,7 @@ def test_percentiles_are_nearest_rank() -> None:
 def test_predictions_are_read_from_csv_and_json_responses(
     body: bytes, content_type: str, predictions: list[float]
 ) -> None:
-    assert smoke_test.parse_predictions(body, content_type) == predictions
+    assert parse_predictions(body, content_type) == predictions
 
 
 @pytest.mark.parametrize(
@@ -812,7 +812,7 @@ def test_predictions_are_read_from_csv_and_json_responses(
 )
 def test_unreadable_responses_raise_value_error(body: bytes, content_type: str) -> None:
     with pytest.raises(ValueError):
-        smoke_test.parse_predictions(body, content_type)
+        parse_predictions(body, content_type)
 
 
 # ---- bad input: one error naming the input, nothing sent ---------------------------------------
@@ -1001,11 +1001,49 @@ def test_an_endpoint_not_in_service_is_refused_before_sending(
 def test_payload_parsing_keeps_line_numbers_labels_and_missing_values(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     text = "\ufeff1,0.5,,3\n\n0.0,1e-3,2,4\n"
-    payloads = smoke_test.parse_payloads(path, text.lstrip("\ufeff"), "first")
+    payloads = parse_payloads(path, text.lstrip("\ufeff"), "first")
     first, second = payloads.rows
     assert (first.number, first.line, first.label, first.features) == (1, 1, 1, (0.5, None, 3))
     assert (second.number, second.line, second.label) == (2, 3, 0)
-    assert smoke_test.encode(first, "text/csv") == b"0.5,,3"
-    assert smoke_test.encode(first, "application/json") == b'{"instances": [[0.5, null, 3]]}'
+    assert encode(first, "text/csv") == b"0.5,,3"
+    assert encode(first, "application/json") == b'{"instances": [[0.5, null, 3]]}'
     with pytest.raises(InputError, match="more than 10000 rows"):
-        smoke_test.parse_payloads(path, "1\n" * 10_001)
+        parse_payloads(path, "1\n" * 10_001)
+
+
+def test_json_rows_take_finite_numbers_and_null_and_refuse_booleans(tmp_path: Path) -> None:
+    """The JSON row reader narrows each value itself (no cast): an int stays an int in the
+    request, null is a missing value, 1.0 is label 1, and JSON true is neither a feature nor
+    a label."""
+    path = tmp_path / "p.jsonl"
+    text = '{"features": [2, null, 0.25], "label": 1.0, "expected": 0.5}\n'
+    (row,) = parse_payloads(path, text).rows
+    assert (row.features, row.cells, row.label, row.expected) == (
+        (2, None, 0.25),
+        ("2", "", "0.25"),
+        1,
+        0.5,
+    )
+    assert encode(row, "text/csv") == b"2,,0.25"
+    with pytest.raises(InputError, match="feature True is not a finite number"):
+        parse_payloads(path, '{"features": [1, true]}\n')
+    with pytest.raises(InputError, match="label True is not 0 or 1"):
+        parse_payloads(path, '{"features": [1], "label": true}\n')
+
+
+def test_the_smoke_helpers_never_import_the_runner_or_a_stage() -> None:
+    """smgha/smoke/ holds the stage's parts that are pure of the runner (issue 14): what
+    reaches the runner goes through smgha/stages/smoke_test.py."""
+    package = Path(smoke_test.__file__).resolve().parents[1] / "smoke"
+    paths = sorted(package.glob("*.py"))
+    assert len(paths) >= 7
+    for path in paths:
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+        refused = {n for n in imported if n == "smgha.runner" or n.startswith("smgha.stages")}
+        assert refused == set(), path

@@ -1,0 +1,161 @@
+"""The outcome of a smoke test (SmokeResult) and what is made of it: the JSON report, the
+job summary's tables, and the one error that fails the step. Pure: the stage writes them
+(the report file, the outputs, the summary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smgha.errors import StageError
+from smgha.smoke.checks import Check
+from smgha.smoke.functional import FunctionalResult, RowResult, excerpt
+from smgha.smoke.load import LoadResult, rounded
+from smgha.smoke.passes import SmokePlan
+
+EXAMPLES = 10  # failing rows kept in the report
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What the stage's rollback() to the previous endpoint config did (done: InService on
+    it); a failed rollback is reported here, never raised."""
+
+    endpoint_config: str
+    done: bool
+    detail: str
+
+
+@dataclass
+class SmokeResult:
+    endpoint: dict[str, Any]
+    started: str
+    ended: str
+    functional: FunctionalResult
+    load: LoadResult | None
+    load_skipped: str
+    checks: list[Check]
+    accuracy: float | None
+    rollback: Rollback | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
+
+
+def report_document(
+    result: SmokeResult, plan: SmokePlan, backend: str, region: str
+) -> dict[str, Any]:
+    """The JSON report."""
+    functional = result.functional
+    failures = functional.failures
+    return {
+        "endpoint": plan.endpoint_name,
+        "endpoint_config": result.endpoint.get("EndpointConfigName", ""),
+        "backend": backend,
+        "region": region,
+        "started": result.started,
+        "ended": result.ended,
+        "payloads": str(plan.payloads.path),
+        "content_type": plan.content_type,
+        "checks": [check.as_dict() for check in result.checks],
+        "functional": {
+            "rows": functional.rows,
+            "sent": len(functional.results),
+            "failed": len(failures),
+            "seconds": round(functional.seconds, 3),
+            "failures": [
+                {
+                    "row": r.row.number,
+                    "line": r.row.line,
+                    "check": r.failed,
+                    "reason": r.reason,
+                    "payload": excerpt(r.request),
+                    "response": excerpt(r.response),
+                }
+                for r in failures[:EXAMPLES]
+            ],
+        },
+        "load": (
+            result.load.as_dict()
+            if result.load
+            else {
+                "requests": plan.requests,
+                "completed": 0,
+                "concurrency": plan.concurrency,
+                **dict.fromkeys(("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate")),
+                "throughput_rps": None,
+                "by_variant": {},
+                "skipped": result.load_skipped,
+            }
+        ),
+        "accuracy": rounded(result.accuracy, 4),
+        "passed": result.passed,
+        "rolled_back": bool(result.rollback and result.rollback.done),
+        "rollback": (
+            {
+                "endpoint_config": result.rollback.endpoint_config,
+                "done": result.rollback.done,
+                "detail": result.rollback.detail,
+            }
+            if result.rollback
+            else None
+        ),
+    }
+
+
+def failure(result: SmokeResult, report_path: Path) -> StageError | None:
+    """The one error that fails the step: the failed checks, and what the rollback did."""
+    failed = result.failed_checks
+    if not failed:
+        return None
+    parts = ["; ".join(f"{check.name}: {check.detail}" for check in failed)]
+    if result.rollback and result.rollback.done:
+        parts.append(f"Rolled back to {result.rollback.endpoint_config}")
+    elif result.rollback:
+        parts.append(
+            f"Rollback to {result.rollback.endpoint_config} did not happen: {result.rollback.detail}"
+        )
+    parts.append(f"Report: {report_path}")
+    detail = ". ".join(parts)
+    return StageError(f"{len(failed)} check(s) failed", detail)
+
+
+# ---- the job summary's text (the stage writes it) -------------------------------------------
+
+
+def verdict(result: SmokeResult) -> str:
+    failed = result.failed_checks
+    return "✅ passed" if not failed else f"❌ {len(failed)} of {len(result.checks)} checks failed"
+
+
+def load_table(load: LoadResult) -> tuple[list[str], list[list[str]]]:
+    """The summary's table of the load test: its columns and its one row."""
+    columns = ["Calls", "Concurrency", "p50", "p95", "p99", "max", "Error rate", "Throughput"]
+    row = [
+        f"{load.completed}/{load.requests}",
+        str(load.concurrency),
+        *(_ms(v) for v in (load.p50_ms, load.p95_ms, load.p99_ms, load.max_ms)),
+        f"{load.error_rate:.2%}" if load.error_rate is not None else "–",
+        f"{load.throughput_rps:.1f}/s" if load.throughput_rps is not None else "–",
+    ]
+    return columns, [row]
+
+
+def failure_table(failures: list[RowResult]) -> tuple[list[str], list[list[str]]]:
+    """The summary's table of failed rows: its columns and the first EXAMPLES rows."""
+    rows = [
+        [str(r.row.number), r.failed, r.reason, f"`{excerpt(r.request, 60)}`"]
+        for r in failures[:EXAMPLES]
+    ]
+    return ["Row", "Check", "Reason", "Payload"], rows
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} ms"
