@@ -179,7 +179,7 @@ def test_a_demo_run_after_the_first_trains_a_real_challenger(
         started.append(env)
         return 1, SimpleNamespace(outputs={})  # stop after build-pipeline
 
-    monkeypatch.setattr(cli, "run_stage_command", build_only)
+    monkeypatch.setattr(demo, "run_stage_command", build_only)
     monkeypatch.chdir(ROOT)
     arguments = SimpleNamespace(rows=200, seed=7, accuracy_threshold=0.8, state_dir=str(state))
 
