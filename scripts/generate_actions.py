@@ -192,9 +192,10 @@ def generate_readme(text: str, inputs: Sequence[InputSpec], outputs: Sequence[Ou
     """README `text` with both tables rewritten; ValueError if a pair of markers is missing."""
     for kind, table in (("inputs", inputs_table(inputs)), ("outputs", outputs_table(outputs))):
         pattern = re.compile(rf"(<!-- {kind}:start -->\n)(.*?)(<!-- {kind}:end -->)", re.DOTALL)
-        if not pattern.search(text):
+        match = pattern.search(text)
+        if not match:
             raise ValueError(f"no <!-- {kind}:start --> ... <!-- {kind}:end --> markers")
-        text = pattern.sub(lambda m, t=table: f"{m.group(1)}{t}\n{m.group(3)}", text, count=1)
+        text = f"{text[: match.start(2)]}{table}\n{text[match.end(2) :]}"
     return text
 
 
