@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from smgha.inputs import InputSpec
+from smgha.terminal import add_input_flags, run_stage_command, stage_environment
 
 # build-pipeline's inputs that decide the definition and where its code goes.
 DEFINITION_INPUTS = (
@@ -35,8 +36,6 @@ def _inputs() -> Sequence[InputSpec]:
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    from smgha.cli import add_input_flags
-
     parser = subparsers.add_parser(
         "definition", help="Write a pipeline definition JSON file (and upload its code)."
     )
@@ -58,7 +57,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     from smgha import definition as defn
     from smgha.backends import backend
-    from smgha.cli import run_stage_command, stage_environment
     from smgha.runner import Runner
     from smgha.stages import build_pipeline, run_stage
 

@@ -15,8 +15,21 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
+
+from smgha import monitor
+from smgha.backends.local import LocalBackend
+from smgha.runner import Runner
+from smgha.stages import (
+    build_pipeline,
+    deploy_endpoint,
+    enable_monitor,
+    register_and_gate,
+    smoke_test,
+)
+from smgha.terminal import run_stage_command
 
 DEMO_PIPELINE = "churn-demo"
 DATA_URI = "s3://smgha-local/churn/data/churn.csv"
@@ -41,17 +54,31 @@ SMOKE_TEST = {
 }
 
 
-def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
-    from smgha.backends.local import LocalBackend
-    from smgha.cli import run_stage_command
-    from smgha.stages import (
-        build_pipeline,
-        deploy_endpoint,
-        enable_monitor,
-        register_and_gate,
-        smoke_test,
-    )
+class DemoRun:
+    """One run of the demo: where it writes, what it says, and every stage's outputs so far."""
 
+    def __init__(self, state: Path, stdout: TextIO) -> None:
+        self.state = state
+        self.stdout = stdout
+        self.outputs: dict[str, str] = {}
+        self.local = LocalBackend(region="us-east-1")
+
+    def section(self, title: str) -> None:
+        self.stdout.write(f"\n━━ {title} {'━' * max(0, 60 - len(title))}\n")
+        self.stdout.flush()
+
+    def stage(self, main: Callable[[Runner], int], inputs: dict[str, str]) -> int:
+        """Run a stage's main() on the local backend with these inputs, as its action would."""
+        env = {
+            "INPUT_BACKEND": "local",
+            **{f"INPUT_{k.upper().replace('-', '_')}": v for k, v in inputs.items()},
+        }
+        code, runner = run_stage_command(main, env, self.stdout)
+        self.outputs.update(runner.outputs)
+        return code
+
+
+def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     workspace = Path.cwd()
     if not (workspace / "ml" / "pipeline.py").is_file():
         stdout.write(
@@ -61,39 +88,33 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     state = Path(arguments.state_dir).resolve()
     os.environ["SMGHA_STATE_DIR"] = str(state)  # the stages and the executor read it
     started = time.monotonic()
-    outputs: dict[str, str] = {}
-
-    def section(title: str) -> None:
-        stdout.write(f"\n━━ {title} {'━' * max(0, 60 - len(title))}\n")
-        stdout.flush()
-
-    def stage(main: Any, inputs: dict[str, str]) -> int:
-        env = {
-            "INPUT_BACKEND": "local",
-            **{f"INPUT_{k.upper().replace('-', '_')}": v for k, v in inputs.items()},
-        }
-        code, runner = run_stage_command(main, env, stdout)
-        outputs.update(runner.outputs)
-        return code
-
-    section(f"1/7 Data: {arguments.rows} customers (seed {arguments.seed})")
+    demo = DemoRun(state, stdout)
+    demo.section(f"1/7 Data: {arguments.rows} customers (seed {arguments.seed})")
     data = _generate(workspace, arguments.rows, arguments.seed)
-    local = LocalBackend(region="us-east-1")
-    local.put_object(DATA_URI, data)
-    stdout.write(f"wrote {len(data):,} bytes to {DATA_URI} ({local.s3.path(DATA_URI)})\n")
+    demo.local.put_object(DATA_URI, data)
+    stdout.write(f"wrote {len(data):,} bytes to {DATA_URI} ({demo.local.s3.path(DATA_URI)})\n")
+    code = _build_and_gate(demo, arguments.accuracy_threshold)
+    if code == 0:
+        code = _deploy(demo)
+    elapsed = time.monotonic() - started
+    demo.section(f"Done in {elapsed:.0f}s" + ("" if code == 0 else " (a stage failed)"))
+    _pointers(state, demo.outputs, stdout)
+    return code
 
-    parameters: dict[str, Any] = {
-        "InputDataUrl": DATA_URI,
-        "AccuracyThreshold": arguments.accuracy_threshold,
-    }
-    champion = _champion(local)
+
+def _build_and_gate(demo: DemoRun, accuracy_threshold: float) -> int:
+    """Steps 2 and 3: build the pipeline (a challenger when there is a champion), gate it."""
+    parameters: dict[str, Any] = {"InputDataUrl": DATA_URI, "AccuracyThreshold": accuracy_threshold}
+    champion = _champion(demo.local)
     if champion:
         parameters.update(CHALLENGER)
-    section("2/7 build-pipeline: preprocess, train, evaluate, check accuracy, register")
+    demo.section("2/7 build-pipeline: preprocess, train, evaluate, check accuracy, register")
     if champion:
         settings = ", ".join(f"{k} {v}" for k, v in CHALLENGER.items())
-        stdout.write(f"{champion} is the champion: this run trains a challenger ({settings})\n")
-    code = stage(
+        demo.stdout.write(
+            f"{champion} is the champion: this run trains a challenger ({settings})\n"
+        )
+    code = demo.stage(
         build_pipeline.main,
         {
             "definition": "ml.pipeline:get_pipeline",
@@ -102,98 +123,103 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
             "timeout-minutes": "30",
         },
     )
-    if code == 0 and outputs.get("model-package-arn"):
-        section("3/7 register-and-gate: lineage, gates against the champion, approval")
-        code = stage(
+    if code == 0 and demo.outputs.get("model-package-arn"):
+        demo.section("3/7 register-and-gate: lineage, gates against the champion, approval")
+        code = demo.stage(
             register_and_gate.main,
             {
                 "model-package-group": MODEL_GROUP,
-                "execution-arn": outputs["execution-arn"],
+                "execution-arn": demo.outputs["execution-arn"],
                 "rules": DEMO_RULES,
             },
         )
+    return code
+
+
+def _deploy(demo: DemoRun) -> int:
+    """Steps 4 to 7: staging and its smoke test, then production, its test and its monitor."""
+    package = demo.outputs["model-package-arn"]
+    payloads = _payloads(demo.local, demo.outputs["execution-arn"], demo.state)
+    demo.section("4/7 deploy-endpoint: churn-staging")
+    code = demo.stage(
+        deploy_endpoint.main,
+        {
+            "model-package-arn": package,
+            "endpoint-name": "churn-staging",
+            "strategy": "all-at-once",
+            "wait-seconds": "2",
+            "termination-wait-seconds": "0",
+        },
+    )
     if code == 0:
-        package = outputs["model-package-arn"]
-        payloads = _payloads(local, outputs["execution-arn"], state)
-        section("4/7 deploy-endpoint: churn-staging")
-        code = stage(
-            deploy_endpoint.main,
+        demo.section("5/7 smoke-test: churn-staging")
+        code = demo.stage(
+            smoke_test.main,
             {
-                "model-package-arn": package,
+                **SMOKE_TEST,
                 "endpoint-name": "churn-staging",
-                "strategy": "all-at-once",
-                "wait-seconds": "2",
-                "termination-wait-seconds": "0",
+                "payloads": str(payloads),
+                "report-path": str(demo.state / "smoke-test-staging.json"),
+                "rollback-endpoint-config": demo.outputs.get("previous-endpoint-config-name", ""),
             },
         )
-        if code == 0:
-            section("5/7 smoke-test: churn-staging")
-            code = stage(
-                smoke_test.main,
-                {
-                    **SMOKE_TEST,
-                    "endpoint-name": "churn-staging",
-                    "payloads": str(payloads),
-                    "report-path": str(state / "smoke-test-staging.json"),
-                    "rollback-endpoint-config": outputs.get("previous-endpoint-config-name", ""),
-                },
-            )
-        if code == 0:
-            section(
-                "6/7 deploy-endpoint: churn-production (canary, autoscaling, data capture), smoke-test"
-            )
-            stdout.write("(in a workflow, GitHub's required reviewers approve this step)\n")
-            code = stage(
-                deploy_endpoint.main,
-                {
-                    "model-package-arn": package,
-                    "endpoint-name": "churn-production",
-                    "strategy": "canary",
-                    "canary-percent": "50",
-                    "wait-seconds": "3",
-                    "termination-wait-seconds": "0",
-                    # A canary is at least one instance and at most half the fleet
-                    # (deploy_endpoint.MIN_CANARY_FLEET): two instances, so the second run's
-                    # update sends one of them (50 %) to the new fleet first.
-                    "instance-count": "2",
-                    "autoscaling-min-instances": "2",
-                    "autoscaling-max-instances": "3",
-                    "data-capture-percent": "100",
-                    "data-capture-s3-uri": CAPTURE_URI,
-                },
-            )
-            if code == 0:
-                code = stage(
-                    smoke_test.main,
-                    {
-                        **SMOKE_TEST,
-                        "endpoint-name": "churn-production",
-                        "payloads": str(payloads),
-                        "report-path": str(state / "smoke-test-production.json"),
-                    },
-                )
-            if code == 0:
-                section("7/7 enable-monitor: baseline, schedule, drift alarms; a monitoring run")
-                train = _split_uri(state, outputs["execution-arn"], "train") + "/train.csv"
-                code = stage(
-                    enable_monitor.main,
-                    {"endpoint-name": "churn-production", "baseline-data-uri": train},
-                )
-                if code == 0:
-                    from smgha import monitor
+    if code == 0:
+        code = _production(demo, package, payloads)
+    return code
 
-                    stdout.write("Monitoring run over the traffic captured so far:\n")
-                    stdout.write(
-                        monitor.run(
-                            cast(monitor.MonitoringStore, local),
-                            "churn-production",
-                            everything=True,
-                        ).render()
-                    )
 
-    elapsed = time.monotonic() - started
-    section(f"Done in {elapsed:.0f}s" + ("" if code == 0 else " (a stage failed)"))
-    _pointers(state, outputs, stdout)
+def _production(demo: DemoRun, package: str, payloads: Path) -> int:
+    """Step 6: a canary to production with autoscaling and data capture, and its smoke test;
+    then step 7."""
+    demo.section(
+        "6/7 deploy-endpoint: churn-production (canary, autoscaling, data capture), smoke-test"
+    )
+    demo.stdout.write("(in a workflow, GitHub's required reviewers approve this step)\n")
+    code = demo.stage(
+        deploy_endpoint.main,
+        {
+            "model-package-arn": package,
+            "endpoint-name": "churn-production",
+            "strategy": "canary",
+            "canary-percent": "50",
+            "wait-seconds": "3",
+            "termination-wait-seconds": "0",
+            # A canary is at least one instance and at most half the fleet
+            # (deploy_endpoint.MIN_CANARY_FLEET): two instances, so the second run's
+            # update sends one of them (50 %) to the new fleet first.
+            "instance-count": "2",
+            "autoscaling-min-instances": "2",
+            "autoscaling-max-instances": "3",
+            "data-capture-percent": "100",
+            "data-capture-s3-uri": CAPTURE_URI,
+        },
+    )
+    if code == 0:
+        code = demo.stage(
+            smoke_test.main,
+            {
+                **SMOKE_TEST,
+                "endpoint-name": "churn-production",
+                "payloads": str(payloads),
+                "report-path": str(demo.state / "smoke-test-production.json"),
+            },
+        )
+    if code == 0:
+        code = _monitor(demo)
+    return code
+
+
+def _monitor(demo: DemoRun) -> int:
+    """Step 7: enable monitoring of production, then one monitoring run over its traffic."""
+    demo.section("7/7 enable-monitor: baseline, schedule, drift alarms; a monitoring run")
+    train = _split_uri(demo.state, demo.outputs["execution-arn"], "train") + "/train.csv"
+    code = demo.stage(
+        enable_monitor.main,
+        {"endpoint-name": "churn-production", "baseline-data-uri": train},
+    )
+    if code == 0:
+        demo.stdout.write("Monitoring run over the traffic captured so far:\n")
+        demo.stdout.write(monitor.run(demo.local, "churn-production", everything=True).render())
     return code
 
 

@@ -11,11 +11,8 @@ guide), so a baseline computed here can be handed to a real monitoring schedule,
 written by a baselining job can be checked here:
 
 * Feature names: the CSV header, or `_c0, _c1, ...` without one (the container's names).
-* `inferred_type`: Integral (every present value an integer), Fractional (numbers),
-  String (anything else present), Unknown (nothing present).
-* Numerical distributions: 10 equal-width buckets between min and max, and a KLL quantile
-  sketch (`parameters` c=0.64, k=2048; `data` = the compactor levels, level h weighing 2^h),
-  built as Deequ's QuantileNonSample builds it (see kll_sketch).
+* Each feature's statistics (its `inferred_type`, KLL sketch, buckets) and its drift from
+  the baseline (`baseline_drift_check`) are computed in smgha/drift.py.
 * The layout is the real analyzer's, field by field, as a baselining job of the
   sagemaker-model-monitor-analyzer image wrote it (a statistics.json and constraints.json
   committed in ScottReidux/aai-540, assets/): numerical features also carry
@@ -24,12 +21,6 @@ written by a baselining job can be checked here:
   values, as Deequ's ColumnProfiler computes histograms (DEFAULT_CARDINALITY_THRESHOLD); its
   `domains` constraint follows Deequ's CategoricalRangeRule; `distribution_constraints` also
   name `categorical_comparison_threshold` and `categorical_drift_method`.
-* Drift (`baseline_drift_check`), as Deequ computes it for the container: the L-infinity
-  distance between the two empirical CDFs (baseline sketch vs. current data). With
-  `comparison_method: Robust` the sampling noise of a two-sample Kolmogorov-Smirnov test is
-  taken off first: max(0, d - 1.8 * sqrt((n + m) / (n * m))); `Simple` compares d itself.
-  A violation is a distance above `comparison_threshold`. String features compare their
-  category frequencies the same way.
 
 Nothing here touches a backend; `run()` at the end is the local backend's monitoring
 execution (reads captured files, writes the reports) and only uses what it is given.
@@ -39,34 +30,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import csv
 import datetime as dt
 import io
 import json
 import math
-import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# Deequ's KLLSketch.DEFAULT_SKETCH_SIZE and DEFAULT_SHRINKING_FACTOR (awslabs/deequ,
-# src/main/scala/com/amazon/deequ/analyzers/KLLSketch.scala): the analyzer's `k` and `c`.
-KLL_K = 2048
-KLL_C = 0.64
-BUCKETS = 10
-# A String feature gets categorical buckets only with at most this many distinct values:
-# Deequ's ColumnProfiler.DEFAULT_CARDINALITY_THRESHOLD (src/main/scala/com/amazon/deequ/
-# profiles/ColumnProfiler.scala). The analyzer's output agrees: 53 and 86 distinct values
-# have buckets, 2477 and more have none (ScottReidux/aai-540, assets/statistics.json).
-MAX_HISTOGRAM_VALUES = 120
-# ... and a `domains` constraint only when at most this share of its categories occur once
-# (Deequ's CategoricalRangeRule: uniqueValueRatio <= 0.1, src/main/scala/com/amazon/deequ/
+from smgha import drift
+
+# A String feature gets a `domains` constraint only when at most this share of its
+# categories occur once (Deequ's CategoricalRangeRule: uniqueValueRatio <= 0.1, src/main/scala/com/amazon/deequ/
 # suggestions/rules/CategoricalRangeRule.scala).
 MAX_UNIQUE_CATEGORY_SHARE = 0.1
-# Deequ's coefficient of the Kolmogorov-Smirnov correction of a Robust comparison.
-ROBUST_COEFFICIENT = 1.8
 
 CHECK_TYPES = (
     "data_type_check",
@@ -77,7 +55,6 @@ CHECK_TYPES = (
     "categorical_values_check",
 )
 
-_INTEGRAL = re.compile(r"[+-]?\d+")
 _MISSING_WORDS = frozenset({"", "nan", "null", "none"})
 
 
@@ -142,217 +119,16 @@ def _cell(text: str) -> str | None:
     return None if stripped.lower() in _MISSING_WORDS else stripped
 
 
-def _kind(cell: str | None) -> str:
-    """Integral, Fractional, String, or '' for a missing value."""
-    if cell is None:
-        return ""
-    if _INTEGRAL.fullmatch(cell):
-        return "Integral"
-    try:
-        value = float(cell)
-    except ValueError:
-        return "String"
-    return "Fractional" if math.isfinite(value) else "String"
-
-
-def infer_type(kinds: Counter[str]) -> str:
-    if kinds["String"]:
-        return "String"
-    if kinds["Fractional"]:
-        return "Fractional"
-    if kinds["Integral"]:
-        return "Integral"
-    return "Unknown"
-
-
-# ---- the KLL sketch ---------------------------------------------------------------------------
-
-
-# The analyzer is built on Deequ, and reads a baseline's sketch back with
-# QuantileNonSample.reconstruct(k, c, data): level i of `data` becomes compactor i, each item
-# weighing 2^i (QuantileNonSample.output: `1L << i`), with no check of the level sizes. The
-# sketch is built here the way QuantileNonSample builds it (awslabs/deequ,
-# src/main/scala/com/amazon/deequ/analyzers/QuantileNonSample.scala and
-# NonSampleCompactor.scala), so `data` is what one Spark partition fed the same rows in the
-# same order would write: the bottom level the largest (capacity(0) = 2050 for k = 2048, so up
-# to 2050 values stay exact, in arrival order), each level as Deequ leaves it, unsorted.
-
-
-def _capacity(height: int, k: int, c: float) -> int:
-    """QuantileNonSample.capacity: 2 * (ceil(k * c^height / 2) + 1)."""
-    return 2 * (math.ceil(k * c**height / 2) + 1)
-
-
-def kll_sketch(values: Iterable[float], k: int = KLL_K, c: float = KLL_C) -> list[list[float]]:
-    """The compactor levels of a KLL sketch of `values` (QuantileNonSample.update)."""
-    levels: list[list[float]] = [[]]
-    compactions: list[int] = [0]  # NonSampleCompactor.numOfCompress, per level
-    offsets: list[int] = [0]  # NonSampleCompactor.offset, per level
-    size = 0
-    for value in values:
-        levels[0].append(value)
-        size += 1
-        if size > sum(_capacity(height, k, c) for height in range(len(levels))):
-            _condense(levels, compactions, offsets, k, c)
-            size = sum(len(level) for level in levels)
-    return levels
-
-
-def _condense(
-    levels: list[list[float]], compactions: list[int], offsets: list[int], k: int, c: float
-) -> None:
-    """QuantileNonSample.condense: compact the lowest full level into the next one."""
-    for height, level in enumerate(levels):
-        if len(level) < _capacity(height, k, c):
-            continue
-        if height + 1 == len(levels):
-            levels.append([])
-            compactions.append(0)
-            offsets.append(0)
-        # NonSampleCompactor.compact: every other one of the sorted even-length head moves
-        # up (the half alternating every second compaction); an odd last item stays.
-        even = len(level) - len(level) % 2
-        if compactions[height] % 2 == 1:
-            offsets[height] = 1 - offsets[height]
-        levels[height + 1].extend(sorted(level[:even])[offsets[height] : even : 2])
-        levels[height] = level[even:]
-        compactions[height] += 1
-        return
-
-
-class Distribution:
-    """A weighted empirical CDF: from exact values, or from a KLL sketch's levels."""
-
-    def __init__(self, items: Sequence[tuple[float, float]]) -> None:
-        ordered = sorted(items)
-        self.keys = [key for key, _ in ordered]
-        self.cumulative: list[float] = []
-        total = 0.0
-        for _, weight in ordered:
-            total += weight
-            self.cumulative.append(total)
-        self.total = total
-
-    @classmethod
-    def of_values(cls, values: Iterable[float]) -> Distribution:
-        return cls([(v, 1.0) for v in values])
-
-    @classmethod
-    def of_sketch(cls, data: Sequence[Sequence[float]]) -> Distribution:
-        return cls([(float(v), float(2**level)) for level, items in enumerate(data) for v in items])
-
-    def cdf(self, x: float) -> float:
-        index = bisect.bisect_right(self.keys, x)
-        return self.cumulative[index - 1] / self.total if index and self.total else 0.0
-
-
-def linf_distance(baseline: Distribution, current: Distribution) -> float:
-    """The largest gap between the two CDFs (the Kolmogorov-Smirnov statistic)."""
-    keys = set(baseline.keys) | set(current.keys)
-    return max((abs(baseline.cdf(k) - current.cdf(k)) for k in keys), default=0.0)
-
-
-def categorical_distance(baseline: dict[str, float], current: dict[str, float]) -> float:
-    n, m = sum(baseline.values()), sum(current.values())
-    if not n or not m:
-        return 0.0
-    return max(
-        abs(baseline.get(key, 0.0) / n - current.get(key, 0.0) / m)
-        for key in set(baseline) | set(current)
-    )
-
-
-def drift_distance(linf: float, n: float, m: float, method: str = "Robust") -> float:
-    """`Simple`: the distance itself. `Robust`: less the two-sample KS noise at n and m."""
-    if method == "Simple" or not n or not m:
-        return linf
-    return max(0.0, linf - ROBUST_COEFFICIENT * math.sqrt((n + m) / (n * m)))
-
-
 # ---- statistics.json ----------------------------------------------------------------------
 
 
 def statistics(dataset: Dataset) -> dict[str, Any]:
     """statistics.json of a dataset."""
-    features = []
-    for index, name in enumerate(dataset.names):
-        cells = dataset.column(index)
-        kinds = Counter(_kind(c) for c in cells)
-        present = len(cells) - kinds[""]
-        inferred = infer_type(kinds)
-        feature: dict[str, Any] = {"name": name, "inferred_type": inferred}
-        common = {"num_present": present, "num_missing": kinds[""]}
-        completeness = present / len(cells) if cells else 0.0
-        if inferred in ("Integral", "Fractional"):
-            values = [float(c) for c in cells if c is not None]
-            feature["numerical_statistics"] = {
-                "common": common,
-                **_numerical(values, completeness),
-            }
-        else:
-            counts = Counter(c for c in cells if c is not None)
-            strings: dict[str, Any] = {
-                "common": common,
-                "distinct_count": float(len(counts)),
-                "completeness": completeness,
-            }
-            if len(counts) <= MAX_HISTOGRAM_VALUES:
-                strings["distribution"] = {
-                    "categorical": {
-                        "buckets": [
-                            {"value": value, "count": count}
-                            for value, count in sorted(counts.items(), key=lambda i: (-i[1], i[0]))
-                        ]
-                    }
-                }
-            feature["string_statistics"] = strings
-        features.append(feature)
-    return {"version": 0.0, "dataset": {"item_count": len(dataset.rows)}, "features": features}
-
-
-def _numerical(values: list[float], completeness: float) -> dict[str, Any]:
-    if not values:
-        return {"mean": 0.0, "sum": 0.0, "std_dev": 0.0, "min": 0.0, "max": 0.0}
-    total = math.fsum(values)
-    mean = total / len(values)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))  # population
-    low, high = min(values), max(values)
-    return {
-        "mean": mean,
-        "sum": total,
-        "std_dev": std,
-        "min": low,
-        "max": high,
-        # The analyzer's is a HyperLogLog estimate; the exact count is within its error.
-        "approximate_num_distinct_values": len(set(values)),
-        "completeness": completeness,
-        "distribution": {
-            "kll": {
-                "buckets": _buckets(values, low, high),
-                "sketch": {
-                    "parameters": {"c": KLL_C, "k": float(KLL_K)},
-                    "data": kll_sketch(values),
-                },
-            }
-        },
-    }
-
-
-def _buckets(values: list[float], low: float, high: float) -> list[dict[str, float]]:
-    if high == low:
-        return [{"lower_bound": low, "upper_bound": high, "count": float(len(values))}]
-    width = (high - low) / BUCKETS
-    counts = [0] * BUCKETS
-    for value in values:
-        counts[min(BUCKETS - 1, int((value - low) / width))] += 1
-    return [
-        {
-            "lower_bound": low + i * width,
-            "upper_bound": high if i == BUCKETS - 1 else low + (i + 1) * width,
-            "count": float(count),
-        }
-        for i, count in enumerate(counts)
+    features = [
+        drift.feature_statistics(name, dataset.column(index))
+        for index, name in enumerate(dataset.names)
     ]
+    return {"version": 0.0, "dataset": {"item_count": len(dataset.rows)}, "features": features}
 
 
 # ---- constraints.json ---------------------------------------------------------------------
@@ -405,8 +181,9 @@ def suggest_constraints(
 # ---- constraint_violations.json ------------------------------------------------------------
 
 
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
+# The container's descriptions of a column missing from, or extra to, the baseline's.
+MISSING_COLUMNS = "There are missing columns in current dataset. Number of columns in current dataset: {width}, Number of columns in baseline constraints: {expected}"
+EXTRA_COLUMNS = "There are extra columns in current dataset. Number of columns in current dataset: {width}, Number of columns in baseline constraints: {expected}"
 
 
 def check(
@@ -417,109 +194,29 @@ def check(
     config = constraints.get("monitoring_config") or {}
     if config.get("evaluate_constraints", "Enabled") != "Enabled":
         return []
-    datatype_threshold = float(config.get("datatype_check_threshold", 1.0))
-    domain_threshold = float(config.get("domain_content_threshold", 1.0))
-    distribution = config.get("distribution_constraints") or {}
-    compare = distribution.get("perform_comparison", "Enabled") == "Enabled"
-    threshold = float(distribution.get("comparison_threshold", 0.1))
-    categorical_threshold = float(distribution.get("categorical_comparison_threshold", threshold))
-    method = str(distribution.get("comparison_method", "Robust"))
+    limits = drift.Limits.of(config)
     baseline_features = {f["name"]: f for f in baseline.get("features", [])}
     expected = constraints.get("features", [])
-    violations: list[dict[str, str]] = []
-
-    def flag(name: str, kind: str, description: str) -> None:
-        violations.append(
-            {"feature_name": name, "constraint_check_type": kind, "description": description}
-        )
-
     width = dataset.width
+    columns = {"width": width, "expected": len(expected)}
+    violations: list[dict[str, str]] = []
     for index, constraint in enumerate(expected):
         name = constraint["name"]
         if index >= width:
-            flag(
-                name,
-                "missing_column_check",
-                f"There are missing columns in current dataset. Number of columns in current dataset: {width}, Number of columns in baseline constraints: {len(expected)}",
-            )
-            continue
-        cells = dataset.column(index)
-        kinds = Counter(_kind(c) for c in cells)
-        present = len(cells) - kinds[""]
-        expected_type = constraint.get("inferred_type", "Unknown")
-        if present and expected_type in ("Integral", "Fractional"):
-            allowed = ("Integral",) if expected_type == "Integral" else ("Integral", "Fractional")
-            share = sum(kinds[k] for k in allowed) / present
-            if share < datatype_threshold:
-                flag(
-                    name,
-                    "data_type_check",
-                    f"Data type match requirement is not met. Expected data type: {expected_type}, Expected match: {_percent(datatype_threshold)}. Observed: Only {_percent(share)} of data is {expected_type}.",
-                )
-        completeness = present / len(cells) if cells else 0.0
-        wanted = float(constraint.get("completeness", 0.0))
-        if cells and completeness + 1e-9 < wanted:
-            flag(
-                name,
-                "completeness_check",
-                f"Data completeness requirement is not met. Expected completeness: {_percent(wanted)}. Observed: Only {_percent(completeness)} of data is complete.",
-            )
-        domains = (constraint.get("string_constraints") or {}).get("domains")
-        if domains and present:
-            domain = set(domains)
-            known = sum(1 for c in cells if c is not None and c in domain)
-            if known / present < domain_threshold:
-                flag(
-                    name,
-                    "categorical_values_check",
-                    f"Categorical value requirement is not met. Expected: {_percent(domain_threshold)} of values in the baseline domain. Observed: Only {_percent(known / present)}.",
-                )
-        if compare and present:
-            baseline_feature = baseline_features.get(name)
-            distance = _drift(baseline_feature, cells, method)
-            limit = (
-                categorical_threshold
-                if baseline_feature and "string_statistics" in baseline_feature
-                else threshold
-            )
-            if distance is not None and distance > limit:
-                flag(
-                    name,
-                    "baseline_drift_check",
-                    f"Baseline drift distance: {distance} exceeds threshold: {limit}",
-                )
-    if width > len(expected):
-        for index in range(len(expected), width):
-            flag(
-                f"_c{index}",
-                "extra_column_check",
-                f"There are extra columns in current dataset. Number of columns in current dataset: {width}, Number of columns in baseline constraints: {len(expected)}",
-            )
+            found = [("missing_column_check", MISSING_COLUMNS.format(**columns))]
+        else:
+            cells = dataset.column(index)
+            found = drift.feature_violations(constraint, cells, baseline_features.get(name), limits)
+        violations += [_violation(name, kind, description) for kind, description in found]
+    for index in range(len(expected), width):
+        violations.append(
+            _violation(f"_c{index}", "extra_column_check", EXTRA_COLUMNS.format(**columns))
+        )
     return violations
 
 
-def _drift(feature: dict[str, Any] | None, cells: list[str | None], method: str) -> float | None:
-    """The drift distance of one feature's current cells from its baseline statistics."""
-    if feature is None:
-        return None
-    numerical = feature.get("numerical_statistics")
-    if numerical is not None:
-        sketch = ((numerical.get("distribution") or {}).get("kll") or {}).get("sketch") or {}
-        data = sketch.get("data")
-        values = [float(c) for c in cells if c is not None and _kind(c) != "String"]
-        if not data or not values:
-            return None
-        base = Distribution.of_sketch(data)
-        current = Distribution.of_values(values)
-        return drift_distance(linf_distance(base, current), base.total, current.total, method)
-    strings = feature.get("string_statistics") or {}
-    buckets = ((strings.get("distribution") or {}).get("categorical") or {}).get("buckets")
-    if not buckets:
-        return None
-    base_counts = {str(b["value"]): float(b["count"]) for b in buckets}
-    current_counts = {k: float(v) for k, v in Counter(c for c in cells if c is not None).items()}
-    distance = categorical_distance(base_counts, current_counts)
-    return drift_distance(distance, sum(base_counts.values()), sum(current_counts.values()), method)
+def _violation(name: str, kind: str, description: str) -> dict[str, str]:
+    return {"feature_name": name, "constraint_check_type": kind, "description": description}
 
 
 def violations_document(violations: list[dict[str, str]]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""The composite actions: metadata, the stage contract, injection safety, README tables,
-and the toolkit install script.
+"""The composite actions: metadata, the stage contract, injection safety, and the toolkit
+install script.
 
 Every `actions/*/action.yml` and the root `action.yml` are checked. An action whose folder
-names a stage module (`actions/build-pipeline` -> `smgha.stages.build_pipeline`) must
-declare exactly that module's INPUTS and OUTPUTS. The run scripts are also executed here,
+names a stage module (`actions/build-pipeline` -> `smgha.stages.build_pipeline`) has its
+inputs, outputs and INPUT_* mappings generated from that module's INPUTS and OUTPUTS, as
+are its README's tables (tests/test_generated_actions.py). The run scripts are also executed here,
 the way the runner does (`bash --noprofile --norc -eo pipefail`), with the `${{ }}`
 expressions of their `env:` resolved by a tiny evaluator, so the bash in the YAML is tested
 and not only read.
@@ -14,8 +15,6 @@ way a job does (from the package index, served from uv's cache when it has run b
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import re
 import shutil
@@ -24,11 +23,11 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from smgha.stages import STAGES
 from tests.yaml_files import ROOT, load, rel, strings_in
 
 INSTALL_SCRIPT = ROOT / "scripts" / "install-toolkit.sh"
@@ -83,16 +82,6 @@ def stage_step(action: Mapping[str, Any], module: str) -> dict[str, Any]:
     steps = [s for s in composite_steps(action) if f"-m {module}" in str(s.get("run", ""))]
     assert len(steps) == 1, f"expected one step running -m {module}, found {len(steps)}"
     return steps[0]
-
-
-def load_renderer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "render_action_readme", ROOT / "scripts" / "render_action_readme.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def action_ids(paths: list[Path]) -> list[str]:
@@ -176,45 +165,10 @@ def test_every_stage_module_has_an_action() -> None:
     assert modules, "no stage modules found"
     actions = sorted(stage_module_name(p).rsplit(".", 1)[1] for p in STAGE_ACTIONS)
     assert actions == modules
-
-
-@pytest.mark.parametrize("path", STAGE_ACTIONS, ids=action_ids(STAGE_ACTIONS))
-def test_stage_action_inputs_equal_the_module(path: Path) -> None:
-    module = importlib.import_module(stage_module_name(path))
-    inputs = load(path).get("inputs") or {}
-    assert list(inputs) == [spec.name for spec in module.INPUTS]
-    for spec in module.INPUTS:
-        declared = inputs[spec.name]
-        assert declared["description"] == spec.description, spec.name
-        assert declared.get("required") is spec.required, spec.name
-        if spec.default:
-            assert declared.get("default") == spec.default, spec.name
-        else:
-            assert "default" not in declared, f"{spec.name}: omit an empty default"
-
-
-@pytest.mark.parametrize("path", STAGE_ACTIONS, ids=action_ids(STAGE_ACTIONS))
-def test_stage_action_outputs_equal_the_module(path: Path) -> None:
-    module_name = stage_module_name(path)
-    module = importlib.import_module(module_name)
-    action = load(path)
-    outputs = action.get("outputs") or {}
-    assert list(outputs) == [spec.name for spec in module.OUTPUTS]
-    step_id = stage_step(action, module_name).get("id")
-    assert step_id, "the stage step needs an id for the outputs"
-    for spec in module.OUTPUTS:
-        assert outputs[spec.name]["description"] == spec.description, spec.name
-        assert outputs[spec.name]["value"] == f"${{{{ steps.{step_id}.outputs.{spec.name} }}}}"
-
-
-@pytest.mark.parametrize("path", STAGE_ACTIONS, ids=action_ids(STAGE_ACTIONS))
-def test_stage_step_maps_every_input(path: Path) -> None:
-    module_name = stage_module_name(path)
-    module = importlib.import_module(module_name)
-    env = stage_step(load(path), module_name).get("env") or {}
-    expected = {env_name(spec.name): f"${{{{ inputs.{spec.name} }}}}" for spec in module.INPUTS}
-    mapped = {key: value for key, value in env.items() if key.startswith("INPUT_")}
-    assert mapped == expected
+    # The registry the CLI and scripts/generate_actions.py read names each one, by its action.
+    assert {action: STAGES[action] for action in sorted(STAGES)} == {
+        path.parent.name: stage_module_name(path).rsplit(".", 1)[1] for path in STAGE_ACTIONS
+    }
 
 
 def test_only_stage_actions_run_stage_modules() -> None:
@@ -468,47 +422,7 @@ def test_build_pipeline_stage_step_runs_the_toolkit_python(tmp_path: Path, expor
     assert "INPUT_WAIT=true" in log
 
 
-# ---- (e) README tables ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", STAGE_ACTIONS, ids=action_ids(STAGE_ACTIONS))
-def test_readme_tables_are_generated_from_the_action(path: Path) -> None:
-    renderer = load_renderer()
-    action = load(path)
-    readme = (path.parent / "README.md").read_text(encoding="utf-8")
-    assert renderer.table_between_markers(readme, "inputs") == renderer.render_inputs(action)
-    assert renderer.table_between_markers(readme, "outputs") == renderer.render_outputs(action)
-    assert renderer.update_readme(readme, action) == readme
-    for name in action["inputs"]:
-        assert f"| `{name}` |" in readme
-
-
-def test_readme_renderer_escapes_and_replaces() -> None:
-    renderer = load_renderer()
-    action = {
-        "inputs": {
-            "a": {"description": "x | y <z>\nmore", "required": True},
-            "b": {"description": "B", "default": "1"},
-        },
-        "outputs": {"o": {"description": "O", "value": "v"}},
-    }
-    assert renderer.render_inputs(action).splitlines()[2:] == [
-        "| `a` | yes |  | x \\| y &lt;z&gt; more |",
-        "| `b` | no | `1` | B |",
-    ]
-    readme = (
-        "top\n<!-- inputs:start -->\nold\n<!-- inputs:end -->\n"
-        "mid\n<!-- outputs:start -->\n<!-- outputs:end -->\nend\n"
-    )
-    updated = renderer.update_readme(readme, action)
-    assert "old" not in updated
-    assert updated.startswith("top\n") and "\nmid\n" in updated and updated.endswith("end\n")
-    assert renderer.table_between_markers(updated, "outputs") == renderer.render_outputs(action)
-    with pytest.raises(ValueError):
-        renderer.update_readme("no markers", action)
-
-
-# ---- (f) the install script ----------------------------------------------------------------
+# ---- (e) the install script ----------------------------------------------------------------
 
 
 def test_install_script_is_valid_bash() -> None:

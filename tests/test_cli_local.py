@@ -3,6 +3,7 @@ file and run it, list endpoints as JSON, copy the demo's next steps into a shell
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -179,7 +180,7 @@ def test_a_demo_run_after_the_first_trains_a_real_challenger(
         started.append(env)
         return 1, SimpleNamespace(outputs={})  # stop after build-pipeline
 
-    monkeypatch.setattr(cli, "run_stage_command", build_only)
+    monkeypatch.setattr(demo, "run_stage_command", build_only)
     monkeypatch.chdir(ROOT)
     arguments = SimpleNamespace(rows=200, seed=7, accuracy_threshold=0.8, state_dir=str(state))
 
@@ -191,3 +192,18 @@ def test_a_demo_run_after_the_first_trains_a_real_challenger(
         assert "this run trains a challenger (Eta 0.1, NumRound 200)" in capsys.readouterr().out
     else:
         assert not set(demo.CHALLENGER) & set(parameters)
+
+
+@pytest.mark.parametrize("module", ["demo", "definition_cli", "terminal"])
+def test_what_the_cli_runs_never_imports_the_cli(module: str) -> None:
+    """cli imports these (some inside a function, when their command runs); none imports
+    cli back, at any level, so there is no import cycle (they share smgha/terminal.py)."""
+    imported: set[str] = set()  # `from a import b` gives a and a.b
+    for node in ast.walk(ast.parse((ROOT / "smgha" / f"{module}.py").read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    assert "smgha.terminal" in imported or module == "terminal"
+    assert not {name for name in imported if name.split(".")[:2] == ["smgha", "cli"]}

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from botocore.stub import Stubber
 
-from smgha import monitor, monitor_cli
+from smgha import drift, monitor, monitor_cli
 from smgha.backends.local import LocalBackend
 from smgha.resources.hosting import with_live_instance_counts
 from smgha.stages import enable_monitor
@@ -417,27 +417,27 @@ def test_kll_sketch_is_built_as_deequ_builds_it() -> None:
     in arrival order; the 2051st update compacts it: every other value of the sorted first
     2050 (offset 0 on a first compaction) moves up, and the odd last one stays below."""
     values = [float(v) for v in np.random.default_rng(3).permutation(3000)]
-    assert monitor.kll_sketch(values[:2050]) == [values[:2050]]
-    assert monitor.kll_sketch(values[:2051]) == [[values[2050]], sorted(values[:2050])[0::2]]
+    assert drift.kll_sketch(values[:2050]) == [values[:2050]]
+    assert drift.kll_sketch(values[:2051]) == [[values[2050]], sorted(values[:2050])[0::2]]
     # The second compaction of a level takes the other half (offset flips on odd counts).
     levels: list[list[float]] = [sorted(values[:10])]
     compactions, offsets = [1], [0]
-    monitor._condense(levels, compactions, offsets, k=8, c=0.64)
+    drift._condense(levels, compactions, offsets, k=8, c=0.64)
     assert levels == [[], sorted(values[:10])[1::2]] and offsets[0] == 1
 
 
 def test_kll_sketch_keeps_the_weight_and_the_quantiles() -> None:
     values = list(np.random.default_rng(1).normal(size=50_000))
-    sketch = monitor.kll_sketch(values)
+    sketch = drift.kll_sketch(values)
     assert len(sketch) > 1 and sum(len(level) * 2**h for h, level in enumerate(sketch)) == 50_000
-    approx = monitor.Distribution.of_sketch(sketch)
-    exact = monitor.Distribution.of_values(values)
-    assert monitor.linf_distance(approx, exact) < 0.01
-    assert monitor.drift_distance(0.3, 100, 100, "Simple") == 0.3
-    assert monitor.drift_distance(0.3, 100, 100, "Robust") == pytest.approx(
+    approx = drift.Distribution.of_sketch(sketch)
+    exact = drift.Distribution.of_values(values)
+    assert drift.linf_distance(approx, exact) < 0.01
+    assert drift.drift_distance(0.3, 100, 100, "Simple") == 0.3
+    assert drift.drift_distance(0.3, 100, 100, "Robust") == pytest.approx(
         0.3 - 1.8 * (200 / 10_000) ** 0.5
     )
-    assert monitor.drift_distance(0.1, 100, 100, "Robust") == 0.0
+    assert drift.drift_distance(0.1, 100, 100, "Robust") == 0.0
 
 
 # ---- bad input: one error, nothing created -----------------------------------------------------

@@ -9,13 +9,33 @@ exit code 1.
 
 from __future__ import annotations
 
+import importlib
 import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from smgha.errors import InputError, StageError, StateFileError
 from smgha.runner import Runner, missing_runner_file
+
+# Every stage: the name of its action (actions/<name>/, and its `smgha <name>` command) and
+# its module in this package. The CLI (smgha/cli.py) and scripts/generate_actions.py read
+# it; a module is imported only when asked for (stage_module).
+STAGES = {
+    "oidc-auth": "oidc_auth",
+    "build-pipeline": "build_pipeline",
+    "register-and-gate": "register_and_gate",
+    "deploy-endpoint": "deploy_endpoint",
+    "smoke-test": "smoke_test",
+    "enable-monitor": "enable_monitor",
+}
+
+
+def stage_module(action: str) -> ModuleType:
+    """The module of the stage behind `action` (a key of STAGES)."""
+    return importlib.import_module(f"smgha.stages.{STAGES[action]}")
+
 
 # The files the runner gives every step (GitHub docs, "Workflow commands": environment files).
 RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")
