@@ -11,10 +11,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smgha.errors import InputError, shown
-from smgha.runner import Runner
 from smgha.s3_names import s3_uri_problem
+
+if TYPE_CHECKING:  # only a type here: the resource layer imports this module, never the runner
+    from smgha.runner import Runner
 
 
 @dataclass(frozen=True)

@@ -163,16 +163,20 @@ def test_a_long_rollback_prints_while_it_waits() -> None:
     clock = FakeClock()
     log = TimedLog(clock)
 
-    result = smoke_test.rollback(
-        cast(Any, SlowRollbackEndpoints(clock, 150.0)),
+    result = rollout.revert(
+        SlowRollbackEndpoints(clock, 150.0),
         "churn-prod",
         "good",
         600,
+        smoke_test.ROLLBACK_POLLING,
+        log,
+        Waiting("the rollback of churn-prod", log, clock),
         clock.sleep,
         clock,
-        Waiting("the rollback of churn-prod", log, clock),
     )
 
     assert result.done
     assert log.longest_silence(0.0, clock.now) <= PROGRESS_SECONDS
-    assert log.lines[0] == (30.0, "waiting for the rollback of churn-prod: Updating (30s elapsed)")
+    # The wait's own line when the status changes, then a sign of life every 30 s.
+    assert log.lines[0] == (0.0, "[0s] churn-prod: Updating")
+    assert log.lines[1] == (30.0, "waiting for the rollback of churn-prod: Updating (30s elapsed)")

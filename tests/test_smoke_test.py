@@ -18,6 +18,7 @@ import xgboost
 
 from smgha.backends import Invocation
 from smgha.errors import InputError
+from smgha.resources import rollout
 from smgha.runner import Runner
 from smgha.smoke.functional import parse_predictions
 from smgha.smoke.load import load_test, percentile
@@ -583,11 +584,21 @@ class FakeClock:
             self.now += seconds
 
 
+def revert(
+    endpoints: FakeEndpoints, endpoint: str, config: str, timeout: float, clock: FakeClock
+) -> rollout.Reverted:
+    """The smoke stage's rollback: rollout.revert at its pace, on the fake clock."""
+    return rollout.revert(
+        endpoints, endpoint, config, timeout, smoke_test.ROLLBACK_POLLING, lambda line: None,
+        sleep=clock.sleep, clock=clock,
+    )  # fmt: skip
+
+
 def test_rollback_waits_with_backoff_until_in_service(model: xgboost.Booster) -> None:
     fake = FakeEndpoints(model)
     fake.updating_polls = 5
     clock = FakeClock()
-    result = smoke_test.rollback(fake, ENDPOINT, "churn-v1", 600, clock.sleep, clock)
+    result = revert(fake, ENDPOINT, "churn-v1", 600, clock)
     assert result.done and result.detail == "InService on churn-v1 after 30 s"
     assert clock.sleeps == [1, 2, 4, 8, 15]
 
@@ -598,7 +609,7 @@ def test_rollback_reports_a_timeout_a_failed_update_and_a_refused_call(
     fake = FakeEndpoints(model)
     fake.updating_polls = 10**6
     clock = FakeClock()
-    late = smoke_test.rollback(fake, ENDPOINT, "churn-v1", 60, clock.sleep, clock)
+    late = revert(fake, ENDPOINT, "churn-v1", 60, clock)
     assert not late.done and "still Updating 1 min after the update to churn-v1" in late.detail
     assert sum(clock.sleeps) == 60
 
@@ -606,7 +617,7 @@ def test_rollback_reports_a_timeout_a_failed_update_and_a_refused_call(
     failed.update_endpoint = lambda *args: failed.record.update(  # type: ignore[method-assign]
         EndpointStatus="Failed", FailureReason="image pull failed"
     )
-    result = smoke_test.rollback(failed, ENDPOINT, "churn-v1", 60, clock.sleep, clock)
+    result = revert(failed, ENDPOINT, "churn-v1", 60, clock)
     assert not result.done and result.detail == "the update to churn-v1 failed: image pull failed"
 
     refused = FakeEndpoints(model)
@@ -615,10 +626,10 @@ def test_rollback_reports_a_timeout_a_failed_update_and_a_refused_call(
         raise RuntimeError("ValidationException: Cannot update in-progress endpoint")
 
     refused.update_endpoint = refuse  # type: ignore[method-assign]
-    result = smoke_test.rollback(refused, ENDPOINT, "churn-v1", 60, clock.sleep, clock)
+    result = revert(refused, ENDPOINT, "churn-v1", 60, clock)
     assert not result.done and "UpdateEndpoint failed: RuntimeError" in result.detail
 
-    same = smoke_test.rollback(FakeEndpoints(model), ENDPOINT, "churn-v2", 60, clock.sleep, clock)
+    same = revert(FakeEndpoints(model), ENDPOINT, "churn-v2", 60, clock)
     assert not same.done and "already on churn-v2" in same.detail
 
 

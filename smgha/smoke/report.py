@@ -10,22 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from smgha.errors import StageError
+from smgha.resources.rollout import Reverted
 from smgha.smoke.checks import Check
 from smgha.smoke.functional import FunctionalResult, RowResult, excerpt
 from smgha.smoke.load import LoadResult, rounded
 from smgha.smoke.passes import SmokePlan
 
 EXAMPLES = 10  # failing rows kept in the report
-
-
-@dataclass(frozen=True)
-class Rollback:
-    """What the stage's rollback() to the previous endpoint config did (done: InService on
-    it); a failed rollback is reported here, never raised."""
-
-    endpoint_config: str
-    done: bool
-    detail: str
 
 
 @dataclass
@@ -38,7 +29,7 @@ class SmokeResult:
     load_skipped: str
     checks: list[Check]
     accuracy: float | None
-    rollback: Rollback | None = None
+    rollback: Reverted | None = None  # the revert to the previous config, when one ran
 
     @property
     def passed(self) -> bool:
@@ -100,7 +91,7 @@ def report_document(
         "rolled_back": bool(result.rollback and result.rollback.done),
         "rollback": (
             {
-                "endpoint_config": result.rollback.endpoint_config,
+                "endpoint_config": result.rollback.config,
                 "done": result.rollback.done,
                 "detail": result.rollback.detail,
             }
@@ -117,10 +108,10 @@ def failure(result: SmokeResult, report_path: Path) -> StageError | None:
         return None
     parts = ["; ".join(f"{check.name}: {check.detail}" for check in failed)]
     if result.rollback and result.rollback.done:
-        parts.append(f"Rolled back to {result.rollback.endpoint_config}")
+        parts.append(f"Rolled back to {result.rollback.config}")
     elif result.rollback:
         parts.append(
-            f"Rollback to {result.rollback.endpoint_config} did not happen: {result.rollback.detail}"
+            f"Rollback to {result.rollback.config} did not happen: {result.rollback.detail}"
         )
     parts.append(f"Report: {report_path}")
     detail = ". ".join(parts)

@@ -5,7 +5,7 @@ and on failure roll the endpoint back to its previous endpoint config.
         ->  preflight(...)              the endpoint exists and is InService
         ->  send(...)                   the functional pass, then the load test
         ->  evaluate(...) -> [Check]    pure
-        ->  rollback(...)               only when a check failed and it was asked for
+        ->  rollout.revert(...)         only when a check failed and it was asked for
     main(): the edge: report file, outputs, annotations, job summary, exit code
 
 The parts before rollback are in smgha/smoke/, pure of the runner; this module sequences
@@ -38,6 +38,7 @@ from smgha.inputs import (
     workspace_file,
 )
 from smgha.progress import Waiting
+from smgha.resources import rollout
 from smgha.resources.names import sagemaker_name
 from smgha.runner import Runner, Summary
 from smgha.smoke.checks import evaluate, fraction, non_negative, parse_prediction_range
@@ -46,7 +47,6 @@ from smgha.smoke.passes import SmokePlan, preflight, send
 from smgha.smoke.payloads import parse_payloads, read_text, request_content_type, with_expected
 from smgha.smoke.report import (
     EXAMPLES,
-    Rollback,
     SmokeResult,
     failure,
     failure_table,
@@ -149,7 +149,9 @@ OUTPUTS = (
 LABEL_COLUMNS = ("none", "first")
 MAX_REQUESTS = 100_000
 MAX_CONCURRENCY = 64
-ROLLBACK_MAX_POLL_SECONDS = 15.0
+# A rollback polls at 1, 2, 4 ... up to 15 s: a local endpoint is back in seconds, and on
+# SageMaker a few extra describes in the first minute cost nothing.
+ROLLBACK_POLLING = rollout.Polling(first=1.0, most=15.0)
 
 # What to do about a refused input or an endpoint not ready: the hints of the InputErrors below.
 NO_LABELS_HINT = (
@@ -219,56 +221,6 @@ def load_inputs(runner: Runner) -> Inputs:
     return Inputs(name, region, plan, report_path, rollback_config, workspace)
 
 
-# ---- rollback ------------------------------------------------------------------------------
-
-
-def rollback(
-    endpoints: EndpointBackend,
-    endpoint: str,
-    config: str,
-    timeout_seconds: float,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    waiting: Waiting | None = None,
-) -> Rollback:
-    """Update the endpoint to `config` and wait until it is InService on it, polling at
-    1, 2, 4 ... up to 15 s; a failure is reported, never raised (the step fails anyway)."""
-    record = endpoints.describe_endpoint(endpoint) or {}
-    if record.get("EndpointConfigName") == config:
-        return Rollback(
-            config, False, f"the endpoint is already on {config}: nothing to roll back to"
-        )
-    started = clock()
-    try:
-        endpoints.update_endpoint(endpoint, config, None)
-    except Exception as error:
-        return Rollback(config, False, f"UpdateEndpoint failed: {type(error).__name__}: {error}")
-    deadline = started + timeout_seconds
-    delay = 1.0
-    while True:
-        try:
-            record = endpoints.describe_endpoint(endpoint) or {}
-        except Exception as error:
-            record = {"EndpointStatus": f"unknown ({type(error).__name__}: {error})"}
-        status = record.get("EndpointStatus", "missing")
-        if status == "InService" and record.get("EndpointConfigName") == config:
-            return Rollback(config, True, f"InService on {config} after {clock() - started:.0f} s")
-        if status == "Failed":
-            reason = record.get("FailureReason") or "no reason given"
-            return Rollback(config, False, f"the update to {config} failed: {reason}")
-        now = clock()
-        if now >= deadline:
-            return Rollback(
-                config,
-                False,
-                f"the endpoint is still {status} {timeout_seconds / 60:g} min after the update to {config}",
-            )
-        if waiting:
-            waiting.tick(status)
-        sleep(min(waiting.pause(delay) if waiting else delay, deadline - now))
-        delay = min(delay * 2, ROLLBACK_MAX_POLL_SECONDS)
-
-
 # ---- run -----------------------------------------------------------------------------------
 
 
@@ -296,14 +248,16 @@ def run(
     )
     if not result.passed and inputs.rollback_config:
         log(f"Rolling {plan.endpoint_name} back to endpoint config {inputs.rollback_config}")
-        result.rollback = rollback(
+        result.rollback = rollout.revert(
             endpoints,
             plan.endpoint_name,
             inputs.rollback_config,
             plan.timeout_seconds,
+            ROLLBACK_POLLING,
+            log,
+            Waiting(f"the rollback of {plan.endpoint_name}", log, clock),
             sleep,
             clock,
-            Waiting(f"the rollback of {plan.endpoint_name}", log, clock),
         )
     result.ended = _now()
     return result
@@ -362,9 +316,7 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
         )
     if result.rollback:
         mark = "↩️ Rolled back" if result.rollback.done else "⚠️ Rollback failed"
-        summary.paragraph(
-            f"{mark} to `{result.rollback.endpoint_config}`: {result.rollback.detail}"
-        )
+        summary.paragraph(f"{mark} to `{result.rollback.config}`: {result.rollback.detail}")
     summary.write()
 
 
@@ -382,7 +334,7 @@ def main(runner: Runner | None = None, endpoints: EndpointBackend | None = None)
         result = run(inputs, target, runner.info)
         if result.rollback and result.rollback.done:
             runner.warning(
-                f"Rolled endpoint {inputs.plan.endpoint_name} back to endpoint config {result.rollback.endpoint_config} ({result.rollback.detail}) after the smoke test failed.",
+                f"Rolled endpoint {inputs.plan.endpoint_name} back to endpoint config {result.rollback.config} ({result.rollback.detail}) after the smoke test failed.",
                 title=f"{STAGE}: rolled back",
             )
         report(inputs, result, runner)
