@@ -80,7 +80,7 @@ REBUILD = "; then build again (this version is rejected as not gated)."
 UNREADABLE_EVALUATION = ("cannot read {source}: {detail}", "Check the URI.")
 
 
-# ---- candidate and champion -------------------------------------------------------------------
+# ---- candidate and champion ---------------------------------------------------------------------
 
 
 class GroupMismatch(InputError):
@@ -268,7 +268,7 @@ def training_data_uri(
     return ""
 
 
-# ---- lineage: what is recorded on the package (customer_metadata stores it) --------------------
+# ---- lineage: what is recorded on the package (customer_metadata stores it) ---------------------
 
 
 def provenance(env: Mapping[str, str], workspace: Path) -> dict[str, str]:
@@ -349,7 +349,7 @@ def gate_lineage(
     return lineage
 
 
-# ---- approval ---------------------------------------------------------------------------------
+# ---- approval -----------------------------------------------------------------------------------
 
 
 def record_decision(
