@@ -205,6 +205,7 @@ def load_inputs(runner: Runner) -> Inputs:
 
 
 def plan(inputs: Inputs, backend: Backend) -> GatePlan:
+    # One Backend serves both areas a candidate is found in: pipelines (steps) and registry.
     found = registry.find_candidate(
         backend,
         backend,
