@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from smgha.backends import BACKENDS, backend
-from smgha.stages.register_and_gate import read_lineage
+from smgha.resources.customer_metadata import read_lineage
 
 # Metrics shown in the list, in this order when present; others follow.
 PREFERRED_METRICS = ("accuracy", "auc", "f1", "precision", "recall", "rmse", "mse", "r2")
@@ -156,7 +156,7 @@ def _where(backend_name: str, region: str, registry: Any) -> str:
 
 def _metadata(record: dict[str, Any]) -> dict[str, str]:
     """The lineage register-and-gate recorded on the package, decoded (it is stored encoded
-    to fit SageMaker's rule for metadata: see register_and_gate.storable_lineage)."""
+    to fit SageMaker's rule for metadata: see customer_metadata.storable_lineage)."""
     return read_lineage(record.get("CustomerMetadataProperties"))
 
 

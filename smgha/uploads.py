@@ -18,7 +18,7 @@ from typing import Any
 # (The bucket checks: ListBuckets, then HeadBucket/CreateBucket when it is not listed.) So
 # building never creates a bucket: the SDK believes any bucket it names is there. That is
 # why build-pipeline requires default-bucket on the sagemaker backend and refuses uploads to
-# any other bucket (build_pipeline._check_upload_buckets).
+# any other bucket (smgha.resources.pipelines.check_upload_buckets).
 _ANSWERED: dict[str, dict[str, Any]] = {
     "PutObject": {"ETag": '"d41d8cd98f00b204e9800998ecf8427e"'},
     "ListBuckets": {"Buckets": []},

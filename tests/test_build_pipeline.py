@@ -14,6 +14,7 @@ import pytest
 from smgha import definition as defn
 from smgha.backends import ExecutionRecord, StepRecord
 from smgha.backends.local import LocalBackend
+from smgha.resources import pipelines
 from smgha.runner import Runner
 from smgha.stages import build_pipeline
 from smgha.stages.build_pipeline import BuildResult, Inputs, failure, report, run
@@ -658,13 +659,13 @@ def test_a_failed_execution_names_the_failed_step_and_its_reason(json_definition
 def test_the_start_token_is_stable_per_attempt_and_changes_with_the_attempt(
     json_definition: Path,
 ) -> None:
-    first = build_pipeline.start_token(_inputs(json_definition), {"A": "1"})
-    assert first == build_pipeline.start_token(_inputs(json_definition), {"A": "1"})
+    inputs = _inputs(json_definition)
+    first = pipelines.start_token(inputs.run_identity, inputs.pipeline_name, {"A": "1"})
+    assert first == pipelines.start_token(inputs.run_identity, inputs.pipeline_name, {"A": "1"})
     assert 32 <= len(first) <= 128
-    assert first != build_pipeline.start_token(
-        _inputs(json_definition, run_identity="acme/churn|4242|2|build"), {"A": "1"}
-    )
-    assert first != build_pipeline.start_token(_inputs(json_definition), {"A": "2"})
+    retried = _inputs(json_definition, run_identity="acme/churn|4242|2|build")
+    assert first != pipelines.start_token(retried.run_identity, retried.pipeline_name, {"A": "1"})
+    assert first != pipelines.start_token(inputs.run_identity, inputs.pipeline_name, {"A": "2"})
 
 
 # ---- the local backend: real training, real metrics ---------------------------------------

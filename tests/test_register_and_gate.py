@@ -15,6 +15,7 @@ from smgha import gates
 from smgha.backends import StepRecord
 from smgha.backends.local import LocalBackend
 from smgha.errors import InputError, StageError
+from smgha.resources import customer_metadata
 from smgha.stages import build_pipeline, register_and_gate
 from tests.aws_shapes import assert_valid_request, record_requests, shape_problems
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
@@ -381,7 +382,7 @@ def test_from_a_terminal_in_a_clone_the_lineage_records_the_commit_from_git(
     assert result.code == 0, result.log
     record = registry_with_packages.describe_model_package(_arn(GROUP, 1))
     assert record is not None
-    assert register_and_gate.read_lineage(record["CustomerMetadataProperties"])["git-sha"] == head
+    assert customer_metadata.read_lineage(record["CustomerMetadataProperties"])["git-sha"] == head
 
 
 def test_a_rejected_package_is_not_approved_again(registry_with_packages: LocalBackend) -> None:
@@ -763,7 +764,7 @@ def test_sagemaker_stores_a_forced_approval_odd_metric_names_and_60_metrics(
     record = sagemaker.describe_model_package(ModelPackageName=arn)
     stored = record["CustomerMetadataProperties"]
     assert not shape_problems("sagemaker", "CustomerMetadataMap", stored)
-    assert register_and_gate.read_lineage(stored) == _odd_lineage()
+    assert customer_metadata.read_lineage(stored) == _odd_lineage()
     assert stored["smgha:forced-by"] == "dependabot=5Bbot=5D"  # visible, and reversible
     assert stored["smgha:force-reason"] == "hotfix=2C see INC-12 =28rollback=21=29"
     assert stored["smgha:metric:f1 =28macro=2C weighted=29"] == "0.7"
@@ -837,21 +838,21 @@ AWKWARD_TEXTS = [
 def test_any_text_is_stored_as_sagemaker_allows_and_read_back_as_written(text: str) -> None:
     lineage = {"force-reason": text, f"metric:{text[:40]}": "0.5", "gate": "forced"}
 
-    stored = register_and_gate.storable_lineage(lineage)
+    stored = customer_metadata.storable_lineage(lineage)
 
     assert not shape_problems("sagemaker", "CustomerMetadataMap", stored.properties)
-    assert register_and_gate.read_lineage(stored.properties) == lineage
+    assert customer_metadata.read_lineage(stored.properties) == lineage
     assert stored.left_out == ()
 
 
 def test_values_that_fit_stay_readable_and_legacy_values_read_as_they_are() -> None:
     lineage = {"git-sha": "0" * 40, "run-url": "https://github.com/acme/churn/actions/runs/1"}
-    assert register_and_gate.storable_lineage(lineage).properties == {
+    assert customer_metadata.storable_lineage(lineage).properties == {
         f"smgha:{k}": v for k, v in lineage.items()
     }
     # Written before the encoding existed (the local backend stored anything).
     legacy = {"smgha:force-reason": "ship it, now!", "smgha:metric:auc": "0.9", "team": "x"}
-    assert register_and_gate.read_lineage(legacy) == {
+    assert customer_metadata.read_lineage(legacy) == {
         "force-reason": "ship it, now!",
         "metric:auc": "0.9",
     }
@@ -864,10 +865,10 @@ def _metrics(count: int) -> dict[str, str]:
 def test_60_metrics_fit_in_50_entries_the_gates_with_a_key_of_their_own() -> None:
     lineage = {"gate": "passed", **_metrics(60), "metric:a very (long) name " + "x" * 150: "1"}
 
-    stored = register_and_gate.storable_lineage(lineage)
+    stored = customer_metadata.storable_lineage(lineage)
 
     assert not shape_problems("sagemaker", "CustomerMetadataMap", stored.properties)
-    assert register_and_gate.read_lineage(stored.properties) == lineage
+    assert customer_metadata.read_lineage(stored.properties) == lineage
     assert stored.properties["smgha:metric:group_0.metric_000"] == "0"  # the first: a key each
     assert "smgha:metric:group_5.metric_059" not in stored.properties  # the rest: packed
     assert re.match(  # split: "==<parts>==" first
@@ -881,18 +882,18 @@ def test_a_package_s_own_keys_leave_less_room_and_the_gate_s_metrics_always_fit(
     lineage = {"gate": "passed", **_metrics(400)}
     required = {"metric:group_0.metric_000", "metric:group_0.metric_001"}
 
-    stored = register_and_gate.storable_lineage(lineage, existing=own, required=required)
+    stored = customer_metadata.storable_lineage(lineage, existing=own, required=required)
 
     merged = {**own, **stored.properties}
     assert not shape_problems("sagemaker", "CustomerMetadataMap", merged)
-    read = register_and_gate.read_lineage(merged)
+    read = customer_metadata.read_lineage(merged)
     assert required <= set(read) and len(stored.left_out) > 0
     assert read["metrics-left-out"] == f"{len(stored.left_out)} of 400"
     assert {f"metric:{name}" for name in stored.left_out} == set(lineage) - set(read)
 
     crowded = {f"team:{i}": "x" for i in range(49)}
     with pytest.raises(StageError, match="already has 49 of its own") as raised:
-        register_and_gate.storable_lineage(lineage, existing=crowded, required=required)
+        customer_metadata.storable_lineage(lineage, existing=crowded, required=required)
     assert raised.value.title == "Lineage does not fit on the model package"
 
 
@@ -906,10 +907,10 @@ def test_a_re_run_on_the_same_package_reads_back_as_its_own_lineage() -> None:
 
     package = {f"team:{i}": "x" for i in range(5)}
     for lineage in (first, second, third):
-        stored = register_and_gate.storable_lineage(lineage, existing=package)
+        stored = customer_metadata.storable_lineage(lineage, existing=package)
         package.update(stored.properties)
         assert not shape_problems("sagemaker", "CustomerMetadataMap", package)
-        assert register_and_gate.read_lineage(package) == lineage
+        assert customer_metadata.read_lineage(package) == lineage
 
 
 def test_a_force_reason_too_long_to_store_is_an_input_error(
@@ -950,5 +951,5 @@ def test_sagemaker_stores_a_long_multi_line_reason_on_a_package_with_keys_of_its
     record = sagemaker.describe_model_package(ModelPackageName=challenger)
     stored = record["CustomerMetadataProperties"]
     assert {k: v for k, v in stored.items() if k.startswith("team:")} == own
-    assert register_and_gate.read_lineage(stored)["force-reason"] == reason
+    assert customer_metadata.read_lineage(stored)["force-reason"] == reason
     assert "Rolled back INC-12: the new model" in record["ApprovalDescription"]

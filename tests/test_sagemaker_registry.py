@@ -28,7 +28,7 @@ from botocore.stub import Stubber
 from smgha.backends import RegistryBackend
 from smgha.backends.sagemaker import IAM_ACTIONS, SageMakerBackend
 from smgha.errors import StageError
-from smgha.stages.register_and_gate import read_lineage, storable_lineage
+from smgha.resources.customer_metadata import read_lineage, storable_lineage
 from tests.aws_shapes import assert_valid_request, request_problems
 
 pytestmark = pytest.mark.slow  # starts a moto server
