@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smgha.aws_values import aws_value
 from smgha.errors import InputError, shown
 from smgha.s3_names import s3_uri_problem
 
@@ -264,3 +265,26 @@ def whole_number(name: str, text: str, low: int, high: int, hint: str = "") -> i
             hint or f"Set {name} within that range.",
         )
     return value
+
+
+# The role-arn input of the stages that make SageMaker run something as a role.
+ROLE_REQUIRED = (
+    "is required with backend: sagemaker",
+    "Set role-arn to the SageMaker execution role's ARN (the Terraform module outputs it).",
+)
+NOT_A_ROLE = ("{role} is not an IAM role ARN", "It looks like arn:aws:iam::123456789012:role/NAME.")
+# What the local backend records as the role when none is given (it assumes no role).
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/smgha-local-execution"
+
+
+def execution_role_arn(role_arn: str, backend: str) -> str:
+    """The role-arn input, the role SageMaker runs a pipeline, model or monitoring job as:
+    required on the sagemaker backend, a stand-in (LOCAL_ROLE_ARN) on the local one."""
+    role_arn = role_arn or (LOCAL_ROLE_ARN if backend == "local" else "")
+    if backend == "sagemaker":
+        if not role_arn:
+            raise InputError("role-arn", *ROLE_REQUIRED)
+        if not role_arn.startswith("arn:") or ":role/" not in role_arn:
+            problem, fix = NOT_A_ROLE
+            raise InputError("role-arn", problem.format(role=shown(role_arn)), fix)
+    return aws_value("role-arn", role_arn, "sagemaker", "RoleArn")

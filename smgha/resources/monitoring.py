@@ -6,10 +6,11 @@ beside DataQuality with the same methods, and one row of each backend's job-defi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from smgha.errors import InputError, shown
+from smgha.errors import InputError, StageError, shown
 from smgha.resources.hosting import digest
 from smgha.resources.names import bounded_sagemaker_name
 
@@ -214,3 +215,138 @@ class DataQuality:
 
 # The kinds of monitor, by the name an input gives.
 KINDS = {DataQuality.kind: DataQuality()}
+
+
+# ---- setting a monitor up: job definition, schedule, alarms ------------------------------------
+
+
+class MonitorCalls(Protocol):
+    """The calls setting a monitor up makes (the monitoring and hosting areas of a backend)."""
+
+    def describe_data_quality_job_definition(self, name: str) -> dict[str, Any] | None: ...
+
+    def create_data_quality_job_definition(self, request: dict[str, Any]) -> None: ...
+
+    def delete_data_quality_job_definition(self, name: str) -> None: ...
+
+    def describe_monitoring_schedule(self, name: str) -> dict[str, Any] | None: ...
+
+    def create_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
+
+    def update_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
+
+    def put_metric_alarm(self, request: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class MonitorSetup:
+    """A monitor's job definition, schedule and alarms, with what exists of them today."""
+
+    endpoint: str
+    expression: str
+    definition_request: dict[str, Any]
+    definition_exists: bool
+    schedule_request: dict[str, Any]
+    schedule_live: dict[str, Any] | None
+    alarm_requests: list[dict[str, Any]]
+    sns_topic_arn: str = ""
+
+    @property
+    def definition_name(self) -> str:
+        return str(self.definition_request["JobDefinitionName"])
+
+    @property
+    def schedule_name(self) -> str:
+        return str(self.schedule_request["MonitoringScheduleName"])
+
+    @property
+    def alarm_names(self) -> list[str]:
+        return [a["AlarmName"] for a in self.alarm_requests]
+
+    @property
+    def previous_definition(self) -> str:
+        """The job definition the live schedule runs, when it is another one than ours."""
+        config = (self.schedule_live or {}).get("MonitoringScheduleConfig") or {}
+        name = str(config.get("MonitoringJobDefinitionName", ""))
+        return "" if name == self.definition_name else name
+
+    @property
+    def schedule_action(self) -> str:
+        if self.schedule_live is None:
+            return "create"
+        live = self.schedule_live.get("MonitoringScheduleConfig") or {}
+        wanted = self.schedule_request["MonitoringScheduleConfig"]
+        same = all(live.get(key) == value for key, value in wanted.items())
+        return "unchanged" if same else "update"
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """What a monitor runs as and on, how often, and how far a feature may drift."""
+
+    image: str
+    instance_type: str
+    role_arn: str
+    expression: str
+    threshold: float
+    sns_topic_arn: str = ""
+
+
+def plan_setup(
+    kind: DataQuality,
+    api: MonitorCalls,
+    endpoint: str,
+    outputs: MonitorOutputs,
+    settings: MonitorSettings,
+    features: list[str],
+) -> MonitorSetup:
+    """Decide the requests and read what exists; creates nothing."""
+    definition = kind.definition_request(
+        endpoint, outputs, settings.image, settings.instance_type, settings.role_arn
+    )
+    name = definition["JobDefinitionName"]
+    return MonitorSetup(
+        endpoint=endpoint,
+        expression=settings.expression,
+        definition_request=definition,
+        definition_exists=api.describe_data_quality_job_definition(name) is not None,
+        schedule_request=kind.schedule_request(endpoint, name, settings.expression),
+        schedule_live=api.describe_monitoring_schedule(kind.schedule_name(endpoint)),
+        alarm_requests=kind.alarm_requests(
+            endpoint, features, settings.expression, settings.threshold, settings.sns_topic_arn
+        ),
+        sns_topic_arn=settings.sns_topic_arn,
+    )
+
+
+def apply_setup(setup: MonitorSetup, api: MonitorCalls, log: Callable[[str], None]) -> None:
+    """Job definition, schedule (created, updated or kept), the replaced definition deleted,
+    alarms put; each step is idempotent, so a re-run changes nothing."""
+    if setup.definition_exists:
+        log(f"Job definition {setup.definition_name} exists: kept")
+    else:
+        api.create_data_quality_job_definition(setup.definition_request)
+        log(f"Created data-quality job definition {setup.definition_name}")
+    action, schedule = setup.schedule_action, setup.schedule_name
+    if action == "create":
+        tags = [{"Key": "smgha:endpoint", "Value": setup.endpoint}]
+        api.create_monitoring_schedule({**setup.schedule_request, "Tags": tags})
+        log(f"Created monitoring schedule {schedule} ({setup.expression})")
+    elif action == "update":
+        api.update_monitoring_schedule(setup.schedule_request)
+        log(f"Updated monitoring schedule {schedule} ({setup.expression})")
+    else:
+        log(f"Monitoring schedule {schedule} is up to date")
+    previous = setup.previous_definition
+    # Ours (the same name but for the hash) and no longer used: delete it. SageMaker may
+    # still hold it while the schedule update settles; then it stays, which is harmless.
+    if previous and previous[:-9] == setup.definition_name[:-9]:
+        try:
+            api.delete_data_quality_job_definition(previous)
+            log(f"Deleted the replaced job definition {previous}")
+        except StageError as error:
+            log(f"The replaced job definition {previous} stays: {error.detail}")
+    for alarm in setup.alarm_requests:
+        api.put_metric_alarm(alarm)
+    target = f", notifying {setup.sns_topic_arn}" if setup.sns_topic_arn else ""
+    log(f"Drift alarms ({len(setup.alarm_requests)}){target}: {', '.join(setup.alarm_names)}")

@@ -58,11 +58,6 @@ PARAMETER_VALUE_REFUSED = (
     "the value of {name} {problem}",
     "Give finite numbers in ASCII digits, e.g. 0.85 or 100.",
 )
-ROLE_REQUIRED = (
-    "is required with backend: sagemaker",
-    "Set role-arn to the SageMaker execution role's ARN (the Terraform module outputs it).",
-)
-NOT_A_ROLE = ("{role} is not an IAM role ARN", "It looks like arn:aws:iam::123456789012:role/NAME.")
 BAD_PIPELINE_NAME = (
     "{name} is not a valid pipeline name",
     "Use 1-256 letters, digits and hyphens, starting with a letter or digit.",
@@ -74,7 +69,6 @@ NOT_AN_EXECUTION = (
 NO_REASON = "no reason given"
 
 # The execution role of local runs: nothing checks it, but SDK code needs a role to build.
-LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/smgha-local-execution"
 
 # The longest value of a pipeline parameter: PipelineParameters' Value is a String1024
 # (botocore's SageMaker model, shape Parameter).
@@ -90,19 +84,6 @@ STATUS_MARKS = {
 
 
 # ---- names and parameters -----------------------------------------------------------------------
-
-
-def pipeline_role_arn(role_arn: str, backend: str) -> str:
-    """The role-arn input, the role the pipeline runs as: required on the sagemaker backend,
-    a stand-in (LOCAL_ROLE_ARN) on the local one."""
-    role_arn = role_arn or (LOCAL_ROLE_ARN if backend == "local" else "")
-    if backend == "sagemaker":
-        if not role_arn:
-            raise InputError("role-arn", *ROLE_REQUIRED)
-        if not role_arn.startswith("arn:") or ":role/" not in role_arn:
-            problem, fix = NOT_A_ROLE
-            raise InputError("role-arn", problem.format(role=shown(role_arn)), fix)
-    return aws_value("role-arn", role_arn, "sagemaker", "RoleArn")
 
 
 def checked_pipeline_name(name: str) -> str:

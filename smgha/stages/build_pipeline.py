@@ -29,6 +29,7 @@ from smgha.inputs import (
     InputSpec,
     InputValues,
     backend_and_region,
+    execution_role_arn,
     one_line,
     path_text,
     positive_number,
@@ -166,7 +167,7 @@ def load_inputs(runner: Runner) -> Inputs:
     env = runner.env
     values = InputValues(runner, INPUTS)
     backend, region = backend_and_region(runner)
-    role_arn = pipelines.pipeline_role_arn(values["role-arn"], backend)
+    role_arn = execution_role_arn(values["role-arn"], backend)
     name = pipelines.checked_pipeline_name(values["pipeline-name"])
     # A 'module:function' or a JSON file: where a file leads is checked when it is read.
     source = path_text("definition", values["definition"])

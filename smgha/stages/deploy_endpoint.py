@@ -29,6 +29,7 @@ from smgha.inputs import (
     InputValues,
     backend_and_region,
     choice,
+    execution_role_arn,
     positive_number,
     s3_uri,
     whole_number,
@@ -170,7 +171,7 @@ def load_inputs(runner: Runner) -> Inputs:
         endpoint=endpoint,
         variant=variant,
         package_arn=_package_arn(values["model-package-arn"]),
-        role_arn=_role_arn(name, values["role-arn"]),
+        role_arn=execution_role_arn(values["role-arn"], name),
         instance_type=aws_value(
             "instance-type", values["instance-type"], "sagemaker", "ProductionVariantInstanceType"
         ),
@@ -194,18 +195,6 @@ def load_inputs(runner: Runner) -> Inputs:
         allow_unapproved=values.flag("allow-unapproved"),
         dry_run=values.flag("dry-run"),
     )
-
-
-def _role_arn(backend_name: str, role: str) -> str:
-    if backend_name == "sagemaker" and (not role.startswith("arn:") or ":role/" not in role):
-        raise InputError(
-            "role-arn",
-            f"is required with backend: sagemaker and must be an IAM role ARN, got {shown(role)}",
-            "Set the SageMaker execution role's ARN.",
-        )
-    if role:
-        return aws_value("role-arn", role, "sagemaker", "RoleArn")
-    return "arn:aws:iam::000000000000:role/smgha-local-execution"
 
 
 def _package_arn(package: str) -> str:

@@ -22,9 +22,6 @@ A second run with the same inputs changes nothing but re-writing the baseline an
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 import os
 import re
@@ -41,27 +38,31 @@ from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
+    InputValues,
     backend_and_region,
     choice,
+    execution_role_arn,
     local_state_folder,
     positive_number,
     s3_uri,
     whole_number,
     workspace_file,
 )
-from smgha.progress import Waiting
-from smgha.resources import rollout
+from smgha.resources import baselining, rollout
+from smgha.resources.baselining import BaselineFiles
 from smgha.resources.hosting import DataCapture, with_data_capture
 from smgha.resources.monitoring import (
-    CONTAINER_BASELINE_INPUT,
-    CONTAINER_OUTPUT,
     HOURLY,
     DataQuality,
     MonitorOutputs,
+    MonitorSettings,
+    MonitorSetup,
     analyzer_image,
+    apply_setup,
+    plan_setup,
     validate_schedule,
 )
-from smgha.resources.names import alarmed_endpoint_name, bounded_sagemaker_name
+from smgha.resources.names import alarmed_endpoint_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
@@ -224,11 +225,11 @@ def _s3_uri(name: str, text: str) -> str:
     return s3_uri(name, text).rstrip("/") if text else ""
 
 
-def _output_uri(runner: Runner, backend: str, endpoint: str) -> str:
+def _output_uri(values: InputValues, backend: str, endpoint: str) -> str:
     """Where the baseline and the reports go: the input, or on the local backend
     s3://smgha-local/monitoring/<endpoint>. The sagemaker backend has no default
     (ARTIFACT_BUCKET_HINT says why)."""
-    uri = _s3_uri("output-s3-uri", runner.get_input("output-s3-uri"))
+    uri = _s3_uri("output-s3-uri", values["output-s3-uri"])
     if uri or backend == "local":
         return uri or f"s3://{LOCAL_BUCKET}/monitoring/{endpoint}"
     raise InputError(
@@ -239,83 +240,72 @@ def _output_uri(runner: Runner, backend: str, endpoint: str) -> str:
     )
 
 
-def load_inputs(runner: Runner) -> Inputs:
-    name, region = backend_and_region(runner)
-    endpoint = alarmed_endpoint_name(
-        "endpoint-name", runner.get_input("endpoint-name", required=True)
-    )
-    role = runner.get_input("role-arn")
-    if name == "sagemaker" and (not role.startswith("arn:") or ":role/" not in role):
-        raise InputError(
-            "role-arn",
-            f"is required with backend: sagemaker and must be an IAM role ARN, got {shown(role)}",
-            "Set the role the monitoring jobs run as.",
-        )
-    if role:
-        aws_value("role-arn", role, "sagemaker", "RoleArn")
-    method = choice(
-        "baseline-method",
-        runner.get_input("baseline-method") or "in-process",
-        ("in-process", "job"),
-    )
-    if method == "job" and name != "sagemaker":
+def _baseline_method(values: InputValues, backend: str) -> str:
+    method = choice("baseline-method", values["baseline-method"], ("in-process", "job"))
+    if method == "job" and backend != "sagemaker":
         raise InputError(
             "baseline-method",
             "job runs a SageMaker processing job, which the local backend does not have",
             "Use baseline-method: in-process with backend: local.",
         )
-    capture_percent = whole_number(
-        "data-capture-percent",
-        runner.get_input("data-capture-percent") or "100",
-        1,
-        100,
-        "It is a percentage of requests.",
-    )
-    threshold = positive_number("drift-threshold", runner.get_input("drift-threshold") or "0.1")
-    if threshold > 1:
-        raise InputError(
-            "drift-threshold",
-            f"must be at most 1, got {threshold:g}",
-            "It is a distance between two distributions (0-1).",
-        )
-    data_uri = runner.get_input("baseline-data-uri", required=True)
+    return method
+
+
+def _baseline_data(values: InputValues, backend: str, method: str, workspace: Path) -> str:
+    data_uri = values["baseline-data-uri"]
     if method == "job" and not data_uri.startswith("s3://"):
         raise InputError(
             "baseline-data-uri",
             f"must be an s3:// URI with baseline-method: job, got {shown(data_uri)}",
             "The baselining job reads S3; upload the CSV, or use baseline-method: in-process.",
         )
-    env = runner.env
-    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     if data_uri.startswith("s3://"):
         s3_uri("baseline-data-uri", data_uri, "s3://my-bucket/data/train.csv")
     else:
-        workspace_file("baseline-data-uri", data_uri, workspace, local_state_folder(name))
+        workspace_file("baseline-data-uri", data_uri, workspace, local_state_folder(backend))
+    return data_uri
+
+
+def load_inputs(runner: Runner) -> Inputs:
+    values = InputValues(runner, INPUTS)
+    name, region = backend_and_region(runner)
+    endpoint = alarmed_endpoint_name("endpoint-name", values["endpoint-name"])
+    role = execution_role_arn(values["role-arn"], name)
+    method = _baseline_method(values, name)
+    capture_percent = whole_number(
+        "data-capture-percent",
+        values["data-capture-percent"],
+        1,
+        100,
+        "It is a percentage of requests.",
+    )
+    threshold = positive_number("drift-threshold", values["drift-threshold"])
+    if threshold > 1:
+        raise InputError(
+            "drift-threshold",
+            f"must be at most 1, got {threshold:g}",
+            "It is a distance between two distributions (0-1).",
+        )
+    workspace = Path(runner.env.get("GITHUB_WORKSPACE") or os.getcwd())
     return Inputs(
         backend=name,
         region=region,
         endpoint_name=endpoint,
-        baseline_data_uri=data_uri,
-        label_column=choice(
-            "label-column", runner.get_input("label-column") or "first", ("first", "none")
-        ),
-        header=runner.get_bool_input("header", default=False),
-        output_uri=_output_uri(runner, name, endpoint),
-        schedule_expression=validate_schedule(runner.get_input("schedule-expression") or HOURLY),
-        sns_topic_arn=validate_sns_topic(runner.get_input("sns-topic-arn"), region),
-        role_arn=role or "arn:aws:iam::000000000000:role/smgha-local-execution",
+        baseline_data_uri=_baseline_data(values, name, method, workspace),
+        label_column=choice("label-column", values["label-column"], ("first", "none")),
+        header=values.flag("header"),
+        output_uri=_output_uri(values, name, endpoint),
+        schedule_expression=validate_schedule(values["schedule-expression"]),
+        sns_topic_arn=validate_sns_topic(values["sns-topic-arn"], region),
+        role_arn=role,
         instance_type=aws_value(
-            "instance-type",
-            runner.get_input("instance-type") or "ml.m5.large",
-            "sagemaker",
-            "ProcessingInstanceType",
+            "instance-type", values["instance-type"], "sagemaker", "ProcessingInstanceType"
         ),
         data_capture_percent=capture_percent,
-        capture_uri=_s3_uri("capture-s3-uri", runner.get_input("capture-s3-uri")),
+        capture_uri=_s3_uri("capture-s3-uri", values["capture-s3-uri"]),
         baseline_method=method,
         drift_threshold=threshold,
-        timeout_seconds=60
-        * positive_number("timeout-minutes", runner.get_input("timeout-minutes") or "60"),
+        timeout_seconds=60 * positive_number("timeout-minutes", values["timeout-minutes"]),
         workspace=workspace,
     )
 
@@ -326,50 +316,16 @@ def load_inputs(runner: Runner) -> Inputs:
 @dataclass
 class MonitorPlan:
     live: dict[str, Any]
-    live_config: dict[str, Any]
     capture_uri: str
     config_name: str  # the config that captures: the live one, or the new one
     config_request: dict[str, Any] | None  # None: capture is already on
     config_exists: bool
-    output_uri: str
-    statistics_uri: str
-    constraints_uri: str
-    reports_uri: str
+    files: BaselineFiles
     dataset: monitor.Dataset
     statistics: dict[str, Any] | None  # in-process; None for a job
     constraints: dict[str, Any] | None
     job_request: dict[str, Any] | None  # baseline-method: job
-    job_dataset_uri: str
-    definition_name: str
-    definition_request: dict[str, Any]
-    definition_exists: bool
-    schedule_name: str
-    schedule_request: dict[str, Any]
-    schedule_live: dict[str, Any] | None
-    alarm_requests: list[dict[str, Any]]
-
-    @property
-    def alarm_names(self) -> list[str]:
-        return [a["AlarmName"] for a in self.alarm_requests]
-
-    @property
-    def previous_definition(self) -> str:
-        config = (self.schedule_live or {}).get("MonitoringScheduleConfig") or {}
-        name = str(config.get("MonitoringJobDefinitionName", ""))
-        return "" if name == self.definition_name else name
-
-    @property
-    def schedule_action(self) -> str:
-        if self.schedule_live is None:
-            return "create"
-        live = self.schedule_live.get("MonitoringScheduleConfig") or {}
-        wanted = self.schedule_request["MonitoringScheduleConfig"]
-        same = all(live.get(key) == value for key, value in wanted.items())
-        return "unchanged" if same else "update"
-
-
-def _digest(document: Any, length: int = 8) -> str:
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:length]
+    setup: MonitorSetup
 
 
 def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Dataset:
@@ -399,31 +355,34 @@ def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Da
         ) from None
 
 
-def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
-    endpoint = inputs.endpoint_name
-    live = hosting.describe_endpoint(endpoint)
+def _live_endpoint(inputs: Inputs, hosting: MonitoringBackend) -> dict[str, Any]:
+    live = hosting.describe_endpoint(inputs.endpoint_name)
     if live is None:
         raise InputError(
             "endpoint-name",
-            f"there is no endpoint {endpoint} ({inputs.backend}, {inputs.region})",
+            f"there is no endpoint {inputs.endpoint_name} ({inputs.backend}, {inputs.region})",
             "Deploy it first (deploy-endpoint), or check the name and region.",
         )
     if live.get("EndpointStatus") != "InService":
         raise StageError(
             "endpoint not InService",
-            f"{endpoint} is {live.get('EndpointStatus')}; wait until it is InService",
+            f"{inputs.endpoint_name} is {live.get('EndpointStatus')}; wait until it is InService",
         )
+    return live
+
+
+def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
+    endpoint, output = inputs.endpoint_name, inputs.output_uri
+    live = _live_endpoint(inputs, hosting)
     live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) or {}
     image = analyzer_image(inputs.region)
-    output = inputs.output_uri
-    baseline_uri = f"{output}/baseline"
     dataset = read_baseline_data(inputs, hosting)
+    files = BaselineFiles(f"{output}/baseline")
 
     capture = live_config.get("DataCaptureConfig") or {}
     config_request: dict[str, Any] | None = None
-    config_name = live["EndpointConfigName"]
     if capture.get("EnableCapture"):
-        capture_uri = str(capture["DestinationS3Uri"])
+        capture_uri, config_name = str(capture["DestinationS3Uri"]), live["EndpointConfigName"]
     else:
         capture_uri = inputs.capture_uri or f"{output}/capture"
         capture_on = DataCapture(inputs.data_capture_percent, capture_uri)
@@ -431,121 +390,37 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
         config_name = config_request["EndpointConfigName"]
 
     statistics = constraints = job_request = None
-    job_dataset_uri = ""
     if inputs.baseline_method == "in-process":
         statistics = monitor.statistics(dataset)
         constraints = monitor.suggest_constraints(statistics, inputs.drift_threshold)
     else:
-        job_dataset_uri = f"{baseline_uri}/dataset/features.csv"
-        job_request = _job_request(inputs, dataset, image, job_dataset_uri, baseline_uri)
-
-    statistics_uri = f"{baseline_uri}/statistics.json"
-    constraints_uri = f"{baseline_uri}/constraints.json"
-    reports_uri = f"{output}/reports"
-    kind = DataQuality()
-    outputs = MonitorOutputs(statistics_uri, constraints_uri, reports_uri)
-    definition_request = kind.definition_request(
-        endpoint, outputs, image, inputs.instance_type, inputs.role_arn
+        features = baselining.features_csv(dataset, inputs.header)
+        job_request = baselining.job_request(
+            endpoint, files, features, inputs.header, image, inputs.instance_type, inputs.role_arn
+        )
+    outputs = MonitorOutputs(files.statistics_uri, files.constraints_uri, f"{output}/reports")
+    settings = MonitorSettings(
+        image,
+        inputs.instance_type,
+        inputs.role_arn,
+        inputs.schedule_expression,
+        inputs.drift_threshold,
+        inputs.sns_topic_arn,
     )
-    definition_name = definition_request["JobDefinitionName"]
-    schedule_name = kind.schedule_name(endpoint)
-    schedule_request = kind.schedule_request(endpoint, definition_name, inputs.schedule_expression)
     return MonitorPlan(
         live=live,
-        live_config=live_config,
         capture_uri=capture_uri,
         config_name=config_name,
         config_request=config_request,
         config_exists=config_request is not None
         and hosting.describe_endpoint_config(config_name) is not None,
-        output_uri=output,
-        statistics_uri=statistics_uri,
-        constraints_uri=constraints_uri,
-        reports_uri=reports_uri,
+        files=files,
         dataset=dataset,
         statistics=statistics,
         constraints=constraints,
         job_request=job_request,
-        job_dataset_uri=job_dataset_uri,
-        definition_name=definition_name,
-        definition_request=definition_request,
-        definition_exists=hosting.describe_data_quality_job_definition(definition_name) is not None,
-        schedule_name=schedule_name,
-        schedule_request=schedule_request,
-        schedule_live=hosting.describe_monitoring_schedule(schedule_name),
-        alarm_requests=kind.alarm_requests(
-            endpoint,
-            dataset.names,
-            inputs.schedule_expression,
-            inputs.drift_threshold,
-            inputs.sns_topic_arn,
-        ),
+        setup=plan_setup(DataQuality(), hosting, endpoint, outputs, settings, dataset.names),
     )
-
-
-def _features_csv(inputs: Inputs, dataset: monitor.Dataset) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if inputs.header:
-        writer.writerow(dataset.names)
-    writer.writerows([["" if c is None else c for c in row] for row in dataset.rows])
-    return buffer.getvalue().encode("utf-8")
-
-
-def _job_request(
-    inputs: Inputs, dataset: monitor.Dataset, image: str, dataset_uri: str, baseline_uri: str
-) -> dict[str, Any]:
-    """The baselining job the SageMaker SDK's DefaultModelMonitor.suggest_baseline starts."""
-    body = {
-        "ProcessingInputs": [
-            {
-                "InputName": "baseline_dataset_input",
-                "S3Input": {
-                    "S3Uri": dataset_uri,
-                    "LocalPath": CONTAINER_BASELINE_INPUT,
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                    "S3DataDistributionType": "FullyReplicated",
-                },
-            }
-        ],
-        "ProcessingOutputConfig": {
-            "Outputs": [
-                {
-                    "OutputName": "monitoring_output",
-                    "S3Output": {
-                        "S3Uri": baseline_uri,
-                        "LocalPath": CONTAINER_OUTPUT,
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-            ]
-        },
-        "ProcessingResources": {
-            "ClusterConfig": {
-                "InstanceCount": 1,
-                "InstanceType": inputs.instance_type,
-                "VolumeSizeInGB": 20,
-            }
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-        "AppSpecification": {"ImageUri": image},
-        "Environment": {
-            "dataset_format": json.dumps(
-                {"csv": {"header": inputs.header, "output_columns_position": "START"}}
-            ),
-            "dataset_source": CONTAINER_BASELINE_INPUT,
-            "output_path": CONTAINER_OUTPUT,
-            "publish_cloudwatch_metrics": "Disabled",
-        },
-        "RoleArn": inputs.role_arn,
-    }
-    # The same data and settings: the same job name, so a re-run finds the finished job.
-    digest = _digest(
-        {"request": body, "data": hashlib.sha256(_features_csv(inputs, dataset)).hexdigest()}
-    )
-    name = bounded_sagemaker_name(f"{inputs.endpoint_name}-baseline", suffix=f"-{digest}")
-    return {"ProcessingJobName": name, **body}
 
 
 # ---- apply -------------------------------------------------------------------------------------
@@ -562,44 +437,7 @@ def apply(
     """Capture, baseline, job definition, schedule, alarms; return the baseline statistics."""
     _capture(inputs, monitoring, hosting, log, sleep, clock)
     statistics = _baseline(inputs, monitoring, hosting, log, sleep, clock)
-    if monitoring.definition_exists:
-        log(f"Job definition {monitoring.definition_name} exists: kept")
-    else:
-        hosting.create_data_quality_job_definition(monitoring.definition_request)
-        log(f"Created data-quality job definition {monitoring.definition_name}")
-    action = monitoring.schedule_action
-    if action == "create":
-        hosting.create_monitoring_schedule(
-            {
-                **monitoring.schedule_request,
-                "Tags": [{"Key": "smgha:endpoint", "Value": inputs.endpoint_name}],
-            }
-        )
-        log(
-            f"Created monitoring schedule {monitoring.schedule_name} ({inputs.schedule_expression})"
-        )
-    elif action == "update":
-        hosting.update_monitoring_schedule(monitoring.schedule_request)
-        log(
-            f"Updated monitoring schedule {monitoring.schedule_name} ({inputs.schedule_expression})"
-        )
-    else:
-        log(f"Monitoring schedule {monitoring.schedule_name} is up to date")
-    previous = monitoring.previous_definition
-    # Ours (the same name but for the hash) and no longer used: delete it. SageMaker may
-    # still hold it while the schedule update settles; then it stays, which is harmless.
-    if previous and previous[:-9] == monitoring.definition_name[:-9]:
-        try:
-            hosting.delete_data_quality_job_definition(previous)
-            log(f"Deleted the replaced job definition {previous}")
-        except StageError as error:
-            log(f"The replaced job definition {previous} stays: {error.detail}")
-    for alarm in monitoring.alarm_requests:
-        hosting.put_metric_alarm(alarm)
-    target = f", notifying {inputs.sns_topic_arn}" if inputs.sns_topic_arn else ""
-    log(
-        f"Drift alarms ({len(monitoring.alarm_requests)}){target}: {', '.join(monitoring.alarm_names)}"
-    )
+    apply_setup(monitoring.setup, hosting, log)
     return statistics
 
 
@@ -623,7 +461,7 @@ def _capture(
     log(
         f"Updating {inputs.endpoint_name} to {monitoring.config_name} (all at once) to capture {inputs.data_capture_percent} % to {monitoring.capture_uri}"
     )
-    poll = rollout.Polling.steady(float(getattr(hosting, "poll_seconds", 20.0)))
+    poll = rollout.Polling.steady(hosting.poll_seconds)
     settled = rollout.wait_until_settled(
         hosting, inputs.endpoint_name, inputs.timeout_seconds, poll, log, sleep=sleep, clock=clock
     )
@@ -649,49 +487,21 @@ def _baseline(
     sleep: Callable[[float], None],
     clock: Callable[[], float],
 ) -> dict[str, Any]:
+    files, dataset = monitoring.files, monitoring.dataset
     if monitoring.statistics is not None and monitoring.constraints is not None:
-        hosting.put_object(monitoring.statistics_uri, monitor.json_bytes(monitoring.statistics))
-        hosting.put_object(monitoring.constraints_uri, monitor.json_bytes(monitoring.constraints))
+        baselining.write_in_process(hosting, files, monitoring.statistics, monitoring.constraints)
         log(
-            f"Baseline of {len(monitoring.dataset.rows)} rows, {len(monitoring.dataset.names)} features: {monitoring.statistics_uri}, {monitoring.constraints_uri}"
+            f"Baseline of {len(dataset.rows)} rows, {len(dataset.names)} features: {files.statistics_uri}, {files.constraints_uri}"
         )
         return monitoring.statistics
-    assert monitoring.job_request is not None
-    name = monitoring.job_request["ProcessingJobName"]
-    job = hosting.describe_processing_job(name)
-    if job is None:
-        hosting.put_object(monitoring.job_dataset_uri, _features_csv(inputs, monitoring.dataset))
-        hosting.create_processing_job(monitoring.job_request)
-        log(f"Started baselining job {name} on {monitoring.job_dataset_uri}")
-    started, poll = clock(), float(getattr(hosting, "poll_seconds", 20.0))
-    waiting = Waiting(f"baselining job {name}", log, clock)
-    while True:
-        job = hosting.describe_processing_job(name) or {}
-        status = job.get("ProcessingJobStatus", "missing")
-        if status in ("Completed", "Failed", "Stopped"):
-            break
-        if clock() - started >= inputs.timeout_seconds:
-            raise StageError(
-                "timed out", f"baselining job {name} is still {status}; it goes on, run again later"
-            )
-        waiting.tick(status)
-        sleep(waiting.pause(poll))
-    if status != "Completed":
-        raise StageError(
-            f"baselining job {status}", f"{name}: {job.get('FailureReason') or 'no reason given'}"
-        )
-    log(f"Baselining job {name} completed")
-    constraints = hosting.read_json(monitoring.constraints_uri)
-    distribution = constraints.setdefault("monitoring_config", {}).setdefault(
-        "distribution_constraints", {}
-    )
-    if distribution.get("comparison_threshold") != inputs.drift_threshold:
-        distribution["comparison_threshold"] = inputs.drift_threshold
-        hosting.put_object(monitoring.constraints_uri, monitor.json_bytes(constraints))
-        log(
-            f"Set comparison_threshold to {inputs.drift_threshold:g} in {monitoring.constraints_uri}"
-        )
-    return cast(dict[str, Any], hosting.read_json(monitoring.statistics_uri))
+    assert monitoring.job_request is not None  # plan() made one for baseline-method: job
+    features = baselining.features_csv(dataset, inputs.header)
+    baselining.run_job(
+        hosting, monitoring.job_request, files, features, inputs.timeout_seconds,
+        hosting.poll_seconds, log, sleep, clock,
+    )  # fmt: skip
+    baselining.set_drift_threshold(hosting, files, inputs.drift_threshold, log)
+    return baselining.read_statistics(hosting, files)
 
 
 # ---- the edge -----------------------------------------------------------------------------------
@@ -704,10 +514,11 @@ def _number(value: Any) -> str:
 def report(
     inputs: Inputs, monitoring: MonitorPlan, statistics: dict[str, Any], runner: Runner
 ) -> None:
-    runner.set_output("schedule-name", monitoring.schedule_name)
-    runner.set_output("baseline-statistics-uri", monitoring.statistics_uri)
-    runner.set_output("baseline-constraints-uri", monitoring.constraints_uri)
-    runner.set_output("alarm-names", json.dumps(monitoring.alarm_names))
+    setup = monitoring.setup
+    runner.set_output("schedule-name", setup.schedule_name)
+    runner.set_output("baseline-statistics-uri", monitoring.files.statistics_uri)
+    runner.set_output("baseline-constraints-uri", monitoring.files.constraints_uri)
+    runner.set_output("alarm-names", json.dumps(setup.alarm_names))
     rows = []
     for feature in statistics.get("features", []):
         numerical = feature.get("numerical_statistics") or {}
@@ -721,12 +532,12 @@ def report(
         ])  # fmt: skip
     summary = runner.summary.heading(f"enable-monitor: {inputs.endpoint_name}", 3)
     summary.paragraph(
-        f"Schedule `{monitoring.schedule_name}` · `{inputs.schedule_expression}` · job definition `{monitoring.definition_name}` · "
+        f"Schedule `{setup.schedule_name}` · `{inputs.schedule_expression}` · job definition `{setup.definition_name}` · "
         f"capture to `{monitoring.capture_uri}` · drift threshold {inputs.drift_threshold:g} · "
         f"alarms notify {('`' + inputs.sns_topic_arn + '`') if inputs.sns_topic_arn else 'nobody'}"
     )
     summary.paragraph(
-        f"Baseline ({inputs.baseline_method}) of `{inputs.baseline_data_uri}`: `{monitoring.statistics_uri}`"
+        f"Baseline ({inputs.baseline_method}) of `{inputs.baseline_data_uri}`: `{monitoring.files.statistics_uri}`"
     )
     summary.table(["Feature", "Type", "Completeness", "Mean", "Std", "Min", "Max"], rows)
     summary.write()

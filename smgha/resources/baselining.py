@@ -1,0 +1,194 @@
+"""A monitor's baseline: the statistics and constraints of the training data that captured
+requests are compared with. Computed here (in-process, smgha/monitor.py) or by SageMaker's
+baselining job, as the SageMaker SDK's DefaultModelMonitor.suggest_baseline starts it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from smgha import monitor
+from smgha.errors import StageError
+from smgha.progress import Waiting
+from smgha.resources.hosting import digest
+from smgha.resources.monitoring import CONTAINER_BASELINE_INPUT, CONTAINER_OUTPUT
+from smgha.resources.names import bounded_sagemaker_name
+
+# ProcessingJobStatus values after which nothing more happens on its own.
+JOB_ENDED = ("Completed", "Failed", "Stopped")
+
+
+class BaselineCalls(Protocol):
+    """The calls a baseline needs (objects and processing jobs)."""
+
+    def put_object(self, uri: str, body: bytes) -> None: ...
+
+    def read_json(self, uri: str) -> Any: ...
+
+    def create_processing_job(self, request: dict[str, Any]) -> None: ...
+
+    def describe_processing_job(self, name: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class BaselineFiles:
+    """Where a baseline's two documents are (both written under `folder`)."""
+
+    folder: str  # s3://bucket/prefix/baseline
+
+    @property
+    def statistics_uri(self) -> str:
+        return f"{self.folder}/statistics.json"
+
+    @property
+    def constraints_uri(self) -> str:
+        return f"{self.folder}/constraints.json"
+
+    @property
+    def job_dataset_uri(self) -> str:
+        return f"{self.folder}/dataset/features.csv"
+
+
+def features_csv(dataset: monitor.Dataset, header: bool) -> bytes:
+    """The features of `dataset` as the CSV a baselining job reads (the label left out)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(dataset.names)
+    writer.writerows([["" if c is None else c for c in row] for row in dataset.rows])
+    return buffer.getvalue().encode("utf-8")
+
+
+def job_request(
+    endpoint: str,
+    files: BaselineFiles,
+    features: bytes,
+    header: bool,
+    image: str,
+    instance_type: str,
+    role_arn: str,
+) -> dict[str, Any]:
+    """CreateProcessingJob of the baselining job the SageMaker SDK's
+    DefaultModelMonitor.suggest_baseline starts, on `features` uploaded to files.job_dataset_uri."""
+    body = {
+        "ProcessingInputs": [
+            {
+                "InputName": "baseline_dataset_input",
+                "S3Input": {
+                    "S3Uri": files.job_dataset_uri,
+                    "LocalPath": CONTAINER_BASELINE_INPUT,
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+        ],
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "monitoring_output",
+                    "S3Output": {
+                        "S3Uri": files.folder,
+                        "LocalPath": CONTAINER_OUTPUT,
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": instance_type,
+                "VolumeSizeInGB": 20,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "AppSpecification": {"ImageUri": image},
+        "Environment": {
+            "dataset_format": json.dumps(
+                {"csv": {"header": header, "output_columns_position": "START"}}
+            ),
+            "dataset_source": CONTAINER_BASELINE_INPUT,
+            "output_path": CONTAINER_OUTPUT,
+            "publish_cloudwatch_metrics": "Disabled",
+        },
+        "RoleArn": role_arn,
+    }
+    # The same data and settings: the same job name, so a re-run finds the finished job.
+    named = digest({"request": body, "data": hashlib.sha256(features).hexdigest()})
+    name = bounded_sagemaker_name(f"{endpoint}-baseline", suffix=f"-{named}")
+    return {"ProcessingJobName": name, **body}
+
+
+def write_in_process(
+    objects: BaselineCalls,
+    files: BaselineFiles,
+    statistics: dict[str, Any],
+    constraints: dict[str, Any],
+) -> None:
+    objects.put_object(files.statistics_uri, monitor.json_bytes(statistics))
+    objects.put_object(files.constraints_uri, monitor.json_bytes(constraints))
+
+
+def run_job(
+    jobs: BaselineCalls,
+    request: dict[str, Any],
+    files: BaselineFiles,
+    features: bytes,
+    timeout_seconds: float,
+    poll_seconds: float,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Start the baselining job unless a run with the same name exists, and wait for it."""
+    name = request["ProcessingJobName"]
+    if jobs.describe_processing_job(name) is None:
+        jobs.put_object(files.job_dataset_uri, features)
+        jobs.create_processing_job(request)
+        log(f"Started baselining job {name} on {files.job_dataset_uri}")
+    started = clock()
+    waiting = Waiting(f"baselining job {name}", log, clock)
+    while True:
+        job = jobs.describe_processing_job(name) or {}
+        status = job.get("ProcessingJobStatus", "missing")
+        if status in JOB_ENDED:
+            break
+        if clock() - started >= timeout_seconds:
+            raise StageError(
+                "timed out", f"baselining job {name} is still {status}; it goes on, run again later"
+            )
+        waiting.tick(status)
+        sleep(waiting.pause(poll_seconds))
+    if status != "Completed":
+        reason = job.get("FailureReason") or "no reason given"
+        raise StageError(f"baselining job {status}", f"{name}: {reason}")
+    log(f"Baselining job {name} completed")
+
+
+def set_drift_threshold(
+    objects: BaselineCalls, files: BaselineFiles, threshold: float, log: Callable[[str], None]
+) -> None:
+    """The job suggests its own comparison_threshold; the user's is written over it."""
+    constraints = objects.read_json(files.constraints_uri)
+    config = constraints.setdefault("monitoring_config", {})
+    distribution = config.setdefault("distribution_constraints", {})
+    if distribution.get("comparison_threshold") != threshold:
+        distribution["comparison_threshold"] = threshold
+        objects.put_object(files.constraints_uri, monitor.json_bytes(constraints))
+        log(f"Set comparison_threshold to {threshold:g} in {files.constraints_uri}")
+
+
+def read_statistics(objects: BaselineCalls, files: BaselineFiles) -> dict[str, Any]:
+    statistics = objects.read_json(files.statistics_uri)
+    if not isinstance(statistics, dict):
+        raise StageError(
+            "unreadable baseline", f"{files.statistics_uri} holds no statistics document"
+        )
+    return statistics
