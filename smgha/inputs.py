@@ -288,3 +288,54 @@ def execution_role_arn(role_arn: str, backend: str) -> str:
             problem, fix = NOT_A_ROLE
             raise InputError("role-arn", problem.format(role=shown(role_arn)), fix)
     return aws_value("role-arn", role_arn, "sagemaker", "RoleArn")
+
+
+PACKAGE_ARN_EXAMPLE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-models/7"
+
+
+def model_package_version_arn(input_name: str, package: str) -> str:
+    """An exact model package version's ARN (never a group: "the latest" is not a version)."""
+    # The group is a SageMaker name, the version ASCII digits (re.ASCII: \d is Unicode).
+    if not re.fullmatch(
+        r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"
+        r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/\d+",
+        package,
+        re.ASCII,
+    ):
+        raise InputError(
+            input_name,
+            f"{shown(package)} is not a versioned model package ARN",
+            f"Pass an exact version, e.g. {PACKAGE_ARN_EXAMPLE}.",
+        )
+    return package
+
+
+_SNS = re.compile(
+    r"arn:aws[a-z-]*:sns:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?",
+    re.ASCII,
+)
+
+
+def sns_topic_arn(input_name: str, text: str, region: str) -> str:
+    """An SNS topic ARN in `region` (alarms notify topics of their own region), or ''."""
+    if not text:
+        return ""
+    found = _SNS.fullmatch(text)
+    if not found:
+        raise InputError(
+            input_name,
+            f"{shown(text)} is not an SNS topic ARN",
+            "E.g. arn:aws:sns:us-east-1:123456789012:model-drift.",
+        )
+    if found.group("region") != region:
+        raise InputError(
+            input_name,
+            f"the topic is in {found.group('region')}, the alarms in {region}",
+            "CloudWatch alarms notify topics of their own region; use a topic there.",
+        )
+    return text
+
+
+def s3_prefix(name: str, text: str) -> str:
+    """An optional s3:// prefix input, without its trailing slash ("" when not given)."""
+    return s3_uri(name, text).rstrip("/") if text else ""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from smgha.errors import InputError, StageError
 from smgha.progress import Waiting
 
 STRATEGIES = ("all-at-once", "canary", "linear")
@@ -72,6 +73,39 @@ class BlueGreen:
             terms = f"{steps} steps × wait-seconds {wait} + termination-wait-seconds {termination}"
             return steps * wait + termination, terms
         return wait + termination, f"wait-seconds {wait} + termination-wait-seconds {termination}"
+
+    def check_limits(self, alarms: int) -> None:
+        """The limits only the service checks (MaximumExecutionTimeoutInSeconds, the waits it
+        must hold, AlarmList), refused before anything is touched. The errors name the action
+        inputs these settings come from (deploy-endpoint's)."""
+        low, high = DEPLOYMENT_TIMEOUT_SECONDS
+        timeout, strategy = self.timeout_seconds, self.strategy
+        if timeout > high:
+            raise InputError(
+                "timeout-minutes",
+                f"must be at most {high // 60}, got {timeout / 60:g}: SageMaker stops an update after {low}-{high} s (MaximumExecutionTimeoutInSeconds)",
+                f"Set timeout-minutes to at most {high // 60}.",
+            )
+        waits, terms = self.waits()
+        if waits >= high:
+            raise InputError(
+                "wait-seconds",
+                f"the {strategy} update would wait {terms} = {waits} s, which does not fit in the {high} s SageMaker lets an update run (MaximumExecutionTimeoutInSeconds)",
+                "Lower wait-seconds or termination-wait-seconds"
+                + (", or raise linear-step-percent." if strategy == "linear" else "."),
+            )
+        if timeout <= waits:
+            raise InputError(
+                "timeout-minutes",
+                f"must exceed the {waits} s the {strategy} update waits ({terms}), got {timeout / 60:g} minutes",
+                f"Set timeout-minutes from {waits // 60 + 1} to {high // 60} (the new fleet's start-up counts too).",
+            )
+        if alarms > MAX_ROLLBACK_ALARMS:
+            raise InputError(
+                "alarms",
+                f"names {alarms} alarms; an update rolls back on at most {MAX_ROLLBACK_ALARMS} (AutoRollbackConfiguration)",
+                f"Name 1 to {MAX_ROLLBACK_ALARMS} alarms, or none for the stage's own two.",
+            )
 
     def to_request(self, alarms: list[str], fleet: int | None = None) -> dict[str, Any]:
         """UpdateEndpoint's DeploymentConfig; `fleet` is the new fleet's instance count when
@@ -280,3 +314,34 @@ def revert(
         reason = settled.record.get("FailureReason") or "no reason given"
         return Reverted(config, False, f"the update to {config} failed: {reason}")
     return Reverted(config, True, f"InService on {config} after {settled.seconds:.0f} s")
+
+
+def move_at_once(
+    hosting: EndpointUpdates,
+    endpoint: str,
+    config: str,
+    timeout_seconds: float,
+    poll_seconds: float,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Move the endpoint to `config` all at once with no waits (the same model, another
+    setting such as data capture) and wait until it is InService on it; StageError if not."""
+    change = BlueGreen(timeout_seconds=timeout_seconds)
+    hosting.update_endpoint(endpoint, config, change.to_request([]))
+    settled = wait_until_settled(
+        hosting, endpoint, timeout_seconds, Polling.steady(poll_seconds), log,
+        sleep=sleep, clock=clock,
+    )  # fmt: skip
+    record, status = settled.record, settled.status
+    if settled.timed_out:
+        raise StageError(
+            "timed out", f"{endpoint} is still {status} after {timeout_seconds / 60:g} minutes"
+        )
+    if status != "InService" or record.get("EndpointConfigName") != config:
+        reason = record.get("FailureReason") or "no reason given"
+        raise StageError(
+            "the update failed",
+            f"{endpoint} is {status} on {record.get('EndpointConfigName')}: {reason}",
+        )

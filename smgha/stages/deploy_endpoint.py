@@ -14,7 +14,6 @@ the same call with the earlier version's ARN.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,6 +29,7 @@ from smgha.inputs import (
     backend_and_region,
     choice,
     execution_role_arn,
+    model_package_version_arn,
     positive_number,
     s3_uri,
     whole_number,
@@ -44,10 +44,8 @@ STAGE = "deploy-endpoint"
 MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
 
 # Messages users act on.
-PACKAGE_ARN_EXAMPLE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-models/7"
 APPROVE_FIRST = "Approve it (register-and-gate), or set allow-unapproved: true."
 CANARY_FIX = "Set instance-count (with autoscaling: autoscaling-min-instances) to 2 or more, or strategy: all-at-once."
-SCALED_TYPE_CHANGE = "which SageMaker refuses on a scaled variant"
 
 INPUTS = (
     InputSpec(
@@ -170,7 +168,7 @@ def load_inputs(runner: Runner) -> Inputs:
     target = deployment.Target(
         endpoint=endpoint,
         variant=variant,
-        package_arn=_package_arn(values["model-package-arn"]),
+        package_arn=model_package_version_arn("model-package-arn", values["model-package-arn"]),
         role_arn=execution_role_arn(values["role-arn"], name),
         instance_type=aws_value(
             "instance-type", values["instance-type"], "sagemaker", "ProductionVariantInstanceType"
@@ -187,7 +185,7 @@ def load_inputs(runner: Runner) -> Inputs:
         scaling=_target_tracking(values, endpoint, variant),
         data_capture=_data_capture(values),
     )
-    _check_deployment(target)
+    target.blue_green.check_limits(len(target.alarms or target.alarm_requests()))
     return Inputs(
         backend=name,
         region=region,
@@ -195,22 +193,6 @@ def load_inputs(runner: Runner) -> Inputs:
         allow_unapproved=values.flag("allow-unapproved"),
         dry_run=values.flag("dry-run"),
     )
-
-
-def _package_arn(package: str) -> str:
-    # The group is a SageMaker name, the version ASCII digits (re.ASCII: \d is Unicode).
-    if not re.fullmatch(
-        r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"
-        r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/\d+",
-        package,
-        re.ASCII,
-    ):
-        raise InputError(
-            "model-package-arn",
-            f"{shown(package)} is not a versioned model package ARN",
-            f"Pass an exact version, e.g. {PACKAGE_ARN_EXAMPLE}.",
-        )
-    return package
 
 
 def _blue_green(values: InputValues) -> BlueGreen:
@@ -287,40 +269,6 @@ def _data_capture(values: InputValues) -> hosting.DataCapture | None:
     if not percent:
         return None
     return hosting.DataCapture(whole_number("data-capture-percent", percent, 1, 100), uri)
-
-
-def _check_deployment(target: deployment.Target) -> None:
-    """The blue/green limits that only the service checks, refused before anything is touched."""
-    low, high = rollout.DEPLOYMENT_TIMEOUT_SECONDS
-    blue_green = target.blue_green
-    timeout, strategy = blue_green.timeout_seconds, blue_green.strategy
-    if timeout > high:
-        raise InputError(
-            "timeout-minutes",
-            f"must be at most {high // 60}, got {timeout / 60:g}: SageMaker stops an update after {low}-{high} s (MaximumExecutionTimeoutInSeconds)",
-            f"Set timeout-minutes to at most {high // 60}.",
-        )
-    waits, terms = blue_green.waits()
-    if waits >= high:
-        raise InputError(
-            "wait-seconds",
-            f"the {strategy} update would wait {terms} = {waits} s, which does not fit in the {high} s SageMaker lets an update run (MaximumExecutionTimeoutInSeconds)",
-            "Lower wait-seconds or termination-wait-seconds"
-            + (", or raise linear-step-percent." if strategy == "linear" else "."),
-        )
-    if timeout <= waits:
-        raise InputError(
-            "timeout-minutes",
-            f"must exceed the {waits} s the {strategy} update waits ({terms}), got {timeout / 60:g} minutes",
-            f"Set timeout-minutes from {waits // 60 + 1} to {high // 60} (the new fleet's start-up counts too).",
-        )
-    alarms = len(target.alarms or target.alarm_requests())
-    if alarms > rollout.MAX_ROLLBACK_ALARMS:
-        raise InputError(
-            "alarms",
-            f"names {alarms} alarms; an update rolls back on at most {rollout.MAX_ROLLBACK_ALARMS} (AutoRollbackConfiguration)",
-            f"Name 1 to {rollout.MAX_ROLLBACK_ALARMS} alarms, or none for the stage's own two.",
-        )
 
 
 # ---- plan: the package, then the deployment (smgha/resources/deployment.py) ------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +43,9 @@ from smgha.inputs import (
     execution_role_arn,
     local_state_folder,
     positive_number,
+    s3_prefix,
     s3_uri,
+    sns_topic_arn,
     whole_number,
     workspace_file,
 )
@@ -63,7 +64,6 @@ from smgha.resources.monitoring import (
     validate_schedule,
 )
 from smgha.resources.names import alarmed_endpoint_name
-from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
 
@@ -195,41 +195,12 @@ class Inputs:
 
 # ---- inputs -------------------------------------------------------------------------------------
 
-_SNS = re.compile(
-    r"arn:aws[a-z-]*:sns:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?",
-    re.ASCII,
-)
-
-
-def validate_sns_topic(text: str, region: str) -> str:
-    if not text:
-        return ""
-    found = _SNS.fullmatch(text)
-    if not found:
-        raise InputError(
-            "sns-topic-arn",
-            f"{shown(text)} is not an SNS topic ARN",
-            "E.g. arn:aws:sns:us-east-1:123456789012:model-drift.",
-        )
-    if found.group("region") != region:
-        raise InputError(
-            "sns-topic-arn",
-            f"the topic is in {found.group('region')}, the alarms in {region}",
-            "CloudWatch alarms notify topics of their own region; use a topic there.",
-        )
-    return text
-
-
-def _s3_uri(name: str, text: str) -> str:
-    """An optional s3:// prefix input, without its trailing slash ("" when not given)."""
-    return s3_uri(name, text).rstrip("/") if text else ""
-
 
 def _output_uri(values: InputValues, backend: str, endpoint: str) -> str:
     """Where the baseline and the reports go: the input, or on the local backend
     s3://smgha-local/monitoring/<endpoint>. The sagemaker backend has no default
     (ARTIFACT_BUCKET_HINT says why)."""
-    uri = _s3_uri("output-s3-uri", values["output-s3-uri"])
+    uri = s3_prefix("output-s3-uri", values["output-s3-uri"])
     if uri or backend == "local":
         return uri or f"s3://{LOCAL_BUCKET}/monitoring/{endpoint}"
     raise InputError(
@@ -296,13 +267,13 @@ def load_inputs(runner: Runner) -> Inputs:
         header=values.flag("header"),
         output_uri=_output_uri(values, name, endpoint),
         schedule_expression=validate_schedule(values["schedule-expression"]),
-        sns_topic_arn=validate_sns_topic(values["sns-topic-arn"], region),
+        sns_topic_arn=sns_topic_arn("sns-topic-arn", values["sns-topic-arn"], region),
         role_arn=role,
         instance_type=aws_value(
             "instance-type", values["instance-type"], "sagemaker", "ProcessingInstanceType"
         ),
         data_capture_percent=capture_percent,
-        capture_uri=_s3_uri("capture-s3-uri", values["capture-s3-uri"]),
+        capture_uri=s3_prefix("capture-s3-uri", values["capture-s3-uri"]),
         baseline_method=method,
         drift_threshold=threshold,
         timeout_seconds=60 * positive_number("timeout-minutes", values["timeout-minutes"]),
@@ -455,27 +426,17 @@ def _capture(
     if not monitoring.config_exists:
         hosting.create_endpoint_config(monitoring.config_request)
         log(f"Created endpoint config {monitoring.config_name} (live config + data capture)")
-    # All at once, with no waits: the fleet serves the same model, only capture changes.
-    change = BlueGreen(timeout_seconds=inputs.timeout_seconds)
-    hosting.update_endpoint(inputs.endpoint_name, monitoring.config_name, change.to_request([]))
     log(
         f"Updating {inputs.endpoint_name} to {monitoring.config_name} (all at once) to capture {inputs.data_capture_percent} % to {monitoring.capture_uri}"
     )
-    poll = rollout.Polling.steady(hosting.poll_seconds)
-    settled = rollout.wait_until_settled(
-        hosting, inputs.endpoint_name, inputs.timeout_seconds, poll, log, sleep=sleep, clock=clock
-    )
-    record, status = settled.record, settled.status
-    if settled.timed_out:
-        raise StageError(
-            "timed out",
-            f"{inputs.endpoint_name} is still {status} after {inputs.timeout_seconds / 60:g} minutes",
-        )
-    if status != "InService" or record.get("EndpointConfigName") != monitoring.config_name:
-        raise StageError(
-            "turning on data capture failed",
-            f"{inputs.endpoint_name} is {status} on {record.get('EndpointConfigName')}: {record.get('FailureReason') or 'no reason given'}",
-        )
+    try:
+        rollout.move_at_once(
+            hosting, inputs.endpoint_name, monitoring.config_name, inputs.timeout_seconds,
+            hosting.poll_seconds, log, sleep, clock,
+        )  # fmt: skip
+    except StageError as error:
+        title = "timed out" if error.title == "timed out" else "turning on data capture failed"
+        raise StageError(title, error.detail) from None
     log(f"{inputs.endpoint_name} is InService on {monitoring.config_name}")
 
 
