@@ -33,6 +33,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from smgha.errors import InputError
+
 PROGRAM = "SAGEMAKER_PROGRAM"
 SUBMIT_DIRECTORY = "SAGEMAKER_SUBMIT_DIRECTORY"
 
@@ -64,3 +66,19 @@ def script_mode_without_script(environment: Mapping[str, Any]) -> str:
     if SUBMIT_DIRECTORY in environment:
         names.append(SUBMIT_DIRECTORY)
     return " and ".join(f"{name}={str(environment[name])!r}" for name in names)
+
+
+def refuse_without_script(input_name: str, package_arn: str, package: dict[str, Any]) -> None:
+    """A package whose container cannot pass its health check is refused before any create:
+    script mode with no script (the module docstring has the container's sources)."""
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    for number, container in enumerate(containers, 1):
+        variables = script_mode_without_script(container.get("Environment") or {})
+        if variables:
+            raise InputError(
+                input_name,
+                f"{package_arn} would serve in script mode with no script: its "
+                f"container {number} ({container.get('Image', 'no image')}) sets {variables}, "
+                f"and {EMPTY_PROGRAM_CONSEQUENCE}",
+                EMPTY_PROGRAM_FIX,
+            )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from smgha.errors import StageError
+from smgha.errors import InputError, StageError
 from smgha.resources import autoscaling, hosting, rollout
 from smgha.resources.names import bounded_sagemaker_name
 
@@ -97,6 +97,10 @@ class Deployment:
         return self.live is not None and not self.unchanged
 
 
+# What plan() refuses (the errors name deploy-endpoint's inputs these settings come from).
+CANARY_FIX = "Set instance-count (with autoscaling: autoscaling-min-instances) to 2 or more, or strategy: all-at-once."
+
+
 # ---- plan: read everything, decide names and requests -------------------------------------------
 
 
@@ -145,6 +149,8 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
         scaling_current=bool(target.scaling and target.scaling.matches(live_scaling)),
     )
     deployment.scaling_suspended = type_changes and live_scaling is not None and deployment.updates
+    if deployment.updates and fleet is not None:
+        _check_update(target, live or {}, live_config, fleet)
     if deployment.updates and target.blue_green.strategy == "canary":
         notice = rollout.canary_size(target.blue_green.canary_percent, fleet)[1]
         deployment.notices += [notice] if notice else []
@@ -174,6 +180,29 @@ def _endpoint_config(
     # No data-capture input: the live setting is kept across updates.
     capture = target.data_capture or (live_config or {}).get("DataCaptureConfig")
     return hosting.EndpointConfig((variant,), capture)
+
+
+def _check_update(
+    target: Target, live: dict[str, Any], live_config: dict[str, Any] | None, fleet: int
+) -> None:
+    """What only the live endpoint tells: refused before anything is created or changed."""
+    # SageMaker guide, deployment-guardrails-exclusions.md: "When doing a blue/green or rolling
+    # deployment, your new endpoint configuration must have the same variant name as the old
+    # endpoint configuration." Every update here is blue/green.
+    variants = (live_config or live).get("ProductionVariants") or []
+    names = [str(v["VariantName"]) for v in variants if v.get("VariantName")]
+    if names and target.variant not in names:
+        raise InputError(
+            "variant-name",
+            f"{target.variant!r} is not the variant of the live endpoint {target.endpoint} ({', '.join(names)}); a blue/green update must keep the variant name",
+            f"Set variant-name: {names[0]}, or deploy to a new endpoint.",
+        )
+    if target.blue_green.strategy == "canary" and fleet < rollout.MIN_CANARY_FLEET:
+        raise InputError(
+            "strategy",
+            f"a canary needs a fleet of at least {rollout.MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {target.endpoint}'s new fleet has {fleet}",
+            CANARY_FIX,
+        )
 
 
 # ---- apply -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ the same call with the earlier version's ARN.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from smgha import definition as defn
 from smgha import serving_container
@@ -45,7 +45,6 @@ MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the firs
 
 # Messages users act on.
 APPROVE_FIRST = "Approve it (register-and-gate), or set allow-unapproved: true."
-CANARY_FIX = "Set instance-count (with autoscaling: autoscaling-min-instances) to 2 or more, or strategy: all-at-once."
 
 INPUTS = (
     InputSpec(
@@ -290,50 +289,8 @@ def plan(
         raise InputError(
             "model-package-arn", f"{target.package_arn} is {status}, not Approved", APPROVE_FIRST
         )
-    _check_containers(target, package)
-    planned = deployment.plan(target, endpoints, package)
-    if planned.updates and planned.fleet is not None:
-        _check_update(target, planned.live or {}, planned.live_config, planned.fleet)
-    return planned
-
-
-def _check_containers(target: deployment.Target, package: dict[str, Any]) -> None:
-    """A package whose container cannot pass its health check is refused before any create:
-    script mode with no script (smgha/serving_container.py has the container's sources)."""
-    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
-    for number, container in enumerate(containers, 1):
-        variables = serving_container.script_mode_without_script(container.get("Environment") or {})
-        if variables:
-            raise InputError(
-                "model-package-arn",
-                f"{target.package_arn} would serve in script mode with no script: its "
-                f"container {number} ({container.get('Image', 'no image')}) sets {variables}, "
-                f"and {serving_container.EMPTY_PROGRAM_CONSEQUENCE}",
-                serving_container.EMPTY_PROGRAM_FIX,
-            )
-
-
-def _check_update(
-    target: deployment.Target, live: dict[str, Any], live_config: dict[str, Any] | None, fleet: int
-) -> None:
-    """What only the live endpoint tells: refused before anything is created or changed."""
-    # SageMaker guide, deployment-guardrails-exclusions.md: "When doing a blue/green or rolling
-    # deployment, your new endpoint configuration must have the same variant name as the old
-    # endpoint configuration." Every update here is blue/green.
-    variants = (live_config or live).get("ProductionVariants") or []
-    names = [str(v["VariantName"]) for v in variants if v.get("VariantName")]
-    if names and target.variant not in names:
-        raise InputError(
-            "variant-name",
-            f"{target.variant!r} is not the variant of the live endpoint {target.endpoint} ({', '.join(names)}); a blue/green update must keep the variant name",
-            f"Set variant-name: {names[0]}, or deploy to a new endpoint.",
-        )
-    if target.blue_green.strategy == "canary" and fleet < rollout.MIN_CANARY_FLEET:
-        raise InputError(
-            "strategy",
-            f"a canary needs a fleet of at least {rollout.MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {target.endpoint}'s new fleet has {fleet}",
-            CANARY_FIX,
-        )
+    serving_container.refuse_without_script("model-package-arn", target.package_arn, package)
+    return deployment.plan(target, endpoints, package)
 
 
 # ---- the edge -----------------------------------------------------------------------------------------
