@@ -26,6 +26,7 @@ from botocore.stub import Stubber
 
 from smgha import drift, monitor, monitor_cli
 from smgha.backends.local import LocalBackend
+from smgha.resources import rollout
 from smgha.resources.hosting import with_live_instance_counts
 from smgha.stages import enable_monitor
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
@@ -778,19 +779,21 @@ def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: st
         stub.add_client_error("describe_monitoring_schedule", "ResourceNotFound", "no schedule")
         monitoring = enable_monitor.plan(inputs, hosting)
         stub.assert_no_pending_responses()
-        assert monitoring.config_name.startswith("c1-dc-")
-        assert monitoring.job_request is not None
-        job = monitoring.job_request["ProcessingJobName"]
+        assert monitoring.capture.config_name.startswith("c1-dc-")
+        assert monitoring.baseline.job is not None
+        job = monitoring.baseline.job["ProcessingJobName"]
         assert job.startswith(f"{ENDPOINT}-baseline-")
 
-        _expect_capture_update(stub, endpoint_arn, monitoring.config_name)
+        _expect_capture_update(stub, endpoint_arn, monitoring.capture.config_name)
         stub.add_response(
             "describe_endpoint",
             {**endpoint("c1"), "EndpointStatus": "Updating"},
             {"EndpointName": ENDPOINT},
         )
         stub.add_response(
-            "describe_endpoint", endpoint(monitoring.config_name), {"EndpointName": ENDPOINT}
+            "describe_endpoint",
+            endpoint(monitoring.capture.config_name),
+            {"EndpointName": ENDPOINT},
         )
         stub.add_client_error(
             "describe_processing_job", "ValidationException", "Could not find processing job"
@@ -799,13 +802,13 @@ def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: st
             "create_processing_job",
             {"ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{job}"},
             {
-                **monitoring.job_request,
+                **monitoring.baseline.job,
             },
         )
         job_record = {
             "ProcessingJobName": job, "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{job}",
-            "ProcessingResources": monitoring.job_request["ProcessingResources"],
-            "AppSpecification": monitoring.job_request["AppSpecification"], "CreationTime": now,
+            "ProcessingResources": monitoring.baseline.job["ProcessingResources"],
+            "AppSpecification": monitoring.baseline.job["AppSpecification"], "CreationTime": now,
         }  # fmt: skip
         stub.add_response(
             "describe_processing_job", {**job_record, "ProcessingJobStatus": "InProgress"}
@@ -821,13 +824,13 @@ def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: st
         enable_monitor.apply(inputs, monitoring, hosting, lines.append, sleep=lambda _: None)
         stub.assert_no_pending_responses()
 
-    request = monitoring.job_request
+    request = monitoring.baseline.job
     assert request["AppSpecification"]["ImageUri"].endswith("/sagemaker-model-monitor-analyzer")
     assert json.loads(request["Environment"]["dataset_format"]) == {
         "csv": {"header": False, "output_columns_position": "START"}
     }
     sagemaker = boto3.client("sagemaker", region_name=REGION)
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=monitoring.config_name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=monitoring.capture.config_name)
     assert config["DataCaptureConfig"]["DestinationS3Uri"] == f"s3://{BUCKET}/monitoring/capture"
     assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 100
     features = s3.get_object(Bucket=BUCKET, Key="monitoring/baseline/dataset/features.csv")
@@ -878,21 +881,22 @@ def test_turning_capture_on_keeps_the_instance_count_autoscaling_chose(aws_env: 
         stub.add_client_error("describe_monitoring_schedule", "ResourceNotFound", "no schedule")
         monitoring = enable_monitor.plan(inputs, hosting)
         stub.assert_no_pending_responses()
-        assert monitoring.config_request is not None
+        assert monitoring.capture.request is not None
         assert [
             (v["VariantName"], v["InitialInstanceCount"])
-            for v in monitoring.config_request["ProductionVariants"]
+            for v in monitoring.capture.request["ProductionVariants"]
         ] == [("AllTraffic", 4)]
 
-        _expect_capture_update(stub, endpoint_arn, monitoring.config_name)
-        stub.add_response("describe_endpoint", endpoint(monitoring.config_name))
-        enable_monitor._capture(
-            inputs, monitoring, hosting, lambda _: None, lambda _: None, time.monotonic
-        )
+        _expect_capture_update(stub, endpoint_arn, monitoring.capture.config_name)
+        stub.add_response("describe_endpoint", endpoint(monitoring.capture.config_name))
+        rollout.turn_capture_on(
+            hosting, ENDPOINT, monitoring.capture, inputs.timeout_seconds, hosting.poll_seconds, lambda _: None,
+            lambda _: None, time.monotonic,
+        )  # fmt: skip
         stub.assert_no_pending_responses()
 
     config = boto3.client("sagemaker", region_name=REGION).describe_endpoint_config(
-        EndpointConfigName=monitoring.config_name
+        EndpointConfigName=monitoring.capture.config_name
     )
     assert config["ProductionVariants"][0]["InitialInstanceCount"] == 4
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from smgha.progress import PROGRESS_SECONDS, Waiting, elapsed
 from smgha.resources import rollout
-from smgha.stages import enable_monitor, smoke_test
+from smgha.resources.hosting import CaptureChange
+from smgha.stages import smoke_test
 
 
 class FakeClock:
@@ -112,31 +112,19 @@ def test_a_canary_that_bakes_for_420_seconds_is_never_silent_for_more_than_30(
 
 
 class SlowMonitoringHosting(CanaryHosting):
-    def update_endpoint(self, *args: Any) -> None:
-        pass
+    def create_endpoint_config(self, request: dict[str, Any]) -> None:
+        raise AssertionError("the config exists: not created again")
 
 
 def test_turning_on_data_capture_prints_while_the_endpoint_updates() -> None:
     clock = FakeClock()
     log = TimedLog(clock)
-    inputs = SimpleNamespace(
-        endpoint_name="churn-prod", timeout_seconds=3600.0, data_capture_percent=100
-    )
-    monitoring = SimpleNamespace(
-        config_request={"EndpointConfigName": "new"},
-        config_exists=True,
-        config_name="new",
-        capture_uri="s3://b/capture",
-    )
+    change = CaptureChange("s3://b/capture", "new", {"EndpointConfigName": "new"}, exists=True)
 
-    enable_monitor._capture(
-        cast(enable_monitor.Inputs, inputs),
-        cast(enable_monitor.MonitorPlan, monitoring),
-        cast(Any, SlowMonitoringHosting(clock, 200.0, 20.0)),
-        log,
-        clock.sleep,
-        clock,
-    )
+    rollout.turn_capture_on(
+        SlowMonitoringHosting(clock, 200.0, 20.0), "churn-prod", change, 3600.0, 20.0, log,
+        clock.sleep, clock,
+    )  # fmt: skip
 
     assert log.longest_silence(0.0, clock.now) <= PROGRESS_SECONDS
     assert any(

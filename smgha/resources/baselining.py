@@ -192,3 +192,63 @@ def read_statistics(objects: BaselineCalls, files: BaselineFiles) -> dict[str, A
             "unreadable baseline", f"{files.statistics_uri} holds no statistics document"
         )
     return statistics
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline to produce: computed here (statistics and constraints given), or by the
+    baselining job (`job` given)."""
+
+    files: BaselineFiles
+    dataset: monitor.Dataset
+    header: bool
+    threshold: float
+    statistics: dict[str, Any] | None = None
+    constraints: dict[str, Any] | None = None
+    job: dict[str, Any] | None = None
+
+
+def plan_baseline(
+    method: str,
+    files: BaselineFiles,
+    dataset: monitor.Dataset,
+    header: bool,
+    threshold: float,
+    job_settings: tuple[str, str, str, str],
+) -> Baseline:
+    """in-process: the statistics now; job: the job's request. `job_settings` is
+    (endpoint, image, instance type, role ARN)."""
+    if method == "in-process":
+        statistics = monitor.statistics(dataset)
+        constraints = monitor.suggest_constraints(statistics, threshold)
+        return Baseline(files, dataset, header, threshold, statistics, constraints)
+    endpoint, image, instance_type, role_arn = job_settings
+    features = features_csv(dataset, header)
+    request = job_request(endpoint, files, features, header, image, instance_type, role_arn)
+    return Baseline(files, dataset, header, threshold, job=request)
+
+
+def produce(
+    baseline: Baseline,
+    calls: BaselineCalls,
+    timeout_seconds: float,
+    poll_seconds: float,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Write the computed baseline, or run the job and set the drift threshold in its
+    constraints; return the statistics document."""
+    files, dataset = baseline.files, baseline.dataset
+    if baseline.statistics is not None and baseline.constraints is not None:
+        write_in_process(calls, files, baseline.statistics, baseline.constraints)
+        log(
+            f"Baseline of {len(dataset.rows)} rows, {len(dataset.names)} features: {files.statistics_uri}, {files.constraints_uri}"
+        )
+        return baseline.statistics
+    if baseline.job is None:
+        raise ValueError("a Baseline holds either statistics and constraints or a job")
+    features = features_csv(dataset, baseline.header)
+    run_job(calls, baseline.job, files, features, timeout_seconds, poll_seconds, log, sleep, clock)
+    set_drift_threshold(calls, files, baseline.threshold, log)
+    return read_statistics(calls, files)

@@ -18,6 +18,10 @@ class ModelReader(Protocol):
     def describe_model(self, name: str) -> dict[str, Any] | None: ...
 
 
+class ConfigExists(Protocol):
+    def __call__(self, name: str) -> bool: ...
+
+
 def digest(document: Any, length: int = 8) -> str:
     """A short hash of a JSON document: the part of a name that changes with its settings."""
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:length]
@@ -167,6 +171,35 @@ def with_data_capture(
     body["DataCaptureConfig"] = capture.to_request()
     name = bounded_sagemaker_name(live["EndpointConfigName"], suffix=f"-dc-{digest(body, 6)}")
     return {"EndpointConfigName": name, **body}
+
+
+@dataclass(frozen=True)
+class CaptureChange:
+    """How an endpoint comes to capture its traffic: it already does (`request` None, the
+    live config and its destination), or through a new config (the live one with capture)."""
+
+    capture_uri: str
+    config_name: str
+    request: dict[str, Any] | None
+    exists: bool = False  # the new config was made by an earlier run
+
+    @property
+    def needed(self) -> bool:
+        return self.request is not None
+
+
+def capture_change(
+    live: dict[str, Any], live_config: dict[str, Any], capture: DataCapture, exists: ConfigExists
+) -> CaptureChange:
+    """Keep a live config that captures (wherever it captures to); else the live config with
+    `capture` on. `exists` tells whether a config name is taken already."""
+    live_capture = live_config.get("DataCaptureConfig") or {}
+    if live_capture.get("EnableCapture"):
+        destination = str(live_capture["DestinationS3Uri"])
+        return CaptureChange(destination, live["EndpointConfigName"], None)
+    request = with_data_capture(live, live_config, capture)
+    name = request["EndpointConfigName"]
+    return CaptureChange(capture.destination, name, request, exists(name))
 
 
 def variant_text(variant: dict[str, Any] | None) -> str:

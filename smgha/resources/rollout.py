@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from smgha.errors import InputError, StageError
 from smgha.progress import Waiting
+from smgha.resources.hosting import CaptureChange
 
 STRATEGIES = ("all-at-once", "canary", "linear")
 
@@ -345,3 +346,39 @@ def move_at_once(
             "the update failed",
             f"{endpoint} is {status} on {record.get('EndpointConfigName')}: {reason}",
         )
+
+
+class CaptureCalls(EndpointUpdates, Protocol):
+    def create_endpoint_config(self, request: dict[str, Any]) -> None: ...
+
+
+def turn_capture_on(
+    hosting: CaptureCalls,
+    endpoint: str,
+    change: CaptureChange,
+    timeout_seconds: float,
+    poll_seconds: float,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Create the config that captures (unless an earlier run did) and move the endpoint to it
+    at once; nothing when the live config captures already."""
+    if change.request is None:
+        log(f"Data capture is on ({change.capture_uri}): left alone")
+        return
+    if not change.exists:
+        hosting.create_endpoint_config(change.request)
+        log(f"Created endpoint config {change.config_name} (live config + data capture)")
+    percent = (change.request.get("DataCaptureConfig") or {}).get("InitialSamplingPercentage")
+    log(
+        f"Updating {endpoint} to {change.config_name} (all at once) to capture {percent} % to {change.capture_uri}"
+    )
+    try:
+        move_at_once(
+            hosting, endpoint, change.config_name, timeout_seconds, poll_seconds, log, sleep, clock
+        )
+    except StageError as error:
+        title = "timed out" if error.title == "timed out" else "turning on data capture failed"
+        raise StageError(title, error.detail) from None
+    log(f"{endpoint} is InService on {change.config_name}")

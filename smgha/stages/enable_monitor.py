@@ -51,7 +51,7 @@ from smgha.inputs import (
 )
 from smgha.resources import baselining, rollout
 from smgha.resources.baselining import BaselineFiles
-from smgha.resources.hosting import DataCapture, with_data_capture
+from smgha.resources.hosting import CaptureChange, DataCapture, capture_change
 from smgha.resources.monitoring import (
     HOURLY,
     DataQuality,
@@ -287,15 +287,8 @@ def load_inputs(runner: Runner) -> Inputs:
 @dataclass
 class MonitorPlan:
     live: dict[str, Any]
-    capture_uri: str
-    config_name: str  # the config that captures: the live one, or the new one
-    config_request: dict[str, Any] | None  # None: capture is already on
-    config_exists: bool
-    files: BaselineFiles
-    dataset: monitor.Dataset
-    statistics: dict[str, Any] | None  # in-process; None for a job
-    constraints: dict[str, Any] | None
-    job_request: dict[str, Any] | None  # baseline-method: job
+    capture: CaptureChange
+    baseline: baselining.Baseline
     setup: MonitorSetup
 
 
@@ -350,25 +343,16 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
     dataset = read_baseline_data(inputs, hosting)
     files = BaselineFiles(f"{output}/baseline")
 
-    capture = live_config.get("DataCaptureConfig") or {}
-    config_request: dict[str, Any] | None = None
-    if capture.get("EnableCapture"):
-        capture_uri, config_name = str(capture["DestinationS3Uri"]), live["EndpointConfigName"]
-    else:
-        capture_uri = inputs.capture_uri or f"{output}/capture"
-        capture_on = DataCapture(inputs.data_capture_percent, capture_uri)
-        config_request = with_data_capture(live, live_config, capture_on)
-        config_name = config_request["EndpointConfigName"]
-
-    statistics = constraints = job_request = None
-    if inputs.baseline_method == "in-process":
-        statistics = monitor.statistics(dataset)
-        constraints = monitor.suggest_constraints(statistics, inputs.drift_threshold)
-    else:
-        features = baselining.features_csv(dataset, inputs.header)
-        job_request = baselining.job_request(
-            endpoint, files, features, inputs.header, image, inputs.instance_type, inputs.role_arn
-        )
+    capture = capture_change(
+        live,
+        live_config,
+        DataCapture(inputs.data_capture_percent, inputs.capture_uri or f"{output}/capture"),
+        lambda name: hosting.describe_endpoint_config(name) is not None,
+    )
+    baseline = baselining.plan_baseline(
+        inputs.baseline_method, files, dataset, inputs.header, inputs.drift_threshold,
+        (endpoint, image, inputs.instance_type, inputs.role_arn),
+    )  # fmt: skip
     outputs = MonitorOutputs(files.statistics_uri, files.constraints_uri, f"{output}/reports")
     settings = MonitorSettings(
         image,
@@ -380,16 +364,8 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
     )
     return MonitorPlan(
         live=live,
-        capture_uri=capture_uri,
-        config_name=config_name,
-        config_request=config_request,
-        config_exists=config_request is not None
-        and hosting.describe_endpoint_config(config_name) is not None,
-        files=files,
-        dataset=dataset,
-        statistics=statistics,
-        constraints=constraints,
-        job_request=job_request,
+        capture=capture,
+        baseline=baseline,
         setup=plan_setup(DataQuality(), hosting, endpoint, outputs, settings, dataset.names),
     )
 
@@ -406,63 +382,21 @@ def apply(
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Capture, baseline, job definition, schedule, alarms; return the baseline statistics."""
-    _capture(inputs, monitoring, hosting, log, sleep, clock)
-    statistics = _baseline(inputs, monitoring, hosting, log, sleep, clock)
-    apply_setup(monitoring.setup, hosting, log)
-    return statistics
-
-
-def _capture(
-    inputs: Inputs,
-    monitoring: MonitorPlan,
-    hosting: MonitoringBackend,
-    log: Callable[[str], None],
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-) -> None:
-    if monitoring.config_request is None:
-        log(f"Data capture is on ({monitoring.capture_uri}): left alone")
-        return
-    if not monitoring.config_exists:
-        hosting.create_endpoint_config(monitoring.config_request)
-        log(f"Created endpoint config {monitoring.config_name} (live config + data capture)")
-    log(
-        f"Updating {inputs.endpoint_name} to {monitoring.config_name} (all at once) to capture {inputs.data_capture_percent} % to {monitoring.capture_uri}"
-    )
-    try:
-        rollout.move_at_once(
-            hosting, inputs.endpoint_name, monitoring.config_name, inputs.timeout_seconds,
-            hosting.poll_seconds, log, sleep, clock,
-        )  # fmt: skip
-    except StageError as error:
-        title = "timed out" if error.title == "timed out" else "turning on data capture failed"
-        raise StageError(title, error.detail) from None
-    log(f"{inputs.endpoint_name} is InService on {monitoring.config_name}")
-
-
-def _baseline(
-    inputs: Inputs,
-    monitoring: MonitorPlan,
-    hosting: MonitoringBackend,
-    log: Callable[[str], None],
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-) -> dict[str, Any]:
-    files, dataset = monitoring.files, monitoring.dataset
-    if monitoring.statistics is not None and monitoring.constraints is not None:
-        baselining.write_in_process(hosting, files, monitoring.statistics, monitoring.constraints)
-        log(
-            f"Baseline of {len(dataset.rows)} rows, {len(dataset.names)} features: {files.statistics_uri}, {files.constraints_uri}"
-        )
-        return monitoring.statistics
-    assert monitoring.job_request is not None  # plan() made one for baseline-method: job
-    features = baselining.features_csv(dataset, inputs.header)
-    baselining.run_job(
-        hosting, monitoring.job_request, files, features, inputs.timeout_seconds,
+    rollout.turn_capture_on(
+        hosting, inputs.endpoint_name, monitoring.capture, inputs.timeout_seconds,
         hosting.poll_seconds, log, sleep, clock,
     )  # fmt: skip
-    baselining.set_drift_threshold(hosting, files, inputs.drift_threshold, log)
-    return baselining.read_statistics(hosting, files)
+    statistics = baselining.produce(
+        monitoring.baseline,
+        hosting,
+        inputs.timeout_seconds,
+        hosting.poll_seconds,
+        log,
+        sleep,
+        clock,
+    )
+    apply_setup(monitoring.setup, hosting, log)
+    return statistics
 
 
 # ---- the edge -----------------------------------------------------------------------------------
@@ -477,8 +411,8 @@ def report(
 ) -> None:
     setup = monitoring.setup
     runner.set_output("schedule-name", setup.schedule_name)
-    runner.set_output("baseline-statistics-uri", monitoring.files.statistics_uri)
-    runner.set_output("baseline-constraints-uri", monitoring.files.constraints_uri)
+    runner.set_output("baseline-statistics-uri", monitoring.baseline.files.statistics_uri)
+    runner.set_output("baseline-constraints-uri", monitoring.baseline.files.constraints_uri)
     runner.set_output("alarm-names", json.dumps(setup.alarm_names))
     rows = []
     for feature in statistics.get("features", []):
@@ -494,11 +428,11 @@ def report(
     summary = runner.summary.heading(f"enable-monitor: {inputs.endpoint_name}", 3)
     summary.paragraph(
         f"Schedule `{setup.schedule_name}` · `{inputs.schedule_expression}` · job definition `{setup.definition_name}` · "
-        f"capture to `{monitoring.capture_uri}` · drift threshold {inputs.drift_threshold:g} · "
+        f"capture to `{monitoring.capture.capture_uri}` · drift threshold {inputs.drift_threshold:g} · "
         f"alarms notify {('`' + inputs.sns_topic_arn + '`') if inputs.sns_topic_arn else 'nobody'}"
     )
     summary.paragraph(
-        f"Baseline ({inputs.baseline_method}) of `{inputs.baseline_data_uri}`: `{monitoring.files.statistics_uri}`"
+        f"Baseline ({inputs.baseline_method}) of `{inputs.baseline_data_uri}`: `{monitoring.baseline.files.statistics_uri}`"
     )
     summary.table(["Feature", "Type", "Completeness", "Mean", "Std", "Min", "Max"], rows)
     summary.write()
