@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smgha import monitor
-from smgha.errors import StageError
+from smgha.errors import InputError, StageError
 from smgha.progress import Waiting
 from smgha.resources.hosting import digest
 from smgha.resources.monitoring import CONTAINER_BASELINE_INPUT, CONTAINER_OUTPUT
@@ -53,6 +53,30 @@ class BaselineFiles:
     @property
     def job_dataset_uri(self) -> str:
         return f"{self.folder}/dataset/features.csv"
+
+
+def read_dataset(
+    read: Callable[[], bytes], uri: str, header: bool, label_column: str
+) -> monitor.Dataset:
+    """The training CSV a baseline is computed from (`read` fetches it); InputError naming
+    baseline-data-uri when it cannot be read or parsed."""
+    try:
+        data = read()
+    except (StageError, OSError) as error:
+        problem = error.detail if isinstance(error, StageError) else str(error)
+        raise InputError(
+            "baseline-data-uri",
+            f"{uri} cannot be read: {problem}",
+            "Give the training CSV as an s3:// URI or a path relative to the workspace.",
+        ) from None
+    try:
+        return monitor.read_csv(data, header=header, label_column=label_column)
+    except monitor.DataError as error:
+        raise InputError(
+            "baseline-data-uri",
+            f"{uri} is not a usable CSV: {error}",
+            "Check the file, header and label-column.",
+        ) from None
 
 
 def features_csv(dataset: monitor.Dataset, header: bool) -> bytes:

@@ -217,6 +217,28 @@ class DataQuality:
 KINDS = {DataQuality.kind: DataQuality()}
 
 
+class EndpointReader(Protocol):
+    def describe_endpoint(self, name: str) -> dict[str, Any] | None: ...
+
+
+def monitorable_endpoint(hosting: EndpointReader, endpoint: str, where: str) -> dict[str, Any]:
+    """DescribeEndpoint of an endpoint a monitor can be set up on: it exists and is InService
+    (its config is about to be read and, for capture, replaced)."""
+    live = hosting.describe_endpoint(endpoint)
+    if live is None:
+        raise InputError(
+            "endpoint-name",
+            f"there is no endpoint {endpoint} ({where})",
+            "Deploy it first (deploy-endpoint), or check the name and region.",
+        )
+    if live.get("EndpointStatus") != "InService":
+        raise StageError(
+            "endpoint not InService",
+            f"{endpoint} is {live.get('EndpointStatus')}; wait until it is InService",
+        )
+    return live
+
+
 # ---- setting a monitor up: job definition, schedule, alarms ------------------------------------
 
 

@@ -33,7 +33,7 @@ from typing import Any, Protocol, cast
 from smgha import monitor
 from smgha.aws_values import aws_value
 from smgha.backends import EndpointBackend, backend
-from smgha.errors import InputError, StageError, shown
+from smgha.errors import InputError, shown
 from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
@@ -60,6 +60,7 @@ from smgha.resources.monitoring import (
     MonitorSetup,
     analyzer_image,
     apply_setup,
+    monitorable_endpoint,
     plan_setup,
     validate_schedule,
 )
@@ -294,50 +295,18 @@ class MonitorPlan:
 
 def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Dataset:
     uri = inputs.baseline_data_uri
-    try:
-        if uri.startswith("s3://"):
-            data = hosting.read_object(uri)
-        else:
-            path = workspace_file(
-                "baseline-data-uri", uri, inputs.workspace, local_state_folder(inputs.backend)
-            )
-            data = path.read_bytes()
-    except (StageError, OSError) as error:
-        problem = error.detail if isinstance(error, StageError) else str(error)
-        raise InputError(
-            "baseline-data-uri",
-            f"{uri} cannot be read: {problem}",
-            "Give the training CSV as an s3:// URI or a path relative to the workspace.",
-        ) from None
-    try:
-        return monitor.read_csv(data, header=inputs.header, label_column=inputs.label_column)
-    except monitor.DataError as error:
-        raise InputError(
-            "baseline-data-uri",
-            f"{uri} is not a usable CSV: {error}",
-            "Check the file, header and label-column.",
-        ) from None
-
-
-def _live_endpoint(inputs: Inputs, hosting: MonitoringBackend) -> dict[str, Any]:
-    live = hosting.describe_endpoint(inputs.endpoint_name)
-    if live is None:
-        raise InputError(
-            "endpoint-name",
-            f"there is no endpoint {inputs.endpoint_name} ({inputs.backend}, {inputs.region})",
-            "Deploy it first (deploy-endpoint), or check the name and region.",
+    if uri.startswith("s3://"):
+        return baselining.read_dataset(
+            lambda: hosting.read_object(uri), uri, inputs.header, inputs.label_column
         )
-    if live.get("EndpointStatus") != "InService":
-        raise StageError(
-            "endpoint not InService",
-            f"{inputs.endpoint_name} is {live.get('EndpointStatus')}; wait until it is InService",
-        )
-    return live
+    state = local_state_folder(inputs.backend)
+    path = workspace_file("baseline-data-uri", uri, inputs.workspace, state)
+    return baselining.read_dataset(path.read_bytes, uri, inputs.header, inputs.label_column)
 
 
 def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
     endpoint, output = inputs.endpoint_name, inputs.output_uri
-    live = _live_endpoint(inputs, hosting)
+    live = monitorable_endpoint(hosting, endpoint, f"{inputs.backend}, {inputs.region}")
     live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) or {}
     image = analyzer_image(inputs.region)
     dataset = read_baseline_data(inputs, hosting)
