@@ -468,9 +468,18 @@ def test_dry_run_diff_containing_a_fence_stays_inside_its_code_block(tmp_path: P
 
 
 class ScriptedBackend:
-    """A PipelineBackend whose execution walks through given (status, steps) snapshots."""
+    """A Backend whose execution walks through given (status, steps) snapshots: this one
+    object is its pipelines and its objects areas (run() uses no other)."""
 
     poll_seconds = 10.0
+
+    @property
+    def pipelines(self) -> ScriptedBackend:
+        return self
+
+    @property
+    def objects(self) -> ScriptedBackend:
+        return self
 
     def __init__(self, snapshots: list[tuple[str, list[StepRecord]]], reason: str = "") -> None:
         self.snapshots = snapshots
@@ -482,10 +491,10 @@ class ScriptedBackend:
         raise AssertionError("a JSON definition uploads nothing")
 
     # The objects in its S3: the JSON definition's code is there.
-    objects = frozenset({"s3://smgha-local/code/score.py"})
+    stored = frozenset({"s3://smgha-local/code/score.py"})
 
     def missing_objects(self, uris: list[str]) -> list[str]:
-        return [uri for uri in uris if uri not in self.objects]
+        return [uri for uri in uris if uri not in self.stored]
 
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         return JSON_DEFINITION
@@ -673,7 +682,7 @@ def test_the_start_token_is_stable_per_attempt_and_changes_with_the_attempt(
 def local_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, churn_csv: bytes) -> LocalBackend:
     monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
     backend = LocalBackend(region=REGION)
-    backend.put_object("s3://smgha-local/churn/data/churn.csv", churn_csv)
+    backend.objects.put_object("s3://smgha-local/churn/data/churn.csv", churn_csv)
     return backend
 
 
@@ -722,9 +731,9 @@ def test_local_build_trains_evaluates_and_registers_a_model_that_passes(
     package = packages[0]
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     model_uri = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    assert local_state.s3.path(model_uri).stat().st_size > 1000  # a real model.tar.gz
+    assert local_state.objects.path(model_uri).stat().st_size > 1000  # a real model.tar.gz
     statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-    assert json.loads(local_state.s3.path(statistics).read_text()) == json.loads(
+    assert json.loads(local_state.objects.path(statistics).read_text()) == json.loads(
         result.outputs["metrics"]
     )
     tags = json.loads(

@@ -1,4 +1,4 @@
-"""SageMakerBackend's hosting (EndpointBackend) against a moto server, and botocore's Stubber
+"""SageMakerBackend's hosting (the Hosting area) against a moto server, and botocore's Stubber
 for what moto does not do or does differently.
 
 What moto 5.2.5 does differently from SageMaker (found while writing these tests):
@@ -36,13 +36,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from smgha.backends import EndpointBackend, Invocation
-from smgha.backends.sagemaker import (
-    IAM_ACTIONS,
-    IAM_EXTRA_ACTIONS,
-    RUNTIME_IAM_ACTIONS,
-    SageMakerBackend,
-)
+from smgha.backends import Hosting, Invocation
+from smgha.backends.aws import SageMakerBackend
+from smgha.backends.aws.client import IAM_ACTIONS, IAM_EXTRA_ACTIONS, RUNTIME_IAM_ACTIONS
 from smgha.errors import StageError
 from smgha.stages import deploy_endpoint
 
@@ -178,8 +174,8 @@ def autoscaling(aws_env: str) -> Any:
 @pytest.fixture
 def config(backend: SageMakerBackend) -> str:
     """MODEL and CONFIG, created on the moto server through the backend."""
-    backend.create_model(MODEL_REQUEST)
-    backend.create_endpoint_config(CONFIG_REQUEST)
+    backend.hosting.create_model(MODEL_REQUEST)
+    backend.hosting.create_endpoint_config(CONFIG_REQUEST)
     return CONFIG
 
 
@@ -200,17 +196,17 @@ def queue_moto_results(moto_url: str, results: list[dict[str, str]]) -> None:
 
 
 def test_backend_satisfies_endpoint_protocol(backend: SageMakerBackend) -> None:
-    as_protocol: EndpointBackend = backend  # checked by mypy in smgha, by use here
+    as_protocol: Hosting = backend.hosting  # checked by mypy in smgha, by use here
     assert callable(as_protocol.invoke_endpoint)
-    assert backend.poll_seconds == 20.0
+    assert backend.hosting.poll_seconds == 20.0
 
 
 def test_model_is_none_until_created(backend: SageMakerBackend) -> None:
     # moto: ValidationException "Could not find model '<arn>'."
-    assert backend.describe_model(MODEL) is None
+    assert backend.hosting.describe_model(MODEL) is None
 
-    backend.create_model(MODEL_REQUEST)
-    record = backend.describe_model(MODEL)
+    backend.hosting.create_model(MODEL_REQUEST)
+    record = backend.hosting.describe_model(MODEL)
 
     assert record is not None
     assert record["ModelName"] == MODEL
@@ -221,11 +217,11 @@ def test_model_is_none_until_created(backend: SageMakerBackend) -> None:
 
 
 def test_endpoint_config_is_none_until_created(backend: SageMakerBackend) -> None:
-    backend.create_model(MODEL_REQUEST)
-    assert backend.describe_endpoint_config(CONFIG) is None
+    backend.hosting.create_model(MODEL_REQUEST)
+    assert backend.hosting.describe_endpoint_config(CONFIG) is None
 
-    backend.create_endpoint_config(CONFIG_REQUEST)
-    record = backend.describe_endpoint_config(CONFIG)
+    backend.hosting.create_endpoint_config(CONFIG_REQUEST)
+    record = backend.hosting.describe_endpoint_config(CONFIG)
 
     assert record is not None
     assert record["EndpointConfigArn"].endswith(f":endpoint-config/{CONFIG}")
@@ -236,7 +232,7 @@ def test_endpoint_config_is_none_until_created(backend: SageMakerBackend) -> Non
 
 def test_endpoint_config_of_a_missing_model_is_a_stage_error(backend: SageMakerBackend) -> None:
     with pytest.raises(StageError) as caught:
-        backend.create_endpoint_config(CONFIG_REQUEST)
+        backend.hosting.create_endpoint_config(CONFIG_REQUEST)
 
     assert caught.value.title == "CreateEndpointConfig failed"
     assert caught.value.detail.startswith(f"endpoint configuration {CONFIG}: ValidationException")
@@ -244,10 +240,10 @@ def test_endpoint_config_of_a_missing_model_is_a_stage_error(backend: SageMakerB
 
 
 def test_create_endpoint_with_tags(backend: SageMakerBackend, sagemaker: Any, config: str) -> None:
-    assert backend.describe_endpoint(ENDPOINT) is None
+    assert backend.hosting.describe_endpoint(ENDPOINT) is None
 
-    backend.create_endpoint(ENDPOINT, config, {"smgha:model-package-arn": PACKAGE_ARN})
-    record = backend.describe_endpoint(ENDPOINT)
+    backend.hosting.create_endpoint(ENDPOINT, config, {"smgha:model-package-arn": PACKAGE_ARN})
+    record = backend.hosting.describe_endpoint(ENDPOINT)
 
     assert record is not None
     assert record["EndpointStatus"] == "InService"  # moto: at once; SageMaker: Creating first
@@ -262,9 +258,9 @@ def test_create_endpoint_with_tags(backend: SageMakerBackend, sagemaker: Any, co
 def test_create_endpoint_without_tags_sends_none(
     backend: SageMakerBackend, sagemaker: Any, config: str
 ) -> None:
-    calls = capture_params(backend.sagemaker, "sagemaker", "CreateEndpoint")
+    calls = capture_params(backend.clients.sagemaker, "sagemaker", "CreateEndpoint")
 
-    backend.create_endpoint(ENDPOINT, config, {})
+    backend.hosting.create_endpoint(ENDPOINT, config, {})
 
     assert calls == [{"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG}]
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
@@ -273,11 +269,11 @@ def test_create_endpoint_without_tags_sends_none(
 
 def test_create_endpoint_on_a_missing_config_is_a_stage_error(backend: SageMakerBackend) -> None:
     with pytest.raises(StageError) as caught:
-        backend.create_endpoint(ENDPOINT, CONFIG, {})
+        backend.hosting.create_endpoint(ENDPOINT, CONFIG, {})
 
     assert caught.value.title == "CreateEndpoint failed"
     assert "Could not find endpoint configuration" in caught.value.detail
-    assert backend.describe_endpoint(ENDPOINT) is None
+    assert backend.hosting.describe_endpoint(ENDPOINT) is None
 
 
 # -- against moto: alarms and autoscaling -------------------------------------------------
@@ -288,34 +284,34 @@ def test_alarms_by_name_in_the_order_asked_missing_ones_left_out(
 ) -> None:
     errors = f"{ENDPOINT}-invocation-5xx-errors"
     latency = f"{ENDPOINT}-model-latency"
-    backend.put_metric_alarm(alarm_request(errors, "Invocation5XXErrors", 0.0))
-    backend.put_metric_alarm(alarm_request(latency, "ModelLatency", 500_000.0))
-    backend.put_metric_alarm(alarm_request("unrelated", "CPUUtilization", 90.0))
+    backend.hosting.put_metric_alarm(alarm_request(errors, "Invocation5XXErrors", 0.0))
+    backend.hosting.put_metric_alarm(alarm_request(latency, "ModelLatency", 500_000.0))
+    backend.hosting.put_metric_alarm(alarm_request("unrelated", "CPUUtilization", 90.0))
 
-    alarms = backend.describe_alarms([latency, "no-such-alarm", errors, latency])
+    alarms = backend.hosting.describe_alarms([latency, "no-such-alarm", errors, latency])
 
     assert [alarm["AlarmName"] for alarm in alarms] == [latency, errors]
     assert alarms[0]["MetricName"] == "ModelLatency"
     assert alarms[0]["Threshold"] == 500_000.0
     assert alarms[1]["Dimensions"] == alarm_request(errors, "x", 0)["Dimensions"]
     assert {alarm["StateValue"] for alarm in alarms} == {"OK"}
-    assert backend.describe_alarms(["no-such-alarm"]) == []
+    assert backend.hosting.describe_alarms(["no-such-alarm"]) == []
 
 
 def test_no_alarm_names_describe_nothing(backend: SageMakerBackend) -> None:
-    backend.put_metric_alarm(alarm_request("unrelated", "CPUUtilization", 90.0))
-    calls = capture_params(backend.cloudwatch, "cloudwatch", "DescribeAlarms")
+    backend.hosting.put_metric_alarm(alarm_request("unrelated", "CPUUtilization", 90.0))
+    calls = capture_params(backend.clients.cloudwatch, "cloudwatch", "DescribeAlarms")
 
     # DescribeAlarms without AlarmNames would list every alarm of the account.
-    assert backend.describe_alarms([]) == []
+    assert backend.hosting.describe_alarms([]) == []
     assert calls == []
 
 
 def test_put_metric_alarm_replaces_an_alarm_of_the_same_name(backend: SageMakerBackend) -> None:
-    backend.put_metric_alarm(alarm_request("slow", "ModelLatency", 500_000.0))
-    backend.put_metric_alarm(alarm_request("slow", "ModelLatency", 250_000.0))
+    backend.hosting.put_metric_alarm(alarm_request("slow", "ModelLatency", 500_000.0))
+    backend.hosting.put_metric_alarm(alarm_request("slow", "ModelLatency", 250_000.0))
 
-    (alarm,) = backend.describe_alarms(["slow"])
+    (alarm,) = backend.hosting.describe_alarms(["slow"])
     assert alarm["Threshold"] == 250_000.0
 
 
@@ -334,8 +330,8 @@ def test_scalable_target_and_policy(backend: SageMakerBackend, autoscaling: Any)
     }
     assert _scalable_target(autoscaling, RESOURCE_ID) is None
 
-    backend.register_scalable_target({**target, "MinCapacity": 1, "MaxCapacity": 4})
-    backend.put_scaling_policy(
+    backend.hosting.register_scalable_target({**target, "MinCapacity": 1, "MaxCapacity": 4})
+    backend.hosting.put_scaling_policy(
         {
             **target,
             "PolicyName": f"{ENDPOINT}-invocations-per-instance",
@@ -362,7 +358,7 @@ def test_scalable_target_and_policy(backend: SageMakerBackend, autoscaling: Any)
     assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 70.0
 
     # Registering again updates the capacities; another variant is another target.
-    backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 6})
+    backend.hosting.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 6})
     updated = _scalable_target(autoscaling, RESOURCE_ID)
     assert updated is not None
     assert (updated["MinCapacity"], updated["MaxCapacity"]) == (2, 6)
@@ -376,10 +372,10 @@ def test_describe_scalable_target_with_its_policies(backend: SageMakerBackend) -
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    assert backend.describe_scalable_target(RESOURCE_ID) is None
+    assert backend.hosting.describe_scalable_target(RESOURCE_ID) is None
 
-    backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
-    registered = backend.describe_scalable_target(RESOURCE_ID)
+    backend.hosting.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
+    registered = backend.hosting.describe_scalable_target(RESOURCE_ID)
     assert registered is not None
     assert (registered["MinCapacity"], registered["MaxCapacity"]) == (2, 5)
     assert registered["Policies"] == {}
@@ -393,8 +389,8 @@ def test_describe_scalable_target_with_its_policies(backend: SageMakerBackend) -
             "ScaleOutCooldown": 60,
         },
     }  # fmt: skip
-    backend.put_scaling_policy({**target, **policy})
-    record = backend.describe_scalable_target(RESOURCE_ID)
+    backend.hosting.put_scaling_policy({**target, **policy})
+    record = backend.hosting.describe_scalable_target(RESOURCE_ID)
 
     assert record is not None
     assert (record["ResourceId"], record["ScalableDimension"]) == (RESOURCE_ID, DIMENSION)
@@ -406,7 +402,7 @@ def test_describe_scalable_target_with_its_policies(backend: SageMakerBackend) -
         record["Policies"][name]["TargetTrackingScalingPolicyConfiguration"]
         == policy["TargetTrackingScalingPolicyConfiguration"]
     )
-    assert backend.describe_scalable_target(f"endpoint/{ENDPOINT}/variant/Other") is None
+    assert backend.hosting.describe_scalable_target(f"endpoint/{ENDPOINT}/variant/Other") is None
 
 
 def test_describe_scalable_target_requests(backend: SageMakerBackend) -> None:
@@ -431,13 +427,13 @@ def test_describe_scalable_target_requests(backend: SageMakerBackend) -> None:
             "CreationTime": at(0),
         }
 
-    with Stubber(backend.autoscaling) as stub:
+    with Stubber(backend.clients.autoscaling) as stub:
         stub.add_response(
             "describe_scalable_targets",
             {"ScalableTargets": []},
             {**where, "ResourceIds": [RESOURCE_ID]},
         )
-        assert backend.describe_scalable_target(RESOURCE_ID) is None
+        assert backend.hosting.describe_scalable_target(RESOURCE_ID) is None
 
         stub.add_response(
             "describe_scalable_targets",
@@ -454,7 +450,7 @@ def test_describe_scalable_target_requests(backend: SageMakerBackend) -> None:
             {"ScalingPolicies": [policy("b")]},
             {**where, "ResourceId": RESOURCE_ID, "NextToken": "2"},
         )
-        record = backend.describe_scalable_target(RESOURCE_ID)
+        record = backend.hosting.describe_scalable_target(RESOURCE_ID)
         stub.assert_no_pending_responses()
 
     assert record == {**target, "Policies": {"a": policy("a"), "b": policy("b")}}
@@ -467,19 +463,19 @@ def test_delete_scaling_policy_and_deregister_scalable_target(backend: SageMaker
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
-    backend.put_scaling_policy({
+    backend.hosting.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
+    backend.hosting.put_scaling_policy({
         **target,
         "PolicyName": "p",
         "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 70.0, "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}},
     })  # fmt: skip
 
-    backend.delete_scaling_policy("p", RESOURCE_ID)
-    record = backend.describe_scalable_target(RESOURCE_ID)
+    backend.hosting.delete_scaling_policy("p", RESOURCE_ID)
+    record = backend.hosting.describe_scalable_target(RESOURCE_ID)
     assert record is not None and record["Policies"] == {}
-    backend.deregister_scalable_target(RESOURCE_ID)
-    assert backend.describe_scalable_target(RESOURCE_ID) is None
+    backend.hosting.deregister_scalable_target(RESOURCE_ID)
+    assert backend.hosting.describe_scalable_target(RESOURCE_ID) is None
 
 
 def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
@@ -488,11 +484,11 @@ def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    with Stubber(backend.autoscaling) as stub:
+    with Stubber(backend.clients.autoscaling) as stub:
         stub.add_response("delete_scaling_policy", {}, {**where, "PolicyName": "p"})
         stub.add_response("deregister_scalable_target", {}, where)
-        backend.delete_scaling_policy("p", RESOURCE_ID)
-        backend.deregister_scalable_target(RESOURCE_ID)
+        backend.hosting.delete_scaling_policy("p", RESOURCE_ID)
+        backend.hosting.deregister_scalable_target(RESOURCE_ID)
         stub.assert_no_pending_responses()
 
         stub.add_client_error(
@@ -501,7 +497,7 @@ def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
             service_message="No scalable target registered",
         )
         with pytest.raises(StageError) as caught:
-            backend.deregister_scalable_target(RESOURCE_ID)
+            backend.hosting.deregister_scalable_target(RESOURCE_ID)
     assert caught.value.title == "DeregisterScalableTarget failed"
     assert RESOURCE_ID in caught.value.detail
 
@@ -512,7 +508,7 @@ def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
 def _calls_in_order(backend: SageMakerBackend) -> list[str]:
     """The operations the backend's SageMaker and Auto Scaling clients call, in one order."""
     order: list[str] = []
-    for client in (backend.sagemaker, backend.autoscaling):
+    for client in (backend.clients.sagemaker, backend.clients.autoscaling):
         client.meta.events.register(
             "provide-client-params", lambda model, **_: order.append(model.name)
         )
@@ -570,7 +566,10 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
     # The inputs' limits and policy after a deployed update; the live ones after a failed one.
     limits, value = ((2, 6), 70.0) if ends == "deployed" else ((2, 4), 50.0)
     order = _calls_in_order(backend)
-    with Stubber(backend.sagemaker) as sagemaker, Stubber(backend.autoscaling) as autoscaling:
+    with (
+        Stubber(backend.clients.sagemaker) as sagemaker,
+        Stubber(backend.clients.autoscaling) as autoscaling,
+    ):
         autoscaling.add_response(
             "delete_scaling_policy", {}, {**where, "PolicyName": live_policy["PolicyName"]}
         )
@@ -598,10 +597,12 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
         lines: list[str] = []
         if ends == "refused":
             with pytest.raises(StageError, match="UpdateEndpoint failed"):
-                deploy_endpoint.apply(inputs, plan, backend, lines.append, sleep=lambda _: None)
+                deploy_endpoint.apply(
+                    inputs, plan, backend.hosting, lines.append, sleep=lambda _: None
+                )
         else:
             outcome = deploy_endpoint.apply(
-                inputs, plan, backend, lines.append, sleep=lambda _: None
+                inputs, plan, backend.hosting, lines.append, sleep=lambda _: None
             )
             assert outcome == ends
         sagemaker.assert_no_pending_responses()
@@ -623,7 +624,7 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
 
 def test_invoke_endpoint_gets_motos_canned_answer(backend: SageMakerBackend) -> None:
     # moto answers for any endpoint name, existing or not.
-    invocation = backend.invoke_endpoint("no-such-endpoint", b"1,2,3\n", "text/csv")
+    invocation = backend.hosting.invoke_endpoint("no-such-endpoint", b"1,2,3\n", "text/csv")
 
     assert invocation == Invocation(
         status=200,
@@ -652,10 +653,12 @@ def test_invoke_endpoint_gets_queued_results(backend: SageMakerBackend, aws_env:
         ],
     )
 
-    first = backend.invoke_endpoint(ENDPOINT, b"1,2,3\n", "text/csv")
-    second = backend.invoke_endpoint(ENDPOINT, b"4,5,6\n", "text/csv", accept="application/json")
-    repeated = backend.invoke_endpoint(ENDPOINT, b"1,2,3\n", "text/csv")
-    after_queue = backend.invoke_endpoint(ENDPOINT, b"7,8,9\n", "text/csv")
+    first = backend.hosting.invoke_endpoint(ENDPOINT, b"1,2,3\n", "text/csv")
+    second = backend.hosting.invoke_endpoint(
+        ENDPOINT, b"4,5,6\n", "text/csv", accept="application/json"
+    )
+    repeated = backend.hosting.invoke_endpoint(ENDPOINT, b"1,2,3\n", "text/csv")
+    after_queue = backend.hosting.invoke_endpoint(ENDPOINT, b"7,8,9\n", "text/csv")
 
     assert (first.status, first.body, first.content_type, first.variant) == (
         200,
@@ -696,7 +699,7 @@ CANARY_INSTANCES: dict[str, Any] = {
 def test_update_endpoint_request(
     backend: SageMakerBackend, deployment_config: dict[str, Any]
 ) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "update_endpoint",
             {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"},
@@ -708,12 +711,12 @@ def test_update_endpoint_request(
             },
         )
 
-        assert backend.update_endpoint(ENDPOINT, CONFIG, deployment_config) is None
+        assert backend.hosting.update_endpoint(ENDPOINT, CONFIG, deployment_config) is None
         stub.assert_no_pending_responses()
 
 
 def test_update_endpoint_without_deployment_config(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "update_endpoint",
             {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"},
@@ -724,12 +727,12 @@ def test_update_endpoint_without_deployment_config(backend: SageMakerBackend) ->
             },
         )
 
-        backend.update_endpoint(ENDPOINT, CONFIG, None)
+        backend.hosting.update_endpoint(ENDPOINT, CONFIG, None)
         stub.assert_no_pending_responses()
 
 
 def test_update_endpoint_refused_is_a_stage_error(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "update_endpoint",
             service_error_code="ValidationException",
@@ -739,7 +742,7 @@ def test_update_endpoint_refused_is_a_stage_error(backend: SageMakerBackend) -> 
             ),
         )
         with pytest.raises(StageError) as caught:
-            backend.update_endpoint(ENDPOINT, CONFIG, CANARY)
+            backend.hosting.update_endpoint(ENDPOINT, CONFIG, CANARY)
 
     assert caught.value.title == "UpdateEndpoint failed"
     assert caught.value.detail.startswith(
@@ -810,14 +813,14 @@ BLUE_GREEN_IN_PROGRESS: dict[str, Any] = {
 
 
 def test_blue_green_in_progress_is_mapped_unchanged(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "describe_endpoint",
             {**BLUE_GREEN_IN_PROGRESS, "ResponseMetadata": {"HTTPStatusCode": 200}},
             expected_params={"EndpointName": ENDPOINT},
         )
 
-        record = backend.describe_endpoint(ENDPOINT)
+        record = backend.hosting.describe_endpoint(ENDPOINT)
 
     assert record == BLUE_GREEN_IN_PROGRESS
 
@@ -847,12 +850,12 @@ def test_missing_resources_as_the_service_reports_them(
     backend: SageMakerBackend, method: str, operation: str, message: str
 ) -> None:
     name = {"describe_endpoint": ENDPOINT, "describe_endpoint_config": CONFIG}.get(method, MODEL)
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             method, service_error_code="ValidationException", service_message=message
         )
 
-        assert getattr(backend, method)(name) is None
+        assert getattr(backend.hosting, method)(name) is None
 
 
 @pytest.mark.parametrize(
@@ -879,11 +882,11 @@ def test_missing_resources_as_the_service_reports_them(
 def test_other_errors_are_not_a_missing_resource(
     backend: SageMakerBackend, method: str, code: str, message: str
 ) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(method, service_error_code=code, service_message=message)
 
         with pytest.raises(StageError) as caught:
-            getattr(backend, method)(ENDPOINT)
+            getattr(backend.hosting, method)(ENDPOINT)
 
     assert caught.value.detail.endswith(f"{code}: {message}")
 
@@ -892,7 +895,7 @@ def test_describe_alarms_asks_100_names_at_a_time_and_reads_every_page(
     backend: SageMakerBackend,
 ) -> None:
     names = [f"alarm-{index:03d}" for index in range(150)]
-    with Stubber(backend.cloudwatch) as stub:
+    with Stubber(backend.clients.cloudwatch) as stub:
         stub.add_response(
             "describe_alarms",
             {"MetricAlarms": [metric_alarm(names[5])], "NextToken": "page-2"},
@@ -909,7 +912,7 @@ def test_describe_alarms_asks_100_names_at_a_time_and_reads_every_page(
             expected_params={"AlarmNames": names[100:]},
         )
 
-        alarms = backend.describe_alarms(names)
+        alarms = backend.hosting.describe_alarms(names)
         stub.assert_no_pending_responses()
 
     assert [alarm["AlarmName"] for alarm in alarms] == [names[1], names[5], names[120]]
@@ -919,7 +922,7 @@ def test_describe_alarms_asks_100_names_at_a_time_and_reads_every_page(
 
 
 def test_invoke_endpoint_request_and_answer(backend: SageMakerBackend) -> None:
-    with Stubber(backend.runtime) as stub:
+    with Stubber(backend.clients.runtime) as stub:
         stub.add_response(
             "invoke_endpoint",
             {
@@ -935,7 +938,7 @@ def test_invoke_endpoint_request_and_answer(backend: SageMakerBackend) -> None:
             },
         )
 
-        invocation = backend.invoke_endpoint(ENDPOINT, b"1,2\n3,4\n", "text/csv")
+        invocation = backend.hosting.invoke_endpoint(ENDPOINT, b"1,2\n3,4\n", "text/csv")
 
     assert invocation.status == 200
     assert invocation.body == b"0.87\n0.02\n"
@@ -955,7 +958,7 @@ def test_model_error_is_the_containers_answer(
     backend: SageMakerBackend, original_status: int, original_message: str
 ) -> None:
     kind = "client" if original_status < 500 else "server"
-    with Stubber(backend.runtime) as stub:
+    with Stubber(backend.clients.runtime) as stub:
         stub.add_client_error(
             "invoke_endpoint",
             service_error_code="ModelError",
@@ -975,7 +978,7 @@ def test_model_error_is_the_containers_answer(
             },
         )
 
-        invocation = backend.invoke_endpoint(ENDPOINT, b"abc,1\n", "text/csv")
+        invocation = backend.hosting.invoke_endpoint(ENDPOINT, b"abc,1\n", "text/csv")
 
     assert invocation.status == original_status
     assert invocation.body == original_message.encode()
@@ -1002,10 +1005,10 @@ def test_model_error_as_botocore_parses_it_off_the_wire(backend: SageMakerBacken
         headers = {"x-amzn-ErrorType": "ModelError", "Content-Type": "application/json"}
         return AWSResponse(request.url, 424, headers, Raw(body))
 
-    runtime = backend.runtime
+    runtime = backend.clients.runtime
     runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
     try:
-        invocation = backend.invoke_endpoint(ENDPOINT, b"<row/>", "application/xml")
+        invocation = backend.hosting.invoke_endpoint(ENDPOINT, b"<row/>", "application/xml")
     finally:
         runtime.meta.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", answer)
 
@@ -1024,7 +1027,7 @@ def test_model_error_as_botocore_parses_it_off_the_wire(backend: SageMakerBacken
 def test_invoke_endpoint_failures_are_stage_errors(
     backend: SageMakerBackend, code: str, message: str, status: int
 ) -> None:
-    with Stubber(backend.runtime) as stub:
+    with Stubber(backend.clients.runtime) as stub:
         stub.add_client_error(
             "invoke_endpoint",
             service_error_code=code,
@@ -1032,7 +1035,7 @@ def test_invoke_endpoint_failures_are_stage_errors(
             http_status_code=status,
         )
         with pytest.raises(StageError) as caught:
-            backend.invoke_endpoint(ENDPOINT, b"1,2\n", "text/csv")
+            backend.hosting.invoke_endpoint(ENDPOINT, b"1,2\n", "text/csv")
 
     assert caught.value.title == "InvokeEndpoint failed"
     assert caught.value.detail == f"endpoint {ENDPOINT}: {code}: {message}"
@@ -1115,7 +1118,7 @@ def test_invoke_endpoint_failures_are_stage_errors(
 def test_access_denied_names_the_iam_action(
     backend: SageMakerBackend, client: str, method: str, call: Any, action: str, extra: str
 ) -> None:
-    with Stubber(getattr(backend, client)) as stub:
+    with Stubber(getattr(backend.clients, client)) as stub:
         stub.add_client_error(
             method,
             service_error_code="AccessDeniedException",
@@ -1125,7 +1128,7 @@ def test_access_denied_names_the_iam_action(
             ),
         )
         with pytest.raises(StageError) as caught:
-            call(backend)
+            call(backend.hosting)
 
     detail = caught.value.detail
     assert "AccessDeniedException: User: " in detail
@@ -1210,11 +1213,13 @@ def test_deploy_stage_polls_the_endpoint_every_poll_seconds(backend: SageMakerBa
         slept.append(seconds)
         now[0] += seconds
 
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         for response in (BLUE_GREEN_IN_PROGRESS, BLUE_GREEN_IN_PROGRESS, finished):
             stub.add_response("describe_endpoint", response, {"EndpointName": ENDPOINT})
 
-        final = deploy_endpoint._wait(inputs, backend, lambda _: None, sleep, lambda: now[0])
+        final = deploy_endpoint._wait(
+            inputs, backend.hosting, lambda _: None, sleep, lambda: now[0]
+        )
         stub.assert_no_pending_responses()
 
     assert final["EndpointStatus"] == "InService"

@@ -45,7 +45,7 @@ Fault = Callable[[int, Invocation], Invocation]
 
 
 class FakeEndpoints:
-    """An in-memory EndpointBackend: invoke_endpoint serves the booster's predictions.
+    """An in-memory Hosting area: invoke_endpoint serves the booster's predictions.
 
     `fault(index, answer)` rewrites the answer of call `index` (0-based, in call order: the
     functional pass's rows come first); `latency(index)` is the reported wall time of a
@@ -698,7 +698,7 @@ def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
     an error, instead of being retried into a success the load test never sees."""
     from botocore.awsrequest import AWSResponse
 
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
 
     backend = SageMakerBackend(region="us-east-1")
     attempts: list[str] = []
@@ -718,11 +718,11 @@ def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
 
     path = write_csv(tmp_path / "p.csv", feature_rows())
     rows = smoke_test.parse_payloads(path, path.read_text()).rows
-    runtime = backend.runtime
+    runtime = backend.clients.runtime
     runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
     try:
         result = smoke_test.load_test(
-            backend, ENDPOINT, rows, "text/csv", 6, 2, time.monotonic() + 60
+            backend.hosting, ENDPOINT, rows, "text/csv", 6, 2, time.monotonic() + 60
         )
     finally:
         runtime.meta.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", answer)
@@ -733,7 +733,7 @@ def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
     assert code in result.first_error
     # Only the runtime gives up retrying: the control-plane clients keep 1 call + 10 retries.
     assert runtime.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
-    assert backend.sagemaker.meta.config.retries["total_max_attempts"] == 11
+    assert backend.clients.sagemaker.meta.config.retries["total_max_attempts"] == 11
 
 
 def test_percentiles_are_nearest_rank() -> None:

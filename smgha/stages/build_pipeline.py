@@ -25,7 +25,7 @@ from typing import Any
 from smgha import definition as defn
 from smgha import gates
 from smgha.aws_values import aws_value
-from smgha.backends import PipelineBackend, StepRecord, backend, registered_model_package
+from smgha.backends import Backend, StepRecord, backend, registered_model_package
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -352,7 +352,7 @@ def start_token(inputs: Inputs, parameters: dict[str, str]) -> str:
 
 def run(
     inputs: Inputs,
-    backend: PipelineBackend,
+    backend: Backend,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -368,7 +368,7 @@ def run(
     _check_code_exists(definition, uploads, backend)
     steps = sum(1 for _ in defn.iter_steps(definition["Steps"]))
     log(f"Definition: {steps} steps, {len(defn.parameters(definition))} parameters; wiring checked")
-    deployed = backend.get_pipeline_definition(inputs.pipeline_name)
+    deployed = backend.pipelines.get_pipeline_definition(inputs.pipeline_name)
     result = BuildResult(
         status="DryRun",
         definition=definition,
@@ -379,7 +379,7 @@ def run(
 
     for uri, body in uploads.items():
         try:
-            backend.put_object(uri, body)
+            backend.objects.put_object(uri, body)
         except StageError as error:
             # The first upload is the first write: a bucket that does not exist is the input's
             # fault, said before anything was created (S3's error code NoSuchBucket).
@@ -392,11 +392,11 @@ def run(
                 ) from error
             raise
         log(f"Uploaded {uri} ({len(body)} bytes)")
-    result.pipeline_arn, result.created = backend.upsert_pipeline(
+    result.pipeline_arn, result.created = backend.pipelines.upsert_pipeline(
         inputs.pipeline_name, definition, inputs.role_arn, inputs.tags
     )
     log(f"{'Created' if result.created else 'Updated'} pipeline {result.pipeline_arn}")
-    result.execution_arn = backend.start_execution(
+    result.execution_arn = backend.pipelines.start_execution(
         inputs.pipeline_name, parameters, start_token(inputs, parameters)
     )
     result.status = "Executing"
@@ -425,12 +425,14 @@ def build_definition(inputs: Inputs) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 
 def _check_code_exists(
-    definition: dict[str, Any], uploads: dict[str, bytes], backend: PipelineBackend
+    definition: dict[str, Any], uploads: dict[str, bytes], backend: Backend
 ) -> None:
     """Every code object the definition names is uploaded by this build or already there.
     A definition file refers to the code the SDK uploaded when it was rendered, on another
     machine or to another bucket: without this check the first step fails minutes later."""
-    missing = backend.missing_objects([u for u in defn.code_uris(definition) if u not in uploads])
+    missing = backend.objects.missing_objects(
+        [u for u in defn.code_uris(definition) if u not in uploads]
+    )
     if missing:
         raise InputError(
             "definition",
@@ -457,7 +459,7 @@ def _check_upload_buckets(uploads: dict[str, bytes], bucket: str) -> None:
 
 def _watch(
     inputs: Inputs,
-    backend: PipelineBackend,
+    backend: Backend,
     result: BuildResult,
     definition: dict[str, Any] | None,
     log: Callable[[str], None],
@@ -470,8 +472,8 @@ def _watch(
     waiting = Waiting(f"execution {result.execution_arn}", log, clock)
     seen: dict[str, str] = {}
     while True:
-        execution = backend.describe_execution(result.execution_arn)
-        result.steps = backend.list_steps(result.execution_arn)
+        execution = backend.pipelines.describe_execution(result.execution_arn)
+        result.steps = backend.pipelines.list_steps(result.execution_arn)
         for step in result.steps:
             if seen.get(step.name) != step.status:
                 seen[step.name] = step.status
@@ -489,7 +491,7 @@ def _watch(
             or "none yet"
         )
         waiting.tick(f"{execution.status}, running: {running}")
-        sleep(min(waiting.pause(backend.poll_seconds), deadline - now))
+        sleep(min(waiting.pause(backend.pipelines.poll_seconds), deadline - now))
 
     result.status = execution.status
     result.failure_reason = execution.failure_reason
@@ -500,10 +502,12 @@ def _watch(
 
 
 def _read_metrics(
-    inputs: Inputs, backend: PipelineBackend, result: BuildResult, definition: dict[str, Any] | None
+    inputs: Inputs, backend: Backend, result: BuildResult, definition: dict[str, Any] | None
 ) -> Any:
     if definition is None:  # resumed: the deployed definition is the one that ran
-        definition = backend.get_pipeline_definition(inputs.pipeline_name) or {"Steps": []}
+        definition = backend.pipelines.get_pipeline_definition(inputs.pipeline_name) or {
+            "Steps": []
+        }
     candidates = defn.property_files(definition)
     if inputs.metrics_property_file:
         candidates = [
@@ -520,7 +524,7 @@ def _read_metrics(
     ran = {s.name for s in result.steps if s.status == "Succeeded"}
     for step_name, property_file in candidates:
         if step_name in ran:
-            return backend.read_property_file(
+            return backend.pipelines.read_property_file(
                 result.execution_arn,
                 step_name,
                 property_file["OutputName"],

@@ -19,12 +19,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from smgha import definition as defn
 from smgha import serving_container
 from smgha.aws_values import aws_value
-from smgha.backends import EndpointBackend, RegistryBackend, backend
+from smgha.backends import Hosting, Registry, backend
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -412,7 +412,7 @@ def _deployment_waits(inputs: Inputs) -> tuple[int, str]:
 # ---- plan: read everything, decide names and requests -------------------------------------------
 
 
-def plan(inputs: Inputs, hosting: EndpointBackend, registry: RegistryBackend) -> DeploymentPlan:
+def plan(inputs: Inputs, hosting: Hosting, registry: Registry) -> DeploymentPlan:
     package = registry.describe_model_package(inputs.model_package_arn)
     if package is None:
         raise InputError(
@@ -590,7 +590,7 @@ def _same_settings(live_config: dict[str, Any], request: dict[str, Any]) -> bool
     return bool(settings(live_config) == settings(request))
 
 
-def _package_of(config: dict[str, Any] | None, hosting: EndpointBackend) -> str:
+def _package_of(config: dict[str, Any] | None, hosting: Hosting) -> str:
     """The model package a live endpoint config serves ('' when unknown)."""
     for variant in (config or {}).get("ProductionVariants") or []:
         model = hosting.describe_model(variant["ModelName"]) or {}
@@ -678,7 +678,7 @@ def _alarm_requests(inputs: Inputs) -> list[dict[str, Any]]:
 def apply(
     inputs: Inputs,
     deployment: DeploymentPlan,
-    hosting: EndpointBackend,
+    hosting: Hosting,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -746,7 +746,7 @@ def apply(
 
 def _wait(
     inputs: Inputs,
-    hosting: EndpointBackend,
+    hosting: Hosting,
     log: Callable[[str], None],
     sleep: Callable[[float], None],
     clock: Callable[[], float],
@@ -796,7 +796,7 @@ def _scaling_policy_config(inputs: Inputs) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _autoscale(inputs: Inputs, hosting: EndpointBackend, log: Callable[[str], None]) -> None:
+def _autoscale(inputs: Inputs, hosting: Hosting, log: Callable[[str], None]) -> None:
     assert inputs.autoscaling is not None
     low, high = inputs.autoscaling
     resource = _scaling_resource(inputs)
@@ -829,7 +829,7 @@ _POLICY_FIELDS = ("PolicyName", "ServiceNamespace", "ResourceId", "ScalableDimen
 
 
 def _deregister(
-    inputs: Inputs, deployment: DeploymentPlan, hosting: EndpointBackend, log: Callable[[str], None]
+    inputs: Inputs, deployment: DeploymentPlan, hosting: Hosting, log: Callable[[str], None]
 ) -> None:
     """Take the variant out of autoscaling before an update that changes its instance type.
 
@@ -850,7 +850,7 @@ def _deregister(
 def _reregister(
     inputs: Inputs,
     deployment: DeploymentPlan,
-    hosting: EndpointBackend,
+    hosting: Hosting,
     log: Callable[[str], None],
     keep_live_limits: bool,
 ) -> None:
@@ -873,7 +873,7 @@ def _reregister(
 
 
 def _reregister_after_failure(
-    inputs: Inputs, deployment: DeploymentPlan, hosting: EndpointBackend, log: Callable[[str], None]
+    inputs: Inputs, deployment: DeploymentPlan, hosting: Hosting, log: Callable[[str], None]
 ) -> None:
     """The update failed: give the fleet its scaling back, without hiding why it failed."""
     try:
@@ -1011,8 +1011,8 @@ def main(runner: Runner | None = None) -> int:
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
         chosen = backend(inputs.backend, inputs.region)
-        hosting = cast(EndpointBackend, chosen)
-        deployment = plan(inputs, hosting, chosen)
+        hosting = chosen.hosting
+        deployment = plan(inputs, hosting, chosen.registry)
         for notice in deployment.notices:
             runner.notice(notice, title=f"{STAGE}: canary size")
         if inputs.dry_run:

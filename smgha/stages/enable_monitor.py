@@ -32,11 +32,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 from smgha import monitor
 from smgha.aws_values import aws_value
-from smgha.backends import EndpointBackend, backend
+from smgha.backends import Backend, backend
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -166,32 +166,8 @@ OUTPUTS = (
 )
 
 
-class MonitoringBackend(EndpointBackend, Protocol):
-    """What this stage needs: hosting, objects, and Model Monitor's resources."""
-
-    poll_seconds: float
-
-    def put_object(self, uri: str, body: bytes) -> None: ...
-
-    def read_object(self, uri: str) -> bytes: ...
-
-    def read_json(self, uri: str) -> Any: ...
-
-    def describe_data_quality_job_definition(self, name: str) -> dict[str, Any] | None: ...
-
-    def create_data_quality_job_definition(self, request: dict[str, Any]) -> None: ...
-
-    def delete_data_quality_job_definition(self, name: str) -> None: ...
-
-    def describe_monitoring_schedule(self, name: str) -> dict[str, Any] | None: ...
-
-    def create_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
-
-    def update_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
-
-    def create_processing_job(self, request: dict[str, Any]) -> None: ...
-
-    def describe_processing_job(self, name: str) -> dict[str, Any] | None: ...
+# The monitor this stage enables: the Monitoring port's kind for the DataQuality APIs.
+MONITOR_KIND = "data-quality"
 
 
 @dataclass(frozen=True)
@@ -438,11 +414,11 @@ def analyzer_image(region: str) -> str:
     return f"{account}.dkr.ecr.{region}.{domain}/{ANALYZER_REPOSITORY}"
 
 
-def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Dataset:
+def read_baseline_data(inputs: Inputs, backend: Backend) -> monitor.Dataset:
     uri = inputs.baseline_data_uri
     try:
         if uri.startswith("s3://"):
-            data = hosting.read_object(uri)
+            data = backend.objects.read_object(uri)
         else:
             path = workspace_file(
                 "baseline-data-uri", uri, inputs.workspace, local_state_folder(inputs.backend)
@@ -499,9 +475,9 @@ def _live_instance_counts(
     ]
 
 
-def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
+def plan(inputs: Inputs, backend: Backend) -> MonitorPlan:
     endpoint = inputs.endpoint_name
-    live = hosting.describe_endpoint(endpoint)
+    live = backend.hosting.describe_endpoint(endpoint)
     if live is None:
         raise InputError(
             "endpoint-name",
@@ -513,11 +489,11 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
             "endpoint not InService",
             f"{endpoint} is {live.get('EndpointStatus')}; wait until it is InService",
         )
-    live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) or {}
+    live_config = backend.hosting.describe_endpoint_config(live["EndpointConfigName"]) or {}
     image = analyzer_image(inputs.region)
     output = inputs.output_uri
     baseline_uri = f"{output}/baseline"
-    dataset = read_baseline_data(inputs, hosting)
+    dataset = read_baseline_data(inputs, backend)
 
     capture = live_config.get("DataCaptureConfig") or {}
     config_request: dict[str, Any] | None = None
@@ -620,7 +596,7 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
         config_name=config_name,
         config_request=config_request,
         config_exists=config_request is not None
-        and hosting.describe_endpoint_config(config_name) is not None,
+        and backend.hosting.describe_endpoint_config(config_name) is not None,
         output_uri=output,
         statistics_uri=statistics_uri,
         constraints_uri=constraints_uri,
@@ -632,10 +608,11 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
         job_dataset_uri=job_dataset_uri,
         definition_name=definition_name,
         definition_request=definition_request,
-        definition_exists=hosting.describe_data_quality_job_definition(definition_name) is not None,
+        definition_exists=backend.monitoring.describe_job_definition(MONITOR_KIND, definition_name)
+        is not None,
         schedule_name=schedule_name,
         schedule_request=schedule_request,
-        schedule_live=hosting.describe_monitoring_schedule(schedule_name),
+        schedule_live=backend.monitoring.describe_monitoring_schedule(schedule_name),
         alarm_requests=alarm_requests(inputs, dataset.names, schedule_name),
     )
 
@@ -737,22 +714,22 @@ def alarm_requests(inputs: Inputs, features: list[str], schedule: str) -> list[d
 def apply(
     inputs: Inputs,
     monitoring: MonitorPlan,
-    hosting: MonitoringBackend,
+    backend: Backend,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Capture, baseline, job definition, schedule, alarms; return the baseline statistics."""
-    _capture(inputs, monitoring, hosting, log, sleep, clock)
-    statistics = _baseline(inputs, monitoring, hosting, log, sleep, clock)
+    _capture(inputs, monitoring, backend, log, sleep, clock)
+    statistics = _baseline(inputs, monitoring, backend, log, sleep, clock)
     if monitoring.definition_exists:
         log(f"Job definition {monitoring.definition_name} exists: kept")
     else:
-        hosting.create_data_quality_job_definition(monitoring.definition_request)
+        backend.monitoring.create_job_definition(MONITOR_KIND, monitoring.definition_request)
         log(f"Created data-quality job definition {monitoring.definition_name}")
     action = monitoring.schedule_action
     if action == "create":
-        hosting.create_monitoring_schedule(
+        backend.monitoring.create_monitoring_schedule(
             {
                 **monitoring.schedule_request,
                 "Tags": [{"Key": "smgha:endpoint", "Value": inputs.endpoint_name}],
@@ -762,7 +739,7 @@ def apply(
             f"Created monitoring schedule {monitoring.schedule_name} ({inputs.schedule_expression})"
         )
     elif action == "update":
-        hosting.update_monitoring_schedule(monitoring.schedule_request)
+        backend.monitoring.update_monitoring_schedule(monitoring.schedule_request)
         log(
             f"Updated monitoring schedule {monitoring.schedule_name} ({inputs.schedule_expression})"
         )
@@ -773,12 +750,12 @@ def apply(
     # still hold it while the schedule update settles; then it stays, which is harmless.
     if previous and previous[:-9] == monitoring.definition_name[:-9]:
         try:
-            hosting.delete_data_quality_job_definition(previous)
+            backend.monitoring.delete_job_definition(MONITOR_KIND, previous)
             log(f"Deleted the replaced job definition {previous}")
         except StageError as error:
             log(f"The replaced job definition {previous} stays: {error.detail}")
     for alarm in monitoring.alarm_requests:
-        hosting.put_metric_alarm(alarm)
+        backend.hosting.put_metric_alarm(alarm)
     target = f", notifying {inputs.sns_topic_arn}" if inputs.sns_topic_arn else ""
     log(
         f"Drift alarms ({len(monitoring.alarm_requests)}){target}: {', '.join(monitoring.alarm_names)}"
@@ -789,7 +766,7 @@ def apply(
 def _capture(
     inputs: Inputs,
     monitoring: MonitorPlan,
-    hosting: MonitoringBackend,
+    backend: Backend,
     log: Callable[[str], None],
     sleep: Callable[[float], None],
     clock: Callable[[], float],
@@ -798,9 +775,9 @@ def _capture(
         log(f"Data capture is on ({monitoring.capture_uri}): left alone")
         return
     if not monitoring.config_exists:
-        hosting.create_endpoint_config(monitoring.config_request)
+        backend.hosting.create_endpoint_config(monitoring.config_request)
         log(f"Created endpoint config {monitoring.config_name} (live config + data capture)")
-    hosting.update_endpoint(
+    backend.hosting.update_endpoint(
         inputs.endpoint_name,
         monitoring.config_name,
         {
@@ -814,10 +791,10 @@ def _capture(
     log(
         f"Updating {inputs.endpoint_name} to {monitoring.config_name} (all at once) to capture {inputs.data_capture_percent} % to {monitoring.capture_uri}"
     )
-    started, poll = clock(), float(getattr(hosting, "poll_seconds", 20.0))
+    started, poll = clock(), float(getattr(backend.hosting, "poll_seconds", 20.0))
     waiting = Waiting(inputs.endpoint_name, log, clock)
     while True:
-        record = hosting.describe_endpoint(inputs.endpoint_name) or {}
+        record = backend.hosting.describe_endpoint(inputs.endpoint_name) or {}
         status = record.get("EndpointStatus", "missing")
         if status in ("InService", "Failed", "OutOfService"):
             break
@@ -839,29 +816,35 @@ def _capture(
 def _baseline(
     inputs: Inputs,
     monitoring: MonitorPlan,
-    hosting: MonitoringBackend,
+    backend: Backend,
     log: Callable[[str], None],
     sleep: Callable[[float], None],
     clock: Callable[[], float],
 ) -> dict[str, Any]:
     if monitoring.statistics is not None and monitoring.constraints is not None:
-        hosting.put_object(monitoring.statistics_uri, monitor.json_bytes(monitoring.statistics))
-        hosting.put_object(monitoring.constraints_uri, monitor.json_bytes(monitoring.constraints))
+        backend.objects.put_object(
+            monitoring.statistics_uri, monitor.json_bytes(monitoring.statistics)
+        )
+        backend.objects.put_object(
+            monitoring.constraints_uri, monitor.json_bytes(monitoring.constraints)
+        )
         log(
             f"Baseline of {len(monitoring.dataset.rows)} rows, {len(monitoring.dataset.names)} features: {monitoring.statistics_uri}, {monitoring.constraints_uri}"
         )
         return monitoring.statistics
     assert monitoring.job_request is not None
     name = monitoring.job_request["ProcessingJobName"]
-    job = hosting.describe_processing_job(name)
+    job = backend.monitoring.describe_processing_job(name)
     if job is None:
-        hosting.put_object(monitoring.job_dataset_uri, _features_csv(inputs, monitoring.dataset))
-        hosting.create_processing_job(monitoring.job_request)
+        backend.objects.put_object(
+            monitoring.job_dataset_uri, _features_csv(inputs, monitoring.dataset)
+        )
+        backend.monitoring.create_processing_job(monitoring.job_request)
         log(f"Started baselining job {name} on {monitoring.job_dataset_uri}")
-    started, poll = clock(), float(getattr(hosting, "poll_seconds", 20.0))
+    started, poll = clock(), float(getattr(backend.hosting, "poll_seconds", 20.0))
     waiting = Waiting(f"baselining job {name}", log, clock)
     while True:
-        job = hosting.describe_processing_job(name) or {}
+        job = backend.monitoring.describe_processing_job(name) or {}
         status = job.get("ProcessingJobStatus", "missing")
         if status in ("Completed", "Failed", "Stopped"):
             break
@@ -876,17 +859,18 @@ def _baseline(
             f"baselining job {status}", f"{name}: {job.get('FailureReason') or 'no reason given'}"
         )
     log(f"Baselining job {name} completed")
-    constraints = hosting.read_json(monitoring.constraints_uri)
+    constraints = backend.objects.read_json(monitoring.constraints_uri)
     distribution = constraints.setdefault("monitoring_config", {}).setdefault(
         "distribution_constraints", {}
     )
     if distribution.get("comparison_threshold") != inputs.drift_threshold:
         distribution["comparison_threshold"] = inputs.drift_threshold
-        hosting.put_object(monitoring.constraints_uri, monitor.json_bytes(constraints))
+        backend.objects.put_object(monitoring.constraints_uri, monitor.json_bytes(constraints))
         log(
             f"Set comparison_threshold to {inputs.drift_threshold:g} in {monitoring.constraints_uri}"
         )
-    return cast(dict[str, Any], hosting.read_json(monitoring.statistics_uri))
+    statistics: dict[str, Any] = backend.objects.read_json(monitoring.statistics_uri)
+    return statistics
 
 
 # ---- the edge -----------------------------------------------------------------------------------
@@ -932,9 +916,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        hosting = cast(MonitoringBackend, backend(inputs.backend, inputs.region))
-        monitoring = plan(inputs, hosting)
-        statistics = apply(inputs, monitoring, hosting, runner.info)
+        stage_backend = backend(inputs.backend, inputs.region)
+        monitoring = plan(inputs, stage_backend)
+        statistics = apply(inputs, monitoring, stage_backend, runner.info)
         report(inputs, monitoring, statistics, runner)
 
     return run_stage(STAGE, body, runner)

@@ -318,20 +318,20 @@ def git_commit(folder: Path) -> str:
 # ---- plan: read everything, check everything ---------------------------------------------------
 
 
-def plan(inputs: Inputs, registry: Backend) -> GatePlan:
-    if registry.describe_model_package_group(inputs.group) is None:
+def plan(inputs: Inputs, backend: Backend) -> GatePlan:
+    if backend.registry.describe_model_package_group(inputs.group) is None:
         if inputs.execution_arn and not inputs.model_package_arn:
             # When the build registered its package in another group, that mismatch is the
             # error to report (with the group to use), not a missing group to create:
             # _candidate raises GroupMismatch then.
-            _candidate(inputs, registry)
+            _candidate(inputs, backend)
         raise InputError(
             "model-package-group",
             f"there is no model package group {inputs.group!r} in {inputs.region} ({inputs.backend})",
             "Create it (the Terraform module does), or check the name and region.",
         )
-    candidate_arn, candidate, request = _candidate(inputs, registry)
-    evaluation = _evaluation(inputs, registry, candidate)
+    candidate_arn, candidate, request = _candidate(inputs, backend)
+    evaluation = _evaluation(inputs, backend, candidate)
     candidate_metrics = gates.metric_table(evaluation)
     if not candidate_metrics:
         raise InputError(
@@ -342,8 +342,8 @@ def plan(inputs: Inputs, registry: Backend) -> GatePlan:
     rules = list(inputs.rules)
     gates.check_metrics_exist(rules, candidate_metrics)
 
-    champion = _champion(inputs.group, candidate_arn, registry)
-    champion_metrics = _recorded_metrics(champion, registry) if champion is not None else None
+    champion = _champion(inputs.group, candidate_arn, backend)
+    champion_metrics = _recorded_metrics(champion, backend) if champion is not None else None
     decision = gates.decide(
         gates.evaluate(rules, candidate_metrics, champion_metrics),
         manual_approval=inputs.manual_approval,
@@ -351,7 +351,7 @@ def plan(inputs: Inputs, registry: Backend) -> GatePlan:
         forced_by=inputs.actor,
         reason=inputs.force_reason,
     )
-    lineage = _lineage(inputs, registry, candidate_metrics, decision)
+    lineage = _lineage(inputs, backend, candidate_metrics, decision)
     # Checked now, before anything is written: the keys already on the package count too.
     names = gates.short_names(candidate_metrics)
     stored = storable_lineage(
@@ -374,13 +374,13 @@ def plan(inputs: Inputs, registry: Backend) -> GatePlan:
 
 
 def _candidate(
-    inputs: Inputs, registry: Backend
+    inputs: Inputs, backend: Backend
 ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
     """(ARN, record, None) of an existing candidate, or ('', request, request) of a new one."""
     arn, source = inputs.model_package_arn, "model-package-arn"
     if not arn and inputs.execution_arn:
         arn, source = (
-            registered_model_package(registry.list_steps(inputs.execution_arn)),
+            registered_model_package(backend.pipelines.list_steps(inputs.execution_arn)),
             "execution-arn",
         )
         if not arn:
@@ -392,7 +392,7 @@ def _candidate(
     if not arn:
         request = _register_request(inputs)
         return "", request, request
-    record = registry.describe_model_package(arn)
+    record = backend.registry.describe_model_package(arn)
     if record is None:
         raise InputError(
             source, f"there is no model package {arn}", "Check the ARN and the region."
@@ -479,12 +479,12 @@ def _statistics_uri(record: dict[str, Any]) -> str:
     )
 
 
-def _recorded_metrics(record: dict[str, Any], registry: Backend) -> dict[str, float]:
+def _recorded_metrics(record: dict[str, Any], backend: Backend) -> dict[str, float]:
     """A package's metrics: its model-quality statistics, else the metrics this stage
     recorded on it (a package registered from a local metrics file has no statistics URI)."""
     uri = _statistics_uri(record)
     if uri:
-        return gates.metric_table(registry.read_json(uri))
+        return gates.metric_table(backend.objects.read_json(uri))
     metrics = {}
     for name, text in read_lineage(record.get("CustomerMetadataProperties")).items():
         if name.startswith(METRIC):
@@ -495,7 +495,7 @@ def _recorded_metrics(record: dict[str, Any], registry: Backend) -> dict[str, fl
     return metrics
 
 
-def _evaluation(inputs: Inputs, registry: Backend, candidate: dict[str, Any]) -> Any:
+def _evaluation(inputs: Inputs, backend: Backend, candidate: dict[str, Any]) -> Any:
     source = inputs.metrics or _statistics_uri(candidate)
     if not source:
         raise InputError(
@@ -505,7 +505,7 @@ def _evaluation(inputs: Inputs, registry: Backend, candidate: dict[str, Any]) ->
         )
     if source.startswith("s3://"):
         try:
-            return registry.read_json(source)
+            return backend.objects.read_json(source)
         except StageError as error:
             raise InputError(
                 "metrics", f"cannot read {source}: {error.detail}", "Check the URI."
@@ -519,16 +519,16 @@ def _evaluation(inputs: Inputs, registry: Backend, candidate: dict[str, Any]) ->
         ) from None
 
 
-def _champion(group: str, candidate_arn: str, registry: Backend) -> dict[str, Any] | None:
+def _champion(group: str, candidate_arn: str, backend: Backend) -> dict[str, Any] | None:
     """The newest Approved package of the group other than the candidate."""
-    for record in registry.list_model_packages(group, approval_status="Approved", limit=2):
+    for record in backend.registry.list_model_packages(group, approval_status="Approved", limit=2):
         if record.get("ModelPackageArn") != candidate_arn:
             return record
     return None
 
 
 def _lineage(
-    inputs: Inputs, registry: Backend, metrics: dict[str, float], decision: gates.GateDecision
+    inputs: Inputs, backend: Backend, metrics: dict[str, float], decision: gates.GateDecision
 ) -> dict[str, str]:
     """The lineage recorded on the package: where it came from, what it scored (the gate's
     metrics first), the verdict. Names without PREFIX; storable_lineage makes it storable."""
@@ -536,7 +536,7 @@ def _lineage(
     if inputs.execution_arn:
         lineage["pipeline-execution-arn"] = inputs.execution_arn
     training_data = inputs.training_data_uri or (
-        _training_data(inputs.execution_arn, registry) if inputs.execution_arn else ""
+        _training_data(inputs.execution_arn, backend) if inputs.execution_arn else ""
     )
     if training_data:
         lineage["training-data-uri"] = training_data
@@ -553,11 +553,11 @@ def _lineage(
     return lineage
 
 
-def _training_data(execution_arn: str, registry: Backend) -> str:
+def _training_data(execution_arn: str, backend: Backend) -> str:
     """The train channel of the execution's (first) training job."""
-    for step in registry.list_steps(execution_arn):
+    for step in backend.pipelines.list_steps(execution_arn):
         job_arn = (step.metadata.get("TrainingJob") or {}).get("Arn")
-        job = registry.describe_training_job(job_arn) if job_arn else None
+        job = backend.registry.describe_training_job(job_arn) if job_arn else None
         for channel in (job or {}).get("InputDataConfig") or []:
             if channel.get("ChannelName") == "train":
                 return str(channel["DataSource"]["S3DataSource"]["S3Uri"])
@@ -768,12 +768,12 @@ def read_lineage(properties: Mapping[str, str] | None) -> dict[str, str]:
 # ---- apply: the one place that writes ---------------------------------------------------------
 
 
-def apply(gate: GatePlan, registry: Backend) -> str:
+def apply(gate: GatePlan, backend: Backend) -> str:
     """Register the candidate when needed, then record lineage and the decision on it."""
     arn = gate.candidate_arn
     if gate.register_request is not None:
-        arn = registry.create_model_package(gate.register_request)
-    registry.update_model_package(
+        arn = backend.registry.create_model_package(gate.register_request)
+    backend.registry.update_model_package(
         arn,
         approval_status=gate.decision.approval_status,
         approval_description=_one_line(gate.decision.description),
@@ -791,8 +791,8 @@ def _one_line(text: str) -> str:
 # ---- the edge ---------------------------------------------------------------------------------
 
 
-def report(inputs: Inputs, gate: GatePlan, arn: str, registry: Backend, runner: Runner) -> None:
-    record = registry.describe_model_package(arn) or {}
+def report(inputs: Inputs, gate: GatePlan, arn: str, backend: Backend, runner: Runner) -> None:
+    record = backend.registry.describe_model_package(arn) or {}
     decision = gate.decision
     runner.set_output("model-package-arn", arn)
     runner.set_output("model-package-version", str(record.get("ModelPackageVersion", "")))
@@ -852,12 +852,12 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        registry = backend(inputs.backend, inputs.region)
+        stage_backend = backend(inputs.backend, inputs.region)
         try:
-            gate = plan(inputs, registry)
+            gate = plan(inputs, stage_backend)
         except GroupMismatch as mismatch:
             if mismatch.pending:  # judge it, so that no unjudged version is left behind
-                registry.update_model_package(
+                stage_backend.registry.update_model_package(
                     mismatch.arn,
                     approval_status="Rejected",
                     approval_description=mismatch.rejection,
@@ -868,7 +868,7 @@ def main(runner: Runner | None = None) -> int:
             runner.info(
                 f"{'pass' if result.passed else 'FAIL'}  {result.rule.text}: {result.detail}"
             )
-        arn = apply(gate, registry)
+        arn = apply(gate, stage_backend)
         runner.info(f"{arn}: {gate.decision.approval_status} ({gate.decision.description})")
         if gate.left_out:
             runner.warning(
@@ -877,7 +877,7 @@ def main(runner: Runner | None = None) -> int:
                 + ", ".join(gate.left_out),
                 title=f"{STAGE}: metrics left out of the lineage",
             )
-        report(inputs, gate, arn, registry, runner)
+        report(inputs, gate, arn, stage_backend, runner)
         if gate.decision.forced:
             runner.warning(
                 f"Gates overridden by {inputs.actor or 'unknown'}: {inputs.force_reason}",

@@ -30,9 +30,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from smgha.backends import EndpointBackend, Invocation, backend
+from smgha.backends import Hosting, Invocation, backend
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -292,14 +292,14 @@ def _label(value: object, line_number: int, name: str) -> int:
         number = _csv_number(value.strip())
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         number = value
-    if number not in (0, 1):
+    if number is None or number not in (0, 1):
         raise InputError(
             name,
             f"line {line_number}: label {value!r} is not 0 or 1",
             "Labels of a binary classifier are 0 or 1"
             + (", or set label-column: none." if name == "label-column" else "."),
         )
-    return int(cast(float, number))
+    return int(number)
 
 
 def _json_row(number: int, line_number: int, line: str, label_column: str) -> Row:
@@ -323,7 +323,7 @@ def _json_row(number: int, line_number: int, line: str, label_column: str) -> Ro
                 f"line {line_number}: feature {value!r} is not a finite number",
                 "Features are numbers, or null for a missing value.",
             )
-        features.append(cast("float | None", value))
+        features.append(value)  # a finite number or None, checked above
     label = (
         _label(record["label"], line_number, "payloads")
         if record.get("label") is not None
@@ -516,7 +516,7 @@ def _non_negative(name: str, text: str) -> float:
 # ---- preflight -----------------------------------------------------------------------------
 
 
-def preflight(inputs: Inputs, endpoints: EndpointBackend) -> dict[str, Any]:
+def preflight(inputs: Inputs, endpoints: Hosting) -> dict[str, Any]:
     """The endpoint's record, once it is known to be InService (and the rollback target to
     exist); InputError otherwise, before anything is sent."""
     where = f"in {inputs.region} ({inputs.backend})"
@@ -664,7 +664,7 @@ def check_response(
 
 
 def functional_pass(
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     endpoint: str,
     payloads: Payloads,
     content_type: str,
@@ -693,7 +693,7 @@ def functional_pass(
 
 
 def _invoke(
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     endpoint: str,
     body: bytes,
     content_type: str,
@@ -720,7 +720,8 @@ def accuracy(payloads: Payloads, functional: FunctionalResult) -> float | None:
         for result in functional.results
         if result.row.label is not None
         and result.usable
-        and (1 if cast(float, result.prediction) >= 0.5 else 0) == result.row.label
+        and result.prediction is not None  # usable says so; this tells mypy
+        and (1 if result.prediction >= 0.5 else 0) == result.row.label
     )
     return correct / len(labelled)
 
@@ -776,7 +777,7 @@ def percentile(ordered: Sequence[float], p: float) -> float | None:
 
 
 def load_test(
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     endpoint: str,
     rows: Sequence[Row],
     content_type: str,
@@ -953,7 +954,7 @@ class Rollback:
 
 
 def rollback(
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     endpoint: str,
     config: str,
     timeout_seconds: float,
@@ -1025,7 +1026,7 @@ class SmokeResult:
 
 def run(
     inputs: Inputs,
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -1266,13 +1267,13 @@ def _excerpt(data: bytes, limit: int = EXCERPT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def main(runner: Runner | None = None, endpoints: EndpointBackend | None = None) -> int:
+def main(runner: Runner | None = None, endpoints: Hosting | None = None) -> int:
     """The action's entry point; `endpoints` replaces the backend the inputs name (tests)."""
     runner = runner or Runner()
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        target = endpoints or cast(EndpointBackend, backend(inputs.backend, inputs.region))
+        target = endpoints or backend(inputs.backend, inputs.region).hosting
         result = run(inputs, target, runner.info)
         if result.rollback and result.rollback.done:
             runner.warning(

@@ -323,6 +323,7 @@ def run_register_model(request: dict[str, Any], job: JobContext) -> dict[str, An
     """CreateModelPackage into the local registry; the group is created when missing."""
     if not request.get("ModelPackageGroupName"):
         raise JobFailed("ClientError: RegisterModel needs a ModelPackageGroupName")
-    record = job.registry.create_model_package(request)
+    arn = job.registry.create_model_package(request)
+    record = job.registry.describe_model_package(arn) or {"ModelPackageArn": arn}
     job.log(f"registered {record['ModelPackageArn']} ({record['ModelApprovalStatus']})")
     return record
