@@ -55,6 +55,9 @@ DEFINITION_FILE = "definition.json"  # the definition the execution runs
 EXECUTOR_OUT = "executor.out"
 EXECUTION_LOG = "execution.log"
 DESCRIBED_FILE = "described.json"  # a finished step's resolved request: jobs/<step>/
+# Inside a step's job folder: the job's container file system, and its output.
+CONTAINER_FOLDER = "container"
+JOB_OUTPUT_LOG = "output.log"
 
 # The files of a monitoring schedule's folder (<state>/monitoring/schedules/<name>/).
 SCHEDULE_FILE = "schedule.json"  # DescribeMonitoringSchedule
