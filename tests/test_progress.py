@@ -126,7 +126,7 @@ def test_turning_on_data_capture_prints_while_the_endpoint_updates() -> None:
     enable_monitor._capture(
         cast(enable_monitor.Inputs, inputs),
         cast(enable_monitor.MonitorPlan, monitoring),
-        cast(Any, SlowMonitoringHosting(clock, 200.0, 20.0)),
+        cast(Any, SimpleNamespace(hosting=SlowMonitoringHosting(clock, 200.0, 20.0))),
         log,
         clock.sleep,
         clock,
