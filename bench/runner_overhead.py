@@ -169,7 +169,9 @@ def runner_once(
         backend.pipelines.upsert_pipeline(PIPELINE_NAME, definition, ROLE_ARN, {})
 
         called = time.perf_counter()
-        arn = backend.pipelines.start_execution(PIPELINE_NAME, {"InputDataUrl": c.DATA_URI}, uuid.uuid4().hex)
+        arn = backend.pipelines.start_execution(
+            PIPELINE_NAME, {"InputDataUrl": c.DATA_URI}, uuid.uuid4().hex
+        )
         returned = time.perf_counter()
         returned_epoch = time.time()
         # Poll as the build-pipeline stage does.
@@ -181,7 +183,9 @@ def runner_once(
 
         folder = backend.root / "executions" / arn.rsplit("/", 1)[-1]
         record = json.loads((folder / "execution.json").read_text())
-        report = backend.pipelines.read_property_file(arn, "EvaluateModel", "evaluation", "evaluation.json")
+        report = backend.pipelines.read_property_file(
+            arn, "EvaluateModel", "evaluation", "evaluation.json"
+        )
         # Reap the finished executor (our child), so it cannot linger into the next run.
         with contextlib.suppress(ChildProcessError):
             os.waitpid(int(record["ExecutorPid"]), 0)
