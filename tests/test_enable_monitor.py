@@ -26,6 +26,7 @@ from botocore.stub import Stubber
 
 from smgha import monitor, monitor_cli
 from smgha.backends.local import LocalBackend
+from smgha.errors import StageError
 from smgha.stages import enable_monitor
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 from tests.test_deploy_endpoint import deploy, register, tarball
@@ -980,3 +981,32 @@ def test_monitoring_iam_actions_name_real_operations() -> None:
         action = client.IAM_ACTIONS[operation]
         assert operation in model.operation_names and action == f"sagemaker:{operation}"
     assert set(client.IAM_EXTRA_ACTIONS) <= set(client.IAM_ACTIONS)
+
+
+@pytest.mark.parametrize("adapter", ["local", "sagemaker"])
+def test_a_monitor_kind_without_a_row_in_the_adapters_table_is_refused(
+    adapter: str, tmp_path: Path
+) -> None:
+    """Each adapter maps a monitor kind to its APIs in one table: a kind it has no row for is
+    a StageError naming the kinds it knows, before any call or file."""
+    from smgha.backends.aws import SageMakerBackend
+
+    chosen = (
+        LocalBackend(region=REGION, root=tmp_path / "state")
+        if adapter == "local"
+        else SageMakerBackend(region=REGION)
+    )
+    with pytest.raises(StageError, match="unknown monitor kind 'model-quality'.*data-quality"):
+        chosen.monitoring.describe_job_definition("model-quality", "churn-mq")
+    with pytest.raises(StageError, match="unknown monitor kind"):
+        chosen.monitoring.create_job_definition("model-quality", {"JobDefinitionName": "x"})
+    assert not (tmp_path / "state").exists()
+
+
+def test_the_local_backend_runs_no_processing_job_outside_a_pipeline(tmp_path: Path) -> None:
+    """The Monitoring port has the baselining job; locally the baseline is computed in
+    process, so creating one is a StageError that says so (never a missing attribute)."""
+    local = LocalBackend(region=REGION, root=tmp_path / "state")
+    assert local.monitoring.describe_processing_job("baseline-churn") is None
+    with pytest.raises(StageError, match="only as steps of a pipeline"):
+        local.monitoring.create_processing_job({"ProcessingJobName": "baseline-churn"})
