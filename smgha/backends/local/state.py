@@ -48,6 +48,7 @@ SERVING_FILE = "serving.json"  # what the endpoint's server hosts (written by th
 SERVER_FILE = "server.json"  # the server's pid and port (written by the server)
 SERVER_OUT = "server.out"  # the server's stdout and stderr
 SERVER_LOG = "server.log"
+SERVER_LOCK = "server.lock"  # held by the one server that serves the endpoint
 
 # The files of an execution's folder (<state>/executions/<id>/), shared with the executor.
 EXECUTION_FILE = "execution.json"  # DescribePipelineExecution, and the steps
