@@ -114,7 +114,7 @@ def one_build(data: bytes) -> dict[str, Any]:
         os.environ["SMGHA_STATE_DIR"] = str(state)  # LocalBackend and the stage read it
         from smgha.backends.local import LocalBackend
 
-        LocalBackend(region="us-east-1").put_object(c.DATA_URI, data)
+        LocalBackend(region="us-east-1").objects.put_object(c.DATA_URI, data)
 
         log_path = Path(tmp) / "build.log"
         with open(log_path, "w") as log:

@@ -8,7 +8,7 @@ Direct: in a temp folder, three fresh processes in a row, each timed (wall):
 
 Through the local runner: the same pipeline (definition built once from
 ml.pipeline:get_pipeline) upserted into a fresh local state folder and started with the
-LocalBackend API, then polled as the stage polls (every backend.poll_seconds). Measured:
+LocalBackend API, then polled as the stage polls (every backend.pipelines.poll_seconds). Measured:
 
   * steps sum: the three step durations from execution.json (StartTime/EndTime), i.e. what
     the executor spends per job: staging inputs, the job, shipping outputs;
@@ -163,25 +163,29 @@ def runner_once(
 
     with tempfile.TemporaryDirectory(prefix="smgha-bench-runner-") as tmp:
         backend = LocalBackend(region="us-east-1", root=Path(tmp) / "state")
-        backend.put_object(c.DATA_URI, data)
+        backend.objects.put_object(c.DATA_URI, data)
         for uri, body in uploads.items():
-            backend.put_object(uri, body)
-        backend.upsert_pipeline(PIPELINE_NAME, definition, ROLE_ARN, {})
+            backend.objects.put_object(uri, body)
+        backend.pipelines.upsert_pipeline(PIPELINE_NAME, definition, ROLE_ARN, {})
 
         called = time.perf_counter()
-        arn = backend.start_execution(PIPELINE_NAME, {"InputDataUrl": c.DATA_URI}, uuid.uuid4().hex)
+        arn = backend.pipelines.start_execution(
+            PIPELINE_NAME, {"InputDataUrl": c.DATA_URI}, uuid.uuid4().hex
+        )
         returned = time.perf_counter()
         returned_epoch = time.time()
         # Poll as the build-pipeline stage does.
-        while not (execution := backend.describe_execution(arn)).finished:
-            time.sleep(backend.poll_seconds)
+        while not (execution := backend.pipelines.describe_execution(arn)).finished:
+            time.sleep(backend.pipelines.poll_seconds)
         observed = time.perf_counter() - returned
         if execution.status != "Succeeded":
             raise RuntimeError(f"execution {execution.status}: {execution.failure_reason}")
 
         folder = backend.root / "executions" / arn.rsplit("/", 1)[-1]
         record = json.loads((folder / "execution.json").read_text())
-        report = backend.read_property_file(arn, "EvaluateModel", "evaluation", "evaluation.json")
+        report = backend.pipelines.read_property_file(
+            arn, "EvaluateModel", "evaluation", "evaluation.json"
+        )
         # Reap the finished executor (our child), so it cannot linger into the next run.
         with contextlib.suppress(ChildProcessError):
             os.waitpid(int(record["ExecutorPid"]), 0)

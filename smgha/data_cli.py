@@ -53,9 +53,9 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     local = LocalBackend(region=os.environ.get("AWS_REGION", "us-east-1"))
     body = source.read_bytes()
     try:
-        local.put_object(uri, body)
+        local.objects.put_object(uri, body)
     except OSError as error:  # e.g. the key is a prefix of other keys: a folder on disk
-        stdout.write(f"error: cannot write {uri} under {local.s3.root}: {error.strerror}\n")
+        stdout.write(f"error: cannot write {uri} under {local.objects.root}: {error.strerror}\n")
         return 1
-    stdout.write(f"wrote {len(body):,} bytes to {uri} ({local.s3.path(uri)})\n")
+    stdout.write(f"wrote {len(body):,} bytes to {uri} ({local.objects.path(uri)})\n")
     return 0

@@ -67,7 +67,7 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         definition, uploads = build_pipeline.build_definition(inputs)
         store = backend(inputs.backend, inputs.region)
         for uri, data in uploads.items():
-            store.put_object(uri, data)
+            store.objects.put_object(uri, data)
             runner.info(f"Uploaded {uri} ({len(data)} bytes)")
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(defn.canonical_json(definition) + "\n", encoding="utf-8")

@@ -91,8 +91,8 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     demo = DemoRun(state, stdout)
     demo.section(f"1/7 Data: {arguments.rows} customers (seed {arguments.seed})")
     data = _generate(workspace, arguments.rows, arguments.seed)
-    demo.local.put_object(DATA_URI, data)
-    stdout.write(f"wrote {len(data):,} bytes to {DATA_URI} ({demo.local.s3.path(DATA_URI)})\n")
+    demo.local.objects.put_object(DATA_URI, data)
+    stdout.write(f"wrote {len(data):,} bytes to {DATA_URI} ({demo.local.objects.path(DATA_URI)})\n")
     code = _build_and_gate(demo, arguments.accuracy_threshold)
     if code == 0:
         code = _deploy(demo)
@@ -219,15 +219,19 @@ def _monitor(demo: DemoRun) -> int:
     )
     if code == 0:
         demo.stdout.write("Monitoring run over the traffic captured so far:\n")
-        demo.stdout.write(monitor.run(demo.local, "churn-production", everything=True).render())
+        demo.stdout.write(
+            monitor.run(
+                demo.local.monitoring, demo.local.objects, "churn-production", everything=True
+            ).render()
+        )
     return code
 
 
 def _champion(local: Any) -> str:
     """The ARN of the group's newest approved version, '' when there is none (a first run)."""
-    if local.describe_model_package_group(MODEL_GROUP) is None:
+    if local.registry.describe_model_package_group(MODEL_GROUP) is None:
         return ""
-    approved = local.list_model_packages(MODEL_GROUP, approval_status="Approved", limit=1)
+    approved = local.registry.list_model_packages(MODEL_GROUP, approval_status="Approved", limit=1)
     return str(approved[0]["ModelPackageArn"]) if approved else ""
 
 
@@ -258,8 +262,11 @@ def _shown_path(path: Path) -> str:
 
 def _split_uri(state: Path, execution_arn: str, split: str) -> str:
     """Where the execution's PreprocessData step wrote a split (train, validation, test)."""
-    execution = state / "executions" / execution_arn.rsplit("/", 1)[-1]
-    described = json.loads((execution / "jobs" / "PreprocessData" / "described.json").read_text())
+    from smgha.backends.local.state import DESCRIBED_FILE, Layout
+
+    execution = Layout(state).execution_folder(execution_arn.rsplit("/", 1)[-1])
+    step_folder = Layout.step_job_folder(execution, "PreprocessData")
+    described = json.loads((step_folder / DESCRIBED_FILE).read_text())
     outputs = described["ProcessingOutputConfig"]["Outputs"]
     return str(next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == split))
 
@@ -267,7 +274,7 @@ def _split_uri(state: Path, execution_arn: str, split: str) -> str:
 def _payloads(local: Any, execution_arn: str, state: Path) -> Path:
     """The first rows of the execution's test split (label first), as smoke-test payloads."""
     test_uri = _split_uri(state, execution_arn, "test")
-    rows = (local.s3.path(test_uri) / "test.csv").read_text().splitlines()[:SMOKE_ROWS]
+    rows = (local.objects.path(test_uri) / "test.csv").read_text().splitlines()[:SMOKE_ROWS]
     path = state / "demo" / "payloads.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(rows) + "\n")
@@ -278,9 +285,11 @@ def _pointers(state: Path, outputs: dict[str, str], stdout: TextIO) -> None:
     """Where to look at what the demo produced."""
     execution_arn = outputs.get("execution-arn", "")
     if execution_arn:
-        folder = state / "executions" / execution_arn.rsplit("/", 1)[-1]
-        stdout.write(f"execution log:   {folder / 'execution.log'}\n")
-        stdout.write(f"job folders:     {folder / 'jobs'}\n")
+        from smgha.backends.local.state import EXECUTION_LOG, Layout
+
+        folder = Layout(state).execution_folder(execution_arn.rsplit("/", 1)[-1])
+        stdout.write(f"execution log:   {folder / EXECUTION_LOG}\n")
+        stdout.write(f"job folders:     {Layout.jobs_folder(folder)}\n")
     smgha = smgha_command(state)
     package = outputs.get("model-package-arn")
     if package:

@@ -34,9 +34,9 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     from smgha.backends.local import LocalBackend, state
 
     local = LocalBackend(region=os.environ.get("AWS_REGION", "us-east-1"))
-    folder = local.root / "endpoints"
+    folder = local.layout.endpoints
     names = (
-        sorted(p.name for p in folder.iterdir() if (p / "endpoint.json").exists())
+        sorted(p.name for p in folder.iterdir() if (p / state.ENDPOINT_FILE).exists())
         if folder.is_dir()
         else []
     )
@@ -49,8 +49,8 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         listed = []
         for name in names:
             # describe_endpoint asks the server process and its /ping, not only the file.
-            record = local.describe_endpoint(name) or {}
-            server = state.read_json_if_exists(local.folder(name) / "server.json") or {}
+            record = local.hosting.describe_endpoint(name) or {}
+            server = state.read_json_if_exists(local.hosting.folder(name) / state.SERVER_FILE) or {}
             listed.append(
                 {
                     "EndpointName": name,
@@ -100,6 +100,6 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         )
         return 1
     for name in targets:
-        local.delete_endpoint(name)
+        local.hosting.delete_endpoint(name)
         stdout.write(f"stopped {name}\n")
     return 0

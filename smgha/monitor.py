@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smgha import drift
+from smgha.backends import Objects
 
 # A String feature gets a `domains` constraint only when at most this share of its
 # categories occur once (Deequ's CategoricalRangeRule: uniqueValueRatio <= 0.1, src/main/scala/com/amazon/deequ/
@@ -295,13 +296,10 @@ def captured_dataset(lines: Iterable[str], names: Sequence[str]) -> Dataset:
 
 
 class MonitoringStore(Protocol):
-    """What `run()` needs from the local backend."""
+    """What `run()` needs from the local backend's monitoring area (the local Monitoring,
+    which alone keeps capture cursors): SageMaker runs its executions itself."""
 
     def monitoring_context(self, endpoint_name: str) -> dict[str, Any]: ...
-
-    def read_json(self, uri: str) -> Any: ...
-
-    def put_object(self, uri: str, body: bytes) -> None: ...
 
     def new_capture_lines(self, endpoint_name: str, everything: bool) -> tuple[list[str], Any]: ...
 
@@ -342,6 +340,7 @@ class MonitoringRun:
 
 def run(
     store: MonitoringStore,
+    objects: Objects,
     endpoint_name: str,
     everything: bool = False,
     now: dt.datetime | None = None,
@@ -354,8 +353,8 @@ def run(
     <output>/<endpoint>/<schedule>/<yyyy>/<mm>/<dd>/<hh>/.
     """
     context = store.monitoring_context(endpoint_name)
-    baseline = store.read_json(context["StatisticsUri"])
-    constraints = store.read_json(context["ConstraintsUri"])
+    baseline = objects.read_json(context["StatisticsUri"])
+    constraints = objects.read_json(context["ConstraintsUri"])
     names = [f["name"] for f in constraints.get("features", [])]
     lines, cursor = store.new_capture_lines(endpoint_name, everything)
     dataset = captured_dataset(lines, names)
@@ -380,8 +379,10 @@ def run(
         result.violations = check(dataset, baseline, constraints)
         result.statistics = statistics(dataset)
         result.status = "CompletedWithViolations" if result.violations else "Completed"
-        store.put_object(result.statistics_uri, json_bytes(result.statistics))
-        store.put_object(result.violations_uri, json_bytes(violations_document(result.violations)))
+        objects.put_object(result.statistics_uri, json_bytes(result.statistics))
+        objects.put_object(
+            result.violations_uri, json_bytes(violations_document(result.violations))
+        )
     store.record_execution(
         endpoint_name,
         {

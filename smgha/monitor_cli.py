@@ -9,7 +9,7 @@ statistics.json under the schedule's output, and prints a summary.
 from __future__ import annotations
 
 import argparse
-from typing import TextIO, cast
+from typing import TextIO
 
 from smgha import monitor
 from smgha.errors import StageError
@@ -46,9 +46,7 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
 
     local = LocalBackend(region="us-east-1")
     try:
-        result = monitor.run(
-            cast(monitor.MonitoringStore, local), arguments.endpoint, arguments.all
-        )
+        result = monitor.run(local.monitoring, local.objects, arguments.endpoint, arguments.all)
     except (StageError, monitor.DataError) as error:
         stdout.write(f"error: {error}\n")
         return 1

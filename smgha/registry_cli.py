@@ -83,12 +83,13 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         or os.environ.get("AWS_DEFAULT_REGION")
         or "us-east-1"
     )
-    registry = backend(arguments.backend, region)
+    chosen = backend(arguments.backend, region)
+    registry = chosen.registry
     if arguments.registry_command == "list":
         if registry.describe_model_package_group(arguments.group) is None:
             stdout.write(
                 f"error: there is no model package group {arguments.group!r} "
-                f"({_where(arguments.backend, region, registry)})\n"
+                f"({_where(arguments.backend, region, chosen)})\n"
             )
             return 1
         records = registry.list_model_packages(arguments.group, limit=arguments.limit)
@@ -100,7 +101,7 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         )
         return 0
     if arguments.registry_command == "find":
-        return _find(registry, arguments, region, stdout)
+        return _find(chosen, arguments, region, stdout)
     record = registry.describe_model_package(arguments.model_package_arn)
     if record is None:
         stdout.write(f"error: there is no model package {arguments.model_package_arn}\n")
@@ -116,7 +117,8 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
 GIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 
-def _find(registry: Any, arguments: argparse.Namespace, region: str, stdout: TextIO) -> int:
+def _find(chosen: Any, arguments: argparse.Namespace, region: str, stdout: TextIO) -> int:
+    registry = chosen.registry
     if not GIT_SHA.fullmatch(arguments.git_sha):
         stdout.write(
             f"error: --git-sha {arguments.git_sha!r} is not a full commit sha (40 lowercase hex "
@@ -126,7 +128,7 @@ def _find(registry: Any, arguments: argparse.Namespace, region: str, stdout: Tex
     if registry.describe_model_package_group(arguments.group) is None:
         stdout.write(
             f"error: there is no model package group {arguments.group!r} "
-            f"({_where(arguments.backend, region, registry)})\n"
+            f"({_where(arguments.backend, region, chosen)})\n"
         )
         return 1
     records = registry.list_model_packages(
@@ -143,12 +145,12 @@ def _find(registry: Any, arguments: argparse.Namespace, region: str, stdout: Tex
     return 0
 
 
-def _where(backend_name: str, region: str, registry: Any) -> str:
+def _where(backend_name: str, region: str, chosen: Any) -> str:
     """Where the registry was looked up: the local backend's state folder is named, since
     the CLI and the demo may use different ones ($SMGHA_STATE_DIR)."""
     if backend_name == "local":
         return (
-            f"local backend, state folder {registry.root}; set SMGHA_STATE_DIR to the folder "
+            f"local backend, state folder {chosen.root}; set SMGHA_STATE_DIR to the folder "
             "the pipeline ran with, e.g. SMGHA_STATE_DIR=.smgha after `smgha demo`"
         )
     return f"{backend_name}, {region}"

@@ -213,7 +213,7 @@ def hold_clients_to_the_contract() -> Iterator[None]:
 @pytest.fixture
 def backend(aws_env: str) -> Any:
     """A SageMakerBackend talking to an empty moto server."""
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
 
     return SageMakerBackend(region="us-east-1")
 

@@ -2,8 +2,8 @@
 AWS double with its request parameters), and for each call SageMaker makes with the
 execution role, the action, the resource ARN and the condition keys AWS evaluates.
 
-Which actions a call needs comes from the backend's own tables (smgha/backends/sagemaker.py
-IAM_ACTIONS, RUNTIME_IAM_ACTIONS, IAM_EXTRA_ACTIONS and their monitoring counterparts);
+Which actions a call needs comes from the backend's own tables (smgha/backends/aws/client.py
+IAM_ACTIONS, RUNTIME_IAM_ACTIONS, IAM_EXTRA_ACTIONS);
 which resource types each action is authorized on, and which condition keys it has, from
 the Service Authorization Reference (the evaluator checks every ARN against the action's
 resource types: an ARN of the wrong type is an error, never an allow). The ARNs are built
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smgha import definition as defn
-from smgha.backends import sagemaker, sagemaker_monitoring
+from smgha.backends.aws import client as aws_client
 from smgha.backends.local.executor import pipeline_job_name
 from smgha.backends.local.expressions import Evaluator
 from tests.iam_simulator import ContextValue, IamRequest
@@ -51,18 +51,17 @@ def iam_actions(service: str, operation: str) -> set[str]:
     if f"{service}:{operation}" in NEEDS_NO_PERMISSION:  # oidc-auth's identity check
         return set()
     if service == "sagemaker-runtime":
-        table = sagemaker.RUNTIME_IAM_ACTIONS
+        table = aws_client.RUNTIME_IAM_ACTIONS
     else:
-        table = {**sagemaker.IAM_ACTIONS, **sagemaker_monitoring.IAM_ACTIONS}
+        table = aws_client.IAM_ACTIONS
     action = table.get(operation)
     assert action is not None, (
         f"{service} {operation} is called by a stage but missing from the IAM tables in "
-        "smgha/backends/sagemaker.py: add it there (and to the role's policy)"
+        "smgha/backends/aws/client.py: add it there (and to the role's policy)"
     )
     prefix = "sagemaker" if service == "sagemaker-runtime" else service
     assert action.split(":")[0] == prefix, f"{operation}: {action} is not a {service} action"
-    extras = {**sagemaker.IAM_EXTRA_ACTIONS, **sagemaker_monitoring.IAM_EXTRA_ACTIONS}
-    return {action, *extras.get(operation, ())} - NEEDS_NO_PERMISSION
+    return {action, *aws_client.IAM_EXTRA_ACTIONS.get(operation, ())} - NEEDS_NO_PERMISSION
 
 
 @dataclass(frozen=True)

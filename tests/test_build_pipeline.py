@@ -469,7 +469,8 @@ def test_dry_run_diff_containing_a_fence_stays_inside_its_code_block(tmp_path: P
 
 
 class ScriptedBackend:
-    """A PipelineBackend whose execution walks through given (status, steps) snapshots."""
+    """A backend's pipelines and objects areas in one (run() uses no other), whose execution
+    walks through given (status, steps) snapshots."""
 
     poll_seconds = 10.0
 
@@ -483,10 +484,16 @@ class ScriptedBackend:
         raise AssertionError("a JSON definition uploads nothing")
 
     # The objects in its S3: the JSON definition's code is there.
-    objects = frozenset({"s3://smgha-local/code/score.py"})
+    stored = frozenset({"s3://smgha-local/code/score.py"})
 
     def missing_objects(self, uris: list[str]) -> list[str]:
-        return [uri for uri in uris if uri not in self.objects]
+        return [uri for uri in uris if uri not in self.stored]
+
+    def read_object(self, uri: str) -> bytes:
+        raise AssertionError("run() reads no object")
+
+    def read_json(self, uri: str) -> Any:
+        raise AssertionError("run() reads no object")
 
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         return JSON_DEFINITION
@@ -568,7 +575,7 @@ def test_waits_logging_each_step_change_and_reads_metrics_and_package(
     clock = FakeClock()
     lines: list[str] = []
 
-    result = run(_inputs(json_definition), backend, lines.append, clock.sleep, clock)
+    result = run(_inputs(json_definition), backend, backend, lines.append, clock.sleep, clock)
 
     assert result.status == "Succeeded" and not result.timed_out
     assert result.model_package_arn.endswith("model-package/churn-models/3")
@@ -586,7 +593,12 @@ def test_a_timeout_reports_still_running_and_a_later_job_resumes(json_definition
     clock = FakeClock()
 
     result = run(
-        _inputs(json_definition, timeout_seconds=25.0), backend, lambda _: None, clock.sleep, clock
+        _inputs(json_definition, timeout_seconds=25.0),
+        backend,
+        backend,
+        lambda _: None,
+        clock.sleep,
+        clock,
     )
 
     assert result.status == "Executing" and result.timed_out
@@ -596,6 +608,7 @@ def test_a_timeout_reports_still_running_and_a_later_job_resumes(json_definition
     resumed_backend = ScriptedBackend([("Succeeded", [_step("Score", "Succeeded", 5)])])
     resumed = run(
         _inputs(json_definition, execution_arn=result.execution_arn),
+        resumed_backend,
         resumed_backend,
         lambda _: None,
         clock.sleep,
@@ -615,6 +628,7 @@ def test_a_long_quiet_wait_prints_progress_at_least_every_30_seconds(
 
     run(
         _inputs(json_definition, timeout_seconds=100.0),
+        backend,
         backend,
         lambda line: lines.append((clock.now, line)),
         clock.sleep,
@@ -647,7 +661,7 @@ def test_a_failed_execution_names_the_failed_step_and_its_reason(json_definition
     )
     clock = FakeClock()
 
-    result = run(_inputs(json_definition), backend, lambda _: None, clock.sleep, clock)
+    result = run(_inputs(json_definition), backend, backend, lambda _: None, clock.sleep, clock)
     error = failure(result)
 
     assert error is not None
@@ -675,7 +689,7 @@ def test_the_start_token_is_stable_per_attempt_and_changes_with_the_attempt(
 def local_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, churn_csv: bytes) -> LocalBackend:
     monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
     backend = LocalBackend(region=REGION)
-    backend.put_object("s3://smgha-local/churn/data/churn.csv", churn_csv)
+    backend.objects.put_object("s3://smgha-local/churn/data/churn.csv", churn_csv)
     return backend
 
 
@@ -724,9 +738,9 @@ def test_local_build_trains_evaluates_and_registers_a_model_that_passes(
     package = packages[0]
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     model_uri = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    assert local_state.s3.path(model_uri).stat().st_size > 1000  # a real model.tar.gz
+    assert local_state.objects.path(model_uri).stat().st_size > 1000  # a real model.tar.gz
     statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-    assert json.loads(local_state.s3.path(statistics).read_text()) == json.loads(
+    assert json.loads(local_state.objects.path(statistics).read_text()) == json.loads(
         result.outputs["metrics"]
     )
     tags = json.loads(

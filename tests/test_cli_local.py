@@ -165,7 +165,7 @@ def test_a_demo_run_after_the_first_trains_a_real_challenger(
     from smgha.backends.local import LocalBackend
 
     if has_champion:  # what the first run left: an approved version in the demo's group
-        LocalBackend(region="us-east-1").create_model_package(
+        LocalBackend(region="us-east-1").registry.create_model_package(
             {
                 "ModelPackageGroupName": demo.MODEL_GROUP,
                 "ModelApprovalStatus": "Approved",

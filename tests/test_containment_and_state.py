@@ -50,7 +50,7 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBack
     yield backend
     for folder in (backend.root / "endpoints").glob("*"):
         if (folder / "server.json").exists() or (folder / "deployer.json").exists():
-            backend.delete_endpoint(folder.name)
+            backend.hosting.delete_endpoint(folder.name)
 
 
 @pytest.fixture
@@ -162,17 +162,17 @@ def test_the_local_backend_reports_a_refused_s3_uri_as_a_failed_request(
     fails as the S3 request would, not as a bug of smgha."""
     # (A climb that, unchecked, stays in tmp_path, where the assertion below sees it.)
     with pytest.raises(StageError, match='PutObject failed.*no "." or ".." path segment'):
-        local.put_object("s3://smgha-local/../../x", b"captured request")
+        local.objects.put_object("s3://smgha-local/../../x", b"captured request")
     local.root.mkdir(parents=True, exist_ok=True)
     (local.root / "x").write_text('{"secret": 1}')
     with pytest.raises(StageError, match='Reading S3 failed.*no "." or ".." path segment'):
-        local.read_json("s3://smgha-local/../../x")
+        local.objects.read_json("s3://smgha-local/../../x")
     (local.root / "x").unlink()
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def _package(local: LocalBackend) -> str:
-    return local.create_model_package(
+    return local.registry.create_model_package(
         {
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "Approved",
@@ -499,7 +499,7 @@ def test_registry_describe_names_a_corrupt_version(local: LocalBackend, kind: st
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "an array"])
 def test_endpoints_list_names_a_corrupt_endpoint_record(local: LocalBackend, kind: str) -> None:
-    path = local.folder(ENDPOINT) / "endpoint.json"
+    path = local.hosting.folder(ENDPOINT) / "endpoint.json"
     path.parent.mkdir(parents=True)
     _corrupt(path, kind)
 
@@ -550,7 +550,7 @@ def test_stages_name_a_corrupt_endpoint_record(
     local: LocalBackend, workspace: Path, kind: str, stage: str
 ) -> None:
     package = _package(local)
-    path = local.folder(ENDPOINT) / "endpoint.json"
+    path = local.hosting.folder(ENDPOINT) / "endpoint.json"
     path.parent.mkdir(parents=True)
     _corrupt(path, kind)
     (workspace / "train.csv").write_text("1,2\n0,3\n")
@@ -574,7 +574,7 @@ def test_build_pipeline_names_a_corrupt_pipeline_record(
     local: LocalBackend, workspace: Path, kind: str
 ) -> None:
     (workspace / "definition.json").write_text(json.dumps(JSON_DEFINITION))
-    local.put_object("s3://smgha-local/code/score.py", b"print('score')\n")  # its code
+    local.objects.put_object("s3://smgha-local/code/score.py", b"print('score')\n")  # its code
     path = local.root / "pipelines" / "churn" / "pipeline.json"
     path.parent.mkdir(parents=True)
     _corrupt(path, kind)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from smgha.backends.local import LocalBackend
+from smgha.backends.local.endpoints import LocalHosting
 from smgha.resources import deployment, rollout
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
@@ -62,14 +63,14 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBack
     backend = LocalBackend(region=REGION)
     yield backend
     for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
-        backend.delete_endpoint(folder.name)
+        backend.hosting.delete_endpoint(folder.name)
 
 
 def register(local: LocalBackend, model: bytes, status: str = "Approved") -> str:
-    version = len(local.list_model_packages(GROUP)) + 1
+    version = len(local.registry.list_model_packages(GROUP)) + 1
     uri = f"s3://smgha-local/models/v{version}/model.tar.gz"
-    local.put_object(uri, model)
-    return local.create_model_package({
+    local.objects.put_object(uri, model)
+    return local.registry.create_model_package({
         "ModelPackageGroupName": GROUP,
         "ModelApprovalStatus": status,
         "InferenceSpecification": {"Containers": [{"Image": "sagemaker-xgboost:1.7-1", "ModelDataUrl": uri}]},
@@ -112,7 +113,7 @@ class Traffic:
             not self.stop.is_set() and time.monotonic() < deadline and len(self.statuses) < 20_000
         ):
             try:
-                answer = self.local.invoke_endpoint(self.name, PAYLOAD.encode(), "text/csv")
+                answer = self.local.hosting.invoke_endpoint(self.name, PAYLOAD.encode(), "text/csv")
             except Exception:
                 time.sleep(0.01)
                 continue
@@ -130,7 +131,7 @@ class Traffic:
 
 
 def predictions(local: LocalBackend) -> list[float]:
-    answer = local.invoke_endpoint(
+    answer = local.hosting.invoke_endpoint(
         "churn-staging", "\n".join(",".join(map(str, r)) for r in ROWS[:3]).encode(), "text/csv"
     )
     assert answer.status == 200, answer.body
@@ -181,7 +182,7 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
     assert failed.code == 1
     assert failed.outputs["status"] == "rolled-back"
     assert "failed its health check" in failed.errors[0]
-    endpoint = local.describe_endpoint("churn-staging")
+    endpoint = local.hosting.describe_endpoint("churn-staging")
     assert endpoint is not None
     assert endpoint["EndpointConfigName"] == update.outputs["endpoint-config-name"]
 
@@ -191,8 +192,10 @@ def test_deploy_update_canary_rollbacks_and_idempotent_rerun(local: LocalBackend
     assert slow_update.code == 1, slow_update.log
     assert slow_update.outputs["status"] == "rolled-back"
     assert "alarm churn-staging-model-latency went into ALARM" in slow_update.errors[0]
-    assert local.describe_alarms(["churn-staging-model-latency"])[0]["StateValue"] == "ALARM"
-    endpoint = local.describe_endpoint("churn-staging")
+    assert (
+        local.hosting.describe_alarms(["churn-staging-model-latency"])[0]["StateValue"] == "ALARM"
+    )
+    endpoint = local.hosting.describe_endpoint("churn-staging")
     assert endpoint is not None
     assert endpoint["EndpointConfigName"] == update.outputs["endpoint-config-name"]
 
@@ -220,7 +223,7 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
 
     first = deploy(v1, **scaling, **capture)
     assert first.code == 0, first.log
-    target = local.describe_scalable_target("endpoint/churn-staging/variant/AllTraffic")
+    target = local.hosting.describe_scalable_target("endpoint/churn-staging/variant/AllTraffic")
     assert target is not None and (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
     assert (
         target["Policies"]["churn-staging-invocations-per-instance"][
@@ -231,10 +234,10 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
     predictions(local)
 
     # Autoscaling has since scaled the variant out to 3 instances (set as SageMaker reports it).
-    record = local.describe_endpoint("churn-staging")
+    record = local.hosting.describe_endpoint("churn-staging")
     assert record is not None
     record["ProductionVariants"][0]["CurrentInstanceCount"] = 3
-    (local.folder("churn-staging") / "endpoint.json").write_text(json.dumps(record))
+    (local.hosting.folder("churn-staging") / "endpoint.json").write_text(json.dumps(record))
 
     # A linear update in two steps; data capture not given: kept.
     update = deploy(
@@ -242,21 +245,21 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
     )
     assert update.code == 0, update.log
     assert "new fleet weight 0.5" in update.log
-    config = local.describe_endpoint_config(update.outputs["endpoint-config-name"])
+    config = local.hosting.describe_endpoint_config(update.outputs["endpoint-config-name"])
     assert config is not None
     assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 100
     # Kept, not reset to the minimum 2.
     assert config["ProductionVariants"][0]["InitialInstanceCount"] == 3
 
     # Autoscaling moves again; deploying the same version again still changes nothing.
-    record = local.describe_endpoint("churn-staging")
+    record = local.hosting.describe_endpoint("churn-staging")
     assert record is not None
     record["ProductionVariants"][0]["CurrentInstanceCount"] = 4
-    (local.folder("churn-staging") / "endpoint.json").write_text(json.dumps(record))
+    (local.hosting.folder("churn-staging") / "endpoint.json").write_text(json.dumps(record))
     rerun = deploy(v2, **scaling, strategy="linear", **{"linear-step-percent": "50"})
     assert rerun.code == 0 and rerun.outputs["status"] == "unchanged", rerun.log
     predictions(local)
-    captured = sorted(local.s3.path("s3://smgha-local/capture").rglob("*.jsonl"))
+    captured = sorted(local.objects.path("s3://smgha-local/capture").rglob("*.jsonl"))
     assert captured, "no capture files were written"
     assert (
         "| Data capture | 100 % to s3://smgha-local/capture | 100 % to s3://smgha-local/capture |"
@@ -361,7 +364,7 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
 def test_bad_input_is_one_error_and_touches_no_endpoint(
     local: LocalBackend, overrides: dict[str, str], name: str, problem: str
 ) -> None:
-    package = local.create_model_package(
+    package = local.registry.create_model_package(
         {
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "Approved",
@@ -382,7 +385,7 @@ def test_bad_input_is_one_error_and_touches_no_endpoint(
 
 def approved_package(local: LocalBackend) -> str:
     """A package the registry knows (no model behind it: enough for what runs no server)."""
-    return local.create_model_package(
+    return local.registry.create_model_package(
         {
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "Approved",
@@ -466,7 +469,7 @@ def live_endpoint(
     returns the config's name."""
     from smgha.backends.local import state
 
-    local.create_model(
+    local.hosting.create_model(
         {
             "ModelName": f"{GROUP}-v1",
             "PrimaryContainer": {"ModelPackageName": package},
@@ -474,7 +477,7 @@ def live_endpoint(
         }
     )
     config = "churn-staging-v1-live"
-    local.create_endpoint_config(
+    local.hosting.create_endpoint_config(
         {
             "EndpointConfigName": config,
             "ProductionVariants": [
@@ -489,10 +492,10 @@ def live_endpoint(
         }
     )
     state.write_json_atomic(
-        local.folder("churn-staging") / "endpoint.json",
+        local.hosting.folder("churn-staging") / "endpoint.json",
         {
             "EndpointName": "churn-staging",
-            "EndpointArn": local.arn("endpoint", "churn-staging"),
+            "EndpointArn": local.hosting.arn("endpoint", "churn-staging"),
             "EndpointConfigName": config,
             "EndpointStatus": "InService",
             "ProductionVariants": [
@@ -562,7 +565,7 @@ def test_an_update_the_live_endpoint_can_take_passes(
     v2 = approved_package(local)
     inputs = inputs_of(v2, **{"instance-count": str(instances), **overrides})
 
-    planned = deploy_endpoint.plan(inputs, local, local)
+    planned = deploy_endpoint.plan(inputs, local.hosting, local.registry)
 
     routing = planned.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing.get("CanarySize") == canary and planned.notices == []
@@ -580,7 +583,7 @@ def test_a_canary_that_is_not_a_whole_instance_is_sent_as_an_instance_count(
     v2 = approved_package(local)
     inputs = inputs_of(v2, **{"instance-count": "2", "canary-percent": "10"})
 
-    planned = deploy_endpoint.plan(inputs, local, local)
+    planned = deploy_endpoint.plan(inputs, local.hosting, local.registry)
 
     routing = planned.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing["CanarySize"] == {"Type": "INSTANCE_COUNT", "Value": 1}
@@ -632,7 +635,7 @@ def _spy_on_autoscaling(monkeypatch: pytest.MonkeyPatch, backend_class: type) ->
 def test_an_unchanged_rerun_applies_changed_autoscaling_and_only_then(
     local: LocalBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _spy_on_autoscaling(monkeypatch, LocalBackend)
+    calls = _spy_on_autoscaling(monkeypatch, LocalHosting)
     v1 = approved_package(local)
     config = live_endpoint(local, v1, instances=2)
     resource = "endpoint/churn-staging/variant/AllTraffic"
@@ -651,7 +654,7 @@ def test_an_unchanged_rerun_applies_changed_autoscaling_and_only_then(
         return result
 
     def scaling() -> tuple[int, int, float]:
-        target = local.describe_scalable_target(resource)
+        target = local.hosting.describe_scalable_target(resource)
         assert target is not None
         policy = target["Policies"]["churn-staging-invocations-per-instance"]
         value = policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
@@ -701,15 +704,15 @@ def _autoscaled(local: LocalBackend, low: int = 2, high: int = 4) -> dict[str, A
         "ResourceId": SCALED,
         "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
     }
-    local.register_scalable_target({**target, "MinCapacity": low, "MaxCapacity": high})
+    local.hosting.register_scalable_target({**target, "MinCapacity": low, "MaxCapacity": high})
     for name, value in ((STAGE_POLICY, 100.0), ("team-latency", 40.0)):
-        local.put_scaling_policy({
+        local.hosting.put_scaling_policy({
             **target,
             "PolicyName": name,
             "PolicyType": "TargetTrackingScaling",
             "TargetTrackingScalingPolicyConfiguration": {"TargetValue": value},
         })  # fmt: skip
-    record = local.describe_scalable_target(SCALED)
+    record = local.hosting.describe_scalable_target(SCALED)
     assert record is not None
     return record
 
@@ -727,15 +730,15 @@ def _fake_updates(monkeypatch: pytest.MonkeyPatch, local: LocalBackend, ends: st
         "register_scalable_target",
         "put_scaling_policy",
     ):
-        real = getattr(LocalBackend, method)
+        real = getattr(LocalHosting, method)
 
         def spy(self: Any, *args: Any, _real: Any = real, _name: str = method) -> None:
             calls.append(_name)
             _real(self, *args)
 
-        monkeypatch.setattr(LocalBackend, method, spy)
+        monkeypatch.setattr(LocalHosting, method, spy)
 
-    def update_endpoint(self: LocalBackend, name: str, config_name: str, _: Any) -> None:
+    def update_endpoint(self: LocalHosting, name: str, config_name: str, _: Any) -> None:
         calls.append("update_endpoint")
         if ends == "refused":
             raise StageError("UpdateEndpoint failed", "ValidationException: refused")
@@ -746,7 +749,7 @@ def _fake_updates(monkeypatch: pytest.MonkeyPatch, local: LocalBackend, ends: st
         record["EndpointStatus"] = "Failed" if ends == "Failed" else "InService"
         state.write_json_atomic(path, record)
 
-    monkeypatch.setattr(LocalBackend, "update_endpoint", update_endpoint)
+    monkeypatch.setattr(LocalHosting, "update_endpoint", update_endpoint)
     return calls
 
 
@@ -773,7 +776,7 @@ def test_an_instance_type_change_deregisters_the_variant_around_the_update(
     assert result.code == 0, result.log
     assert result.outputs["status"] == "deployed"
     assert calls == [*DEREGISTER, "update_endpoint", *REREGISTER]
-    after = local.describe_scalable_target(SCALED)
+    after = local.hosting.describe_scalable_target(SCALED)
     assert after is not None
     assert (after["MinCapacity"], after["MaxCapacity"]) == (2, 6)  # the inputs' limits
     assert after["Policies"]["team-latency"] == before["Policies"]["team-latency"]  # kept
@@ -796,7 +799,7 @@ def test_without_autoscaling_inputs_the_live_scaling_comes_back_as_it_was(
 
     assert result.code == 0, result.log
     assert calls == [*DEREGISTER, "update_endpoint", *REREGISTER]
-    assert local.describe_scalable_target(SCALED) == before
+    assert local.hosting.describe_scalable_target(SCALED) == before
     assert "registered again as it was" in result.summary
 
 
@@ -819,7 +822,9 @@ def test_a_failed_update_registers_the_live_scaling_again(
 
     assert result.code != 0
     assert calls == [*DEREGISTER, "update_endpoint", *REREGISTER]
-    assert local.describe_scalable_target(SCALED) == before  # the live limits, not the inputs'
+    assert (
+        local.hosting.describe_scalable_target(SCALED) == before
+    )  # the live limits, not the inputs'
 
 
 @pytest.mark.parametrize(
@@ -874,11 +879,11 @@ def test_a_dry_run_says_the_variant_will_be_deregistered(local: LocalBackend) ->
 
     assert result.code == 0, result.log
     assert "will be deregistered for the update" in result.summary
-    assert local.describe_scalable_target(SCALED) == before
+    assert local.hosting.describe_scalable_target(SCALED) == before
 
 
 def test_an_unapproved_package_is_refused_unless_allowed(local: LocalBackend) -> None:
-    package = local.create_model_package(
+    package = local.registry.create_model_package(
         {
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "PendingManualApproval",
@@ -915,7 +920,7 @@ SCRIPT_MODE_WITH_SCRIPT = {
 
 
 def package_with_environment(local: LocalBackend, environment: dict[str, str]) -> str:
-    return local.create_model_package(
+    return local.registry.create_model_package(
         {
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "Approved",
@@ -981,8 +986,8 @@ def test_a_local_endpoint_of_a_package_in_script_mode_without_a_script_fails_its
     """When nothing refuses such a package first (the model created by other means), the local
     endpoint fails as SageMaker's does: the container never passes its health check."""
     uri = "s3://smgha-local/models/v1/model.tar.gz"
-    local.put_object(uri, train(5, 2, seed=1))  # a model the built-in algorithm would serve
-    package = local.create_model_package(
+    local.objects.put_object(uri, train(5, 2, seed=1))  # a model the built-in algorithm would serve
+    package = local.registry.create_model_package(
         {
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "Approved",
@@ -997,14 +1002,14 @@ def test_a_local_endpoint_of_a_package_in_script_mode_without_a_script_fails_its
             },
         }
     )
-    local.create_model(
+    local.hosting.create_model(
         {
             "ModelName": f"{GROUP}-v1",
             "PrimaryContainer": {"ModelPackageName": package},
             "ExecutionRoleArn": "arn:aws:iam::000000000000:role/smgha-local-execution",
         }
     )
-    local.create_endpoint_config(
+    local.hosting.create_endpoint_config(
         {
             "EndpointConfigName": "churn-staging-v1",
             "ProductionVariants": [
@@ -1018,14 +1023,14 @@ def test_a_local_endpoint_of_a_package_in_script_mode_without_a_script_fails_its
         }
     )
 
-    local.create_endpoint("churn-staging", "churn-staging-v1", {})
+    local.hosting.create_endpoint("churn-staging", "churn-staging-v1", {})
 
     deadline = time.monotonic() + 60
-    endpoint = local.describe_endpoint("churn-staging") or {}
+    endpoint = local.hosting.describe_endpoint("churn-staging") or {}
     while endpoint.get("EndpointStatus") == "Creating":
         assert time.monotonic() < deadline, "the endpoint stayed Creating"
         time.sleep(0.2)
-        endpoint = local.describe_endpoint("churn-staging") or {}
+        endpoint = local.hosting.describe_endpoint("churn-staging") or {}
     assert endpoint["EndpointStatus"] == "Failed", endpoint
     reason = endpoint["FailureReason"]
     assert reason.startswith("the new fleet failed its health check: AllTraffic@"), reason
@@ -1141,9 +1146,9 @@ def test_sagemaker_unchanged_rerun_applies_new_autoscaling_limits_once(
 ) -> None:
     import boto3
 
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws.hosting import SageMakerHosting
 
-    calls = _spy_on_autoscaling(monkeypatch, SageMakerBackend)
+    calls = _spy_on_autoscaling(monkeypatch, SageMakerHosting)
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     autoscaling = boto3.client("application-autoscaling", region_name=REGION)
     package = sagemaker_package(sagemaker)
@@ -1248,7 +1253,7 @@ def test_sagemaker_a_package_in_script_mode_without_a_script_is_refused_before_a
 def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() -> None:
     from botocore.stub import Stubber
 
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
 
     hosting = SageMakerBackend(region=REGION)
     target = deployment.Target(
@@ -1287,7 +1292,7 @@ def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() 
         "CreationTime": now,
         "LastModifiedTime": now,
     }
-    with Stubber(hosting.sagemaker) as stub:
+    with Stubber(hosting.clients.sagemaker) as stub:
         stub.add_response("update_endpoint", {"EndpointArn": described["EndpointArn"]}, expected)
         stub.add_response(
             "describe_endpoint",
@@ -1309,7 +1314,7 @@ def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() 
             {"EndpointName": "churn-prod"},
         )
         lines: list[str] = []
-        outcome = deployment.apply(plan, hosting, lines.append, sleep=lambda _: None)
+        outcome = deployment.apply(plan, hosting.hosting, lines.append, sleep=lambda _: None)
         stub.assert_no_pending_responses()
 
     assert outcome == "rolled-back"
@@ -1364,6 +1369,6 @@ def test_smoke_test_against_a_real_endpoint_and_its_rollback_on_failure(
     )
     assert failing.code == 1
     assert failing.outputs["rolled-back"] == "true"
-    endpoint = local.describe_endpoint("churn-staging")
+    endpoint = local.hosting.describe_endpoint("churn-staging")
     assert endpoint is not None
     assert endpoint["EndpointConfigName"] == update.outputs["previous-endpoint-config-name"]

@@ -26,6 +26,7 @@ from botocore.stub import Stubber
 
 from smgha import drift, monitor, monitor_cli
 from smgha.backends.local import LocalBackend
+from smgha.errors import StageError
 from smgha.resources import rollout
 from smgha.resources.hosting import with_live_instance_counts
 from smgha.stages import enable_monitor
@@ -76,7 +77,7 @@ def send(local: LocalBackend, rows: np.ndarray, batch: int = 10, blank: int | No
             if blank is not None:
                 cells[blank] = ""
             lines.append(",".join(cells))
-        answer = local.invoke_endpoint(ENDPOINT, "\n".join(lines).encode(), "text/csv")
+        answer = local.hosting.invoke_endpoint(ENDPOINT, "\n".join(lines).encode(), "text/csv")
         assert answer.status == 200, answer.body
 
 
@@ -86,7 +87,7 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBack
     backend = LocalBackend(region=REGION)
     yield backend
     for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
-        backend.delete_endpoint(folder.name)
+        backend.hosting.delete_endpoint(folder.name)
 
 
 def enable(workspace: Path, **overrides: str) -> Any:
@@ -130,20 +131,20 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
     assert first.outputs["baseline-constraints-uri"] == f"{base}/constraints.json"
     alarm_names = json.loads(first.outputs["alarm-names"])
     assert alarm_names == [f"{ENDPOINT}-baseline-drift-_c{i}" for i in range(FEATURES)]
-    endpoint = local.describe_endpoint(ENDPOINT)
+    endpoint = local.hosting.describe_endpoint(ENDPOINT)
     assert endpoint is not None and endpoint["EndpointConfigName"].startswith(f"{live_config}-dc-")
-    config = local.describe_endpoint_config(endpoint["EndpointConfigName"])
+    config = local.hosting.describe_endpoint_config(endpoint["EndpointConfigName"])
     assert config is not None
     assert config["DataCaptureConfig"]["DestinationS3Uri"] == (
         f"s3://smgha-local/monitoring/{ENDPOINT}/capture"
     )
-    live = local.describe_endpoint_config(live_config)
+    live = local.hosting.describe_endpoint_config(live_config)
     assert live is not None
     assert config["ProductionVariants"] == live["ProductionVariants"]
 
     # The baseline, in Model Monitor's format, from the features only (the label dropped).
-    statistics = local.read_json(f"{base}/statistics.json")
-    constraints = local.read_json(f"{base}/constraints.json")
+    statistics = local.objects.read_json(f"{base}/statistics.json")
+    constraints = local.objects.read_json(f"{base}/constraints.json")
     assert statistics["dataset"]["item_count"] == 2000
     assert [f["name"] for f in statistics["features"]] == [f"_c{i}" for i in range(FEATURES)]
     for index, feature in enumerate(statistics["features"]):
@@ -180,12 +181,12 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
         "num_constraints": {"is_non_negative": False},
     }
     # The schedule, its job definition, the alarms.
-    recorded = local.describe_monitoring_schedule(schedule)
+    recorded = local.monitoring.describe_monitoring_schedule(schedule)
     assert recorded is not None and recorded["EndpointName"] == ENDPOINT
     assert recorded["MonitoringScheduleConfig"]["ScheduleConfig"] == {
         "ScheduleExpression": "cron(0 * ? * * *)"
     }
-    alarms = local.describe_alarms(alarm_names)
+    alarms = local.hosting.describe_alarms(alarm_names)
     assert [a["MetricName"] for a in alarms] == [f"feature_baseline_drift__c{i}" for i in range(5)]
     assert all(a["AlarmActions"] == [SNS] and a["Threshold"] == 0.1 for a in alarms)
     assert alarms[0]["Namespace"] == "aws/sagemaker/Endpoints/data-metrics"
@@ -198,36 +199,36 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
     rng = np.random.default_rng(99)
     # 2. Traffic from the training distribution: no violations.
     send(local, sample(rng, 300))
-    calm = monitor.run(local, ENDPOINT)
+    calm = monitor.run(local.monitoring, local.objects, ENDPOINT)
     assert calm.rows == 300 and calm.records == 30
     assert calm.violations == [] and calm.status == "Completed"
-    written = local.read_json(calm.violations_uri)
+    written = local.objects.read_json(calm.violations_uri)
     assert written == {"violations": []}
-    assert local.read_json(calm.statistics_uri)["dataset"]["item_count"] == 300
+    assert local.objects.read_json(calm.statistics_uri)["dataset"]["item_count"] == 300
 
     # 3. _c1 and _c3 shifted by 3 standard deviations: drift on exactly those two.
     shifted = sample(rng, 300)
     shifted[:, 1] += 3 * STDS[1]
     shifted[:, 3] += 3 * STDS[3]
     send(local, shifted)
-    drifted = monitor.run(local, ENDPOINT)
+    drifted = monitor.run(local.monitoring, local.objects, ENDPOINT)
     assert drifted.rows == 300  # only what came since the last run
     assert kinds(drifted.violations) == {
         ("_c1", "baseline_drift_check"),
         ("_c3", "baseline_drift_check"),
     }
     assert drifted.violations[0]["description"].startswith("Baseline drift distance: ")
-    assert local.read_json(drifted.violations_uri)["violations"] == drifted.violations
+    assert local.objects.read_json(drifted.violations_uri)["violations"] == drifted.violations
 
     # 4. Empty values in _c2 (the container takes them as missing): a completeness violation.
     send(local, sample(rng, 100), blank=2)
     send(local, sample(rng, 100))
-    incomplete = monitor.run(local, ENDPOINT)
+    incomplete = monitor.run(local.monitoring, local.objects, ENDPOINT)
     assert kinds(incomplete.violations) == {("_c2", "completeness_check")}
     assert "Observed: Only 50.0% of data is complete" in incomplete.violations[0]["description"]
 
     # 5. Nothing new: no data, nothing written; the command line prints the same analysis.
-    assert monitor.run(local, ENDPOINT).status == "NoData"
+    assert monitor.run(local.monitoring, local.objects, ENDPOINT).status == "NoData"
     out = io.StringIO()
     code = monitor_cli.run(
         argparse.Namespace(endpoint=ENDPOINT, backend="local", all=True, fail_on_violations=True),
@@ -258,10 +259,10 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
     definitions = list((local.root / "monitoring" / "job-definitions").iterdir())
     assert len(definitions) == 1
     assert len(list((local.root / "alarms").glob(f"{ENDPOINT}-baseline-drift-*"))) == FEATURES
-    alarm = local.describe_alarms([alarm_names[0]])[0]
+    alarm = local.hosting.describe_alarms([alarm_names[0]])[0]
     assert (alarm["Threshold"], alarm["Period"]) == (0.2, 43200)
     assert (
-        local.read_json(f"{base}/constraints.json")["monitoring_config"][
+        local.objects.read_json(f"{base}/constraints.json")["monitoring_config"][
             "distribution_constraints"
         ]["comparison_threshold"]
         == 0.2
@@ -446,13 +447,13 @@ def test_kll_sketch_keeps_the_weight_and_the_quantiles() -> None:
 
 def fake_endpoint(local: LocalBackend) -> None:
     """An InService endpoint record without a server (enough for input checks)."""
-    local.create_model({"ModelName": "m", "PrimaryContainer": {"ModelDataUrl": "s3://b/m"}})
-    local.create_endpoint_config({
+    local.hosting.create_model({"ModelName": "m", "PrimaryContainer": {"ModelDataUrl": "s3://b/m"}})
+    local.hosting.create_endpoint_config({
         "EndpointConfigName": "c1",
         "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
     })  # fmt: skip
-    (local.folder(ENDPOINT)).mkdir(parents=True)
-    (local.folder(ENDPOINT) / "endpoint.json").write_text(
+    (local.hosting.folder(ENDPOINT)).mkdir(parents=True)
+    (local.hosting.folder(ENDPOINT) / "endpoint.json").write_text(
         json.dumps(
             {"EndpointName": ENDPOINT, "EndpointConfigName": "c1", "EndpointStatus": "InService"}
         )
@@ -626,7 +627,7 @@ def test_sagemaker_backend_job_definition_on_moto_schedule_stubbed_alarms_on_mot
 ) -> None:
     import boto3
 
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
 
     moto_endpoint(capture=True)
     hosting = SageMakerBackend(region=REGION)
@@ -634,7 +635,7 @@ def test_sagemaker_backend_job_definition_on_moto_schedule_stubbed_alarms_on_mot
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
 
-    with OperationStubber(hosting.sagemaker, SCHEDULE_OPS) as stub:
+    with OperationStubber(hosting.clients.sagemaker, SCHEDULE_OPS) as stub:
         stub.add_client_error(
             "describe_monitoring_schedule",
             "ResourceNotFound",
@@ -684,7 +685,7 @@ def test_sagemaker_backend_job_definition_on_moto_schedule_stubbed_alarms_on_mot
     assert {d["Name"] for d in alarms[0]["Dimensions"]} == {"Endpoint", "MonitoringSchedule"}
 
     # Again: the schedule already points at this definition: no create, no update.
-    with OperationStubber(hosting.sagemaker, SCHEDULE_OPS) as stub:
+    with OperationStubber(hosting.clients.sagemaker, SCHEDULE_OPS) as stub:
         stub.add_response("describe_monitoring_schedule", described_schedule(name))
         again = run_main(enable_monitor.main, sagemaker_inputs(), **GITHUB_CONTEXT)
         assert again.code == 0, again.log
@@ -694,7 +695,7 @@ def test_sagemaker_backend_job_definition_on_moto_schedule_stubbed_alarms_on_mot
     assert len(cloudwatch.describe_alarms(AlarmNamePrefix=ENDPOINT)["MetricAlarms"]) == 2
 
     # A new instance type: a new definition, the schedule updated onto it, the old one deleted.
-    with OperationStubber(hosting.sagemaker, SCHEDULE_OPS) as stub:
+    with OperationStubber(hosting.clients.sagemaker, SCHEDULE_OPS) as stub:
         stub.add_response("describe_monitoring_schedule", described_schedule(name))
         stub.add_response(
             "update_monitoring_schedule",
@@ -735,7 +736,7 @@ def _expect_capture_update(stub: Any, endpoint_arn: str, config_name: str) -> No
 def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: str) -> None:
     import boto3
 
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
     from tests.stage_helpers import GITHUB_CONTEXT as CONTEXT
 
     moto_endpoint(capture=False)
@@ -752,7 +753,7 @@ def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: st
         Body=json.dumps({"version": 0.0, "features": [], "monitoring_config": {"distribution_constraints": {"comparison_threshold": 0.1}}}).encode(),
     )  # fmt: skip
     hosting = SageMakerBackend(region=REGION)
-    hosting.poll_seconds = 0
+    hosting.hosting.poll_seconds = 0
     from smgha.runner import Runner
 
     env = {**CONTEXT}
@@ -774,7 +775,7 @@ def test_sagemaker_backend_turns_capture_on_and_baselines_with_a_job(aws_env: st
             "EndpointStatus": "InService", "CreationTime": now, "LastModifiedTime": now,
         }  # fmt: skip
 
-    with OperationStubber(hosting.sagemaker, operations) as stub:
+    with OperationStubber(hosting.clients.sagemaker, operations) as stub:
         stub.add_response("describe_endpoint", endpoint("c1"), {"EndpointName": ENDPOINT})
         stub.add_client_error("describe_monitoring_schedule", "ResourceNotFound", "no schedule")
         monitoring = enable_monitor.plan(inputs, hosting)
@@ -851,13 +852,13 @@ def test_turning_capture_on_keeps_the_instance_count_autoscaling_chose(aws_env: 
     the fleet's size."""
     import boto3
 
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
     from smgha.runner import Runner
     from tests.stage_helpers import GITHUB_CONTEXT as CONTEXT
 
     moto_endpoint(capture=False)
     hosting = SageMakerBackend(region=REGION)
-    hosting.poll_seconds = 0
+    hosting.hosting.poll_seconds = 0
     env = {**CONTEXT}
     for key, value in sagemaker_inputs().items():
         env[f"INPUT_{key.upper().replace('-', '_')}"] = value
@@ -876,7 +877,7 @@ def test_turning_capture_on_keeps_the_instance_count_autoscaling_chose(aws_env: 
         }  # fmt: skip
 
     operations = ["DescribeEndpoint", "UpdateEndpoint", *SCHEDULE_OPS]
-    with OperationStubber(hosting.sagemaker, operations) as stub:
+    with OperationStubber(hosting.clients.sagemaker, operations) as stub:
         stub.add_response("describe_endpoint", endpoint("c1"), {"EndpointName": ENDPOINT})
         stub.add_client_error("describe_monitoring_schedule", "ResourceNotFound", "no schedule")
         monitoring = enable_monitor.plan(inputs, hosting)
@@ -890,7 +891,7 @@ def test_turning_capture_on_keeps_the_instance_count_autoscaling_chose(aws_env: 
         _expect_capture_update(stub, endpoint_arn, monitoring.capture.config_name)
         stub.add_response("describe_endpoint", endpoint(monitoring.capture.config_name))
         rollout.turn_capture_on(
-            hosting, ENDPOINT, monitoring.capture, inputs.timeout_seconds, hosting.poll_seconds, lambda _: None,
+            hosting.hosting, ENDPOINT, monitoring.capture, inputs.timeout_seconds, hosting.hosting.poll_seconds, lambda _: None,
             lambda _: None, time.monotonic,
         )  # fmt: skip
         stub.assert_no_pending_responses()
@@ -941,7 +942,7 @@ def test_sagemaker_backend_without_output_s3_uri_is_refused_before_any_call(
     # Terraform roles do not allow it, so the baseline upload would end in NoSuchBucket.
     import boto3
 
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
 
     moto_endpoint(capture=True)
     hosting = SageMakerBackend(region=REGION)
@@ -950,7 +951,7 @@ def test_sagemaker_backend_without_output_s3_uri_is_refused_before_any_call(
     del inputs["output-s3-uri"]
 
     # moto has no monitoring schedules: the stub says there is none yet.
-    with OperationStubber(hosting.sagemaker, SCHEDULE_OPS) as stub:
+    with OperationStubber(hosting.clients.sagemaker, SCHEDULE_OPS) as stub:
         stub.add_client_error("describe_monitoring_schedule", "ResourceNotFound", "no schedule")
         result = run_main(enable_monitor.main, inputs, **GITHUB_CONTEXT)
 
@@ -970,9 +971,46 @@ def test_sagemaker_backend_without_output_s3_uri_is_refused_before_any_call(
 def test_monitoring_iam_actions_name_real_operations() -> None:
     import botocore.session
 
-    from smgha.backends import sagemaker_monitoring
+    from smgha.backends.aws import client
+    from smgha.backends.aws.monitoring import JOB_DEFINITION_APIS
 
     model = botocore.session.get_session().get_service_model("sagemaker")
-    for operation, action in sagemaker_monitoring.IAM_ACTIONS.items():
+    monitoring = [
+        *(f"{verb}{family}JobDefinition" for family, _ in JOB_DEFINITION_APIS.values()
+          for verb in ("Create", "Describe", "Delete")),
+        "CreateMonitoringSchedule", "DescribeMonitoringSchedule", "UpdateMonitoringSchedule",
+        "CreateProcessingJob", "DescribeProcessingJob",
+    ]  # fmt: skip
+    for operation in monitoring:
+        action = client.IAM_ACTIONS[operation]
         assert operation in model.operation_names and action == f"sagemaker:{operation}"
-    assert set(sagemaker_monitoring.IAM_EXTRA_ACTIONS) <= set(sagemaker_monitoring.IAM_ACTIONS)
+    assert set(client.IAM_EXTRA_ACTIONS) <= set(client.IAM_ACTIONS)
+
+
+@pytest.mark.parametrize("adapter", ["local", "sagemaker"])
+def test_a_monitor_kind_without_a_row_in_the_adapters_table_is_refused(
+    adapter: str, tmp_path: Path
+) -> None:
+    """Each adapter maps a monitor kind to its APIs in one table: a kind it has no row for is
+    a StageError naming the kinds it knows, before any call or file."""
+    from smgha.backends.aws import SageMakerBackend
+
+    chosen = (
+        LocalBackend(region=REGION, root=tmp_path / "state")
+        if adapter == "local"
+        else SageMakerBackend(region=REGION)
+    )
+    with pytest.raises(StageError, match="unknown monitor kind 'model-quality'.*data-quality"):
+        chosen.monitoring.describe_job_definition("model-quality", "churn-mq")
+    with pytest.raises(StageError, match="unknown monitor kind"):
+        chosen.monitoring.create_job_definition("model-quality", {"JobDefinitionName": "x"})
+    assert not (tmp_path / "state").exists()
+
+
+def test_the_local_backend_runs_no_processing_job_outside_a_pipeline(tmp_path: Path) -> None:
+    """The Monitoring port has the baselining job; locally the baseline is computed in
+    process, so creating one is a StageError that says so (never a missing attribute)."""
+    local = LocalBackend(region=REGION, root=tmp_path / "state")
+    assert local.monitoring.describe_processing_job("baseline-churn") is None
+    with pytest.raises(StageError, match="only as steps of a pipeline"):
+        local.monitoring.create_processing_job({"ProcessingJobName": "baseline-churn"})

@@ -4,8 +4,8 @@ on the resources and with the condition keys of their calls.
 The AWS calls come from the sagemaker-backend end-to-end runs (the `sagemaker_e2e` fixture:
 the starter templates run by act against the AWS double, which records every call with the
 role whose OIDC credentials signed it). Each call maps to the IAM actions it needs with the
-tables the backend keeps beside the calls (smgha/backends/sagemaker.py IAM_ACTIONS,
-RUNTIME_IAM_ACTIONS, IAM_EXTRA_ACTIONS and their monitoring counterparts), and the union per
+tables the backend keeps in one place (smgha/backends/aws/client.py IAM_ACTIONS,
+RUNTIME_IAM_ACTIONS, IAM_EXTRA_ACTIONS), and the union per
 role must equal the actions of that role's document in infra/terraform/iam_policies.tf.
 
 Beyond the action names, each call is judged with its resources and condition keys by a real

@@ -31,11 +31,11 @@ def wait_for(backend: LocalBackend, arn: str, seconds: float = 60.0) -> str:
     """Poll until the execution ends (bounded); return its status."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        record = backend.describe_execution(arn)
+        record = backend.pipelines.describe_execution(arn)
         if record.finished:
             return record.status
         time.sleep(0.05)
-    backend.stop_execution(arn)
+    backend.pipelines.stop_execution(arn)
     raise AssertionError(f"{arn} did not finish within {seconds}s")
 
 
@@ -95,7 +95,7 @@ def processing_step(
 
 
 def put_script(backend: LocalBackend, name: str, source: str) -> None:
-    backend.put_object(f"s3://smgha-local/code/{name}", textwrap.dedent(source).encode())
+    backend.objects.put_object(f"s3://smgha-local/code/{name}", textwrap.dedent(source).encode())
 
 
 def start(
@@ -106,8 +106,8 @@ def start(
 ) -> str:
     definition = {"Version": "2020-12-01", "Parameters": list(declared), "Steps": steps}
     defn.check_wiring(definition)
-    backend.upsert_pipeline("p", definition, "", {})
-    return backend.start_execution("p", parameters or {}, os.urandom(16).hex())
+    backend.pipelines.upsert_pipeline("p", definition, "", {})
+    return backend.pipelines.start_execution("p", parameters or {}, os.urandom(16).hex())
 
 
 # ---- processing jobs ----------------------------------------------------------------------
@@ -132,7 +132,7 @@ WRITER = """
 def writer_step(backend: LocalBackend, numbers: bytes) -> dict[str, Any]:
     """Step `Write`: WRITER over `numbers`, with the property file `Report`."""
     put_script(backend, "writer.py", WRITER)
-    backend.put_object("s3://smgha-local/data/numbers.txt", numbers)
+    backend.objects.put_object("s3://smgha-local/data/numbers.txt", numbers)
     data_input = {
         "InputName": "data",
         "S3Input": {"S3Uri": "s3://smgha-local/data", "LocalPath": "/opt/ml/processing/input/data"},
@@ -156,15 +156,15 @@ def test_a_processing_script_reads_and_writes_container_paths(backend: LocalBack
     arn = start(backend, [step])
 
     assert wait_for(backend, arn) == "Succeeded"
-    [record] = backend.list_steps(arn)
+    [record] = backend.pipelines.list_steps(arn)
     assert record.status == "Succeeded"
     assert record.metadata["ProcessingJob"]["Arn"].startswith(
         f"arn:aws:sagemaker:{REGION}:000000000000:processing-job/pipelines-"
     )
-    report = backend.read_property_file(arn, "Write", "report", "report.json")
+    report = backend.pipelines.read_property_file(arn, "Write", "report", "report.json")
     assert report == {"metrics": {"mean": {"value": 3.0}}}
     execution_id = arn.rsplit("/", 1)[-1]
-    assert backend.s3.path(
+    assert backend.objects.path(
         f"s3://smgha-local/runs/{execution_id}/Write/report/archive.tar.gz"
     ).is_file()
 
@@ -183,12 +183,12 @@ def test_a_failing_script_fails_its_step_with_the_output_tail_and_stops_the_pipe
     )
 
     assert wait_for(backend, arn) == "Failed"
-    steps = backend.list_steps(arn)
+    steps = backend.pipelines.list_steps(arn)
     assert [(s.name, s.status) for s in steps] == [("Boom", "Failed")]
     assert steps[0].failure_reason.startswith("AlgorithmError: the script exited with code 1")
     assert "bad column: churned" in steps[0].failure_reason
     assert (
-        backend.describe_execution(arn).failure_reason
+        backend.pipelines.describe_execution(arn).failure_reason
         == "Step failure: One or multiple steps failed."
     )
 
@@ -206,7 +206,7 @@ def test_a_missing_input_object_fails_the_step_naming_the_uri(backend: LocalBack
 
     assert wait_for(backend, arn) == "Failed"
     assert (
-        backend.list_steps(arn)[0].failure_reason
+        backend.pipelines.list_steps(arn)[0].failure_reason
         == "ClientError: input 'data': no object at s3://smgha-local/nothing-here"
     )
 
@@ -258,14 +258,14 @@ def test_a_condition_takes_the_else_branch_and_a_fail_step_reports_its_message(
     failing = start(backend, [write, check], {"Minimum": "2"}, declared=declared)
 
     assert wait_for(backend, failing) == "Failed"
-    steps = {s.name: s for s in backend.list_steps(failing)}
+    steps = {s.name: s for s in backend.pipelines.list_steps(failing)}
     assert steps["Check"].metadata == {"Condition": {"Outcome": "False"}}
     assert steps["TooLow"].failure_reason == "mean 1.5 below 2.0"
     assert "Publish" not in steps
     assert (
         wait_for(backend, passing) == "Failed"
     )  # Publish needs data it does not get: still ran the If branch
-    assert {s.name for s in backend.list_steps(passing)} == {"Write", "Check", "Publish"}
+    assert {s.name for s in backend.pipelines.list_steps(passing)} == {"Write", "Check", "Publish"}
 
 
 def evaluator(document: Any = None, **parameters: Any) -> Evaluator:
@@ -400,14 +400,14 @@ def test_a_step_type_the_local_backend_does_not_emulate_is_refused_at_upsert(
 ) -> None:
     definition = {"Steps": [{"Name": "Tune", "Type": "Tuning", "Arguments": {}}]}
     with pytest.raises(StageError, match=r"step types \['Tuning'\] are not emulated"):
-        backend.upsert_pipeline("p", definition, "", {})
-    assert backend.get_pipeline_definition("p") is None
+        backend.pipelines.upsert_pipeline("p", definition, "", {})
+    assert backend.pipelines.get_pipeline_definition("p") is None
 
 
 def test_training_rejects_hyperparameters_the_builtin_algorithm_does_not_know(
     backend: LocalBackend,
 ) -> None:
-    backend.put_object("s3://smgha-local/train/train.csv", b"1,0.5\n0,0.1\n")
+    backend.objects.put_object("s3://smgha-local/train/train.csv", b"1,0.5\n0,0.1\n")
     training = {
         "Name": "Train",
         "Type": "Training",
@@ -436,7 +436,7 @@ def test_training_rejects_hyperparameters_the_builtin_algorithm_does_not_know(
 
     assert wait_for(backend, arn) == "Failed"
     assert (
-        backend.list_steps(arn)[0].failure_reason
+        backend.pipelines.list_steps(arn)[0].failure_reason
         == "ClientError: hyperparameters not supported by XGBoost: ['max_dept']"
     )
 
@@ -446,10 +446,10 @@ def test_training_rejects_hyperparameters_the_builtin_algorithm_does_not_know(
 
 def test_the_same_token_returns_the_same_execution(backend: LocalBackend) -> None:
     put_script(backend, "noop.py", "pass")
-    backend.upsert_pipeline("p", {"Steps": [processing_step("A", "noop.py")]}, "", {})
-    first = backend.start_execution("p", {}, "t" * 40)
-    assert backend.start_execution("p", {}, "t" * 40) == first
-    second = backend.start_execution("p", {}, "u" * 40)
+    backend.pipelines.upsert_pipeline("p", {"Steps": [processing_step("A", "noop.py")]}, "", {})
+    first = backend.pipelines.start_execution("p", {}, "t" * 40)
+    assert backend.pipelines.start_execution("p", {}, "t" * 40) == first
+    second = backend.pipelines.start_execution("p", {}, "u" * 40)
     assert second != first
     assert wait_for(backend, first) == wait_for(backend, second) == "Succeeded"
 
@@ -458,14 +458,14 @@ def test_stop_ends_the_executor_and_marks_the_execution_stopped(backend: LocalBa
     put_script(backend, "slow.py", "import time; time.sleep(60)")
     arn = start(backend, [processing_step("Slow", "slow.py")])
     deadline = time.monotonic() + 20
-    while not backend.list_steps(arn) and time.monotonic() < deadline:
+    while not backend.pipelines.list_steps(arn) and time.monotonic() < deadline:
         time.sleep(0.05)
 
-    backend.stop_execution(arn)
+    backend.pipelines.stop_execution(arn)
 
-    assert backend.describe_execution(arn).status == "Stopped"
+    assert backend.pipelines.describe_execution(arn).status == "Stopped"
     # The step it was running stopped with it (StopPipelineExecution stops the running step).
-    assert [step.status for step in backend.list_steps(arn)] == ["Stopped"]
+    assert [step.status for step in backend.pipelines.list_steps(arn)] == ["Stopped"]
 
 
 def test_an_executor_that_dies_is_reported_as_failed(backend: LocalBackend, tmp_path: Path) -> None:
@@ -479,8 +479,8 @@ def test_an_executor_that_dies_is_reported_as_failed(backend: LocalBackend, tmp_
     other_process_view = LocalBackend(
         region=REGION, root=backend.root
     )  # not the parent: sees only the pid
-    backend._children[arn].wait(timeout=10)  # reap our child so the pid is really gone
-    record = other_process_view.describe_execution(arn)
+    backend.pipelines._children[arn].wait(timeout=10)  # reap our child so the pid is really gone
+    record = other_process_view.pipelines.describe_execution(arn)
 
     assert record.status == "Failed"
     assert "stopped without finishing" in record.failure_reason

@@ -46,10 +46,10 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBack
     backend = LocalBackend(region=REGION)
     yield backend
     for folder in (backend.root / "endpoints").glob("*"):
-        backend.delete_endpoint(folder.name)
+        backend.hosting.delete_endpoint(folder.name)
     for pid in processes_in(backend.root):
         os.kill(pid, signal.SIGKILL)
-    for child in backend._children.values():
+    for child in backend.pipelines._children.values():
         child.wait(timeout=10)
 
 
@@ -82,18 +82,18 @@ def wait_until(condition: Callable[[], Any], what: str, seconds: float = 60.0) -
 
 def described(local: LocalBackend) -> dict[str, Any]:
     """DescribeEndpoint of ENDPOINT, which exists."""
-    record = local.describe_endpoint(ENDPOINT)
+    record = local.hosting.describe_endpoint(ENDPOINT)
     assert record is not None
     return record
 
 
 def server_pid(local: LocalBackend) -> int:
-    return int(state.read_json(local.folder(ENDPOINT) / "server.json")["pid"])
+    return int(state.read_json(local.hosting.folder(ENDPOINT) / "server.json")["pid"])
 
 
 def servers_of(local: LocalBackend) -> list[int]:
     """The pids of every live endpoint server of ENDPOINT, found from /proc, not from a file."""
-    folder = local.folder(ENDPOINT)
+    folder = local.hosting.folder(ENDPOINT)
     return [
         int(entry.name)
         for entry in Path("/proc").iterdir()
@@ -117,7 +117,7 @@ def kill(pid: int) -> None:
 
 
 def server_metrics(local: LocalBackend) -> Any:
-    info = state.read_json(local.folder(ENDPOINT) / "server.json")
+    info = state.read_json(local.hosting.folder(ENDPOINT) / "server.json")
     connection = http.client.HTTPConnection("127.0.0.1", int(info["port"]), timeout=10)
     try:
         connection.request("GET", "/_smgha/metrics")
@@ -127,7 +127,7 @@ def server_metrics(local: LocalBackend) -> Any:
 
 
 def answers(local: LocalBackend) -> int:
-    return local.invoke_endpoint(ENDPOINT, PAYLOAD.encode(), "text/csv").status
+    return local.hosting.invoke_endpoint(ENDPOINT, PAYLOAD.encode(), "text/csv").status
 
 
 def cli_output(*arguments: str) -> tuple[int, str]:
@@ -180,7 +180,7 @@ def test_an_endpoint_its_deployer_failed_takes_no_update_until_deleted_as_in_sag
     broken = register(local, b"not a model.tar.gz")
     failed = deploy(broken, strategy="all-at-once")
     assert failed.code == 1 and "failed its health check" in failed.errors[0]
-    before = (local.folder(ENDPOINT) / "endpoint.json").read_bytes()
+    before = (local.hosting.folder(ENDPOINT) / "endpoint.json").read_bytes()
 
     again = deploy(broken, strategy="all-at-once")
 
@@ -191,7 +191,7 @@ def test_an_endpoint_its_deployer_failed_takes_no_update_until_deleted_as_in_sag
         in (again.errors[0])
     )
     assert f"smgha endpoints stop {ENDPOINT}" in again.errors[0]
-    assert (local.folder(ENDPOINT) / "endpoint.json").read_bytes() == before
+    assert (local.hosting.folder(ENDPOINT) / "endpoint.json").read_bytes() == before
     # Deleted, the endpoint can be created again.
     assert cli_output("endpoints", "stop", ENDPOINT)[0] == 0
     assert deploy(register(local, train(10, 3, seed=1)), strategy="all-at-once").code == 0
@@ -214,7 +214,7 @@ def start_canary(local: LocalBackend) -> tuple[str, threading.Thread, dict[str, 
     thread.start()
 
     def canary_live() -> bool:
-        record = state.read_json(local.folder(ENDPOINT) / "endpoint.json")
+        record = state.read_json(local.hosting.folder(ENDPOINT) / "endpoint.json")
         return bool(record.get("PendingDeploymentSummary"))
 
     wait_until(canary_live, "the canary's first traffic shift")
@@ -260,7 +260,7 @@ def test_a_deployer_killed_during_a_canary_fails_the_deploy_and_a_redeploy_finis
     local: LocalBackend,
 ) -> None:
     v2, thread, result = start_canary(local)
-    deployer = int(state.read_json(local.folder(ENDPOINT) / "deployer.json")["pid"])
+    deployer = int(state.read_json(local.hosting.folder(ENDPOINT) / "deployer.json")["pid"])
 
     kill(deployer)
     thread.join(timeout=120)
@@ -351,10 +351,10 @@ def test_a_killed_executor_fails_its_execution_and_running_step_and_its_job_is_s
     assert running(job)
     # Another process reads it (a later job): it sees only the files and the pids.
     reader = LocalBackend(region=REGION, root=local.root)
-    execution = reader.describe_execution(arn)
+    execution = reader.pipelines.describe_execution(arn)
     assert execution.status == "Failed"
     assert f"the local executor (pid {executor}) is gone" in execution.failure_reason
-    [step] = reader.list_steps(arn)
+    [step] = reader.pipelines.list_steps(arn)
     assert step.status == "Failed" and step.failure_reason == execution.failure_reason
     assert step.ended is not None
     wait_until(lambda: not running(job), "the dead executor's job to be stopped", 15)
@@ -374,8 +374,10 @@ def test_concurrent_creates_of_one_endpoint_create_it_once_and_start_one_server(
     error, and one deployer starts one server (never two servers, nor a record overwritten
     under a running deployer)."""
     package = register(local, train(10, 3, seed=1))
-    local.create_model({"ModelName": "m", "PrimaryContainer": {"ModelPackageName": package}})
-    local.create_endpoint_config({
+    local.hosting.create_model(
+        {"ModelName": "m", "PrimaryContainer": {"ModelPackageName": package}}
+    )
+    local.hosting.create_endpoint_config({
         "EndpointConfigName": "c",
         "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1}],
     })  # fmt: skip
@@ -387,7 +389,7 @@ def test_concurrent_creates_of_one_endpoint_create_it_once_and_start_one_server(
         backend = LocalBackend(region=REGION, root=local.root)  # one per job, as in CI
         barrier.wait(timeout=30)
         try:
-            backend.create_endpoint(ENDPOINT, "c", {})
+            backend.hosting.create_endpoint(ENDPOINT, "c", {})
             outcomes.append("created")
         except StageError as error:
             outcomes.append(str(error))
@@ -414,7 +416,9 @@ def test_a_deploy_while_another_creates_the_endpoint_fails_clearly_and_changes_n
         target=lambda: result.update(run=deploy(package, strategy="all-at-once"))
     )
     first.start()
-    wait_until(lambda: (local.folder(ENDPOINT) / "deployer.json").exists(), "the first create")
+    wait_until(
+        lambda: (local.hosting.folder(ENDPOINT) / "deployer.json").exists(), "the first create"
+    )
 
     second = deploy(package, strategy="all-at-once")
     first.join(timeout=120)
@@ -431,12 +435,12 @@ def test_a_second_server_for_an_endpoint_refuses_to_start(local: LocalBackend) -
     assert deploy(package, strategy="all-at-once").code == 0
     serving = server_pid(local)
 
-    second = state.spawn(SERVER_MODULE, local.folder(ENDPOINT), "server.out")
+    second = state.spawn(SERVER_MODULE, local.hosting.folder(ENDPOINT), "server.out")
 
     assert second.wait(timeout=60) == 3
     assert (
         f"another server (pid {serving}) serves"
-        in (local.folder(ENDPOINT) / "server.out").read_text()
+        in (local.hosting.folder(ENDPOINT) / "server.out").read_text()
     )
     assert servers_of(local) == [serving] and server_pid(local) == serving
 

@@ -673,7 +673,7 @@ def signing_keys(client: Any) -> list[str]:
 def test_a_long_wait_refreshes_the_credentials_itself(
     aws_env: str, issuer: TokenIssuer, chain: bool
 ) -> None:
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
 
     plan = RolePlan(
         ROLE,
@@ -693,7 +693,7 @@ def test_a_long_wait_refreshes_the_credentials_itself(
     assert issuer.tokens == []  # nothing happens until the first call
 
     backend = SageMakerBackend(REGION, session=session)  # what a waiting stage polls with
-    keys = signing_keys(backend.sagemaker)
+    keys = signing_keys(backend.clients.sagemaker)
     identity = session.client("sts", region_name=REGION).get_caller_identity()
     account, role = ("444455556666", "deployer") if chain else ("111122223333", "github-deploy")
     assert identity["Arn"] == f"arn:aws:sts::{account}:assumed-role/{role}/{SESSION}"
@@ -703,7 +703,7 @@ def test_a_long_wait_refreshes_the_credentials_itself(
     # expiry (a sixth of the session) by calling back into credentials.assume().
     for offset in (0, 300, 600, 800):
         clock.offset = offset
-        backend.sagemaker.list_pipelines()
+        backend.clients.sagemaker.list_pipelines()
         expected_tokens = 1 if offset < 800 else 2
         assert len(issuer.tokens) == expected_tokens, f"at +{offset} s"
 

@@ -14,6 +14,7 @@ import pytest
 from smgha import gates
 from smgha.backends import StepRecord
 from smgha.backends.local import LocalBackend
+from smgha.backends.local.pipelines import LocalPipelines
 from smgha.errors import InputError, StageError
 from smgha.resources import customer_metadata
 from smgha.stages import build_pipeline, register_and_gate
@@ -128,7 +129,7 @@ def test_a_champion_rule_passes_without_a_champion_and_fails_when_it_lacks_the_m
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, churn_csv: bytes) -> LocalBackend:
     monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
     backend = LocalBackend(region=REGION)
-    backend.put_object("s3://smgha-local/churn/data/churn.csv", churn_csv)
+    backend.objects.put_object("s3://smgha-local/churn/data/churn.csv", churn_csv)
     return backend
 
 
@@ -172,7 +173,7 @@ def test_a_better_challenger_replaces_the_champion_a_worse_one_is_rejected_and_a
     assert first.code == 0, first.log
     assert (first.outputs["decision"], first.outputs["champion-arn"]) == ("approved", "")
     champion_arn = first.outputs["model-package-arn"]
-    record = local.describe_model_package(champion_arn)
+    record = local.registry.describe_model_package(champion_arn)
     assert record is not None and record["ModelApprovalStatus"] == "Approved"
     lineage = record["CustomerMetadataProperties"]
     assert lineage["smgha:git-sha"] == GITHUB_CONTEXT["GITHUB_SHA"]
@@ -201,7 +202,7 @@ def test_a_better_challenger_replaces_the_champion_a_worse_one_is_rejected_and_a
     assert worse.code == 1
     assert worse.outputs["decision"] == "rejected" and worse.outputs["champion-arn"] == new_champion
     assert len(worse.errors) == 1 and "register-and-gate%3A model rejected" in worse.errors[0]
-    rejected = local.describe_model_package(worse.outputs["model-package-arn"])
+    rejected = local.registry.describe_model_package(worse.outputs["model-package-arn"])
     assert rejected is not None and rejected["ModelApprovalStatus"] == "Rejected"
     assert rejected["ApprovalDescription"].startswith("rejected by gates: auc >= champion - 0.01: ")
 
@@ -210,7 +211,7 @@ def test_a_better_challenger_replaces_the_champion_a_worse_one_is_rejected_and_a
     assert forced.code == 0, forced.log
     assert forced.outputs["decision"] == "approved"
     assert "forced approval" in forced.warnings[0]
-    record = local.describe_model_package(forced.outputs["model-package-arn"])
+    record = local.registry.describe_model_package(forced.outputs["model-package-arn"])
     assert record is not None and record["ModelApprovalStatus"] == "Approved"
     assert record["CustomerMetadataProperties"]["smgha:forced-by"] == "octocat"
     assert record["CustomerMetadataProperties"]["smgha:force-reason"] == "ship the hotfix tonight"
@@ -222,7 +223,7 @@ def test_a_better_challenger_replaces_the_champion_a_worse_one_is_rejected_and_a
 @pytest.fixture
 def registry_with_packages(local: LocalBackend) -> LocalBackend:
     """Two groups with evaluated packages (no training: the records are written directly)."""
-    local.put_object(
+    local.objects.put_object(
         "s3://smgha-local/eval/good.json",
         json.dumps(
             {
@@ -235,7 +236,7 @@ def registry_with_packages(local: LocalBackend) -> LocalBackend:
         ).encode(),
     )
     for group in (GROUP, "other-models"):
-        local.create_model_package({
+        local.registry.create_model_package({
             "ModelPackageGroupName": group,
             "InferenceSpecification": {"Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]},
             "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://smgha-local/eval/good.json"}}},
@@ -328,7 +329,7 @@ def test_a_build_registered_in_another_group_is_judged_and_the_hint_names_its_gr
     steps = [
         StepRecord("RegisterModel-Churn", "Succeeded", metadata={"RegisterModel": {"Arn": built}})
     ]
-    monkeypatch.setattr(LocalBackend, "list_steps", lambda self, arn: steps)
+    monkeypatch.setattr(LocalPipelines, "list_steps", lambda self, arn: steps)
     before = _registry_files(registry_with_packages)
 
     result = gate(BUILD_EXECUTION, **{"model-package-group": group})
@@ -341,7 +342,7 @@ def test_a_build_registered_in_another_group_is_judged_and_the_hint_names_its_gr
     assert "then build again (this version is rejected as not gated)" in result.errors[0]
     assert "Create it" not in result.errors[0]
     # No unjudged version is left behind: it is rejected, with the reason; nothing else changed.
-    record = registry_with_packages.describe_model_package(built)
+    record = registry_with_packages.registry.describe_model_package(built)
     assert record is not None and record["ModelApprovalStatus"] == "Rejected"
     assert record["ApprovalDescription"].startswith(
         f"not gated: register-and-gate was run for group {group!r}, not 'other-models'"
@@ -380,13 +381,13 @@ def test_from_a_terminal_in_a_clone_the_lineage_records_the_commit_from_git(
     result = run_main(register_and_gate.main, inputs)  # no GITHUB_* variables: a terminal
 
     assert result.code == 0, result.log
-    record = registry_with_packages.describe_model_package(_arn(GROUP, 1))
+    record = registry_with_packages.registry.describe_model_package(_arn(GROUP, 1))
     assert record is not None
     assert customer_metadata.read_lineage(record["CustomerMetadataProperties"])["git-sha"] == head
 
 
 def test_a_rejected_package_is_not_approved_again(registry_with_packages: LocalBackend) -> None:
-    registry_with_packages.update_model_package(
+    registry_with_packages.registry.update_model_package(
         _arn(GROUP, 1), approval_status="Rejected", approval_description="auc fell"
     )
     before = _registry_files(registry_with_packages)
@@ -408,7 +409,7 @@ def test_manual_approval_leaves_a_passing_model_pending(
 
     assert result.code == 0, result.log
     assert result.outputs["decision"] == "pending"
-    record = registry_with_packages.describe_model_package(_arn(GROUP, 1))
+    record = registry_with_packages.registry.describe_model_package(_arn(GROUP, 1))
     assert record is not None and record["ModelApprovalStatus"] == "PendingManualApproval"
     assert record["ApprovalDescription"].startswith(
         "gates passed, awaiting manual approval: accuracy: 0.9 >= 0.6"
@@ -441,7 +442,9 @@ def test_a_model_without_a_register_step_is_registered_from_its_artifact(
 
     assert result.code == 0, result.log
     assert result.outputs["model-package-version"] == "2"
-    record = registry_with_packages.describe_model_package(result.outputs["model-package-arn"])
+    record = registry_with_packages.registry.describe_model_package(
+        result.outputs["model-package-arn"]
+    )
     assert record is not None
     assert (
         record["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
@@ -806,7 +809,7 @@ def test_both_backends_store_the_same_lineage_and_the_cli_decodes_it(
     aws_record = sagemaker.describe_model_package(
         ModelPackageName=on_aws.outputs["model-package-arn"]
     )
-    local_record = local.describe_model_package(on_disk.outputs["model-package-arn"])
+    local_record = local.registry.describe_model_package(on_disk.outputs["model-package-arn"])
     assert local_record is not None
     assert local_record["CustomerMetadataProperties"] == aws_record["CustomerMetadataProperties"]
     assert not shape_problems(

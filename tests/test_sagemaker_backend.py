@@ -23,8 +23,9 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from smgha.backends import PipelineBackend
-from smgha.backends.sagemaker import IAM_ACTIONS, SageMakerBackend
+from smgha.backends import Backend
+from smgha.backends.aws import SageMakerBackend
+from smgha.backends.aws.client import IAM_ACTIONS
 from smgha.errors import StageError
 
 pytestmark = pytest.mark.slow  # starts a moto server
@@ -119,23 +120,23 @@ EVALUATE_STEP = {
 
 
 def test_backend_satisfies_protocol(backend: SageMakerBackend) -> None:
-    as_protocol: PipelineBackend = backend  # checked by mypy; here, that it is constructible
-    assert as_protocol.poll_seconds == 20.0
+    as_protocol: Backend = backend  # checked by mypy; here, that it is constructible
+    assert as_protocol.pipelines.poll_seconds == 20.0
 
 
 def test_no_definition_before_create(backend: SageMakerBackend) -> None:
     # moto answers ValidationException "Could not find pipeline ..." here.
-    assert backend.get_pipeline_definition("demo") is None
+    assert backend.pipelines.get_pipeline_definition("demo") is None
 
 
 def test_upsert_creates_with_tags(backend: SageMakerBackend, sagemaker: Any) -> None:
-    sent = capture_params(backend.sagemaker, "CreatePipeline")
+    sent = capture_params(backend.clients.sagemaker, "CreatePipeline")
 
-    arn, created = backend.upsert_pipeline("demo", DEFINITION_V1, ROLE, {"team": "ml"})
+    arn, created = backend.pipelines.upsert_pipeline("demo", DEFINITION_V1, ROLE, {"team": "ml"})
 
     assert created is True
     assert arn == PIPELINE_ARN
-    assert backend.get_pipeline_definition("demo") == DEFINITION_V1
+    assert backend.pipelines.get_pipeline_definition("demo") == DEFINITION_V1
     described = sagemaker.describe_pipeline(PipelineName="demo")
     assert described["RoleArn"] == ROLE
     assert tags_of(sagemaker, arn) == {"team": "ml"}
@@ -146,14 +147,14 @@ def test_upsert_creates_with_tags(backend: SageMakerBackend, sagemaker: Any) -> 
 
 
 def test_create_token_is_deterministic(backend: SageMakerBackend, sagemaker: Any) -> None:
-    sent = capture_params(backend.sagemaker, "CreatePipeline")
+    sent = capture_params(backend.clients.sagemaker, "CreatePipeline")
 
-    backend.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
+    backend.pipelines.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
     sagemaker.delete_pipeline(PipelineName="demo", ClientRequestToken=TOKEN)
-    backend.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
-    backend.upsert_pipeline("other", DEFINITION_V1, ROLE, {})
+    backend.pipelines.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
+    backend.pipelines.upsert_pipeline("other", DEFINITION_V1, ROLE, {})
     sagemaker.delete_pipeline(PipelineName="demo", ClientRequestToken=TOKEN)
-    backend.upsert_pipeline("demo", DEFINITION_V2, ROLE, {})
+    backend.pipelines.upsert_pipeline("demo", DEFINITION_V2, ROLE, {})
 
     tokens = [params["ClientRequestToken"] for params in sent]
     assert tokens[0] == tokens[1]  # same name, same definition
@@ -162,25 +163,27 @@ def test_create_token_is_deterministic(backend: SageMakerBackend, sagemaker: Any
 
 
 def test_upsert_updates_and_refreshes_tags(backend: SageMakerBackend, sagemaker: Any) -> None:
-    first_arn, _ = backend.upsert_pipeline(
+    first_arn, _ = backend.pipelines.upsert_pipeline(
         "demo", DEFINITION_V1, ROLE, {"team": "ml", "stage": "dev"}
     )
     new_role = f"arn:aws:iam::{ACCOUNT}:role/other-role"
 
-    arn, created = backend.upsert_pipeline("demo", DEFINITION_V2, new_role, {"stage": "prod"})
+    arn, created = backend.pipelines.upsert_pipeline(
+        "demo", DEFINITION_V2, new_role, {"stage": "prod"}
+    )
 
     assert created is False
     assert arn == first_arn
-    assert backend.get_pipeline_definition("demo") == DEFINITION_V2
+    assert backend.pipelines.get_pipeline_definition("demo") == DEFINITION_V2
     assert sagemaker.describe_pipeline(PipelineName="demo")["RoleArn"] == new_role
     # AddTags: "stage" gets its new value, "team" (not passed again) is left alone.
     assert tags_of(sagemaker, arn) == {"team": "ml", "stage": "prod"}
 
 
 def test_start_execution_returns_execution_arn(backend: SageMakerBackend, sagemaker: Any) -> None:
-    pipeline_arn, _ = backend.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
+    pipeline_arn, _ = backend.pipelines.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
 
-    execution_arn = backend.start_execution("demo", {"InputData": "s3://b/new"}, TOKEN)
+    execution_arn = backend.pipelines.start_execution("demo", {"InputData": "s3://b/new"}, TOKEN)
 
     assert execution_arn.startswith(f"{pipeline_arn}/execution/")
     summaries = sagemaker.list_pipeline_executions(PipelineName="demo")
@@ -197,10 +200,10 @@ def test_start_execution_returns_execution_arn(backend: SageMakerBackend, sagema
 
 
 def test_describe_execution_maps_status(backend: SageMakerBackend) -> None:
-    backend.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
-    execution_arn = backend.start_execution("demo", {}, TOKEN)
+    backend.pipelines.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
+    execution_arn = backend.pipelines.start_execution("demo", {}, TOKEN)
 
-    record = backend.describe_execution(execution_arn)
+    record = backend.pipelines.describe_execution(execution_arn)
 
     # moto finishes every execution at once.
     assert record.arn == execution_arn
@@ -212,10 +215,10 @@ def test_describe_execution_maps_status(backend: SageMakerBackend) -> None:
 
 
 def test_describe_missing_execution_is_a_stage_error(backend: SageMakerBackend) -> None:
-    backend.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
+    backend.pipelines.upsert_pipeline("demo", DEFINITION_V1, ROLE, {})
 
     with pytest.raises(StageError) as caught:
-        backend.describe_execution(EXECUTION_ARN)
+        backend.pipelines.describe_execution(EXECUTION_ARN)
 
     assert caught.value.title == "DescribePipelineExecution failed"
     assert "ValidationException" in caught.value.detail  # moto's code for a missing one
@@ -229,7 +232,7 @@ def test_read_property_file_from_s3(backend: SageMakerBackend, s3: Any) -> None:
         Key="runs/abc/evaluation/evaluation.json",
         Body=json.dumps(report).encode(),
     )
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "list_pipeline_execution_steps",
             steps_page([EVALUATE_STEP]),
@@ -241,7 +244,7 @@ def test_read_property_file_from_s3(backend: SageMakerBackend, s3: Any) -> None:
             {"ProcessingJobName": EVAL_JOB},
         )
 
-        value = backend.read_property_file(
+        value = backend.pipelines.read_property_file(
             EXECUTION_ARN, "Evaluate", "evaluation", "evaluation.json"
         )
 
@@ -253,7 +256,7 @@ def test_missing_property_file_names_step_output_and_uri(
     backend: SageMakerBackend, s3: Any
 ) -> None:
     s3.create_bucket(Bucket="artifacts")
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response("list_pipeline_execution_steps", steps_page([EVALUATE_STEP]))
         stub.add_response(
             "describe_processing_job",
@@ -261,7 +264,9 @@ def test_missing_property_file_names_step_output_and_uri(
         )
 
         with pytest.raises(StageError) as caught:
-            backend.read_property_file(EXECUTION_ARN, "Evaluate", "evaluation", "eval.json")
+            backend.pipelines.read_property_file(
+                EXECUTION_ARN, "Evaluate", "evaluation", "eval.json"
+            )
 
     assert caught.value.title == "GetObject failed"
     detail = caught.value.detail
@@ -300,7 +305,7 @@ def test_list_steps_reads_every_page_oldest_first(backend: SageMakerBackend) -> 
             "TrainingJob": {"Arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/t-1"}
         },
     }
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         # The service's default order: newest first, over two pages.
         stub.add_response(
             "list_pipeline_execution_steps",
@@ -313,7 +318,7 @@ def test_list_steps_reads_every_page_oldest_first(backend: SageMakerBackend) -> 
             {"PipelineExecutionArn": EXECUTION_ARN, "NextToken": "page-2"},
         )
 
-        steps = backend.list_steps(EXECUTION_ARN)
+        steps = backend.pipelines.list_steps(EXECUTION_ARN)
 
         stub.assert_no_pending_responses()
     assert [step.name for step in steps] == ["Train", "Evaluate", "CheckRmse", "Register"]
@@ -328,10 +333,10 @@ def test_list_steps_reads_every_page_oldest_first(backend: SageMakerBackend) -> 
 def test_list_steps_puts_unstarted_steps_last(backend: SageMakerBackend) -> None:
     waiting = {"StepName": "Deploy", "StepStatus": "Starting", "Metadata": {}}
     running = {"StepName": "Train", "StepStatus": "Executing", "StartTime": at(5)}
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response("list_pipeline_execution_steps", steps_page([waiting, running]))
 
-        steps = backend.list_steps(EXECUTION_ARN)
+        steps = backend.pipelines.list_steps(EXECUTION_ARN)
 
     assert [(step.name, step.started, step.ended) for step in steps] == [
         ("Train", at(5), None),
@@ -340,7 +345,7 @@ def test_list_steps_puts_unstarted_steps_last(backend: SageMakerBackend) -> None
 
 
 def test_start_execution_request(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "start_pipeline_execution",
             {"PipelineExecutionArn": EXECUTION_ARN},
@@ -354,7 +359,9 @@ def test_start_execution_request(backend: SageMakerBackend) -> None:
             },
         )
 
-        arn = backend.start_execution("demo", {"InputData": "s3://b/in", "Threshold": "0.8"}, TOKEN)
+        arn = backend.pipelines.start_execution(
+            "demo", {"InputData": "s3://b/in", "Threshold": "0.8"}, TOKEN
+        )
 
         stub.assert_no_pending_responses()
     assert arn == EXECUTION_ARN
@@ -376,10 +383,10 @@ def test_describe_execution_statuses(
     }
     if reason is not None:
         response["FailureReason"] = reason
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response("describe_pipeline_execution", response)
 
-        record = backend.describe_execution(EXECUTION_ARN)
+        record = backend.pipelines.describe_execution(EXECUTION_ARN)
 
     assert record.status == status
     assert record.finished is finished
@@ -389,7 +396,7 @@ def test_describe_execution_statuses(
 
 
 def test_missing_pipeline_as_the_service_reports_it(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "describe_pipeline",
             service_error_code="ResourceNotFound",
@@ -397,11 +404,11 @@ def test_missing_pipeline_as_the_service_reports_it(backend: SageMakerBackend) -
             http_status_code=400,
         )
 
-        assert backend.get_pipeline_definition("demo") is None
+        assert backend.pipelines.get_pipeline_definition("demo") is None
 
 
 def test_other_validation_errors_are_not_a_missing_pipeline(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "describe_pipeline",
             service_error_code="ValidationException",
@@ -410,14 +417,14 @@ def test_other_validation_errors_are_not_a_missing_pipeline(backend: SageMakerBa
         )
 
         with pytest.raises(StageError) as caught:
-            backend.get_pipeline_definition("bad name")
+            backend.pipelines.get_pipeline_definition("bad name")
 
     assert caught.value.title == "DescribePipeline failed"
     assert caught.value.detail.startswith("ValidationException: 1 validation error")
 
 
 def test_access_denied_names_the_iam_action(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error("describe_pipeline", service_error_code="ResourceNotFound")
         stub.add_client_error(
             "create_pipeline",
@@ -430,7 +437,7 @@ def test_access_denied_names_the_iam_action(backend: SageMakerBackend) -> None:
         )
 
         with pytest.raises(StageError) as caught:
-            backend.upsert_pipeline("demo", DEFINITION_V1, ROLE, {"team": "ml"})
+            backend.pipelines.upsert_pipeline("demo", DEFINITION_V1, ROLE, {"team": "ml"})
 
     assert caught.value.title == "CreatePipeline failed"
     detail = caught.value.detail
@@ -451,7 +458,7 @@ def test_iam_actions_name_real_operations() -> None:
 
 
 def test_missing_processing_output_is_named(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response("list_pipeline_execution_steps", steps_page([EVALUATE_STEP]))
         stub.add_response(
             "describe_processing_job",
@@ -459,7 +466,7 @@ def test_missing_processing_output_is_named(backend: SageMakerBackend) -> None:
         )
 
         with pytest.raises(StageError) as caught:
-            backend.read_property_file(EXECUTION_ARN, "Evaluate", "evaluation", "e.json")
+            backend.pipelines.read_property_file(EXECUTION_ARN, "Evaluate", "evaluation", "e.json")
 
     assert caught.value.title == "Cannot read property file of step 'Evaluate'"
     assert caught.value.detail == (
@@ -470,21 +477,21 @@ def test_missing_processing_output_is_named(backend: SageMakerBackend) -> None:
 
 def test_property_file_of_a_missing_or_non_processing_step(backend: SageMakerBackend) -> None:
     check = {"StepName": "CheckRmse", "StepStatus": "Succeeded", "StartTime": at(1)}
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response("list_pipeline_execution_steps", steps_page([check]))
         stub.add_response("list_pipeline_execution_steps", steps_page([check]))
 
         with pytest.raises(StageError, match="has no step 'Evaluate'"):
-            backend.read_property_file(EXECUTION_ARN, "Evaluate", "evaluation", "e.json")
+            backend.pipelines.read_property_file(EXECUTION_ARN, "Evaluate", "evaluation", "e.json")
         with pytest.raises(StageError, match="step 'CheckRmse' .* has no processing job"):
-            backend.read_property_file(EXECUTION_ARN, "CheckRmse", "evaluation", "e.json")
+            backend.pipelines.read_property_file(EXECUTION_ARN, "CheckRmse", "evaluation", "e.json")
 
 
 def test_oversized_definition_is_refused_before_any_call(backend: SageMakerBackend) -> None:
     huge = {**DEFINITION_V1, "Metadata": {"blob": "x" * 1_048_576}}
     # An active Stubber with nothing queued fails any call the backend would make.
-    with Stubber(backend.sagemaker), pytest.raises(StageError) as caught:
-        backend.upsert_pipeline("demo", huge, ROLE, {})
+    with Stubber(backend.clients.sagemaker), pytest.raises(StageError) as caught:
+        backend.pipelines.upsert_pipeline("demo", huge, ROLE, {})
 
     assert caught.value.title == "Pipeline definition too large"
     assert "1,048,576" in caught.value.detail
@@ -497,21 +504,21 @@ def test_missing_objects_are_those_head_object_does_not_find(
     s3.put_object(Bucket="artifacts", Key="churn/code/abc/preprocess.py", Body=b"print(1)\n")
     present = "s3://artifacts/churn/code/abc/preprocess.py"
 
-    assert backend.missing_objects([present]) == []
-    assert backend.missing_objects([present, "s3://artifacts/churn/code/def/evaluate.py"]) == [
-        "s3://artifacts/churn/code/def/evaluate.py"
-    ]  # moto answers 404
+    assert backend.objects.missing_objects([present]) == []
+    assert backend.objects.missing_objects(
+        [present, "s3://artifacts/churn/code/def/evaluate.py"]
+    ) == ["s3://artifacts/churn/code/def/evaluate.py"]  # moto answers 404
 
 
 def test_a_403_from_head_object_counts_as_missing_and_other_errors_fail_the_call(
     backend: SageMakerBackend,
 ) -> None:
     # Without s3:ListBucket, S3 answers 403 for a key that does not exist (HeadObject docs).
-    with Stubber(backend.s3) as stub:
+    with Stubber(backend.clients.s3) as stub:
         stub.add_client_error("head_object", service_error_code="403", http_status_code=403)
         stub.add_client_error("head_object", service_error_code="500", http_status_code=500)
-        assert backend.missing_objects(["s3://artifacts/a.py"]) == ["s3://artifacts/a.py"]
+        assert backend.objects.missing_objects(["s3://artifacts/a.py"]) == ["s3://artifacts/a.py"]
         with pytest.raises(StageError) as caught:
-            backend.missing_objects(["s3://artifacts/b.py"])
+            backend.objects.missing_objects(["s3://artifacts/b.py"])
 
     assert caught.value.title == "HeadObject failed"

@@ -1,4 +1,4 @@
-"""SageMakerBackend's hosting (EndpointBackend) against a moto server, and botocore's Stubber
+"""SageMakerBackend's hosting (the Hosting area) against a moto server, and botocore's Stubber
 for what moto does not do or does differently.
 
 What moto 5.2.5 does differently from SageMaker (found while writing these tests):
@@ -36,13 +36,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from smgha.backends import EndpointBackend, Invocation
-from smgha.backends.sagemaker import (
-    IAM_ACTIONS,
-    IAM_EXTRA_ACTIONS,
-    RUNTIME_IAM_ACTIONS,
-    SageMakerBackend,
-)
+from smgha.backends import Hosting, Invocation
+from smgha.backends.aws import SageMakerBackend
+from smgha.backends.aws.client import IAM_ACTIONS, IAM_EXTRA_ACTIONS, RUNTIME_IAM_ACTIONS
 from smgha.errors import StageError
 from smgha.resources import deployment, rollout
 from smgha.resources.autoscaling import TargetTracking
@@ -180,8 +176,8 @@ def autoscaling(aws_env: str) -> Any:
 @pytest.fixture
 def config(backend: SageMakerBackend) -> str:
     """MODEL and CONFIG, created on the moto server through the backend."""
-    backend.create_model(MODEL_REQUEST)
-    backend.create_endpoint_config(CONFIG_REQUEST)
+    backend.hosting.create_model(MODEL_REQUEST)
+    backend.hosting.create_endpoint_config(CONFIG_REQUEST)
     return CONFIG
 
 
@@ -202,17 +198,17 @@ def queue_moto_results(moto_url: str, results: list[dict[str, str]]) -> None:
 
 
 def test_backend_satisfies_endpoint_protocol(backend: SageMakerBackend) -> None:
-    as_protocol: EndpointBackend = backend  # checked by mypy in smgha, by use here
+    as_protocol: Hosting = backend.hosting  # checked by mypy in smgha, by use here
     assert callable(as_protocol.invoke_endpoint)
-    assert backend.poll_seconds == 20.0
+    assert backend.hosting.poll_seconds == 20.0
 
 
 def test_model_is_none_until_created(backend: SageMakerBackend) -> None:
     # moto: ValidationException "Could not find model '<arn>'."
-    assert backend.describe_model(MODEL) is None
+    assert backend.hosting.describe_model(MODEL) is None
 
-    backend.create_model(MODEL_REQUEST)
-    record = backend.describe_model(MODEL)
+    backend.hosting.create_model(MODEL_REQUEST)
+    record = backend.hosting.describe_model(MODEL)
 
     assert record is not None
     assert record["ModelName"] == MODEL
@@ -223,11 +219,11 @@ def test_model_is_none_until_created(backend: SageMakerBackend) -> None:
 
 
 def test_endpoint_config_is_none_until_created(backend: SageMakerBackend) -> None:
-    backend.create_model(MODEL_REQUEST)
-    assert backend.describe_endpoint_config(CONFIG) is None
+    backend.hosting.create_model(MODEL_REQUEST)
+    assert backend.hosting.describe_endpoint_config(CONFIG) is None
 
-    backend.create_endpoint_config(CONFIG_REQUEST)
-    record = backend.describe_endpoint_config(CONFIG)
+    backend.hosting.create_endpoint_config(CONFIG_REQUEST)
+    record = backend.hosting.describe_endpoint_config(CONFIG)
 
     assert record is not None
     assert record["EndpointConfigArn"].endswith(f":endpoint-config/{CONFIG}")
@@ -238,7 +234,7 @@ def test_endpoint_config_is_none_until_created(backend: SageMakerBackend) -> Non
 
 def test_endpoint_config_of_a_missing_model_is_a_stage_error(backend: SageMakerBackend) -> None:
     with pytest.raises(StageError) as caught:
-        backend.create_endpoint_config(CONFIG_REQUEST)
+        backend.hosting.create_endpoint_config(CONFIG_REQUEST)
 
     assert caught.value.title == "CreateEndpointConfig failed"
     assert caught.value.detail.startswith(f"endpoint configuration {CONFIG}: ValidationException")
@@ -246,10 +242,10 @@ def test_endpoint_config_of_a_missing_model_is_a_stage_error(backend: SageMakerB
 
 
 def test_create_endpoint_with_tags(backend: SageMakerBackend, sagemaker: Any, config: str) -> None:
-    assert backend.describe_endpoint(ENDPOINT) is None
+    assert backend.hosting.describe_endpoint(ENDPOINT) is None
 
-    backend.create_endpoint(ENDPOINT, config, {"smgha:model-package-arn": PACKAGE_ARN})
-    record = backend.describe_endpoint(ENDPOINT)
+    backend.hosting.create_endpoint(ENDPOINT, config, {"smgha:model-package-arn": PACKAGE_ARN})
+    record = backend.hosting.describe_endpoint(ENDPOINT)
 
     assert record is not None
     assert record["EndpointStatus"] == "InService"  # moto: at once; SageMaker: Creating first
@@ -264,9 +260,9 @@ def test_create_endpoint_with_tags(backend: SageMakerBackend, sagemaker: Any, co
 def test_create_endpoint_without_tags_sends_none(
     backend: SageMakerBackend, sagemaker: Any, config: str
 ) -> None:
-    calls = capture_params(backend.sagemaker, "sagemaker", "CreateEndpoint")
+    calls = capture_params(backend.clients.sagemaker, "sagemaker", "CreateEndpoint")
 
-    backend.create_endpoint(ENDPOINT, config, {})
+    backend.hosting.create_endpoint(ENDPOINT, config, {})
 
     assert calls == [{"EndpointName": ENDPOINT, "EndpointConfigName": CONFIG}]
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
@@ -275,11 +271,11 @@ def test_create_endpoint_without_tags_sends_none(
 
 def test_create_endpoint_on_a_missing_config_is_a_stage_error(backend: SageMakerBackend) -> None:
     with pytest.raises(StageError) as caught:
-        backend.create_endpoint(ENDPOINT, CONFIG, {})
+        backend.hosting.create_endpoint(ENDPOINT, CONFIG, {})
 
     assert caught.value.title == "CreateEndpoint failed"
     assert "Could not find endpoint configuration" in caught.value.detail
-    assert backend.describe_endpoint(ENDPOINT) is None
+    assert backend.hosting.describe_endpoint(ENDPOINT) is None
 
 
 # -- against moto: alarms and autoscaling -------------------------------------------------
@@ -290,34 +286,34 @@ def test_alarms_by_name_in_the_order_asked_missing_ones_left_out(
 ) -> None:
     errors = f"{ENDPOINT}-invocation-5xx-errors"
     latency = f"{ENDPOINT}-model-latency"
-    backend.put_metric_alarm(alarm_request(errors, "Invocation5XXErrors", 0.0))
-    backend.put_metric_alarm(alarm_request(latency, "ModelLatency", 500_000.0))
-    backend.put_metric_alarm(alarm_request("unrelated", "CPUUtilization", 90.0))
+    backend.hosting.put_metric_alarm(alarm_request(errors, "Invocation5XXErrors", 0.0))
+    backend.hosting.put_metric_alarm(alarm_request(latency, "ModelLatency", 500_000.0))
+    backend.hosting.put_metric_alarm(alarm_request("unrelated", "CPUUtilization", 90.0))
 
-    alarms = backend.describe_alarms([latency, "no-such-alarm", errors, latency])
+    alarms = backend.hosting.describe_alarms([latency, "no-such-alarm", errors, latency])
 
     assert [alarm["AlarmName"] for alarm in alarms] == [latency, errors]
     assert alarms[0]["MetricName"] == "ModelLatency"
     assert alarms[0]["Threshold"] == 500_000.0
     assert alarms[1]["Dimensions"] == alarm_request(errors, "x", 0)["Dimensions"]
     assert {alarm["StateValue"] for alarm in alarms} == {"OK"}
-    assert backend.describe_alarms(["no-such-alarm"]) == []
+    assert backend.hosting.describe_alarms(["no-such-alarm"]) == []
 
 
 def test_no_alarm_names_describe_nothing(backend: SageMakerBackend) -> None:
-    backend.put_metric_alarm(alarm_request("unrelated", "CPUUtilization", 90.0))
-    calls = capture_params(backend.cloudwatch, "cloudwatch", "DescribeAlarms")
+    backend.hosting.put_metric_alarm(alarm_request("unrelated", "CPUUtilization", 90.0))
+    calls = capture_params(backend.clients.cloudwatch, "cloudwatch", "DescribeAlarms")
 
     # DescribeAlarms without AlarmNames would list every alarm of the account.
-    assert backend.describe_alarms([]) == []
+    assert backend.hosting.describe_alarms([]) == []
     assert calls == []
 
 
 def test_put_metric_alarm_replaces_an_alarm_of_the_same_name(backend: SageMakerBackend) -> None:
-    backend.put_metric_alarm(alarm_request("slow", "ModelLatency", 500_000.0))
-    backend.put_metric_alarm(alarm_request("slow", "ModelLatency", 250_000.0))
+    backend.hosting.put_metric_alarm(alarm_request("slow", "ModelLatency", 500_000.0))
+    backend.hosting.put_metric_alarm(alarm_request("slow", "ModelLatency", 250_000.0))
 
-    (alarm,) = backend.describe_alarms(["slow"])
+    (alarm,) = backend.hosting.describe_alarms(["slow"])
     assert alarm["Threshold"] == 250_000.0
 
 
@@ -336,8 +332,8 @@ def test_scalable_target_and_policy(backend: SageMakerBackend, autoscaling: Any)
     }
     assert _scalable_target(autoscaling, RESOURCE_ID) is None
 
-    backend.register_scalable_target({**target, "MinCapacity": 1, "MaxCapacity": 4})
-    backend.put_scaling_policy(
+    backend.hosting.register_scalable_target({**target, "MinCapacity": 1, "MaxCapacity": 4})
+    backend.hosting.put_scaling_policy(
         {
             **target,
             "PolicyName": f"{ENDPOINT}-invocations-per-instance",
@@ -364,7 +360,7 @@ def test_scalable_target_and_policy(backend: SageMakerBackend, autoscaling: Any)
     assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 70.0
 
     # Registering again updates the capacities; another variant is another target.
-    backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 6})
+    backend.hosting.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 6})
     updated = _scalable_target(autoscaling, RESOURCE_ID)
     assert updated is not None
     assert (updated["MinCapacity"], updated["MaxCapacity"]) == (2, 6)
@@ -378,10 +374,10 @@ def test_describe_scalable_target_with_its_policies(backend: SageMakerBackend) -
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    assert backend.describe_scalable_target(RESOURCE_ID) is None
+    assert backend.hosting.describe_scalable_target(RESOURCE_ID) is None
 
-    backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
-    registered = backend.describe_scalable_target(RESOURCE_ID)
+    backend.hosting.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
+    registered = backend.hosting.describe_scalable_target(RESOURCE_ID)
     assert registered is not None
     assert (registered["MinCapacity"], registered["MaxCapacity"]) == (2, 5)
     assert registered["Policies"] == {}
@@ -395,8 +391,8 @@ def test_describe_scalable_target_with_its_policies(backend: SageMakerBackend) -
             "ScaleOutCooldown": 60,
         },
     }  # fmt: skip
-    backend.put_scaling_policy({**target, **policy})
-    record = backend.describe_scalable_target(RESOURCE_ID)
+    backend.hosting.put_scaling_policy({**target, **policy})
+    record = backend.hosting.describe_scalable_target(RESOURCE_ID)
 
     assert record is not None
     assert (record["ResourceId"], record["ScalableDimension"]) == (RESOURCE_ID, DIMENSION)
@@ -408,7 +404,7 @@ def test_describe_scalable_target_with_its_policies(backend: SageMakerBackend) -
         record["Policies"][name]["TargetTrackingScalingPolicyConfiguration"]
         == policy["TargetTrackingScalingPolicyConfiguration"]
     )
-    assert backend.describe_scalable_target(f"endpoint/{ENDPOINT}/variant/Other") is None
+    assert backend.hosting.describe_scalable_target(f"endpoint/{ENDPOINT}/variant/Other") is None
 
 
 def test_describe_scalable_target_requests(backend: SageMakerBackend) -> None:
@@ -433,13 +429,13 @@ def test_describe_scalable_target_requests(backend: SageMakerBackend) -> None:
             "CreationTime": at(0),
         }
 
-    with Stubber(backend.autoscaling) as stub:
+    with Stubber(backend.clients.autoscaling) as stub:
         stub.add_response(
             "describe_scalable_targets",
             {"ScalableTargets": []},
             {**where, "ResourceIds": [RESOURCE_ID]},
         )
-        assert backend.describe_scalable_target(RESOURCE_ID) is None
+        assert backend.hosting.describe_scalable_target(RESOURCE_ID) is None
 
         stub.add_response(
             "describe_scalable_targets",
@@ -456,7 +452,7 @@ def test_describe_scalable_target_requests(backend: SageMakerBackend) -> None:
             {"ScalingPolicies": [policy("b")]},
             {**where, "ResourceId": RESOURCE_ID, "NextToken": "2"},
         )
-        record = backend.describe_scalable_target(RESOURCE_ID)
+        record = backend.hosting.describe_scalable_target(RESOURCE_ID)
         stub.assert_no_pending_responses()
 
     assert record == {**target, "Policies": {"a": policy("a"), "b": policy("b")}}
@@ -469,19 +465,19 @@ def test_delete_scaling_policy_and_deregister_scalable_target(backend: SageMaker
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    backend.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
-    backend.put_scaling_policy({
+    backend.hosting.register_scalable_target({**target, "MinCapacity": 2, "MaxCapacity": 5})
+    backend.hosting.put_scaling_policy({
         **target,
         "PolicyName": "p",
         "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 70.0, "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}},
     })  # fmt: skip
 
-    backend.delete_scaling_policy("p", RESOURCE_ID)
-    record = backend.describe_scalable_target(RESOURCE_ID)
+    backend.hosting.delete_scaling_policy("p", RESOURCE_ID)
+    record = backend.hosting.describe_scalable_target(RESOURCE_ID)
     assert record is not None and record["Policies"] == {}
-    backend.deregister_scalable_target(RESOURCE_ID)
-    assert backend.describe_scalable_target(RESOURCE_ID) is None
+    backend.hosting.deregister_scalable_target(RESOURCE_ID)
+    assert backend.hosting.describe_scalable_target(RESOURCE_ID) is None
 
 
 def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
@@ -490,11 +486,11 @@ def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
         "ResourceId": RESOURCE_ID,
         "ScalableDimension": DIMENSION,
     }
-    with Stubber(backend.autoscaling) as stub:
+    with Stubber(backend.clients.autoscaling) as stub:
         stub.add_response("delete_scaling_policy", {}, {**where, "PolicyName": "p"})
         stub.add_response("deregister_scalable_target", {}, where)
-        backend.delete_scaling_policy("p", RESOURCE_ID)
-        backend.deregister_scalable_target(RESOURCE_ID)
+        backend.hosting.delete_scaling_policy("p", RESOURCE_ID)
+        backend.hosting.deregister_scalable_target(RESOURCE_ID)
         stub.assert_no_pending_responses()
 
         stub.add_client_error(
@@ -503,7 +499,7 @@ def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
             service_message="No scalable target registered",
         )
         with pytest.raises(StageError) as caught:
-            backend.deregister_scalable_target(RESOURCE_ID)
+            backend.hosting.deregister_scalable_target(RESOURCE_ID)
     assert caught.value.title == "DeregisterScalableTarget failed"
     assert RESOURCE_ID in caught.value.detail
 
@@ -514,7 +510,7 @@ def test_delete_and_deregister_requests(backend: SageMakerBackend) -> None:
 def _calls_in_order(backend: SageMakerBackend) -> list[str]:
     """The operations the backend's SageMaker and Auto Scaling clients call, in one order."""
     order: list[str] = []
-    for client in (backend.sagemaker, backend.autoscaling):
+    for client in (backend.clients.sagemaker, backend.clients.autoscaling):
         client.meta.events.register(
             "provide-client-params", lambda model, **_: order.append(model.name)
         )
@@ -574,7 +570,10 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
     # The inputs' limits and policy after a deployed update; the live ones after a failed one.
     limits, value = ((2, 6), 70.0) if ends == "deployed" else ((2, 4), 50.0)
     order = _calls_in_order(backend)
-    with Stubber(backend.sagemaker) as sagemaker, Stubber(backend.autoscaling) as autoscaling:
+    with (
+        Stubber(backend.clients.sagemaker) as sagemaker,
+        Stubber(backend.clients.autoscaling) as autoscaling,
+    ):
         autoscaling.add_response(
             "delete_scaling_policy", {}, {**where, "PolicyName": live_policy["PolicyName"]}
         )
@@ -602,9 +601,9 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
         lines: list[str] = []
         if ends == "refused":
             with pytest.raises(StageError, match="UpdateEndpoint failed"):
-                deployment.apply(plan, backend, lines.append, sleep=lambda _: None)
+                deployment.apply(plan, backend.hosting, lines.append, sleep=lambda _: None)
         else:
-            outcome = deployment.apply(plan, backend, lines.append, sleep=lambda _: None)
+            outcome = deployment.apply(plan, backend.hosting, lines.append, sleep=lambda _: None)
             assert outcome == ends
         sagemaker.assert_no_pending_responses()
         autoscaling.assert_no_pending_responses()
@@ -625,7 +624,7 @@ def test_deploy_deregisters_an_autoscaled_variant_whose_instance_type_changes(
 
 def test_invoke_endpoint_gets_motos_canned_answer(backend: SageMakerBackend) -> None:
     # moto answers for any endpoint name, existing or not.
-    invocation = backend.invoke_endpoint("no-such-endpoint", b"1,2,3\n", "text/csv")
+    invocation = backend.hosting.invoke_endpoint("no-such-endpoint", b"1,2,3\n", "text/csv")
 
     assert invocation == Invocation(
         status=200,
@@ -654,10 +653,12 @@ def test_invoke_endpoint_gets_queued_results(backend: SageMakerBackend, aws_env:
         ],
     )
 
-    first = backend.invoke_endpoint(ENDPOINT, b"1,2,3\n", "text/csv")
-    second = backend.invoke_endpoint(ENDPOINT, b"4,5,6\n", "text/csv", accept="application/json")
-    repeated = backend.invoke_endpoint(ENDPOINT, b"1,2,3\n", "text/csv")
-    after_queue = backend.invoke_endpoint(ENDPOINT, b"7,8,9\n", "text/csv")
+    first = backend.hosting.invoke_endpoint(ENDPOINT, b"1,2,3\n", "text/csv")
+    second = backend.hosting.invoke_endpoint(
+        ENDPOINT, b"4,5,6\n", "text/csv", accept="application/json"
+    )
+    repeated = backend.hosting.invoke_endpoint(ENDPOINT, b"1,2,3\n", "text/csv")
+    after_queue = backend.hosting.invoke_endpoint(ENDPOINT, b"7,8,9\n", "text/csv")
 
     assert (first.status, first.body, first.content_type, first.variant) == (
         200,
@@ -698,7 +699,7 @@ CANARY_INSTANCES: dict[str, Any] = {
 def test_update_endpoint_request(
     backend: SageMakerBackend, deployment_config: dict[str, Any]
 ) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "update_endpoint",
             {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"},
@@ -710,12 +711,12 @@ def test_update_endpoint_request(
             },
         )
 
-        backend.update_endpoint(ENDPOINT, CONFIG, deployment_config)
+        backend.hosting.update_endpoint(ENDPOINT, CONFIG, deployment_config)
         stub.assert_no_pending_responses()
 
 
 def test_update_endpoint_without_deployment_config(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "update_endpoint",
             {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"},
@@ -726,12 +727,12 @@ def test_update_endpoint_without_deployment_config(backend: SageMakerBackend) ->
             },
         )
 
-        backend.update_endpoint(ENDPOINT, CONFIG, None)
+        backend.hosting.update_endpoint(ENDPOINT, CONFIG, None)
         stub.assert_no_pending_responses()
 
 
 def test_update_endpoint_refused_is_a_stage_error(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "update_endpoint",
             service_error_code="ValidationException",
@@ -741,7 +742,7 @@ def test_update_endpoint_refused_is_a_stage_error(backend: SageMakerBackend) -> 
             ),
         )
         with pytest.raises(StageError) as caught:
-            backend.update_endpoint(ENDPOINT, CONFIG, CANARY)
+            backend.hosting.update_endpoint(ENDPOINT, CONFIG, CANARY)
 
     assert caught.value.title == "UpdateEndpoint failed"
     assert caught.value.detail.startswith(
@@ -812,14 +813,14 @@ BLUE_GREEN_IN_PROGRESS: dict[str, Any] = {
 
 
 def test_blue_green_in_progress_is_mapped_unchanged(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "describe_endpoint",
             {**BLUE_GREEN_IN_PROGRESS, "ResponseMetadata": {"HTTPStatusCode": 200}},
             expected_params={"EndpointName": ENDPOINT},
         )
 
-        record = backend.describe_endpoint(ENDPOINT)
+        record = backend.hosting.describe_endpoint(ENDPOINT)
 
     assert record == BLUE_GREEN_IN_PROGRESS
 
@@ -849,12 +850,12 @@ def test_missing_resources_as_the_service_reports_them(
     backend: SageMakerBackend, method: str, operation: str, message: str
 ) -> None:
     name = {"describe_endpoint": ENDPOINT, "describe_endpoint_config": CONFIG}.get(method, MODEL)
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             method, service_error_code="ValidationException", service_message=message
         )
 
-        assert getattr(backend, method)(name) is None
+        assert getattr(backend.hosting, method)(name) is None
 
 
 @pytest.mark.parametrize(
@@ -881,11 +882,11 @@ def test_missing_resources_as_the_service_reports_them(
 def test_other_errors_are_not_a_missing_resource(
     backend: SageMakerBackend, method: str, code: str, message: str
 ) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(method, service_error_code=code, service_message=message)
 
         with pytest.raises(StageError) as caught:
-            getattr(backend, method)(ENDPOINT)
+            getattr(backend.hosting, method)(ENDPOINT)
 
     assert caught.value.detail.endswith(f"{code}: {message}")
 
@@ -894,7 +895,7 @@ def test_describe_alarms_asks_100_names_at_a_time_and_reads_every_page(
     backend: SageMakerBackend,
 ) -> None:
     names = [f"alarm-{index:03d}" for index in range(150)]
-    with Stubber(backend.cloudwatch) as stub:
+    with Stubber(backend.clients.cloudwatch) as stub:
         stub.add_response(
             "describe_alarms",
             {"MetricAlarms": [metric_alarm(names[5])], "NextToken": "page-2"},
@@ -911,7 +912,7 @@ def test_describe_alarms_asks_100_names_at_a_time_and_reads_every_page(
             expected_params={"AlarmNames": names[100:]},
         )
 
-        alarms = backend.describe_alarms(names)
+        alarms = backend.hosting.describe_alarms(names)
         stub.assert_no_pending_responses()
 
     assert [alarm["AlarmName"] for alarm in alarms] == [names[1], names[5], names[120]]
@@ -921,7 +922,7 @@ def test_describe_alarms_asks_100_names_at_a_time_and_reads_every_page(
 
 
 def test_invoke_endpoint_request_and_answer(backend: SageMakerBackend) -> None:
-    with Stubber(backend.runtime) as stub:
+    with Stubber(backend.clients.runtime) as stub:
         stub.add_response(
             "invoke_endpoint",
             {
@@ -937,7 +938,7 @@ def test_invoke_endpoint_request_and_answer(backend: SageMakerBackend) -> None:
             },
         )
 
-        invocation = backend.invoke_endpoint(ENDPOINT, b"1,2\n3,4\n", "text/csv")
+        invocation = backend.hosting.invoke_endpoint(ENDPOINT, b"1,2\n3,4\n", "text/csv")
 
     assert invocation.status == 200
     assert invocation.body == b"0.87\n0.02\n"
@@ -957,7 +958,7 @@ def test_model_error_is_the_containers_answer(
     backend: SageMakerBackend, original_status: int, original_message: str
 ) -> None:
     kind = "client" if original_status < 500 else "server"
-    with Stubber(backend.runtime) as stub:
+    with Stubber(backend.clients.runtime) as stub:
         stub.add_client_error(
             "invoke_endpoint",
             service_error_code="ModelError",
@@ -977,7 +978,7 @@ def test_model_error_is_the_containers_answer(
             },
         )
 
-        invocation = backend.invoke_endpoint(ENDPOINT, b"abc,1\n", "text/csv")
+        invocation = backend.hosting.invoke_endpoint(ENDPOINT, b"abc,1\n", "text/csv")
 
     assert invocation.status == original_status
     assert invocation.body == original_message.encode()
@@ -1004,10 +1005,10 @@ def test_model_error_as_botocore_parses_it_off_the_wire(backend: SageMakerBacken
         headers = {"x-amzn-ErrorType": "ModelError", "Content-Type": "application/json"}
         return AWSResponse(request.url, 424, headers, Raw(body))
 
-    runtime = backend.runtime
+    runtime = backend.clients.runtime
     runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
     try:
-        invocation = backend.invoke_endpoint(ENDPOINT, b"<row/>", "application/xml")
+        invocation = backend.hosting.invoke_endpoint(ENDPOINT, b"<row/>", "application/xml")
     finally:
         runtime.meta.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", answer)
 
@@ -1026,7 +1027,7 @@ def test_model_error_as_botocore_parses_it_off_the_wire(backend: SageMakerBacken
 def test_invoke_endpoint_failures_are_stage_errors(
     backend: SageMakerBackend, code: str, message: str, status: int
 ) -> None:
-    with Stubber(backend.runtime) as stub:
+    with Stubber(backend.clients.runtime) as stub:
         stub.add_client_error(
             "invoke_endpoint",
             service_error_code=code,
@@ -1034,7 +1035,7 @@ def test_invoke_endpoint_failures_are_stage_errors(
             http_status_code=status,
         )
         with pytest.raises(StageError) as caught:
-            backend.invoke_endpoint(ENDPOINT, b"1,2\n", "text/csv")
+            backend.hosting.invoke_endpoint(ENDPOINT, b"1,2\n", "text/csv")
 
     assert caught.value.title == "InvokeEndpoint failed"
     assert caught.value.detail == f"endpoint {ENDPOINT}: {code}: {message}"
@@ -1117,7 +1118,7 @@ def test_invoke_endpoint_failures_are_stage_errors(
 def test_access_denied_names_the_iam_action(
     backend: SageMakerBackend, client: str, method: str, call: Any, action: str, extra: str
 ) -> None:
-    with Stubber(getattr(backend, client)) as stub:
+    with Stubber(getattr(backend.clients, client)) as stub:
         stub.add_client_error(
             method,
             service_error_code="AccessDeniedException",
@@ -1127,7 +1128,7 @@ def test_access_denied_names_the_iam_action(
             ),
         )
         with pytest.raises(StageError) as caught:
-            call(backend)
+            call(backend.hosting)
 
     detail = caught.value.detail
     assert "AccessDeniedException: User: " in detail
@@ -1186,13 +1187,13 @@ def test_the_rollout_wait_polls_the_endpoint_every_poll_seconds(backend: SageMak
         slept.append(seconds)
         now[0] += seconds
 
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         for response in (BLUE_GREEN_IN_PROGRESS, BLUE_GREEN_IN_PROGRESS, finished):
             stub.add_response("describe_endpoint", response, {"EndpointName": ENDPOINT})
 
         settled = rollout.wait_until_settled(
-            backend, ENDPOINT, 3600.0, rollout.Polling.steady(backend.poll_seconds), lambda _: None,
-            sleep=sleep, clock=lambda: now[0],
+            backend.hosting, ENDPOINT, 3600.0, rollout.Polling.steady(backend.hosting.poll_seconds),
+            lambda _: None, sleep=sleep, clock=lambda: now[0],
         )  # fmt: skip
         final = settled.record
         stub.assert_no_pending_responses()

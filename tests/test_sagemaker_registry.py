@@ -1,4 +1,4 @@
-"""SageMakerBackend's model registry (RegistryBackend) against a moto server, and botocore's
+"""SageMakerBackend's model registry (the Registry area) against a moto server, and botocore's
 Stubber for what the real service answers differently.
 
 What moto 5.2.5 does differently from SageMaker (found while writing these tests):
@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from smgha.backends import RegistryBackend
-from smgha.backends.sagemaker import IAM_ACTIONS, SageMakerBackend
+from smgha.backends import Registry
+from smgha.backends.aws import SageMakerBackend
+from smgha.backends.aws.client import IAM_ACTIONS
 from smgha.errors import StageError
 from smgha.resources.customer_metadata import read_lineage, storable_lineage
 from tests.aws_shapes import assert_valid_request, request_problems
@@ -95,7 +96,7 @@ def count_calls(client: Any, operation: str, page_size: int | None = None) -> li
 
 
 def test_backend_satisfies_registry_protocol(backend: SageMakerBackend) -> None:
-    as_protocol: RegistryBackend = backend  # checked by mypy
+    as_protocol: Registry = backend.registry  # checked by mypy
     assert callable(as_protocol.list_model_packages)
 
 
@@ -103,12 +104,12 @@ def test_missing_group_is_none_and_existing_group_a_record(
     backend: SageMakerBackend, sagemaker: Any
 ) -> None:
     # moto: ValidationException "ModelPackageGroup <arn> does not exist."
-    assert backend.describe_model_package_group(GROUP) is None
+    assert backend.registry.describe_model_package_group(GROUP) is None
 
     sagemaker.create_model_package_group(
         ModelPackageGroupName=GROUP, ModelPackageGroupDescription="churn models"
     )
-    record = backend.describe_model_package_group(GROUP)
+    record = backend.registry.describe_model_package_group(GROUP)
 
     assert record is not None
     assert record["ModelPackageGroupArn"] == GROUP_ARN
@@ -126,7 +127,7 @@ def test_missing_group_is_none_and_existing_group_a_record(
 def test_missing_group_as_the_service_reports_it(
     backend: SageMakerBackend, code: str, message: str
 ) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "describe_model_package_group",
             service_error_code=code,
@@ -135,11 +136,11 @@ def test_missing_group_as_the_service_reports_it(
             expected_params={"ModelPackageGroupName": GROUP},
         )
 
-        assert backend.describe_model_package_group(GROUP) is None
+        assert backend.registry.describe_model_package_group(GROUP) is None
 
 
 def test_other_group_errors_are_stage_errors(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         # "bad name" breaks ModelPackageGroupName's pattern: the contract (tests/aws_contract.py)
         # answers it with the ValidationException AWS sends, before the Stubber is asked.
         stub.add_client_error(
@@ -150,9 +151,9 @@ def test_other_group_errors_are_stage_errors(backend: SageMakerBackend) -> None:
         )
 
         with pytest.raises(StageError) as invalid:
-            backend.describe_model_package_group("bad name")
+            backend.registry.describe_model_package_group("bad name")
         with pytest.raises(StageError) as denied:
-            backend.describe_model_package_group(GROUP)
+            backend.registry.describe_model_package_group(GROUP)
 
     assert invalid.value.title == "DescribeModelPackageGroup failed"
     assert "ValidationException: 1 validation error(s) detected" in invalid.value.detail
@@ -166,7 +167,7 @@ def test_other_group_errors_are_stage_errors(backend: SageMakerBackend) -> None:
 def test_create_returns_the_versioned_arn(
     backend: SageMakerBackend, sagemaker: Any, group: str
 ) -> None:
-    arn = backend.create_model_package(package_request("run-1"))
+    arn = backend.registry.create_model_package(package_request("run-1"))
 
     assert arn == PACKAGE_ARN  # moto, like SageMaker, lower-cases the group in the ARN
     described = sagemaker.describe_model_package(ModelPackageName=arn)
@@ -176,18 +177,18 @@ def test_create_returns_the_versioned_arn(
 
 def test_create_in_a_missing_group_is_a_stage_error(backend: SageMakerBackend) -> None:
     with pytest.raises(StageError) as caught:
-        backend.create_model_package(package_request("run-1"))
+        backend.registry.create_model_package(package_request("run-1"))
 
     assert caught.value.title == "CreateModelPackage failed"
     assert caught.value.detail.startswith(f"group {GROUP}: ValidationException")
 
 
 def test_list_is_newest_first_with_full_records(backend: SageMakerBackend, group: str) -> None:
-    first = backend.create_model_package(package_request("run-1"))
-    second = backend.create_model_package(package_request("run-2", status="Approved"))
-    listed = count_calls(backend.sagemaker, "ListModelPackages")
+    first = backend.registry.create_model_package(package_request("run-1"))
+    second = backend.registry.create_model_package(package_request("run-2", status="Approved"))
+    listed = count_calls(backend.clients.sagemaker, "ListModelPackages")
 
-    records = backend.list_model_packages(group)
+    records = backend.registry.list_model_packages(group)
 
     assert [r["ModelPackageArn"] for r in records] == [second, first]
     assert [r["ModelPackageVersion"] for r in records] == [2, 1]
@@ -208,10 +209,10 @@ def test_list_is_newest_first_with_full_records(backend: SageMakerBackend, group
 
 
 def test_list_reads_every_page(backend: SageMakerBackend, group: str) -> None:
-    arns = [backend.create_model_package(package_request(f"run-{i}")) for i in range(1, 4)]
-    listed = count_calls(backend.sagemaker, "ListModelPackages", page_size=1)
+    arns = [backend.registry.create_model_package(package_request(f"run-{i}")) for i in range(1, 4)]
+    listed = count_calls(backend.clients.sagemaker, "ListModelPackages", page_size=1)
 
-    records = backend.list_model_packages(group)
+    records = backend.registry.list_model_packages(group)
 
     assert [r["ModelPackageArn"] for r in records] == arns[::-1]
     assert len(listed) >= 3  # one package a page
@@ -219,13 +220,13 @@ def test_list_reads_every_page(backend: SageMakerBackend, group: str) -> None:
 
 
 def test_list_filters_by_approval_status(backend: SageMakerBackend, group: str) -> None:
-    backend.create_model_package(package_request("run-1", status="Approved"))
-    backend.create_model_package(package_request("run-2", status="Rejected"))
-    third = backend.create_model_package(package_request("run-3", status="Approved"))
-    listed = count_calls(backend.sagemaker, "ListModelPackages")
+    backend.registry.create_model_package(package_request("run-1", status="Approved"))
+    backend.registry.create_model_package(package_request("run-2", status="Rejected"))
+    third = backend.registry.create_model_package(package_request("run-3", status="Approved"))
+    listed = count_calls(backend.clients.sagemaker, "ListModelPackages")
 
-    approved = backend.list_model_packages(group, approval_status="Approved")
-    pending = backend.list_model_packages(group, approval_status="PendingManualApproval")
+    approved = backend.registry.list_model_packages(group, approval_status="Approved")
+    pending = backend.registry.list_model_packages(group, approval_status="PendingManualApproval")
 
     assert [r["CustomerMetadataProperties"]["run"] for r in approved] == ["run-3", "run-1"]
     assert approved[0]["ModelPackageArn"] == third
@@ -235,11 +236,11 @@ def test_list_filters_by_approval_status(backend: SageMakerBackend, group: str) 
 
 
 def test_list_limit_describes_only_the_newest(backend: SageMakerBackend, group: str) -> None:
-    arns = [backend.create_model_package(package_request(f"run-{i}")) for i in range(1, 5)]
-    listed = count_calls(backend.sagemaker, "ListModelPackages", page_size=1)
-    described = count_calls(backend.sagemaker, "DescribeModelPackage")
+    arns = [backend.registry.create_model_package(package_request(f"run-{i}")) for i in range(1, 5)]
+    listed = count_calls(backend.clients.sagemaker, "ListModelPackages", page_size=1)
+    described = count_calls(backend.clients.sagemaker, "DescribeModelPackage")
 
-    records = backend.list_model_packages(group, limit=2)
+    records = backend.registry.list_model_packages(group, limit=2)
 
     assert [r["ModelPackageArn"] for r in records] == [arns[3], arns[2]]
     assert [call["ModelPackageName"] for call in described] == [arns[3], arns[2]]
@@ -248,14 +249,14 @@ def test_list_limit_describes_only_the_newest(backend: SageMakerBackend, group: 
 
 def test_list_limit_zero_and_negative(backend: SageMakerBackend) -> None:
     # An active Stubber with nothing queued fails any call the backend would make.
-    with Stubber(backend.sagemaker):
-        assert backend.list_model_packages(GROUP, limit=0) == []
+    with Stubber(backend.clients.sagemaker):
+        assert backend.registry.list_model_packages(GROUP, limit=0) == []
         with pytest.raises(ValueError, match="limit must be at least 0"):
-            backend.list_model_packages(GROUP, limit=-1)
+            backend.registry.list_model_packages(GROUP, limit=-1)
 
 
 def test_list_of_a_missing_group_is_empty(backend: SageMakerBackend) -> None:
-    assert backend.list_model_packages("NoSuchGroup") == []
+    assert backend.registry.list_model_packages("NoSuchGroup") == []
 
 
 def test_list_skips_a_package_deleted_after_listing(backend: SageMakerBackend) -> None:
@@ -266,7 +267,7 @@ def test_list_skips_a_package_deleted_after_listing(backend: SageMakerBackend) -
         "CreationTime": 0,
         "ModelPackageStatus": "Completed",
     }
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response("list_model_packages", {"ModelPackageSummaryList": [summary]})
         stub.add_client_error(
             "describe_model_package",
@@ -276,7 +277,7 @@ def test_list_skips_a_package_deleted_after_listing(backend: SageMakerBackend) -
             expected_params={"ModelPackageName": PACKAGE_ARN},
         )
 
-        assert backend.list_model_packages(GROUP) == []
+        assert backend.registry.list_model_packages(GROUP) == []
         stub.assert_no_pending_responses()
 
 
@@ -285,10 +286,10 @@ def test_list_skips_a_package_deleted_after_listing(backend: SageMakerBackend) -
 
 def test_describe_missing_package_is_none(backend: SageMakerBackend, group: str) -> None:
     # moto: ValidationException "Model package <arn> not found".
-    assert backend.describe_model_package(PACKAGE_ARN) is None
+    assert backend.registry.describe_model_package(PACKAGE_ARN) is None
 
-    arn = backend.create_model_package(package_request("run-1"))
-    record = backend.describe_model_package(arn)
+    arn = backend.registry.create_model_package(package_request("run-1"))
+    record = backend.registry.describe_model_package(arn)
 
     assert record is not None
     assert record["ModelPackageArn"] == arn
@@ -305,7 +306,7 @@ def test_describe_missing_package_is_none(backend: SageMakerBackend, group: str)
 def test_missing_package_as_the_service_reports_it(
     backend: SageMakerBackend, code: str, message: str
 ) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "describe_model_package",
             service_error_code=code,
@@ -313,11 +314,11 @@ def test_missing_package_as_the_service_reports_it(
             http_status_code=400,
         )
 
-        assert backend.describe_model_package(PACKAGE_ARN) is None
+        assert backend.registry.describe_model_package(PACKAGE_ARN) is None
 
 
 def test_describe_package_access_denied_is_a_stage_error(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "describe_model_package",
             service_error_code="AccessDeniedException",
@@ -326,7 +327,7 @@ def test_describe_package_access_denied_is_a_stage_error(backend: SageMakerBacke
         )
 
         with pytest.raises(StageError) as caught:
-            backend.describe_model_package(PACKAGE_ARN)
+            backend.registry.describe_model_package(PACKAGE_ARN)
 
     assert caught.value.title == "DescribeModelPackage failed"
     assert caught.value.detail.startswith(f"{PACKAGE_ARN}: AccessDeniedException")
@@ -341,10 +342,10 @@ def test_update_merges_metadata_and_sets_status_and_description(
 ) -> None:
     request = package_request("run-1")
     request["CustomerMetadataProperties"] = {"run": "run-1", "rmse": "2.3"}
-    arn = backend.create_model_package(request)
-    sent = count_calls(backend.sagemaker, "UpdateModelPackage")
+    arn = backend.registry.create_model_package(request)
+    sent = count_calls(backend.clients.sagemaker, "UpdateModelPackage")
 
-    backend.update_model_package(
+    backend.registry.update_model_package(
         arn,
         approval_status="Approved",
         approval_description="rmse 2.1 beats 2.3",
@@ -365,7 +366,7 @@ def test_update_merges_metadata_and_sets_status_and_description(
 
 
 def test_update_sends_only_the_given_fields(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response(
             "update_model_package",
             {"ModelPackageArn": PACKAGE_ARN},
@@ -377,11 +378,11 @@ def test_update_sends_only_the_given_fields(backend: SageMakerBackend) -> None:
             {"ModelPackageArn": PACKAGE_ARN, "ApprovalDescription": "why"},
         )
 
-        backend.update_model_package(PACKAGE_ARN, approval_status="Rejected")
-        backend.update_model_package(PACKAGE_ARN, approval_description="why")
+        backend.registry.update_model_package(PACKAGE_ARN, approval_status="Rejected")
+        backend.registry.update_model_package(PACKAGE_ARN, approval_description="why")
         # Nothing to change: no call at all (the Stubber has no more responses).
-        backend.update_model_package(PACKAGE_ARN)
-        backend.update_model_package(PACKAGE_ARN, customer_metadata={})
+        backend.registry.update_model_package(PACKAGE_ARN)
+        backend.registry.update_model_package(PACKAGE_ARN, customer_metadata={})
 
         stub.assert_no_pending_responses()
 
@@ -395,7 +396,7 @@ def test_update_merges_with_the_current_map_as_read(backend: SageMakerBackend) -
         "ModelPackageStatusDetails": {"ValidationStatuses": []},
         "CustomerMetadataProperties": {"run": "run-1", "rmse": "2.3"},
     }
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_response("describe_model_package", current, {"ModelPackageName": PACKAGE_ARN})
         stub.add_response(
             "update_model_package",
@@ -406,7 +407,7 @@ def test_update_merges_with_the_current_map_as_read(backend: SageMakerBackend) -
             },
         )
 
-        backend.update_model_package(PACKAGE_ARN, customer_metadata={"rmse": "2.1"})
+        backend.registry.update_model_package(PACKAGE_ARN, customer_metadata={"rmse": "2.1"})
 
         stub.assert_no_pending_responses()
 
@@ -416,11 +417,13 @@ def test_update_beyond_50_metadata_entries_is_refused_before_the_call(
 ) -> None:
     request = package_request("run-1")
     request["CustomerMetadataProperties"] = {f"team:{i}": "x" for i in range(45)}
-    arn = backend.create_model_package(request)
-    sent = count_calls(backend.sagemaker, "UpdateModelPackage")
+    arn = backend.registry.create_model_package(request)
+    sent = count_calls(backend.clients.sagemaker, "UpdateModelPackage")
 
     with pytest.raises(StageError) as refused:
-        backend.update_model_package(arn, customer_metadata={f"smgha:{i}": "y" for i in range(6)})
+        backend.registry.update_model_package(
+            arn, customer_metadata={f"smgha:{i}": "y" for i in range(6)}
+        )
 
     assert refused.value.title == "UpdateModelPackage refused"
     assert "would hold 51 CustomerMetadataProperties; SageMaker allows 50" in refused.value.detail
@@ -443,8 +446,8 @@ def test_update_with_register_and_gate_lineage_is_a_request_sagemaker_accepts(
         **{f"metric:class_{i:02d}.precision": f"{i / 100:.6g}" for i in range(60)},
     }
     assert_valid_request("sagemaker", "CreateModelPackage", package_request("run-1"))
-    arn = backend.create_model_package(package_request("run-1"))
-    sent = count_calls(backend.sagemaker, "UpdateModelPackage")
+    arn = backend.registry.create_model_package(package_request("run-1"))
+    sent = count_calls(backend.clients.sagemaker, "UpdateModelPackage")
     current = sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
     stored = storable_lineage(lineage, existing=current)
     assert request_problems(  # what the stage sent before it encoded
@@ -456,7 +459,7 @@ def test_update_with_register_and_gate_lineage_is_a_request_sagemaker_accepts(
         },
     )
 
-    backend.update_model_package(
+    backend.registry.update_model_package(
         arn,
         approval_status="Approved",
         approval_description="forced",
@@ -477,9 +480,9 @@ def test_update_with_register_and_gate_lineage_is_a_request_sagemaker_accepts(
 def test_update_truncates_a_long_description(
     backend: SageMakerBackend, sagemaker: Any, group: str, length: int, expected_end: str
 ) -> None:
-    arn = backend.create_model_package(package_request("run-1"))
+    arn = backend.registry.create_model_package(package_request("run-1"))
 
-    backend.update_model_package(arn, approval_description="x" * length)
+    backend.registry.update_model_package(arn, approval_description="x" * length)
 
     stored = sagemaker.describe_model_package(ModelPackageName=arn)["ApprovalDescription"]
     assert len(stored) == min(length, 1024)
@@ -491,9 +494,9 @@ def test_update_of_a_missing_package_is_a_stage_error(
     backend: SageMakerBackend, group: str
 ) -> None:
     with pytest.raises(StageError) as merged:
-        backend.update_model_package(PACKAGE_ARN, customer_metadata={"a": "1"})
+        backend.registry.update_model_package(PACKAGE_ARN, customer_metadata={"a": "1"})
     with pytest.raises(StageError) as plain:
-        backend.update_model_package(PACKAGE_ARN, approval_status="Approved")
+        backend.registry.update_model_package(PACKAGE_ARN, approval_status="Approved")
 
     assert merged.value.title == "UpdateModelPackage failed"
     assert PACKAGE_ARN in merged.value.detail
@@ -509,16 +512,16 @@ def test_read_json_from_s3(backend: SageMakerBackend, s3: Any) -> None:
     s3.create_bucket(Bucket="artifacts")
     s3.put_object(Bucket="artifacts", Key="runs/abc/evaluation.json", Body=json.dumps(report))
 
-    assert backend.read_json("s3://artifacts/runs/abc/evaluation.json") == report
+    assert backend.objects.read_json("s3://artifacts/runs/abc/evaluation.json") == report
 
 
 def test_read_json_of_a_missing_object_names_the_uri(backend: SageMakerBackend, s3: Any) -> None:
     s3.create_bucket(Bucket="artifacts")
 
     with pytest.raises(StageError) as no_key:
-        backend.read_json("s3://artifacts/runs/abc/evaluation.json")
+        backend.objects.read_json("s3://artifacts/runs/abc/evaluation.json")
     with pytest.raises(StageError) as no_bucket:
-        backend.read_json("s3://no-such-bucket/evaluation.json")
+        backend.objects.read_json("s3://no-such-bucket/evaluation.json")
 
     assert no_key.value.title == "GetObject failed"
     assert no_key.value.detail.startswith("s3://artifacts/runs/abc/evaluation.json: NoSuchKey")
@@ -533,7 +536,7 @@ def test_read_json_of_invalid_json_names_the_uri(
     s3.put_object(Bucket="artifacts", Key="eval.json", Body=body)
 
     with pytest.raises(StageError) as caught:
-        backend.read_json("s3://artifacts/eval.json")
+        backend.objects.read_json("s3://artifacts/eval.json")
 
     assert caught.value.title == "Cannot read JSON document"
     assert caught.value.detail.startswith("s3://artifacts/eval.json is not JSON: ")
@@ -541,8 +544,8 @@ def test_read_json_of_invalid_json_names_the_uri(
 
 @pytest.mark.parametrize("uri", ["/tmp/eval.json", "s3://artifacts", "s3://artifacts/"])
 def test_read_json_of_a_bad_uri(backend: SageMakerBackend, uri: str) -> None:
-    with Stubber(backend.s3), pytest.raises(StageError) as caught:
-        backend.read_json(uri)
+    with Stubber(backend.clients.s3), pytest.raises(StageError) as caught:
+        backend.objects.read_json(uri)
 
     assert caught.value.title == "Cannot read JSON document"
     assert repr(uri) in caught.value.detail
@@ -575,9 +578,9 @@ def test_describe_training_job_by_arn(backend: SageMakerBackend, sagemaker: Any)
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
     )["TrainingJobArn"]
-    described = count_calls(backend.sagemaker, "DescribeTrainingJob")
+    described = count_calls(backend.clients.sagemaker, "DescribeTrainingJob")
 
-    record = backend.describe_training_job(arn)
+    record = backend.registry.describe_training_job(arn)
 
     assert record is not None
     assert record["TrainingJobName"] == TRAINING_JOB
@@ -590,7 +593,7 @@ def test_describe_training_job_by_arn(backend: SageMakerBackend, sagemaker: Any)
 
 def test_describe_missing_training_job_is_none(backend: SageMakerBackend) -> None:
     # moto: ValidationException "Could not find training job '<arn>'."
-    assert backend.describe_training_job(TRAINING_JOB_ARN) is None
+    assert backend.registry.describe_training_job(TRAINING_JOB_ARN) is None
 
 
 @pytest.mark.parametrize(
@@ -603,7 +606,7 @@ def test_describe_missing_training_job_is_none(backend: SageMakerBackend) -> Non
 def test_missing_training_job_as_the_service_reports_it(
     backend: SageMakerBackend, code: str, message: str
 ) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "describe_training_job",
             service_error_code=code,
@@ -612,11 +615,11 @@ def test_missing_training_job_as_the_service_reports_it(
             expected_params={"TrainingJobName": TRAINING_JOB.lower()},
         )
 
-        assert backend.describe_training_job(TRAINING_JOB_ARN) is None
+        assert backend.registry.describe_training_job(TRAINING_JOB_ARN) is None
 
 
 def test_other_training_job_errors_are_stage_errors(backend: SageMakerBackend) -> None:
-    with Stubber(backend.sagemaker) as stub:
+    with Stubber(backend.clients.sagemaker) as stub:
         stub.add_client_error(
             "describe_training_job",
             service_error_code="ValidationException",
@@ -625,7 +628,7 @@ def test_other_training_job_errors_are_stage_errors(backend: SageMakerBackend) -
         )
 
         with pytest.raises(StageError) as caught:
-            backend.describe_training_job("x y")
+            backend.registry.describe_training_job("x y")
 
     assert caught.value.title == "DescribeTrainingJob failed"
     assert "1 validation error" in caught.value.detail

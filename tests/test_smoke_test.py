@@ -4,13 +4,16 @@ own, the load generator, rollback, and every kind of bad input (nothing sent).""
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -50,7 +53,7 @@ Fault = Callable[[int, Invocation], Invocation]
 
 
 class FakeEndpoints:
-    """An in-memory EndpointBackend: invoke_endpoint serves the booster's predictions.
+    """An in-memory Hosting area: invoke_endpoint serves the booster's predictions.
 
     `fault(index, answer)` rewrites the answer of call `index` (0-based, in call order: the
     functional pass's rows come first); `latency(index)` is the reported wall time of a
@@ -58,6 +61,8 @@ class FakeEndpoints:
     the endpoint stays Updating for `updating_polls` describes, then is InService on the
     new config.
     """
+
+    poll_seconds = 1.0
 
     def __init__(
         self,
@@ -139,7 +144,7 @@ class FakeEndpoints:
             with self.lock:
                 self.in_flight -= 1
 
-    # The rest of EndpointBackend: smoke-test never creates, alarms or scales; a call fails.
+    # The rest of Hosting: smoke-test never creates, alarms or scales; a call fails.
 
     def describe_model(self, name: str) -> dict[str, Any] | None:
         raise AssertionError("smoke-test does not describe models")
@@ -201,6 +206,15 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def serving(fake: FakeEndpoints) -> Iterator[None]:
+    """smoke_test.main's backend() answers with `fake` as its hosting area."""
+    with mock.patch.object(
+        smoke_test, "backend", lambda name, region: SimpleNamespace(hosting=fake)
+    ):
+        yield
+
+
 def smoke(fake: FakeEndpoints, workspace: Path, **inputs: str) -> StageRun:
     """main() against the fake, with a default CSV of ROWS rows and REQUESTS load calls."""
     if not (workspace / "payloads.csv").exists():
@@ -212,11 +226,8 @@ def smoke(fake: FakeEndpoints, workspace: Path, **inputs: str) -> StageRun:
         "requests": str(REQUESTS),
     }
     given.update({key.replace("_", "-"): value for key, value in inputs.items()})
-    return run_main(
-        lambda runner: smoke_test.main(runner, endpoints=fake),
-        given,
-        GITHUB_WORKSPACE=str(workspace),
-    )
+    with serving(fake):
+        return run_main(smoke_test.main, given, GITHUB_WORKSPACE=str(workspace))
 
 
 def report(workspace: Path, name: str = "smoke-test-report.json") -> dict[str, Any]:
@@ -750,7 +761,7 @@ def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
     an error, instead of being retried into a success the load test never sees."""
     from botocore.awsrequest import AWSResponse
 
-    from smgha.backends.sagemaker import SageMakerBackend
+    from smgha.backends.aws import SageMakerBackend
 
     backend = SageMakerBackend(region="us-east-1")
     attempts: list[str] = []
@@ -770,10 +781,10 @@ def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
 
     path = write_csv(tmp_path / "p.csv", feature_rows())
     rows = parse_payloads(path, path.read_text()).rows
-    runtime = backend.runtime
+    runtime = backend.clients.runtime
     runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", answer)
     try:
-        result = load_test(backend, ENDPOINT, rows, "text/csv", 6, 2, time.monotonic() + 60)
+        result = load_test(backend.hosting, ENDPOINT, rows, "text/csv", 6, 2, time.monotonic() + 60)
     finally:
         runtime.meta.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", answer)
 
@@ -783,7 +794,7 @@ def test_sagemaker_throttling_and_5xx_are_errors_of_the_load_test_sent_once(
     assert code in result.first_error
     # Only the runtime gives up retrying: the control-plane clients keep 1 call + 10 retries.
     assert runtime.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
-    assert backend.sagemaker.meta.config.retries["total_max_attempts"] == 11
+    assert backend.clients.sagemaker.meta.config.retries["total_max_attempts"] == 11
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -978,13 +989,14 @@ def test_bad_input_names_the_input_and_sends_nothing(
     fake = FakeEndpoints(model)
     given = {"backend": "local", "endpoint-name": ENDPOINT, "payloads": "payloads.csv"}
     given.update(inputs)
-    run = run_main(
-        lambda runner: smoke_test.main(runner, endpoints=fake),
-        given,
-        GITHUB_WORKSPACE=str(tmp_path),
-        AWS_REGION="",
-        AWS_DEFAULT_REGION="",
-    )
+    with serving(fake):
+        run = run_main(
+            smoke_test.main,
+            given,
+            GITHUB_WORKSPACE=str(tmp_path),
+            AWS_REGION="",
+            AWS_DEFAULT_REGION="",
+        )
     assert run.code == 1
     assert len(run.errors) == 1, run.log
     assert run.errors[0].startswith("::error title=smoke-test%3A invalid input::")

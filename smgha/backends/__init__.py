@@ -61,17 +61,11 @@ class ExecutionRecord:
         return self.status in TERMINAL_STATUSES
 
 
-class PipelineBackend(Protocol):
+class Pipelines(Protocol):
     """Pipelines: create or update, start, watch."""
 
     # Seconds between two polls of a running execution.
     poll_seconds: float
-
-    def put_object(self, uri: str, body: bytes) -> None:
-        """Store `body` at `s3://bucket/key` (the code a definition refers to)."""
-
-    def missing_objects(self, uris: list[str]) -> list[str]:
-        """Those of the `s3://bucket/key` objects that do not exist (or cannot be read)."""
 
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         """The deployed definition of pipeline `name`, or None when there is none."""
@@ -97,7 +91,7 @@ class PipelineBackend(Protocol):
         the file `file_path` inside the step's output `output_name`."""
 
 
-class RegistryBackend(Protocol):
+class Registry(Protocol):
     """The model registry: groups of versioned model packages, in SageMaker's shapes.
 
     Records are the API's Describe* responses (ModelPackageArn, ModelPackageVersion,
@@ -129,9 +123,6 @@ class RegistryBackend(Protocol):
     ) -> None:
         """UpdateModelPackage. `customer_metadata` keys are added or overwritten, never removed."""
 
-    def read_json(self, uri: str) -> Any:
-        """The JSON document at an S3 URI (an evaluation report)."""
-
     def describe_training_job(self, arn: str) -> dict[str, Any] | None:
         """DescribeTrainingJob of a pipeline's training step (for its input data), or None."""
 
@@ -147,7 +138,7 @@ class Invocation:
     seconds: float  # wall time of the call
 
 
-class EndpointBackend(Protocol):
+class Hosting(Protocol):
     """Models, endpoint configs, endpoints and their invocation, in SageMaker's shapes.
 
     Records are the API's Describe* responses. Updates are asynchronous, as in SageMaker:
@@ -155,6 +146,9 @@ class EndpointBackend(Protocol):
     (Creating/Updating -> InService, or Failed; a rolled-back blue/green update ends
     InService on the old EndpointConfigName).
     """
+
+    # Seconds between two polls of an endpoint that is being created or updated.
+    poll_seconds: float
 
     def describe_model(self, name: str) -> dict[str, Any] | None: ...
 
@@ -198,14 +192,81 @@ class EndpointBackend(Protocol):
     ) -> Invocation: ...
 
 
-class Backend(PipelineBackend, RegistryBackend, Protocol):
-    """Everything a backend offers; each backend class implements all of it."""
+class Monitoring(Protocol):
+    """Model Monitor: job definitions by monitor kind, monitoring schedules, and the
+    baselining processing job, in SageMaker's shapes.
+
+    `kind` names the monitor: "data-quality" (the DataQuality*JobDefinition APIs) is the
+    only one today; each adapter maps a kind to its APIs in one table, so another kind
+    (model quality) is one row there. Requests and records are the API's own.
+    """
+
+    def describe_job_definition(self, kind: str, name: str) -> dict[str, Any] | None:
+        """Describe<Kind>JobDefinition's record, or None when there is no such definition."""
+        ...
+
+    def create_job_definition(self, kind: str, request: dict[str, Any]) -> None:
+        """Create<Kind>JobDefinition; `request` is the API's request, passed as it is.
+        Definitions are immutable: a changed one is a new one."""
+        ...
+
+    def delete_job_definition(self, kind: str, name: str) -> None:
+        """Delete<Kind>JobDefinition."""
+        ...
+
+    def describe_monitoring_schedule(self, name: str) -> dict[str, Any] | None: ...
+
+    def create_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
+
+    def update_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
+
+    def create_processing_job(self, request: dict[str, Any]) -> None: ...
+
+    def describe_processing_job(self, name: str) -> dict[str, Any] | None: ...
+
+
+class Objects(Protocol):
+    """S3 objects: the code a definition refers to, reports, baselines."""
+
+    def put_object(self, uri: str, body: bytes) -> None:
+        """Store `body` at `s3://bucket/key` (the code a definition refers to)."""
+
+    def missing_objects(self, uris: list[str]) -> list[str]:
+        """Those of the `s3://bucket/key` objects that do not exist (or cannot be read)."""
+
+    def read_object(self, uri: str) -> bytes:
+        """The bytes of the object at an s3:// URI."""
+
+    def read_json(self, uri: str) -> Any:
+        """The JSON document at an S3 URI (an evaluation report, a baseline)."""
+
+
+class Backend(Protocol):
+    """Everything a backend offers, by service area; each adapter implements all of it.
+
+    Read-only properties here, so an adapter may hold each area as a plain attribute of its
+    own concrete type (mypy then checks that type against the area's Protocol)."""
+
+    @property
+    def pipelines(self) -> Pipelines: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def hosting(self) -> Hosting: ...
+
+    @property
+    def monitoring(self) -> Monitoring: ...
+
+    @property
+    def objects(self) -> Objects: ...
 
 
 def backend(name: str, region: str) -> Backend:
     """The backend called `name`. Heavy modules load only when chosen."""
     if name == "sagemaker":
-        from smgha.backends.sagemaker import SageMakerBackend
+        from smgha.backends.aws import SageMakerBackend
 
         return SageMakerBackend(region=region)
     if name == "local":

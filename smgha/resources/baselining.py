@@ -11,9 +11,10 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from smgha import monitor
+from smgha.backends import Monitoring, Objects
 from smgha.errors import InputError, StageError
 from smgha.progress import Waiting
 from smgha.resources.hosting import digest
@@ -22,18 +23,6 @@ from smgha.resources.names import bounded_sagemaker_name
 
 # ProcessingJobStatus values after which nothing more happens on its own.
 JOB_ENDED = ("Completed", "Failed", "Stopped")
-
-
-class BaselineCalls(Protocol):
-    """The calls a baseline needs (objects and processing jobs)."""
-
-    def put_object(self, uri: str, body: bytes) -> None: ...
-
-    def read_json(self, uri: str) -> Any: ...
-
-    def create_processing_job(self, request: dict[str, Any]) -> None: ...
-
-    def describe_processing_job(self, name: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -151,7 +140,7 @@ def job_request(
 
 
 def write_in_process(
-    objects: BaselineCalls,
+    objects: Objects,
     files: BaselineFiles,
     statistics: dict[str, Any],
     constraints: dict[str, Any],
@@ -161,7 +150,8 @@ def write_in_process(
 
 
 def run_job(
-    jobs: BaselineCalls,
+    jobs: Monitoring,
+    objects: Objects,
     request: dict[str, Any],
     files: BaselineFiles,
     features: bytes,
@@ -174,7 +164,7 @@ def run_job(
     """Start the baselining job unless a run with the same name exists, and wait for it."""
     name = request["ProcessingJobName"]
     if jobs.describe_processing_job(name) is None:
-        jobs.put_object(files.job_dataset_uri, features)
+        objects.put_object(files.job_dataset_uri, features)
         jobs.create_processing_job(request)
         log(f"Started baselining job {name} on {files.job_dataset_uri}")
     started = clock()
@@ -197,7 +187,7 @@ def run_job(
 
 
 def set_drift_threshold(
-    objects: BaselineCalls, files: BaselineFiles, threshold: float, log: Callable[[str], None]
+    objects: Objects, files: BaselineFiles, threshold: float, log: Callable[[str], None]
 ) -> None:
     """The job suggests its own comparison_threshold; the user's is written over it."""
     constraints = objects.read_json(files.constraints_uri)
@@ -209,7 +199,7 @@ def set_drift_threshold(
         log(f"Set comparison_threshold to {threshold:g} in {files.constraints_uri}")
 
 
-def read_statistics(objects: BaselineCalls, files: BaselineFiles) -> dict[str, Any]:
+def read_statistics(objects: Objects, files: BaselineFiles) -> dict[str, Any]:
     statistics = objects.read_json(files.statistics_uri)
     if not isinstance(statistics, dict):
         raise StageError(
@@ -254,7 +244,8 @@ def plan_baseline(
 
 def produce(
     baseline: Baseline,
-    calls: BaselineCalls,
+    jobs: Monitoring,
+    objects: Objects,
     timeout_seconds: float,
     poll_seconds: float,
     log: Callable[[str], None],
@@ -265,7 +256,7 @@ def produce(
     constraints; return the statistics document."""
     files, dataset = baseline.files, baseline.dataset
     if baseline.statistics is not None and baseline.constraints is not None:
-        write_in_process(calls, files, baseline.statistics, baseline.constraints)
+        write_in_process(objects, files, baseline.statistics, baseline.constraints)
         log(
             f"Baseline of {len(dataset.rows)} rows, {len(dataset.names)} features: {files.statistics_uri}, {files.constraints_uri}"
         )
@@ -273,6 +264,17 @@ def produce(
     if baseline.job is None:
         raise ValueError("a Baseline holds either statistics and constraints or a job")
     features = features_csv(dataset, baseline.header)
-    run_job(calls, baseline.job, files, features, timeout_seconds, poll_seconds, log, sleep, clock)
-    set_drift_threshold(calls, files, baseline.threshold, log)
-    return read_statistics(calls, files)
+    run_job(
+        jobs,
+        objects,
+        baseline.job,
+        files,
+        features,
+        timeout_seconds,
+        poll_seconds,
+        log,
+        sleep,
+        clock,
+    )
+    set_drift_threshold(objects, files, baseline.threshold, log)
+    return read_statistics(objects, files)

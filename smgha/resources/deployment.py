@@ -9,29 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from smgha.backends import Hosting
 from smgha.errors import InputError, StageError
 from smgha.resources import autoscaling, hosting, rollout
 from smgha.resources.names import bounded_sagemaker_name
-
-
-class Hosting(autoscaling.ScalingCalls, rollout.EndpointUpdates, Protocol):
-    """The calls a deployment makes (the hosting area of a backend has them)."""
-
-    def describe_model(self, name: str) -> dict[str, Any] | None: ...
-
-    def create_model(self, request: dict[str, Any]) -> None: ...
-
-    def describe_endpoint_config(self, name: str) -> dict[str, Any] | None: ...
-
-    def create_endpoint_config(self, request: dict[str, Any]) -> None: ...
-
-    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None: ...
-
-    def put_metric_alarm(self, request: dict[str, Any]) -> None: ...
-
-    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -214,7 +197,6 @@ def apply(
     deployment: Deployment,
     endpoints: Hosting,
     log: Callable[[str], None],
-    poll_seconds: float = 20.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> str:
@@ -249,7 +231,7 @@ def apply(
             endpoints, target.endpoint, target.variant, deployment.live_scaling, log, why
         )
     try:
-        final = _start_and_wait(deployment, endpoints, log, poll_seconds, sleep, clock)
+        final = _start_and_wait(deployment, endpoints, log, sleep, clock)
     except Exception:
         if suspended:
             _restore_after_failure(deployment, endpoints, log)
@@ -269,7 +251,6 @@ def _start_and_wait(
     deployment: Deployment,
     endpoints: Hosting,
     log: Callable[[str], None],
-    poll_seconds: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
 ) -> dict[str, Any]:
@@ -293,7 +274,7 @@ def _start_and_wait(
         endpoints,
         target.endpoint,
         timeout,
-        rollout.Polling.steady(poll_seconds),
+        rollout.Polling.steady(endpoints.poll_seconds),
         log,
         sleep=sleep,
         clock=clock,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from smgha.backends import Hosting, Monitoring
 from smgha.errors import InputError, StageError, shown
 from smgha.resources.hosting import digest
 from smgha.resources.names import bounded_sagemaker_name
@@ -242,28 +243,11 @@ def monitorable_endpoint(hosting: EndpointReader, endpoint: str, where: str) -> 
 # ---- setting a monitor up: job definition, schedule, alarms ------------------------------------
 
 
-class MonitorCalls(Protocol):
-    """The calls setting a monitor up makes (the monitoring and hosting areas of a backend)."""
-
-    def describe_data_quality_job_definition(self, name: str) -> dict[str, Any] | None: ...
-
-    def create_data_quality_job_definition(self, request: dict[str, Any]) -> None: ...
-
-    def delete_data_quality_job_definition(self, name: str) -> None: ...
-
-    def describe_monitoring_schedule(self, name: str) -> dict[str, Any] | None: ...
-
-    def create_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
-
-    def update_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
-
-    def put_metric_alarm(self, request: dict[str, Any]) -> None: ...
-
-
 @dataclass
 class MonitorSetup:
     """A monitor's job definition, schedule and alarms, with what exists of them today."""
 
+    kind: str  # the monitor kind's name (DataQuality.kind), which the backends know
     endpoint: str
     expression: str
     definition_request: dict[str, Any]
@@ -316,7 +300,7 @@ class MonitorSettings:
 
 def plan_setup(
     kind: DataQuality,
-    api: MonitorCalls,
+    monitoring: Monitoring,
     endpoint: str,
     outputs: MonitorOutputs,
     settings: MonitorSettings,
@@ -328,12 +312,13 @@ def plan_setup(
     )
     name = definition["JobDefinitionName"]
     return MonitorSetup(
+        kind=kind.kind,
         endpoint=endpoint,
         expression=settings.expression,
         definition_request=definition,
-        definition_exists=api.describe_data_quality_job_definition(name) is not None,
+        definition_exists=monitoring.describe_job_definition(kind.kind, name) is not None,
         schedule_request=kind.schedule_request(endpoint, name, settings.expression),
-        schedule_live=api.describe_monitoring_schedule(kind.schedule_name(endpoint)),
+        schedule_live=monitoring.describe_monitoring_schedule(kind.schedule_name(endpoint)),
         alarm_requests=kind.alarm_requests(
             endpoint, features, settings.expression, settings.threshold, settings.sns_topic_arn
         ),
@@ -341,21 +326,23 @@ def plan_setup(
     )
 
 
-def apply_setup(setup: MonitorSetup, api: MonitorCalls, log: Callable[[str], None]) -> None:
+def apply_setup(
+    setup: MonitorSetup, monitoring: Monitoring, alarms: Hosting, log: Callable[[str], None]
+) -> None:
     """Job definition, schedule (created, updated or kept), the replaced definition deleted,
     alarms put; each step is idempotent, so a re-run changes nothing."""
     if setup.definition_exists:
         log(f"Job definition {setup.definition_name} exists: kept")
     else:
-        api.create_data_quality_job_definition(setup.definition_request)
-        log(f"Created data-quality job definition {setup.definition_name}")
+        monitoring.create_job_definition(setup.kind, setup.definition_request)
+        log(f"Created {setup.kind} job definition {setup.definition_name}")
     action, schedule = setup.schedule_action, setup.schedule_name
     if action == "create":
         tags = [{"Key": "smgha:endpoint", "Value": setup.endpoint}]
-        api.create_monitoring_schedule({**setup.schedule_request, "Tags": tags})
+        monitoring.create_monitoring_schedule({**setup.schedule_request, "Tags": tags})
         log(f"Created monitoring schedule {schedule} ({setup.expression})")
     elif action == "update":
-        api.update_monitoring_schedule(setup.schedule_request)
+        monitoring.update_monitoring_schedule(setup.schedule_request)
         log(f"Updated monitoring schedule {schedule} ({setup.expression})")
     else:
         log(f"Monitoring schedule {schedule} is up to date")
@@ -364,11 +351,11 @@ def apply_setup(setup: MonitorSetup, api: MonitorCalls, log: Callable[[str], Non
     # still hold it while the schedule update settles; then it stays, which is harmless.
     if previous and previous[:-9] == setup.definition_name[:-9]:
         try:
-            api.delete_data_quality_job_definition(previous)
+            monitoring.delete_job_definition(setup.kind, previous)
             log(f"Deleted the replaced job definition {previous}")
         except StageError as error:
             log(f"The replaced job definition {previous} stays: {error.detail}")
     for alarm in setup.alarm_requests:
-        api.put_metric_alarm(alarm)
+        alarms.put_metric_alarm(alarm)
     target = f", notifying {setup.sns_topic_arn}" if setup.sns_topic_arn else ""
     log(f"Drift alarms ({len(setup.alarm_requests)}){target}: {', '.join(setup.alarm_names)}")

@@ -4,7 +4,7 @@ a retried step start no second execution, the provenance tags of a pipeline, the
 that watches an execution, the metrics its property file holds, and how an execution and its
 steps read in a summary.
 
-Speaks to a backend only through PipelineBackend (smgha.backends); never imports the runner
+Speaks to a backend only through Pipelines (smgha.backends); never imports the runner
 or a stage. Logging goes through the `log` callable the stage passes.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 from smgha import definition as defn
 from smgha import gates
 from smgha.aws_values import aws_value
-from smgha.backends import PipelineBackend, StepRecord, registered_model_package
+from smgha.backends import Objects, Pipelines, StepRecord, registered_model_package
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import decimal_number
 from smgha.progress import Waiting, elapsed
@@ -192,12 +192,12 @@ def start_token(identity: str, pipeline_name: str, parameters: dict[str, str]) -
 
 
 def check_code_exists(
-    definition: dict[str, Any], uploads: dict[str, bytes], backend: PipelineBackend
+    definition: dict[str, Any], uploads: dict[str, bytes], objects: Objects
 ) -> None:
     """Every code object the definition names is uploaded by this build or already there.
     A definition file refers to the code the SDK uploaded when it was rendered, on another
     machine or to another bucket: without this check the first step fails minutes later."""
-    missing = backend.missing_objects([u for u in defn.code_uris(definition) if u not in uploads])
+    missing = objects.missing_objects([u for u in defn.code_uris(definition) if u not in uploads])
     if missing:
         problem, fix = CODE_MISSING
         raise InputError("definition", problem.format(missing=", ".join(missing)), fix)
@@ -229,7 +229,7 @@ class WatchedExecution:
 
 
 def watch_execution(
-    backend: PipelineBackend,
+    backend: Pipelines,
     execution_arn: str,
     timeout_seconds: float,
     log: Callable[[str], None],
@@ -272,7 +272,7 @@ def watch_execution(
 
 
 def read_metrics(
-    backend: PipelineBackend,
+    backend: Pipelines,
     execution_arn: str,
     steps: list[StepRecord],
     definition: dict[str, Any],

@@ -3,7 +3,7 @@ reading their metrics, the CreateModelPackage request of a model no pipeline reg
 lineage recorded on a package (stored by smgha.resources.customer_metadata), and the approval
 update.
 
-Speaks to a backend only through the port (RegistryBackend, and PipelineBackend for an
+Speaks to a backend only through the port (Registry, and Pipelines for an
 execution's steps: smgha.backends); never imports the runner or a stage. The gate's maths
 is in smgha.gates.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from smgha import gates
 from smgha.aws_values import aws_value
-from smgha.backends import PipelineBackend, RegistryBackend, registered_model_package
+from smgha.backends import Objects, Pipelines, Registry, registered_model_package
 from smgha.errors import InputError, StageError
 from smgha.resources.customer_metadata import (
     METADATA_MAX_VALUE,
@@ -118,8 +118,8 @@ def candidate_sources(execution_arn: str, model_package_arn: str, model_data_url
 
 
 def find_candidate(
-    pipelines: PipelineBackend,
-    registry: RegistryBackend,
+    pipelines: Pipelines,
+    registry: Registry,
     group: str,
     execution_arn: str,
     model_package_arn: str,
@@ -145,8 +145,8 @@ def find_candidate(
 
 
 def _existing_candidate(
-    pipelines: PipelineBackend,
-    registry: RegistryBackend,
+    pipelines: Pipelines,
+    registry: Registry,
     group: str,
     execution_arn: str,
     model_package_arn: str,
@@ -222,21 +222,21 @@ def statistics_uri(record: dict[str, Any]) -> str:
     )
 
 
-def read_evaluation(registry: RegistryBackend, uri: str) -> Any:
+def read_evaluation(objects: Objects, uri: str) -> Any:
     """The evaluation JSON at S3 `uri` (the metrics input, or a package's statistics)."""
     try:
-        return registry.read_json(uri)
+        return objects.read_json(uri)
     except StageError as error:
         problem, fix = UNREADABLE_EVALUATION
         raise InputError("metrics", problem.format(source=uri, detail=error.detail), fix) from None
 
 
-def recorded_metrics(record: dict[str, Any], registry: RegistryBackend) -> dict[str, float]:
+def recorded_metrics(record: dict[str, Any], objects: Objects) -> dict[str, float]:
     """A package's metrics: its model-quality statistics, else the metrics register-and-gate
     recorded on it (a package registered from a local metrics file has no statistics URI)."""
     uri = statistics_uri(record)
     if uri:
-        return gates.metric_table(registry.read_json(uri))
+        return gates.metric_table(objects.read_json(uri))
     metrics = {}
     for name, text in read_lineage(record.get("CustomerMetadataProperties")).items():
         if name.startswith(METRIC):
@@ -247,7 +247,7 @@ def recorded_metrics(record: dict[str, Any], registry: RegistryBackend) -> dict[
     return metrics
 
 
-def champion(group: str, candidate_arn: str, registry: RegistryBackend) -> dict[str, Any] | None:
+def champion(group: str, candidate_arn: str, registry: Registry) -> dict[str, Any] | None:
     """The newest Approved package of the group other than the candidate."""
     for record in registry.list_model_packages(group, approval_status="Approved", limit=2):
         if record.get("ModelPackageArn") != candidate_arn:
@@ -255,9 +255,7 @@ def champion(group: str, candidate_arn: str, registry: RegistryBackend) -> dict[
     return None
 
 
-def training_data_uri(
-    pipelines: PipelineBackend, registry: RegistryBackend, execution_arn: str
-) -> str:
+def training_data_uri(pipelines: Pipelines, registry: Registry, execution_arn: str) -> str:
     """The train channel of the execution's (first) training job ('' without an execution)."""
     for step in pipelines.list_steps(execution_arn) if execution_arn else []:
         job_arn = (step.metadata.get("TrainingJob") or {}).get("Arn")
@@ -353,7 +351,7 @@ def gate_lineage(
 
 
 def record_decision(
-    registry: RegistryBackend, arn: str, decision: gates.GateDecision, metadata: dict[str, str]
+    registry: Registry, arn: str, decision: gates.GateDecision, metadata: dict[str, str]
 ) -> None:
     """The gate's decision, and the lineage (storable_lineage's properties), on the package."""
     registry.update_model_package(
@@ -364,7 +362,7 @@ def record_decision(
     )
 
 
-def reject_not_gated(registry: RegistryBackend, mismatch: GroupMismatch) -> None:
+def reject_not_gated(registry: Registry, mismatch: GroupMismatch) -> None:
     """Reject the package a build registered in another group, with the reason on it."""
     registry.update_model_package(
         mismatch.arn, approval_status="Rejected", approval_description=mismatch.rejection

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from smgha.backends import EndpointBackend, Invocation
+from smgha.backends import Hosting, Invocation
 from smgha.progress import Waiting
 from smgha.smoke.payloads import Payloads, Row, encode
 
@@ -137,7 +137,7 @@ def check_response(
 
 
 def functional_pass(
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     endpoint: str,
     payloads: Payloads,
     content_type: str,
@@ -166,7 +166,7 @@ def functional_pass(
 
 
 def invoke(
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     endpoint: str,
     body: bytes,
     content_type: str,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smgha.backends import EndpointBackend
+from smgha.backends import Hosting
 from smgha.errors import InputError
 from smgha.progress import Waiting
 from smgha.smoke.functional import FunctionalResult, functional_pass
@@ -42,7 +42,7 @@ class SmokePlan:
 
 
 def preflight(
-    endpoints: EndpointBackend, endpoint: str, rollback_config: str, where: str
+    endpoints: Hosting, endpoint: str, rollback_config: str, where: str
 ) -> dict[str, Any]:
     """The endpoint's record, once it is known to be InService (and the rollback target to
     exist); InputError otherwise, before anything is sent. `where`: "in <region> (<backend>)"."""
@@ -78,7 +78,7 @@ class Passes:
 
 
 def send(
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     plan: SmokePlan,
     record: dict[str, Any],
     log: Callable[[str], None],

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha import definition as defn
-from smgha.backends import PipelineBackend, StepRecord, backend
+from smgha.backends import Objects, Pipelines, StepRecord, backend
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -225,7 +225,8 @@ def _property_file_name(text: str) -> str:
 
 def run(
     inputs: Inputs,
-    backend: PipelineBackend,
+    pipeline_api: Pipelines,
+    objects: Objects,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -233,15 +234,15 @@ def run(
     if inputs.execution_arn:
         log(f"Resuming the wait on {inputs.execution_arn}")
         result = BuildResult(status="Executing", execution_arn=inputs.execution_arn)
-        return _watch(inputs, backend, result, None, log, sleep, clock)
+        return _watch(inputs, pipeline_api, result, None, log, sleep, clock)
 
     log(f"Building the definition from {inputs.definition} (backend {inputs.backend})")
     definition, uploads = build_definition(inputs)
     parameters = defn.typed_parameters(definition, inputs.parameters)
-    pipelines.check_code_exists(definition, uploads, backend)
+    pipelines.check_code_exists(definition, uploads, objects)
     steps = sum(1 for _ in defn.iter_steps(definition["Steps"]))
     log(f"Definition: {steps} steps, {len(defn.parameters(definition))} parameters; wiring checked")
-    deployed = backend.get_pipeline_definition(inputs.pipeline_name)
+    deployed = pipeline_api.get_pipeline_definition(inputs.pipeline_name)
     result = BuildResult(
         status="DryRun",
         definition=definition,
@@ -252,7 +253,7 @@ def run(
 
     for uri, body in uploads.items():
         try:
-            backend.put_object(uri, body)
+            objects.put_object(uri, body)
         except StageError as error:
             # The first upload is the first write: a bucket that does not exist is the input's
             # fault, said before anything was created (S3's error code NoSuchBucket).
@@ -262,17 +263,17 @@ def run(
                 raise InputError("default-bucket", problem, fix) from error
             raise
         log(f"Uploaded {uri} ({len(body)} bytes)")
-    result.pipeline_arn, result.created = backend.upsert_pipeline(
+    result.pipeline_arn, result.created = pipeline_api.upsert_pipeline(
         inputs.pipeline_name, definition, inputs.role_arn, inputs.tags
     )
     log(f"{'Created' if result.created else 'Updated'} pipeline {result.pipeline_arn}")
     token = pipelines.start_token(inputs.run_identity, inputs.pipeline_name, parameters)
-    result.execution_arn = backend.start_execution(inputs.pipeline_name, parameters, token)
+    result.execution_arn = pipeline_api.start_execution(inputs.pipeline_name, parameters, token)
     result.status = "Executing"
     log(f"Started execution {result.execution_arn}")
     if not inputs.wait:
         return result
-    return _watch(inputs, backend, result, definition, log, sleep, clock)
+    return _watch(inputs, pipeline_api, result, definition, log, sleep, clock)
 
 
 def build_definition(inputs: Inputs) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -295,7 +296,7 @@ def build_definition(inputs: Inputs) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 def _watch(
     inputs: Inputs,
-    backend: PipelineBackend,
+    backend: Pipelines,
     result: BuildResult,
     definition: dict[str, Any] | None,
     log: Callable[[str], None],
@@ -373,7 +374,7 @@ def main(runner: Runner | None = None) -> int:
         inputs = load_inputs(runner)
         stage_backend = backend(inputs.backend, inputs.region)
         # No group around the run: the wait's progress lines must stay visible in the log.
-        result = run(inputs, stage_backend, runner.info)
+        result = run(inputs, stage_backend.pipelines, stage_backend.objects, runner.info)
         if inputs.dry_run:
             with runner.group("Pipeline definition"):
                 runner.info(defn.canonical_json(result.definition))

@@ -15,12 +15,11 @@ the same call with the earlier version's ARN.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
 
 from smgha import definition as defn
 from smgha import serving_container
 from smgha.aws_values import aws_value
-from smgha.backends import EndpointBackend, RegistryBackend, backend
+from smgha.backends import Hosting, Registry, backend
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -273,9 +272,7 @@ def _data_capture(values: InputValues) -> hosting.DataCapture | None:
 # ---- plan: the package, then the deployment (smgha/resources/deployment.py) ------------------------
 
 
-def plan(
-    inputs: Inputs, endpoints: EndpointBackend, registry: RegistryBackend
-) -> deployment.Deployment:
+def plan(inputs: Inputs, endpoints: Hosting, registry: Registry) -> deployment.Deployment:
     target = inputs.target
     package = registry.describe_model_package(target.package_arn)
     if package is None:
@@ -362,14 +359,14 @@ def main(runner: Runner | None = None) -> int:
         inputs = load_inputs(runner)
         endpoint = inputs.target.endpoint
         chosen = backend(inputs.backend, inputs.region)
-        endpoints = cast(EndpointBackend, chosen)
-        planned = plan(inputs, endpoints, chosen)
+        endpoints = chosen.hosting
+        planned = plan(inputs, endpoints, chosen.registry)
         for notice in planned.notices:
             runner.notice(notice, title=f"{STAGE}: canary size")
         if inputs.dry_run:
             _show_dry_run(inputs, planned, runner)
             return
-        outcome = deployment.apply(planned, endpoints, runner.info, chosen.poll_seconds)
+        outcome = deployment.apply(planned, endpoints, runner.info)
         record = endpoints.describe_endpoint(endpoint) or {}
         live = record.get("EndpointConfigName", "")
         report(inputs, planned, outcome, live, runner)

@@ -28,11 +28,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 from smgha import monitor
 from smgha.aws_values import aws_value
-from smgha.backends import EndpointBackend, backend
+from smgha.backends import Backend, Objects, backend
 from smgha.errors import InputError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -143,34 +143,6 @@ OUTPUTS = (
     OutputSpec("baseline-constraints-uri", "S3 URI of the baseline constraints.json."),
     OutputSpec("alarm-names", "JSON list of the drift alarms, one per feature."),
 )
-
-
-class MonitoringBackend(EndpointBackend, Protocol):
-    """What this stage needs: hosting, objects, and Model Monitor's resources."""
-
-    poll_seconds: float
-
-    def put_object(self, uri: str, body: bytes) -> None: ...
-
-    def read_object(self, uri: str) -> bytes: ...
-
-    def read_json(self, uri: str) -> Any: ...
-
-    def describe_data_quality_job_definition(self, name: str) -> dict[str, Any] | None: ...
-
-    def create_data_quality_job_definition(self, request: dict[str, Any]) -> None: ...
-
-    def delete_data_quality_job_definition(self, name: str) -> None: ...
-
-    def describe_monitoring_schedule(self, name: str) -> dict[str, Any] | None: ...
-
-    def create_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
-
-    def update_monitoring_schedule(self, request: dict[str, Any]) -> None: ...
-
-    def create_processing_job(self, request: dict[str, Any]) -> None: ...
-
-    def describe_processing_job(self, name: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -293,23 +265,24 @@ class MonitorPlan:
     setup: MonitorSetup
 
 
-def read_baseline_data(inputs: Inputs, hosting: MonitoringBackend) -> monitor.Dataset:
+def read_baseline_data(inputs: Inputs, objects: Objects) -> monitor.Dataset:
     uri = inputs.baseline_data_uri
     if uri.startswith("s3://"):
         return baselining.read_dataset(
-            lambda: hosting.read_object(uri), uri, inputs.header, inputs.label_column
+            lambda: objects.read_object(uri), uri, inputs.header, inputs.label_column
         )
     state = local_state_folder(inputs.backend)
     path = workspace_file("baseline-data-uri", uri, inputs.workspace, state)
     return baselining.read_dataset(path.read_bytes, uri, inputs.header, inputs.label_column)
 
 
-def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
+def plan(inputs: Inputs, backend: Backend) -> MonitorPlan:
+    hosting = backend.hosting
     endpoint, output = inputs.endpoint_name, inputs.output_uri
     live = monitorable_endpoint(hosting, endpoint, f"{inputs.backend}, {inputs.region}")
     live_config = hosting.describe_endpoint_config(live["EndpointConfigName"]) or {}
     image = analyzer_image(inputs.region)
-    dataset = read_baseline_data(inputs, hosting)
+    dataset = read_baseline_data(inputs, backend.objects)
     files = BaselineFiles(f"{output}/baseline")
 
     capture = capture_change(
@@ -335,7 +308,9 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
         live=live,
         capture=capture,
         baseline=baseline,
-        setup=plan_setup(DataQuality(), hosting, endpoint, outputs, settings, dataset.names),
+        setup=plan_setup(
+            DataQuality(), backend.monitoring, endpoint, outputs, settings, dataset.names
+        ),
     )
 
 
@@ -345,26 +320,22 @@ def plan(inputs: Inputs, hosting: MonitoringBackend) -> MonitorPlan:
 def apply(
     inputs: Inputs,
     monitoring: MonitorPlan,
-    hosting: MonitoringBackend,
+    backend: Backend,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Capture, baseline, job definition, schedule, alarms; return the baseline statistics."""
+    hosting = backend.hosting
     rollout.turn_capture_on(
         hosting, inputs.endpoint_name, monitoring.capture, inputs.timeout_seconds,
         hosting.poll_seconds, log, sleep, clock,
     )  # fmt: skip
     statistics = baselining.produce(
-        monitoring.baseline,
-        hosting,
-        inputs.timeout_seconds,
-        hosting.poll_seconds,
-        log,
-        sleep,
-        clock,
-    )
-    apply_setup(monitoring.setup, hosting, log)
+        monitoring.baseline, backend.monitoring, backend.objects, inputs.timeout_seconds,
+        hosting.poll_seconds, log, sleep, clock,
+    )  # fmt: skip
+    apply_setup(monitoring.setup, backend.monitoring, hosting, log)
     return statistics
 
 
@@ -412,9 +383,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        hosting = cast(MonitoringBackend, backend(inputs.backend, inputs.region))
-        monitoring = plan(inputs, hosting)
-        statistics = apply(inputs, monitoring, hosting, runner.info)
+        stage_backend = backend(inputs.backend, inputs.region)
+        monitoring = plan(inputs, stage_backend)
+        statistics = apply(inputs, monitoring, stage_backend, runner.info)
         report(inputs, monitoring, statistics, runner)
 
     return run_stage(STAGE, body, runner)

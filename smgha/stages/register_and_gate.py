@@ -205,10 +205,9 @@ def load_inputs(runner: Runner) -> Inputs:
 
 
 def plan(inputs: Inputs, backend: Backend) -> GatePlan:
-    # One Backend serves both areas a candidate is found in: pipelines (steps) and registry.
     found = registry.find_candidate(
-        backend,
-        backend,
+        backend.pipelines,
+        backend.registry,
         inputs.group,
         inputs.execution_arn,
         inputs.model_package_arn,
@@ -229,8 +228,10 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
     rules = list(inputs.rules)
     gates.check_metrics_exist(rules, candidate_metrics)
 
-    best = registry.champion(inputs.group, candidate_arn, backend)
-    champion_metrics = registry.recorded_metrics(best, backend) if best is not None else None
+    best = registry.champion(inputs.group, candidate_arn, backend.registry)
+    champion_metrics = (
+        registry.recorded_metrics(best, backend.objects) if best is not None else None
+    )
     decision = gates.decide(
         gates.evaluate(rules, candidate_metrics, champion_metrics),
         manual_approval=inputs.manual_approval,
@@ -242,7 +243,7 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
         inputs.provenance,
         inputs.execution_arn,
         inputs.training_data_uri
-        or registry.training_data_uri(backend, backend, inputs.execution_arn),
+        or registry.training_data_uri(backend.pipelines, backend.registry, inputs.execution_arn),
         candidate_metrics,
         decision,
         inputs.actor,
@@ -274,7 +275,7 @@ def _evaluation(inputs: Inputs, backend: Backend, candidate: dict[str, Any]) -> 
     if not source:
         raise InputError("metrics", *NO_METRICS)
     if source.startswith("s3://"):
-        return registry.read_evaluation(backend, source)
+        return registry.read_evaluation(backend.objects, source)
     path = workspace_file("metrics", source, inputs.workspace, local_state_folder(inputs.backend))
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -290,8 +291,8 @@ def apply(gate: GatePlan, backend: Backend) -> str:
     """Register the candidate when needed, then record lineage and the decision on it."""
     arn = gate.candidate_arn
     if gate.register_request is not None:
-        arn = backend.create_model_package(gate.register_request)
-    registry.record_decision(backend, arn, gate.decision, gate.metadata)
+        arn = backend.registry.create_model_package(gate.register_request)
+    registry.record_decision(backend.registry, arn, gate.decision, gate.metadata)
     return arn
 
 
@@ -299,7 +300,7 @@ def apply(gate: GatePlan, backend: Backend) -> str:
 
 
 def report(inputs: Inputs, gate: GatePlan, arn: str, backend: Backend, runner: Runner) -> None:
-    record = backend.describe_model_package(arn) or {}
+    record = backend.registry.describe_model_package(arn) or {}
     decision = gate.decision
     runner.set_output("model-package-arn", arn)
     runner.set_output("model-package-version", str(record.get("ModelPackageVersion", "")))
@@ -364,7 +365,7 @@ def main(runner: Runner | None = None) -> int:
             gate = plan(inputs, stage_backend)
         except registry.GroupMismatch as mismatch:
             if mismatch.pending:  # judge it, so that no unjudged version is left behind
-                registry.reject_not_gated(stage_backend, mismatch)
+                registry.reject_not_gated(stage_backend.registry, mismatch)
                 runner.info(f"{mismatch.arn}: Rejected ({mismatch.rejection})")
             raise
         for result in gate.decision.results:

@@ -22,9 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
-from smgha.backends import EndpointBackend, backend
+from smgha.backends import Hosting, backend
 from smgha.errors import InputError, StageError
 from smgha.inputs import (
     REGION_INPUT,
@@ -226,7 +225,7 @@ def load_inputs(runner: Runner) -> Inputs:
 
 def run(
     inputs: Inputs,
-    endpoints: EndpointBackend,
+    endpoints: Hosting,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -324,14 +323,12 @@ def _number(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{round(value, digits):g}"
 
 
-def main(runner: Runner | None = None, endpoints: EndpointBackend | None = None) -> int:
-    """The action's entry point; `endpoints` replaces the backend the inputs name (tests)."""
+def main(runner: Runner | None = None) -> int:
     runner = runner or Runner()
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        target = endpoints or cast(EndpointBackend, backend(inputs.backend, inputs.region))
-        result = run(inputs, target, runner.info)
+        result = run(inputs, backend(inputs.backend, inputs.region).hosting, runner.info)
         if result.rollback and result.rollback.done:
             runner.warning(
                 f"Rolled endpoint {inputs.plan.endpoint_name} back to endpoint config {result.rollback.config} ({result.rollback.detail}) after the smoke test failed.",

@@ -1,4 +1,4 @@
-"""Carry out one create or update of a local endpoint; started detached by LocalEndpoints.
+"""Carry out one create or update of a local endpoint; started detached by LocalHosting.
 
 Usage: python -m smgha.backends.local.deployer <endpoint folder>
 
@@ -36,13 +36,13 @@ class DeploymentFailed(Exception):
 class Deployer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.root = folder.parents[1]  # <state>/endpoints/<name>
-        self.request: dict[str, Any] = state.read_json(folder / "deployment.json")
-        self.record: dict[str, Any] = state.read_json(folder / "endpoint.json")
+        self.layout = state.Layout.of_endpoint_folder(folder)
+        self.request: dict[str, Any] = state.read_json(folder / state.DEPLOYMENT_FILE)
+        self.record: dict[str, Any] = state.read_json(folder / state.ENDPOINT_FILE)
         region = self.record["EndpointArn"].split(":")[3]
-        self.s3 = LocalS3(self.root / "s3")
-        self.registry = LocalRegistry(self.root / "registry", region)
-        self.log_file = open(folder / "deployer.log", "a", encoding="utf-8")  # noqa: SIM115
+        self.s3 = LocalS3(self.layout.s3)
+        self.registry = LocalRegistry(self.layout, region)
+        self.log_file = open(folder / state.DEPLOYER_LOG, "a", encoding="utf-8")  # noqa: SIM115
 
     def log(self, message: str) -> None:
         self.log_file.write(f"{state.now().isoformat(timespec='seconds')} {message}\n")
@@ -50,7 +50,7 @@ class Deployer:
 
     def save(self, **changes: Any) -> None:
         self.record.update(changes, LastModifiedTime=state.to_iso(state.now()))
-        state.write_json_atomic(self.folder / "endpoint.json", self.record)
+        state.write_json_atomic(self.folder / state.ENDPOINT_FILE, self.record)
 
     def in_service(self, **changes: Any) -> None:
         """Save the endpoint InService, which it is only with a server that answers its
@@ -63,10 +63,10 @@ class Deployer:
     # -- fleets: the variants of one endpoint config, as the server hosts them ---------------
 
     def fleet(self, config_name: str) -> list[dict[str, Any]]:
-        config = state.read_json(self.root / "endpoint-configs" / f"{config_name}.json")
+        config = state.read_json(self.layout.endpoint_config_file(config_name))
         variants = []
         for variant in config["ProductionVariants"]:
-            model = state.read_json(self.root / "models" / f"{variant['ModelName']}.json")
+            model = state.read_json(self.layout.model_file(variant["ModelName"]))
             container = self.serving_container(model)
             variants.append({
                 "VariantName": f"{variant['VariantName']}@{config_name}",
@@ -97,7 +97,7 @@ class Deployer:
         return {**served, "Environment": environment}
 
     def data_capture(self, config_name: str) -> dict[str, Any]:
-        config = state.read_json(self.root / "endpoint-configs" / f"{config_name}.json")
+        config = state.read_json(self.layout.endpoint_config_file(config_name))
         capture = config.get("DataCaptureConfig") or {}
         if not capture.get("EnableCapture", False):
             return {"Enabled": False}
@@ -110,7 +110,7 @@ class Deployer:
 
     def serve(self, variants: list[dict[str, Any]], config_name: str) -> None:
         state.write_json_atomic(
-            self.folder / "serving.json",
+            self.folder / state.SERVING_FILE,
             {
                 "EndpointName": self.record["EndpointName"],
                 "Variants": variants,
@@ -124,18 +124,18 @@ class Deployer:
     def ensure_server(self) -> None:
         """Make the running server re-read serving.json, or start one (when there is none,
         or it is gone) and wait until it has loaded its variants and written server.json."""
-        info = state.read_json_if_exists(self.folder / "server.json")
+        info = state.read_json_if_exists(self.folder / state.SERVER_FILE)
         if info and state.runs(int(info["pid"]), SERVER_MODULE, self.folder):
             os.kill(int(info["pid"]), signal.SIGHUP)  # re-read serving.json now
             return
         if info:
             self.log(f"the endpoint's server (pid {info['pid']}) is gone; starting another")
         # kill -9 leaves a server.json behind: it must not pass for the new server's.
-        (self.folder / "server.json").unlink(missing_ok=True)
-        server = state.spawn(SERVER_MODULE, self.folder, "server.out")
+        (self.folder / state.SERVER_FILE).unlink(missing_ok=True)
+        server = state.spawn(SERVER_MODULE, self.folder, state.SERVER_OUT)
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while time.monotonic() < deadline:
-            started = state.read_json_if_exists(self.folder / "server.json")
+            started = state.read_json_if_exists(self.folder / state.SERVER_FILE)
             if started and started.get("pid") == server.pid:
                 return
             if server.poll() == EXIT_ANOTHER_SERVER and started:
@@ -146,19 +146,19 @@ class Deployer:
             if server.poll() not in (None, EXIT_ANOTHER_SERVER):
                 raise DeploymentFailed(
                     f"the endpoint's server exited with code {server.returncode} before it "
-                    f"served; see {self.folder / 'server.out'}"
+                    f"served; see {self.folder / state.SERVER_OUT}"
                 )
             time.sleep(POLL)
         server.kill()  # no server is left behind that nothing knows of
         raise DeploymentFailed(
             f"the endpoint's server did not start within {HEALTH_TIMEOUT:.0f}s; see "
-            f"{self.folder / 'server.out'}"
+            f"{self.folder / state.SERVER_OUT}"
         )
 
     def get(self, path: str) -> Any:
         """GET `path` of the endpoint's server; DeploymentFailed when it does not answer (a
         server killed during a deployment fails it, and an update then rolls back)."""
-        info = state.read_json_if_exists(self.folder / "server.json") or {}
+        info = state.read_json_if_exists(self.folder / state.SERVER_FILE) or {}
         connection = http.client.HTTPConnection("127.0.0.1", int(info.get("port", 0)), timeout=10)
         try:
             connection.request("GET", path)
@@ -293,7 +293,7 @@ class Deployer:
 
     def alarm_breached(self, name: str, fleet: list[str], since: float) -> str:
         """'' while the alarm is OK; else why it fired (and the alarm record says ALARM)."""
-        path = self.root / "alarms" / f"{name}.json"
+        path = self.layout.alarm_file(name)
         alarm = state.read_json_if_exists(path)
         if alarm is None:
             return ""
@@ -308,7 +308,7 @@ class Deployer:
         return reason
 
     def describe_variants(self, config_name: str, share: float) -> list[dict[str, Any]]:
-        config = state.read_json(self.root / "endpoint-configs" / f"{config_name}.json")
+        config = state.read_json(self.layout.endpoint_config_file(config_name))
         return [
             {
                 "VariantName": v["VariantName"],

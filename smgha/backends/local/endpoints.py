@@ -1,16 +1,8 @@
 """SageMaker hosting on this machine: models, endpoint configs, endpoints, alarms, scaling.
 
-Records live under the state folder in the shapes of the Describe* responses:
-
-    models/<ModelName>.json              CreateModel request + ModelArn
-    endpoint-configs/<Name>.json         CreateEndpointConfig request + EndpointConfigArn
-    endpoints/<Name>/endpoint.json       DescribeEndpoint
-    endpoints/<Name>/serving.json        what the endpoint's server hosts (written by the deployer)
-    endpoints/<Name>/server.json         the server's pid and port (written by the server)
-    endpoints/<Name>/deployer.json       the pid of the deployer of the last create or update
-    locks/<kind>-<Name>.lock             held while a record is checked and created or changed
-    alarms/<AlarmName>.json              PutMetricAlarm request + StateValue
-    autoscaling/<resource id>.json       scalable target and its policies
+Records live under the state folder (where: state.Layout) in the shapes of the Describe*
+responses; an endpoint's folder holds its record, what its server hosts, the server's and the
+deployer's pids (the file names: state.ENDPOINT_FILE and its neighbours).
 
 Create and update are asynchronous, as in SageMaker: a detached deployer process
 (`deployer.py`) starts the server, shifts traffic and watches alarms, writing the status.
@@ -48,24 +40,28 @@ PING_TIMEOUT_SECONDS = 2.0
 RESTART_HINT = "deploy-endpoint with the same inputs starts it again"
 
 
-class LocalEndpoints:
-    """The EndpointBackend half of LocalBackend."""
+class LocalHosting:
+    """The Hosting area of the local backend."""
 
-    def __init__(self, root: Path, region: str) -> None:
-        self.root = root
+    # Seconds between two polls of an endpoint being created or updated (the deploy stage
+    # reads it from the hosting it is given): local deployments take seconds.
+    poll_seconds = 0.5
+
+    def __init__(self, layout: state.Layout, region: str) -> None:
+        self.layout = layout
         self.region = region
         self._connections = threading.local()
 
     def arn(self, kind: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{state.LOCAL_ACCOUNT}:{kind}/{name.lower()}"
+        return state.arn(self.region, kind, name)
 
     # -- models and endpoint configs ------------------------------------------------------
 
     def describe_model(self, name: str) -> dict[str, Any] | None:
-        return state.read_json_if_exists(self.root / "models" / f"{name}.json")
+        return state.read_json_if_exists(self.layout.model_file(name))
 
     def create_model(self, request: dict[str, Any]) -> None:
-        path = self.root / "models" / f"{request['ModelName']}.json"
+        path = self.layout.model_file(request["ModelName"])
         with self._locked("model", request["ModelName"]):  # two deploys: one creates it
             if path.exists():
                 raise StageError(
@@ -80,11 +76,11 @@ class LocalEndpoints:
             state.write_json_atomic(path, record)
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
-        return state.read_json_if_exists(self.root / "endpoint-configs" / f"{name}.json")
+        return state.read_json_if_exists(self.layout.endpoint_config_file(name))
 
     def create_endpoint_config(self, request: dict[str, Any]) -> None:
         name = request["EndpointConfigName"]
-        path = self.root / "endpoint-configs" / f"{name}.json"
+        path = self.layout.endpoint_config_file(name)
         with self._locked("endpoint-config", name):  # two deploys: one creates it
             if path.exists():
                 raise StageError(
@@ -107,33 +103,34 @@ class LocalEndpoints:
     # -- endpoints --------------------------------------------------------------------------
 
     def folder(self, name: str) -> Path:
-        return self.root / "endpoints" / name
+        """The folder of endpoint `name` (its record, its server's files)."""
+        return self.layout.endpoint_folder(name)
 
     def describe_endpoint(self, name: str) -> dict[str, Any] | None:
         """DescribeEndpoint, with the status its processes give (see the module's doc)."""
         folder = self.folder(name)
-        record = state.read_json_if_exists(folder / "endpoint.json")
+        record = state.read_json_if_exists(folder / state.ENDPOINT_FILE)
         if record is None:
             return None
         status = record["EndpointStatus"]
         if status in IN_PROGRESS:
-            deployer = state.read_json_if_exists(folder / "deployer.json")
+            deployer = state.read_json_if_exists(folder / state.DEPLOYER_FILE)
             if deployer is None:
                 return record  # being started: its pid is written right after the status
             if state.runs(int(deployer["pid"]), DEPLOYER_MODULE, folder):
                 return record
             # Re-read: the deployer may have written its end and exited between the reads.
-            record = state.read_json_if_exists(folder / "endpoint.json") or record
+            record = state.read_json_if_exists(folder / state.ENDPOINT_FILE) or record
             if record["EndpointStatus"] in IN_PROGRESS:
                 done = "created" if status == "Creating" else "updated"
                 return _failed(
                     record,
                     f"the local deployer (pid {deployer['pid']}) is gone: it stopped before the "
-                    f"endpoint was {done} (killed, or it crashed); see {folder / 'deployer.log'}. "
+                    f"endpoint was {done} (killed, or it crashed); see {folder / state.DEPLOYER_LOG}. "
                     f"{RESTART_HINT}",
                 )
         # A record no deployer wrote (by hand, or a test's) has no server to ask: it stands.
-        if record["EndpointStatus"] == "InService" and (folder / "deployer.json").exists():
+        if record["EndpointStatus"] == "InService" and (folder / state.DEPLOYER_FILE).exists():
             problem = server_problem(folder)
             if problem:
                 return _failed(record, f"{problem}. {RESTART_HINT}")
@@ -151,7 +148,7 @@ class LocalEndpoints:
             self._require_config(config_name, "CreateEndpoint")
             moment = state.to_iso(state.now())
             state.write_json_atomic(
-                self.folder(name) / "endpoint.json",
+                self.folder(name) / state.ENDPOINT_FILE,
                 {
                     "EndpointName": name,
                     "EndpointArn": self.arn("endpoint", name),
@@ -189,7 +186,7 @@ class LocalEndpoints:
             # process is gone (its server killed while InService, its deployer killed mid-way)
             # has no SageMaker counterpart (SageMaker replaces a lost instance itself): an
             # update, also to the same config, starts it again.
-            recorded = state.read_json(self.folder(name) / "endpoint.json")["EndpointStatus"]
+            recorded = state.read_json(self.folder(name) / state.ENDPOINT_FILE)["EndpointStatus"]
             if recorded == "Failed":
                 raise StageError(
                     "UpdateEndpoint failed",
@@ -204,8 +201,8 @@ class LocalEndpoints:
             record.pop("PendingDeploymentSummary", None)
             # The last deployer's pid file goes first: a reader between the two writes below
             # must not take that finished deployer for this update's.
-            (self.folder(name) / "deployer.json").unlink(missing_ok=True)
-            state.write_json_atomic(self.folder(name) / "endpoint.json", record)
+            (self.folder(name) / state.DEPLOYER_FILE).unlink(missing_ok=True)
+            state.write_json_atomic(self.folder(name) / state.ENDPOINT_FILE, record)
             self._start_deployer(
                 name,
                 {
@@ -220,8 +217,8 @@ class LocalEndpoints:
         forget the endpoint."""
         folder = self.folder(name)
         for pid_file, module in (
-            ("deployer.json", DEPLOYER_MODULE),
-            ("server.json", SERVER_MODULE),
+            (state.DEPLOYER_FILE, DEPLOYER_MODULE),
+            (state.SERVER_FILE, SERVER_MODULE),
         ):
             info = state.read_json_if_exists(folder / pid_file)
             if info and info.get("pid") and state.runs(int(info["pid"]), module, folder):
@@ -240,19 +237,19 @@ class LocalEndpoints:
 
     def _start_deployer(self, name: str, request: dict[str, Any]) -> None:
         folder = self.folder(name)
-        state.write_json_atomic(folder / "deployment.json", request)
-        child = state.spawn(DEPLOYER_MODULE, folder, "deployer.log")
-        state.write_json_atomic(folder / "deployer.json", {"pid": child.pid})
+        state.write_json_atomic(folder / state.DEPLOYMENT_FILE, request)
+        child = state.spawn(DEPLOYER_MODULE, folder, state.DEPLOYER_LOG)
+        state.write_json_atomic(folder / state.DEPLOYER_FILE, {"pid": child.pid})
 
     def _locked(self, kind: str, name: str) -> contextlib.AbstractContextManager[None]:
         """The lock that makes checking for a record and creating or changing it one step
         between processes (two deploy-endpoint jobs of the same endpoint)."""
-        return state.locked(self.root / "locks" / f"{kind}-{name}.lock")
+        return state.locked(self.layout.lock_file(kind, name))
 
     # -- CloudWatch alarms and Application Auto Scaling (records) ------------------------------
 
     def put_metric_alarm(self, request: dict[str, Any]) -> None:
-        path = self.root / "alarms" / f"{request['AlarmName']}.json"
+        path = self.layout.alarm_file(request["AlarmName"])
         previous = state.read_json_if_exists(path) or {}
         state.write_json_atomic(
             path,
@@ -265,9 +262,7 @@ class LocalEndpoints:
 
     def describe_alarms(self, names: list[str]) -> list[dict[str, Any]]:
         return [
-            a
-            for a in (state.read_json_if_exists(self.root / "alarms" / f"{n}.json") for n in names)
-            if a
+            a for a in (state.read_json_if_exists(self.layout.alarm_file(n)) for n in names) if a
         ]
 
     def register_scalable_target(self, request: dict[str, Any]) -> None:
@@ -314,7 +309,7 @@ class LocalEndpoints:
         path.unlink()
 
     def _scaling_file(self, resource_id: str) -> Path:
-        return self.root / "autoscaling" / (resource_id.replace("/", "__") + ".json")
+        return self.layout.scaling_file(resource_id)
 
     # -- invocation ---------------------------------------------------------------------------
 
@@ -325,7 +320,7 @@ class LocalEndpoints:
 
         The status checked first is the recorded one (probing the server on every request
         would double its cost); when the server does not answer, the error says why."""
-        record = state.read_json_if_exists(self.folder(name) / "endpoint.json")
+        record = state.read_json_if_exists(self.folder(name) / state.ENDPOINT_FILE)
         if record is None or record["EndpointStatus"] not in ("InService", "Updating"):
             status = record["EndpointStatus"] if record else "missing"
             raise StageError(
@@ -361,7 +356,7 @@ class LocalEndpoints:
             "by_name", {}
         )
         if name not in connections:
-            server = state.read_json_if_exists(self.folder(name) / "server.json")
+            server = state.read_json_if_exists(self.folder(name) / state.SERVER_FILE)
             if not server:
                 raise StageError(
                     "InvokeEndpoint failed", f"endpoint {name!r} has no running server"
@@ -382,14 +377,12 @@ def server_problem(folder: Path) -> str:
     """Why the server of the endpoint in `folder` cannot serve, or '' when it can. Read from
     the process and its /ping (SageMaker's health check of a container), never from a file
     alone: kill -9 leaves server.json behind."""
-    info = state.read_json_if_exists(folder / "server.json")
+    info = state.read_json_if_exists(folder / state.SERVER_FILE)
     if not info:
-        return f"its server is not running (stopped: there is no {folder / 'server.json'})"
+        return f"its server is not running (stopped: there is no {folder / state.SERVER_FILE})"
     pid, port = int(info["pid"]), int(info["port"])
     if not state.runs(pid, SERVER_MODULE, folder):
-        return (
-            f"its server (pid {pid}) is gone (killed, or it crashed); see {folder / 'server.log'}"
-        )
+        return f"its server (pid {pid}) is gone (killed, or it crashed); see {folder / state.SERVER_LOG}"
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=PING_TIMEOUT_SECONDS)
     try:
         connection.request("GET", "/ping")

@@ -38,16 +38,15 @@ EXECUTOR_MODULE = "smgha.backends.local.executor"
 class Execution:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.record: dict[str, Any] = state.read_json(folder / "execution.json")
-        self.definition: dict[str, Any] = state.read_json(folder / "definition.json")
-        root = folder.parents[1]  # <state>/executions/<id>
-        self.root = root
+        self.record: dict[str, Any] = state.read_json(folder / state.EXECUTION_FILE)
+        self.definition: dict[str, Any] = state.read_json(folder / state.DEFINITION_FILE)
+        self.layout = state.Layout.of_execution_folder(folder)
         self.region = self.record["PipelineExecutionArn"].split(":")[3]
-        self.s3 = LocalS3(root / "s3")
-        self.registry = LocalRegistry(root / "registry", self.region)
+        self.s3 = LocalS3(self.layout.s3)
+        self.registry = LocalRegistry(self.layout, self.region)
         self.steps = defn.steps_by_name(self.definition)
         self.properties: dict[str, dict[str, Any]] = {}
-        self.log_file = open(folder / "execution.log", "a", encoding="utf-8")  # noqa: SIM115
+        self.log_file = open(folder / state.EXECUTION_LOG, "a", encoding="utf-8")  # noqa: SIM115
         self.evaluator = Evaluator(
             parameters=defn.parameter_values(self.definition, self.record.get("Parameters") or {}),
             execution={
@@ -70,7 +69,7 @@ class Execution:
 
     def save(self) -> None:
         self.record["LastModifiedTime"] = state.to_iso(state.now())
-        state.write_json_atomic(self.folder / "execution.json", self.record)
+        state.write_json_atomic(self.folder / state.EXECUTION_FILE, self.record)
 
     def step_logger(self, step: str) -> Callable[[str], None]:
         return lambda line: self.log(f"  [{step}] {line}")
@@ -135,7 +134,7 @@ class Execution:
                 runner, metadata_key, arn_key = JOB_RUNNERS[kind]
                 request = self.evaluator.resolve(step.get("Arguments") or {})
                 context = jobs.JobContext(
-                    job_dir=self.folder / "jobs" / name,
+                    job_dir=state.Layout.step_job_folder(self.folder, name),
                     job_name=pipeline_job_name(self.record["ExecutionId"], name),
                     region=self.region,
                     s3=self.s3,
@@ -144,11 +143,9 @@ class Execution:
                 )
                 context.job_dir.mkdir(parents=True, exist_ok=True)
                 described = runner(request, context)
-                state.write_json_atomic(context.job_dir / "described.json", described)
+                state.write_json_atomic(context.job_dir / state.DESCRIBED_FILE, described)
                 # Describe*Job by name, as later stages look jobs up (e.g. training data).
-                state.write_json_atomic(
-                    self.root / "jobs" / f"{context.job_name.lower()}.json", described
-                )
+                state.write_json_atomic(self.layout.job_file(context.job_name), described)
                 self.properties[name] = described
                 record["Metadata"] = {metadata_key: {"Arn": described[arn_key]}}
             else:

@@ -52,7 +52,7 @@ class JobContext:
 
 def run_processing(request: dict[str, Any], job: JobContext) -> dict[str, Any]:
     """CreateProcessingJob: stage inputs, run the script with this interpreter, ship outputs."""
-    root = job.job_dir / "container"
+    root = job.job_dir / state.CONTAINER_FOLDER
     host = _container_path_mapper(root)
     for entry in request.get("ProcessingInputs") or []:
         source = entry.get("S3Input")
@@ -105,7 +105,7 @@ def _container_path_mapper(root: Path) -> Callable[[str], Path]:
 
 def _run_logged(command: list[str], job: JobContext, env: dict[str, str], timeout: float) -> None:
     """Run `command`, streaming its output to the job log; fail with the output's tail."""
-    log_path = job.job_dir / "output.log"
+    log_path = job.job_dir / state.JOB_OUTPUT_LOG
     tail: list[str] = []
     with open(log_path, "w", encoding="utf-8") as log_file:
         process = subprocess.Popen(
@@ -289,7 +289,8 @@ def _training_channels(request: dict[str, Any], job: JobContext) -> dict[str, Pa
                 f"channel {name!r} has content type {content_type or 'unset (libsvm)'!r}; "
                 "the local backend reads text/csv"
             )
-        folder = job.job_dir / "container" / "opt" / "ml" / "input" / "data" / name
+        container = job.job_dir / state.CONTAINER_FOLDER
+        folder = container / "opt" / "ml" / "input" / "data" / name  # SageMaker's channel path
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
         if job.s3.download(uri, folder) == 0:
             raise JobFailed(f"ClientError: channel {name!r}: no data at {uri}")
@@ -323,6 +324,7 @@ def run_register_model(request: dict[str, Any], job: JobContext) -> dict[str, An
     """CreateModelPackage into the local registry; the group is created when missing."""
     if not request.get("ModelPackageGroupName"):
         raise JobFailed("ClientError: RegisterModel needs a ModelPackageGroupName")
-    record = job.registry.create_model_package(request)
+    arn = job.registry.create_model_package(request)
+    record = job.registry.describe_model_package(arn) or {"ModelPackageArn": arn}
     job.log(f"registered {record['ModelPackageArn']} ({record['ModelApprovalStatus']})")
     return record

@@ -1,10 +1,8 @@
-"""Model Monitor on this machine: the monitoring half of LocalBackend.
+"""Model Monitor on this machine: the Monitoring area of the local backend.
 
-Records live under `<state>/monitoring` in the shapes of the Describe* responses:
-
-    monitoring/job-definitions/<Name>.json        CreateDataQualityJobDefinition request + ARN
-    monitoring/schedules/<Name>/schedule.json     DescribeMonitoringSchedule
-    monitoring/schedules/<Name>/cursor.json       how far each capture file has been analysed
+Records live under the state folder (where: state.Layout) in the shapes of the Describe*
+responses: job definitions by name, each schedule in a folder of its own with the cursor
+that says how far each capture file has been analysed.
 
 Nothing runs on a timer: `smgha monitor run --endpoint NAME --backend local` is one
 monitoring execution (smgha.monitor.run), reading the capture files the endpoint server
@@ -20,72 +18,90 @@ from smgha.backends.local import state
 from smgha.backends.local.s3 import LocalS3
 from smgha.errors import StageError
 
+# The API family of each monitor kind ("<Family>" names Create<Family>JobDefinition and
+# the definition's <Family>JobInput, ...) and the resource kind in its ARN. A model-quality
+# monitor is one more row.
+JOB_DEFINITION_KINDS: dict[str, tuple[str, str]] = {
+    "data-quality": ("DataQuality", "data-quality-job-definition"),
+}
+
+NO_PROCESSING_JOBS = (
+    "the local backend runs processing jobs only as steps of a pipeline; "
+    "compute the baseline in process instead"
+)
+
+
+def _job_definition_kind(kind: str) -> tuple[str, str]:
+    """(API family, ARN resource kind) of monitor `kind`."""
+    try:
+        return JOB_DEFINITION_KINDS[kind]
+    except KeyError:
+        known = ", ".join(sorted(JOB_DEFINITION_KINDS))
+        raise StageError(
+            "Monitoring job definition", f"unknown monitor kind {kind!r}; known kinds: {known}"
+        ) from None
+
 
 class LocalMonitoring:
-    """Data-quality job definitions, monitoring schedules: mixed into LocalBackend."""
+    """The Monitoring area of the local backend, and what one monitoring execution
+    (smgha.monitor.run) reads and records."""
 
-    root: Path
-    region: str
-    s3: LocalS3
+    def __init__(self, layout: state.Layout, region: str, s3: LocalS3) -> None:
+        self.layout = layout
+        self.region = region
+        self.s3 = s3
 
-    def _monitoring(self) -> Path:
-        return self.root / "monitoring"
+    # -- job definitions, by monitor kind ---------------------------------------------------
 
-    def _monitoring_arn(self, kind: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{state.LOCAL_ACCOUNT}:{kind}/{name.lower()}"
+    def describe_job_definition(self, kind: str, name: str) -> dict[str, Any] | None:
+        _job_definition_kind(kind)
+        return state.read_json_if_exists(self.layout.job_definition_file(name))
 
-    # -- objects ----------------------------------------------------------------------------
-
-    def read_object(self, uri: str) -> bytes:
-        """The bytes of the object at an s3:// URI (on local S3)."""
-        try:
-            return self.s3.path(uri).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            raise StageError("GetObject failed", f"NoSuchKey: no object at {uri}") from None
-        except ValueError as error:
-            raise StageError("GetObject failed", str(error)) from None
-
-    # -- data-quality job definitions -------------------------------------------------------
-
-    def _definition_file(self, name: str) -> Path:
-        return self._monitoring() / "job-definitions" / f"{name}.json"
-
-    def describe_data_quality_job_definition(self, name: str) -> dict[str, Any] | None:
-        return state.read_json_if_exists(self._definition_file(name))
-
-    def create_data_quality_job_definition(self, request: dict[str, Any]) -> None:
+    def create_job_definition(self, kind: str, request: dict[str, Any]) -> None:
+        family, arn_kind = _job_definition_kind(kind)
         name = request["JobDefinitionName"]
-        path = self._definition_file(name)
+        path = self.layout.job_definition_file(name)
         if path.exists():
             raise StageError(
-                "CreateDataQualityJobDefinition failed",
+                f"Create{family}JobDefinition failed",
                 f"ResourceInUse: job definition {name!r} already exists",
             )
         state.write_json_atomic(
             path,
             {
                 **request,
-                "JobDefinitionArn": self._monitoring_arn("data-quality-job-definition", name),
+                "JobDefinitionArn": state.arn(self.region, arn_kind, name),
                 "CreationTime": state.to_iso(state.now()),
             },
         )
 
-    def delete_data_quality_job_definition(self, name: str) -> None:
-        path = self._definition_file(name)
+    def delete_job_definition(self, kind: str, name: str) -> None:
+        family, _ = _job_definition_kind(kind)
+        path = self.layout.job_definition_file(name)
         if not path.exists():
             raise StageError(
-                "DeleteDataQualityJobDefinition failed",
+                f"Delete{family}JobDefinition failed",
                 f"ResourceNotFound: no job definition {name!r}",
             )
         path.unlink()
 
+    # -- the baselining job -----------------------------------------------------------------
+
+    def create_processing_job(self, request: dict[str, Any]) -> None:
+        raise StageError("CreateProcessingJob failed", NO_PROCESSING_JOBS)
+
+    def describe_processing_job(self, name: str) -> dict[str, Any] | None:
+        """The record of a pipeline's processing job called `name`, or None: the local
+        backend runs no other."""
+        return state.read_json_if_exists(self.layout.job_file(name))
+
     # -- monitoring schedules ---------------------------------------------------------------
 
     def _schedule_folder(self, name: str) -> Path:
-        return self._monitoring() / "schedules" / name
+        return self.layout.schedule_folder(name)
 
     def describe_monitoring_schedule(self, name: str) -> dict[str, Any] | None:
-        return state.read_json_if_exists(self._schedule_folder(name) / "schedule.json")
+        return state.read_json_if_exists(self._schedule_folder(name) / state.SCHEDULE_FILE)
 
     def create_monitoring_schedule(self, request: dict[str, Any]) -> None:
         name = request["MonitoringScheduleName"]
@@ -98,7 +114,7 @@ class LocalMonitoring:
         moment = state.to_iso(state.now())
         record = {
             "MonitoringScheduleName": name,
-            "MonitoringScheduleArn": self._monitoring_arn("monitoring-schedule", name),
+            "MonitoringScheduleArn": state.arn(self.region, "monitoring-schedule", name),
             "MonitoringScheduleStatus": "Scheduled",
             "MonitoringType": config.get("MonitoringType", "DataQuality"),
             "MonitoringScheduleConfig": config,
@@ -107,7 +123,7 @@ class LocalMonitoring:
             "CreationTime": moment,
             "LastModifiedTime": moment,
         }
-        state.write_json_atomic(self._schedule_folder(name) / "schedule.json", record)
+        state.write_json_atomic(self._schedule_folder(name) / state.SCHEDULE_FILE, record)
 
     def update_monitoring_schedule(self, request: dict[str, Any]) -> None:
         name = request["MonitoringScheduleName"]
@@ -124,11 +140,11 @@ class LocalMonitoring:
             EndpointName=self._endpoint_of(config),
             LastModifiedTime=state.to_iso(state.now()),
         )
-        state.write_json_atomic(self._schedule_folder(name) / "schedule.json", record)
+        state.write_json_atomic(self._schedule_folder(name) / state.SCHEDULE_FILE, record)
 
     def _endpoint_of(self, config: dict[str, Any]) -> str:
         name = config.get("MonitoringJobDefinitionName", "")
-        definition = self.describe_data_quality_job_definition(name)
+        definition = self.describe_job_definition("data-quality", name)
         if definition is None:
             raise StageError(
                 "CreateMonitoringSchedule failed",
@@ -140,8 +156,9 @@ class LocalMonitoring:
     # -- one execution: what smgha.monitor.run reads and records -----------------------------
 
     def _schedule_of(self, endpoint_name: str) -> dict[str, Any]:
-        folder = self._monitoring() / "schedules"
-        for path in sorted(folder.glob("*/schedule.json")) if folder.is_dir() else []:
+        folder = self.layout.schedules
+        files = sorted(folder.glob(f"*/{state.SCHEDULE_FILE}")) if folder.is_dir() else []
+        for path in files:
             record = state.read_json_if_exists(path) or {}
             if record.get("EndpointName") == endpoint_name:
                 return record
@@ -154,7 +171,7 @@ class LocalMonitoring:
         """Where the schedule of `endpoint_name` finds its baseline and writes its reports."""
         schedule = self._schedule_of(endpoint_name)
         name = schedule["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"]
-        definition = self.describe_data_quality_job_definition(name)
+        definition = self.describe_job_definition("data-quality", name)
         if definition is None:
             raise StageError("No job definition", f"the schedule's job definition {name!r} is gone")
         baseline = definition.get("DataQualityBaselineConfig") or {}
@@ -170,12 +187,12 @@ class LocalMonitoring:
 
     def _capture_folder(self, endpoint_name: str) -> Path | None:
         endpoint = state.read_json_if_exists(
-            self.root / "endpoints" / endpoint_name / "endpoint.json"
+            self.layout.endpoint_folder(endpoint_name) / state.ENDPOINT_FILE
         )
         if endpoint is None:
             raise StageError("No endpoint", f"there is no local endpoint {endpoint_name!r}")
         config = state.read_json_if_exists(
-            self.root / "endpoint-configs" / f"{endpoint['EndpointConfigName']}.json"
+            self.layout.endpoint_config_file(endpoint["EndpointConfigName"])
         )
         capture = (config or {}).get("DataCaptureConfig") or {}
         if not capture.get("DestinationS3Uri"):
@@ -186,7 +203,7 @@ class LocalMonitoring:
         """The complete capture lines not analysed yet (all of them with `everything`), and
         the cursor that marks them analysed once the execution is recorded."""
         schedule = self._schedule_of(endpoint_name)
-        cursor_file = self._schedule_folder(schedule["MonitoringScheduleName"]) / "cursor.json"
+        cursor_file = self._schedule_folder(schedule["MonitoringScheduleName"]) / state.CURSOR_FILE
         done: dict[str, int] = {} if everything else (state.read_json_if_exists(cursor_file) or {})
         folder = self._capture_folder(endpoint_name)
         lines: list[str] = []
@@ -204,9 +221,9 @@ class LocalMonitoring:
     def record_execution(self, endpoint_name: str, summary: dict[str, Any], cursor: Any) -> None:
         schedule = self._schedule_of(endpoint_name)
         folder = self._schedule_folder(schedule["MonitoringScheduleName"])
-        state.write_json_atomic(folder / "cursor.json", cursor)
+        state.write_json_atomic(folder / state.CURSOR_FILE, cursor)
         schedule["LastMonitoringExecutionSummary"] = {
             **summary,
             "CreationTime": state.to_iso(state.now()),
         }
-        state.write_json_atomic(folder / "schedule.json", schedule)
+        state.write_json_atomic(folder / state.SCHEDULE_FILE, schedule)

@@ -1,7 +1,7 @@
 """The model registry on disk: groups of versioned model packages, as SageMaker keeps them.
 
-`<state>/registry/<group>/group.json` and `<state>/registry/<group>/<version>.json`, each
-record shaped like the Describe* response of the real API so stages read both alike.
+Each record (where: state.Layout) is shaped like the Describe* response of the real API so
+stages read both backends alike.
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from smgha.backends.local import state
+from smgha.errors import StageError
 
 
 class LocalRegistry:
-    def __init__(self, root: Path, region: str) -> None:
-        self.root = root
+    """The Registry area of the local backend (also what a pipeline's RegisterModel step
+    and the deployer read and write)."""
+
+    def __init__(self, layout: state.Layout, region: str) -> None:
+        self.layout = layout
         self.region = region
 
     def group_arn(self, group: str) -> str:
@@ -26,10 +30,13 @@ class LocalRegistry:
             f":model-package/{group.lower()}/{version}"
         )
 
+    def _lock(self, group: str) -> Path:
+        return self.layout.group_folder(group) / state.LOCK_FILE
+
     def ensure_group(self, group: str, description: str = "") -> dict[str, Any]:
         """The group's record, created when missing (a pipeline's RegisterModel step does so)."""
-        path = self.root / group / "group.json"
-        with state.locked(self.root / group / ".lock"):
+        path = self.layout.group_file(group)
+        with state.locked(self._lock(group)):
             if path.exists():
                 return state.read_json(path)
             record = {
@@ -42,12 +49,14 @@ class LocalRegistry:
             state.write_json_atomic(path, record)
             return record
 
-    def create_model_package(self, request: dict[str, Any]) -> dict[str, Any]:
-        """CreateModelPackage for a versioned package: the next version in its group."""
+    def create_model_package(self, request: dict[str, Any]) -> str:
+        """CreateModelPackage for a versioned package: the next version in its group (the
+        group is created when missing); return its ARN."""
         group = request["ModelPackageGroupName"]
         self.ensure_group(group)
-        with state.locked(self.root / group / ".lock"):
-            version = 1 + max((int(p.stem) for p in self._version_files(group)), default=0)
+        with state.locked(self._lock(group)):
+            files = self.layout.version_files(group)
+            version = 1 + max((int(p.stem) for p in files), default=0)
             record = {
                 **request,
                 "ModelPackageGroupName": group,
@@ -57,18 +66,18 @@ class LocalRegistry:
                 "ModelApprovalStatus": request.get("ModelApprovalStatus", "PendingManualApproval"),
                 "CreationTime": state.to_iso(state.now()),
             }
-            state.write_json_atomic(self.root / group / f"{version}.json", record)
-        return record
+            state.write_json_atomic(self.layout.version_file(group, version), record)
+        return str(record["ModelPackageArn"])
 
-    def describe_group(self, group: str) -> dict[str, Any] | None:
-        path = self.root / group / "group.json"
+    def describe_model_package_group(self, group: str) -> dict[str, Any] | None:
+        path = self.layout.group_file(group)
         return state.read_json(path) if path.exists() else None
 
     def list_model_packages(
         self, group: str, approval_status: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
         """The group's versions, newest first (as ListModelPackages sorts by CreationTime)."""
-        files = sorted(self._version_files(group), key=lambda p: int(p.stem), reverse=True)
+        files = sorted(self.layout.version_files(group), key=lambda p: int(p.stem), reverse=True)
         records = [state.read_json(p) for p in files]
         if approval_status:
             records = [r for r in records if r.get("ModelApprovalStatus") == approval_status]
@@ -78,12 +87,27 @@ class LocalRegistry:
         path = self._package_file(arn)
         return state.read_json(path) if path and path.exists() else None
 
-    def update_model_package(self, arn: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def update_model_package(
+        self,
+        arn: str,
+        approval_status: str | None = None,
+        approval_description: str | None = None,
+        customer_metadata: dict[str, str] | None = None,
+    ) -> None:
         """UpdateModelPackage: set the given fields; CustomerMetadataProperties merge."""
+        changes: dict[str, Any] = {}
+        if approval_status is not None:
+            changes["ModelApprovalStatus"] = approval_status
+        if approval_description is not None:
+            changes["ApprovalDescription"] = approval_description[:1024]
+        if customer_metadata:
+            changes["CustomerMetadataProperties"] = customer_metadata
         path = self._package_file(arn)
         if path is None or not path.exists():
-            raise KeyError(arn)
-        with state.locked(path.parent / ".lock"):
+            raise StageError(
+                "UpdateModelPackage failed", f"ResourceNotFound: no model package {arn}"
+            )
+        with state.locked(path.parent / state.LOCK_FILE):
             record = state.read_json(path)
             for key, value in changes.items():
                 if key == "CustomerMetadataProperties":
@@ -92,7 +116,10 @@ class LocalRegistry:
                     record[key] = value
             record["LastModifiedTime"] = state.to_iso(state.now())
             state.write_json_atomic(path, record)
-        return record
+
+    def describe_training_job(self, arn: str) -> dict[str, Any] | None:
+        """The record the executor wrote of a pipeline's training job, or None."""
+        return state.read_json_if_exists(self.layout.job_file(arn.rsplit("/", 1)[-1]))
 
     def _package_file(self, arn: str) -> Path | None:
         """The record behind a package ARN (ARNs lower-case the group's name)."""
@@ -100,13 +127,10 @@ class LocalRegistry:
         if len(parts) != 6 or not parts[5].startswith("model-package/"):
             return None
         _, lowered_group, version = (parts[5].split("/") + ["", ""])[:3]
-        if not version.isdigit() or not self.root.is_dir():
+        registry = self.layout.registry
+        if not version.isdigit() or not registry.is_dir():
             return None
-        for folder in self.root.iterdir():
+        for folder in registry.iterdir():
             if folder.name.lower() == lowered_group:
-                return folder / f"{int(version)}.json"
+                return self.layout.version_file(folder.name, int(version))
         return None
-
-    def _version_files(self, group: str) -> list[Path]:
-        folder = self.root / group
-        return [p for p in folder.glob("*.json") if p.stem.isdigit()] if folder.is_dir() else []

@@ -6,10 +6,13 @@ Object semantics that matter to pipelines are kept: a URI is a key prefix, so
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from smgha.backends.local import state
+from smgha.errors import StageError
 from smgha.s3_names import s3_uri_problem
 
 
@@ -18,8 +21,53 @@ class S3UriError(ValueError):
 
 
 class LocalS3:
+    """S3 on disk: the Objects area of the local backend, and what its jobs, executor and
+    deployer read and write."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    # -- the Objects area -----------------------------------------------------------------
+
+    def put_object(self, uri: str, body: bytes) -> None:
+        try:
+            self.put_bytes(uri, body)
+        except S3UriError as error:  # a URI S3 would refuse, or one leaving local S3
+            raise StageError("PutObject failed", str(error)) from None
+
+    def missing_objects(self, uris: list[str]) -> list[str]:
+        missing = []
+        for uri in uris:
+            try:
+                present = self.path(uri).is_file()
+            except S3UriError:  # a URI no object can have
+                present = False
+            if not present:
+                missing.append(uri)
+        return missing
+
+    def read_object(self, uri: str) -> bytes:
+        """The bytes of the object at an s3:// URI (on local S3)."""
+        try:
+            return self.path(uri).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise StageError("GetObject failed", f"NoSuchKey: no object at {uri}") from None
+        except ValueError as error:
+            raise StageError("GetObject failed", str(error)) from None
+
+    def read_json(self, uri: str) -> Any:
+        try:
+            path = self.path(uri)
+        except S3UriError as error:  # a URI S3 would refuse, or one leaving local S3
+            raise StageError("Reading S3 failed", str(error)) from None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StageError("Reading S3 failed", f"NoSuchKey: no object at {uri}") from None
+        except ValueError as error:
+            raise StageError("Reading S3 failed", f"{uri} is not JSON: {error}") from None
+
+    # -- files behind URIs ----------------------------------------------------------------
 
     def path(self, uri: str) -> Path:
         """The file or folder behind `s3://bucket/key`, always inside the root folder.

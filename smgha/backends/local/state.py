@@ -38,6 +38,161 @@ def state_dir() -> Path:
     return Path(base) / "smgha"
 
 
+# The files of an endpoint's folder (<state>/endpoints/<name>/): the protocol between the
+# backend, the detached deployer and the endpoint's server.
+ENDPOINT_FILE = "endpoint.json"  # DescribeEndpoint
+DEPLOYMENT_FILE = "deployment.json"  # the create or update the deployer carries out
+DEPLOYER_FILE = "deployer.json"  # the pid of the deployer of the last create or update
+DEPLOYER_LOG = "deployer.log"
+SERVING_FILE = "serving.json"  # what the endpoint's server hosts (written by the deployer)
+SERVER_FILE = "server.json"  # the server's pid and port (written by the server)
+SERVER_OUT = "server.out"  # the server's stdout and stderr
+SERVER_LOG = "server.log"
+SERVER_LOCK = "server.lock"  # held by the one server that serves the endpoint
+
+# The files of an execution's folder (<state>/executions/<id>/), shared with the executor.
+EXECUTION_FILE = "execution.json"  # DescribePipelineExecution, and the steps
+DEFINITION_FILE = "definition.json"  # the definition the execution runs
+EXECUTOR_OUT = "executor.out"
+EXECUTION_LOG = "execution.log"
+DESCRIBED_FILE = "described.json"  # a finished step's resolved request: jobs/<step>/
+# Inside a step's job folder: the job's container file system, and its output.
+CONTAINER_FOLDER = "container"
+JOB_OUTPUT_LOG = "output.log"
+
+# The files of a monitoring schedule's folder (<state>/monitoring/schedules/<name>/).
+SCHEDULE_FILE = "schedule.json"  # DescribeMonitoringSchedule
+CURSOR_FILE = "cursor.json"  # how far each capture file has been analysed
+
+LOCK_FILE = ".lock"
+
+
+class Layout:
+    """Where each record lives in the state folder `root`: the one place that knows.
+
+    s3/<bucket>/<key>                          S3 objects
+    registry/<group>/group.json, <n>.json      model package groups and versions
+    pipelines/<name>/pipeline.json             DescribePipeline
+    tokens/<name>/<token>.json                 StartPipelineExecution's idempotency
+    executions/<id>/                           an execution (EXECUTION_FILE, ...)
+    jobs/<job name>.json                       Describe*Job of a pipeline's job
+    models/<ModelName>.json                    CreateModel request + ModelArn
+    endpoint-configs/<Name>.json               CreateEndpointConfig request + ARN
+    endpoints/<Name>/                          an endpoint (ENDPOINT_FILE, ...)
+    locks/<kind>-<Name>.lock                   held while a record is checked and changed
+    alarms/<AlarmName>.json                    PutMetricAlarm request + StateValue
+    autoscaling/<resource id>.json             scalable target and its policies
+    monitoring/job-definitions/<Name>.json     a data-quality job definition
+    monitoring/schedules/<Name>/               a schedule (SCHEDULE_FILE, CURSOR_FILE)
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def of_endpoint_folder(cls, folder: Path) -> Layout:
+        """The layout of the state folder holding endpoint folder `folder`."""
+        return cls(folder.parents[1])
+
+    @classmethod
+    def of_execution_folder(cls, folder: Path) -> Layout:
+        """The layout of the state folder holding execution folder `folder`."""
+        return cls(folder.parents[1])
+
+    # -- S3 and the registry ------------------------------------------------------------------
+
+    @property
+    def s3(self) -> Path:
+        return self.root / "s3"
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry"
+
+    def group_folder(self, group: str) -> Path:
+        return self.registry / group
+
+    def group_file(self, group: str) -> Path:
+        return self.group_folder(group) / "group.json"
+
+    def version_file(self, group: str, version: int) -> Path:
+        return self.group_folder(group) / f"{version}.json"
+
+    def version_files(self, group: str) -> list[Path]:
+        """The version records of `group` (files named by their version number)."""
+        folder = self.group_folder(group)
+        return [p for p in folder.glob("*.json") if p.stem.isdigit()] if folder.is_dir() else []
+
+    # -- pipelines and executions ---------------------------------------------------------------
+
+    def pipeline_file(self, name: str) -> Path:
+        return self.root / "pipelines" / name / "pipeline.json"
+
+    def token_folder(self, pipeline: str) -> Path:
+        return self.root / "tokens" / pipeline
+
+    def token_file(self, pipeline: str, token: str) -> Path:
+        return self.token_folder(pipeline) / f"{token}.json"
+
+    def execution_folder(self, execution_id: str) -> Path:
+        return self.root / "executions" / execution_id
+
+    @staticmethod
+    def jobs_folder(execution_folder: Path) -> Path:
+        """Where the steps of the execution in `execution_folder` run their jobs."""
+        return execution_folder / "jobs"
+
+    @staticmethod
+    def step_job_folder(execution_folder: Path, step_name: str) -> Path:
+        """Where a step of the execution in `execution_folder` runs its job."""
+        return Layout.jobs_folder(execution_folder) / step_name
+
+    def job_file(self, job_name: str) -> Path:
+        """Describe*Job of a pipeline's job, by name (as later stages look jobs up)."""
+        return self.root / "jobs" / f"{job_name.lower()}.json"
+
+    # -- hosting --------------------------------------------------------------------------------
+
+    def model_file(self, name: str) -> Path:
+        return self.root / "models" / f"{name}.json"
+
+    def endpoint_config_file(self, name: str) -> Path:
+        return self.root / "endpoint-configs" / f"{name}.json"
+
+    @property
+    def endpoints(self) -> Path:
+        return self.root / "endpoints"
+
+    def endpoint_folder(self, name: str) -> Path:
+        return self.endpoints / name
+
+    def lock_file(self, kind: str, name: str) -> Path:
+        return self.root / "locks" / f"{kind}-{name}.lock"
+
+    def alarm_file(self, name: str) -> Path:
+        return self.root / "alarms" / f"{name}.json"
+
+    def scaling_file(self, resource_id: str) -> Path:
+        return self.root / "autoscaling" / (resource_id.replace("/", "__") + ".json")
+
+    # -- monitoring -----------------------------------------------------------------------------
+
+    def job_definition_file(self, name: str) -> Path:
+        return self.root / "monitoring" / "job-definitions" / f"{name}.json"
+
+    @property
+    def schedules(self) -> Path:
+        return self.root / "monitoring" / "schedules"
+
+    def schedule_folder(self, name: str) -> Path:
+        return self.schedules / name
+
+
+def arn(region: str, kind: str, name: str) -> str:
+    """The ARN of local SageMaker resource `kind/name` (SageMaker lower-cases the name)."""
+    return f"arn:aws:sagemaker:{region}:{LOCAL_ACCOUNT}:{kind}/{name.lower()}"
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
