@@ -972,7 +972,7 @@ def test_monitoring_iam_actions_name_real_operations() -> None:
     import botocore.session
 
     from smgha.backends.aws import client
-    from smgha.backends.aws.monitoring import JOB_DEFINITION_APIS
+    from smgha.backends.aws.client import JOB_DEFINITION_APIS
 
     model = botocore.session.get_session().get_service_model("sagemaker")
     monitoring = [

@@ -31,9 +31,8 @@ import pytest
 
 from smgha.backends.local import state
 from smgha.backends.local.serving.capture import capture_line
-from smgha.backends.local.serving.endpoint import SERVING_FILE
 from smgha.backends.local.serving.inference import answer
-from smgha.backends.local.serving.main import LOG_FILE, PORT_ENV, SERVER_FILE
+from smgha.backends.local.serving.main import PORT_ENV
 from smgha.backends.local.serving.metrics import VariantMetrics
 from smgha.backends.local.serving.model import FAILED, IN_SERVICE, Model
 from smgha.backends.local.serving.routing import Route, RoutingTable
@@ -43,6 +42,7 @@ from smgha.backends.local.serving.spec import (
     _parse_capture,
     parse_serving,
 )
+from smgha.backends.local.state import SERVER_FILE, SERVER_LOG, SERVING_FILE
 
 FEATURES = 5
 START_TIMEOUT = 30.0  # seconds for a server to write server.json
@@ -136,7 +136,7 @@ class Server:
 
     def log(self) -> str:
         parts = []
-        for name in ("server.out", LOG_FILE):
+        for name in ("server.out", SERVER_LOG):
             path = self.folder / name
             if path.exists():
                 parts.append(path.read_text(errors="replace")[-3000:])
@@ -794,7 +794,7 @@ def test_sigterm_stops_the_server_and_removes_server_json(
     assert server.process.wait(timeout=STOP_TIMEOUT) == 0
     other.close()
     assert not (tmp_path / SERVER_FILE).exists()
-    assert "stopping" in (tmp_path / LOG_FILE).read_text()
+    assert "stopping" in (tmp_path / SERVER_LOG).read_text()
 
 
 @pytest.mark.parametrize(

@@ -68,11 +68,8 @@ IAM_ACTIONS: dict[str, str] = {
     # ... and takes it out of autoscaling while an update changes its instance type.
     "DeleteScalingPolicy": "application-autoscaling:DeleteScalingPolicy",
     "DeregisterScalableTarget": "application-autoscaling:DeregisterScalableTarget",
-    # Model Monitor (Monitoring): data-quality job definitions, monitoring schedules, and the
+    # Model Monitor (Monitoring): monitoring schedules and the
     # baselining processing job (DescribeProcessingJob is above).
-    "CreateDataQualityJobDefinition": "sagemaker:CreateDataQualityJobDefinition",
-    "DescribeDataQualityJobDefinition": "sagemaker:DescribeDataQualityJobDefinition",
-    "DeleteDataQualityJobDefinition": "sagemaker:DeleteDataQualityJobDefinition",
     "CreateMonitoringSchedule": "sagemaker:CreateMonitoringSchedule",
     "DescribeMonitoringSchedule": "sagemaker:DescribeMonitoringSchedule",
     "UpdateMonitoringSchedule": "sagemaker:UpdateMonitoringSchedule",
@@ -110,11 +107,23 @@ IAM_EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
         "cloudwatch:DescribeAlarms",
         "cloudwatch:DeleteAlarms",
     ),
-    # The job definition's RoleArn is passed to SageMaker, as is the baselining job's.
-    "CreateDataQualityJobDefinition": ("iam:PassRole", "sagemaker:AddTags"),
     "CreateMonitoringSchedule": ("sagemaker:AddTags",),
+    # The baselining job's RoleArn is passed to SageMaker.
     "CreateProcessingJob": ("iam:PassRole", "sagemaker:AddTags"),
 }
+
+# Model Monitor's job definitions, by monitor kind: the operation family ("DataQuality" names
+# Describe/Create/DeleteDataQualityJobDefinition) and botocore's snake_case of it. The rows
+# of IAM_ACTIONS and IAM_EXTRA_ACTIONS for their operations follow from this table, so a new
+# monitor kind (model quality: "model-quality": ("ModelQuality", "model_quality")) is one row
+# here; its job definition's RoleArn is passed to SageMaker like the data-quality one's.
+JOB_DEFINITION_APIS: dict[str, tuple[str, str]] = {
+    "data-quality": ("DataQuality", "data_quality"),
+}
+for _family, _ in JOB_DEFINITION_APIS.values():
+    for _verb in ("Create", "Describe", "Delete"):
+        IAM_ACTIONS[f"{_verb}{_family}JobDefinition"] = f"sagemaker:{_verb}{_family}JobDefinition"
+    IAM_EXTRA_ACTIONS[f"Create{_family}JobDefinition"] = ("iam:PassRole", "sagemaker:AddTags")
 
 # Error codes meaning "not allowed": SageMaker says AccessDeniedException, S3 AccessDenied.
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})

@@ -7,19 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from smgha.backends.aws.client import (
+    JOB_DEFINITION_APIS,
     AwsClients,
     aws_errors,
     describe_or_none,
     is_missing_monitoring_resource,
 )
 from smgha.errors import StageError
-
-# The API family of each monitor kind: "<Family>" names the operations
-# Describe/Create/Delete<Family>JobDefinition; `method` is botocore's snake_case of the
-# family. A model-quality monitor is one more row ("model-quality": ModelQuality).
-JOB_DEFINITION_APIS: dict[str, tuple[str, str]] = {
-    "data-quality": ("DataQuality", "data_quality"),
-}
 
 UNKNOWN_KIND = "unknown monitor kind {kind!r}; known kinds: {known}"
 

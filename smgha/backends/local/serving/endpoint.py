@@ -21,15 +21,13 @@ from smgha.backends.local.serving.routing import Route, RoutingTable
 from smgha.backends.local.serving.spec import CaptureSpec, ServingSpec, VariantSpec, parse_serving
 from smgha.errors import StateFileError
 
-SERVING_FILE = "serving.json"
-
 log = logging.getLogger(__name__)
 
 
 class Endpoint:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.serving_file = folder / SERVING_FILE
+        self.serving_file = folder / state.SERVING_FILE
         self.table = RoutingTable(None, ())
         self.metrics = Metrics()
         self.capture = CaptureWriter()

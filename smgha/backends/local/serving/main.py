@@ -18,9 +18,6 @@ from smgha.backends.local.serving.endpoint import Endpoint
 from smgha.backends.local.serving.http_server import EndpointHTTPServer
 
 USAGE = "usage: python -m smgha.backends.local.serving <endpoint folder>"
-SERVER_FILE = "server.json"
-LOCK_FILE = "server.lock"
-LOG_FILE = "server.log"
 PORT_ENV = "SMGHA_ENDPOINT_PORT"
 # How often the watcher thread compares serving.json's stat (SIGHUP skips the wait).
 POLL_SECONDS = 0.2
@@ -34,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def _setup_logging(folder: Path) -> None:
-    handler = logging.FileHandler(folder / LOG_FILE, encoding="utf-8")
+    handler = logging.FileHandler(folder / state.SERVER_LOG, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     package_log = logging.getLogger(PACKAGE_LOGGER)
     package_log.addHandler(handler)
@@ -57,7 +54,7 @@ def _watch(endpoint: Endpoint, stop: threading.Event, wake: threading.Event) -> 
 
 def _remove_server_file(endpoint: Endpoint) -> None:
     """Remove server.json, unless another server has written its own since."""
-    path = endpoint.folder / SERVER_FILE
+    path = endpoint.folder / state.SERVER_FILE
     with contextlib.suppress(OSError, ValueError):
         if state.read_json(path).get("pid") == endpoint.pid:
             path.unlink()
@@ -75,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(folder)
     # One server per endpoint, whatever starts it: the kernel releases the lock when its
     # holder ends, also by kill -9, so a dead server never blocks the next one.
-    lock = open(folder / LOCK_FILE, "a")  # noqa: SIM115 (held for the life of the process)
+    lock = open(folder / state.SERVER_LOCK, "a")  # noqa: SIM115 (held for the life of the process)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = state.read_json_if_exists(folder / SERVER_FILE) or {}
+        holder = state.read_json_if_exists(folder / state.SERVER_FILE) or {}
         message = f"another server (pid {holder.get('pid', '?')}) serves {folder}; not starting"
         log.error(message)
         print(f"{STDERR_PREFIX}: {message}", file=sys.stderr)
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         endpoint.started = state.to_iso(state.now()) or ""
         state.write_json_atomic(
-            folder / SERVER_FILE,
+            folder / state.SERVER_FILE,
             {"pid": endpoint.pid, "port": endpoint.port, "started": endpoint.started},
         )
         log.info("listening on 127.0.0.1:%d (pid %d)", endpoint.port, endpoint.pid)
