@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from smgha.errors import InputError, StageError
-from smgha.runner import (
-    SUMMARY_ARTIFACT,
-    SUMMARY_SIZE_LIMIT,
-    Runner,
+from smgha.runner import Runner
+from smgha.summary import SUMMARY_ARTIFACT, SUMMARY_SIZE_LIMIT, fenced_code
+from smgha.workflow_commands import (
     escape_data,
     escape_property,
-    fenced_code,
     plain_text,
     to_command_value,
     workflow_command,

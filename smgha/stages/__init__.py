@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smgha.errors import InputError, StageError, StateFileError
-from smgha.runner import Runner, missing_runner_file
+from smgha.runner import Runner
+from smgha.workflow_commands import missing_runner_file
 
 # The files the runner gives every step (GitHub docs, "Workflow commands": environment files).
 RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")

@@ -37,9 +37,10 @@ from smgha.inputs import (
     positive_number,
 )
 from smgha.progress import Waiting, elapsed
-from smgha.runner import Runner, fenced_code
+from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
+from smgha.summary import fenced_code
 
 STAGE = "build-pipeline"
 

@@ -47,8 +47,9 @@ from smgha.inputs import (
 )
 from smgha.progress import Waiting
 from smgha.resources.names import sagemaker_name
-from smgha.runner import Runner, Summary
+from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage
+from smgha.summary import Summary
 
 STAGE = "smoke-test"
 
