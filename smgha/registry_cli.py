@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from smgha.backends import BACKENDS, backend
+from smgha.runner import Runner
 from smgha.stages.register_and_gate import read_lineage
 
 # Metrics shown in the list, in this order when present; others follow.
@@ -83,7 +84,10 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         or os.environ.get("AWS_DEFAULT_REGION")
         or "us-east-1"
     )
-    registry = backend(arguments.backend, region)
+    # Credentials renewed while it reads (smgha/aws_session.py) are logged and masked the
+    # way a stage does it: on this process's stdout, where the runner reads commands.
+    runner = Runner(env={})
+    registry = backend(arguments.backend, region, log=runner.info, mask=runner.set_secret)
     if arguments.registry_command == "list":
         if registry.describe_model_package_group(arguments.group) is None:
             stdout.write(

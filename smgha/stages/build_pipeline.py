@@ -631,7 +631,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        stage_backend = backend(inputs.backend, inputs.region)
+        stage_backend = backend(
+            inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret
+        )
         # No group around the run: the wait's progress lines must stay visible in the log.
         result = run(inputs, stage_backend, runner.info)
         if inputs.dry_run:

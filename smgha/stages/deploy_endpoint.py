@@ -1010,7 +1010,7 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        chosen = backend(inputs.backend, inputs.region)
+        chosen = backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret)
         hosting = cast(EndpointBackend, chosen)
         deployment = plan(inputs, hosting, chosen)
         for notice in deployment.notices:

@@ -932,7 +932,10 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        hosting = cast(MonitoringBackend, backend(inputs.backend, inputs.region))
+        hosting = cast(
+            MonitoringBackend,
+            backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret),
+        )
         monitoring = plan(inputs, hosting)
         statistics = apply(inputs, monitoring, hosting, runner.info)
         report(inputs, monitoring, statistics, runner)

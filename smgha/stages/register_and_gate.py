@@ -852,7 +852,7 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        registry = backend(inputs.backend, inputs.region)
+        registry = backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret)
         try:
             gate = plan(inputs, registry)
         except GroupMismatch as mismatch:

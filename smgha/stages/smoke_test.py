@@ -1273,7 +1273,10 @@ def main(runner: Runner | None = None, endpoints: EndpointBackend | None = None)
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        target = endpoints or cast(EndpointBackend, backend(inputs.backend, inputs.region))
+        target = endpoints or cast(
+            EndpointBackend,
+            backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret),
+        )
         result = run(inputs, target, runner.info)
         if result.rollback and result.rollback.done:
             runner.warning(
