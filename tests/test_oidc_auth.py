@@ -24,7 +24,7 @@ import pytest
 from botocore.config import Config
 from botocore.stub import ANY, Stubber
 
-from smgha import credentials, github_oidc
+from smgha import credentials, github_oidc, oidc_trust
 from smgha.aws_session import aws_session, refresh_windows
 from smgha.credentials import Assumed, AwsCredentials, RolePlan
 from smgha.errors import StageError
@@ -515,7 +515,7 @@ def test_not_authorized_outside_an_environment_explains_the_environment_sub() ->
     error = credentials.StsError(
         "AssumeRoleWithWebIdentity", ROLE, "AccessDenied", "Not authorized", token="not-a-jwt"
     )
-    message = oidc_auth.not_authorized_message(error, "sts.amazonaws.com", "111122223333")
+    message = oidc_trust.not_authorized_message(error, "sts.amazonaws.com", "111122223333")
     assert "sub: (unknown)" in message
     assert "Inside a GitHub environment the sub is repo:ORG/REPO:environment:NAME" in message
 

@@ -474,7 +474,7 @@ def test_annotations_groups_and_masks_hold_hostile_text_in_one_command() -> None
 
 
 # The modules that get, and renew, AWS credentials for the stages.
-CREDENTIAL_MODULES = ("credentials.py", "github_oidc.py", "aws_session.py")
+CREDENTIAL_MODULES = ("credentials.py", "github_oidc.py", "aws_session.py", "oidc_trust.py")
 
 
 def test_stage_code_prints_only_through_the_runner() -> None:

@@ -7,7 +7,7 @@
 The token fetch is in smgha/github_oidc.py and the role assumption in smgha/credentials.py,
 which smgha/aws_session.py also uses to refresh the credentials of later stages: this stage
 exports the plan it followed (SMGHA_OIDC_*), and `aws_session()` follows it again whenever the
-session is about to expire.
+session is about to expire. What a failure tells the user to change is in smgha/oidc_trust.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from smgha import credentials, github_oidc
+from smgha import credentials, github_oidc, oidc_trust
 from smgha.credentials import Assumed, AwsCredentials, RolePlan, StsClientFactory, StsError
 from smgha.errors import InputError, StageError, shown
 from smgha.github_oidc import TokenPermissionMissing, TokenRequestError
@@ -98,14 +98,12 @@ ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 AUDIENCE = re.compile(r"[\x21-\x7e]{1,255}")
 MAX_ATTEMPTS_LIMIT = 10
 
-# The workflow text a job needs to request OIDC tokens, shown when it cannot.
-PERMISSIONS_BLOCK = "permissions:\n  id-token: write # to request the OIDC token\n  contents: read # to check out the code"
-GITHUB_PROVIDER = "token.actions.githubusercontent.com"
 # The token's claims the not-authorized summary shows, in this order, when the token has them.
 SUMMARY_CLAIMS = ("sub", "aud", "repository", "ref", "environment", "job_workflow_ref")
 
-# Messages users act on. Error titles (the first argument of StageError) are quoted by
-# docs/setup.md, and tests/test_terraform.py checks they are here as written.
+# Messages users act on (str.format templates); those of a failed exchange are in
+# smgha/oidc_trust.py. The error titles stay written out at their StageError: docs/setup.md
+# quotes them, and tests/test_terraform.py looks for each in this file.
 SESSION_NAME_PROBLEM = "{value} is not a valid session name"
 SESSION_NAME_HINT = "Use 2 to 64 characters: letters, digits and _+=,.@- (no spaces)."
 AUDIENCE_PROBLEM = (
@@ -121,50 +119,6 @@ ROLE_ACCOUNT_HINT = "Check {name}, or add its account to allowed-account-ids."
 ACCOUNT_NOT_ALLOWED = (
     "the credentials are for account {account}, which allowed-account-ids ({allowed}) does "
     "not list; nothing was exported."
-)
-MISSING_PERMISSION = (
-    "{problem}.\n"
-    "Add this to the workflow (top level) or to the job that runs oidc-auth:\n\n"
-    "{permissions}\n\n"
-    "A job-level permissions block replaces the workflow's, so list both there. Pull requests "
-    "from forks never get id-token: write."
-)
-ENVIRONMENT_SUB_NOTE = (
-    "This job runs in the GitHub environment {environment!r}, so its sub is "
-    "repo:{repository}:environment:{environment}, not ...:ref:<branch>."
-)
-NO_ENVIRONMENT_SUB_NOTE = (
-    "Inside a GitHub environment the sub is repo:ORG/REPO:environment:NAME instead of "
-    "repo:ORG/REPO:ref:refs/heads/BRANCH."
-)
-NOT_AUTHORIZED = (
-    "STS refused AssumeRoleWithWebIdentity on {role_arn}: {code}: {message}\n"
-    "The role's trust policy does not accept this job's token, whose claims are:\n"
-    "  sub: {sub}\n  aud: {aud}\n"
-    'The trust policy needs Principal {{"Federated": "arn:aws:iam::{account}:oidc-provider/'
-    '{provider}"}}, '
-    "Action sts:AssumeRoleWithWebIdentity and a Condition that matches, e.g.:\n"
-    "{condition}\n"
-    "or, for every branch and environment of the repository:\n{wildcard}\n"
-    "{environment_note} The aud must also be a client ID of the IAM OIDC provider."
-)
-CHAINING_REFUSED = (
-    "{error}\nThe trust policy of {chain_role_arn} must allow Principal "
-    '{{"AWS": "{role_arn}"}} with Action sts:AssumeRole, and the policy of '
-    "{role_arn} must allow sts:AssumeRole on it."
-)
-DURATION_HINT = "\nLower the duration input, or raise the role's maximum session duration."
-IDENTITY_TOKEN_HINT = (
-    "\nCheck that the account has an IAM OIDC provider for https://{provider} "
-    "with client ID {audience!r}."
-)
-TOKEN_REFUSED = (
-    "{error}. The runner's request token was refused: the job may have lost "
-    "`id-token: write` (a job-level permissions block replaces the workflow's), or the "
-    "request token expired.\n{permissions}"
-)
-TOKEN_GAVE_UP = (
-    "{error} (gave up after {attempts} attempts; raise retry-max-attempts or re-run the job)."
 )
 
 
@@ -261,76 +215,13 @@ def check_account(assumed: Assumed, allowed: tuple[str, ...]) -> None:
         )
 
 
-# ---- error messages that say what to change -------------------------------------------------
-
-
-def missing_permission_message(problem: str) -> str:
-    return MISSING_PERMISSION.format(problem=problem, permissions=PERMISSIONS_BLOCK)
-
-
-def trust_condition(claims: dict[str, object], audience: str) -> dict[str, object]:
-    """The trust-policy Condition that matches a token with these claims exactly."""
-    return {
-        "Condition": {
-            "StringEquals": {
-                f"{GITHUB_PROVIDER}:aud": str(claims.get("aud") or audience),
-                f"{GITHUB_PROVIDER}:sub": str(
-                    claims.get("sub") or "repo:ORG/REPO:ref:refs/heads/main"
-                ),
-            }
-        }
-    }
-
-
-def not_authorized_message(error: StsError, audience: str, account: str) -> str:
-    """Why AssumeRoleWithWebIdentity was refused, with the token's claims and a Condition
-    that would match them."""
-    claims = github_oidc.decode_claims(error.token)
-    repository = str(claims.get("repository") or "ORG/REPO")
-    wildcard = {"StringLike": {f"{GITHUB_PROVIDER}:sub": f"repo:{repository}:*"}}
-    environment = claims.get("environment")
-    environment_note = (
-        ENVIRONMENT_SUB_NOTE.format(environment=environment, repository=repository)
-        if environment
-        else NO_ENVIRONMENT_SUB_NOTE
-    )
-    return NOT_AUTHORIZED.format(
-        role_arn=error.role_arn,
-        code=error.code,
-        message=error.message,
-        sub=str(claims.get("sub", "(unknown)")),
-        aud=claims.get("aud", audience),
-        account=account,
-        provider=GITHUB_PROVIDER,
-        condition=json.dumps(trust_condition(claims, audience), indent=2),
-        wildcard=json.dumps(wildcard, indent=2),
-        environment_note=environment_note,
-    )
-
-
 def sts_error_message(error: StsError, plan: RolePlan, account: str) -> tuple[str, str]:
     """(title, detail) for a failed STS call."""
     if error.operation == "AssumeRoleWithWebIdentity" and error.code == "AccessDenied":
-        return "not authorized", not_authorized_message(error, plan.audience, account)
+        return "not authorized", oidc_trust.not_authorized_message(error, plan.audience, account)
     if error.operation == "AssumeRole" and error.code == "AccessDenied":
-        return "role chaining refused", CHAINING_REFUSED.format(
-            error=error, chain_role_arn=plan.chain_role_arn, role_arn=plan.role_arn
-        )
-    hint = ""
-    if "DurationSeconds" in error.message:
-        hint = DURATION_HINT
-    elif error.code == "InvalidIdentityToken":
-        hint = IDENTITY_TOKEN_HINT.format(provider=GITHUB_PROVIDER, audience=plan.audience)
-    suffix = " (gave up after retries)" if error.transient else ""
-    return "STS call failed", f"{error}{suffix}{hint}"
-
-
-def _token_error_message(error: TokenRequestError, plan: RolePlan) -> str:
-    if error.status in (401, 403):
-        return TOKEN_REFUSED.format(error=error, permissions=PERMISSIONS_BLOCK)
-    if error.transient:
-        return TOKEN_GAVE_UP.format(error=error, attempts=plan.max_attempts)
-    return str(error)
+        return "role chaining refused", oidc_trust.chaining_refused_message(error, plan)
+    return "STS call failed", oidc_trust.sts_failure_message(error, plan)
 
 
 # ---- the edge ---------------------------------------------------------------------------------
@@ -385,7 +276,7 @@ def main(
             )
         except TokenRequestError as error:
             raise StageError(
-                "OIDC token request failed", _token_error_message(error, plan)
+                "OIDC token request failed", oidc_trust.token_error_message(error, plan)
             ) from None
         except StsError as error:
             raise _sts_failure(runner, error, plan) from None
@@ -405,11 +296,11 @@ def _token_request_settings(runner: Runner) -> tuple[str, str]:
     try:
         return github_oidc.token_request_settings(runner.env)
     except TokenPermissionMissing as error:
-        message = missing_permission_message(str(error))
+        message = oidc_trust.missing_permission_message(str(error))
         runner.summary.heading("oidc-auth: the job may not request an OIDC token", 3)
         runner.summary.paragraph(
             "Add this to the workflow, or to the job that runs oidc-auth:"
-        ).code_block(PERMISSIONS_BLOCK, "yaml").write()
+        ).code_block(oidc_trust.PERMISSIONS_BLOCK, "yaml").write()
         raise StageError("missing id-token permission", message) from None
 
 
@@ -426,7 +317,7 @@ def _sts_failure(runner: Runner, error: StsError, plan: RolePlan) -> StageError:
         )
         runner.summary.paragraph("A trust-policy Condition that matches them:")
         runner.summary.code_block(
-            json.dumps(trust_condition(claims, plan.audience), indent=2), "json"
+            json.dumps(oidc_trust.trust_condition(claims, plan.audience), indent=2), "json"
         ).write()
     return StageError(title, detail)
 
