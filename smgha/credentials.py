@@ -1,32 +1,23 @@
 """AWS credentials for the stages: a GitHub OIDC token exchanged for a role session, in one place.
 
-    fetch_token()      GET <ACTIONS_ID_TOKEN_REQUEST_URL>&audience=<aud>  ->  the job's JWT
-    assume()           the token -> STS AssumeRoleWithWebIdentity (unsigned) -> optionally
-                       sts:AssumeRole into a second role with those credentials; bounded
-                       retries with jitter, every secret masked as soon as it exists
-    aws_session()      the boto3 session every AWS call of every stage goes through
+    assume()           the token (smgha/github_oidc.py) -> STS AssumeRoleWithWebIdentity
+                       (unsigned) -> optionally sts:AssumeRole into a second role with those
+                       credentials; bounded retries with jitter, every secret masked as soon
+                       as it exists
+    RolePlan           what to assume, and (to_env/from_env) the SMGHA_OIDC_* variables that
+                       carry it to later stages
 
 The oidc-auth stage calls `assume()` once, exports the credentials and also exports the
-plan it followed as SMGHA_OIDC_* variables (`RolePlan.to_env`). When a later stage asks
-`aws_session()` for a session and finds that plan plus the runner's token-request variables,
-the session's credentials are refreshable: botocore calls back here before they expire,
-which fetches a fresh GitHub token and assumes the role(s) again, so a pipeline wait or a
-guarded deployment that outlasts the session (chained sessions are capped at one hour)
-keeps working with no user action. Without them it is boto3's default chain (local runs,
-other credential actions, the moto tests).
+plan it followed as SMGHA_OIDC_* variables (`RolePlan.to_env`). Later stages get their boto3
+session from smgha/aws_session.py, which follows that plan again (a fresh token, the role(s)
+assumed again) before the credentials expire. Nothing here writes to the log: the caller
+passes `log` and `mask` (the stage's runner.info and runner.set_secret).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import os
 import random
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,32 +25,21 @@ from typing import Any
 
 import boto3
 import botocore
-import botocore.session
 from botocore.config import Config
-from botocore.credentials import CredentialProvider, DeferredRefreshableCredentials
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from smgha.github_oidc import DEFAULT_AUDIENCE, TOKEN_TIMEOUT, OidcError, fetch_token
+
 __all__ = [
-    "DEFAULT_AUDIENCE",
     "Assumed",
     "AwsCredentials",
-    "GitHubOidcProvider",
-    "OidcError",
     "RolePlan",
     "StsError",
-    "TokenPermissionMissing",
-    "TokenRequestError",
+    "account_of",
     "assume",
-    "aws_session",
-    "decode_claims",
-    "fetch_token",
-    "token_request_settings",
+    "sts_client",
 ]
-
-DEFAULT_AUDIENCE = "sts.amazonaws.com"
-TOKEN_URL_VARIABLE = "ACTIONS_ID_TOKEN_REQUEST_URL"
-TOKEN_REQUEST_VARIABLE = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 
 # The plan oidc-auth followed, exported for the refresher (none of these is secret).
 ENV_ROLE_ARN = "SMGHA_OIDC_ROLE_ARN"
@@ -70,9 +50,6 @@ ENV_CHAIN_ROLE_ARN = "SMGHA_OIDC_CHAIN_ROLE_ARN"
 ENV_CHAIN_DURATION = "SMGHA_OIDC_CHAIN_DURATION_SECONDS"
 ENV_MAX_ATTEMPTS = "SMGHA_OIDC_RETRY_MAX_ATTEMPTS"
 
-# Seconds one token request may take, and the most of its answer read.
-TOKEN_TIMEOUT = 10.0
-TOKEN_ANSWER_LIMIT = 64 * 1024
 # Backoff between attempts: base * 2**(n-1) seconds, capped, with "equal jitter" (half of it
 # fixed, half random) so parallel jobs that failed together do not retry together.
 BACKOFF_BASE = 1.0
@@ -101,29 +78,6 @@ Sleep = Callable[[float], None]
 Log = Callable[[str], None]
 Mask = Callable[[str], None]
 StsClientFactory = Callable[[str, "AwsCredentials | None"], Any]
-Clock = Callable[[], datetime]
-
-
-# ---- errors --------------------------------------------------------------------------------
-
-
-class OidcError(Exception):
-    """Getting credentials failed. `transient` errors are worth another attempt."""
-
-    transient = False
-
-
-class TokenPermissionMissing(OidcError):
-    """The job may not request an OIDC token: its workflow lacks `id-token: write`."""
-
-
-class TokenRequestError(OidcError):
-    """GitHub's token service refused or failed the request (`status` None: no answer)."""
-
-    def __init__(self, message: str, status: int | None = None, transient: bool = False):
-        super().__init__(message)
-        self.status = status
-        self.transient = transient
 
 
 class StsError(OidcError):
@@ -242,98 +196,6 @@ def account_of(arn: str) -> str:
     """The account field of an ARN ('' when it is not an ARN)."""
     parts = arn.split(":", 5)
     return parts[4] if len(parts) == 6 and parts[0] == "arn" else ""
-
-
-# ---- the GitHub token ---------------------------------------------------------------------------
-
-
-def token_request_settings(env: Mapping[str, str]) -> tuple[str, str]:
-    """(request URL, request token) the runner gives a job that may request OIDC tokens."""
-    url = env.get(TOKEN_URL_VARIABLE, "")
-    request_token = env.get(TOKEN_REQUEST_VARIABLE, "")
-    if not url or not request_token:
-        missing = TOKEN_URL_VARIABLE if not url else TOKEN_REQUEST_VARIABLE
-        raise TokenPermissionMissing(
-            f"{missing} is not set: the job has no permission to request an OIDC token "
-            "(the workflow or job needs `permissions: id-token: write`)"
-        )
-    return url, request_token
-
-
-def token_url(url: str, audience: str) -> str:
-    """`<url>&audience=<aud>` (or `?audience=` when the URL has no query yet)."""
-    separator = "&" if urllib.parse.urlsplit(url).query else "?"
-    return f"{url}{separator}audience={urllib.parse.quote(audience, safe='')}"
-
-
-def fetch_token(
-    url: str,
-    request_token: str,
-    audience: str,
-    timeout: float = TOKEN_TIMEOUT,
-    opener: urllib.request.OpenerDirector | None = None,
-) -> str:
-    """One request for the job's OIDC token; TokenRequestError (transient on 5xx, timeouts
-    and connection failures) when it fails."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise TokenRequestError(f"{TOKEN_URL_VARIABLE} is not an http(s) URL")
-    request = urllib.request.Request(
-        token_url(url, audience),
-        headers={
-            "Authorization": f"Bearer {request_token}",
-            "Accept": "application/json; api-version=2.0",
-            "User-Agent": "smgha-oidc-auth",
-        },
-    )
-    opener = opener or urllib.request.build_opener()
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            body = response.read(TOKEN_ANSWER_LIMIT)
-    except urllib.error.HTTPError as error:
-        status = error.code
-        detail = _error_text(error)
-        raise TokenRequestError(
-            f"GitHub's OIDC token service answered HTTP {status}{detail}",
-            status=status,
-            transient=status >= 500,
-        ) from None
-    except TimeoutError as error:  # socket.timeout is an alias
-        raise TokenRequestError(
-            f"the OIDC token request timed out after {timeout:g} s ({error})", transient=True
-        ) from None
-    except urllib.error.URLError as error:
-        raise TokenRequestError(
-            f"the OIDC token request failed: {error.reason}", transient=True
-        ) from None
-    except OSError as error:  # reset mid-answer, and the like
-        raise TokenRequestError(f"the OIDC token request failed: {error}", transient=True) from None
-    try:
-        value = json.loads(body).get("value")
-    except (ValueError, AttributeError):
-        value = None
-    if not isinstance(value, str) or value.count(".") != 2:
-        raise TokenRequestError(
-            "GitHub's OIDC token service answered without a token (no JWT in 'value')"
-        )
-    return value
-
-
-def _error_text(error: urllib.error.HTTPError) -> str:
-    try:
-        text = error.read(2048).decode("utf-8", "replace").strip()
-    except OSError:
-        text = ""
-    return f": {text[:300]}" if text else ""
-
-
-def decode_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, decoded WITHOUT verifying it (for error messages only)."""
-    try:
-        payload = token.split(".")[1]
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 # ---- STS ------------------------------------------------------------------------------------
@@ -521,145 +383,3 @@ def _mask_credentials(credentials: AwsCredentials, mask: Mask) -> None:
     mask(credentials.access_key_id)
     mask(credentials.secret_access_key)
     mask(credentials.session_token)
-
-
-# ---- refreshable credentials for the stages ------------------------------------------------------
-
-
-class _RefreshingCredentials(DeferredRefreshableCredentials):
-    """Fetched on first use, refreshed before expiry, with windows that suit short sessions.
-
-    botocore's defaults (refresh from 15 minutes before expiry, block from 10) would refresh
-    a 15-minute session on every call; the windows here shrink with the session's length.
-    """
-
-    def __init__(
-        self,
-        refresh_using: Callable[[], dict[str, str]],
-        method: str,
-        time_fetcher: Clock,
-        advisory_timeout: int,
-        mandatory_timeout: int,
-    ) -> None:
-        super().__init__(refresh_using, method, time_fetcher=time_fetcher)
-        self._advisory_refresh_timeout = advisory_timeout
-        self._mandatory_refresh_timeout = mandatory_timeout
-
-
-def refresh_windows(lifetime_seconds: int) -> tuple[int, int]:
-    """(advisory, mandatory) seconds before expiry: botocore's 15/10 minutes, or a quarter
-    and a sixth of a shorter session."""
-    return min(15 * 60, lifetime_seconds // 4), min(10 * 60, lifetime_seconds // 6)
-
-
-def _local_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class GitHubOidcProvider(CredentialProvider):
-    """A botocore credential provider that gets (and re-gets) credentials through `assume`."""
-
-    METHOD = "smgha-github-oidc"
-    CANONICAL_NAME = "custom-smgha-github-oidc"
-
-    def __init__(
-        self,
-        plan: RolePlan,
-        env: Mapping[str, str],
-        *,
-        clock: Clock | None = None,
-        sleep: Sleep | None = None,
-        log: Log | None = None,
-        mask: Mask | None = None,
-        sts: StsClientFactory = sts_client,
-    ) -> None:
-        super().__init__()
-        self.plan = plan
-        self._env = dict(env)
-        self._clock = clock or _local_now
-        self._sleep = sleep or _default_sleep
-        self._log = log or _default_log
-        self._mask = mask or _default_mask
-        self._sts = sts
-        self.refreshes = 0  # how many times credentials were fetched
-
-    def load(self) -> DeferredRefreshableCredentials:
-        lifetime = (
-            self.plan.chain_duration_seconds
-            if self.plan.chain_role_arn
-            else self.plan.duration_seconds
-        )
-        advisory, mandatory = refresh_windows(lifetime)
-        return _RefreshingCredentials(self.refresh, self.METHOD, self._clock, advisory, mandatory)
-
-    def refresh(self) -> dict[str, str]:
-        """Fresh credentials in botocore's metadata form (a new token, the role(s) again)."""
-        url, request_token = token_request_settings(self._env)
-        assumed = assume(
-            self.plan,
-            url,
-            request_token,
-            mask=self._mask,
-            log=self._log,
-            sleep=self._sleep,
-            sts=self._sts,
-        )
-        self.refreshes += 1
-        credentials = assumed.credentials
-        if self.refreshes > 1:
-            self._log(
-                f"smgha: refreshed the AWS credentials (they expire {credentials.expiration_iso()})."
-            )
-        return {
-            "access_key": credentials.access_key_id,
-            "secret_key": credentials.secret_access_key,
-            "token": credentials.session_token,
-            "expiry_time": credentials.expiration.isoformat(),
-        }
-
-
-def _default_sleep(seconds: float) -> None:
-    import time
-
-    time.sleep(seconds)
-
-
-def _default_log(message: str) -> None:
-    from smgha.runner import Runner
-
-    Runner(env={}).info(message)
-
-
-def _default_mask(value: str) -> None:
-    # The runner reads ::add-mask:: from any step's stdout, so credentials minted in a later
-    # stage are masked for the rest of the job too.
-    from smgha.runner import Runner
-
-    Runner(env={}).set_secret(value)
-
-
-def aws_session(
-    env: Mapping[str, str] | None = None,
-    *,
-    clock: Clock | None = None,
-    sleep: Sleep | None = None,
-    log: Log | None = None,
-    mask: Mask | None = None,
-) -> boto3.Session:
-    """The boto3 session every AWS call of a stage goes through.
-
-    With the SMGHA_OIDC_* plan oidc-auth exported and the runner's token-request variables
-    (`env`, default os.environ), its credentials come first from a `GitHubOidcProvider`
-    inserted ahead of the environment variables in botocore's provider chain: fetched on
-    first use and refreshed (a fresh GitHub token, the role(s) assumed again) before they
-    expire. Otherwise it is a plain `boto3.Session()`. `clock`, `sleep`, `log` and `mask`
-    are for tests.
-    """
-    env = os.environ if env is None else env
-    plan = RolePlan.from_env(env)
-    if plan is None or not env.get(TOKEN_URL_VARIABLE) or not env.get(TOKEN_REQUEST_VARIABLE):
-        return boto3.Session()
-    botocore_session = botocore.session.get_session()
-    provider = GitHubOidcProvider(plan, env, clock=clock, sleep=sleep, log=log, mask=mask)
-    botocore_session.get_component("credential_provider").insert_before("env", provider)
-    return boto3.Session(botocore_session=botocore_session)

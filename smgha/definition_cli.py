@@ -65,7 +65,7 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     def body(runner: Runner) -> None:
         inputs = build_pipeline.load_inputs(runner)
         definition, uploads = build_pipeline.build_definition(inputs)
-        store = backend(inputs.backend, inputs.region)
+        store = backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret)
         for uri, data in uploads.items():
             store.objects.put_object(uri, data)
             runner.info(f"Uploaded {uri} ({len(data)} bytes)")

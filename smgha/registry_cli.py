@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from smgha.backends import BACKENDS, backend
 from smgha.resources.customer_metadata import read_lineage
+from smgha.runner import Runner
 
 # Metrics shown in the list, in this order when present; others follow.
 PREFERRED_METRICS = ("accuracy", "auc", "f1", "precision", "recall", "rmse", "mse", "r2")
@@ -83,7 +84,10 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         or os.environ.get("AWS_DEFAULT_REGION")
         or "us-east-1"
     )
-    chosen = backend(arguments.backend, region)
+    # Credentials renewed while it reads (smgha/aws_session.py) are logged and masked the
+    # way a stage does it: on this process's stdout, where the runner reads commands.
+    runner = Runner(env={})
+    chosen = backend(arguments.backend, region, log=runner.info, mask=runner.set_secret)
     registry = chosen.registry
     if arguments.registry_command == "list":
         if registry.describe_model_package_group(arguments.group) is None:

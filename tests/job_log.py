@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smgha.runner import workflow_command
+from smgha.workflow_commands import workflow_command
 
 RUNNER_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # What a stage itself prints through smgha.runner.Runner.

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from smgha.runner import Runner, plain_text
+from smgha.runner import Runner
 from smgha.stages import (
     build_pipeline,
     deploy_endpoint,
@@ -33,6 +33,7 @@ from smgha.stages import (
     register_and_gate,
     smoke_test,
 )
+from smgha.workflow_commands import plain_text
 from tests.job_log import STAGE_COMMANDS, file_commands, job_log
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 from tests.token_issuer import running

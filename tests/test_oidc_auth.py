@@ -24,7 +24,8 @@ import pytest
 from botocore.config import Config
 from botocore.stub import ANY, Stubber
 
-from smgha import credentials
+from smgha import credentials, github_oidc, oidc_trust
+from smgha.aws_session import aws_session, refresh_windows
 from smgha.credentials import Assumed, AwsCredentials, RolePlan
 from smgha.errors import StageError
 from smgha.runner import Runner
@@ -168,7 +169,7 @@ def assume_answer(role_arn: str = ROLE) -> dict[str, Any]:
 
 
 def test_issuer_mints_rs256_tokens_with_githubs_claims(issuer: TokenIssuer) -> None:
-    token = credentials.fetch_token(issuer.url, issuer.request_token, "sts.amazonaws.com")
+    token = github_oidc.fetch_token(issuer.url, issuer.request_token, "sts.amazonaws.com")
     claims = verify(token, issuer.jwks())  # a real signature, checked with the JWKS key
     assert claims["iss"] == "https://token.actions.githubusercontent.com"
     assert claims["aud"] == "sts.amazonaws.com"
@@ -178,21 +179,21 @@ def test_issuer_mints_rs256_tokens_with_githubs_claims(issuer: TokenIssuer) -> N
     assert claims["job_workflow_ref"].startswith("acme/churn/.github/workflows/")
     assert "environment" not in claims
     assert claims["nbf"] <= claims["iat"] < claims["exp"]
-    assert credentials.decode_claims(token) == claims
+    assert github_oidc.decode_claims(token) == claims
 
     import urllib.request
 
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with direct.open(f"{issuer.base_url}/.well-known/jwks", timeout=5) as response:
         assert json.load(response) == issuer.jwks()
-    with pytest.raises(credentials.TokenRequestError) as refused:
-        credentials.fetch_token(issuer.url, "wrong-request-token", "sts.amazonaws.com")
+    with pytest.raises(github_oidc.TokenRequestError) as refused:
+        github_oidc.fetch_token(issuer.url, "wrong-request-token", "sts.amazonaws.com")
     assert refused.value.status == 401 and not refused.value.transient
     assert issuer.requests == [("sts.amazonaws.com", 200), ("sts.amazonaws.com", 401)]
 
 
 def test_issuer_in_an_environment(environment_issuer: TokenIssuer) -> None:
-    token = credentials.fetch_token(environment_issuer.url, environment_issuer.request_token, "x")
+    token = github_oidc.fetch_token(environment_issuer.url, environment_issuer.request_token, "x")
     claims = verify(token, environment_issuer.jwks())
     assert claims["sub"] == "repo:acme/churn:environment:production"
     assert claims["environment"] == "production" and claims["aud"] == "x"
@@ -236,7 +237,7 @@ def test_exchanges_the_token_and_exports_masked_credentials(
     # One token, for the default audience, then exactly one exchange.
     assert issuer.requests == [("sts.amazonaws.com", 200)]
     assert len(issuer.tokens) == 1
-    assert credentials.decode_claims(issuer.tokens[0])["aud"] == "sts.amazonaws.com"
+    assert github_oidc.decode_claims(issuer.tokens[0])["aud"] == "sts.amazonaws.com"
 
     # Every secret is masked before any other stdout line could show it.
     for secret in (
@@ -514,7 +515,7 @@ def test_not_authorized_outside_an_environment_explains_the_environment_sub() ->
     error = credentials.StsError(
         "AssumeRoleWithWebIdentity", ROLE, "AccessDenied", "Not authorized", token="not-a-jwt"
     )
-    message = oidc_auth.not_authorized_message(error, "sts.amazonaws.com", "111122223333")
+    message = oidc_trust.not_authorized_message(error, "sts.amazonaws.com", "111122223333")
     assert "sub: (unknown)" in message
     assert "Inside a GitHub environment the sub is repo:ORG/REPO:environment:NAME" in message
 
@@ -575,7 +576,7 @@ def test_a_token_request_that_times_out_is_retried(aws_env: str, issuer: TokenIs
     sleeps: list[float] = []
     logs: list[str] = []
     plan = RolePlan(ROLE, SESSION, REGION)
-    _, request_token = credentials.token_request_settings(issuer.env())
+    _, request_token = github_oidc.token_request_settings(issuer.env())
     assumed = credentials.assume(
         plan,
         issuer.url,
@@ -687,7 +688,7 @@ def test_a_long_wait_refreshes_the_credentials_itself(
     clock = FakeClock()
     masks: list[str] = []
     logs: list[str] = []
-    session = credentials.aws_session(
+    session = aws_session(
         env, clock=clock.now, sleep=lambda s: None, log=logs.append, mask=masks.append
     )
     assert issuer.tokens == []  # nothing happens until the first call
@@ -721,7 +722,7 @@ def test_a_later_stage_follows_the_plan_oidc_auth_exported(
     exported = read_heredocs(files["GITHUB_ENV"])
     later_step = {**os.environ, **exported, **issuer.env()}
     masks: list[str] = []
-    session = credentials.aws_session(later_step, mask=masks.append, log=lambda _: None)
+    session = aws_session(later_step, mask=masks.append, log=lambda _: None)
     identity = session.client("sts", region_name=REGION).get_caller_identity()
     assert identity["Arn"] == result.outputs["authenticated-arn"]
     assert len(issuer.tokens) == 2  # its own token: the refresher never needs oidc-auth again
@@ -732,16 +733,21 @@ def test_without_the_plan_or_the_token_variables_it_is_a_plain_session(
     aws_env: str, issuer: TokenIssuer
 ) -> None:
     plan_env = RolePlan(ROLE, SESSION, REGION).to_env()
+    logs: list[str] = []
+    masks: list[str] = []
     for env in ({**os.environ}, {**os.environ, **plan_env}, {**os.environ, **issuer.env()}):
-        session = credentials.aws_session(env)
+        session = aws_session(env, log=logs.append, mask=masks.append)
         assert session.get_credentials().method == "env"
     assert issuer.requests == []
 
-    session = credentials.aws_session({**os.environ, **plan_env, **issuer.env()})
+    session = aws_session(
+        {**os.environ, **plan_env, **issuer.env()}, log=logs.append, mask=masks.append
+    )
     chain = session._session.get_component("credential_provider")
     methods = [provider.METHOD for provider in chain.providers]
     assert methods.index("smgha-github-oidc") == methods.index("env") - 1
     assert issuer.requests == []  # deferred until a call needs them
+    assert logs == [] and masks == []  # nothing to log or mask before the first refresh
 
 
 def test_the_plan_round_trips_through_the_environment() -> None:
@@ -751,8 +757,8 @@ def test_the_plan_round_trips_through_the_environment() -> None:
     assert RolePlan.from_env({}) is None
     with pytest.raises(ValueError, match="SMGHA_OIDC_DURATION_SECONDS"):
         RolePlan.from_env({**env, "SMGHA_OIDC_DURATION_SECONDS": "soon"})
-    assert credentials.refresh_windows(3600) == (900, 600)
-    assert credentials.refresh_windows(900) == (225, 150)
+    assert refresh_windows(3600) == (900, 600)
+    assert refresh_windows(900) == (225, 150)
 
 
 def test_the_stage_runs_from_a_runner_without_injections(issuer: TokenIssuer) -> None:

@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from smgha.errors import InputError, StageError
-from smgha.runner import (
-    SUMMARY_ARTIFACT,
-    SUMMARY_SIZE_LIMIT,
-    Runner,
+from smgha.runner import Runner
+from smgha.summary import SUMMARY_ARTIFACT, SUMMARY_SIZE_LIMIT, fenced_code
+from smgha.workflow_commands import (
     escape_data,
     escape_property,
-    fenced_code,
     plain_text,
     to_command_value,
     workflow_command,
@@ -475,18 +473,29 @@ def test_annotations_groups_and_masks_hold_hostile_text_in_one_command() -> None
     ]
 
 
+# The modules that get, and renew, AWS credentials for the stages.
+CREDENTIAL_MODULES = ("credentials.py", "github_oidc.py", "aws_session.py", "oidc_trust.py")
+
+
 def test_stage_code_prints_only_through_the_runner() -> None:
     """The guard of `Runner.info` is the only path to the log: no stage (nor the credential
     code oidc-auth logs through) prints, or writes to sys.stdout or sys.stderr, itself (the
-    runner reads commands from both streams)."""
+    runner reads commands from both streams). The credential code does not even import the
+    runner: it logs and masks through the `log` and `mask` its caller passes."""
     import ast
 
     import smgha
 
     package = Path(smgha.__file__).parent
+    credential_code = [package / name for name in CREDENTIAL_MODULES]
     offenders = []
-    for path in [*sorted((package / "stages").glob("*.py")), package / "credentials.py"]:
+    for path in [*sorted((package / "stages").glob("*.py")), *credential_code]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if path in credential_code and isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names += [alias.name for alias in node.names]
+                if any(name.startswith("smgha.runner") for name in names):
+                    offenders.append(f"{path.name}:{node.lineno} imports smgha.runner")
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print":
                 offenders.append(f"{path.name}:{node.lineno} print()")
             if (

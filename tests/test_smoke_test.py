@@ -210,7 +210,7 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 def serving(fake: FakeEndpoints) -> Iterator[None]:
     """smoke_test.main's backend() answers with `fake` as its hosting area."""
     with mock.patch.object(
-        smoke_test, "backend", lambda name, region: SimpleNamespace(hosting=fake)
+        smoke_test, "backend", lambda name, region, log, mask: SimpleNamespace(hosting=fake)
     ):
         yield
 

@@ -788,7 +788,7 @@ def test_setup_guide_lists_every_repository_variable_the_templates_read() -> Non
 def test_setup_guide_quotes_oidc_auth_as_it_is() -> None:
     """The error titles and the missing-permission message the guide quotes are the ones
     oidc-auth prints."""
-    from smgha import credentials
+    from smgha import github_oidc
 
     text = SETUP.read_text(encoding="utf-8")
     source = (ROOT / "smgha" / "stages" / "oidc_auth.py").read_text(encoding="utf-8")
@@ -796,8 +796,8 @@ def test_setup_guide_quotes_oidc_auth_as_it_is() -> None:
     assert titles, "no oidc-auth error headings in docs/setup.md"
     for title in titles:
         assert f'"{title}"' in source, f"oidc-auth has no error titled {title!r}"
-    with pytest.raises(credentials.TokenPermissionMissing) as missing:
-        credentials.token_request_settings({})
+    with pytest.raises(github_oidc.TokenPermissionMissing) as missing:
+        github_oidc.token_request_settings({})
     assert str(missing.value) in text
 
 

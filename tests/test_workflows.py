@@ -757,8 +757,8 @@ def test_notify_survives_a_failing_webhook(tmp_path: Path) -> None:
 
 def test_every_stage_job_uploads_the_full_summaries_the_runner_module_names() -> None:
     """A summary cut at GitHub's 1 MiB limit points at `smgha-summaries-<job id>`
-    (smgha/runner.py SUMMARY_ARTIFACT): every job that runs a stage uploads that folder."""
-    from smgha.runner import SUMMARY_ARTIFACT
+    (smgha/summary.py SUMMARY_ARTIFACT): every job that runs a stage uploads that folder."""
+    from smgha.summary import SUMMARY_ARTIFACT
 
     for path in REUSABLE:
         for name, job in jobs(path).items():

@@ -8,6 +8,7 @@ metadata shaped like `ListPipelineExecutionSteps`), so stage logic is written on
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -263,12 +264,19 @@ class Backend(Protocol):
     def objects(self) -> Objects: ...
 
 
-def backend(name: str, region: str) -> Backend:
-    """The backend called `name`. Heavy modules load only when chosen."""
+def backend(
+    name: str, region: str, *, log: Callable[[str], None], mask: Callable[[str], None]
+) -> Backend:
+    """The backend called `name`. Heavy modules load only when chosen.
+
+    `log` and `mask` are the stage's runner.info and runner.set_secret: the sagemaker
+    backend's session renews oidc-auth's credentials while a stage waits, logging and masking
+    through them (smgha/aws_session.py)."""
     if name == "sagemaker":
+        from smgha.aws_session import aws_session
         from smgha.backends.aws import SageMakerBackend
 
-        return SageMakerBackend(region=region)
+        return SageMakerBackend(region=region, session=aws_session(log=log, mask=mask))
     if name == "local":
         from smgha.backends.local import LocalBackend
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from smgha.errors import InputError, StageError, StateFileError
-from smgha.runner import Runner, missing_runner_file
+from smgha.runner import Runner
+from smgha.workflow_commands import missing_runner_file
 
 # Every stage: the name of its action (actions/<name>/, and its `smgha <name>` command) and
 # its module in this package. The CLI (smgha/cli.py) and scripts/generate_actions.py read

@@ -35,9 +35,10 @@ from smgha.inputs import (
     positive_number,
 )
 from smgha.resources import pipelines
-from smgha.runner import Runner, fenced_code
+from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
+from smgha.summary import fenced_code
 
 STAGE = "build-pipeline"
 
@@ -372,7 +373,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        stage_backend = backend(inputs.backend, inputs.region)
+        stage_backend = backend(
+            inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret
+        )
         # No group around the run: the wait's progress lines must stay visible in the log.
         result = run(inputs, stage_backend.pipelines, stage_backend.objects, runner.info)
         if inputs.dry_run:

@@ -358,7 +358,7 @@ def main(runner: Runner | None = None) -> int:
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
         endpoint = inputs.target.endpoint
-        chosen = backend(inputs.backend, inputs.region)
+        chosen = backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret)
         endpoints = chosen.hosting
         planned = plan(inputs, endpoints, chosen.registry)
         for notice in planned.notices:

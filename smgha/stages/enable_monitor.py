@@ -383,7 +383,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        stage_backend = backend(inputs.backend, inputs.region)
+        stage_backend = backend(
+            inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret
+        )
         monitoring = plan(inputs, stage_backend)
         statistics = apply(inputs, monitoring, stage_backend, runner.info)
         report(inputs, monitoring, statistics, runner)

@@ -4,9 +4,10 @@
     credentials.assume(plan, ...)            token -> AssumeRoleWithWebIdentity -> [AssumeRole]
     main(): the edge: masks, exported variables, outputs, job summary, exit code
 
-The token fetch and role assumption live in smgha/credentials.py, the one place that also
-refreshes the credentials of later stages: this stage exports the plan it followed
-(SMGHA_OIDC_*), and `aws_session()` follows it again whenever the session is about to expire.
+The token fetch is in smgha/github_oidc.py and the role assumption in smgha/credentials.py,
+which smgha/aws_session.py also uses to refresh the credentials of later stages: this stage
+exports the plan it followed (SMGHA_OIDC_*), and `aws_session()` follows it again whenever the
+session is about to expire. What a failure tells the user to change is in smgha/oidc_trust.py.
 """
 
 from __future__ import annotations
@@ -18,17 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from smgha import credentials
-from smgha.credentials import (
-    Assumed,
-    RolePlan,
-    StsClientFactory,
-    StsError,
-    TokenPermissionMissing,
-    TokenRequestError,
-)
+from smgha import credentials, github_oidc, oidc_trust
+from smgha.credentials import Assumed, AwsCredentials, RolePlan, StsClientFactory, StsError
 from smgha.errors import InputError, StageError, shown
-from smgha.inputs import InputSpec, aws_region, whole_number
+from smgha.github_oidc import TokenPermissionMissing, TokenRequestError
+from smgha.inputs import InputSpec, InputValues, aws_region, whole_number
 from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage
 
@@ -54,7 +49,7 @@ INPUTS = (
         "role-session-name",
         "Session name (2 to 64 of letters, digits and _+=,.@-). Defaults to GitHubActions-<run id>-<run attempt>.",
     ),
-    InputSpec("audience", "Audience (aud claim) of the OIDC token.", credentials.DEFAULT_AUDIENCE),
+    InputSpec("audience", "Audience (aud claim) of the OIDC token.", github_oidc.DEFAULT_AUDIENCE),
     InputSpec(
         "allowed-account-ids",
         "Comma-separated AWS account ids; the step fails, exporting nothing, unless the assumed account is one of them.",
@@ -103,9 +98,28 @@ ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 AUDIENCE = re.compile(r"[\x21-\x7e]{1,255}")
 MAX_ATTEMPTS_LIMIT = 10
 
-# The workflow text a job needs to request OIDC tokens, shown when it cannot.
-PERMISSIONS_BLOCK = "permissions:\n  id-token: write # to request the OIDC token\n  contents: read # to check out the code"
-GITHUB_PROVIDER = "token.actions.githubusercontent.com"
+# The token's claims the not-authorized summary shows, in this order, when the token has them.
+SUMMARY_CLAIMS = ("sub", "aud", "repository", "ref", "environment", "job_workflow_ref")
+
+# Messages users act on (str.format templates); those of a failed exchange are in
+# smgha/oidc_trust.py. The error titles stay written out at their StageError: docs/setup.md
+# quotes them, and tests/test_terraform.py looks for each in this file.
+SESSION_NAME_PROBLEM = "{value} is not a valid session name"
+SESSION_NAME_HINT = "Use 2 to 64 characters: letters, digits and _+=,.@- (no spaces)."
+AUDIENCE_PROBLEM = (
+    "{value} is not an OIDC audience: 1 to 255 printable ASCII characters, no spaces or line breaks"
+)
+AUDIENCE_HINT = "Use the client ID of the account's IAM OIDC provider, usually {default}."
+ROLE_ARN_PROBLEM = "{value} is not an IAM role ARN"
+ROLE_ARN_HINT = "Pass the full ARN, e.g. arn:aws:iam::123456789012:role/github-deploy."
+ACCOUNT_ID_PROBLEM = "{value} is not a 12-digit AWS account id"
+ACCOUNT_ID_HINT = "E.g. allowed-account-ids: 111122223333,444455556666"
+ROLE_ACCOUNT_PROBLEM = "the {name} role is in an account that is not allowed (allowed: {allowed})"
+ROLE_ACCOUNT_HINT = "Check {name}, or add its account to allowed-account-ids."
+ACCOUNT_NOT_ALLOWED = (
+    "the credentials are for account {account}, which allowed-account-ids ({allowed}) does "
+    "not list; nothing was exported."
+)
 
 
 @dataclass(frozen=True)
@@ -116,65 +130,46 @@ class Inputs:
 
 
 def load_inputs(runner: Runner) -> Inputs:
-    env = runner.env
-    role_arn = _role_arn("role-to-assume", runner.get_input("role-to-assume", required=True))
-    region = runner.get_input("aws-region", required=True)
-    aws_region("aws-region", region)
-    chain_arn = runner.get_input("chain-role-to-assume")
+    values = InputValues(runner, INPUTS)
+    role_arn = _role_arn("role-to-assume", values["role-to-assume"])
+    region = aws_region("aws-region", values["aws-region"])
+    chain_arn = values["chain-role-to-assume"]
     if chain_arn:
         _role_arn("chain-role-to-assume", chain_arn)
-    session_name = runner.get_input("role-session-name") or default_session_name(env)
+    session_name = values["role-session-name"] or default_session_name(runner.env)
     if not SESSION_NAME.fullmatch(session_name):
         raise InputError(
             "role-session-name",
-            f"{shown(session_name)} is not a valid session name",
-            "Use 2 to 64 characters: letters, digits and _+=,.@- (no spaces).",
+            SESSION_NAME_PROBLEM.format(value=shown(session_name)),
+            SESSION_NAME_HINT,
         )
-    audience = runner.get_input("audience") or credentials.DEFAULT_AUDIENCE
+    audience = values["audience"]
     if not AUDIENCE.fullmatch(audience):
         raise InputError(
             "audience",
-            f"{shown(audience)} is not an OIDC audience: 1 to 255 printable ASCII characters, "
-            "no spaces or line breaks",
-            f"Use the client ID of the account's IAM OIDC provider, usually "
-            f"{credentials.DEFAULT_AUDIENCE}.",
+            AUDIENCE_PROBLEM.format(value=shown(audience)),
+            AUDIENCE_HINT.format(default=github_oidc.DEFAULT_AUDIENCE),
         )
-    allowed = _account_ids(runner.get_input("allowed-account-ids"))
+    allowed = _account_ids(values["allowed-account-ids"])
     plan = RolePlan(
         role_arn=role_arn,
         session_name=session_name,
         region=region,
-        duration_seconds=_oidc_number(
-            "role-duration-seconds", runner.get_input("role-duration-seconds") or "3600", 900, 43200
-        ),
+        duration_seconds=_oidc_number(values, "role-duration-seconds", 900, 43200),
         audience=audience,
         chain_role_arn=chain_arn,
-        chain_duration_seconds=_oidc_number(
-            "chain-role-duration-seconds",
-            runner.get_input("chain-role-duration-seconds") or "3600",
-            900,
-            3600,
-        ),
-        max_attempts=_oidc_number(
-            "retry-max-attempts",
-            runner.get_input("retry-max-attempts") or "3",
-            1,
-            MAX_ATTEMPTS_LIMIT,
-        ),
+        chain_duration_seconds=_oidc_number(values, "chain-role-duration-seconds", 900, 3600),
+        max_attempts=_oidc_number(values, "retry-max-attempts", 1, MAX_ATTEMPTS_LIMIT),
     )
     final_account = credentials.account_of(chain_arn or role_arn)
     if allowed and final_account not in allowed:
         name = "chain-role-to-assume" if chain_arn else "role-to-assume"
         raise InputError(
             "allowed-account-ids",
-            f"the {name} role is in an account that is not allowed (allowed: {', '.join(allowed)})",
-            f"Check {name}, or add its account to allowed-account-ids.",
+            ROLE_ACCOUNT_PROBLEM.format(name=name, allowed=", ".join(allowed)),
+            ROLE_ACCOUNT_HINT.format(name=name),
         )
-    return Inputs(
-        plan=plan,
-        allowed_account_ids=allowed,
-        mask_account_id=runner.get_bool_input("mask-aws-account-id", default=False),
-    )
+    return Inputs(plan, allowed, mask_account_id=values.flag("mask-aws-account-id"))
 
 
 def default_session_name(env: dict[str, str]) -> str:
@@ -184,17 +179,14 @@ def default_session_name(env: dict[str, str]) -> str:
     return f"GitHubActions-{run_id}" if run_id else "GitHubActions"
 
 
-def _oidc_number(name: str, text: str, low: int, high: int) -> int:
-    return whole_number(name, text, low, high, f"E.g. {name}: {high if high <= 3600 else 3600}")
+def _oidc_number(values: InputValues, name: str, low: int, high: int) -> int:
+    hint = f"E.g. {name}: {high if high <= 3600 else 3600}"
+    return whole_number(name, values[name], low, high, hint)
 
 
 def _role_arn(name: str, text: str) -> str:
     if not ROLE_ARN.fullmatch(text):
-        raise InputError(
-            name,
-            f"{shown(text)} is not an IAM role ARN",
-            "Pass the full ARN, e.g. arn:aws:iam::123456789012:role/github-deploy.",
-        )
+        raise InputError(name, ROLE_ARN_PROBLEM.format(value=shown(text)), ROLE_ARN_HINT)
     return text
 
 
@@ -204,8 +196,8 @@ def _account_ids(text: str) -> tuple[str, ...]:
         if not ACCOUNT_ID.fullmatch(account):
             raise InputError(
                 "allowed-account-ids",
-                f"{shown(account)} is not a 12-digit AWS account id",
-                "E.g. allowed-account-ids: 111122223333,444455556666",
+                ACCOUNT_ID_PROBLEM.format(value=shown(account)),
+                ACCOUNT_ID_HINT,
             )
     return ids
 
@@ -219,92 +211,39 @@ def check_account(assumed: Assumed, allowed: tuple[str, ...]) -> None:
     if allowed and account not in allowed:
         raise StageError(
             "account not allowed",
-            f"the credentials are for account {account or '(unknown)'}, which allowed-account-ids "
-            f"({', '.join(allowed)}) does not list; nothing was exported.",
+            ACCOUNT_NOT_ALLOWED.format(account=account or "(unknown)", allowed=", ".join(allowed)),
         )
-
-
-# ---- error messages that say what to change -------------------------------------------------
-
-
-def missing_permission_message(problem: str) -> str:
-    return (
-        f"{problem}.\n"
-        "Add this to the workflow (top level) or to the job that runs oidc-auth:\n\n"
-        f"{PERMISSIONS_BLOCK}\n\n"
-        "A job-level permissions block replaces the workflow's, so list both there. Pull requests "
-        "from forks never get id-token: write."
-    )
-
-
-def trust_condition(claims: dict[str, object], audience: str) -> dict[str, object]:
-    """The trust-policy Condition that matches a token with these claims exactly."""
-    return {
-        "Condition": {
-            "StringEquals": {
-                f"{GITHUB_PROVIDER}:aud": str(claims.get("aud") or audience),
-                f"{GITHUB_PROVIDER}:sub": str(
-                    claims.get("sub") or "repo:ORG/REPO:ref:refs/heads/main"
-                ),
-            }
-        }
-    }
-
-
-def not_authorized_message(error: StsError, audience: str, account: str) -> str:
-    """Why AssumeRoleWithWebIdentity was refused, with the token's claims and a Condition
-    that would match them."""
-    claims = credentials.decode_claims(error.token)
-    sub = str(claims.get("sub", "(unknown)"))
-    aud = claims.get("aud", audience)
-    repository = str(claims.get("repository") or "ORG/REPO")
-    condition = json.dumps(trust_condition(claims, audience), indent=2)
-    wildcard = json.dumps(
-        {"StringLike": {f"{GITHUB_PROVIDER}:sub": f"repo:{repository}:*"}}, indent=2
-    )
-    environment = claims.get("environment")
-    environment_note = (
-        f"This job runs in the GitHub environment {environment!r}, so its sub is "
-        f"repo:{repository}:environment:{environment}, not ...:ref:<branch>."
-        if environment
-        else "Inside a GitHub environment the sub is repo:ORG/REPO:environment:NAME instead of "
-        "repo:ORG/REPO:ref:refs/heads/BRANCH."
-    )
-    return (
-        f"STS refused AssumeRoleWithWebIdentity on {error.role_arn}: {error.code}: {error.message}\n"
-        f"The role's trust policy does not accept this job's token, whose claims are:\n"
-        f"  sub: {sub}\n  aud: {aud}\n"
-        f'The trust policy needs Principal {{"Federated": "arn:aws:iam::{account}:oidc-provider/{GITHUB_PROVIDER}"}}, '
-        "Action sts:AssumeRoleWithWebIdentity and a Condition that matches, e.g.:\n"
-        f"{condition}\n"
-        f"or, for every branch and environment of the repository:\n{wildcard}\n"
-        f"{environment_note} The aud must also be a client ID of the IAM OIDC provider."
-    )
 
 
 def sts_error_message(error: StsError, plan: RolePlan, account: str) -> tuple[str, str]:
     """(title, detail) for a failed STS call."""
     if error.operation == "AssumeRoleWithWebIdentity" and error.code == "AccessDenied":
-        return "not authorized", not_authorized_message(error, plan.audience, account)
+        return "not authorized", oidc_trust.not_authorized_message(error, plan.audience, account)
     if error.operation == "AssumeRole" and error.code == "AccessDenied":
-        return "role chaining refused", (
-            f"{error}\nThe trust policy of {plan.chain_role_arn} must allow Principal "
-            f'{{"AWS": "{plan.role_arn}"}} with Action sts:AssumeRole, and the policy of '
-            f"{plan.role_arn} must allow sts:AssumeRole on it."
-        )
-    hint = ""
-    if "DurationSeconds" in error.message:
-        hint = "\nLower the duration input, or raise the role's maximum session duration."
-    elif error.code == "InvalidIdentityToken":
-        hint = (
-            f"\nCheck that the account has an IAM OIDC provider for https://{GITHUB_PROVIDER} "
-            f"with client ID {plan.audience!r}."
-        )
-    suffix = " (gave up after retries)" if error.transient else ""
-    return "STS call failed", f"{error}{suffix}{hint}"
+        return "role chaining refused", oidc_trust.chaining_refused_message(error, plan)
+    return "STS call failed", oidc_trust.sts_failure_message(error, plan)
 
 
 # ---- the edge ---------------------------------------------------------------------------------
+
+
+class StepMasks:
+    """The values this step masked, each once, and summary text with them starred out."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+        self._masked: set[str] = set()
+
+    def add(self, value: str) -> None:
+        if value and value not in self._masked:
+            self._masked.add(value)
+            self._runner.set_secret(value)
+
+    def redact(self, text: str) -> str:
+        """Text for the job summary, with masked account ids starred out."""
+        for value in self._masked:
+            text = text.replace(value, "***")
+        return text
 
 
 def main(
@@ -319,111 +258,100 @@ def main(
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
         plan = inputs.plan
-        masked: set[str] = set()
-
-        def mask(value: str) -> None:
-            if value and value not in masked:
-                masked.add(value)
-                runner.set_secret(value)
-
+        masks = StepMasks(runner)
         if inputs.mask_account_id:  # before any line that could name them
             for arn in (plan.role_arn, plan.chain_role_arn):
-                mask(credentials.account_of(arn))
-        role_account = credentials.account_of(plan.role_arn)
-
-        def redact(text: str) -> str:
-            """Text for the job summary, with masked account ids starred out."""
-            for account in masked:
-                text = text.replace(account, "***")
-            return text
-
-        try:
-            url, request_token = credentials.token_request_settings(runner.env)
-        except TokenPermissionMissing as error:
-            message = missing_permission_message(str(error))
-            runner.summary.heading("oidc-auth: the job may not request an OIDC token", 3)
-            runner.summary.paragraph(
-                "Add this to the workflow, or to the job that runs oidc-auth:"
-            ).code_block(PERMISSIONS_BLOCK, "yaml").write()
-            raise StageError("missing id-token permission", message) from None
-
+                masks.add(credentials.account_of(arn))
+        url, request_token = _token_request_settings(runner)
         try:
             assumed = credentials.assume(
-                plan, url, request_token, mask=mask, log=runner.info, sleep=sleep, sts=sts, rng=rng
+                plan,
+                url,
+                request_token,
+                mask=masks.add,
+                log=runner.info,
+                sleep=sleep,
+                sts=sts,
+                rng=rng,
             )
         except TokenRequestError as error:
             raise StageError(
-                "OIDC token request failed", _token_error_message(error, plan)
+                "OIDC token request failed", oidc_trust.token_error_message(error, plan)
             ) from None
         except StsError as error:
-            title, detail = sts_error_message(error, plan, role_account)
-            if title == "not authorized":
-                claims = credentials.decode_claims(error.token)
-                runner.summary.heading("oidc-auth: the role does not trust this job's token", 3)
-                runner.summary.table(
-                    ["Claim", "Value"],
-                    [
-                        [name, str(claims[name])]
-                        for name in (
-                            "sub",
-                            "aud",
-                            "repository",
-                            "ref",
-                            "environment",
-                            "job_workflow_ref",
-                        )
-                        if name in claims
-                    ],
-                )
-                runner.summary.paragraph("A trust-policy Condition that matches them:")
-                runner.summary.code_block(
-                    json.dumps(trust_condition(claims, plan.audience), indent=2), "json"
-                ).write()
-            raise StageError(title, detail) from None
-
+            raise _sts_failure(runner, error, plan) from None
         final = assumed.credentials
         if inputs.mask_account_id:
-            mask(final.account_id)
+            masks.add(final.account_id)
         check_account(assumed, inputs.allowed_account_ids)
-
-        for name, value in (
-            ("AWS_ACCESS_KEY_ID", final.access_key_id),
-            ("AWS_SECRET_ACCESS_KEY", final.secret_access_key),
-            ("AWS_SESSION_TOKEN", final.session_token),
-            ("AWS_REGION", plan.region),
-            ("AWS_DEFAULT_REGION", plan.region),
-            *plan.to_env().items(),
-        ):
-            runner.export_variable(name, value)
-        runner.set_output("aws-account-id", final.account_id)
-        runner.set_output("authenticated-arn", final.arn)
-        runner.set_output("expiration", final.expiration_iso())
-        runner.info(f"Authenticated as {final.arn} until {final.expiration_iso()}.")
-
-        rows = [
-            ["Role", redact(plan.role_arn)],
-            *([["Chained into", redact(plan.chain_role_arn)]] if plan.chain_role_arn else []),
-            ["Authenticated as", redact(final.arn)],
-            ["Region", plan.region],
-            ["Expires", final.expiration_iso() + " (later stages refresh it while they wait)"],
-        ]
-        runner.summary.heading("AWS credentials (oidc-auth)", 3).table(
-            ["Setting", "Value"], rows
-        ).write()
+        _export(runner, plan, final)
+        _summarise(runner, plan, final, masks.redact)
 
     return run_stage(STAGE, body, runner)
 
 
-def _token_error_message(error: TokenRequestError, plan: RolePlan) -> str:
-    if error.status in (401, 403):
-        return (
-            f"{error}. The runner's request token was refused: the job may have lost "
-            "`id-token: write` (a job-level permissions block replaces the workflow's), or the "
-            f"request token expired.\n{PERMISSIONS_BLOCK}"
+def _token_request_settings(runner: Runner) -> tuple[str, str]:
+    """The runner's token-request URL and token; without them, a summary showing the
+    permissions block and a StageError."""
+    try:
+        return github_oidc.token_request_settings(runner.env)
+    except TokenPermissionMissing as error:
+        message = oidc_trust.missing_permission_message(str(error))
+        runner.summary.heading("oidc-auth: the job may not request an OIDC token", 3)
+        runner.summary.paragraph(
+            "Add this to the workflow, or to the job that runs oidc-auth:"
+        ).code_block(oidc_trust.PERMISSIONS_BLOCK, "yaml").write()
+        raise StageError("missing id-token permission", message) from None
+
+
+def _sts_failure(runner: Runner, error: StsError, plan: RolePlan) -> StageError:
+    """The StageError for a failed STS call; when the role does not trust the token, also a
+    summary with the token's claims and a Condition that matches them."""
+    title, detail = sts_error_message(error, plan, credentials.account_of(plan.role_arn))
+    if title == "not authorized":
+        claims = github_oidc.decode_claims(error.token)
+        runner.summary.heading("oidc-auth: the role does not trust this job's token", 3)
+        runner.summary.table(
+            ["Claim", "Value"],
+            [[name, str(claims[name])] for name in SUMMARY_CLAIMS if name in claims],
         )
-    if error.transient:
-        return f"{error} (gave up after {plan.max_attempts} attempts; raise retry-max-attempts or re-run the job)."
-    return str(error)
+        runner.summary.paragraph("A trust-policy Condition that matches them:")
+        runner.summary.code_block(
+            json.dumps(oidc_trust.trust_condition(claims, plan.audience), indent=2), "json"
+        ).write()
+    return StageError(title, detail)
+
+
+def _export(runner: Runner, plan: RolePlan, final: AwsCredentials) -> None:
+    """The credentials and the plan for later steps, and the step's outputs."""
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", final.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", final.secret_access_key),
+        ("AWS_SESSION_TOKEN", final.session_token),
+        ("AWS_REGION", plan.region),
+        ("AWS_DEFAULT_REGION", plan.region),
+        *plan.to_env().items(),
+    ):
+        runner.export_variable(name, value)
+    runner.set_output("aws-account-id", final.account_id)
+    runner.set_output("authenticated-arn", final.arn)
+    runner.set_output("expiration", final.expiration_iso())
+    runner.info(f"Authenticated as {final.arn} until {final.expiration_iso()}.")
+
+
+def _summarise(
+    runner: Runner, plan: RolePlan, final: AwsCredentials, redact: Callable[[str], str]
+) -> None:
+    rows = [
+        ["Role", redact(plan.role_arn)],
+        *([["Chained into", redact(plan.chain_role_arn)]] if plan.chain_role_arn else []),
+        ["Authenticated as", redact(final.arn)],
+        ["Region", plan.region],
+        ["Expires", final.expiration_iso() + " (later stages refresh it while they wait)"],
+    ]
+    runner.summary.heading("AWS credentials (oidc-auth)", 3).table(
+        ["Setting", "Value"], rows
+    ).write()
 
 
 if __name__ == "__main__":

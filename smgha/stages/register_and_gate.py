@@ -360,7 +360,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        stage_backend = backend(inputs.backend, inputs.region)
+        stage_backend = backend(
+            inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret
+        )
         try:
             gate = plan(inputs, stage_backend)
         except registry.GroupMismatch as mismatch:

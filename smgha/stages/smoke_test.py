@@ -39,7 +39,7 @@ from smgha.inputs import (
 from smgha.progress import Waiting
 from smgha.resources import rollout
 from smgha.resources.names import sagemaker_name
-from smgha.runner import Runner, Summary
+from smgha.runner import Runner
 from smgha.smoke.checks import evaluate, fraction, non_negative, parse_prediction_range
 from smgha.smoke.functional import accuracy
 from smgha.smoke.passes import SmokePlan, preflight, send
@@ -54,6 +54,7 @@ from smgha.smoke.report import (
     verdict,
 )
 from smgha.stages import OutputSpec, run_stage
+from smgha.summary import Summary
 
 STAGE = "smoke-test"
 
@@ -328,7 +329,8 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        result = run(inputs, backend(inputs.backend, inputs.region).hosting, runner.info)
+        chosen = backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret)
+        result = run(inputs, chosen.hosting, runner.info)
         if result.rollback and result.rollback.done:
             runner.warning(
                 f"Rolled endpoint {inputs.plan.endpoint_name} back to endpoint config {result.rollback.config} ({result.rollback.detail}) after the smoke test failed.",

@@ -22,7 +22,6 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smgha.credentials import aws_session
 from smgha.errors import StageError
 
 # The IAM action each AWS operation called here needs, by operation name. The credentials
@@ -143,8 +142,8 @@ class AwsClients:
         when given (botocore's Config: `max_attempts` counts retries, `total_max_attempts`
         the first call too, "so a value of 1 indicates that no requests will be retried")."""
         if service not in self._clients:
-            if self._session is None:
-                self._session = aws_session()
+            if self._session is None:  # backend() gives the stage's renewing session
+                self._session = boto3.Session()
             retries: dict[str, Any] = {"mode": "standard", "max_attempts": 10}
             if total_max_attempts is not None:
                 retries = {"mode": "standard", "total_max_attempts": total_max_attempts}
