@@ -56,16 +56,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     from smgha import definition as defn
-    from smgha.backends import backend
     from smgha.runner import Runner
-    from smgha.stages import build_pipeline, run_stage
+    from smgha.stages import build_pipeline, run_stage, stage_backend
 
     output = Path(arguments.output)
 
     def body(runner: Runner) -> None:
         inputs = build_pipeline.load_inputs(runner)
         definition, uploads = build_pipeline.build_definition(inputs)
-        store = backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret)
+        store = stage_backend(runner, inputs.backend, inputs.region)
         for uri, data in uploads.items():
             store.objects.put_object(uri, data)
             runner.info(f"Uploaded {uri} ({len(data)} bytes)")

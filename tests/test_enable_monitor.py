@@ -631,7 +631,7 @@ def test_sagemaker_backend_job_definition_on_moto_schedule_stubbed_alarms_on_mot
 
     moto_endpoint(capture=True)
     hosting = SageMakerBackend(region=REGION)
-    monkeypatch.setattr(enable_monitor, "backend", lambda name, region, log, mask: hosting)
+    monkeypatch.setattr(enable_monitor, "stage_backend", lambda runner, name, region: hosting)
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
 
@@ -946,7 +946,7 @@ def test_sagemaker_backend_without_output_s3_uri_is_refused_before_any_call(
 
     moto_endpoint(capture=True)
     hosting = SageMakerBackend(region=REGION)
-    monkeypatch.setattr(enable_monitor, "backend", lambda name, region, log, mask: hosting)
+    monkeypatch.setattr(enable_monitor, "stage_backend", lambda runner, name, region: hosting)
     inputs = sagemaker_inputs()
     del inputs["output-s3-uri"]
 

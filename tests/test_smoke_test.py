@@ -208,9 +208,9 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 
 @contextlib.contextmanager
 def serving(fake: FakeEndpoints) -> Iterator[None]:
-    """smoke_test.main's backend() answers with `fake` as its hosting area."""
+    """smoke_test.main's stage_backend() answers with `fake` as its hosting area."""
     with mock.patch.object(
-        smoke_test, "backend", lambda name, region, log, mask: SimpleNamespace(hosting=fake)
+        smoke_test, "stage_backend", lambda runner, name, region: SimpleNamespace(hosting=fake)
     ):
         yield
 

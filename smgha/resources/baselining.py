@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,12 @@ from smgha.backends import Monitoring, Objects
 from smgha.errors import InputError, StageError
 from smgha.progress import Waiting
 from smgha.resources.hosting import digest
-from smgha.resources.monitoring import CONTAINER_BASELINE_INPUT, CONTAINER_OUTPUT
+from smgha.resources.monitoring import (
+    CONTAINER_BASELINE_INPUT,
+    CONTAINER_OUTPUT,
+    MonitorKind,
+    MonitorSettings,
+)
 from smgha.resources.names import bounded_sagemaker_name
 
 # ProcessingJobStatus values after which nothing more happens on its own.
@@ -82,13 +86,11 @@ def job_request(
     endpoint: str,
     files: BaselineFiles,
     features: bytes,
-    header: bool,
-    image: str,
-    instance_type: str,
-    role_arn: str,
+    environment: dict[str, str],
+    settings: MonitorSettings,
 ) -> dict[str, Any]:
-    """CreateProcessingJob of the baselining job the SageMaker SDK's
-    DefaultModelMonitor.suggest_baseline starts, on `features` uploaded to files.job_dataset_uri."""
+    """CreateProcessingJob of the baselining job the SageMaker SDK's suggest_baseline starts
+    (the monitor kind gives its `environment`), on `features` uploaded to files.job_dataset_uri."""
     body = {
         "ProcessingInputs": [
             {
@@ -117,21 +119,14 @@ def job_request(
         "ProcessingResources": {
             "ClusterConfig": {
                 "InstanceCount": 1,
-                "InstanceType": instance_type,
+                "InstanceType": settings.instance_type,
                 "VolumeSizeInGB": 20,
             }
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-        "AppSpecification": {"ImageUri": image},
-        "Environment": {
-            "dataset_format": json.dumps(
-                {"csv": {"header": header, "output_columns_position": "START"}}
-            ),
-            "dataset_source": CONTAINER_BASELINE_INPUT,
-            "output_path": CONTAINER_OUTPUT,
-            "publish_cloudwatch_metrics": "Disabled",
-        },
-        "RoleArn": role_arn,
+        "AppSpecification": {"ImageUri": settings.image},
+        "Environment": environment,
+        "RoleArn": settings.role_arn,
     }
     # The same data and settings: the same job name, so a re-run finds the finished job.
     named = digest({"request": body, "data": hashlib.sha256(features).hexdigest()})
@@ -223,22 +218,23 @@ class Baseline:
 
 
 def plan_baseline(
+    kind: MonitorKind,
     method: str,
+    endpoint: str,
     files: BaselineFiles,
     dataset: monitor.Dataset,
     header: bool,
-    threshold: float,
-    job_settings: tuple[str, str, str, str],
+    settings: MonitorSettings,
 ) -> Baseline:
-    """in-process: the statistics now; job: the job's request. `job_settings` is
-    (endpoint, image, instance type, role ARN)."""
+    """in-process: the statistics now; job: the request of the kind's baselining job."""
+    threshold = settings.threshold
     if method == "in-process":
         statistics = monitor.statistics(dataset)
         constraints = monitor.suggest_constraints(statistics, threshold)
         return Baseline(files, dataset, header, threshold, statistics, constraints)
-    endpoint, image, instance_type, role_arn = job_settings
     features = features_csv(dataset, header)
-    request = job_request(endpoint, files, features, header, image, instance_type, role_arn)
+    environment = kind.baseline_environment(header)
+    request = job_request(endpoint, files, features, environment, settings)
     return Baseline(files, dataset, header, threshold, job=request)
 
 

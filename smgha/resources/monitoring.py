@@ -5,6 +5,7 @@ beside DataQuality with the same methods, and one row of each backend's job-defi
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,6 +105,36 @@ class MonitorOutputs:
     reports_uri: str
 
 
+class MonitorKind(Protocol):
+    """What a kind of monitor (data quality today; model quality, bias, explainability are the
+    others SageMaker has) decides: its job definition, schedule, alarms and baselining job.
+    `kind` is the name the backends know its job definitions by."""
+
+    kind: str
+    monitoring_type: str
+
+    def baseline_environment(self, header: bool) -> dict[str, str]: ...
+
+    def schedule_name(self, endpoint: str) -> str: ...
+
+    def definition_request(
+        self, endpoint: str, outputs: MonitorOutputs, image: str, instance_type: str, role_arn: str
+    ) -> dict[str, Any]: ...
+
+    def schedule_request(
+        self, endpoint: str, definition: str, expression: str
+    ) -> dict[str, Any]: ...
+
+    def alarm_requests(
+        self,
+        endpoint: str,
+        features: list[str],
+        expression: str,
+        threshold: float,
+        sns_topic_arn: str = "",
+    ) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class DataQuality:
     """Data-quality monitoring: the analyzer compares captured requests with a baseline's
@@ -111,6 +142,18 @@ class DataQuality:
 
     kind = "data-quality"  # the backends' name of the job-definition family
     monitoring_type = "DataQuality"  # MonitoringScheduleConfig.MonitoringType
+
+    def baseline_environment(self, header: bool) -> dict[str, str]:
+        """The analyzer's settings in the baselining job, as the SageMaker SDK's
+        DefaultModelMonitor.suggest_baseline sets them."""
+        return {
+            "dataset_format": json.dumps(
+                {"csv": {"header": header, "output_columns_position": "START"}}
+            ),
+            "dataset_source": CONTAINER_BASELINE_INPUT,
+            "output_path": CONTAINER_OUTPUT,
+            "publish_cloudwatch_metrics": "Disabled",
+        }
 
     def schedule_name(self, endpoint: str) -> str:
         return bounded_sagemaker_name(f"{endpoint}-{self.kind}")
@@ -215,7 +258,7 @@ class DataQuality:
 
 
 # The kinds of monitor, by the name an input gives.
-KINDS = {DataQuality.kind: DataQuality()}
+KINDS: dict[str, MonitorKind] = {DataQuality.kind: DataQuality()}
 
 
 class EndpointReader(Protocol):
@@ -299,7 +342,7 @@ class MonitorSettings:
 
 
 def plan_setup(
-    kind: DataQuality,
+    kind: MonitorKind,
     monitoring: Monitoring,
     endpoint: str,
     outputs: MonitorOutputs,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
+from smgha.backends import Backend, backend
 from smgha.errors import InputError, StageError, StateFileError
 from smgha.runner import Runner
 from smgha.workflow_commands import missing_runner_file
@@ -46,6 +47,12 @@ RUNNER_FILES = ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMA
 class OutputSpec:
     name: str
     description: str
+
+
+def stage_backend(runner: Runner, name: str, region: str) -> Backend:
+    """The backend a stage runs on. The sagemaker one renews oidc-auth's credentials while the
+    stage waits (smgha/aws_session.py), logging and masking through the stage's runner."""
+    return backend(name, region, log=runner.info, mask=runner.set_secret)
 
 
 def run_stage(stage: str, body: Callable[[Runner], None], runner: Runner) -> int:

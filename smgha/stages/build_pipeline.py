@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha import definition as defn
-from smgha.backends import Objects, Pipelines, StepRecord, backend
+from smgha.backends import Objects, Pipelines, StepRecord
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -37,7 +37,7 @@ from smgha.inputs import (
 from smgha.resources import pipelines
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
-from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
+from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
 from smgha.summary import fenced_code
 
 STAGE = "build-pipeline"
@@ -373,11 +373,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        stage_backend = backend(
-            inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret
-        )
+        chosen = stage_backend(runner, inputs.backend, inputs.region)
         # No group around the run: the wait's progress lines must stay visible in the log.
-        result = run(inputs, stage_backend.pipelines, stage_backend.objects, runner.info)
+        result = run(inputs, chosen.pipelines, chosen.objects, runner.info)
         if inputs.dry_run:
             with runner.group("Pipeline definition"):
                 runner.info(defn.canonical_json(result.definition))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from smgha import definition as defn
 from smgha import serving_container
 from smgha.aws_values import aws_value
-from smgha.backends import Hosting, Registry, backend
+from smgha.backends import Hosting, Registry
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -37,7 +37,7 @@ from smgha.resources import autoscaling, deployment, hosting, rollout
 from smgha.resources.names import alarmed_endpoint_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
-from smgha.stages import OutputSpec, run_stage
+from smgha.stages import OutputSpec, run_stage, stage_backend
 
 STAGE = "deploy-endpoint"
 MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
@@ -358,7 +358,7 @@ def main(runner: Runner | None = None) -> int:
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
         endpoint = inputs.target.endpoint
-        chosen = backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret)
+        chosen = stage_backend(runner, inputs.backend, inputs.region)
         endpoints = chosen.hosting
         planned = plan(inputs, endpoints, chosen.registry)
         for notice in planned.notices:

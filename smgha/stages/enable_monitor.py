@@ -32,7 +32,7 @@ from typing import Any
 
 from smgha import monitor
 from smgha.aws_values import aws_value
-from smgha.backends import Backend, Objects, backend
+from smgha.backends import Backend, Objects
 from smgha.errors import InputError, shown
 from smgha.inputs import (
     REGION_INPUT,
@@ -54,7 +54,7 @@ from smgha.resources.baselining import BaselineFiles
 from smgha.resources.hosting import CaptureChange, DataCapture, capture_change
 from smgha.resources.monitoring import (
     HOURLY,
-    DataQuality,
+    KINDS,
     MonitorOutputs,
     MonitorSettings,
     MonitorSetup,
@@ -66,7 +66,7 @@ from smgha.resources.monitoring import (
 )
 from smgha.resources.names import alarmed_endpoint_name
 from smgha.runner import Runner
-from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage
+from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
 
 STAGE = "enable-monitor"
 INPUTS = (
@@ -291,11 +291,6 @@ def plan(inputs: Inputs, backend: Backend) -> MonitorPlan:
         DataCapture(inputs.data_capture_percent, inputs.capture_uri or f"{output}/capture"),
         lambda name: hosting.describe_endpoint_config(name) is not None,
     )
-    baseline = baselining.plan_baseline(
-        inputs.baseline_method, files, dataset, inputs.header, inputs.drift_threshold,
-        (endpoint, image, inputs.instance_type, inputs.role_arn),
-    )  # fmt: skip
-    outputs = MonitorOutputs(files.statistics_uri, files.constraints_uri, f"{output}/reports")
     settings = MonitorSettings(
         image,
         inputs.instance_type,
@@ -304,13 +299,16 @@ def plan(inputs: Inputs, backend: Backend) -> MonitorPlan:
         inputs.drift_threshold,
         inputs.sns_topic_arn,
     )
+    kind = KINDS["data-quality"]  # the one kind today: docs/extending.md adds another
+    baseline = baselining.plan_baseline(
+        kind, inputs.baseline_method, endpoint, files, dataset, inputs.header, settings
+    )
+    outputs = MonitorOutputs(files.statistics_uri, files.constraints_uri, f"{output}/reports")
     return MonitorPlan(
         live=live,
         capture=capture,
         baseline=baseline,
-        setup=plan_setup(
-            DataQuality(), backend.monitoring, endpoint, outputs, settings, dataset.names
-        ),
+        setup=plan_setup(kind, backend.monitoring, endpoint, outputs, settings, dataset.names),
     )
 
 
@@ -383,11 +381,9 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        stage_backend = backend(
-            inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret
-        )
-        monitoring = plan(inputs, stage_backend)
-        statistics = apply(inputs, monitoring, stage_backend, runner.info)
+        chosen = stage_backend(runner, inputs.backend, inputs.region)
+        monitoring = plan(inputs, chosen)
+        statistics = apply(inputs, monitoring, chosen, runner.info)
         report(inputs, monitoring, statistics, runner)
 
     return run_stage(STAGE, body, runner)

@@ -20,7 +20,7 @@ from typing import Any
 
 from smgha import gates
 from smgha.aws_values import aws_value
-from smgha.backends import Backend, backend
+from smgha.backends import Backend
 from smgha.errors import InputError, StageError
 from smgha.inputs import (
     REGION_INPUT,
@@ -35,7 +35,7 @@ from smgha.inputs import (
 )
 from smgha.resources import customer_metadata, registry
 from smgha.runner import Runner
-from smgha.stages import OutputSpec, run_stage
+from smgha.stages import OutputSpec, run_stage, stage_backend
 
 STAGE = "register-and-gate"
 
@@ -360,21 +360,19 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        stage_backend = backend(
-            inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret
-        )
+        chosen = stage_backend(runner, inputs.backend, inputs.region)
         try:
-            gate = plan(inputs, stage_backend)
+            gate = plan(inputs, chosen)
         except registry.GroupMismatch as mismatch:
             if mismatch.pending:  # judge it, so that no unjudged version is left behind
-                registry.reject_not_gated(stage_backend.registry, mismatch)
+                registry.reject_not_gated(chosen.registry, mismatch)
                 runner.info(f"{mismatch.arn}: Rejected ({mismatch.rejection})")
             raise
         for result in gate.decision.results:
             runner.info(
                 f"{'pass' if result.passed else 'FAIL'}  {result.rule.text}: {result.detail}"
             )
-        arn = apply(gate, stage_backend)
+        arn = apply(gate, chosen)
         runner.info(f"{arn}: {gate.decision.approval_status} ({gate.decision.description})")
         if gate.left_out:
             runner.warning(
@@ -383,7 +381,7 @@ def main(runner: Runner | None = None) -> int:
                 + ", ".join(gate.left_out),
                 title=f"{STAGE}: metrics left out of the lineage",
             )
-        report(inputs, gate, arn, stage_backend, runner)
+        report(inputs, gate, arn, chosen, runner)
         if gate.decision.forced:
             runner.warning(
                 f"Gates overridden by {inputs.actor or 'unknown'}: {inputs.force_reason}",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from smgha.backends import Hosting, backend
+from smgha.backends import Hosting
 from smgha.errors import InputError, StageError
 from smgha.inputs import (
     REGION_INPUT,
@@ -53,7 +53,7 @@ from smgha.smoke.report import (
     report_document,
     verdict,
 )
-from smgha.stages import OutputSpec, run_stage
+from smgha.stages import OutputSpec, run_stage, stage_backend
 from smgha.summary import Summary
 
 STAGE = "smoke-test"
@@ -329,7 +329,7 @@ def main(runner: Runner | None = None) -> int:
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
-        chosen = backend(inputs.backend, inputs.region, log=runner.info, mask=runner.set_secret)
+        chosen = stage_backend(runner, inputs.backend, inputs.region)
         result = run(inputs, chosen.hosting, runner.info)
         if result.rollback and result.rollback.done:
             runner.warning(

@@ -50,27 +50,24 @@ class SageMakerObjects:
 
     def read_object(self, uri: str) -> bytes:
         """The bytes of the object at an s3:// URI."""
-        try:
-            bucket, key = split_s3_uri(uri)
-        except ValueError as exc:
-            raise StageError("GetObject failed", str(exc)) from exc
-        if not bucket or not key:
-            raise StageError("GetObject failed", f"{uri!r} names no S3 object")
-        with aws_errors("GetObject", uri):
-            body: bytes = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
+        return self._get(uri, "GetObject failed")
 
     def read_json(self, uri: str) -> Any:
         """The JSON document at an S3 URI (an evaluation report)."""
-        try:
-            bucket, key = split_s3_uri(uri)
-        except ValueError as exc:
-            raise StageError("Cannot read JSON document", str(exc)) from exc
-        if not bucket or not key:
-            raise StageError("Cannot read JSON document", f"{uri!r} names no S3 object")
-        with aws_errors("GetObject", uri):
-            content = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        content = self._get(uri, "Cannot read JSON document")
         try:
             return json.loads(content)
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
             raise StageError("Cannot read JSON document", f"{uri} is not JSON: {exc}") from exc
+
+    def _get(self, uri: str, title: str) -> bytes:
+        """GetObject of an s3:// URI; a URI that names no object is a StageError `title`."""
+        try:
+            bucket, key = split_s3_uri(uri)
+        except ValueError as exc:
+            raise StageError(title, str(exc)) from exc
+        if not bucket or not key:
+            raise StageError(title, f"{uri!r} names no S3 object")
+        with aws_errors("GetObject", uri):
+            body: bytes = self.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
