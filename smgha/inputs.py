@@ -159,15 +159,13 @@ def choice(name: str, text: str, allowed: tuple[str, ...]) -> str:
     return text
 
 
-def backend_and_region(runner: Runner) -> tuple[str, str]:
+def backend_and_region(values: InputValues) -> tuple[str, str]:
     """The `backend` and `region` inputs. The region falls back to AWS_REGION, then
     AWS_DEFAULT_REGION (oidc-auth exports it); the sagemaker backend needs one, the local
     backend uses us-east-1."""
-    name = choice("backend", runner.get_input("backend") or "sagemaker", ("sagemaker", "local"))
-    env = runner.env
-    region = (
-        runner.get_input("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
-    )
+    name = choice("backend", values["backend"], ("sagemaker", "local"))
+    env = values.runner.env
+    region = values["region"] or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
     if name == "sagemaker" and not region:
         raise InputError(
             "region",

@@ -167,7 +167,7 @@ def load_inputs(runner: Runner) -> Inputs:
     """Read and check every input; raise InputError before anything is called."""
     env = runner.env
     values = InputValues(runner, INPUTS)
-    backend, region = backend_and_region(runner)
+    backend, region = backend_and_region(values)
     role_arn = execution_role_arn(values["role-arn"], backend)
     name = pipelines.checked_pipeline_name(values["pipeline-name"])
     # A 'module:function' or a JSON file: where a file leads is checked when it is read.

@@ -42,8 +42,22 @@ from smgha.stages import OutputSpec, run_stage, stage_backend
 STAGE = "deploy-endpoint"
 MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
 
-# Messages users act on.
-APPROVE_FIRST = "Approve it (register-and-gate), or set allow-unapproved: true."
+# Messages users act on: (problem, fix), the problem's {fields} filled in where raised.
+BOUND_MISSING = ("is required when the other autoscaling bound is set", "Set both bounds.")
+BOUNDS_CROSSED = (
+    "{low} is above autoscaling-max-instances {high}",
+    "Make the minimum at most the maximum.",
+)
+CAPTURE_WITHOUT_URI = (
+    "must be an s3:// URI when data-capture-percent is set, got {uri}",
+    "E.g. s3://my-bucket/capture.",
+)
+NO_SUCH_PACKAGE = ("there is no model package {arn}", "Check the ARN and the region.")
+NOT_APPROVED = (
+    "{arn} is {status}, not Approved",
+    "Approve it (register-and-gate), or set allow-unapproved: true.",
+)
+ROLLED_BACK = "{endpoint} stays on {config}: {reason}"
 
 INPUTS = (
     InputSpec(
@@ -160,7 +174,7 @@ class Inputs:
 
 def load_inputs(runner: Runner) -> Inputs:
     values = InputValues(runner, INPUTS)
-    name, region = backend_and_region(runner)
+    name, region = backend_and_region(values)
     endpoint = alarmed_endpoint_name("endpoint-name", values["endpoint-name"])
     variant = aws_value("variant-name", values["variant-name"], "sagemaker", "VariantName")
     target = deployment.Target(
@@ -240,28 +254,20 @@ def _target_tracking(
         return None
     if not (minimum and maximum):
         missing = "autoscaling-max-instances" if minimum else "autoscaling-min-instances"
-        raise InputError(
-            missing, "is required when the other autoscaling bound is set", "Set both bounds."
-        )
+        raise InputError(missing, *BOUND_MISSING)
     low = whole_number("autoscaling-min-instances", minimum, 1, MAX_INSTANCES)
     high = whole_number("autoscaling-max-instances", maximum, 1, MAX_INSTANCES)
     if low > high:
-        raise InputError(
-            "autoscaling-min-instances",
-            f"{low} is above autoscaling-max-instances {high}",
-            "Make the minimum at most the maximum.",
-        )
+        problem, fix = BOUNDS_CROSSED
+        raise InputError("autoscaling-min-instances", problem.format(low=low, high=high), fix)
     return autoscaling.TargetTracking(endpoint, variant, (low, high), target, scale_in, scale_out)
 
 
 def _data_capture(values: InputValues) -> hosting.DataCapture | None:
     percent, uri = values["data-capture-percent"], values["data-capture-s3-uri"]
     if percent and not uri.startswith("s3://"):
-        raise InputError(
-            "data-capture-s3-uri",
-            f"must be an s3:// URI when data-capture-percent is set, got {shown(uri)}",
-            "E.g. s3://my-bucket/capture.",
-        )
+        problem, fix = CAPTURE_WITHOUT_URI
+        raise InputError("data-capture-s3-uri", problem.format(uri=shown(uri)), fix)
     if uri:
         s3_uri("data-capture-s3-uri", uri, "s3://my-bucket/capture")
     if not percent:
@@ -276,15 +282,13 @@ def plan(inputs: Inputs, endpoints: Hosting, registry: Registry) -> deployment.D
     target = inputs.target
     package = registry.describe_model_package(target.package_arn)
     if package is None:
-        raise InputError(
-            "model-package-arn",
-            f"there is no model package {target.package_arn}",
-            "Check the ARN and the region.",
-        )
+        problem, fix = NO_SUCH_PACKAGE
+        raise InputError("model-package-arn", problem.format(arn=target.package_arn), fix)
     status = package.get("ModelApprovalStatus")
     if status != "Approved" and not inputs.allow_unapproved:
+        problem, fix = NOT_APPROVED
         raise InputError(
-            "model-package-arn", f"{target.package_arn} is {status}, not Approved", APPROVE_FIRST
+            "model-package-arn", problem.format(arn=target.package_arn, status=status), fix
         )
     serving_container.refuse_without_script("model-package-arn", target.package_arn, package)
     return deployment.plan(target, endpoints, package)
@@ -372,7 +376,8 @@ def main(runner: Runner | None = None) -> int:
         report(inputs, planned, outcome, live, runner)
         if outcome == "rolled-back":
             reason = record.get("FailureReason", "no reason given")
-            raise StageError("update rolled back", f"{endpoint} stays on {live}: {reason}")
+            detail = ROLLED_BACK.format(endpoint=endpoint, config=live, reason=reason)
+            raise StageError("update rolled back", detail)
 
     return run_stage(STAGE, body, runner)
 

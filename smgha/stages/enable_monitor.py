@@ -5,16 +5,12 @@
                               apply(plan, backend, log)  (creates, updates, waits)
     main(): the edge: outputs, annotations, job summary, exit code
 
-1. Data capture: left alone when the live endpoint config captures; otherwise a new config
-   (the live one + DataCaptureConfig, named after the live one and a hash of the request)
-   and an all-at-once update of the endpoint, waited on until InService.
-2. Baseline: statistics.json and constraints.json in Model Monitor's format (smgha.monitor),
-   computed here from the training CSV, or by a SageMaker baselining processing job
-   (baseline-method: job) with the model-monitor analyzer image.
-3. A data-quality job definition (immutable, so named after a hash of its request: the same
-   inputs find the same one) and a monitoring schedule on it (created, or updated in place).
-4. One CloudWatch alarm per feature on `feature_baseline_drift_<feature>`, above the
-   constraints' comparison_threshold, notifying the SNS topic when given.
+1. Data capture, unless the live config captures: the live config with capture on, the
+   endpoint moved to it at once (resources/hosting.py capture_change, rollout.py).
+2. Baseline: computed here from the training CSV, or by SageMaker's baselining job
+   (baseline-method: job) (resources/baselining.py).
+3. The kind's job definition (named after a hash of its request), a schedule on it, and one
+   drift alarm per feature (resources/monitoring.py).
 
 A second run with the same inputs changes nothing but re-writing the baseline and the alarms
 (both in place): no new config, job definition, schedule or alarm.
@@ -69,6 +65,24 @@ from smgha.runner import Runner
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
 
 STAGE = "enable-monitor"
+
+# Messages users act on: (problem, fix), the problem's {fields} filled in where raised.
+OUTPUT_REQUIRED = (
+    "is required with backend: sagemaker",
+    "Set output-s3-uri to s3://<bucket>/monitoring/{endpoint}, the bucket being {bucket}.",
+)
+NO_LOCAL_BASELINING_JOB = (
+    "job runs a SageMaker processing job, which the local backend does not have",
+    "Use baseline-method: in-process with backend: local.",
+)
+JOB_NEEDS_S3 = (
+    "must be an s3:// URI with baseline-method: job, got {uri}",
+    "The baselining job reads S3; upload the CSV, or use baseline-method: in-process.",
+)
+THRESHOLD_ABOVE_ONE = (
+    "must be at most 1, got {threshold:g}",
+    "It is a distance between two distributions (0-1).",
+)
 INPUTS = (
     InputSpec(
         "backend",
@@ -176,33 +190,24 @@ def _output_uri(values: InputValues, backend: str, endpoint: str) -> str:
     uri = s3_prefix("output-s3-uri", values["output-s3-uri"])
     if uri or backend == "local":
         return uri or f"s3://{LOCAL_BUCKET}/monitoring/{endpoint}"
+    problem, fix = OUTPUT_REQUIRED
     raise InputError(
-        "output-s3-uri",
-        "is required with backend: sagemaker",
-        f"Set output-s3-uri to s3://<bucket>/monitoring/{endpoint}, the bucket being "
-        f"{ARTIFACT_BUCKET_HINT}.",
+        "output-s3-uri", problem, fix.format(endpoint=endpoint, bucket=ARTIFACT_BUCKET_HINT)
     )
 
 
 def _baseline_method(values: InputValues, backend: str) -> str:
     method = choice("baseline-method", values["baseline-method"], ("in-process", "job"))
     if method == "job" and backend != "sagemaker":
-        raise InputError(
-            "baseline-method",
-            "job runs a SageMaker processing job, which the local backend does not have",
-            "Use baseline-method: in-process with backend: local.",
-        )
+        raise InputError("baseline-method", *NO_LOCAL_BASELINING_JOB)
     return method
 
 
 def _baseline_data(values: InputValues, backend: str, method: str, workspace: Path) -> str:
     data_uri = values["baseline-data-uri"]
     if method == "job" and not data_uri.startswith("s3://"):
-        raise InputError(
-            "baseline-data-uri",
-            f"must be an s3:// URI with baseline-method: job, got {shown(data_uri)}",
-            "The baselining job reads S3; upload the CSV, or use baseline-method: in-process.",
-        )
+        problem, fix = JOB_NEEDS_S3
+        raise InputError("baseline-data-uri", problem.format(uri=shown(data_uri)), fix)
     if data_uri.startswith("s3://"):
         s3_uri("baseline-data-uri", data_uri, "s3://my-bucket/data/train.csv")
     else:
@@ -212,7 +217,7 @@ def _baseline_data(values: InputValues, backend: str, method: str, workspace: Pa
 
 def load_inputs(runner: Runner) -> Inputs:
     values = InputValues(runner, INPUTS)
-    name, region = backend_and_region(runner)
+    name, region = backend_and_region(values)
     endpoint = alarmed_endpoint_name("endpoint-name", values["endpoint-name"])
     role = execution_role_arn(values["role-arn"], name)
     method = _baseline_method(values, name)
@@ -225,11 +230,8 @@ def load_inputs(runner: Runner) -> Inputs:
     )
     threshold = positive_number("drift-threshold", values["drift-threshold"])
     if threshold > 1:
-        raise InputError(
-            "drift-threshold",
-            f"must be at most 1, got {threshold:g}",
-            "It is a distance between two distributions (0-1).",
-        )
+        problem, fix = THRESHOLD_ABOVE_ONE
+        raise InputError("drift-threshold", problem.format(threshold=threshold), fix)
     workspace = Path(runner.env.get("GITHUB_WORKSPACE") or os.getcwd())
     return Inputs(
         backend=name,

@@ -158,7 +158,7 @@ class GatePlan:
 def load_inputs(runner: Runner) -> Inputs:
     env = runner.env
     values = InputValues(runner, INPUTS)
-    name, region = backend_and_region(runner)
+    name, region = backend_and_region(values)
     force = values.flag("force")
     force_reason = registry.checked_force_reason(values["force-reason"], force)
     registry.candidate_sources(

@@ -176,7 +176,7 @@ class Inputs:
 def load_inputs(runner: Runner) -> Inputs:
     """Read and check every input and both files; raise InputError before anything is sent."""
     values = InputValues(runner, INPUTS)
-    name, region = backend_and_region(runner)
+    name, region = backend_and_region(values)
     endpoint = sagemaker_name("endpoint-name", values["endpoint-name"])
     rollback_config = values["rollback-endpoint-config"]
     if rollback_config:
