@@ -398,8 +398,8 @@ def test_parameters_are_typed_against_the_declaration() -> None:
 def test_a_step_type_the_local_backend_does_not_emulate_is_refused_at_upsert(
     backend: LocalBackend,
 ) -> None:
-    definition = {"Steps": [{"Name": "Tune", "Type": "Tuning", "Arguments": {}}]}
-    with pytest.raises(StageError, match=r"step types \['Tuning'\] are not emulated"):
+    definition = {"Steps": [{"Name": "Score", "Type": "Transform", "Arguments": {}}]}
+    with pytest.raises(StageError, match=r"step types \['Transform'\] are not emulated"):
         backend.pipelines.upsert_pipeline("p", definition, "", {})
     assert backend.pipelines.get_pipeline_definition("p") is None
 
