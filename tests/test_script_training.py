@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from smgha import definition as defn
 from smgha.backends.local import LocalBackend, script_training
 from smgha.errors import StageError
+from tests.test_pipeline_definition import FakeAws, offline  # noqa: F401 (a fixture)
 
 REGION = "us-east-1"
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -326,3 +328,70 @@ def test_a_custom_entrypoint_is_refused_and_the_builtin_xgboost_image_is_not() -
     assert script_training.refusal(xgboost) is None
     expression = {"AlgorithmSpecification": {"TrainingImage": {"Get": "Parameters.Image"}}}
     assert script_training.refusal(expression) is None
+
+
+# ---- a definition the SDK v3 builds, run as built --------------------------------------------
+
+
+class HeadBucketFakeAws(FakeAws):
+    """ModelTrainer's staging upload first checks the default bucket (s3:HeadBucket)."""
+
+    def _answer(self, model: Any, context: Any, **kwargs: Any) -> Any:
+        if model.name == "HeadBucket":
+            return AWSResponse(None, 200, {}, None), {}
+        return super()._answer(model, context, **kwargs)
+
+
+@pytest.mark.usefixtures("offline")  # no network, no AWS, the SDK's config files empty
+def test_a_model_trainer_definition_built_by_the_sdk_runs_locally(
+    backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig, SourceCode
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.steps import TrainingStep
+    from sagemaker.train.model_trainer import ModelTrainer
+
+    source_dir = tmp_path / "src"
+    source_dir.mkdir()
+    (source_dir / "train.py").write_text(textwrap.dedent(TRAIN_PY))
+    (source_dir / "helper.py").write_text("VALUE = 5\n")
+    monkeypatch.chdir(tmp_path)
+    fake = HeadBucketFakeAws()
+    session = PipelineSession(boto_session=fake.boto_session, default_bucket="smgha-local")
+    trainer = ModelTrainer(
+        training_image=SKLEARN_IMAGE,
+        role="arn:aws:iam::111122223333:role/train",
+        source_code=SourceCode(source_dir="src", entry_script="train.py"),
+        compute=Compute(instance_type="ml.m5.large", instance_count=1),
+        hyperparameters={"C": 0.5, "max_iter": 150, "solver": "lbfgs"},
+        output_data_config=OutputDataConfig(s3_output_path="s3://smgha-local/models"),
+        sagemaker_session=session,
+        base_job_name="train",
+    )
+    inputs = [
+        InputData(channel_name=c, data_source=f"s3://smgha-local/data/{c}", content_type="text/csv")
+        for c in ("train", "validation")
+    ]
+    step = TrainingStep(name="Train", step_args=trainer.train(input_data_config=inputs))
+    pipeline = Pipeline(name="p", steps=[step], sagemaker_session=session)
+    definition = json.loads(pipeline.definition())
+    for uri, body in fake.uploads.items():  # what the SDK uploaded, now in the local S3
+        backend.objects.put_object(uri, body)
+    arguments = definition["Steps"][0]["Arguments"]
+    assert script_training.script_source(arguments) == script_training.ScriptSource(
+        sdk_v3=True, entry_script="", submit_directory=""
+    )
+    arguments["AlgorithmSpecification"]["MetricDefinitions"] = METRICS
+
+    status, record = run(backend, definition["Steps"][0])
+    assert status == "Succeeded", record.failure_reason
+    job = described(backend)
+    model_dir = unpacked(backend, job["ModelArtifacts"]["S3ModelArtifacts"], tmp_path)
+    seen = json.loads((model_dir / "seen.json").read_text())
+    assert seen["argv"] == ["--C", "0.5", "--max_iter", "150", "--solver", "lbfgs"]
+    assert seen["neighbour"] == 5
+    assert {m["MetricName"] for m in job["FinalMetricDataList"]} == {
+        "train:accuracy",
+        "validation:accuracy",
+    }

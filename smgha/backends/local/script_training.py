@@ -229,8 +229,9 @@ def write_config_files(root: Path, request: dict[str, Any]) -> dict[str, Any]:
         channel["ChannelName"]: {
             "TrainingInputMode": channel.get("InputMode")
             or (request.get("AlgorithmSpecification") or {}).get("TrainingInputMode", "File"),
+            # The request's S3DataDistributionType, under the name the file gives it.
             "S3DistributionType": channel["DataSource"]["S3DataSource"].get(
-                "S3DistributionType", "FullyReplicated"
+                "S3DataDistributionType", "FullyReplicated"
             ),
             "RecordWrapperType": channel.get("RecordWrapperType", "None"),
             **({"ContentType": channel["ContentType"]} if channel.get("ContentType") else {}),
