@@ -250,11 +250,39 @@ def test_an_sdk_v3_model_trainer_job_runs_its_entry_script(
     assert json.loads(seen["env"]["SM_CHANNELS"]) == ["code", "sm_drivers", "train", "validation"]
 
 
-def test_a_missing_entry_script_names_it_and_what_the_archive_holds(backend: LocalBackend) -> None:
+def test_a_missing_entry_script_is_refused_at_upsert_when_the_code_is_there(
+    backend: LocalBackend,
+) -> None:
     backend.objects.put_object(CODE_ARCHIVE, code_archive({"train.py": TRAIN_PY}))
-    status, step = run(backend, v2_training_step(program="trian.py"))
-    assert status == "Failed"
-    assert step.name == "Train"
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": [],
+        "Steps": [v2_training_step("trian.py")],
+    }
+    with pytest.raises(StageError) as raised:
+        backend.pipelines.upsert_pipeline("p", definition, "", {})
+    assert raised.value.title == "The local backend cannot run step 'Train'"
+    assert "the entry script 'trian.py' is not in the code at" in str(raised.value)
+    assert "it holds: train.py" in str(raised.value)
+
+
+def test_a_missing_entry_script_fails_the_job_when_the_code_arrives_later(
+    backend: LocalBackend,
+) -> None:
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": [],
+        "Steps": [v2_training_step("trian.py")],
+    }
+    backend.pipelines.upsert_pipeline("p", definition, "", {})  # no code yet: cannot be known
+    backend.objects.put_object(CODE_ARCHIVE, code_archive({"train.py": TRAIN_PY}))
+    arn = backend.pipelines.start_execution("p", {}, os.urandom(16).hex())
+    deadline = time.monotonic() + 60
+    while not backend.pipelines.describe_execution(arn).finished:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    step = backend.pipelines.list_steps(arn)[0]
+    assert step.name == "Train" and step.status == "Failed"
     assert step.failure_reason.startswith("ClientError: the entry script 'trian.py' is not in")
     assert "it holds: train.py" in step.failure_reason
 
@@ -311,7 +339,7 @@ def test_a_custom_image_without_script_mode_is_refused_at_upsert_but_wires(
     defn.check_wiring(definition)  # the wiring checks (and dry-run) do not need to run it
     with pytest.raises(StageError) as raised:
         backend.pipelines.upsert_pipeline("p", definition, "", {})
-    assert "step 'Train'" in raised.value.args[0]
+    assert raised.value.title == "The local backend cannot run step 'Train'"
     assert "mine:1" in str(raised.value) and "backend: sagemaker" in str(raised.value)
     assert backend.pipelines.get_pipeline_definition("p") is None
 

@@ -23,7 +23,7 @@ from smgha.backends.local.executor import (
 )
 from smgha.backends.local.expressions import ExpressionError
 from smgha.backends.local.s3 import LocalS3
-from smgha.backends.local.script_training import refusal
+from smgha.backends.local.script_training import missing_entry_script, refusal
 from smgha.errors import StageError
 
 
@@ -62,7 +62,10 @@ class LocalPipelines:
                 "Use backend: sagemaker for this pipeline.",
             )
         for step in defn.iter_steps(definition["Steps"]):
-            reason = step.get("Type") == "Training" and refusal(step.get("Arguments") or {})
+            arguments = step.get("Arguments") or {}
+            if step.get("Type") != "Training":
+                continue
+            reason = refusal(arguments) or missing_entry_script(arguments, self.s3)
             if reason:
                 raise StageError(f"The local backend cannot run step {step['Name']!r}", reason)
         path = self._pipeline_file(name)

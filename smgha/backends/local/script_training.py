@@ -141,6 +141,43 @@ def refusal(request: dict[str, Any]) -> str | None:
     return None
 
 
+def missing_entry_script(request: dict[str, Any], s3: LocalS3) -> str | None:
+    """At upsert: the entry script absent from code already uploaded to the local S3.
+
+    None when it is there, or cannot be known yet (an expression, or code not uploaded).
+    """
+    source = script_source(request)
+    if source is None:
+        return None
+    try:
+        if not source.sdk_v3:
+            archive = s3.path(source.submit_directory)
+            if not archive.is_file():
+                return None
+            with tarfile.open(archive, mode="r:gz") as bundle:
+                listing = [m.name.removeprefix("./") for m in bundle.getmembers() if m.isfile()]
+            entry_script, where = source.entry_script, source.submit_directory
+        else:
+            uris = {
+                c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+                for c in request.get("InputDataConfig") or []
+            }
+            drivers = s3.path(f"{uris[V3_DRIVERS_CHANNEL]}/sourcecode.json")
+            entry_script = str(_read_json_file(drivers).get("entry_script") or "")
+            code = s3.path(uris.get(V3_CODE_CHANNEL, ""))
+            if not entry_script or not code.is_dir() or entry_script.endswith(".tar.gz"):
+                return None
+            listing = [str(p.relative_to(code)) for p in code.rglob("*") if p.is_file()]
+            where = f"channel {V3_CODE_CHANNEL!r}"
+    except (S3UriError, TypeError, KeyError, ValueError, tarfile.TarError):
+        return None  # not a literal location, or not readable yet: the job checks again
+    if entry_script in listing:
+        return None
+    return MISSING_ENTRY_SCRIPT.format(
+        script=entry_script, where=where, listing=", ".join(sorted(listing)[:10]) or "nothing"
+    )
+
+
 # ---- what the container sees -------------------------------------------------------------
 
 

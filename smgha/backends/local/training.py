@@ -40,6 +40,11 @@ def _run_script(
     code, entry_script = script_training.unpack_code(source, root, job.s3)
     where = source.submit_directory or f"channel {script_training.V3_CODE_CHANNEL!r}"
     script = script_training.check_entry_script(code, entry_script, where)
+    if (code / "requirements.txt").is_file():  # the toolkit pip-installs it; here, nothing is
+        job.log(
+            "requirements.txt in the code is not installed by the local backend: the runner's "
+            "environment (the requirements-file input) must already provide its packages"
+        )
     configs = script_training.write_config_files(root, request)
     environment, arguments = script_training.driver_environment(source, request, root, configs)
     environment["TRAINING_JOB_NAME"] = job.job_name
