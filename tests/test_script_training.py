@@ -423,3 +423,59 @@ def test_a_model_trainer_definition_built_by_the_sdk_runs_locally(
         "train:accuracy",
         "validation:accuracy",
     }
+
+
+XGBOOST_TRAIN_PY = """
+    import argparse, os
+
+    import numpy as np
+    import xgboost
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--num_round", type=int)
+    parser.add_argument("--max_depth", type=int)
+    args = parser.parse_args()
+    data = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",")
+    dtrain = xgboost.DMatrix(data[:, 1:], label=data[:, 0])
+    history = {}
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "eval_metric": "auc", "max_depth": args.max_depth},
+        dtrain, num_boost_round=args.num_round, evals=[(dtrain, "train")],
+        evals_result=history, verbose_eval=False,
+    )
+    print(f"[{args.num_round - 1}]#011train-auc:{history['train']['auc'][-1]:.5f}")
+    # Native code writes to the path it is given: SM_MODEL_DIR is a real folder here.
+    booster.save_model(os.path.join(os.environ["SM_MODEL_DIR"], "xgboost-model.json"))
+"""
+
+
+def test_the_xgboost_framework_in_script_mode_runs_the_script_not_the_builtin_algorithm(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    backend.objects.put_object(CODE_ARCHIVE, code_archive({"train.py": XGBOOST_TRAIN_PY}))
+    step = v2_training_step(channels=("train",))
+    arguments = step["Arguments"]
+    arguments["AlgorithmSpecification"]["TrainingImage"] = (
+        "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    )
+    # The framework's own metric regex (sagemaker xgboost estimator's definitions).
+    arguments["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "train:auc", "Regex": r".*\[[0-9]+\].*#011train-auc:([-+]?[0-9]*\.?[0-9]+)"}
+    ]
+    arguments["HyperParameters"] = {
+        "num_round": "12",
+        "max_depth": "3",
+        "sagemaker_program": '"train.py"',
+        "sagemaker_submit_directory": json.dumps(CODE_ARCHIVE),
+    }
+    status, record = run(backend, step)
+    assert status == "Succeeded", record.failure_reason
+    job = described(backend)
+    [metric] = job["FinalMetricDataList"]
+    assert metric["MetricName"] == "train:auc" and 0.5 < metric["Value"] <= 1.0
+    model_dir = unpacked(backend, job["ModelArtifacts"]["S3ModelArtifacts"], tmp_path)
+    import xgboost
+
+    booster = xgboost.Booster()
+    booster.load_model(str(model_dir / "xgboost-model.json"))
+    assert booster.num_boosted_rounds() == 12
