@@ -247,7 +247,8 @@ def test_an_sdk_v3_model_trainer_job_runs_its_entry_script(
     assert seen["argv"] == ["--C", "0.25", "--max_iter", "100", "--solver", "lbfgs"]
     assert seen["cwd"].endswith("/container/opt/ml/input/data/code")
     assert seen["neighbour"] == 3
-    assert json.loads(seen["env"]["SM_CHANNELS"]) == ["code", "sm_drivers", "train", "validation"]
+    # environment.py:set_env lists channels in the request's order, not sorted.
+    assert json.loads(seen["env"]["SM_CHANNELS"]) == ["train", "validation", "code", "sm_drivers"]
 
 
 def test_a_missing_entry_script_is_refused_at_upsert_when_the_code_is_there(

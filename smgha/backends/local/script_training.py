@@ -43,6 +43,11 @@ PROGRAM_HYPERPARAMETER = "sagemaker_program"
 SUBMIT_DIR_HYPERPARAMETER = "sagemaker_submit_directory"
 # sagemaker/train/constants.py (SDK v3): the drivers' entrypoint and channel names.
 V3_ENTRYPOINT = ["/bin/bash"]
+V3_ARGUMENTS = [
+    "-c",
+    "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh "
+    "&& /opt/ml/input/data/sm_drivers/sm_train.sh",
+]
 V3_CODE_CHANNEL = "code"
 V3_DRIVERS_CHANNEL = "sm_drivers"
 # The single host of a local job, named as SageMaker names the first host of a cluster.
@@ -63,8 +68,9 @@ CUSTOM_IMAGE_REFUSED = (
     "run a custom image. Use backend: sagemaker for this pipeline, or train in script mode."
 )
 ENTRYPOINT_REFUSED = (
-    "ContainerEntrypoint {entrypoint!r} is not the SDK v3 script-mode driver ['/bin/bash']; "
-    "the local backend runs only entry scripts. Use backend: sagemaker for this pipeline."
+    "ContainerEntrypoint {entrypoint!r} is not the SDK v3 script-mode driver (['/bin/bash'] "
+    "running sm_train.sh from an sm_drivers channel); the local backend runs only entry "
+    "scripts. Use backend: sagemaker for this pipeline."
 )
 MISSING_ENTRY_SCRIPT = (
     "ClientError: the entry script {script!r} is not in the code at {where} (it holds: "
@@ -118,7 +124,11 @@ def script_source(request: dict[str, Any]) -> ScriptSource | None:
         )
     algorithm = request.get("AlgorithmSpecification") or {}
     channels = {c.get("ChannelName") for c in request.get("InputDataConfig") or []}
-    if algorithm.get("ContainerEntrypoint") == V3_ENTRYPOINT and V3_DRIVERS_CHANNEL in channels:
+    if (
+        algorithm.get("ContainerEntrypoint") == V3_ENTRYPOINT
+        and algorithm.get("ContainerArguments") == V3_ARGUMENTS
+        and V3_DRIVERS_CHANNEL in channels
+    ):
         return ScriptSource(sdk_v3=True, entry_script="", submit_directory="")
     return None
 
@@ -296,7 +306,7 @@ def driver_environment(
     if source.sdk_v3:
         hps = {k: decoded(v) for k, v in raw.items()}
         text = _v3_text
-        arguments = [part for k, v in hps.items() for part in (f"--{k}", _v3_text(v))]
+        arguments = [part for k, v in hps.items() for part in (f"--{k}", text(v))]
         hp_variables = {f"SM_HP_{k.replace('-', '_').upper()}": text(v) for k, v in hps.items()}
     else:
         hps = {
@@ -307,7 +317,9 @@ def driver_environment(
         text = _toolkit_text
         arguments = _toolkit_cmd_args(hps)
         hp_variables = {f"SM_HP_{k.upper()}": text(v) for k, v in hps.items()}
-    channels = sorted(configs["input_data"])
+    # The toolkit lists channels sorted (Environment.to_env_vars); the v3 drivers in the
+    # order inputdataconfig.json has them (environment.py:set_env), the request's order.
+    channels = list(configs["input_data"]) if source.sdk_v3 else sorted(configs["input_data"])
 
     def path(container_path: str) -> str:
         return str(host_path(root, container_path))
@@ -331,6 +343,7 @@ def driver_environment(
         "SM_RESOURCE_CONFIG": configs["resource"],
         "SM_INPUT_DATA_CONFIG": configs["input_data"],
         "SM_USER_ARGS": arguments,
+        # A subset of the toolkit's training_env: the keys scripts read for paths and hosts.
         "SM_TRAINING_ENV": {
             "channel_input_dirs": channel_dirs,
             "hyperparameters": hps,
