@@ -16,7 +16,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from smgha import definition as defn
-from smgha.backends.local import LocalBackend, script_training
+from smgha.backends.local import LocalBackend, script_training, training
 from smgha.errors import StageError
 from tests.test_pipeline_definition import FakeAws, offline  # noqa: F401 (a fixture)
 
@@ -294,7 +294,7 @@ def test_a_channel_the_job_does_not_provide_is_named_with_the_fix(backend: Local
     )
     status, step = run(backend, v2_training_step(channels=("train",)))
     assert status == "Failed"
-    assert step.failure_reason == script_training.MISSING_CHANNEL.format(
+    assert step.failure_reason == training.MISSING_CHANNEL.format(
         channel="validation", variable="SM_CHANNEL_VALIDATION", provided=["train"]
     )
 
@@ -310,7 +310,7 @@ def test_a_framework_the_host_lacks_names_the_package_and_the_requirements_file(
     assert "'smgha_absent_framework'" in step.failure_reason
     assert "requirements-file input" in step.failure_reason
     # The import name is mapped to what a requirements file lists.
-    explained = script_training.explain_failure(
+    explained = training.explain_failure(
         "ModuleNotFoundError: No module named 'sklearn.linear_model'", []
     )
     assert explained is not None and "Add 'scikit-learn'" in explained

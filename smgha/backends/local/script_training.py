@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smgha.backends.local import state
 from smgha.backends.local.container_boot import CONTAINER_PREFIX
 from smgha.backends.local.s3 import LocalS3, S3UriError
 
@@ -52,14 +50,6 @@ V3_CODE_CHANNEL = "code"
 V3_DRIVERS_CHANNEL = "sm_drivers"
 # The single host of a local job, named as SageMaker names the first host of a cluster.
 LOCAL_HOST = "algo-1"
-# Import names whose distribution (what a requirements file lists) is spelled differently.
-DISTRIBUTION_OF_MODULE = {
-    "sklearn": "scikit-learn",
-    "cv2": "opencv-python",
-    "PIL": "Pillow",
-    "yaml": "PyYAML",
-    "skimage": "scikit-image",
-}
 
 CUSTOM_IMAGE_REFUSED = (
     "training image {image!r} is neither the built-in XGBoost algorithm nor a script-mode job "
@@ -75,16 +65,6 @@ ENTRYPOINT_REFUSED = (
 MISSING_ENTRY_SCRIPT = (
     "ClientError: the entry script {script!r} is not in the code at {where} (it holds: "
     "{listing}). Fix the entry script's name or add the file to the source directory."
-)
-MISSING_MODULE = (
-    "AlgorithmError: the entry script imports {module!r}, which this machine lacks. Add "
-    "{package!r} to the requirements file the workflow installs (the requirements-file input, "
-    "e.g. ml/requirements.txt) so the runner installs it before the job runs."
-)
-MISSING_CHANNEL = (
-    "ClientError: the entry script reads the channel {channel!r} ({variable}), but this job "
-    "provides only {provided}. Add an input named {channel!r} to the training step, or stop "
-    "reading it in the script."
 )
 UNSUPPORTED_V3_SOURCE = (
     "the local backend runs a SourceCode entry_script ending in .py without a distributed "
@@ -389,58 +369,3 @@ def _toolkit_cmd_args(hyperparameters: dict[str, Any]) -> list[str]:
         else:
             arguments.append("" if value is None else str(value))
     return arguments
-
-
-# ---- after the run -----------------------------------------------------------------------
-
-
-def explain_failure(log_text: str, channels: list[str]) -> str | None:
-    """A failure users can fix, recognised in the script's output; None for any other."""
-    missing = re.findall(r"ModuleNotFoundError: No module named '([^']+)'", log_text)
-    if missing:
-        module = missing[-1].split(".")[0]
-        package = DISTRIBUTION_OF_MODULE.get(module, module)
-        return MISSING_MODULE.format(module=module, package=package)
-    channel = re.findall(r"KeyError: '(SM_CHANNEL_[A-Z0-9_-]+)'", log_text)
-    if channel:
-        variable = channel[-1]
-        return MISSING_CHANNEL.format(
-            channel=variable.removeprefix("SM_CHANNEL_").lower(),
-            variable=variable,
-            provided=channels or "no channels",
-        )
-    return None
-
-
-def final_metrics(log_text: str, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """FinalMetricDataList: each MetricDefinitions regex's last match in the log.
-
-    SageMaker applies the regex to the job's log and reads the first group as the value; a
-    definition that never matches reports nothing. Which match counts as "final" is not
-    documented beyond its name; the last one is taken.
-    """
-    metrics = []
-    for definition in definitions:
-        values = []
-        for match in re.finditer(definition["Regex"], log_text):
-            try:
-                values.append(float(match.group(1) if match.groups() else match.group(0)))
-            except ValueError:
-                continue
-        if values:
-            metrics.append(
-                {
-                    "MetricName": definition["Name"],
-                    "Value": values[-1],
-                    "Timestamp": state.to_iso(state.now()),
-                }
-            )
-    return metrics
-
-
-def pack_folder(folder: Path, archive: Path) -> None:
-    """A tar.gz of the folder's content at its root, as SageMaker packs /opt/ml/model."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, mode="w:gz") as bundle:
-        for path in sorted(folder.rglob("*")):
-            bundle.add(path, arcname=str(path.relative_to(folder)), recursive=False)

@@ -1,19 +1,43 @@
 """CreateTrainingJob on this machine: the built-in XGBoost algorithm or a script-mode job.
 
-The contract a script-mode job runs under (and where it was read) is in script_training.py.
+The contract a script-mode job runs under (and where it was read) is in script_training.py;
+this module runs the job and reads its results: metrics from the log, the packed model, and a
+failure reason a user can act on.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
 from smgha.backends.local import jobs, script_training, state
 from smgha.backends.local.container_boot import CONTAINER_PREFIX
 from smgha.backends.local.script_training import ScriptTrainingError, host_path
+
+# Import names whose distribution (what a requirements file lists) is spelled differently.
+DISTRIBUTION_OF_MODULE = {
+    "sklearn": "scikit-learn",
+    "cv2": "opencv-python",
+    "PIL": "Pillow",
+    "yaml": "PyYAML",
+    "skimage": "scikit-image",
+}
+
+MISSING_MODULE = (
+    "AlgorithmError: the entry script imports {module!r}, which this machine lacks. Add "
+    "{package!r} to the requirements file the workflow installs (the requirements-file input, "
+    "e.g. ml/requirements.txt) so the runner installs it before the job runs."
+)
+MISSING_CHANNEL = (
+    "ClientError: the entry script reads the channel {channel!r} ({variable}), but this job "
+    "provides only {provided}. Add an input named {channel!r} to the training step, or stop "
+    "reading it in the script."
+)
 
 
 def run_training(request: dict[str, Any], job: jobs.JobContext) -> dict[str, Any]:
@@ -64,7 +88,7 @@ def _run_script(
 
     log_text = (job.job_dir / state.JOB_OUTPUT_LOG).read_text(encoding="utf-8")
     definitions = (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
-    metrics = script_training.final_metrics(log_text, definitions)
+    metrics = final_metrics(log_text, definitions)
     output = "/".join(
         [request["OutputDataConfig"]["S3OutputPath"].rstrip("/"), job.job_name, "output"]
     )
@@ -101,7 +125,7 @@ def _failure_reason(root: Path, job: jobs.JobContext, channels: list[str]) -> st
     """The script's /opt/ml/output/failure (SageMaker's FailureReason), else a known cause."""
     failure_file = host_path(root, f"{CONTAINER_PREFIX}/output/failure")
     log_text = (job.job_dir / state.JOB_OUTPUT_LOG).read_text(encoding="utf-8")
-    explained = script_training.explain_failure(log_text, channels)
+    explained = explain_failure(log_text, channels)
     if explained:
         return explained
     if failure_file.is_file() and failure_file.read_text(encoding="utf-8").strip():
@@ -111,5 +135,60 @@ def _failure_reason(root: Path, job: jobs.JobContext, channels: list[str]) -> st
 
 def _upload_packed(folder: Path, uri: str, job: jobs.JobContext) -> None:
     archive = job.job_dir / "packed" / Path(uri).name
-    script_training.pack_folder(folder, archive)
+    pack_folder(folder, archive)
     job.s3.put_bytes(uri, archive.read_bytes())
+
+
+# ---- after the run -----------------------------------------------------------------------
+
+
+def explain_failure(log_text: str, channels: list[str]) -> str | None:
+    """A failure users can fix, recognised in the script's output; None for any other."""
+    missing = re.findall(r"ModuleNotFoundError: No module named '([^']+)'", log_text)
+    if missing:
+        module = missing[-1].split(".")[0]
+        package = DISTRIBUTION_OF_MODULE.get(module, module)
+        return MISSING_MODULE.format(module=module, package=package)
+    channel = re.findall(r"KeyError: '(SM_CHANNEL_[A-Z0-9_-]+)'", log_text)
+    if channel:
+        variable = channel[-1]
+        return MISSING_CHANNEL.format(
+            channel=variable.removeprefix("SM_CHANNEL_").lower(),
+            variable=variable,
+            provided=channels or "no channels",
+        )
+    return None
+
+
+def final_metrics(log_text: str, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FinalMetricDataList: each MetricDefinitions regex's last match in the log.
+
+    SageMaker applies the regex to the job's log and reads the first group as the value; a
+    definition that never matches reports nothing. Which match counts as "final" is not
+    documented beyond its name; the last one is taken.
+    """
+    metrics = []
+    for definition in definitions:
+        values = []
+        for match in re.finditer(definition["Regex"], log_text):
+            try:
+                values.append(float(match.group(1) if match.groups() else match.group(0)))
+            except ValueError:
+                continue
+        if values:
+            metrics.append(
+                {
+                    "MetricName": definition["Name"],
+                    "Value": values[-1],
+                    "Timestamp": state.to_iso(state.now()),
+                }
+            )
+    return metrics
+
+
+def pack_folder(folder: Path, archive: Path) -> None:
+    """A tar.gz of the folder's content at its root, as SageMaker packs /opt/ml/model."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, mode="w:gz") as bundle:
+        for path in sorted(folder.rglob("*")):
+            bundle.add(path, arcname=str(path.relative_to(folder)), recursive=False)
