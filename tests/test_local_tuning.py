@@ -139,6 +139,9 @@ def test_a_tuning_step_searches_for_real_and_the_pipeline_registers_the_best_tri
     values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries]
     assert values == sorted(values, reverse=True)  # Maximize: best first
     assert described["BestTrainingJob"] == summaries[0]
+    trial = read_trial(backend, arn, summaries[0]["TrainingJobName"])
+    assert trial["HyperParameters"]["_tuning_objective_metric"] == "validation:auc"
+    assert trial["HyperParameters"]["num_round"] == "10"  # the static ones, with the tuned
     # Each trial drew its own hyperparameters within the ranges.
     tuned = [s["TunedHyperParameters"] for s in summaries]
     assert len({(t["max_depth"], t["eta"]) for t in tuned}) == 4
@@ -159,6 +162,15 @@ def read_described(backend: LocalBackend, execution_arn: str, step: str) -> dict
 
     folder = backend.layout.execution_folder(execution_arn.rsplit("/", 1)[-1])
     return dict(state.read_json(state.Layout.step_job_folder(folder, step) / state.DESCRIBED_FILE))
+
+
+def read_trial(backend: LocalBackend, execution_arn: str, name: str) -> dict[str, Any]:
+    """DescribeTrainingJob of one trial, as the tuning step recorded it."""
+    from smgha.backends.local import state
+
+    folder = backend.layout.execution_folder(execution_arn.rsplit("/", 1)[-1])
+    path = state.Layout.step_job_folder(folder, "Tune") / "trials" / name / state.DESCRIBED_FILE
+    return dict(state.read_json(path))
 
 
 # ---- the draws, pure ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha import definition as defn
-from smgha.backends.local import jobs, state, tuning
+from smgha.backends.local import jobs, state, training, tuning
 from smgha.backends.local.expressions import Evaluator, ExpressionError, lookup
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
@@ -27,7 +27,7 @@ JOB_RUNNERS: dict[
     str, tuple[Callable[[dict[str, Any], jobs.JobContext], dict[str, Any]], str, str]
 ] = {
     "Processing": (jobs.run_processing, "ProcessingJob", "ProcessingJobArn"),
-    "Training": (jobs.run_training, "TrainingJob", "TrainingJobArn"),
+    "Training": (training.run_training, "TrainingJob", "TrainingJobArn"),
     "Tuning": (tuning.run_tuning, "TuningJob", "HyperParameterTuningJobArn"),
     "RegisterModel": (jobs.run_register_model, "RegisterModel", "ModelPackageArn"),
 }

@@ -80,7 +80,7 @@ def run_processing(request: dict[str, Any], job: JobContext) -> dict[str, Any]:
     environment = {**os.environ, **_as_strings(request.get("Environment") or {})}
     timeout = (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400)
     command = [sys.executable, str(BOOT_SCRIPT), str(root), *arguments]
-    _run_logged(command, job, environment, float(timeout))
+    run_logged(command, job, environment, float(timeout))
 
     for entry in outputs:
         target = entry["S3Output"]["S3Uri"]
@@ -103,14 +103,21 @@ def _container_path_mapper(root: Path) -> Callable[[str], Path]:
     return host
 
 
-def _run_logged(command: list[str], job: JobContext, env: dict[str, str], timeout: float) -> None:
-    """Run `command`, streaming its output to the job log; fail with the output's tail."""
+def run_logged(
+    command: list[str],
+    job: JobContext,
+    env: dict[str, str],
+    timeout: float,
+    cwd: Path | None = None,
+) -> None:
+    """Run `command` (in `cwd`, else the job folder), streaming its output to the job log;
+    fail with the output's tail."""
     log_path = job.job_dir / state.JOB_OUTPUT_LOG
     tail: list[str] = []
     with open(log_path, "w", encoding="utf-8") as log_file:
         process = subprocess.Popen(
             command,
-            cwd=job.job_dir,
+            cwd=cwd or job.job_dir,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

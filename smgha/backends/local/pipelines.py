@@ -23,6 +23,7 @@ from smgha.backends.local.executor import (
 )
 from smgha.backends.local.expressions import ExpressionError
 from smgha.backends.local.s3 import LocalS3
+from smgha.backends.local.script_training import missing_entry_script, refusal
 from smgha.errors import StageError
 
 
@@ -60,6 +61,13 @@ class LocalPipelines:
                 f"step types {unsupported} are not emulated; it runs {list(SUPPORTED_STEP_TYPES)}. "
                 "Use backend: sagemaker for this pipeline.",
             )
+        for step in defn.iter_steps(definition["Steps"]):
+            arguments = step.get("Arguments") or {}
+            if step.get("Type") != "Training":
+                continue
+            reason = refusal(arguments) or missing_entry_script(arguments, self.s3)
+            if reason:
+                raise StageError(f"The local backend cannot run step {step['Name']!r}", reason)
         path = self._pipeline_file(name)
         with state.locked(path.with_name(state.LOCK_FILE)):
             existing = state.read_json(path) if path.exists() else None

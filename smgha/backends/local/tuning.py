@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from smgha.backends.local import jobs
+from smgha.backends.local import jobs, state, training
 
 # botocore's HyperParameterTuningJobStrategyType; what this module does with each is above.
 RANDOM_LIKE = ("Random", "Bayesian")
@@ -186,16 +186,24 @@ def _run_trial(
     tuned: dict[str, str],
 ) -> dict[str, Any]:
     """One training job with the tuned hyperparameters; its summary (never raises)."""
-    training = {k: v for k, v in definition.items() if k not in ("HyperParameterRanges", "StaticHyperParameters", "TuningObjective", "DefinitionName")}  # fmt: skip
-    training["HyperParameters"] = {**(definition.get("StaticHyperParameters") or {}), **tuned}
+    request = {k: v for k, v in definition.items() if k not in ("HyperParameterRanges", "StaticHyperParameters", "TuningObjective", "DefinitionName")}  # fmt: skip
+    # SageMaker gives each trial the objective as a hyperparameter too; the training toolkit
+    # keeps it out of a script's arguments (see script_training.py) and the built-in
+    # algorithm ignores it.
+    request["HyperParameters"] = {
+        **(definition.get("StaticHyperParameters") or {}),
+        **tuned,
+        "_tuning_objective_metric": objective["MetricName"],
+    }
     trial = replace(job, job_dir=job.job_dir / "trials" / name, job_name=name)
     trial.job_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"TrainingJobName": name, "TunedHyperParameters": tuned}
     try:
-        described = jobs.run_training(training, trial)
+        described = training.run_training(request, trial)
     except jobs.JobFailed as error:
         job.log(f"tuning: {name} failed: {error}")
         return {**summary, "TrainingJobArn": trial.arn("training-job"), "TrainingJobStatus": "Failed", "FailureReason": str(error), "ObjectiveStatus": "Failed"}  # fmt: skip
+    state.write_json_atomic(trial.job_dir / state.DESCRIBED_FILE, described)
     metrics = {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList") or []}
     summary.update(TrainingJobArn=described["TrainingJobArn"], TrainingJobStatus="Completed")
     if objective["MetricName"] not in metrics:
