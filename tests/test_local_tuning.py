@@ -5,6 +5,7 @@ jobs, ranked as SageMaker ranks them, so that a pipeline registering the best tr
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import random
@@ -248,3 +249,56 @@ def test_a_warm_start_is_refused_with_the_way_out(backend: LocalBackend) -> None
     assert wait_for(backend, arn) == "Failed"
     assert "WarmStartConfig" in backend.pipelines.list_steps(arn)[0].failure_reason
     assert "use the sagemaker backend" in backend.pipelines.list_steps(arn)[0].failure_reason
+
+
+def test_a_tuning_step_over_a_script_mode_estimator_tunes_the_user_s_script(
+    backend: LocalBackend,
+) -> None:
+    """Each trial is a script-mode training job (the v2 SKLearn estimator's request): the
+    tuned C reaches the script as an argument, the objective comes from its log."""
+    from tests.test_script_training import CODE_ARCHIVE, TRAIN_PY, code_archive, v2_training_step
+
+    rows = [f"{i % 2},{(i % 2) * 2 + i / 100:.3f},{i / 50:.3f}" for i in range(40)]
+    for name in ("train", "validation"):
+        backend.objects.put_object(
+            f"s3://{BUCKET}/data/{name}/{name}.csv", "\n".join(rows).encode()
+        )
+    backend.objects.put_object(
+        CODE_ARCHIVE, code_archive({"train.py": TRAIN_PY, "helper.py": "VALUE = 1\n"})
+    )
+    estimator = v2_training_step()["Arguments"]
+    static = {k: v for k, v in estimator["HyperParameters"].items() if k != "C"}
+    arguments = {
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:accuracy"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "C", "MinValue": "0.001", "MaxValue": "10", "ScalingType": "Logarithmic"}]},
+        },
+        "TrainingJobDefinition": {
+            **{k: v for k, v in estimator.items() if k != "HyperParameters"},
+            "StaticHyperParameters": static,
+        },
+    }  # fmt: skip
+    backend.pipelines.upsert_pipeline("s", {"Steps": [{"Name": "Tune", "Type": "Tuning", "Arguments": arguments}]}, "", {})  # fmt: skip
+    arn = backend.pipelines.start_execution("s", {}, os.urandom(16).hex())
+
+    assert wait_for(backend, arn) == "Succeeded", backend.pipelines.list_steps(arn)
+    summaries = read_described(backend, arn, "Tune")["TrainingJobSummaries"]
+    assert [s["ObjectiveStatus"] for s in summaries] == ["Succeeded"] * 3
+    for summary in summaries:
+        trial = read_trial(backend, arn, summary["TrainingJobName"])
+        seen_c = float(summary["TunedHyperParameters"]["C"])
+        assert trial["HyperParameters"]["C"] == summary["TunedHyperParameters"]["C"]
+        assert 0.001 <= seen_c <= 10
+        metric = summary["FinalHyperParameterTuningJobObjectiveMetric"]
+        assert metric["MetricName"] == "validation:accuracy" and 0.0 <= metric["Value"] <= 1.0
+        assert {m["MetricName"] for m in trial["FinalMetricDataList"]} >= {"validation:accuracy"}
+        # The script saw the tuned value on its command line (it records its argv).
+        model = backend.objects.read_object(trial["ModelArtifacts"]["S3ModelArtifacts"])
+        with tarfile.open(fileobj=io.BytesIO(model)) as archive:
+            member = archive.extractfile("seen.json")
+            assert member is not None
+            argv = json.loads(member.read())["argv"]
+        assert argv[argv.index("-C") + 1] == summary["TunedHyperParameters"]["C"]
+        assert "_tuning_objective_metric" not in " ".join(argv)
