@@ -402,3 +402,71 @@ def test_the_server_hosts_script_variants_with_capture_metrics_and_health(
     assert server.request("GET", "/ping")[0] == 503
     status, _, _ = server.invoke(CSV, **{"X-Amzn-SageMaker-Target-Variant": "green"})
     assert status == 200
+
+
+# ---- through the local backend: deploy-endpoint, the deployer's fleet, InvokeEndpoint -------------
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from smgha.backends.local import LocalBackend
+
+    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
+    backend = LocalBackend(region="us-east-1")
+    yield backend
+    for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
+        backend.hosting.delete_endpoint(folder.name)
+
+
+def script_package(local: Any, model_bytes: bytes, code: bytes, version: int) -> str:
+    model, source = (
+        f"s3://smgha-local/models/v{version}/model.tar.gz",
+        f"s3://smgha-local/code/v{version}.tar.gz",
+    )
+    local.objects.put_object(model, tarball({"model.joblib": model_bytes}))
+    local.objects.put_object(source, tarball({"inference.py": code}))
+    return str(local.registry.create_model_package({
+        "ModelPackageGroupName": "churn-models",
+        "ModelApprovalStatus": "Approved",
+        "InferenceSpecification": {"Containers": [{
+            "Image": SKLEARN_IMAGE,
+            "ModelDataUrl": model,
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": source},
+        }]},
+    }))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_deploy_endpoint_serves_a_script_mode_package_on_the_local_backend(
+    local: Any, model_bytes: bytes, classifier: Any
+) -> None:
+    from smgha.stages import deploy_endpoint
+    from tests.stage_helpers import GITHUB_CONTEXT, run_main
+
+    inputs = {
+        "backend": "local",
+        "endpoint-name": "churn-staging",
+        "strategy": "all-at-once",
+        "wait-seconds": "0",
+        "termination-wait-seconds": "0",
+        "timeout-minutes": "3",
+    }
+    package = script_package(local, model_bytes, script(CUSTOM), 1)
+    result = run_main(
+        deploy_endpoint.main, {**inputs, "model-package-arn": package}, **GITHUB_CONTEXT
+    )
+    assert result.code == 0, result.log
+
+    reply = local.hosting.invoke_endpoint("churn-staging", CSV, "text/csv", "text/csv")
+    assert reply.status == 200, reply.body
+    expected = classifier.predict_proba(np.array(ROWS))[:, 1]
+    assert reply.body.decode() == ",".join(f"{p:.6f}" for p in expected)
+
+    # A script without model_fn: the new fleet fails its health check, the live one stays.
+    broken = script_package(local, model_bytes, script("import joblib\n"), 2)
+    result = run_main(
+        deploy_endpoint.main, {**inputs, "model-package-arn": broken}, **GITHUB_CONTEXT
+    )
+    assert result.code == 1
+    assert "defines no usable model_fn" in result.log
+    assert local.hosting.invoke_endpoint("churn-staging", CSV, "text/csv", "text/csv").status == 200
