@@ -353,7 +353,10 @@ def test_the_server_hosts_script_variants_with_capture_metrics_and_health(
     folder, started = server_folder
     s3 = state.Layout(tmp_path / "state").s3
     (s3 / "code-bucket").mkdir(parents=True)
-    (s3 / "code-bucket" / "src.tar.gz").write_bytes(tarball({"inference.py": script(CUSTOM)}))
+    # The worker runs in the source folder; an smgha/ there must not replace the toolkit.
+    shadow = b"raise SystemExit('the source folder smgha ran')\n"
+    source_files = {"inference.py": script(CUSTOM), "smgha/__init__.py": shadow}
+    (s3 / "code-bucket" / "src.tar.gz").write_bytes(tarball(source_files))
     plain = packed(tmp_path, model_bytes, None, "plain")
     with_code = packed(tmp_path, model_bytes, script(MODEL_FN), "with-code")
     source = "s3://code-bucket/src.tar.gz"

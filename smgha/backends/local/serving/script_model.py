@@ -50,6 +50,16 @@ INVOCATION_TIMEOUT_SECONDS = 60.0
 # which then sees the variant Failed with this reason instead of a timeout of its own.
 LOAD_TIMEOUT_SECONDS = 90.0
 MODEL_MOUNT = "/opt/ml/model"
+# How the worker starts: this copy of smgha first on sys.path, never one in the source folder
+# (its cwd) or the workspace, as state.spawn starts the server.
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[4])
+LAUNCH_WORKER = (
+    "import sys\n"
+    "sys.path[0] = sys.argv[1]\n"
+    "sys.argv = sys.argv[1:]\n"
+    "from smgha.backends.local.serving.worker import main\n"
+    "sys.exit(main())\n"
+)
 
 # Messages users act on.
 NOT_A_MODULE = (
@@ -188,7 +198,16 @@ class ScriptModel:
     def _start(self, code: str, model_dir: str, module: str) -> None:
         try:
             self.process = subprocess.Popen(  # noqa: S603 (our own module, fixed arguments)
-                [sys.executable, "-m", worker.__name__, code, model_dir, module, self.framework],
+                [
+                    sys.executable,
+                    "-c",
+                    LAUNCH_WORKER,
+                    PACKAGE_ROOT,
+                    code,
+                    model_dir,
+                    module,
+                    self.framework,
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 cwd=code,

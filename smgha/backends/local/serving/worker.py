@@ -1,6 +1,7 @@
 """The worker process of a script-mode model: the user's inference script runs here only.
 
-    python -m smgha.backends.local.serving.worker <code dir> <model dir> <module> <framework>
+    main() with arguments <code dir> <model dir> <module> <framework>
+    (started by script_model.py with this copy of smgha first on sys.path)
 
 The HTTP server (script_model.py) starts one worker per script-mode model, as the framework
 containers run the script in gunicorn workers and never in their front end, so a crash, a
@@ -264,7 +265,3 @@ def main() -> int:
     os.dup2(devnull, 0)
     os.dup2(2, 1)
     return serve(protocol_in, protocol_out, sys.argv[1:])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
