@@ -132,7 +132,10 @@ def source_folder(
         _unpack(archive, scratch / "code", f"source archive {submitted}")
         return scratch / "code"
     if submitted == MODEL_MOUNT or submitted.startswith(MODEL_MOUNT + "/"):
-        return model_dir / submitted.removeprefix(MODEL_MOUNT).lstrip("/")
+        folder = (model_dir / submitted.removeprefix(MODEL_MOUNT).lstrip("/")).resolve()
+        if not folder.is_relative_to(model_dir.resolve()):  # /opt/ml/model/../..
+            raise ScriptLoadError(IMAGE_FOLDER.format(folder=submitted))
+        return folder
     if not submitted and framework == script_handlers.GENERIC:
         return model_dir / "code"
     raise ScriptLoadError(IMAGE_FOLDER.format(folder=submitted or "/opt/ml/code (the default)"))
@@ -172,6 +175,8 @@ class ScriptModel:
         self.s3_root = s3_root
         self.program = self.environment.get(serving_container.PROGRAM, "")
         self.scratch: Path | None = None
+        # Where the worker imports the script from and what it imports, once loaded.
+        self.code_dir, self.model_dir, self.module = "", "", ""
         self.process: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()  # one request at a time, as one worker takes them
         self.closed = False
@@ -193,9 +198,11 @@ class ScriptModel:
             raise ScriptLoadError(
                 NO_SCRIPT_FILE.format(program=script.name, where=where, names=names)
             )
-        self._start(str(code), str(model_dir), module)
+        self.code_dir, self.model_dir, self.module = str(code), str(model_dir), module
+        self._start()
 
-    def _start(self, code: str, model_dir: str, module: str) -> None:
+    def _start(self) -> None:
+        code, model_dir, module = self.code_dir, self.model_dir, self.module
         try:
             self.process = subprocess.Popen(  # noqa: S603 (our own module, fixed arguments)
                 [
@@ -257,7 +264,7 @@ class ScriptModel:
                 return 503, "text/plain; charset=utf-8", b"The variant was removed."
             try:
                 if self.process is None or self.process.poll() is not None:
-                    self._restart()
+                    self._start()  # model_fn again, as a new gunicorn worker does
                 assert self.process is not None and self.process.stdin is not None
                 head = {"content_type": content_type, "accept": accept}
                 with contextlib.suppress(OSError):  # BrokenPipeError: it ended meanwhile
@@ -266,14 +273,6 @@ class ScriptModel:
             except (WorkerGone, ScriptLoadError) as error:
                 return 500, "text/plain; charset=utf-8", f"Internal Server Error: {error}".encode()
         return int(answer["status"]), str(answer["content_type"]), reply
-
-    def _restart(self) -> None:
-        assert self.scratch is not None
-        model_dir = self.scratch / "model"
-        code = source_folder(
-            self.environment, self.framework, model_dir, self.scratch, self.s3_root
-        )
-        self._start(str(code), str(model_dir), module_name(self.program))
 
     def _stop(self) -> int:
         """Stop the worker; its exit code (negative: the signal)."""
