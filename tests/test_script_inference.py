@@ -12,6 +12,7 @@ import json
 import os
 import tarfile
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -473,3 +474,19 @@ def test_deploy_endpoint_serves_a_script_mode_package_on_the_local_backend(
     assert result.code == 1
     assert "defines no usable model_fn" in result.log
     assert local.hosting.invoke_endpoint("churn-staging", CSV, "text/csv", "text/csv").status == 200
+
+    # A working script replaces it: the new fleet serves, the old one's worker is stopped.
+    reply = local.hosting.invoke_endpoint("churn-staging", CSV, "text/csv", "application/json")
+    old_worker = json.loads(reply.body)["pid"]
+    update = script_package(local, model_bytes, script(MODEL_FN), 3)
+    result = run_main(
+        deploy_endpoint.main, {**inputs, "model-package-arn": update}, **GITHUB_CONTEXT
+    )
+    assert result.code == 0, result.log
+    reply = local.hosting.invoke_endpoint("churn-staging", CSV, "text/csv", "application/json")
+    assert reply.status == 200
+    assert json.loads(reply.body) == classifier.predict(np.array(ROWS, dtype=np.float32)).tolist()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{old_worker}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{old_worker}").exists()

@@ -218,7 +218,7 @@ class ScriptModel:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 cwd=code,
-                env={**os.environ, **self.environment},
+                env={**self._defaults(), **os.environ, **self.environment},
             )
         except OSError as error:
             raise ScriptLoadError(f"the worker for {self.program} cannot start: {error}") from None
@@ -229,6 +229,11 @@ class ScriptModel:
         if "failure" in head:
             self._stop()
             raise ScriptLoadError(str(head["failure"]))
+
+    def _defaults(self) -> dict[str, str]:
+        """Variables the container sets when unset: sagemaker_xgboost_container/serving.py
+        `set_default_serving_env_if_unspecified` (one OpenMP thread per worker)."""
+        return {"OMP_NUM_THREADS": "1"} if self.framework == script_handlers.XGBOOST else {}
 
     def _receive(self, timeout: float, when: str) -> tuple[dict[str, Any], bytes]:
         assert self.process is not None and self.process.stdout is not None
