@@ -214,6 +214,7 @@ class ScriptModel:
                     model_dir,
                     module,
                     self.framework,
+                    str(self.scratch),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

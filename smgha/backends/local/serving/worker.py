@@ -1,6 +1,6 @@
 """The worker process of a script-mode model: the user's inference script runs here only.
 
-    main() with arguments <code dir> <model dir> <module> <framework>
+    main() with arguments <code dir> <model dir> <module> <framework> <scratch folder>
     (started by script_model.py with this copy of smgha first on sys.path)
 
 The HTTP server (script_model.py) starts one worker per script-mode model, as the framework
@@ -13,7 +13,9 @@ then answers one request at a time. Messages both ways are frames: 8 bytes (big-
 lengths of a JSON head and of a body), the head, the body. The first frame the worker writes
 is {"ready": true} or {"failure": "<why the model cannot serve>"}; each request
 {"content_type", "accept"} + body is answered by {"status", "content_type"} + body. End of
-input (the server closed the pipe or died) ends the worker.
+input (the server closed the pipe or died) ends the worker, which then removes the scratch
+folder the server unpacked the model and source into (a server that stops, even by kill -9,
+leaves none behind).
 
 The user's prints must not corrupt the frames: the protocol keeps private copies of the
 pipes, file descriptor 1 becomes stderr and 0 /dev/null before the script is imported.
@@ -25,6 +27,8 @@ import importlib
 import inspect
 import json
 import os
+import shutil
+import signal
 import struct
 import sys
 import threading
@@ -227,7 +231,7 @@ def _load(code_dir: str, model_dir: str, module: str, framework: str) -> tuple[A
 
 
 def serve(protocol_in: IO[bytes], protocol_out: IO[bytes], argv: list[str]) -> int:
-    code_dir, model_dir, module, framework = argv
+    code_dir, model_dir, module, framework, _ = argv
     try:
         handlers, model = _load(code_dir, model_dir, module, framework)
     except ScriptFailure as failure:
@@ -246,17 +250,26 @@ def serve(protocol_in: IO[bytes], protocol_out: IO[bytes], argv: list[str]) -> i
     return 0
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_parent(parent: int, scratch: str) -> None:
     """End the worker when the server ends, even if the script hangs and never reads the
     closed pipe (the server may be killed with no chance to stop its workers)."""
     while os.getppid() == parent:
         time.sleep(1.0)
+    shutil.rmtree(scratch, ignore_errors=True)
     os._exit(1)
 
 
 def main() -> int:
+    scratch = sys.argv[5]
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        # The controller stops an endpoint by SIGTERM to the server's process group.
+        shutil.rmtree(scratch, ignore_errors=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_terminate)
     threading.Thread(
-        target=_exit_with_parent, args=(os.getppid(),), name="parent", daemon=True
+        target=_exit_with_parent, args=(os.getppid(), scratch), name="parent", daemon=True
     ).start()
     # Private copies of the pipes for the frames; the script's stdout goes to stderr.
     protocol_in = os.fdopen(os.dup(0), "rb")
@@ -264,4 +277,7 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
-    return serve(protocol_in, protocol_out, sys.argv[1:])
+    code = serve(protocol_in, protocol_out, sys.argv[1:])
+    if code == 0:  # the server closed the pipe: it has stopped
+        shutil.rmtree(scratch, ignore_errors=True)
+    return code
