@@ -25,7 +25,8 @@ to the package's container (sagemaker/serve/model_builder.py `_script_mode_env_v
 
 Only an empty (or blank) SAGEMAKER_PROGRAM is refused everywhere: it names no script in any
 SageMaker toolkit. A named script is the user's choice and not judged here (an image may
-ship it in /opt/ml/code without SAGEMAKER_SUBMIT_DIRECTORY).
+ship it in /opt/ml/code without SAGEMAKER_SUBMIT_DIRECTORY). The local endpoint serves a named
+script through the inference toolkit's handlers (smgha/backends/local/serving/script_model.py).
 """
 
 from __future__ import annotations

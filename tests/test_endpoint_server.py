@@ -541,8 +541,9 @@ def test_a_container_in_script_mode_fails_its_variant_as_the_container_does(
     )
     assert "ValueError: Empty module name" in reason and "/ping with 500" in reason
     assert variants["script"]["Status"] == "Failed"
-    assert "SAGEMAKER_PROGRAM='inference.py'" in variants["script"]["FailureReason"]
-    assert "runs no inference scripts" in variants["script"]["FailureReason"]
+    # A named script is served (tests/test_script_inference.py): here its source is missing.
+    assert "SAGEMAKER_SUBMIT_DIRECTORY='s3://b/src.tgz'" in variants["script"]["FailureReason"]
+    assert "Upload the script's source as a tar.gz" in variants["script"]["FailureReason"]
     status, _, _ = server.request("GET", "/ping")
     assert status == 503  # the health check fails: the endpoint does not come up
     target = {"X-Amzn-SageMaker-Target-Variant": "no-script"}

@@ -74,6 +74,7 @@ class Deployer:
                 "Weight": float(variant.get("InitialVariantWeight", 1.0)),
                 # The container decides from it whether to serve the built-in algorithm.
                 "Environment": container.get("Environment") or {},
+                "Image": str(container.get("Image") or ""),
             })  # fmt: skip
         return variants
 

@@ -1,4 +1,6 @@
-"""The inference server of one local endpoint: the built-in XGBoost container's contract.
+"""The inference server of one local endpoint: the built-in XGBoost container's contract, and
+script mode (the container's Environment names an inference script, served through the
+inference toolkit's handlers in a worker process per model: script_model.py, worker.py).
 
     python -m smgha.backends.local.serving <endpoint folder>
 
@@ -10,7 +12,7 @@ endpoint. It talks to its controller (deployer.py) through files in the endpoint
 
     {"EndpointName": "churn-staging",
      "Variants": [{"VariantName": "blue-3", "ModelDataPath": "/abs/model.tar.gz", "Weight": 90.0,
-                   "Environment": {"SAGEMAKER_PROGRAM": ""}},
+                   "Environment": {"SAGEMAKER_PROGRAM": ""}, "Image": "<image URI>"},
                   ...],
      "DataCapture": {"Enabled": true, "SamplingPercentage": 100, "Destination": "/abs/dir",
                      "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"],
@@ -19,7 +21,8 @@ endpoint. It talks to its controller (deployer.py) through files in the endpoint
 
     (DataCapture and its CaptureContentTypeHeader and CaptureOptions are optional, and so is a
     variant's Environment: the container's, which decides script mode as the container does,
-    see smgha/serving_container.py.) The server
+    see smgha/serving_container.py, and its Image, which picks the framework container's
+    default handlers for a script, see script_handlers.py.) The server
     re-reads it when it changes (a background thread compares its stat every 0.2 s) and at once
     on SIGHUP. New or changed models load while the previous routing keeps serving; the new
     routing (weights, variants, capture) replaces it in one step once they have loaded, and
@@ -53,10 +56,14 @@ HTTP, on 127.0.0.1 port $SMGHA_ENDPOINT_PORT (or an ephemeral port), HTTP/1.1 ke
     GET  /_smgha/status     pid, port, health, data capture, why serving.json was not applied
 
 Standard library, numpy and xgboost only; xgboost is imported without scikit-learn (which
-would pull in scipy.stats and pandas, ~2 s of start-up) and only when a model is loaded.
+would pull in scipy.stats and pandas, ~2 s of start-up) and only when a model is loaded. A
+script-mode model's code (and whatever it imports) runs only in its worker process, whose
+stderr (the script's prints included) goes to the server's.
 
 The modules, by responsibility: spec (serving.json), model (loading and predicting),
-inference (the container's answer to one request), metrics, routing (variants and weights),
+inference (the container's answer to one request), script_model (a script-mode model's source
+and worker process), worker (the worker process), script_handlers (the framework containers'
+default handlers), metrics, routing (variants and weights),
 capture (data capture files), endpoint (reloads, invocations, the controller's views),
 http_server (the handler and server), main (the process: arguments, lock, signals,
 server.json); __main__ runs main.

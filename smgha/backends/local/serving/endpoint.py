@@ -28,6 +28,8 @@ class Endpoint:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.serving_file = folder / state.SERVING_FILE
+        # Script-mode models read their source archive (an s3:// URI) from the local S3.
+        self.s3_root = state.Layout.of_endpoint_folder(folder).s3
         self.table = RoutingTable(None, ())
         self.metrics = Metrics()
         self.capture = CaptureWriter()
@@ -76,11 +78,14 @@ class Endpoint:
                 current is not None
                 and current.model.path == variant.model_path
                 and current.model.environment == dict(variant.environment)
+                and current.model.image == variant.image
                 and current.model.fingerprint == fingerprint(variant.model_path)
             ):
                 models[variant.name] = current.model  # unchanged: keep it (a failure too)
             else:
-                models[variant.name] = Model(variant.model_path, dict(variant.environment))
+                models[variant.name] = Model(
+                    variant.model_path, dict(variant.environment), variant.image, self.s3_root
+                )
                 to_load.append((variant, models[variant.name]))
 
         if to_load:
@@ -111,6 +116,10 @@ class Endpoint:
                 for v in spec.variants
             ),
         )
+        kept = {id(m) for m in models.values()}
+        for route in old.routes:  # a dropped script-mode model stops its worker
+            if id(route.model) not in kept:
+                route.model.close()
         capture = spec.capture
         self.capture.keep_only(
             {(capture.destination, spec.endpoint_name, v.name) for v in spec.variants}

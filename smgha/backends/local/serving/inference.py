@@ -105,11 +105,15 @@ def response_type(accept: str) -> str:
 
 
 def answer(model: Model, body: bytes, content_type: str, accept: str) -> Reply:
-    """What the built-in XGBoost container answers to POST /invocations."""
+    """What the container answers to POST /invocations: the built-in XGBoost algorithm's,
+    or the user's inference script's through its handlers."""
     if model.status != IN_SERVICE:
         # The container's app raises on each request when it cannot serve (a model it cannot
         # load, script mode without a script), which gunicorn answers with 500.
         return Reply(500, f"Internal Server Error: {model.failure_reason}".encode())
+    if model.script is not None:  # the user's handlers answer, in the model's worker process
+        status, reply_type, reply = model.script.invoke(body, content_type, accept)
+        return Reply(status, reply, reply_type)
     if not body:
         return Reply(204)
     try:

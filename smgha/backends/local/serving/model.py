@@ -1,4 +1,5 @@
-"""One variant's model: the model.tar.gz of the built-in XGBoost algorithm, loaded to predict."""
+"""One variant's model: the model.tar.gz of the built-in XGBoost algorithm, loaded to predict,
+or a script-mode model served by its worker process (script_model.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import tarfile
 import threading
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smgha import serving_container
+from smgha.backends.local.serving.script_model import ScriptLoadError, ScriptModel
 
 if TYPE_CHECKING:
     from xgboost import Booster
@@ -126,19 +128,12 @@ def fingerprint(path: str) -> tuple[int, int] | None:
 
 
 def container_mode_failure(environment: Mapping[str, str]) -> str:
-    """'' when the container would serve the built-in algorithm; else why this server cannot
-    serve what the container would (see smgha/serving_container.py for the sources)."""
+    """'' when the container can serve; else why not: script mode with no script (see
+    smgha/serving_container.py for the sources). A named script is served by script_model.py."""
     empty = serving_container.script_mode_without_script(environment)
     if empty:
         return (
             f"script mode with no script ({empty}): {serving_container.EMPTY_PROGRAM_CONSEQUENCE}"
-        )
-    if serving_container.serves_a_user_script(environment):
-        program = environment[serving_container.PROGRAM]
-        return (
-            f"{serving_container.PROGRAM}={program!r} asks the container to serve through a user "
-            "script; the local endpoint serves the built-in algorithm only and runs no "
-            "inference scripts"
         )
     return ""
 
@@ -146,9 +141,20 @@ def container_mode_failure(environment: Mapping[str, str]) -> str:
 class Model:
     """One variant's model, loaded once and shared by every routing table that keeps it."""
 
-    def __init__(self, path: str, environment: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        environment: Mapping[str, str] | None = None,
+        image: str = "",
+        s3_root: Path | None = None,
+    ) -> None:
         self.path = path
         self.environment = dict(environment or {})
+        self.image = image
+        # Where s3:// URIs of the container's environment are read (SAGEMAKER_SUBMIT_DIRECTORY).
+        self.s3_root = s3_root
+        # The worker of a script-mode model (SAGEMAKER_PROGRAM names a script), else None.
+        self.script: ScriptModel | None = None
         self.fingerprint = fingerprint(path)
         self.status = LOADING
         self.failure_reason = ""
@@ -162,6 +168,9 @@ class Model:
         if failure:
             self.status, self.failure_reason = FAILED, failure
             return
+        if serving_container.serves_a_user_script(self.environment):
+            self._load_script()
+            return
         try:
             self.booster = read_booster(self.path)
         except ModelLoadError as error:
@@ -171,6 +180,25 @@ class Model:
             self.failure_reason = f"unexpected error loading {self.path}: {first_line(error)}"
         else:
             self.status = IN_SERVICE
+
+    def _load_script(self) -> None:
+        self.script = ScriptModel(self.path, self.environment, self.image, self.s3_root)
+        try:
+            self.script.load()
+        except ScriptLoadError as error:
+            self.status, self.failure_reason = FAILED, str(error)
+        except Exception as error:  # anything else is still this variant's failure
+            self.status = FAILED
+            self.failure_reason = f"unexpected error loading {self.path}: {first_line(error)}"
+        else:
+            self.status = IN_SERVICE
+            return
+        self.script.close()
+
+    def close(self) -> None:
+        """Stop the worker of a script-mode model (a built-in model holds no process)."""
+        if self.script is not None:
+            self.script.close()
 
     def predict(self, rows: FloatRows) -> Any:
         assert self.booster is not None

@@ -15,6 +15,8 @@ class VariantSpec:
     weight: float
     # The container's Environment, as sorted (name, value) pairs.
     environment: tuple[tuple[str, str], ...] = ()
+    # The container's image URI: which framework's default handlers a script gets.
+    image: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,12 @@ def parse_serving(data: Any) -> ServingSpec:
             isinstance(k, str) and isinstance(v, str) for k, v in environment.items()
         ):
             raise ValueError(f"Variants[{index}].Environment must map names to strings")
-        variants.append(VariantSpec(name, path, float(weight), tuple(sorted(environment.items()))))
+        image = entry.get("Image", "")
+        if not isinstance(image, str):
+            raise ValueError(f"Variants[{index}].Image must be a string")
+        variants.append(
+            VariantSpec(name, path, float(weight), tuple(sorted(environment.items())), image)
+        )
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ValueError(f"VariantName values must be unique: {names}")
