@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smgha.backends.local import state
 from smgha.backends.local.container_boot import CONTAINER_PREFIX
 from smgha.backends.local.s3 import LocalS3, S3UriError
 
@@ -271,7 +272,7 @@ def write_config_files(root: Path, request: dict[str, Any]) -> dict[str, Any]:
         "resourceconfig.json": resource_config,
     }
     for name, content in files.items():
-        (config / name).write_text(json.dumps(content), encoding="utf-8")
+        state.write_bytes_atomic(config / name, json.dumps(content).encode("utf-8"))
     return {"resource": resource_config, "input_data": input_data_config}
 
 
