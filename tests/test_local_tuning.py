@@ -10,7 +10,6 @@ import math
 import os
 import random
 import tarfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 from smgha.backends.local import LocalBackend, jobs, tuning
+from tests.test_local_backend import wait_for
 
 REGION = "us-east-1"
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -27,17 +27,6 @@ BUCKET = "smgha-local"
 @pytest.fixture
 def backend(tmp_path: Path) -> LocalBackend:
     return LocalBackend(region=REGION, root=tmp_path / "state")
-
-
-def wait_for(backend: LocalBackend, arn: str, seconds: float = 120.0) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        record = backend.pipelines.describe_execution(arn)
-        if record.finished:
-            return record.status
-        time.sleep(0.05)
-    backend.pipelines.stop_execution(arn)
-    raise AssertionError(f"{arn} did not finish within {seconds}s")
 
 
 def put_data(backend: LocalBackend) -> None:
@@ -131,7 +120,7 @@ def test_a_tuning_step_searches_for_real_and_the_pipeline_registers_the_best_tri
     backend.pipelines.upsert_pipeline("tuned", definition, "", {})
     arn = backend.pipelines.start_execution("tuned", {}, os.urandom(16).hex())
 
-    assert wait_for(backend, arn) == "Succeeded", backend.pipelines.list_steps(arn)
+    assert wait_for(backend, arn, 120.0) == "Succeeded", backend.pipelines.list_steps(arn)
     steps = {step.name: step for step in backend.pipelines.list_steps(arn)}
     assert ":hyper-parameter-tuning-job/" in steps["Tune"].metadata["TuningJob"]["Arn"]
     described = read_described(backend, arn, "Tune")
@@ -233,7 +222,7 @@ def test_a_tuning_job_whose_every_trial_fails_fails_its_step_with_the_reason(
     backend.pipelines.upsert_pipeline("t", {"Steps": [{"Name": "Tune", "Type": "Tuning", "Arguments": arguments}]}, "", {})  # fmt: skip
     arn = backend.pipelines.start_execution("t", {}, os.urandom(16).hex())
 
-    assert wait_for(backend, arn) == "Failed"
+    assert wait_for(backend, arn, 120.0) == "Failed"
     reason = backend.pipelines.list_steps(arn)[0].failure_reason
     assert reason == (
         "no training job of the tuning job succeeded: "
@@ -246,7 +235,7 @@ def test_a_warm_start_is_refused_with_the_way_out(backend: LocalBackend) -> None
     backend.pipelines.upsert_pipeline("w", {"Steps": [{"Name": "Tune", "Type": "Tuning", "Arguments": arguments}]}, "", {})  # fmt: skip
     arn = backend.pipelines.start_execution("w", {}, os.urandom(16).hex())
 
-    assert wait_for(backend, arn) == "Failed"
+    assert wait_for(backend, arn, 120.0) == "Failed"
     assert "WarmStartConfig" in backend.pipelines.list_steps(arn)[0].failure_reason
     assert "use the sagemaker backend" in backend.pipelines.list_steps(arn)[0].failure_reason
 
@@ -283,7 +272,7 @@ def test_a_tuning_step_over_a_script_mode_estimator_tunes_the_user_s_script(
     backend.pipelines.upsert_pipeline("s", {"Steps": [{"Name": "Tune", "Type": "Tuning", "Arguments": arguments}]}, "", {})  # fmt: skip
     arn = backend.pipelines.start_execution("s", {}, os.urandom(16).hex())
 
-    assert wait_for(backend, arn) == "Succeeded", backend.pipelines.list_steps(arn)
+    assert wait_for(backend, arn, 120.0) == "Succeeded", backend.pipelines.list_steps(arn)
     summaries = read_described(backend, arn, "Tune")["TrainingJobSummaries"]
     assert [s["ObjectiveStatus"] for s in summaries] == ["Succeeded"] * 3
     for summary in summaries:

@@ -8,7 +8,7 @@ import pickle
 import sys
 import tarfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -171,29 +171,30 @@ class Model:
         if serving_container.serves_a_user_script(self.environment):
             self._load_script()
             return
-        try:
-            self.booster = read_booster(self.path)
-        except ModelLoadError as error:
-            self.status, self.failure_reason = FAILED, str(error)
-        except Exception as error:  # anything else is still this variant's failure
-            self.status = FAILED
-            self.failure_reason = f"unexpected error loading {self.path}: {first_line(error)}"
-        else:
-            self.status = IN_SERVICE
+        self._record_load(self._read_booster, ModelLoadError)
+
+    def _read_booster(self) -> None:
+        self.booster = read_booster(self.path)
 
     def _load_script(self) -> None:
         self.script = ScriptModel(self.path, self.environment, self.image, self.s3_root)
+        if not self._record_load(self.script.load, ScriptLoadError):
+            self.script.close()
+
+    def _record_load(self, load: Callable[[], object], expected: type[Exception]) -> bool:
+        """Run `load`: the variant is InService, or Failed with the reason (an `expected`
+        error says it; anything else is still this variant's failure). True when loaded."""
         try:
-            self.script.load()
-        except ScriptLoadError as error:
+            load()
+        except expected as error:
             self.status, self.failure_reason = FAILED, str(error)
-        except Exception as error:  # anything else is still this variant's failure
+            return False
+        except Exception as error:
             self.status = FAILED
             self.failure_reason = f"unexpected error loading {self.path}: {first_line(error)}"
-        else:
-            self.status = IN_SERVICE
-            return
-        self.script.close()
+            return False
+        self.status = IN_SERVICE
+        return True
 
     def close(self) -> None:
         """Stop the worker of a script-mode model (a built-in model holds no process)."""
