@@ -215,6 +215,7 @@ class Baseline:
     statistics: dict[str, Any] | None = None
     constraints: dict[str, Any] | None = None
     job: dict[str, Any] | None = None
+    features: bytes = b""  # the job's input (features_csv), uploaded before it starts
 
 
 def plan_baseline(
@@ -235,7 +236,7 @@ def plan_baseline(
     features = features_csv(dataset, header)
     environment = kind.baseline_environment(header)
     request = job_request(endpoint, files, features, environment, settings)
-    return Baseline(files, dataset, header, threshold, job=request)
+    return Baseline(files, dataset, header, threshold, job=request, features=features)
 
 
 def produce(
@@ -259,13 +260,12 @@ def produce(
         return baseline.statistics
     if baseline.job is None:
         raise ValueError("a Baseline holds either statistics and constraints or a job")
-    features = features_csv(dataset, baseline.header)
     run_job(
         jobs,
         objects,
         baseline.job,
         files,
-        features,
+        baseline.features,
         timeout_seconds,
         poll_seconds,
         log,
