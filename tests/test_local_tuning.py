@@ -204,6 +204,7 @@ def test_grid_runs_every_categorical_combination_and_bayesian_runs_as_random_sea
         ("Random", {}, {"MaxNumberOfTrainingJobs": 0}, "MaxNumberOfTrainingJobs must be at least 1"),
         ("Random", {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0", "MaxValue": "1", "ScalingType": "Logarithmic"}]}, {"MaxNumberOfTrainingJobs": 1}, "Logarithmic scaling needs MinValue above 0"),
         ("Random", {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.5", "MaxValue": "0.1"}]}, {"MaxNumberOfTrainingJobs": 1}, "MinValue 0.5 is above MaxValue 0.1"),
+        ("Random", {"IntegerParameterRanges": [{"Name": "depth", "MinValue": "0", "MaxValue": "0", "ScalingType": "ReverseLogarithmic"}]}, {"MaxNumberOfTrainingJobs": 1}, "integer range takes Auto, Linear or Logarithmic"),
     ],
 )  # fmt: skip
 def test_what_the_local_tuner_cannot_run_is_refused_by_name(

@@ -138,6 +138,13 @@ def _candidates(
 def _draw(ranges: dict[str, Any], draw: random.Random) -> dict[str, str]:
     tuned: dict[str, str] = {}
     for spec in ranges.get("IntegerParameterRanges") or []:
+        # botocore's IntegerParameterRange.ScalingType lists Auto, Linear and Logarithmic only
+        # (ReverseLogarithmic is for continuous ranges within [0, 1)): refused as SageMaker would.
+        if spec.get("ScalingType") == "ReverseLogarithmic":
+            raise jobs.JobFailed(
+                f"parameter range {spec['Name']}: an integer range takes Auto, Linear or "
+                "Logarithmic scaling, not ReverseLogarithmic"
+            )
         value = _scaled(spec, draw)
         tuned[spec["Name"]] = str(
             min(int(spec["MaxValue"]), max(int(spec["MinValue"]), round(value)))
