@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tarfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from smgha.backends.local.serving import script_model
 from smgha.backends.local.serving.inference import answer
 from smgha.backends.local.serving.model import FAILED, IN_SERVICE, Model
 from smgha.backends.local.state import SERVING_FILE
-from tests.test_endpoint_server import Server
+from tests.test_endpoint_server import Server, tarball
 
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -67,16 +66,6 @@ def output_fn(prediction, accept):
 
 def script(text: str) -> bytes:
     return textwrap.dedent(text).encode()
-
-
-def tarball(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, body in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            archive.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ contract (SDK v2 hyperparameters and SDK v3 ModelTrainer request shapes), and ea
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tarfile
@@ -18,6 +17,7 @@ from botocore.awsrequest import AWSResponse
 from smgha import definition as defn
 from smgha.backends.local import LocalBackend, script_training, training
 from smgha.errors import StageError
+from tests.test_endpoint_server import tarball
 from tests.test_pipeline_definition import FakeAws, offline  # noqa: F401 (a fixture)
 
 REGION = "us-east-1"
@@ -83,14 +83,7 @@ def backend(tmp_path: Path) -> LocalBackend:
 
 
 def code_archive(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            body = textwrap.dedent(text).encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            archive.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
+    return tarball({name: textwrap.dedent(text).encode() for name, text in files.items()})
 
 
 def channel(name: str, uri: str) -> dict[str, Any]:
