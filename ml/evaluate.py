@@ -1,8 +1,11 @@
 """SageMaker processing step: score the trained model on the held-out test split.
 
-This file runs as `python3 evaluate.py` inside the SageMaker XGBoost container, so it is a
-standalone script (xgboost, pandas, numpy, scikit-learn; no project module) and every path
-comes from the command line, with the container's mount points as defaults.
+This file runs as `python3 evaluate.py` inside a SageMaker container, so it is a standalone
+script (pandas, numpy, scikit-learn; no project module) and every path comes from the command
+line, with the container's mount points as defaults. It scores either model the reference
+pipelines train: the built-in XGBoost algorithm's `xgboost-model` (ml/pipeline.py, run in the
+XGBoost container; xgboost is imported only then) or the scikit-learn model's `model.joblib`
+(ml/sklearn_pipeline.py, run in the scikit-learn container, which has no xgboost).
 
 It writes `evaluation.json` in the layout of SageMaker Model Monitor's model-quality report
 (`binary_classification_metrics.<metric>.value`), which is what the pipeline's condition
@@ -14,16 +17,17 @@ step reads with `JsonGet` and what the model registry shows as model metrics.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import pickle
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
-import xgboost
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -36,6 +40,8 @@ from sklearn.metrics import (
 MODEL_ARCHIVE = "model.tar.gz"
 # The name under which SageMaker's built-in XGBoost algorithm stores the booster.
 MODEL_MEMBER = "xgboost-model"
+# The name under which ml/sklearn_model/train.py stores its scikit-learn estimator.
+JOBLIB_MEMBER = "model.joblib"
 TEST_FILE = "test.csv"
 REPORT_FILE = "evaluation.json"
 
@@ -45,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model-dir",
         default="/opt/ml/processing/model",
-        help=f"directory holding {MODEL_ARCHIVE} (with a member {MODEL_MEMBER})",
+        help=f"directory holding {MODEL_ARCHIVE} (with a member {MODEL_MEMBER} or {JOBLIB_MEMBER})",
     )
     parser.add_argument(
         "--test-dir",
@@ -75,8 +81,9 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def read_model_bytes(archive: Path) -> bytes:
-    """The bytes of the `xgboost-model` member of `archive`, read without extracting.
+def read_model(archive: Path) -> tuple[str, bytes]:
+    """The name and bytes of the model member of `archive` (`xgboost-model` or
+    `model.joblib`, at any depth), read without extracting.
 
     Reading in Python (rather than extracting and handing a path to xgboost) keeps every file
     access in Python, where the local runner can remap container paths; xgboost's native code
@@ -86,22 +93,44 @@ def read_model_bytes(archive: Path) -> bytes:
         fail(f"model archive {archive} does not exist")
     with tarfile.open(archive, "r:*") as tar:
         members = [member for member in tar.getmembers() if member.isfile()]
-        for member in members:
-            if Path(member.name).name == MODEL_MEMBER:
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    return handle.read()
+        for wanted in (MODEL_MEMBER, JOBLIB_MEMBER):
+            for member in members:
+                if Path(member.name).name == wanted:
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        return wanted, handle.read()
     names = ", ".join(member.name for member in members) or "nothing"
-    fail(f"{archive} has no member {MODEL_MEMBER} (it holds {names})")
+    fail(f"{archive} has no member {MODEL_MEMBER} or {JOBLIB_MEMBER} (it holds {names})")
 
 
-def load_booster(raw: bytes) -> xgboost.Booster:
-    """A booster from the bytes of a saved model: xgboost's own format, else a pickle.
+def load_predictor(name: str, raw: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from feature rows to churn probabilities, for the model member `name`.
+
+    The archive is the output of this pipeline's own training step, so unpickling it trusts
+    nothing new.
+    """
+    if name == JOBLIB_MEMBER:
+        import joblib
+
+        estimator = joblib.load(io.BytesIO(raw))
+        if not hasattr(estimator, "predict_proba"):
+            fail(f"{JOBLIB_MEMBER} holds a {type(estimator).__name__}, which has no predict_proba")
+        print(f"model: scikit-learn {type(estimator).__name__}")
+        return lambda features: estimator.predict_proba(features)[:, 1]
+    import xgboost
+
+    booster = load_booster(raw)
+    return lambda features: booster.predict(xgboost.DMatrix(features))
+
+
+def load_booster(raw: bytes) -> Any:
+    """An xgboost Booster from the bytes of a saved model: xgboost's own format, else a pickle.
 
     Current containers save with `Booster.save_model` (JSON or UBJSON); older built-in
-    containers (0.90, 1.0) pickled the booster instead. The archive is the output of this
-    pipeline's own training step, so unpickling it trusts nothing new.
+    containers (0.90, 1.0) pickled the booster instead.
     """
+    import xgboost
+
     booster = xgboost.Booster()
     try:
         booster.load_model(bytearray(raw))
@@ -172,12 +201,12 @@ def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float) ->
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    booster = load_booster(read_model_bytes(Path(args.model_dir) / MODEL_ARCHIVE))
+    predict = load_predictor(*read_model(Path(args.model_dir) / MODEL_ARCHIVE))
     labels, features = read_test(Path(args.test_dir))
 
-    probabilities = booster.predict(xgboost.DMatrix(features))
+    probabilities = np.asarray(predict(features))
     if probabilities.ndim != 1 or probabilities.min() < 0.0 or probabilities.max() > 1.0:
-        fail("the model does not predict probabilities: train it with binary:logistic")
+        fail("the model does not predict probabilities (XGBoost: train it with binary:logistic)")
 
     report = evaluate(labels, probabilities, args.threshold)
     metrics = report["binary_classification_metrics"]

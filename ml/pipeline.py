@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 from sagemaker.core import image_uris
@@ -58,14 +60,19 @@ from sagemaker.core.shapes import (
 from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
 from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.core.workflow.parameters import (
+    Parameter,
+    ParameterFloat,
+    ParameterInteger,
+    ParameterString,
+)
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.core.workflow.properties import PropertyFile
 from sagemaker.mlops.workflow.condition_step import ConditionStep
 from sagemaker.mlops.workflow.fail_step import FailStep
 from sagemaker.mlops.workflow.model_step import ModelStep
 from sagemaker.mlops.workflow.pipeline import Pipeline
-from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
+from sagemaker.mlops.workflow.steps import ProcessingStep, Step, TrainingStep
 from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
 
@@ -93,7 +100,7 @@ def get_pipeline(
     base_job_prefix: str = "churn",
     sagemaker_session=None,
 ) -> Pipeline:
-    """Return the churn training pipeline.
+    """Return the churn training pipeline, trained by SageMaker's built-in XGBoost algorithm.
 
     Args:
         region: AWS region, e.g. "us-east-1" (image URIs and the session's region).
@@ -106,236 +113,327 @@ def get_pipeline(
         sagemaker_session: A PipelineSession. When None, one is created for `region`
             and `default_bucket` (the tests pass one that answers AWS calls locally).
     """
-    if sagemaker_session is None:
-        sagemaker_session = PipelineSession(
-            boto_session=boto3.Session(region_name=region),
-            default_bucket=default_bucket,
-        )
+    churn = Churn.create(region, role, default_bucket, base_job_prefix, sagemaker_session)
+    return churn.pipeline(pipeline_name, model_package_group_name, xgboost_algorithm(churn))
 
-    # ------------------------------------------------------------------ parameters
-    # Each parameter can be overridden when an execution is started.
-    input_data_url = ParameterString(
-        name="InputDataUrl",
-        default_value=f"s3://{default_bucket}/{base_job_prefix}/data/churn.csv",
-    )
-    processing_instance_type = ParameterString(
-        name="ProcessingInstanceType", default_value="ml.m5.xlarge"
-    )
-    training_instance_type = ParameterString(
-        name="TrainingInstanceType", default_value="ml.m5.xlarge"
-    )
-    model_approval_status = ParameterString(
-        name="ModelApprovalStatus", default_value="PendingManualApproval"
-    )
-    accuracy_threshold = ParameterFloat(name="AccuracyThreshold", default_value=0.8)
-    # XGBoost hyperparameters.
+
+def xgboost_algorithm(churn: Churn) -> Algorithm:
+    """The built-in XGBoost algorithm: an image and hyperparameters, no training script."""
+    # Each hyperparameter is a pipeline parameter: it can be overridden per execution.
     max_depth = ParameterInteger(name="MaxDepth", default_value=5)
     eta = ParameterFloat(name="Eta", default_value=0.2)
     num_round = ParameterInteger(name="NumRound", default_value=100)
     subsample = ParameterFloat(name="Subsample", default_value=0.8)
     min_child_weight = ParameterInteger(name="MinChildWeight", default_value=1)
-
-    # --------------------------------------------------------------------- images
-    sklearn_image = image_uris.retrieve(
-        framework="sklearn",
-        region=region,
-        version=SKLEARN_VERSION,
-        py_version="py3",
-        instance_type="ml.m5.xlarge",
-    )
-    xgboost_image = image_uris.retrieve(framework="xgboost", region=region, version=XGBOOST_VERSION)
-
-    # ------------------------------------------------------------- PreprocessData
-    # Splits the raw CSV into train/validation/test. Under a PipelineSession, run()
-    # starts no job: it returns the arguments of the step.
-    preprocessor = ScriptProcessor(
-        role=role,
-        image_uri=sklearn_image,
-        command=["python3"],
-        instance_type=processing_instance_type,
-        instance_count=1,
-        base_job_name=f"{base_job_prefix}-preprocess",
-        sagemaker_session=sagemaker_session,
-    )
-    step_preprocess = ProcessingStep(
-        name="PreprocessData",
-        step_args=preprocessor.run(
-            # Pass `code` by keyword: the SDK hashes it (for a stable S3 location) only
-            # then; passed positionally it lands under a timestamped job name instead.
-            code=PREPROCESS_SCRIPT,
-            # The SDK also mounts the script at /opt/ml/processing/input/code/, so the
-            # input directory holds a `code/` subdirectory next to the data.
-            inputs=[_s3_input("input", input_data_url, f"{PROCESSING_DIR}/input")],
-            outputs=[
-                _s3_output("train", f"{PROCESSING_DIR}/train"),
-                _s3_output("validation", f"{PROCESSING_DIR}/validation"),
-                _s3_output("test", f"{PROCESSING_DIR}/test"),
-            ],
-            arguments=[
-                "--input-dir",
-                f"{PROCESSING_DIR}/input",
-                "--output-dir",
-                PROCESSING_DIR,
-            ],
-        ),
-    )
-    preprocess_outputs = step_preprocess.properties.ProcessingOutputConfig.Outputs
-
-    # ----------------------------------------------------------------- TrainModel
-    # The built-in XGBoost algorithm: an image and hyperparameters, no training script.
-    trainer = ModelTrainer(
-        training_image=xgboost_image,
-        role=role,
-        base_job_name=f"{base_job_prefix}-train",
-        compute=Compute(instance_type=training_instance_type, instance_count=1),
-        output_data_config=OutputDataConfig(
-            s3_output_path=f"s3://{default_bucket}/{base_job_prefix}/models"
-        ),
-        hyperparameters={
-            "objective": "binary:logistic",
-            "eval_metric": "auc",
-            # The training API takes hyperparameters as strings: to_string() converts
-            # the numeric parameters when the pipeline runs.
-            "num_round": num_round.to_string(),
-            "max_depth": max_depth.to_string(),
-            "eta": eta.to_string(),
-            "subsample": subsample.to_string(),
-            "min_child_weight": min_child_weight.to_string(),
-        },
-        sagemaker_session=sagemaker_session,
-    )
-    step_train = TrainingStep(
-        name="TrainModel",
-        step_args=trainer.train(
-            input_data_config=[
-                InputData(
-                    channel_name="train",
-                    data_source=preprocess_outputs["train"].S3Output.S3Uri,
-                    content_type="text/csv",
-                ),
-                InputData(
-                    channel_name="validation",
-                    data_source=preprocess_outputs["validation"].S3Output.S3Uri,
-                    content_type="text/csv",
-                ),
-            ]
-        ),
-    )
-    model_artifacts = step_train.properties.ModelArtifacts.S3ModelArtifacts
-
-    # -------------------------------------------------------------- EvaluateModel
-    # Scores the model on the test split and writes evaluation.json, which the
-    # CheckAccuracy step reads through this property file.
-    evaluation_report = PropertyFile(
-        name="EvaluationReport", output_name="evaluation", path="evaluation.json"
-    )
-    evaluator = ScriptProcessor(
-        role=role,
-        image_uri=xgboost_image,
-        command=["python3"],
-        instance_type=processing_instance_type,
-        instance_count=1,
-        base_job_name=f"{base_job_prefix}-evaluate",
-        sagemaker_session=sagemaker_session,
-    )
-    step_evaluate = ProcessingStep(
-        name="EvaluateModel",
-        step_args=evaluator.run(
-            code=EVALUATE_SCRIPT,
-            inputs=[
-                _s3_input("model", model_artifacts, f"{PROCESSING_DIR}/model"),
-                _s3_input(
-                    "test", preprocess_outputs["test"].S3Output.S3Uri, f"{PROCESSING_DIR}/test"
-                ),
-            ],
-            outputs=[_s3_output("evaluation", f"{PROCESSING_DIR}/evaluation")],
-            arguments=[
-                "--model-dir",
-                f"{PROCESSING_DIR}/model",
-                "--test-dir",
-                f"{PROCESSING_DIR}/test",
-                "--output-dir",
-                f"{PROCESSING_DIR}/evaluation",
-            ],
-        ),
-        property_files=[evaluation_report],
+    xgboost_image = image_uris.retrieve(
+        framework="xgboost", region=churn.region, version=XGBOOST_VERSION
     )
 
-    # -------------------------------------------------------------- RegisterModel
-    # Registers the trained model (XGBoost image + model.tar.gz) in the model registry,
-    # with the evaluation report attached as its model-quality statistics.
-    evaluation_s3_uri = step_evaluate.properties.ProcessingOutputConfig.Outputs[
-        "evaluation"
-    ].S3Output.S3Uri
-    model_metrics = ModelMetrics(
-        model_statistics=MetricsSource(
-            s3_uri=Join(on="/", values=[evaluation_s3_uri, "evaluation.json"]),
-            content_type="application/json",
+    def train(train_data, validation_data) -> Training:
+        trainer = ModelTrainer(
+            training_image=xgboost_image,
+            role=churn.role,
+            base_job_name=f"{churn.base_job_prefix}-train",
+            compute=Compute(instance_type=churn.training_instance_type, instance_count=1),
+            output_data_config=OutputDataConfig(s3_output_path=churn.models_uri),
+            hyperparameters={
+                "objective": "binary:logistic",
+                "eval_metric": "auc",
+                # The training API takes hyperparameters as strings: to_string() converts
+                # the numeric parameters when the pipeline runs.
+                "num_round": num_round.to_string(),
+                "max_depth": max_depth.to_string(),
+                "eta": eta.to_string(),
+                "subsample": subsample.to_string(),
+                "min_child_weight": min_child_weight.to_string(),
+            },
+            sagemaker_session=churn.session,
         )
-    )
-    model = ModelBuilder(
-        image_uri=xgboost_image,
-        s3_model_data_url=model_artifacts,
-        role_arn=role,
-        sagemaker_session=sagemaker_session,
-        # Without this the SDK adds script-mode variables with EMPTY values
-        # (SAGEMAKER_PROGRAM="", SAGEMAKER_SUBMIT_DIRECTORY="") to the container, and the
-        # XGBoost container treats any SAGEMAKER_PROGRAM as a user script to import: the
-        # endpoint fails its health check, and deploy-endpoint refuses such a package
-        # (sources in smgha/serving_container.py).
-        dependencies=None,
-    )
-    step_register = ModelStep(
-        name="RegisterModel",
-        step_args=model.register(
-            model_package_group_name=model_package_group_name,
-            approval_status=model_approval_status,
-            content_types=["text/csv"],
-            response_types=["text/csv"],
-            inference_instances=["ml.m5.large", "ml.m5.xlarge"],
-            transform_instances=["ml.m5.xlarge"],
-            model_metrics=model_metrics,
-        ),
+        step = TrainingStep(
+            name="TrainModel",
+            step_args=trainer.train(input_data_config=csv_channels(train_data, validation_data)),
+        )
+        return Training(step, step.properties.ModelArtifacts.S3ModelArtifacts)
+
+    return Algorithm(
+        parameters=[max_depth, eta, num_round, subsample, min_child_weight],
+        train=train,
+        # The XGBoost image has xgboost, pandas and scikit-learn: what ml/evaluate.py needs.
+        evaluation_image=xgboost_image,
+        serving_image=xgboost_image,
+        # No script: the container serves the built-in algorithm (see Churn.register_step).
+        serving_environment={},
     )
 
-    # -------------------------------------------------------------- CheckAccuracy
-    accuracy = JsonGet(
-        step_name=step_evaluate.name,
-        property_file=evaluation_report,
-        json_path="binary_classification_metrics.accuracy.value",
-    )
-    step_fail = FailStep(
-        name="AccuracyBelowThreshold",
-        error_message=Join(
-            on=" ",
-            values=["Model accuracy", accuracy, "is below the threshold", accuracy_threshold],
-        ),
-    )
-    step_check = ConditionStep(
-        name="CheckAccuracy",
-        conditions=[ConditionGreaterThanOrEqualTo(left=accuracy, right=accuracy_threshold)],
-        if_steps=[step_register],
-        else_steps=[step_fail],
-    )
 
-    return _RepoRootPipeline(
-        name=pipeline_name,
-        parameters=[
-            input_data_url,
-            processing_instance_type,
-            training_instance_type,
-            model_approval_status,
-            accuracy_threshold,
-            max_depth,
-            eta,
-            num_round,
-            subsample,
-            min_child_weight,
-        ],
-        # The steps inside CheckAccuracy (register/fail) must not be listed here.
-        steps=[step_preprocess, step_train, step_evaluate, step_check],
-        sagemaker_session=sagemaker_session,
-    )
+@dataclass
+class Training:
+    """An algorithm's training step and where the model archive it produces will be."""
+
+    step: Step
+    model_data: Any  # the S3 URI of model.tar.gz: a property of the step
+
+
+@dataclass
+class Algorithm:
+    """What changes with the algorithm; the rest of the churn pipeline stays the same."""
+
+    parameters: list[Parameter]  # its hyperparameters, as pipeline parameters
+    train: Callable[[Any, Any], Training]  # (train split URI, validation split URI) -> Training
+    evaluation_image: str  # the image ml/evaluate.py runs in: it must load the model
+    serving_image: str  # the image the registered model is served by
+    serving_environment: dict[str, str]  # the serving container's environment
+
+
+@dataclass
+class Churn:
+    """The churn pipeline's fixed parts: its settings, its shared parameters and its steps
+    around the training (preprocess before it; evaluate, check and register after it)."""
+
+    region: str
+    role: str
+    default_bucket: str
+    base_job_prefix: str
+    session: PipelineSession
+    # Each parameter can be overridden when an execution is started.
+    input_data_url: ParameterString
+    processing_instance_type: ParameterString
+    training_instance_type: ParameterString
+    model_approval_status: ParameterString
+    accuracy_threshold: ParameterFloat
+
+    @classmethod
+    def create(
+        cls, region: str, role: str, default_bucket: str, base_job_prefix: str, session=None
+    ) -> Churn:
+        if session is None:
+            session = PipelineSession(
+                boto_session=boto3.Session(region_name=region), default_bucket=default_bucket
+            )
+        return cls(
+            region=region,
+            role=role,
+            default_bucket=default_bucket,
+            base_job_prefix=base_job_prefix,
+            session=session,
+            input_data_url=ParameterString(
+                name="InputDataUrl",
+                default_value=f"s3://{default_bucket}/{base_job_prefix}/data/churn.csv",
+            ),
+            processing_instance_type=ParameterString(
+                name="ProcessingInstanceType", default_value="ml.m5.xlarge"
+            ),
+            training_instance_type=ParameterString(
+                name="TrainingInstanceType", default_value="ml.m5.xlarge"
+            ),
+            model_approval_status=ParameterString(
+                name="ModelApprovalStatus", default_value="PendingManualApproval"
+            ),
+            accuracy_threshold=ParameterFloat(name="AccuracyThreshold", default_value=0.8),
+        )
+
+    @property
+    def models_uri(self) -> str:
+        """Where training jobs write their model archives."""
+        return f"s3://{self.default_bucket}/{self.base_job_prefix}/models"
+
+    @property
+    def sklearn_image(self) -> str:
+        return image_uris.retrieve(
+            framework="sklearn",
+            region=self.region,
+            version=SKLEARN_VERSION,
+            py_version="py3",
+            instance_type="ml.m5.xlarge",
+        )
+
+    def pipeline(
+        self, pipeline_name: str, model_package_group_name: str, algorithm: Algorithm
+    ) -> Pipeline:
+        """PreprocessData -> the algorithm's training -> EvaluateModel -> CheckAccuracy."""
+        step_preprocess = self.preprocess_step()
+        splits = step_preprocess.properties.ProcessingOutputConfig.Outputs
+        training = algorithm.train(
+            splits["train"].S3Output.S3Uri, splits["validation"].S3Output.S3Uri
+        )
+        step_evaluate, evaluation_report = self.evaluate_step(
+            algorithm.evaluation_image, training.model_data, splits["test"].S3Output.S3Uri
+        )
+        step_register = self.register_step(
+            model_package_group_name, algorithm, training.model_data, step_evaluate
+        )
+        step_check = self.check_step(step_evaluate, evaluation_report, step_register)
+        return _RepoRootPipeline(
+            name=pipeline_name,
+            parameters=[
+                self.input_data_url,
+                self.processing_instance_type,
+                self.training_instance_type,
+                self.model_approval_status,
+                self.accuracy_threshold,
+                *algorithm.parameters,
+            ],
+            # The steps inside CheckAccuracy (register/fail) must not be listed here.
+            steps=[step_preprocess, training.step, step_evaluate, step_check],
+            sagemaker_session=self.session,
+        )
+
+    def preprocess_step(self) -> ProcessingStep:
+        """Splits the raw CSV into train/validation/test. Under a PipelineSession, run()
+        starts no job: it returns the arguments of the step."""
+        preprocessor = ScriptProcessor(
+            role=self.role,
+            image_uri=self.sklearn_image,
+            command=["python3"],
+            instance_type=self.processing_instance_type,
+            instance_count=1,
+            base_job_name=f"{self.base_job_prefix}-preprocess",
+            sagemaker_session=self.session,
+        )
+        return ProcessingStep(
+            name="PreprocessData",
+            step_args=preprocessor.run(
+                # Pass `code` by keyword: the SDK hashes it (for a stable S3 location) only
+                # then; passed positionally it lands under a timestamped job name instead.
+                code=PREPROCESS_SCRIPT,
+                # The SDK also mounts the script at /opt/ml/processing/input/code/, so the
+                # input directory holds a `code/` subdirectory next to the data.
+                inputs=[_s3_input("input", self.input_data_url, f"{PROCESSING_DIR}/input")],
+                outputs=[
+                    _s3_output("train", f"{PROCESSING_DIR}/train"),
+                    _s3_output("validation", f"{PROCESSING_DIR}/validation"),
+                    _s3_output("test", f"{PROCESSING_DIR}/test"),
+                ],
+                arguments=[
+                    "--input-dir",
+                    f"{PROCESSING_DIR}/input",
+                    "--output-dir",
+                    PROCESSING_DIR,
+                ],
+            ),
+        )
+
+    def evaluate_step(
+        self, image: str, model_data, test_data
+    ) -> tuple[ProcessingStep, PropertyFile]:
+        """Scores the model on the test split and writes evaluation.json, which the
+        CheckAccuracy step reads through the returned property file."""
+        evaluation_report = PropertyFile(
+            name="EvaluationReport", output_name="evaluation", path="evaluation.json"
+        )
+        evaluator = ScriptProcessor(
+            role=self.role,
+            image_uri=image,
+            command=["python3"],
+            instance_type=self.processing_instance_type,
+            instance_count=1,
+            base_job_name=f"{self.base_job_prefix}-evaluate",
+            sagemaker_session=self.session,
+        )
+        step = ProcessingStep(
+            name="EvaluateModel",
+            step_args=evaluator.run(
+                code=EVALUATE_SCRIPT,
+                inputs=[
+                    _s3_input("model", model_data, f"{PROCESSING_DIR}/model"),
+                    _s3_input("test", test_data, f"{PROCESSING_DIR}/test"),
+                ],
+                outputs=[_s3_output("evaluation", f"{PROCESSING_DIR}/evaluation")],
+                arguments=[
+                    "--model-dir",
+                    f"{PROCESSING_DIR}/model",
+                    "--test-dir",
+                    f"{PROCESSING_DIR}/test",
+                    "--output-dir",
+                    f"{PROCESSING_DIR}/evaluation",
+                ],
+            ),
+            property_files=[evaluation_report],
+        )
+        return step, evaluation_report
+
+    def register_step(
+        self,
+        model_package_group_name: str,
+        algorithm: Algorithm,
+        model_data,
+        step_evaluate: ProcessingStep,
+    ) -> ModelStep:
+        """Registers the trained model (serving image + model.tar.gz) in the model registry,
+        with the evaluation report attached as its model-quality statistics."""
+        evaluation_s3_uri = step_evaluate.properties.ProcessingOutputConfig.Outputs[
+            "evaluation"
+        ].S3Output.S3Uri
+        model_metrics = ModelMetrics(
+            model_statistics=MetricsSource(
+                s3_uri=Join(on="/", values=[evaluation_s3_uri, "evaluation.json"]),
+                content_type="application/json",
+            )
+        )
+        model = ModelBuilder(
+            image_uri=algorithm.serving_image,
+            s3_model_data_url=model_data,
+            role_arn=self.role,
+            sagemaker_session=self.session,
+            # Without this the SDK adds script-mode variables with EMPTY values
+            # (SAGEMAKER_PROGRAM="", SAGEMAKER_SUBMIT_DIRECTORY="") to the container, and the
+            # XGBoost container treats any SAGEMAKER_PROGRAM as a user script to import: the
+            # endpoint fails its health check, and deploy-endpoint refuses such a package
+            # (sources in smgha/serving_container.py). A script-mode algorithm names its
+            # script in serving_environment instead.
+            dependencies=None,
+            env_vars=dict(algorithm.serving_environment),
+        )
+        return ModelStep(
+            name="RegisterModel",
+            step_args=model.register(
+                model_package_group_name=model_package_group_name,
+                approval_status=self.model_approval_status,
+                content_types=["text/csv"],
+                response_types=["text/csv"],
+                inference_instances=["ml.m5.large", "ml.m5.xlarge"],
+                transform_instances=["ml.m5.xlarge"],
+                model_metrics=model_metrics,
+            ),
+        )
+
+    def check_step(
+        self, step_evaluate: ProcessingStep, evaluation_report: PropertyFile, step_register
+    ) -> ConditionStep:
+        """Registers the model when its test accuracy reaches AccuracyThreshold, else fails."""
+        accuracy = JsonGet(
+            step_name=step_evaluate.name,
+            property_file=evaluation_report,
+            json_path="binary_classification_metrics.accuracy.value",
+        )
+        step_fail = FailStep(
+            name="AccuracyBelowThreshold",
+            error_message=Join(
+                on=" ",
+                values=[
+                    "Model accuracy",
+                    accuracy,
+                    "is below the threshold",
+                    self.accuracy_threshold,
+                ],
+            ),
+        )
+        return ConditionStep(
+            name="CheckAccuracy",
+            conditions=[
+                ConditionGreaterThanOrEqualTo(left=accuracy, right=self.accuracy_threshold)
+            ],
+            if_steps=[step_register],
+            else_steps=[step_fail],
+        )
+
+
+def csv_channels(train_data, validation_data) -> list[InputData]:
+    """The train and validation splits as a training job's two CSV channels."""
+    return [
+        InputData(channel_name="train", data_source=train_data, content_type="text/csv"),
+        InputData(channel_name="validation", data_source=validation_data, content_type="text/csv"),
+    ]
 
 
 def _s3_input(name: str, s3_uri, local_path: str) -> ProcessingInput:

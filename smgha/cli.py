@@ -23,6 +23,9 @@ from smgha.errors import StateFileError
 from smgha.stages import STAGES, stage_module
 from smgha.terminal import add_input_flags, run_stage_command, stage_environment
 
+# smgha.demo.MODELS's keys (the demo imports the stages: it is imported only when it runs).
+DEMO_MODELS = ["sklearn", "xgboost"]
+
 # The help of each stage's command (the stages themselves are smgha.stages.STAGES).
 STAGE_HELP = {
     "oidc-auth": "Exchange the job's GitHub OIDC token for AWS credentials (refreshed by later stages).",
@@ -63,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="Run every implemented stage on the local backend with the reference model.",
         description="Generate data, train, evaluate, gate and register the reference churn model on this machine.",
+    )
+    demo.add_argument(
+        "--model",
+        choices=DEMO_MODELS,
+        default="xgboost",
+        help="The reference model: built-in XGBoost (ml/pipeline.py) or scikit-learn in script "
+        "mode (ml/sklearn_pipeline.py). Both register into one group (default: xgboost).",
     )
     demo.add_argument(
         "--rows", type=int, default=5000, help="Rows of generated training data (default: 5000)."

@@ -2,7 +2,7 @@
 
 It generates the data set, then runs each stage on the local backend exactly as its action
 would (same inputs, same code), and points at what it produced. Later stages join the demo
-as they land. Run it twice: the second model, a real challenger (retuned: see CHALLENGER),
+as they land. Run it twice: the second model, a real challenger (retuned: see DemoModel),
 is gated against the first, now the champion.
 """
 
@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,16 +32,40 @@ from smgha.stages import (
 )
 from smgha.terminal import run_stage_command
 
-DEMO_PIPELINE = "churn-demo"
 DATA_URI = "s3://smgha-local/churn/data/churn.csv"
-MODEL_GROUP = "churn-models"  # ml/pipeline.py registers into this group
+# Both reference pipelines register into this group: a model of one algorithm is gated
+# against the champion of the other, as when a team switches algorithms.
+MODEL_GROUP = "churn-models"
 # Absolute floors, and at most a small regression against the approved champion.
 DEMO_RULES = "accuracy >= 0.8\nauc >= champion - 0.01\nf1 >= champion - 2%"
-# What a run trains when the group already has an approved champion: a retuned model (more
-# rounds at half the learning rate), so the gate compares two different models and the
-# deltas are real, at about the same training time. (Retraining the champion's settings on
-# the same data and seed would give the same model: every delta +0.0000.)
-CHALLENGER = {"Eta": 0.1, "NumRound": 200}
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    """One reference model the demo can run: its pipeline and its challenger's settings."""
+
+    title: str
+    definition: str  # build-pipeline's `definition` input
+    pipeline_name: str
+    # What a run trains when the group already has an approved champion: retuned settings
+    # (half the learning rate; XGBoost with twice the rounds), so the gate compares two
+    # different models and the deltas are real, at about the same training time. (Retraining
+    # the champion's settings on the same data and seed would give the same model: every
+    # delta +0.0000.)
+    challenger: dict[str, Any]
+
+
+MODELS = {
+    "xgboost": DemoModel(
+        "built-in XGBoost", "ml.pipeline:get_pipeline", "churn-demo", {"Eta": 0.1, "NumRound": 200}
+    ),
+    "sklearn": DemoModel(
+        "scikit-learn in script mode (ml/sklearn_model/train.py, inference.py)",
+        "ml.sklearn_pipeline:get_pipeline",
+        "churn-sklearn-demo",
+        {"LearningRate": 0.05},
+    ),
+}
 CAPTURE_URI = "s3://smgha-local/capture"
 SMOKE_ROWS = 300
 # Real rows of the test split with their labels: probabilities in range, accuracy >= 0.8,
@@ -93,7 +118,7 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     data = _generate(workspace, arguments.rows, arguments.seed)
     demo.local.objects.put_object(DATA_URI, data)
     stdout.write(f"wrote {len(data):,} bytes to {DATA_URI} ({demo.local.objects.path(DATA_URI)})\n")
-    code = _build_and_gate(demo, arguments.accuracy_threshold)
+    code = _build_and_gate(demo, MODELS[arguments.model], arguments.accuracy_threshold)
     if code == 0:
         code = _deploy(demo)
     elapsed = time.monotonic() - started
@@ -102,23 +127,24 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     return code
 
 
-def _build_and_gate(demo: DemoRun, accuracy_threshold: float) -> int:
+def _build_and_gate(demo: DemoRun, model: DemoModel, accuracy_threshold: float) -> int:
     """Steps 2 and 3: build the pipeline (a challenger when there is a champion), gate it."""
     parameters: dict[str, Any] = {"InputDataUrl": DATA_URI, "AccuracyThreshold": accuracy_threshold}
     champion = _champion(demo.local)
     if champion:
-        parameters.update(CHALLENGER)
+        parameters.update(model.challenger)
     demo.section("2/7 build-pipeline: preprocess, train, evaluate, check accuracy, register")
+    demo.stdout.write(f"model: {model.title} ({model.definition})\n")
     if champion:
-        settings = ", ".join(f"{k} {v}" for k, v in CHALLENGER.items())
+        settings = ", ".join(f"{k} {v}" for k, v in model.challenger.items())
         demo.stdout.write(
             f"{champion} is the champion: this run trains a challenger ({settings})\n"
         )
     code = demo.stage(
         build_pipeline.main,
         {
-            "definition": "ml.pipeline:get_pipeline",
-            "pipeline-name": DEMO_PIPELINE,
+            "definition": model.definition,
+            "pipeline-name": model.pipeline_name,
             "parameters": json.dumps(parameters),
             "timeout-minutes": "30",
         },

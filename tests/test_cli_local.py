@@ -155,12 +155,14 @@ def test_the_demo_s_next_steps_are_commands_that_run_in_a_shell(
     assert Path(sys.executable).with_name("smgha").is_file()
 
 
+@pytest.mark.parametrize("model", sorted(demo.MODELS))
 @pytest.mark.parametrize("has_champion", [False, True])
 def test_a_demo_run_after_the_first_trains_a_real_challenger(
     state: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     has_champion: bool,
+    model: str,
 ) -> None:
     from smgha.backends.local import LocalBackend
 
@@ -182,16 +184,27 @@ def test_a_demo_run_after_the_first_trains_a_real_challenger(
 
     monkeypatch.setattr(demo, "run_stage_command", build_only)
     monkeypatch.chdir(ROOT)
-    arguments = SimpleNamespace(rows=200, seed=7, accuracy_threshold=0.8, state_dir=str(state))
+    arguments = SimpleNamespace(
+        model=model, rows=200, seed=7, accuracy_threshold=0.8, state_dir=str(state)
+    )
 
     assert demo.run_demo(cast(Any, arguments), sys.stdout) == 1
 
     parameters = json.loads(started[0]["INPUT_PARAMETERS"])
+    challenger = demo.MODELS[model].challenger
+    assert started[0]["INPUT_DEFINITION"] == demo.MODELS[model].definition
     if has_champion:
-        assert {k: parameters[k] for k in demo.CHALLENGER} == demo.CHALLENGER
-        assert "this run trains a challenger (Eta 0.1, NumRound 200)" in capsys.readouterr().out
+        assert {k: parameters[k] for k in challenger} == challenger
+        settings = ", ".join(f"{k} {v}" for k, v in challenger.items())
+        assert f"this run trains a challenger ({settings})" in capsys.readouterr().out
     else:
-        assert not set(demo.CHALLENGER) & set(parameters)
+        assert not set(challenger) & set(parameters)
+
+
+def test_the_demo_s_models_are_the_cli_s_choices() -> None:
+    from smgha import cli
+
+    assert sorted(demo.MODELS) == cli.DEMO_MODELS
 
 
 @pytest.mark.parametrize("module", ["demo", "definition_cli", "terminal"])

@@ -154,12 +154,14 @@ def read_described(backend: LocalBackend, execution_arn: str, step: str) -> dict
     return dict(state.read_json(state.Layout.step_job_folder(folder, step) / state.DESCRIBED_FILE))
 
 
-def read_trial(backend: LocalBackend, execution_arn: str, name: str) -> dict[str, Any]:
+def read_trial(
+    backend: LocalBackend, execution_arn: str, name: str, step: str = "Tune"
+) -> dict[str, Any]:
     """DescribeTrainingJob of one trial, as the tuning step recorded it."""
     from smgha.backends.local import state
 
     folder = backend.layout.execution_folder(execution_arn.rsplit("/", 1)[-1])
-    path = state.Layout.step_job_folder(folder, "Tune") / "trials" / name / state.DESCRIBED_FILE
+    path = state.Layout.step_job_folder(folder, step) / "trials" / name / state.DESCRIBED_FILE
     return dict(state.read_json(path))
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import pickle
+import re
 import subprocess
 import sys
 import tarfile
@@ -20,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -377,3 +380,59 @@ def test_evaluate_writes_null_auc_for_a_single_class(
     assert metrics["auc"]["value"] is None
     assert metrics["confusion_matrix"]["1"] == {"0": 0, "1": 0}
     assert sum(metrics["confusion_matrix"]["0"].values()) == len(only_stayers)
+
+
+# --- ml/sklearn_model/ (the scikit-learn reference model) ---------------------------------------
+
+SKLEARN_TRAIN = REPO / "ml" / "sklearn_model" / "train.py"
+
+
+def test_the_sklearn_train_script_runs_under_the_toolkit_contract_and_the_archive_serves_itself(
+    tmp_path: Path, processed: tuple[Path, str]
+) -> None:
+    """train.py reads its channels and model folder from the toolkit's variables and its
+    hyperparameters from --name value arguments; the model folder it leaves holds the model
+    and the inference script; evaluate.py scores that archive, inference.py serves it."""
+    output_dir, _ = processed
+    model = tmp_path / "model"
+    model.mkdir()
+    environment = {
+        **os.environ,
+        "SM_CHANNEL_TRAIN": str(output_dir / "train"),
+        "SM_CHANNEL_VALIDATION": str(output_dir / "validation"),
+        "SM_MODEL_DIR": str(model),
+    }
+    command = [sys.executable, str(SKLEARN_TRAIN), "--max_iter", "50", "--max_depth", "3"]
+    result = subprocess.run(
+        command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^validation:auc=0\.\d+$", result.stdout, re.MULTILINE), result.stdout
+    assert sorted(p.relative_to(model).as_posix() for p in model.rglob("*.*")) == [
+        "code/inference.py", "model.joblib"
+    ]  # fmt: skip
+    estimator = joblib.load(model / "model.joblib")
+    assert (estimator.max_iter, estimator.max_depth) == (50, 3)
+
+    archive_dir = tmp_path / "archive"
+    archive_dir.mkdir()
+    with tarfile.open(archive_dir / "model.tar.gz", "w:gz") as archive:
+        archive.add(model, arcname=".")
+    evaluation_dir = tmp_path / "evaluation"
+    scored = run_script(
+        EVALUATE, "--model-dir", archive_dir, "--test-dir", output_dir / "test",
+        "--output-dir", evaluation_dir, cwd=tmp_path,
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    assert "model: scikit-learn HistGradientBoostingClassifier" in scored.stdout
+    metrics = load_report(evaluation_dir)["binary_classification_metrics"]
+    assert metrics["accuracy"]["value"] > 0.8 and metrics["auc"]["value"] > 0.85
+
+    inference = load_script(model / "code" / "inference.py")
+    served = inference.model_fn(str(model))
+    test = read_split(output_dir, "test").to_numpy()
+    one = inference.predict_fn(test[0, 1:], served)  # a single row, as one CSV line decodes
+    many = inference.predict_fn(test[:, 1:], served)
+    assert one.shape == (1,) and many.shape == (len(test),)
+    assert ((many >= 0) & (many <= 1)).all()
+    assert many[0] == pytest.approx(one[0])

@@ -119,6 +119,8 @@ class FakeAws:
             with self._lock:
                 self.uploads[f"s3://{params['Bucket']}/{params['Key']}"] = bytes(data)
             return ok, {"ETag": '"fake"'}
+        if operation == "HeadBucket":  # ModelTrainer's check before it stages source code
+            return ok, {}
         if operation == "GetCallerIdentity":
             return ok, {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "UserId": "X"}
         if operation == "SimulatePrincipalPolicy":

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from smgha import definition as defn
 from smgha.backends.local import LocalBackend, script_training, training
@@ -355,15 +354,6 @@ def test_a_custom_entrypoint_is_refused_and_the_builtin_xgboost_image_is_not() -
 # ---- a definition the SDK v3 builds, run as built --------------------------------------------
 
 
-class HeadBucketFakeAws(FakeAws):
-    """ModelTrainer's staging upload first checks the default bucket (s3:HeadBucket)."""
-
-    def _answer(self, model: Any, context: Any, **kwargs: Any) -> Any:
-        if model.name == "HeadBucket":
-            return AWSResponse(None, 200, {}, None), {}
-        return super()._answer(model, context, **kwargs)
-
-
 @pytest.mark.usefixtures("offline")  # no network, no AWS, the SDK's config files empty
 def test_a_model_trainer_definition_built_by_the_sdk_runs_locally(
     backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -379,7 +369,7 @@ def test_a_model_trainer_definition_built_by_the_sdk_runs_locally(
     (source_dir / "train.py").write_text(textwrap.dedent(TRAIN_PY))
     (source_dir / "helper.py").write_text("VALUE = 5\n")
     monkeypatch.chdir(tmp_path)
-    fake = HeadBucketFakeAws()
+    fake = FakeAws()
     session = PipelineSession(boto_session=fake.boto_session, default_bucket="smgha-local")
     trainer = ModelTrainer(
         training_image=SKLEARN_IMAGE,

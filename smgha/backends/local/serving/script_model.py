@@ -232,9 +232,14 @@ class ScriptModel:
             raise ScriptLoadError(str(head["failure"]))
 
     def _defaults(self) -> dict[str, str]:
-        """Variables the container sets when unset: sagemaker_xgboost_container/serving.py
-        `set_default_serving_env_if_unspecified` (one OpenMP thread per worker)."""
-        return {"OMP_NUM_THREADS": "1"} if self.framework == script_handlers.XGBOOST else {}
+        """Variables set when the model's environment leaves them unset: one OpenMP thread per
+        worker. The XGBoost container does this itself (sagemaker_xgboost_container/serving.py
+        `set_default_serving_env_if_unspecified`). For the others it is the local endpoint's
+        choice: this host stands in for every instance of every endpoint, and a worker whose
+        native pool spins a thread per core (scikit-learn's OpenMP predict) starves the others;
+        seen here: the scikit-learn demo's production p99 went from 26 ms to over 1 s beside a
+        second endpoint. A model that sets OMP_NUM_THREADS keeps its own value."""
+        return {"OMP_NUM_THREADS": "1"}
 
     def _receive(self, timeout: float, when: str) -> tuple[dict[str, Any], bytes]:
         assert self.process is not None and self.process.stdout is not None
