@@ -698,6 +698,21 @@ def test_a_schedule_needs_data_capture_and_an_hourly_runtime(double: tuple[str, 
     _schedule(sagemaker, "dq-1")
 
 
+def test_the_double_refuses_a_definition_with_a_bad_step(double: tuple[str, Double]) -> None:
+    # The e2e runs upsert the churn definition through the double: it holds CreatePipeline
+    # to the same rule, read back from the HTTP body.
+    url, instance = double
+    sagemaker, _ = _clients(url)
+    training = _hyperparameter("notes", "x" * 2501)
+    request = _create_pipeline(_definition(_processing_arguments(), training, []))
+
+    message = _refusal(lambda: sagemaker.create_pipeline(**request))
+
+    assert "HyperParameters['notes']: length 2501 is above the maximum 2500" in message
+    calls = [json.loads(line) for line in instance.calls_path.read_text().splitlines()]
+    assert [(c["operation"], c["status"]) for c in calls] == [("CreatePipeline", 400)]
+
+
 def test_a_container_in_script_mode_without_a_script_never_becomes_healthy(
     double: tuple[str, Double],
 ) -> None:
