@@ -149,6 +149,9 @@ def _read(get: str, declared: Mapping[str, Any], where: str, problems: list[str]
     if not get.startswith("Parameters."):
         return RunTimeValue(get)
     name = get.removeprefix("Parameters.")
+    # An undeclared parameter has no value when the step starts. Whether CreatePipeline
+    # itself refuses it is not confirmed (smgha.definition.check_wiring refuses it before
+    # any upsert): the stricter reading.
     if name not in declared:
         problems.append(f"{where}: reads {get}, but the definition declares no parameter {name}")
     default = declared.get(name, {}).get("DefaultValue")
