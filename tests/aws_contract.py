@@ -12,7 +12,9 @@ One validator, `contract_problems(service, operation, params)`, serves every sta
 It is the request's shape (tests/aws_shapes.py: botocore's service model, including what
 botocore's client-side validation skips: patterns, maximum lengths, list and map sizes,
 numeric ranges) plus SageMaker's documented rules that no shape expresses
-(`SERVICE_RULES`, each with its source beside it).
+(`SERVICE_RULES`, each with its source beside it). CreatePipeline and UpdatePipeline carry
+requests of their own: each step of the definition is the request the pipeline service
+makes when the step starts (`pipeline_definition_problems`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from botocore.exceptions import ClientError
 from botocore.model import OperationModel, Shape
 from botocore.validate import ParamValidator
 
-from tests.aws_shapes import request_problems, service_model
+from smgha.definition import iter_steps, parameters
+from tests.aws_shapes import RunTimeValue, request_problems, service_model
 
 # ---- SageMaker's documented rules no shape expresses -------------------------------------------
 
@@ -101,12 +104,120 @@ def _monitoring_schedule(params: Mapping[str, Any]) -> list[str]:
     return []
 
 
+# ---- a pipeline definition: each step is a request the pipeline service makes ---------------
+
+# Step type -> the API the pipeline service calls to run the step, and the name member it
+# gives the job itself (None: the API needs no name). Sources:
+# - "Pipelines steps" (https://docs.aws.amazon.com/sagemaker/latest/dg/build-and-manage-steps.html):
+#   a step's properties are the Describe answer of its job type (ProcessingStep:
+#   DescribeProcessingJob, TrainingStep: DescribeTrainingJob, TransformStep:
+#   DescribeTransformJob);
+# - the SDK's steps (sagemaker-mlops 1.27.0, sagemaker/mlops/workflow/steps.py): Arguments
+#   is "the arguments dictionary that is used to call create_training_job" (and
+#   create_processing_job, create_transform_job, create_hyper_parameter_tuning_job);
+#   model_step.py: a RegisterModel step's are CreateModelPackage's, a Model step's
+#   CreateModel's (its properties: DescribeModelPackageOutput, DescribeModelOutput);
+# - the job names: the SDK leaves them out "since it will be overridden at pipeline
+#   execution time" (sagemaker-core 2.27.0, sagemaker/core/workflow/utilities.py,
+#   trim_request_dict and DEF_CONFIG_WARN_MSG_TEMPLATE; kept only as a prefix with
+#   PipelineDefinitionConfig(use_custom_job_prefix=True)), and the definition's JSON schema
+#   has no required name (github.com/aws-sagemaker-mlops/
+#   sagemaker-model-building-pipeline-definition-JSON-schema, commit b4012b0,
+#   schema/pipeline-definition.schema.json: TrainingStep, ProcessingArgs, TransformStep,
+#   TuningStep, CreateModelStep).
+# Other step types (Condition, Fail, Lambda, Callback, ...) are not such requests; a
+# Condition's IfSteps and ElseSteps are walked (smgha.definition.iter_steps).
+STEP_REQUESTS: dict[str, tuple[str, str | None]] = {
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
+    "RegisterModel": ("CreateModelPackage", None),
+    "Model": ("CreateModel", "ModelName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
+}
+
+# The functions a definition's value can be, besides {"Get": path} (a parameter, a step
+# property, an execution variable): sagemaker-core 2.27.0, sagemaker/core/workflow/
+# functions.py (Join, JsonGet); parameters.py, properties.py, execution_variables.py emit Get.
+_FUNCTIONS = ("Std:Join", "Std:JsonGet")
+
+
+def _read(get: str, declared: Mapping[str, Any], where: str, problems: list[str]) -> Any:
+    """What {"Get": get} is when the step starts, as strictly as it can be known now: a
+    parameter's default (the value an execution that sets nothing runs with), else a
+    RunTimeValue."""
+    if not get.startswith("Parameters."):
+        return RunTimeValue(get)
+    name = get.removeprefix("Parameters.")
+    # An undeclared parameter has no value when the step starts. Whether CreatePipeline
+    # itself refuses it is not confirmed (smgha.definition.check_wiring refuses it before
+    # any upsert): the stricter reading.
+    if name not in declared:
+        problems.append(f"{where}: reads {get}, but the definition declares no parameter {name}")
+    default = declared.get(name, {}).get("DefaultValue")
+    return RunTimeValue(get) if default is None else default
+
+
+def _with_defaults(value: Any, declared: Mapping[str, Any], where: str, problems: list[str]) -> Any:
+    """`value` with every expression in it replaced by what `_read` makes of it."""
+    if isinstance(value, Mapping):
+        if set(value) == {"Get"} and isinstance(value["Get"], str):
+            return _read(value["Get"], declared, where, problems)
+        if len(value) == 1 and next(iter(value)) in _FUNCTIONS:
+            return RunTimeValue(next(iter(value)))
+        return {key: _with_defaults(item, declared, where, problems) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_defaults(item, declared, where, problems) for item in value]
+    return value
+
+
+def pipeline_definition_problems(definition: Mapping[str, Any]) -> list[str]:
+    """Every reason the pipeline service would refuse a step's request when it starts the
+    step: each step's Arguments against the input shape of the API it calls (STEP_REQUESTS).
+
+    The strict reading: a parameter read is checked with the parameter's default (an Integer
+    parameter where a string goes fails the step at run time); what only the run knows is
+    accepted where one value goes, and everything around it is still checked."""
+    problems: list[str] = []
+    declared = parameters(definition)
+    for step in iter_steps(definition.get("Steps") or []):
+        if step.get("Type") not in STEP_REQUESTS:
+            continue
+        operation, name_member = STEP_REQUESTS[step["Type"]]
+        where = f"PipelineDefinition step {step.get('Name')} ({operation})"
+        arguments = _with_defaults(step.get("Arguments") or {}, declared, where, problems)
+        if name_member and isinstance(arguments, dict) and name_member not in arguments:
+            arguments[name_member] = RunTimeValue(f"the {name_member} the pipeline gives")
+        problems += request_problems("sagemaker", operation, arguments, f"{where} Arguments")
+    return problems
+
+
+def _pipeline_definition(params: Mapping[str, Any]) -> list[str]:
+    """CreatePipeline's and UpdatePipeline's PipelineDefinition, when given inline."""
+    if "PipelineDefinition" not in params:
+        if "PipelineDefinitionS3Location" in params:
+            # The AWS adapter sends the definition inline, never from S3
+            # (smgha/backends/aws/pipelines.py, _definition_body): a test that sends one from
+            # S3 must first teach the contract to read it, or its steps go unchecked.
+            raise ValueError("the contract does not read a PipelineDefinitionS3Location")
+        return []
+    try:
+        definition = json.loads(params["PipelineDefinition"])
+    except json.JSONDecodeError as error:
+        return [f"PipelineDefinition is not JSON: {error}"]
+    if not isinstance(definition, dict):
+        return [f"PipelineDefinition is a JSON {type(definition).__name__}, not an object"]
+    return pipeline_definition_problems(definition)
+
+
 # (service, operation) -> its rules. Each returns the problems of one request.
 SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] = {
     ("sagemaker", "UpdateEndpoint"): _deployment_config,
     ("sagemaker", "CreateEndpoint"): _deployment_config,
     ("sagemaker", "CreateMonitoringSchedule"): _monitoring_schedule,
     ("sagemaker", "UpdateMonitoringSchedule"): _monitoring_schedule,
+    ("sagemaker", "CreatePipeline"): _pipeline_definition,
+    ("sagemaker", "UpdatePipeline"): _pipeline_definition,
 }
 
 

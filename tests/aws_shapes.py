@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -57,9 +58,24 @@ def _length(value: str) -> int:
     return len(value.encode("utf-16-le", "surrogatepass")) // 2
 
 
+@dataclass(frozen=True)
+class RunTimeValue:
+    """A value known only when a pipeline runs: a step property, an execution variable, a
+    parameter without a default, a function such as Std:Join (tests/aws_contract.py,
+    `pipeline_definition_problems`). It stands for one value: accepted where a string,
+    number or boolean goes, refused where a structure, list or map goes."""
+
+    expression: str
+
+
 def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
     meta = shape.metadata
     kind = shape.type_name
+
+    if isinstance(value, RunTimeValue):
+        if kind in ("structure", "list", "map"):
+            problems.append(f"{path}: {value.expression} is one value, but a {kind} goes here")
+        return
 
     def bounds(size: int, what: str) -> None:
         if "min" in meta and size < meta["min"]:
@@ -104,8 +120,13 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
         if "pattern" in meta and not java_pattern(meta["pattern"]).fullmatch(value):
             problems.append(f"{path}: {value!r} does not match the pattern {meta['pattern']}")
     elif kind in ("integer", "long", "float", "double"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{path}: expected a number, got {type(value).__name__}")
+        # botocore's ParamValidator takes only int for integer and long (validate.py
+        # SCALAR_TYPES): 1.5 is no InstanceCount. Also what a Float pipeline parameter's
+        # default brings where an integer goes.
+        whole = kind in ("integer", "long")
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+            expected = "an integer" if whole else "a number"
+            problems.append(f"{path}: expected {expected}, got {type(value).__name__}")
             return
         if "min" in meta and value < meta["min"]:
             problems.append(f"{path}: {value} is below the minimum {meta['min']}")
@@ -125,11 +146,14 @@ def shape_problems(service: str, shape_name: str, value: Any) -> list[str]:
     return problems
 
 
-def request_problems(service: str, operation: str, params: Mapping[str, Any]) -> list[str]:
-    """Every way `params` breaks the operation's input shape (empty: the request is valid)."""
+def request_problems(
+    service: str, operation: str, params: Mapping[str, Any], path: str = ""
+) -> list[str]:
+    """Every way `params` breaks the operation's input shape (empty: the request is valid),
+    each named by `path` (the operation's name unless given) and the member."""
     problems: list[str] = []
     shape = service_model(service).operation_model(operation).input_shape
-    _check(shape, params, operation, problems)
+    _check(shape, params, path or operation, problems)
     return problems
 
 

@@ -7,6 +7,8 @@ client), and in the e2e AWS double (every request of the stages, read back from 
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import threading
 import urllib.request
@@ -22,7 +24,12 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from tests.aws_contract import contract_problems, deployment_config_problems
+from smgha.definition import iter_steps
+from tests.aws_contract import (
+    contract_problems,
+    deployment_config_problems,
+    pipeline_definition_problems,
+)
 from tests.e2e.aws_double import Double, serve
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/1"
@@ -135,6 +142,264 @@ def test_only_the_schedules_model_monitor_supports_pass(expression: str, support
     }
     problems = contract_problems("sagemaker", "CreateMonitoringSchedule", request)
     assert (problems == []) is supported, problems
+
+
+# ---- a pipeline definition: each step's Arguments is the request the pipeline service makes ---
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "churn_pipeline.json"
+
+
+def _processing_arguments() -> dict[str, Any]:
+    return {
+        "AppSpecification": {"ImageUri": IMAGE},
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 30,
+            }
+        },
+        "RoleArn": ROLE,
+    }
+
+
+def _training_arguments() -> dict[str, Any]:
+    return {
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "HyperParameters": {"max_depth": "5"},
+        "OutputDataConfig": {"S3OutputPath": "s3://b/models"},
+        "ResourceConfig": {
+            "InstanceCount": 1,
+            "InstanceType": "ml.m5.xlarge",
+            "VolumeSizeInGB": 30,
+        },
+        "RoleArn": ROLE,
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+
+
+def _definition(
+    processing: dict[str, Any], training: dict[str, Any], parameters: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A processing step, then a condition whose IfSteps train (no job names: the SDK's way)."""
+    condition = {"Type": "Equals", "LeftValue": 1, "RightValue": 1}
+    return {
+        "Version": "2020-12-01",
+        "Parameters": parameters,
+        "Steps": [
+            {"Name": "Prepare", "Type": "Processing", "Arguments": processing},
+            {
+                "Name": "Check",
+                "Type": "Condition",
+                "Arguments": {
+                    "Conditions": [condition],
+                    "IfSteps": [{"Name": "Train", "Type": "Training", "Arguments": training}],
+                    "ElseSteps": [{"Name": "Stop", "Type": "Fail", "Arguments": {}}],
+                },
+            },
+        ],
+    }
+
+
+def _create_pipeline(definition: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "PipelineName": "churn",
+        "PipelineDefinition": json.dumps(definition),
+        "RoleArn": ROLE,
+        "ClientRequestToken": "0" * 32,
+    }
+
+
+def _hyperparameter(name: str, value: Any) -> dict[str, Any]:
+    return {**_training_arguments(), "HyperParameters": {name: value}}
+
+
+@pytest.mark.parametrize(
+    ("processing", "training", "parameters", "problem"),
+    [
+        (
+            _processing_arguments(),
+            {**_training_arguments(), "Hyperparameters": {"max_depth": "5"}},
+            [],
+            "step Train (CreateTrainingJob) Arguments: unknown member Hyperparameters",
+        ),
+        (
+            {
+                **_processing_arguments(),
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": 0,
+                        "InstanceType": "ml.m5.large",
+                        "VolumeSizeInGB": 30,
+                    }
+                },
+            },  # fmt: skip
+            _training_arguments(),
+            [],
+            "step Prepare (CreateProcessingJob) Arguments.ProcessingResources.ClusterConfig"
+            ".InstanceCount: 0 is below the minimum 1",
+        ),
+        (
+            _processing_arguments(),
+            _hyperparameter("max_depth", {"Get": "Parameters.MaxDepth"}),
+            [{"Name": "MaxDepth", "Type": "Integer", "DefaultValue": 5}],
+            "Arguments.HyperParameters['max_depth']: expected a string, got int",
+        ),
+        (
+            _processing_arguments(),
+            _hyperparameter("notes", "x" * 2501),
+            [],
+            "Arguments.HyperParameters['notes']: length 2501 is above the maximum 2500",
+        ),
+        (
+            _processing_arguments(),
+            {
+                **_training_arguments(),
+                "ResourceConfig": {
+                    "InstanceCount": {"Get": "Parameters.Count"},
+                    "InstanceType": "ml.m5.xlarge",
+                    "VolumeSizeInGB": 30,
+                },
+            },  # fmt: skip
+            [{"Name": "Count", "Type": "Float", "DefaultValue": 2.0}],
+            "Arguments.ResourceConfig.InstanceCount: expected an integer, got float",
+        ),
+        (
+            _processing_arguments(),
+            _hyperparameter("max_depth", {"Get": "Parameters.Depth"}),
+            [],
+            "reads Parameters.Depth, but the definition declares no parameter Depth",
+        ),
+    ],
+    ids=[
+        "unknown-member-in-if-steps",
+        "instance-count-out-of-range",
+        "integer-parameter-as-string",
+        "hyperparameter-too-long",
+        "float-parameter-as-integer",
+        "undeclared-parameter",
+    ],
+)
+def test_a_step_the_pipeline_service_would_refuse_is_refused_at_create_pipeline(
+    processing: dict[str, Any],
+    training: dict[str, Any],
+    parameters: list[dict[str, Any]],
+    problem: str,
+) -> None:
+    request = _create_pipeline(_definition(processing, training, parameters))
+    problems = contract_problems("sagemaker", "CreatePipeline", request)
+    assert len(problems) == 1 and problem in problems[0], problems
+
+
+def test_update_pipeline_is_held_to_the_same_rule() -> None:
+    training = _hyperparameter("notes", "x" * 2501)
+    request = {
+        "PipelineName": "churn",
+        "PipelineDefinition": json.dumps(_definition(_processing_arguments(), training, [])),
+    }
+    problems = contract_problems("sagemaker", "UpdatePipeline", request)
+    assert len(problems) == 1 and "above the maximum 2500" in problems[0], problems
+    # Only a display name changes: no definition to check.
+    assert contract_problems("sagemaker", "UpdatePipeline", {"PipelineName": "churn"}) == []
+
+
+def test_a_definition_in_s3_is_not_passed_unchecked() -> None:
+    request = {
+        "PipelineName": "churn",
+        "PipelineDefinitionS3Location": {"Bucket": "smgha-definitions", "ObjectKey": "churn.json"},
+    }
+    with pytest.raises(ValueError, match="does not read a PipelineDefinitionS3Location"):
+        contract_problems("sagemaker", "UpdatePipeline", request)
+
+
+def test_run_time_values_are_accepted_where_one_value_goes_and_nowhere_else() -> None:
+    run_id = {"Get": "Execution.PipelineExecutionId"}
+    training = {
+        **_training_arguments(),
+        "HyperParameters": {
+            "max_depth": {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxDepth"}]}},
+            "eta": {
+                "Std:JsonGet": {
+                    "PropertyFile": {"Get": "Steps.Prepare.PropertyFiles.Best"},
+                    "Path": "eta",
+                }
+            },  # fmt: skip
+        },
+        "OutputDataConfig": {
+            "S3OutputPath": {"Std:Join": {"On": "/", "Values": ["s3://b", run_id]}}
+        },
+        "ResourceConfig": {
+            "InstanceCount": {"Get": "Parameters.Count"},  # an Integer default: checked as 2
+            "InstanceType": {"Get": "Parameters.InstanceType"},  # no default: run time
+            "VolumeSizeInGB": 30,
+        },
+        "RoleArn": {"Get": "Steps.Prepare.ProcessingJobArn"},
+    }
+    parameters: list[dict[str, Any]] = [
+        {"Name": "MaxDepth", "Type": "Integer", "DefaultValue": 5},
+        {"Name": "Count", "Type": "Integer", "DefaultValue": 2},
+        {"Name": "InstanceType", "Type": "String"},
+    ]
+    definition = _definition(_processing_arguments(), training, parameters)
+    assert pipeline_definition_problems(definition) == []
+
+    # What is around a run-time value is still checked: a required member, a structure.
+    del training["RoleArn"]
+    training["StoppingCondition"] = run_id
+    problems = pipeline_definition_problems(
+        _definition(_processing_arguments(), training, parameters)
+    )
+    assert problems == [
+        "PipelineDefinition step Train (CreateTrainingJob) Arguments: required member RoleArn is missing",
+        "PipelineDefinition step Train (CreateTrainingJob) Arguments.StoppingCondition: "
+        "Execution.PipelineExecutionId is one value, but a structure goes here",
+    ]
+
+
+def _churn_definition() -> dict[str, Any]:
+    """The definition the SDK builds from ml/pipeline.py, its code hashes filled in."""
+    text = SNAPSHOT.read_text().replace("<sha256>", hashlib.sha256(b"preprocess").hexdigest())
+    return dict(json.loads(text))
+
+
+def test_the_churn_definition_the_sdk_builds_passes() -> None:
+    assert pipeline_definition_problems(_churn_definition()) == []
+
+
+@pytest.mark.parametrize(
+    ("step", "operation"),
+    [
+        ("PreprocessData", "CreateProcessingJob"),
+        ("TrainModel", "CreateTrainingJob"),
+        ("EvaluateModel", "CreateProcessingJob"),
+        ("RegisterModel", "CreateModelPackage"),  # in the condition's IfSteps
+    ],
+)
+def test_every_request_step_of_the_churn_definition_is_checked(step: str, operation: str) -> None:
+    definition = copy.deepcopy(_churn_definition())
+    found = next(s for s in iter_steps(definition["Steps"]) if s["Name"] == step)
+    found["Arguments"]["Bogus"] = "x"
+    assert pipeline_definition_problems(definition) == [
+        f"PipelineDefinition step {step} ({operation}) Arguments: unknown member Bogus"
+    ]
+
+
+def test_a_client_creating_a_pipeline_with_a_bad_step_gets_the_validation_exception(
+    sagemaker: Any,
+) -> None:
+    training = {**_training_arguments(), "Hyperparameters": {"max_depth": "5"}}
+    request = _create_pipeline(_definition(_processing_arguments(), training, []))
+    with pytest.raises(ClientError) as refused:
+        sagemaker.create_pipeline(**request)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "step Train (CreateTrainingJob) Arguments: unknown member Hyperparameters" in str(
+        refused.value
+    )
+    assert sagemaker.list_pipelines()["PipelineSummaries"] == []
+
+    request = _create_pipeline(_definition(_processing_arguments(), _training_arguments(), []))
+    sagemaker.create_pipeline(**request)
+    assert [p["PipelineName"] for p in sagemaker.list_pipelines()["PipelineSummaries"]] == ["churn"]
 
 
 # ---- in the test process: every client, moto or Stubber ---------------------------------------
@@ -431,6 +696,21 @@ def test_a_schedule_needs_data_capture_and_an_hourly_runtime(double: tuple[str, 
     _job_definition(sagemaker, "dq-2", runtime=7200)
     assert "exceeds the hourly schedule's 3600" in _refusal(lambda: _schedule(sagemaker, "dq-2"))
     _schedule(sagemaker, "dq-1")
+
+
+def test_the_double_refuses_a_definition_with_a_bad_step(double: tuple[str, Double]) -> None:
+    # The e2e runs upsert the churn definition through the double: it holds CreatePipeline
+    # to the same rule, read back from the HTTP body.
+    url, instance = double
+    sagemaker, _ = _clients(url)
+    training = _hyperparameter("notes", "x" * 2501)
+    request = _create_pipeline(_definition(_processing_arguments(), training, []))
+
+    message = _refusal(lambda: sagemaker.create_pipeline(**request))
+
+    assert "HyperParameters['notes']: length 2501 is above the maximum 2500" in message
+    calls = [json.loads(line) for line in instance.calls_path.read_text().splitlines()]
+    assert [(c["operation"], c["status"]) for c in calls] == [("CreatePipeline", 400)]
 
 
 def test_a_container_in_script_mode_without_a_script_never_becomes_healthy(

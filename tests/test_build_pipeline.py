@@ -45,6 +45,8 @@ JSON_DEFINITION: dict[str, Any] = {
                         "S3Input": {
                             "S3Uri": "s3://smgha-local/code/score.py",
                             "LocalPath": "/opt/ml/processing/input/code",
+                            "S3DataType": "S3Prefix",
+                            "S3InputMode": "File",
                         },
                     }
                 ],
@@ -55,10 +57,19 @@ JSON_DEFINITION: dict[str, Any] = {
                             "S3Output": {
                                 "S3Uri": "s3://smgha-local/out",
                                 "LocalPath": "/opt/ml/processing/report",
+                                "S3UploadMode": "EndOfJob",
                             },
                         }
                     ]
                 },
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": 1,
+                        "InstanceType": "ml.m5.large",
+                        "VolumeSizeInGB": 30,
+                    }
+                },
+                "RoleArn": ROLE,
             },
             "PropertyFiles": [
                 {"PropertyFileName": "Report", "OutputName": "report", "FilePath": "report.json"}
