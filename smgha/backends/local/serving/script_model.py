@@ -236,9 +236,10 @@ class ScriptModel:
         worker. The XGBoost container does this itself (sagemaker_xgboost_container/serving.py
         `set_default_serving_env_if_unspecified`). For the others it is the local endpoint's
         choice: this host stands in for every instance of every endpoint, and a worker whose
-        native pool spins a thread per core (scikit-learn's OpenMP predict) starves the others;
-        seen here: the scikit-learn demo's production p99 went from 26 ms to over 1 s beside a
-        second endpoint. A model that sets OMP_NUM_THREADS keeps its own value."""
+        native pool spins a thread per core (scikit-learn's OpenMP predict) starves the others
+        (seen once here, on a loaded 2-core machine: the scikit-learn demo's production p99 at
+        1.35 s with a thread per core, 32-38 ms in the runs after with one). A model that sets
+        OMP_NUM_THREADS keeps its own value."""
         return {"OMP_NUM_THREADS": "1"}
 
     def _receive(self, timeout: float, when: str) -> tuple[dict[str, Any], bytes]:
