@@ -495,7 +495,9 @@ def http_first_score(port: int, row: str) -> float:
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request("POST", "/invocations", row.encode(), {"Content-Type": "text/csv"})
+        connection.request(
+            "POST", "/invocations", row.encode(), {"Content-Type": "text/csv", "Accept": "text/csv"}
+        )
         response = connection.getresponse()
         body = response.read()
         if response.status != 200:

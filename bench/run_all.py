@@ -23,6 +23,7 @@ BENCHMARKS = (
     "runner_overhead",
     "local_build",
     "endpoint_throughput",
+    "script_endpoint",
     "soak_endpoint",
     "smoke_load",
     "toolkit_cache",
