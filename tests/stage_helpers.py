@@ -62,7 +62,7 @@ def approved_package_request(group: str, environment: dict[str, str]) -> dict[st
         "InferenceSpecification": {
             "Containers": [
                 {
-                    "Image": "xgboost",
+                    "Image": XGBOOST_IMAGE,
                     "ModelDataUrl": "s3://models/m.tar.gz",
                     "Environment": environment,
                 }
