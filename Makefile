@@ -22,8 +22,15 @@ $(VENV)/.demo-installed: pyproject.toml | $(PY)
 # same `hcl2` package over each other.
 CHECKOV := checkov==3.3.30
 
+# torch for the PyTorch example's test (tests/test_pytorch_example.py), not an extra: the demo
+# install stays lean. The CPU build on this machine's disk when it is there; elsewhere uv takes
+# torch==2.13.0 from PyPI, whose Linux x86_64 wheel is the CUDA build (with its nvidia-* and
+# cuda-* packages, gigabytes more). torch needs setuptools>=77.0.3: uv upgrades the venv's.
+TORCH_WHEEL := $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl)
+
 $(VENV)/.test-installed: pyproject.toml Makefile | $(PY)
 	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk,test]"
+	$(UV) pip install --python $(PY) --quiet "$(or $(TORCH_WHEEL),torch==2.13.0)"
 	$(UV) venv --quiet --clear --python $(PY) $(VENV)/opt/checkov
 	$(UV) pip install --python $(VENV)/opt/checkov/bin/python --quiet "$(CHECKOV)"
 	touch $@ $(VENV)/.demo-installed

@@ -30,6 +30,8 @@ SMGHA = str(Path(PYTHON).with_name("smgha"))
 DATA_URI = "s3://smgha-local/churn/data/churn.csv"
 DATA_ROWS = 5000
 DATA_SEED = 7
+# The built-in XGBoost algorithm's image: serving.json names it for the algorithm to be served.
+XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 # `ml` is not an installed package: make the repository importable for `ml.data`.
 if str(REPO_ROOT) not in sys.path:

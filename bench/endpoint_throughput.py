@@ -412,6 +412,7 @@ def main() -> None:
                             "VariantName": "AllTraffic",
                             "ModelDataPath": str(Path(temp) / "model.tar.gz"),
                             "Weight": 1.0,
+                            "Image": c.XGBOOST_IMAGE,
                         }
                     ],
                     "DataCapture": {"Enabled": False},

@@ -212,8 +212,18 @@ def main() -> None:
                 {
                     "EndpointName": "bench-soak",
                     "Variants": [
-                        {"VariantName": "blue", "ModelDataPath": model_path, "Weight": 90.0},
-                        {"VariantName": "green", "ModelDataPath": model_path, "Weight": 10.0},
+                        {
+                            "VariantName": "blue",
+                            "ModelDataPath": model_path,
+                            "Weight": 90.0,
+                            "Image": c.XGBOOST_IMAGE,
+                        },
+                        {
+                            "VariantName": "green",
+                            "ModelDataPath": model_path,
+                            "Weight": 10.0,
+                            "Image": c.XGBOOST_IMAGE,
+                        },
                     ],
                     "DataCapture": {
                         "Enabled": True,

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from smgha.runner import Runner
 
+# The built-in XGBoost algorithm's image (sagemaker.image_uris.retrieve("xgboost", "us-east-1",
+# "1.7-1")): the image the local endpoint serves the algorithm for (serving/images.py).
+XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+
 # The GitHub context of a run, as the runner sets it for every step.
 GITHUB_CONTEXT = {
     "GITHUB_ACTIONS": "true",
@@ -58,7 +62,7 @@ def approved_package_request(group: str, environment: dict[str, str]) -> dict[st
         "InferenceSpecification": {
             "Containers": [
                 {
-                    "Image": "xgboost",
+                    "Image": XGBOOST_IMAGE,
                     "ModelDataUrl": "s3://models/m.tar.gz",
                     "Environment": environment,
                 }

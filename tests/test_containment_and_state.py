@@ -32,7 +32,7 @@ from smgha.stages import (
     register_and_gate,
     smoke_test,
 )
-from tests.stage_helpers import GITHUB_CONTEXT, StageRun, run_main
+from tests.stage_helpers import GITHUB_CONTEXT, XGBOOST_IMAGE, StageRun, run_main
 from tests.test_build_pipeline import JSON_DEFINITION
 
 REGION = "us-east-1"
@@ -177,7 +177,9 @@ def _package(local: LocalBackend) -> str:
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "Approved",
             "InferenceSpecification": {
-                "Containers": [{"Image": "x", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]
+                "Containers": [
+                    {"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://smgha-local/m.tar.gz"}
+                ]
             },
         }
     )

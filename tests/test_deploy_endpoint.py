@@ -20,7 +20,12 @@ from smgha.resources import deployment, rollout
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import deploy_endpoint
-from tests.stage_helpers import GITHUB_CONTEXT, approved_package_request, run_main
+from tests.stage_helpers import (
+    GITHUB_CONTEXT,
+    XGBOOST_IMAGE,
+    approved_package_request,
+    run_main,
+)
 
 REGION = "us-east-1"
 GROUP = "churn-models"
@@ -369,7 +374,9 @@ def test_bad_input_is_one_error_and_touches_no_endpoint(
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "Approved",
             "InferenceSpecification": {
-                "Containers": [{"Image": "x", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]
+                "Containers": [
+                    {"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://smgha-local/m.tar.gz"}
+                ]
             },
         }
     )
@@ -390,7 +397,9 @@ def approved_package(local: LocalBackend) -> str:
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "Approved",
             "InferenceSpecification": {
-                "Containers": [{"Image": "x", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]
+                "Containers": [
+                    {"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://smgha-local/m.tar.gz"}
+                ]
             },
         }
     )
@@ -888,7 +897,9 @@ def test_an_unapproved_package_is_refused_unless_allowed(local: LocalBackend) ->
             "ModelPackageGroupName": GROUP,
             "ModelApprovalStatus": "PendingManualApproval",
             "InferenceSpecification": {
-                "Containers": [{"Image": "x", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]
+                "Containers": [
+                    {"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://smgha-local/m.tar.gz"}
+                ]
             },
         }
     )
@@ -1035,6 +1046,86 @@ def test_a_local_endpoint_of_a_package_in_script_mode_without_a_script_fails_its
     reason = endpoint["FailureReason"]
     assert reason.startswith("the new fleet failed its health check: AllTraffic@"), reason
     assert "SAGEMAKER_PROGRAM=''" in reason and "ValueError: Empty module name" in reason
+
+
+# ---- images the local endpoint cannot run (smgha/backends/local/serving/images.py) ---------------
+
+# A team's own serving image (bring your own container): SageMaker runs it, the local backend
+# has no container engine to.
+CUSTOM_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-server:1"
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312"
+IN_MODEL = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+
+
+def package_of(local: LocalBackend, image: str, environment: dict[str, str]) -> str:
+    return local.registry.create_model_package(
+        {
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "Approved",
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": image,
+                        "ModelDataUrl": "s3://smgha-local/m.tar.gz",
+                        "Environment": environment,
+                    }
+                ]
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("image", "environment", "why"),
+    [
+        (CUSTOM_IMAGE, {}, "the local backend has no container engine to run an image"),
+        (CUSTOM_IMAGE, IN_MODEL, "the local backend has no container engine to run an image"),
+        (SKLEARN_IMAGE, {}, "serves only in script mode and has no SAGEMAKER_PROGRAM"),
+    ],
+    ids=["custom image", "custom image with a script", "scikit-learn without a script"],
+)
+@pytest.mark.parametrize("dry_run", ["false", "true"])
+def test_an_image_the_local_endpoint_cannot_run_is_refused_before_anything_is_created(
+    local: LocalBackend, image: str, environment: dict[str, str], why: str, dry_run: str
+) -> None:
+    live_endpoint(local, approved_package(local))
+    package = package_of(local, image, environment)
+    before = hosting_state(local)
+
+    result = deploy(package, strategy="all-at-once", **{"dry-run": dry_run})
+
+    assert result.code == 1
+    assert len(result.errors) == 1, result.log
+    error = result.errors[0]
+    assert f"input 'model-package-arn': {package}: its container 1 cannot be served" in error
+    assert f"its image {image!r}" in error and why in error
+    assert (
+        "Deploy it with backend: sagemaker, or register the model to serve in script mode" in error
+    )
+    assert hosting_state(local) == before  # no model, config, alarm, endpoint or update
+    assert not (local.root / "endpoints" / "churn-staging" / "deployment.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("image", "environment"),
+    [
+        (XGBOOST_IMAGE, {}),
+        ("sagemaker-xgboost:1.7-1", IN_MODEL),
+        (SKLEARN_IMAGE, IN_MODEL),
+        (PYTORCH_IMAGE, {}),  # the toolkit's default script, model.tar.gz's code/inference.py
+        (f"{PYTORCH_IMAGE.split(':')[0]}@sha256:{'0' * 64}", IN_MODEL),
+    ],
+    ids=["built-in xgboost", "xgboost script", "scikit-learn script", "pytorch default",
+         "pytorch by digest"],
+)  # fmt: skip
+def test_the_images_the_local_endpoint_stands_in_for_are_not_refused(
+    local: LocalBackend, image: str, environment: dict[str, str]
+) -> None:
+    result = deploy(package_of(local, image, environment), **{"dry-run": "true"})
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "dry-run" and not result.errors
 
 
 # ---- the sagemaker backend: a moto server for the create path, the Stubber for the update ----
@@ -1248,6 +1339,33 @@ def test_sagemaker_a_package_in_script_mode_without_a_script_is_refused_before_a
     # A package that ships its script is the user's script mode: deployed.
     scripted = sagemaker_deploy(register(SCRIPT_MODE_WITH_SCRIPT), strategy="all-at-once")
     assert scripted.code == 0 and scripted.outputs["status"] == "deployed", scripted.log
+
+
+def test_sagemaker_deploys_a_custom_image_the_local_backend_refuses(aws_env: None) -> None:
+    """SageMaker runs any image: only the local backend, which has no container engine,
+    refuses one it cannot stand in for."""
+    import boto3
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    package = sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": CUSTOM_IMAGE, "ModelDataUrl": "s3://models/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+
+    result = sagemaker_deploy(package, strategy="all-at-once")
+
+    assert result.code == 0 and result.outputs["status"] == "deployed", result.log
+    model = sagemaker.describe_model(ModelName="churn-models-v1")
+    assert model["PrimaryContainer"]["ModelPackageName"] == package
+    assert (
+        sagemaker.describe_endpoint(EndpointName="churn-staging")["EndpointStatus"] == "InService"
+    )
 
 
 def test_sagemaker_update_sends_the_blue_green_request_and_reports_a_rollback() -> None:

@@ -43,6 +43,7 @@ from smgha.backends.local.serving.spec import (
     parse_serving,
 )
 from smgha.backends.local.state import SERVER_FILE, SERVER_LOG, SERVING_FILE
+from tests.stage_helpers import XGBOOST_IMAGE
 
 FEATURES = 5
 START_TIMEOUT = 30.0  # seconds for a server to write server.json
@@ -201,7 +202,7 @@ def serving(
         {
             "EndpointName": name,
             "Variants": [
-                {"VariantName": v, "ModelDataPath": path, "Weight": weight}
+                {"VariantName": v, "ModelDataPath": path, "Weight": weight, "Image": XGBOOST_IMAGE}
                 for v, path, weight in variants
             ],
             "DataCapture": capture or {"Enabled": False},
@@ -511,7 +512,13 @@ def serving_environments(folder: Path, model: str, environments: dict[str, dict[
         {
             "EndpointName": "churn-staging",
             "Variants": [
-                {"VariantName": name, "ModelDataPath": model, "Weight": 1.0, "Environment": env}
+                {
+                    "VariantName": name,
+                    "ModelDataPath": model,
+                    "Weight": 1.0,
+                    "Environment": env,
+                    "Image": XGBOOST_IMAGE,
+                }
                 for name, env in environments.items()
             ],
         },
@@ -575,6 +582,41 @@ def test_the_container_answers_500_when_it_cannot_serve(tmp_path: Path) -> None:
 
     assert model.status == FAILED
     assert reply.status == 500 and b"ValueError: Empty module name" in reply.body
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        (
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-server:1",
+            "the local backend has no container engine to run an image",
+        ),
+        ("", "the local backend has no container engine to run an image"),
+        (
+            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+            "serves only in script mode and has no SAGEMAKER_PROGRAM",
+        ),
+    ],
+    ids=["custom image", "no image", "scikit-learn without a script"],
+)
+def test_a_model_whose_image_the_local_endpoint_cannot_run_fails_instead_of_serving_as_xgboost(
+    tmp_path: Path, boosters: dict[str, Any], image: str, why: str
+) -> None:
+    """The server refuses what deploy-endpoint refuses (LocalHosting.serving_refusal), for a
+    model created by other means: a readable XGBoost model is not served in another image."""
+    path = write_model(tmp_path / "a.tar.gz", boosters["a"])
+    builtin = Model(path, {}, XGBOOST_IMAGE)
+    builtin.load()
+    assert builtin.status == IN_SERVICE, builtin.failure_reason
+
+    model = Model(path, {}, image)
+    model.load()
+
+    assert model.status == FAILED
+    assert f"its image {image!r}" in model.failure_reason and why in model.failure_reason
+    assert "Deploy it with backend: sagemaker" in model.failure_reason
+    reply = answer(model, csv(ROWS[:1]), "text/csv", "text/csv")
+    assert reply.status == 500 and why.encode() in reply.body
 
 
 # ---- metrics --------------------------------------------------------------------------------------

@@ -24,10 +24,10 @@ from smgha.backends.local.serving import script_model
 from smgha.backends.local.serving.inference import answer
 from smgha.backends.local.serving.model import FAILED, IN_SERVICE, Model
 from smgha.backends.local.state import SERVING_FILE
+from tests.stage_helpers import XGBOOST_IMAGE
 from tests.test_endpoint_server import Server, tarball
 
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ROWS = [[0.5, -1.0, 0.2, 1.5, -0.3], [-2.0, 0.4, 1.1, -0.7, 0.9], [1.7, 0.1, -0.5, 0.3, 0.0]]
 CSV = "\n".join(",".join(str(v) for v in row) for row in ROWS).encode()
 
@@ -216,12 +216,17 @@ def test_the_xgboost_framework_container_defaults_predict_on_a_dmatrix(
             "inference.py defines no usable model_fn, and the scikit-learn container has no "
             "default for it",
         ),
-        (MODEL_FN, "", "inference.py defines no usable predict_fn, and the generic container"),
         (
-            MODEL_FN + "import torch\n",
+            MODEL_FN,
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-server:1",
+            "its image '123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-server:1' is not one "
+            "the local endpoint can stand in for: the local backend has no container engine",
+        ),
+        (
+            MODEL_FN + "import lightgbm\n",
             SKLEARN_IMAGE,
-            "inference.py imports 'torch', which is not installed where smgha runs: install it "
-            "there (pip install torch)",
+            "inference.py imports 'lightgbm', which is not installed where smgha runs: install "
+            "it there (pip install lightgbm)",
         ),
         ("def model_fn():\n    return 1\n", SKLEARN_IMAGE, "model_fn must take model_fn(model_dir)"),
         (
@@ -236,7 +241,7 @@ def test_the_xgboost_framework_container_defaults_predict_on_a_dmatrix(
         ),
         ("raise SystemExit(3)\n", SKLEARN_IMAGE, "importing inference.py failed: SystemExit: 3"),
     ],
-    ids=["no-model-fn", "generic-no-predict-fn", "missing-framework", "bad-signature",
+    ids=["no-model-fn", "custom-image", "missing-framework", "bad-signature",
          "model-fn-raises", "transform-and-input", "exits-on-import"],
 )  # fmt: skip
 def test_a_script_that_cannot_serve_fails_its_variant_with_the_reason(

@@ -146,6 +146,9 @@ class FakeEndpoints:
 
     # The rest of Hosting: smoke-test never creates, alarms or scales; a call fails.
 
+    def serving_refusal(self, package: dict[str, Any]) -> tuple[str, str] | None:
+        raise AssertionError("smoke-test does not deploy packages")
+
     def describe_model(self, name: str) -> dict[str, Any] | None:
         raise AssertionError("smoke-test does not describe models")
 

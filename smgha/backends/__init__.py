@@ -151,6 +151,12 @@ class Hosting(Protocol):
     # Seconds between two polls of an endpoint that is being created or updated.
     poll_seconds: float
 
+    def serving_refusal(self, package: dict[str, Any]) -> tuple[str, str] | None:
+        """Why this backend cannot serve the model package (DescribeModelPackage's record),
+        as (problem, fix); None when it can. deploy-endpoint asks before any create.
+        SageMaker runs any image; the local backend runs no container (images.py there)."""
+        ...
+
     def describe_model(self, name: str) -> dict[str, Any] | None: ...
 
     def create_model(self, request: dict[str, Any]) -> None: ...

@@ -291,6 +291,10 @@ def plan(inputs: Inputs, endpoints: Hosting, registry: Registry) -> deployment.D
             "model-package-arn", problem.format(arn=target.package_arn, status=status), fix
         )
     serving_container.refuse_without_script("model-package-arn", target.package_arn, package)
+    refused = endpoints.serving_refusal(package)
+    if refused:
+        problem, fix = refused
+        raise InputError("model-package-arn", f"{target.package_arn}: {problem}", fix)
     return deployment.plan(target, endpoints, package)
 
 

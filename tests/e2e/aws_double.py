@@ -679,14 +679,17 @@ class Double:
                 )
         return problems
 
-    def _served_container(self, backend: Any, model_name: str) -> tuple[str, dict[str, Any]]:
-        """The model data URL a model serves and its container's Environment: a model of a
-        model package serves the package's artifact, with the package container's
-        Environment and the model's own on top (as the local deployer combines them)."""
+    def _served_container(self, backend: Any, model_name: str) -> tuple[str, dict[str, Any], str]:
+        """The model data URL a model serves, its container's Environment and its image: a
+        model of a model package serves the package's artifact and image, with the package
+        container's Environment and the model's own on top (as the local deployer combines
+        them). The double serves through the local endpoint's Model, so only the images
+        that stands in for (smgha/backends/local/serving/images.py)."""
         record = backend._models[model_name]
         container = record.primary_container or record.containers[0]
         url = container.get("ModelDataUrl")
         environment = container.get("Environment") or {}
+        image = container.get("Image") or ""
         if not url:
             package = self.sagemaker.describe_model_package(
                 ModelPackageName=container["ModelPackageName"]
@@ -694,13 +697,14 @@ class Double:
             served = package["InferenceSpecification"]["Containers"][0]
             url = served["ModelDataUrl"]
             environment = {**(served.get("Environment") or {}), **environment}
-        return str(url), environment
+            image = served.get("Image") or ""
+        return str(url), environment, str(image)
 
     def _health_check_failure(self, backend: Any, config_name: str) -> str:
         """Why a config's containers would fail SageMaker's /ping health check ('' if not):
         a container in script mode with no script (smgha/serving_container.py)."""
         for variant in backend.endpoint_configs[config_name].production_variants:
-            _, environment = self._served_container(backend, variant["ModelName"])
+            _, environment, _ = self._served_container(backend, variant["ModelName"])
             if serving_container.script_mode_without_script(environment):
                 # SageMaker's wording (AWS re:Post knowledge center, sagemaker-endpoint-
                 # creation-fail): the variant "did not pass the ping health check".
@@ -747,15 +751,15 @@ class Double:
                 400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found."
             )
         variant = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[0]
-        url, environment = self._served_container(backend, variant["ModelName"])
+        url, environment, image = self._served_container(backend, variant["ModelName"])
         with self.lock:
-            cache_key = f"{url} {json.dumps(environment, sort_keys=True)}"
+            cache_key = f"{url} {image} {json.dumps(environment, sort_keys=True)}"
             model = self.models.get(cache_key)
             if model is None:
                 bucket, key = url[5:].split("/", 1)
                 local = self.scratch / f"model-{len(self.models)}.tar.gz"
                 local.write_bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                model = self.models[cache_key] = Model(str(local), environment)
+                model = self.models[cache_key] = Model(str(local), environment, image)
                 model.load()
         # A container that cannot serve (script mode with no script) answers 500.
         reply = answer(

@@ -48,6 +48,11 @@ class SageMakerHosting:
                 raise
         return record(response)
 
+    def serving_refusal(self, package: dict[str, Any]) -> tuple[str, str] | None:
+        """None: SageMaker runs any image the package names (bring your own included); what
+        it cannot pull or start, CreateModel and the endpoint's health check report."""
+        return None
+
     def describe_model(self, name: str) -> dict[str, Any] | None:
         """DescribeModel's record, or None when there is no model called `name`."""
         return self._describe_hosting(

@@ -27,6 +27,7 @@ from typing import Any
 
 from smgha.backends import Invocation
 from smgha.backends.local import state
+from smgha.backends.local.serving import images
 from smgha.errors import StageError
 
 DEPLOYER_MODULE = "smgha.backends.local.deployer"
@@ -56,6 +57,18 @@ class LocalHosting:
         return state.arn(self.region, kind, name)
 
     # -- models and endpoint configs ------------------------------------------------------
+
+    def serving_refusal(self, package: dict[str, Any]) -> tuple[str, str] | None:
+        """The first container of the package the local endpoint cannot stand in for
+        (serving/images.py; the server's Model.load refuses the same), as (problem, fix)."""
+        containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+        for number, container in enumerate(containers, 1):
+            image = str(container.get("Image") or "")
+            refused = images.refusal(image, container.get("Environment") or {})
+            if refused:
+                problem = f"its container {number} cannot be served by the local backend: {refused}"
+                return problem, images.LOCAL_FIX
+        return None
 
     def describe_model(self, name: str) -> dict[str, Any] | None:
         return state.read_json_if_exists(self.layout.model_file(name))

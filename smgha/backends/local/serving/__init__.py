@@ -63,7 +63,7 @@ stderr (the script's prints included) goes to the server's.
 The modules, by responsibility: spec (serving.json), model (loading and predicting),
 inference (the container's answer to one request), script_model (a script-mode model's source
 and worker process), worker (the worker process), script_handlers (the framework containers'
-default handlers), metrics, routing (variants and weights),
+default handlers), images (the images the local endpoint stands in for), metrics, routing (variants and weights),
 capture (data capture files), endpoint (reloads, invocations, the controller's views),
 http_server (the handler and server), main (the process: arguments, lock, signals,
 server.json); __main__ runs main.

@@ -1,5 +1,6 @@
 """One variant's model: the model.tar.gz of the built-in XGBoost algorithm, loaded to predict,
-or a script-mode model served by its worker process (script_model.py)."""
+or a script-mode model served by its worker process (script_model.py); an image the local
+endpoint does not stand in for (images.py) is Failed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smgha import serving_container
+from smgha.backends.local.serving import images
 from smgha.backends.local.serving.script_model import ScriptLoadError, ScriptModel
 
 if TYPE_CHECKING:
@@ -127,15 +129,17 @@ def fingerprint(path: str) -> tuple[int, int] | None:
     return (stat.st_mtime_ns, stat.st_size)
 
 
-def container_mode_failure(environment: Mapping[str, str]) -> str:
+def container_mode_failure(environment: Mapping[str, str], image: str) -> str:
     """'' when the container can serve; else why not: script mode with no script (see
-    smgha/serving_container.py for the sources). A named script is served by script_model.py."""
+    smgha/serving_container.py for the sources), or an image the local endpoint does not
+    stand in for (images.py, the check deploy-endpoint makes before any create)."""
     empty = serving_container.script_mode_without_script(environment)
     if empty:
         return (
             f"script mode with no script ({empty}): {serving_container.EMPTY_PROGRAM_CONSEQUENCE}"
         )
-    return ""
+    refused = images.refusal(image, environment)
+    return f"{refused}. {images.LOCAL_FIX}" if refused else ""
 
 
 class Model:
@@ -164,11 +168,14 @@ class Model:
 
     def load(self) -> None:
         # The container decides how to serve from its environment before it reads the model.
-        failure = container_mode_failure(self.environment)
+        failure = container_mode_failure(self.environment, self.image)
         if failure:
             self.status, self.failure_reason = FAILED, failure
             return
-        if serving_container.serves_a_user_script(self.environment):
+        # Only the sagemaker-xgboost image serves the built-in algorithm, and only without
+        # SAGEMAKER_PROGRAM; every other image it may be serves a script (images.py).
+        builtin = images.framework_of(self.image) == images.XGBOOST
+        if not builtin or serving_container.serves_a_user_script(self.environment):
             self._load_script()
             return
         self._record_load(self._read_booster, ModelLoadError)

@@ -22,11 +22,20 @@ aws/sagemaker-xgboost-container cb8df91:
   array, which scikit-learn's predict refuses); `array_to_csv` writes one value per line for
   a 1-D array.
 
-A container image that is neither is served with the generic toolkit's defaults, which need
-model_fn and predict_fn (aws/sagemaker-inference-toolkit `default_inference_handler.py`
-`DefaultInferenceHandler.default_predict_fn` raises NotImplementedError); which framework's
-defaults another image adds could not be confirmed here, so none are assumed (the stricter
-reading).
+* The PyTorch inference container (aws/sagemaker-pytorch-inference-toolkit v2.0.25, f7dd61e,
+  `default_pytorch_inference_handler.py`, on aws/sagemaker-inference-toolkit v1.10.1,
+  d05801f): `default_model_fn` loads model.pt as TorchScript; `default_input_fn` is the
+  toolkit's `decoder.decode` made a FloatTensor (text types) or `torch.from_numpy`;
+  `default_predict_fn` calls the model in eval mode under `torch.no_grad()`;
+  `default_output_fn` makes a tensor a list and encodes it with the toolkit's `encoder` to
+  the first supported type in the Accept list, returning the body alone, which the toolkit
+  (`transformer.py` `transform`) sends with the Accept as its content type. The toolkit's
+  UnsupportedFormatError is a plain exception there, answered with 500 (not 415/406).
+  `decoder.py`: CSV through `np.genfromtxt(delimiter=",")` (no squeeze), JSON through
+  `np.array(json.loads(...))`; `encoder.py`: CSV through `np.savetxt(fmt="%s")`.
+  torch is imported only in the worker, and only when a PyTorch model is served.
+
+Images are recognised by images.py; the local endpoint serves no other.
 """
 
 from __future__ import annotations
@@ -34,27 +43,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from smgha.backends.local.serving.images import PYTORCH, SKLEARN, XGBOOST
+
 JSON, CSV, NPY = "application/json", "text/csv", "application/x-npy"
 UTF8_TYPES = (JSON, CSV)
-
-SKLEARN, XGBOOST, GENERIC = "scikit-learn", "xgboost", "generic"
-# What names the framework in an image URI (the ECR repositories of the framework images).
-FRAMEWORK_REPOSITORIES = {"sagemaker-scikit-learn": SKLEARN, "sagemaker-xgboost": XGBOOST}
+# default_pytorch_inference_handler.py DEFAULT_MODEL_FILENAME.
+PYTORCH_MODEL_FILE = "model.pt"
 
 
 class UnsupportedFormatError(Exception):
     """sagemaker_containers._errors.UnsupportedFormatError: a content type no encoder handles."""
 
 
-def framework_of(image: str) -> str:
-    """The framework whose container serves `image` (GENERIC when the image names none)."""
-    repository = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
-    return FRAMEWORK_REPOSITORIES.get(repository, GENERIC)
+class ToolkitFormatError(Exception):
+    """sagemaker_inference.errors.UnsupportedFormatError: the inference toolkit answers it 500."""
 
 
 def decode(body: Any, content_type: str) -> Any:
@@ -123,9 +131,92 @@ def _output_fn(prediction: Any, accept: str) -> tuple[bytes | str, str]:
     return encode(prediction, accept), accept
 
 
+def _toolkit_decode(body: Any, content_type: str) -> Any:
+    """sagemaker_inference/decoder.py `decode` (the body arrives decoded for text types).
+    NPY is read without pickles and NPZ (sparse) not at all: stricter than the toolkit."""
+    if content_type == JSON:
+        return np.array(json.loads(body))
+    if content_type == CSV:
+        return np.genfromtxt(io.StringIO(body), delimiter=",")
+    if content_type == NPY:
+        return np.load(io.BytesIO(body), allow_pickle=False)
+    raise ToolkitFormatError(f"Content type {content_type} is not supported by this framework.")
+
+
+def _toolkit_encode(prediction: Any, content_type: str) -> bytes | str:
+    """sagemaker_inference/encoder.py `encode`, for a content type it supports."""
+    if content_type == JSON:
+        return json.dumps(prediction, default=lambda o: o.tolist())
+    if content_type == CSV:
+        stream = io.StringIO()
+        np.savetxt(stream, prediction, delimiter=",", fmt="%s")
+        return stream.getvalue()
+    buffer = io.BytesIO()
+    np.save(buffer, prediction)
+    return buffer.getvalue()
+
+
+def _pytorch_device() -> Any:
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _pytorch_model_fn(model_dir: str) -> Any:
+    """default_model_fn without Elastic Inference: model.pt as TorchScript. Its fallback (the
+    one .pt or .pth file) tests the file names against its working directory, not model_dir,
+    so what it finds in the container is unknown: not relied on here (the stricter reading)."""
+    import torch
+
+    path = os.path.join(model_dir, PYTORCH_MODEL_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"the PyTorch container's default model_fn loads {PYTORCH_MODEL_FILE} (TorchScript) "
+            f"and model.tar.gz has none: save the model as {PYTORCH_MODEL_FILE} with "
+            "torch.jit.save, or define model_fn(model_dir) in the inference script"
+        )
+    return torch.jit.load(path, map_location=_pytorch_device()).to(_pytorch_device())
+
+
+def _pytorch_input_fn(body: Any, content_type: str) -> Any:
+    import torch
+
+    array = _toolkit_decode(body, content_type)
+    tensor = torch.FloatTensor(array) if content_type in UTF8_TYPES else torch.from_numpy(array)
+    return tensor.to(_pytorch_device())
+
+
+def _pytorch_predict_fn(data: Any, model: Any) -> Any:
+    import torch
+
+    with torch.no_grad():
+        model = model.to(_pytorch_device())
+        model.eval()
+        return model(data.to(_pytorch_device()))
+
+
+def _pytorch_output_fn(prediction: Any, accept: str) -> bytes | str:
+    import torch
+
+    if type(prediction) is torch.Tensor:
+        prediction = prediction.detach().cpu().numpy().tolist()
+    for content_type in accept.replace(" ", "").split(","):  # sagemaker_inference/utils.py
+        if content_type in (JSON, CSV, NPY):
+            encoded = _toolkit_encode(prediction, content_type)
+            return encoded.encode("utf-8") if isinstance(encoded, str) else encoded
+    raise ToolkitFormatError(f"Content type {accept} is not supported by this framework.")
+
+
 def defaults(framework: str) -> dict[str, Callable[..., Any] | None]:
     """The handlers the framework's container uses where the script defines none; None where
     the container has no usable default (the script must define it)."""
+    if framework == PYTORCH:
+        return {
+            "model_fn": _pytorch_model_fn,
+            "input_fn": _pytorch_input_fn,
+            "predict_fn": _pytorch_predict_fn,
+            "output_fn": _pytorch_output_fn,
+        }
     if framework == SKLEARN:
         return {
             "model_fn": None,
@@ -140,4 +231,4 @@ def defaults(framework: str) -> dict[str, Callable[..., Any] | None]:
             "predict_fn": _xgboost_predict_fn,
             "output_fn": _output_fn,
         }
-    return {"model_fn": None, "input_fn": decode, "predict_fn": None, "output_fn": _output_fn}
+    raise ValueError(f"no framework container {framework!r} (images.py names those served)")

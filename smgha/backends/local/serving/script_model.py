@@ -9,10 +9,12 @@ default /opt/ml/code), `_modules.py` `import_module` and `_files.py` `download_a
 Python SDK repacks the script into model.tar.gz's code/ folder and sets
 SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code (sagemaker/model.py `_upload_code`), which is the
 model folder here. With no SAGEMAKER_SUBMIT_DIRECTORY the scikit-learn and XGBoost containers
-look in /opt/ml/code, which their stock images leave empty: refused. Other images are assumed
-to follow the generic inference toolkit, which looks in model.tar.gz's code/ folder
-(aws/sagemaker-inference-toolkit `model_server.py` `_set_python_path`, code_dir /opt/ml/model/
-code).
+look in /opt/ml/code, which their stock images leave empty: refused. The PyTorch container
+(on aws/sagemaker-inference-toolkit) reads no SAGEMAKER_SUBMIT_DIRECTORY: it imports from
+model.tar.gz's code/ folder (code_dir /opt/ml/model/code), SAGEMAKER_PROGRAM defaulting to
+inference.py, and with no such file serves with its default handlers (images.py has the
+sources). A SAGEMAKER_PROGRAM naming a file that is not there is refused in every image: the
+toolkit would fall back to its defaults silently, and a misspelt name is the likelier cause.
 
 The source and model are unpacked into a scratch folder, removed when the model is closed.
 The container installs requirements.txt from the source folder; the local endpoint installs
@@ -38,7 +40,7 @@ from typing import Any
 
 from smgha import serving_container
 from smgha.backends.local.s3 import LocalS3, S3UriError
-from smgha.backends.local.serving import script_handlers, worker
+from smgha.backends.local.serving import images, worker
 
 # SageMaker's InvokeEndpoint: "the model container must respond to requests within 60
 # seconds" (developer guide, your-algorithms-inference-code.html, "How Containers Serve
@@ -117,6 +119,8 @@ def source_folder(
     s3_root: Path | None,
 ) -> Path:
     """The folder the container imports the script from, unpacked under `scratch`."""
+    if framework in images.TOOLKIT_DEFAULT_PROGRAM:  # the toolkit's code_dir, whatever is set
+        return model_dir / "code"
     submitted = environment.get(serving_container.SUBMIT_DIRECTORY, "").strip()
     if submitted.startswith("s3://"):
         if s3_root is None:  # a server outside a state folder (tests' doubles)
@@ -136,8 +140,6 @@ def source_folder(
         if not folder.is_relative_to(model_dir.resolve()):  # /opt/ml/model/../..
             raise ScriptLoadError(IMAGE_FOLDER.format(folder=submitted))
         return folder
-    if not submitted and framework == script_handlers.GENERIC:
-        return model_dir / "code"
     raise ScriptLoadError(IMAGE_FOLDER.format(folder=submitted or "/opt/ml/code (the default)"))
 
 
@@ -171,9 +173,13 @@ class ScriptModel:
     ) -> None:
         self.model_path = model_path
         self.environment = dict(environment)
-        self.framework = script_handlers.framework_of(image)
+        self.framework = images.framework_of(image)
         self.s3_root = s3_root
-        self.program = self.environment.get(serving_container.PROGRAM, "")
+        # The script the container imports: SAGEMAKER_PROGRAM, else the toolkit's default.
+        self.named = serving_container.PROGRAM in self.environment
+        self.program = self.environment.get(
+            serving_container.PROGRAM, images.TOOLKIT_DEFAULT_PROGRAM.get(self.framework, "")
+        )
         self.scratch: Path | None = None
         # Where the worker imports the script from and what it imports, once loaded.
         self.code_dir, self.model_dir, self.module = "", "", ""
@@ -192,7 +198,10 @@ class ScriptModel:
             self.environment, self.framework, model_dir, self.scratch, self.s3_root
         )
         script = code / f"{module}.py"
-        if not script.is_file():
+        if not script.is_file() and not self.named:
+            # No inference.py: the container's default handlers serve (the worker's cwd).
+            module, code = "", code if code.is_dir() else model_dir
+        elif not script.is_file():
             names = sorted(p.name for p in code.iterdir()) if code.is_dir() else "nothing"
             where = f"its source folder ({code})"
             raise ScriptLoadError(

@@ -1,6 +1,7 @@
 """The worker process of a script-mode model: the user's inference script runs here only.
 
     main() with arguments <code dir> <model dir> <module> <framework> <scratch folder>
+    (<module> '' for none: the PyTorch container's default handlers, script_model.py)
     (started by script_model.py with this copy of smgha first on sys.path)
 
 The HTTP server (script_model.py) starts one worker per script-mode model, as the framework
@@ -38,6 +39,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from smgha.backends.local.serving import script_handlers
+from smgha.backends.local.serving.images import TOOLKIT_DEFAULT_PROGRAM
 from smgha.backends.local.serving.script_handlers import JSON, UTF8_TYPES, UnsupportedFormatError
 
 FRAME_HEAD = struct.Struct(">II")
@@ -195,36 +197,50 @@ def _error_body(error: BaseException) -> bytes:
 
 
 def answer(
-    handlers: dict[str, Callable[..., Any]], model: Any, head: dict[str, Any], body: bytes
+    handlers: dict[str, Callable[..., Any]],
+    model: Any,
+    head: dict[str, Any],
+    body: bytes,
+    framework: str = "",
 ) -> tuple[int, str, bytes]:
     """One POST /invocations, as sagemaker_containers/_transformer.py `transform` and
-    `_default_transform_fn` answer it; _worker.py `Request` gives the defaults."""
+    `_default_transform_fn` answer it; _worker.py `Request` gives the defaults. An image on
+    the inference toolkit (sagemaker_inference/transformer.py `transform`) sends a body
+    returned alone with the Accept as its content type, and (body, type) with that type."""
     content_type = head.get("content_type") or JSON
     accept = head.get("accept") or ""
     if not accept or accept == "*/*":
         accept = os.environ.get(DEFAULT_ACCEPT_ENV, JSON)
     content: Any = body.decode("utf-8") if content_type in UTF8_TYPES else body
     if "transform_fn" in handlers:
-        return response_of(handlers["transform_fn"](model, content, content_type, accept))
-    try:
-        data = handlers["input_fn"](content, content_type)
-    except UnsupportedFormatError as error:
-        return 415, JSON, _error_body(error)
-    prediction = handlers["predict_fn"](data, model)
-    try:
-        result = handlers["output_fn"](prediction, accept)
-    except UnsupportedFormatError as error:
-        return 406, JSON, _error_body(error)
+        result = handlers["transform_fn"](model, content, content_type, accept)
+    else:
+        try:
+            data = handlers["input_fn"](content, content_type)
+        except UnsupportedFormatError as error:
+            return 415, JSON, _error_body(error)
+        prediction = handlers["predict_fn"](data, model)
+        try:
+            result = handlers["output_fn"](prediction, accept)
+        except UnsupportedFormatError as error:
+            return 406, JSON, _error_body(error)
+    if framework in TOOLKIT_DEFAULT_PROGRAM:  # no Flask there: the content type as it is
+        reply, content_type = result if isinstance(result, tuple) else (result, accept)
+        return 200, str(content_type), _as_bytes(reply)
     return response_of(result)
 
 
 def _load(code_dir: str, model_dir: str, module: str, framework: str) -> tuple[Any, Any]:
-    handlers = handlers_of(import_script(code_dir, module), module, framework)
+    # No module (""): an inference-toolkit image whose default inference.py is absent
+    # serves with the container's default handlers (script_model.py says when).
+    user_module = import_script(code_dir, module) if module else None
+    handlers = handlers_of(user_module, module or "inference", framework)
+    program = f"{module}.py" if module else "the container's defaults (no inference.py)"
     try:
         model = handlers["model_fn"](model_dir)
     except BaseException as error:
         message = MODEL_FN_FAILED.format(
-            model_dir=model_dir, program=f"{module}.py", error=described(error)
+            model_dir=model_dir, program=program, error=described(error)
         )
         raise ScriptFailure(message) from None
     return handlers, model
@@ -241,7 +257,7 @@ def serve(protocol_in: IO[bytes], protocol_out: IO[bytes], argv: list[str]) -> i
     while (request := read_frame(protocol_in)) is not None:
         head, body = request
         try:
-            status, content_type, reply = answer(handlers, model, head, body)
+            status, content_type, reply = answer(handlers, model, head, body, framework)
         except Exception as error:  # a failing handler is a 500, as Flask answers it
             traceback.print_exc()
             status, content_type = 500, "text/plain; charset=utf-8"
