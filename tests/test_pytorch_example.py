@@ -23,7 +23,7 @@ from ml import data, preprocess
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 from tests.test_endpoint_server import tarball
 from tests.test_script_inference import local  # noqa: F401 (a fixture: stops its endpoints)
-from tests.test_script_training import channel, described, run
+from tests.test_script_training import channel, described, run, v2_training_step
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pytorch"
 REGION = "us-east-1"
@@ -68,34 +68,22 @@ def churn_splits(folder: Path) -> dict[str, Path]:
 
 def training_step() -> dict[str, Any]:
     """The request SDK v2's PyTorch estimator writes (JSON-encoded hyperparameter values)."""
-    return {
-        "Name": "Train",
-        "Type": "Training",
-        "Arguments": {
-            "AlgorithmSpecification": {
-                "TrainingImage": TRAINING_IMAGE,
-                "TrainingInputMode": "File",
-                "MetricDefinitions": METRICS,
-            },
-            "HyperParameters": {
-                "epochs": "8",
-                "hidden_units": "8",
-                "sagemaker_program": json.dumps("train.py"),
-                "sagemaker_submit_directory": json.dumps(CODE),
-                "sagemaker_region": json.dumps(REGION),
-            },
-            "InputDataConfig": [
-                channel(c, f"s3://smgha-local/churn/{c}") for c in ("train", "validation")
-            ],
-            "OutputDataConfig": {"S3OutputPath": "s3://smgha-local/models"},
-            "ResourceConfig": {
-                "InstanceType": "ml.m5.large",
-                "InstanceCount": 1,
-                "VolumeSizeInGB": 5,
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-        },
+    step = v2_training_step()
+    arguments = step["Arguments"]
+    arguments["AlgorithmSpecification"].update(
+        TrainingImage=TRAINING_IMAGE, MetricDefinitions=METRICS
+    )
+    arguments["HyperParameters"] = {
+        "epochs": "8",
+        "hidden_units": "8",
+        "sagemaker_program": json.dumps("train.py"),
+        "sagemaker_submit_directory": json.dumps(CODE),
+        "sagemaker_region": json.dumps(REGION),
     }
+    arguments["InputDataConfig"] = [
+        channel(c, f"s3://smgha-local/churn/{c}") for c in ("train", "validation")
+    ]
+    return step
 
 
 def test_the_pytorch_example_trains_and_serves_on_the_local_backend(
