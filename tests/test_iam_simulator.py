@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import sagemaker_run
+from tests.iam_execution import execution_requests
 from tests.iam_policies import (
     DEPLOYMENT,
     DOCUMENTS,
@@ -20,7 +21,7 @@ from tests.iam_policies import (
     policies,
     values,
 )
-from tests.iam_requests import Calls, execution_requests
+from tests.iam_requests import Calls
 from tests.iam_simulator import IamRequest, denials, evaluate
 from tests.terraform_hcl import resolve
 from tests.yaml_files import ROOT
