@@ -1,7 +1,7 @@
 """Where the resources of the IAM checks are, and how AWS names them: the ARNs a request is
 authorized against (tests/iam_requests.py for the stages' calls, tests/iam_execution.py for
-what SageMaker does with the execution role), built from request parameters, and the tag
-condition keys a request carries."""
+what SageMaker does with the execution role), built from request parameters; the names
+SageMaker Pipelines gives the jobs it starts; and the condition keys a request carries."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from tests.iam_simulator import ContextValue
 
 # A scalable target's id, assigned on registration: a placeholder that stands for any.
 SCALABLE_TARGET_ID = "0123456789abcdef0123456789abcdef"
+# Names AWS assigns when a pipeline runs: placeholders that stand for any such name.
+EXECUTION_ID = "0a1b2c3d4e5f"
+# SageMaker Pipelines' random token in the name of a job it starts (the guide's
+# "entityToken", build-and-manage-access.md), and the suffix of a tuning job's trial.
+ENTITY_TOKEN = "a1B2c3D4e5"
+TRIAL_SUFFIX = "0123abcd"
 
 
 @dataclass(frozen=True)
@@ -111,3 +117,48 @@ def model_package_context(params: Mapping[str, Any]) -> dict[str, ContextValue]:
 def rollback_alarms(params: Mapping[str, Any]) -> list[str]:
     rollback = (params.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration") or {}
     return [alarm["AlarmName"] for alarm in rollback.get("Alarms") or []]
+
+
+def pipeline_tags(execution_arn: str, step_name: str) -> dict[str, ContextValue]:
+    """The tags SageMaker Pipelines puts on the jobs it starts, as condition keys: users report
+    sagemaker:pipeline-execution-arn and sagemaker:pipeline-step-name "assigned automatically"
+    on a pipeline's processing jobs (github.com/getindata/kedro-sagemaker issue 20). Whether
+    Pipelines' tagging is authorized as sagemaker:AddTags against the pipeline's role is not
+    documented: the stricter reading is that it is, as for any create call with tags."""
+    return tag_context(
+        {
+            "sagemaker:pipeline-execution-arn": execution_arn,
+            "sagemaker:pipeline-step-name": step_name,
+        }
+    )
+
+
+def pipeline_tuning_job_name(execution_id: str, step_name: str) -> str:
+    """The name SageMaker Pipelines gives a TuningStep's job. Not the documented
+    pipelines-<execution id>-<step name>-<token>-<retries> of its other jobs (guide,
+    build-and-manage-access.md, "Customize access management for Pipelines jobs"), which cannot
+    fit: a tuning job's name has at most 32 characters (API reference,
+    CreateHyperParameterTuningJob: HyperParameterTuningJobName), and the same guide section
+    allows a TuningStep job prefix of 6 characters only. Pipeline tuning jobs seen in public
+    repositories are <execution id>-<first 8 characters of the step name>-<10-character
+    token>, 32 characters: p5wc6y4i34jq-TuneMode-VCGaM6Q1ad (step TuneModel), and a trial
+    bqbpzw5k3d15-hptuning-U0H0Wl6oKU-001-c42f316a. AWS does not document this shape; what is
+    sure is that the name does not start with "pipelines-", so a policy cannot scope tuning
+    jobs by that prefix."""
+    return f"{execution_id}-{step_name[:8]}-{ENTITY_TOKEN}"
+
+
+def trial_names(job: str, request: Mapping[str, Any], why: str) -> list[str]:
+    """A tuning job's trials, <tuning job>-<NNN>-<suffix> (API reference,
+    CreateHyperParameterTuningJob: the tuning job's name "is the prefix for the names of all
+    training jobs that this tuning job launches"), up to MaxNumberOfTrainingJobs."""
+    limits = request["HyperParameterTuningJobConfig"].get("ResourceLimits") or {}
+    count = int(limits.get("MaxNumberOfTrainingJobs") or 0)
+    assert count > 0, f"{why}: no ResourceLimits.MaxNumberOfTrainingJobs to bound its trials"
+    return [f"{job}-{number:03d}-{TRIAL_SUFFIX}" for number in range(1, count + 1)]
+
+
+def model_artifact(request: Mapping[str, Any], job: str) -> str:
+    """Where SageMaker writes a training job's model (DescribeTrainingJob
+    ModelArtifacts.S3ModelArtifacts), which the SDK's get_top_model_s3_uri also assumes."""
+    return f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/model.tar.gz"

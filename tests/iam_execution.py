@@ -29,14 +29,51 @@ from typing import Any
 from smgha import definition as defn
 from smgha.backends.local.executor import pipeline_job_name
 from smgha.backends.local.expressions import Evaluator
-from tests.iam_arns import Deployment, model_package_context, rollback_alarms, split_s3_uri
+from smgha.backends.local.script_training import SUBMIT_DIR_HYPERPARAMETER, decoded
+from tests.iam_arns import (
+    EXECUTION_ID,
+    Deployment,
+    model_artifact,
+    model_package_context,
+    pipeline_tags,
+    pipeline_tuning_job_name,
+    rollback_alarms,
+    split_s3_uri,
+    trial_names,
+)
 from tests.iam_requests import SAGEMAKER_SERVICE
 from tests.iam_simulator import ContextValue, IamRequest
 
 # Names AWS assigns when the pipeline runs (see the module docstring).
-EXECUTION_ID = "0a1b2c3d4e5f"
 LOG_STREAM = "algo-1-1700000000"
 CAPTURE_FILE = "2026/01/01/00/00-00-000-01234567-89ab-cdef-0123-456789abcdef.jsonl"
+
+# What SageMaker Pipelines does with a step's job besides creating it, as the pipeline's role:
+# the guide (build-and-manage-access.md, "Pipeline Role Permissions") asks for "Create and
+# Describe permissions for each of the job types in the pipeline"; a step's properties are the
+# job's Describe response, and a TuningStep's also ListTrainingJobsForHyperParameterTuningJob's
+# (sagemaker-mlops 1.27, workflow/steps.py TuningStep.properties: shape_names
+# DescribeHyperParameterTuningJobResponse, ListTrainingJobsForHyperParameterTuningJobResponse),
+# which Pipelines reads to fill TrainingJobSummaries. Stop*: stopping an execution stops the
+# job of its running step; AWS does not document with whose credentials, so the stricter
+# reading is the pipeline's role.
+JOB_LIFECYCLE = {
+    "Processing": ["sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob"],
+    "Training": ["sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
+    "Tuning": [
+        "sagemaker:DescribeHyperParameterTuningJob",
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+        "sagemaker:StopHyperParameterTuningJob",
+    ],
+}
+JOB_RESOURCE = {
+    "Processing": "processing-job",
+    "Training": "training-job",
+    "Tuning": "hyper-parameter-tuning-job",
+}
+# The TuningStep's properties hold the best 50 trials (the SDK's
+# TuningStep.get_top_model_s3_uri: "tuning step stores up to 50 top performing training jobs").
+TOP_TRIALS = 50
 
 PROCESSING_LOGS = "/aws/sagemaker/ProcessingJobs"
 TRAINING_LOGS = "/aws/sagemaker/TrainingJobs"
@@ -112,11 +149,12 @@ class ExecutionRole:
         def no_property_file(step: str, file: str) -> Any:
             raise AssertionError(f"{step}'s arguments read property file {file}: derive it")
 
+        execution_arn = f"{self.deployment.sagemaker('pipeline', name)}/execution/{EXECUTION_ID}"
         evaluator = Evaluator(
             parameters=defn.parameter_values(definition, given),
             execution={
                 "PipelineExecutionId": EXECUTION_ID,
-                "PipelineExecutionArn": f"{self.deployment.sagemaker('pipeline', name)}/execution/{EXECUTION_ID}",
+                "PipelineExecutionArn": execution_arn,
                 "PipelineName": name,
             },
             step_properties=properties,
@@ -133,31 +171,51 @@ class ExecutionRole:
             if kind == "Fail":
                 continue
             request = evaluator.resolve(step.get("Arguments") or {})
+            tags = pipeline_tags(execution_arn, step_name)
             job = pipeline_job_name(EXECUTION_ID, step_name)
             if kind == "Processing":
                 properties[step_name] = {**request, "ProcessingJobName": job}
-                self.processing_job(job, request, why, step.get("PropertyFiles") or [])
+                self.processing_job(job, request, why, step.get("PropertyFiles") or [], tags)
             elif kind == "Training":
-                artifact = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/model.tar.gz"
+                artifact = model_artifact(request, job)
                 properties[step_name] = {
                     **request,
                     "TrainingJobName": job,
                     "ModelArtifacts": {"S3ModelArtifacts": artifact},
                 }
-                self.training_job(job, request, artifact, why)
+                self.training_job(job, request, why, tags)
+            elif kind == "Tuning":
+                job = pipeline_tuning_job_name(EXECUTION_ID, step_name)
+                trials = trial_names(job, request, why)
+                properties[step_name] = self.tuning_properties(job, request, trials)
+                self.tuning_job(job, request, trials, why, tags)
             elif kind == "RegisterModel":
                 properties[step_name] = request
                 self.register_model(request, why)
+                continue
             else:
                 raise AssertionError(f"{why}: step type {kind} has no derivation here")
+            self.follows(kind, job, why, tags)
+
+    def follows(self, kind: str, job: str, why: str, tags: dict[str, ContextValue]) -> None:
+        """What Pipelines does with a step's job after creating it (JOB_LIFECYCLE), and the
+        tags it creates the job with, which need sagemaker:AddTags (pipeline_tags)."""
+        arn = self.deployment.sagemaker(JOB_RESOURCE[kind], job)
+        self.add("sagemaker:AddTags", arn, f"{why}, tags", tags)
+        for action in JOB_LIFECYCLE[kind]:
+            self.add(action, arn, why)
 
     def processing_job(
-        self, job: str, request: Mapping[str, Any], why: str, property_files: list[dict[str, Any]]
+        self,
+        job: str,
+        request: Mapping[str, Any],
+        why: str,
+        property_files: list[dict[str, Any]],
+        tags: dict[str, ContextValue] | None = None,
     ) -> None:
         self.passed(request["RoleArn"], why)
-        self.add(
-            "sagemaker:CreateProcessingJob", self.deployment.sagemaker("processing-job", job), why
-        )
+        arn = self.deployment.sagemaker("processing-job", job)
+        self.add("sagemaker:CreateProcessingJob", arn, why, tags)
         self.add(
             "iam:PassRole", request["RoleArn"], why, {"iam:PassedToService": SAGEMAKER_SERVICE}
         )
@@ -176,19 +234,89 @@ class ExecutionRole:
         self.logs(PROCESSING_LOGS, why)
         self.metrics(PROCESSING_LOGS, why)
 
-    def training_job(self, job: str, request: Mapping[str, Any], artifact: str, why: str) -> None:
+    def training_job(
+        self, job: str, request: Mapping[str, Any], why: str, tags: dict[str, ContextValue]
+    ) -> None:
         self.passed(request["RoleArn"], why)
-        self.add("sagemaker:CreateTrainingJob", self.deployment.sagemaker("training-job", job), why)
+        arn = self.deployment.sagemaker("training-job", job)
+        self.add("sagemaker:CreateTrainingJob", arn, why, tags)
         self.add(
             "iam:PassRole", request["RoleArn"], why, {"iam:PassedToService": SAGEMAKER_SERVICE}
         )
+        self.trains(job, request, request.get("HyperParameters") or {}, why)
+
+    def trains(
+        self, job: str, request: Mapping[str, Any], hyperparameters: Mapping[str, Any], why: str
+    ) -> None:
+        """A training job while it runs, as its role: its channels read, and the source
+        archive a script-mode job names in sagemaker_submit_directory, which the training
+        toolkit in the container downloads itself (aws/sagemaker-training-toolkit, commit
+        1b4ec226, src/sagemaker_training/files.py: download_and_extract and s3_download, a
+        boto3 download_file: s3:GetObject); its model written to
+        <S3OutputPath>/<job>/output/model.tar.gz; its image pulled; its logs and metrics."""
         for channel in request.get("InputDataConfig") or []:
             source = channel["DataSource"]["S3DataSource"]["S3Uri"]
             self.reads(source, f"{why}, channel {channel['ChannelName']}")
-        self.writes(artifact, f"{why}, model artifact")
+        code = decoded(hyperparameters.get(SUBMIT_DIR_HYPERPARAMETER, ""))
+        if isinstance(code, str) and code.startswith("s3://"):
+            self.add("s3:GetObject", self.deployment.s3_uri(code), f"{why}, source archive")
+        self.writes(model_artifact(request, job), f"{why}, model artifact")
         self.pulls(request["AlgorithmSpecification"]["TrainingImage"], why)
         self.logs(TRAINING_LOGS, why)
         self.metrics(TRAINING_LOGS, why)
+
+    def tuning_job(
+        self,
+        job: str,
+        request: Mapping[str, Any],
+        trials: list[str],
+        why: str,
+        tags: dict[str, ContextValue],
+    ) -> None:
+        """A hyperparameter tuning job: created by the pipeline's role, which passes each
+        definition's RoleArn; the tuning service then starts the trials itself, as training
+        jobs running as that role (guide, sagemaker-roles.md, "CreateHyperParameterTuningJob
+        API: Execution Role Permissions": S3, ECR, logs and metrics only, no
+        sagemaker:CreateTrainingJob). Any trial may run any definition."""
+        arn = self.deployment.sagemaker("hyper-parameter-tuning-job", job)
+        self.add("sagemaker:CreateHyperParameterTuningJob", arn, why, tags)
+        definitions = request.get("TrainingJobDefinitions") or [request["TrainingJobDefinition"]]
+        for definition in definitions:
+            self.passed(definition["RoleArn"], why)
+            self.add(
+                "iam:PassRole",
+                definition["RoleArn"],
+                why,
+                {"iam:PassedToService": SAGEMAKER_SERVICE},
+            )
+        for trial in trials:
+            for definition in definitions:
+                hyperparameters = definition.get("StaticHyperParameters") or {}
+                self.trains(trial, definition, hyperparameters, f"{why}, trial {trial}")
+
+    def tuning_properties(
+        self, job: str, request: Mapping[str, Any], trials: list[str]
+    ) -> dict[str, Any]:
+        """A TuningStep's properties: DescribeHyperParameterTuningJob's response with
+        ListTrainingJobsForHyperParameterTuningJob's TrainingJobSummaries, best first. Which
+        trial is best is known only when they ran: the first stands for any."""
+        summaries = [
+            {
+                "TrainingJobName": trial,
+                "TrainingJobArn": self.deployment.sagemaker("training-job", trial),
+                "TrainingJobStatus": "Completed",
+            }
+            for trial in trials[:TOP_TRIALS]
+        ]
+        return {
+            **request,
+            "HyperParameterTuningJobName": job,
+            "HyperParameterTuningJobArn": self.deployment.sagemaker(
+                "hyper-parameter-tuning-job", job
+            ),
+            "BestTrainingJob": summaries[0],
+            "TrainingJobSummaries": summaries,
+        }
 
     def register_model(self, request: Mapping[str, Any], why: str) -> None:
         group = request["ModelPackageGroupName"]
