@@ -4,7 +4,8 @@ get_tuning_pipeline: a TuningStep whose best trial is evaluated and registered) 
 SageMaker runs them (tests/iam_execution.py), and every call SageMaker makes with the
 execution role is judged by the IAM evaluator against execution_permissions as Terraform
 renders it for the e2e deployment, as tests/test_iam_simulator.py does for the XGBoost churn
-definition. Each grant the tuning step needs is needed: removed, the evaluator names the call.
+definition. Each grant for the pipeline's jobs (the tuning statement, PipelineJobs) is needed:
+removed, the evaluator names the calls that need it.
 
 A module of its own: the `offline` fixture refuses every socket for the rest of the module
 that uses it (the evaluator runs in a node subprocess, fed through pipes).
@@ -171,32 +172,55 @@ def test_the_tuning_statement_grants_exactly_what_the_tuning_step_calls(
     assert sorted(tuning_statement(rendered)["Action"]) == sorted(on_tuning_jobs)
 
 
-@pytest.mark.parametrize(
-    "action",
-    [
-        "sagemaker:CreateHyperParameterTuningJob",
-        "sagemaker:DescribeHyperParameterTuningJob",
-        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
-        "sagemaker:StopHyperParameterTuningJob",
-        "sagemaker:AddTags",
+# (statement sid, action, the pipeline whose run needs it): each action of the two statements
+# for the pipeline's jobs.
+GRANTS = [
+    *[
+        (TUNING_STATEMENT, action, "churn-sklearn-tuning")
+        for action in (
+            "sagemaker:CreateHyperParameterTuningJob",
+            "sagemaker:DescribeHyperParameterTuningJob",
+            "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+            "sagemaker:StopHyperParameterTuningJob",
+            "sagemaker:AddTags",
+        )
     ],
-)
-def test_each_tuning_grant_is_needed(
-    derived: dict[str, list[IamRequest]], rendered: dict[str, dict[str, Any]], action: str
+    *[
+        ("PipelineJobs", action, "churn-sklearn")
+        for action in (
+            "sagemaker:CreateProcessingJob",
+            "sagemaker:DescribeProcessingJob",
+            "sagemaker:StopProcessingJob",
+            "sagemaker:CreateTrainingJob",
+            "sagemaker:DescribeTrainingJob",
+            "sagemaker:StopTrainingJob",
+            "sagemaker:AddTags",
+        )
+    ],
+]
+
+
+@pytest.mark.parametrize(("sid", "action", "name"), GRANTS)
+def test_each_pipeline_job_grant_is_needed(
+    derived: dict[str, list[IamRequest]],
+    rendered: dict[str, dict[str, Any]],
+    sid: str,
+    action: str,
+    name: str,
 ) -> None:
-    """Without one action of the tuning statement, exactly the tuning step's calls of that
-    action are denied, each named with its resource and step."""
+    """Without one action of the statement, exactly the calls of that action on the
+    statement's jobs are denied, each named with its resource and step."""
     without = copy.deepcopy(rendered)
-    statement = next(
-        s for s in without[EXECUTION_DOCUMENT]["Statement"] if s["Sid"] == TUNING_STATEMENT
-    )
+    statement = next(s for s in without[EXECUTION_DOCUMENT]["Statement"] if s["Sid"] == sid)
+    assert action in statement["Action"], f"{sid} does not grant {action}"
     statement["Action"] = [a for a in statement["Action"] if a != action]
-    problems = execution_denials(derived["churn-sklearn-tuning"], without)
-    assert problems, f"{action} is granted but no call needs it"
-    assert all(
-        f"ImplicitlyDenied: {action} on {TUNING_JOB_ARN}" in p and "step TuneModel" in p
-        for p in problems
-    ), problems
+    problems = execution_denials(derived[name], without)
+    assert problems, f"{sid} grants {action} but no call of {name} needs it"
+    assert all(f"ImplicitlyDenied: {action} on " in p and ", step " in p for p in problems), (
+        problems
+    )
+    if sid == TUNING_STATEMENT:
+        assert all(f" on {TUNING_JOB_ARN}" in p and "step TuneModel" in p for p in problems)
 
 
 def test_a_tuning_job_cannot_be_scoped_by_the_pipelines_prefix(
