@@ -211,14 +211,22 @@ class ExecutionRole:
         request: Mapping[str, Any],
         why: str,
         property_files: list[dict[str, Any]],
-        tags: dict[str, ContextValue] | None = None,
+        tags: dict[str, ContextValue],
     ) -> None:
+        """A pipeline's processing step: the job created by the pipeline's role, and run."""
         self.passed(request["RoleArn"], why)
         arn = self.deployment.sagemaker("processing-job", job)
         self.add("sagemaker:CreateProcessingJob", arn, why, tags)
         self.add(
             "iam:PassRole", request["RoleArn"], why, {"iam:PassedToService": SAGEMAKER_SERVICE}
         )
+        self.processes(request, why, property_files)
+
+    def processes(
+        self, request: Mapping[str, Any], why: str, property_files: list[dict[str, Any]]
+    ) -> None:
+        """A processing job while it runs, as its role: inputs read, outputs written, image
+        pulled, logs and metrics."""
         for item in request.get("ProcessingInputs") or []:
             self.reads(item["S3Input"]["S3Uri"], f"{why}, input {item['InputName']}")
         outputs = {
@@ -417,5 +425,7 @@ def execution_requests(
         elif operation == "CreateDataQualityJobDefinition":
             execution.data_quality_job(params, captures, why)
         elif operation == "CreateProcessingJob":  # enable-monitor's baselining job
-            execution.processing_job(params["ProcessingJobName"], params, why, [])
+            # Created by the stage's role (tests/iam_requests.py), run as this one.
+            execution.passed(params["RoleArn"], why)
+            execution.processes(params, why, [])
     return execution.found
