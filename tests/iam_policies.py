@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e import sagemaker_run
-from tests.iam_requests import Deployment
+from tests.iam_arns import Deployment
 from tests.terraform_hcl import Value, all_blocks, policy_documents, policy_json, resolve, variables
 from tests.yaml_files import ROOT
 

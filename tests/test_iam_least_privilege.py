@@ -28,8 +28,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.sagemaker_run import JOB_ROLES, VARIABLES, SageMakerRun
+from tests.iam_execution import execution_requests
 from tests.iam_policies import DEPLOYMENT, DOCUMENTS, EXECUTION_DOCUMENT, execution_role, policies
-from tests.iam_requests import Calls, execution_requests, iam_actions
+from tests.iam_requests import Calls, iam_actions
 from tests.iam_simulator import IamRequest, denials
 from tests.terraform_hcl import conditions, policy_documents, statements, strings
 

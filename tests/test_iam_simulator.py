@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import sagemaker_run
+from tests.iam_execution import execution_requests
 from tests.iam_policies import (
     DEPLOYMENT,
     DOCUMENTS,
@@ -20,7 +21,7 @@ from tests.iam_policies import (
     policies,
     values,
 )
-from tests.iam_requests import Calls, execution_requests
+from tests.iam_requests import Calls
 from tests.iam_simulator import IamRequest, denials, evaluate
 from tests.terraform_hcl import resolve
 from tests.yaml_files import ROOT
@@ -587,3 +588,16 @@ def test_the_paths_outside_the_runs_are_allowed_on_their_resources(
     staging_baseline["params"]["ProcessingJobName"] = "churn-staging-baseline-0123abcd"
     (problem, tagging) = job_denials([staging_baseline], rendered)
     assert "sagemaker:AddTags on" in problem and "CreateProcessingJob on" in tagging
+
+
+def test_the_execution_role_runs_the_baselining_job_it_does_not_create(
+    rendered: dict[str, Any],
+) -> None:
+    """enable-monitor's baselining job (a path outside the runs) is created by the production
+    role, which passes the execution role; the job then runs as the execution role."""
+    calls = [*EXECUTION_CALLS, PRODUCTION_PATHS_OUTSIDE_THE_RUNS[0]]
+    derived = execution_requests(calls, DEPLOYMENT, execution_role())
+    baseline = [r for r in derived if r.why == "churn-github-deploy-production CreateProcessingJob"]
+    assert {r.action for r in baseline} >= {"ecr:BatchGetImage", "logs:PutLogEvents"}
+    assert not {r.action for r in baseline} & {"sagemaker:CreateProcessingJob", "iam:PassRole"}
+    assert execution_denials(calls, rendered) == []

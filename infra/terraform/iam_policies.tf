@@ -12,7 +12,8 @@
 #                                  that finds the version to deploy, e.g. a deploy's resolve)
 #   deploy_staging_permissions     model-deploy's staging job: deploy-endpoint, smoke-test
 #   deploy_production_permissions  model-deploy's production job: the above and enable-monitor
-#   execution_permissions          the SageMaker execution role: pipeline jobs, RegisterModel,
+#   execution_permissions          the SageMaker execution role: pipeline jobs (processing,
+#                                  training, tuning and its trials), RegisterModel,
 #                                  models (endpoints), data capture, monitoring jobs,
 #                                  reading an update's auto-rollback alarms
 #
@@ -433,7 +434,8 @@ data "aws_iam_policy_document" "execution_permissions" {
   }
 
   # The pipeline runs as this role: its steps start processing and training jobs
-  # (pipelines-<execution id>-...), and stopping an execution stops them.
+  # (pipelines-<execution id>-...), tagged, read them for the steps' properties, and stopping
+  # an execution stops them.
   statement {
     sid = "PipelineJobs"
     actions = [
@@ -449,6 +451,29 @@ data "aws_iam_policy_document" "execution_permissions" {
       "${local.sagemaker_arn}:processing-job/pipelines-*",
       "${local.sagemaker_arn}:training-job/pipelines-*",
     ]
+  }
+
+  # The pipeline's tuning steps (a TuningStep, e.g. ml.sklearn_pipeline:get_tuning_pipeline):
+  # Pipelines creates the tuning job (tagged), describes it and lists its trials for the step's
+  # properties (TrainingJobSummaries, which get_top_model_s3_uri reads), and stops it when the
+  # execution is stopped. The trials are training jobs the tuning service starts itself, as
+  # this role: they need the S3, ECR, Logs and Metrics statements above, not
+  # sagemaker:CreateTrainingJob (SageMaker guide, sagemaker-roles.md, "CreateHyperParameter-
+  # TuningJob API: Execution Role Permissions"). hyper-parameter-tuning-job/*: Pipelines names
+  # a tuning job <execution id>-<step name, 8 characters>-<token>, not pipelines-..., because a
+  # tuning job's name has at most 32 characters; no fixed prefix exists to scope it by
+  # (tests/iam_arns.py, pipeline_tuning_job_name, has the sources). So the scope is the
+  # account's tuning jobs in the region.
+  statement {
+    sid = "PipelineTuningJobs"
+    actions = [
+      "sagemaker:CreateHyperParameterTuningJob",
+      "sagemaker:DescribeHyperParameterTuningJob",
+      "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+      "sagemaker:StopHyperParameterTuningJob",
+      "sagemaker:AddTags",
+    ]
+    resources = ["${local.sagemaker_arn}:hyper-parameter-tuning-job/*"]
   }
 
   # The pipeline's RegisterModel step registers the candidate in the group.
