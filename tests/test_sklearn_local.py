@@ -16,7 +16,7 @@ import pytest
 
 from smgha.backends.local import LocalBackend
 from smgha.resources.monitoring import DataQuality
-from smgha.stages import build_pipeline
+from smgha.stages import build_pipeline, register_and_gate
 from tests.stage_helpers import run_main
 from tests.test_local_faults import local  # noqa: F401 (a fixture)
 from tests.test_local_tuning import read_described, read_trial
@@ -66,6 +66,30 @@ def test_the_tuning_pipeline_registers_its_best_trial_on_the_local_backend(
     assert model.max_depth == int(tuned["max_depth"])
     assert model.learning_rate == pytest.approx(float(tuned["learning_rate"]))
     assert model.max_iter == 60
+
+    # register-and-gate cannot read a tuning job's channels: it says so, and the input
+    # records them.
+    gate_inputs = {
+        "backend": "local",
+        "model-package-group": "churn-models",
+        "execution-arn": execution,
+        "rules": "accuracy >= 0.5",
+    }
+    gated = run_main(register_and_gate.main, gate_inputs, **GITHUB)
+    assert gated.code == 0, gated.log
+    assert (
+        "::notice::Lineage: no training data recorded: the model was trained by the tuning "
+        "step TuneModel" in gated.log
+    )
+    train_uri = "s3://smgha-local/churn-tuning/train"
+    again = run_main(
+        register_and_gate.main, {**gate_inputs, "training-data-uri": train_uri}, **GITHUB
+    )
+    assert again.code == 0, again.log
+    assert "::notice::Lineage" not in again.log
+    recorded = local.registry.describe_model_package(result.outputs["model-package-arn"])
+    assert recorded is not None
+    assert recorded["CustomerMetadataProperties"]["smgha:training-data-uri"] == train_uri
 
 
 @pytest.mark.slow

@@ -266,6 +266,13 @@ def training_data_uri(pipelines: Pipelines, registry: Registry, execution_arn: s
     return ""
 
 
+def tuning_steps(pipelines: Pipelines, execution_arn: str) -> list[str]:
+    """The names of the execution's tuning steps, whose trials' channels training_data_uri
+    does not read (that would take DescribeHyperParameterTuningJob, which no role is granted)."""
+    steps = pipelines.list_steps(execution_arn) if execution_arn else []
+    return [step.name for step in steps if step.metadata.get("TuningJob")]
+
+
 # ---- lineage: what is recorded on the package (customer_metadata stores it) ---------------------
 
 

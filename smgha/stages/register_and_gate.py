@@ -153,6 +153,8 @@ class GatePlan:
     lineage: dict[str, str]  # what is recorded, by name without PREFIX ('git-sha', ...)
     metadata: dict[str, str] = field(default_factory=dict)  # lineage as SageMaker stores it
     left_out: tuple[str, ...] = ()  # metrics that did not fit on the package (warned about)
+    # A tuning step that trained the model: no training data in the lineage (noticed).
+    untraced_tuning_step: str = ""
 
 
 def load_inputs(runner: Runner) -> Inputs:
@@ -239,11 +241,14 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
         forced_by=inputs.actor,
         reason=inputs.force_reason,
     )
+    training_data = inputs.training_data_uri or registry.training_data_uri(
+        backend.pipelines, backend.registry, inputs.execution_arn
+    )
+    tuned = [] if training_data else registry.tuning_steps(backend.pipelines, inputs.execution_arn)
     lineage = registry.gate_lineage(
         inputs.provenance,
         inputs.execution_arn,
-        inputs.training_data_uri
-        or registry.training_data_uri(backend.pipelines, backend.registry, inputs.execution_arn),
+        training_data,
         candidate_metrics,
         decision,
         inputs.actor,
@@ -267,6 +272,7 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
         lineage=lineage,
         metadata=stored.properties,
         left_out=stored.left_out,
+        untraced_tuning_step=tuned[0] if tuned else "",
     )
 
 
@@ -307,6 +313,12 @@ def report(inputs: Inputs, gate: GatePlan, arn: str, backend: Backend, runner: R
     runner.set_output("decision", decision.decision)
     runner.set_output("champion-arn", (gate.champion or {}).get("ModelPackageArn", ""))
     runner.set_output("rules", json.dumps([r.as_dict() for r in decision.results]))
+    if gate.untraced_tuning_step:
+        runner.notice(
+            "Lineage: no training data recorded: the model was trained by the tuning step "
+            f"{gate.untraced_tuning_step}, whose channels this stage does not read. Set the "
+            "input training-data-uri to record them."
+        )
 
     marks = {
         "approved": "✅ approved",
