@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,3 +269,32 @@ def _fmt(value: float) -> str:
 
 def _negated(operator: str) -> str:
     return {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!="}[operator]
+
+
+def comparison_rows(
+    candidate: dict[str, float],
+    champion: dict[str, float] | None,
+    results: Sequence[RuleResult],
+) -> list[list[str]]:
+    """The gate's summary table: one row per metric (and one more per extra rule on it) with
+    the candidate, the champion, the delta, the rule and its result."""
+    names = short_names(candidate)
+    by_metric: dict[str, list[RuleResult]] = {}
+    for result in results:
+        by_metric.setdefault(result.metric, []).append(result)
+    rows = []
+    for key, value in candidate.items():
+        champion_value = (champion or {}).get(key)
+        delta = f"{value - champion_value:+.4f}" if champion_value is not None else "–"
+        base = [
+            names[key],
+            f"{value:.4f}",
+            f"{champion_value:.4f}" if champion_value is not None else "–",
+            delta,
+        ]
+        for result in by_metric.get(key) or []:
+            mark = "✅ " if result.passed else "❌ "
+            rows.append([*base, f"`{result.rule.text}`", mark + result.detail])
+        if key not in by_metric:
+            rows.append([*base, "–", ""])
+    return rows

@@ -337,34 +337,11 @@ def report(inputs: Inputs, gate: GatePlan, arn: str, backend: Backend, runner: R
         if champion
         else "Champion: none yet (this model sets the bar)"
     )
-    summary.table(["Metric", "Candidate", "Champion", "Δ", "Rule", "Result"], comparison_rows(gate))
+    summary.table(
+        ["Metric", "Candidate", "Champion", "Δ", "Rule", "Result"],
+        gates.comparison_rows(gate.candidate_metrics, gate.champion_metrics, gate.decision.results),
+    )
     summary.write()
-
-
-def comparison_rows(gate: GatePlan) -> list[list[str]]:
-    """One row per metric (and one more per extra rule on it): candidate, champion, delta, rule."""
-    names = gates.short_names(gate.candidate_metrics)
-    champion = gate.champion_metrics or {}
-    by_metric: dict[str, list[gates.RuleResult]] = {}
-    for result in gate.decision.results:
-        by_metric.setdefault(result.metric, []).append(result)
-    rows = []
-    for key, value in gate.candidate_metrics.items():
-        champion_value = champion.get(key) if champion else None
-        delta = f"{value - champion_value:+.4f}" if champion_value is not None else "–"
-        base = [
-            names[key],
-            f"{value:.4f}",
-            f"{champion_value:.4f}" if champion_value is not None else "–",
-            delta,
-        ]
-        results = by_metric.get(key)
-        if not results:
-            rows.append([*base, "–", ""])
-        for result in results or []:
-            mark = "✅ " if result.passed else "❌ "
-            rows.append([*base, f"`{result.rule.text}`", mark + result.detail])
-    return rows
 
 
 def main(runner: Runner | None = None) -> int:
