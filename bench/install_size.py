@@ -1,9 +1,12 @@
 """Benchmark: install time and size of the stages' runtime versus the SageMaker SDK.
 
-Two dependency sets, read from pyproject.toml:
+Dependency sets, read from pyproject.toml:
 
   * base: [project] dependencies (boto3, PyYAML): all a non-SDK stage needs;
-  * sdk:  the `sdk` extra (sagemaker>=3.20): needed only to build a definition from SDK code.
+  * sdk:  the `sdk` extra (sagemaker>=3.20): needed only to build a definition from SDK code;
+  * local: the `local` extra (the local backend's ML: xgboost-cpu, pandas, scikit-learn);
+  * local-full-xgboost: the same with the full `xgboost` package instead of `xgboost-cpu`
+    (what the extra asked for before: its CUDA build and NVIDIA's NCCL), for comparison.
 
 For each set, into a fresh virtualenv in a temp folder, with no cache:
 
@@ -37,9 +40,20 @@ PY_VERSION = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def dependency_sets() -> dict[str, list[str]]:
-    """`base` and `sdk` requirement lists, as pyproject.toml declares them."""
+    """The requirement lists, as pyproject.toml declares them (see the module docstring)."""
     project = tomllib.loads((c.REPO_ROOT / "pyproject.toml").read_text())["project"]
-    return {"base": project["dependencies"], "sdk": project["optional-dependencies"]["sdk"]}
+    extras = project["optional-dependencies"]
+    full = [
+        "xgboost>=2" if r.startswith("xgboost-cpu") else r
+        for r in extras["local"]
+        if not r.startswith("xgboost>=")
+    ]
+    return {
+        "base": project["dependencies"],
+        "sdk": extras["sdk"],
+        "local": extras["local"],
+        "local-full-xgboost": full,
+    }
 
 
 def install_env() -> dict[str, str]:
@@ -109,10 +123,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--uv-repeat", type=int, default=2)
     parser.add_argument("--pip-timeout", type=float, default=300.0)
+    parser.add_argument("--sets", default="", help="comma separated set names (default: all)")
+    parser.add_argument("--no-pip", action="store_true", help="measure uv only")
     args = parser.parse_args()
 
     uv = c.find_uv()
     sets = dependency_sets()
+    if args.sets:
+        sets = {name: sets[name] for name in args.sets.split(",")}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in sets}
 
     if uv:
@@ -122,7 +140,7 @@ def main() -> None:
                 runs[name].setdefault("uv", []).append(one_install("uv", deps, uv, 600))
     else:
         c.progress("uv not found: skipping the uv installs")
-    for name, deps in sets.items():
+    for name, deps in sets.items() if not args.no_pip else ():
         c.progress(f"pip: {name} {deps}")
         runs[name]["pip"] = [one_install("pip", deps, uv, args.pip_timeout)]
 
@@ -183,15 +201,23 @@ def main() -> None:
     }
 
     notes = []
-    base_uv, sdk_uv = summaries["base"].get("uv"), summaries["sdk"].get("uv")
+    base_uv, sdk_uv = summaries.get("base", {}).get("uv"), summaries.get("sdk", {}).get("uv")
     if base_uv and sdk_uv:
         notes.append(
             f"With uv the SDK takes {sdk_uv['install_seconds']['median'] / base_uv['install_seconds']['median']:.0f}× "
             f"as long to install and {sdk_uv['added_mib'] / base_uv['added_mib']:.0f}× the disk "
             f"({sdk_uv['distributions_added']} vs {base_uv['distributions_added']} distributions)."
         )
+    cpu_uv = summaries.get("local", {}).get("uv")
+    full_uv = summaries.get("local-full-xgboost", {}).get("uv")
+    if cpu_uv and full_uv:
+        notes.append(
+            f"The local extra with xgboost-cpu adds {cpu_uv['added_mib']:.0f} MiB, with the full "
+            f"xgboost {full_uv['added_mib']:.0f} MiB."
+        )
     notes.append(
-        f"{uv_version or 'uv: not found'}; {pip_version or 'pip: timed out'} (pip byte-compiles, uv does not by "
+        f"{uv_version or 'uv: not found'}; "
+        f"{pip_version or ('pip: not run' if args.no_pip else 'pip: timed out')} (pip byte-compiles, uv does not by "
         "default). Fresh venvs, no cache; downloads from the installers' configured indexes."
     )
     markdown = "\n".join(
