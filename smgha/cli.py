@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         "mode (ml/sklearn_pipeline.py). Both register into one group (default: xgboost).",
     )
     demo.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Print every stage's log, tables and outputs (by default one line per stage; the "
+        "logs are kept under <state-dir>/demo/logs).",
+    )
+    demo.add_argument(
         "--rows", type=int, default=5000, help="Rows of generated training data (default: 5000)."
     )
     demo.add_argument(

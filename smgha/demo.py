@@ -9,6 +9,7 @@ is gated against the first, now the champion.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shlex
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from smgha import monitor
+from smgha import demo_lines, monitor
 from smgha.backends.local import LocalBackend
 from smgha.runner import Runner
 from smgha.stages import (
@@ -82,11 +83,14 @@ SMOKE_TEST = {
 class DemoRun:
     """One run of the demo: where it writes, what it says, and every stage's outputs so far."""
 
-    def __init__(self, state: Path, stdout: TextIO) -> None:
+    def __init__(self, state: Path, stdout: TextIO, verbose: bool = False) -> None:
         self.state = state
         self.stdout = stdout
+        self.verbose = verbose
         self.outputs: dict[str, str] = {}
         self.local = LocalBackend(region="us-east-1")
+        self.logs = state / "demo" / "logs"
+        self.stages_run = 0
 
     def section(self, title: str) -> None:
         self.stdout.write(f"\n━━ {title} {'━' * max(0, 60 - len(title))}\n")
@@ -98,8 +102,28 @@ class DemoRun:
             "INPUT_BACKEND": "local",
             **{f"INPUT_{k.upper().replace('-', '_')}": v for k, v in inputs.items()},
         }
-        code, runner = run_stage_command(main, env, self.stdout)
+        if self.verbose:
+            code, runner = run_stage_command(main, env, self.stdout)
+            self.outputs.update(runner.outputs)
+            return code
+        # Concise: the stage's whole log to a file, one line here (smgha/demo_lines.py).
+        stage = main.__module__.rsplit(".", 1)[-1].replace("_", "-")
+        self.stages_run += 1
+        log_file = self.logs / f"{self.stages_run}-{stage}.log"
+        started = time.monotonic()
+        captured = io.StringIO()
+        code, runner = run_stage_command(main, env, captured)
         self.outputs.update(runner.outputs)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.write_text(captured.getvalue())
+        elapsed = time.monotonic() - started
+        if code == 0:
+            self.stdout.write(f"{demo_lines.line(stage, runner.outputs)} ({elapsed:.1f} s)\n")
+        else:
+            for error in demo_lines.error_lines(captured.getvalue()) or [f"{stage} failed"]:
+                self.stdout.write(error + "\n")
+            self.stdout.write(f"full log: {log_file}\n")
+        self.stdout.flush()
         return code
 
 
@@ -113,7 +137,7 @@ def run_demo(arguments: argparse.Namespace, stdout: TextIO) -> int:
     state = Path(arguments.state_dir).resolve()
     os.environ["SMGHA_STATE_DIR"] = str(state)  # the stages and the executor read it
     started = time.monotonic()
-    demo = DemoRun(state, stdout)
+    demo = DemoRun(state, stdout, verbose=arguments.verbose)
     demo.section(f"1/7 Data: {arguments.rows} customers (seed {arguments.seed})")
     data = _generate(workspace, arguments.rows, arguments.seed)
     demo.local.objects.put_object(DATA_URI, data)
@@ -316,6 +340,8 @@ def _pointers(state: Path, outputs: dict[str, str], stdout: TextIO) -> None:
         folder = Layout(state).execution_folder(execution_arn.rsplit("/", 1)[-1])
         stdout.write(f"execution log:   {folder / EXECUTION_LOG}\n")
         stdout.write(f"job folders:     {Layout.jobs_folder(folder)}\n")
+    if (state / "demo" / "logs").is_dir():
+        stdout.write(f"stage logs:      {state / 'demo' / 'logs'} (--verbose prints them)\n")
     smgha = smgha_command(state)
     package = outputs.get("model-package-arn")
     if package:

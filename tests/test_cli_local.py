@@ -4,6 +4,7 @@ file and run it, list endpoints as JSON, copy the demo's next steps into a shell
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import subprocess
@@ -185,7 +186,7 @@ def test_a_demo_run_after_the_first_trains_a_real_challenger(
     monkeypatch.setattr(demo, "run_stage_command", build_only)
     monkeypatch.chdir(ROOT)
     arguments = SimpleNamespace(
-        model=model, rows=200, seed=7, accuracy_threshold=0.8, state_dir=str(state)
+        model=model, rows=200, seed=7, accuracy_threshold=0.8, state_dir=str(state), verbose=True
     )
 
     assert demo.run_demo(cast(Any, arguments), sys.stdout) == 1
@@ -199,6 +200,32 @@ def test_a_demo_run_after_the_first_trains_a_real_challenger(
         assert f"this run trains a challenger ({settings})" in capsys.readouterr().out
     else:
         assert not set(challenger) & set(parameters)
+
+
+def test_a_failing_stage_in_the_concise_demo_shows_its_errors_and_where_its_log_is(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_build(main: object, env: dict[str, str], stdout: Any) -> tuple[int, object]:
+        stdout.write("step PreprocessData started\nERROR: build-pipeline: the step failed\n")
+        return 1, SimpleNamespace(outputs={})
+
+    monkeypatch.setattr(demo, "run_stage_command", failing_build)
+    monkeypatch.chdir(ROOT)
+    arguments = SimpleNamespace(
+        model="xgboost", rows=200, seed=7, accuracy_threshold=0.8, state_dir=str(state),
+        verbose=False,
+    )  # fmt: skip
+    out = io.StringIO()
+
+    assert demo.run_demo(cast(Any, arguments), out) == 1
+
+    log = state / "demo" / "logs" / "1-build-pipeline.log"
+    assert "ERROR: build-pipeline: the step failed\n" in out.getvalue()
+    assert f"full log: {log}\n" in out.getvalue()
+    assert "step PreprocessData started" not in out.getvalue()  # only in the log
+    assert (
+        log.read_text() == "step PreprocessData started\nERROR: build-pipeline: the step failed\n"
+    )
 
 
 def test_the_demo_s_models_are_the_cli_s_choices() -> None:

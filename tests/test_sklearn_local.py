@@ -106,12 +106,29 @@ def test_the_sklearn_demo_trains_gates_registers_deploys_smoke_tests_and_monitor
     monkeypatch.setitem(demo.SMOKE_TEST, "max-p99-ms", "60000")
     monkeypatch.chdir(REPO_ROOT)
     arguments = SimpleNamespace(
-        model="sklearn", rows=2000, seed=7, accuracy_threshold=0.8, state_dir=str(local.root)
+        model="sklearn",
+        rows=2000,
+        seed=7,
+        accuracy_threshold=0.8,
+        state_dir=str(local.root),
+        verbose=False,
     )
     stdout = io.StringIO()
     code = demo.run_demo(cast(Any, arguments), stdout)
     out = stdout.getvalue()
-    assert code == 0, out[-3000:]
+    logs = sorted((local.root / "demo" / "logs").iterdir())
+    assert code == 0, out + "".join(log.read_text()[-2000:] for log in logs)
+    # Concise by default: one line per stage, the stages' whole logs in files.
+    assert len(out.splitlines()) < 60, out
+    assert [log.name for log in logs] == [
+        "1-build-pipeline.log", "2-register-and-gate.log", "3-deploy-endpoint.log",
+        "4-smoke-test.log", "5-deploy-endpoint.log", "6-smoke-test.log", "7-enable-monitor.log",
+    ]  # fmt: skip
+    assert "registered churn-models/1" in out
+    assert "churn-models/1 approved: 3 of 3 rules passed (champion: none yet)" in out
+    assert "churn-production deployed: churn-models/1 on churn-production-v1-" in out
+    assert out.count("passed: accuracy 0.8") == 2
+    assert "schedule churn-production-data-quality" in out
 
     [package] = local.registry.list_model_packages(demo.MODEL_GROUP)
     assert package["ModelApprovalStatus"] == "Approved"
