@@ -9,6 +9,7 @@ import json
 import math
 import os
 import random
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,18 @@ def test_a_tuning_step_searches_for_real_and_the_pipeline_registers_the_best_tri
     steps = {step.name: step for step in backend.pipelines.list_steps(arn)}
     assert ":hyper-parameter-tuning-job/" in steps["Tune"].metadata["TuningJob"]["Arn"]
     described = read_described(backend, arn, "Tune")
+    # Named as Pipelines names a tuning job (at most 32 characters: not pipelines-...), its
+    # trials <tuning job>-NNN-<hash>.
+    execution_id = arn.rsplit("/", 1)[-1]
+    assert re.fullmatch(
+        rf"{execution_id}-Tune-[0-9a-f]{{10}}", described["HyperParameterTuningJobName"]
+    )
     summaries = described["TrainingJobSummaries"]
     assert len(summaries) == 4 and described["TrainingJobStatusCounters"]["Completed"] == 4
+    assert all(
+        re.fullmatch(rf"{described['HyperParameterTuningJobName']}-00[1-4]-[0-9a-f]{{8}}", name)
+        for name in (s["TrainingJobName"] for s in summaries)
+    )
     values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries]
     assert values == sorted(values, reverse=True)  # Maximize: best first
     assert described["BestTrainingJob"] == summaries[0]

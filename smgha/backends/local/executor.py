@@ -9,6 +9,7 @@ definition as it was when the execution started, as SageMaker pins it).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import traceback
@@ -136,7 +137,7 @@ class Execution:
                 request = self.evaluator.resolve(step.get("Arguments") or {})
                 context = jobs.JobContext(
                     job_dir=state.Layout.step_job_folder(self.folder, name),
-                    job_name=pipeline_job_name(self.record["ExecutionId"], name),
+                    job_name=pipeline_job_name(self.record["ExecutionId"], name, kind),
                     region=self.region,
                     s3=self.s3,
                     registry=self.registry,
@@ -168,9 +169,16 @@ class Execution:
         return read_property_file(self.s3, self.steps, self.properties, step_name, property_file)
 
 
-def pipeline_job_name(execution_id: str, step_name: str) -> str:
-    """SageMaker's shape for pipeline job names: at most 63 letters, digits and hyphens."""
+def pipeline_job_name(execution_id: str, step_name: str, kind: str = "Processing") -> str:
+    """The name SageMaker Pipelines gives a step's job: `pipelines-<execution id>-<step>`, at
+    most 63 letters, digits and hyphens. A tuning job's name has at most 32 characters
+    (CreateHyperParameterTuningJob's HyperParameterTuningJobName, botocore's model): Pipelines
+    names it `<execution id>-<step[:8]>-<token>` (seen on real runs, not documented:
+    docs/aws-fidelity.md); the token here is derived from both names, so it is stable."""
     cleaned = re.sub(r"[^A-Za-z0-9-]", "-", step_name)
+    if kind == "Tuning":
+        token = hashlib.sha256(f"{execution_id}/{step_name}".encode()).hexdigest()[:10]
+        return f"{execution_id}-{cleaned[:8]}-{token}"[:32]
     return f"pipelines-{execution_id}-{cleaned}"[:63].rstrip("-")
 
 
