@@ -6,7 +6,9 @@ Dependency sets, read from pyproject.toml:
   * sdk:  the `sdk` extra (sagemaker>=3.20): needed only to build a definition from SDK code;
   * local: the `local` extra (the local backend's ML: xgboost-cpu, pandas, scikit-learn);
   * local-full-xgboost: the same with the full `xgboost` package instead of `xgboost-cpu`
-    (what the extra asked for before: its CUDA build and NVIDIA's NCCL), for comparison.
+    (what the extra asked for before: its CUDA build and NVIDIA's NCCL), for comparison;
+  * demo: what `make demo` installs besides the package itself (the base dependencies and the
+    `local` and `sdk` extras).
 
 For each set, into a fresh virtualenv in a temp folder, with no cache:
 
@@ -53,6 +55,7 @@ def dependency_sets() -> dict[str, list[str]]:
         "sdk": extras["sdk"],
         "local": extras["local"],
         "local-full-xgboost": full,
+        "demo": [*project["dependencies"], *extras["local"], *extras["sdk"]],
     }
 
 
