@@ -145,10 +145,15 @@ def start(temp: Path, name: str, spec: dict[str, Any]) -> ServerWithWorkers:
         folder / "server.json",
         folder / "server.out",
     )
-    first = e.http_first_score(server.port, spec["rows"][0])
-    if abs(first - spec["first_score"]) > 1e-5:
+    try:  # a server whose first answer is wrong, or missing, is stopped before the error
+        first = e.http_first_score(server.port, spec["rows"][0])
+        if abs(first - spec["first_score"]) > 1e-5:
+            raise RuntimeError(
+                f"{name}: the server answered {first}, the model {spec['first_score']}"
+            )
+    except BaseException:
         server.stop()
-        raise RuntimeError(f"{name}: the server answered {first}, the model {spec['first_score']}")
+        raise
     return server
 
 
