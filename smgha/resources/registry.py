@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -255,22 +256,28 @@ def champion(group: str, candidate_arn: str, registry: Registry) -> dict[str, An
     return None
 
 
-def training_data_uri(pipelines: Pipelines, registry: Registry, execution_arn: str) -> str:
-    """The train channel of the execution's (first) training job ('' without an execution)."""
-    for step in pipelines.list_steps(execution_arn) if execution_arn else []:
+@dataclass(frozen=True)
+class TrainingData:
+    """Where the execution's model learned from, as far as its steps tell."""
+
+    uri: str  # the train channel of the (first) training job; '' when none is found
+    # A tuning step that trained instead, whose trials' channels are not read here (that would
+    # take DescribeHyperParameterTuningJob, which no role is granted); '' when none.
+    tuning_step: str = ""
+
+
+def training_data(pipelines: Pipelines, registry: Registry, execution_arn: str) -> TrainingData:
+    """The train channel of the execution's (first) training job, from one listing of its
+    steps ('' without an execution)."""
+    steps = pipelines.list_steps(execution_arn) if execution_arn else []
+    for step in steps:
         job_arn = (step.metadata.get("TrainingJob") or {}).get("Arn")
         job = registry.describe_training_job(job_arn) if job_arn else None
         for channel in (job or {}).get("InputDataConfig") or []:
             if channel.get("ChannelName") == "train":
-                return str(channel["DataSource"]["S3DataSource"]["S3Uri"])
-    return ""
-
-
-def tuning_steps(pipelines: Pipelines, execution_arn: str) -> list[str]:
-    """The names of the execution's tuning steps, whose trials' channels training_data_uri
-    does not read (that would take DescribeHyperParameterTuningJob, which no role is granted)."""
-    steps = pipelines.list_steps(execution_arn) if execution_arn else []
-    return [step.name for step in steps if step.metadata.get("TuningJob")]
+                return TrainingData(str(channel["DataSource"]["S3DataSource"]["S3Uri"]))
+    tuned = [step.name for step in steps if step.metadata.get("TuningJob")]
+    return TrainingData("", tuned[0] if tuned else "")
 
 
 # ---- lineage: what is recorded on the package (customer_metadata stores it) ---------------------

@@ -241,14 +241,15 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
         forced_by=inputs.actor,
         reason=inputs.force_reason,
     )
-    training_data = inputs.training_data_uri or registry.training_data_uri(
-        backend.pipelines, backend.registry, inputs.execution_arn
+    training_data = (
+        registry.TrainingData(inputs.training_data_uri)
+        if inputs.training_data_uri
+        else registry.training_data(backend.pipelines, backend.registry, inputs.execution_arn)
     )
-    tuned = [] if training_data else registry.tuning_steps(backend.pipelines, inputs.execution_arn)
     lineage = registry.gate_lineage(
         inputs.provenance,
         inputs.execution_arn,
-        training_data,
+        training_data.uri,
         candidate_metrics,
         decision,
         inputs.actor,
@@ -272,7 +273,7 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
         lineage=lineage,
         metadata=stored.properties,
         left_out=stored.left_out,
-        untraced_tuning_step=tuned[0] if tuned else "",
+        untraced_tuning_step=training_data.tuning_step,
     )
 
 
