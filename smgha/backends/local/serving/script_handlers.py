@@ -207,28 +207,32 @@ def _pytorch_output_fn(prediction: Any, accept: str) -> bytes | str:
     raise ToolkitFormatError(f"Content type {accept} is not supported by this framework.")
 
 
+# The handlers each framework's container uses where the script defines none; None where the
+# container has no usable default (the script must define it).
+DEFAULTS: dict[str, dict[str, Callable[..., Any] | None]] = {
+    PYTORCH: {
+        "model_fn": _pytorch_model_fn,
+        "input_fn": _pytorch_input_fn,
+        "predict_fn": _pytorch_predict_fn,
+        "output_fn": _pytorch_output_fn,
+    },
+    SKLEARN: {
+        "model_fn": None,
+        "input_fn": _sklearn_input_fn,
+        "predict_fn": _sklearn_predict_fn,
+        "output_fn": _output_fn,
+    },
+    XGBOOST: {
+        "model_fn": None,
+        "input_fn": _xgboost_input_fn,
+        "predict_fn": _xgboost_predict_fn,
+        "output_fn": _output_fn,
+    },
+}
+
+
 def defaults(framework: str) -> dict[str, Callable[..., Any] | None]:
-    """The handlers the framework's container uses where the script defines none; None where
-    the container has no usable default (the script must define it)."""
-    if framework == PYTORCH:
-        return {
-            "model_fn": _pytorch_model_fn,
-            "input_fn": _pytorch_input_fn,
-            "predict_fn": _pytorch_predict_fn,
-            "output_fn": _pytorch_output_fn,
-        }
-    if framework == SKLEARN:
-        return {
-            "model_fn": None,
-            "input_fn": _sklearn_input_fn,
-            "predict_fn": _sklearn_predict_fn,
-            "output_fn": _output_fn,
-        }
-    if framework == XGBOOST:
-        return {
-            "model_fn": None,
-            "input_fn": _xgboost_input_fn,
-            "predict_fn": _xgboost_predict_fn,
-            "output_fn": _output_fn,
-        }
-    raise ValueError(f"no framework container {framework!r} (images.py names those served)")
+    """DEFAULTS of `framework`'s container."""
+    if framework not in DEFAULTS:
+        raise ValueError(f"no framework container {framework!r} (images.py names those served)")
+    return DEFAULTS[framework]
