@@ -25,6 +25,7 @@ from smgha import demo_lines, monitor
 from smgha.backends.local import LocalBackend
 from smgha.runner import Runner
 from smgha.stages import (
+    STAGES,
     build_pipeline,
     deploy_endpoint,
     enable_monitor,
@@ -107,7 +108,8 @@ class DemoRun:
             self.outputs.update(runner.outputs)
             return code
         # Concise: the stage's whole log to a file, one line here (smgha/demo_lines.py).
-        stage = main.__module__.rsplit(".", 1)[-1].replace("_", "-")
+        module = main.__module__.rsplit(".", 1)[-1]
+        stage = next(name for name, stage_module in STAGES.items() if stage_module == module)
         self.stages_run += 1
         log_file = self.logs / f"{self.stages_run}-{stage}.log"
         started = time.monotonic()
