@@ -126,12 +126,12 @@ class ServerWithWorkers(e.Process):
     """An endpoint server whose CPU time includes its worker processes' (script mode)."""
 
     def cpu_seconds(self) -> float:
-        total = super().cpu_seconds()
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / e.os.sysconf("SC_CLK_TCK")
-        return total
+        children = [
+            int(child)
+            for task in Path(f"/proc/{self.pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+        return super().cpu_seconds() + sum(e.process_cpu_seconds(pid) for pid in children)
 
 
 def start(temp: Path, name: str, spec: dict[str, Any]) -> ServerWithWorkers:
