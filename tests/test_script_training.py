@@ -347,6 +347,9 @@ def test_a_custom_entrypoint_is_refused_and_the_builtin_xgboost_image_is_not() -
     assert "ContainerEntrypoint" in (script_training.refusal(request) or "")
     xgboost = {"AlgorithmSpecification": {"TrainingImage": "x/sagemaker-xgboost:1.7-1"}}
     assert script_training.refusal(xgboost) is None
+    # An image of your own is not the built-in algorithm because its name holds "xgboost".
+    own = {"AlgorithmSpecification": {"TrainingImage": "1.dkr.ecr.x/my-xgboost:2"}}
+    assert "my-xgboost:2" in (script_training.refusal(own) or "")
     expression = {"AlgorithmSpecification": {"TrainingImage": {"Get": "Parameters.Image"}}}
     assert script_training.refusal(expression) is None
 

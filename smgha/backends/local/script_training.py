@@ -36,6 +36,7 @@ from typing import Any
 from smgha.backends.local import state
 from smgha.backends.local.container_boot import CONTAINER_PREFIX
 from smgha.backends.local.s3 import LocalS3, S3UriError
+from smgha.backends.local.serving import images
 
 # sagemaker_training/params.py: the hyperparameters the toolkit keeps out of the user's.
 PROGRAM_HYPERPARAMETER = "sagemaker_program"
@@ -127,7 +128,10 @@ def refusal(request: dict[str, Any]) -> str | None:
     if entrypoint:
         return ENTRYPOINT_REFUSED.format(entrypoint=entrypoint)
     image = algorithm.get("TrainingImage", "")
-    if isinstance(image, str) and "xgboost" not in image:
+    # The built-in algorithm is SageMaker's sagemaker-xgboost repository (image_uris'
+    # xgboost.json), as the endpoint recognises it (serving/images.py): an image of your own
+    # whose name merely holds "xgboost" runs its own code, which needs a container engine.
+    if isinstance(image, str) and images.repository_of(image) != images.XGBOOST_REPOSITORY:
         return CUSTOM_IMAGE_REFUSED.format(image=image)
     return None
 

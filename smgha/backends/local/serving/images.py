@@ -44,9 +44,11 @@ from collections.abc import Mapping
 from smgha.serving_container import PROGRAM
 
 SKLEARN, XGBOOST, PYTORCH = "scikit-learn", "xgboost", "pytorch"
+# The built-in XGBoost algorithm's repository; with a script, the XGBoost framework's too.
+XGBOOST_REPOSITORY = "sagemaker-xgboost"
 FRAMEWORK_REPOSITORIES = {
     "sagemaker-scikit-learn": SKLEARN,
-    "sagemaker-xgboost": XGBOOST,
+    XGBOOST_REPOSITORY: XGBOOST,
     "pytorch-inference": PYTORCH,
 }
 # sagemaker_inference/environment.py DEFAULT_MODULE_NAME: the script these images import when
