@@ -233,9 +233,13 @@ class Churn:
         )
 
     @property
+    def models_prefix(self) -> str:
+        """The key prefix, in default_bucket, under which training jobs write their models."""
+        return f"{self.base_job_prefix}/models"
+
+    @property
     def models_uri(self) -> str:
-        """Where training jobs write their model archives."""
-        return f"s3://{self.default_bucket}/{self.base_job_prefix}/models"
+        return f"s3://{self.default_bucket}/{self.models_prefix}"
 
     @property
     def sklearn_image(self) -> str:

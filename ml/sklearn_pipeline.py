@@ -134,7 +134,7 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
         step = TuningStep(name="TuneModel", step_args=tuner.tune(inputs=inputs))
         # The best trial's model.tar.gz: SageMaker names it <prefix>/<trial job name>/output/.
         best = step.get_top_model_s3_uri(
-            top_k=0, s3_bucket=churn.default_bucket, prefix=_prefix(churn)
+            top_k=0, s3_bucket=churn.default_bucket, prefix=churn.models_prefix
         )
         return Training(step, best)
 
@@ -146,8 +146,3 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
         serving_image=sklearn_image,
         serving_environment=SERVING_ENVIRONMENT,
     )
-
-
-def _prefix(churn: Churn) -> str:
-    """The key prefix of churn.models_uri in its bucket."""
-    return churn.models_uri.removeprefix(f"s3://{churn.default_bucket}/")
