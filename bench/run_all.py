@@ -16,8 +16,8 @@ import time
 
 import _common as c
 
-# Cheapest first; install_size and cold_install download from the package index and take
-# minutes.
+# Cheapest first; install_size, cold_install and fresh_clone_demo download from the
+# package index and take minutes.
 BENCHMARKS = (
     "import_time",
     "runner_overhead",
@@ -29,6 +29,7 @@ BENCHMARKS = (
     "toolkit_cache",
     "install_size",
     "cold_install",
+    "fresh_clone_demo",
 )
 
 
