@@ -59,6 +59,13 @@ def get_pipeline(region, role, pipeline_name, default_bucket, **extra):
     s3 = boto3.session.Session(region_name=region).client("s3")
     s3.put_object(Bucket=default_bucket, Key=key, Body=script)
     model_files = sorted(os.listdir(os.path.join(WORKSPACE, "model")))
+    # What a build writes is its output: a log it appends to, a scratch file it reads back.
+    with open(os.path.join(WORKSPACE, "logs", "build.log"), "a") as log:
+        log.write("built\\n")
+    with open(os.path.join(WORKSPACE, "logs", "scratch.txt"), "w") as scratch:
+        scratch.write(region)
+    with open(os.path.join(WORKSPACE, "logs", "scratch.txt")) as scratch:
+        scratch.read()
     arguments = {"Region": region, "Role": role, "Code": f"s3://{default_bucket}/{key}"}
     arguments.update(Model=model_files, Extra=sorted(extra.items()))
     return {"Version": "2020-12-01", "Steps": [{"Name": STEP_NAME, "Arguments": arguments}]}
@@ -82,6 +89,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     (root / "scripts" / "evaluate.py").write_text("print('evaluate')\n")
     (root / "model").mkdir()
     (root / "model" / "train.py").write_text("print('train')\n")
+    (root / "logs").mkdir()
     monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
@@ -153,6 +161,17 @@ def test_a_hit_returns_the_same_definition_and_uploads_without_building(
     assert uploads_again == uploads
 
 
+def test_the_files_a_build_writes_are_not_its_inputs(workspace: Path, builds: Builds) -> None:
+    builds(workspace)
+    with (workspace / "logs" / "build.log").open("a") as log:
+        log.write("rotated\n")
+    (workspace / "logs" / "scratch.txt").unlink()
+
+    builds(workspace)
+
+    assert builds.built == 1, builds.last
+
+
 def test_the_definition_module_changing_rebuilds(workspace: Path, builds: Builds) -> None:
     builds(workspace)
     module = workspace / "tinydefs" / "pipeline.py"
@@ -166,6 +185,22 @@ def test_the_definition_module_changing_rebuilds(workspace: Path, builds: Builds
 
 
 def test_an_imported_workspace_helper_changing_rebuilds(workspace: Path, builds: Builds) -> None:
+    builds(workspace)
+    (workspace / "tinydefs" / "helper.py").write_text('STEP_NAME = "Score"\n')
+
+    definition, _ = builds(workspace)
+
+    assert builds.last.endswith("(cache miss: tinydefs/helper.py changed)")
+    assert definition["Steps"][0]["Name"] == "Score"
+
+
+def test_a_workspace_module_imported_before_the_build_is_covered_too(
+    workspace: Path, builds: Builds
+) -> None:
+    # A long-running process (a test, `smgha demo`) may hold the module already: the build
+    # opens nothing, so the module's file comes from sys.modules.
+    sys.path.insert(0, str(workspace))
+    importlib.import_module("tinydefs.helper")
     builds(workspace)
     (workspace / "tinydefs" / "helper.py").write_text('STEP_NAME = "Score"\n')
 
