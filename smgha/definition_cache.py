@@ -24,7 +24,7 @@ A lookup recomputes all of it (milliseconds) and names the first difference. Not
 not covered: a file outside CONFIG_FILES tested with os.stat or os.path.exists and never
 opened (no audit event), a file read through os.open (its path may be relative to a
 directory descriptor the event does not name), an environment variable outside the listed
-ones read by the consumer's own code, and a module that changed on disk after a long-running
+ones read by the consumer's own code (see ENVIRONMENT_PREFIXES), and a module that changed on disk after a long-running
 process imported it. SMGHA_DEFINITION_CACHE=false builds every time.
 
 Entries live in the state folder (definition-cache/<key>.json, the newest MAX_ENTRIES kept):
@@ -53,12 +53,14 @@ FORMAT = 1  # bump when an entry's layout or what the key covers changes
 MAX_ENTRIES = 16
 FOLDER = "definition-cache"
 
-# Environment variables that shape a build. botocore reads AWS_* (region, profile, config
-# and credentials files, endpoints: botocore/configprovider.py, 1.44.8); the SDK reads
-# SAGEMAKER_* (its config file overrides, SAGEMAKER_VALIDATE_ROLE), SM_* and the names below
-# (together, every os.environ/os.getenv name in sagemaker 3.27.0's sagemaker/ package); Python reads
-# PYTHON* (PYTHONPATH changes what imports); HOME and XDG_* place the config files.
-_PREFIXES = "AWS_ SAGEMAKER_ SM_ PYTHON XDG_CONFIG_ CONDA_ RFT_ TRAINING_"
+# Environment variables that shape a build. botocore reads AWS_* and BOTO* (region, profile,
+# config and credentials files, endpoints: botocore/configprovider.py, 1.44.8); the SDK reads
+# SAGEMAKER_* (its config overrides, SAGEMAKER_VALIDATE_ROLE), SM_*, CONDA_*, RFT_*,
+# TRAINING_* and the names below (together, every os.environ/os.getenv name in sagemaker
+# 3.27.0's sagemaker/ package); Python reads PYTHON* (PYTHONPATH changes what imports); HOME
+# and XDG_CONFIG_* place the config files. Not a recording of every read: botocore's proxy
+# look-up reads the whole environment (SHLVL, OLDPWD...), and every shell would miss.
+_PREFIXES = "AWS_ BOTO SAGEMAKER_ SM_ PYTHON XDG_CONFIG_ CONDA_ RFT_ TRAINING_"
 ENVIRONMENT_PREFIXES = tuple(_PREFIXES.split())
 _SDK_NAMES = (
     "LOCAL_PYTHON MODEL_CLASS_NAME MLFLOW_MODEL_FLAVOR TRITON_MODEL_DIR SPARK_HOME DOCKER_HOST "

@@ -290,7 +290,8 @@ def test_the_definition_source_rebuilds(workspace: Path, builds: Builds) -> None
 
 
 @pytest.mark.parametrize(
-    "variable", ["AWS_SESSION_TOKEN", "SAGEMAKER_USER_CONFIG_OVERRIDE", "PYTHONPATH", "HOME"]
+    "variable",
+    ["AWS_SESSION_TOKEN", "BOTO_CONFIG", "SAGEMAKER_USER_CONFIG_OVERRIDE", "PYTHONPATH", "HOME"],
 )
 def test_an_environment_variable_the_sdk_reads_rebuilds_and_its_value_is_not_stored(
     workspace: Path,
