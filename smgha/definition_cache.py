@@ -11,21 +11,16 @@ What shapes a definition, and how each is checked:
   from the *.dist-info / *.egg-info folder names on sys.path: the SDK's version among them,
   without importing it) and the environment variables the SDK, botocore or Python read
   (ENVIRONMENT_PREFIXES / ENVIRONMENT_NAMES; values are hashed, never stored);
-- what the build read, recorded while it runs by an audit hook (PEP 578 events "open",
-  "os.listdir", "os.scandir"): every file opened for reading outside the Python installation
-  (the definition module and the workspace modules it imports, the scripts the SDK uploads,
-  config files) by its content hash, or as absent; every directory under the workspace listed
-  (the import system's search of a package, a source_dir the SDK packs; the import roots
-  on sys.path in the workspace, always) by its names; the
-  file of every module loaded from outside the installation; and the config files the SDK and
-  botocore test with os.path.exists/isfile before opening (CONFIG_FILES: no event when absent).
+- what the build read (smgha.definition_reads): the files (by content) and the workspace
+  folders (by names) it opened or listed, the files of the modules loaded, config files.
 
-A lookup recomputes all of it (milliseconds) and names the first difference. Not seen, so
-not covered: a file outside CONFIG_FILES tested with os.stat or os.path.exists and never
-opened (no audit event), a file read through os.open (its path may be relative to a
-directory descriptor the event does not name), an environment variable outside the listed
-ones read by the consumer's own code (see ENVIRONMENT_PREFIXES), and a module that changed on disk after a long-running
-process imported it. SMGHA_DEFINITION_CACHE=false builds every time.
+A lookup recomputes all of it (milliseconds, no SDK import) and names the first difference.
+Not seen, so not covered: a file outside definition_reads.config_files tested with os.stat
+or os.path.exists and never opened (no audit event), a file read through os.open (its path
+may be relative to a directory descriptor the event does not name), an environment variable
+outside the listed ones that the consumer's own code reads, and a module that changed on
+disk after a long-running process imported it. SMGHA_DEFINITION_CACHE=false builds every
+time.
 
 Entries live in the state folder (definition-cache/<key>.json, the newest MAX_ENTRIES kept):
 a test's or a job's SMGHA_STATE_DIR holds its own cache.
@@ -38,14 +33,14 @@ import contextlib
 import hashlib
 import json
 import os
-import site
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from smgha.definition_reads import BuildReads, file_state, folder_state, recorded_reads
 from smgha.errors import InputError
 
 SWITCH_ENV = "SMGHA_DEFINITION_CACHE"
@@ -67,8 +62,6 @@ _SDK_NAMES = (
     "JPY_PARENT_PID LOG_LEVEL USE_SHORT_LIVED_CREDENTIALS REMOTE_FUNCTION_SECRET_KEY"
 )
 ENVIRONMENT_NAMES = ("HOME", *_SDK_NAMES.split())
-# What a build reads there (/proc/stat) is the machine's state, not an input of it.
-PSEUDO_FILE_SYSTEMS = ("/proc/", "/sys/", "/dev/")
 
 Build = Callable[[], tuple[dict[str, Any], dict[str, bytes]]]
 
@@ -101,10 +94,14 @@ def definition_or_cached(
         definition, uploads = build()
     seconds = time.perf_counter() - started
     reads.add_module_files()
-    try:
-        store(folder, key, call, reads, definition, uploads)
-    except (OSError, TypeError, ValueError) as error:  # a full disk; a value JSON cannot hold
-        log(f"Definition cache: could not save the entry ({error}); the next build rebuilds")
+    changed = reads.changed_while_built()
+    if changed:
+        log(f"Definition cache: not saved ({changed} changed while the definition was built)")
+    else:
+        try:
+            store(folder, key, call, reads, definition, uploads)
+        except (OSError, TypeError, ValueError) as error:  # a full disk; a value JSON cannot hold
+            log(f"Definition cache: not saved ({error}); the next build builds it again")
     log(f"Definition: built in {seconds:.1f} s (cache miss: {why})")
     return definition, uploads
 
@@ -181,140 +178,6 @@ def environment_fingerprint() -> dict[str, str]:
         for name, value in sorted(os.environ.items())
         if name.startswith(ENVIRONMENT_PREFIXES) or name in ENVIRONMENT_NAMES
     }
-
-
-# ---- what the build read ---------------------------------------------------------------------
-
-
-class BuildReads:
-    """The files and directories a build read (the audit hook fills it while it runs)."""
-
-    def __init__(self, workspace: Path) -> None:
-        self.workspace = str(workspace.resolve()) + os.sep
-        self.installation = installation_folders()
-        self.files: dict[str, None] = dict.fromkeys(config_files())  # an ordered set
-        self.directories: dict[str, None] = {}
-        self.written: set[str] = set()
-        # The import system lists a sys.path folder once per process and keeps the names,
-        # so whether the build's imports list it depends on what was imported before: the
-        # workspace's import roots are recorded always (a new module there may shadow one).
-        for entry in sys.path:
-            self.saw("os.listdir", (entry or ".",))
-
-    def saw(self, event: str, args: tuple[Any, ...]) -> None:
-        target = args[0]
-        if isinstance(target, int):  # a file descriptor: the event names no path
-            return
-        path = os.path.abspath(os.fsdecode(target if target is not None else "."))
-        if event == "open":
-            mode = args[1]
-            if mode is None:  # os.open: `path` may be relative to a dir_fd it does not name
-                return
-            if any(letter in mode for letter in "wax+"):
-                self.written.add(path)  # what the build writes is its output, not an input
-            elif path not in self.written and self._is_input(path):
-                self.files.setdefault(path)
-        elif (path + os.sep).startswith(self.workspace) and not self._is_installed(path):
-            self.directories.setdefault(path)
-
-    def add_module_files(self) -> None:
-        """The file of every module loaded from outside the installation: one imported
-        before the build (a long-running process) opened nothing while it ran."""
-        for module in list(sys.modules.values()):
-            path = getattr(module, "__file__", None)
-            if isinstance(path, str) and self._is_input(os.path.abspath(path)):
-                self.files.setdefault(os.path.abspath(path))
-
-    def _is_input(self, path: str) -> bool:
-        # A .pyc is a cache of its .py (recorded), rewritten whenever Python likes.
-        return (
-            not path.endswith(".pyc")
-            and not path.startswith(PSEUDO_FILE_SYSTEMS)
-            and not self._is_installed(path)
-        )
-
-    def _is_installed(self, path: str) -> bool:
-        return path.startswith(self.installation)
-
-
-def installation_folders() -> tuple[str, ...]:
-    """Where the interpreter and the installed distributions live: their files are covered by
-    the key (the Python version, the distributions' versions), not hashed one by one. A venv
-    inside the workspace is installation too; an editable install's source folder is not."""
-    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    folders.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
-    folders.add(site.getusersitepackages())
-    return tuple(os.path.join(os.path.abspath(folder), "") for folder in folders)
-
-
-def config_files() -> list[str]:
-    """Config files read only when they exist, so the audit hook cannot see one appear.
-    The SDK's: platformdirs' site and user config folders, sagemaker/config.yaml
-    (sagemaker/core/config/config.py, sagemaker-core 2.27.0, _load_config_from_file checks
-    os.path.exists first); botocore's: AWS_CONFIG_FILE or ~/.aws/config, and
-    AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials (botocore/configprovider.py;
-    configloader.raw_config_parse checks os.path.isfile first)."""
-    paths = [
-        os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"),
-        os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
-    ]
-    try:
-        from platformdirs import site_config_dir, user_config_dir
-    except ImportError:  # no platformdirs, no SDK: nothing reads its config
-        pass
-    else:
-        paths += [
-            os.path.join(site_config_dir("sagemaker"), "config.yaml"),
-            os.path.join(user_config_dir("sagemaker"), "config.yaml"),
-        ]
-    return [os.path.abspath(os.path.expanduser(path)) for path in paths]
-
-
-# The build being recorded. An audit hook cannot be removed (PEP 578), so the one hook this
-# module installs does nothing while no build is recorded.
-_recording: BuildReads | None = None
-_hook_installed = False
-_EVENTS = ("open", "os.listdir", "os.scandir")
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    reads = _recording
-    if reads is not None and event in _EVENTS:
-        reads.saw(event, args)
-
-
-@contextlib.contextmanager
-def recorded_reads(workspace: Path) -> Iterator[BuildReads]:
-    """Within the block, what the process opens and lists is recorded in the yielded reads."""
-    global _recording, _hook_installed
-    if not _hook_installed:
-        sys.addaudithook(_audit)
-        _hook_installed = True
-    _recording = reads = BuildReads(workspace)
-    try:
-        yield reads
-    finally:
-        _recording = None
-
-
-def file_state(path: str) -> str | None:
-    """The content hash of the file at `path`; None when there is none."""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as error:  # a folder, a file it may not read: compared as a state too
-        return f"unreadable ({error.strerror})"
-
-
-def folder_state(path: str) -> list[str] | None:
-    """The sorted names in the folder at `path`; None when there is none."""
-    try:
-        return sorted(os.listdir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as error:
-        return [f"unreadable ({error.strerror})"]
 
 
 # ---- entries ---------------------------------------------------------------------------------

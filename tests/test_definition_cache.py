@@ -54,6 +54,9 @@ WORKSPACE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def get_pipeline(region, role, pipeline_name, default_bucket, **extra):
     with open(os.path.join(WORKSPACE, "scripts", "evaluate.py"), "rb") as file:
         script = file.read()
+    if extra.get("saved_meanwhile"):  # the script is saved again while the build runs
+        with open(os.path.join(WORKSPACE, "scripts", "evaluate.py"), "a") as file:
+            file.write("# saved while the definition was built\\n")
     key = f"{pipeline_name}/code/{hashlib.sha256(script).hexdigest()}/evaluate.py"
     # As the SDK uploads: a new session, whose PutObject smgha captures while it builds.
     s3 = boto3.session.Session(region_name=region).client("s3")
@@ -231,6 +234,21 @@ def test_a_new_file_in_a_listed_source_dir_rebuilds(workspace: Path, builds: Bui
 
     assert builds.last.endswith("(cache miss: the folder model/ changed (features.py added))")
     assert definition["Steps"][0]["Arguments"]["Model"] == ["features.py", "train.py"]
+
+
+def test_a_file_saved_while_the_definition_is_built_is_not_cached(
+    workspace: Path, builds: Builds, tmp_path: Path
+) -> None:
+    # The definition holds the script as the build read it, not as it is now.
+    builds(workspace, saved_meanwhile="yes")
+
+    assert builds.log[0] == (
+        f"Definition cache: not saved ({workspace / 'scripts' / 'evaluate.py'} "
+        "changed while the definition was built)"
+    )
+    assert not list((tmp_path / "state" / definition_cache.FOLDER).glob("*.json"))
+    builds(workspace, saved_meanwhile="yes")
+    assert builds.built == 2
 
 
 @pytest.mark.parametrize(
