@@ -22,8 +22,8 @@ outside the listed ones that the consumer's own code reads, and a module that ch
 disk after a long-running process imported it. SMGHA_DEFINITION_CACHE=false builds every
 time.
 
-Entries live in the state folder (definition-cache/<key>.json, the newest MAX_ENTRIES kept):
-a test's or a job's SMGHA_STATE_DIR holds its own cache.
+Entries live in the state folder (cache_folder: <state>/definition-cache/<key>.json), the
+newest MAX_ENTRIES kept.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from smgha.errors import InputError
 SWITCH_ENV = "SMGHA_DEFINITION_CACHE"
 FORMAT = 1  # bump when an entry's layout or what the key covers changes
 MAX_ENTRIES = 16
-FOLDER = "definition-cache"
 
 # Environment variables that shape a build. botocore reads AWS_* and BOTO* (region, profile,
 # config and credentials files, endpoints: botocore/configprovider.py, 1.44.8); the SDK reads
@@ -123,9 +122,11 @@ def cache_enabled() -> bool:
 
 
 def cache_folder() -> Path:
-    from smgha.backends.local.state import state_dir  # not at import: local imports stages
+    """In the state folder ($SMGHA_STATE_DIR), on either backend: a test's or a job's state
+    folder holds its own cache."""
+    from smgha.backends.local.state import Layout, state_dir  # not at import: local imports stages
 
-    return state_dir() / FOLDER
+    return Layout(state_dir()).definition_cache
 
 
 # ---- the key: the call, the interpreter, the installation, the environment ------------------

@@ -27,6 +27,7 @@ import pytest
 
 from smgha import definition as defn
 from smgha import definition_cache
+from smgha.backends.local.state import Layout
 from smgha.errors import InputError
 from smgha.stages import build_pipeline
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
@@ -246,7 +247,7 @@ def test_a_file_saved_while_the_definition_is_built_is_not_cached(
         f"Definition cache: not saved ({workspace / 'scripts' / 'evaluate.py'} "
         "changed while the definition was built)"
     )
-    assert not list((tmp_path / "state" / definition_cache.FOLDER).glob("*.json"))
+    assert not list(Layout(tmp_path / "state").definition_cache.glob("*.json"))
     builds(workspace, saved_meanwhile="yes")
     assert builds.built == 2
 
@@ -326,7 +327,7 @@ def test_an_environment_variable_the_sdk_reads_rebuilds_and_its_value_is_not_sto
     assert builds.built == 2
     assert f"(cache miss: environment variable {variable} changed)" in builds.last
     if variable != "HOME":  # HOME places the config files, whose paths an entry holds
-        stored = [p.read_text() for p in (tmp_path / "state" / definition_cache.FOLDER).iterdir()]
+        stored = [p.read_text() for p in Layout(tmp_path / "state").definition_cache.iterdir()]
         assert not [text for text in stored if f"/value/of/{variable}" in text]
 
 
@@ -349,7 +350,7 @@ def test_a_corrupt_entry_is_a_miss_said_in_the_log_and_replaced(
     workspace: Path, builds: Builds, tmp_path: Path
 ) -> None:
     definition, _ = builds(workspace)
-    (entry,) = (tmp_path / "state" / definition_cache.FOLDER).glob("*.json")
+    (entry,) = Layout(tmp_path / "state").definition_cache.glob("*.json")
     entry.write_text('{"call": {"format": 1}, "files": ')  # cut short, as by a full disk
 
     rebuilt, _ = builds(workspace)
@@ -369,7 +370,7 @@ def test_the_switch_builds_every_time_and_rejects_a_non_boolean(
     builds(workspace)
     assert builds.built == 2
     assert builds.last.endswith("(cache off: SMGHA_DEFINITION_CACHE=false)")
-    assert not (tmp_path / "state" / definition_cache.FOLDER).exists()
+    assert not Layout(tmp_path / "state").definition_cache.exists()
 
     monkeypatch.setenv(definition_cache.SWITCH_ENV, "off")
     with pytest.raises(InputError) as raised:
@@ -385,7 +386,7 @@ def test_the_cache_keeps_the_newest_entries_in_its_own_state_folder(
     monkeypatch.setattr(definition_cache, "MAX_ENTRIES", 2)
     for name in ("one", "two", "three"):
         builds(workspace, pipeline_name=name)
-    entries = list((tmp_path / "state" / definition_cache.FOLDER).glob("*.json"))
+    entries = list(Layout(tmp_path / "state").definition_cache.glob("*.json"))
     assert len(entries) == 2
     builds(workspace, pipeline_name="three")
     assert builds.built == 3 and builds.last.startswith("Definition: cached")
@@ -496,7 +497,7 @@ def test_a_state_folder_the_cache_creates_inside_the_workspace_does_not_invalida
     assert (
         str(workspace)
         in json.loads(
-            next((workspace / ".smgha" / definition_cache.FOLDER).glob("*.json")).read_text()
+            next(Layout(workspace / ".smgha").definition_cache.glob("*.json")).read_text()
         )["directories"]
     )
 
