@@ -9,8 +9,13 @@ and breaks the wall time down with the timestamps the local backend records:
       definition,       start-up)     executor's           metrics, job summary,
       upsert)                         bookkeeping)         interpreter shutdown)
 
+Each repetition builds twice, each time in a fresh state folder: with the definition cache
+empty (a miss: the SDK is imported and the definition built), and with it filled beforehand
+by a dry run in the same state folder (a hit: smgha.definition_cache, no SDK import).
+
 The SDK import and the definition build are also timed on their own, in a separate process
-per repetition (same calls as the stage makes), to split the "before the execution" phase.
+per repetition (same calls as the stage makes, the cache off), to split the "before the
+execution" phase.
 
 The same probe also times the interpreter's shutdown with the SDK loaded (from its last
 statement to its exit as this process sees it), which the stage pays after the execution.
@@ -107,14 +112,20 @@ def reap(pid: int) -> int | None:
     return usage.ru_maxrss
 
 
-def one_build(data: bytes) -> dict[str, Any]:
-    """One end-to-end build in a fresh state folder; the timings of its phases."""
+def one_build(data: bytes, cached: bool) -> dict[str, Any]:
+    """One end-to-end build in a fresh state folder; the timings of its phases. `cached`:
+    a dry run fills the state folder's definition cache first (untimed)."""
     with tempfile.TemporaryDirectory(prefix="smgha-bench-build-") as tmp:
         state = Path(tmp) / "state"
         os.environ["SMGHA_STATE_DIR"] = str(state)  # LocalBackend and the stage read it
+        os.environ.pop("SMGHA_DEFINITION_CACHE", None)
         from smgha.backends.local import LocalBackend
 
         LocalBackend(region="us-east-1").objects.put_object(c.DATA_URI, data)
+        if cached:
+            c.timed_run(
+                [*BUILD_COMMAND, "--dry-run", "true"], cwd=c.REPO_ROOT, env=dict(os.environ)
+            )
 
         log_path = Path(tmp) / "build.log"
         with open(log_path, "w") as log:
@@ -134,6 +145,11 @@ def one_build(data: bytes) -> dict[str, Any]:
             process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             raise RuntimeError(f"build failed ({process.returncode}):\n{log_path.read_text()}")
+        expected = "Definition: cached (key " if cached else "(cache miss: no cached definition"
+        if expected not in log_path.read_text():
+            raise RuntimeError(
+                f"the build's log does not say {expected!r}:\n{log_path.read_text()}"
+            )
 
         (folder,) = list((state / "executions").iterdir())
         record = json.loads((folder / "execution.json").read_text())
@@ -171,7 +187,7 @@ def definition_probe() -> dict[str, float]:
     _elapsed, completed = c.timed_run(
         [c.PYTHON, "-c", DEFINITION_PROBE],
         cwd=c.REPO_ROOT,
-        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SMGHA_DEFINITION_CACHE": "false"},
     )
     exited = time.time()
     line = [x for x in completed.stdout.splitlines() if x.startswith("BENCH_RESULT ")][-1]
@@ -189,10 +205,12 @@ def main() -> None:
     c.progress(f"generating {c.DATA_ROWS} rows (seed {c.DATA_SEED})")
     data = c.churn_csv()
 
-    builds, probes = [], []
+    builds, cached_builds, probes = [], [], []
     for index in range(args.repeat):
         c.progress(f"build {index + 1}/{args.repeat}")
-        builds.append(one_build(data))
+        builds.append(one_build(data, cached=False))
+        c.progress(f"build with the definition cached {index + 1}/{args.repeat}")
+        cached_builds.append(one_build(data, cached=True))
         c.progress(f"definition probe {index + 1}/{args.repeat}")
         probes.append(definition_probe())
 
@@ -203,6 +221,8 @@ def main() -> None:
         "repeat": args.repeat,
         "total": stat([b["total"] for b in builds]),
         "before_execution": stat([b["before_execution"] for b in builds]),
+        "cached_total": stat([b["total"] for b in cached_builds]),
+        "cached_before_execution": stat([b["before_execution"] for b in cached_builds]),
         "smgha_import": stat([p["smgha_import"] for p in probes]),
         "sdk_import": stat([p["sdk_import"] for p in probes]),
         "definition_build": stat([p["definition_build"] for p in probes]),
@@ -219,6 +239,7 @@ def main() -> None:
         ),
         "subreaper": subreaper,
         "runs": builds,
+        "cached_runs": cached_builds,
         "probes": probes,
     }
 
@@ -235,6 +256,10 @@ def main() -> None:
         ),
         row("↳ SDK import (`import ml.pipeline`, separate process)", result["sdk_import"]),
         row("↳ definition build (`get_pipeline()` + `.definition()`)", result["definition_build"]),
+        row("**Total, the definition cached** (no SDK import)", result["cached_total"]),
+        row(
+            "Before the execution starts, the definition cached", result["cached_before_execution"]
+        ),
         row("Executor start-up (spawn → first step)", result["executor_startup"]),
     ]
     rows += [row(f"Step {name}", stats) for name, stats in result["steps"].items()]

@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,24 +71,31 @@ def is_built_by_function(source: str, workspace: Path) -> bool:
 
 
 def load_definition(
-    source: str, workspace: Path, arguments: Mapping[str, Any]
+    source: str,
+    workspace: Path,
+    arguments: Mapping[str, Any],
+    log: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The definition named by `source`, and the S3 objects building it wanted to upload.
 
     `source` is a JSON file, or `module:function` in `workspace`. A function is called with
     the keyword arguments it declares among `arguments` (region, role, pipeline_name,
     default_bucket, ...) and may return an SDK `Pipeline`, a JSON string or a dict. Its
-    uploads (the SDK's copies of the processing scripts) are captured, not sent.
+    uploads (the SDK's copies of the processing scripts) are captured, not sent. What it
+    built is reused while nothing that shapes it changes (smgha.definition_cache); `log`
+    hears whether it was built or cached, and why.
     """
     if is_built_by_function(source, workspace):
-        from smgha.uploads import captured_s3_uploads
+        from smgha.definition_cache import definition_or_cached
 
-        with captured_s3_uploads() as uploads, _quiet_sdk():
-            definition = _from_function(source, workspace, arguments)
-        # The SDK leaves ~450k objects behind that live until exit, where the final garbage
-        # collection walks them all (~0.7 s). Frozen, they are skipped (measured: 0.03 s).
-        gc.freeze()
-        return definition, uploads
+        _prepare_build(workspace, arguments)
+        return definition_or_cached(
+            source,
+            workspace,
+            arguments,
+            lambda: _built_by_function(source, workspace, arguments),
+            log or (lambda _line: None),
+        )
     path = workspace_file("definition", source, workspace)
     if not path.is_file():
         raise InputError(
@@ -103,6 +110,32 @@ def load_definition(
             "definition", f"{source} is not valid JSON ({error})", "Fix the file."
         ) from error
     return _checked_shape(definition, source), {}
+
+
+def _prepare_build(workspace: Path, arguments: Mapping[str, Any]) -> None:
+    """What a build sees besides its arguments, set before the cache's key is computed so
+    that a build and a later lookup see the same."""
+    root = str(workspace.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    # The SDK looks the region up while it imports; give it the one the stage runs in.
+    if arguments.get("region"):
+        os.environ.setdefault("AWS_DEFAULT_REGION", str(arguments["region"]))
+    # Role validation calls IAM; the role is checked by SageMaker when the pipeline runs.
+    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+
+
+def _built_by_function(
+    source: str, workspace: Path, arguments: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    from smgha.uploads import captured_s3_uploads
+
+    with captured_s3_uploads() as uploads, _quiet_sdk():
+        definition = _from_function(source, workspace, arguments)
+    # The SDK leaves ~450k objects behind that live until exit, where the final garbage
+    # collection walks them all (~0.7 s). Frozen, they are skipped (measured: 0.03 s).
+    gc.freeze()
+    return definition, uploads
 
 
 @contextlib.contextmanager
@@ -129,14 +162,6 @@ def _from_function(source: str, workspace: Path, arguments: Mapping[str, Any]) -
         raise InputError(
             "definition", f"{source!r} is not 'module:function'", "E.g. 'ml.pipeline:get_pipeline'."
         )
-    root = str(workspace.resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    # The SDK looks the region up while it imports; give it the one the stage runs in.
-    if arguments.get("region"):
-        os.environ.setdefault("AWS_DEFAULT_REGION", str(arguments["region"]))
-    # Role validation calls IAM; the role is checked by SageMaker when the pipeline runs.
-    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # any import-time failure of the consumer's code

@@ -63,7 +63,7 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
 
     def body(runner: Runner) -> None:
         inputs = build_pipeline.load_inputs(runner)
-        definition, uploads = build_pipeline.build_definition(inputs)
+        definition, uploads = build_pipeline.build_definition(inputs, runner.info)
         store = stage_backend(runner, inputs.backend, inputs.region)
         for uri, data in uploads.items():
             store.objects.put_object(uri, data)

@@ -176,6 +176,16 @@ def loopback_only() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def a_state_folder_of_the_test_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A test that names no state folder (SMGHA_STATE_DIR) gets one of this test run, never
+    the user's (~/.local/state/smgha): the local records and the definition cache a test
+    writes stay in the run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SMGHA_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def hold_clients_to_the_contract() -> Iterator[None]:
     """Every call a botocore client makes in a test is held to what AWS accepts.
 

@@ -238,7 +238,7 @@ def run(
         return _watch(inputs, pipeline_api, result, None, log, sleep, clock)
 
     log(f"Building the definition from {inputs.definition} (backend {inputs.backend})")
-    definition, uploads = build_definition(inputs)
+    definition, uploads = build_definition(inputs, log)
     parameters = defn.typed_parameters(definition, inputs.parameters)
     pipelines.check_code_exists(definition, uploads, objects)
     steps = sum(1 for _ in defn.iter_steps(definition["Steps"]))
@@ -277,9 +277,12 @@ def run(
     return _watch(inputs, pipeline_api, result, definition, log, sleep, clock)
 
 
-def build_definition(inputs: Inputs) -> tuple[dict[str, Any], dict[str, bytes]]:
+def build_definition(
+    inputs: Inputs, log: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The definition and the code objects building it uploads (captured, not sent), with
-    the buckets and the wiring checked. `smgha definition write` uses it too."""
+    the buckets and the wiring checked; `log` hears if it was cached. `smgha definition
+    write` uses it too."""
     definition, uploads = defn.load_definition(
         inputs.definition,
         inputs.workspace,
@@ -289,6 +292,7 @@ def build_definition(inputs: Inputs) -> tuple[dict[str, Any], dict[str, bytes]]:
             "pipeline_name": inputs.pipeline_name,
             "default_bucket": inputs.default_bucket,
         },
+        log,
     )
     pipelines.check_upload_buckets(uploads, inputs.default_bucket)
     defn.check_wiring(definition)

@@ -84,6 +84,7 @@ class Layout:
     autoscaling/<resource id>.json             scalable target and its policies
     monitoring/job-definitions/<Name>.json     a data-quality job definition
     monitoring/schedules/<Name>/               a schedule (SCHEDULE_FILE, CURSOR_FILE)
+    definition-cache/<key>.json                build-pipeline's definition cache (both backends)
     """
 
     def __init__(self, root: Path) -> None:
@@ -104,6 +105,10 @@ class Layout:
     @property
     def s3(self) -> Path:
         return self.root / "s3"
+
+    @property
+    def definition_cache(self) -> Path:
+        return self.root / "definition-cache"
 
     @property
     def registry(self) -> Path:
