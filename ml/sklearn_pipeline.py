@@ -30,7 +30,7 @@ from sagemaker.mlops.workflow.steps import TrainingStep, TuningStep
 from sagemaker.train.model_trainer import ModelTrainer
 from sagemaker.train.tuner import HyperparameterTuner
 
-from ml.pipeline import Algorithm, Churn, Training, csv_channels
+from ml.pipeline import STEP_CACHE, Algorithm, Churn, Training, csv_channels
 
 # The source folder SageMaker unpacks into the container (relative to the repository root:
 # see ml/pipeline.py's docstring), and the scripts in it.
@@ -114,7 +114,9 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
         inputs = csv_channels(train_data, validation_data)
         if not tune:
             step = TrainingStep(
-                name="TrainModel", step_args=trainer.train(input_data_config=inputs)
+                name="TrainModel",
+                step_args=trainer.train(input_data_config=inputs),
+                cache_config=STEP_CACHE,
             )
             return Training(step, step.properties.ModelArtifacts.S3ModelArtifacts)
         tuner = HyperparameterTuner(
@@ -131,7 +133,9 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
             max_parallel_jobs=MAX_PARALLEL_TRIALS,
             base_tuning_job_name=f"{churn.base_job_prefix}-sklearn-tune",
         )
-        step = TuningStep(name="TuneModel", step_args=tuner.tune(inputs=inputs))
+        step = TuningStep(
+            name="TuneModel", step_args=tuner.tune(inputs=inputs), cache_config=STEP_CACHE
+        )
         # The best trial's model.tar.gz: SageMaker names it <prefix>/<trial job name>/output/.
         best = step.get_top_model_s3_uri(
             top_k=0, s3_bucket=churn.default_bucket, prefix=churn.models_prefix

@@ -136,6 +136,50 @@ STEP_REQUESTS: dict[str, tuple[str, str | None]] = {
     "Transform": ("CreateTransformJob", "TransformJobName"),
 }
 
+# Step caching: the attributes of a step's request whose values, resolved when the step
+# starts, are its cache key; any other attribute may change without a rerun. SageMaker
+# Developer Guide, "Caching pipeline steps" / "Default cache key attributes by pipeline step
+# type" (docs.aws.amazon.com/sagemaker/latest/dg/pipelines-caching.html; awsdocs/
+# amazon-sagemaker-developer-guide, doc_source/pipelines-caching.md, commit 06a62d1). The key
+# is compared on the values the step runs with, not on the definition's expressions: a
+# step downstream of a rerun step reads that run's new output URIs and reruns too
+# (aws/sagemaker-python-sdk#3392: a ModelStep that runs again makes the Transform step after
+# it miss the cache). Tuning's TrainingJobDefinition counts only by some of its members.
+CACHE_KEY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": (
+        "AlgorithmSpecification",
+        "CheckpointConfig",
+        "DebugHookConfig",
+        "DebugRuleConfigurations",
+        "Environment",
+        "HyperParameters",
+        "InputDataConfig",
+    ),
+    "Tuning": ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions"),
+    "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+}
+_TUNING_DEFINITION_KEYS = (
+    "AlgorithmSpecification",
+    "HyperParameterRanges",
+    "InputDataConfig",
+    "StaticHyperParameters",
+    "TuningObjective",
+)
+
+
+def cache_key(step_type: str, arguments: Mapping[str, Any]) -> str | None:
+    """The step's cache key: its cache key attributes as canonical JSON; None for a step type
+    SageMaker does not cache."""
+    if step_type not in CACHE_KEY_ATTRIBUTES:
+        return None
+    key = {name: arguments.get(name) for name in CACHE_KEY_ATTRIBUTES[step_type]}
+    if step_type == "Tuning" and isinstance(key["TrainingJobDefinition"], Mapping):
+        definition = key["TrainingJobDefinition"]
+        key["TrainingJobDefinition"] = {n: definition.get(n) for n in _TUNING_DEFINITION_KEYS}
+    return json.dumps(key, sort_keys=True, default=str)
+
+
 # The functions a definition's value can be, besides {"Get": path} (a parameter, a step
 # property, an execution variable): sagemaker-core 2.27.0, sagemaker/core/workflow/
 # functions.py (Join, JsonGet); parameters.py, properties.py, execution_variables.py emit Get.
