@@ -11,6 +11,7 @@ commit in their S3 URIs, which is all a one-script change changes
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,17 @@ from botocore.exceptions import ClientError
 from smgha.backends import SelectiveExecution, StepRecord
 from smgha.backends.aws.client import AwsClients
 from smgha.backends.aws.pipelines import SageMakerPipelines
+from smgha.definition import code_uris
+from smgha.stages import build_pipeline
 from tests.e2e.aws_double import Double
+from tests.stage_helpers import StageRun, run_main
 from tests.test_aws_contract import double  # noqa: F401 (the fixture)
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "churn_pipeline.json"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 JOB_STEPS = ("PreprocessData", "TrainModel", "EvaluateModel")
+OTHER = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/other/execution/abc123"
+OTHER_OF_CHURN = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn/execution/nosuch1"
 
 
 def commit(preprocess: str, evaluate: str) -> dict[str, Any]:
@@ -173,3 +179,138 @@ def test_the_latest_execution_is_the_newest_with_the_status(api: SageMakerPipeli
     second, _ = run(api, commit("a", "a"), "2")
     assert api.latest_execution("churn", "Succeeded") == second != first
     assert api.latest_execution("churn", "Failed") == ""
+
+
+# ---- build-pipeline: from-step, source-execution-arn, and the cache hits it reports ----------
+
+
+@pytest.fixture
+def stage(
+    api: SageMakerPipelines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., StageRun]:
+    """build-pipeline's main() on the sagemaker backend against the double, with the definition
+    of a commit (see commit()) as a JSON file whose code is in the double's S3."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
+    def build(preprocess: str, evaluate: str, pipeline: str = "churn", **inputs: str) -> StageRun:
+        definition = commit(preprocess, evaluate)
+        for uri in code_uris(definition):
+            bucket, key = uri.removeprefix("s3://").split("/", 1)
+            api.clients.s3.put_object(Bucket=bucket, Key=key, Body=b"# script")
+        path = tmp_path / "definition.json"
+        path.write_text(json.dumps(definition))
+        given = {
+            "backend": "sagemaker",
+            "definition": str(path),
+            "pipeline-name": pipeline,
+            "role-arn": ROLE,
+            "region": "us-east-1",
+            **inputs,
+        }
+        return run_main(build_pipeline.main, given, GITHUB_WORKSPACE=str(tmp_path))
+
+    return build
+
+
+def executions(api: SageMakerPipelines, pipeline: str = "churn") -> list[str]:
+    listed = api.clients.sagemaker.list_pipeline_executions(PipelineName=pipeline)
+    return [e["PipelineExecutionArn"] for e in listed["PipelineExecutionSummaries"]]
+
+
+def test_build_pipeline_reports_cache_hits_and_runs_from_a_step(
+    api: SageMakerPipelines, stage: Callable[..., StageRun]
+) -> None:
+    first = stage("a", "a")
+    assert first.code == 0 and "cache hit" not in first.log
+    again = stage("a", "a")
+    first_id = first.outputs["execution-arn"].rsplit("/", 1)[-1]
+    assert again.code == 0
+    assert "Step caching: 3 of 5 steps were cache hits (not run again)" in again.log
+    assert f"PreprocessData: Succeeded in 0s, cache hit (from {first_id})" in again.log
+    assert f"| PreprocessData | ✅ Succeeded | 0s | cache hit (from {first_id}) |" in again.summary
+
+    # evaluate.py changed: start from EvaluateModel, reusing the latest Succeeded execution's
+    # preprocessing and training.
+    selective = stage("a", "b", **{"from-step": "EvaluateModel"})
+    assert selective.code == 0, selective.log
+    source_id = again.outputs["execution-arn"].rsplit("/", 1)[-1]
+    assert (
+        "(selective: EvaluateModel, CheckAccuracy, RegisterModel, AccuracyBelowThreshold; "
+        f"the rest reused from {source_id})" in selective.log
+    )
+    assert f"| TrainModel | ✅ Succeeded | 0s | not selected: reused from {source_id} |" in (
+        selective.summary
+    )
+    assert selective.outputs["model-package-arn"] and selective.outputs["metrics"]
+    steps = {s.name: s for s in api.list_steps(selective.outputs["execution-arn"])}
+    assert steps["EvaluateModel"].reused_from == "" and not steps["EvaluateModel"].cache_hit_from
+
+
+@pytest.mark.parametrize(
+    ("inputs", "name", "problem"),
+    [
+        ({"from-step": "Evaluate"}, "from-step", "'Evaluate' is not a step of the pipeline"),
+        ({"from-step": "RegisterModel"}, "from-step", "inside condition CheckAccuracy's branch"),
+        (
+            {"from-step": "EvaluateModel", "source-execution-arn": OTHER},
+            "source-execution-arn",
+            "is an execution of pipeline 'other', not of 'churn'",
+        ),
+        (
+            {"from-step": "EvaluateModel", "source-execution-arn": f"{OTHER_OF_CHURN}"},
+            "source-execution-arn",
+            "cannot be described",
+        ),
+        ({"source-execution-arn": OTHER}, "source-execution-arn", "from-step is empty"),
+        ({"from-step": "TrainModel", "execution-arn": OTHER}, "from-step", "cannot be used with"),
+    ],
+)
+def test_a_bad_selection_is_one_error_naming_the_input_and_starts_nothing(
+    api: SageMakerPipelines,
+    stage: Callable[..., StageRun],
+    inputs: dict[str, str],
+    name: str,
+    problem: str,
+) -> None:
+    assert stage("a", "a").code == 0
+    before = executions(api)
+
+    result = stage("a", "b", **inputs)
+
+    assert result.code == 1 and len(result.errors) == 1, result.log
+    assert f"input '{name}'" in result.errors[0] and problem in result.errors[0]
+    assert executions(api) == before
+    # Nothing was uploaded or updated either: the deployed definition is the first commit's.
+    deployed = api.get_pipeline_definition("churn")
+    assert deployed is not None and "b" * 64 not in json.dumps(deployed)
+
+
+def test_from_step_needs_an_execution_to_reuse(
+    api: SageMakerPipelines, stage: Callable[..., StageRun]
+) -> None:
+    result = stage("a", "a", **{"from-step": "TrainModel"})
+
+    assert result.code == 1 and len(result.errors) == 1, result.log
+    assert "input 'from-step'" in result.errors[0]
+    assert "pipeline churn has no Succeeded execution" in result.errors[0]
+    assert api.get_pipeline_definition("churn") is None  # nothing created
+
+
+def test_a_source_whose_earlier_steps_failed_is_refused(
+    api: SageMakerPipelines,
+    stage: Callable[..., StageRun],
+    double: tuple[str, Double],  # noqa: F811
+) -> None:
+    """A Failed execution is a valid source, but only for the steps that succeeded in it."""
+    _, instance = double
+    instance.metrics = [{"accuracy": 0.5}]  # below the threshold: AccuracyBelowThreshold fails
+    failed = stage("a", "a")
+    assert failed.outputs["status"] == "Failed"
+    arn = failed.outputs["execution-arn"]
+
+    reused = stage("a", "b", **{"from-step": "EvaluateModel", "source-execution-arn": arn})
+    assert reused.outputs["status"] == "Failed" and reused.code == 1  # the model is still bad
+    steps = {s.name: s for s in api.list_steps(reused.outputs["execution-arn"])}
+    assert steps["TrainModel"].reused_from == arn
