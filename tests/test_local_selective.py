@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
+
 from smgha.backends import SelectiveExecution
 from smgha.backends.local import LocalBackend, state
+from smgha.errors import InputError
 from smgha.resources import selective
 from tests.test_local_backend import (  # noqa: F401 (backend is a fixture)
     backend,
@@ -133,3 +136,26 @@ def test_from_step_selects_the_steps_after_it_and_reuses_the_latest_success(
     only = selective.execution_config(chain(), selective.Selection("B", "", "p"), backend.pipelines)
 
     assert only == SelectiveExecution(latest, ("B", "C"))
+
+
+def test_from_step_refuses_a_source_without_the_outputs_it_needs(
+    backend: LocalBackend,  # noqa: F811
+) -> None:
+    first = start(backend)
+    assert wait_for(backend, first) == "Succeeded"
+    record_file = backend.pipelines._execution_folder(first) / state.EXECUTION_FILE
+    record = state.read_json(record_file)
+    record["Steps"][0]["StepStatus"] = "Failed"  # A failed: B has nothing to read
+    record["PipelineExecutionStatus"] = "Failed"
+    state.write_json_atomic(record_file, record)
+
+    with pytest.raises(InputError) as refused:
+        selective.execution_config(chain(), selective.Selection("B", first, "p"), backend.pipelines)
+
+    assert refused.value.name == "source-execution-arn"
+    assert f"in {first} the step(s) A did not succeed" in str(refused.value)
+    # From A on, nothing is needed from the source: the same Failed source is accepted.
+    only = selective.execution_config(
+        chain(), selective.Selection("A", first, "p"), backend.pipelines
+    )
+    assert only == SelectiveExecution(first, ("A", "B", "C"))
