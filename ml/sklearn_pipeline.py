@@ -30,7 +30,7 @@ from sagemaker.mlops.workflow.steps import TrainingStep, TuningStep
 from sagemaker.train.model_trainer import ModelTrainer
 from sagemaker.train.tuner import HyperparameterTuner
 
-from ml.pipeline import STEP_CACHE, Algorithm, Churn, Training, csv_channels
+from ml.pipeline import Algorithm, Churn, Training, csv_channels
 
 # The source folder SageMaker unpacks into the container (relative to the repository root:
 # see ml/pipeline.py's docstring), and the scripts in it.
@@ -112,11 +112,14 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
             [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in METRIC_DEFINITIONS]
         )
         inputs = csv_channels(train_data, validation_data)
+        # No step caching here (the shared steps have it: ml/pipeline.py, STEP_CACHE): the
+        # SDK stages the source folder and its drivers under a new timestamped job name at
+        # every build (the code and sm_drivers channels, in InputDataConfig: a cache key
+        # attribute), so no earlier run could ever match (sagemaker-train 1.27,
+        # model_trainer.py, _create_training_job_args; docs/aws-fidelity.md).
         if not tune:
             step = TrainingStep(
-                name="TrainModel",
-                step_args=trainer.train(input_data_config=inputs),
-                cache_config=STEP_CACHE,
+                name="TrainModel", step_args=trainer.train(input_data_config=inputs)
             )
             return Training(step, step.properties.ModelArtifacts.S3ModelArtifacts)
         tuner = HyperparameterTuner(
@@ -133,9 +136,7 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
             max_parallel_jobs=MAX_PARALLEL_TRIALS,
             base_tuning_job_name=f"{churn.base_job_prefix}-sklearn-tune",
         )
-        step = TuningStep(
-            name="TuneModel", step_args=tuner.tune(inputs=inputs), cache_config=STEP_CACHE
-        )
+        step = TuningStep(name="TuneModel", step_args=tuner.tune(inputs=inputs))
         # The best trial's model.tar.gz: SageMaker names it <prefix>/<trial job name>/output/.
         best = step.get_top_model_s3_uri(
             top_k=0, s3_bucket=churn.default_bucket, prefix=churn.models_prefix
