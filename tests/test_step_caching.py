@@ -23,6 +23,7 @@ from smgha.backends import SelectiveExecution, StepRecord
 from smgha.backends.aws.client import AwsClients
 from smgha.backends.aws.pipelines import SageMakerPipelines
 from smgha.definition import code_uris
+from smgha.resources import pipelines
 from smgha.stages import build_pipeline
 from tests.e2e.aws_double import Double
 from tests.stage_helpers import StageRun, run_main
@@ -314,3 +315,16 @@ def test_a_source_whose_earlier_steps_failed_is_refused(
     assert reused.outputs["status"] == "Failed" and reused.code == 1  # the model is still bad
     steps = {s.name: s for s in api.list_steps(reused.outputs["execution-arn"])}
     assert steps["TrainModel"].reused_from == arn
+
+
+def test_a_selective_start_has_its_own_start_token() -> None:
+    """The start token makes a retried step start no second execution; a full and a selective
+    start in one job (or two selections) are different executions."""
+    identity = "acme/churn|4242|1|build"
+    full = pipelines.start_token(identity, "churn", {"A": "1"})
+    evaluate = SelectiveExecution(OTHER_OF_CHURN, ("EvaluateModel", "CheckAccuracy"))
+    selective = pipelines.start_token(identity, "churn", {"A": "1"}, evaluate)
+    assert selective != full
+    assert selective == pipelines.start_token(identity, "churn", {"A": "1"}, evaluate)
+    check = SelectiveExecution(OTHER_OF_CHURN, ("CheckAccuracy",))
+    assert pipelines.start_token(identity, "churn", {"A": "1"}, check) != selective

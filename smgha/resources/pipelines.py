@@ -22,7 +22,13 @@ from typing import Any
 from smgha import definition as defn
 from smgha import gates
 from smgha.aws_values import aws_value
-from smgha.backends import Objects, Pipelines, StepRecord, registered_model_package
+from smgha.backends import (
+    Objects,
+    Pipelines,
+    SelectiveExecution,
+    StepRecord,
+    registered_model_package,
+)
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import decimal_number
 from smgha.progress import Waiting, elapsed
@@ -181,13 +187,21 @@ def run_identity(env: Mapping[str, str]) -> str:
     return "|".join(env.get(key, "") for key in parts)
 
 
-def start_token(identity: str, pipeline_name: str, parameters: dict[str, str]) -> str:
-    """ClientRequestToken: the same run attempt, job (`identity`, see run_identity), pipeline
-    and parameters give the same token, so a retried step never starts a second execution.
-    Outside Actions: unique."""
+def start_token(
+    identity: str,
+    pipeline_name: str,
+    parameters: dict[str, str],
+    selective: SelectiveExecution | None = None,
+) -> str:
+    """ClientRequestToken: the same run attempt, job (`identity`, see run_identity), pipeline,
+    parameters and selective execution give the same token, so a retried step never starts a
+    second execution. Outside Actions: unique."""
     if not identity:
         return uuid.uuid4().hex
-    seed = json.dumps([identity, pipeline_name, parameters], sort_keys=True)
+    seed_parts: list[Any] = [identity, pipeline_name, parameters]
+    if selective is not None:  # a full and a selective start in one job are two executions
+        seed_parts.append([selective.source_arn, list(selective.selected_steps)])
+    seed = json.dumps(seed_parts, sort_keys=True)
     return hashlib.sha256(seed.encode()).hexdigest()
 
 

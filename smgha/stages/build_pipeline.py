@@ -272,7 +272,7 @@ def run(
         inputs.pipeline_name, definition, inputs.role_arn, inputs.tags
     )
     log(f"{'Created' if result.created else 'Updated'} pipeline {result.pipeline_arn}")
-    token = pipelines.start_token(inputs.run_identity, inputs.pipeline_name, parameters)
+    token = pipelines.start_token(inputs.run_identity, inputs.pipeline_name, parameters, only)
     result.execution_arn = pipeline_api.start_execution(
         inputs.pipeline_name, parameters, token, only
     )

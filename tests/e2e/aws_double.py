@@ -599,7 +599,10 @@ class Double:
                     ran.add(name)
                     continue
                 assert selection is not None
-                records.append(self._reused(selection, step, properties, activated))
+                try:
+                    records.append(self._reused(selection, step, properties, activated))
+                except RuntimeError as error:  # a Failed source that lacks this step's outputs
+                    status, failure = "Failed", str(error)
                 continue
             ran.add(name)
             record: dict[str, Any] = {
@@ -632,7 +635,9 @@ class Double:
         source_arn = selection["SourcePipelineExecutionArn"]
         source = self.executions[source_arn]
         name = step["Name"]
-        earlier = next(r for r in source["steps"] if r["StepName"] == name)
+        earlier = [r for r in source["steps"] if r["StepName"] == name]
+        if not earlier or earlier[-1]["StepStatus"] != "Succeeded":
+            raise RuntimeError(f"step {name} did not succeed in {source_arn}: nothing to reuse")
         properties[name] = source["properties"][name]
         if step["Type"] == "Condition":
             branch = "IfSteps" if properties[name]["Outcome"] else "ElseSteps"
@@ -642,7 +647,7 @@ class Double:
             "StepStatus": "Succeeded",
             "StartTime": _now(),
             "EndTime": _now(),
-            "Metadata": earlier.get("Metadata", {}),
+            "Metadata": earlier[-1].get("Metadata", {}),
             "SelectiveExecutionResult": {"SourcePipelineExecutionArn": source_arn},
         }
 
