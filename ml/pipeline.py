@@ -72,7 +72,7 @@ from sagemaker.mlops.workflow.condition_step import ConditionStep
 from sagemaker.mlops.workflow.fail_step import FailStep
 from sagemaker.mlops.workflow.model_step import ModelStep
 from sagemaker.mlops.workflow.pipeline import Pipeline
-from sagemaker.mlops.workflow.steps import ProcessingStep, Step, TrainingStep
+from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, Step, TrainingStep
 from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
 
@@ -89,6 +89,18 @@ XGBOOST_VERSION = "1.7-1"
 
 # Root of the processing containers' input/output directories.
 PROCESSING_DIR = "/opt/ml/processing"
+
+# Step caching for the processing and training steps: SageMaker reuses a step's previous
+# successful run (within ExpireAfter, ISO 8601) when the step's cache key attributes are
+# unchanged: for a processing step AppSpecification, Environment and ProcessingInputs (which
+# hold the script's S3 URI); for a training step AlgorithmSpecification, Environment,
+# HyperParameters and InputDataConfig, among others (SageMaker Developer Guide, "Default cache
+# key attributes by pipeline step type", docs.aws.amazon.com/sagemaker/latest/dg/
+# pipelines-caching.html). The scripts' S3 URIs depend on their content only (see the module
+# docstring) and the arguments hold no per-run value, so a commit that changes one script
+# reruns only the step that runs it and the steps that read its outputs
+# (tests/test_pipeline_definition.py, test_a_changed_script_changes_only_its_steps_cache_key).
+STEP_CACHE = CacheConfig(enable_caching=True, expire_after="P30D")
 
 
 def get_pipeline(
@@ -152,6 +164,7 @@ def xgboost_algorithm(churn: Churn) -> Algorithm:
         step = TrainingStep(
             name="TrainModel",
             step_args=trainer.train(input_data_config=csv_channels(train_data, validation_data)),
+            cache_config=STEP_CACHE,
         )
         return Training(step, step.properties.ModelArtifacts.S3ModelArtifacts)
 
@@ -315,6 +328,7 @@ class Churn:
                     PROCESSING_DIR,
                 ],
             ),
+            cache_config=STEP_CACHE,
         )
 
     def evaluate_step(
@@ -353,6 +367,7 @@ class Churn:
                 ],
             ),
             property_files=[evaluation_report],
+            cache_config=STEP_CACHE,
         )
         return step, evaluation_report
 

@@ -112,6 +112,11 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
             [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in METRIC_DEFINITIONS]
         )
         inputs = csv_channels(train_data, validation_data)
+        # No step caching here (the shared steps have it: ml/pipeline.py, STEP_CACHE): the
+        # SDK stages the source folder and its drivers under a new timestamped job name at
+        # every build (the code and sm_drivers channels, in InputDataConfig: a cache key
+        # attribute), so no earlier run could ever match (sagemaker-train 1.27,
+        # model_trainer.py, _create_training_job_args; docs/aws-fidelity.md).
         if not tune:
             step = TrainingStep(
                 name="TrainModel", step_args=trainer.train(input_data_config=inputs)

@@ -136,6 +136,90 @@ STEP_REQUESTS: dict[str, tuple[str, str | None]] = {
     "Transform": ("CreateTransformJob", "TransformJobName"),
 }
 
+# Step caching: the attributes of a step's request whose values, resolved when the step
+# starts, are its cache key; any other attribute may change without a rerun. SageMaker
+# Developer Guide, "Caching pipeline steps" / "Default cache key attributes by pipeline step
+# type" (docs.aws.amazon.com/sagemaker/latest/dg/pipelines-caching.html; awsdocs/
+# amazon-sagemaker-developer-guide, doc_source/pipelines-caching.md, commit 06a62d1). The key
+# is compared on the values the step runs with, not on the definition's expressions: a
+# step downstream of a rerun step reads that run's new output URIs and reruns too
+# (aws/sagemaker-python-sdk#3392: a ModelStep that runs again makes the Transform step after
+# it miss the cache). Tuning's TrainingJobDefinition counts only by some of its members.
+CACHE_KEY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": (
+        "AlgorithmSpecification",
+        "CheckpointConfig",
+        "DebugHookConfig",
+        "DebugRuleConfigurations",
+        "Environment",
+        "HyperParameters",
+        "InputDataConfig",
+    ),
+    "Tuning": ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions"),
+    "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+}
+_TUNING_DEFINITION_KEYS = (
+    "AlgorithmSpecification",
+    "HyperParameterRanges",
+    "InputDataConfig",
+    "StaticHyperParameters",
+    "TuningObjective",
+)
+
+
+def cache_key(step_type: str, arguments: Mapping[str, Any]) -> str | None:
+    """The step's cache key: its cache key attributes as canonical JSON; None for a step type
+    SageMaker does not cache."""
+    if step_type not in CACHE_KEY_ATTRIBUTES:
+        return None
+    key = {name: arguments.get(name) for name in CACHE_KEY_ATTRIBUTES[step_type]}
+    if step_type == "Tuning" and isinstance(key["TrainingJobDefinition"], Mapping):
+        definition = key["TrainingJobDefinition"]
+        key["TrainingJobDefinition"] = {n: definition.get(n) for n in _TUNING_DEFINITION_KEYS}
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+# CacheConfig.ExpireAfter: "a string in ISO 8601 duration format": years, months, weeks, days,
+# hours or minutes, each a number and a letter, e.g. "30d", "5y", "T16m", "30dT5h" (the
+# Developer Guide's own examples, without the leading P; the SDK's with it: "P30D", "PT1H").
+# Both spellings, either case. A month is read as 30 days and a year as 365 (the guide does not
+# say how SageMaker counts them).
+_DURATION = re.compile(
+    r"P?(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?", re.IGNORECASE
+)
+_DURATION_SECONDS = (365 * 86400, 30 * 86400, 7 * 86400, 86400, 3600, 60)
+
+
+def expire_after_seconds(text: Any) -> float | None:
+    """CacheConfig.ExpireAfter in seconds; None when it is not such a duration."""
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if match is None or not any(match.groups()) or text.upper().endswith("T"):
+        return None
+    return float(
+        sum(int(n or 0) * unit for n, unit in zip(match.groups(), _DURATION_SECONDS, strict=True))
+    )
+
+
+def _cache_config_problems(step: Mapping[str, Any], where: str) -> list[str]:
+    """A step's CacheConfig: Enabled a boolean and, when true, ExpireAfter a duration (the
+    Developer Guide: "When you turn on step caching, you must also define a timeout").
+    Whether CreatePipeline itself refuses a bad one is not confirmed: the stricter reading."""
+    config = step.get("CacheConfig")
+    if config is None:
+        return []
+    if not isinstance(config, Mapping) or not isinstance(config.get("Enabled"), bool):
+        return [
+            f"{where}: CacheConfig must be {{Enabled: true|false, ExpireAfter}}, got {config!r}"
+        ]
+    if config["Enabled"] and expire_after_seconds(config.get("ExpireAfter")) is None:
+        return [
+            f"{where}: CacheConfig.ExpireAfter {config.get('ExpireAfter')!r} is not an ISO 8601 "
+            'duration such as "P30D" or "PT1H" (caching is enabled, so a timeout is required)'
+        ]
+    return []
+
+
 # The functions a definition's value can be, besides {"Get": path} (a parameter, a step
 # property, an execution variable): sagemaker-core 2.27.0, sagemaker/core/workflow/
 # functions.py (Join, JsonGet); parameters.py, properties.py, execution_variables.py emit Get.
@@ -185,6 +269,7 @@ def pipeline_definition_problems(definition: Mapping[str, Any]) -> list[str]:
             continue
         operation, name_member = STEP_REQUESTS[step["Type"]]
         where = f"PipelineDefinition step {step.get('Name')} ({operation})"
+        problems += _cache_config_problems(step, where)
         arguments = _with_defaults(step.get("Arguments") or {}, declared, where, problems)
         if name_member and isinstance(arguments, dict) and name_member not in arguments:
             arguments[name_member] = RunTimeValue(f"the {name_member} the pipeline gives")
@@ -210,6 +295,24 @@ def _pipeline_definition(params: Mapping[str, Any]) -> list[str]:
     return pipeline_definition_problems(definition)
 
 
+def _selective_execution(params: Mapping[str, Any]) -> list[str]:
+    """StartPipelineExecution's SelectiveExecutionConfig: the source is "a reference execution
+    of the current pipeline" (API reference, SelectiveExecutionConfig). What needs state (the
+    steps, the source's status) the AWS double checks (tests/e2e/aws_double.py)."""
+    config = params.get("SelectiveExecutionConfig") or {}
+    source = config.get("SourcePipelineExecutionArn")
+    if not source:
+        return []
+    pipeline = str(params.get("PipelineName", "")).split(":pipeline/")[-1]
+    source_pipeline = source.split(":pipeline/", 1)[-1].split("/execution/", 1)[0]
+    if source_pipeline.lower() != pipeline.lower():
+        return [
+            f"SelectiveExecutionConfig.SourcePipelineExecutionArn {source} is an execution of "
+            f"pipeline {source_pipeline}, not of {pipeline}"
+        ]
+    return []
+
+
 # (service, operation) -> its rules. Each returns the problems of one request.
 SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] = {
     ("sagemaker", "UpdateEndpoint"): _deployment_config,
@@ -218,6 +321,7 @@ SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] =
     ("sagemaker", "UpdateMonitoringSchedule"): _monitoring_schedule,
     ("sagemaker", "CreatePipeline"): _pipeline_definition,
     ("sagemaker", "UpdatePipeline"): _pipeline_definition,
+    ("sagemaker", "StartPipelineExecution"): _selective_execution,
 }
 
 

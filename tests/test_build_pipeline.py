@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from smgha import definition as defn
-from smgha.backends import ExecutionRecord, StepRecord
+from smgha.backends import ExecutionRecord, SelectiveExecution, StepRecord
 from smgha.backends.local import LocalBackend
 from smgha.resources import pipelines
 from smgha.runner import Runner
@@ -514,9 +514,19 @@ class ScriptedBackend:
     ) -> tuple[str, bool]:
         return f"arn:aws:sagemaker:{REGION}:1:pipeline/{name}", False
 
-    def start_execution(self, name: str, parameters: dict[str, str], token: str) -> str:
+    def start_execution(
+        self,
+        name: str,
+        parameters: dict[str, str],
+        token: str,
+        selective: SelectiveExecution | None = None,
+    ) -> str:
+        assert selective is None, "these runs start every step"
         self.started.append((name, parameters, token))
         return f"arn:aws:sagemaker:{REGION}:1:pipeline/{name}/execution/e1"
+
+    def latest_execution(self, name: str, status: str) -> str:
+        raise AssertionError("only a selective execution looks for a source execution")
 
     def _snapshot(self) -> tuple[str, list[StepRecord]]:
         """The snapshot of the current poll (describe_execution starts a poll)."""

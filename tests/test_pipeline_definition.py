@@ -521,3 +521,70 @@ def test_role_validation_calls_when_enabled(built, offline, monkeypatch):
     assert simulate["PolicySourceArn"] == ROLE
     assert get_role["RoleName"] == "SageMakerExecution"
     assert checked.definition == built.definition
+
+
+# ------------------------------------------------------------- step caching across commits
+def build_commit(offline: Offline, root: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The definition as a checkout at `root` (its ml/ scripts) builds it."""
+    monkeypatch.setattr(offline.module, "REPO_ROOT", root)
+    return build(offline).parsed
+
+
+def changed_cache_keys(before: dict, after: dict) -> set[str]:
+    """The steps whose cache key (tests/aws_contract.py, CACHE_KEY_ATTRIBUTES) differs."""
+    from tests.aws_contract import cache_key
+
+    old, new = steps_by_name(before), steps_by_name(after)
+    assert old.keys() == new.keys()
+    return {
+        name
+        for name, step in new.items()
+        if cache_key(step["Type"], step["Arguments"])
+        != cache_key(old[name]["Type"], old[name]["Arguments"])
+    }
+
+
+@pytest.mark.parametrize(
+    ("script", "rerun"),
+    [("ml/evaluate.py", "EvaluateModel"), ("ml/preprocess.py", "PreprocessData")],
+)
+def test_a_changed_script_changes_only_its_steps_cache_key(
+    offline, tmp_path, monkeypatch, script, rerun
+):
+    """Two commits that differ in one script: in the definitions, only the step that runs it
+    has another cache key; every other step is the same byte for byte, so SageMaker reuses
+    their earlier runs. (The steps after a rerun PreprocessData Get its outputs: their
+    arguments are unchanged here, and they rerun only because that run writes new output URIs,
+    which the AWS double shows: tests/test_step_caching.py.)"""
+    for path in SCRIPTS.values():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes((REPO_ROOT / path).read_bytes())
+    before = build_commit(offline, tmp_path, monkeypatch)
+    with (tmp_path / script).open("a") as edited:
+        edited.write("\n# a review-sized change\n")
+    after = build_commit(offline, tmp_path, monkeypatch)
+
+    assert changed_cache_keys(before, after) == {rerun}
+    old, new = steps_by_name(before), steps_by_name(after)
+    for name in set(new) - {rerun}:
+        assert json.dumps(new[name], sort_keys=True) == json.dumps(old[name], sort_keys=True)
+    # What changed is the script's S3 URI (a hash of its content) and nothing else.
+    differing = [
+        (before_input, after_input)
+        for before_input, after_input in zip(
+            old[rerun]["Arguments"]["ProcessingInputs"],
+            new[rerun]["Arguments"]["ProcessingInputs"],
+            strict=True,
+        )
+        if before_input != after_input
+    ]
+    assert [(b["InputName"], a["InputName"]) for b, a in differing] == [("code", "code")]
+    assert {k: v for k, v in new[rerun].items() if k != "Arguments"} == {
+        k: v for k, v in old[rerun].items() if k != "Arguments"
+    }
+    # Caching is on for the job steps, with the same ExpireAfter, and off for nothing else.
+    cached = {name: step.get("CacheConfig") for name, step in new.items() if "CacheConfig" in step}
+    assert cached == {
+        name: {"Enabled": True, "ExpireAfter": "P30D"}
+        for name in ("PreprocessData", "TrainModel", "EvaluateModel")
+    }

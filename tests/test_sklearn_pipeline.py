@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from typing import Any
 
 from smgha.definition import steps_by_name
@@ -117,3 +118,19 @@ def test_the_tuning_pipeline_searches_rate_and_depth_and_registers_the_top_trial
     evaluate_inputs = steps["EvaluateModel"]["Arguments"]["ProcessingInputs"]
     model_input = next(i for i in evaluate_inputs if i["InputName"] == "model")
     assert model_input["S3Input"]["S3Uri"] == container["ModelDataUrl"]
+
+
+def test_script_mode_training_is_not_cached_as_its_code_prefix_changes_every_build(
+    offline: Offline,  # noqa: F811 (the fixture)
+) -> None:
+    """The code and sm_drivers channels (a training step's InputDataConfig, a cache key
+    attribute) are staged under a timestamped job name at every build, so caching the
+    training step could never hit; the shared processing steps are cached."""
+    first, _ = build(offline, "get_pipeline")
+    steps = steps_by_name(first)
+    channels = {c["ChannelName"]: c for c in steps["TrainModel"]["Arguments"]["InputDataConfig"]}
+    code_uri = channels["code"]["DataSource"]["S3DataSource"]["S3Uri"]
+    assert re.search(r"/churn-sklearn-train-\d{14}/input/code$", code_uri), code_uri
+    assert "CacheConfig" not in steps["TrainModel"]
+    assert steps["PreprocessData"]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+    assert steps["EvaluateModel"]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}

@@ -30,6 +30,11 @@ class StepRecord:
     # The step's `Metadata` as SageMaker returns it, e.g. {"ProcessingJob": {"Arn": ...}},
     # {"RegisterModel": {"Arn": ...}}, {"Condition": {"Outcome": "True"}}, {"Fail": {...}}.
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The execution whose run of this step was reused instead of running it: by step caching
+    # (CacheHitResult.SourcePipelineExecutionArn) or, for a step a selective execution did not
+    # select, by that execution (SelectiveExecutionResult.SourcePipelineExecutionArn).
+    cache_hit_from: str = ""
+    reused_from: str = ""
 
     @property
     def seconds(self) -> float | None:
@@ -62,6 +67,15 @@ class ExecutionRecord:
         return self.status in TERMINAL_STATUSES
 
 
+@dataclass(frozen=True)
+class SelectiveExecution:
+    """StartPipelineExecution's SelectiveExecutionConfig: run only `selected_steps`, reusing the
+    other steps' outputs from the execution `source_arn` of the same pipeline."""
+
+    source_arn: str
+    selected_steps: tuple[str, ...]
+
+
 class Pipelines(Protocol):
     """Pipelines: create or update, start, watch."""
 
@@ -76,8 +90,18 @@ class Pipelines(Protocol):
     ) -> tuple[str, bool]:
         """Create the pipeline or update it in place; return (pipeline ARN, created)."""
 
-    def start_execution(self, name: str, parameters: dict[str, str], token: str) -> str:
-        """Start an execution; the same `token` again returns the same execution's ARN."""
+    def start_execution(
+        self,
+        name: str,
+        parameters: dict[str, str],
+        token: str,
+        selective: SelectiveExecution | None = None,
+    ) -> str:
+        """Start an execution (of only some steps, with `selective`); the same `token` again
+        returns the same execution's ARN."""
+
+    def latest_execution(self, name: str, status: str) -> str:
+        """The ARN of the newest execution of pipeline `name` with `status`; '' when none."""
 
     def describe_execution(self, execution_arn: str) -> ExecutionRecord:
         """The execution's status. Raises StageError when it does not exist."""

@@ -22,7 +22,13 @@ from typing import Any
 from smgha import definition as defn
 from smgha import gates
 from smgha.aws_values import aws_value
-from smgha.backends import Objects, Pipelines, StepRecord, registered_model_package
+from smgha.backends import (
+    Objects,
+    Pipelines,
+    SelectiveExecution,
+    StepRecord,
+    registered_model_package,
+)
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import decimal_number
 from smgha.progress import Waiting, elapsed
@@ -181,13 +187,21 @@ def run_identity(env: Mapping[str, str]) -> str:
     return "|".join(env.get(key, "") for key in parts)
 
 
-def start_token(identity: str, pipeline_name: str, parameters: dict[str, str]) -> str:
-    """ClientRequestToken: the same run attempt, job (`identity`, see run_identity), pipeline
-    and parameters give the same token, so a retried step never starts a second execution.
-    Outside Actions: unique."""
+def start_token(
+    identity: str,
+    pipeline_name: str,
+    parameters: dict[str, str],
+    selective: SelectiveExecution | None = None,
+) -> str:
+    """ClientRequestToken: the same run attempt, job (`identity`, see run_identity), pipeline,
+    parameters and selective execution give the same token, so a retried step never starts a
+    second execution. Outside Actions: unique."""
     if not identity:
         return uuid.uuid4().hex
-    seed = json.dumps([identity, pipeline_name, parameters], sort_keys=True)
+    seed_parts: list[Any] = [identity, pipeline_name, parameters]
+    if selective is not None:  # a full and a selective start in one job are two executions
+        seed_parts.append([selective.source_arn, list(selective.selected_steps)])
+    seed = json.dumps(seed_parts, sort_keys=True)
     return hashlib.sha256(seed.encode()).hexdigest()
 
 
@@ -249,7 +263,10 @@ def watch_execution(
             if seen.get(step.name) != step.status:
                 seen[step.name] = step.status
                 duration = f" in {_duration(step.seconds)}" if step.seconds is not None else ""
-                log(f"[{_duration(clock() - started)}] {step.name}: {step.status}{duration}")
+                reused = f", {_reuse(step)}" if _reuse(step) else ""
+                log(
+                    f"[{_duration(clock() - started)}] {step.name}: {step.status}{duration}{reused}"
+                )
                 waiting.printed()
         if execution.finished:
             break
@@ -262,6 +279,9 @@ def watch_execution(
         )
         waiting.tick(f"{execution.status}, running: {running}")
         sleep(min(waiting.pause(backend.poll_seconds), deadline - now))
+    hits = sum(1 for step in steps if step.cache_hit_from)
+    if hits:
+        log(f"Step caching: {hits} of {len(steps)} steps were cache hits (not run again)")
     return WatchedExecution(
         status=execution.status,
         failure_reason=execution.failure_reason,
@@ -340,9 +360,22 @@ def _status_mark(status: str) -> str:
     return f"{STATUS_MARKS.get(status, '')} {status}".strip()
 
 
+def _reuse(step: StepRecord) -> str:
+    """Whose run of the step this execution reused, if it did not run it: a cache hit, or a
+    step a selective execution left out (ListPipelineExecutionSteps' CacheHitResult and
+    SelectiveExecutionResult)."""
+    if step.cache_hit_from:
+        return f"cache hit (from {step.cache_hit_from.rsplit('/', 1)[-1]})"
+    if step.reused_from:
+        return f"not selected: reused from {step.reused_from.rsplit('/', 1)[-1]}"
+    return ""
+
+
 def _step_detail(step: StepRecord) -> str:
     if step.failure_reason:
         return step.failure_reason.splitlines()[0][:200]
+    if _reuse(step):
+        return _reuse(step)
     if "Condition" in step.metadata:
         return f"outcome: {step.metadata['Condition'].get('Outcome')}"
     for key, value in step.metadata.items():

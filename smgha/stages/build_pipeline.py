@@ -34,7 +34,7 @@ from smgha.inputs import (
     path_text,
     positive_number,
 )
-from smgha.resources import pipelines
+from smgha.resources import pipelines, selective
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
@@ -89,6 +89,7 @@ INPUTS = (
         "false",
         is_bool=True,
     ),
+    *selective.INPUTS,
 )
 
 OUTPUTS = (
@@ -146,6 +147,7 @@ class Inputs:
     # From the run's context, not the user: where the build came from, and the start token.
     tags: dict[str, str] = field(default_factory=dict)
     run_identity: str = ""
+    selection: selective.Selection = selective.EVERY_STEP  # from-step, source-execution-arn
 
 
 @dataclass
@@ -197,6 +199,7 @@ def load_inputs(runner: Runner) -> Inputs:
         workspace=workspace,
         tags=pipelines.provenance_tags(env),
         run_identity=pipelines.run_identity(env),
+        selection=selective.checked_inputs(values, name, resuming=bool(execution_arn)),
     )
 
 
@@ -241,6 +244,7 @@ def run(
     definition, uploads = build_definition(inputs, log)
     parameters = defn.typed_parameters(definition, inputs.parameters)
     pipelines.check_code_exists(definition, uploads, objects)
+    only = selective.execution_config(definition, inputs.selection, pipeline_api)
     steps = sum(1 for _ in defn.iter_steps(definition["Steps"]))
     log(f"Definition: {steps} steps, {len(defn.parameters(definition))} parameters; wiring checked")
     deployed = pipeline_api.get_pipeline_definition(inputs.pipeline_name)
@@ -268,10 +272,12 @@ def run(
         inputs.pipeline_name, definition, inputs.role_arn, inputs.tags
     )
     log(f"{'Created' if result.created else 'Updated'} pipeline {result.pipeline_arn}")
-    token = pipelines.start_token(inputs.run_identity, inputs.pipeline_name, parameters)
-    result.execution_arn = pipeline_api.start_execution(inputs.pipeline_name, parameters, token)
+    token = pipelines.start_token(inputs.run_identity, inputs.pipeline_name, parameters, only)
+    result.execution_arn = pipeline_api.start_execution(
+        inputs.pipeline_name, parameters, token, only
+    )
     result.status = "Executing"
-    log(f"Started execution {result.execution_arn}")
+    log(f"Started execution {result.execution_arn}{selective.note(only)}")
     if not inputs.wait:
         return result
     return _watch(inputs, pipeline_api, result, definition, log, sleep, clock)

@@ -66,7 +66,15 @@ from smgha import definition as defn
 from smgha import serving_container
 from smgha.backends.local.executor import pipeline_job_name
 from smgha.backends.local.expressions import Evaluator, ExpressionError, lookup
-from tests.aws_contract import contract_problems, recordable, request_params, wire_protocol
+from smgha.resources.selective import step_parents
+from tests.aws_contract import (
+    cache_key,
+    contract_problems,
+    expire_after_seconds,
+    recordable,
+    request_params,
+    wire_protocol,
+)
 from tests.aws_shapes import service_model
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -264,7 +272,10 @@ class Double:
         self.failed_updates: dict[str, str] = {}  # endpoint name -> why its update rolled back
         self.lock = threading.Lock()
         self.roles: dict[str, str] = {}  # access key id -> role ARN
-        self.executions: dict[str, dict[str, Any]] = {}  # execution ARN -> status, steps
+        self.executions: dict[str, dict[str, Any]] = {}  # execution ARN -> status, steps, ...
+        # Step caching: (pipeline, step) -> the successful runs of the step with caching on.
+        self.step_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.clock = time.time  # when a step runs, for ExpireAfter (a test moves it on)
         self.tokens: dict[str, str] = {}  # ClientRequestToken -> execution ARN
         self.schedules: dict[str, dict[str, Any]] = {}
         self.models: dict[str, Any] = {}  # "<ModelDataUrl> <Environment JSON>" -> loaded Model
@@ -426,19 +437,99 @@ class Double:
         with self.lock:
             if token and token in self.tokens:  # SageMaker: the same token, the same execution
                 return _json({"PipelineExecutionArn": self.tokens[token]})
+        try:
+            pipeline = self.sagemaker.describe_pipeline(PipelineName=request["PipelineName"])
+        except self.sagemaker.exceptions.ClientError:  # no such pipeline: moto answers why
+            return self.forward("POST", path, headers, body)
+        definition = json.loads(pipeline["PipelineDefinition"])
+        if "SelectiveExecutionConfig" in request:
+            problems = self._selection_problems(request["SelectiveExecutionConfig"], definition)
+            if problems:
+                raise Refused(problems)
         status, extra, answer = self.forward("POST", path, headers, body)
         if status != 200:
             return status, extra, answer
         arn = json.loads(answer)["PipelineExecutionArn"]
-        pipeline = self.sagemaker.describe_pipeline(PipelineName=request["PipelineName"])
-        execution = self.run_pipeline(
-            arn, json.loads(pipeline["PipelineDefinition"]), request, region
-        )
+        execution = self.run_pipeline(arn, definition, request, region)
         with self.lock:
             self.executions[arn] = execution
             if token:
                 self.tokens[token] = arn
         return status, extra, answer
+
+    def _selection_problems(self, config: dict[str, Any], definition: dict[str, Any]) -> list[str]:
+        """Why SageMaker refuses this SelectiveExecutionConfig (SageMaker Developer Guide,
+        "Selective execution of pipeline steps": the selected steps are connected in the DAG
+        and include every step on a path between two of them; the source is a Succeeded or
+        Failed execution of the pipeline. Stricter reading, not confirmed: the steps the
+        selected ones read from must have succeeded in the source)."""
+        steps = defn.steps_by_name(definition)
+        selected = {item["StepName"] for item in config["SelectedSteps"]}
+        unknown = sorted(selected - set(steps))
+        if unknown:
+            return [f"SelectedSteps {unknown} are not steps of the pipeline"]
+        after = {name: self._downstream(steps, name) for name in steps}
+        problems = [
+            f"SelectedSteps leave out {name}, which is on a path between two selected steps"
+            for name in steps
+            if name not in selected
+            and any(name in after[a] for a in selected)
+            and any(b in after[name] for b in selected)
+        ]
+        linked = {a: {b for b in selected if b in after[a] or a in after[b]} for a in selected}
+        reached, todo = set(), [min(selected)]
+        while todo:
+            name = todo.pop()
+            if name not in reached:
+                reached.add(name)
+                todo += linked[name]
+        if reached != selected:
+            problems.append(f"SelectedSteps {sorted(selected)} are not connected in the DAG")
+        read = set().union(*(step_parents(steps, n) for n in selected)) - selected
+        source = self.executions.get(config.get("SourcePipelineExecutionArn", ""))
+        if read and source is None:
+            problems.append(
+                f"the selected steps read from {sorted(read)}: SourcePipelineExecutionArn must "
+                "name an execution of this pipeline"
+            )
+        elif source is not None:
+            if source["status"] not in ("Succeeded", "Failed"):
+                problems.append(f"the source execution is {source['status']}, not Succeeded/Failed")
+            ran = {r["StepName"] for r in source["steps"] if r["StepStatus"] == "Succeeded"}
+            if read - ran:
+                problems.append(f"steps {sorted(read - ran)} did not succeed in the source")
+        return problems
+
+    @staticmethod
+    def _downstream(steps: dict[str, dict[str, Any]], start: str) -> set[str]:
+        """Every step reachable from `start` in the DAG (not `start` itself)."""
+        found: set[str] = set()
+        grew = True
+        while grew:
+            grew = False
+            for name in steps:
+                if name not in found and step_parents(steps, name) & (found | {start}):
+                    found.add(name)
+                    grew = True
+        return found
+
+    def _sagemaker_ListPipelineExecutions(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """moto lists every execution as Succeeded, oldest first: here with the statuses the
+        walk gave them, newest first unless SortOrder is Ascending (SageMaker's default is
+        CreationTime, Descending)."""
+        status, extra, answer = self.forward("POST", path, headers, body)
+        if status != 200:
+            return status, extra, answer
+        summaries = json.loads(answer)["PipelineExecutionSummaries"]
+        for summary in summaries:
+            walked = self.executions.get(summary["PipelineExecutionArn"])
+            if walked is not None:
+                summary["PipelineExecutionStatus"] = walked["status"]
+        if json.loads(body).get("SortOrder") != "Ascending":
+            summaries.reverse()
+        return _json({"PipelineExecutionSummaries": summaries})
 
     def _sagemaker_DescribePipelineExecution(  # noqa: N802
         self, body: bytes, headers: Any, region: str, path: str
@@ -465,7 +556,10 @@ class Double:
     def run_pipeline(
         self, arn: str, definition: dict[str, Any], request: dict[str, Any], region: str
     ) -> dict[str, Any]:
-        """Walk the definition as SageMaker would, creating each step's job in moto."""
+        """Walk the definition as SageMaker would, creating each step's job in moto. A step
+        a selective execution did not select takes the source execution's outputs (or, when
+        downstream of a selected step, does not run); a cached step whose key matches an
+        earlier run takes that run's (_cache_hit)."""
         with self.lock:
             metrics = self.metrics[min(self.builds, len(self.metrics) - 1)]
             self.builds += 1
@@ -485,9 +579,12 @@ class Double:
                 steps, properties, step, name
             ),
         )
+        selection = request.get("SelectiveExecutionConfig")
+        selected = {i["StepName"] for i in selection["SelectedSteps"]} if selection else None
         records: list[dict[str, Any]] = []
         activated = [step["Name"] for step in definition["Steps"]]
         done: set[str] = set()
+        ran: set[str] = set()  # the selected steps and those left out after them
         status = "Succeeded"
         failure = ""
         for name in activated:  # a condition appends its branch's steps while this runs
@@ -496,18 +593,82 @@ class Double:
             step = steps[name]
             missing = (set(step.get("DependsOn") or []) | defn.step_references(step)) - done
             assert not missing, f"{name} runs before {missing} (the definition is in order)"
-            record = {"StepName": name, "StepStatus": "Succeeded", "StartTime": _now()}
+            done.add(name)
+            if selected is not None and name not in selected:
+                if step_parents(steps, name) & ran:  # downstream of a selected step: not run
+                    ran.add(name)
+                    continue
+                assert selection is not None
+                try:
+                    records.append(self._reused(selection, step, properties, activated))
+                except RuntimeError as error:  # a Failed source that lacks this step's outputs
+                    status, failure = "Failed", str(error)
+                continue
+            ran.add(name)
+            record: dict[str, Any] = {
+                "StepName": name,
+                "StepStatus": "Succeeded",
+                "StartTime": _now(),
+            }
             try:
-                record["Metadata"] = self._run_step(
-                    step, evaluator, properties, activated, execution_id, region, metrics
+                record["Metadata"], source = self._run_step(
+                    step, evaluator, properties, activated, arn, request["PipelineName"], metrics
                 )
+                if source:
+                    record["CacheHitResult"] = {"SourcePipelineExecutionArn": source}
             except (ExpressionError, KeyError, RuntimeError) as error:
                 record.update(StepStatus="Failed", FailureReason=str(error))
                 status, failure = "Failed", "Step failure: One or multiple steps failed."
             record["EndTime"] = _now()
             records.append(record)
-            done.add(name)
-        return {"status": status, "failure": failure, "steps": records}
+        return {"status": status, "failure": failure, "steps": records, "properties": properties}
+
+    def _reused(
+        self,
+        selection: dict[str, Any],
+        step: dict[str, Any],
+        properties: dict[str, dict[str, Any]],
+        activated: list[str],
+    ) -> dict[str, Any]:
+        """A step a selective execution did not select, upstream of the selected ones: listed
+        as succeeded, with the source execution's outputs and SelectiveExecutionResult."""
+        source_arn = selection["SourcePipelineExecutionArn"]
+        source = self.executions[source_arn]
+        name = step["Name"]
+        earlier = [r for r in source["steps"] if r["StepName"] == name]
+        if not earlier or earlier[-1]["StepStatus"] != "Succeeded":
+            raise RuntimeError(f"step {name} did not succeed in {source_arn}: nothing to reuse")
+        properties[name] = source["properties"][name]
+        if step["Type"] == "Condition":
+            branch = "IfSteps" if properties[name]["Outcome"] else "ElseSteps"
+            activated += [s["Name"] for s in step["Arguments"].get(branch) or []]
+        return {
+            "StepName": name,
+            "StepStatus": "Succeeded",
+            "StartTime": _now(),
+            "EndTime": _now(),
+            "Metadata": earlier[-1].get("Metadata", {}),
+            "SelectiveExecutionResult": {"SourcePipelineExecutionArn": source_arn},
+        }
+
+    def _cache_hit(
+        self, pipeline: str, step: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The latest successful run of this step of this pipeline, within its ExpireAfter,
+        whose cache key (tests/aws_contract.py, cache_key: the request's values the step runs
+        with) is this one's; None when caching is off or nothing matches. SageMaker Developer
+        Guide, "Caching pipeline steps" (docs.aws.amazon.com/sagemaker/latest/dg/
+        pipelines-caching.html): only successful runs, the most recent one, scoped to the
+        pipeline; a run of the step with caching off is no candidate (not confirmed either
+        way: the stricter reading)."""
+        config = step.get("CacheConfig") or {}
+        if not config.get("Enabled"):
+            return None
+        oldest = self.clock() - (expire_after_seconds(config.get("ExpireAfter")) or 0.0)
+        key = cache_key(step["Type"], request)
+        runs = self.step_cache.get((pipeline.lower(), step["Name"]), [])
+        matching = [run for run in runs if run["key"] == key and run["time"] >= oldest]
+        return max(matching, key=lambda run: run["time"]) if matching else None
 
     def _run_step(
         self,
@@ -515,21 +676,51 @@ class Double:
         evaluator: Evaluator,
         properties: dict[str, dict[str, Any]],
         activated: list[str],
-        execution_id: str,
-        region: str,
+        execution_arn: str,
+        pipeline: str,
         metrics: dict[str, float],
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], str]:
+        """Run the step: its Metadata, and the execution whose run it reused ('' if none)."""
         name, kind = step["Name"], step["Type"]
-        job = pipeline_job_name(execution_id, name)
         if kind == "Condition":
             outcome = all(evaluator.condition(c) for c in step["Arguments"]["Conditions"])
             branch = "IfSteps" if outcome else "ElseSteps"
             activated += [s["Name"] for s in step["Arguments"].get(branch) or []]
             properties[name] = {"Outcome": outcome}
-            return {"Condition": {"Outcome": str(outcome).capitalize()}}
+            return {"Condition": {"Outcome": str(outcome).capitalize()}}, ""
         if kind == "Fail":
             raise RuntimeError(str(evaluator.resolve(step["Arguments"].get("ErrorMessage", ""))))
         request = evaluator.resolve(step.get("Arguments") or {})
+        hit = self._cache_hit(pipeline, step, request)
+        if hit is not None:
+            properties[name] = hit["properties"]
+            return hit["metadata"], hit["execution"]
+        started = self.clock()
+        job = pipeline_job_name(execution_arn.rsplit("/", 1)[-1], name)
+        metadata = self._run_job(step, request, properties, job, metrics)
+        config = step.get("CacheConfig") or {}
+        if config.get("Enabled") and cache_key(kind, request) is not None:
+            run = {
+                "key": cache_key(kind, request),
+                "time": started,
+                "execution": execution_arn,
+                "properties": properties[name],
+                "metadata": metadata,
+            }
+            with self.lock:
+                self.step_cache.setdefault((pipeline.lower(), name), []).append(run)
+        return metadata, ""
+
+    def _run_job(
+        self,
+        step: dict[str, Any],
+        request: dict[str, Any],
+        properties: dict[str, dict[str, Any]],
+        job: str,
+        metrics: dict[str, float],
+    ) -> dict[str, Any]:
+        """Create the step's job (or model package) in moto from its resolved request."""
+        name, kind = step["Name"], step["Type"]
         if kind == "Processing":
             self.sagemaker.create_processing_job(ProcessingJobName=job, **request)
             properties[name] = self.sagemaker.describe_processing_job(ProcessingJobName=job)

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from smgha.backends import TERMINAL_STATUSES, ExecutionRecord, StepRecord
+from smgha.backends import TERMINAL_STATUSES, ExecutionRecord, SelectiveExecution, StepRecord
 from smgha.backends.aws.client import AwsClients, aws_errors, is_missing_pipeline, split_s3_uri
 from smgha.errors import StageError
 
@@ -104,18 +104,49 @@ class SageMakerPipelines:
 
     # -- executions ----------------------------------------------------------------------
 
-    def start_execution(self, name: str, parameters: dict[str, str], token: str) -> str:
+    def start_execution(
+        self,
+        name: str,
+        parameters: dict[str, str],
+        token: str,
+        selective: SelectiveExecution | None = None,
+    ) -> str:
         """Start an execution; the same `token` again returns the same execution's ARN
         (SageMaker's own idempotency: `token` is the ClientRequestToken, 32-128 chars)."""
+        params: dict[str, Any] = {
+            "PipelineName": name,
+            "PipelineParameters": [
+                {"Name": key, "Value": value} for key, value in parameters.items()
+            ],
+            "ClientRequestToken": token,
+        }
+        if selective is not None:
+            params["SelectiveExecutionConfig"] = {
+                "SourcePipelineExecutionArn": selective.source_arn,
+                "SelectedSteps": [{"StepName": step} for step in selective.selected_steps],
+            }
         with aws_errors("StartPipelineExecution"):
-            response = self.clients.sagemaker.start_pipeline_execution(
-                PipelineName=name,
-                PipelineParameters=[
-                    {"Name": key, "Value": value} for key, value in parameters.items()
-                ],
-                ClientRequestToken=token,
-            )
+            response = self.clients.sagemaker.start_pipeline_execution(**params)
         return response["PipelineExecutionArn"]
+
+    def latest_execution(self, name: str, status: str) -> str:
+        """The newest execution of pipeline `name` with `status` (ListPipelineExecutions,
+        newest first); '' when there is none, or no pipeline `name`."""
+        with aws_errors("ListPipelineExecutions"):
+            paginator = self.clients.sagemaker.get_paginator("list_pipeline_executions")
+            pages = paginator.paginate(
+                PipelineName=name, SortBy="CreationTime", SortOrder="Descending"
+            )
+            try:
+                for page in pages:
+                    for execution in page.get("PipelineExecutionSummaries", []):
+                        if execution.get("PipelineExecutionStatus") == status:
+                            return str(execution["PipelineExecutionArn"])
+            except ClientError as exc:
+                if is_missing_pipeline(exc):
+                    return ""
+                raise
+        return ""
 
     def describe_execution(self, execution_arn: str) -> ExecutionRecord:
         """The execution's status. Raises StageError when it does not exist."""
@@ -148,6 +179,12 @@ class SageMakerPipelines:
                             ended=step.get("EndTime"),
                             failure_reason=step.get("FailureReason") or "",
                             metadata=step.get("Metadata") or {},
+                            cache_hit_from=(step.get("CacheHitResult") or {}).get(
+                                "SourcePipelineExecutionArn", ""
+                            ),
+                            reused_from=(step.get("SelectiveExecutionResult") or {}).get(
+                                "SourcePipelineExecutionArn", ""
+                            ),
                         )
                     )
         # The service lists the newest first. Reverse, then sort by start time: the sort is

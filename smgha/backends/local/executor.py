@@ -62,6 +62,12 @@ class Execution:
             step_properties=self.properties,
             read_property_file=self.read_property_file,
         )
+        # A selective execution runs only its selected steps; the others' outputs are those of
+        # the source execution (SelectiveExecution in smgha.backends).
+        selective = self.record.get("SelectiveExecutionConfig")
+        self.selected = {s["StepName"] for s in selective["SelectedSteps"]} if selective else None
+        self.source_arn = selective["SourcePipelineExecutionArn"] if selective else ""
+        self.ran: set[str] = set()  # the steps that ran here (not reused, not left out)
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -97,7 +103,11 @@ class Execution:
             step = self.next_step(activated, done)
             if step is None:
                 break
-            failed = not self.run_step(step, activated)
+            if self.selected is None or step["Name"] in self.selected:
+                failed = not self.run_step(step, activated)
+                self.ran.add(step["Name"])
+            else:
+                failed = not self.reuse_step(step, activated)
             done.add(step["Name"])
         status = "Failed" if failed else "Succeeded"
         self.record["PipelineExecutionStatus"] = status
@@ -164,6 +174,42 @@ class Execution:
         self.save()
         self.log(f"step {name} succeeded")
         return True
+
+    def reuse_step(self, step: dict[str, Any], activated: list[str]) -> bool:
+        """A step a selective execution did not select. Upstream of the selected steps, it does
+        not run: it succeeds with the source execution's outputs, listed with its
+        SelectiveExecutionResult. Downstream of them, it does not run at all and is not listed.
+        (SageMaker Developer Guide, "Selective execution of pipeline steps":
+        docs.aws.amazon.com/sagemaker/latest/dg/pipelines-selective-ex.html.)"""
+        name = step["Name"]
+        if (set(step.get("DependsOn") or []) | defn.step_references(step)) & self.ran:
+            self.ran.add(name)  # left out: what depends on it is left out too
+            return True
+        source = self.layout.execution_folder(self.source_arn.rsplit("/", 1)[-1])
+        earlier = [
+            s
+            for s in state.read_json(source / state.EXECUTION_FILE)["Steps"]
+            if s["StepName"] == name and s["StepStatus"] == "Succeeded"
+        ]
+        record = self.step_record(name)
+        record["SelectiveExecutionResult"] = {"SourcePipelineExecutionArn": self.source_arn}
+        if not earlier:
+            reason = f"step {name} did not succeed in {self.source_arn}: no outputs to reuse"
+            record.update(StepStatus="Failed", FailureReason=reason)
+        else:
+            record.update(StepStatus="Succeeded", Metadata=earlier[-1].get("Metadata", {}))
+            if step["Type"] == "Condition":
+                outcome = record["Metadata"]["Condition"]["Outcome"] == "True"
+                branch = "IfSteps" if outcome else "ElseSteps"
+                activated += [s["Name"] for s in step["Arguments"].get(branch) or []]
+                self.properties[name] = {"Outcome": outcome}
+            described = state.Layout.step_job_folder(source, name) / state.DESCRIBED_FILE
+            if described.is_file():
+                self.properties[name] = state.read_json(described)
+        record["EndTime"] = state.to_iso(state.now())
+        self.save()
+        self.log(f"step {name}: {record['StepStatus']} (reused from {self.source_arn})")
+        return record["StepStatus"] == "Succeeded"
 
     def read_property_file(self, step_name: str, property_file: str) -> Any:
         return read_property_file(self.s3, self.steps, self.properties, step_name, property_file)

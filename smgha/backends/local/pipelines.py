@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha import definition as defn
-from smgha.backends import ExecutionRecord, StepRecord
+from smgha.backends import ExecutionRecord, SelectiveExecution, StepRecord
 from smgha.backends.local import state
 from smgha.backends.local.executor import (
     EXECUTOR_MODULE,
@@ -89,7 +89,13 @@ class LocalPipelines:
 
     # -- executions -----------------------------------------------------------------------
 
-    def start_execution(self, name: str, parameters: dict[str, str], token: str) -> str:
+    def start_execution(
+        self,
+        name: str,
+        parameters: dict[str, str],
+        token: str,
+        selective: SelectiveExecution | None = None,
+    ) -> str:
         pipeline_file = self._pipeline_file(name)
         if not pipeline_file.exists():
             raise StageError(
@@ -118,11 +124,27 @@ class LocalPipelines:
                     "CreationTime": moment,
                     "LastModifiedTime": moment,
                     "Steps": [],
+                    # As DescribePipelineExecution shows it; the executor reads it.
+                    **(
+                        {"SelectiveExecutionConfig": _selective_config(selective)}
+                        if selective
+                        else {}
+                    ),
                 },
             )
             state.write_json_atomic(token_file, {"PipelineExecutionArn": arn})
         self._spawn(arn, folder)
         return arn
+
+    def latest_execution(self, name: str, status: str) -> str:
+        """The newest execution of pipeline `name` with `status`; '' when there is none."""
+        newest: tuple[str, str] = ("", "")
+        for path in (self.layout.root / "executions").glob(f"*/{state.EXECUTION_FILE}"):
+            record = state.read_json(path)
+            if record["PipelineName"] != name or record["PipelineExecutionStatus"] != status:
+                continue
+            newest = max(newest, (record["CreationTime"], record["PipelineExecutionArn"]))
+        return newest[1]
 
     def _spawn(self, arn: str, folder: Path) -> None:
         """Run the executor detached: it outlives this process, as a real execution would."""
@@ -206,6 +228,9 @@ class LocalPipelines:
                 ended=state.from_iso(step.get("EndTime")),
                 failure_reason=step.get("FailureReason", ""),
                 metadata=step.get("Metadata", {}),
+                reused_from=(step.get("SelectiveExecutionResult") or {}).get(
+                    "SourcePipelineExecutionArn", ""
+                ),
             )
             for step in self._execution(execution_arn)["Steps"]
         ]
@@ -248,6 +273,13 @@ class LocalPipelines:
                 step.update(StepStatus="Stopped", EndTime=moment)
         record.update(PipelineExecutionStatus="Stopped", LastModifiedTime=moment)
         state.write_json_atomic(path, record)
+
+
+def _selective_config(selective: SelectiveExecution) -> dict[str, Any]:
+    return {
+        "SourcePipelineExecutionArn": selective.source_arn,
+        "SelectedSteps": [{"StepName": step} for step in selective.selected_steps],
+    }
 
 
 def _described_job(folder: Path, step_name: str) -> dict[str, Any]:
