@@ -365,6 +365,9 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
     ),
     ("sagemaker", "DescribePipelineExecution"): _execution("sagemaker:DescribePipelineExecution"),
     ("sagemaker", "ListPipelineExecutionSteps"): _execution("sagemaker:ListPipelineExecutionSteps"),
+    ("sagemaker", "ListPipelineExecutions"): _sm(
+        "pipeline", "PipelineName", "sagemaker:ListPipelineExecutions"
+    ),
     ("sagemaker", "DescribeProcessingJob"): _sm(
         "processing-job", "ProcessingJobName", "sagemaker:DescribeProcessingJob"
     ),

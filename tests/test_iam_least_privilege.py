@@ -40,6 +40,7 @@ pytestmark = pytest.mark.slow
 NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
     "build": {
         "sagemaker:CreateModelPackage": "register-and-gate with model-data-url (a pipeline without a register step)",
+        "sagemaker:ListPipelineExecutions": "build-pipeline with from-step and no source-execution-arn (the latest Succeeded execution is the source)",
     },
     "deploy-staging": {
         "application-autoscaling:DescribeScalableTargets": "deploy-endpoint with a changed instance-type (is the variant autoscaled?)",

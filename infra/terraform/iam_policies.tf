@@ -36,6 +36,10 @@ data "aws_iam_policy_document" "build_permissions" {
       "sagemaker:StartPipelineExecution",
       "sagemaker:DescribePipelineExecution",
       "sagemaker:ListPipelineExecutionSteps",
+      # from-step without source-execution-arn looks up the latest Succeeded execution.
+      # Resource type pipeline* (Service Authorization Reference, Amazon SageMaker,
+      # ListPipelineExecutions).
+      "sagemaker:ListPipelineExecutions",
     ]
     resources = ["${local.sagemaker_arn}:pipeline/${local.pipeline_prefix}*"]
   }

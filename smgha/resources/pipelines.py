@@ -386,3 +386,13 @@ def _step_detail(step: StepRecord) -> str:
                 else f"`{value['Arn']}`"
             )
     return ""
+
+
+def dry_run_note(backend: str, definition_diff: str) -> str:
+    """The job summary's line for a dry run: nothing changed, and how far the definition is
+    from the deployed one."""
+    changed = f"{definition_diff.count(chr(10))} diff lines" if definition_diff else "no changes"
+    return (
+        f"Dry run on backend `{backend}`: nothing was changed "
+        f"({changed} against the deployed definition)."
+    )

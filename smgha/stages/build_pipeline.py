@@ -343,14 +343,7 @@ def report(inputs: Inputs, result: BuildResult, runner: Runner) -> None:
     runner.set_output("model-package-arn", result.model_package_arn)
     summary = runner.summary.heading(f"build-pipeline: {inputs.pipeline_name}", 3)
     if result.status == "DryRun":
-        changed = (
-            "no changes"
-            if not result.definition_diff
-            else f"{result.definition_diff.count(chr(10))} diff lines"
-        )
-        summary.paragraph(
-            f"Dry run on backend `{inputs.backend}`: nothing was changed ({changed} against the deployed definition)."
-        )
+        summary.paragraph(pipelines.dry_run_note(inputs.backend, result.definition_diff))
         if result.definition_diff:
             summary.details("Definition diff", fenced_code(result.definition_diff, "diff"))
         summary.write()

@@ -34,6 +34,8 @@ IAM_ACTIONS: dict[str, str] = {
     "StartPipelineExecution": "sagemaker:StartPipelineExecution",
     "DescribePipelineExecution": "sagemaker:DescribePipelineExecution",
     "ListPipelineExecutionSteps": "sagemaker:ListPipelineExecutionSteps",
+    # build-pipeline's from-step without source-execution-arn: the latest Succeeded execution.
+    "ListPipelineExecutions": "sagemaker:ListPipelineExecutions",
     "DescribeProcessingJob": "sagemaker:DescribeProcessingJob",
     # The model registry (Registry), and the training job behind a package; its
     # evaluation reports are read with s3:GetObject (below).
