@@ -208,7 +208,7 @@ class Model:
         if self.script is not None:
             self.script.close()
 
-    def predict(self, rows: FloatRows) -> Any:
-        """The booster's inplace_predict(rows); thread-safe (see DensePredictor)."""
+    def predict(self, rows: FloatRows) -> list[Any]:
+        """The booster's inplace_predict(rows).tolist(); thread-safe (see DensePredictor)."""
         assert self.predictor is not None
         return self.predictor(rows)

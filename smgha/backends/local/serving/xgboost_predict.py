@@ -43,6 +43,14 @@ PREDICT_CONFIG = json.dumps(
 ).encode()
 
 
+# numpy's __array_interface__ of a writable, C-contiguous float32 matrix, as xgboost passes it
+# (json.dumps(array.__array_interface__)), with the address and the shape to fill in.
+ARRAY_INTERFACE = (
+    b'{"data": [%d, false], "strides": null, "descr": [["", "<f4"]], "typestr": "<f4", '
+    b'"shape": [%d, %d], "version": 3}'
+)
+
+
 class DensePredictor:
     """`booster.inplace_predict(rows)` for float32 rows, by the C function it calls.
 
@@ -62,20 +70,21 @@ class DensePredictor:
         self._predict = _LIB.XGBoosterPredictFromDense
         self._handle = booster.handle
 
-    def __call__(self, rows: npt.NDArray[np.float32]) -> Any:
+    def __call__(self, rows: npt.NDArray[np.float32]) -> list[Any]:
+        """The predictions as `booster.inplace_predict(rows).tolist()` gives them."""
         if (
             rows.dtype != np.float32
             or rows.ndim != 2
             or rows.shape[1] != self.features
             or not rows.flags.c_contiguous
         ):
-            return self.booster.inplace_predict(rows)
+            return list(self.booster.inplace_predict(rows).tolist())
         shape = ctypes.POINTER(ctypes.c_uint64)()
         dims = ctypes.c_uint64()
         result = ctypes.POINTER(ctypes.c_float)()
         status = self._predict(
             self._handle,
-            json.dumps(rows.__array_interface__).encode(),
+            ARRAY_INTERFACE % (rows.ctypes.data, rows.shape[0], rows.shape[1]),
             PREDICT_CONFIG,
             None,  # no proxy DMatrix: no base margin
             ctypes.byref(shape),
@@ -83,7 +92,9 @@ class DensePredictor:
             ctypes.byref(result),
         )
         if status != 0:
-            return self.booster.inplace_predict(rows)  # raises xgboost's own error
-        sizes = tuple(int(shape[i]) for i in range(dims.value))
+            return list(self.booster.inplace_predict(rows).tolist())  # xgboost's own error
+        if dims.value == 1:  # a score per row: a float32 read as a Python float, as tolist()
+            return result[: shape[0]]
+        sizes = tuple(shape[i] for i in range(dims.value))
         copied = ctypes.string_at(result, 4 * math.prod(sizes))  # 4 bytes a float32
-        return np.frombuffer(copied, dtype=np.float32).reshape(sizes)
+        return list(np.frombuffer(copied, dtype=np.float32).reshape(sizes).tolist())
