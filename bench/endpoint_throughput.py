@@ -227,7 +227,7 @@ booster = read_booster(path)
 predictor = DensePredictor(booster)
 matrices = [parse_payload(body, "text/csv") for body in bodies]
 for matrix in matrices:
-    if predictor(matrix).tolist() != booster.inplace_predict(matrix).tolist():
+    if predictor(matrix) != booster.inplace_predict(matrix).tolist():
         sys.exit(f"the server's predictor and inplace_predict disagree on {matrix}")
 
 def per_call_us(function, items):

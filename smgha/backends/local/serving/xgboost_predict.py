@@ -5,10 +5,10 @@ called without the Python wrapper's per-call work.
 against pandas, polars, arrow, cuDF and scipy types, builds the call's JSON configuration and
 the array's `__array_interface__`, calls the C function `XGBoosterPredictFromDense`
 (include/xgboost/c_api.h) and wraps the result through two more array interfaces. On the
-bench's model (100 trees of depth 5, one row) the wrapper costs about twice the prediction
-itself (bench/endpoint_throughput.py measures both). `DensePredictor` makes the same C call with
+bench's model (100 trees of depth 5, one row) the wrapper costs as much as the prediction
+itself, or more (bench/endpoint_throughput.py measures both). `DensePredictor` makes the same C call with
 the same arguments, the configuration built once, so the scores are the same float32 values
-(tests/test_endpoint_server.py pins them against `inplace_predict`).
+(tests/test_endpoint_answers.py pins them against `inplace_predict`).
 
 Anything but a C-contiguous float32 matrix of the model's width, and any call the C function
 refuses, goes through `Booster.inplace_predict` itself, so every error (and its message, which
