@@ -468,7 +468,7 @@ def limit_of(trivial_run: dict[str, Any], parts: dict[str, float]) -> dict[str, 
         "limit_us": trivial_run["server_cpu_us_per_request"]
         + parts["inplace_predict_us"]
         + parts["csv_parse_us"],
-        # The stricter floor: the C function alone in place of inplace_predict.
+        # The stricter floor: the server's predictor (the C function) in place of inplace_predict.
         "floor_us": trivial_run["server_cpu_us_per_request"]
         + parts["c_function_us"]
         + parts["csv_parse_us"],
@@ -835,8 +835,8 @@ def report_limit(
         ["**the limit** (the sum, per round)", us("limit_us")],
         [f"**the local endpoint server**, {level} connections", us("server_us")],
         ["**server / limit** (goal ≤ 1.25)", fmt(summary["ratio"], "×", 2)],
-        ["the C function alone (`XGBoosterPredictFromDense`, as the server calls it)", us("c_function_us")],
-        ["the stricter floor: trivial server + C function + CSV parsing", us("floor_us")],
+        ["the server's predictor (`DensePredictor`: the C function `XGBoosterPredictFromDense`, called from Python)", us("c_function_us")],
+        ["the stricter floor: trivial server + the server's predictor + CSV parsing", us("floor_us")],
         ["server / stricter floor", fmt(summary["floor_ratio"], "×", 2)],
     ]  # fmt: skip
     markdown = "\n".join(
