@@ -32,6 +32,7 @@ under 10 ms at a steady 200 requests/s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -95,7 +96,7 @@ import http.client, itertools, json, sys, threading, time
 spec = json.loads(sys.argv[1])
 rows = [r.encode() for r in spec["rows"]]
 threads = spec["threads"]
-headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+headers = {"Content-Type": spec["content_type"], "Accept": spec["content_type"]}
 latencies = [[] for _ in range(threads)]
 lags = [[] for _ in range(threads)]
 errors = [0] * threads
@@ -106,7 +107,7 @@ due_lock = threading.Lock()
 clock_offset = time.perf_counter() - time.time()
 
 def call(connection, body):
-    connection.request("POST", "/invocations", body, headers)
+    connection.request("POST", spec["path"], body, headers)
     response = connection.getresponse()
     return response.status, response.read()
 
@@ -209,6 +210,43 @@ server.serve_forever()
 """
 
 
+# The limit's in-process parts, on the served model and the request rows, in a child process
+# (this one never imports xgboost): the server's CSV parsing of one row, xgboost's single-row
+# predict (Booster.inplace_predict, the model loaded as the server loads it: nthread 1), and
+# the C function alone as the server calls it (DensePredictor). CPU time per call, the median
+# of 5 batches; the three must agree on every row's score.
+LIMIT_SCRIPT = """
+import json, statistics, sys, time
+from smgha.backends.local.serving.inference import parse_payload
+from smgha.backends.local.serving.model import read_booster
+from smgha.backends.local.serving.xgboost_predict import DensePredictor
+
+path, calls = sys.argv[1], int(sys.argv[2])
+bodies = [row.encode() for row in json.loads(sys.stdin.read())]
+booster = read_booster(path)
+predictor = DensePredictor(booster)
+matrices = [parse_payload(body, "text/csv") for body in bodies]
+for matrix in matrices:
+    if predictor(matrix) != booster.inplace_predict(matrix).tolist():
+        sys.exit(f"the server's predictor and inplace_predict disagree on {matrix}")
+
+def per_call_us(function, items):
+    batches = []
+    for _ in range(5):
+        started = time.process_time()
+        for i in range(calls):
+            function(items[i % len(items)])
+        batches.append((time.process_time() - started) / calls * 1e6)
+    return statistics.median(batches)
+
+print(json.dumps({
+    "csv_parse_us": per_call_us(lambda body: parse_payload(body, "text/csv"), bodies),
+    "inplace_predict_us": per_call_us(booster.inplace_predict, matrices),
+    "c_function_us": per_call_us(predictor, matrices),
+}))
+"""
+
+
 # ---- processes ------------------------------------------------------------------------------
 
 
@@ -218,11 +256,38 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Process:
-    """A server subprocess that announces its port in a JSON file; always stopped."""
+def descendants(pid: int) -> list[int]:
+    """`pid` and every live process below it (from /proc/<pid>/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+    return found
 
-    def __init__(self, command: list[str], info_file: Path, log_file: Path) -> None:
+
+class Process:
+    """A server subprocess, always stopped. Ready when it announces its port in a JSON file
+    (`info_file`), or, without one, when GET `ready_path` on `port` answers 200. With `group`
+    it leads a process group of its own, and stopping it stops the group (a server that
+    starts its workers as child processes); its CPU time then counts its descendants'."""
+
+    def __init__(
+        self,
+        command: list[str],
+        info_file: Path | None,
+        log_file: Path,
+        *,
+        port: int = 0,
+        ready_path: str = "",
+        env: dict[str, str] | None = None,
+        group: bool = False,
+        start_timeout: float = START_TIMEOUT,
+    ) -> None:
         self.info_file = info_file
+        self.group = group
         self.log = open(log_file, "wb")  # noqa: SIM115 (closed in stop)
         started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -231,22 +296,40 @@ class Process:
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if k != "SMGHA_ENDPOINT_PORT"},
+            env=env or {k: v for k, v in os.environ.items() if k != "SMGHA_ENDPOINT_PORT"},
+            start_new_session=group,
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not info_file.exists():
+        self.pid = self.process.pid
+        deadline = time.monotonic() + start_timeout
+        while not self._ready(port, ready_path):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"{command} did not start; see {log_file}")
-            time.sleep(0.01)
+            time.sleep(0.05)
         self.start_seconds = time.perf_counter() - started
-        self.info = json.loads(info_file.read_text())
+        self.info = json.loads(info_file.read_text()) if info_file else {"port": port}
         self.port = int(self.info["port"])
-        self.pid = self.process.pid
+
+    def _ready(self, port: int, ready_path: str) -> bool:
+        if self.info_file is not None:
+            return self.info_file.exists()
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", ready_path)
+            return connection.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            connection.close()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far (all its threads)."""
-        return process_cpu_seconds(self.pid)
+        """User + system CPU time of the process so far (all its threads; with `group`, and
+        of every live descendant)."""
+        if not self.group:
+            return process_cpu_seconds(self.pid)
+        return sum(process_cpu_seconds(pid) for pid in descendants(self.pid))
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -255,13 +338,19 @@ class Process:
         return float("nan")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.group:  # the whole group, its leader's children too
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+        elif self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=STOP_TIMEOUT)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT)
+        if self.group:  # a child that ignored SIGTERM (its leader is gone by now)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
         self.log.close()
 
 
@@ -275,8 +364,11 @@ def run_load(
     requests: int,
     time_cap: float,
     rate: float = 0.0,
+    path: str = "/invocations",
+    content_type: str = "text/csv",
 ) -> dict[str, Any]:
-    """One measured run: client processes started together, merged results."""
+    """One measured run: client processes started together, merged results. `rows` are the
+    request bodies, POSTed to `path` as `content_type` (Accept too)."""
     processes = max(1, min(processes, connections)) if mode == "closed" else 1
     start_at = time.time() + START_DELAY
     children = []
@@ -286,6 +378,8 @@ def run_load(
         spec = {
             "port": server.port,
             "rows": rows,
+            "path": path,
+            "content_type": content_type,
             "threads": threads,
             "mode": mode,
             "requests": share,
@@ -350,6 +444,37 @@ def percentile(ordered: list[float], percent: float) -> float:
     return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
 
 
+def measure_limit(model_path: Path, rows: list[str], calls: int) -> dict[str, float]:
+    """The limit's in-process parts (LIMIT_SCRIPT), in microseconds per call."""
+    measured = subprocess.run(
+        [c.PYTHON, "-c", LIMIT_SCRIPT, str(model_path), str(calls)],
+        input=json.dumps(rows),
+        cwd=c.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if measured.returncode != 0:
+        raise RuntimeError(f"measuring the limit failed:\n{measured.stderr[-2000:]}")
+    return dict(json.loads(measured.stdout))
+
+
+def limit_of(trivial_run: dict[str, Any], parts: dict[str, float]) -> dict[str, float]:
+    """One round's limit: the trivial server's CPU per request (same client, same load) plus
+    xgboost's single-row predict and the CSV parse, and the endpoint server's ratio to it."""
+    return {
+        "trivial_server_us": trivial_run["server_cpu_us_per_request"],
+        **parts,
+        "limit_us": trivial_run["server_cpu_us_per_request"]
+        + parts["inplace_predict_us"]
+        + parts["csv_parse_us"],
+        # The stricter floor: the server's predictor (the C function) in place of inplace_predict.
+        "floor_us": trivial_run["server_cpu_us_per_request"]
+        + parts["c_function_us"]
+        + parts["csv_parse_us"],
+    }
+
+
 def check_answers(run: dict[str, Any]) -> None:
     """Every answer was a 200 (the model's score itself is checked once, before the runs)."""
     if run["errors"]:
@@ -400,8 +525,14 @@ def main() -> None:
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per run, at most")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--limit-calls", type=int, default=5000, help="in-process calls per batch, for the limit"
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
+    # The limit compares the server with the trivial one at the lowest concurrency (4 by
+    # default, the issue's figure).
+    limit_level = min(levels)
 
     with tempfile.TemporaryDirectory(prefix="smgha-bench-endpoint-") as temp:
         folder = Path(temp) / "endpoint"
@@ -447,6 +578,7 @@ def main() -> None:
             closed: dict[int, list[dict[str, Any]]] = {n: [] for n in levels}
             baseline: dict[int, list[dict[str, Any]]] = {n: [] for n in levels}
             steady: list[dict[str, Any]] = []
+            limits: list[dict[str, float]] = []
             for round_number in range(1, args.repeat + 1):
                 for n in levels:
                     c.progress(f"round {round_number}: closed loop, {n} connections")
@@ -474,6 +606,17 @@ def main() -> None:
                     check_answers(run)
                     baseline[n].append(run)
                     c.progress(f"  trivial server: {run['rps']:,.0f} req/s")
+                c.progress(f"round {round_number}: the limit's parts, in process")
+                parts = measure_limit(Path(temp) / "model.tar.gz", rows, args.limit_calls)
+                limit = limit_of(baseline[limit_level][-1], parts)
+                limit["server_us"] = closed[limit_level][-1]["server_cpu_us_per_request"]
+                limit["ratio"] = limit["server_us"] / limit["limit_us"]
+                limit["floor_ratio"] = limit["server_us"] / limit["floor_us"]
+                limits.append(limit)
+                c.progress(
+                    f"  limit {limit['limit_us']:.0f} µs, server {limit['server_us']:.0f} µs: "
+                    f"{limit['ratio']:.2f}×"
+                )
                 c.progress(f"round {round_number}: open loop, {args.rate:g} req/s")
                 run = run_load(
                     endpoint,
@@ -493,7 +636,9 @@ def main() -> None:
             for server in servers:
                 server.stop()
 
-    report(args, model, endpoint, rss, levels, closed, baseline, steady)
+    result, markdown = report(args, model, endpoint, rss, levels, closed, baseline, steady)
+    result["limit"], limit_markdown = report_limit(limit_level, closed[limit_level], limits)
+    c.write_result("endpoint_throughput", result, f"{markdown}\n\n{limit_markdown}")
 
 
 def http_first_score(port: int, row: str) -> float:
@@ -522,7 +667,9 @@ def report(
     closed: dict[int, list[dict[str, Any]]],
     baseline: dict[int, list[dict[str, Any]]],
     steady: list[dict[str, Any]],
-) -> None:
+) -> tuple[dict[str, Any], str]:
+    """The throughput and latency tables, and their JSON."""
+
     def strip(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.items() if k != "first_answers"} for r in runs]
 
@@ -669,7 +816,46 @@ def report(
             f"Best closed-loop throughput: {best:,.0f} req/s.",
         ]
     )
-    c.write_result("endpoint_throughput", result, markdown)
+    return result, markdown
+
+
+def report_limit(
+    level: int, runs: list[dict[str, Any]], limits: list[dict[str, float]]
+) -> tuple[dict[str, Any], str]:
+    """The server's CPU per request against the limit measured in the same rounds."""
+    summary = {key: c.summary([limit[key] for limit in limits]) for key in limits[0]}
+
+    def us(key: str) -> str:
+        return fmt(summary[key], "µs", 0)
+
+    rows = [
+        [f"a trivial stdlib HTTP server, same client, {level} connections", us("trivial_server_us")],
+        ["xgboost's single-row predict (`Booster.inplace_predict`, nthread 1)", us("inplace_predict_us")],
+        ["the server's CSV parsing of the row", us("csv_parse_us")],
+        ["**the limit** (the sum, per round)", us("limit_us")],
+        [f"**the local endpoint server**, {level} connections", us("server_us")],
+        ["**server / limit** (goal ≤ 1.25)", fmt(summary["ratio"], "×", 2)],
+        ["the server's predictor (`DensePredictor`: the C function `XGBoosterPredictFromDense`, called from Python)", us("c_function_us")],
+        ["the stricter floor: trivial server + the server's predictor + CSV parsing", us("floor_us")],
+        ["server / stricter floor", fmt(summary["floor_ratio"], "×", 2)],
+    ]  # fmt: skip
+    markdown = "\n".join(
+        [
+            "Server CPU per request against the limit, measured in the same rounds "
+            f"(median of {len(limits)}; the in-process parts are CPU time per call on the served "
+            f"model and the request rows). Throughput at {level} connections: "
+            f"{fmt_rps(med(runs, 'rps'))} req/s. The server calls the C function "
+            "`XGBoosterPredictFromDense` that `inplace_predict` wraps, without the wrapper; "
+            "the stricter floor counts that call in place of `inplace_predict`.",
+            "",
+            c.markdown_table(["CPU per request", "µs"], rows),
+            "",
+            "✅ within 1.25× of the limit"
+            if summary["ratio"]["median"] <= 1.25
+            else "❌ more than 1.25× the limit",
+        ]
+    )
+    return {"connections": level, "rounds": limits, "summary": summary}, markdown
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def answer(model: Model, body: bytes, content_type: str, accept: str) -> Reply:
     except ValueError as error:
         return Reply(406, str(error).encode())
     try:
-        predictions = model.predict(rows).tolist()
+        predictions = model.predict(rows)
     except Exception as error:
         return Reply(400, f"Unable to evaluate payload provided: {first_line(error)}".encode())
     if kind == JSON:

@@ -8,7 +8,6 @@ import os
 import pickle
 import sys
 import tarfile
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -20,6 +19,7 @@ import numpy.typing as npt
 from smgha import serving_container
 from smgha.backends.local.serving import images
 from smgha.backends.local.serving.script_model import ScriptLoadError, ScriptModel
+from smgha.backends.local.serving.xgboost_predict import DensePredictor
 
 if TYPE_CHECKING:
     from xgboost import Booster
@@ -163,8 +163,7 @@ class Model:
         self.status = LOADING
         self.failure_reason = ""
         self.booster: Booster | None = None
-        # A Booster's predict is not thread-safe; one lock per model keeps variants parallel.
-        self.lock = threading.Lock()
+        self.predictor: DensePredictor | None = None
 
     def load(self) -> None:
         # The container decides how to serve from its environment before it reads the model.
@@ -182,6 +181,7 @@ class Model:
 
     def _read_booster(self) -> None:
         self.booster = read_booster(self.path)
+        self.predictor = DensePredictor(self.booster)
 
     def _load_script(self) -> None:
         self.script = ScriptModel(self.path, self.environment, self.image, self.s3_root)
@@ -208,7 +208,7 @@ class Model:
         if self.script is not None:
             self.script.close()
 
-    def predict(self, rows: FloatRows) -> Any:
-        assert self.booster is not None
-        with self.lock:
-            return self.booster.inplace_predict(rows)
+    def predict(self, rows: FloatRows) -> list[Any]:
+        """The booster's inplace_predict(rows).tolist(); thread-safe (see DensePredictor)."""
+        assert self.predictor is not None
+        return self.predictor(rows)
