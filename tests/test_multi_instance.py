@@ -10,6 +10,7 @@ import io
 import json
 import tarfile
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -258,10 +259,13 @@ def booster_of(job: jobs.JobContext, described: dict[str, Any]) -> Any:
     return booster
 
 
-# Distributed hist training sketches the feature bins over all workers' rows, so two workers
-# do not grow the very trees one does; on 4,000 rows the validation AUC stays within 0.02
-# of one instance's (it measured 0.93 both ways, differing in the third decimal).
-AUC_TOLERANCE = 0.02
+# Two workers do not grow exactly the trees one does: hist training merges the workers'
+# quantile sketches into the feature bins, which differ slightly from one sketch of all the
+# rows. The model is otherwise the same (same rows, same gradients, allreduced), so the
+# validation AUC moves by far less than 0.01 (0.93117 and 0.93113 measured on this data);
+# 0.01 allows for that; that the two workers each trained on their half, in one collective,
+# is checked from their logs.
+AUC_TOLERANCE = 0.01
 
 
 def test_two_instances_train_real_distributed_xgboost_within_tolerance_of_one(
@@ -279,6 +283,8 @@ def test_two_instances_train_real_distributed_xgboost_within_tolerance_of_one(
     # Each worker trained on its own shard, in one collective of two.
     assert "[algo-1] algo-1: 2000 training rows" in lines
     assert "[algo-2] algo-2: 2000 training rows" in lines
+    # xgboost's tracker ranked them (dmlc_task_id = the host's index, as the container).
+    assert any(line.startswith("[algo-2]") and "got rank 1" in line for line in lines)
     for host in ("algo-1", "algo-2"):
         config_file = job_two.job_dir / host / "container/opt/ml/input/config/resourceconfig.json"
         config = json.loads(config_file.read_text())
@@ -314,17 +320,35 @@ def worker_processes(job_dir: Path) -> list[int]:
     return found
 
 
+def failure_within(request: dict[str, Any], job: jobs.JobContext, seconds: float) -> str:
+    """The job's failure reason; the test fails if the job is still running after `seconds`
+    (a worker left running would keep it waiting)."""
+    outcome: dict[str, str] = {}
+
+    def run() -> None:
+        try:
+            training.run_training(request, job)
+        except jobs.JobFailed as error:
+            outcome["reason"] = str(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    assert not thread.is_alive(), f"the job still runs after {seconds} s"
+    return outcome["reason"]
+
+
 def test_a_failing_worker_fails_the_job_with_its_reason_and_every_worker_is_stopped(
     tmp_path: Path,
 ) -> None:
     job, _ = context(tmp_path)
     put_churn_like(job, 1000, 2)
-    # algo-2's training shard (sorted keys, i mod 2: part-1) holds text xgboost cannot read;
-    # algo-1 meanwhile waits for it inside the collective.
+    # algo-2's training shard (sorted keys, i mod 2: part-1) holds text xgboost cannot read:
+    # it fails before joining the collective, where algo-1 then waits for it.
     job.s3.put_bytes(f"{BUCKET}/train/part-1.csv", b"1,a,b,c,d,e,f\n0,g,h,i,j,k,l\n")
-    request = training_request(2, "ShardedByS3Key")
-    with pytest.raises(jobs.JobFailed, match=r"^AlgorithmError: algo-2: the worker exited"):
-        training.run_training(request, job)
+    reason = failure_within(training_request(2, "ShardedByS3Key"), job, 120)
+    assert reason.startswith("AlgorithmError: algo-2: the worker exited with code 1")
+    assert "could not convert string to float" in reason
     assert worker_processes(job.job_dir) == []
 
 
@@ -332,10 +356,10 @@ def test_distributed_training_is_bounded_by_max_runtime(tmp_path: Path) -> None:
     job, _ = context(tmp_path)
     put_churn_like(job, 1000, 2)
     request = training_request(2, "ShardedByS3Key")
-    request["HyperParameters"]["num_round"] = "100000"
+    request["HyperParameters"]["num_round"] = "10000000"  # hours of training
     request["StoppingCondition"] = {"MaxRuntimeInSeconds": 1}
-    with pytest.raises(jobs.JobFailed, match=r"ran past MaxRuntimeInSeconds=1 and was stopped"):
-        training.run_training(request, job)
+    reason = failure_within(request, job, 120)
+    assert reason == "the job ran past MaxRuntimeInSeconds=1 and was stopped"
     assert worker_processes(job.job_dir) == []
 
 

@@ -47,17 +47,17 @@ def train(config: dict[str, Any]) -> None:
         if config["communicator"]
         else contextlib.nullcontext()
     )
+    # The data is read before joining, as the container reads it before rabit_run: a plain
+    # DMatrix sketches its histogram bins inside xgboost.train, that is in the collective.
+    dtrain = jobs.csv_dmatrix(Path(config["channels"]["train"]), xgboost)
+    evals = [(dtrain, "train")]
+    if "validation" in config["channels"]:
+        evals.append(
+            (jobs.csv_dmatrix(Path(config["channels"]["validation"]), xgboost), "validation")
+        )
+    print(f"{config['host']}: {dtrain.num_row()} training rows", flush=True)
+    history: dict[str, dict[str, list[float]]] = {}
     with communicator:
-        # The data is read inside the collective: xgboost sketches the feature histograms'
-        # bins over every worker's rows when it builds the training matrix.
-        dtrain = jobs.csv_dmatrix(Path(config["channels"]["train"]), xgboost)
-        evals = [(dtrain, "train")]
-        if "validation" in config["channels"]:
-            evals.append(
-                (jobs.csv_dmatrix(Path(config["channels"]["validation"]), xgboost), "validation")
-            )
-        print(f"{config['host']}: {dtrain.num_row()} training rows", flush=True)
-        history: dict[str, dict[str, list[float]]] = {}
         booster = xgboost.train(
             config["params"],
             dtrain,
