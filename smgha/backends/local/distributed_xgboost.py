@@ -108,9 +108,9 @@ def _stage_channels(
             shares = cluster.shard(objects, names, distribution)
         except cluster.ClusterError as error:
             raise jobs.JobFailed(str(error)) from None
-        if distribution == cluster.FULLY_REPLICATED:
+        if name == "train" and distribution == cluster.FULLY_REPLICATED:
             job.log(
-                f"channel {name!r} is FullyReplicated: each of {len(hosts)} workers trains on "
+                f"channel 'train' is FullyReplicated: each of {len(hosts)} workers trains on "
                 "all of it (N copies of the data); ShardedByS3Key splits it"
             )
         for host in hosts:
