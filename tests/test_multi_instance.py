@@ -172,6 +172,14 @@ def test_two_hosts_writing_one_key_with_different_content_fail_the_job(tmp_path:
     assert not job.s3.path(f"{BUCKET}/out").exists()
 
 
+def test_more_processing_instances_than_sagemaker_allows_are_refused(tmp_path: Path) -> None:
+    job, _ = context(tmp_path)
+    put_processing(job, 2)
+    with pytest.raises(jobs.JobFailed, match=r"InstanceCount 101 is above .* maximum of 100"):
+        jobs.run_processing(processing_request(101, "FullyReplicated"), job)
+    assert list(job.job_dir.iterdir()) == []  # no container was staged
+
+
 def test_a_failing_host_fails_the_job_with_that_hosts_reason(tmp_path: Path) -> None:
     job, _ = context(tmp_path)
     put_processing(

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from smgha.aws_values import service_model
 from smgha.backends.local import state
 
 FULLY_REPLICATED = "FullyReplicated"
@@ -55,6 +56,13 @@ class Host:
     name: str
     root: Path  # the container root: /opt/ml/... is root/opt/ml/...
     job_dir: Path  # its log and scratch folder
+
+
+def processing_instance_limit() -> int:
+    """The most instances a processing job may have: ProcessingClusterConfig.InstanceCount's
+    maximum in botocore's service model (100 in botocore 1.44)."""
+    shape = service_model("sagemaker").shape_for("ProcessingClusterConfig")
+    return int(shape.members["InstanceCount"].metadata["max"])
 
 
 def host_names(count: int) -> list[str]:

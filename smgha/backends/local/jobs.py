@@ -61,7 +61,16 @@ def run_processing(request: dict[str, Any], job: JobContext) -> dict[str, Any]:
             f"the local backend runs 'python <script>' entrypoints; this job's is {entrypoint!r}"
         )
     cluster_config = (request.get("ProcessingResources") or {}).get("ClusterConfig") or {}
-    hosts = job_hosts(job, int(cluster_config.get("InstanceCount", 1)))
+    instance_count = int(cluster_config.get("InstanceCount", 1))
+    if instance_count > 1:  # one is always allowed; the model is read only when it matters
+        limit = cluster.processing_instance_limit()
+        if instance_count > limit:
+            raise JobFailed(
+                f"ClientError: ProcessingResources.ClusterConfig.InstanceCount {instance_count} "
+                f"is above SageMaker's maximum of {limit} instances per processing job: run "
+                "fewer, larger instances"
+            )
+    hosts = job_hosts(job, instance_count)
     _stage_processing_inputs(request, job, hosts)
     outputs = (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
     described = {
