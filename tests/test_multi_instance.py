@@ -145,6 +145,16 @@ def test_sharded_by_s3_key_splits_the_objects_by_key_across_the_instances(
     )
 
 
+def test_each_host_starts_empty_when_a_job_runs_again(tmp_path: Path) -> None:
+    job, _ = context(tmp_path)
+    put_processing(job, 5)
+    jobs.run_processing(processing_request(2, "ShardedByS3Key"), job)
+    job.s3.path(f"{BUCKET}/data/part-4.csv").unlink()
+    jobs.run_processing(processing_request(2, "ShardedByS3Key"), job)
+    # algo-1 had part-4 the first time; a new instance holds only what it is given now.
+    assert host_reports(job)["algo-1"]["files"] == ["part-0.csv", "part-2.csv"]
+
+
 def test_fewer_objects_than_sharded_instances_fails_naming_the_idle_host(
     tmp_path: Path,
 ) -> None:

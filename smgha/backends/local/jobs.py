@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -153,15 +154,19 @@ def _stage_processing_inputs(
 
 def job_hosts(job: JobContext, count: int) -> list[cluster.Host]:
     """The job's instances. One instance keeps the job's own folder (its container and log
-    where they always were); each of several gets a folder of its own, named after it."""
+    where they always were); each of several gets a folder of its own, named after it and
+    emptied first, as a new instance starts empty (nothing left by an earlier attempt)."""
     if count < 1:
         raise JobFailed(f"ClientError: InstanceCount must be at least 1, got {count}")
     if count == 1:
         return [cluster.Host("algo-1", job.job_dir / state.CONTAINER_FOLDER, job.job_dir)]
-    return [
+    hosts = [
         cluster.Host(name, job.job_dir / name / state.CONTAINER_FOLDER, job.job_dir / name)
         for name in cluster.host_names(count)
     ]
+    for host in hosts:
+        shutil.rmtree(host.job_dir, ignore_errors=True)
+    return hosts
 
 
 def host_context(job: JobContext, host: cluster.Host, host_count: int) -> JobContext:
