@@ -39,6 +39,11 @@ def main(config_path: str) -> None:
 
 
 def train(config: dict[str, Any]) -> None:
+    # xgboost imports scikit-learn only to base its scikit-learn style estimators on it
+    # (xgboost/compat.py, 3.2.0); this worker calls xgboost.train alone. Marking the module
+    # absent halves the worker's start-up (2.3 s instead of 4.9 s measured on 2 busy CPUs).
+    if "sklearn" not in sys.modules:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]
     import xgboost
     from xgboost import collective
 
