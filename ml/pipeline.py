@@ -52,12 +52,15 @@ from sagemaker.core import image_uris
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.processing import ScriptProcessor
 from sagemaker.core.shapes import (
+    Channel,
+    DataSource,
     ProcessingInput,
     ProcessingOutput,
     ProcessingS3Input,
     ProcessingS3Output,
+    S3DataSource,
 )
-from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
+from sagemaker.core.training.configs import Compute, OutputDataConfig
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
 from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import (
@@ -137,6 +140,9 @@ def xgboost_algorithm(churn: Churn) -> Algorithm:
     num_round = ParameterInteger(name="NumRound", default_value=100)
     subsample = ParameterFloat(name="Subsample", default_value=0.8)
     min_child_weight = ParameterInteger(name="MinChildWeight", default_value=1)
+    # More than one instance trains as distributed XGBoost, each instance on its share of
+    # the train channel's objects (csv_channels): docs/scaling.md says when that pays.
+    instance_count = ParameterInteger(name="TrainingInstanceCount", default_value=1)
     xgboost_image = image_uris.retrieve(
         framework="xgboost", region=churn.region, version=XGBOOST_VERSION
     )
@@ -146,7 +152,9 @@ def xgboost_algorithm(churn: Churn) -> Algorithm:
             training_image=xgboost_image,
             role=churn.role,
             base_job_name=f"{churn.base_job_prefix}-train",
-            compute=Compute(instance_type=churn.training_instance_type, instance_count=1),
+            compute=Compute(
+                instance_type=churn.training_instance_type, instance_count=instance_count
+            ),
             output_data_config=OutputDataConfig(s3_output_path=churn.models_uri),
             hyperparameters={
                 "objective": "binary:logistic",
@@ -169,7 +177,7 @@ def xgboost_algorithm(churn: Churn) -> Algorithm:
         return Training(step, step.properties.ModelArtifacts.S3ModelArtifacts)
 
     return Algorithm(
-        parameters=[max_depth, eta, num_round, subsample, min_child_weight],
+        parameters=[max_depth, eta, num_round, subsample, min_child_weight, instance_count],
         train=train,
         # The XGBoost image has xgboost, pandas and scikit-learn: what ml/evaluate.py needs.
         evaluation_image=xgboost_image,
@@ -211,6 +219,7 @@ class Churn:
     # Each parameter can be overridden when an execution is started.
     input_data_url: ParameterString
     processing_instance_type: ParameterString
+    processing_instance_count: ParameterInteger
     training_instance_type: ParameterString
     model_approval_status: ParameterString
     accuracy_threshold: ParameterFloat
@@ -235,6 +244,13 @@ class Churn:
             ),
             processing_instance_type=ParameterString(
                 name="ProcessingInstanceType", default_value="ml.m5.xlarge"
+            ),
+            # Each processing step runs on this many instances. ml/preprocess.py and
+            # ml/evaluate.py read all of their input and write the same files on every
+            # instance, so more than one only repeats their work: a script of your own that
+            # reads a ShardedByS3Key input and names its outputs by host scales out.
+            processing_instance_count=ParameterInteger(
+                name="ProcessingInstanceCount", default_value=1
             ),
             training_instance_type=ParameterString(
                 name="TrainingInstanceType", default_value="ml.m5.xlarge"
@@ -285,6 +301,7 @@ class Churn:
             parameters=[
                 self.input_data_url,
                 self.processing_instance_type,
+                self.processing_instance_count,
                 self.training_instance_type,
                 self.model_approval_status,
                 self.accuracy_threshold,
@@ -303,7 +320,7 @@ class Churn:
             image_uri=self.sklearn_image,
             command=["python3"],
             instance_type=self.processing_instance_type,
-            instance_count=1,
+            instance_count=self.processing_instance_count,
             base_job_name=f"{self.base_job_prefix}-preprocess",
             sagemaker_session=self.session,
         )
@@ -344,7 +361,7 @@ class Churn:
             image_uri=image,
             command=["python3"],
             instance_type=self.processing_instance_type,
-            instance_count=1,
+            instance_count=self.processing_instance_count,
             base_job_name=f"{self.base_job_prefix}-evaluate",
             sagemaker_session=self.session,
         )
@@ -447,12 +464,33 @@ class Churn:
         )
 
 
-def csv_channels(train_data, validation_data) -> list[InputData]:
-    """The train and validation splits as a training job's two CSV channels."""
+def csv_channels(train_data, validation_data) -> list[Channel]:
+    """The train and validation splits as a training job's two CSV channels.
+
+    On several instances each one trains on its share of the train split's objects
+    (ShardedByS3Key: "each instance gets approximately 1/n of the number of S3 objects",
+    the S3DataSource API reference) and evaluates on all of the validation split
+    (FullyReplicated): the built-in XGBoost container leaves an instance without validation
+    data out of the training (aws/sagemaker-xgboost-container, algorithm_mode/train.py).
+    On one instance both give it everything.
+    """
     return [
-        InputData(channel_name="train", data_source=train_data, content_type="text/csv"),
-        InputData(channel_name="validation", data_source=validation_data, content_type="text/csv"),
+        _csv_channel("train", train_data, "ShardedByS3Key"),
+        _csv_channel("validation", validation_data, "FullyReplicated"),
     ]
+
+
+def _csv_channel(name: str, s3_uri, distribution: str) -> Channel:
+    return Channel(
+        channel_name=name,
+        data_source=DataSource(
+            s3_data_source=S3DataSource(
+                s3_uri=s3_uri, s3_data_type="S3Prefix", s3_data_distribution_type=distribution
+            )
+        ),
+        content_type="text/csv",
+        input_mode="File",
+    )
 
 
 def _s3_input(name: str, s3_uri, local_path: str) -> ProcessingInput:

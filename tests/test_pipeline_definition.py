@@ -325,6 +325,7 @@ def test_parameters_and_defaults(built):
     assert parameters == {
         "InputDataUrl": ("String", f"s3://{BUCKET}/churn/data/churn.csv"),
         "ProcessingInstanceType": ("String", "ml.m5.xlarge"),
+        "ProcessingInstanceCount": ("Integer", 1),
         "TrainingInstanceType": ("String", "ml.m5.xlarge"),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "AccuracyThreshold": ("Float", 0.8),
@@ -333,6 +334,7 @@ def test_parameters_and_defaults(built):
         "NumRound": ("Integer", 100),
         "Subsample": ("Float", 0.8),
         "MinChildWeight": ("Integer", 1),
+        "TrainingInstanceCount": ("Integer", 1),
     }
 
 
@@ -357,6 +359,7 @@ def test_preprocess_step(built):
         assert output["LocalPath"] == f"/opt/ml/processing/{name}"
     resources = step["Arguments"]["ProcessingResources"]["ClusterConfig"]
     assert resources["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
+    assert resources["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}
 
 
 def test_train_step(built):
@@ -366,8 +369,14 @@ def test_train_step(built):
     assert "ContainerEntrypoint" not in arguments["AlgorithmSpecification"]
     channels = {c["ChannelName"]: c for c in arguments["InputDataConfig"]}
     assert sorted(channels) == ["train", "validation"]
+    # On several instances each trains on its share of train and evaluates on all of
+    # validation (ml/pipeline.py:csv_channels); on one, both give it everything.
+    distribution = {"train": "ShardedByS3Key", "validation": "FullyReplicated"}
     for name, channel in channels.items():
         assert channel["ContentType"] == "text/csv"
+        assert channel["InputMode"] == "File"
+        source = channel["DataSource"]["S3DataSource"]
+        assert source["S3DataDistributionType"] == distribution[name]
         assert channel["DataSource"]["S3DataSource"]["S3Uri"] == {
             "Get": f"Steps.PreprocessData.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"
         }
@@ -386,6 +395,9 @@ def test_train_step(built):
     }
     assert arguments["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/churn/models"
     assert arguments["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+    assert arguments["ResourceConfig"]["InstanceCount"] == {
+        "Get": "Parameters.TrainingInstanceCount"
+    }
 
 
 def test_evaluate_step_and_property_file(built):

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from smgha.backends.local import state
+from smgha.backends.local import cluster, state
 from smgha.backends.local.container_boot import CONTAINER_PREFIX, remap_arguments
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
@@ -51,47 +53,144 @@ class JobContext:
 
 
 def run_processing(request: dict[str, Any], job: JobContext) -> dict[str, Any]:
-    """CreateProcessingJob: stage inputs, run the script with this interpreter, ship outputs."""
-    root = job.job_dir / state.CONTAINER_FOLDER
-    host = _container_path_mapper(root)
-    for entry in request.get("ProcessingInputs") or []:
-        source = entry.get("S3Input")
-        if not source:
-            raise JobFailed(f"input {entry.get('InputName')!r}: only S3Input runs locally")
-        count = job.s3.download(source["S3Uri"], host(source["LocalPath"]))
-        if count == 0:
-            raise JobFailed(
-                f"ClientError: input {entry.get('InputName')!r}: no object at {source['S3Uri']}"
-            )
-        job.log(f"input {entry.get('InputName')}: {count} file(s) from {source['S3Uri']}")
-    outputs = (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    for entry in outputs:
-        host(entry["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
-
+    """CreateProcessingJob: one container per instance (ClusterConfig.InstanceCount), each
+    with its inputs staged, running the script with this interpreter; then the outputs."""
     app = request.get("AppSpecification") or {}
     entrypoint = list(app.get("ContainerEntrypoint") or [])
     if len(entrypoint) < 2 or not os.path.basename(entrypoint[0]).startswith("python"):
         raise JobFailed(
             f"the local backend runs 'python <script>' entrypoints; this job's is {entrypoint!r}"
         )
-    arguments = remap_arguments(
-        str(root), entrypoint[1:] + list(app.get("ContainerArguments") or [])
-    )
-    environment = {**os.environ, **_as_strings(request.get("Environment") or {})}
-    timeout = (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400)
-    command = [sys.executable, str(BOOT_SCRIPT), str(root), *arguments]
-    run_logged(command, job, environment, float(timeout))
-
-    for entry in outputs:
-        target = entry["S3Output"]["S3Uri"]
-        count = job.s3.upload_dir(host(entry["S3Output"]["LocalPath"]), target)
-        job.log(f"output {entry['OutputName']}: {count} file(s) to {target}")
-    return {
+    cluster_config = (request.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+    instance_count = int(cluster_config.get("InstanceCount", 1))
+    if instance_count > 1:  # one is always allowed; the model is read only when it matters
+        limit = cluster.processing_instance_limit()
+        if instance_count > limit:
+            raise JobFailed(
+                f"ClientError: ProcessingResources.ClusterConfig.InstanceCount {instance_count} "
+                f"is above SageMaker's maximum of {limit} instances per processing job: run "
+                "fewer, larger instances"
+            )
+    hosts = job_hosts(job, instance_count)
+    _stage_processing_inputs(request, job, hosts)
+    outputs = (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    described = {
         **request,
         "ProcessingJobName": job.job_name,
         "ProcessingJobArn": job.arn("processing-job"),
-        "ProcessingJobStatus": "Completed",
     }
+    for host in hosts:
+        for entry in outputs:
+            _container_path_mapper(host.root)(entry["S3Output"]["LocalPath"]).mkdir(
+                parents=True, exist_ok=True
+            )
+        cluster.write_processing_config(host.root, host.name, [h.name for h in hosts], described)
+    environment = {**os.environ, **_as_strings(request.get("Environment") or {})}
+    timeout = float((request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400))
+
+    def run_container(host: cluster.Host) -> None:
+        arguments = remap_arguments(
+            str(host.root), entrypoint[1:] + list(app.get("ContainerArguments") or [])
+        )
+        command = [sys.executable, str(BOOT_SCRIPT), str(host.root), *arguments]
+        run_logged(command, host_context(job, host, len(hosts)), environment, timeout)
+
+    run_on_hosts(hosts, run_container)
+    for entry in outputs:
+        target = entry["S3Output"]["S3Uri"]
+        folders = {
+            h.name: _container_path_mapper(h.root)(entry["S3Output"]["LocalPath"]) for h in hosts
+        }
+        try:
+            files = cluster.merged_output(entry["OutputName"], target, folders)
+        except cluster.ClusterError as error:
+            raise JobFailed(str(error)) from None
+        for key, file in files.items():
+            job.s3.put_bytes(f"{target.rstrip('/')}/{key}", file.read_bytes())
+        job.log(f"output {entry['OutputName']}: {len(files)} file(s) to {target}")
+    return {**described, "ProcessingJobStatus": "Completed"}
+
+
+def _stage_processing_inputs(
+    request: dict[str, Any], job: JobContext, hosts: list[cluster.Host]
+) -> None:
+    """Each host's share of each S3Input (S3DataDistributionType), at its LocalPath."""
+    names = [h.name for h in hosts]
+    for entry in request.get("ProcessingInputs") or []:
+        source = entry.get("S3Input")
+        if not source:
+            raise JobFailed(f"input {entry.get('InputName')!r}: only S3Input runs locally")
+        objects = job.s3.objects(source["S3Uri"])
+        if not objects:
+            raise JobFailed(
+                f"ClientError: input {entry.get('InputName')!r}: no object at {source['S3Uri']}"
+            )
+        distribution = source.get("S3DataDistributionType", cluster.FULLY_REPLICATED)
+        try:
+            shares = cluster.shard(objects, names, distribution)
+        except cluster.ClusterError as error:
+            raise JobFailed(str(error)) from None
+        empty = [name for name in names if not shares[name]]
+        if empty:  # undocumented for processing: the stricter reading (cluster.py)
+            raise JobFailed(
+                cluster.EMPTY_SHARD.format(
+                    input=entry.get("InputName"),
+                    distribution=distribution,
+                    hosts=len(names),
+                    objects=len(objects),
+                    uri=source["S3Uri"],
+                    empty=", ".join(empty),
+                )
+            )
+        for host in hosts:
+            count = cluster.copy_objects(
+                shares[host.name], _container_path_mapper(host.root)(source["LocalPath"])
+            )
+            where = f" on {host.name}" if len(hosts) > 1 else ""
+            job.log(
+                f"input {entry.get('InputName')}: {count} file(s) from {source['S3Uri']}{where}"
+            )
+
+
+def job_hosts(job: JobContext, count: int) -> list[cluster.Host]:
+    """The job's instances. One instance keeps the job's own folder (its container and log
+    where they always were); each of several gets a folder of its own, named after it and
+    emptied first, as a new instance starts empty (nothing left by an earlier attempt)."""
+    if count < 1:
+        raise JobFailed(f"ClientError: InstanceCount must be at least 1, got {count}")
+    if count == 1:
+        return [cluster.Host("algo-1", job.job_dir / state.CONTAINER_FOLDER, job.job_dir)]
+    hosts = [
+        cluster.Host(name, job.job_dir / name / state.CONTAINER_FOLDER, job.job_dir / name)
+        for name in cluster.host_names(count)
+    ]
+    for host in hosts:
+        shutil.rmtree(host.job_dir, ignore_errors=True)
+    return hosts
+
+
+def host_context(job: JobContext, host: cluster.Host, host_count: int) -> JobContext:
+    """The job as one host sees it: its own folder and log lines marked with its name."""
+    if host_count == 1:
+        return job
+    host.job_dir.mkdir(parents=True, exist_ok=True)
+    return replace(job, job_dir=host.job_dir, log=lambda line: job.log(f"[{host.name}] {line}"))
+
+
+def run_on_hosts(hosts: list[cluster.Host], run_one: Callable[[cluster.Host], None]) -> None:
+    """Run every host's container, as many at once as this machine has CPUs; the job fails
+    with the reason of the first host (in host order) that failed."""
+    if len(hosts) == 1:
+        run_one(hosts[0])
+        return
+    with ThreadPoolExecutor(max_workers=min(len(hosts), os.cpu_count() or 1)) as pool:
+        futures = [(host.name, pool.submit(run_one, host)) for host in hosts]
+    for name, future in futures:
+        error = future.exception()
+        if isinstance(error, JobFailed):
+            raise JobFailed(f"{name}: {error}") from None
+        if error is not None:
+            raise error
 
 
 def _container_path_mapper(root: Path) -> Callable[[str], Path]:
@@ -150,66 +249,75 @@ def _as_strings(mapping: dict[str, Any]) -> dict[str, str]:
 # ---- training: the built-in XGBoost algorithm --------------------------------------------
 
 # Hyperparameters the built-in algorithm accepts; it rejects any other name, and so do we.
-XGBOOST_HYPERPARAMETERS = frozenset(
-    [
-        "num_round",
-        "objective",
-        "eval_metric",
-        "max_depth",
-        "eta",
-        "gamma",
-        "min_child_weight",
-        "subsample",
-        "colsample_bytree",
-        "colsample_bylevel",
-        "colsample_bynode",
-        "lambda",
-        "alpha",
-        "tree_method",
-        "sketch_eps",
-        "scale_pos_weight",
-        "updater",
-        "refresh_leaf",
-        "process_type",
-        "grow_policy",
-        "max_leaves",
-        "max_bin",
-        "num_parallel_tree",
-        "sample_type",
-        "normalize_type",
-        "rate_drop",
-        "one_drop",
-        "skip_drop",
-        "lambda_bias",
-        "tweedie_variance_power",
-        "base_score",
-        "seed",
-        "csv_weights",
-        "early_stopping_rounds",
-        "num_class",
-        "max_delta_step",
-        "verbosity",
-        "interaction_constraints",
-        "monotone_constraints",
-    ]
-)
+XGBOOST_HYPERPARAMETERS = frozenset([
+    "num_round", "objective", "eval_metric", "max_depth", "eta", "gamma", "min_child_weight",
+    "subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode", "lambda",
+    "alpha", "tree_method", "sketch_eps", "scale_pos_weight", "updater", "refresh_leaf",
+    "process_type", "grow_policy", "max_leaves", "max_bin", "num_parallel_tree", "sample_type",
+    "normalize_type", "rate_drop", "one_drop", "skip_drop", "lambda_bias",
+    "tweedie_variance_power", "base_score", "seed", "csv_weights", "early_stopping_rounds",
+    "num_class", "max_delta_step", "verbosity", "interaction_constraints",
+    "monotone_constraints",
+])  # fmt: skip
 
 
 def run_training(request: dict[str, Any], job: JobContext) -> dict[str, Any]:
     """CreateTrainingJob with the built-in XGBoost image, emulated with the xgboost package
-    (training.run_training sends here only what script_training.refusal let through)."""
+    (training.run_training sends here only what script_training.refusal let through):
+    in this process on one instance, as distributed xgboost over several
+    (distributed_xgboost.py)."""
     hyperparameters = dict(request.get("HyperParameters") or {})
     params, rounds, early_stop = _xgboost_params(hyperparameters)
-    channels = _training_channels(request, job)
-    if "train" not in channels:
+    channels = request.get("InputDataConfig") or []
+    for channel in channels:
+        check_csv_channel(channel)
+    if "train" not in {channel["ChannelName"] for channel in channels}:
         raise JobFailed("ClientError: the built-in XGBoost algorithm needs a 'train' channel")
+    instance_count = int((request.get("ResourceConfig") or {}).get("InstanceCount", 1))
+    if instance_count > 1:
+        from smgha.backends.local import distributed_xgboost  # it imports this module
 
+        model, final_metrics = distributed_xgboost.train(
+            request, job, distributed_xgboost.Training(params, rounds, early_stop), instance_count
+        )
+    else:
+        model, final_metrics = _train_in_process(request, job, params, rounds, early_stop)
+
+    model_uri = "/".join(
+        [
+            request["OutputDataConfig"]["S3OutputPath"].rstrip("/"),
+            job.job_name,
+            "output",
+            "model.tar.gz",
+        ]
+    )
+    job.s3.put_bytes(model_uri, model_tarball(model))
+    job.log(f"model: {model_uri}")
+    return {
+        **request,
+        "TrainingJobName": job.job_name,
+        "TrainingJobArn": job.arn("training-job"),
+        "TrainingJobStatus": "Completed",
+        "ModelArtifacts": {"S3ModelArtifacts": model_uri},
+        "FinalMetricDataList": final_metrics,
+    }
+
+
+def _train_in_process(
+    request: dict[str, Any],
+    job: JobContext,
+    params: dict[str, Any],
+    rounds: int,
+    early_stop: int | None,
+) -> tuple[bytes, list[dict[str, Any]]]:
+    """One instance: the booster's bytes and the final value of each evaluation metric."""
+    channels = _training_channels(request, job)
     import xgboost  # only a training step pays for this import
 
-    dtrain = _dmatrix(channels["train"], xgboost)
+    dtrain = csv_dmatrix(channels["train"], xgboost)
     evals = [(dtrain, "train")]
     if "validation" in channels:
-        evals.append((_dmatrix(channels["validation"], xgboost), "validation"))
+        evals.append((csv_dmatrix(channels["validation"], xgboost), "validation"))
     history: dict[str, dict[str, list[float]]] = {}
     booster = xgboost.train(
         params,
@@ -220,30 +328,27 @@ def run_training(request: dict[str, Any], job: JobContext) -> dict[str, Any]:
         early_stopping_rounds=early_stop,
         verbose_eval=False,
     )
-    final_metrics = []
-    for data_name, metrics in history.items():
-        for metric_name, values in metrics.items():
-            final_metrics.append({"MetricName": f"{data_name}:{metric_name}", "Value": values[-1]})
-            job.log(f"[{len(values) - 1}] {data_name}-{metric_name}:{values[-1]:.5f}")
+    for line in metric_lines(history):
+        job.log(line)
+    return bytes(booster.save_raw(raw_format="ubj")), final_metric_list(history)
 
-    model_uri = "/".join(
-        [
-            request["OutputDataConfig"]["S3OutputPath"].rstrip("/"),
-            job.job_name,
-            "output",
-            "model.tar.gz",
-        ]
-    )
-    job.s3.put_bytes(model_uri, _model_tarball(bytes(booster.save_raw(raw_format="ubj"))))
-    job.log(f"model: {model_uri}")
-    return {
-        **request,
-        "TrainingJobName": job.job_name,
-        "TrainingJobArn": job.arn("training-job"),
-        "TrainingJobStatus": "Completed",
-        "ModelArtifacts": {"S3ModelArtifacts": model_uri},
-        "FinalMetricDataList": final_metrics,
-    }
+
+def metric_lines(history: dict[str, dict[str, list[float]]]) -> list[str]:
+    """The last round's metrics, as xgboost prints them: `[round] data-metric:value`."""
+    return [
+        f"[{len(values) - 1}] {data_name}-{metric_name}:{values[-1]:.5f}"
+        for data_name, metrics in history.items()
+        for metric_name, values in metrics.items()
+    ]
+
+
+def final_metric_list(history: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
+    """FinalMetricDataList from xgboost's evals_result: `<data>:<metric>`, the last round."""
+    return [
+        {"MetricName": f"{data_name}:{metric_name}", "Value": values[-1]}
+        for data_name, metrics in history.items()
+        for metric_name, values in metrics.items()
+    ]
 
 
 def _xgboost_params(hyperparameters: dict[str, Any]) -> tuple[dict[str, Any], int, int | None]:
@@ -286,12 +391,6 @@ def _training_channels(request: dict[str, Any], job: JobContext) -> dict[str, Pa
     channels = {}
     for channel in request.get("InputDataConfig") or []:
         name = channel["ChannelName"]
-        content_type = channel.get("ContentType", "")
-        if content_type.split(";")[0].strip() != "text/csv":
-            raise JobFailed(
-                f"channel {name!r} has content type {content_type or 'unset (libsvm)'!r}; "
-                "the local backend reads text/csv"
-            )
         container = job.job_dir / state.CONTAINER_FOLDER
         folder = container / "opt" / "ml" / "input" / "data" / name  # SageMaker's channel path
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
@@ -301,7 +400,16 @@ def _training_channels(request: dict[str, Any], job: JobContext) -> dict[str, Pa
     return channels
 
 
-def _dmatrix(folder: Path, xgboost: Any) -> Any:
+def check_csv_channel(channel: dict[str, Any]) -> None:
+    content_type = channel.get("ContentType", "")
+    if content_type.split(";")[0].strip() != "text/csv":
+        raise JobFailed(
+            f"channel {channel['ChannelName']!r} has content type "
+            f"{content_type or 'unset (libsvm)'!r}; the local backend reads text/csv"
+        )
+
+
+def csv_dmatrix(folder: Path, xgboost: Any) -> Any:
     """Label-first, headerless CSV files, as the algorithm reads text/csv."""
     import pandas
 
@@ -310,7 +418,7 @@ def _dmatrix(folder: Path, xgboost: Any) -> Any:
     return xgboost.DMatrix(data.iloc[:, 1:].to_numpy(), label=data.iloc[:, 0].to_numpy())
 
 
-def _model_tarball(model: bytes) -> bytes:
+def model_tarball(model: bytes) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         info = tarfile.TarInfo(XGBOOST_MODEL_FILE)

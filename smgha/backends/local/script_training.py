@@ -238,21 +238,25 @@ def _read_json_file(path: Path) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
-def write_config_files(root: Path, request: dict[str, Any]) -> dict[str, Any]:
-    """/opt/ml/input/config/*.json as SageMaker writes them; returns the resource config."""
+def write_config_files(
+    root: Path, request: dict[str, Any], host: str = LOCAL_HOST, hosts: list[str] | None = None
+) -> dict[str, Any]:
+    """/opt/ml/input/config/*.json as SageMaker writes them for `host` of `hosts` (a job of
+    one instance by default); returns the resource config."""
     config = host_path(root, f"{CONTAINER_PREFIX}/input/config")
     config.mkdir(parents=True, exist_ok=True)
     instance_type = (request.get("ResourceConfig") or {}).get("InstanceType", "local")
+    cluster_hosts = hosts or [LOCAL_HOST]
     resource_config = {
-        "current_host": LOCAL_HOST,
+        "current_host": host,
         "current_instance_type": instance_type,
         "current_group_name": "homogeneousCluster",
-        "hosts": [LOCAL_HOST],
+        "hosts": cluster_hosts,
         "instance_groups": [
             {
                 "instance_group_name": "homogeneousCluster",
                 "instance_type": instance_type,
-                "hosts": [LOCAL_HOST],
+                "hosts": cluster_hosts,
             }
         ],
         "network_interface_name": "eth0",

@@ -39,6 +39,15 @@ MISSING_CHANNEL = (
     "reading it in the script."
 )
 
+# A script's own distributed setup (SM_HOSTS, a launcher, torchrun, ...) needs N containers
+# that reach each other; running one would silently train on one host's view of the job.
+SCRIPT_MODE_INSTANCES = (
+    "ClientError: script-mode training with InstanceCount {count} does not run on the local "
+    "backend: it runs a script-mode job on one instance only (the built-in XGBoost algorithm "
+    "runs distributed). Set the training step's InstanceCount to 1 for a local build (the "
+    "reference pipelines' TrainingInstanceCount parameter), or use backend: sagemaker."
+)
+
 
 def run_training(request: dict[str, Any], job: jobs.JobContext) -> dict[str, Any]:
     """The step's training job: refused, run as a script, or the built-in algorithm."""
@@ -48,6 +57,9 @@ def run_training(request: dict[str, Any], job: jobs.JobContext) -> dict[str, Any
     source = script_training.script_source(request)
     if source is None:
         return jobs.run_training(request, job)
+    instance_count = int((request.get("ResourceConfig") or {}).get("InstanceCount", 1))
+    if instance_count > 1:
+        raise jobs.JobFailed(SCRIPT_MODE_INSTANCES.format(count=instance_count))
     try:
         return _run_script(source, request, job)
     except ScriptTrainingError as error:
