@@ -23,6 +23,7 @@ BENCHMARKS = (
     "import_time",
     "runner_overhead",
     "local_build",
+    "multi_instance",
     "endpoint_throughput",
     "peer_servers",
     "script_endpoint",
