@@ -300,10 +300,12 @@ def spawn(module: str, folder: Path, log_name: str) -> subprocess.Popen[bytes]:
     of smgha, never one in the working directory, and finds the state folder from `folder`'s
     place in it."""
     package_root = str(Path(__file__).resolve().parents[3])
-    env = {
-        **os.environ,
-        "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
+    python_path = os.environ.get("PYTHONPATH", "")
+    # Once: a process spawned by a spawned process (the executor starting the warm worker)
+    # has the same PYTHONPATH as its parent, as the warm worker's steps must (warm_step.py).
+    if python_path.split(os.pathsep)[0] != package_root:
+        python_path = package_root + os.pathsep + python_path
+    env = {**os.environ, "PYTHONPATH": python_path}
     with open(folder / log_name, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-c", _RUN_MODULE, package_root, module, str(folder.resolve())],
