@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from smgha.backends.local import jobs, script_training, state
+from smgha.backends.local import builtin_xgboost, jobs, script_training, state
 from smgha.backends.local.container_boot import CONTAINER_PREFIX
 from smgha.backends.local.script_training import ScriptTrainingError, host_path
 
@@ -47,7 +47,7 @@ def run_training(request: dict[str, Any], job: jobs.JobContext) -> dict[str, Any
         raise jobs.JobFailed(reason)
     source = script_training.script_source(request)
     if source is None:
-        return jobs.run_training(request, job)
+        return builtin_xgboost.run_training(request, job)  # never in this process
     try:
         return _run_script(source, request, job)
     except ScriptTrainingError as error:

@@ -110,9 +110,12 @@ def _stop_worker(warm_folder: Path, pid: int, grace_seconds: float = 5.0) -> Non
     deadline = time.monotonic() + grace_seconds
     while _still_runs(pid, warm_folder) and time.monotonic() < deadline:
         time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if _still_runs(pid, warm_folder):
+    if _still_runs(pid, warm_folder):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + grace_seconds
+        while _still_runs(pid, warm_folder) and time.monotonic() < deadline:
+            time.sleep(0.02)  # reaped here when this process started it: no zombie
 
 
 def _still_runs(pid: int, warm_folder: Path) -> bool:

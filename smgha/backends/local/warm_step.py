@@ -70,6 +70,14 @@ def fresh_reason(job_environment: dict[str, str], worker_environment: dict[str, 
     return ""
 
 
+def python_path_entries(environment: dict[str, str]) -> list[str]:
+    """The sys.path entries an interpreter starting in the current folder makes of
+    PYTHONPATH: each one made absolute, an empty one being that folder (CPython 3.11
+    Modules/getpath.py: `pythonpath.append(abspath(p))` for every entry)."""
+    value = environment.get("PYTHONPATH", "")
+    return [os.path.abspath(entry) for entry in value.split(os.pathsep)] if value else []
+
+
 def code_fingerprint() -> str:
     """What the warm worker's imported code is: this interpreter, smgha's files, and the
     installed packages (a site-packages folder's mtime changes when pip adds, removes or
@@ -107,7 +115,13 @@ def become_step(
         container_boot.install(root)
         sys.argv = [script, *arguments]
         # As container_boot.main: the script's folder first, then the interpreter's own path.
-        sys.path[:] = [os.path.dirname(os.path.abspath(script)), *base_sys_path]
+        # A fresh `python container_boot.py` starts from [its folder, PYTHONPATH's entries,
+        # the standard library, site-packages], duplicates removed (site.removeduppaths);
+        # container_boot.main then puts the script's folder in place of its own.
+        boot_folder = os.path.dirname(os.path.abspath(container_boot.__file__))
+        entries = [boot_folder, *python_path_entries(request["env"]), *base_sys_path]
+        sys.path[:] = list(dict.fromkeys(entries))
+        sys.path[0] = os.path.dirname(os.path.abspath(script))
     except BaseException:
         traceback.print_exc()
         _exit_as_interpreter(1)

@@ -102,7 +102,10 @@ class Worker:
         self.fingerprint = warm_step.code_fingerprint()
         # What a fresh interpreter started now would see, for the steps to start from.
         self.startup_environment = dict(os.environ)
-        self.base_sys_path = list(sys.path[1:])
+        # sys.path without [0] and the PYTHONPATH entries, which a step resolves in its own
+        # folder (warm_step.python_path_entries): the standard library and site-packages.
+        own_entries = set(warm_step.python_path_entries(self.startup_environment))
+        self.base_sys_path = [p for p in sys.path[1:] if p not in own_entries]
         self.supervisors: set[int] = set()
 
     def serve(self, idle: float) -> None:
