@@ -9,10 +9,13 @@ which stops it at the end.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
 import textwrap
 import time
@@ -142,7 +145,7 @@ def script_part(text: str, side: str) -> list[str]:
     return kept
 
 
-def reported(ran: Ran) -> dict[str, Any]:
+def reported(ran: Ran) -> Any:
     return json.loads(ran.output.strip().splitlines()[-1])
 
 
@@ -354,3 +357,87 @@ def test_a_missing_worker_means_fresh_steps_said_once_in_the_log(
         "warm worker: this step runs in a fresh interpreter: no warm worker is running",
         "ran",
     ]
+
+
+# ---- the reference pipeline: the same results, fresh or warm -------------------------------
+
+DEFINITION_SCRIPT = """
+import base64, json, sys
+from pathlib import Path
+from smgha.definition import load_definition
+definition, uploads = load_definition(
+    "ml.pipeline:get_pipeline", Path.cwd(),
+    {"region": "us-east-1", "role": "arn:aws:iam::000000000000:role/x",
+     "pipeline_name": "churn", "default_bucket": "smgha-local"},
+)
+Path(sys.argv[1]).write_text(json.dumps({
+    "definition": definition,
+    "uploads": {uri: base64.b64encode(body).decode() for uri, body in uploads.items()},
+}))
+"""
+DATA_URI = "s3://smgha-local/churn/data/churn.csv"
+
+
+def run_reference_pipeline(
+    root: Path, built: dict[str, Any], data: bytes
+) -> tuple[dict[str, bytes], str, list[str]]:
+    """Run the pipeline in state folder `root`: its evaluation report and model archive
+    (bytes), the execution's status, and its execution log."""
+    from smgha.backends.local import LocalBackend
+
+    backend = LocalBackend(region="us-east-1", root=root)
+    backend.objects.put_object(DATA_URI, data)
+    for uri, body in built["uploads"].items():
+        backend.objects.put_object(uri, base64.b64decode(body))
+    backend.pipelines.upsert_pipeline("churn", built["definition"], "", {})
+    arn = backend.pipelines.start_execution("churn", {"InputDataUrl": DATA_URI}, "t")
+    deadline = time.monotonic() + 300
+    while not (execution := backend.pipelines.describe_execution(arn)).finished:
+        assert time.monotonic() < deadline, "the reference pipeline did not finish in 300 s"
+        time.sleep(0.1)
+    folder = root / "executions" / arn.rsplit("/", 1)[-1]
+    results = {
+        name: next((root / "s3").rglob(name)).read_bytes()
+        for name in ("evaluation.json", "model.tar.gz")
+    }
+    log = (folder / state.EXECUTION_LOG).read_text().splitlines()
+    return results, execution.status, log
+
+
+def model_bytes(archive: bytes) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as bundle:
+        member = bundle.extractfile("xgboost-model")
+        assert member is not None
+        return member.read()
+
+
+@pytest.mark.slow
+def test_the_reference_pipeline_gives_the_same_bytes_fresh_and_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, churn_csv: bytes
+) -> None:
+    import subprocess
+
+    out = tmp_path / "built.json"
+    subprocess.run(
+        [sys.executable, "-c", DEFINITION_SCRIPT, str(out)],
+        cwd=Path(__file__).resolve().parents[1],
+        check=True,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    built = json.loads(out.read_text())
+
+    fresh, fresh_status, fresh_log = run_reference_pipeline(tmp_path / "fresh", built, churn_csv)
+    monkeypatch.setenv(warm.SWITCH_ENV, "1")
+    warm.start(tmp_path / "warm")
+    wait_until_serving(tmp_path / "warm")
+    forked, warm_status, warm_log = run_reference_pipeline(tmp_path / "warm", built, churn_csv)
+
+    assert fresh_status == warm_status == "Succeeded"
+    assert forked["evaluation.json"] == fresh["evaluation.json"]
+    # The archive's gzip header holds the time it was written; the model in it is the same.
+    assert model_bytes(forked["model.tar.gz"]) == model_bytes(fresh["model.tar.gz"])
+    assert not [line for line in warm_log if "warm worker:" in line]  # every step forked
+    assert "accuracy" in json.loads(fresh["evaluation.json"])["binary_classification_metrics"]
+    # Built-in training ran as a step of its own (its output.log), not inside the executor.
+    (train_log,) = (tmp_path / "warm" / "executions").rglob(f"TrainModel/{state.JOB_OUTPUT_LOG}")
+    assert "validation-auc" in train_log.read_text()
