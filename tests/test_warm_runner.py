@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from smgha import cli
 from smgha.backends.local import jobs, state, warm, warm_step
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
@@ -205,11 +206,13 @@ def test_a_step_past_its_max_runtime_is_killed(
     source = """
         import os, time
         open("pid", "w").write(str(os.getpid()))
-        while True:
+        for _ in range(300):  # 30 s at most: the test ends even if nothing kills it
             print("working", flush=True)
             time.sleep(0.1)
     """
+    started = time.monotonic()
     ran = run_step(worker_root, tmp_path / "job", source, timeout=1.0)
+    assert time.monotonic() - started < 15  # killed, not left to end on its own
     assert not ran.fell_back
     assert "ran past MaxRuntimeInSeconds=1 and was stopped" in ran.failure
     pid = int((tmp_path / "job" / "pid").read_text())
@@ -333,11 +336,20 @@ def test_the_worker_exits_when_idle_and_on_stop(
 
     monkeypatch.delenv("SMGHA_LOCAL_WARM_IDLE_SECONDS")
     stop_root = tmp_path / "stop"
+    monkeypatch.setenv(state.STATE_DIR_ENV, str(stop_root))
     pid = warm.start(stop_root)
-    assert pid is not None and warm.stop(stop_root) == pid
+    assert pid is not None
+    said = io.StringIO()
+    assert cli.main(["warm-worker", "status"], said) == 0
+    assert cli.main(["warm-worker", "stop"], said) == 0
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    assert warm.stop(stop_root) is None  # nothing left to stop
+    assert cli.main(["warm-worker", "stop"], said) == 0  # nothing left to stop: done
+    assert said.getvalue().splitlines() == [
+        f"warm worker {pid} runs under {stop_root}",
+        f"stopped warm worker {pid}",
+        f"no warm worker under {stop_root}: nothing to stop",
+    ]
 
 
 def test_the_switch_forces_fresh_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
