@@ -273,26 +273,30 @@ def test_fresh_reason_lists_every_start_up_family() -> None:
 # ---- the worker itself ---------------------------------------------------------------------
 
 
+def threads_besides_the_main_one(pid: int) -> list[str]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [(t / "comm").read_text().strip() for t in tasks if t.name != str(pid)]
+
+
 def test_the_worker_runs_no_thread_of_its_own_even_after_training(
-    worker_root: Path, tmp_path: Path, warm_on: None
+    tmp_path: Path, warm_on: None
 ) -> None:
-    pid = warm.running_pid(worker_root)
+    root = tmp_path / "state"
+    warm.start(root)
+    pid = wait_until_serving(root)  # imported, and nothing forked yet
+    # Besides its main thread, at most pyarrow's jemalloc thread (quiesced around fork);
+    # numpy's and scipy's OpenBLAS pools were stopped after the imports.
+    assert set(threads_besides_the_main_one(pid)) <= {"jemalloc_bg_thd"}
     source = """
         import numpy, xgboost
         x = numpy.random.rand(400, 5); y = (x[:, 0] > 0.5).astype(int)
         xgboost.train({"nthread": 2}, xgboost.DMatrix(x, label=y), num_boost_round=5)
         print(len(__import__("os").listdir("/proc/self/task")))
     """
-    ran = run_step(worker_root, tmp_path / "job", source)
+    ran = run_step(root, tmp_path / "job", source)
     assert not ran.fell_back and ran.failure == ""
     assert int(ran.output.split()[-1]) > 1  # the step did start threads: OpenMP, BLAS
-    others = [
-        (task / "comm").read_text().strip()
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        if task.name != str(pid)
-    ]
-    # Besides its main thread, at most pyarrow's jemalloc thread (quiesced around fork).
-    assert set(others) <= {"jemalloc_bg_thd"}, others
+    assert set(threads_besides_the_main_one(pid)) <= {"jemalloc_bg_thd"}
     sockets = [
         os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir() if "socket" in os.readlink(fd)
     ]
