@@ -23,6 +23,12 @@ before it calls exec() (its parent's, after fork or vfork) into the child's ru_m
 child's figure is never below its parent's RSS at spawn time: the executor's own figure is
 only an upper bound, but the maximum over the tree (stage, executor, jobs) is exact.
 
+Each round also runs the three scripts directly (runner_overhead.direct_once: the floor)
+and the build three ways (MODES): every step fresh (SMGHA_LOCAL_WARM=0, the breakdown
+above is of these builds); a first build, which starts the warm worker in a new state
+folder (docs/local-state.md); and a repeated build with a worker already running in a state
+folder kept across rounds. Every build must write the same evaluation report.
+
     .venv/bin/python bench/local_build.py [--repeat 3]
 """
 
@@ -40,6 +46,9 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
+import runner_overhead
+
+from smgha.backends.local import warm as warm_runner
 
 PIPELINE_NAME = "bench-churn"
 BUILD_COMMAND = [
@@ -107,39 +116,44 @@ def reap(pid: int) -> int | None:
     return usage.ru_maxrss
 
 
-def one_build(data: bytes) -> dict[str, Any]:
-    """One end-to-end build in a fresh state folder; the timings of its phases."""
-    with tempfile.TemporaryDirectory(prefix="smgha-bench-build-") as tmp:
-        state = Path(tmp) / "state"
-        os.environ["SMGHA_STATE_DIR"] = str(state)  # LocalBackend and the stage read it
-        from smgha.backends.local import LocalBackend
+def one_build(data: bytes, state: Path, warm: bool) -> dict[str, Any]:
+    """One end-to-end build in state folder `state` (its steps forked from the warm worker
+    when `warm`, else fresh interpreters); the timings of its phases."""
+    os.environ["SMGHA_STATE_DIR"] = str(state)  # LocalBackend and the stage read it
+    os.environ["SMGHA_LOCAL_WARM"] = "1" if warm else "0"
+    from smgha.backends.local import LocalBackend
 
-        LocalBackend(region="us-east-1").objects.put_object(c.DATA_URI, data)
+    LocalBackend(region="us-east-1").objects.put_object(c.DATA_URI, data)
+    executions = state / "executions"
+    before = set(executions.iterdir()) if executions.is_dir() else set()
+    log_path = state.parent / f"build-{len(before)}.log"
+    with open(log_path, "w") as log:
+        started_epoch = time.time()
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            BUILD_COMMAND,
+            cwd=c.REPO_ROOT,
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        # wait4 instead of process.wait(): it also returns the resource usage.
+        _pid, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        ended_epoch = time.time()
+        process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"build failed ({process.returncode}):\n{log_path.read_text()}")
 
-        log_path = Path(tmp) / "build.log"
-        with open(log_path, "w") as log:
-            started_epoch = time.time()
-            started = time.perf_counter()
-            process = subprocess.Popen(
-                BUILD_COMMAND,
-                cwd=c.REPO_ROOT,
-                env=dict(os.environ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            # wait4 instead of process.wait(): it also returns the resource usage.
-            _pid, status, usage = os.wait4(process.pid, 0)
-            elapsed = time.perf_counter() - started
-            ended_epoch = time.time()
-            process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            raise RuntimeError(f"build failed ({process.returncode}):\n{log_path.read_text()}")
-
-        (folder,) = list((state / "executions").iterdir())
-        record = json.loads((folder / "execution.json").read_text())
-        if record["PipelineExecutionStatus"] != "Succeeded":
-            raise RuntimeError(f"execution {record['PipelineExecutionStatus']}: {record}")
-        executor_rss = reap(int(record["ExecutorPid"]))
+    (folder,) = set(executions.iterdir()) - before
+    record = json.loads((folder / "execution.json").read_text())
+    if record["PipelineExecutionStatus"] != "Succeeded":
+        raise RuntimeError(f"execution {record['PipelineExecutionStatus']}: {record}")
+    executor_rss = reap(int(record["ExecutorPid"]))
+    report = max(
+        (state / "s3").rglob("evaluation.json"), key=lambda p: p.stat().st_mtime_ns
+    ).read_text()
+    forked = "warm worker:" not in (folder / "execution.log").read_text()
 
     created = epoch(record["CreationTime"])
     finished = epoch(record["LastModifiedTime"])
@@ -153,6 +167,8 @@ def one_build(data: bytes) -> dict[str, Any]:
     ]
     gaps.append(finished - epoch(steps[-1]["EndTime"]))
     return {
+        "report": report,
+        "all_steps_forked": forked,
         "total": elapsed,
         "before_execution": created - started_epoch,
         "executor_startup": epoch(steps[0]["StartTime"]) - created,
@@ -180,6 +196,38 @@ def definition_probe() -> dict[str, float]:
     return probe
 
 
+# The ways a build runs its steps, as measured side by side (interleaved, in each round).
+MODES = {
+    "fresh": "every step a fresh interpreter (SMGHA_LOCAL_WARM=0)",
+    "warm_first": "first build: the build starts the warm worker (new state folder)",
+    "warm_running": "repeated build: a warm worker already runs",
+}
+
+
+def build_in_mode(mode: str, data: bytes, folder: Path, kept: Path) -> dict[str, Any]:
+    """One build in `mode`; the worker a first build starts is stopped after it."""
+    if mode == "warm_running":
+        if warm_runner.running_pid(kept) is None:  # started and ready before the timed build
+            os.environ["SMGHA_LOCAL_WARM"] = "1"
+            warm_runner.start(kept)
+            wait_for_worker(kept)
+        return one_build(data, kept, warm=True)
+    state = folder / "state"
+    try:
+        return one_build(data, state, warm=mode != "fresh")
+    finally:
+        warm_runner.stop(state)
+
+
+def wait_for_worker(state: Path, seconds: float = 120.0) -> None:
+    log = warm_runner.folder(state) / warm_runner.WORKER_OUT
+    deadline = time.monotonic() + seconds
+    while not (log.exists() and "imported" in log.read_text()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the warm worker did not get ready: {log}")
+        time.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -189,12 +237,23 @@ def main() -> None:
     c.progress(f"generating {c.DATA_ROWS} rows (seed {c.DATA_SEED})")
     data = c.churn_csv()
 
-    builds, probes = [], []
-    for index in range(args.repeat):
-        c.progress(f"build {index + 1}/{args.repeat}")
-        builds.append(one_build(data))
-        c.progress(f"definition probe {index + 1}/{args.repeat}")
-        probes.append(definition_probe())
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    direct, probes = [], []
+    with tempfile.TemporaryDirectory(prefix="smgha-bench-build-") as tmp:
+        kept = Path(tmp) / "kept" / "state"  # the repeated builds' state folder
+        for index in range(args.repeat):
+            c.progress(f"round {index + 1}/{args.repeat}: the three scripts directly")
+            direct.append(runner_overhead.direct_once(data))
+            for mode in MODES:
+                c.progress(f"round {index + 1}/{args.repeat}: build, {MODES[mode]}")
+                runs[mode].append(build_in_mode(mode, data, Path(tmp) / f"{mode}-{index}", kept))
+            c.progress(f"definition probe {index + 1}/{args.repeat}")
+            probes.append(definition_probe())
+        warm_runner.stop(kept)
+    reports = {run["report"] for mode_runs in runs.values() for run in mode_runs}
+    if len(reports) != 1:
+        raise RuntimeError(f"the builds wrote {len(reports)} different evaluation reports")
+    builds = runs["fresh"]
 
     stat = c.summary
     step_names = list(builds[0]["steps"])
@@ -218,7 +277,10 @@ def main() -> None:
             [max(b["stage_peak_rss_mib"], b["executor_peak_rss_mib"] or 0) for b in builds]
         ),
         "subreaper": subreaper,
-        "runs": builds,
+        "runs": {
+            mode: [{k: v for k, v in r.items() if k != "report"} for r in mode_runs]
+            for mode, mode_runs in runs.items()
+        },  # fmt: skip
         "probes": probes,
     }
 
@@ -256,9 +318,41 @@ def main() -> None:
             f"{result['tree_peak_rss_mib']['median']:.0f} MiB; the stage process "
             "(SDK definition build, plus the children it reaped) "
             f"{result['stage_peak_rss_mib']['median']:.0f} MiB.",
+            "",
+            *modes_table(result, runs, direct),
         ]
     )
     c.write_result("local_build", result, markdown)
+
+
+def modes_table(
+    result: dict[str, Any], runs: dict[str, list[dict[str, Any]]], direct: list[dict[str, Any]]
+) -> list[str]:
+    """Fresh versus warm, each beside the three scripts run directly in the same rounds."""
+    stat = c.summary
+    direct_total = stat([d["total"] for d in direct])
+    result["direct_total"] = direct_total
+    result["modes"] = {}
+    rows = [["The three scripts run directly (fresh interpreters)", c.fmt_seconds(direct_total),
+             "", "1.00x"]]  # fmt: skip
+    for mode, label in MODES.items():
+        total = stat([r["total"] for r in runs[mode]])
+        execution = stat([r["execution"] for r in runs[mode]])
+        ratio = total["median"] / direct_total["median"]
+        result["modes"][mode] = {
+            "total": total,
+            "execution": execution,
+            "ratio_to_direct": ratio,
+            "all_steps_forked": all(r["all_steps_forked"] for r in runs[mode]),
+        }
+        rows.append([label, c.fmt_seconds(total), c.fmt_seconds(execution), f"{ratio:.2f}x"])
+    return [
+        "#### Fresh versus warm steps (the same rounds, interleaved; the same evaluation report)",
+        "",
+        c.markdown_table(
+            ["Build", "Total, median (min–max)", "Execution (created → finished)", "÷ direct"], rows
+        ),
+    ]
 
 
 if __name__ == "__main__":
