@@ -211,9 +211,10 @@ def steps_run_fresh_unless_a_test_warms_them() -> Iterator[None]:
     """SMGHA_LOCAL_WARM=0 for the session (processes the tests start inherit it): each test
     has a state folder of its own, so a warm worker per test would spend 5 s of CPU
     importing pandas, scikit-learn and xgboost for one or two steps. tests/test_warm_runner.py
-    turns it on for the workers it starts and stops."""
+    turns it on for the workers it starts and stops; `SMGHA_LOCAL_WARM=1 pytest ...` runs
+    every local step warm (the per-test clean-up below stops the workers)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SMGHA_LOCAL_WARM", "0")
+        patch.setenv("SMGHA_LOCAL_WARM", os.environ.get("SMGHA_LOCAL_WARM", "0"))
         yield
 
 
