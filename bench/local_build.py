@@ -9,13 +9,8 @@ and breaks the wall time down with the timestamps the local backend records:
       definition,       start-up)     executor's           metrics, job summary,
       upsert)                         bookkeeping)         interpreter shutdown)
 
-Each repetition builds twice, each time in a fresh state folder: with the definition cache
-empty (a miss: the SDK is imported and the definition built), and with it filled beforehand
-by a dry run in the same state folder (a hit: smgha.definition_cache, no SDK import).
-
 The SDK import and the definition build are also timed on their own, in a separate process
-per repetition (same calls as the stage makes, the cache off), to split the "before the
-execution" phase.
+per repetition (same calls as the stage makes), to split the "before the execution" phase.
 
 The same probe also times the interpreter's shutdown with the SDK loaded (from its last
 statement to its exit as this process sees it), which the stage pays after the execution.
@@ -28,6 +23,12 @@ before it calls exec() (its parent's, after fork or vfork) into the child's ru_m
 child's figure is never below its parent's RSS at spawn time: the executor's own figure is
 only an upper bound, but the maximum over the tree (stage, executor, jobs) is exact.
 
+Each round also runs the three scripts directly (runner_overhead.direct_once: the floor)
+and the build three ways (MODES): every step fresh (SMGHA_LOCAL_WARM=0, the breakdown
+above is of these builds); a first build, which starts the warm worker in a new state
+folder (docs/local-state.md); and a repeated build with a worker already running in a state
+folder kept across rounds. Every build must write the same evaluation report.
+
     .venv/bin/python bench/local_build.py [--repeat 3]
 """
 
@@ -38,6 +39,7 @@ import ctypes
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -45,6 +47,9 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
+import runner_overhead
+
+from smgha.backends.local import warm as warm_runner
 
 PIPELINE_NAME = "bench-churn"
 BUILD_COMMAND = [
@@ -112,50 +117,56 @@ def reap(pid: int) -> int | None:
     return usage.ru_maxrss
 
 
-def one_build(data: bytes, cached: bool) -> dict[str, Any]:
-    """One end-to-end build in a fresh state folder; the timings of its phases. `cached`:
-    a dry run fills the state folder's definition cache first (untimed)."""
-    with tempfile.TemporaryDirectory(prefix="smgha-bench-build-") as tmp:
-        state = Path(tmp) / "state"
-        os.environ["SMGHA_STATE_DIR"] = str(state)  # LocalBackend and the stage read it
-        os.environ.pop("SMGHA_DEFINITION_CACHE", None)
-        from smgha.backends.local import LocalBackend
+def one_build(data: bytes, state: Path, warm: bool, cached: bool) -> dict[str, Any]:
+    """One end-to-end build in state folder `state` (its steps forked from the warm worker
+    when `warm`, else fresh interpreters); the timings of its phases. `cached`: a dry run
+    fills the state folder's definition cache first (untimed), and the build must say it
+    used it; otherwise the build must say it built the definition."""
+    os.environ["SMGHA_STATE_DIR"] = str(state)  # LocalBackend and the stage read it
+    os.environ["SMGHA_LOCAL_WARM"] = "1" if warm else "0"
+    os.environ.pop("SMGHA_DEFINITION_CACHE", None)
+    from smgha.backends.local import LocalBackend
+    from smgha.backends.local import state as layout
 
-        LocalBackend(region="us-east-1").objects.put_object(c.DATA_URI, data)
-        if cached:
-            c.timed_run(
-                [*BUILD_COMMAND, "--dry-run", "true"], cwd=c.REPO_ROOT, env=dict(os.environ)
-            )
+    LocalBackend(region="us-east-1").objects.put_object(c.DATA_URI, data)
+    cache = layout.Layout(state).definition_cache
+    if cached:
+        c.timed_run([*BUILD_COMMAND, "--dry-run", "true"], cwd=c.REPO_ROOT, env=dict(os.environ))
+    elif cache.exists():
+        shutil.rmtree(cache)
+    executions = state / "executions"
+    before = set(executions.iterdir()) if executions.is_dir() else set()
+    log_path = state.parent / f"build-{len(before)}.log"
+    with open(log_path, "w") as log:
+        started_epoch = time.time()
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            BUILD_COMMAND,
+            cwd=c.REPO_ROOT,
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        # wait4 instead of process.wait(): it also returns the resource usage.
+        _pid, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        ended_epoch = time.time()
+        process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"build failed ({process.returncode}):\n{log_path.read_text()}")
+    expected = "Definition: cached (key " if cached else "(cache miss: "
+    if expected not in log_path.read_text():
+        raise RuntimeError(f"the build's log does not say {expected!r}:\n{log_path.read_text()}")
 
-        log_path = Path(tmp) / "build.log"
-        with open(log_path, "w") as log:
-            started_epoch = time.time()
-            started = time.perf_counter()
-            process = subprocess.Popen(
-                BUILD_COMMAND,
-                cwd=c.REPO_ROOT,
-                env=dict(os.environ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            # wait4 instead of process.wait(): it also returns the resource usage.
-            _pid, status, usage = os.wait4(process.pid, 0)
-            elapsed = time.perf_counter() - started
-            ended_epoch = time.time()
-            process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            raise RuntimeError(f"build failed ({process.returncode}):\n{log_path.read_text()}")
-        expected = "Definition: cached (key " if cached else "(cache miss: no cached definition"
-        if expected not in log_path.read_text():
-            raise RuntimeError(
-                f"the build's log does not say {expected!r}:\n{log_path.read_text()}"
-            )
-
-        (folder,) = list((state / "executions").iterdir())
-        record = json.loads((folder / "execution.json").read_text())
-        if record["PipelineExecutionStatus"] != "Succeeded":
-            raise RuntimeError(f"execution {record['PipelineExecutionStatus']}: {record}")
-        executor_rss = reap(int(record["ExecutorPid"]))
+    (folder,) = set(executions.iterdir()) - before
+    record = json.loads((folder / "execution.json").read_text())
+    if record["PipelineExecutionStatus"] != "Succeeded":
+        raise RuntimeError(f"execution {record['PipelineExecutionStatus']}: {record}")
+    executor_rss = reap(int(record["ExecutorPid"]))
+    report = max(
+        (state / "s3").rglob("evaluation.json"), key=lambda p: p.stat().st_mtime_ns
+    ).read_text()
+    forked = "warm worker:" not in (folder / "execution.log").read_text()
 
     created = epoch(record["CreationTime"])
     finished = epoch(record["LastModifiedTime"])
@@ -169,6 +180,8 @@ def one_build(data: bytes, cached: bool) -> dict[str, Any]:
     ]
     gaps.append(finished - epoch(steps[-1]["EndTime"]))
     return {
+        "report": report,
+        "all_steps_forked": forked,
         "total": elapsed,
         "before_execution": created - started_epoch,
         "executor_startup": epoch(steps[0]["StartTime"]) - created,
@@ -187,6 +200,7 @@ def definition_probe() -> dict[str, float]:
     _elapsed, completed = c.timed_run(
         [c.PYTHON, "-c", DEFINITION_PROBE],
         cwd=c.REPO_ROOT,
+        # It times the build itself: never the state folder's cached definition.
         env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SMGHA_DEFINITION_CACHE": "false"},
     )
     exited = time.time()
@@ -194,6 +208,39 @@ def definition_probe() -> dict[str, float]:
     probe = json.loads(line.removeprefix("BENCH_RESULT "))
     probe["sdk_shutdown"] = exited - probe.pop("last_statement_epoch")
     return probe
+
+
+# The ways a build runs its steps, as measured side by side (interleaved, in each round).
+MODES = {
+    "fresh": "every step a fresh interpreter (SMGHA_LOCAL_WARM=0), the definition built",
+    "warm_first": "first build, the definition built (cache miss); the build starts the warm worker",
+    "warm_first_cached": "a fresh job with the definition cached; the build starts the warm worker",
+    "warm_running": "repeated build: the definition cached and a warm worker already running",
+}
+
+
+def build_in_mode(mode: str, data: bytes, folder: Path, kept: Path) -> dict[str, Any]:
+    """One build in `mode`; the worker a first build starts is stopped after it."""
+    if mode == "warm_running":
+        if warm_runner.running_pid(kept) is None:  # started and ready before the timed build
+            os.environ["SMGHA_LOCAL_WARM"] = "1"
+            warm_runner.start(kept)
+            wait_for_worker(kept)
+        return one_build(data, kept, warm=True, cached=True)
+    state = folder / "state"
+    try:
+        return one_build(data, state, warm=mode != "fresh", cached=mode == "warm_first_cached")
+    finally:
+        warm_runner.stop(state)
+
+
+def wait_for_worker(state: Path, seconds: float = 120.0) -> None:
+    log = warm_runner.folder(state) / warm_runner.WORKER_OUT
+    deadline = time.monotonic() + seconds
+    while not (log.exists() and "imported" in log.read_text()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the warm worker did not get ready: {log}")
+        time.sleep(0.1)
 
 
 def main() -> None:
@@ -205,14 +252,23 @@ def main() -> None:
     c.progress(f"generating {c.DATA_ROWS} rows (seed {c.DATA_SEED})")
     data = c.churn_csv()
 
-    builds, cached_builds, probes = [], [], []
-    for index in range(args.repeat):
-        c.progress(f"build {index + 1}/{args.repeat}")
-        builds.append(one_build(data, cached=False))
-        c.progress(f"build with the definition cached {index + 1}/{args.repeat}")
-        cached_builds.append(one_build(data, cached=True))
-        c.progress(f"definition probe {index + 1}/{args.repeat}")
-        probes.append(definition_probe())
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    direct, probes = [], []
+    with tempfile.TemporaryDirectory(prefix="smgha-bench-build-") as tmp:
+        kept = Path(tmp) / "kept" / "state"  # the repeated builds' state folder
+        for index in range(args.repeat):
+            c.progress(f"round {index + 1}/{args.repeat}: the three scripts directly")
+            direct.append(runner_overhead.direct_once(data))
+            for mode in MODES:
+                c.progress(f"round {index + 1}/{args.repeat}: build, {MODES[mode]}")
+                runs[mode].append(build_in_mode(mode, data, Path(tmp) / f"{mode}-{index}", kept))
+            c.progress(f"definition probe {index + 1}/{args.repeat}")
+            probes.append(definition_probe())
+        warm_runner.stop(kept)
+    reports = {run["report"] for mode_runs in runs.values() for run in mode_runs}
+    if len(reports) != 1:
+        raise RuntimeError(f"the builds wrote {len(reports)} different evaluation reports")
+    builds = runs["fresh"]
 
     stat = c.summary
     step_names = list(builds[0]["steps"])
@@ -221,8 +277,6 @@ def main() -> None:
         "repeat": args.repeat,
         "total": stat([b["total"] for b in builds]),
         "before_execution": stat([b["before_execution"] for b in builds]),
-        "cached_total": stat([b["total"] for b in cached_builds]),
-        "cached_before_execution": stat([b["before_execution"] for b in cached_builds]),
         "smgha_import": stat([p["smgha_import"] for p in probes]),
         "sdk_import": stat([p["sdk_import"] for p in probes]),
         "definition_build": stat([p["definition_build"] for p in probes]),
@@ -238,8 +292,10 @@ def main() -> None:
             [max(b["stage_peak_rss_mib"], b["executor_peak_rss_mib"] or 0) for b in builds]
         ),
         "subreaper": subreaper,
-        "runs": builds,
-        "cached_runs": cached_builds,
+        "runs": {
+            mode: [{k: v for k, v in r.items() if k != "report"} for r in mode_runs]
+            for mode, mode_runs in runs.items()
+        },  # fmt: skip
         "probes": probes,
     }
 
@@ -256,10 +312,6 @@ def main() -> None:
         ),
         row("↳ SDK import (`import ml.pipeline`, separate process)", result["sdk_import"]),
         row("↳ definition build (`get_pipeline()` + `.definition()`)", result["definition_build"]),
-        row("**Total, the definition cached** (no SDK import)", result["cached_total"]),
-        row(
-            "Before the execution starts, the definition cached", result["cached_before_execution"]
-        ),
         row("Executor start-up (spawn → first step)", result["executor_startup"]),
     ]
     rows += [row(f"Step {name}", stats) for name, stats in result["steps"].items()]
@@ -281,9 +333,56 @@ def main() -> None:
             f"{result['tree_peak_rss_mib']['median']:.0f} MiB; the stage process "
             "(SDK definition build, plus the children it reaped) "
             f"{result['stage_peak_rss_mib']['median']:.0f} MiB.",
+            "",
+            *modes_table(result, runs, direct),
         ]
     )
     c.write_result("local_build", result, markdown)
+
+
+# Issue 16's targets, as ratios to the three scripts run directly in the same rounds.
+GOALS = {"warm_first": 0.6, "warm_first_cached": 0.4, "warm_running": 0.1}
+
+
+def modes_table(
+    result: dict[str, Any], runs: dict[str, list[dict[str, Any]]], direct: list[dict[str, Any]]
+) -> list[str]:
+    """Fresh versus warm, each beside the three scripts run directly in the same rounds."""
+    stat = c.summary
+    direct_total = stat([d["total"] for d in direct])
+    result["direct_total"] = direct_total
+    result["modes"] = {}
+    rows = [["The three scripts run directly (fresh interpreters)", c.fmt_seconds(direct_total),
+             "", "1.00x", ""]]  # fmt: skip
+    for mode, label in MODES.items():
+        total = stat([r["total"] for r in runs[mode]])
+        execution = stat([r["execution"] for r in runs[mode]])
+        ratio = total["median"] / direct_total["median"]
+        result["modes"][mode] = {
+            "total": total,
+            "execution": execution,
+            "ratio_to_direct": ratio,
+            "all_steps_forked": all(r["all_steps_forked"] for r in runs[mode]),
+        }
+        goal = GOALS.get(mode)
+        verdict = "" if goal is None else f"≤ {goal}x {'✅' if ratio <= goal else '❌'}"
+        rows.append(
+            [label, c.fmt_seconds(total), c.fmt_seconds(execution), f"{ratio:.2f}x", verdict]
+        )
+    return [
+        "#### Fresh versus warm steps (the same rounds, interleaved; the same evaluation report)",
+        "",
+        c.markdown_table(
+            [
+                "Build",
+                "Total, median (min–max)",
+                "Execution (created → finished)",
+                "÷ direct",
+                "Goal",
+            ],
+            rows,  # fmt: skip
+        ),
+    ]
 
 
 if __name__ == "__main__":

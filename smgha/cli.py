@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     from smgha import endpoints_cli
 
     endpoints_cli.add_parsers(subparsers)
+    from smgha import warm_cli
+
+    warm_cli.add_parsers(subparsers)
     from smgha import monitor_cli
 
     monitor_cli.add_parsers(subparsers)
@@ -120,6 +123,10 @@ def _run_command(arguments: argparse.Namespace, stdout: TextIO) -> int:
         from smgha import endpoints_cli
 
         return endpoints_cli.run(arguments, stdout)
+    if arguments.command == "warm-worker":
+        from smgha import warm_cli
+
+        return warm_cli.run(arguments, stdout)
     if arguments.command == "monitor":
         from smgha import monitor_cli
 

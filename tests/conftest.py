@@ -216,6 +216,38 @@ def hold_clients_to_the_contract() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def steps_run_fresh_unless_a_test_warms_them() -> Iterator[None]:
+    """SMGHA_LOCAL_WARM=0 for the session (processes the tests start inherit it): each test
+    has a state folder of its own, so a warm worker per test would spend 5 s of CPU
+    importing pandas, scikit-learn and xgboost for one or two steps. tests/test_warm_runner.py
+    turns it on for the workers it starts and stops; `SMGHA_LOCAL_WARM=1 pytest ...` runs
+    every local step warm (the per-test clean-up below stops the workers)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SMGHA_LOCAL_WARM", os.environ.get("SMGHA_LOCAL_WARM", "0"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def no_warm_worker_outlives_its_test(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After each test, stop any warm worker of a state folder under this session's
+    temporary folder (started by the test, a stage it ran, or an executor), as
+    `smgha warm-worker stop` would."""
+    yield
+    from smgha.backends.local import warm
+    from smgha.backends.local.warm import WORKER_MODULE
+
+    base = str(tmp_path_factory.getbasetemp())
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            arguments = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # it ended while we looked
+        folders = [os.fsdecode(a) for a in arguments if os.fsdecode(a).startswith(base)]
+        if WORKER_MODULE.encode() in arguments and folders:
+            warm.stop(Path(folders[-1]).parent)
+
+
 # Clients and a backend on the moto server, for the sagemaker backend's tests (a test module
 # may define its own `backend`, e.g. a LocalBackend, which then takes precedence).
 

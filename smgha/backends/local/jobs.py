@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from smgha.backends.local import cluster, state
+from smgha.backends.local import cluster, state, warm
 from smgha.backends.local.container_boot import CONTAINER_PREFIX, remap_arguments
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
@@ -214,15 +214,20 @@ def run_logged(
     log_path = job.job_dir / state.JOB_OUTPUT_LOG
     tail: list[str] = []
     with open(log_path, "w", encoding="utf-8") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd or job.job_dir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
+        # Forked from the warm worker when it can be (warm.py), else a fresh interpreter.
+        process: subprocess.Popen[str] | warm.WarmStep | None = warm.start_step(
+            command, env, cwd or job.job_dir, job.registry.layout.root, job.log
         )
+        if process is None:
+            process = subprocess.Popen(
+                command,
+                cwd=cwd or job.job_dir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
         deadline = time.monotonic() + timeout
         assert process.stdout is not None
         for line in process.stdout:

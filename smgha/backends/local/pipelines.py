@@ -15,7 +15,7 @@ from typing import Any
 
 from smgha import definition as defn
 from smgha.backends import ExecutionRecord, SelectiveExecution, StepRecord
-from smgha.backends.local import state
+from smgha.backends.local import state, warm
 from smgha.backends.local.executor import (
     EXECUTOR_MODULE,
     SUPPORTED_STEP_TYPES,
@@ -147,7 +147,10 @@ class LocalPipelines:
         return newest[1]
 
     def _spawn(self, arn: str, folder: Path) -> None:
-        """Run the executor detached: it outlives this process, as a real execution would."""
+        """Run the executor detached: it outlives this process, as a real execution would.
+        The warm worker its steps fork from starts first, importing while the executor does."""
+        with contextlib.suppress(OSError):  # no worker: the steps run fresh
+            warm.start(self.layout.root)
         child = state.spawn(EXECUTOR_MODULE, folder, state.EXECUTOR_OUT)
         self._children[arn] = child
         record = state.read_json(folder / state.EXECUTION_FILE)

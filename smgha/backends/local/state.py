@@ -299,16 +299,25 @@ _RUN_MODULE = (
 )
 
 
+def spawn_environment() -> dict[str, str]:
+    """The environment of a spawned process: this one's, with this copy of smgha first on
+    PYTHONPATH. Once: a process spawned by a spawned one (the executor starting the warm
+    worker) gets the same PYTHONPATH as its parent, as the warm worker's steps need
+    (warm_step.fresh_reason)."""
+    package_root = str(Path(__file__).resolve().parents[3])
+    python_path = os.environ.get("PYTHONPATH", "")
+    if python_path.split(os.pathsep)[0] != package_root:
+        python_path = package_root + os.pathsep + python_path
+    return {**os.environ, "PYTHONPATH": python_path}
+
+
 def spawn(module: str, folder: Path, log_name: str) -> subprocess.Popen[bytes]:
     """Start `python -m <module> <folder>` detached (its own session, so it outlives the
     caller, as an AWS resource would), logging to `<folder>/<log_name>`. It imports this copy
     of smgha, never one in the working directory, and finds the state folder from `folder`'s
     place in it."""
     package_root = str(Path(__file__).resolve().parents[3])
-    env = {
-        **os.environ,
-        "PYTHONPATH": package_root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
+    env = spawn_environment()
     with open(folder / log_name, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-c", _RUN_MODULE, package_root, module, str(folder.resolve())],

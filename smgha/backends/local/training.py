@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from smgha.backends.local import jobs, script_training, state
+from smgha.backends.local import builtin_xgboost, jobs, script_training, state
 from smgha.backends.local.container_boot import CONTAINER_PREFIX
 from smgha.backends.local.script_training import ScriptTrainingError, host_path
 
@@ -56,7 +56,7 @@ def run_training(request: dict[str, Any], job: jobs.JobContext) -> dict[str, Any
         raise jobs.JobFailed(reason)
     source = script_training.script_source(request)
     if source is None:
-        return jobs.run_training(request, job)
+        return builtin_xgboost.run_training(request, job)  # never in this process
     instance_count = int((request.get("ResourceConfig") or {}).get("InstanceCount", 1))
     if instance_count > 1:
         raise jobs.JobFailed(SCRIPT_MODE_INSTANCES.format(count=instance_count))
