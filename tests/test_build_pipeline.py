@@ -490,6 +490,7 @@ class ScriptedBackend:
         self.reason = reason
         self.polls = 0
         self.started: list[tuple[str, dict[str, str], str]] = []
+        self.prepared = 0
 
     def put_object(self, uri: str, body: bytes) -> None:
         raise AssertionError("a JSON definition uploads nothing")
@@ -505,6 +506,9 @@ class ScriptedBackend:
 
     def read_json(self, uri: str) -> Any:
         raise AssertionError("run() reads no object")
+
+    def prepare_to_run(self) -> None:
+        self.prepared += 1
 
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         return JSON_DEFINITION
@@ -623,6 +627,7 @@ def test_a_timeout_reports_still_running_and_a_later_job_resumes(json_definition
     )
 
     assert result.status == "Executing" and result.timed_out
+    assert backend.prepared == 1  # the backend got ready while the definition built
     assert clock.sleeps == [10.0, 10.0, 5.0]  # never sleeps past the deadline
     assert failure(result) is None  # still running is not a failure
 
@@ -637,6 +642,7 @@ def test_a_timeout_reports_still_running_and_a_later_job_resumes(json_definition
     )
     assert resumed.status == "Succeeded"
     assert resumed_backend.started == []  # resuming starts nothing
+    assert resumed_backend.prepared == 0
 
 
 @pytest.mark.parametrize("poll", [10.0, 20.0, 45.0])  # local, SageMaker, longer than 30 s

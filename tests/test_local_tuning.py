@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smgha.backends.local import LocalBackend, jobs, tuning
+from smgha.backends.local import LocalBackend, jobs, tuning, xgboost_algorithm
 from tests.test_local_backend import wait_for
 
 REGION = "us-east-1"
@@ -155,7 +155,7 @@ def test_a_tuning_step_searches_for_real_and_the_pipeline_registers_the_best_tri
         model_uri == f"s3://{BUCKET}/tuning/{summaries[0]['TrainingJobName']}/output/model.tar.gz"
     )
     with tarfile.open(fileobj=io.BytesIO(backend.objects.read_object(model_uri))) as archive:
-        assert archive.getnames() == [jobs.XGBOOST_MODEL_FILE]
+        assert archive.getnames() == [xgboost_algorithm.XGBOOST_MODEL_FILE]
 
 
 def read_described(backend: LocalBackend, execution_arn: str, step: str) -> dict[str, Any]:

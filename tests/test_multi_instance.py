@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smgha.backends.local import jobs, state, training
+from smgha.backends.local import jobs, state, training, xgboost_algorithm
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
 
@@ -268,8 +268,10 @@ def booster_of(job: jobs.JobContext, described: dict[str, Any]) -> Any:
 
     archive = job.s3.path(described["ModelArtifacts"]["S3ModelArtifacts"]).read_bytes()
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as bundle:
-        assert bundle.getnames() == [jobs.XGBOOST_MODEL_FILE]  # written once, by the master
-        member = bundle.extractfile(jobs.XGBOOST_MODEL_FILE)
+        assert bundle.getnames() == [
+            xgboost_algorithm.XGBOOST_MODEL_FILE
+        ]  # written once, by the master
+        member = bundle.extractfile(xgboost_algorithm.XGBOOST_MODEL_FILE)
         assert member is not None
         model = bytearray(member.read())
     booster = xgboost.Booster()

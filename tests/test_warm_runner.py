@@ -220,6 +220,51 @@ def test_a_step_past_its_max_runtime_is_killed(
         os.kill(pid, 0)
 
 
+@pytest.mark.parametrize("switch", ["0", "1"])  # fresh, warm
+def test_a_silent_step_past_its_max_runtime_is_killed(
+    worker_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    """The deadline does not wait for a line of output: a step that hangs silently is
+    stopped at MaxRuntimeInSeconds too (SageMaker stops the job, whatever it prints)."""
+    monkeypatch.setenv(warm.SWITCH_ENV, switch)
+    source = """
+        import os, time
+        open("pid", "w").write(str(os.getpid()))
+        time.sleep(30)  # silent; the test ends even if nothing kills it
+    """
+    started = time.monotonic()
+    ran = run_step(worker_root, tmp_path / "job", source, timeout=1.0)
+    assert time.monotonic() - started < 15
+    assert not ran.fell_back
+    assert "ran past MaxRuntimeInSeconds=1 and was stopped" in ran.failure
+    pid = int((tmp_path / "job" / "pid").read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # a fresh one is reaped by wait(); a forked one by
+        try:  # its supervisor, a moment later
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_the_local_backend_starts_its_worker_before_the_definition_builds(
+    tmp_path: Path, warm_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build-pipeline calls prepare_to_run() before it builds the definition, so the
+    worker's imports overlap the SDK's instead of delaying the first step."""
+    from smgha.backends.local import LocalBackend
+
+    root = tmp_path / "state"
+    monkeypatch.setenv(state.STATE_DIR_ENV, str(root))
+    LocalBackend(region="us-east-1").pipelines.prepare_to_run()
+    try:
+        assert warm.running_pid(root) is not None
+    finally:
+        warm.stop(root)
+
+
 def test_module_state_and_random_state_never_leak_between_steps(
     worker_root: Path, tmp_path: Path, warm_on: None
 ) -> None:

@@ -82,6 +82,10 @@ class Pipelines(Protocol):
     # Seconds between two polls of a running execution.
     poll_seconds: float
 
+    def prepare_to_run(self) -> None:
+        """Get ready for an execution that is about to start, in the background (the local
+        backend starts its warm worker, which imports while the definition builds)."""
+
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         """The deployed definition of pipeline `name`, or None when there is none."""
 

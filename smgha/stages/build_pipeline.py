@@ -241,6 +241,8 @@ def run(
         return _watch(inputs, pipeline_api, result, None, log, sleep, clock)
 
     log(f"Building the definition from {inputs.definition} (backend {inputs.backend})")
+    if not inputs.dry_run:
+        pipeline_api.prepare_to_run()
     definition, uploads = build_definition(inputs, log)
     parameters = defn.typed_parameters(definition, inputs.parameters)
     pipelines.check_code_exists(definition, uploads, objects)

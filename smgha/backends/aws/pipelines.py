@@ -63,6 +63,9 @@ class SageMakerPipelines:
                     return None
                 raise
 
+    def prepare_to_run(self) -> None:
+        """Nothing to prepare: SageMaker starts the jobs."""
+
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         """The deployed definition of pipeline `name`, or None when there is none."""
         described = self._describe_pipeline(name)

@@ -19,7 +19,7 @@ FAILURE_FILE = "builtin-failure.txt"
 
 
 def run_training(request: dict[str, Any], job: jobs.JobContext) -> dict[str, Any]:
-    """jobs.run_training (the emulation of the algorithm), in a child process."""
+    """xgboost_algorithm.run_training (the emulation of the algorithm), in a child process."""
     for name in (DESCRIBED_FILE, FAILURE_FILE):  # a resumed job's results are not this run's
         (job.job_dir / name).unlink(missing_ok=True)
     state.write_json_atomic(job.job_dir / REQUEST_FILE, request)

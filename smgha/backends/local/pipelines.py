@@ -44,6 +44,12 @@ class LocalPipelines:
     def _pipeline_file(self, name: str) -> Path:
         return self.layout.pipeline_file(name)
 
+    def prepare_to_run(self) -> None:
+        """Start the warm worker now, so its imports overlap the definition's build (the
+        SDK import) instead of delaying the first step."""
+        with contextlib.suppress(OSError):  # no worker: the steps run fresh
+            warm.start(self.layout.root)
+
     def get_pipeline_definition(self, name: str) -> dict[str, Any] | None:
         path = self._pipeline_file(name)
         return state.read_json(path)["PipelineDefinition"] if path.exists() else None

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from smgha.backends.local import jobs, state
+from smgha.backends.local import state, xgboost_algorithm
 
 
 def main(config_path: str) -> None:
@@ -54,11 +54,14 @@ def train(config: dict[str, Any]) -> None:
     )
     # The data is read before joining, as the container reads it before rabit_run: a plain
     # DMatrix sketches its histogram bins inside xgboost.train, that is in the collective.
-    dtrain = jobs.csv_dmatrix(Path(config["channels"]["train"]), xgboost)
+    dtrain = xgboost_algorithm.csv_dmatrix(Path(config["channels"]["train"]), xgboost)
     evals = [(dtrain, "train")]
     if "validation" in config["channels"]:
         evals.append(
-            (jobs.csv_dmatrix(Path(config["channels"]["validation"]), xgboost), "validation")
+            (
+                xgboost_algorithm.csv_dmatrix(Path(config["channels"]["validation"]), xgboost),
+                "validation",
+            )
         )
     print(f"{config['host']}: {dtrain.num_row()} training rows", flush=True)
     history: dict[str, dict[str, list[float]]] = {}
@@ -74,10 +77,10 @@ def train(config: dict[str, Any]) -> None:
         )
     if not config["is_master"]:
         return
-    for line in jobs.metric_lines(history):
+    for line in xgboost_algorithm.metric_lines(history):
         print(line, flush=True)
     Path(config["model"]).write_bytes(bytes(booster.save_raw(raw_format="ubj")))
-    result = {"FinalMetricDataList": jobs.final_metric_list(history)}
+    result = {"FinalMetricDataList": xgboost_algorithm.final_metric_list(history)}
     state.write_json_atomic(Path(config["result"]), result)
 
 

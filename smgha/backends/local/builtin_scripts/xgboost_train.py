@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from smgha.backends.local import builtin_xgboost, jobs, state
+from smgha.backends.local import builtin_xgboost, jobs, state, xgboost_algorithm
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
 
@@ -33,7 +33,7 @@ def main(arguments: list[str]) -> int:
     )
     request = state.read_json(job_dir / builtin_xgboost.REQUEST_FILE)
     try:
-        described = jobs.run_training(request, job)
+        described = xgboost_algorithm.run_training(request, job)
     except jobs.JobFailed as error:
         state.write_bytes_atomic(job_dir / builtin_xgboost.FAILURE_FILE, str(error).encode())
         return 1
