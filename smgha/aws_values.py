@@ -23,15 +23,16 @@ import functools
 import re
 from typing import Any
 
-import botocore
-import botocore.session
-
 from smgha.errors import InputError, shown
 
 
 @functools.cache
 def service_model(service: str) -> Any:
-    """Loaded once per process: a service model is a large JSON file to parse."""
+    """Loaded once per process: a service model is a large JSON file to parse. botocore is
+    imported here, not with this module: importing it costs about 0.4 s, which a stage that
+    checks no AWS value (a local build with the stand-in role) does not pay."""
+    import botocore.session
+
     return botocore.session.get_session().get_service_model(service)
 
 
@@ -86,6 +87,8 @@ def aws_value(input_name: str, text: str, service: str, shape_name: str) -> str:
     meta = _shape(service, shape_name).metadata
     enum = meta.get("enum")
     if enum and text not in enum:
+        import botocore
+
         family = text.rsplit(".", 1)[0]
         near = [value for value in enum if value.startswith(family)][:8] or enum[:8]
         raise InputError(

@@ -37,7 +37,9 @@ STAGE_HELP = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(stage_only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `stage_only`, only that stage's flags (each stage's
+    flags import its module: a command that runs one stage imports no other)."""
     parser = argparse.ArgumentParser(
         prog="smgha",
         description="SageMaker MLOps stages for GitHub Actions, runnable from a terminal.",
@@ -46,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in STAGES:
         stage = subparsers.add_parser(name, help=STAGE_HELP[name], description=STAGE_HELP[name])
-        add_input_flags(stage, stage_module(name).INPUTS)
+        if stage_only in (None, name):
+            add_input_flags(stage, stage_module(name).INPUTS)
     from smgha import registry_cli
 
     registry_cli.add_parsers(subparsers)
@@ -105,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
     stdout = stdout or sys.stdout
-    arguments = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    arguments = build_parser(argv[0] if argv and argv[0] in STAGES else None).parse_args(argv)
     try:
         return _run_command(arguments, stdout)
     except StateFileError as error:  # a damaged state file: name it, no traceback

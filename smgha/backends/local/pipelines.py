@@ -30,7 +30,9 @@ from smgha.errors import StageError
 class LocalPipelines:
     """The Pipelines area of the local backend."""
 
-    poll_seconds = 0.5
+    # Reading two small JSON files: polling often costs nothing, and a build ends at most
+    # this long after its execution (a warm build's execution takes about a second).
+    poll_seconds = 0.1
 
     def __init__(self, layout: state.Layout, region: str, s3: LocalS3) -> None:
         self.layout = layout
