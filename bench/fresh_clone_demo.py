@@ -59,14 +59,15 @@ def one_clone(root: Path, env: dict[str, str], timeout: float) -> dict[str, Any]
             result[f"{run}_demo_lines"] = len(completed.stdout.splitlines())
     finally:
         smgha = clone / ".venv" / "bin" / "smgha"
-        if smgha.exists():
-            subprocess.run(
-                [str(smgha), "endpoints", "stop", "--all"],
-                cwd=clone,
-                env={**env, "SMGHA_STATE_DIR": str(clone / ".smgha")},
-                capture_output=True,
-                timeout=120,
-            )
+        for stop in (["endpoints", "stop", "--all"], ["warm-worker", "stop"]):
+            if smgha.exists():
+                subprocess.run(
+                    [str(smgha), *stop],
+                    cwd=clone,
+                    env={**env, "SMGHA_STATE_DIR": str(clone / ".smgha")},
+                    capture_output=True,
+                    timeout=120,
+                )
     return result
 
 
