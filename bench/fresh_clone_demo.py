@@ -12,7 +12,8 @@ In each clone: `make .venv/.demo-installed` (the install: a venv, uv, the packag
 `local` and `sdk` extras), then `make demo` twice (the first run trains the champion; the
 second, with nothing left to install, trains a challenger against it). Reported: the wall
 time of each, the venv's size (`du -sk`) and the demo's own "Done in" figure. Each clone's
-endpoints are stopped (`smgha endpoints stop --all`) and the temp folders removed, even on
+endpoints and warm worker are stopped (`smgha endpoints stop --all`, `smgha warm-worker stop`)
+and the temp folders removed, even on
 failure. Every command is bounded by --timeout.
 
     .venv/bin/python bench/fresh_clone_demo.py [--timeout 900]
