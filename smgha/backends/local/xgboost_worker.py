@@ -32,7 +32,7 @@ def main(config_path: str) -> None:
         traceback.print_exc()
         reason = f"{type(error).__name__}: {error}".strip()
         failure = {"time": time.time(), "reason": reason[-2000:]}
-        Path(config["failure"]).write_text(json.dumps(failure), encoding="utf-8")
+        state.write_json_atomic(Path(config["failure"]), failure)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
@@ -79,7 +79,7 @@ def train(config: dict[str, Any]) -> None:
         return
     for line in xgboost_algorithm.metric_lines(history):
         print(line, flush=True)
-    Path(config["model"]).write_bytes(bytes(booster.save_raw(raw_format="ubj")))
+    state.write_bytes_atomic(Path(config["model"]), bytes(booster.save_raw(raw_format="ubj")))
     result = {"FinalMetricDataList": xgboost_algorithm.final_metric_list(history)}
     state.write_json_atomic(Path(config["result"]), result)
 
