@@ -369,6 +369,21 @@ def test_a_stale_worker_is_refused_and_replaced(
     assert any("the warm worker is stale" in line for line in ran.lines), ran.lines
 
 
+def test_a_worker_stopped_as_it_starts_is_gone_when_stop_returns(
+    tmp_path: Path, warm_on: None
+) -> None:
+    """Stopped at once, a worker exits while stop() looks at it: it has lost its command
+    line but is not a zombie yet. stop() must wait for it and reap it (on a loaded CI
+    machine the pid still answered signal 0 after stop() returned)."""
+    for attempt in range(10):
+        root = tmp_path / f"state-{attempt}"
+        pid = warm.start(root)
+        assert pid is not None
+        assert warm.stop(root) == pid
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # reaped: gone from the process table
+
+
 def test_the_worker_exits_when_idle_and_on_stop(
     tmp_path: Path, warm_on: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

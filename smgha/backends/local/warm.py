@@ -119,10 +119,17 @@ def _stop_worker(warm_folder: Path, pid: int, grace_seconds: float = 5.0) -> Non
 
 
 def _still_runs(pid: int, warm_folder: Path) -> bool:
-    """Whether worker `pid` still runs; reaps it when this process started it."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    return state.runs(pid, WORKER_MODULE, warm_folder)
+    """Whether worker `pid` still runs; reaps it when this process started it.
+
+    A child of this process runs until it is reaped here: one that is exiting has already
+    lost its command line (state.runs says no) but is not a zombie yet, and looking at /proc
+    then would leave it unreaped (seen on a loaded machine: stop() returned, the pid still
+    answered signal 0)."""
+    try:
+        reaped, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not ours: another process started it
+        return state.runs(pid, WORKER_MODULE, warm_folder)
+    return reaped == 0
 
 
 def _forget(child: Any) -> None:
