@@ -251,6 +251,11 @@ def step_references(step: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def step_needs(step: Mapping[str, Any]) -> set[str]:
+    """The steps `step` runs after: those it depends on and those whose properties it reads."""
+    return set(step.get("DependsOn") or []) | step_references(step)
+
+
 def parameters(definition: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["Name"]: p for p in definition.get("Parameters") or []}
 

@@ -75,6 +75,13 @@ class SelectiveExecution:
     source_arn: str
     selected_steps: tuple[str, ...]
 
+    def to_request(self) -> dict[str, Any]:
+        """As StartPipelineExecution takes it (and DescribePipelineExecution shows it)."""
+        return {
+            "SourcePipelineExecutionArn": self.source_arn,
+            "SelectedSteps": [{"StepName": step} for step in self.selected_steps],
+        }
+
 
 class Pipelines(Protocol):
     """Pipelines: create or update, start, watch."""

@@ -217,7 +217,7 @@ def step_parents(steps: dict[str, dict[str, Any]], name: str) -> set[str]:
     """The steps `name` waits for: DependsOn, the steps whose properties it reads, and the
     condition whose branch it is in."""
     step = steps[name]
-    parents = set(step.get("DependsOn") or []) | defn.step_references(step)
+    parents = defn.step_needs(step)
     condition = _branch_conditions(steps).get(name)
     return (parents | {condition} if condition else parents) - {name}
 

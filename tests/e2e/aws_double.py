@@ -591,7 +591,7 @@ class Double:
             if status != "Succeeded":
                 break
             step = steps[name]
-            missing = (set(step.get("DependsOn") or []) | defn.step_references(step)) - done
+            missing = defn.step_needs(step) - done
             assert not missing, f"{name} runs before {missing} (the definition is in order)"
             done.add(name)
             if selected is not None and name not in selected:

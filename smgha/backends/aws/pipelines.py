@@ -124,10 +124,7 @@ class SageMakerPipelines:
             "ClientRequestToken": token,
         }
         if selective is not None:
-            params["SelectiveExecutionConfig"] = {
-                "SourcePipelineExecutionArn": selective.source_arn,
-                "SelectedSteps": [{"StepName": step} for step in selective.selected_steps],
-            }
+            params["SelectiveExecutionConfig"] = selective.to_request()
         with aws_errors("StartPipelineExecution"):
             response = self.clients.sagemaker.start_pipeline_execution(**params)
         return response["PipelineExecutionArn"]

@@ -122,7 +122,7 @@ class Execution:
             if name in done:
                 continue
             step = self.steps[name]
-            needs = set(step.get("DependsOn") or []) | defn.step_references(step)
+            needs = defn.step_needs(step)
             if needs <= done:
                 return step
         return None
@@ -182,7 +182,7 @@ class Execution:
         (SageMaker Developer Guide, "Selective execution of pipeline steps":
         docs.aws.amazon.com/sagemaker/latest/dg/pipelines-selective-ex.html.)"""
         name = step["Name"]
-        if (set(step.get("DependsOn") or []) | defn.step_references(step)) & self.ran:
+        if defn.step_needs(step) & self.ran:
             self.ran.add(name)  # left out: what depends on it is left out too
             return True
         source = self.layout.execution_folder(self.source_arn.rsplit("/", 1)[-1])

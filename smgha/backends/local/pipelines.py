@@ -133,11 +133,7 @@ class LocalPipelines:
                     "LastModifiedTime": moment,
                     "Steps": [],
                     # As DescribePipelineExecution shows it; the executor reads it.
-                    **(
-                        {"SelectiveExecutionConfig": _selective_config(selective)}
-                        if selective
-                        else {}
-                    ),
+                    **({"SelectiveExecutionConfig": selective.to_request()} if selective else {}),
                 },
             )
             state.write_json_atomic(token_file, {"PipelineExecutionArn": arn})
@@ -156,9 +152,9 @@ class LocalPipelines:
 
     def _spawn(self, arn: str, folder: Path) -> None:
         """Run the executor detached: it outlives this process, as a real execution would.
-        The warm worker its steps fork from starts first, importing while the executor does."""
-        with contextlib.suppress(OSError):  # no worker: the steps run fresh
-            warm.start(self.layout.root)
+        The warm worker its steps fork from starts first (unless build-pipeline's
+        prepare_to_run already did), importing while the executor does."""
+        self.prepare_to_run()
         child = state.spawn(EXECUTOR_MODULE, folder, state.EXECUTOR_OUT)
         self._children[arn] = child
         record = state.read_json(folder / state.EXECUTION_FILE)
@@ -284,13 +280,6 @@ class LocalPipelines:
                 step.update(StepStatus="Stopped", EndTime=moment)
         record.update(PipelineExecutionStatus="Stopped", LastModifiedTime=moment)
         state.write_json_atomic(path, record)
-
-
-def _selective_config(selective: SelectiveExecution) -> dict[str, Any]:
-    return {
-        "SourcePipelineExecutionArn": selective.source_arn,
-        "SelectedSteps": [{"StepName": step} for step in selective.selected_steps],
-    }
 
 
 def _described_job(folder: Path, step_name: str) -> dict[str, Any]:
