@@ -212,7 +212,7 @@ def _run_workers(workers: list[cluster.Host], job: jobs.JobContext, timeout: flo
         for host in workers:
             failure_file = host.job_dir / WORKER_FAILURE
             if failure_file.is_file():
-                recorded[host.name] = json.loads(failure_file.read_text(encoding="utf-8"))
+                recorded[host.name] = state.read_json(failure_file)
         if recorded:
             failed = min(recorded, key=lambda name: recorded[name]["time"])
         code = processes[failed].returncode
