@@ -14,8 +14,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
 
-$(VENV)/.demo-installed: pyproject.toml | $(PY)
-	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk]"
+$(VENV)/.demo-installed: pyproject.toml sdk-excludes.txt | $(PY)
+	$(UV) pip install --python $(PY) --quiet --excludes sdk-excludes.txt -e ".[local,sdk]"
 	touch $@
 
 # checkov gets a venv of its own: its bc-python-hcl2 and the tests' python-hcl2 install the
@@ -28,8 +28,8 @@ CHECKOV := checkov==3.3.30
 # cuda-* packages, gigabytes more). torch needs setuptools>=77.0.3: uv upgrades the venv's.
 TORCH_WHEEL := $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl)
 
-$(VENV)/.test-installed: pyproject.toml Makefile | $(PY)
-	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk,test]"
+$(VENV)/.test-installed: pyproject.toml sdk-excludes.txt Makefile | $(PY)
+	$(UV) pip install --python $(PY) --quiet --excludes sdk-excludes.txt -e ".[local,sdk,test]"
 	$(UV) pip install --python $(PY) --quiet "$(or $(TORCH_WHEEL),torch==2.13.0)"
 	$(UV) venv --quiet --clear --python $(PY) $(VENV)/opt/checkov
 	$(UV) pip install --python $(VENV)/opt/checkov/bin/python --quiet "$(CHECKOV)"
