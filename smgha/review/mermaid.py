@@ -10,6 +10,11 @@ the Mermaid releases pinned in tests/mermaid/package.json, in headless Chromium:
 - a line's points are evenly spaced along the x axis, from its minimum to its maximum: the
   values carry no x. So every series is resampled (curves.resample) on one uniform grid of
   GRID_POINTS x values spanning all series, and the axis is declared as that range;
+- Mermaid 11 places those points at low, low + step, ... while <= high, adding the step up
+  (src/diagrams/xychart/xychartDb.ts, transformDataWithoutCategory: `for (let i = min; i <= max;
+  i += step)` in 11.3.0; 12 multiplies, `min + index * step`): the float sum can pass `high`
+  and drop the line's last point (0 to 1 in 20 steps does). The axis end written is the
+  nearest float at or above `high` for which that sum places every point (_reachable_high);
 - a number is `[+-]?(\\d+(\\.\\d+)?|\\.\\d+)`: no exponent (`1e-05` is a parse error), so numbers
   are written in fixed notation;
 - a quoted text is `"[^"]*"`, and `"` followed by a backtick opens a Markdown string: titles
@@ -25,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from decimal import Decimal
 
 from smgha.review.curves import resample
 from smgha.review.plots import COLOUR_NAMES, PALETTE, Series
@@ -55,6 +61,7 @@ def xychart(title: str, x_label: str, y_label: str, series: list[Series]) -> str
     high = max(max(one.x) for one in series)
     if low == high:
         high = low + 1.0
+    high = _reachable_high(low, high, GRID_POINTS)
     grid = [low + (high - low) * i / (GRID_POINTS - 1) for i in range(GRID_POINTS)]
     lines = [resample(one.x, one.y, grid) for one in series]
     y_low = min(min(values) for values in lines)
@@ -75,7 +82,7 @@ def xychart(title: str, x_label: str, y_label: str, series: list[Series]) -> str
         "---",
         "xychart-beta",
         f'  title "{_clean(title)} ({key})"',
-        f'  x-axis "{_clean(x_label)}" {_number(low)} --> {_number(high)}',
+        f'  x-axis "{_clean(x_label)}" {_exact(low)} --> {_exact(high)}',
         f'  y-axis "{_clean(y_label)}" {_number(_round(y_low, math.floor))} --> '
         f"{_number(_round(y_high, math.ceil))}",
     ]
@@ -89,6 +96,25 @@ def xychart(title: str, x_label: str, y_label: str, series: list[Series]) -> str
 def _clean(value: str) -> str:
     """`value` as a quoted Mermaid text may hold it: no quote, backtick, markup or line break."""
     return _UNSAFE.sub(" ", str(value)).strip()
+
+
+def _reachable_high(low: float, high: float, count: int) -> float:
+    """The smallest float from `high` up for which Mermaid 11's summed steps place `count`
+    points from `low` (a float's last bit or two above `high` at most)."""
+    while True:
+        step = (high - low) / (count - 1)
+        placed, at = 0, low
+        while at <= high:  # the same double arithmetic as the JavaScript loop
+            placed, at = placed + 1, at + step
+        if placed >= count:
+            return high
+        high = math.nextafter(high, math.inf)
+
+
+def _exact(value: float) -> str:
+    """`value` in fixed notation with every digit JavaScript's Number() needs to read back the
+    same float (the shortest repr's digits, without an exponent)."""
+    return format(Decimal(repr(value)), "f")
 
 
 def _round(value: float, direction: Callable[[float], int]) -> float:
