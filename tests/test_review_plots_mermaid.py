@@ -11,10 +11,12 @@ with line values, and why mermaid.py resamples on one grid), in the order of the
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,7 +65,7 @@ mermaid.initialize({startOnLoad: false});
 </script></body></html>"""
 
 
-def render(release: str, texts: list[str], folder: Path) -> list[dict[str, object]]:
+def render(release: str, texts: list[str], folder: Path) -> list[dict[str, Any]]:
     """What Mermaid `release` makes of each chart text: parsed or not (and why), the lines."""
     bundle = RELEASES[release]
     if not bundle.is_file():
@@ -73,7 +75,7 @@ def render(release: str, texts: list[str], folder: Path) -> list[dict[str, objec
     page.write_text(PAGE.replace("CHARTS", charts).replace("BUNDLE", bundle.as_uri()))
     found = re.search(r'<pre id="result">(.*?)</pre>', dump_dom(page, wait_ms=20000), re.S)
     assert found and found.group(1), f"Mermaid {release} gave no result"
-    results: list[dict[str, object]] = json.loads(found.group(1))
+    results: list[dict[str, Any]] = json.loads(found.group(1))
     return results
 
 
@@ -124,9 +126,9 @@ def test_every_chart_parses_and_draws_its_lines(release: str, tmp_path: Path) ->
             assert line["stroke"] == PALETTE[index], label
             drawn = points(line["d"])
             assert len(drawn) == GRID_POINTS, label
-            steps = [b[0] - a[0] for a, b in zip(drawn, drawn[1:])]
+            steps = [b[0] - a[0] for a, b in itertools.pairwise(drawn)]
             assert max(steps) - min(steps) < 0.01, f"{label}: x not evenly spaced"
-    roc_candidate = points(results[0]["lines"][0]["d"])  # type: ignore[index]
+    roc_candidate = points(results[0]["lines"][0]["d"])
     heights = [y for _, y in roc_candidate]  # a ROC curve rises: SVG y falls
     assert heights == sorted(heights, reverse=True) and heights[0] > heights[-1]
 
@@ -144,4 +146,4 @@ def test_the_rules_mermaid_py_follows_are_mermaids(release: str, tmp_path: Path)
     assert results[0]["parsed"] is False
     assert results[1]["parsed"] is False
     assert results[2]["parsed"] is True
-    assert [line["stroke"] for line in results[2]["lines"]][0].upper() == "#ECECFF"  # type: ignore[union-attr, index]
+    assert [line["stroke"] for line in results[2]["lines"]][0].upper() == "#ECECFF"
