@@ -201,6 +201,8 @@ def test_a_mermaid_block_keeps_to_the_grammar_it_relies_on() -> None:
     assert "2000000000" in values[0] and "-3" in values[1]
     y_axis = next(line for line in lines if "y-axis" in line)
     assert y_axis.endswith("-3 --> 2000000000")
+    rates = xychart("PR", "Recall", "Precision", [plots.Series("c", [0.0, 1.0], [0.6, 0.9])])
+    assert 'y-axis "Precision" 0 --> 1' in rates  # rates keep their whole scale
     with pytest.raises(ValueError, match="as many x as y"):
         xychart("t", "x", "y", [plots.Series("a", [0.0], [])])
 

@@ -66,6 +66,8 @@ def xychart(title: str, x_label: str, y_label: str, series: list[Series]) -> str
     lines = [resample(one.x, one.y, grid) for one in series]
     y_low = min(min(values) for values in lines)
     y_high = max(max(values) for values in lines)
+    if 0.0 <= y_low and y_high <= 1.0:  # rates and probabilities: the whole 0 to 1 scale
+        y_low, y_high = 0.0, 1.0
     if y_low == y_high:
         y_high = y_low + 1.0
     key = ", ".join(
