@@ -3,7 +3,8 @@ GitHub draws from the text alone (no image to host). docs/review.md, section "Pi
 what GitHub renders and how sure that is; the comment keeps a table beside each chart.
 
 What Mermaid's xychart grammar and renderer impose, checked against its source
-(mermaid-js/mermaid, packages/mermaid/src/diagrams/xychart/parser/xychart.jison) and by
+(mermaid-js/mermaid, packages/mermaid/src/diagrams/xychart/parser/xychart.jison at
+13e8d8d477b25b4921db18eaf76dc21ecbd1afd7) and by
 tests/test_review_plots_mermaid.py, which parses and renders every kind of chart made here with
 the Mermaid releases pinned in tests/mermaid/package.json, in headless Chromium:
 
@@ -66,7 +67,7 @@ def xychart(title: str, x_label: str, y_label: str, series: list[Series]) -> str
     lines = [resample(one.x, one.y, grid) for one in series]
     y_low = min(min(values) for values in lines)
     y_high = max(max(values) for values in lines)
-    if 0.0 <= y_low and y_high <= 1.0:  # rates and probabilities: the whole 0 to 1 scale
+    if y_low >= 0.0 and y_high <= 1.0:  # rates and probabilities: the whole 0 to 1 scale
         y_low, y_high = 0.0, 1.0
     if y_low == y_high:
         y_high = y_low + 1.0
