@@ -1,0 +1,1 @@
+"""The model review of a pull request (issue 17): candidate against champion."""
