@@ -20,6 +20,7 @@ import pytest
 import xgboost
 
 from smgha.backends import Invocation
+from smgha.backends.local import LocalBackend
 from smgha.errors import InputError
 from smgha.resources import rollout
 from smgha.runner import Runner
@@ -27,11 +28,13 @@ from smgha.smoke.functional import parse_predictions
 from smgha.smoke.load import load_test, percentile
 from smgha.smoke.payloads import Row, encode, parse_payloads
 from smgha.stages import smoke_test
-from tests.stage_helpers import StageRun, run_main
+from tests import test_deploy_endpoint as deployed
+from tests.stage_helpers import GITHUB_CONTEXT, StageRun, run_main
 
 ENDPOINT = "churn"
 ROWS = 10  # payload rows of the default files
 REQUESTS = 40  # load-test calls of a default run
+local = deployed.local  # the fixture (a local backend that stops its endpoints), by name
 
 
 @pytest.fixture(scope="module")
@@ -563,6 +566,48 @@ def test_a_labelled_row_without_a_usable_prediction_fails_the_rmse_check(
         "rmse: 0 <= 1 on 9 labelled rows, 1 more without a usable prediction fail it"
         in run.errors[0]
     )
+
+
+@pytest.mark.slow
+def test_a_real_regression_endpoint_on_the_local_backend_is_held_to_its_bounds(
+    local: LocalBackend, tmp_path: Path
+) -> None:
+    """A reg:squarederror model served by the local endpoint server (the built-in XGBoost
+    container's stand-in): RMSE and MAE are those of the booster's own predictions."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, deployed.FEATURES))
+    y = 50 + 10 * x[:, 0] - 4 * x[:, 1]
+    trained = xgboost.train(
+        {"objective": "reg:squarederror", "max_depth": 3, "nthread": 1},
+        xgboost.DMatrix(x, label=y),
+        30,
+    )
+    package = deployed.register(local, deployed.tarball(bytes(trained.save_raw("ubj"))))
+    assert deployed.deploy(package, strategy="all-at-once").code == 0
+    rows = deployed.ROWS[:20].round(4)
+    truth = (50 + 10 * rows[:, 0] - 4 * rows[:, 1]).round(3)
+    (tmp_path / "payloads.csv").write_text(
+        "".join(
+            f"{t!r}," + ",".join(map(repr, row)) + "\n"
+            for t, row in zip(truth.tolist(), rows.tolist(), strict=True)
+        )
+    )
+    errors = trained.inplace_predict(rows.astype(np.float32)).astype(float) - truth
+    rmse, mae = float(np.sqrt(np.mean(errors**2))), float(np.mean(np.abs(errors)))
+    inputs = {
+        "backend": "local", "endpoint-name": "churn-staging", "payloads": "payloads.csv",
+        "task": "regression", "label-column": "first", "requests": "20",
+        "max-rmse": f"{rmse * 1.01:.6g}", "max-mae": f"{mae * 1.01:.6g}",
+        "max-p99-ms": "60000",  # latency is bench/'s to measure, not a shared machine's test
+    }  # fmt: skip
+    workspace = {**GITHUB_CONTEXT, "GITHUB_WORKSPACE": str(tmp_path)}
+
+    passing = run_main(smoke_test.main, inputs, **workspace)
+    assert passing.code == 0, passing.log
+    assert float(passing.outputs["rmse"]) == pytest.approx(rmse, rel=1e-5)
+    assert float(passing.outputs["mae"]) == pytest.approx(mae, rel=1e-5)
+    failing = run_main(smoke_test.main, {**inputs, "max-rmse": f"{rmse * 0.5:.6g}"}, **workspace)
+    assert failing.code == 1 and failed_checks(failing, tmp_path) == ["rmse"]
 
 
 def test_slow_answers_fail_the_p99_check(model: xgboost.Booster, tmp_path: Path) -> None:
