@@ -35,9 +35,11 @@ MISSING = "missing"
 SPLITS = ("train", "validation", "test")
 # Written into the test split's folder only, beside test.csv, for ml/evaluate.py. Nothing
 # else reads that folder as a whole: the evaluation step is the test prefix's one reader
-# (its S3Prefix input downloads every object under the prefix, and evaluate.py opens
-# test.csv by name); the training channels (train/, validation/), whose containers read
-# every file of a channel, never see these files.
+# (its S3Prefix input takes every object under the prefix: "Amazon SageMaker uses all
+# objects with the specified key name prefix", docs.aws.amazon.com/sagemaker/latest/
+# APIReference/API_ProcessingS3Input.html; evaluate.py opens test.csv by name); the
+# training channels (train/, validation/), whose containers read every file of a channel,
+# never see these files. docs/review.md lists every reader checked.
 SEGMENTS_FILE = "segments.csv"
 FEATURES_FILE = "features.txt"
 
