@@ -236,13 +236,13 @@ def write_review_files(test: pd.DataFrame, cleaning: Cleaning, output_dir: Path)
     feature name per line, in test.csv's column order after the label)."""
     folder = output_dir / "test"
     if cleaning.categorical:
-        with open(folder / SEGMENTS_FILE, "w", newline="") as handle:
+        with open(folder / SEGMENTS_FILE, "w", encoding="utf-8", newline="") as handle:
             segments(test, cleaning).to_csv(handle, index=False)
     else:
         print(f"no categorical column: no {SEGMENTS_FILE}")
     # A line break inside a category would split one name over two lines: a space instead.
     names = [" ".join(name.splitlines()) for name in cleaning.feature_names()]
-    with open(folder / FEATURES_FILE, "w", newline="") as handle:
+    with open(folder / FEATURES_FILE, "w", encoding="utf-8", newline="") as handle:
         handle.write("".join(f"{name}\n" for name in names))
     print(f"wrote {folder / FEATURES_FILE} and the segments of {len(cleaning.categorical)} columns")
 
