@@ -1,0 +1,192 @@
+"""A data profile of a CSV file with a header, and the distribution shift between two.
+
+A profile is plain JSON (it travels in the review bundle):
+
+    {"rows": 5000, "columns": {
+        "tenure": {"kind": "numeric", "cuts": [...], "counts": [...], "missing": 0, "mean": 31.2},
+        "plan":   {"kind": "categorical", "counts": {"basic": 2100, ...}, "other": 0, "missing": 3}}}
+
+A numeric column keeps its decile cut points (at most 9, duplicates dropped) and the count of
+values in each bin: bin i holds the values v with cuts[i-1] < v <= cuts[i]; and its 101
+percentiles (0 to 100), on which another profile's cuts are laid. A categorical
+column keeps the counts of its TOP_VALUES most frequent values and the rest as `other`.
+
+The shift of one column is the population stability index (PSI) of the candidate's values on
+the champion's bins (missing values are a bin of their own):
+
+    PSI = sum over bins of (candidate share - champion share) * ln(candidate share / champion share)
+
+A share of 0 is taken as PSI_FLOOR so that the logarithm is defined (the usual practice). The
+rule of thumb (Siddiqi, "Credit Risk Scorecards", 2006; docs/review.md): below 0.1 no
+significant change, 0.1 to 0.25 moderate, 0.25 and above major.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import itertools
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+TOP_VALUES = 50
+DECILES = 10
+PERCENTILES = 100
+PSI_FLOOR = 1e-4
+PSI_MODERATE = 0.1
+PSI_MAJOR = 0.25
+# Cells read as missing (pandas writes NaN as an empty cell; "nan" and "NA" are its defaults'
+# most common spellings in CSV files written by other tools).
+MISSING_CELLS = frozenset({"", "nan", "na", "null", "none"})
+
+
+class ProfileError(ValueError):
+    """The data cannot be profiled (the message says why)."""
+
+
+def profile_csv(data: bytes) -> dict[str, Any]:
+    """The profile of a UTF-8 CSV file whose first row names the columns."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ProfileError(f"not UTF-8 text ({error.reason} at byte {error.start})") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or len(set(header)) != len(header) or any(not name for name in header):
+        raise ProfileError("the first row must name every column, each once")
+    cells: list[list[str]] = [[] for _ in header]
+    rows = 0
+    for number, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise ProfileError(f"row {number} has {len(row)} cells, the header {len(header)}")
+        rows += 1
+        for column, cell in zip(cells, row, strict=True):
+            column.append(cell.strip())
+    return {
+        "rows": rows,
+        "columns": {name: _column(values) for name, values in zip(header, cells, strict=True)},
+    }
+
+
+def _column(values: list[str]) -> dict[str, Any]:
+    present = [v for v in values if v.lower() not in MISSING_CELLS]
+    missing = len(values) - len(present)
+    numbers = _numbers(present)
+    if numbers is None or not numbers:
+        counts = Counter(present)
+        top = dict(counts.most_common(TOP_VALUES))
+        other = sum(counts.values()) - sum(top.values())
+        return {"kind": "categorical", "counts": top, "other": other, "missing": missing}
+    ordered = sorted(numbers)
+    cuts = sorted({ordered[(len(ordered) - 1) * i // DECILES] for i in range(1, DECILES)})
+    return {
+        "kind": "numeric",
+        "cuts": cuts,
+        "counts": _bin_counts(cuts, numbers),
+        "quantiles": [
+            ordered[(len(ordered) - 1) * i // PERCENTILES] for i in range(PERCENTILES + 1)
+        ],
+        "missing": missing,
+        "mean": math.fsum(numbers) / len(numbers),
+    }
+
+
+def _numbers(values: list[str]) -> list[float] | None:
+    """The values as finite numbers, or None when one of them is not one."""
+    numbers = []
+    for value in values:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(number):
+            return None
+        numbers.append(number)
+    return numbers
+
+
+def _bin_counts(cuts: list[float], numbers: list[float]) -> list[int]:
+    counts = [0] * (len(cuts) + 1)
+    for number in numbers:
+        counts[bisect.bisect_left(cuts, number)] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One column's distribution shift from the champion's data to the candidate's."""
+
+    column: str
+    psi: float | None  # None: not comparable (see `note`)
+    level: str  # "none" | "moderate" | "major" | "" (not comparable)
+    note: str = ""
+
+
+def shift(champion: dict[str, Any], candidate: dict[str, Any]) -> list[Shift]:
+    """The PSI of every column of either profile, largest first; columns only one side has,
+    or of another kind on each side, are listed with a note."""
+    old, new = champion["columns"], candidate["columns"]
+    shifts = []
+    for name in sorted(set(old) | set(new)):
+        if name not in old or name not in new:
+            where = "candidate" if name in new else "champion"
+            shifts.append(Shift(name, None, "", f"only in the {where}'s data"))
+        elif old[name]["kind"] != new[name]["kind"]:
+            note = f"{old[name]['kind']} in the champion's data, {new[name]['kind']} now"
+            shifts.append(Shift(name, None, "", note))
+        else:
+            expected, actual = _shares(old[name], new[name])
+            value = psi(expected, actual)
+            shifts.append(Shift(name, value, level(value)))
+    return sorted(shifts, key=lambda s: -1.0 if s.psi is None else s.psi, reverse=True)
+
+
+def _shares(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Both columns' counts on the champion's bins (plus a missing bin), as shares."""
+    if old["kind"] == "numeric":
+        expected = [*old["counts"], old["missing"]]
+        actual = [*_rebinned(old["cuts"], new), new["missing"]]
+    else:
+        # The candidate's values outside the champion's top values count as `other`; so do
+        # the candidate's own `other` values (their names were not kept).
+        names = list(old["counts"])
+        expected = [*(old["counts"][n] for n in names), old["other"], old["missing"]]
+        listed = [new["counts"].get(n, 0) for n in names]
+        unlisted = sum(new["counts"].values()) - sum(listed) + new["other"]
+        actual = [*listed, unlisted, new["missing"]]
+    return _normalised(expected), _normalised(actual)
+
+
+def _rebinned(cuts: list[float], column: dict[str, Any]) -> list[float]:
+    """The candidate's numeric values counted on the champion's cuts, from its percentiles
+    (the raw values do not travel): the share at most c is the share of percentiles <= c,
+    accurate to one percentile."""
+    quantiles = column["quantiles"]
+    present = sum(column["counts"])
+    at_most = [0.0, *(bisect.bisect_right(quantiles, c) / len(quantiles) for c in cuts), 1.0]
+    return [present * (high - low) for low, high in itertools.pairwise(at_most)]
+
+
+def _normalised(counts: list[int | float]) -> list[float]:
+    total = sum(counts)
+    return [c / total if total else 0.0 for c in counts]
+
+
+def psi(expected: list[float], actual: list[float]) -> float:
+    """The population stability index of shares `actual` against shares `expected`."""
+    total = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, PSI_FLOOR), max(a, PSI_FLOOR)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def level(value: float) -> str:
+    if value >= PSI_MAJOR:
+        return "major"
+    return "moderate" if value >= PSI_MODERATE else "none"
