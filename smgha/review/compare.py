@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smgha import definition as definitions
 from smgha import gates
 from smgha.errors import InputError
 from smgha.review.bundle import Bundle, BundleError, Predictions, parse_predictions
+from smgha.review.changes import DefinitionDiff, definition_diff
 from smgha.review.profile import Shift, shift
 
 # Which way is better for a metric no gate rule names (a rule's operator says it for the
@@ -71,19 +71,6 @@ class SegmentRow:
     candidate_rows: int
     champion_rows: int
     worse: bool  # by more than the tolerance
-
-
-@dataclass(frozen=True)
-class DefinitionDiff:
-    added: list[str]
-    removed: list[str]
-    changed: list[str]  # steps whose definition differs (arguments, dependencies, ...)
-    code_changed: list[str]  # steps whose code (definition.code_uris) differs
-    parameters: list[tuple[str, str, str]]  # (name, champion default, candidate default)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.parameters)
 
 
 @dataclass
@@ -184,7 +171,9 @@ def compare(
         verdict=verdict,
         verdict_error=verdict_error,
         metrics=metric_rows(candidate_metrics, champion_metrics, rules),
-        segments=segment_rows(candidate, ours, theirs, notes) if theirs and ours else [],
+        segments=segment_rows(candidate, champion, ours, theirs, notes)
+        if champion and theirs and ours
+        else [],
         same_test_rows=same_rows,
         data_shift=_data_shift(candidate, champion, notes),
         definition_diff=_definition_diff(candidate, champion, notes),
@@ -303,24 +292,28 @@ def metric_rows(
 
 
 def segment_rows(
-    candidate: Bundle, ours: Predictions, theirs: Predictions, notes: list[str]
+    candidate: Bundle,
+    champion: Bundle,
+    ours: Predictions,
+    theirs: Predictions,
+    notes: list[str],
 ) -> list[SegmentRow]:
     """Accuracy (classification, at the model's threshold) or RMSE (regression) per category
     of each segment column both sides have, worst first."""
     regression = candidate.task == "regression"
-    threshold = float((candidate.details or {}).get("threshold", 0.5))
+    mine_at, theirs_at = threshold(candidate), threshold(champion)
     rows = []
     for feature in sorted(set(ours.segments) & set(theirs.segments)):
-        for value in sorted(set(ours.segments[feature]) & set(theirs.segments[feature])):
-            mine = _subset(ours, feature, value)
-            their = _subset(theirs, feature, value)
+        by_value, theirs_by_value = _by_value(ours, feature), _by_value(theirs, feature)
+        for value in sorted(set(by_value) & set(theirs_by_value)):
+            mine, their = by_value[value], theirs_by_value[value]
             if min(len(mine[0]), len(their[0])) < MIN_SEGMENT_ROWS:
                 continue
             if regression:
                 a, b = _rmse(*mine), _rmse(*their)
                 worse = a > b * (1 + SEGMENT_RMSE_TOLERANCE)
             else:
-                a, b = _accuracy(*mine, threshold), _accuracy(*their, threshold)
+                a, b = _accuracy(*mine, mine_at), _accuracy(*their, theirs_at)
                 worse = a < b - SEGMENT_ACCURACY_TOLERANCE
             metric = "rmse" if regression else "accuracy"
             rows.append(
@@ -335,9 +328,16 @@ def segment_rows(
     return sorted(rows, key=lambda r: (not r.worse, r.feature, r.value))
 
 
-def _subset(predictions: Predictions, feature: str, value: str) -> tuple[list[float], list[float]]:
-    at = [i for i, v in enumerate(predictions.segments[feature]) if v == value]
-    return [predictions.labels[i] for i in at], [predictions.values[i] for i in at]
+def _by_value(predictions: Predictions, feature: str) -> dict[str, tuple[list[float], list[float]]]:
+    """(labels, values) of the rows of each category of `feature`."""
+    rows: dict[str, tuple[list[float], list[float]]] = {}
+    for value, label, predicted in zip(
+        predictions.segments[feature], predictions.labels, predictions.values, strict=True
+    ):
+        labels, values = rows.setdefault(value, ([], []))
+        labels.append(label)
+        values.append(predicted)
+    return rows
 
 
 def _accuracy(labels: list[float], scores: list[float], threshold: float) -> float:
@@ -351,6 +351,11 @@ def _rmse(labels: list[float], predictions: list[float]) -> float:
     return math.sqrt(
         math.fsum((p - y) ** 2 for y, p in zip(labels, predictions, strict=True)) / len(labels)
     )
+
+
+def threshold(bundle: Bundle) -> float:
+    """The score from which a model predicts the positive class (model-details.json)."""
+    return float((bundle.details or {}).get("threshold", 0.5))
 
 
 def overall(predictions: Predictions, task: str, threshold: float) -> float:
@@ -383,38 +388,6 @@ def _definition_diff(
         notes.append(f"No definition diff: the {side}'s pipeline definition is not in its bundle.")
         return None
     return definition_diff(champion.definition, candidate.definition)
-
-
-def definition_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> DefinitionDiff:
-    before, after = definitions.steps_by_name(old), definitions.steps_by_name(new)
-    both = sorted(set(before) & set(after))
-    code_changed = [
-        name for name in both
-        if definitions.code_uris({"Steps": [before[name]]}) != definitions.code_uris({"Steps": [after[name]]})
-    ]  # fmt: skip
-    changed = [
-        name for name in both
-        if definitions.canonical_json(before[name]) != definitions.canonical_json(after[name])
-    ]  # fmt: skip
-    old_parameters, new_parameters = definitions.parameters(old), definitions.parameters(new)
-    parameters = [
-        (name, _default(old_parameters.get(name)), _default(new_parameters.get(name)))
-        for name in sorted(set(old_parameters) | set(new_parameters))
-        if _default(old_parameters.get(name)) != _default(new_parameters.get(name))
-    ]
-    return DefinitionDiff(
-        added=sorted(set(after) - set(before)),
-        removed=sorted(set(before) - set(after)),
-        changed=changed,
-        code_changed=code_changed,
-        parameters=parameters,
-    )
-
-
-def _default(parameter: Mapping[str, Any] | None) -> str:
-    if parameter is None:
-        return "(none)"
-    return str(parameter.get("DefaultValue", "(no default)"))
 
 
 def look_at(comparison: Comparison) -> list[str]:
@@ -457,6 +430,7 @@ def _overall_improved(comparison: Comparison) -> bool:
     if ours is None or theirs is None:
         return False
     task = comparison.candidate.task
-    threshold = float((comparison.candidate.details or {}).get("threshold", 0.5))
-    mine, their = overall(ours, task, threshold), overall(theirs, task, threshold)
+    assert comparison.champion is not None  # it has predictions
+    mine = overall(ours, task, threshold(comparison.candidate))
+    their = overall(theirs, task, threshold(comparison.champion))
     return mine < their if task == "regression" else mine > their

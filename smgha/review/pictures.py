@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from smgha.review import curves, html, mermaid, plots
 from smgha.review.bundle import Predictions
-from smgha.review.compare import Comparison
+from smgha.review.compare import Comparison, threshold
 
 # Points of a curve in a Mermaid chart: the comment has a size limit, the HTML report none.
 MERMAID_POINTS = 21
@@ -22,7 +22,7 @@ def _sides(comparison: Comparison) -> list[tuple[str, Predictions, float]]:
         ("champion", comparison.champion, comparison.champion_predictions),
     ):
         if bundle is not None and predictions is not None:
-            sides.append((name, predictions, float((bundle.details or {}).get("threshold", 0.5))))
+            sides.append((name, predictions, threshold(bundle)))
     return sides
 
 
@@ -106,11 +106,11 @@ def _classification_figures(comparison: Comparison) -> list[str]:
             diagonal=True,
         ),
     ]
-    for name, predictions, threshold in sides:
+    for name, predictions, at in sides:
         figures.append(
             plots.confusion_matrix(
-                f"Confusion matrix: {name} (threshold {threshold:g})",
-                confusion(predictions, threshold),
+                f"Confusion matrix: {name} (threshold {at:g})",
+                confusion(predictions, at),
                 ["0", "1"],
             )
         )
