@@ -93,7 +93,11 @@ def _data(
     rng = random.Random(seed)
     return _csv(
         [
-            [round(rng.gauss(30 + offset, 10), 2), rng.choice(plans), "" if i % 50 == 0 else i % 100]
+            [
+                round(rng.gauss(30 + offset, 10), 2),
+                rng.choice(plans),
+                "" if i % 50 == 0 else i % 100,
+            ]
             for i in range(rows)
         ],
         ["tenure", "plan", "id"],
@@ -168,6 +172,7 @@ def test_a_bundle_round_trips_and_every_bad_field_is_one_error_naming_it(tmp_pat
     ("content", "message"),
     [
         (b"label,score\n1,1.5\n", "predictions.csv: row 2: score 1.5 is not a probability"),
+        (b"label,score\n2,0.5\n", "predictions.csv: row 2: label '2' is not 0 or 1"),
         (b"label,prediction\n1,0.5\n", "predictions.csv: score: the header has no column score"),
         (b"label,score\n1,high\n", "predictions.csv: row 2: score 'high' is not a number"),
         (b"label,score\n1,nan\n", "predictions.csv: row 2: score 'nan' is not a number"),
@@ -278,7 +283,7 @@ def test_the_verdict_is_the_gate_s_with_manual_approval_and_a_missing_metric() -
     assert rejected.verdict is not None and rejected.verdict.decision == "rejected"
     assert (
         rejected.look_at[0]
-        == "Gate rule `auc >= champion - 0.01` fails: 0.85 < 0.89 (champion 0.9 - 0.01)."
+        == 'Gate rule "auc >= champion - 0.01" fails: 0.85 < 0.89 (champion 0.9 - 0.01).'
     )
     pending = compare(
         make_bundle(evaluation=metrics(0.8, 0.95)), champion, RULES, manual_approval=True, now=NOW
@@ -377,9 +382,8 @@ def test_regression_segments_are_judged_by_rmse_with_a_relative_tolerance() -> N
 
 def test_other_test_rows_and_missing_predictions_are_said() -> None:
     scores = predictions([0.9, 0.1], [1, 0], ["a", "b"])
-    other = make_bundle(
-        details={**make_bundle().details, "test_rows_sha256": "c" * 64}, predictions_csv=scores
-    )  # type: ignore[dict-item]
+    details = {**(make_bundle().details or {}), "test_rows_sha256": "c" * 64}
+    other = make_bundle(details=details, predictions_csv=scores)
     review = compare(make_bundle(predictions_csv=scores), other, [], now=NOW)
     assert not review.same_test_rows
     assert "Not the same test rows: their test files differ (test_rows_sha256)" in review.notes[0]

@@ -204,8 +204,10 @@ def _data_profile(
     backend: Backend, definition: dict[str, Any] | None, execution_arn: str, parameter: str
 ) -> tuple[dict[str, Any] | None, str]:
     """(profile, '') of the execution's input data, or (None, why not)."""
-    if not execution_arn or definition is None:
+    if not execution_arn:
         return None, "the package names no pipeline execution (its lineage has none)"
+    if definition is None:
+        return None, f"the pipeline {pipeline_of(execution_arn)} has no definition in the backend"
     steps = backend.pipelines.list_steps(execution_arn)
     uri, why_not = input_data_uri(backend, definition, steps, parameter)
     if not uri:
@@ -406,6 +408,12 @@ def parse_predictions(data: bytes, task: str) -> Predictions:
             _cell(row[label_at], "label", number),
             _cell(row[value_at], value_column, number),
         )
+        if value_column == "score" and label not in (0, 1):
+            raise BundleError(
+                PREDICTIONS_FILE,
+                f"row {number}",
+                f"label {row[label_at]!r} is not 0 or 1 (binary classification)",
+            )
         if value_column == "score" and not 0 <= value <= 1:
             raise BundleError(
                 PREDICTIONS_FILE, f"row {number}", f"score {value} is not a probability (0 to 1)"

@@ -396,7 +396,7 @@ def look_at(comparison: Comparison) -> list[str]:
     items: list[tuple[float, str]] = []
     if comparison.verdict:
         for result in comparison.verdict.failures:
-            items.append((math.inf, f"Gate rule `{result.rule.text}` fails: {result.detail}."))
+            items.append((math.inf, f'Gate rule "{result.rule.text}" fails: {result.detail}.'))
     for row in comparison.metrics:
         if row.regression > 0:
             items.append(

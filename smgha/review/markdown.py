@@ -164,7 +164,9 @@ def _rules(comparison: Comparison) -> str:
     rows = ["| Rule | Result |", "|---|---|"]
     for result in comparison.verdict.results:
         mark = "✅" if result.passed else "❌"
-        rows.append(f"| `{_cell(result.rule.text)}` | {mark} {_cell(result.detail)} |")
+        # A rule's text is safe in a code span as it is (gates' grammar: a metric name of
+        # [A-Za-z_][\w.:-]*, an operator, numbers); entities would show there as written.
+        rows.append(f"| `{result.rule.text}` | {mark} {_cell(result.detail)} |")
     return "\n".join(rows)
 
 

@@ -10,20 +10,29 @@ from smgha.review import curves, html, mermaid, plots
 from smgha.review.bundle import Predictions
 from smgha.review.compare import Comparison, threshold
 
-# Points of a curve in a Mermaid chart: the comment has a size limit, the HTML report none.
-MERMAID_POINTS = 21
-
 
 def _sides(comparison: Comparison) -> list[tuple[str, Predictions, float]]:
-    """(name, predictions, threshold) of each side that has predictions."""
+    """(name, predictions, threshold) of each side that has predictions; for classification,
+    of both classes (a curve is undefined with one: curves.roc raises)."""
     sides = []
     for name, bundle, predictions in (
         ("candidate", comparison.candidate, comparison.candidate_predictions),
         ("champion", comparison.champion, comparison.champion_predictions),
     ):
-        if bundle is not None and predictions is not None:
+        if bundle is None or predictions is None:
+            continue
+        if comparison.candidate.task == "regression" or _both_classes(predictions):
             sides.append((name, predictions, threshold(bundle)))
     return sides
+
+
+def _both_classes(predictions: Predictions) -> bool:
+    return 0 < sum(_binary(predictions)) < len(predictions.labels)
+
+
+def _binary(predictions: Predictions) -> list[int]:
+    """The labels as 0 and 1 (read_bundle checked they are, for classification)."""
+    return [int(label) for label in predictions.labels]
 
 
 def _series(name: str, curve: curves.Curve) -> plots.Series:
@@ -31,20 +40,12 @@ def _series(name: str, curve: curves.Curve) -> plots.Series:
     return plots.Series(f"{name}{area}", curve.x, curve.y)
 
 
-def _thinned(series: plots.Series) -> plots.Series:
-    step = max(1, len(series.x) // (MERMAID_POINTS - 1))
-    at = [*range(0, len(series.x), step)]
-    if at[-1] != len(series.x) - 1:
-        at.append(len(series.x) - 1)
-    return plots.Series(series.name, [series.x[i] for i in at], [series.y[i] for i in at])
-
-
 def charts(comparison: Comparison) -> list[str]:
     """The comment's charts: ROC of both models (classification)."""
     sides = _sides(comparison)
     if comparison.candidate.task != "binary_classification" or not sides:
         return []
-    roc = [_thinned(_series(n, curves.roc(p.labels, p.values))) for n, p, _t in sides]
+    roc = [_series(n, curves.roc(_binary(p), p.values)) for n, p, _t in sides]
     return [mermaid.xychart("ROC", "false positive rate", "true positive rate", roc)]
 
 
@@ -52,10 +53,13 @@ def report_html(comparison: Comparison) -> str:
     """report.html: every plot, the tables, and what could not be compared."""
     title = f"Model review: {comparison.candidate.pipeline_name}"
     summary = html.Section("Summary", _paragraphs(comparison), [], [_metrics_table(comparison)])
+    task = comparison.candidate.task
     figures = (
         _regression_figures(comparison)
-        if comparison.candidate.task == "regression"
+        if task == "regression"
         else _classification_figures(comparison)
+        if task == "binary_classification"
+        else []
     )
     sections = [summary, html.Section("Plots", [], figures, [])]
     importance = _importance_figure(comparison)
@@ -92,9 +96,9 @@ def _classification_figures(comparison: Comparison) -> list[str]:
     sides = _sides(comparison)
     if not sides:
         return []
-    roc = [_series(n, curves.roc(p.labels, p.values)) for n, p, _t in sides]
-    pr = [_series(n, curves.precision_recall(p.labels, p.values)) for n, p, _t in sides]
-    calibration = [_series(n, curves.calibration(p.labels, p.values)) for n, p, _t in sides]
+    roc = [_series(n, curves.roc(_binary(p), p.values)) for n, p, _t in sides]
+    pr = [_series(n, curves.precision_recall(_binary(p), p.values)) for n, p, _t in sides]
+    calibration = [_series(n, curves.calibration(_binary(p), p.values)) for n, p, _t in sides]
     figures = [
         plots.line_chart("ROC", "false positive rate", "true positive rate", roc, diagonal=True),
         plots.line_chart("Precision-recall", "recall", "precision", pr),
