@@ -115,6 +115,7 @@ def test_a_profile_keeps_deciles_and_top_values_and_the_shift_is_found() -> None
     assert champion["columns"]["plan"]["kind"] == "categorical"
     assert champion["columns"]["id"]["missing"] == 40
 
+    assert all(s.psi == 0.0 for s in shift(champion, profile_csv(_data(1, 2000))))  # the same data
     same = {s.column: s for s in shift(champion, profile_csv(_data(2, 3000)))}
     assert all(s.level == "none" for s in same.values()), same
     moved = shift(champion, profile_csv(_data(3, 2000, offset=10.0, plans=("basic", "pro", "max"))))

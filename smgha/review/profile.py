@@ -8,7 +8,8 @@ A profile is plain JSON (it travels in the review bundle):
 
 A numeric column keeps its decile cut points (at most 9, duplicates dropped) and the count of
 values in each bin: bin i holds the values v with cuts[i-1] < v <= cuts[i]; and its 101
-percentiles (0 to 100), on which another profile's cuts are laid. A categorical
+percentiles (0 to 100), on which another profile's cuts are laid (exact when the cuts are
+the same, as for the same data; else to about one percentile). A categorical
 column keeps the counts of its TOP_VALUES most frequent values and the rest as `other`.
 
 The shift of one column is the population stability index (PSI) of the candidate's values on
@@ -163,13 +164,26 @@ def _shares(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[float], list
 
 
 def _rebinned(cuts: list[float], column: dict[str, Any]) -> list[float]:
-    """The candidate's numeric values counted on the champion's cuts, from its percentiles
-    (the raw values do not travel): the share at most c is the share of percentiles <= c,
-    accurate to one percentile."""
+    """The candidate's numeric values counted on the champion's cuts: its own counts when the
+    cuts are the same, else from its percentiles (the raw values do not travel), the share at
+    most c read off them linearly between two percentiles."""
+    if column["cuts"] == cuts:
+        return [float(count) for count in column["counts"]]
     quantiles = column["quantiles"]
     present = sum(column["counts"])
-    at_most = [0.0, *(bisect.bisect_right(quantiles, c) / len(quantiles) for c in cuts), 1.0]
+    at_most = [0.0, *(_share_at_most(quantiles, c) for c in cuts), 1.0]
     return [present * (high - low) for low, high in itertools.pairwise(at_most)]
+
+
+def _share_at_most(quantiles: list[float], value: float) -> float:
+    """The share of values <= `value` of a column with these (evenly spaced) percentiles."""
+    if value < quantiles[0]:
+        return 0.0
+    if value >= quantiles[-1]:
+        return 1.0
+    at = bisect.bisect_right(quantiles, value) - 1  # quantiles[at] <= value < quantiles[at + 1]
+    low, high = quantiles[at], quantiles[at + 1]
+    return (at + (value - low) / (high - low)) / (len(quantiles) - 1)
 
 
 def _normalised(counts: list[int | float]) -> list[float]:
