@@ -464,3 +464,42 @@ def test_text_from_a_bundle_cannot_add_html_mentions_or_table_cells() -> None:
     comment = markdown.comment(review)
     assert "<img" not in comment and "@acme" not in comment
     assert "&lt;img src=x onerror=alert(1)&gt; &#64;acme/admins \\| x" in comment
+
+
+# ---- the sagemaker backend (moto) -----------------------------------------------------------
+
+
+def test_a_sagemaker_package_s_bundle_reads_its_statistics_predictions_and_details(
+    sagemaker: Any, s3: Any, tmp_path: Path
+) -> None:
+    import io
+
+    from smgha import cli
+
+    s3.create_bucket(Bucket="models")
+    evaluation = metrics(0.8, 0.9)
+    details = {**(make_bundle().details or {})}
+    for name, body in (
+        ("evaluation.json", json.dumps(evaluation).encode()),
+        ("predictions.csv", predictions([0.9, 0.2], [1, 0], ["basic", "pro"])),
+        ("model-details.json", json.dumps(details).encode()),
+    ):
+        s3.put_object(Bucket="models", Key=f"churn/evaluation/{name}", Body=body)
+    sagemaker.create_model_package_group(ModelPackageGroupName="churn-models")
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName="churn-models",
+        InferenceSpecification={"Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://models/m.tar.gz"}], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        ModelApprovalStatus="Approved",
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://models/churn/evaluation/evaluation.json"}}},
+    )["ModelPackageArn"]  # fmt: skip
+    out = io.StringIO()
+    code = cli.main(["review", "bundle", "--backend", "sagemaker", "--region", "us-east-1", "--model-package-arn", arn, "--out", str(tmp_path)], stdout=out)  # fmt: skip
+    assert code == 0, out.getvalue()
+    bundle = read_bundle(tmp_path)
+    assert (bundle.evaluation, bundle.details, bundle.approval_status) == (
+        evaluation,
+        details,
+        "Approved",
+    )
+    assert bundle.predictions_csv == predictions([0.9, 0.2], [1, 0], ["basic", "pro"])
+    assert dt.datetime.fromisoformat(bundle.created_at).utcoffset() == dt.timedelta(0)
