@@ -278,6 +278,12 @@ def test_a_champion_that_cannot_be_compared_is_said_so_and_the_review_goes_on(
     assert "with no champion to compare with" in comment and note.split("(")[0] in comment
 
 
+def test_a_candidate_of_unknown_pipeline_is_compared_with_no_champion() -> None:
+    review = compare(make_bundle(pipeline_name="", execution_arn=""), make_bundle(), RULES, now=NOW)
+    assert review.champion is None
+    assert review.notes[0].startswith("Champion not compared: the candidate's pipeline is unknown")
+
+
 def test_the_verdict_is_the_gate_s_with_manual_approval_and_a_missing_metric() -> None:
     champion = make_bundle(evaluation=metrics(0.8, 0.9))
     rejected = compare(make_bundle(evaluation=metrics(0.8, 0.85)), champion, RULES, now=NOW)

@@ -204,6 +204,13 @@ def _usable_champion(
             "this pipeline yet, or it was not found)."
         )
         return None
+    if not candidate.pipeline_name:
+        notes.append(
+            "Champion not compared: the candidate's pipeline is unknown (its bundle names no "
+            "execution; pass --execution-arn, the build that registered it)."
+        )
+        return None
+    # Pipeline names are case-insensitive in ARNs (as smgha.resources.selective compares them).
     if champion.pipeline_name.lower() != candidate.pipeline_name.lower():
         notes.append(
             f"Champion not compared: it is from pipeline {champion.pipeline_name!r}, the "
