@@ -112,7 +112,6 @@ def test_the_predicted_verdict_is_register_and_gate_s_on_the_same_candidate_and_
             champion = build_bundle(local, candidate_build["model-package-arn"])
 
 
-@pytest.mark.slow
 def test_a_build_that_failed_is_reviewed_as_which_step_failed_and_why(
     local: LocalBackend, tmp_path: Path
 ) -> None:
