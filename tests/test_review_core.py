@@ -138,8 +138,26 @@ def test_a_column_of_one_side_only_or_of_another_kind_is_noted_not_measured() ->
 # ---- a bundle read back ---------------------------------------------------------------------
 
 
+NUMERIC = {
+    "kind": "numeric",
+    "cuts": [1.0],
+    "counts": [1, 2],
+    "quantiles": [0.0, 1.0, 2.0],
+    "missing": 0,
+}
+
+
 def test_a_bundle_round_trips_and_every_bad_field_is_one_error_naming_it(tmp_path: Path) -> None:
-    good = make_bundle(predictions_csv=predictions([0.9, 0.2], [1, 0], ["basic", "pro"]))
+    profile = profile_csv(_data(1, 100))
+    definition = {
+        "Parameters": [{"Name": "Eta", "Type": "Float", "DefaultValue": 0.2}],
+        "Steps": [{"Name": "Prep", "Type": "Processing", "Arguments": {}}],
+    }
+    good = make_bundle(
+        predictions_csv=predictions([0.9, 0.2], [1, 0], ["basic", "pro"]),
+        data_profile=profile,
+        definition=definition,
+    )
     write_bundle(good, tmp_path / "good")
     assert read_bundle(tmp_path / "good") == good
     document = good.to_json()
@@ -151,7 +169,13 @@ def test_a_bundle_round_trips_and_every_bad_field_is_one_error_naming_it(tmp_pat
         ({"created_at": "2026-11-20T10:00:00"}, "bundle.json: created_at: has no time zone"),
         ({"evaluation": [1]}, "bundle.json: evaluation: must be a JSON object"),
         ({"details": {**document["details"], "test_rows_sha256": "xyz"}}, "details: test_rows_sha256: must be 64 lowercase hex"),
-        ({"data_profile": {"rows": 3, "columns": {"x": {"kind": "numeric"}}}}, "data_profile.columns.x: is not a column profile"),
+        ({"data_profile": {"rows": 3, "columns": {"x": {"kind": "numeric"}}}}, "data_profile.columns.x: is not a numeric or categorical column profile"),
+        ({"data_profile": {"rows": 3, "columns": {"x": {"kind": "categorical", "counts": {"a": 3}, "other": 0}}}}, "data_profile.columns.x: is not a numeric"),
+        ({"data_profile": {"rows": 3, "columns": {"x": {**NUMERIC, "counts": [1, 2, 3]}}}}, "data_profile.columns.x: is not a numeric"),
+        ({"data_profile": {"rows": 3, "columns": {"x": {**NUMERIC, "quantiles": [3, 1]}}}}, "data_profile.columns.x: is not a numeric"),
+        ({"data_profile": {"rows": -1, "columns": {}}}, "bundle.json: data_profile.rows: must be a count"),
+        ({"definition": {"Steps": "Prep"}}, "bundle.json: definition: Steps and Parameters must be lists"),
+        ({"definition": {"Steps": [{"Name": "C", "Type": "Condition", "Arguments": {"IfSteps": [{"Type": "Processing"}]}}]}}, "bundle.json: definition: every step must be an object with a Name"),
     ]  # fmt: skip
     for number, (change, message) in enumerate(cases):
         folder = tmp_path / f"bad{number}"

@@ -29,7 +29,8 @@ from smgha.backends import Backend, StepRecord
 from smgha.errors import InputError, StageError
 from smgha.resources import registry
 from smgha.resources.customer_metadata import read_lineage
-from smgha.review.profile import ProfileError, profile_csv
+from smgha.review.changes import definition_problem
+from smgha.review.profile import ProfileError, profile_csv, profile_problem
 
 SCHEMA = "smgha-review-bundle/1"
 BUNDLE_FILE = "bundle.json"
@@ -329,7 +330,13 @@ def check_fields(document: dict[str, Any]) -> dict[str, Any]:
     if document["details"] is not None:
         check_details(document["details"], f"{BUNDLE_FILE}: details")
     if document["data_profile"] is not None:
-        _check_profile(document["data_profile"])
+        field, problem = profile_problem(document["data_profile"])
+        if problem:
+            raise BundleError(BUNDLE_FILE, ".".join(("data_profile", field)).rstrip("."), problem)
+    if document["definition"] is not None:
+        problem = definition_problem(document["definition"])
+        if problem:
+            raise BundleError(BUNDLE_FILE, "definition", problem)
     return document
 
 
@@ -352,21 +359,6 @@ def check_details(details: Any, where: str) -> dict[str, Any]:
     ):
         raise BundleError(where, "feature_importance", "must map feature names to numbers")
     return details
-
-
-def _check_profile(profile: Any) -> None:
-    columns = profile.get("columns")
-    if not isinstance(profile.get("rows"), int) or not isinstance(columns, dict):
-        raise BundleError(BUNDLE_FILE, "data_profile", "must hold rows (a number) and columns")
-    for name, column in columns.items():
-        kind = column.get("kind") if isinstance(column, dict) else None
-        keys = {"numeric": ("cuts", "counts", "quantiles"), "categorical": ("counts",)}.get(
-            kind or ""
-        )
-        if keys is None or not all(key in column for key in keys):
-            raise BundleError(
-                BUNDLE_FILE, f"data_profile.columns.{name}", "is not a column profile"
-            )
 
 
 def _number(value: Any) -> bool:

@@ -23,6 +23,32 @@ class DefinitionDiff:
         return not (self.added or self.removed or self.changed or self.parameters)
 
 
+def definition_problem(definition: Any) -> str:
+    """'' for a definition whose steps and parameters definition_diff can read (one from an
+    untrusted bundle), else what is wrong with it."""
+    steps = definition.get("Steps", [])
+    parameters = definition.get("Parameters", [])
+    if not isinstance(steps, list) or not isinstance(parameters, list):
+        return "Steps and Parameters must be lists"
+    if not all(isinstance(p, dict) and isinstance(p.get("Name"), str) for p in parameters):
+        return "every parameter must be an object with a Name"
+    pending = list(steps)
+    while pending:
+        step = pending.pop()
+        if not isinstance(step, dict) or not isinstance(step.get("Name"), str):
+            return "every step must be an object with a Name"
+        arguments = step.get("Arguments") or {}
+        if not isinstance(arguments, dict):
+            return f"step {step['Name']}: Arguments must be an object"
+        if step.get("Type") == "Condition":
+            for branch in ("IfSteps", "ElseSteps"):
+                nested = arguments.get(branch) or []
+                if not isinstance(nested, list):
+                    return f"step {step['Name']}: {branch} must be a list"
+                pending.extend(nested)
+    return ""
+
+
 def definition_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> DefinitionDiff:
     before, after = definitions.steps_by_name(old), definitions.steps_by_name(new)
     both = sorted(set(before) & set(after))

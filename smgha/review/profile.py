@@ -118,6 +118,58 @@ def _bin_counts(cuts: list[float], numbers: list[float]) -> list[int]:
     return counts
 
 
+def profile_problem(profile: Any) -> tuple[str, str]:
+    """('', '') for a well-formed profile (one read from an untrusted bundle), else (the
+    field, what is wrong with it): everything shift() reads, of the type it reads it as."""
+    if not isinstance(profile, dict) or not isinstance(profile.get("columns"), dict):
+        return "", "must be an object with columns"
+    if not _count(profile.get("rows")):
+        return "rows", "must be a count"
+    for name, column in profile["columns"].items():
+        kind = column.get("kind") if isinstance(column, dict) else None
+        if kind == "numeric":
+            cuts, counts, quantiles = (
+                column.get("cuts"),
+                column.get("counts"),
+                column.get("quantiles"),
+            )
+            well_formed = (
+                _sorted_numbers(cuts)
+                and _sorted_numbers(quantiles)
+                and len(quantiles) >= 2
+                and isinstance(counts, list)
+                and len(counts) == len(cuts) + 1
+                and all(_count(c) for c in counts)
+            )
+        elif kind == "categorical":
+            counts = column.get("counts")
+            well_formed = (
+                isinstance(counts, dict)
+                and all(_count(c) for c in counts.values())
+                and _count(column.get("other"))
+            )
+        else:
+            well_formed = False
+        if not (well_formed and _count(column.get("missing"))):
+            return f"columns.{name}", "is not a numeric or categorical column profile"
+    return "", ""
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _sorted_numbers(values: Any) -> bool:
+    return (
+        isinstance(values, list)
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        )
+        and values == sorted(values)
+    )
+
+
 @dataclass(frozen=True)
 class Shift:
     """One column's distribution shift from the champion's data to the candidate's."""
