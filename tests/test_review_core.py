@@ -191,6 +191,9 @@ def test_a_bundle_round_trips_and_every_bad_field_is_one_error_naming_it(tmp_pat
     (tmp_path / "bad0" / "bundle.json").write_text("{not json")
     with pytest.raises(BundleError, match="bundle.json: is not JSON"):
         read_bundle(tmp_path / "bad0")
+    (tmp_path / "bad0" / "bundle.json").write_text('{"evaluation": ' + "[" * 100_000)
+    with pytest.raises(BundleError, match="bundle.json: is nested too deeply to read"):
+        read_bundle(tmp_path / "bad0")
 
 
 @pytest.mark.parametrize(

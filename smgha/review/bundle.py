@@ -266,8 +266,10 @@ def read_bundle(folder: Path) -> Bundle:
         raise BundleError(BUNDLE_FILE, "", f"there is no {BUNDLE_FILE} in {folder}")
     try:
         document = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-    except ValueError as error:
+    except ValueError as error:  # UnicodeDecodeError too
         raise BundleError(BUNDLE_FILE, "", f"is not JSON: {error}") from None
+    except RecursionError:  # json.loads recurses once per nested array or object
+        raise BundleError(BUNDLE_FILE, "", "is nested too deeply to read") from None
     if not isinstance(document, dict):
         raise BundleError(BUNDLE_FILE, "", "must hold a JSON object")
     values = check_fields(document)
