@@ -20,7 +20,7 @@ from smgha.review import markdown
 from smgha.review.bundle import Bundle, BundleError, read_bundle, write_bundle
 from smgha.review.changes import definition_diff
 from smgha.review.compare import compare
-from smgha.review.profile import level, profile_csv, psi, shift
+from smgha.review.profile import ProfileError, level, profile_csv, psi, shift
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
 RULES = gates.parse_rules(["accuracy >= 0.6", "auc >= champion - 0.01"])
@@ -122,6 +122,36 @@ def test_a_profile_keeps_deciles_and_top_values_and_the_shift_is_found() -> None
     by_column = {s.column: s for s in moved}
     assert by_column["tenure"].level == "major" and by_column["plan"].level == "major"
     assert moved[0].psi == max(s.psi or 0 for s in moved)  # largest first
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"a,b\n1,2\n3\n", "row 3 has 1 cells, the header 2"),
+        (b"a,a\n1,2\n", "the first row must name every column, each once"),
+        (b"", "the first row must name every column, each once"),
+        (b"a\n\xff\n", "not UTF-8 text (invalid start byte at byte 2)"),
+    ],
+)
+def test_data_that_cannot_be_profiled_says_why(data: bytes, message: str) -> None:
+    with pytest.raises(ProfileError) as raised:
+        profile_csv(data)
+    assert str(raised.value) == message
+
+
+def test_missing_cells_and_a_header_only_file() -> None:
+    profile = profile_csv(b"x,y\n1,NA\n,b\n N/A ,null\n2.5,b\n")
+    assert profile["columns"]["x"]["missing"] == 2 and profile["columns"]["x"]["kind"] == "numeric"
+    assert profile["columns"]["y"] == {
+        "kind": "categorical",
+        "counts": {"b": 2},
+        "other": 0,
+        "missing": 2,
+    }
+    assert profile_csv(b"x\n") == {
+        "rows": 0,
+        "columns": {"x": {"kind": "categorical", "counts": {}, "other": 0, "missing": 0}},
+    }
 
 
 def test_a_column_of_one_side_only_or_of_another_kind_is_noted_not_measured() -> None:
