@@ -101,6 +101,11 @@ def test_the_predicted_verdict_is_register_and_gate_s_on_the_same_candidate_and_
         predicted = compare(candidate, champion, gates.parse_rules(RULES.splitlines()))
         assert predicted.verdict is not None, predicted.verdict_error
         assert predicted.champion is not None, predicted.notes
+        # The evaluation step's predictions and model details (ml/evaluate.py), on the same
+        # test rows (the same data and split), per segment of each categorical feature.
+        assert predicted.same_test_rows, predicted.notes
+        assert {s.feature for s in predicted.segments} >= {"contract", "region"}
+        assert predicted.data_shift and all(s.psi == 0.0 for s in predicted.data_shift)
 
         actual = gate(candidate_build["execution-arn"])
         assert actual.outputs["decision"] == expected, actual.log
