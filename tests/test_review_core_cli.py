@@ -76,7 +76,11 @@ def test_compare_writes_the_comment_the_summary_review_json_and_the_report(
     assert comment.startswith("<!-- smgha-review: churn -->\n")
     assert "Predicted gate verdict: ❌ **rejected**: 1 of 1 rules fail" in comment
     assert "| `auc >= champion - 0.01` | ❌ 0.8 &lt; 0.89" in comment
-    assert "```mermaid" in comment and "xychart-beta" in comment  # the ROC of both models
+    # ROC and precision-recall of both models, as charts and as tables.
+    assert comment.count("xychart-beta") == 2
+    assert "<details><summary>ROC as a table</summary>" in comment
+    assert "<details><summary>Precision-recall as a table</summary>" in comment
+    assert "\n| 1.0 | 1.000 | 1.000 |\n" in comment  # ROC ends at (1, 1) for both
     assert (folder / "summary.md").read_text() == comment.split("\n", 1)[1]
     review = json.loads((folder / "review.json").read_text())
     assert review["verdict"] == "rejected" and review["same_test_rows"] is True

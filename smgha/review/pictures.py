@@ -41,12 +41,36 @@ def _series(name: str, curve: curves.Curve) -> plots.Series:
 
 
 def charts(comparison: Comparison) -> list[str]:
-    """The comment's charts: ROC of both models (classification)."""
+    """The comment's charts (classification): ROC and precision-recall of both models, each a
+    Mermaid chart with the same numbers in a table beside it (folded), for a client that does
+    not draw Mermaid (docs/review.md, "Pictures")."""
     sides = _sides(comparison)
     if comparison.candidate.task != "binary_classification" or not sides:
         return []
     roc = [_series(n, curves.roc(_binary(p), p.values)) for n, p, _t in sides]
-    return [mermaid.xychart("ROC", "false positive rate", "true positive rate", roc)]
+    pr = [_series(n, curves.precision_recall(_binary(p), p.values)) for n, p, _t in sides]
+    return [
+        mermaid.xychart("ROC", "false positive rate", "true positive rate", roc)
+        + _table("ROC", "false positive rate", roc),
+        mermaid.xychart("Precision-recall", "recall", "precision", pr)
+        + _table("Precision-recall", "recall", pr),
+    ]
+
+
+TABLE_GRID = [i / 10 for i in range(11)]
+
+
+def _table(title: str, x_label: str, series: list[plots.Series]) -> str:
+    """The curves' values at x = 0, 0.1, ..., 1 (curves.resample: linear between points)."""
+    values = [curves.resample(one.x, one.y, TABLE_GRID) for one in series]
+    header = f"| {x_label} | " + " | ".join(one.name for one in series) + " |"
+    rule = "|---:|" + "---:|" * len(series)
+    rows = [
+        f"| {x:.1f} | " + " | ".join(f"{column[i]:.3f}" for column in values) + " |"
+        for i, x in enumerate(TABLE_GRID)
+    ]
+    body = "\n".join([header, rule, *rows])
+    return f"\n<details><summary>{title} as a table</summary>\n\n{body}\n\n</details>"
 
 
 def report_html(comparison: Comparison) -> str:
