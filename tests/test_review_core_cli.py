@@ -115,3 +115,44 @@ def test_compare_with_no_champion_still_writes_everything_and_says_why(
         "Champion not compared: there is none" in (tmp_path / "review" / "comment.md").read_text()
     )
     assert "<svg" in (tmp_path / "review" / "report.html").read_text()
+
+
+def test_a_regression_model_s_review_draws_residuals_and_predicted_against_actual(
+    local: LocalBackend, tmp_path: Path
+) -> None:
+    rng = random.Random(3)
+    actual = [round(rng.uniform(0, 100), 2) for _ in range(120)]
+    rows = "".join(f"{y},{y + rng.gauss(0, 5):.3f},{rng.choice(['a', 'b'])}\n" for y in actual)
+    folder = "s3://smgha-local/house/pr-1/evaluation"
+    evaluation = {"regression_metrics": {"rmse": {"value": 5.0}, "r2": {"value": 0.97}}}
+    details = {
+        "schema": 1,
+        "task": "regression",
+        "test_rows_sha256": "d" * 64,
+        "feature_importance": {},
+        "importance_type": "none",
+    }
+    local.objects.put_object(f"{folder}/evaluation.json", json.dumps(evaluation).encode())
+    local.objects.put_object(
+        f"{folder}/predictions.csv", f"label,prediction,segment:zone\n{rows}".encode()
+    )
+    local.objects.put_object(f"{folder}/model-details.json", json.dumps(details).encode())
+    arn = local.registry.create_model_package({
+        "ModelPackageGroupName": "house-models",
+        "InferenceSpecification": {"Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://smgha-local/m.tar.gz"}]},
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"{folder}/evaluation.json"}}},
+        "CustomerMetadataProperties": {"smgha:pipeline-execution-arn": EXECUTION.replace("churn", "house")},
+    })  # fmt: skip
+    out = io.StringIO()
+    code = cli.main(
+        ["review", "compare", "--backend", "local", "--candidate", arn, "--gate-rules", "rmse <= 6",
+         "--out", str(tmp_path / "review")],
+        stdout=out,
+    )  # fmt: skip
+    assert code == 0, out.getvalue()
+    comment = (tmp_path / "review" / "comment.md").read_text()
+    assert comment.startswith("<!-- smgha-review: house -->\n")
+    assert "Predicted gate verdict: ✅ **approved**" in comment and "xychart-beta" not in comment
+    report = (tmp_path / "review" / "report.html").read_text()
+    assert "Predicted vs actual: candidate" in report and "Residuals: candidate" in report
+    assert "ROC" not in report

@@ -103,7 +103,7 @@ def _paragraphs(comparison: Comparison) -> list[str]:
         else f"The gate would stop before judging: {comparison.verdict_error}"
     ]
     lines += [f"Look at: {item}" for item in comparison.look_at]
-    lines += [f"Not compared: {note}" for note in comparison.notes]
+    lines += comparison.notes  # each says what was not compared, and why
     return lines
 
 
