@@ -24,6 +24,7 @@ BENCHMARKS = (
     "runner_overhead",
     "local_build",
     "multi_instance",
+    "review_overhead",
     "endpoint_throughput",
     "peer_servers",
     "script_endpoint",
