@@ -1,0 +1,1 @@
+"""The model review: candidate versus champion (docs/review.md)."""
