@@ -175,11 +175,17 @@ def test_a_bad_review_artifact_posts_nothing(
     assert pull.comments_of(REPO, NUMBER) == []
 
 
-def test_an_expired_review_artifact_posts_nothing(pull: GitHubStandIn, tmp_path: Path) -> None:
+def test_a_run_without_a_review_artifact_posts_nothing_and_succeeds(
+    pull: GitHubStandIn, tmp_path: Path
+) -> None:
+    """A run that stopped before the review (its tests failed) is not a comment failure."""
     run = pull.add_run(REPO, "model-validate-pr.yml", "feature", SHA, event="pull_request")
+    code, out = post(pull, run)
+    assert code == 0 and out.startswith("::notice title=smgha review comment::run ")
     pull.add_artifact(run, "smgha-review", review_zip(tmp_path, f"{MARKER}\n"), expired=True)
     code, out = post(pull, run)
-    assert code == 1 and "no unexpired artifact 'smgha-review'" in out
+    assert code == 0 and "no unexpired artifact 'smgha-review'" in out
+    assert pull.comments_of(REPO, NUMBER) == []
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,11 @@ class UntrustedArtifactError(ValueError):
     """The review artifact is not what a review run uploads: nothing is posted."""
 
 
+class NoReviewArtifact(Exception):
+    """The run has no (unexpired) review artifact: it stopped before the review (e.g. the
+    repository's tests failed), or ran without review: true. Nothing to post."""
+
+
 @dataclass(frozen=True)
 class ReviewArtifact:
     number: int
@@ -158,7 +163,10 @@ def post_review_comment(
         raise UntrustedArtifactError(f"run {run_id} did not build commit {head_sha[:12]}")
     found = client.run_artifact(repository, run_id, artifact)
     if found is None or found.get("expired"):
-        raise UntrustedArtifactError(f"run {run_id} has no unexpired artifact '{artifact}'")
+        raise NoReviewArtifact(
+            f"run {run_id} has no unexpired artifact '{artifact}' (it stopped before the "
+            "review, or ran without review: true): nothing to post"
+        )
     if int(found.get("size_in_bytes", 0)) > MAX_REVIEW_ZIP_BYTES:
         raise UntrustedArtifactError(f"artifact '{artifact}' is over {MAX_REVIEW_ZIP_BYTES} bytes")
     data = client.download_artifact(repository, int(found["id"]), MAX_REVIEW_ZIP_BYTES)

@@ -127,7 +127,7 @@ def _fetch_champion(arguments: argparse.Namespace, stdout: TextIO) -> int:
 
 def _post_comment(arguments: argparse.Namespace, stdout: TextIO) -> int:
     from smgha.github_api import GitHubError
-    from smgha.review.comment import UntrustedArtifactError, post_review_comment
+    from smgha.review.comment import NoReviewArtifact, UntrustedArtifactError, post_review_comment
 
     if not arguments.run_id.isdigit():
         raise InputError("run-id", f"'{arguments.run_id[:50]}' is not a run id (digits)")
@@ -143,6 +143,9 @@ def _post_comment(arguments: argparse.Namespace, stdout: TextIO) -> int:
             arguments.head_sha,
             arguments.artifact,
         )
+    except NoReviewArtifact as error:
+        stdout.write(f"::notice title=smgha review comment::{error}\n")
+        return 0
     except (UntrustedArtifactError, GitHubError) as error:
         stdout.write(f"::error title=smgha review comment::nothing posted: {error}\n")
         return 1
