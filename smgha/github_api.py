@@ -41,6 +41,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -93,7 +94,7 @@ def check_base_url(url: str, what: str) -> str:
 @dataclass(frozen=True)
 class Answer:
     status: int
-    headers: Mapping[str, str]
+    headers: Message  # case-insensitive: GitHub sends `Link`, a proxy may send `link`
     body: bytes
 
 

@@ -254,8 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
                     {"method": method, "path": split.path, "query": query,
                      "authorization": self.headers.get("Authorization") is not None}
                 )  # fmt: skip
-                for index, (pattern, status, headers) in enumerate(state.failures):
-                    if re.search(pattern, split.path):
+                for index, (failing, status, headers) in enumerate(state.failures):
+                    if re.search(failing, split.path):
                         del state.failures[index]
                         raise HttpAnswer(status, {"message": "injected failure"}, headers)
                 for route_method, pattern, name in ROUTES:
