@@ -890,19 +890,18 @@ def test_the_review_step_script(
         "RUNNER_TEMP": str(runner_temp), "GITHUB_STEP_SUMMARY": str(summary),
         "BACKEND": "local", "CANDIDATE": candidate,
         "EXECUTION_ARN": "arn:aws:sagemaker:us-east-1:111111111111:pipeline/churn/execution/abc",
-        "GATE_RULES": "accuracy >= 0.8\nauc >= champion - 0.01",
+        "GATE_RULES": "accuracy >= 0.8\nauc >= champion - 0.01", "APPROVAL_MODE": "manual",
         "PR_NUMBER": pr_number, "PR_HEAD_SHA": "a" * 40 if pr_number else "",
     })  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     review = str(runner_temp / "smgha-review")
     text = (tmp_path / "args").read_text()
+    execution = "arn:aws:sagemaker:us-east-1:111111111111:pipeline/churn/execution/abc"
     assert text.startswith(
-        "review\ncompare\n--backend\nlocal\n--gate-rules\naccuracy >= 0.8\nauc >= champion - 0.01\n--out\n"
-        + review
-        + "\n"
-    )
+        f"review\ncompare\n--backend\nlocal\n--execution-arn\n{execution}\n--gate-rules\n"
+        f"accuracy >= 0.8\nauc >= champion - 0.01\n--approval\nmanual\n--out\n{review}\n"
+    ), text
     assert ("--candidate\n" + candidate + "\n" in text) is bool(candidate)
-    assert ("--execution-arn\n" in text) is not bool(candidate)
     assert ("--champion\n" + str(runner_temp / "smgha-champion") + "\n" in text) is champion
     assert summary.read_text() == "## review\n"
     pull_request = runner_temp / "smgha-review" / "pull-request.json"
