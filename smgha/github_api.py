@@ -157,8 +157,10 @@ class GitHubClient:
         except (urllib.error.URLError, OSError) as error:
             raise GitHubError(what, 0, f"could not connect ({error})") from None
 
-    def _wait_before_retry(self, answer: Answer, attempt: int) -> float | None:
-        """Seconds to wait before retrying `answer`, or None when it must not be retried."""
+    def _wait_before_retry(self, method: str, answer: Answer, attempt: int) -> float | None:
+        """Seconds to wait before retrying `answer`, or None when it must not be retried.
+        A rate limit refused the request, so any method is retried; a 5xx may come after
+        the work was done, so a POST (creating a comment) is not: a retry could post twice."""
         retry_after = answer.headers.get("retry-after", "")
         remaining = answer.headers.get("x-ratelimit-remaining", "")
         if answer.status in (403, 429) and retry_after.strip().isdigit():
@@ -166,18 +168,19 @@ class GitHubClient:
         if answer.status in (403, 429) and remaining == "0":
             reset = answer.headers.get("x-ratelimit-reset", "")
             return max(1.0, float(reset) - self._clock()) if reset.isdigit() else 60.0
-        if answer.status == 429 or answer.status >= 500:
+        if answer.status == 429 or (answer.status >= 500 and method != "POST"):
             return float(2**attempt)  # 1, 2, 4, 8 s
         return None
 
     def send(
         self, method: str, url: str, body: bytes | None = None, limit: int = MAX_JSON_BYTES
     ) -> Answer:
-        """One call, retried on 5xx and rate limits; any other answer is returned as is."""
+        """One call, retried on rate limits and (but a POST) on 5xx; any other answer is
+        returned as is."""
         what = f"{method} {urllib.parse.urlsplit(url).path}"
         for attempt in range(MAX_ATTEMPTS):
             answer = self._exchange(method, url, body, limit)
-            wait = self._wait_before_retry(answer, attempt)
+            wait = self._wait_before_retry(method, answer, attempt)
             if wait is None or attempt == MAX_ATTEMPTS - 1:
                 return answer
             if wait > MAX_WAIT_SECONDS:
@@ -235,7 +238,8 @@ class GitHubClient:
                 )
             yield from (item for item in items if isinstance(item, dict))
             url = self._next_page(answer.headers.get("link", ""), what)
-        raise GitHubError(path, 0, f"more than {MAX_PAGES} pages: refused")
+        if url is not None:
+            raise GitHubError(path, 0, f"more than {MAX_PAGES} pages: refused")
 
     def _next_page(self, link: str, what: str) -> str | None:
         found = NEXT_LINK_RE.search(link)

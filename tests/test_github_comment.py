@@ -204,3 +204,15 @@ def test_post_comment_bad_input_exits_2(
     code, out = cli("post-comment", *[x for pair in argv.items() for x in pair])
     assert code == 2 and out.startswith(f"error: input '{name}'"), out
     assert pull.state.requests == []
+
+
+def test_a_failed_create_is_not_retried_so_it_never_posts_twice(
+    pull: GitHubStandIn, tmp_path: Path
+) -> None:
+    """A 502 may come after GitHub created the comment: a retry could duplicate it. The
+    next push's run finds the comment (if it was made) and updates it."""
+    pull.fail_next(f"/issues/{NUMBER}/comments$", 502, method="POST")
+    code, out = post(pull, pr_run(pull, review_zip(tmp_path, f"{MARKER}\nreview\n")))
+    assert code == 1 and "502" in out
+    posts = [r for r in pull.state.requests if r["method"] == "POST"]
+    assert len(posts) == 1

@@ -113,6 +113,21 @@ def test_pages_follow_the_link_header_100_at_a_time(github: GitHubStandIn) -> No
     assert {r["query"]["per_page"] for r in listed} == {"100"}
 
 
+def test_exactly_the_last_allowed_page_is_read_and_one_more_is_refused(
+    github: GitHubStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smgha.github_api
+
+    github.add_pull(REPO, 7, SHA)
+    for index in range(200):
+        github.add_comment(REPO, 7, f"comment {index}", "someone")
+    monkeypatch.setattr(smgha.github_api, "MAX_PAGES", 2)
+    assert len(list(client(github).pages(f"/repos/{REPO}/issues/7/comments", {}))) == 200
+    github.add_comment(REPO, 7, "one more", "someone")
+    with pytest.raises(GitHubError, match="more than 2 pages"):
+        list(client(github).pages(f"/repos/{REPO}/issues/7/comments", {}))
+
+
 def test_a_next_page_on_another_host_is_refused(github: GitHubStandIn) -> None:
     with pytest.raises(GitHubError, match="another host"):
         client(github)._next_page('<https://evil.example/x?page=2>; rel="next"', "GET x")

@@ -106,7 +106,7 @@ class State:
     pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> comment
     blobs: dict[str, bytes] = field(default_factory=dict)
-    failures: list[tuple[str, int, dict[str, str]]] = field(default_factory=list)
+    failures: list[tuple[str, str, int, dict[str, str]]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     next_id: int = 1000
 
@@ -195,10 +195,17 @@ class GitHubStandIn:
         ]
 
     def fail_next(
-        self, path_pattern: str, status: int, headers: dict[str, str] | None = None, times: int = 1
+        self,
+        path_pattern: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        method: str = "",
     ) -> None:
+        """The next `times` requests (of `method`, any when empty) whose path matches answer
+        `status` with `headers`."""
         for _ in range(times):
-            self.state.failures.append((path_pattern, status, headers or {}))
+            self.state.failures.append((method, path_pattern, status, headers or {}))
 
 
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -254,8 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
                     {"method": method, "path": split.path, "query": query,
                      "authorization": self.headers.get("Authorization") is not None}
                 )  # fmt: skip
-                for index, (failing, status, headers) in enumerate(state.failures):
-                    if re.search(failing, split.path):
+                for index, (verb, failing, status, headers) in enumerate(state.failures):
+                    if verb in ("", method) and re.search(failing, split.path):
                         del state.failures[index]
                         raise HttpAnswer(status, {"message": "injected failure"}, headers)
                 for route_method, pattern, name in ROUTES:
