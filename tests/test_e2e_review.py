@@ -151,6 +151,7 @@ def validate_and_comment(
     sha = push(e2e["repo"], branch, PUSHES[index])
     github.add_pull(REPOSITORY, number, sha, head_repository)
     writes_before = _writes(github)
+    downloads_before = _downloads(github)
     read_only = github.token(REPOSITORY, pull_requests_write=False)
     name = f"pr{number}-push{index + 1}"
     validate = act(
@@ -159,8 +160,11 @@ def validate_and_comment(
     )  # fmt: skip
     _assert(validate, validate.returncode == 0, "model-validate-pr failed")
     _assert(validate, _writes(github) == writes_before, "the pull request's run wrote to GitHub")
-    champion_blob = [r for r in github.state.requests if r["path"].startswith("/blob/")]
-    _assert(validate, len(champion_blob) >= 1, "the review did not download the champion")
+    _assert(
+        validate,
+        _downloads(github) == downloads_before + 1,
+        "the review did not fetch the champion",
+    )
     review = uploaded(validate, "smgha-review")
     assert json.loads((review / "pull-request.json").read_text()) == {
         "number": number,
@@ -195,6 +199,11 @@ def validate_and_comment(
 
 def _writes(github: GitHubStandIn) -> int:
     return sum(1 for r in github.state.requests if r["method"] in ("POST", "PATCH"))
+
+
+def _downloads(github: GitHubStandIn) -> int:
+    """Artifact zips fetched from the storage URL (the champion's, in a validate run)."""
+    return sum(1 for r in github.state.requests if r["path"].startswith("/blob/"))
 
 
 @pytest.mark.slow

@@ -302,3 +302,27 @@ def test_fetch_champion_refuses_an_existing_out_folder(
 ) -> None:
     code, out = fetch(github, tmp_path)
     assert code == 2 and "input 'out'" in out
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GITHUB_TOKEN": ""}, "error: input 'GITHUB_TOKEN': the environment variable is empty"),
+        (
+            {"GITHUB_TOKEN": "ghs_x", "GITHUB_API_URL": "http://api.github.com"},
+            "error: input 'GITHUB_API_URL': GITHUB_API_URL is 'http://api.github.com'",
+        ),
+    ],
+)
+def test_no_token_or_a_clear_text_api_url_exits_2(
+    github: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str], message: str,
+) -> None:  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, out = cli(
+        "fetch-champion", "--repository", REPO, "--workflow", "model-build.yml",
+        "--artifact", "smgha-review-bundle-churn", "--out", str(tmp_path / "c"),
+    )  # fmt: skip
+    assert code == 2 and out.startswith(message), out
+    assert github.state.requests == [] and not (tmp_path / "c").exists()

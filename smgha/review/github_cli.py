@@ -91,11 +91,17 @@ def _client(repository: str) -> GitHubClient:
             f"'{repository[:200]}' is not owner/name",
             "Fix: --repository ${{ github.repository }} (or set GITHUB_REPOSITORY).",
         )
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if not token:
+        raise InputError(
+            "GITHUB_TOKEN",
+            "the environment variable is empty",
+            "Fix: give the step env: GITHUB_TOKEN: ${{ github.token }}.",
+        )
     try:
-        return GitHubClient(os.environ.get("GITHUB_TOKEN", ""))
-    except ValueError as error:
-        name = "GITHUB_TOKEN" if "token" in str(error) else "GITHUB_API_URL"
-        raise InputError(name, str(error)) from None
+        return GitHubClient(token)
+    except ValueError as error:  # GITHUB_API_URL
+        raise InputError("GITHUB_API_URL", str(error)) from None
 
 
 def _fetch_champion(arguments: argparse.Namespace, stdout: TextIO) -> int:
