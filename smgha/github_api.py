@@ -79,15 +79,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect())
 
 
-def check_base_url(url: str, what: str) -> str:
+def check_base_url(
+    url: str, what: str, why: str = "so the token never travels in clear text"
+) -> str:
     """`url` if it is https, or http to a loopback host; else a ValueError naming `what`."""
     parsed = urllib.parse.urlsplit(url)
     loopback = parsed.hostname in LOOPBACK_HOSTS
     if parsed.scheme == "https" or (parsed.scheme == "http" and loopback):
         return url.rstrip("/")
     raise ValueError(
-        f"{what} is '{url[:200]}': it must be an https URL (http only to 127.0.0.1), so the "
-        "token never travels in clear text. Fix: unset it (default https://api.github.com)."
+        f"{what} is '{url[:200]}': it must be an https URL (http only to 127.0.0.1), {why}"
     )
 
 
@@ -122,7 +123,12 @@ class GitHubClient:
             )
         self._token = token
         chosen = api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
-        self.api_url = check_base_url(chosen, "GITHUB_API_URL")
+        self.api_url = check_base_url(
+            chosen,
+            "GITHUB_API_URL",
+            "so the token never travels in clear text. Fix: unset it (the runner sets it; "
+            "default https://api.github.com)",
+        )
         self._sleep = sleep
         self._clock = clock
 
@@ -223,7 +229,7 @@ class GitHubClient:
         self, path: str, params: Mapping[str, object], key: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every item of a paginated list, page by page (`key`: the list's field in an object
-        answer, e.g. workflow_runs). Stops after MAX_PAGES pages."""
+        answer, e.g. workflow_runs). More than MAX_PAGES pages is a GitHubError."""
         url: str | None = self._url(path, {**params, "per_page": 100})
         for _page in range(MAX_PAGES):
             if url is None:
@@ -267,12 +273,12 @@ class GitHubClient:
         path = f"/repos/{repository}/actions/artifacts/{artifact_id}/zip"
         what = f"GET {path}"
         answer = self.send("GET", self._url(path))
-        if answer.status == 200:  # an API that serves the zip itself
-            return read_capped(io.BytesIO(answer.body), limit, what)
         if answer.status != 302:
             self._json(answer, what)  # raises with GitHub's message (410: expired)
             raise GitHubError(what, answer.status, "expected a redirect to the zip")
-        location = check_base_url(answer.headers.get("location", ""), "the artifact's Location")
+        location = check_base_url(
+            answer.headers.get("location", ""), "the artifact's Location", "as GitHub gives it"
+        )
         request = urllib.request.Request(location, headers={"User-Agent": USER_AGENT})
         try:
             with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
