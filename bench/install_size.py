@@ -84,7 +84,10 @@ def one_install(installer: str, deps: list[str], uv: str | None, timeout: float)
         if installer == "uv":
             assert uv is not None
             create = [uv, "venv", "--quiet", "--python", c.PYTHON, str(venv)]
-            install = [uv, "pip", "install", "--python", python, "--no-cache", *deps]
+            # As make demo and install-toolkit.sh install with uv: without what the SDK declares
+            # but a definition build never imports (sdk-excludes.txt). pip has no such option.
+            excludes = ["--excludes", str(c.REPO_ROOT / "sdk-excludes.txt")]
+            install = [uv, "pip", "install", "--python", python, "--no-cache", *excludes, *deps]
         else:
             create = [c.PYTHON, "-m", "venv", str(venv)]
             install = [python, "-m", "pip", "install", "--quiet", "--no-cache-dir", *deps]

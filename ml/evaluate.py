@@ -11,18 +11,28 @@ It writes `evaluation.json` in the layout of SageMaker Model Monitor's model-qua
 (`binary_classification_metrics.<metric>.value`), which is what the pipeline's condition
 step reads with `JsonGet` and what the model registry shows as model metrics.
 
+Beside it, for the model review (smgha review; docs/review.md, "What your model code
+writes"), it writes `predictions.csv` (each test row's label, score and categorical values)
+and `model-details.json` (the task, the threshold, a hash of the test rows, the feature
+importance). They name features and segments from ml/preprocess.py's `features.txt` and
+`segments.csv` in the test folder; without those (older preprocessing code) the features
+are f0..fN and there are no segment columns. evaluation.json does not depend on them.
+
     python3 evaluate.py --model-dir model/ --test-dir test/ --output-dir evaluation/
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
 import io
 import json
 import pickle
 import sys
 import tarfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,6 +54,14 @@ MODEL_MEMBER = "xgboost-model"
 JOBLIB_MEMBER = "model.joblib"
 TEST_FILE = "test.csv"
 REPORT_FILE = "evaluation.json"
+# What ml/preprocess.py writes beside test.csv (each optional here), and what this writes
+# beside evaluation.json for the review (the formats: docs/review.md).
+SEGMENTS_FILE = "segments.csv"
+FEATURES_FILE = "features.txt"
+PREDICTIONS_FILE = "predictions.csv"
+DETAILS_FILE = "model-details.json"
+SEGMENT_PREFIX = "segment:"
+DETAILS_SCHEMA = 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,8 +121,17 @@ def read_model(archive: Path) -> tuple[str, bytes]:
     fail(f"{archive} has no member {MODEL_MEMBER} or {JOBLIB_MEMBER} (it holds {names})")
 
 
-def load_predictor(name: str, raw: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from feature rows to churn probabilities, for the model member `name`.
+@dataclass
+class Predictor:
+    """A loaded model: churn probabilities of feature rows, and its feature importance."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    # (feature names, in column order) -> ({name: importance}, importance type)
+    importance: Callable[[list[str]], tuple[dict[str, float], str]]
+
+
+def load_predictor(name: str, raw: bytes) -> Predictor:
+    """The model member `name` as a Predictor.
 
     The archive is the output of this pipeline's own training step, so unpickling it trusts
     nothing new.
@@ -116,11 +143,43 @@ def load_predictor(name: str, raw: bytes) -> Callable[[np.ndarray], np.ndarray]:
         if not hasattr(estimator, "predict_proba"):
             fail(f"{JOBLIB_MEMBER} holds a {type(estimator).__name__}, which has no predict_proba")
         print(f"model: scikit-learn {type(estimator).__name__}")
-        return lambda features: estimator.predict_proba(features)[:, 1]
+        return Predictor(
+            lambda features: estimator.predict_proba(features)[:, 1],
+            lambda names: sklearn_importance(estimator, names),
+        )
     import xgboost
 
     booster = load_booster(raw)
-    return lambda features: booster.predict(xgboost.DMatrix(features))
+    return Predictor(
+        lambda features: booster.predict(xgboost.DMatrix(features)),
+        lambda names: xgboost_importance(booster, names),
+    )
+
+
+def xgboost_importance(booster: Any, names: list[str]) -> tuple[dict[str, float], str]:
+    """The booster's gain per feature: the average loss reduction of the splits on it
+    (`Booster.get_score(importance_type="gain")`), 0 for a feature no split uses.
+
+    get_score names a feature by the booster's own feature names when it has them, else
+    by its column, `f<i>`: the built-in algorithm trains on headerless CSV, so `f<i>`.
+    """
+    score = booster.get_score(importance_type="gain")
+    own = list(booster.feature_names or [])
+    keys = own if len(own) == len(names) else [f"f{i}" for i in range(len(names))]
+    return {names[i]: float(score.get(keys[i], 0.0)) for i in range(len(names))}, "gain"
+
+
+def sklearn_importance(estimator: Any, names: list[str]) -> tuple[dict[str, float], str]:
+    """A scikit-learn model's own importance: `feature_importances_` (trees: the impurity
+    decrease), else the absolute coefficients of a linear model, else none ({}): a
+    HistGradientBoostingClassifier, like ml/sklearn_model/train.py's, has neither."""
+    values = getattr(estimator, "feature_importances_", None)
+    kind = "impurity"
+    if values is None and getattr(estimator, "coef_", None) is not None:
+        values, kind = np.abs(np.asarray(estimator.coef_)).ravel(), "coefficient"
+    if values is None or len(values) != len(names):
+        return {}, "none"
+    return {names[i]: float(values[i]) for i in range(len(names))}, kind
 
 
 def load_booster(raw: bytes) -> Any:
@@ -199,12 +258,86 @@ def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float) ->
     }
 
 
+def read_features(test_dir: Path, count: int) -> list[str]:
+    """The names of the `count` feature columns: features.txt, one per line, else f0..fN."""
+    path = test_dir / FEATURES_FILE
+    if not path.is_file():
+        print(f"no {FEATURES_FILE} in {test_dir}: the features are named f0..f{count - 1}")
+        return [f"f{i}" for i in range(count)]
+    with open(path, encoding="utf-8") as handle:
+        names = handle.read().splitlines()
+    if len(names) != count:
+        fail(
+            f"{path} names {len(names)} features and {TEST_FILE} has {count}: both must come "
+            "from the same preprocessing run (rerun it, or remove the stale file)"
+        )
+    return names
+
+
+def read_segments(test_dir: Path, rows: int) -> pd.DataFrame:
+    """segments.csv as strings, one row per test row; no columns when there is none."""
+    path = test_dir / SEGMENTS_FILE
+    if not path.is_file():
+        print(f"no {SEGMENTS_FILE} in {test_dir}: predictions without segments")
+        return pd.DataFrame(index=range(rows))
+    # Every value is a category's text: no value is parsed as a number or as missing.
+    with open(path, encoding="utf-8", newline="") as handle:
+        frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    if len(frame) != rows:
+        fail(
+            f"{path} has {len(frame)} rows and {TEST_FILE} has {rows}: both must come from "
+            "the same preprocessing run (rerun it, or remove the stale file)"
+        )
+    return frame
+
+
+def write_predictions(
+    path: Path, labels: np.ndarray, probabilities: np.ndarray, segments: pd.DataFrame
+) -> None:
+    """predictions.csv: label, score, then one `segment:<feature>` column per segment.
+
+    A score is written as the shortest text that reads back as the same number in the
+    model's own precision, so metrics recomputed from the file equal this script's.
+    """
+    columns = list(segments.columns)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["label", "score", *(SEGMENT_PREFIX + column for column in columns)])
+        values = segments.to_numpy(dtype=object)
+        for row in range(len(labels)):
+            score = np.format_float_positional(probabilities[row], unique=True, trim="-")
+            writer.writerow([int(labels[row]), score, *values[row]])
+
+
+def write_details(
+    path: Path, test_dir: Path, threshold: float, importance: tuple[dict[str, float], str]
+) -> None:
+    """model-details.json: what the review needs to know about the model beyond its metrics."""
+    with open(test_dir / TEST_FILE, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    values, kind = importance
+    details = {
+        "schema": DETAILS_SCHEMA,
+        "task": "binary_classification",
+        "threshold": threshold,
+        "test_rows_sha256": digest,
+        "feature_importance": values,
+        "importance_type": kind,
+    }
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(details, handle, indent=2, allow_nan=False)
+        handle.write("\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    predict = load_predictor(*read_model(Path(args.model_dir) / MODEL_ARCHIVE))
-    labels, features = read_test(Path(args.test_dir))
+    predictor = load_predictor(*read_model(Path(args.model_dir) / MODEL_ARCHIVE))
+    test_dir = Path(args.test_dir)
+    labels, features = read_test(test_dir)
+    names = read_features(test_dir, features.shape[1])
+    segments = read_segments(test_dir, len(labels))
 
-    probabilities = np.asarray(predict(features))
+    probabilities = np.asarray(predictor.predict(features))
     if probabilities.ndim != 1 or probabilities.min() < 0.0 or probabilities.max() > 1.0:
         fail("the model does not predict probabilities (XGBoost: train it with binary:logistic)")
 
@@ -226,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(report, handle, indent=2, allow_nan=False)
         handle.write("\n")
     print(f"wrote {path}")
+
+    write_predictions(output_dir / PREDICTIONS_FILE, labels, probabilities, segments)
+    write_details(output_dir / DETAILS_FILE, test_dir, args.threshold, predictor.importance(names))
+    print(f"wrote {PREDICTIONS_FILE} and {DETAILS_FILE} beside it")
     return 0
 
 

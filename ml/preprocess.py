@@ -9,6 +9,9 @@ The rows are split (stratified on the label) *before* anything is learned from t
 cleaning statistics (medians, categories) come from the train split alone, so validation and
 test measure the model on data it has truly never seen. Outputs are what the built-in
 SageMaker XGBoost algorithm reads: headerless CSVs with the label in the first column.
+Beside test.csv it writes what the model review (smgha review, docs/review.md) reads through
+ml/evaluate.py: `segments.csv` (each test row's categorical values, to compare models per
+segment) and `features.txt` (the feature names, to name the model's feature importance).
 
     python3 preprocess.py --input-dir data/ --output-dir out/
 """
@@ -30,6 +33,15 @@ ID_COLUMNS = ("customer_id",)
 # The category that stands for a missing (or empty) categorical value.
 MISSING = "missing"
 SPLITS = ("train", "validation", "test")
+# Written into the test split's folder only, beside test.csv, for ml/evaluate.py. Nothing
+# else reads that folder as a whole: the evaluation step is the test prefix's one reader
+# (its S3Prefix input takes every object under the prefix: "Amazon SageMaker uses all
+# objects with the specified key name prefix", docs.aws.amazon.com/sagemaker/latest/
+# APIReference/API_ProcessingS3Input.html; evaluate.py opens test.csv by name); the
+# training channels (train/, validation/), whose containers read every file of a channel,
+# never see these files. docs/review.md lists every reader checked.
+SEGMENTS_FILE = "segments.csv"
+FEATURES_FILE = "features.txt"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -210,6 +222,31 @@ def write_split(frame: pd.DataFrame, output_dir: Path, name: str) -> Path:
     return path
 
 
+def segments(frame: pd.DataFrame, cleaning: Cleaning) -> pd.DataFrame:
+    """Each row's categorical values, as the cleaning reads them (stripped strings, a gap as
+    MISSING), one column per categorical feature, in the rows' order."""
+    return pd.DataFrame(
+        {column: categorical_values(frame[column]) for column in cleaning.categorical},
+        index=frame.index,
+    )
+
+
+def write_review_files(test: pd.DataFrame, cleaning: Cleaning, output_dir: Path) -> None:
+    """`test/segments.csv` (with a header, same rows as test.csv) and `test/features.txt` (one
+    feature name per line, in test.csv's column order after the label)."""
+    folder = output_dir / "test"
+    if cleaning.categorical:
+        with open(folder / SEGMENTS_FILE, "w", encoding="utf-8", newline="") as handle:
+            segments(test, cleaning).to_csv(handle, index=False)
+    else:
+        print(f"no categorical column: no {SEGMENTS_FILE}")
+    # A line break inside a category would split one name over two lines: a space instead.
+    names = [" ".join(name.splitlines()) for name in cleaning.feature_names()]
+    with open(folder / FEATURES_FILE, "w", encoding="utf-8", newline="") as handle:
+        handle.write("".join(f"{name}\n" for name in names))
+    print(f"wrote {folder / FEATURES_FILE} and the segments of {len(cleaning.categorical)} columns")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = read_input(Path(args.input_dir))
@@ -225,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_split(frame, output_dir, name)
         rate = frame[LABEL].mean() if len(frame) else float("nan")
         print(f"{name}: {len(frame)} rows, churn rate {rate:.3f} -> {path}")
+    write_review_files(splits["test"], cleaning, output_dir)
     return 0
 
 

@@ -127,7 +127,7 @@ wanted="$(normalize_extras "${2:-}")"
 # fixed SMGHA_VENV) must not keep running older code from the same path.
 source_sum="$(
   cd -- "$root"
-  { find pyproject.toml smgha -type f ! -name '*.pyc' 2>/dev/null || true; } | LC_ALL=C sort | while IFS= read -r file; do
+  { find pyproject.toml sdk-excludes.txt smgha -type f ! -name '*.pyc' 2>/dev/null || true; } | LC_ALL=C sort | while IFS= read -r file; do
     cksum <"$file"
   done | cksum | cut -d' ' -f1
 )"
@@ -191,11 +191,15 @@ else
     bootstrapped=1
   fi
   if [[ -n "$uv" ]]; then
+    # What the SageMaker SDK declares but a definition build never imports (the file says
+    # why); pip has no such option, so its fallback installs everything (a superset).
+    excludes=""
+    [[ ! -f "$root/sdk-excludes.txt" ]] || excludes="$root/sdk-excludes.txt"
     # The venv is python3's, as the cache key says (uv alone may pick another python, e.g.
     # the one a .python-version file in the workspace names).
     base_python="$(command -v python3 || true)"
     if { [[ -z "$fresh" ]] || "$uv" venv --quiet ${base_python:+--python "$base_python"} "$venv" >&2; } &&
-      "$uv" pip install --python "$python" "$spec" >&2; then
+      "$uv" pip install --python "$python" ${excludes:+--excludes "$excludes"} "$spec" >&2; then
       installer=uv
     elif [[ -n "$bootstrapped" ]]; then
       log "uv could not install $spec (its error is above); installing with pip"

@@ -4,6 +4,7 @@
     smgha build-pipeline --backend local --definition ml.pipeline:get_pipeline --pipeline-name churn
     smgha definition write ... --output pipeline.json                   (definition_cli.py)
     smgha registry list --backend local --group churn-models --json     (registry_cli.py)
+    smgha review compare --backend local --execution-arn ARN --out review  (review_cli.py)
     smgha demo
 
 A subcommand sets INPUT_* variables from its flags and runs the stage's own main(), so the
@@ -68,6 +69,9 @@ def build_parser(stage_only: str | None = None) -> argparse.ArgumentParser:
     from smgha import definition_cli
 
     definition_cli.add_parsers(subparsers)
+    from smgha import review_cli
+
+    review_cli.add_parsers(subparsers)
     demo = subparsers.add_parser(
         "demo",
         help="Run every implemented stage on the local backend with the reference model.",
@@ -143,6 +147,10 @@ def _run_command(arguments: argparse.Namespace, stdout: TextIO) -> int:
         from smgha import definition_cli
 
         return definition_cli.run(arguments, stdout)
+    if arguments.command == "review":
+        from smgha import review_cli
+
+        return review_cli.run(arguments, stdout)
     if arguments.command == "demo":
         from smgha.demo import run_demo
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import gc
 import importlib
 import inspect
 import json
@@ -128,13 +127,14 @@ def _prepare_build(workspace: Path, arguments: Mapping[str, Any]) -> None:
 def _built_by_function(
     source: str, workspace: Path, arguments: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
+    from smgha.import_pause import collector_paused
     from smgha.uploads import captured_s3_uploads
 
-    with captured_s3_uploads() as uploads, _quiet_sdk():
+    # The SDK leaves ~450k objects behind that live until exit: built with the collector
+    # paused, then frozen, so neither the import nor the final collection at exit walks them
+    # (the exit alone: ~0.7 s -> 0.03 s).
+    with collector_paused(), captured_s3_uploads() as uploads, _quiet_sdk():
         definition = _from_function(source, workspace, arguments)
-    # The SDK leaves ~450k objects behind that live until exit, where the final garbage
-    # collection walks them all (~0.7 s). Frozen, they are skipped (measured: 0.03 s).
-    gc.freeze()
     return definition, uploads
 
 

@@ -229,6 +229,31 @@ def evaluate(
     return results
 
 
+def verdict(
+    rules: list[Rule],
+    candidate: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    *,
+    manual_approval: bool,
+    force: bool = False,
+    forced_by: str = "",
+    reason: str = "",
+) -> GateDecision:
+    """The gate's decision on `candidate` against `champion` (None: there is none).
+
+    register-and-gate's plan() and the review's predicted verdict (smgha.review.compare)
+    both call this one function, so the prediction is the gate's own answer, not a copy of it.
+    InputError('rules') when a rule names a metric the candidate lacks."""
+    check_metrics_exist(rules, candidate)
+    return decide(
+        evaluate(rules, candidate, champion),
+        manual_approval=manual_approval,
+        force=force,
+        forced_by=forced_by,
+        reason=reason,
+    )
+
+
 def decide(
     results: list[RuleResult],
     manual_approval: bool,

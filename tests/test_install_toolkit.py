@@ -453,3 +453,26 @@ def test_build_pipeline_action_still_imports_the_pipeline_module_from_the_worksp
     assert result.returncode == 0, output
     assert "CONSUMER PIPELINE BUILT" in result.stdout
     assert WORKSPACE_MARKER not in output
+
+
+def test_uv_leaves_out_what_the_toolkits_sdk_excludes_file_names(tmp_path: Path) -> None:
+    """The toolkit's sdk-excludes.txt (the SDK's mlflow, pyarrow, ...) reaches uv as
+    --excludes; pip, which has no such option, installs everything. The file is part of the
+    toolkit's checksum: another list is another toolkit, so a kept venv is not reused."""
+    job = Job(tmp_path, uv_on_path=True)
+    excludes = job.kit / "sdk-excludes.txt"
+    excludes.write_text("mlflow\n")
+    key_before = job.run("--cache-key", str(job.kit)).stdout
+    assert job.run().returncode == 0
+    python = job.venv / "bin" / "python"
+    assert job.take_calls()[-1] == f"uv pip install --python {python} --excludes {excludes} {job.kit}"
+
+    excludes.write_text("mlflow\npyarrow\n")
+    assert job.run("--cache-key", str(job.kit)).stdout != key_before
+    job.take_calls()
+
+    (tmp_path / "pip").mkdir()
+    fallback = Job(tmp_path / "pip", bootstrap="fail")
+    (fallback.kit / "sdk-excludes.txt").write_text("mlflow\n")
+    assert fallback.run().returncode == 0
+    assert fallback.take_calls()[-1] == f"pip install -q --disable-pip-version-check {fallback.kit}"

@@ -454,6 +454,18 @@ def test_the_same_token_returns_the_same_execution(backend: LocalBackend) -> Non
     assert wait_for(backend, first) == wait_for(backend, second) == "Succeeded"
 
 
+def test_an_execution_is_found_by_its_whole_arn(backend: LocalBackend) -> None:
+    """SageMaker's DescribePipelineExecution: the same id under another pipeline's name is
+    ResourceNotFound, not that execution."""
+    put_script(backend, "noop.py", "pass")
+    arn = start(backend, [processing_step("A", "noop.py")])
+    assert wait_for(backend, arn) == "Succeeded"
+    elsewhere = arn.replace("/p/execution/", "/other/execution/")
+    assert elsewhere != arn
+    with pytest.raises(StageError, match="ResourceNotFound"):
+        backend.pipelines.describe_execution(elsewhere)
+
+
 def test_stop_ends_the_executor_and_marks_the_execution_stopped(backend: LocalBackend) -> None:
     put_script(backend, "slow.py", "import time; time.sleep(60)")
     arn = start(backend, [processing_step("Slow", "slow.py")])

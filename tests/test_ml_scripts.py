@@ -231,7 +231,12 @@ def test_preprocess_writes_three_headerless_label_first_csvs(processed: tuple[Pa
     files = sorted(
         p.relative_to(output_dir).as_posix() for p in output_dir.rglob("*") if p.is_file()
     )
-    assert files == ["test/test.csv", "train/train.csv", "validation/validation.csv"]
+    # Beside test.csv, what the model review reads (tests/test_ml_review_files.py); the
+    # training channels' folders hold their CSV alone.
+    assert files == [
+        "test/features.txt", "test/segments.csv", "test/test.csv",
+        "train/train.csv", "validation/validation.csv",
+    ]  # fmt: skip
     for name in ("train", "validation", "test"):
         frame = read_split(output_dir, name)
         # Read without a header, every column parses as a number: there is no header row.

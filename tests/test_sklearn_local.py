@@ -5,6 +5,7 @@ every socket, loopback included, for the rest of its module.)"""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -16,6 +17,7 @@ import pytest
 
 from smgha.backends.local import LocalBackend
 from smgha.resources.monitoring import DataQuality
+from smgha.resources.registry import statistics_uri
 from smgha.stages import build_pipeline, register_and_gate
 from tests.stage_helpers import run_main
 from tests.test_local_faults import local  # noqa: F401 (a fixture)
@@ -138,6 +140,19 @@ def test_the_sklearn_demo_trains_gates_registers_deploys_smoke_tests_and_monitor
     assert container["Environment"] == SCRIPT_ENVIRONMENT
     assert "sagemaker-scikit-learn" in container["Image"]
     estimator = model_in(local, container["ModelDataUrl"])
+    # What the model review reads lands beside the package's statistics (evaluation.json):
+    # the test rows' predictions and the model's details (docs/review.md).
+    statistics = statistics_uri(described)
+    assert statistics.endswith("/EvaluateModel/output/evaluation/evaluation.json"), statistics
+    folder = statistics.rsplit("/", 1)[0]
+    predictions = local.objects.read_object(f"{folder}/predictions.csv").decode().splitlines()
+    assert predictions[0].startswith("label,score,segment:contract,segment:payment_method")
+    details = local.objects.read_json(f"{folder}/model-details.json")
+    assert details["task"] == "binary_classification" and details["feature_importance"] == {}
+    test_split = statistics.split("/EvaluateModel/")[0] + "/PreprocessData/output/test"
+    test_rows = local.objects.read_object(f"{test_split}/test.csv")
+    assert len(predictions) - 1 == len(test_rows.decode().splitlines())
+    assert details["test_rows_sha256"] == hashlib.sha256(test_rows).hexdigest()
     # Production answers with inference.py's predictions of the registered model.
     rows = (local.root / "demo" / "payloads.csv").read_text().splitlines()[:5]
     features = np.array([[float(v) for v in row.split(",")[1:]] for row in rows], np.float32)

@@ -20,6 +20,7 @@ import pytest
 import xgboost
 
 from smgha.backends import Invocation
+from smgha.backends.local import LocalBackend
 from smgha.errors import InputError
 from smgha.resources import rollout
 from smgha.runner import Runner
@@ -27,11 +28,13 @@ from smgha.smoke.functional import parse_predictions
 from smgha.smoke.load import load_test, percentile
 from smgha.smoke.payloads import Row, encode, parse_payloads
 from smgha.stages import smoke_test
-from tests.stage_helpers import StageRun, run_main
+from tests import test_deploy_endpoint as deployed
+from tests.stage_helpers import GITHUB_CONTEXT, StageRun, run_main
 
 ENDPOINT = "churn"
 ROWS = 10  # payload rows of the default files
 REQUESTS = 40  # load-test calls of a default run
+local = deployed.local  # the fixture (a local backend that stops its endpoints), by name
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +276,8 @@ def test_a_healthy_endpoint_passes_every_check(model: xgboost.Booster, tmp_path:
         "p99-ms": "4",
         "error-rate": "0",
         "accuracy": "1",
+        "rmse": "",
+        "mae": "",
         "rolled-back": "false",
     }
     # The label is not sent: the first call is the row's features as written.
@@ -314,7 +319,8 @@ def test_a_healthy_endpoint_passes_every_check(model: xgboost.Booster, tmp_path:
     assert load["p50_ms"] == load["p95_ms"] == load["p99_ms"] == load["max_ms"] == 4.0
     assert (load["errors"], load["error_rate"], load["timed_out"]) == (0, 0.0, False)
     assert load["by_variant"] == {"Blue": REQUESTS // 2, "Green": REQUESTS // 2}
-    assert document["accuracy"] == 1.0
+    assert document["task"] == "binary-classification"
+    assert (document["accuracy"], document["rmse"], document["mae"]) == (1.0, None, None)
     assert document["passed"] is True and document["rolled_back"] is False
 
     assert "### smoke-test: churn ✅ passed" in run.summary
@@ -488,6 +494,120 @@ def test_a_row_without_a_usable_prediction_counts_as_wrong(
         "accuracy: 0.9000 < 0.95 on 10 labelled rows, 1 without a usable prediction counted wrong"
         in run.errors[0]
     )
+
+
+@pytest.fixture(scope="module")
+def regressor() -> xgboost.Booster:
+    """A real reg:squarederror booster on four features: it predicts numbers around 5-40."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(300, 4))
+    y = 20 + 8 * x[:, 0] - 3 * x[:, 2]
+    params = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.5, "nthread": 1}
+    return xgboost.train(params, xgboost.DMatrix(x, label=y), num_boost_round=20)
+
+
+def test_a_regression_model_is_held_to_rmse_and_mae_bounds(
+    regressor: xgboost.Booster, tmp_path: Path
+) -> None:
+    rows = feature_rows()
+    truth = [round(20 + 8 * row[0] - 3 * row[2] + 0.5 * (-1) ** n, 3) for n, row in enumerate(rows)]
+    lines = [",".join([repr(t), *map(repr, row)]) for t, row in zip(truth, rows, strict=True)]
+    (tmp_path / "payloads.csv").write_text("\n".join(lines) + "\n")
+    errors = np.array([predict(regressor, row) for row in rows]) - np.array(truth)
+    rmse, mae = float(np.sqrt(np.mean(errors**2))), float(np.mean(np.abs(errors)))
+    assert max(predict(regressor, row) for row in rows) > 1  # outside a probability's range
+
+    run = smoke(
+        FakeEndpoints(regressor), tmp_path, task="regression", label_column="first",
+        max_rmse=f"{rmse * 1.01:.6g}", max_mae=f"{mae * 1.01:.6g}",
+    )  # fmt: skip
+
+    assert run.code == 0, run.log
+    assert float(run.outputs["rmse"]) == pytest.approx(rmse, abs=1e-6)
+    assert float(run.outputs["mae"]) == pytest.approx(mae, abs=1e-6)
+    assert run.outputs["accuracy"] == ""
+    document = report(tmp_path)
+    assert (document["task"], document["accuracy"]) == ("regression", None)
+    assert document["rmse"] == pytest.approx(rmse, abs=1e-6)
+    names = [c["name"] for c in document["checks"]]
+    assert names[4:6] == ["rmse", "mae"] and "accuracy" not in names
+    assert f"pass  rmse: {rmse:.6g} <= {rmse * 1.01:.6g} on 10 labelled rows" in run.log
+
+    # A bound the model misses fails its own check, and says by how much.
+    tight = smoke(
+        FakeEndpoints(regressor), tmp_path, task="regression", label_column="first",
+        max_mae=f"{mae * 0.9:.6g}",
+    )  # fmt: skip
+    assert tight.code == 1
+    assert failed_checks(tight, tmp_path) == ["mae"]
+    assert f"mae: {mae:.6g} > {mae * 0.9:.6g} on 10 labelled rows" in tight.errors[0]
+    # Without a bound the errors are reported, not checked.
+    reported = smoke(FakeEndpoints(regressor), tmp_path, task="regression", label_column="first")
+    assert reported.code == 0 and float(reported.outputs["mae"]) == pytest.approx(mae, abs=1e-6)
+    # As a binary classifier, the same file is refused: its labels are not classes.
+    refused = smoke(FakeEndpoints(regressor), tmp_path, label_column="first")
+    assert refused.code == 1 and "is not 0 or 1" in refused.errors[0]
+
+
+def test_a_labelled_row_without_a_usable_prediction_fails_the_rmse_check(
+    regressor: xgboost.Booster, tmp_path: Path
+) -> None:
+    rows = feature_rows()
+    truth = [predict(regressor, row) for row in rows]  # a perfect model: every error is 0
+    lines = [",".join([repr(t), *map(repr, row)]) for t, row in zip(truth, rows, strict=True)]
+    (tmp_path / "payloads.csv").write_text("\n".join(lines) + "\n")
+    fake = FakeEndpoints(regressor)
+    fake.fault = on_row(2, answering(status=500))
+
+    run = smoke(fake, tmp_path, task="regression", label_column="first", max_rmse="1")
+
+    assert failed_checks(run, tmp_path) == ["status", "rmse"]
+    assert (
+        "rmse: 0 <= 1 on 9 labelled rows, 1 more without a usable prediction fail it"
+        in run.errors[0]
+    )
+
+
+@pytest.mark.slow
+def test_a_real_regression_endpoint_on_the_local_backend_is_held_to_its_bounds(
+    local: LocalBackend, tmp_path: Path
+) -> None:
+    """A reg:squarederror model served by the local endpoint server (the built-in XGBoost
+    container's stand-in): RMSE and MAE are those of the booster's own predictions."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, deployed.FEATURES))
+    y = 50 + 10 * x[:, 0] - 4 * x[:, 1]
+    trained = xgboost.train(
+        {"objective": "reg:squarederror", "max_depth": 3, "nthread": 1},
+        xgboost.DMatrix(x, label=y),
+        30,
+    )
+    package = deployed.register(local, deployed.tarball(bytes(trained.save_raw("ubj"))))
+    assert deployed.deploy(package, strategy="all-at-once").code == 0
+    rows = deployed.ROWS[:20].round(4)
+    truth = (50 + 10 * rows[:, 0] - 4 * rows[:, 1]).round(3)
+    (tmp_path / "payloads.csv").write_text(
+        "".join(
+            f"{t!r}," + ",".join(map(repr, row)) + "\n"
+            for t, row in zip(truth.tolist(), rows.tolist(), strict=True)
+        )
+    )
+    errors = trained.inplace_predict(rows.astype(np.float32)).astype(float) - truth
+    rmse, mae = float(np.sqrt(np.mean(errors**2))), float(np.mean(np.abs(errors)))
+    inputs = {
+        "backend": "local", "endpoint-name": "churn-staging", "payloads": "payloads.csv",
+        "task": "regression", "label-column": "first", "requests": "20",
+        "max-rmse": f"{rmse * 1.01:.6g}", "max-mae": f"{mae * 1.01:.6g}",
+        "max-p99-ms": "60000",  # latency is bench/'s to measure, not a shared machine's test
+    }  # fmt: skip
+    workspace = {**GITHUB_CONTEXT, "GITHUB_WORKSPACE": str(tmp_path)}
+
+    passing = run_main(smoke_test.main, inputs, **workspace)
+    assert passing.code == 0, passing.log
+    assert float(passing.outputs["rmse"]) == pytest.approx(rmse, rel=1e-5)
+    assert float(passing.outputs["mae"]) == pytest.approx(mae, rel=1e-5)
+    failing = run_main(smoke_test.main, {**inputs, "max-rmse": f"{rmse * 0.5:.6g}"}, **workspace)
+    assert failing.code == 1 and failed_checks(failing, tmp_path) == ["rmse"]
 
 
 def test_slow_answers_fail_the_p99_check(model: xgboost.Booster, tmp_path: Path) -> None:
@@ -930,6 +1050,27 @@ GOOD_CSV = "0.1,0.2,0.3,0.4\n0.5,0.6,0.7,0.8\n"
         ),
         ("min-accuracy", {}, {"min-accuracy": "0.8"}, "needs labels"),
         ("min-accuracy", {}, {"min-accuracy": "80"}, "from 0 to 1"),
+        ("task", {}, {"task": "multiclass"}, "is not one of binary-classification, regression"),
+        ("max-rmse", {}, {"max-rmse": "1"}, "applies to task: regression, not binary-classif"),
+        (
+            "min-accuracy",
+            {"p.csv": "1.5,0.1\n2.5,0.2\n"},
+            {
+                "payloads": "p.csv",
+                "label-column": "first",
+                "task": "regression",
+                "min-accuracy": "0.8",
+            },
+            "applies to task: binary-classification, not regression",
+        ),
+        ("max-mae", {}, {"task": "regression", "max-mae": "-1"}, "must be a number >= 0"),
+        ("max-rmse", {}, {"task": "regression", "max-rmse": "1"}, "needs labels"),
+        (
+            "label-column",
+            {"p.csv": "1.5,0.1\nx,0.2\n"},
+            {"payloads": "p.csv", "label-column": "first", "task": "regression"},
+            "line 2: label 'x' is not a finite number",
+        ),
         ("expected", {"e.txt": "0.5\n"}, {"expected": "e.txt"}, "1 values for 2 payload rows"),
         ("expected", {"e.txt": "0.5\nhigh\n"}, {"expected": "e.txt"}, "line 2 of e.txt"),
         ("expected", {}, {"expected": "e.txt"}, "does not exist"),

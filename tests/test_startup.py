@@ -53,3 +53,24 @@ def test_the_command_line_imports_only_the_stage_it_runs() -> None:
 
     everything = loaded_after("from smgha import cli\ncli.build_parser()")  # --help lists all
     assert "smgha.stages.deploy_endpoint" in everything
+
+
+def test_collector_paused_freezes_what_was_built_and_restores_the_collector() -> None:
+    """What the warm worker's imports and the definition build run under."""
+    import gc
+
+    from smgha.import_pause import collector_paused
+
+    frozen_before = gc.get_freeze_count()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+            built = [[index] for index in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen_before + len(built)
+        gc.disable()  # a caller that had it off keeps it off
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -120,9 +120,12 @@ def fresh_and_warm(
 # ---- what the step sees --------------------------------------------------------------------
 
 REPORT_ITSELF = """
-    import json, os, sys
+    import gc, json, os, sys
     preloaded = "pandas" in sys.modules  # True only in a forked step: nothing imported it
     print(json.dumps({
+        # The worker imports with the collector paused (smgha/import_pause.py): a step gets
+        # it back on, with the same thresholds as a fresh interpreter.
+        "gc": [gc.isenabled(), gc.get_threshold()],
         "env": dict(os.environ), "cwd": os.getcwd(), "argv": sys.argv, "path": sys.path,
         "fds": sorted(os.listdir("/proc/self/fd")), "preloaded": preloaded,
         "remapped": open("/opt/ml/probe.txt").read(),
@@ -171,6 +174,7 @@ def test_a_forked_step_sees_what_a_fresh_one_sees(
     assert seen_warm["path"] == [p.replace("side-fresh", "side-warm") for p in seen_fresh["path"]]
     assert seen_warm["fds"] == seen_fresh["fds"] == ["0", "1", "2", "3"]  # 3: the listing
     assert seen_warm["remapped"] == "the warm container"
+    assert seen_warm["gc"] == seen_fresh["gc"] and seen_fresh["gc"][0] is True
 
 
 @pytest.mark.parametrize(

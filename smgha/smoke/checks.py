@@ -1,7 +1,8 @@
 """The checks of a smoke test, in the order they are shown: one per row check over every
-answer, then accuracy, p99 latency and error rate when they apply, then whether both passes
-finished in time. Pure: results in, checks out. And the readers of the inputs that set
-their thresholds (prediction-range, tolerance, min-accuracy, max-error-rate).
+answer, then accuracy (a binary classifier) or RMSE and MAE (a regression model), p99
+latency and error rate when they apply, then whether both passes finished in time. Pure:
+results in, checks out. And the readers of the inputs that set their thresholds
+(prediction-range, tolerance, min-accuracy, max-rmse, max-mae, max-error-rate).
 """
 
 from __future__ import annotations
@@ -13,10 +14,20 @@ from typing import Any
 
 from smgha.errors import InputError, shown
 from smgha.inputs import decimal_number
-from smgha.smoke.functional import ROW_CHECKS, RowResult, accuracy
+from smgha.smoke.functional import (
+    ROW_CHECKS,
+    RegressionErrors,
+    RowResult,
+    accuracy,
+    regression_errors,
+)
 from smgha.smoke.passes import Passes, SmokePlan
+from smgha.smoke.payloads import BINARY_CLASSIFICATION, REGRESSION, Payloads
 
 PREDICTION_RANGE_HINT = "E.g. prediction-range: 0,1 for probabilities."
+NO_LABELS_HINT = 'Add labels (label-column: first for CSV, "label" in JSON lines), or drop {name}.'
+# The bounds on the labelled rows that each task has a use for.
+LABEL_BOUNDS = {BINARY_CLASSIFICATION: ("min-accuracy",), REGRESSION: ("max-rmse", "max-mae")}
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,8 @@ def evaluate(plan: SmokePlan, passes: Passes) -> list[Check]:
                 f"{score:.4f} {relation} {plan.min_accuracy:g} on {labelled} labelled rows{unscored if scored < labelled else ''}",
             )
         )
+    if plan.task == REGRESSION:
+        checks += _regression_checks(plan, regression_errors(plan.payloads, functional))
     if load is not None:
         if load.p99_ms is None:
             checks.append(Check("p99-latency", False, "no load-test call completed"))
@@ -97,6 +110,25 @@ def evaluate(plan: SmokePlan, passes: Passes) -> list[Check]:
     return checks
 
 
+def _regression_checks(plan: SmokePlan, errors: RegressionErrors | None) -> list[Check]:
+    """The rmse and mae checks that have a bound. A labelled row without a usable prediction
+    has no error to average in: it fails the check rather than being left out unseen."""
+    checks = []
+    for name, bound in (("rmse", plan.max_rmse), ("mae", plan.max_mae)):
+        if bound is None:
+            continue
+        if errors is None:
+            checks.append(Check(name, False, "not computed: no labelled row got a prediction"))
+            continue
+        value = errors.rmse if name == "rmse" else errors.mae
+        relation = "<=" if value <= bound else ">"
+        detail = f"{value:.6g} {relation} {bound:g} on {errors.scored} labelled rows"
+        if errors.unscored:
+            detail += f", {errors.unscored} more without a usable prediction fail it"
+        checks.append(Check(name, value <= bound and not errors.unscored, detail))
+    return checks
+
+
 def _row_check(name: str, results: Sequence[RowResult]) -> Check:
     reached = [r for r in results if r.reached(name)]
     if name == "expected":
@@ -115,8 +147,12 @@ def _row_check(name: str, results: Sequence[RowResult]) -> Check:
 # ---- the inputs that set the checks' thresholds ----------------------------------------------
 
 
-def parse_prediction_range(text: str) -> tuple[float, float]:
-    """The prediction-range input, 'low,high': the closed range every prediction must be in."""
+def parse_prediction_range(text: str, task: str = BINARY_CLASSIFICATION) -> tuple[float, float]:
+    """The prediction-range input, 'low,high': the closed range every prediction must be in.
+    Empty: a probability's, 0 to 1, for a binary classifier; any finite number for
+    regression (the row check refuses a non-finite one whatever the range)."""
+    if not text.strip():
+        return (0.0, 1.0) if task == BINARY_CLASSIFICATION else (-math.inf, math.inf)
     numbers = [decimal_number(part) for part in text.split(",")]
     low, high = (
         (numbers[0], numbers[1])
@@ -132,6 +168,33 @@ def parse_prediction_range(text: str) -> tuple[float, float]:
     return low, high
 
 
+def label_bounds(task: str, texts: dict[str, str], payloads: Payloads) -> dict[str, float | None]:
+    """The bounds on the labelled rows, by input name (min-accuracy, max-rmse, max-mae; None
+    when not given). InputError for a bound the task has no use for, one that is not a
+    number, or one given for payloads without labels."""
+    bounds: dict[str, float | None] = {}
+    for name, text in texts.items():
+        if not text:
+            bounds[name] = None
+            continue
+        if name not in LABEL_BOUNDS[task]:
+            other = next(t for t, names in LABEL_BOUNDS.items() if name in names)
+            instead = " or ".join(LABEL_BOUNDS[task])
+            raise InputError(
+                name,
+                f"applies to task: {other}, not {task}",
+                f"Use {instead}, or set task: {other}.",
+            )
+        bounds[name] = fraction(name, text) if name == "min-accuracy" else non_negative(name, text)
+        if not payloads.has_labels:
+            raise InputError(
+                name,
+                f"needs labels and {payloads.path.name} has none",
+                NO_LABELS_HINT.format(name=name),
+            )
+    return bounds
+
+
 def fraction(name: str, text: str) -> float:
     """A share input (min-accuracy, max-error-rate): a number from 0 to 1."""
     value = decimal_number(text)
@@ -143,8 +206,11 @@ def fraction(name: str, text: str) -> float:
 
 
 def non_negative(name: str, text: str) -> float:
-    """A difference input (tolerance): a number from 0 up."""
+    """A difference input (tolerance, max-rmse, max-mae): a number from 0 up."""
     value = decimal_number(text)
     if value is None or value < 0:
-        raise InputError(name, f"must be a number >= 0, got {shown(text)}", f"E.g. {name}: 1e-4")
+        example = "1e-4" if name == "tolerance" else "2.5"
+        raise InputError(
+            name, f"must be a number >= 0, got {shown(text)}", f"E.g. {name}: {example}"
+        )
     return value

@@ -1,6 +1,7 @@
 """The functional pass: one request per payload row, in order, each answer put through the
 row checks (status, content type, shape, range, expected value) until the first it fails;
-and the accuracy of the answers on the labelled rows.
+and how the answers on the labelled rows score: a binary classifier's accuracy, a
+regression model's RMSE and MAE.
 """
 
 from __future__ import annotations
@@ -197,6 +198,32 @@ def accuracy(payloads: Payloads, functional: FunctionalResult) -> float | None:
         and (1 if result.prediction >= 0.5 else 0) == result.row.label
     )
     return correct / len(labelled)
+
+
+@dataclass(frozen=True)
+class RegressionErrors:
+    """How far a regression model's predictions are from the labelled rows' true values."""
+
+    rmse: float  # root mean squared error
+    mae: float  # mean absolute error
+    scored: int  # labelled rows with a usable prediction: the errors are over these
+    unscored: int  # labelled rows without one (an error, a timeout)
+
+
+def regression_errors(payloads: Payloads, functional: FunctionalResult) -> RegressionErrors | None:
+    """RMSE and MAE over the labelled rows with a usable prediction; None without labels,
+    or when no labelled row got one (there is then no error to compute)."""
+    labelled = sum(1 for row in payloads.rows if row.label is not None)
+    differences = [
+        result.prediction - result.row.label
+        for result in functional.results
+        if result.usable and result.prediction is not None and result.row.label is not None
+    ]
+    if not differences:
+        return None
+    rmse = math.sqrt(math.fsum(d * d for d in differences) / len(differences))
+    mae = math.fsum(abs(d) for d in differences) / len(differences)
+    return RegressionErrors(rmse, mae, len(differences), labelled - len(differences))
 
 
 def excerpt(data: bytes, limit: int = EXCERPT) -> str:

@@ -33,7 +33,10 @@ class SmokePlan:
     content_type: str  # sent, and asked for in the response
     prediction_range: tuple[float, float]
     tolerance: float
-    min_accuracy: float | None
+    task: str  # binary-classification or regression (payloads.TASKS): what a label is
+    min_accuracy: float | None  # binary-classification's bound on the labelled rows
+    max_rmse: float | None  # regression's bounds on the labelled rows
+    max_mae: float | None
     requests: int  # load-test calls; 0 skips the load test
     concurrency: int
     max_p99_ms: float

@@ -24,6 +24,11 @@ INFERRED_CONTENT_TYPES = {
     ".json": "application/json",
 }
 MAX_ROWS = 10_000
+# What the model predicts, which says what a label is: a binary classifier's label is its
+# class, 0 or 1; a regression model's is the true value, any finite number.
+BINARY_CLASSIFICATION = "binary-classification"
+REGRESSION = "regression"
+TASKS = (BINARY_CLASSIFICATION, REGRESSION)
 
 # What to do about a bad payload or expected file: the hints of the InputErrors below.
 SUFFIX_HINT = "Name the file .csv (one request row per line) or .jsonl (one JSON object per line)."
@@ -42,7 +47,10 @@ EXPECTED_TWICE_HINT = (
 )
 EXPECTED_NUMBER_HINT = "Write one expected prediction per line."
 EXPECTED_COUNT_HINT = "Give one expected prediction per payload row, in the same order."
-LABEL_HINT = "Labels of a binary classifier are 0 or 1"  # and how to leave labels out
+LABEL_HINT = (  # and how to leave labels out
+    "Labels of a binary classifier are 0 or 1 (a regression model's: set task: regression)"
+)
+REGRESSION_LABEL_HINT = "Write the true value as a number"  # and how to leave labels out
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class Row:
     line: int  # its line in the payload file
     cells: tuple[str, ...]  # the features as CSV text (as written, for a CSV file)
     features: tuple[float | None, ...]  # the features as numbers (None: a missing value)
-    label: int | None = None
+    label: float | None = None  # a class (0 or 1) or, for a regression model, the true value
     expected: float | None = None
 
 
@@ -82,8 +90,11 @@ def read_text(name: str, path: Path, what: str) -> str:
         raise InputError(name, f"cannot read {path}: {error}", f"Give a UTF-8 {what}.") from None
 
 
-def parse_payloads(path: Path, text: str, label_column: str = "none") -> Payloads:
-    """The rows of a payload file; InputError naming the line of the first bad one."""
+def parse_payloads(
+    path: Path, text: str, label_column: str = "none", task: str = BINARY_CLASSIFICATION
+) -> Payloads:
+    """The rows of a payload file; InputError naming the line of the first bad one. `task`
+    (one of TASKS) says what a label may be."""
     suffix = path.suffix.lower()
     if suffix not in INFERRED_CONTENT_TYPES:
         raise InputError(
@@ -108,7 +119,7 @@ def parse_payloads(path: Path, text: str, label_column: str = "none") -> Payload
                 f"has more than {MAX_ROWS} rows",
                 TOO_MANY_ROWS_HINT,
             )
-        rows.append(parse(len(rows) + 1, line_number, line, label_column))
+        rows.append(parse(len(rows) + 1, line_number, line, label_column, task))
     if not rows:
         raise InputError("payloads", f"{path} holds no request", NO_ROWS_HINT)
     first = rows[0]
@@ -128,7 +139,7 @@ def parse_payloads(path: Path, text: str, label_column: str = "none") -> Payload
     return Payloads(path, tuple(rows))
 
 
-def _csv_row(number: int, line_number: int, line: str, label_column: str) -> Row:
+def _csv_row(number: int, line_number: int, line: str, label_column: str, task: str) -> Row:
     try:
         cells = [cell.strip() for cell in next(csv.reader([line], strict=True))]
     except csv.Error as error:
@@ -137,7 +148,7 @@ def _csv_row(number: int, line_number: int, line: str, label_column: str) -> Row
         ) from None
     label = None
     if label_column == "first":
-        label = _label(cells[0], line_number, "label-column")
+        label = _label(cells[0], line_number, "label-column", task)
         cells = cells[1:]
         if not cells:
             raise InputError(
@@ -169,22 +180,30 @@ def _csv_number(text: str) -> float | None:
     return int(text) if re.fullmatch(r"[+-]?[0-9]+", text.strip(" \t")) else value
 
 
-def _label(value: object, line_number: int, name: str) -> int:
+def _label(value: object, line_number: int, name: str, task: str) -> float:
+    """A row's label: 0 or 1 for a binary classifier, any finite number for regression."""
     number: float | None = None
     if isinstance(value, str):
         number = _csv_number(value.strip())
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif _is_finite_number(value):
         number = value
+    leave_out = ", or set label-column: none." if name == "label-column" else "."
+    if task == REGRESSION:
+        if number is None:
+            raise InputError(
+                name,
+                f"line {line_number}: label {value!r} is not a finite number",
+                REGRESSION_LABEL_HINT + leave_out,
+            )
+        return number
     if number is None or number not in (0, 1):
         raise InputError(
-            name,
-            f"line {line_number}: label {value!r} is not 0 or 1",
-            LABEL_HINT + (", or set label-column: none." if name == "label-column" else "."),
+            name, f"line {line_number}: label {value!r} is not 0 or 1", LABEL_HINT + leave_out
         )
     return int(number)
 
 
-def _json_row(number: int, line_number: int, line: str, label_column: str) -> Row:
+def _json_row(number: int, line_number: int, line: str, label_column: str, task: str) -> Row:
     try:
         record = json.loads(line)
     except ValueError as error:
@@ -213,7 +232,7 @@ def _json_row(number: int, line_number: int, line: str, label_column: str) -> Ro
             JSON_FEATURES_HINT,
         )
     label = (
-        _label(record["label"], line_number, "payloads")
+        _label(record["label"], line_number, "payloads", task)
         if record.get("label") is not None
         else None
     )

@@ -12,7 +12,7 @@ from typing import Any
 from smgha.errors import StageError
 from smgha.resources.rollout import Reverted
 from smgha.smoke.checks import Check
-from smgha.smoke.functional import FunctionalResult, RowResult, excerpt
+from smgha.smoke.functional import FunctionalResult, RegressionErrors, RowResult, excerpt
 from smgha.smoke.load import LoadResult, rounded
 from smgha.smoke.passes import SmokePlan
 
@@ -28,7 +28,8 @@ class SmokeResult:
     load: LoadResult | None
     load_skipped: str
     checks: list[Check]
-    accuracy: float | None
+    accuracy: float | None  # a binary classifier's, on the labelled rows
+    regression: RegressionErrors | None  # a regression model's RMSE and MAE on them
     rollback: Reverted | None = None  # the revert to the previous config, when one ran
 
     @property
@@ -86,7 +87,10 @@ def report_document(
                 "skipped": result.load_skipped,
             }
         ),
+        "task": plan.task,
         "accuracy": rounded(result.accuracy, 4),
+        "rmse": rounded(result.regression.rmse, 6) if result.regression else None,
+        "mae": rounded(result.regression.mae, 6) if result.regression else None,
         "passed": result.passed,
         "rolled_back": bool(result.rollback and result.rollback.done),
         "rollback": (

@@ -228,14 +228,16 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
     if not candidate_metrics:
         raise InputError("metrics", *NO_NUMERIC_METRIC)
     rules = list(inputs.rules)
-    gates.check_metrics_exist(rules, candidate_metrics)
+    gates.check_metrics_exist(rules, candidate_metrics)  # before the champion is read
 
     best = registry.champion(inputs.group, candidate_arn, backend.registry)
     champion_metrics = (
         registry.recorded_metrics(best, backend.objects) if best is not None else None
     )
-    decision = gates.decide(
-        gates.evaluate(rules, candidate_metrics, champion_metrics),
+    decision = gates.verdict(
+        rules,
+        candidate_metrics,
+        champion_metrics,
         manual_approval=inputs.manual_approval,
         force=inputs.force,
         forced_by=inputs.actor,

@@ -40,10 +40,23 @@ from smgha.progress import Waiting
 from smgha.resources import rollout
 from smgha.resources.names import sagemaker_name
 from smgha.runner import Runner
-from smgha.smoke.checks import evaluate, fraction, non_negative, parse_prediction_range
-from smgha.smoke.functional import accuracy
+from smgha.smoke.checks import (
+    evaluate,
+    fraction,
+    label_bounds,
+    non_negative,
+    parse_prediction_range,
+)
+from smgha.smoke.functional import accuracy, regression_errors
 from smgha.smoke.passes import SmokePlan, preflight, send
-from smgha.smoke.payloads import parse_payloads, read_text, request_content_type, with_expected
+from smgha.smoke.payloads import (
+    REGRESSION,
+    TASKS,
+    parse_payloads,
+    read_text,
+    request_content_type,
+    with_expected,
+)
 from smgha.smoke.report import (
     EXAMPLES,
     SmokeResult,
@@ -74,8 +87,13 @@ INPUTS = (
         'text/csv or application/json (sent as {"instances": [features]}); the same type is asked for in the response. Defaults to text/csv for .csv payloads, application/json for .jsonl/.json.',
     ),
     InputSpec(
+        "task",
+        "What the model predicts, which says what a label is: binary-classification (a probability; labels 0 or 1) or regression (a number; labels the true values).",
+        "binary-classification",
+    ),
+    InputSpec(
         "label-column",
-        "CSV payloads: none, or first when the first value of each row is its 0/1 label (removed before sending).",
+        "CSV payloads: none, or first when the first value of each row is its label (0/1, or the true value with task: regression; removed before sending).",
         "none",
     ),
     InputSpec(
@@ -89,12 +107,19 @@ INPUTS = (
     ),
     InputSpec(
         "min-accuracy",
-        "Fail below this accuracy on the labelled rows (a probability >= 0.5 means class 1). Needs labels.",
+        "Fail below this accuracy on the labelled rows (a probability >= 0.5 means class 1). Needs labels; task: binary-classification.",
+    ),
+    InputSpec(
+        "max-rmse",
+        "Fail when the root mean squared error on the labelled rows exceeds this. Needs labels; task: regression.",
+    ),
+    InputSpec(
+        "max-mae",
+        "Fail when the mean absolute error on the labelled rows exceeds this. Needs labels; task: regression.",
     ),
     InputSpec(
         "prediction-range",
-        "'low,high': every prediction must be a finite number in this closed range.",
-        "0,1",
+        "'low,high': every prediction must be a finite number in this closed range. Default: 0,1 with task: binary-classification, any finite number with task: regression.",
     ),
     InputSpec(
         "requests",
@@ -140,13 +165,20 @@ OUTPUTS = (
         "error-rate",
         "Share of load-test calls not answered with HTTP 200, 0-1 ('' when it did not run).",
     ),
-    OutputSpec("accuracy", "Accuracy on the labelled payload rows ('' without labels)."),
+    OutputSpec(
+        "accuracy",
+        "Accuracy on the labelled payload rows ('' without labels, or with task: regression).",
+    ),
+    OutputSpec("rmse", "Root mean squared error on the labelled rows (task: regression; else '')."),
+    OutputSpec("mae", "Mean absolute error on the labelled rows (task: regression; else '')."),
     OutputSpec(
         "rolled-back", "true when the endpoint was rolled back to rollback-endpoint-config."
     ),
 )
 
 LABEL_COLUMNS = ("none", "first")
+# The inputs that bound a score on the labelled rows: which ones apply depends on the task.
+LABEL_BOUND_INPUTS = ("min-accuracy", "max-rmse", "max-mae")
 MAX_REQUESTS = 100_000
 MAX_CONCURRENCY = 64
 # A rollback polls at 1, 2, 4 ... up to 15 s: a local endpoint is back in seconds, and on
@@ -154,9 +186,6 @@ MAX_CONCURRENCY = 64
 ROLLBACK_POLLING = rollout.Polling(first=1.0, most=15.0)
 
 # What to do about a refused input or an endpoint not ready: the hints of the InputErrors below.
-NO_LABELS_HINT = (
-    'Add labels (label-column: first for CSV, "label" in JSON lines), or drop min-accuracy.'
-)
 REPORT_DIRECTORY_HINT = "Name a file, e.g. smoke-test.json."
 
 
@@ -185,8 +214,9 @@ def load_inputs(runner: Runner) -> Inputs:
     state_folder = local_state_folder(name)
     payload_path = workspace_file("payloads", values["payloads"], workspace, state_folder)
     label_column = choice("label-column", values["label-column"], LABEL_COLUMNS)
+    task = choice("task", values["task"], TASKS)
     payloads = parse_payloads(
-        payload_path, read_text("payloads", payload_path, "payload file"), label_column
+        payload_path, read_text("payloads", payload_path, "payload file"), label_column, task
     )
     if values["expected"]:
         expected_path = workspace_file("expected", values["expected"], workspace, state_folder)
@@ -194,12 +224,7 @@ def load_inputs(runner: Runner) -> Inputs:
             payloads, expected_path, read_text("expected", expected_path, "expected file")
         )
     content_type = request_content_type(values["content-type"], payload_path)
-    min_accuracy_text = values["min-accuracy"]
-    min_accuracy = fraction("min-accuracy", min_accuracy_text) if min_accuracy_text else None
-    if min_accuracy is not None and not payloads.has_labels:
-        raise InputError(
-            "min-accuracy", f"needs labels and {payload_path.name} has none", NO_LABELS_HINT
-        )
+    bounds = label_bounds(task, {n: values[n] for n in LABEL_BOUND_INPUTS}, payloads)
     report_path = workspace_file("report-path", values["report-path"], workspace, state_folder)
     if report_path.is_dir():
         raise InputError("report-path", f"{report_path} is a directory", REPORT_DIRECTORY_HINT)
@@ -207,9 +232,12 @@ def load_inputs(runner: Runner) -> Inputs:
         endpoint_name=endpoint,
         payloads=payloads,
         content_type=content_type,
-        prediction_range=parse_prediction_range(values["prediction-range"]),
+        prediction_range=parse_prediction_range(values["prediction-range"], task),
         tolerance=non_negative("tolerance", values["tolerance"]),
-        min_accuracy=min_accuracy,
+        task=task,
+        min_accuracy=bounds["min-accuracy"],
+        max_rmse=bounds["max-rmse"],
+        max_mae=bounds["max-mae"],
         requests=whole_number("requests", values["requests"], 0, MAX_REQUESTS, "E.g. requests: 4"),
         concurrency=whole_number(
             "concurrency", values["concurrency"], 1, MAX_CONCURRENCY, "E.g. concurrency: 4"
@@ -244,7 +272,8 @@ def run(
         passes.load,
         passes.load_skipped,
         evaluate(plan, passes),
-        accuracy(plan.payloads, passes.functional),
+        accuracy(plan.payloads, passes.functional) if plan.task != REGRESSION else None,
+        regression_errors(plan.payloads, passes.functional) if plan.task == REGRESSION else None,
     )
     if not result.passed and inputs.rollback_config:
         log(f"Rolling {plan.endpoint_name} back to endpoint config {inputs.rollback_config}")
@@ -289,6 +318,9 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     runner.set_output("p99-ms", _number(load.p99_ms if load else None))
     runner.set_output("error-rate", _number(load.error_rate if load else None, 4))
     runner.set_output("accuracy", _number(result.accuracy, 4))
+    errors = result.regression
+    runner.set_output("rmse", _number(errors.rmse if errors else None, 6))
+    runner.set_output("mae", _number(errors.mae if errors else None, 6))
     runner.set_output("rolled-back", "true" if document["rolled_back"] else "false")
 
     summary = runner.summary.heading(f"smoke-test: {plan.endpoint_name} {verdict(result)}", 3)

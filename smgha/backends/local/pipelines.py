@@ -174,6 +174,12 @@ class LocalPipelines:
                 "DescribePipelineExecution failed", f"ResourceNotFound: no execution {arn}"
             )
         record = state.read_json(path)
+        # SageMaker finds an execution by its whole ARN: the same id under another pipeline
+        # name, region or account is no execution of ours (ResourceNotFound there too).
+        if record["PipelineExecutionArn"] != arn:
+            raise StageError(
+                "DescribePipelineExecution failed", f"ResourceNotFound: no execution {arn}"
+            )
         if record["PipelineExecutionStatus"] != "Executing" and arn in self._children:
             self._children.pop(arn).wait(timeout=10)  # reap our finished executor: no zombie
         if record["PipelineExecutionStatus"] == "Executing" and not self._alive(arn, record):

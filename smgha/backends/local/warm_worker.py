@@ -36,6 +36,7 @@ from typing import Any
 
 from smgha.backends.local import warm_step
 from smgha.backends.local.warm import SOCKET_NAME
+from smgha.import_pause import collector_paused
 
 # What the steps of the reference pipeline and the built-in XGBoost job import (pandas with
 # pyarrow, scikit-learn, xgboost), and this package's job runners. A module missing from the
@@ -73,9 +74,10 @@ def idle_seconds(environment: dict[str, str]) -> float:
 
 
 def preload() -> None:
-    for name in PRELOADED_MODULES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+    with collector_paused():
+        for name in PRELOADED_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
 
 
 def stop_blas_threads() -> list[str]:
