@@ -787,7 +787,14 @@ def test_only_the_release_job_may_write_contents() -> None:
             permissions = job.get("permissions", workflow.get("permissions")) or {}
             if any(value == "write" and key != "id-token" for key, value in permissions.items()):
                 writers.append((rel(path), name))
-    assert writers == [(rel(RELEASE_WORKFLOW), "release")]
+    # The other writer: the review comment (pull-requests: write, no contents; it never
+    # checks out or runs the pull request's code: tests/test_workflows.py).
+    assert writers == [
+        (rel(RELEASE_WORKFLOW), "release"),
+        ("workflows-templates/model-review-comment.yml", "comment"),
+    ]
+    comment = load(ROOT / "workflows-templates" / "model-review-comment.yml")["jobs"]["comment"]
+    assert comment["permissions"] == {"actions": "read", "pull-requests": "write"}
 
 
 def run_bash(

@@ -95,6 +95,20 @@ def uses_oidc(job: dict[str, Any]) -> bool:
     return called is not None and any(uses_oidc(j) for j in jobs(called).values())
 
 
+def reads_artifacts(job: dict[str, Any]) -> bool:
+    """Whether a job reads artifacts through the API (the review's champion, or the review to
+    post): in a step, or in the reusable workflow it calls."""
+    commands = ("review fetch-champion", "review post-comment")
+    if any(c in str(step.get("run", "")) for step in job.get("steps") or [] for c in commands):
+        return True
+    called = library_workflow(job.get("uses", ""))
+    return called is not None and any(reads_artifacts(j) for j in jobs(called).values())
+
+
+def posts_comments(job: dict[str, Any]) -> bool:
+    return any("review post-comment" in str(step.get("run", "")) for step in job.get("steps") or [])
+
+
 def every_job() -> list[tuple[str, str, dict[str, Any]]]:
     return [(rel(path), name, job) for path in WORKFLOW_FILES for name, job in jobs(path).items()]
 
@@ -305,9 +319,20 @@ def test_job_permissions(path: str, name: str, job: dict[str, Any]) -> None:
     if path == rel(RELEASE):
         assert permissions == {"contents": "write"}
         return
-    assert permissions.get("contents") == "read"
-    allowed = {"contents": "read", "id-token": "write"} if uses_oidc(job) else {"contents": "read"}
-    assert permissions == allowed, f"{name}: id-token: write only where oidc-auth runs"
+    if posts_comments(job):
+        # The privileged half of the review (workflow_run): no checkout, so no contents.
+        assert permissions == {"actions": "read", "pull-requests": "write"}
+        return
+    allowed = {"contents": "read"}
+    if uses_oidc(job):
+        allowed["id-token"] = "write"
+    if reads_artifacts(job):
+        allowed["actions"] = "read"
+    assert permissions == allowed, (
+        f"{name}: id-token: write only where oidc-auth runs, actions: read only where the "
+        "review reads artifacts (and in their callers: GitHub refuses to start a called "
+        "workflow whose jobs ask for more than the caller grants)"
+    )
 
 
 def test_id_token_check_sees_oidc_jobs() -> None:
@@ -768,10 +793,142 @@ def test_every_stage_job_uploads_the_full_summaries_the_runner_module_names() ->
             if not runs_a_stage:
                 assert uploads == [], (rel(path), name)
                 continue
-            assert len(uploads) == 1 and uploads[0] is steps[-1], (rel(path), name)
-            assert uploads[0]["if"] == "always()"
-            assert uploads[0]["with"] == {
+            summaries = [u for u in uploads if u["with"]["name"].startswith(SUMMARY_ARTIFACT)]
+            assert len(summaries) == 1 and summaries[0] is steps[-1], (rel(path), name)
+            # The only other uploads: the review's (model-build's build job).
+            others = {u["with"]["name"] for u in uploads if u is not summaries[0]}
+            assert others <= set(REVIEW_ARTIFACTS), (rel(path), name, others)
+            assert summaries[0]["if"] == "always()"
+            assert summaries[0]["with"] == {
                 "name": SUMMARY_ARTIFACT + "-${{ github.job }}",
                 "path": "${{ runner.temp }}/" + SUMMARY_ARTIFACT,
                 "if-no-files-found": "ignore",
             }
+
+
+# ---- the model review (docs/review.md, "On GitHub") --------------------------------------
+
+REVIEW_ARTIFACTS = ("smgha-review", "smgha-review-bundle-${{ inputs.pipeline-name }}")
+BUILD = WORKFLOWS / "model-build.yml"
+COMMENT_TEMPLATE = TEMPLATES / "model-review-comment.yml"
+
+
+def test_the_champion_is_published_only_by_an_approved_push_build_of_its_branch() -> None:
+    inputs = triggers(load(BUILD))["workflow_call"]["inputs"]
+    assert inputs["review"] == {**inputs["review"], "type": "boolean", "default": False}
+    assert inputs["champion-branch"]["default"] == "main"
+    assert inputs["champion-workflow"]["default"] == "model-build.yml"
+    bundle = step_named(BUILD, "build", "bundle")
+    assert bundle["if"] == (
+        "github.event_name == 'push' && github.ref_name == inputs.champion-branch "
+        "&& steps.gate.outputs.decision == 'approved'"
+    )
+    # A review artifact that fails to publish never blocks the approved model's deploy.
+    assert bundle["continue-on-error"] is True
+    steps = jobs(BUILD)["build"]["steps"]
+    upload = steps[steps.index(bundle) + 1]
+    assert upload["if"] == "steps.bundle.outcome == 'success'"
+    assert upload["with"]["name"] == REVIEW_ARTIFACTS[1]
+    assert upload["continue-on-error"] is True
+
+
+def test_the_review_runs_only_on_request_and_also_after_a_failed_build() -> None:
+    for step_id in ("champion", "review"):
+        step = step_named(BUILD, "build", step_id)
+        assert step["if"] == (
+            "${{ !cancelled() && inputs.review && steps.build.outputs.execution-arn != '' }}"
+        )
+    # The token reaches only the step that reads the champion artifact.
+    with_token = [
+        s.get("id") for s in jobs(BUILD)["build"]["steps"] if "GITHUB_TOKEN" in (s.get("env") or {})
+    ]
+    assert with_token == ["champion"]
+    validate = jobs(TEMPLATES / "model-validate-pr.yml")["validate"]
+    assert validate["with"]["review"] is True
+    main_build = jobs(TEMPLATES / "model-build.yml")["build"]
+    # The champion artifact is named after the pipeline: both builds name the same one.
+    assert validate["with"]["pipeline-name"] == main_build["with"]["pipeline-name"]
+
+
+def _fake_smgha(tmp_path: Path) -> Path:
+    """A venv whose `smgha` records its arguments and writes what `review compare` writes."""
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(subprocess.run(
+        ["bash", "-c", "command -v python3"], capture_output=True, text=True, check=True
+    ).stdout.strip())  # fmt: skip
+    fake = bin_dir / "smgha"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'printf "%s\\n" "$@" > "$SMGHA_ARGS"\n'
+        'while [[ $# -gt 0 ]]; do [[ "$1" == --out ]] && out="$2"; shift; done\n'
+        'mkdir -p "$out" && echo "## review" > "$out/summary.md"\n'
+    )
+    fake.chmod(0o755)
+    return bin_dir / "python"
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champion", "pr_number"),
+    [
+        ("arn:aws:sagemaker:us-east-1:111111111111:model-package/churn-models/2", True, "7"),
+        ("", False, ""),
+    ],
+    ids=["built-with-champion", "failed-build-no-champion-no-pr"],
+)
+def test_the_review_step_script(
+    tmp_path: Path, candidate: str, champion: bool, pr_number: str
+) -> None:
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    if champion:
+        (runner_temp / "smgha-champion").mkdir()
+    summary = tmp_path / "summary.md"
+    step = step_named(BUILD, "build", "review")
+    done = run_bash(step["run"], {
+        "SMGHA_PYTHON": str(_fake_smgha(tmp_path)), "SMGHA_ARGS": str(tmp_path / "args"),
+        "RUNNER_TEMP": str(runner_temp), "GITHUB_STEP_SUMMARY": str(summary),
+        "BACKEND": "local", "CANDIDATE": candidate,
+        "EXECUTION_ARN": "arn:aws:sagemaker:us-east-1:111111111111:pipeline/churn/execution/abc",
+        "GATE_RULES": "accuracy >= 0.8\nauc >= champion - 0.01", "APPROVAL_MODE": "manual",
+        "PR_NUMBER": pr_number, "PR_HEAD_SHA": "a" * 40 if pr_number else "",
+    })  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    review = str(runner_temp / "smgha-review")
+    text = (tmp_path / "args").read_text()
+    execution = "arn:aws:sagemaker:us-east-1:111111111111:pipeline/churn/execution/abc"
+    assert text.startswith(
+        f"review\ncompare\n--backend\nlocal\n--execution-arn\n{execution}\n--gate-rules\n"
+        f"accuracy >= 0.8\nauc >= champion - 0.01\n--approval\nmanual\n--out\n{review}\n"
+    ), text
+    assert ("--candidate\n" + candidate + "\n" in text) is bool(candidate)
+    assert ("--champion\n" + str(runner_temp / "smgha-champion") + "\n" in text) is champion
+    assert summary.read_text() == "## review\n"
+    pull_request = runner_temp / "smgha-review" / "pull-request.json"
+    if pr_number:
+        assert json.loads(pull_request.read_text()) == {"number": 7, "head_sha": "a" * 40}
+    else:
+        assert not pull_request.exists()
+
+
+def test_the_comment_template_never_runs_the_pull_requests_code() -> None:
+    workflow = load(COMMENT_TEMPLATE)
+    assert triggers(workflow) == {
+        "workflow_run": {"workflows": ["model-validate-pr"], "types": ["completed"]}
+    }
+    (job,) = jobs(COMMENT_TEMPLATE).values()
+    assert job["if"] == "github.event.workflow_run.event == 'pull_request'"
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    # No checkout and no action but the library's toolkit install: nothing of the pull
+    # request's is fetched or run; the artifact is read by the toolkit as data.
+    uses = [step["uses"] for step in job["steps"] if "uses" in step]
+    assert uses == [f"{LIBRARY}@{PLACEHOLDER_REF}"]
+    post = step_named(COMMENT_TEMPLATE, "comment", "Post the review comment")
+    assert post["env"] == {
+        "GITHUB_TOKEN": "${{ github.token }}",
+        "RUN_ID": "${{ github.event.workflow_run.id }}",
+        "HEAD_SHA": "${{ github.event.workflow_run.head_sha }}",
+    }
+    assert "review post-comment" in post["run"] and '--head-sha "$HEAD_SHA"' in post["run"]
+    # The trigger names the validate template's workflow.
+    assert load(TEMPLATES / "model-validate-pr.yml")["name"] == "model-validate-pr"

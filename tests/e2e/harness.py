@@ -470,6 +470,7 @@ def act_command(
     inputs: dict[str, str] | None = None,
     variables: dict[str, str] | None = None,
     event_file: Path | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> list[str]:
     """The act command line: host runner, offline, every remote `uses:` mapped locally."""
     command = [
@@ -507,6 +508,8 @@ def act_command(
         command += ["--input", f"{key}={value}"]
     for key, value in (variables or {}).items():  # the repository variables (`vars.*`)
         command += ["--var", f"{key}={value}"]
+    for key, value in (secrets or {}).items():  # GITHUB_TOKEN: the job's `github.token`
+        command += ["--secret", f"{key}={value}"]
     return command
 
 
@@ -522,6 +525,7 @@ def run_act(
     variables: dict[str, str] | None = None,
     event_payload: dict[str, Any] | None = None,
     timeout: float = ACT_TIMEOUT,
+    secrets: dict[str, str] | None = None,
 ) -> ActRun:
     """Run act in `repo`, its JSON log to `log`; on timeout its whole process group is killed.
 
@@ -549,6 +553,7 @@ def run_act(
         inputs=inputs,
         variables=variables,
         event_file=event_file,
+        secrets=secrets,
     )
     inherited = {
         key: value
