@@ -19,7 +19,7 @@ from typing import TextIO
 from smgha import gates
 from smgha.backends import BACKENDS, Backend, backend, registered_model_package
 from smgha.errors import InputError, StageError
-from smgha.review import markdown
+from smgha.review import github_cli, markdown
 from smgha.review.bundle import (
     BUNDLE_FILE,
     Bundle,
@@ -49,6 +49,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "review", help="Review a candidate model against the champion (a PR comment, a report)."
     )
     commands = parser.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
+    github_cli.add_subcommands(commands)  # fetch-champion, post-comment: the GitHub side
     bundle = commands.add_parser(
         "bundle",
         help="Write a registered model's review bundle (what main publishes as the champion).",
@@ -108,6 +109,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
+    if arguments.review_command in github_cli.COMMANDS:
+        return github_cli.run(arguments, stdout)
     region = (
         arguments.region
         or os.environ.get("AWS_REGION")

@@ -465,7 +465,9 @@ def test_uv_leaves_out_what_the_toolkits_sdk_excludes_file_names(tmp_path: Path)
     key_before = job.run("--cache-key", str(job.kit)).stdout
     assert job.run().returncode == 0
     python = job.venv / "bin" / "python"
-    assert job.take_calls()[-1] == f"uv pip install --python {python} --excludes {excludes} {job.kit}"
+    assert (
+        job.take_calls()[-1] == f"uv pip install --python {python} --excludes {excludes} {job.kit}"
+    )
 
     excludes.write_text("mlflow\npyarrow\n")
     assert job.run("--cache-key", str(job.kit)).stdout != key_before
