@@ -269,6 +269,33 @@ def test_the_local_backend_starts_its_worker_before_the_definition_builds(
         warm.stop(root)
 
 
+def test_the_first_step_starts_before_the_worker_has_imported_everything(
+    tmp_path: Path, warm_on: None
+) -> None:
+    """A step already waiting when the worker has imported what preprocessing needs runs
+    then, while the worker imports the rest (xgboost: warm_worker.FIRST_MODULES); a later
+    step finds everything imported. Either way it imports what it lacks itself, as a fresh
+    one does."""
+    from smgha.backends.local import warm_worker
+
+    assert "xgboost" in warm_worker.PRELOADED_MODULES[warm_worker.FIRST_MODULES :]
+    probe = """
+        import sys
+        print("xgboost" in sys.modules, "pandas" in sys.modules)
+    """
+    root = tmp_path / "state"
+    warm.start(root)  # its imports take seconds: this step waits in the backlog meanwhile
+    try:
+        first = run_step(root, tmp_path / "first", probe)
+        wait_until_serving(root)
+        later = run_step(root, tmp_path / "later", probe)
+    finally:
+        warm.stop(root)
+    assert not first.fell_back and not later.fell_back, first.lines + later.lines
+    assert first.output.split() == ["False", "True"]
+    assert later.output.split() == ["True", "True"]
+
+
 def test_module_state_and_random_state_never_leak_between_steps(
     worker_root: Path, tmp_path: Path, warm_on: None
 ) -> None:

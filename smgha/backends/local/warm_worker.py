@@ -49,6 +49,12 @@ PRELOADED_MODULES = (
     "xgboost",
     "smgha.backends.local.jobs",
 )
+# How many of them come first: what the first step (preprocessing) imports (scikit-learn's
+# model_selection brings its metrics; the job runners come with the step). The requests
+# already waiting are answered then, so that step runs on one CPU while the worker imports
+# the rest (xgboost) on the other; a step that needs more imports it itself, as a fresh one
+# would.
+FIRST_MODULES = 3
 # The idle timeout: the worker exits when no step has run for this long.
 IDLE_SECONDS_ENV = "SMGHA_LOCAL_WARM_IDLE_SECONDS"
 DEFAULT_IDLE_SECONDS = 600.0
@@ -73,9 +79,9 @@ def idle_seconds(environment: dict[str, str]) -> float:
     return value
 
 
-def preload() -> None:
+def preload(names: tuple[str, ...]) -> None:
     with collector_paused():
-        for name in PRELOADED_MODULES:
+        for name in names:
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
 
@@ -128,6 +134,21 @@ class Worker:
             last_active = time.monotonic()
             if not self.handle(connection):
                 return
+
+    def answer_waiting(self) -> bool:
+        """Answer the requests already in the socket's backlog, without waiting for more;
+        False when this worker must exit (it is stale)."""
+        self.listener.setblocking(False)
+        try:
+            while True:
+                try:
+                    connection, _address = self.listener.accept()
+                except BlockingIOError:
+                    return True
+                if not self.handle(connection):
+                    return False
+        finally:
+            self.listener.setblocking(True)
 
     def reap_supervisors(self) -> None:
         for pid in list(self.supervisors):
@@ -224,16 +245,19 @@ def main(folder: str) -> int:
     inode = path.stat().st_ino
     worker = Worker(warm_folder, listener)
     started = time.monotonic()
-    preload()
-    stopped = stop_blas_threads()
-    print(
-        f"warm worker {os.getpid()}: imported {', '.join(PRELOADED_MODULES)} in "
-        f"{time.monotonic() - started:.1f} s; stopped the BLAS threads of {len(stopped)} "
-        "libraries",
-        flush=True,
-    )
+    preload(PRELOADED_MODULES[:FIRST_MODULES])
+    stop_blas_threads()  # before any fork
     try:
-        worker.serve(idle_seconds(dict(os.environ)))
+        if worker.answer_waiting():  # else stale: exit
+            preload(PRELOADED_MODULES[FIRST_MODULES:])
+            stopped = stop_blas_threads()
+            print(
+                f"warm worker {os.getpid()}: imported {', '.join(PRELOADED_MODULES)} in "
+                f"{time.monotonic() - started:.1f} s; stopped the BLAS threads of "
+                f"{len(stopped)} libraries",
+                flush=True,
+            )
+            worker.serve(idle_seconds(dict(os.environ)))
     finally:
         with contextlib.suppress(OSError):
             if path.stat().st_ino == inode:  # still ours, not a successor's
