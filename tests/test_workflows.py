@@ -16,6 +16,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -602,8 +603,8 @@ def test_deploy_template_gets_one_exact_arn() -> None:
 
 
 def test_deploy_template_resolves_by_commit(tmp_path: Path) -> None:
-    """After a build, resolve asks the toolkit (`smgha registry find`, next to the toolkit's
-    python) for the Approved version built from the event's head_sha; by hand, it checks the
+    """After a build, resolve asks the toolkit (`python -I -m smgha.cli registry find`, with
+    the toolkit's python) for the Approved version built from the event's head_sha; by hand, it checks the
     ARN it was given. The real `registry find` is tested in test_register_and_gate.py and run
     by the sagemaker-backend e2e."""
     step = step_named(TEMPLATES / "model-deploy.yml", "resolve", "resolve")
@@ -611,11 +612,12 @@ def test_deploy_template_resolves_by_commit(tmp_path: Path) -> None:
     bin_dir.mkdir()
     ours = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-models/7"
     calls = tmp_path / "calls"
-    (bin_dir / "python").write_text("#!/bin/sh\nexit 1\n")
     # Like the real toolkit, it writes runner commands (a mask of refreshed credentials) to
     # stdout: the step must take the ARN from --output-file, not from stdout.
-    (bin_dir / "smgha").write_text(
+    (bin_dir / "python").write_text(
         f"""#!/usr/bin/env bash
+[[ "$1 $2 $3" == "-I -m smgha.cli" ]] || exit 1
+shift 3
 echo "$*" >> {calls}
 echo "::add-mask::ASIAREFRESHEDKEY"
 out="${{@: -1}}"
@@ -624,8 +626,7 @@ out="${{@: -1}}"
 exit 0
 """
     )
-    for tool in ("python", "smgha"):
-        (bin_dir / tool).chmod(0o755)
+    (bin_dir / "python").chmod(0o755)
     output = tmp_path / "out"
     env = {
         "PATH": os.environ["PATH"],
@@ -851,21 +852,24 @@ def test_the_review_runs_only_on_request_and_also_after_a_failed_build() -> None
 
 
 def _fake_smgha(tmp_path: Path) -> Path:
-    """A venv whose `smgha` records its arguments and writes what `review compare` writes."""
+    """A venv whose python, run as `python -I -m smgha.cli` (isolated, as the stage actions
+    run the toolkit: a workspace's own `smgha/` must not shadow it; and not the venv's
+    console script, whose shebang names the path the venv was made at, not the one a cache
+    restored it to), records the command's arguments and writes what `review compare`
+    writes; run otherwise, it is python3."""
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
-    (bin_dir / "python").symlink_to(subprocess.run(
-        ["bash", "-c", "command -v python3"], capture_output=True, text=True, check=True
-    ).stdout.strip())  # fmt: skip
-    fake = bin_dir / "smgha"
+    fake = bin_dir / "python"
     fake.write_text(
         "#!/usr/bin/env bash\n"
+        f'[[ "$1 $2 $3" == "-I -m smgha.cli" ]] || exec {shutil.which("python3")} "$@"\n'
+        "shift 3\n"
         'printf "%s\\n" "$@" > "$SMGHA_ARGS"\n'
         'while [[ $# -gt 0 ]]; do [[ "$1" == --out ]] && out="$2"; shift; done\n'
         'mkdir -p "$out" && echo "## review" > "$out/summary.md"\n'
     )
     fake.chmod(0o755)
-    return bin_dir / "python"
+    return fake
 
 
 @pytest.mark.parametrize(
