@@ -72,31 +72,25 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="The build's pipeline execution: its registered package is the candidate; when "
         "it failed, the review says which step failed and why, and nothing else.",
     )
-    review.add_argument(
-        "--champion", default="", help="The champion's bundle folder (missing: not compared)."
+    build = commands.add_parser(
+        "run",
+        help="Build the candidate from this checkout on the local backend (build-pipeline), "
+        "then compare it as `compare` does: a pull request's review, on your machine.",
     )
-    review.add_argument(
-        "--gate-rules",
-        default="",
-        help="register-and-gate's rules, one per line (the same grammar): the verdict predicted.",
+    build.add_argument(
+        "--definition", default="ml.pipeline:get_pipeline", help="build-pipeline's definition."
     )
-    review.add_argument(
-        "--approval",
-        choices=["auto", "manual"],
-        default="auto",
-        help="register-and-gate's approval input (manual: a passing model is pending).",
-    )
-    review.add_argument(
-        "--max-champion-age-days",
-        type=int,
-        default=90,
-        help="An older champion is stale: not compared (default: 90).",
-    )
+    build.add_argument("--pipeline-name", required=True, help="main's pipeline name.")
+    build.add_argument("--parameters", default="", help="build-pipeline's parameters (JSON).")
+    build.set_defaults(backend="local", region="", candidate="", execution_arn="")
+    for command in (review, build):
+        _compare_flags(command)
     for command in (bundle, review):
         command.add_argument("--backend", choices=BACKENDS, default="local", help="default: local")
         command.add_argument(
             "--region", default="", help="AWS region (default: AWS_REGION, else us-east-1)."
         )
+    for command in (bundle, review, build):
         command.add_argument(
             "--data-parameter",
             default="InputDataUrl",
@@ -106,6 +100,30 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
             "--git-ref", default="", help="The git ref built (default: GITHUB_REF)."
         )
         command.add_argument("--out", required=True, help="The folder to write into.")
+
+
+def _compare_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags `compare` and `run` share: the champion, the gate's rules and approval."""
+    parser.add_argument(
+        "--champion", default="", help="The champion's bundle folder (missing: not compared)."
+    )
+    parser.add_argument(
+        "--gate-rules",
+        default="",
+        help="register-and-gate's rules, one per line (the same grammar): the verdict predicted.",
+    )
+    parser.add_argument(
+        "--approval",
+        choices=["auto", "manual"],
+        default="auto",
+        help="register-and-gate's approval input (manual: a passing model is pending).",
+    )
+    parser.add_argument(
+        "--max-champion-age-days",
+        type=int,
+        default=90,
+        help="An older champion is stale: not compared (default: 90).",
+    )
 
 
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
@@ -120,6 +138,8 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     runner = Runner(env={})  # credentials renewed while it reads are masked on stdout
     chosen = backend(arguments.backend, region, log=runner.info, mask=runner.set_secret)
     try:
+        if arguments.review_command == "run":
+            return _build_and_compare(chosen, arguments, stdout)
         if arguments.review_command == "bundle":
             bundle = _bundle(
                 chosen, arguments.model_package_arn, arguments.execution_arn, arguments
@@ -187,6 +207,24 @@ def _compare(chosen: Backend, arguments: argparse.Namespace, stdout: TextIO) -> 
     verdict = comparison.verdict.decision if comparison.verdict else "error"
     stdout.write(f"predicted verdict: {verdict}; review written to {out}\n")
     return 0
+
+
+def _build_and_compare(chosen: Backend, arguments: argparse.Namespace, stdout: TextIO) -> int:
+    """build-pipeline on the local backend with this checkout's code, then `compare` of what
+    it built (a failed build's review says which step failed). A build refused before it
+    started (bad input) is its exit code, with no review."""
+    from smgha.stages import build_pipeline
+    from smgha.terminal import run_stage_command, stage_environment
+
+    flags = argparse.Namespace(**{s.name.replace("-", "_"): None for s in build_pipeline.INPUTS})
+    flags.backend, flags.definition = "local", arguments.definition
+    flags.pipeline_name, flags.parameters = arguments.pipeline_name, arguments.parameters
+    environment = stage_environment(build_pipeline.INPUTS, flags)
+    code, runner = run_stage_command(build_pipeline.main, environment, stdout)
+    arguments.execution_arn = runner.outputs.get("execution-arn", "")
+    if not arguments.execution_arn:
+        return code or BAD_INPUT
+    return _compare(chosen, arguments, stdout)
 
 
 def _champion(folder: str) -> tuple[Bundle | None, str]:

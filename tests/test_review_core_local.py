@@ -136,6 +136,34 @@ def test_a_build_that_failed_is_reviewed_as_which_step_failed_and_why(
     )
 
 
+def test_review_run_builds_this_checkout_on_the_local_backend_then_reviews_it(
+    local: LocalBackend, tmp_path: Path
+) -> None:
+    """`smgha review run`: build-pipeline with this checkout's code, then the review of what
+    it built; here the build fails (no input data), so the review names the failed step. A
+    build refused on its inputs is that error, with no review."""
+    out = tmp_path / "review"
+
+    def run(parameters: str) -> tuple[int, str]:
+        printed = io.StringIO()
+        code = cli.main(
+            ["review", "run", "--pipeline-name", "churn", "--parameters", parameters,
+             "--gate-rules", RULES, "--out", str(out)],
+            stdout=printed,
+        )  # fmt: skip
+        return code, printed.getvalue()
+
+    code, printed = run("[not, a, mapping]")
+    assert code != 0 and "input 'parameters'" in printed, printed
+    assert not out.exists()
+
+    code, printed = run(json.dumps({"InputDataUrl": "s3://smgha-local/churn/data/missing.csv"}))
+    assert code == 0, printed
+    assert "Started execution" in printed  # the build's own log, then the review's line
+    comment = (out / "comment.md").read_text()
+    assert "step **PreprocessData** failed" in comment and "missing.csv" in comment
+
+
 def test_bad_input_is_one_error_naming_it_and_writes_nothing(
     local: LocalBackend, tmp_path: Path
 ) -> None:
