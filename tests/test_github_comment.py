@@ -4,12 +4,13 @@ request, created then updated in place, from an artifact treated as untrusted.""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from smgha.review.comment import MAX_COMMENT_CHARS, TRUNCATED_NOTE
+from smgha.review.comment import MAX_COMMENT_CHARS, TRUNCATED_NOTE, report_footer
 from tests.e2e.github_api_stand_in import BOT_LOGIN, GitHubStandIn, Run, zip_folder
 from tests.test_github_review import REPO, SHA, cli, use_stand_in, zip_of
 
@@ -66,10 +67,15 @@ def test_the_comment_is_created_then_updated_never_duplicated(
     data = review_zip(
         tmp_path, f"{MARKER}\nsecond push\n", {"number": NUMBER, "head_sha": second_sha}, "2"
     )
-    code, out = post(pull, pr_run(pull, data, second_sha), second_sha)
+    second_run = pr_run(pull, data, second_sha)
+    code, out = post(pull, second_run, second_sha)
     assert code == 0 and out.startswith("updated review comment"), out
     comments = pull.comments_of(REPO, NUMBER)
-    assert [c["body"] for c in comments] == [f"{MARKER}\nsecond push\n"]
+    run_page = f"https://github.com/{REPO}/actions/runs/"
+    assert [c["body"].split("\n\n---\n")[0] for c in comments] == [f"{MARKER}\nsecond push\n"]
+    # Where every plot is: the run that built this push (its page, from GitHub's answer).
+    (footer,) = re.findall(r"\[the validation run\]\((.*?)\)", comments[0]["body"])
+    assert footer == f"{run_page}{second_run.id}"
 
 
 def test_the_bots_comment_is_found_on_a_later_page(pull: GitHubStandIn, tmp_path: Path) -> None:
@@ -96,7 +102,17 @@ def test_a_body_over_githubs_limit_is_cut_with_a_note(pull: GitHubStandIn, tmp_p
     code, out = post(pull, pr_run(pull, review_zip(tmp_path, long_body)))
     assert code == 0 and "cut to GitHub's 65,536-character limit" in out, out
     (posted,) = pull.comments_of(REPO, NUMBER)
-    assert len(posted["body"]) == MAX_COMMENT_CHARS and posted["body"].endswith(TRUNCATED_NOTE)
+    assert len(posted["body"]) == MAX_COMMENT_CHARS
+    body, footer = posted["body"].rsplit("\n\n---\n*Every plot", 1)
+    assert body.endswith(TRUNCATED_NOTE) and "the validation run" in footer
+
+
+def test_the_footer_links_only_a_run_page_github_gave() -> None:
+    """The link comes from GitHub's answer about the run, and only as a run page URL."""
+    good = {"html_url": "https://github.com/acme/churn/actions/runs/42"}
+    assert "(https://github.com/acme/churn/actions/runs/42)" in report_footer(good)
+    for bad in ("javascript:alert(1)", "https://github.com/acme/churn/pull/1", "", None):
+        assert report_footer({"html_url": bad}) == ""
 
 
 def test_a_read_only_token_posts_nothing_and_says_so(pull: GitHubStandIn, tmp_path: Path) -> None:

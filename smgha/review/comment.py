@@ -40,6 +40,10 @@ TRUNCATED_NOTE = (
     "\n\n---\n*This review was cut to fit GitHub's 65,536-character limit of a comment: "
     "the job summary and the `smgha-review` artifact's report.html hold all of it.*\n"
 )
+# A workflow run's page as GitHub's API gives it (html_url): https, a host, /owner/repo/actions/runs/<id>.
+RUN_URL_RE = re.compile(
+    r"https://[A-Za-z0-9.-]+(:[0-9]+)?/[\w.-]+/[\w.-]+/actions/runs/[0-9]+", re.ASCII
+)
 BOT_LOGIN = "github-actions[bot]"  # the user of a workflow's GITHUB_TOKEN
 # The review folder (comment.md, summary.md, review.json, report.html with inline SVG).
 MAX_REVIEW_ZIP_BYTES = 50 * 1024 * 1024
@@ -66,7 +70,6 @@ class ReviewArtifact:
     number: int
     marker: str
     body: str
-    truncated: bool
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,25 @@ def read_pull_request_json(folder: Path) -> int:
     return number
 
 
-def fit_comment(body: str) -> tuple[str, bool]:
-    """`body` cut to GitHub's comment limit with a note (and whether it was cut)."""
-    if len(body) <= MAX_COMMENT_CHARS:
-        return body, False
-    return body[: MAX_COMMENT_CHARS - len(TRUNCATED_NOTE)] + TRUNCATED_NOTE, True
+def fit_comment(body: str, footer: str = "") -> tuple[str, bool]:
+    """`body` and then `footer`, the body cut with a note to fit GitHub's comment limit (and
+    whether it was cut)."""
+    if len(body) + len(footer) <= MAX_COMMENT_CHARS:
+        return body + footer, False
+    kept = MAX_COMMENT_CHARS - len(TRUNCATED_NOTE) - len(footer)
+    return body[:kept] + TRUNCATED_NOTE + footer, True
+
+
+def report_footer(run: dict[str, Any]) -> str:
+    """Where the whole report is: the validation run's page (its URL as GitHub's API gives it,
+    never the artifact's text), whose artifact `smgha-review` holds report.html."""
+    url = str(run.get("html_url") or "")
+    if RUN_URL_RE.fullmatch(url) is None:
+        return ""
+    return (
+        f"\n\n---\n*Every plot, in report.html: the `smgha-review` artifact of "
+        f"[the validation run]({url}).*\n"
+    )
 
 
 def read_review_folder(folder: Path) -> ReviewArtifact:
@@ -122,8 +139,7 @@ def read_review_folder(folder: Path) -> ReviewArtifact:
         raise UntrustedArtifactError(
             "comment.md's first line is not the marker '<!-- smgha-review: <pipeline> -->'"
         )
-    body, truncated = fit_comment(text)
-    return ReviewArtifact(number, marker, body, truncated)
+    return ReviewArtifact(number, marker, text)
 
 
 def _check_pull_request(client: GitHubClient, repository: str, number: int, head_sha: str) -> None:
@@ -179,17 +195,16 @@ def post_review_comment(
             raise UntrustedArtifactError(str(error)) from None
         review = read_review_folder(folder)
     _check_pull_request(client, repository, review.number, head_sha)
+    body, truncated = fit_comment(review.body, report_footer(run))
     existing = find_own_comment(client, repository, review.number, review.marker)
     if existing is None:
         created = client.call(
-            "POST",
-            f"/repos/{repository}/issues/{review.number}/comments",
-            payload={"body": review.body},
+            "POST", f"/repos/{repository}/issues/{review.number}/comments", payload={"body": body}
         )
-        return PostedComment(review.number, int(created["id"]), True, review.truncated)
+        return PostedComment(review.number, int(created["id"]), True, truncated)
     client.call(
         "PATCH",
         f"/repos/{repository}/issues/comments/{int(existing['id'])}",
-        payload={"body": review.body},
+        payload={"body": body},
     )
-    return PostedComment(review.number, int(existing["id"]), False, review.truncated)
+    return PostedComment(review.number, int(existing["id"]), False, truncated)

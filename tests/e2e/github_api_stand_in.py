@@ -77,6 +77,8 @@ class Run:
             "status": "completed",
             "conclusion": self.conclusion,
             "head_repository": {"full_name": self.head_repository or self.repository},
+            # The run's page (GitHub's "Get a workflow run" answer has it; on github.com).
+            "html_url": f"https://github.com/{self.repository}/actions/runs/{self.id}",
         }
 
 
