@@ -215,8 +215,15 @@ def test_one_review_comment_per_pull_request_updated_in_place(
 ) -> None:
     assert champion["bundle"]["pipeline_name"] == PIPELINE
     first = validate_and_comment(review_e2e, number, fork, 0)
-    assert [c["body"] for c in first["comments"]] == [first["comment_md"]]
+    assert [_review_part(c["body"]) for c in first["comments"]] == [first["comment_md"]]
     assert first["comments"][0]["user"]["login"] == "github-actions[bot]"
     second = validate_and_comment(review_e2e, number, fork, 1)
     assert [c["id"] for c in second["comments"]] == [first["comments"][0]["id"]]
-    assert second["comments"][0]["body"] == second["comment_md"] != first["comment_md"]
+    body = second["comments"][0]["body"]
+    assert _review_part(body) == second["comment_md"] != first["comment_md"]
+    assert "[the validation run](https://github.com/" in body  # where report.html is
+
+
+def _review_part(body: str) -> str:
+    """A posted comment without the footer post-comment adds (the link to the run)."""
+    return body.split("\n\n---\n*Every plot, in report.html", 1)[0]
