@@ -427,6 +427,8 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
         "processing-job", "ProcessingJobName", "sagemaker:CreateProcessingJob"
     ),
     ("s3", "GetObject"): _s3_object("s3:GetObject"),
+    # HeadObject is authorized as s3:GetObject (S3 API Reference, HeadObject, "Permissions").
+    ("s3", "HeadObject"): _s3_object("s3:GetObject"),
     ("s3", "PutObject"): _s3_object("s3:PutObject"),
     ("cloudwatch", "PutMetricAlarm"): _put_metric_alarm,
     ("cloudwatch", "DescribeAlarms"): _alarms("cloudwatch:DescribeAlarms"),
