@@ -39,8 +39,9 @@ STAGE_HELP = {
 
 
 def build_parser(stage_only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with `stage_only`, only that stage's flags (each stage's
-    flags import its module: a command that runs one stage imports no other)."""
+    """The whole command line; with `stage_only`, only that stage's flags, none when it
+    names no stage (each stage's flags import its module: a command that runs one stage
+    imports no other, and `smgha review ...` none)."""
     parser = argparse.ArgumentParser(
         prog="smgha",
         description="SageMaker MLOps stages for GitHub Actions, runnable from a terminal.",
@@ -68,7 +69,7 @@ def build_parser(stage_only: str | None = None) -> argparse.ArgumentParser:
     data_cli.add_parsers(subparsers)
     from smgha import definition_cli
 
-    definition_cli.add_parsers(subparsers)
+    definition_cli.add_parsers(subparsers, with_flags=stage_only in (None, "definition"))
     from smgha import review_cli
 
     review_cli.add_parsers(subparsers)
@@ -113,7 +114,9 @@ def build_parser(stage_only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
     stdout = stdout or sys.stdout
     argv = list(sys.argv[1:] if argv is None else argv)
-    arguments = build_parser(argv[0] if argv and argv[0] in STAGES else None).parse_args(argv)
+    # Only the stage that runs has its flags (and its module imported); another command has
+    # none; no command at all (`smgha`, `smgha --help` lists them) has them all.
+    arguments = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return _run_command(arguments, stdout)
     except StateFileError as error:  # a damaged state file: name it, no traceback

@@ -35,7 +35,9 @@ def _inputs() -> Sequence[InputSpec]:
     return [spec for spec in build_pipeline.INPUTS if spec.name in DEFINITION_INPUTS]
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction, with_flags: bool = True) -> None:
+    """`definition write`; its flags (build-pipeline's inputs: importing that stage) only
+    `with_flags`, when the command runs or every command is listed."""
     parser = subparsers.add_parser(
         "definition", help="Write a pipeline definition JSON file (and upload its code)."
     )
@@ -50,8 +52,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
             "`smgha build-pipeline --definition FILE` then runs it on the same backend."
         ),
     )
-    add_input_flags(write, _inputs())
-    write.add_argument("--output", required=True, metavar="FILE", help="Where to write the JSON.")
+    if with_flags:
+        add_input_flags(write, _inputs())
+        write.add_argument(
+            "--output", required=True, metavar="FILE", help="Where to write the JSON."
+        )
 
 
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from smgha import gates
 from smgha.backends import BACKENDS, Backend, backend, registered_model_package
@@ -155,7 +155,13 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
         return BAD_INPUT
 
 
-def _bundle(chosen: Backend, arn: str, execution_arn: str, arguments: argparse.Namespace) -> Bundle:
+def _bundle(
+    chosen: Backend,
+    arn: str,
+    execution_arn: str,
+    arguments: argparse.Namespace,
+    known_profile: dict[str, Any] | None = None,
+) -> Bundle:
     return build_bundle(
         chosen,
         arn,
@@ -163,6 +169,7 @@ def _bundle(chosen: Backend, arn: str, execution_arn: str, arguments: argparse.N
         data_parameter=arguments.data_parameter,
         git_sha=os.environ.get("GITHUB_SHA", ""),
         git_ref=arguments.git_ref or os.environ.get("GITHUB_REF", ""),
+        known_profile=known_profile,
     )
 
 
@@ -189,8 +196,14 @@ def _compare(chosen: Backend, arguments: argparse.Namespace, stdout: TextIO) -> 
             raise InputError("execution-arn", problem.format(arn=arguments.execution_arn), fix)
     if not candidate_arn:
         raise InputError("candidate", *NO_CANDIDATE)
-    candidate = _bundle(chosen, candidate_arn, arguments.execution_arn, arguments)
     champion, champion_error = _champion(arguments.champion)
+    candidate = _bundle(
+        chosen,
+        candidate_arn,
+        arguments.execution_arn,
+        arguments,
+        champion.data_profile if champion else None,
+    )
     comparison = compare(
         candidate,
         champion,

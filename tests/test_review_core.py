@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import math
 import random
@@ -151,6 +152,7 @@ def test_missing_cells_and_a_header_only_file() -> None:
     assert profile_csv(b"x\n") == {
         "rows": 0,
         "columns": {"x": {"kind": "categorical", "counts": {}, "other": 0, "missing": 0}},
+        "sha256": hashlib.sha256(b"x\n").hexdigest(),
     }
 
 
@@ -566,3 +568,64 @@ def test_a_sagemaker_package_s_bundle_reads_its_statistics_predictions_and_detai
     )
     assert bundle.predictions_csv == predictions([0.9, 0.2], [1, 0], ["basic", "pro"])
     assert dt.datetime.fromisoformat(bundle.created_at).utcoffset() == dt.timedelta(0)
+
+
+def test_the_champions_profile_is_reused_for_the_very_same_bytes_of_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most pull requests change code, not data: the candidate's input data, byte for byte
+    the champion's, takes the champion's profile (the same bytes make the same profile)
+    instead of being profiled again; other bytes are profiled."""
+    from smgha.backends.local import LocalBackend
+
+    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
+    local = LocalBackend(region="us-east-1")
+    uri = "s3://smgha-local/churn/data/churn.csv"
+    monkeypatch.setattr(bundles, "input_data_uri", lambda *_args: (uri, ""))
+    monkeypatch.setattr(local.pipelines, "list_steps", lambda _arn: [])
+    execution = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/churn/execution/e1"
+    data = b"tenure,plan\n" + b"".join(
+        b"%d,%s\n" % (i, b"pro" if i % 3 else b"basic") for i in range(200)
+    )
+    local.objects.put_object(uri, data)
+    champion = profile_csv(data)
+
+    def profile_of_candidate() -> Any:
+        found, why_not = bundles._data_profile(
+            local, {"Steps": []}, execution, "InputDataUrl", champion
+        )
+        assert why_not == ""
+        return found
+
+    assert profile_of_candidate() is champion
+    local.objects.put_object(uri, data + b"999,pro\n")
+    again = profile_of_candidate()
+    assert again is not champion and again["rows"] == champion["rows"] + 1
+    assert shift(champion, again)  # compared as two profiles
+
+
+def test_a_large_file_is_profiled_on_a_systematic_sample_with_its_true_row_count() -> None:
+    """Over MAX_PROFILED_ROWS rows the columns are profiled on every k-th row: the row count
+    stays the file's, two samples of one distribution show no shift (PSI far under 0.1), a
+    real shift still shows, and a quoted file (a cell may hold a line break) samples too."""
+    from smgha.review.profile import MAX_PROFILED_ROWS
+
+    def data(seed: int, mean: float, rows: int = 3 * MAX_PROFILED_ROWS) -> bytes:
+        rng = random.Random(seed)
+        lines = [
+            f"{rng.gauss(mean, 10):.2f},{rng.choice(['basic', 'pro', 'max'])}" for _ in range(rows)
+        ]
+        return ("tenure,plan\n" + "\n".join(lines) + "\n").encode()
+
+    one, two = profile_csv(data(1, 30.0)), profile_csv(data(2, 30.0))
+    assert one["rows"] == 3 * MAX_PROFILED_ROWS and one["sampled_rows"] == MAX_PROFILED_ROWS
+    assert sum(one["columns"]["plan"]["counts"].values()) == MAX_PROFILED_ROWS
+    assert all(item.psi < 0.01 for item in shift(one, two))
+    moved = {item.column: item.psi for item in shift(one, profile_csv(data(3, 40.0)))}
+    assert moved["tenure"] >= 0.25 and moved["plan"] < 0.01
+
+    quoted = data(1, 30.0).replace(b"basic", b'"basic"')
+    assert profile_csv(quoted)["rows"] == 3 * MAX_PROFILED_ROWS
+    assert profile_csv(quoted)["sampled_rows"] == MAX_PROFILED_ROWS
+    small = profile_csv(data(1, 30.0, rows=500))
+    assert small["rows"] == 500 and "sampled_rows" not in small

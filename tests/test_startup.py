@@ -51,6 +51,9 @@ def test_the_command_line_imports_only_the_stage_it_runs() -> None:
     stages = {name for name in loaded if name.startswith("smgha.stages.")}
     assert stages == {"smgha.stages.build_pipeline"}
 
+    other = loaded_after("from smgha import cli\ncli.build_parser('review')")
+    assert not {name for name in other if name.startswith("smgha.stages.")}
+
     everything = loaded_after("from smgha import cli\ncli.build_parser()")  # --help lists all
     assert "smgha.stages.deploy_endpoint" in everything
 

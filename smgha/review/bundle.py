@@ -30,7 +30,7 @@ from smgha.errors import InputError, StageError
 from smgha.resources import registry
 from smgha.resources.customer_metadata import read_lineage
 from smgha.review.changes import definition_problem
-from smgha.review.profile import ProfileError, profile_csv, profile_problem
+from smgha.review.profile import ProfileError, data_sha256, profile_csv, profile_problem
 
 SCHEMA = "smgha-review-bundle/1"
 BUNDLE_FILE = "bundle.json"
@@ -112,9 +112,12 @@ def build_bundle(
     data_parameter: str = "InputDataUrl",
     git_sha: str = "",
     git_ref: str = "",
+    known_profile: dict[str, Any] | None = None,
 ) -> Bundle:
     """The bundle of a registered package. `execution_arn` is the build that registered it
-    (default: the one register-and-gate recorded on it)."""
+    (default: the one register-and-gate recorded on it). `known_profile` (the champion's) is
+    reused when it was made of the very same bytes of input data, instead of profiling them
+    again."""
     record = backend.registry.describe_model_package(model_package_arn)
     if record is None:
         problem, fix = NO_PACKAGE
@@ -131,7 +134,9 @@ def build_bundle(
     execution_arn = execution_arn or lineage.get("pipeline-execution-arn", "")
     pipeline_name = pipeline_of(execution_arn)
     definition = backend.pipelines.get_pipeline_definition(pipeline_name) if pipeline_name else None
-    profile, profile_error = _data_profile(backend, definition, execution_arn, data_parameter)
+    profile, profile_error = _data_profile(
+        backend, definition, execution_arn, data_parameter, known_profile
+    )
     return Bundle(
         schema=SCHEMA,
         pipeline_name=pipeline_name,
@@ -202,9 +207,14 @@ FIX_DETAILS = "Write model-details.json as docs/review.md says (What your model 
 
 
 def _data_profile(
-    backend: Backend, definition: dict[str, Any] | None, execution_arn: str, parameter: str
+    backend: Backend,
+    definition: dict[str, Any] | None,
+    execution_arn: str,
+    parameter: str,
+    known: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, str]:
-    """(profile, '') of the execution's input data, or (None, why not)."""
+    """(profile, '') of the execution's input data, or (None, why not); `known` when it was
+    made of the same bytes (most pull requests change code, not data: no second profiling)."""
     if not execution_arn:
         return None, "the package names no pipeline execution (its lineage has none)"
     if definition is None:
@@ -219,6 +229,8 @@ def _data_profile(
         return None, f"cannot read {uri}: {error.detail}"
     if len(data) > MAX_DATA_BYTES:
         return None, f"{uri} is {len(data)} bytes; profiles are made of at most {MAX_DATA_BYTES}"
+    if known and known.get("sha256") == data_sha256(data):
+        return known, ""
     try:
         return profile_csv(data), ""
     except ProfileError as error:

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import bisect
 import csv
+import hashlib
 import io
 import itertools
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -70,27 +72,62 @@ def profile_csv(data: bytes) -> dict[str, Any]:
     """The profile of a UTF-8 CSV file whose first row names the columns.
 
     Written for speed (it runs on every pull request's data): the rows are transposed into
-    columns by zip, numbers parsed by map(float), the bins counted on the sorted values."""
+    columns by zip, numbers parsed by map(float), the bins counted on the sorted values. Over
+    MAX_PROFILED_ROWS rows, the columns are profiled on every k-th row (a systematic sample
+    of at most that many; `rows` stays the file's count, `sampled_rows` says how many): two
+    samples of one distribution then differ by a PSI of about (bins - 1) * (1/n1 + 1/n2),
+    under 0.001 at this size, far below the 0.1 that counts as a shift."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ProfileError(f"not UTF-8 text ({error.reason} at byte {error.start})") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    header, records, total = _records(text)
     if not header or len(set(header)) != len(header) or any(not name for name in header):
         raise ProfileError("the first row must name every column, each once")
-    rows = [row for row in reader if row]
+    rows = [row for row in records if row]
     try:  # zip checks every row's length, in C
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
     except ValueError:
         columns = []
     if len(columns) != len(header):
         number, row = next((n, r) for n, r in enumerate(rows, 2) if len(r) != len(header))
-        raise ProfileError(f"row {number} has {len(row)} cells, the header {len(header)}")
-    return {
-        "rows": len(rows),
+        where = f"row {number}" if total is None else "a sampled row"
+        raise ProfileError(f"{where} has {len(row)} cells, the header {len(header)}")
+    profile = {
+        "rows": len(rows) if total is None else total,
         "columns": {name: _column(values) for name, values in zip(header, columns, strict=True)},
+        "sha256": data_sha256(data),
     }
+    if total is not None:
+        profile["sampled_rows"] = len(rows)
+    return profile
+
+
+MAX_PROFILED_ROWS = 20_000
+
+
+def _records(text: str) -> tuple[list[str] | None, list[list[str]], int | None]:
+    """(the header, the records to profile, the file's record count when they are a sample
+    of it, else None). A file without a quote has one record a line, so the lines are
+    counted and sampled before any is parsed; with quotes (a cell may hold a line break),
+    every record is parsed, then sampled."""
+    if '"' not in text:
+        lines = [line for line in text.split("\n") if line.strip("\r")]
+        header = next(csv.reader(lines[:1]), None)
+        body = lines[1:]
+        step = -(-len(body) // MAX_PROFILED_ROWS) or 1
+        sampled = list(csv.reader(body[::step]))
+        return header, sampled, len(body) if step > 1 else None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    records = [row for row in reader if row]
+    step = -(-len(records) // MAX_PROFILED_ROWS) or 1
+    return header, records[::step], len(records) if step > 1 else None
+
+
+def data_sha256(data: bytes) -> str:
+    """What identifies the data a profile was made of: the same bytes make the same profile."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def _column(cells: tuple[str, ...]) -> dict[str, Any]:
@@ -133,6 +170,11 @@ def profile_problem(profile: Any) -> tuple[str, str]:
         return "", "must be an object with columns"
     if not _count(profile.get("rows")):
         return "rows", "must be a count"
+    if "sampled_rows" in profile and not _count(profile["sampled_rows"]):
+        return "sampled_rows", "must be a count"
+    sha256 = profile.get("sha256", "")  # absent in a profile made before it was recorded
+    if not isinstance(sha256, str) or not re.fullmatch(r"(|[0-9a-f]{64})", sha256):
+        return "sha256", "must be 64 lowercase hex digits"
     for name, column in profile["columns"].items():
         kind = column.get("kind") if isinstance(column, dict) else None
         if kind == "numeric":
