@@ -96,14 +96,15 @@ def one_round(data: bytes, changed: bytes, folder: Path) -> dict[str, Any]:
 
 def package_of(state: Path, execution_arn: str) -> str:
     """The model package the execution's RegisterModel step registered."""
+    from smgha.backends import registered_model_package
     from smgha.backends.local import LocalBackend
 
     os.environ["SMGHA_STATE_DIR"] = str(state)
-    for step in LocalBackend(region="us-east-1").pipelines.list_steps(execution_arn):
-        arn = (step.metadata.get("RegisterModel") or {}).get("Arn")
-        if arn:
-            return str(arn)
-    raise RuntimeError(f"{execution_arn} registered no model package")
+    steps = LocalBackend(region="us-east-1").pipelines.list_steps(execution_arn)
+    arn = registered_model_package(steps)
+    if not arn:
+        raise RuntimeError(f"{execution_arn} registered no model package")
+    return arn
 
 
 def stop_worker(state: Path) -> None:

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from smgha.github_api import GitHubClient, extract_zip
+from smgha.review.markdown import (
+    COMMENT_MAX_CHARACTERS as MAX_COMMENT_CHARS,  # GitHub's, sourced there
+)
 
-# https://docs.github.com/en/rest/issues/comments#create-an-issue-comment: GitHub refuses a
-# longer body with 422 "Body is too long (maximum is 65536 characters)".
-MAX_COMMENT_CHARS = 65536
 TRUNCATED_NOTE = (
     "\n\n---\n*This review was cut to fit GitHub's 65,536-character limit of a comment: "
     "the job summary and the `smgha-review` artifact's report.html hold all of it.*\n"
