@@ -43,7 +43,7 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/actionlint
-	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions action.yml actions/*/action.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions action.yml actions/*/action.yml .github/actions/*/action.yml
 	$(VENV)/bin/zizmor --offline --quiet .
 
 # The IAM policy evaluator of the tests (tests/iam_simulator.py): Node.js from the test

@@ -8,13 +8,20 @@ each placeholder names the releasing repository and, in the files GitHub runs as
 the tag vX.Y.Z. The annotated tag vX.Y.Z points at B. B's code equals A's, so a caller that
 pins the tag or B runs every stage at the immutable sha A.
 
+The reusable workflows' shared steps (.github/actions/*/action.yml) are library code that
+itself uses the library, so the code at A cannot serve them: theirs still says `@unreleased`.
+When they have placeholders, the release first makes commit S (parent A, "Release vX.Y.Z:
+shared steps") pinning only them to A, and B (parent S) pins the rest to S: a workflow at B
+calls the shared steps at S, which call the stages at A. Every reference is still a sha.
+
 Commands (standard library only, python3 >= 3.10):
   check VERSION                 version in smgha/__init__.py and pyproject.toml, CHANGELOG section
   notes VERSION                 print the CHANGELOG section's body
   pin --repository OWNER/REPO --sha SHA --version VERSION [--root DIR]
                                 rewrite the placeholders of DIR's tracked files in place
   cut VERSION --repository OWNER/REPO [--root DIR]
-                                create B and the tag vVERSION at it; print B's sha (no push)
+                                create B (and S) and the tag vVERSION at B; print B's sha
+                                (no push)
   major VERSION [--root DIR]    print the major tag (v1) when VERSION is the newest release of
                                 its major, else nothing
 
@@ -30,7 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +57,15 @@ EXEMPT_FILES = ("scripts/release.py",)
 EXEMPT_DIRECTORIES = ("tests/",)
 # Files GitHub executes as library code: their placeholders get the commit sha.
 LIBRARY_CODE = re.compile(
-    r"action\.ya?ml|actions/[^/]+/action\.ya?ml|\.github/workflows/[^/]+\.ya?ml"
+    r"action\.ya?ml|actions/[^/]+/action\.ya?ml|\.github/actions/[^/]+/action\.ya?ml"
+    r"|\.github/workflows/[^/]+\.ya?ml"
 )
+# Library code that uses the library itself: pinned first, in commit S (see the top).
+SHARED_STEPS = re.compile(r"\.github/actions/[^/]+/action\.ya?ml")
 # Files whose `uses:` lines must reference the library only in placeholder form.
 USES_CHECKED = re.compile(
-    r"action\.ya?ml|actions/[^/]+/action\.ya?ml|\.github/workflows/[^/]+\.ya?ml"
-    r"|workflows-templates/[^/]+\.ya?ml"
+    r"action\.ya?ml|actions/[^/]+/action\.ya?ml|\.github/actions/[^/]+/action\.ya?ml"
+    r"|\.github/workflows/[^/]+\.ya?ml|workflows-templates/[^/]+\.ya?ml"
 )
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*['\"]?(?P<target>[^\s'\"#]+)")
 USES_TARGET = re.compile(
@@ -82,6 +92,7 @@ NEXT_SECTION = "## "
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 COMMIT_MESSAGE = "Release v{version}"
+SHARED_STEPS_COMMIT_MESSAGE = "Release v{version}: shared steps"
 TAG_MESSAGE = "v{version}"
 
 BAD_VERSION = (
@@ -330,10 +341,11 @@ def leftover_problems(file: str, line: str, number: int) -> list[Problem]:
 
 
 def has_library_layout(path: str, root: Path) -> bool:
-    """Whether `/actions/<stage>` or `/.github/workflows/<file>` exists in this repository."""
-    stage = re.fullmatch(r"/actions/([^/]+)", path)
-    if stage:
-        return (root / "actions" / stage.group(1) / "action.yml").is_file()
+    """Whether `/actions/<stage>`, `/.github/actions/<steps>` (the reusable workflows' shared
+    steps) or `/.github/workflows/<file>` exists in this repository."""
+    action = re.fullmatch(r"(/actions/[^/]+|/\.github/actions/[^/]+)", path)
+    if action:
+        return (root / path.lstrip("/") / "action.yml").is_file()
     workflow = re.fullmatch(r"/\.github/workflows/[^/]+", path)
     return bool(workflow) and (root / path.lstrip("/")).is_file()
 
@@ -387,13 +399,30 @@ def tracked_files(root: Path) -> list[str]:
     return [name for name in listing.split("\0") if name]
 
 
-def plan_pin(root: Path, repository: str, sha: str, version: str) -> list[Rewrite]:
-    """Every file that changes, or a ReleaseError with every problem in every file."""
+def every_file(file: str) -> bool:
+    return True
+
+
+def shared_steps(file: str) -> bool:
+    return bool(SHARED_STEPS.fullmatch(file))
+
+
+def not_shared_steps(file: str) -> bool:
+    return not SHARED_STEPS.fullmatch(file)
+
+
+def plan_pin(
+    root: Path, repository: str, sha: str, version: str, files: Callable[[str], bool] = every_file
+) -> list[Rewrite]:
+    """Every file that changes (of those `files` selects), or a ReleaseError with every
+    problem in every file."""
     rewrites: list[Rewrite] = []
     problems: list[Problem] = []
     for file in tracked_files(root):
         path = root / file
         if is_exempt(file) or path.is_symlink() or not path.is_file():
+            continue
+        if not files(file):
             continue
         data = path.read_bytes()
         mentioned = LEFTOVER.search(data.decode("utf-8", errors="replace"))
@@ -415,12 +444,14 @@ def plan_pin(root: Path, repository: str, sha: str, version: str) -> list[Rewrit
     return rewrites
 
 
-def pin(root: Path, repository: str, sha: str, version: str) -> list[Rewrite]:
+def pin(
+    root: Path, repository: str, sha: str, version: str, files: Callable[[str], bool] = every_file
+) -> list[Rewrite]:
     validate_repository(repository)
     validate_sha(sha)
     parse_version(version)
     root = work_tree_root(root)
-    rewrites = plan_pin(root, repository, sha, version)
+    rewrites = plan_pin(root, repository, sha, version, files)
     for result in rewrites:
         with (root / result.file).open("w", encoding="utf-8", newline="") as handle:
             handle.write(result.text)
@@ -487,6 +518,20 @@ def temporary_worktree(root: Path, commit: str) -> Iterator[Path]:
         run_git(root, "worktree", "prune")
 
 
+def commit_all(tree: Path, identity: list[str], message: str) -> None:
+    git(
+        tree,
+        *identity,
+        "commit",
+        "--quiet",
+        "--all",
+        "--allow-empty",
+        "--no-verify",
+        "-m",
+        message,
+    )
+
+
 def cut(root: Path, version: str, repository: str) -> str:
     parse_version(version)
     validate_repository(repository)
@@ -500,20 +545,14 @@ def cut(root: Path, version: str, repository: str) -> str:
     identity = identity_options(top)
     with temporary_worktree(top, code) as tree:
         check(tree, version)  # on exactly the commit released, not the work tree
-        if not pin(tree, repository, code, version):
+        pinned_to = code
+        if pin(tree, repository, code, version, shared_steps):
+            commit_all(tree, identity, SHARED_STEPS_COMMIT_MESSAGE.format(version=version))
+            pinned_to = git(tree, "rev-parse", "HEAD").strip()
+            log(f"pinned the shared steps to {code} in {pinned_to}")
+        if not pin(tree, repository, pinned_to, version, not_shared_steps):
             log(f"no placeholder in {code}: the release commit changes nothing")
-        message = COMMIT_MESSAGE.format(version=version)
-        git(
-            tree,
-            *identity,
-            "commit",
-            "--quiet",
-            "--all",
-            "--allow-empty",
-            "--no-verify",
-            "-m",
-            message,
-        )
+        commit_all(tree, identity, COMMIT_MESSAGE.format(version=version))
         release = git(tree, "rev-parse", "HEAD").strip()
     git(
         top, *identity, "tag", "--annotate", "-m", TAG_MESSAGE.format(version=version), tag, release

@@ -94,15 +94,17 @@ def built(e2e: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_pins_match_the_workflows() -> None:
-    """The stand-ins are mapped to exactly the pins the reusable workflows use."""
-    for name in ("model-build.yml", "model-deploy.yml"):
-        text = (harness.ROOT / ".github" / "workflows" / name).read_text()
-        pins = set(re.findall(r"uses: (actions/[a-z-]+@[0-9a-f]{40})", text))
-        assert pins == {
-            harness.CHECKOUT_PIN,
-            harness.SETUP_PYTHON_PIN,
-            harness.UPLOAD_ARTIFACT_PIN,
-        }, (name, pins)
+    """The stand-ins are mapped to exactly the pins the reusable workflows and their shared
+    steps use."""
+    stood_in = {harness.CHECKOUT_PIN, harness.SETUP_PYTHON_PIN, harness.UPLOAD_ARTIFACT_PIN}
+    files = sorted((harness.ROOT / ".github" / "workflows").glob("model-*.yml"))
+    files += sorted((harness.ROOT / ".github" / "actions").glob("*/action.yml"))
+    used: set[str] = set()
+    for path in files:
+        pins = set(re.findall(r"uses: (actions/[a-z-]+@[0-9a-f]{40})", path.read_text()))
+        assert pins <= stood_in, (path.name, pins - stood_in)
+        used |= pins
+    assert used == stood_in
     cache = set(
         re.findall(
             r"uses: (actions/cache)/(?:restore|save)(@[0-9a-f]{40})",
@@ -239,13 +241,15 @@ def test_the_rejected_build_check_catches_a_caller_that_deploys_anyway(
 
 
 def test_the_library_resolves_from_the_release_as_github_would(e2e: dict[str, Any]) -> None:
-    """The caller's `@v1` and, through the reusable workflows at that tag, the stage actions at
-    the release's code commit; nothing else, and no placeholder on the way."""
+    """The caller's `@v1`; through the reusable workflows at that tag, the stage actions and
+    the shared steps at the release's shared-steps commit S; through the shared steps there,
+    the stage actions at the code commit. Nothing else, and no placeholder on the way."""
     release = e2e["release"]
     mapped = harness.library_mappings(release, e2e["repo"], e2e["base"] / "resolve-check")
-    assert set(mapped) == {"v1", release.code_sha}
+    steps_sha = harness.git(release.bare, "rev-parse", f"{release.release_sha}^")
+    assert set(mapped) == {"v1", steps_sha, release.code_sha}
     assert harness.git(release.bare, "rev-parse", "v1^{commit}") == release.release_sha
-    assert harness.git(release.bare, "rev-parse", f"{release.release_sha}^") == release.code_sha
+    assert harness.git(release.bare, "rev-parse", f"{steps_sha}^") == release.code_sha
 
 
 def test_a_missing_tag_or_a_placeholder_does_not_resolve(

@@ -96,6 +96,7 @@ jobs:
       - uses: smgha-org/sagemaker-mlops@unreleased # the toolkit
       - uses: smgha-org/sagemaker-mlops/actions/oidc-auth@unreleased
       - uses: "smgha-org/sagemaker-mlops/actions/build-pipeline@unreleased"
+      - uses: smgha-org/sagemaker-mlops/.github/actions/build-and-review@unreleased
 """
 ROOT_ACTION = """name: toolkit
 runs:
@@ -113,6 +114,13 @@ runs:
     - uses: smgha-org/sagemaker-mlops@unreleased
 """
 PLAIN_ACTION = "name: build-pipeline\nruns:\n  using: composite\n  steps: []\n"
+# The reusable workflows' shared steps: library code, pinned to the sha like a stage action.
+SHARED_STEPS_ACTION = """name: build and review
+runs:
+  using: composite
+  steps:
+    - uses: smgha-org/sagemaker-mlops/actions/oidc-auth@unreleased
+"""
 TEMPLATE = """on: push
 jobs:
   build:
@@ -131,6 +139,7 @@ LIBRARY_FILES = {
     "action.yml": ROOT_ACTION,
     "actions/oidc-auth/action.yml": STAGE_ACTION,
     "actions/build-pipeline/action.yml": PLAIN_ACTION,
+    ".github/actions/build-and-review/action.yml": SHARED_STEPS_ACTION,
     "workflows-templates/model-build.yml": TEMPLATE,
     "README.md": README,
     "docs/guide.md": GUIDE,
@@ -391,7 +400,17 @@ def test_pin_rewrites_library_code_to_the_sha_and_the_rest_to_the_tag(library: L
             "smgha-org/sagemaker-mlops/.github/workflows/model-build.yml@unreleased",
             code.format("/.github/workflows/model-build.yml"),
         )
+        .replace(
+            "smgha-org/sagemaker-mlops/.github/actions/build-and-review@unreleased",
+            code.format("/.github/actions/build-and-review"),
+        )
         .replace("smgha-org/sagemaker-mlops@unreleased", code.format(""))
+    )
+    assert library.read(".github/actions/build-and-review/action.yml") == (
+        SHARED_STEPS_ACTION.replace(
+            "smgha-org/sagemaker-mlops/actions/oidc-auth@unreleased",
+            code.format("/actions/oidc-auth"),
+        )
     )
     assert library.read("actions/oidc-auth/action.yml") == STAGE_ACTION.replace(
         "smgha-org/sagemaker-mlops@unreleased", f"{REPOSITORY}@{A}"
@@ -417,6 +436,7 @@ def test_pin_leaves_third_party_exempt_and_unrelated_files(library: Library) -> 
     changed = {file for file in before if before[file] != after[file]}
     assert changed == {
         ".github/workflows/model-build.yml",
+        ".github/actions/build-and-review/action.yml",
         "actions/oidc-auth/action.yml",
         "workflows-templates/model-build.yml",
         "README.md",
@@ -557,18 +577,30 @@ def test_cut_creates_the_release_commit_and_tags_it(library: Library) -> None:
     assert done.returncode == 0, done.stderr
     release = done.stdout.strip()
     assert SHA.fullmatch(release) and done.stdout == release + "\n"
-    # B: parent A, its message, pinned to A; the annotated tag at B.
-    assert library.git("rev-parse", f"{release}^@") == code
+    # S: parent A, only the shared steps pinned, to A (the code at A still says @unreleased
+    # in them, so nothing may call them at A). B: parent S, the rest pinned to S, where the
+    # shared steps are pinned. The annotated tag at B.
+    steps = library.git("rev-parse", f"{release}^@")
+    assert library.git("rev-parse", f"{steps}^@") == code
+    assert library.git("log", "-1", "--format=%s", steps) == f"Release {TAG}: shared steps"
+    assert library.git("diff", "--name-only", code, steps).splitlines() == [
+        ".github/actions/build-and-review/action.yml"
+    ]
+    shared = library.git("show", f"{steps}:.github/actions/build-and-review/action.yml")
+    assert f"{REPOSITORY}/actions/oidc-auth@{code}" in shared
     assert library.git("log", "-1", "--format=%s", release) == f"Release {TAG}"
     assert library.git("cat-file", "-t", TAG) == "tag"
     assert library.git("rev-parse", f"{TAG}^{{commit}}") == release
     assert library.git("tag", "--list", "--format=%(contents:subject)", TAG) == TAG
     workflow = library.git("show", f"{release}:.github/workflows/model-build.yml")
-    assert f"{REPOSITORY}/actions/oidc-auth@{code}" in workflow
-    assert f"{REPOSITORY}@{code}" in library.git("show", f"{release}:actions/oidc-auth/action.yml")
+    assert f"{REPOSITORY}/actions/oidc-auth@{steps}" in workflow
+    assert f"{REPOSITORY}/.github/actions/build-and-review@{steps}" in workflow
+    assert f"{REPOSITORY}@{steps}" in library.git("show", f"{release}:actions/oidc-auth/action.yml")
+    assert library.git("show", f"{release}:.github/actions/build-and-review/action.yml") == shared
     template = library.git("show", f"{release}:workflows-templates/model-build.yml")
     assert f"{REPOSITORY}/.github/workflows/model-build.yml@{TAG}" in template
     assert library.git("diff", "--name-only", code, release).splitlines() == [
+        ".github/actions/build-and-review/action.yml",
         ".github/workflows/model-build.yml",
         "README.md",
         "actions/oidc-auth/action.yml",
@@ -586,6 +618,21 @@ def test_cut_creates_the_release_commit_and_tags_it(library: Library) -> None:
     # No git identity configured: github-actions[bot] commits and tags.
     assert library.git("log", "-1", "--format=%an <%ae>|%cn <%ce>", release) == f"{BOT}|{BOT}"
     assert library.git("tag", "--list", "--format=%(taggername) %(taggeremail)", TAG) == BOT
+
+
+def test_cut_without_shared_steps_makes_one_commit(tmp_path: Path) -> None:
+    files = {k: v for k, v in LIBRARY_FILES.items() if not k.startswith(".github/actions/")}
+    files[".github/workflows/model-build.yml"] = REUSABLE.replace(
+        "      - uses: smgha-org/sagemaker-mlops/.github/actions/build-and-review@unreleased\n", ""
+    )
+    library = make_library(tmp_path / "library", files)
+    code = library.git("rev-parse", "HEAD")
+    done = cut(library)
+    assert done.returncode == 0, done.stderr
+    release = done.stdout.strip()
+    assert library.git("rev-parse", f"{release}^@") == code
+    workflow = library.git("show", f"{release}:.github/workflows/model-build.yml")
+    assert f"{REPOSITORY}/actions/oidc-auth@{code}" in workflow
 
 
 def test_cut_uses_the_configured_identity(library: Library) -> None:
@@ -901,7 +948,7 @@ def test_release_workflow_end_to_end(runner: Runner) -> None:
     assert done.returncode == 0, done.stderr
     release = cut_outputs["release-commit"]
     assert cut_outputs == {"code-commit": code, "release-commit": release}
-    assert runner.work.git("rev-parse", f"{release}^") == code
+    assert runner.work.git("rev-parse", f"{release}^^") == code  # B, S (shared steps), A
 
     done, _ = runner.step("Push the exact tag")
     assert done.returncode == 0, done.stderr

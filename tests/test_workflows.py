@@ -29,7 +29,14 @@ from tests.yaml_files import ROOT, load, rel, strings_in
 WORKFLOWS = ROOT / ".github" / "workflows"
 TEMPLATES = ROOT / "workflows-templates"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml")) + sorted(TEMPLATES.glob("*.yml"))
-REUSABLE = [WORKFLOWS / "model-build.yml", WORKFLOWS / "model-deploy.yml"]
+REUSABLE = [
+    WORKFLOWS / "model-build.yml",
+    WORKFLOWS / "model-deploy.yml",
+    WORKFLOWS / "model-validate.yml",
+]
+# The reusable workflows' shared steps (composite actions, not stage actions): the jobs of
+# model-build.yml and model-validate.yml are each one call of one of them.
+SHARED_STEPS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
 RELEASE = WORKFLOWS / "release.yml"
 TEMPLATE_FILES = sorted(TEMPLATES.glob("*.yml"))
 
@@ -39,6 +46,7 @@ LIBRARY = "smgha-org/sagemaker-mlops"
 PLACEHOLDER_REF = "unreleased"
 STAGE_USE = re.compile(rf"^{re.escape(LIBRARY)}/actions/([a-z0-9-]+)@(\S+)$")
 WORKFLOW_USE = re.compile(rf"^{re.escape(LIBRARY)}/\.github/workflows/([A-Za-z0-9_.-]+)@(\S+)$")
+SHARED_STEPS_USE = re.compile(rf"^{re.escape(LIBRARY)}/\.github/actions/([a-z0-9-]+)@(\S+)$")
 PINNED_USE = re.compile(
     r"^\s*(?:-\s+)?uses:\s*([A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@([0-9a-f]{40})\s+#\s*v\d+(\.\d+)*\s*$"
 )
@@ -88,9 +96,43 @@ def library_workflow(uses: str) -> Path | None:
     return path
 
 
+def shared_steps(uses: str) -> dict[str, Any] | None:
+    """The composite action behind `smgha-org/sagemaker-mlops/.github/actions/<x>@unreleased`."""
+    match = SHARED_STEPS_USE.match(uses)
+    if not match:
+        return None
+    path = ROOT / ".github" / "actions" / match.group(1) / "action.yml"
+    assert path.is_file(), f"{uses}: there is no .github/actions/{match.group(1)}/action.yml"
+    return load(path)
+
+
+# The only condition the static checks evaluate: a shared step that runs on AWS alone.
+ON_SAGEMAKER_ONLY = "inputs.backend == 'sagemaker'"
+
+
+def job_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A job's steps, each call of the shared steps replaced by the steps it runs. A shared
+    step `if: inputs.backend == 'sagemaker'` is left out where the call passes another
+    backend literally (model-validate.yml's `backend: local`): it can never run there."""
+    steps: list[dict[str, Any]] = []
+    for step in job.get("steps") or []:
+        composite = shared_steps(str(step.get("uses", "")))
+        if composite is None:
+            steps.append(step)
+            continue
+        backend = str((step.get("with") or {}).get("backend", ""))
+        literal = "${{" not in backend
+        steps += [
+            inner
+            for inner in composite["runs"]["steps"]
+            if not (literal and backend != "sagemaker" and inner.get("if") == ON_SAGEMAKER_ONLY)
+        ]
+    return steps
+
+
 def uses_oidc(job: dict[str, Any]) -> bool:
     """Whether a job runs oidc-auth: in a step, or in the reusable workflow it calls."""
-    if any(step.get("uses") == OIDC_ACTION for step in job.get("steps") or []):
+    if any(step.get("uses") == OIDC_ACTION for step in job_steps(job)):
         return True
     called = library_workflow(job.get("uses", ""))
     return called is not None and any(uses_oidc(j) for j in jobs(called).values())
@@ -100,7 +142,7 @@ def reads_artifacts(job: dict[str, Any]) -> bool:
     """Whether a job reads artifacts through the API (the review's champion, or the review to
     post): in a step, or in the reusable workflow it calls."""
     commands = ("review fetch-champion", "review post-comment")
-    if any(c in str(step.get("run", "")) for step in job.get("steps") or [] for c in commands):
+    if any(c in str(step.get("run", "")) for step in job_steps(job) for c in commands):
         return True
     called = library_workflow(job.get("uses", ""))
     return called is not None and any(reads_artifacts(j) for j in jobs(called).values())
@@ -112,6 +154,14 @@ def posts_comments(job: dict[str, Any]) -> bool:
 
 def every_job() -> list[tuple[str, str, dict[str, Any]]]:
     return [(rel(path), name, job) for path in WORKFLOW_FILES for name, job in jobs(path).items()]
+
+
+def library_workflow_calls() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{path}:{name}", job)
+        for path, name, job in every_job()
+        if WORKFLOW_USE.match(str(job.get("uses", "")))
+    ]
 
 
 def run_bash(
@@ -129,7 +179,7 @@ def run_bash(
 
 
 def step_named(path: Path, job: str, name: str) -> dict[str, Any]:
-    found = [s for s in jobs(path)[job]["steps"] if s.get("name") == name or s.get("id") == name]
+    found = [s for s in job_steps(jobs(path)[job]) if s.get("name") == name or s.get("id") == name]
     assert len(found) == 1, f"{rel(path)} {job}: expected one step {name!r}"
     return found[0]
 
@@ -143,6 +193,7 @@ def test_every_workflow_is_found() -> None:
         ".github/workflows/model-build.yml",
         ".github/workflows/model-deploy.yml",
         ".github/workflows/release.yml",
+        ".github/workflows/model-validate.yml",
         "workflows-templates/model-build.yml",
         "workflows-templates/model-validate-pr.yml",
         "workflows-templates/model-deploy.yml",
@@ -203,7 +254,7 @@ def test_build_interface() -> None:
     assert inputs["approval-mode"]["default"] == "auto"
     build = jobs(WORKFLOWS / "model-build.yml")
     assert build["build"]["needs"] == "test"
-    tests = build["test"]["steps"]
+    tests = job_steps(build["test"])
     # The tests get the repository's declared dependencies and pytest (setup-python is bare)
     # in the toolkit's venv, with the build job's extras (one cached install for both).
     install = step_named(
@@ -345,20 +396,126 @@ def test_id_token_check_sees_oidc_jobs() -> None:
         ("workflows-templates/model-build.yml", "build"),
         ("workflows-templates/model-deploy.yml", "deploy"),
     } <= oidc
-    assert ("workflows-templates/model-validate-pr.yml", "validate") in oidc  # calls model-build
     assert (".github/workflows/model-build.yml", "test") not in oidc
+    # model-validate.yml calls the same shared steps with `backend: local`: no oidc-auth.
+    assert (".github/workflows/model-validate.yml", "build") not in oidc
+    assert ("workflows-templates/model-validate-pr.yml", "validate") not in oidc
 
 
 @pytest.mark.parametrize("path", REUSABLE, ids=ids(REUSABLE))
 def test_oidc_steps_only_on_the_sagemaker_backend(path: Path) -> None:
     for job in jobs(path).values():
-        for step in job.get("steps") or []:
+        for call in job.get("steps") or []:
+            if shared_steps(call.get("uses", "")) is not None:
+                assert call["with"]["backend"] in ("${{ inputs.backend }}", "local")
+        for step in job_steps(job):
             if step.get("uses") == OIDC_ACTION:
                 assert step.get("if") == "inputs.backend == 'sagemaker'"
             if library_action(step.get("uses", "")) and "backend" in (
                 library_action(step["uses"]) or {}
             ).get("inputs", {}):
                 assert step["with"]["backend"] == "${{ inputs.backend }}", "pass backend through"
+
+
+# GitHub checks, before a called workflow starts, that none of its jobs asks for more than
+# the calling job grants; the check reads every job's `permissions`, whatever its `if:`
+# ("The nested job 'build' is requesting 'id-token: write', but is only allowed 'id-token:
+# none'": docs, "Reusing workflow configurations", access and permissions for nested
+# workflows; stepbrobd/atelier#13 hits it for a job its caller never runs). A fork's (and
+# Dependabot's) pull request gets a read-only token whatever the workflow asks for (GitHub
+# changelog 2021-04-20, "Control permissions for GITHUB_TOKEN"): each write is read, and
+# id-token, which has no read level (github/docs#33483), is none. Whether GitHub applies
+# that downgrade before the nested check is unconfirmed (research F9): the stricter reading.
+PERMISSION_LEVELS = {"none": 0, "read": 1, "write": 2}
+
+
+def fork_grant(permissions: dict[str, str]) -> dict[str, str]:
+    """What a calling job's `permissions` become on a fork's pull request."""
+    downgraded = {"write": "read", "read": "read", "none": "none"}
+    return {
+        scope: "none" if scope == "id-token" else downgraded[level]
+        for scope, level in permissions.items()
+    }
+
+
+def nested_permission_refusals(called: Path, grant: dict[str, str]) -> list[str]:
+    """GitHub's refusals to start `called` for a caller granting `grant` (empty: it starts)."""
+    refusals = []
+    for name, job in jobs(called).items():
+        asked = job.get("permissions", load(called).get("permissions")) or {}
+        for scope, level in asked.items():
+            allowed = grant.get(scope, "none")
+            if PERMISSION_LEVELS[level] > PERMISSION_LEVELS[allowed]:
+                refusals.append(
+                    f"The nested job '{name}' is requesting '{scope}: {level}', "
+                    f"but is only allowed '{scope}: {allowed}'"
+                )
+    return refusals
+
+
+def runs_on_pull_requests(path: Path) -> bool:
+    return bool({"pull_request", "pull_request_target"} & set(triggers(load(path))))
+
+
+@pytest.mark.parametrize(
+    ("where", "job"), library_workflow_calls(), ids=[w for w, _ in library_workflow_calls()]
+)
+def test_every_caller_grants_what_the_called_jobs_ask(where: str, job: dict[str, Any]) -> None:
+    path = ROOT / where.split(":")[0]
+    called = library_workflow(job["uses"])
+    assert called is not None
+    grant = job.get("permissions", load(path).get("permissions")) or {}
+    assert nested_permission_refusals(called, grant) == []
+    if runs_on_pull_requests(path):
+        # A fork's pull request must start it too (the review of forks, docs/review.md).
+        assert nested_permission_refusals(called, fork_grant(grant)) == []
+
+
+def test_the_nested_permission_check_refuses_model_build_to_a_fork() -> None:
+    """Why pull requests call model-validate.yml: the grant model-build.yml needs, downgraded
+    for a fork, is refused at startup (the check above can fail, and fails here)."""
+    grant = {"contents": "read", "id-token": "write", "actions": "read"}
+    assert nested_permission_refusals(WORKFLOWS / "model-build.yml", grant) == []
+    assert fork_grant(grant) == {"contents": "read", "id-token": "none", "actions": "read"}
+    assert nested_permission_refusals(WORKFLOWS / "model-build.yml", fork_grant(grant)) == [
+        "The nested job 'build' is requesting 'id-token: write', but is only allowed 'id-token: none'"
+    ]
+    assert nested_permission_refusals(WORKFLOWS / "model-validate.yml", fork_grant(grant)) == []
+    # Without the grant the review needs, even a same-repository pull request is refused.
+    assert nested_permission_refusals(WORKFLOWS / "model-validate.yml", {"contents": "read"}) == [
+        "The nested job 'build' is requesting 'actions: read', but is only allowed 'actions: none'"
+    ]
+
+
+def test_model_validate_is_model_build_on_the_local_backend() -> None:
+    """model-validate.yml is model-build.yml without the AWS-only inputs, backend local: the
+    same inputs (type, default), outputs, jobs and shared steps, called the same way."""
+    build_call = triggers(load(WORKFLOWS / "model-build.yml"))["workflow_call"]
+    validate_call = triggers(load(WORKFLOWS / "model-validate.yml"))["workflow_call"]
+    aws_only = {
+        "backend", "region", "role-to-assume", "execution-role-arn", "default-bucket",
+        "execution-arn", "from-step", "source-execution-arn",
+    }  # fmt: skip
+    assert set(build_call["inputs"]) - set(validate_call["inputs"]) == aws_only
+    for name, spec in validate_call["inputs"].items():
+        same = {k: v for k, v in build_call["inputs"][name].items() if k != "description"}
+        assert {k: v for k, v in spec.items() if k != "description"} == same, name
+    assert validate_call["outputs"] == build_call["outputs"]
+    build_jobs, validate_jobs = (
+        jobs(WORKFLOWS / "model-build.yml"),
+        jobs(WORKFLOWS / "model-validate.yml"),
+    )
+    assert set(validate_jobs) == set(build_jobs) == {"test", "build"}
+    for name, job in validate_jobs.items():
+        (call,) = job["steps"]
+        (build_step,) = build_jobs[name]["steps"]
+        assert call["uses"] == build_step["uses"] and shared_steps(call["uses"]) is not None
+        assert call["with"] == {
+            **{k: v for k, v in build_step["with"].items() if k not in aws_only},
+            "backend": "local",
+        }
+        for key in ("needs", "outputs", "runs-on"):
+            assert job.get(key) == build_jobs[name].get(key), (name, key)
 
 
 @pytest.mark.parametrize(
@@ -396,7 +553,9 @@ def uses_lines(path: Path) -> list[tuple[int, str, str]]:
     return found
 
 
-@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=ids(WORKFLOW_FILES))
+@pytest.mark.parametrize(
+    "path", WORKFLOW_FILES + SHARED_STEPS, ids=ids(WORKFLOW_FILES + SHARED_STEPS)
+)
 def test_third_party_actions_are_pinned_by_sha(path: Path) -> None:
     for number, uses, line in uses_lines(path):
         if uses.startswith(("./", "docker://")):
@@ -424,7 +583,7 @@ def test_pinning_check_would_catch_a_tag() -> None:
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=ids(WORKFLOW_FILES))
 def test_checkout_does_not_persist_credentials(path: Path) -> None:
     for job in jobs(path).values():
-        for step in job.get("steps") or []:
+        for step in job_steps(job):
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 assert (step.get("with") or {}).get("persist-credentials") is False
 
@@ -432,7 +591,7 @@ def test_checkout_does_not_persist_credentials(path: Path) -> None:
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=ids(WORKFLOW_FILES))
 def test_no_expression_inside_any_run_script(path: Path) -> None:
     for name, job in jobs(path).items():
-        for number, step in enumerate(job.get("steps") or [], start=1):
+        for number, step in enumerate(job_steps(job), start=1):
             assert "${{" not in str(step.get("run", "")), f"{name} step {number}: map through env:"
 
 
@@ -440,7 +599,7 @@ def library_step_uses() -> list[tuple[str, str, dict[str, Any]]]:
     found = []
     for path in WORKFLOW_FILES:
         for name, job in jobs(path).items():
-            for number, step in enumerate(job.get("steps") or [], start=1):
+            for number, step in enumerate(job_steps(job), start=1):
                 if STAGE_USE.match(str(step.get("uses", ""))):
                     found.append(
                         (f"{rel(path)}:{name}:{step.get('id', number)}", step["uses"], step)
@@ -466,14 +625,6 @@ def test_every_stage_action_is_used() -> None:
     assert used == {p.name for p in (ROOT / "actions").iterdir() if (p / "action.yml").is_file()}
 
 
-def library_workflow_calls() -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (f"{path}:{name}", job)
-        for path, name, job in every_job()
-        if WORKFLOW_USE.match(str(job.get("uses", "")))
-    ]
-
-
 @pytest.mark.parametrize(
     ("where", "job"), library_workflow_calls(), ids=[w for w, _ in library_workflow_calls()]
 )
@@ -495,11 +646,9 @@ def test_templates_call_the_reusable_workflows() -> None:
     calls = {where.split(":")[0]: job["uses"] for where, job in library_workflow_calls()}
     assert calls == {
         "workflows-templates/model-build.yml": f"{LIBRARY}/.github/workflows/model-build.yml@{PLACEHOLDER_REF}",
-        "workflows-templates/model-validate-pr.yml": f"{LIBRARY}/.github/workflows/model-build.yml@{PLACEHOLDER_REF}",
+        "workflows-templates/model-validate-pr.yml": f"{LIBRARY}/.github/workflows/model-validate.yml@{PLACEHOLDER_REF}",
         "workflows-templates/model-deploy.yml": f"{LIBRARY}/.github/workflows/model-deploy.yml@{PLACEHOLDER_REF}",
     }
-    validate = jobs(TEMPLATES / "model-validate-pr.yml")["validate"]
-    assert validate["with"]["backend"] == "local"
     assert "pull_request" in triggers(load(TEMPLATES / "model-validate-pr.yml"))
     assert jobs(TEMPLATES / "model-build.yml")["build"]["with"]["backend"] == "sagemaker"
     assert triggers(load(TEMPLATES / "model-build.yml"))["push"]["branches"] == ["main"]
@@ -510,7 +659,7 @@ def test_templates_call_the_reusable_workflows() -> None:
 
 def declared_step_outputs(step: dict[str, Any]) -> set[str] | None:
     """Outputs a step declares: its library action's, or the names a run script writes."""
-    action = library_action(str(step.get("uses", "")))
+    action = library_action(str(step.get("uses", ""))) or shared_steps(str(step.get("uses", "")))
     if action is not None:
         return set(action.get("outputs") or {})
     if "run" in step:
@@ -518,10 +667,19 @@ def declared_step_outputs(step: dict[str, Any]) -> set[str] | None:
     return None  # a third-party action: not checked
 
 
+def jobs_and_shared_steps(path: Path) -> dict[str, dict[str, Any]]:
+    """A workflow's jobs; a shared-steps composite as one job (its outputs map to steps)."""
+    if path not in SHARED_STEPS:
+        return jobs(path)
+    action = load(path)
+    outputs = {name: spec["value"] for name, spec in (action.get("outputs") or {}).items()}
+    return {"runs": {"steps": action["runs"]["steps"], "outputs": outputs}}
+
+
 def test_step_output_references() -> None:
     checked = 0
-    for path in WORKFLOW_FILES:
-        for name, job in jobs(path).items():
+    for path in WORKFLOW_FILES + SHARED_STEPS:
+        for name, job in jobs_and_shared_steps(path).items():
             outputs: dict[str, set[str] | None] = {}
             for number, step in enumerate(job.get("steps") or [], start=1):
                 for text in strings_in({k: v for k, v in step.items() if k != "id"}):
@@ -788,8 +946,8 @@ def test_every_stage_job_uploads_the_full_summaries_the_runner_module_names() ->
 
     for path in REUSABLE:
         for name, job in jobs(path).items():
-            steps = job.get("steps") or []
-            runs_a_stage = any("/actions/" in s.get("uses", "") for s in steps)
+            steps = job_steps(job)
+            runs_a_stage = any(STAGE_USE.match(s.get("uses", "")) for s in steps)
             uploads = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
             if not runs_a_stage:
                 assert uploads == [], (rel(path), name)
@@ -826,7 +984,7 @@ def test_the_champion_is_published_only_by_an_approved_push_build_of_its_branch(
     )
     # A review artifact that fails to publish never blocks the approved model's deploy.
     assert bundle["continue-on-error"] is True
-    steps = jobs(BUILD)["build"]["steps"]
+    steps = job_steps(jobs(BUILD)["build"])
     upload = steps[steps.index(bundle) + 1]
     assert upload["if"] == "steps.bundle.outcome == 'success'"
     assert upload["with"]["name"] == REVIEW_ARTIFACTS[1]
@@ -837,11 +995,13 @@ def test_the_review_runs_only_on_request_and_also_after_a_failed_build() -> None
     for step_id in ("champion", "review"):
         step = step_named(BUILD, "build", step_id)
         assert step["if"] == (
-            "${{ !cancelled() && inputs.review && steps.build.outputs.execution-arn != '' }}"
+            "${{ !cancelled() && inputs.review == 'true' && steps.build.outputs.execution-arn != '' }}"
         )
     # The token reaches only the step that reads the champion artifact.
     with_token = [
-        s.get("id") for s in jobs(BUILD)["build"]["steps"] if "GITHUB_TOKEN" in (s.get("env") or {})
+        s.get("id")
+        for s in job_steps(jobs(BUILD)["build"])
+        if "GITHUB_TOKEN" in (s.get("env") or {})
     ]
     assert with_token == ["champion"]
     validate = jobs(TEMPLATES / "model-validate-pr.yml")["validate"]

@@ -595,7 +595,7 @@ def caller_output_names(repo: Path, release: LibraryRelease) -> set[str]:
     texts = [f.read_text() for f in sorted((repo / ".github" / "workflows").glob("*.yml"))]
     texts += [
         release.show(release.tag, f".github/workflows/{n}")
-        for n in ("model-build.yml", "model-deploy.yml")
+        for n in ("model-build.yml", "model-validate.yml", "model-deploy.yml")
     ]
     return job_output_names(texts)
 
