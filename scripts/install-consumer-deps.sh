@@ -17,15 +17,22 @@
 # GitHub-hosted runners' actions/setup-python gives a bare interpreter, so anything the
 # tests or the pipeline module import must be declared in one of these.
 #
-# The installer: uv when it is on PATH or SMGHA_UV names it (install-toolkit.sh's bootstrap),
-# else the base python's pip driving the venv (`pip --python`, pip >= 22.3): the venv may have
-# been made by uv, which installs no pip into it.
+# The installer, chosen as install-toolkit.sh chooses it: uv when it is on PATH or SMGHA_UV
+# names it (install-toolkit.sh's bootstrap, earlier in the job); otherwise uv is bootstrapped
+# the same way (scripts/bootstrap-uv.sh): a job whose toolkit came from the cache has not
+# bootstrapped one, and pip resolving the SageMaker SDK's dependencies takes minutes (it
+# backtracks through s3fs's releases) where uv takes seconds. When uv cannot be installed, or
+# SMGHA_INSTALLER=pip, the base python's pip drives the venv (`pip --python`, pip >= 22.3):
+# the venv may have been made by uv, which installs no pip into it.
 set -euo pipefail
 
+log() { printf 'smgha: %s\n' "$*" >&2; }
 fail() {
   printf '::error title=smgha dependencies::%s\n' "$*"
   exit 1
 }
+# shellcheck source=scripts/bootstrap-uv.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/bootstrap-uv.sh"
 
 [[ $# -ge 3 && $# -le 5 ]] || fail "usage: install-consumer-deps.sh <venv python> <workspace> <requirements file> [pyproject extras] [extra packages]"
 venv_python="$1"
@@ -66,7 +73,13 @@ fi
 
 if [[ ${#args[@]} -gt 0 ]]; then
   echo "installing ${declared[*]:-}${declared[*]:+ }${packages[*]:-} into $(dirname "$(dirname "$venv_python")")"
-  uv="${SMGHA_UV:-$(command -v uv || true)}"
+  uv=""
+  if [[ "${SMGHA_INSTALLER:-auto}" != pip ]]; then
+    uv="${SMGHA_UV:-$(command -v uv || true)}"
+    if [[ -z "$uv" ]] && uv="$(bootstrap_uv)" && [[ -n "${GITHUB_ENV:-}" ]]; then
+      printf 'SMGHA_UV=%s\n' "$uv" >>"$GITHUB_ENV"
+    fi
+  fi
   if [[ -n "$uv" ]]; then
     "$uv" pip install --python "$venv_python" "${args[@]}"
   else

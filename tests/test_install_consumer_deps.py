@@ -14,8 +14,11 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.test_install_toolkit import Job
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "install-consumer-deps.sh"
@@ -61,6 +64,10 @@ def _install(
         "GITHUB_PATH": str(github_path),
         "PIP_NO_INDEX": "1",  # nothing from the network: the wheels are local
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        # These tests install real wheels with pip; which installer the script picks, and
+        # its uv bootstrap, are tested with stubs below.
+        "SMGHA_INSTALLER": "pip",
+        "RUNNER_TEMP": str(tmp_path),
     }
     if (Path(sys.executable).parent / "uv").exists():
         env["PATH"] = "/usr/bin:/bin"  # python3 below must be one with pip
@@ -145,3 +152,84 @@ def test_the_script_is_what_the_root_action_runs() -> None:
     action = (ROOT / "action.yml").read_text()
     assert '"$GITHUB_ACTION_PATH/scripts/install-consumer-deps.sh"' in action
     assert os.access(SCRIPT, os.X_OK)
+
+
+# ---- the installer: uv, bootstrapped as install-toolkit.sh does ---------------------------
+# The stubs of tests/test_install_toolkit.py: a python3 whose `-m venv` and `-m pip --python`
+# are recorded (and `pip install uv` puts a stub uv in place), and a uv that records.
+
+
+def _stub_job(tmp_path: Path, **options: Any) -> tuple[Job, Path, Path]:
+    job = Job(tmp_path, **options)
+    venv_python = tmp_path / "toolkit-venv" / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv_python.parents[1])], check=True
+    )
+    workspace = tmp_path / "repo"
+    workspace.mkdir()
+    (workspace / "requirements.txt").write_text("sagemaker>=3.20\n")
+    return job, venv_python, workspace
+
+
+def _run_stubbed(
+    job: Job, venv_python: Path, workspace: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), str(venv_python), str(workspace), "requirements.txt"],
+        env={**job.env, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_job_whose_toolkit_came_from_the_cache_bootstraps_uv_for_the_dependencies(
+    tmp_path: Path,
+) -> None:
+    """A cache hit skips install-toolkit.sh's uv bootstrap; pip would then resolve the SDK's
+    dependencies for minutes (it backtracks through s3fs's releases): uv is bootstrapped here
+    the same way, once a job."""
+    job, venv_python, workspace = _stub_job(tmp_path)
+    done = _run_stubbed(job, venv_python, workspace)
+    assert done.returncode == 0, done.stdout + done.stderr
+    uv = job.uv_home / "bin" / "uv"
+    assert job.take_calls() == [
+        f"python3 -m venv --without-pip {job.uv_home}",
+        f"python3 -m pip --python {job.uv_home}/bin/python install -q "
+        "--disable-pip-version-check uv",
+        "uv --version",
+        f"uv pip install --python {venv_python} -r {workspace}/requirements.txt",
+    ]
+    assert job.github_env.read_text().splitlines() == [f"SMGHA_UV={uv}"]
+    # A later install of the job (SMGHA_UV from GITHUB_ENV): that uv, no second bootstrap.
+    again = _run_stubbed(job, venv_python, workspace, SMGHA_UV=str(uv))
+    assert again.returncode == 0, again.stderr
+    assert job.take_calls() == [
+        f"uv pip install --python {venv_python} -r {workspace}/requirements.txt"
+    ]
+
+
+def test_smgha_installer_pip_installs_the_dependencies_with_pip(tmp_path: Path) -> None:
+    job, venv_python, workspace = _stub_job(tmp_path)
+    done = _run_stubbed(job, venv_python, workspace, SMGHA_INSTALLER="pip")
+    assert done.returncode == 0, done.stderr
+    assert job.take_calls() == [
+        f"python3 -m pip --python {venv_python} install --disable-pip-version-check "
+        f"-r {workspace}/requirements.txt"
+    ]
+    assert job.github_env.read_text() == ""
+
+
+def test_when_uv_cannot_be_installed_pip_installs_the_dependencies(tmp_path: Path) -> None:
+    job, venv_python, workspace = _stub_job(tmp_path, bootstrap="fail")
+    done = _run_stubbed(job, venv_python, workspace)
+    # The stub pip refuses every install, so the run fails; what matters is who was asked.
+    assert "could not install uv with pip" in done.stderr
+    assert job.take_calls() == [
+        f"python3 -m venv --without-pip {job.uv_home}",
+        f"python3 -m pip --python {job.uv_home}/bin/python install -q "
+        "--disable-pip-version-check uv",
+        f"python3 -m pip --python {venv_python} install --disable-pip-version-check "
+        f"-r {workspace}/requirements.txt",
+    ]
+    assert job.github_env.read_text() == ""
