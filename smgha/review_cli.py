@@ -196,7 +196,7 @@ def _compare(chosen: Backend, arguments: argparse.Namespace, stdout: TextIO) -> 
             raise InputError("execution-arn", problem.format(arn=arguments.execution_arn), fix)
     if not candidate_arn:
         raise InputError("candidate", *NO_CANDIDATE)
-    champion, champion_error = _champion(arguments.champion)
+    champion, champion_error, champion_missing = _champion(arguments.champion)
     candidate = _bundle(
         chosen,
         candidate_arn,
@@ -210,6 +210,7 @@ def _compare(chosen: Backend, arguments: argparse.Namespace, stdout: TextIO) -> 
         rules,
         manual_approval=arguments.approval == "manual",
         champion_error=champion_error,
+        champion_missing=champion_missing,
         max_champion_age_days=arguments.max_champion_age_days,
     )
     from smgha.review import pictures  # draws with the plots modules: loaded only to draw
@@ -240,15 +241,20 @@ def _build_and_compare(chosen: Backend, arguments: argparse.Namespace, stdout: T
     return _compare(chosen, arguments, stdout)
 
 
-def _champion(folder: str) -> tuple[Bundle | None, str]:
-    """(the champion's bundle, '') or (None, why it is unreadable); (None, '') when there is
-    none: no folder given, or no bundle in it (main published none)."""
-    if not folder or not (Path(folder) / BUNDLE_FILE).is_file():
-        return None, ""
+def _champion(folder: str) -> tuple[Bundle | None, str, str]:
+    """(the champion's bundle, '', '') or (None, why it is unreadable, ''); (None, '', why
+    there is none) when no folder is given or it holds no bundle (main published none; the
+    reason is fetch-champion's, '' when it wrote none)."""
+    from smgha.review.champion import read_no_champion
+
+    if not folder:
+        return None, "", ""
+    if not (Path(folder) / BUNDLE_FILE).is_file():
+        return None, "", read_no_champion(Path(folder))
     try:
-        return read_bundle(Path(folder)), ""
+        return read_bundle(Path(folder)), "", ""
     except BundleError as error:
-        return None, str(error)
+        return None, str(error), ""
 
 
 def failed_build(chosen: Backend, execution_arn: str) -> markdown.FailedBuild | None:

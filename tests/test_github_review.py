@@ -16,6 +16,7 @@ import pytest
 
 from smgha.github_api import GitHubClient, GitHubError, check_base_url, extract_zip
 from smgha.review import github_cli
+from smgha.review.champion import read_no_champion, write_no_champion
 from tests.e2e.github_api_stand_in import GitHubStandIn
 
 REPO = "acme/churn-model"
@@ -251,28 +252,47 @@ def test_a_fork_run_forging_a_push_on_main_is_not_the_champion(
     )
     github.add_artifact(forged, "smgha-review-bundle-churn", zip_of({"bundle.json": "{}"}))
     code, line = fetch(github, tmp_path / "champion")
-    assert code == 0 and not (tmp_path / "champion").exists()
+    assert code == 0 and not (tmp_path / "champion" / "bundle.json").exists()
     assert "no champion: no successful push build" in line
 
 
-def test_no_champion_exits_0_without_the_folder_and_says_why(
+def test_no_champion_exits_0_without_a_bundle_and_says_why_to_the_review_too(
     github: GitHubStandIn, tmp_path: Path
 ) -> None:
     github.add_run(REPO, "model-build.yml", "main", SHA)
     code, line = fetch(github, tmp_path / "champion")
-    assert code == 0 and not (tmp_path / "champion").exists()
+    assert code == 0
     assert line.startswith("::notice title=smgha review::no champion: none of the 1 newest")
+    # The folder holds the reason instead of a bundle: the review says it (review compare).
+    assert sorted(p.name for p in (tmp_path / "champion").iterdir()) == ["no-champion.txt"]
+    reason = read_no_champion(tmp_path / "champion")
+    assert reason.startswith("no champion: none of the 1 newest") and reason in line
     # Unreadable (no actions: read): still no failure, the reason is said.
-    code, line = fetch(github, tmp_path / "champion", github.token(REPO, actions_read=False))
+    code, line = fetch(github, tmp_path / "again", github.token(REPO, actions_read=False))
     assert code == 0 and "Resource not accessible by integration" in line
+    assert "Resource not accessible by integration" in read_no_champion(tmp_path / "again")
 
 
-def test_a_bad_champion_zip_leaves_no_folder(github: GitHubStandIn, tmp_path: Path) -> None:
+def test_the_no_champion_reason_is_read_as_untrusted_text(tmp_path: Path) -> None:
+    folder = tmp_path / "champion"
+    write_no_champion(folder, "no champion:\n  " + "x" * 2000)
+    assert read_no_champion(folder) == ("no champion: " + "x" * 2000)[:500]
+    (folder / "no-champion.txt").write_bytes(b"bad \xff\n\n## heading " + b"y" * 10_000)
+    assert read_no_champion(folder).startswith("bad \ufffd ## heading yyy")
+    assert len(read_no_champion(folder)) == 500
+    (folder / "no-champion.txt").unlink()
+    (folder / "no-champion.txt").symlink_to("/etc/hostname")
+    assert read_no_champion(folder) == ""
+
+
+def test_a_bad_champion_zip_leaves_only_the_reason(github: GitHubStandIn, tmp_path: Path) -> None:
     run = github.add_run(REPO, "model-build.yml", "main", SHA)
     github.add_artifact(run, "smgha-review-bundle-churn", zip_of({"../x": "y"}))
     code, line = fetch(github, tmp_path / "champion")
     assert code == 0 and "unsafe path" in line
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "champion"]  # nothing escaped
+    assert [p.name for p in (tmp_path / "champion").iterdir()] == ["no-champion.txt"]
+    assert "unsafe path" in read_no_champion(tmp_path / "champion")
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 from smgha import cli
 from smgha.backends.local import LocalBackend
 from smgha.review.bundle import write_bundle
+from smgha.review.champion import write_no_champion
 from tests.test_review_core import make_bundle, metrics, predictions
 
 GROUP = "churn-models"
@@ -115,6 +116,23 @@ def test_compare_with_no_champion_still_writes_everything_and_says_why(
         "Champion not compared: there is none" in (tmp_path / "review" / "comment.md").read_text()
     )
     assert "<svg" in (tmp_path / "review" / "report.html").read_text()
+
+
+def test_the_review_repeats_why_fetch_champion_found_no_champion(
+    local: LocalBackend, tmp_path: Path
+) -> None:
+    arn = _candidate(local, auc=0.80)
+    write_no_champion(tmp_path / "champion", "no champion: no successful push build of main")
+    code = cli.main(
+        ["review", "compare", "--backend", "local", "--candidate", arn, "--champion",
+         str(tmp_path / "champion"), "--out", str(tmp_path / "review")],
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    assert code == 0
+    review = json.loads((tmp_path / "review" / "review.json").read_text())
+    assert review["not_compared"][0] == (
+        "Champion not compared: there is none (no champion: no successful push build of main)."
+    )
 
 
 def test_a_regression_model_s_review_draws_residuals_and_predicted_against_actual(

@@ -15,7 +15,8 @@ Which run counts, and why:
 Only the MAX_RUNS_SCANNED newest such runs are asked for their artifacts (one call each):
 a build whose gate rejected the model publishes no bundle, a long row of those ends the
 search with "no champion". Nothing found, or anything unreadable, is not an error of the
-pull request: the command says why and the review then says "no champion" (exit 0).
+pull request: the command says why (exit 0), and writes it into the folder as NO_CHAMPION_FILE
+instead of a bundle, so that the review says why too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ MAX_RUNS_SCANNED = 30
 MAX_BUNDLE_ZIP_BYTES = 100 * 1024 * 1024
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024
 MAX_BUNDLE_FILES = 20
+# Why there is no champion: fetch-champion writes it, `review compare --champion` repeats it.
+NO_CHAMPION_FILE = "no-champion.txt"
+MAX_REASON_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -124,3 +128,20 @@ def fetch_champion(
         f"champion: artifact '{artifact}' of run {found.run_id} (commit {found.head_sha[:12]}) "
         f"in {out}"
     )
+
+
+def write_no_champion(folder: Path, reason: str) -> None:
+    """`folder` with only the reason there is no champion in it (one line)."""
+    folder.mkdir(parents=True)
+    (folder / NO_CHAMPION_FILE).write_text(" ".join(reason.split())[:MAX_REASON_CHARS] + "\n")
+
+
+def read_no_champion(folder: Path) -> str:
+    """The reason fetch-champion wrote into `folder` ('' when it wrote none): one line, capped,
+    since the folder is the job's and the pull request's code ran in that job before."""
+    path = folder / NO_CHAMPION_FILE
+    if not path.is_file() or path.is_symlink():
+        return ""
+    with path.open("rb") as handle:
+        text = handle.read(4 * MAX_REASON_CHARS).decode("utf-8", errors="replace")
+    return " ".join(text.split())[:MAX_REASON_CHARS]

@@ -137,15 +137,16 @@ def compare(
     *,
     manual_approval: bool = False,
     champion_error: str = "",
+    champion_missing: str = "",
     max_champion_age_days: int = 90,
     now: dt.datetime | None = None,
 ) -> Comparison:
-    """The review of `candidate` against `champion` (None: none was found; champion_error:
-    why it could not be read)."""
+    """The review of `candidate` against `champion` (None: none was found, champion_missing
+    says why if known; champion_error: why it could not be read)."""
     notes: list[str] = []
     now = now or dt.datetime.now(dt.timezone.utc)
     champion = _usable_champion(
-        candidate, champion, champion_error, max_champion_age_days, now, notes
+        candidate, champion, (champion_error, champion_missing), max_champion_age_days, now, notes
     )
     candidate_metrics = gates.metric_table(candidate.evaluation)
     champion_metrics = gates.metric_table(champion.evaluation) if champion else None
@@ -189,20 +190,22 @@ def compare(
 def _usable_champion(
     candidate: Bundle,
     champion: Bundle | None,
-    error: str,
+    problems: tuple[str, str],
     max_age_days: int,
     now: dt.datetime,
     notes: list[str],
 ) -> Bundle | None:
-    """The champion, or None with the reason in `notes`."""
+    """The champion, or None with the reason in `notes` (`problems`: why its bundle is
+    unreadable, why there is none; each '' when not known)."""
+    error, missing = problems
     if error:
         notes.append(f"Champion not compared: its bundle is unreadable ({error}).")
         return None
     if champion is None:
-        notes.append(
-            "Champion not compared: there is none (main has published no review bundle for "
-            "this pipeline yet, or it was not found)."
+        why = missing or (
+            "main has published no review bundle for this pipeline yet, or it was not found"
         )
+        notes.append(f"Champion not compared: there is none ({why}).")
         return None
     if not candidate.pipeline_name:
         notes.append(

@@ -105,7 +105,7 @@ def _client(repository: str) -> GitHubClient:
 
 
 def _fetch_champion(arguments: argparse.Namespace, stdout: TextIO) -> int:
-    from smgha.review.champion import fetch_champion
+    from smgha.review.champion import fetch_champion, write_no_champion
 
     if WORKFLOW_FILE_RE.fullmatch(arguments.workflow) is None:
         raise InputError(
@@ -125,7 +125,8 @@ def _fetch_champion(arguments: argparse.Namespace, stdout: TextIO) -> int:
         arguments.artifact,
         out,
     )
-    if not out.exists():  # the review then says "no champion"; the build goes on
+    if not out.exists():  # the review then says "no champion", and why; the build goes on
+        write_no_champion(out, line)
         line = f"::notice title=smgha review::{line}"
     stdout.write(line + "\n")
     return 0
