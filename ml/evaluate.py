@@ -228,6 +228,23 @@ def read_test(test_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return labels.astype(int), features
 
 
+def check_probabilities(probabilities: np.ndarray) -> None:
+    """One probability per test row, or one clear failure (a NaN would otherwise end in a
+    traceback from scikit-learn's metrics)."""
+    if probabilities.ndim != 1:
+        fail("the model does not predict one probability per row (XGBoost: binary:logistic)")
+    not_finite = ~np.isfinite(probabilities)
+    if not_finite.any():
+        first = int(np.flatnonzero(not_finite)[0]) + 1
+        fail(
+            f"the model's score is not a number (NaN or infinite) for {int(not_finite.sum())} "
+            f"of {len(probabilities)} test rows, the first being row {first}: the model is "
+            "broken (e.g. training diverged); check the training data and hyperparameters"
+        )
+    if probabilities.min() < 0.0 or probabilities.max() > 1.0:
+        fail("the model does not predict probabilities (XGBoost: train it with binary:logistic)")
+
+
 def metric(value: float | None) -> dict[str, Any]:
     """One metric in Model Monitor's layout; an undefined value becomes JSON null."""
     return {"value": None if value is None else round(float(value), 6), "standard_deviation": "NaN"}
@@ -338,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     segments = read_segments(test_dir, len(labels))
 
     probabilities = np.asarray(predictor.predict(features))
-    if probabilities.ndim != 1 or probabilities.min() < 0.0 or probabilities.max() > 1.0:
-        fail("the model does not predict probabilities (XGBoost: train it with binary:logistic)")
+    check_probabilities(probabilities)
 
     report = evaluate(labels, probabilities, args.threshold)
     metrics = report["binary_classification_metrics"]

@@ -291,3 +291,26 @@ def test_the_scikit_learn_reference_model_writes_details_without_importance(
     test = read_split(output_dir, "test").to_numpy()
     probabilities = estimator.predict_proba(test[:, 1:].astype(np.float32))[:, 1]
     assert [float(row[1]) for row in rows[1:]] == probabilities.tolist()
+
+
+@pytest.mark.parametrize(
+    ("scores", "problem"),
+    [
+        (
+            [0.2, float("nan"), 0.9, float("inf")],
+            "not a number (NaN or infinite) for 2 of 4 test rows, the first being row 2",
+        ),
+        ([[0.2, 0.8]], "does not predict one probability per row"),
+        ([0.2, 1.5], "does not predict probabilities"),
+    ],
+)
+def test_scores_that_are_not_probabilities_fail_the_evaluation_with_one_error(
+    capsys: pytest.CaptureFixture[str], scores: list[object], problem: str
+) -> None:
+    """A NaN score used to end in a traceback from scikit-learn's metrics."""
+    evaluate = load_script(EVALUATE)
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.check_probabilities(np.asarray(scores))
+    assert stopped.value.code == 1
+    assert problem in capsys.readouterr().err
+    evaluate.check_probabilities(np.asarray([0.0, 0.5, 1.0]))  # probabilities pass
