@@ -171,6 +171,7 @@ STAGES: dict[str, tuple[Callable[[Runner], int], dict[str, str], list[tuple[str,
         cases(["endpoint-name", "rollback-endpoint-config"], INJECTIONS)
         + cases(["requests", "concurrency"], {**BAD_NUMBERS, **WHOLE_ONLY})
         + cases(["max-p99-ms", "timeout-minutes", "tolerance", "max-error-rate"], BAD_NUMBERS)
+        + cases(["min-accuracy", "max-rmse", "max-mae"], BAD_NUMBERS)
         + cases(["prediction-range"], {"nan": "nan,1", "inf": "0,inf", "full-width": "０,１"})
         + [
             ("content-type", "newline", f"text/csv\n::error::{MARK}"),
@@ -180,6 +181,7 @@ STAGES: dict[str, tuple[Callable[[Runner], int], dict[str, str], list[tuple[str,
             ("report-path", "huge-name", "r" * 300 + ".json"),
             ("payloads", "u2028", f"payloads.csv\u2028::error::{MARK}"),
             ("label-column", "newline", f"none\n::error::{MARK}"),
+            ("task", "newline", f"regression\n::error::{MARK}"),
         ],
     ),
     "enable-monitor": (
