@@ -256,3 +256,195 @@ def test_sagemaker_serverless_deploy_sends_a_serverless_config(aws_env: None) ->
     scaling = boto3.client("application-autoscaling", region_name=REGION)
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
     assert f"{GROUP}-v1" == variant["ModelName"]
+
+
+# ---- the local endpoint: scale to zero, cold start, MaxConcurrency ------------------------------
+
+
+def serverless_endpoint(tmp_path: Path, max_concurrency: int, provisioned: int = 0) -> Any:
+    """An in-process local Endpoint hosting one serverless variant of a real model."""
+    from smgha.backends.local.serving.endpoint import Endpoint
+    from tests.stage_helpers import XGBOOST_IMAGE
+    from tests.test_deploy_endpoint import train
+
+    folder = tmp_path / "endpoints" / "churn-staging"
+    folder.mkdir(parents=True)
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(train(5, 3, seed=1, rows=200))
+    serverless = {"MemorySizeInMB": 1024, "MaxConcurrency": max_concurrency}
+    if provisioned:
+        serverless["ProvisionedConcurrency"] = provisioned
+    variant = {"VariantName": "AllTraffic@c1", "ModelDataPath": str(model), "Weight": 1.0}
+    variant |= {"Image": XGBOOST_IMAGE, "Serverless": serverless}
+    local_state.write_json_atomic(
+        folder / local_state.SERVING_FILE, {"EndpointName": "churn-staging", "Variants": [variant]}
+    )
+    endpoint = Endpoint(folder)
+    endpoint.refresh(force=True)
+    return endpoint
+
+
+def invoke(endpoint: Any) -> Any:
+    from tests.test_deploy_endpoint import PAYLOAD
+
+    return endpoint.invoke(PAYLOAD.encode(), "text/csv", "text/csv", "")
+
+
+def test_a_serverless_variant_scales_to_zero_after_its_health_check_and_when_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smgha.backends.local.serving import serverless
+
+    monkeypatch.setenv(serverless.IDLE_ENV, "0")  # idle at once: no request in flight
+    endpoint = serverless_endpoint(tmp_path, max_concurrency=2)
+    [route] = endpoint.table.routes
+    capacity = route.capacity
+
+    # The health check loaded the model (InService), then it was let go: zero capacity.
+    assert route.model.status == "InService" and endpoint.table.healthy()
+    assert capacity.warm is None and route.model.booster is None
+    assert endpoint.status()["Serverless"]["AllTraffic@c1"]["Warm"] is False
+
+    first = invoke(endpoint)  # the cold start: the model loads again
+    assert first.status == 200 and capacity.cold_starts == 1
+    assert capacity.warm is not None and capacity.warm.booster is not None
+    second = invoke(endpoint)  # warm (nothing scaled it down between the two)
+    assert second.status == 200 and second.body == first.body and capacity.cold_starts == 1
+
+    endpoint.scale_idle_to_zero()  # what the server's watcher does every 0.2 s
+    assert capacity.warm is None and capacity.cold_starts == 1
+    assert invoke(endpoint).status == 200 and capacity.cold_starts == 2
+
+
+def test_provisioned_concurrency_keeps_the_variant_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smgha.backends.local.serving import serverless
+
+    monkeypatch.setenv(serverless.IDLE_ENV, "0")
+    endpoint = serverless_endpoint(tmp_path, max_concurrency=2, provisioned=1)
+    [route] = endpoint.table.routes
+
+    endpoint.scale_idle_to_zero()
+
+    assert route.capacity.warm is route.model and route.model.booster is not None
+    assert invoke(endpoint).status == 200 and route.capacity.cold_starts == 0
+
+
+def test_requests_over_max_concurrency_are_throttled(tmp_path: Path) -> None:
+    """ "Any endpoint invocations beyond the maximum are throttled" (serverless-endpoints.html)."""
+    endpoint = serverless_endpoint(tmp_path, max_concurrency=2)
+    [route] = endpoint.table.routes
+    assert route.capacity.acquire() and route.capacity.acquire()  # two requests in flight
+
+    throttled = invoke(endpoint)
+
+    assert throttled.status == 429 and throttled.variant == "AllTraffic@c1"
+    assert throttled.body.startswith(b"ThrottlingException: ")
+    assert b"MaxConcurrency of 2" in throttled.body
+    endpoint.scale_idle_to_zero()
+    assert route.capacity.cold_starts == 0  # nothing loaded for a throttled request
+    route.capacity.release()
+    assert invoke(endpoint).status == 200
+    route.capacity.release()
+    assert route.capacity.in_flight == 0
+
+
+def server_status(local: LocalBackend) -> dict[str, Any]:
+    import json
+    import urllib.request
+
+    folder = local.hosting.folder("churn-staging")
+    port = local_state.read_json(folder / local_state.SERVER_FILE)["port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_smgha/status", timeout=10) as answer:
+        return dict(json.loads(answer.read())["Serverless"])
+
+
+@pytest.mark.slow
+def test_serverless_on_the_local_backend_deploys_smoke_tests_scales_to_zero_and_rolls_back(
+    local: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from smgha.backends.local.serving import serverless
+    from smgha.stages import smoke_test
+    from tests.stage_helpers import GITHUB_CONTEXT, run_main
+    from tests.test_deploy_endpoint import ROWS, register, train
+
+    monkeypatch.setenv(serverless.IDLE_ENV, "2")  # the server reads it when it starts
+    v1 = register(local, train(20, 3, seed=1))
+    broken = register(local, b"this is not a model archive")
+
+    created = serverless_deploy(v1, **{"wait-seconds": "0"})
+    assert created.code == 0, created.log
+    config = created.outputs["endpoint-config-name"]
+    assert "serverless, 2048 MB, 5 concurrent" in created.summary
+    record = local.hosting.describe_endpoint("churn-staging") or {}
+    assert record["ProductionVariants"][0]["CurrentServerlessConfig"] == {
+        "MemorySizeInMB": 2048,
+        "MaxConcurrency": 5,
+    }
+    [status] = server_status(local).values()
+    assert (status["Warm"], status["ColdStarts"]) == (False, 0)  # zero after its health check
+
+    payloads = tmp_path / "payloads.csv"
+    labels = (ROWS[:, 0] + ROWS[:, 1] * 0.5 > 0).astype(int)
+    payloads.write_text(
+        "".join(f"{y}," + ",".join(f"{x:.4f}" for x in row) + "\n" for y, row in zip(labels, ROWS, strict=True))
+    )  # fmt: skip
+    smoke = run_main(
+        smoke_test.main,
+        {
+            "backend": "local",
+            "endpoint-name": "churn-staging",
+            "payloads": str(payloads),
+            "label-column": "first",
+            "requests": "200",
+            "concurrency": "4",  # under MaxConcurrency 5: nothing throttled
+            "report-path": str(tmp_path / "report.json"),
+        },
+        **{**GITHUB_CONTEXT, "GITHUB_WORKSPACE": str(tmp_path)},
+    )
+    assert smoke.code == 0, smoke.log
+    assert float(smoke.outputs["first-request-ms"]) > 0 and smoke.outputs["error-rate"] == "0"
+    assert "First request: " in smoke.summary and "median of the functional pass" in smoke.summary
+    [status] = server_status(local).values()
+    assert status["ColdStarts"] == 1 and status["LastColdStartMs"] > 0  # the first request's
+
+    deadline = time.monotonic() + 30  # idle 2 s, then the watcher scales it to zero
+    while server_status(local)["AllTraffic@" + config]["Warm"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server_status(local)["AllTraffic@" + config]["Warm"] is False
+    answer = local.hosting.invoke_endpoint("churn-staging", b"0.1," * 27 + b"0.1", "text/csv")
+    assert answer.status == 200
+    assert server_status(local)["AllTraffic@" + config]["ColdStarts"] == 2
+
+    failed = serverless_deploy(broken, **{"wait-seconds": "0"})
+    assert failed.code == 1 and failed.outputs["status"] == "rolled-back", failed.log
+    assert "failed its health check" in failed.errors[0]
+    record = local.hosting.describe_endpoint("churn-staging") or {}
+    assert record["EndpointConfigName"] == config and record["EndpointStatus"] == "InService"
+    again = local.hosting.invoke_endpoint("churn-staging", b"0.1," * 27 + b"0.1", "text/csv")
+    assert again.status == 200 and again.body == answer.body
+
+
+def test_the_local_update_endpoint_refuses_instances_to_serverless_as_sagemaker_does(
+    local: LocalBackend,
+) -> None:
+    from smgha.errors import StageError
+
+    config = live_endpoint(local, approved_package(local))
+    serverless_config = {
+        "EndpointConfigName": "churn-staging-serverless",
+        "ProductionVariants": [
+            {"VariantName": "AllTraffic", "ModelName": f"{GROUP}-v1", "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}
+        ],
+    }  # fmt: skip
+    local.hosting.create_endpoint_config(serverless_config)
+
+    with pytest.raises(StageError) as refused:
+        local.hosting.update_endpoint("churn-staging", "churn-staging-serverless", None)
+
+    assert "ValidationException: endpoint 'churn-staging' is instance-based" in str(refused.value)
+    record = local.hosting.describe_endpoint("churn-staging") or {}
+    assert (record["EndpointConfigName"], record["EndpointStatus"]) == (config, "InService")
