@@ -28,6 +28,7 @@ BENCHMARKS = (
     "endpoint_throughput",
     "peer_servers",
     "script_endpoint",
+    "serverless_local",
     "soak_endpoint",
     "smoke_load",
     "toolkit_cache",

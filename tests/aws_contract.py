@@ -85,6 +85,42 @@ def _deployment_config(params: Mapping[str, Any]) -> list[str]:
     return deployment_config_problems(params.get("DeploymentConfig"), "DeploymentConfig")
 
 
+# A serverless endpoint config. Sources: botocore's sagemaker model, ProductionVariant.
+# ServerlessConfig ("Specifies a serverless endpoint configuration instead of an
+# instance-based endpoint configuration") and ProductionVariantServerlessConfig
+# (MemorySizeInMB: "Valid values are in 1 GB increments: 1024 MB, 2048 MB, 3072 MB, 4096 MB,
+# 5120 MB, or 6144 MB"; ProvisionedConcurrency "Should be less than or equal to
+# MaxConcurrency"); the SageMaker guide's feature exclusions of Serverless Inference
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): "data capture,
+# multiple production variants" are not supported.
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+
+
+def serverless_config_problems(params: Mapping[str, Any]) -> list[str]:
+    variants = params.get("ProductionVariants") or []
+    serverless = [v for v in variants if v.get("ServerlessConfig")]
+    problems: list[str] = []
+    for variant in serverless:
+        name, config = variant.get("VariantName"), variant["ServerlessConfig"]
+        for member in ("InstanceType", "InitialInstanceCount"):
+            if member in variant:
+                problems.append(f"variant {name}: {member} with ServerlessConfig")
+        if config.get("MemorySizeInMB") not in SERVERLESS_MEMORY_MB:
+            problems.append(
+                f"variant {name}: MemorySizeInMB {config.get('MemorySizeInMB')} is not a 1 GB step"
+            )
+        provisioned = config.get("ProvisionedConcurrency")
+        if provisioned is not None and provisioned > config.get("MaxConcurrency", 0):
+            problems.append(
+                f"variant {name}: ProvisionedConcurrency {provisioned} above MaxConcurrency"
+            )
+    if serverless and len(variants) > 1:
+        problems.append("a serverless endpoint config has one production variant")
+    if serverless and (params.get("DataCaptureConfig") or {}).get("EnableCapture"):
+        problems.append("a serverless endpoint config cannot capture data (DataCaptureConfig)")
+    return problems
+
+
 # ScheduleConfig.ScheduleExpression (botocore model documentation): "The supported cron
 # expressions are: cron(0 * ? * * *) ... cron(0 [00-23] ? * * *) ... NOW ...
 # cron(0 [00-23]/[01-24] ? * * *)".
@@ -317,6 +353,7 @@ def _selective_execution(params: Mapping[str, Any]) -> list[str]:
 SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] = {
     ("sagemaker", "UpdateEndpoint"): _deployment_config,
     ("sagemaker", "CreateEndpoint"): _deployment_config,
+    ("sagemaker", "CreateEndpointConfig"): serverless_config_problems,
     ("sagemaker", "CreateMonitoringSchedule"): _monitoring_schedule,
     ("sagemaker", "UpdateMonitoringSchedule"): _monitoring_schedule,
     ("sagemaker", "CreatePipeline"): _pipeline_definition,

@@ -274,6 +274,7 @@ def test_a_healthy_endpoint_passes_every_check(model: xgboost.Booster, tmp_path:
         "report-path": str(tmp_path / "smoke-test-report.json"),
         "p50-ms": "4",
         "p99-ms": "4",
+        "first-request-ms": "4",
         "error-rate": "0",
         "accuracy": "1",
         "rmse": "",
@@ -312,6 +313,8 @@ def test_a_healthy_endpoint_passes_every_check(model: xgboost.Booster, tmp_path:
         "sent": ROWS,
         "failed": 0,
         "seconds": document["functional"]["seconds"],
+        "first_request_ms": 4.0,
+        "warm_median_ms": 4.0,
         "failures": [],
     }
     load = document["load"]
@@ -1214,3 +1217,23 @@ def test_the_smoke_helpers_never_import_the_runner_or_a_stage() -> None:
                 imported.update(f"{node.module}.{alias.name}" for alias in node.names)
         refused = {n for n in imported if n == "smgha.runner" or n.startswith("smgha.stages")}
         assert refused == set(), path
+
+
+def test_the_first_request_is_reported_beside_the_warm_median(
+    model: xgboost.Booster, tmp_path: Path
+) -> None:
+    """A serverless endpoint that scaled to zero pays its cold start on the first request
+    (issue 18): smoke-test says so in first-request-ms, the report and the summary."""
+    rows = feature_rows()
+    write_csv(tmp_path / "payloads.csv", rows, classes(model, rows))
+    fake = FakeEndpoints(model)
+    fake.latency = lambda index: 0.850 if index == 0 else 0.004  # a cold start, then warm
+
+    run = smoke(fake, tmp_path, label_column="first")
+
+    assert run.code == 0, run.log
+    assert run.outputs["first-request-ms"] == "850"
+    functional = report(tmp_path)["functional"]
+    assert (functional["first_request_ms"], functional["warm_median_ms"]) == (850.0, 4.0)
+    assert "First request: 850.0 ms" in run.summary
+    assert "the 4.0 ms median of the functional pass after it" in run.summary

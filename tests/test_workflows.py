@@ -1096,3 +1096,28 @@ def test_the_comment_template_never_runs_the_pull_requests_code() -> None:
     assert "review post-comment" in post["run"] and '--head-sha "$HEAD_SHA"' in post["run"]
     # The trigger names the validate template's workflow.
     assert load(TEMPLATES / "model-validate-pr.yml")["name"] == "model-validate-pr"
+
+
+def test_the_deploy_workflow_passes_the_serverless_inputs_through() -> None:
+    """Serverless (issue 18): each serverless input reaches deploy-endpoint, and a serverless
+    job sends no instance type or count (deploy-endpoint refuses them beside serverless)."""
+    call = triggers(load(WORKFLOWS / "model-deploy.yml"))["workflow_call"]["inputs"]
+    wanted = {
+        "staging": ("serverless-memory-mb", "serverless-max-concurrency"),
+        "production": (
+            "serverless-memory-mb",
+            "serverless-max-concurrency",
+            "serverless-provisioned-concurrency",
+        ),
+    }
+    for job, names in wanted.items():
+        deploy = step_named(WORKFLOWS / "model-deploy.yml", job, "deploy")["with"]
+        for name in names:
+            assert call[f"{job}-{name}"]["default"] == ""
+            assert deploy[name] == f"${{{{ inputs.{job}-{name} }}}}"
+        for name in ("instance-type", "instance-count"):
+            assert deploy[name] == (
+                f"${{{{ inputs.{job}-serverless-memory-mb == '' && inputs.{job}-{name} || '' }}}}"
+            )
+    template = (TEMPLATES / "model-deploy.yml").read_text()
+    assert "# production-serverless-memory-mb:" in template

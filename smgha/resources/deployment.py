@@ -13,7 +13,7 @@ from typing import Any
 
 from smgha.backends import Hosting
 from smgha.errors import InputError, StageError
-from smgha.resources import autoscaling, hosting, rollout
+from smgha.resources import autoscaling, hosting, rollout, serverless
 from smgha.resources.names import bounded_sagemaker_name
 
 
@@ -33,6 +33,7 @@ class Target:
     max_latency_ms: float
     scaling: autoscaling.TargetTracking | None
     data_capture: hosting.DataCapture | None  # None: keep the live endpoint's setting
+    serverless: serverless.Settings | None = None  # None: on instances
 
     def alarm_requests(self) -> list[dict[str, Any]]:
         """The alarms to create: none when the user names their own."""
@@ -98,7 +99,9 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
     live = endpoints.describe_endpoint(target.endpoint)
     live_config = endpoints.describe_endpoint_config(live["EndpointConfigName"]) if live else None
     config_request = _endpoint_config(target, model_name, live, live_config).to_request()
-    fleet = int(config_request["ProductionVariants"][0]["InitialInstanceCount"]) if live else None
+    # The new fleet's instances (None: a create, or serverless capacity, which has none).
+    count = config_request["ProductionVariants"][0].get("InitialInstanceCount")
+    fleet = int(count) if live and count is not None else None
     if live_config and hosting.same_settings(live_config, config_request):
         # Already served; only autoscaling's instance count differs: a re-run changes nothing.
         config_name = live_config["EndpointConfigName"]
@@ -132,8 +135,12 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
         scaling_current=bool(target.scaling and target.scaling.matches(live_scaling)),
     )
     deployment.scaling_suspended = type_changes and live_scaling is not None and deployment.updates
-    if deployment.updates and fleet is not None:
+    if deployment.updates:
         _check_update(target, live or {}, live_config, fleet)
+        notice = serverless.to_instances_notice(
+            target.endpoint, live_config, bool(target.serverless)
+        )
+        deployment.notices += [notice] if notice else []
     if deployment.updates and target.blue_green.strategy == "canary":
         notice = rollout.canary_size(target.blue_green.canary_percent, fleet)[1]
         deployment.notices += [notice] if notice else []
@@ -141,9 +148,12 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
 
 
 def _instance_type_changes(target: Target, live_config: dict[str, Any] | None) -> bool:
-    """The live config serves the variant on another instance type than the one asked."""
-    return any(
-        v.get("VariantName") == target.variant and v.get("InstanceType") != target.instance_type
+    """The live config serves the variant on another instance type than the one asked (a
+    serverless variant, asked or live, has no instance type to change)."""
+    return not target.serverless and any(
+        v.get("VariantName") == target.variant
+        and "InstanceType" in v
+        and v.get("InstanceType") != target.instance_type
         for v in (live_config or {}).get("ProductionVariants") or []
     )
 
@@ -151,6 +161,14 @@ def _instance_type_changes(target: Target, live_config: dict[str, Any] | None) -
 def _endpoint_config(
     target: Target, model_name: str, live: dict[str, Any] | None, live_config: dict[str, Any] | None
 ) -> hosting.EndpointConfig:
+    if target.serverless:  # no capture: SageMaker's serverless feature exclusions
+        settings = target.serverless
+        return hosting.EndpointConfig((
+            hosting.ServerlessVariant(
+                target.variant, model_name, settings.memory_mb, settings.max_concurrency,
+                settings.provisioned_concurrency,
+            ),
+        ))  # fmt: skip
     count = target.instance_count
     if live and target.scaling:
         # Keep the fleet autoscaling chose; never drop to the minimum on a deploy.
@@ -166,7 +184,7 @@ def _endpoint_config(
 
 
 def _check_update(
-    target: Target, live: dict[str, Any], live_config: dict[str, Any] | None, fleet: int
+    target: Target, live: dict[str, Any], live_config: dict[str, Any] | None, fleet: int | None
 ) -> None:
     """What only the live endpoint tells: refused before anything is created or changed."""
     # SageMaker guide, deployment-guardrails-exclusions.md: "When doing a blue/green or rolling
@@ -180,7 +198,12 @@ def _check_update(
             f"{target.variant!r} is not the variant of the live endpoint {target.endpoint} ({', '.join(names)}); a blue/green update must keep the variant name",
             f"Set variant-name: {names[0]}, or deploy to a new endpoint.",
         )
-    if target.blue_green.strategy == "canary" and fleet < rollout.MIN_CANARY_FLEET:
+    serverless.refuse_switch_to_serverless(target.endpoint, live_config, bool(target.serverless))
+    if (
+        target.blue_green.strategy == "canary"
+        and fleet is not None
+        and fleet < rollout.MIN_CANARY_FLEET
+    ):
         raise InputError(
             "strategy",
             f"a canary needs a fleet of at least {rollout.MIN_CANARY_FLEET} instances (at least 1 instance, at most half the fleet), and {target.endpoint}'s new fleet has {fleet}",

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from smgha.resources import serverless
 from smgha.resources.names import bounded_sagemaker_name
 
 # DescribeEndpointConfig fields CreateEndpointConfig does not take back.
@@ -77,11 +78,47 @@ class InstanceVariant:
 
 
 @dataclass(frozen=True)
+class ServerlessVariant:
+    """A production variant on serverless capacity: ProductionVariantServerlessConfig (botocore's
+    sagemaker model), and no InstanceType or InitialInstanceCount ("Specifies a serverless
+    endpoint configuration instead of an instance-based endpoint configuration", the
+    ProductionVariant.ServerlessConfig docs). The ranges are checked where the inputs are read
+    (smgha/resources/serverless.py)."""
+
+    name: str
+    model_name: str
+    memory_mb: int
+    max_concurrency: int
+    provisioned_concurrency: int | None = None
+    weight: float = 1.0
+
+    def to_request(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "MemorySizeInMB": self.memory_mb,
+            "MaxConcurrency": self.max_concurrency,
+        }
+        if self.provisioned_concurrency is not None:
+            config["ProvisionedConcurrency"] = self.provisioned_concurrency
+        return {
+            "VariantName": self.name,
+            "ModelName": self.model_name,
+            "ServerlessConfig": config,
+            "InitialVariantWeight": self.weight,
+        }
+
+
+def is_serverless(config: dict[str, Any] | None) -> bool:
+    """An endpoint config (request or DescribeEndpointConfig) whose variants are serverless."""
+    variants = (config or {}).get("ProductionVariants") or []
+    return any(variant.get("ServerlessConfig") for variant in variants)
+
+
+@dataclass(frozen=True)
 class EndpointConfig:
     """CreateEndpointConfig's body, without the name (a name is derived from the settings).
     `data_capture` is a DataCapture, or a live DataCaptureConfig record kept as it is."""
 
-    variants: tuple[InstanceVariant, ...]
+    variants: tuple[InstanceVariant | ServerlessVariant, ...]
     data_capture: DataCapture | dict[str, Any] | None = None
 
     def to_request(self) -> dict[str, Any]:
@@ -192,7 +229,9 @@ def capture_change(
     live: dict[str, Any], live_config: dict[str, Any], capture: DataCapture, exists: ConfigExists
 ) -> CaptureChange:
     """Keep a live config that captures (wherever it captures to); else the live config with
-    `capture` on. `exists` tells whether a config name is taken already."""
+    `capture` on. `exists` tells whether a config name is taken already. A serverless
+    endpoint cannot capture: InputError (serverless.refuse_capture)."""
+    serverless.refuse_capture(live, live_config)
     live_capture = live_config.get("DataCaptureConfig") or {}
     if live_capture.get("EnableCapture"):
         destination = str(live_capture["DestinationS3Uri"])
@@ -209,7 +248,11 @@ def variant_text(variant: dict[str, Any] | None) -> str:
         return "–"
     serverless = variant.get("ServerlessConfig")
     if serverless:
-        return f"serverless, {serverless.get('MemorySizeInMB', '?')} MB, {serverless.get('MaxConcurrency', '?')} concurrent"
+        provisioned = serverless.get("ProvisionedConcurrency")
+        return (
+            f"serverless, {serverless.get('MemorySizeInMB', '?')} MB, {serverless.get('MaxConcurrency', '?')} concurrent"
+            + (f", {provisioned} provisioned" if provisioned else "")
+        )
     return f"{variant.get('InitialInstanceCount', '–')} × {variant.get('InstanceType', '–')}"
 
 

@@ -37,6 +37,7 @@ class RowResult:
     prediction: float | None
     failed: str = ""
     reason: str = ""
+    seconds: float = 0.0  # the call's latency, as the client saw it
 
     def reached(self, check: str) -> bool:
         """Whether the response got as far as `check` (it passed every earlier one)."""
@@ -58,6 +59,16 @@ class FunctionalResult:
     @property
     def failures(self) -> list[RowResult]:
         return [result for result in self.results if result.failed]
+
+    def first_and_warm_ms(self) -> tuple[float | None, float | None]:
+        """The first request's latency and the median of the ones after it, in ms (None when
+        there are none). The first pays a serverless endpoint's cold start when it had scaled
+        to zero; on instances the two are alike."""
+        latencies = [1000 * result.seconds for result in self.results]
+        if not latencies:
+            return None, None
+        rest = sorted(latencies[1:])
+        return latencies[0], (rest[len(rest) // 2] if rest else None)
 
 
 def parse_predictions(body: bytes, content_type: str) -> list[float]:
@@ -104,6 +115,7 @@ def check_response(
             prediction,
             failed,
             reason,
+            response.seconds,
         )
 
     if response.status != 200:

@@ -62,6 +62,8 @@ def report_document(
             "sent": len(functional.results),
             "failed": len(failures),
             "seconds": round(functional.seconds, 3),
+            "first_request_ms": rounded(functional.first_and_warm_ms()[0], 3),
+            "warm_median_ms": rounded(functional.first_and_warm_ms()[1], 3),
             "failures": [
                 {
                     "row": r.row.number,
@@ -141,6 +143,18 @@ def load_table(load: LoadResult) -> tuple[list[str], list[list[str]]]:
         f"{load.throughput_rps:.1f}/s" if load.throughput_rps is not None else "–",
     ]
     return columns, [row]
+
+
+def first_request_text(first_ms: float | None, warm_ms: float | None) -> str:
+    """The summary's line on the first request against the warm ones (a cold start shows)."""
+    if first_ms is None:
+        return "First request: none sent."
+    warm = (
+        f"; the {_ms(warm_ms)} median of the functional pass after it"
+        if warm_ms is not None
+        else ""
+    )
+    return f"First request: {_ms(first_ms)} (a serverless endpoint that scaled to zero pays its cold start here){warm}."
 
 
 def failure_table(failures: list[RowResult]) -> tuple[list[str], list[list[str]]]:

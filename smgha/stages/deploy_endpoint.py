@@ -33,7 +33,7 @@ from smgha.inputs import (
     s3_uri,
     whole_number,
 )
-from smgha.resources import autoscaling, deployment, hosting, rollout
+from smgha.resources import autoscaling, deployment, hosting, rollout, serverless
 from smgha.resources.names import alarmed_endpoint_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
@@ -81,6 +81,7 @@ INPUTS = (
         "Instances of a new endpoint. A live endpoint keeps its current count (autoscaling's choice).",
         "1",
     ),
+    *serverless.INPUTS,  # no instance-type, instance-count, capture or autoscaling beside them
     InputSpec("variant-name", "Name of the production variant.", "AllTraffic"),
     # all-at-once by default: a canary needs a fleet of at least two instances (at most half
     # of it may be the canary), and a new endpoint has instance-count 1 unless told otherwise.
@@ -177,6 +178,8 @@ def load_inputs(runner: Runner) -> Inputs:
     name, region = backend_and_region(values)
     endpoint = alarmed_endpoint_name("endpoint-name", values["endpoint-name"])
     variant = aws_value("variant-name", values["variant-name"], "sagemaker", "VariantName")
+    blue_green = _blue_green(values)
+    on_serverless = serverless.checked_inputs(values, blue_green.strategy)
     target = deployment.Target(
         endpoint=endpoint,
         variant=variant,
@@ -186,7 +189,7 @@ def load_inputs(runner: Runner) -> Inputs:
             "instance-type", values["instance-type"], "sagemaker", "ProductionVariantInstanceType"
         ),
         instance_count=whole_number("instance-count", values["instance-count"], 1, MAX_INSTANCES),
-        blue_green=_blue_green(values),
+        blue_green=blue_green,
         alarms=tuple(  # once each, by the rule of a rollback alarm's name
             dict.fromkeys(
                 aws_value("alarms", alarm, "sagemaker", "AlarmName")
@@ -196,6 +199,7 @@ def load_inputs(runner: Runner) -> Inputs:
         max_latency_ms=positive_number("max-latency-ms", values["max-latency-ms"]),
         scaling=_target_tracking(values, endpoint, variant),
         data_capture=_data_capture(values),
+        serverless=on_serverless,
     )
     target.blue_green.check_limits(len(target.alarms or target.alarm_requests()))
     return Inputs(
@@ -325,7 +329,7 @@ def report(
     rows = [
         ["Model package", f"`{planned.previous_package_arn or '–'}`", f"`{target.package_arn}`"],
         ["Endpoint config", f"`{live_name or '–'}`", f"`{planned.config_name}`"],
-        ["Instances", hosting.variant_text(before), hosting.variant_text(after)],
+        ["Capacity", hosting.variant_text(before), hosting.variant_text(after)],
         ["Data capture", hosting.capture_text(planned.live_config), hosting.capture_text(planned.config_request)],
     ]  # fmt: skip
     scaling_changed = False

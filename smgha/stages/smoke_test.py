@@ -62,6 +62,7 @@ from smgha.smoke.report import (
     SmokeResult,
     failure,
     failure_table,
+    first_request_text,
     load_table,
     report_document,
     verdict,
@@ -160,6 +161,10 @@ OUTPUTS = (
     OutputSpec(
         "p99-ms",
         "99th percentile latency of the load test in milliseconds ('' when it did not run).",
+    ),
+    OutputSpec(
+        "first-request-ms",
+        "Latency of the functional pass's first request in milliseconds: a serverless endpoint that scaled to zero pays its cold start here (the summary shows it beside the warm median).",
     ),
     OutputSpec(
         "error-rate",
@@ -316,6 +321,8 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     runner.set_output("report-path", str(inputs.report_path))
     runner.set_output("p50-ms", _number(load.p50_ms if load else None))
     runner.set_output("p99-ms", _number(load.p99_ms if load else None))
+    first_ms, warm_ms = result.functional.first_and_warm_ms()
+    runner.set_output("first-request-ms", _number(first_ms))
     runner.set_output("error-rate", _number(load.error_rate if load else None, 4))
     runner.set_output("accuracy", _number(result.accuracy, 4))
     errors = result.regression
@@ -332,6 +339,7 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
         ["Check", "Result", "Detail"],
         [[c.name, "✅" if c.passed else "❌", c.detail] for c in result.checks],
     )
+    summary.paragraph(first_request_text(first_ms, warm_ms))
     if load:
         summary.heading("Load test", 4).table(*load_table(load))
         summary.table(

@@ -68,14 +68,17 @@ class Deployer:
         for variant in config["ProductionVariants"]:
             model = state.read_json(self.layout.model_file(variant["ModelName"]))
             container = self.serving_container(model)
-            variants.append({
+            served = {
                 "VariantName": f"{variant['VariantName']}@{config_name}",
                 "ModelDataPath": str(self.s3.path(str(container["ModelDataUrl"]))),
                 "Weight": float(variant.get("InitialVariantWeight", 1.0)),
                 # The container decides from it whether to serve the built-in algorithm.
                 "Environment": container.get("Environment") or {},
                 "Image": str(container.get("Image") or ""),
-            })  # fmt: skip
+            }
+            if variant.get("ServerlessConfig"):  # scales to zero (serving/serverless.py)
+                served["Serverless"] = variant["ServerlessConfig"]
+            variants.append(served)
         return variants
 
     def serving_container(self, model: dict[str, Any]) -> dict[str, Any]:
@@ -310,16 +313,25 @@ class Deployer:
 
     def describe_variants(self, config_name: str, share: float) -> list[dict[str, Any]]:
         config = state.read_json(self.layout.endpoint_config_file(config_name))
-        return [
-            {
-                "VariantName": v["VariantName"],
-                "CurrentWeight": float(v.get("InitialVariantWeight", 1.0)) * share / 100,
-                "DesiredWeight": float(v.get("InitialVariantWeight", 1.0)),
-                "CurrentInstanceCount": v.get("InitialInstanceCount", 1),
-                "DesiredInstanceCount": v.get("InitialInstanceCount", 1),
-            }
-            for v in config["ProductionVariants"]
-        ]
+        return [_variant_summary(v, share) for v in config["ProductionVariants"]]
+
+
+def _variant_summary(variant: dict[str, Any], share: float) -> dict[str, Any]:
+    """DescribeEndpoint's ProductionVariantSummary of a config's variant: instance counts, or
+    a serverless variant's CurrentServerlessConfig and DesiredServerlessConfig (botocore's
+    sagemaker model) instead."""
+    weight = float(variant.get("InitialVariantWeight", 1.0))
+    summary: dict[str, Any] = {
+        "VariantName": variant["VariantName"],
+        "CurrentWeight": weight * share / 100,
+        "DesiredWeight": weight,
+    }
+    if variant.get("ServerlessConfig"):
+        summary["CurrentServerlessConfig"] = variant["ServerlessConfig"]
+        summary["DesiredServerlessConfig"] = variant["ServerlessConfig"]
+        return summary
+    count = variant.get("InitialInstanceCount", 1)
+    return {**summary, "CurrentInstanceCount": count, "DesiredInstanceCount": count}
 
 
 def traffic_schedule(routing: dict[str, Any], fleet_instances: int = 1) -> list[float]:

@@ -209,6 +209,7 @@ class LocalHosting:
                     f"(smgha endpoints stop {name}), then deploy again.",
                 )
             self._require_config(config_name, "UpdateEndpoint")
+            self._refuse_to_serverless(name, record["EndpointConfigName"], config_name)
             record.update(EndpointStatus="Updating", LastModifiedTime=state.to_iso(state.now()))
             record.pop("FailureReason", None)
             record.pop("PendingDeploymentSummary", None)
@@ -246,6 +247,23 @@ class LocalHosting:
             raise StageError(
                 f"{operation} failed",
                 f"ValidationException: Could not find endpoint configuration {config_name!r}",
+            )
+
+    def _refuse_to_serverless(self, name: str, live_config: str, config_name: str) -> None:
+        """ "You cannot convert your instance-based, real-time endpoint to a serverless
+        endpoint. If you try to update your real-time endpoint to serverless, you receive a
+        ValidationError message" (https://docs.aws.amazon.com/sagemaker/latest/dg/
+        serverless-endpoints.html, Feature exclusions). Serverless to instances is allowed."""
+
+        def serverless(config: str) -> bool:
+            variants = (self.describe_endpoint_config(config) or {}).get("ProductionVariants")
+            return any(v.get("ServerlessConfig") for v in variants or [])
+
+        if serverless(config_name) and not serverless(live_config):
+            raise StageError(
+                "UpdateEndpoint failed",
+                f"ValidationException: endpoint {name!r} is instance-based; it cannot be "
+                f"updated to the serverless endpoint configuration {config_name!r}",
             )
 
     def _start_deployer(self, name: str, request: dict[str, Any]) -> None:

@@ -19,7 +19,9 @@ endpoint. It talks to its controller (deployer.py) through files in the endpoint
                                                   "JsonContentTypes": ["application/json"]},
                      "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}}
 
-    (DataCapture and its CaptureContentTypeHeader and CaptureOptions are optional, and so is a
+    (A serverless variant also has "Serverless": {"MemorySizeInMB", "MaxConcurrency",
+    "ProvisionedConcurrency"}: it scales to zero and takes at most MaxConcurrency requests at
+    once, see serverless.py. DataCapture and its CaptureContentTypeHeader and CaptureOptions are optional, and so is a
     variant's Environment: the container's, which decides script mode as the container does,
     see smgha/serving_container.py, and its Image, which picks the framework container's
     default handlers for a script, see script_handlers.py.) The server
@@ -43,6 +45,7 @@ HTTP, on 127.0.0.1 port $SMGHA_ENDPOINT_PORT (or an ephemeral port), HTTP/1.1 ke
 
     GET  /ping              200 (empty) when every variant with Weight > 0 is InService, else 503
     POST /invocations       text/csv or application/json in; text/csv or application/json out
+                            (429 ThrottlingException: a serverless variant at MaxConcurrency)
     GET  /_smgha/variants   [{VariantName, Weight, Status, FailureReason, ModelDataPath}]
     GET  /_smgha/metrics    {"EndpointName", "Now", "Variants": {<name>: {"Invocations",
                             "Invocation4XXErrors", "Invocation5XXErrors" (cumulative),
@@ -53,7 +56,8 @@ HTTP, on 127.0.0.1 port $SMGHA_ENDPOINT_PORT (or an ephemeral port), HTTP/1.1 ke
                             "ModelLatency": {"SampleCount", "Complete", "Average", "Minimum",
                             "Maximum", "p50", "p90", "p99"} in microseconds (no statistics
                             when SampleCount is 0; Complete false when older samples are gone)
-    GET  /_smgha/status     pid, port, health, data capture, why serving.json was not applied
+    GET  /_smgha/status     pid, port, health, data capture, why serving.json was not applied,
+                            each serverless variant's capacity (warm, in flight, cold starts)
 
 Standard library, numpy and xgboost only; xgboost is imported without scikit-learn (which
 would pull in scipy.stats and pandas, ~2 s of start-up) and only when a model is loaded. A
@@ -64,7 +68,7 @@ The modules, by responsibility: spec (serving.json), model (loading and predicti
 inference (the container's answer to one request), script_model (a script-mode model's source
 and worker process), worker (the worker process), script_handlers (the framework containers'
 default handlers), images (the images the local endpoint stands in for), metrics, routing (variants and weights),
-capture (data capture files), endpoint (reloads, invocations, the controller's views),
+capture (data capture files), serverless (a serverless variant's scale to zero), endpoint (reloads, invocations, the controller's views),
 http_server (the handler and server), main (the process: arguments, lock, signals,
 server.json); __main__ runs main.
 """

@@ -18,6 +18,7 @@ from smgha.backends.local.serving.inference import Reply, answer
 from smgha.backends.local.serving.metrics import Metrics
 from smgha.backends.local.serving.model import FAILED, IN_SERVICE, Model, fingerprint
 from smgha.backends.local.serving.routing import Route, RoutingTable
+from smgha.backends.local.serving.serverless import THROTTLED, ScaleToZero
 from smgha.backends.local.serving.spec import CaptureSpec, ServingSpec, VariantSpec, parse_serving
 from smgha.errors import StateFileError
 
@@ -80,6 +81,7 @@ class Endpoint:
                 and current.model.environment == dict(variant.environment)
                 and current.model.image == variant.image
                 and current.model.fingerprint == fingerprint(variant.model_path)
+                and _serverless_spec(current) == variant.serverless
             ):
                 models[variant.name] = current.model  # unchanged: keep it (a failure too)
             else:
@@ -112,14 +114,23 @@ class Endpoint:
         self.table = RoutingTable(
             spec,
             tuple(
-                Route(v.name, v.weight, models[v.name], self.metrics.variant(v.name))
+                Route(
+                    v.name,
+                    v.weight,
+                    models[v.name],
+                    self.metrics.variant(v.name),
+                    self._capacity(v, models[v.name], old),
+                )
                 for v in spec.variants
             ),
         )
         kept = {id(m) for m in models.values()}
+        capacities = {id(r.capacity) for r in self.table.routes if r.capacity}
         for route in old.routes:  # a dropped script-mode model stops its worker
             if id(route.model) not in kept:
                 route.model.close()
+            if route.capacity and id(route.capacity) not in capacities:
+                route.capacity.close()
         capture = spec.capture
         self.capture.keep_only(
             {(capture.destination, spec.endpoint_name, v.name) for v in spec.variants}
@@ -136,6 +147,29 @@ class Endpoint:
                 ),
                 f"{capture.percentage:g} % to {capture.destination}" if capture.enabled else "off",
             )
+
+    def _capacity(
+        self, variant: VariantSpec, model: Model, old: RoutingTable
+    ) -> ScaleToZero | None:
+        """A serverless variant's capacity: the current one while its model is kept, else a
+        new one around the model that passed its health check (None: instances, or a model
+        that failed to load, which answers as any failed variant does)."""
+        if variant.serverless is None or model.status != IN_SERVICE:
+            return None
+        current = old.by_name.get(variant.name)
+        if current is not None and current.model is model and current.capacity is not None:
+            return current.capacity
+
+        def new_model() -> Model:
+            return Model(variant.model_path, dict(variant.environment), variant.image, self.s3_root)
+
+        return ScaleToZero(variant.serverless, model, new_model)
+
+    def scale_idle_to_zero(self) -> None:
+        """Let every serverless variant idle for its idle time go to zero (the watcher calls it)."""
+        for route in self.table.routes:
+            if route.capacity is not None and route.capacity.scale_to_zero_if_idle():
+                log.info("serverless variant %s scaled to zero (idle)", route.name)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -155,9 +189,20 @@ class Endpoint:
             route.metrics.record(time.time(), 503, None)
             message = f"Variant {route.name} is {route.model.status}. {route.model.failure_reason}"
             return Reply(503, message.strip().encode(), variant=route.name)
-
-        started = time.perf_counter_ns()
-        reply = answer(route.model, body, content_type, accept)
+        capacity = route.capacity
+        if capacity is not None and not capacity.acquire():
+            route.metrics.record(time.time(), 429, None)
+            throttled = THROTTLED.format(name=route.name, most=capacity.spec.max_concurrency)
+            return Reply(429, throttled.encode(), variant=route.name)
+        try:
+            # A serverless variant scaled to zero loads its model first: the cold start,
+            # which SageMaker counts in OverheadLatency, not in ModelLatency (the alarms').
+            model = capacity.model() if capacity is not None else route.model
+            started = time.perf_counter_ns()
+            reply = answer(model, body, content_type, accept)
+        finally:
+            if capacity is not None:
+                capacity.release()
         now = time.time()
         route.metrics.record(now, reply.status, (time.perf_counter_ns() - started) // 1000)
 
@@ -246,4 +291,12 @@ class Endpoint:
                 "SamplingPercentage": capture.percentage,
                 "Destination": capture.destination,
             },
+            "Serverless": {
+                r.name: r.capacity.status() for r in self.table.routes if r.capacity is not None
+            },
         }
+
+
+def _serverless_spec(route: Route) -> object:
+    """The serverless spec a hosted route was made with (None: instances)."""
+    return route.capacity.spec if route.capacity is not None else None

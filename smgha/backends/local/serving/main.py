@@ -47,6 +47,7 @@ def _watch(endpoint: Endpoint, stop: threading.Event, wake: threading.Event) -> 
             return
         wake.clear()
         try:
+            endpoint.scale_idle_to_zero()
             endpoint.refresh(force=woken)
         except Exception:  # the watcher must outlive any one bad reload
             log.exception("reloading %s failed", endpoint.serving_file)

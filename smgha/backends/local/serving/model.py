@@ -208,6 +208,12 @@ class Model:
         if self.script is not None:
             self.script.close()
 
+    def unload(self) -> None:
+        """Let go of what serving takes (a serverless variant scaled to zero, serverless.py):
+        the worker stops, the booster is released. The status stays what the load made it."""
+        self.close()
+        self.booster, self.predictor = None, None
+
     def predict(self, rows: FloatRows) -> list[Any]:
         """The booster's inplace_predict(rows).tolist(); thread-safe (see DensePredictor)."""
         assert self.predictor is not None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from smgha.backends.local.serving.metrics import VariantMetrics
 from smgha.backends.local.serving.model import IN_SERVICE, Model
+from smgha.backends.local.serving.serverless import ScaleToZero
 from smgha.backends.local.serving.spec import ServingSpec
 
 
@@ -18,6 +19,9 @@ class Route:
     weight: float
     model: Model
     metrics: VariantMetrics
+    # A serverless variant's capacity: its warm model and its concurrency (None: instances,
+    # `model` serves every request).
+    capacity: ScaleToZero | None = None
 
 
 class RoutingTable:

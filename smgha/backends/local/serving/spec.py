@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from smgha.backends.local.serving.serverless import ServerlessSpec
+
 
 @dataclass(frozen=True)
 class VariantSpec:
@@ -17,6 +19,8 @@ class VariantSpec:
     environment: tuple[tuple[str, str], ...] = ()
     # The container's image URI: which framework's default handlers a script gets.
     image: str = ""
+    # A serverless variant's capacity (serverless.py); None: instances.
+    serverless: ServerlessSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,14 @@ def parse_serving(data: Any) -> ServingSpec:
         if not isinstance(image, str):
             raise ValueError(f"Variants[{index}].Image must be a string")
         variants.append(
-            VariantSpec(name, path, float(weight), tuple(sorted(environment.items())), image)
+            VariantSpec(
+                name,
+                path,
+                float(weight),
+                tuple(sorted(environment.items())),
+                image,
+                _parse_serverless(entry.get("Serverless"), index),
+            )
         )
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -114,6 +125,21 @@ def _parse_capture(data: Any) -> CaptureSpec:
         capture_input=bool(modes & {"input", "inputandoutput"}),
         capture_output=bool(modes & {"output", "inputandoutput"}),
     )
+
+
+def _parse_serverless(data: Any, index: int) -> ServerlessSpec | None:
+    if data is None:
+        return None
+    where = f"Variants[{index}].Serverless"
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be an object")
+    values = []
+    for field, low in (("MemorySizeInMB", 1), ("MaxConcurrency", 1), ("ProvisionedConcurrency", 0)):
+        value = data.get(field, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{where}.{field} {value!r} must be a whole number >= {low}")
+        values.append(value)
+    return ServerlessSpec(*values)
 
 
 def _is_path_segment(name: str) -> bool:
