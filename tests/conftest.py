@@ -265,9 +265,18 @@ ONCE_PER_RUN_FIXTURES = ("sagemaker_e2e",)
 # (--no-loadscope-reorder), so the long ones start at once and the short ones fill in around
 # them; a long one handed out last would keep one worker busy while the other idles.
 SLOWEST_FIRST = (
-    "tests/test_e2e_act_sagemaker.py",
-    "tests/test_e2e_act.py",
+    "tests/test_e2e_act_sagemaker.py",  # with the IAM least-privilege file: over 20 minutes
     "tests/test_e2e_review.py",
+    "tests/test_e2e_act.py",
+    "tests/test_deploy_endpoint.py",
+    "tests/test_register_and_gate.py",
+    "tests/test_review_core_local.py",
+    "tests/test_script_inference.py",
+    "tests/test_sklearn_local.py",
+    "tests/test_ml_scripts.py",
+    "tests/test_ml_review_files.py",
+    "tests/test_build_pipeline.py",
+    "tests/test_local_tuning.py",
 )
 
 
