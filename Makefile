@@ -71,8 +71,14 @@ $(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json $(VENV)/.
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# The suite on two workers (pytest-xdist; one on a one-core machine). Each test file runs on
+# one worker (files sharing a costly session fixture together) and the slowest files are
+# handed out first: see tests/conftest.py. pytest exits with 5 when it collects no test, so an
+# empty run fails `make test` too.
+PYTEST_WORKERS := -n auto --maxprocesses=2 --dist loadfile --no-loadscope-reorder
+
 test: lint $(IAM_EVALUATOR) $(MERMAID) chromium
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_WORKERS)
 
 format: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format .

@@ -248,6 +248,81 @@ def no_warm_worker_outlives_its_test(tmp_path_factory: pytest.TempPathFactory) -
             warm.stop(Path(folders[-1]).parent)
 
 
+# ---- the suite on two workers (`make test`: pytest-xdist, --dist loadfile) -----------------
+
+# Test files that share a session fixture too costly to make twice run as one group, on one
+# worker: each xdist worker is a pytest session of its own, so a fixture is made once per
+# worker that needs it. Every other file is a group of its own (its module fixtures are made
+# once). The moto server, started in a few seconds, is started once per worker.
+SHARED_GROUPS = {
+    "tests/test_e2e_act_sagemaker.py": "sagemaker_e2e",
+    "tests/test_iam_least_privilege.py": "sagemaker_e2e",
+}
+ONCE_PER_RUN_FIXTURES = ("sagemaker_e2e",)
+
+# The slowest groups (named by one of their files), slowest first, measured with
+# --durations=0 on this 2-core machine. `make test` hands the groups out in collection order
+# (--no-loadscope-reorder), so the long ones start at once and the short ones fill in around
+# them; a long one handed out last would keep one worker busy while the other idles.
+SLOWEST_FIRST = (
+    "tests/test_e2e_act_sagemaker.py",  # with the IAM least-privilege file: over 20 minutes
+    "tests/test_e2e_review.py",
+    "tests/test_e2e_act.py",
+    "tests/test_deploy_endpoint.py",
+    "tests/test_register_and_gate.py",
+    "tests/test_review_core_local.py",
+    "tests/test_script_inference.py",
+    "tests/test_sklearn_local.py",
+    "tests/test_ml_scripts.py",
+    "tests/test_ml_review_files.py",
+    "tests/test_build_pipeline.py",
+    "tests/test_local_tuning.py",
+)
+
+
+def group_of(nodeid: str) -> str:
+    """The group (of SHARED_GROUPS, else the file) of the test `nodeid`."""
+    file = nodeid.split("::", 1)[0]
+    return SHARED_GROUPS.get(file, file)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The groups of SLOWEST_FIRST first, in that order, then the others in collection order.
+    A file that uses a ONCE_PER_RUN_FIXTURES fixture outside SHARED_GROUPS is refused: on
+    two workers the fixture would be made twice."""
+    for item in items:
+        file = item.nodeid.split("::", 1)[0]
+        fixtures = getattr(item, "fixturenames", ())  # a test function's; not every item's
+        for name in ONCE_PER_RUN_FIXTURES:
+            if name in fixtures and SHARED_GROUPS.get(file) != name:
+                raise pytest.UsageError(
+                    f"{file} uses the session fixture {name}, made once per run: add "
+                    f'"{file}": "{name}" to SHARED_GROUPS in tests/conftest.py'
+                )
+    rank: dict[str, int] = {}
+    for file in SLOWEST_FIRST:
+        rank.setdefault(group_of(file), len(rank))
+    # A stable sort: within a rank, collection order.
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: no error where it is not installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadfile with the files of SHARED_GROUPS as one group. (pytest-xdist's own
+    --dist loadgroup and xdist_group marks would say it, but with pytest 9.2 they silently stop
+    grouping: xdist renames the tests' node ids, which pytest 9.2 no longer lets it do;
+    https://github.com/pytest-dev/pytest-xdist/issues/1386.)"""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadFileGroupScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return LoadFileGroupScheduling(config, log)
+
+
 # Clients and a backend on the moto server, for the sagemaker backend's tests (a test module
 # may define its own `backend`, e.g. a LocalBackend, which then takes precedence).
 

@@ -61,7 +61,12 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"$', (ROOT / "smgha" / "__init__.py").read_text(), re.M
 ).group(1)  # type: ignore[union-attr]
 
-ACT_TIMEOUT = 600.0
+# A bound on one act run, for a run that hangs. Not a speed check: a model-build run of the
+# sagemaker e2e installs the repository's declared dependencies (the SageMaker SDK's tree)
+# with pip twice, about 5 minutes each when pip backtracks in the restored toolkit venv, and
+# `make test` runs the other half of the suite on the second core meanwhile: such a run
+# took over 600 s there.
+ACT_TIMEOUT = 1200.0
 # The model package version a build registered, as its gate step's output prints it.
 BUILT_ARN_RE = re.compile(
     r"::set-output:: model-package-arn=(arn:aws:sagemaker:[a-z0-9-]+:\d{12}:model-package/churn-models/\d+)"
