@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by install-toolkit.sh and install-consumer-deps.sh (which define `log`): the one
 # way both get a uv when the runner has none (GitHub's runner images have none).
 #

