@@ -870,6 +870,43 @@ def test_deploy_refuses_a_baseline_without_monitoring_output_before_staging() ->
     assert "terraform output -raw artifact_bucket_name" in done.stdout
 
 
+@pytest.mark.parametrize(
+    ("env", "refused"),
+    [
+        ({"STRATEGY": "canary"}, "production-strategy"),
+        ({"BASELINE_DATA_URI": "s3://b/baseline.csv"}, "baseline-data-uri"),
+        ({"AUTOSCALING_MAX": "4"}, "autoscaling-min-instances"),
+        ({"CAPTURE_PERCENT": "20"}, "data-capture-percent"),
+        ({}, ""),
+    ],
+    ids=["canary", "baseline", "autoscaling", "capture", "all-at-once-alone"],
+)
+def test_production_inputs_serverless_cannot_take_are_refused_before_staging(
+    env: dict[str, str], refused: str
+) -> None:
+    """deploy-endpoint and enable-monitor refuse these beside serverless, but in production,
+    after staging (or production) was deployed: the workflow refuses them first."""
+    step = step_named(
+        WORKFLOWS / "model-deploy.yml",
+        "staging",
+        "Refuse production inputs a serverless endpoint cannot take",
+    )
+    steps = jobs(WORKFLOWS / "model-deploy.yml")["staging"]["steps"]
+    deploy = step_named(WORKFLOWS / "model-deploy.yml", "staging", "deploy")
+    assert steps.index(step) < steps.index(deploy)
+    assert step["if"] == "inputs.deploy-production && inputs.production-serverless-memory-mb != ''"
+    done = run_bash(step["run"], {"STRATEGY": "all-at-once", **env})
+    if not refused:
+        assert done.returncode == 0 and done.stdout == ""
+        return
+    assert done.returncode == 1
+    (error,) = done.stdout.splitlines()
+    assert error.startswith(
+        f"::error title=model-deploy%3A invalid input::input '{refused}': does not apply "
+        "with production-serverless-memory-mb"
+    )
+
+
 class _Webhook(http.server.BaseHTTPRequestHandler):
     received: list[bytes] = []
 
