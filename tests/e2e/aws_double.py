@@ -280,7 +280,9 @@ class Double:
         self.schedules: dict[str, dict[str, Any]] = {}
         self.models: dict[str, Any] = {}  # "<ModelDataUrl> <Environment JSON>" -> loaded Model
         self.builds = 0
-        self.scratch = Path(tempfile.mkdtemp(prefix="aws-double-"))
+        # Beside the calls log, in the test's own temporary folder: pytest removes it, where
+        # a folder of /tmp would outlive the double (it is stopped by a signal).
+        self.scratch = Path(tempfile.mkdtemp(prefix="aws-double-", dir=calls_path.parent))
         session = boto3.Session(
             aws_access_key_id="double", aws_secret_access_key="double", region_name="us-east-1"
         )
