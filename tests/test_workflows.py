@@ -1046,6 +1046,8 @@ def test_the_review_runs_only_on_request_and_also_after_a_failed_build() -> None
     main_build = jobs(TEMPLATES / "model-build.yml")["build"]
     # The champion artifact is named after the pipeline: both builds name the same one.
     assert validate["with"]["pipeline-name"] == main_build["with"]["pipeline-name"]
+    # The review predicts main's gate: the same rules.
+    assert validate["with"]["gate-rules"] == main_build["with"]["gate-rules"]
 
 
 def _fake_smgha(tmp_path: Path) -> Path:
