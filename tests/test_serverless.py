@@ -339,7 +339,7 @@ def test_requests_over_max_concurrency_are_throttled(tmp_path: Path) -> None:
 
     throttled = invoke(endpoint)
 
-    assert throttled.status == 429 and throttled.variant == "AllTraffic@c1"
+    assert throttled.status == 400 and throttled.variant == "AllTraffic@c1"
     assert throttled.body.startswith(b"ThrottlingException: ")
     assert b"MaxConcurrency of 2" in throttled.body
     endpoint.scale_idle_to_zero()

@@ -45,7 +45,7 @@ HTTP, on 127.0.0.1 port $SMGHA_ENDPOINT_PORT (or an ephemeral port), HTTP/1.1 ke
 
     GET  /ping              200 (empty) when every variant with Weight > 0 is InService, else 503
     POST /invocations       text/csv or application/json in; text/csv or application/json out
-                            (429 ThrottlingException: a serverless variant at MaxConcurrency)
+                            (400 ThrottlingException: a serverless variant at MaxConcurrency)
     GET  /_smgha/variants   [{VariantName, Weight, Status, FailureReason, ModelDataPath}]
     GET  /_smgha/metrics    {"EndpointName", "Now", "Variants": {<name>: {"Invocations",
                             "Invocation4XXErrors", "Invocation5XXErrors" (cumulative),

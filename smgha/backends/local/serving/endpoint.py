@@ -18,7 +18,7 @@ from smgha.backends.local.serving.inference import Reply, answer
 from smgha.backends.local.serving.metrics import Metrics
 from smgha.backends.local.serving.model import FAILED, IN_SERVICE, Model, fingerprint
 from smgha.backends.local.serving.routing import Route, RoutingTable
-from smgha.backends.local.serving.serverless import THROTTLED, ScaleToZero
+from smgha.backends.local.serving.serverless import THROTTLED, THROTTLED_STATUS, ScaleToZero
 from smgha.backends.local.serving.spec import CaptureSpec, ServingSpec, VariantSpec, parse_serving
 from smgha.errors import StateFileError
 
@@ -191,9 +191,9 @@ class Endpoint:
             return Reply(503, message.strip().encode(), variant=route.name)
         capacity = route.capacity
         if capacity is not None and not capacity.acquire():
-            route.metrics.record(time.time(), 429, None)
+            route.metrics.record(time.time(), THROTTLED_STATUS, None)
             throttled = THROTTLED.format(name=route.name, most=capacity.spec.max_concurrency)
-            return Reply(429, throttled.encode(), variant=route.name)
+            return Reply(THROTTLED_STATUS, throttled.encode(), variant=route.name)
         try:
             # A serverless variant scaled to zero loads its model first: the cold start,
             # which SageMaker counts in OverheadLatency, not in ModelLatency (the alarms').

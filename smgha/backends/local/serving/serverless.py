@@ -12,11 +12,13 @@ start, and it takes at most MaxConcurrency requests at once.
   and tests and the bench set IDLE_ENV. With ProvisionedConcurrency the model stays warm
   ("SageMaker AI keeps the endpoint warm and ready to respond in milliseconds").
 - MaxConcurrency: "any endpoint invocations beyond the maximum are throttled"
-  (serverless-endpoints.html, "Concurrent invocations"). The error code SageMaker gives is not
-  in InvokeEndpoint's modelled errors (botocore's sagemaker-runtime model lists ModelNotReady
-  with 429 for a serverless variant still being provisioned); clients see it as
-  ThrottlingException. The local answer is HTTP 429 with a ThrottlingException body: the
-  status code is this backend's choice, the service's could not be confirmed.
+  (serverless-endpoints.html, "Concurrent invocations"). The error is not in InvokeEndpoint's
+  modelled errors (botocore's sagemaker-runtime model lists ModelNotReady with 429, for a
+  variant still being provisioned); clients see ThrottlingException (e.g. "An error occurred
+  (ThrottlingException) when calling the InvokeEndpoint operation", aws-samples/
+  amazon-sagemaker-nlu-search#4), and SageMaker's Common Errors page gives ThrottlingException
+  HTTP status 400, which users report InvokeEndpoint answers when throttled
+  (opensearch-project/ml-commons#2429). The local answer: 400, a ThrottlingException body.
 - MemorySizeInMB is recorded (GET /_smgha/status) and not enforced: one server process stands
   in for every variant, and a virtual memory limit on a Python worker with numpy counts
   address space, not the memory SageMaker allots.
@@ -35,6 +37,7 @@ from smgha.backends.local.serving.model import IN_SERVICE, Model
 
 IDLE_ENV = "SMGHA_SERVERLESS_IDLE_SECONDS"
 DEFAULT_IDLE_SECONDS = 60.0
+THROTTLED_STATUS = 400  # SageMaker's Common Errors: ThrottlingException, HTTP 400
 THROTTLED = (
     "ThrottlingException: the serverless variant {name} is at its MaxConcurrency of {most} "
     "concurrent invocations; retry with backoff"
