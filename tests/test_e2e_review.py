@@ -93,9 +93,10 @@ def act(
 
 
 def uploaded(run: harness.ActRun, name: str) -> Path:
-    """The folder an upload-artifact of `name` stored in this run (the stand-in copies the
-    uploaded folder into <store>/<name>/)."""
-    (folder,) = list((run.log.with_suffix(".artifacts") / name).iterdir())
+    """The artifact `name` this run uploaded, as GitHub stores it: the uploaded folder's
+    contents at its root (the stand-in, tests/e2e/stand-ins/upload-artifact)."""
+    folder = run.log.with_suffix(".artifacts") / name
+    assert folder.is_dir(), f"the run uploaded no artifact {name}"
     return folder
 
 
