@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from smgha.runner import Runner
 
@@ -71,3 +73,16 @@ def approved_package_request(group: str, environment: dict[str, str]) -> dict[st
             "SupportedResponseMIMETypes": ["text/csv"],
         },
     }
+
+
+def local_backend_in(tmp_path: Path, monkeypatch: Any, region: str = "us-east-1") -> Iterator[Any]:
+    """For a fixture (`yield from`): the local backend of a fresh state folder under
+    `tmp_path` (the stages find it through SMGHA_STATE_DIR); afterwards every endpoint server
+    and deployer the test started is stopped."""
+    from smgha.backends.local import LocalBackend
+
+    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
+    backend = LocalBackend(region=region)
+    yield backend
+    for folder in (backend.root / "endpoints").glob("*"):
+        backend.hosting.delete_endpoint(folder.name)

@@ -24,6 +24,7 @@ from tests.stage_helpers import (
     GITHUB_CONTEXT,
     XGBOOST_IMAGE,
     approved_package_request,
+    local_backend_in,
     run_main,
 )
 
@@ -64,11 +65,7 @@ def tarball(model: bytes) -> bytes:
 
 @pytest.fixture
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBackend]:
-    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
-    backend = LocalBackend(region=REGION)
-    yield backend
-    for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
-        backend.hosting.delete_endpoint(folder.name)
+    yield from local_backend_in(tmp_path, monkeypatch)
 
 
 def register(local: LocalBackend, model: bytes, status: str = "Approved") -> str:

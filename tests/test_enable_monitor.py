@@ -30,7 +30,7 @@ from smgha.errors import StageError
 from smgha.resources import rollout
 from smgha.resources.hosting import with_live_instance_counts
 from smgha.stages import enable_monitor
-from tests.stage_helpers import GITHUB_CONTEXT, run_main
+from tests.stage_helpers import GITHUB_CONTEXT, local_backend_in, run_main
 from tests.test_deploy_endpoint import deploy, register, tarball
 
 REGION = "us-east-1"
@@ -83,11 +83,7 @@ def send(local: LocalBackend, rows: np.ndarray, batch: int = 10, blank: int | No
 
 @pytest.fixture
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBackend]:
-    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
-    backend = LocalBackend(region=REGION)
-    yield backend
-    for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
-        backend.hosting.delete_endpoint(folder.name)
+    yield from local_backend_in(tmp_path, monkeypatch)
 
 
 def enable(workspace: Path, **overrides: str) -> Any:

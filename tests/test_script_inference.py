@@ -24,7 +24,7 @@ from smgha.backends.local.serving import script_model
 from smgha.backends.local.serving.inference import answer
 from smgha.backends.local.serving.model import FAILED, IN_SERVICE, Model
 from smgha.backends.local.state import SERVING_FILE
-from tests.stage_helpers import XGBOOST_IMAGE
+from tests.stage_helpers import XGBOOST_IMAGE, local_backend_in
 from tests.test_endpoint_server import Server, tarball
 
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -407,13 +407,7 @@ def test_the_server_hosts_script_variants_with_capture_metrics_and_health(
 
 @pytest.fixture
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from smgha.backends.local import LocalBackend
-
-    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
-    backend = LocalBackend(region="us-east-1")
-    yield backend
-    for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
-        backend.hosting.delete_endpoint(folder.name)
+    yield from local_backend_in(tmp_path, monkeypatch)
 
 
 def script_package(local: Any, model_bytes: bytes, code: bytes, version: int) -> str:

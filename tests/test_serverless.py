@@ -16,6 +16,7 @@ from smgha.errors import InputError
 from smgha.resources import hosting
 from smgha.stages import deploy_endpoint
 from tests.aws_contract import contract_problems
+from tests.stage_helpers import local_backend_in
 from tests.test_deploy_endpoint import (
     GROUP,
     REGION,
@@ -29,11 +30,7 @@ from tests.test_deploy_endpoint import (
 
 @pytest.fixture
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBackend]:
-    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
-    backend = LocalBackend(region=REGION)
-    yield backend
-    for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
-        backend.hosting.delete_endpoint(folder.name)
+    yield from local_backend_in(tmp_path, monkeypatch)
 
 
 SERVERLESS = {
