@@ -349,6 +349,30 @@ def _selective_execution(params: Mapping[str, Any]) -> list[str]:
     return []
 
 
+# Application Auto Scaling, PredefinedMetricSpecification: each SageMaker predefined metric
+# measures one scalable dimension: SageMakerVariantInvocationsPerInstance an instance-based
+# variant's DesiredInstanceCount, SageMakerVariantProvisionedConcurrencyUtilization a serverless
+# variant's DesiredProvisionedConcurrency
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-autoscale.html,
+# https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredefinedMetricSpecification.html).
+# That PutScalingPolicy refuses a mismatch is not confirmed against AWS: the stricter reading.
+_METRIC_DIMENSIONS = {
+    "SageMakerVariantInvocationsPerInstance": "sagemaker:variant:DesiredInstanceCount",
+    "SageMakerVariantProvisionedConcurrencyUtilization": "sagemaker:variant:DesiredProvisionedConcurrency",
+}
+
+
+def _scaling_policy_metric(params: Mapping[str, Any]) -> list[str]:
+    config = params.get("TargetTrackingScalingPolicyConfiguration") or {}
+    metric = (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
+    dimension = _METRIC_DIMENSIONS.get(str(metric))
+    if dimension and params.get("ScalableDimension") != dimension:
+        return [
+            f"PredefinedMetricType {metric} measures {dimension}, not {params.get('ScalableDimension')}"
+        ]
+    return []
+
+
 # (service, operation) -> its rules. Each returns the problems of one request.
 SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] = {
     ("sagemaker", "UpdateEndpoint"): _deployment_config,
@@ -359,6 +383,7 @@ SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] =
     ("sagemaker", "CreatePipeline"): _pipeline_definition,
     ("sagemaker", "UpdatePipeline"): _pipeline_definition,
     ("sagemaker", "StartPipelineExecution"): _selective_execution,
+    ("application-autoscaling", "PutScalingPolicy"): _scaling_policy_metric,
 }
 
 

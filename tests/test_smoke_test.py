@@ -176,7 +176,9 @@ class FakeEndpoints:
     def put_scaling_policy(self, request: dict[str, Any]) -> None:
         raise AssertionError("smoke-test does not put scaling policies")
 
-    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
+    def describe_scalable_target(
+        self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"
+    ) -> dict[str, Any] | None:
         raise AssertionError("smoke-test does not describe scalable targets")
 
     def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:

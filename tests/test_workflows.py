@@ -1160,3 +1160,29 @@ def test_the_deploy_workflow_passes_the_serverless_inputs_through() -> None:
             )
     template = (TEMPLATES / "model-deploy.yml").read_text()
     assert "# production-serverless-memory-mb:" in template
+
+
+def test_the_deploy_workflow_passes_provisioned_concurrency_scaling_to_production() -> None:
+    """Issue 18: production's serverless Provisioned Concurrency scaling reaches
+    deploy-endpoint, and the first step, which refuses autoscaling-*-instances beside
+    serverless, lets these through."""
+    call = triggers(load(WORKFLOWS / "model-deploy.yml"))["workflow_call"]["inputs"]
+    deploy = step_named(WORKFLOWS / "model-deploy.yml", "production", "deploy")["with"]
+    names = (
+        "serverless-provisioned-concurrency-min",
+        "serverless-provisioned-concurrency-max",
+        "target-provisioned-concurrency-utilization",
+    )
+    for name in names:
+        assert call[f"production-{name}"]["default"] == ""
+        assert deploy[name] == f"${{{{ inputs.production-{name} }}}}"
+    refuse = step_named(
+        WORKFLOWS / "model-deploy.yml",
+        "staging",
+        "Refuse production inputs a serverless endpoint cannot take",
+    )
+    assert not any(name in value for value in refuse["env"].values() for name in names)
+    done = run_bash(refuse["run"], {"STRATEGY": "all-at-once", "AUTOSCALING_MIN": "1"})
+    assert done.returncode == 1
+    assert "input 'autoscaling-min-instances'" in done.stdout
+    assert "production-serverless-provisioned-concurrency-min" in done.stdout

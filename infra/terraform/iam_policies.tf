@@ -282,7 +282,12 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
     condition {
       test     = "StringEquals"
       variable = "application-autoscaling:scalable-dimension"
-      values   = ["sagemaker:variant:DesiredInstanceCount"]
+      # A serverless variant scales its Provisioned Concurrency instead of instances
+      # (serverless-endpoints-autoscale.html).
+      values = [
+        "sagemaker:variant:DesiredInstanceCount",
+        "sagemaker:variant:DesiredProvisionedConcurrency",
+      ]
     }
   }
 

@@ -216,9 +216,12 @@ class Hosting(Protocol):
 
     def put_scaling_policy(self, request: dict[str, Any]) -> None: ...
 
-    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
-        """The variant's scalable target with its policies by name under "Policies"; None
-        when the variant is not registered."""
+    def describe_scalable_target(
+        self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"
+    ) -> dict[str, Any] | None:
+        """The variant's scalable target of `dimension` (its instance count, or a serverless
+        variant's sagemaker:variant:DesiredProvisionedConcurrency) with its policies by name
+        under "Policies"; None when the variant is not registered."""
         ...
 
     def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:

@@ -1,5 +1,6 @@
-"""Target-tracking autoscaling of an endpoint variant (Application Auto Scaling), and taking
-it off and putting it back around an update SageMaker refuses on a scaled variant."""
+"""Target-tracking autoscaling of an endpoint variant (Application Auto Scaling): its instance
+count, or a serverless variant's Provisioned Concurrency; and taking instance autoscaling off
+and putting it back around an update SageMaker refuses on a scaled variant."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ from typing import Any, Protocol
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 METRIC = "SageMakerVariantInvocationsPerInstance"
+# A serverless variant's Provisioned Concurrency, scaled on the share of it in use
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-autoscale.html; both
+# names are in botocore's application-autoscaling model: ScalableDimension, MetricType).
+PROVISIONED_DIMENSION = "sagemaker:variant:DesiredProvisionedConcurrency"
+PROVISIONED_METRIC = "SageMakerVariantProvisionedConcurrencyUtilization"
+# What each dimension's capacity counts, and what its target is, as the summary says them.
+_UNITS = {
+    SCALABLE_DIMENSION: ("instances", "invocations per instance"),
+    PROVISIONED_DIMENSION: ("provisioned concurrency", "utilization of provisioned concurrency"),
+}
 
 # The fields of a DescribeScalableTargets / DescribeScalingPolicies record that
 # RegisterScalableTarget / PutScalingPolicy take back (the rest, ARNs and times, the service sets).
@@ -40,14 +51,19 @@ def resource_id(endpoint: str, variant: str) -> str:
     return f"endpoint/{endpoint}/variant/{variant}"
 
 
-def policy_name(endpoint: str) -> str:
+def policy_name(endpoint: str, dimension: str = SCALABLE_DIMENSION) -> str:
     """The name of the policy this project puts on an endpoint's variant."""
+    if dimension == PROVISIONED_DIMENSION:
+        return f"{endpoint}-provisioned-concurrency-utilization"
     return f"{endpoint}-invocations-per-instance"
 
 
-def limits_text(limits: tuple[int, int], target: float | None) -> str:
-    text = f"{limits[0]}-{limits[1]} instances"
-    return text + (f", target {target:g} invocations per instance" if target is not None else "")
+def limits_text(
+    limits: tuple[int, int], target: float | None, dimension: str = SCALABLE_DIMENSION
+) -> str:
+    capacity, per = _UNITS[dimension]
+    text = f"{limits[0]}-{limits[1]} {capacity}"
+    return text + (f", target {target:g} {per}" if target is not None else "")
 
 
 def live_text(endpoint: str, live: dict[str, Any] | None) -> str:
@@ -55,39 +71,51 @@ def live_text(endpoint: str, live: dict[str, Any] | None) -> str:
     as limits_text says it; "off" when the variant is not registered."""
     if live is None:
         return "off"
-    policy = (live.get("Policies") or {}).get(policy_name(endpoint)) or {}
+    dimension = live.get("ScalableDimension", SCALABLE_DIMENSION)
+    dimension = dimension if dimension in _UNITS else SCALABLE_DIMENSION
+    policy = (live.get("Policies") or {}).get(policy_name(endpoint, dimension)) or {}
     target = (policy.get("TargetTrackingScalingPolicyConfiguration") or {}).get("TargetValue")
     limits = (int(live.get("MinCapacity", 0)), int(live.get("MaxCapacity", 0)))
-    return limits_text(limits, float(target) if target is not None else None)
+    return limits_text(limits, float(target) if target is not None else None, dimension)
 
 
 @dataclass(frozen=True)
 class TargetTracking:
-    """Scale a variant's instance count between `limits` to keep `target_invocations` per
-    instance per minute."""
+    """Scale a variant's instance count between `limits` to keep `target_value` invocations
+    per instance per minute; with `provisioned`, a serverless variant's Provisioned Concurrency
+    between `limits` to keep `target_value` of it in use (a share, 0.5: half)."""
 
     endpoint: str
     variant: str
     limits: tuple[int, int]
-    target_invocations: float
+    target_value: float
     scale_in_cooldown: int
     scale_out_cooldown: int
+    provisioned: bool = False
 
     @property
     def resource_id(self) -> str:
         return resource_id(self.endpoint, self.variant)
 
     @property
+    def dimension(self) -> str:
+        return PROVISIONED_DIMENSION if self.provisioned else SCALABLE_DIMENSION
+
+    @property
+    def metric(self) -> str:
+        return PROVISIONED_METRIC if self.provisioned else METRIC
+
+    @property
     def policy_name(self) -> str:
-        return policy_name(self.endpoint)
+        return policy_name(self.endpoint, self.dimension)
 
     def text(self) -> str:
-        return limits_text(self.limits, self.target_invocations)
+        return limits_text(self.limits, self.target_value, self.dimension)
 
     def policy_config(self) -> dict[str, Any]:
         return {
-            "TargetValue": self.target_invocations,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
+            "TargetValue": self.target_value,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": self.metric},
             "ScaleInCooldown": self.scale_in_cooldown,
             "ScaleOutCooldown": self.scale_out_cooldown,
         }
@@ -103,8 +131,9 @@ class TargetTracking:
             (live.get("MinCapacity"), live.get("MaxCapacity")) == self.limits
             and policy.get("PolicyType") == "TargetTrackingScaling"
             and float(config.get("TargetValue", -1)) == asked["TargetValue"]
+            and live.get("ScalableDimension", SCALABLE_DIMENSION) == self.dimension
             and (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
-            == METRIC
+            == self.metric
             and config.get("ScaleInCooldown") == asked["ScaleInCooldown"]
             and config.get("ScaleOutCooldown") == asked["ScaleOutCooldown"]
         )
@@ -114,7 +143,7 @@ class TargetTracking:
         target = {
             "ServiceNamespace": "sagemaker",
             "ResourceId": self.resource_id,
-            "ScalableDimension": SCALABLE_DIMENSION,
+            "ScalableDimension": self.dimension,
         }
         low, high = self.limits
         hosting.register_scalable_target({**target, "MinCapacity": low, "MaxCapacity": high})

@@ -102,8 +102,8 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
     # The new fleet's instances (None: a create, or serverless capacity, which has none).
     count = config_request["ProductionVariants"][0].get("InitialInstanceCount")
     fleet = int(count) if live and count is not None else None
-    if live_config and hosting.same_settings(live_config, config_request):
-        # Already served; only autoscaling's instance count differs: a re-run changes nothing.
+    if live_config and _same_settings(target, live_config, config_request):
+        # Already served; only autoscaling's capacity differs: a re-run changes nothing.
         config_name = live_config["EndpointConfigName"]
     else:
         config_name = bounded_sagemaker_name(
@@ -115,7 +115,8 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
     live_scaling = None
     if live and (target.scaling or type_changes):
         resource = autoscaling.resource_id(target.endpoint, target.variant)
-        live_scaling = endpoints.describe_scalable_target(resource)
+        dimension = target.scaling.dimension if target.scaling else autoscaling.SCALABLE_DIMENSION
+        live_scaling = endpoints.describe_scalable_target(resource, dimension)
     deployment = Deployment(
         target=target,
         package=package,
@@ -147,6 +148,15 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
     return deployment
 
 
+def _same_settings(target: Target, live_config: dict[str, Any], request: dict[str, Any]) -> bool:
+    """The live config serves what is asked, the capacity autoscaling sets aside (instance
+    counts; a scaled serverless variant's Provisioned Concurrency)."""
+    if target.serverless and target.scaling:
+        live_config = serverless.without_provisioned_concurrency(live_config)
+        request = serverless.without_provisioned_concurrency(request)
+    return hosting.same_settings(live_config, request)
+
+
 def _instance_type_changes(target: Target, live_config: dict[str, Any] | None) -> bool:
     """The live config serves the variant on another instance type than the one asked (a
     serverless variant, asked or live, has no instance type to change)."""
@@ -163,10 +173,15 @@ def _endpoint_config(
 ) -> hosting.EndpointConfig:
     if target.serverless:  # no capture: SageMaker's serverless feature exclusions
         settings = target.serverless
+        warm = settings.provisioned_concurrency
+        if live and target.scaling:
+            # Keep the Provisioned Concurrency autoscaling chose, as a fleet's instances are.
+            low, high = target.scaling.limits
+            current = serverless.live_provisioned_concurrency(live, target.variant)
+            warm = min(max(current or warm or low, low), high)
         return hosting.EndpointConfig((
             hosting.ServerlessVariant(
-                target.variant, model_name, settings.memory_mb, settings.max_concurrency,
-                settings.provisioned_concurrency,
+                target.variant, model_name, settings.memory_mb, settings.max_concurrency, warm
             ),
         ))  # fmt: skip
     count = target.instance_count

@@ -23,11 +23,21 @@ Sources (SageMaker Developer Guide and botocore's `sagemaker` service model):
   alarms and waits still apply: "The process for updating a serverless endpoint is the same as
   the process for updating a real-time endpoint", serverless-endpoints-update.html).
 - Autoscaling: a serverless variant has no instances, so target tracking of
-  sagemaker:variant:DesiredInstanceCount does not apply. Application Auto Scaling can scale a
-  variant's Provisioned Concurrency (serverless-endpoints-autoscale.html, dimension
-  sagemaker:variant:DesiredProvisionedConcurrency, metric
-  SageMakerVariantProvisionedConcurrencyUtilization); deploy-endpoint does not offer it yet,
-  so the autoscaling inputs are refused with serverless.
+  sagemaker:variant:DesiredInstanceCount does not apply (autoscaling-*-instances are refused).
+  Application Auto Scaling scales its Provisioned Concurrency instead ("Automatically scale
+  Provisioned Concurrency for a serverless endpoint",
+  https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-autoscale.html:
+  dimension sagemaker:variant:DesiredProvisionedConcurrency, metric
+  SageMakerVariantProvisionedConcurrencyUtilization, target tracking). Its rules here:
+  "Before you can use autoscaling, you must have already deployed a model to a serverless
+  endpoint with Provisioned Concurrency" (serverless-provisioned-concurrency is required);
+  the bounds are Provisioned Concurrency values, so 1-200 and at most MaxConcurrency
+  (ProductionVariantServerlessConfig); RegisterScalableTarget moves the current capacity
+  "to a value that is inside of this range" (API_RegisterScalableTarget.html), so an asked
+  serverless-provisioned-concurrency outside the bounds would be overridden at once and is
+  refused. The target is a utilization: botocore gives TargetValue no range (MetricScale, a
+  double) and no page found states one for this metric, so the stricter reading is a share
+  of the Provisioned Concurrency in use, above 0 and at most 1 (not confirmed against AWS).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from typing import Any
 
 from smgha.errors import InputError, shown
 from smgha.inputs import InputSpec, InputValues, whole_number
+from smgha.resources import autoscaling
 
 MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_CONCURRENCY = (1, 200)  # ServerlessMaxConcurrency; ProvisionedConcurrency the same shape
@@ -55,6 +66,27 @@ INPUTS = (
         "serverless-provisioned-concurrency",
         "Serverless: invocations kept warm, never scaled to zero (1 to serverless-max-concurrency). Empty: on demand.",
     ),
+    InputSpec(
+        "serverless-provisioned-concurrency-min",
+        "Serverless: scale the Provisioned Concurrency with target tracking from this minimum (needs serverless-provisioned-concurrency, -max and target-provisioned-concurrency-utilization).",
+    ),
+    InputSpec(
+        "serverless-provisioned-concurrency-max",
+        "Serverless: Provisioned Concurrency scaling maximum (at most serverless-max-concurrency).",
+    ),
+    InputSpec(
+        "target-provisioned-concurrency-utilization",
+        "Serverless Provisioned Concurrency scaling target: the share of it in use (above 0, at most 1; 0.5 is half).",
+    ),
+)
+# The inputs of Provisioned Concurrency scaling (all three, or none).
+SCALING_INPUTS = (
+    "serverless-provisioned-concurrency-min",
+    "serverless-provisioned-concurrency-max",
+    "target-provisioned-concurrency-utilization",
+)
+AUTOSCALE_PAGE = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-autoscale.html"
 )
 
 # The inputs that have no meaning on serverless capacity, each with why (the user sees it).
@@ -64,8 +96,8 @@ NOT_WITH_SERVERLESS = {
     "instance-count": "a serverless variant has no InitialInstanceCount (ProductionVariant.ServerlessConfig replaces it)",
     "data-capture-percent": "SageMaker Serverless Inference does not support data capture (feature exclusions)",
     "data-capture-s3-uri": "SageMaker Serverless Inference does not support data capture (feature exclusions)",
-    "autoscaling-min-instances": "a serverless variant has no instances to scale; SageMaker scales it itself (scaling Provisioned Concurrency is not offered by deploy-endpoint yet)",
-    "autoscaling-max-instances": "a serverless variant has no instances to scale; SageMaker scales it itself (scaling Provisioned Concurrency is not offered by deploy-endpoint yet)",
+    "autoscaling-min-instances": "a serverless variant has no instances to scale; its Provisioned Concurrency scales with serverless-provisioned-concurrency-min and -max",
+    "autoscaling-max-instances": "a serverless variant has no instances to scale; its Provisioned Concurrency scales with serverless-provisioned-concurrency-min and -max",
 }
 # strategy values a serverless update cannot take (see the module's doc: the stricter reading).
 SHIFTING_STRATEGIES = ("canary", "linear")
@@ -73,11 +105,14 @@ SHIFTING_STRATEGIES = ("canary", "linear")
 
 @dataclass(frozen=True)
 class Settings:
-    """A serverless variant's ProductionVariantServerlessConfig."""
+    """A serverless variant's ProductionVariantServerlessConfig, and the scaling of its
+    Provisioned Concurrency (scaling_limits None: not scaled)."""
 
     memory_mb: int
     max_concurrency: int
     provisioned_concurrency: int | None = None
+    scaling_limits: tuple[int, int] | None = None
+    target_utilization: float = 0.0
 
 
 def checked_inputs(values: InputValues, strategy: str) -> Settings | None:
@@ -86,17 +121,12 @@ def checked_inputs(values: InputValues, strategy: str) -> Settings | None:
     concurrency = values["serverless-max-concurrency"]
     provisioned = values["serverless-provisioned-concurrency"]
     if not memory:
-        other = next(
-            (
-                name
-                for name, value in (
-                    ("serverless-max-concurrency", concurrency),
-                    ("serverless-provisioned-concurrency", provisioned),
-                )
-                if value
-            ),
-            "",
+        others = (
+            "serverless-max-concurrency",
+            "serverless-provisioned-concurrency",
+            *SCALING_INPUTS,
         )
+        other = next((name for name in others if values[name]), "")
         if other:
             raise InputError(
                 other,
@@ -104,23 +134,25 @@ def checked_inputs(values: InputValues, strategy: str) -> Settings | None:
                 "Set serverless-memory-mb (and serverless-max-concurrency), or leave the serverless inputs empty.",
             )
         return None
-    settings = Settings(
-        memory_mb=_memory(memory),
-        max_concurrency=_max_concurrency(concurrency),
-        provisioned_concurrency=None,
-    )
+    memory_mb = _memory(memory)
+    max_concurrency = _max_concurrency(concurrency)
+    warm = None
     if provisioned:
-        settings = Settings(
-            settings.memory_mb,
-            settings.max_concurrency,
-            whole_number(
-                "serverless-provisioned-concurrency",
-                provisioned,
-                1,
-                settings.max_concurrency,
-                "ProvisionedConcurrency must be at most MaxConcurrency (serverless-max-concurrency).",
-            ),
+        warm = whole_number(
+            "serverless-provisioned-concurrency",
+            provisioned,
+            1,
+            max_concurrency,
+            "ProvisionedConcurrency must be at most MaxConcurrency (serverless-max-concurrency).",
         )
+    limits = _scaling_limits(values, max_concurrency, warm)
+    settings = Settings(
+        memory_mb=memory_mb,
+        max_concurrency=max_concurrency,
+        provisioned_concurrency=warm,
+        scaling_limits=limits,
+        target_utilization=_target_utilization(values) if limits else 0.0,
+    )
     for name, why in NOT_WITH_SERVERLESS.items():
         if values.runner.get_input(name):
             raise InputError(
@@ -135,6 +167,106 @@ def checked_inputs(values: InputValues, strategy: str) -> Settings | None:
             "Set strategy: all-at-once for a serverless endpoint (its alarms and waits still apply).",
         )
     return settings
+
+
+def _scaling_limits(
+    values: InputValues, max_concurrency: int, warm: int | None
+) -> tuple[int, int] | None:
+    """serverless-provisioned-concurrency-min and -max, checked against the variant's other
+    serverless inputs (the module's doc has the rules and their sources)."""
+    given = [name for name in SCALING_INPUTS if values[name]]
+    if not given:
+        return None
+    missing = [name for name in SCALING_INPUTS if name not in given]
+    if missing:
+        raise InputError(
+            missing[0],
+            f"is required with {given[0]}: Provisioned Concurrency scaling needs both bounds and a target",
+            f"Set {', '.join(SCALING_INPUTS)}, or leave all three empty.",
+        )
+    low = whole_number(
+        "serverless-provisioned-concurrency-min", values[SCALING_INPUTS[0]], *MAX_CONCURRENCY
+    )
+    high = whole_number(
+        "serverless-provisioned-concurrency-max", values[SCALING_INPUTS[1]], *MAX_CONCURRENCY
+    )
+    if low > high:
+        raise InputError(
+            "serverless-provisioned-concurrency-min",
+            f"{low} is above serverless-provisioned-concurrency-max {high}",
+            "Set the minimum at most the maximum.",
+        )
+    if high > max_concurrency:
+        raise InputError(
+            "serverless-provisioned-concurrency-max",
+            f"{high} is above serverless-max-concurrency {max_concurrency}: Provisioned Concurrency must be at most MaxConcurrency (ProductionVariantServerlessConfig)",
+            f"Set serverless-provisioned-concurrency-max to at most {max_concurrency}, or raise serverless-max-concurrency.",
+        )
+    if warm is None:
+        raise InputError(
+            "serverless-provisioned-concurrency",
+            f"is required with serverless-provisioned-concurrency-min: only a serverless endpoint with Provisioned Concurrency can scale it ({AUTOSCALE_PAGE})",
+            f"Set serverless-provisioned-concurrency from {low} to {high}.",
+        )
+    if not low <= warm <= high:
+        raise InputError(
+            "serverless-provisioned-concurrency",
+            f"{warm} is outside serverless-provisioned-concurrency-min {low} and -max {high}: RegisterScalableTarget would move it into that range at once",
+            f"Set serverless-provisioned-concurrency from {low} to {high}.",
+        )
+    return (low, high)
+
+
+def _target_utilization(values: InputValues) -> float:
+    name = "target-provisioned-concurrency-utilization"
+    text = values[name]
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 < share <= 1:  # also refuses nan and inf
+        raise InputError(
+            name,
+            f"{shown(text)} is not a share above 0 and at most 1 (the utilization of the Provisioned Concurrency)",
+            f"Set {name} to a share such as 0.5 (half of it in use).",
+        )
+    return share
+
+
+def provisioned_scaling(
+    settings: Settings | None, endpoint: str, variant: str, cooldowns: tuple[int, int]
+) -> autoscaling.TargetTracking | None:
+    """Target tracking of the variant's Provisioned Concurrency (None: not asked)."""
+    if settings is None or settings.scaling_limits is None:
+        return None
+    scale_in, scale_out = cooldowns
+    return autoscaling.TargetTracking(
+        endpoint, variant, settings.scaling_limits, settings.target_utilization,
+        scale_in, scale_out, provisioned=True,
+    )  # fmt: skip
+
+
+def live_provisioned_concurrency(live: dict[str, Any] | None, variant: str) -> int | None:
+    """The variant's Provisioned Concurrency now (DescribeEndpoint's ProductionVariantSummary
+    CurrentServerlessConfig: Application Auto Scaling changes it there, not in the config)."""
+    for summary in (live or {}).get("ProductionVariants") or []:
+        if summary.get("VariantName") == variant:
+            value = (summary.get("CurrentServerlessConfig") or {}).get("ProvisionedConcurrency")
+            return int(value) if value is not None else None
+    return None
+
+
+def without_provisioned_concurrency(config: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint config with its variants' ProvisionedConcurrency left out: what a scaled
+    variant's config is compared by (autoscaling's value differs from the config's)."""
+    variants = []
+    for variant in config.get("ProductionVariants") or []:
+        serverless = variant.get("ServerlessConfig")
+        if serverless:
+            kept = {k: v for k, v in serverless.items() if k != "ProvisionedConcurrency"}
+            variant = {**variant, "ServerlessConfig": kept}
+        variants.append(variant)
+    return {**config, "ProductionVariants": variants}
 
 
 def _memory(text: str) -> int:

@@ -197,7 +197,7 @@ def load_inputs(runner: Runner) -> Inputs:
             )
         ),
         max_latency_ms=positive_number("max-latency-ms", values["max-latency-ms"]),
-        scaling=_target_tracking(values, endpoint, variant),
+        scaling=_target_tracking(values, endpoint, variant, on_serverless),
         data_capture=_data_capture(values),
         serverless=on_serverless,
     )
@@ -240,7 +240,7 @@ def _blue_green(values: InputValues) -> BlueGreen:
 
 
 def _target_tracking(
-    values: InputValues, endpoint: str, variant: str
+    values: InputValues, endpoint: str, variant: str, on_serverless: serverless.Settings | None
 ) -> autoscaling.TargetTracking | None:
     # The policy's inputs are checked even when autoscaling is off: a bad value is a mistake
     # to show now, not when someone sets the bounds.
@@ -253,6 +253,10 @@ def _target_tracking(
     scale_out = whole_number(
         "scale-out-cooldown-seconds", values["scale-out-cooldown-seconds"], 0, 86400
     )
+    if on_serverless:  # its Provisioned Concurrency (autoscaling-*-instances are refused)
+        return serverless.provisioned_scaling(
+            on_serverless, endpoint, variant, (scale_in, scale_out)
+        )
     minimum, maximum = values["autoscaling-min-instances"], values["autoscaling-max-instances"]
     if not (minimum or maximum):
         return None

@@ -211,15 +211,15 @@ class SageMakerHosting:
             seconds=seconds,
         )
 
-    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
-        """The variant's scalable target (`endpoint/<endpoint>/variant/<variant>`, dimension
-        DesiredInstanceCount) as DescribeScalableTargets reports it, with its scaling policies
-        by name under "Policies" (DescribeScalingPolicies records), the shape the local
-        backend keeps; None when the variant is not registered."""
-        where = {
-            "ServiceNamespace": "sagemaker",
-            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-        }
+    def describe_scalable_target(
+        self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"
+    ) -> dict[str, Any] | None:
+        """The variant's scalable target (`endpoint/<endpoint>/variant/<variant>`, of
+        `dimension`: DesiredInstanceCount, or a serverless variant's
+        DesiredProvisionedConcurrency) as DescribeScalableTargets reports it, with its scaling
+        policies by name under "Policies" (DescribeScalingPolicies records), the shape the
+        local backend keeps; None when the variant is not registered."""
+        where = {"ServiceNamespace": "sagemaker", "ScalableDimension": dimension}
         with aws_errors("DescribeScalableTargets", resource_id):
             pages = self.clients.autoscaling.get_paginator("describe_scalable_targets").paginate(
                 **where, ResourceIds=[resource_id]

@@ -306,18 +306,20 @@ class LocalHosting:
     def put_scaling_policy(self, request: dict[str, Any]) -> None:
         path = self._scaling_file(request["ResourceId"])
         record = state.read_json_if_exists(path)
-        if record is None:
+        if record is None or record.get("ScalableDimension") != request["ScalableDimension"]:
             raise StageError(
                 "PutScalingPolicy failed",
-                f"ObjectNotFoundException: no scalable target {request['ResourceId']}",
+                f"ObjectNotFoundException: no scalable target {request['ResourceId']} of {request['ScalableDimension']}",
             )
         record["Policies"][request["PolicyName"]] = request
         state.write_json_atomic(path, record)
 
-    def describe_scalable_target(self, resource_id: str) -> dict[str, Any] | None:
-        """The scaling record of a variant (what RegisterScalableTarget and PutScalingPolicy
-        left): the local backend keeps them for inspection and does not scale."""
-        return state.read_json_if_exists(self._scaling_file(resource_id))
+    def describe_scalable_target(
+        self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"
+    ) -> dict[str, Any] | None:
+        """The variant's scaling record of `dimension`, kept; nothing scales (aws-fidelity.md)."""
+        record = state.read_json_if_exists(self._scaling_file(resource_id))
+        return record if record and record.get("ScalableDimension") == dimension else None
 
     def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:
         path = self._scaling_file(resource_id)
