@@ -878,8 +878,18 @@ def test_deploy_refuses_a_baseline_without_monitoring_output_before_staging() ->
         ({"AUTOSCALING_MAX": "4"}, "autoscaling-min-instances"),
         ({"CAPTURE_PERCENT": "20"}, "data-capture-percent"),
         ({}, ""),
+        ({"MEMORY": "", "STRATEGY": "canary", "AUTOSCALING_MAX": "4"}, ""),  # on instances
+        ({"MEMORY": "", "SERVERLESS_ONLY": "0.5"}, "production-serverless-memory-mb"),
     ],
-    ids=["canary", "baseline", "autoscaling", "capture", "all-at-once-alone"],
+    ids=[
+        "canary",
+        "baseline",
+        "autoscaling",
+        "capture",
+        "all-at-once-alone",
+        "instances",
+        "serverless-input-without-memory",
+    ],
 )
 def test_production_inputs_serverless_cannot_take_are_refused_before_staging(
     env: dict[str, str], refused: str
@@ -894,17 +904,26 @@ def test_production_inputs_serverless_cannot_take_are_refused_before_staging(
     steps = jobs(WORKFLOWS / "model-deploy.yml")["staging"]["steps"]
     deploy = step_named(WORKFLOWS / "model-deploy.yml", "staging", "deploy")
     assert steps.index(step) < steps.index(deploy)
-    assert step["if"] == "inputs.deploy-production && inputs.production-serverless-memory-mb != ''"
-    done = run_bash(step["run"], {"STRATEGY": "all-at-once", **env})
+    assert step["if"] == "inputs.deploy-production"
+    # Every production-serverless-* input but the memory (and the target) feeds SERVERLESS_ONLY.
+    production = step_named(WORKFLOWS / "model-deploy.yml", "production", "deploy")["with"]
+    serverless_inputs = {
+        value.removeprefix("${{ ").removesuffix(" }}")
+        for key, value in production.items()
+        if key.startswith("serverless-")
+        and key != "serverless-memory-mb"
+        or key == "target-provisioned-concurrency-utilization"
+    }
+    assert serverless_inputs and all(
+        name in step["env"]["SERVERLESS_ONLY"] for name in serverless_inputs
+    )
+    done = run_bash(step["run"], {"MEMORY": "2048", "STRATEGY": "all-at-once", **env})
     if not refused:
         assert done.returncode == 0 and done.stdout == ""
         return
     assert done.returncode == 1
     (error,) = done.stdout.splitlines()
-    assert error.startswith(
-        f"::error title=model-deploy%3A invalid input::input '{refused}': does not apply "
-        "with production-serverless-memory-mb"
-    )
+    assert error.startswith(f"::error title=model-deploy%3A invalid input::input '{refused}': ")
 
 
 class _Webhook(http.server.BaseHTTPRequestHandler):
@@ -1181,8 +1200,10 @@ def test_the_deploy_workflow_passes_provisioned_concurrency_scaling_to_productio
         "staging",
         "Refuse production inputs a serverless endpoint cannot take",
     )
-    assert not any(name in value for value in refuse["env"].values() for name in names)
-    done = run_bash(refuse["run"], {"STRATEGY": "all-at-once", "AUTOSCALING_MIN": "1"})
+    # With serverless they pass the step (SERVERLESS_ONLY is refused only without it).
+    scaling = {"MEMORY": "2048", "STRATEGY": "all-at-once", "SERVERLESS_ONLY": "1100.5"}
+    assert run_bash(refuse["run"], scaling).returncode == 0
+    done = run_bash(refuse["run"], {**scaling, "AUTOSCALING_MIN": "1"})
     assert done.returncode == 1
     assert "input 'autoscaling-min-instances'" in done.stdout
     assert "production-serverless-provisioned-concurrency-min" in done.stdout
