@@ -16,7 +16,9 @@ from smgha.backends.local import LocalBackend
 from smgha.backends.local import state as local_state
 from smgha.resources import autoscaling, deployment
 from smgha.stages import deploy_endpoint
+from tests import test_serverless
 from tests.aws_contract import contract_problems
+from tests.stage_helpers import local_backend_in
 from tests.test_deploy_endpoint import (
     REGION,
     approved_package,
@@ -26,12 +28,7 @@ from tests.test_deploy_endpoint import (
     live_endpoint,
 )
 
-SERVERLESS = {
-    "serverless-memory-mb": "2048",
-    "serverless-max-concurrency": "5",
-    "serverless-provisioned-concurrency": "2",
-    "strategy": "all-at-once",
-}
+SERVERLESS = {**test_serverless.SERVERLESS, "serverless-provisioned-concurrency": "2"}
 SCALED = {
     **SERVERLESS,
     "serverless-provisioned-concurrency-min": "1",
@@ -43,11 +40,7 @@ RESOURCE = "endpoint/churn-staging/variant/AllTraffic"
 
 @pytest.fixture
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBackend]:
-    monkeypatch.setenv("SMGHA_STATE_DIR", str(tmp_path / "state"))
-    backend = LocalBackend(region=REGION)
-    yield backend
-    for folder in (backend.root / "endpoints").glob("*"):  # stop every server a test started
-        backend.hosting.delete_endpoint(folder.name)
+    yield from local_backend_in(tmp_path, monkeypatch)
 
 
 # ---- the rules: one error naming both inputs, nothing created ------------------------------------
