@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from smgha.errors import InputError
+from smgha.inputs import InputValues, positive_number, whole_number
+
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 METRIC = "SageMakerVariantInvocationsPerInstance"
 # A serverless variant's Provisioned Concurrency, scaled on the share of it in use
@@ -154,6 +157,47 @@ class TargetTracking:
             "TargetTrackingScalingPolicyConfiguration": self.policy_config(),
         })  # fmt: skip
         log(f"Autoscaling {self.resource_id}: {self.text()}")
+
+
+# Messages users act on: (problem, fix), the problem's {fields} filled in where raised.
+BOUND_MISSING = ("is required when the other autoscaling bound is set", "Set both bounds.")
+BOUNDS_CROSSED = (
+    "{low} is above autoscaling-max-instances {high}",
+    "Make the minimum at most the maximum.",
+)
+
+
+def policy_inputs(values: InputValues) -> tuple[float, int, int]:
+    """deploy-endpoint's target and its scale-in and scale-out cooldowns, checked."""
+    return (
+        positive_number(
+            "target-invocations-per-instance", values["target-invocations-per-instance"]
+        ),
+        whole_number("scale-in-cooldown-seconds", values["scale-in-cooldown-seconds"], 0, 86400),
+        whole_number("scale-out-cooldown-seconds", values["scale-out-cooldown-seconds"], 0, 86400),
+    )
+
+
+def instance_scaling(
+    values: InputValues,
+    endpoint: str,
+    variant: str,
+    policy: tuple[float, int, int],
+    max_instances: int,
+) -> TargetTracking | None:
+    """deploy-endpoint's autoscaling-min/max-instances: None when neither is set."""
+    minimum, maximum = values["autoscaling-min-instances"], values["autoscaling-max-instances"]
+    if not (minimum or maximum):
+        return None
+    if not (minimum and maximum):
+        missing = "autoscaling-max-instances" if minimum else "autoscaling-min-instances"
+        raise InputError(missing, *BOUND_MISSING)
+    low = whole_number("autoscaling-min-instances", minimum, 1, max_instances)
+    high = whole_number("autoscaling-max-instances", maximum, 1, max_instances)
+    if low > high:
+        problem, fix = BOUNDS_CROSSED
+        raise InputError("autoscaling-min-instances", problem.format(low=low, high=high), fix)
+    return TargetTracking(endpoint, variant, (low, high), *policy)
 
 
 def suspend(

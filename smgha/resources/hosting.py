@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from smgha.errors import InputError, shown
+from smgha.inputs import InputValues, s3_uri, whole_number
 from smgha.resources import serverless
 from smgha.resources.names import bounded_sagemaker_name
 
@@ -55,6 +57,25 @@ class DataCapture:
                 "JsonContentTypes": ["application/json"],
             },
         }
+
+
+CAPTURE_WITHOUT_URI = (
+    "must be an s3:// URI when data-capture-percent is set, got {uri}",
+    "E.g. s3://my-bucket/capture.",
+)
+
+
+def checked_capture(values: InputValues) -> DataCapture | None:
+    """deploy-endpoint's data-capture-percent and data-capture-s3-uri: None when not asked."""
+    percent, uri = values["data-capture-percent"], values["data-capture-s3-uri"]
+    if percent and not uri.startswith("s3://"):
+        problem, fix = CAPTURE_WITHOUT_URI
+        raise InputError("data-capture-s3-uri", problem.format(uri=shown(uri)), fix)
+    if uri:
+        s3_uri("data-capture-s3-uri", uri, "s3://my-bucket/capture")
+    if not percent:
+        return None
+    return DataCapture(whole_number("data-capture-percent", percent, 1, 100), uri)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from smgha import definition as defn
 from smgha import serving_container
 from smgha.aws_values import aws_value
 from smgha.backends import Hosting, Registry
-from smgha.errors import InputError, StageError, shown
+from smgha.errors import InputError, StageError
 from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
@@ -30,7 +30,6 @@ from smgha.inputs import (
     execution_role_arn,
     model_package_version_arn,
     positive_number,
-    s3_uri,
     whole_number,
 )
 from smgha.resources import autoscaling, deployment, hosting, rollout, serverless
@@ -43,15 +42,6 @@ STAGE = "deploy-endpoint"
 MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
 
 # Messages users act on: (problem, fix), the problem's {fields} filled in where raised.
-BOUND_MISSING = ("is required when the other autoscaling bound is set", "Set both bounds.")
-BOUNDS_CROSSED = (
-    "{low} is above autoscaling-max-instances {high}",
-    "Make the minimum at most the maximum.",
-)
-CAPTURE_WITHOUT_URI = (
-    "must be an s3:// URI when data-capture-percent is set, got {uri}",
-    "E.g. s3://my-bucket/capture.",
-)
 NO_SUCH_PACKAGE = ("there is no model package {arn}", "Check the ARN and the region.")
 NOT_APPROVED = (
     "{arn} is {status}, not Approved",
@@ -198,7 +188,7 @@ def load_inputs(runner: Runner) -> Inputs:
         ),
         max_latency_ms=positive_number("max-latency-ms", values["max-latency-ms"]),
         scaling=_target_tracking(values, endpoint, variant, on_serverless),
-        data_capture=_data_capture(values),
+        data_capture=hosting.checked_capture(values),
         serverless=on_serverless,
     )
     target.blue_green.check_limits(len(target.alarms or target.alarm_requests()))
@@ -244,43 +234,10 @@ def _target_tracking(
 ) -> autoscaling.TargetTracking | None:
     # The policy's inputs are checked even when autoscaling is off: a bad value is a mistake
     # to show now, not when someone sets the bounds.
-    target = positive_number(
-        "target-invocations-per-instance", values["target-invocations-per-instance"]
-    )
-    scale_in = whole_number(
-        "scale-in-cooldown-seconds", values["scale-in-cooldown-seconds"], 0, 86400
-    )
-    scale_out = whole_number(
-        "scale-out-cooldown-seconds", values["scale-out-cooldown-seconds"], 0, 86400
-    )
+    policy = autoscaling.policy_inputs(values)
     if on_serverless:  # its Provisioned Concurrency (autoscaling-*-instances are refused)
-        return serverless.provisioned_scaling(
-            on_serverless, endpoint, variant, (scale_in, scale_out)
-        )
-    minimum, maximum = values["autoscaling-min-instances"], values["autoscaling-max-instances"]
-    if not (minimum or maximum):
-        return None
-    if not (minimum and maximum):
-        missing = "autoscaling-max-instances" if minimum else "autoscaling-min-instances"
-        raise InputError(missing, *BOUND_MISSING)
-    low = whole_number("autoscaling-min-instances", minimum, 1, MAX_INSTANCES)
-    high = whole_number("autoscaling-max-instances", maximum, 1, MAX_INSTANCES)
-    if low > high:
-        problem, fix = BOUNDS_CROSSED
-        raise InputError("autoscaling-min-instances", problem.format(low=low, high=high), fix)
-    return autoscaling.TargetTracking(endpoint, variant, (low, high), target, scale_in, scale_out)
-
-
-def _data_capture(values: InputValues) -> hosting.DataCapture | None:
-    percent, uri = values["data-capture-percent"], values["data-capture-s3-uri"]
-    if percent and not uri.startswith("s3://"):
-        problem, fix = CAPTURE_WITHOUT_URI
-        raise InputError("data-capture-s3-uri", problem.format(uri=shown(uri)), fix)
-    if uri:
-        s3_uri("data-capture-s3-uri", uri, "s3://my-bucket/capture")
-    if not percent:
-        return None
-    return hosting.DataCapture(whole_number("data-capture-percent", percent, 1, 100), uri)
+        return serverless.provisioned_scaling(on_serverless, endpoint, variant, policy[1:])
+    return autoscaling.instance_scaling(values, endpoint, variant, policy, MAX_INSTANCES)
 
 
 # ---- plan: the package, then the deployment (smgha/resources/deployment.py) ------------------------
