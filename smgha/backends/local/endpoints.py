@@ -1,4 +1,5 @@
-"""SageMaker hosting on this machine: models, endpoint configs, endpoints, alarms, scaling.
+"""SageMaker hosting on this machine: models, endpoint configs, endpoints, invocation (alarms
+and scaling records: alarms_and_scaling.py).
 
 Records live under the state folder (where: state.Layout) in the shapes of the Describe*
 responses; an endpoint's folder holds its record, what its server hosts, the server's and the
@@ -27,6 +28,7 @@ from typing import Any
 
 from smgha.backends import Invocation
 from smgha.backends.local import state
+from smgha.backends.local.alarms_and_scaling import AlarmsAndScaling
 from smgha.backends.local.serving import images
 from smgha.errors import StageError
 
@@ -41,7 +43,7 @@ PING_TIMEOUT_SECONDS = 2.0
 RESTART_HINT = "deploy-endpoint with the same inputs starts it again"
 
 
-class LocalHosting:
+class LocalHosting(AlarmsAndScaling):
     """The Hosting area of the local backend."""
 
     # Seconds between two polls of an endpoint being created or updated (the deploy stage
@@ -276,73 +278,6 @@ class LocalHosting:
         """The lock that makes checking for a record and creating or changing it one step
         between processes (two deploy-endpoint jobs of the same endpoint)."""
         return state.locked(self.layout.lock_file(kind, name))
-
-    # -- CloudWatch alarms and Application Auto Scaling (records) ------------------------------
-
-    def put_metric_alarm(self, request: dict[str, Any]) -> None:
-        path = self.layout.alarm_file(request["AlarmName"])
-        previous = state.read_json_if_exists(path) or {}
-        state.write_json_atomic(
-            path,
-            {
-                **request,
-                "StateValue": previous.get("StateValue", "OK"),
-                "AlarmArn": f"arn:aws:cloudwatch:{self.region}:{state.LOCAL_ACCOUNT}:alarm:{request['AlarmName']}",
-            },
-        )
-
-    def describe_alarms(self, names: list[str]) -> list[dict[str, Any]]:
-        return [
-            a for a in (state.read_json_if_exists(self.layout.alarm_file(n)) for n in names) if a
-        ]
-
-    def register_scalable_target(self, request: dict[str, Any]) -> None:
-        path = self._scaling_file(request["ResourceId"])
-        previous = state.read_json_if_exists(path) or {}
-        state.write_json_atomic(
-            path, {**previous, **request, "Policies": previous.get("Policies", {})}
-        )
-
-    def put_scaling_policy(self, request: dict[str, Any]) -> None:
-        path = self._scaling_file(request["ResourceId"])
-        record = state.read_json_if_exists(path)
-        if record is None or record.get("ScalableDimension") != request["ScalableDimension"]:
-            raise StageError(
-                "PutScalingPolicy failed",
-                f"ObjectNotFoundException: no scalable target {request['ResourceId']} of {request['ScalableDimension']}",
-            )
-        record["Policies"][request["PolicyName"]] = request
-        state.write_json_atomic(path, record)
-
-    def describe_scalable_target(
-        self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"
-    ) -> dict[str, Any] | None:
-        """The variant's scaling record of `dimension`, kept; nothing scales (aws-fidelity.md)."""
-        record = state.read_json_if_exists(self._scaling_file(resource_id))
-        return record if record and record.get("ScalableDimension") == dimension else None
-
-    def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:
-        path = self._scaling_file(resource_id)
-        record = state.read_json_if_exists(path)
-        if record is None or policy_name not in record.get("Policies", {}):
-            raise StageError(
-                "DeleteScalingPolicy failed",
-                f"ObjectNotFoundException: no scaling policy {policy_name} on {resource_id}",
-            )
-        del record["Policies"][policy_name]
-        state.write_json_atomic(path, record)
-
-    def deregister_scalable_target(self, resource_id: str) -> None:
-        path = self._scaling_file(resource_id)
-        if not path.exists():
-            raise StageError(
-                "DeregisterScalableTarget failed",
-                f"ObjectNotFoundException: no scalable target {resource_id}",
-            )
-        path.unlink()
-
-    def _scaling_file(self, resource_id: str) -> Path:
-        return self.layout.scaling_file(resource_id)
 
     # -- invocation ---------------------------------------------------------------------------
 
