@@ -13,7 +13,7 @@ from typing import Any
 
 from smgha.backends import Hosting
 from smgha.errors import InputError, StageError
-from smgha.resources import autoscaling, hosting, rollout, serverless
+from smgha.resources import autoscaling, hosting, rollout, serverless, step_analysis
 from smgha.resources.names import bounded_sagemaker_name
 
 
@@ -34,6 +34,7 @@ class Target:
     scaling: autoscaling.TargetTracking | None
     data_capture: hosting.DataCapture | None  # None: keep the live endpoint's setting
     serverless: serverless.Settings | None = None  # None: on instances
+    analysis: step_analysis.Settings | None = None  # None: no analysis between traffic steps
 
     def alarm_requests(self) -> list[dict[str, Any]]:
         """The alarms to create: none when the user names their own."""
@@ -111,6 +112,10 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
         )
     alarm_requests = target.alarm_requests()
     alarm_names = list(target.alarms) or [a["AlarmName"] for a in alarm_requests]
+    if live:  # the step checks as alarms on SageMaker (none on local: its deployer runs them)
+        configs, wait = (live["EndpointConfigName"], config_name), target.blue_green.wait_seconds
+        checks = step_analysis.alarm_requests(target.analysis, target.endpoint, target.variant, configs, wait)  # fmt: skip
+        alarm_requests, alarm_names = alarm_requests + checks, alarm_names + [a["AlarmName"] for a in checks]  # fmt: skip
     type_changes = _instance_type_changes(target, live_config)
     live_scaling = None
     if live and (target.scaling or type_changes):
@@ -128,7 +133,10 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
         live=live,
         live_config=live_config,
         previous_package_arn=hosting.package_of(live_config, endpoints),
-        deployment_config=target.blue_green.to_request(alarm_names, fleet),
+        deployment_config={
+            **target.blue_green.to_request(alarm_names, fleet),
+            **step_analysis.deployer_request(target.analysis),
+        },
         alarm_requests=alarm_requests,
         alarm_names=alarm_names,
         fleet=fleet,

@@ -32,7 +32,7 @@ from smgha.inputs import (
     positive_number,
     whole_number,
 )
-from smgha.resources import autoscaling, deployment, hosting, rollout, serverless
+from smgha.resources import autoscaling, deployment, hosting, rollout, serverless, step_analysis
 from smgha.resources.names import alarmed_endpoint_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
@@ -103,6 +103,7 @@ INPUTS = (
         "Threshold of the model-latency alarm the stage creates (average over a minute).",
         "1000",
     ),
+    *step_analysis.INPUTS,  # canary and linear only
     InputSpec(
         "autoscaling-min-instances",
         "Turn on target-tracking autoscaling with this minimum (needs autoscaling-max-instances).",
@@ -190,8 +191,12 @@ def load_inputs(runner: Runner) -> Inputs:
         scaling=_target_tracking(values, endpoint, variant, on_serverless),
         data_capture=hosting.checked_capture(values),
         serverless=on_serverless,
+        analysis=step_analysis.checked_inputs(
+            values, blue_green.strategy, name, runner.env, float(values["max-latency-ms"])
+        ),
     )
-    target.blue_green.check_limits(len(target.alarms or target.alarm_requests()))
+    checks = step_analysis.alarm_count(target.analysis)
+    target.blue_green.check_limits(len(target.alarms or target.alarm_requests()) + checks)
     return Inputs(
         backend=name,
         region=region,
@@ -343,6 +348,11 @@ def main(runner: Runner | None = None) -> int:
         record = endpoints.describe_endpoint(endpoint) or {}
         live = record.get("EndpointConfigName", "")
         report(inputs, planned, outcome, live, runner)
+        steps = step_analysis.summary_table(
+            inputs.target.analysis, endpoint, record, endpoints.describe_alarms
+        )
+        if steps and planned.updates:
+            runner.summary.heading("Analysis between traffic steps", 4).table(*steps).write()
         if outcome == "rolled-back":
             reason = record.get("FailureReason", "no reason given")
             detail = ROLLED_BACK.format(endpoint=endpoint, config=live, reason=reason)

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from smgha.backends.local import state
+from smgha.backends.local import step_analysis as local_analysis
 from smgha.backends.local.endpoints import EXIT_ANOTHER_SERVER, SERVER_MODULE, server_problem
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
+from smgha.resources import step_analysis
 
 HEALTH_TIMEOUT = 120.0  # seconds for a new fleet to load its models
 POLL = 0.2
@@ -43,6 +45,9 @@ class Deployer:
         self.s3 = LocalS3(self.layout.s3)
         self.registry = LocalRegistry(self.layout, region)
         self.log_file = open(folder / state.DEPLOYER_LOG, "a", encoding="utf-8")  # noqa: SIM115
+        analysis = (self.request.get("DeploymentConfig") or {}).get(step_analysis.SETTINGS_KEY)
+        self.analysis = step_analysis.Settings.from_request(analysis) if analysis else None
+        self.verdicts: list[dict[str, Any]] = []
 
     def log(self, message: str) -> None:
         self.log_file.write(f"{state.now().isoformat(timespec='seconds')} {message}\n")
@@ -219,6 +224,8 @@ class Deployer:
         try:
             self.serve(blue + [{**v, "Weight": 0.0} for v in green], old)
             self.wait_healthy([v["VariantName"] for v in green])
+            self.save(**{step_analysis.VERDICTS_KEY: self.verdicts})  # none yet
+            self.analyse(local_analysis.pre_traffic_verdict(self.analysis, self.folder, green))
             self.shift(blue, green, old, new, deployment)
         except DeploymentFailed as failure:
             self.roll_back(blue, old, failure)
@@ -264,8 +271,9 @@ class Deployer:
         wait = float(routing.get("WaitIntervalInSeconds", 0))
         started = time.time()
         fleet = sum(int(v.get("InitialInstanceCount") or 1) for v in green)
-        for share in traffic_schedule(routing, fleet):
+        for step, share in enumerate(traffic_schedule(routing, fleet), start=1):
             self.log(f"{share:g}% of traffic on {new}")
+            shifted = time.time()
             self.serve(_weighted(blue, 100 - share) + _weighted(green, share), old)
             self.save(
                 PendingDeploymentSummary={
@@ -280,6 +288,19 @@ class Deployer:
                 green,
                 started,
             )
+            if share < 100:  # the step analysis, when asked (local/step_analysis.py)
+                fleets, at = (blue, green), (step, share, shifted)
+                self.analyse(local_analysis.step_verdict(self.analysis, self.get, fleets, at, fleet_statistic))  # fmt: skip
+
+    def analyse(self, verdict: dict[str, Any] | None) -> None:
+        """Record a verdict of the step analysis in the endpoint record; a miss rolls back."""
+        if verdict is None:
+            return
+        self.verdicts.append(verdict)
+        self.save(**{step_analysis.VERDICTS_KEY: self.verdicts})
+        self.log(f"step analysis: {verdict}")
+        if step_analysis.missed(verdict):
+            raise DeploymentFailed(step_analysis.missed(verdict))
 
     def bake(
         self, seconds: float, alarms: list[str], green: list[dict[str, Any]], since: float
