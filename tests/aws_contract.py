@@ -373,6 +373,42 @@ def _scaling_policy_metric(params: Mapping[str, Any]) -> list[str]:
     return []
 
 
+# PutMetricAlarm of a metric-math alarm, as the botocore `cloudwatch` model's documentation
+# states it (PutMetricAlarmInput.MetricName, .Metrics; MetricDataQuery, .Id, .ReturnData;
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html):
+# "you must specify either MetricName or a Metrics array", and with Metrics none of Namespace,
+# Dimensions, Period, Unit, Statistic or ExtendedStatistic; each query "specifies either a
+# metric to retrieve, or a math expression"; at most 10 of each; "Of those Expression
+# structures, one must have true as the value for ReturnData" (the stricter reading: exactly
+# one, an Expression); an Id's "first character must be a lowercase letter".
+_SINGLE_METRIC_KEYS = (
+    "Namespace",
+    "Dimensions",
+    "Period",
+    "Unit",
+    "Statistic",
+    "ExtendedStatistic",
+)
+
+
+def _metric_alarm(params: Mapping[str, Any]) -> list[str]:
+    queries = params.get("Metrics")
+    if queries is None:
+        return [] if params.get("MetricName") else ["neither MetricName nor Metrics is given"]
+    problems = [
+        f"{key} beside Metrics" for key in ("MetricName", *_SINGLE_METRIC_KEYS) if key in params
+    ]
+    stats = [q for q in queries if "MetricStat" in q]
+    expressions = [q for q in queries if "Expression" in q]
+    problems += [f"query {q.get('Id')} has both or neither of MetricStat and Expression" for q in queries if ("MetricStat" in q) == ("Expression" in q)]  # fmt: skip
+    problems += [f"{len(found)} {kind} queries, at most 10" for kind, found in (("MetricStat", stats), ("Expression", expressions)) if len(found) > 10]  # fmt: skip
+    returned = [q for q in queries if q.get("ReturnData") is not False]
+    if len(returned) != 1 or "Expression" not in returned[0]:
+        problems.append(f"{len(returned)} queries return data (ReturnData not false); exactly one Expression must")  # fmt: skip
+    problems += [f"query Id {q.get('Id')!r} does not start with a lowercase letter" for q in queries if not str(q.get("Id", ""))[:1].islower()]  # fmt: skip
+    return problems
+
+
 # (service, operation) -> its rules. Each returns the problems of one request.
 SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] = {
     ("sagemaker", "UpdateEndpoint"): _deployment_config,
@@ -384,6 +420,7 @@ SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] =
     ("sagemaker", "UpdatePipeline"): _pipeline_definition,
     ("sagemaker", "StartPipelineExecution"): _selective_execution,
     ("application-autoscaling", "PutScalingPolicy"): _scaling_policy_metric,
+    ("cloudwatch", "PutMetricAlarm"): _metric_alarm,
 }
 
 

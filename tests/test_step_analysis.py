@@ -229,3 +229,127 @@ def early_config_name(local: LocalBackend) -> str:
     """The endpoint config of the last update (the deployer's request names it)."""
     request = state.read_json(local.root / "endpoints" / ENDPOINT / state.DEPLOYMENT_FILE)
     return str(request["EndpointConfigName"])
+
+
+# ---- the sagemaker backend: the step checks as rollback alarms -----------------------------------
+
+
+def sagemaker_deploy(package: str, **overrides: str) -> Any:
+    inputs = {
+        "backend": "sagemaker",
+        "region": REGION,
+        "role-arn": "arn:aws:iam::123456789012:role/sagemaker-execution",
+        "model-package-arn": package,
+        "endpoint-name": ENDPOINT,
+        "instance-count": "2",
+        **overrides,
+    }
+    return run_main(deploy_endpoint.main, inputs, **GITHUB_CONTEXT)
+
+
+def test_sagemaker_step_checks_are_metric_math_rollback_alarms_on_each_fleets_config(
+    aws_env: None,
+) -> None:
+    """moto creates the endpoint and the alarms; the Stubber answers UpdateEndpoint (which
+    moto does not implement) and the wait. Every request is held to tests/aws_contract.py."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from smgha.backends.aws import SageMakerBackend
+    from smgha.resources import deployment
+    from tests.test_deploy_endpoint import inputs_of, sagemaker_package
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    package = sagemaker_package(sagemaker)
+    first = sagemaker_deploy(package)
+    assert first.code == 0, first.log
+    old_config = first.outputs["endpoint-config-name"]
+    backend = SageMakerBackend(region=REGION)
+    inputs = inputs_of(
+        package,
+        backend="sagemaker",
+        region=REGION,
+        **{
+            "role-arn": "arn:aws:iam::123456789012:role/sagemaker-execution",
+            "instance-count": "2",
+            "instance-type": "ml.c5.large",  # another config: an update
+            "wait-seconds": "300",
+            "timeout-minutes": "20",
+            "step-max-error-rate": "0.05",
+            "step-max-latency-ratio": "1.5",
+            "step-min-invocations": "20",
+        },
+    )
+    planned = deploy_endpoint.plan(inputs, backend.hosting, backend.registry)
+    new_config = planned.config_name
+    backend.hosting.create_endpoint_config(planned.config_request)  # by moto, not the Stubber
+    planned.config_exists = True
+    names = [f"{ENDPOINT}-step-error-rate", f"{ENDPOINT}-step-latency-ratio"]
+    rollback = [f"{ENDPOINT}-invocation-5xx-errors", f"{ENDPOINT}-model-latency", *names]
+    live = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    with Stubber(backend.clients.sagemaker) as stub:
+        expected = {
+            "EndpointName": ENDPOINT,
+            "EndpointConfigName": new_config,
+            "RetainAllVariantProperties": False,
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": ANY,
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in rollback]},
+            },
+        }
+        stub.add_response("update_endpoint", {"EndpointArn": live["EndpointArn"]}, expected)
+        settled = {k: live[k] for k in ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime")}  # fmt: skip
+        stub.add_response("describe_endpoint", {**settled, "EndpointConfigName": new_config, "EndpointStatus": "InService"}, {"EndpointName": ENDPOINT})  # fmt: skip
+        outcome = deployment.apply(planned, backend.hosting, lambda _: None, sleep=lambda _: None)
+    assert outcome == "deployed"
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}  # fmt: skip
+    assert set(alarms) == set(names)
+    rate = alarms[names[0]]
+    assert rate["Threshold"] == 0.05 and rate["EvaluationPeriods"] == 1
+    queries = {q["Id"]: q for q in rate["Metrics"]}
+    assert queries["rate"]["Expression"] == "IF(FILL(inv, 0) >= 20, (FILL(e4, 0) + FILL(e5, 0)) / inv, 0)"  # fmt: skip
+    stat = queries["inv"]["MetricStat"]
+    assert stat["Period"] == 300 and stat["Stat"] == "Sum"
+    assert {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]} == {
+        "EndpointName": ENDPOINT, "VariantName": "AllTraffic", "EndpointConfigName": new_config,
+    }  # fmt: skip
+    ratio = {q["Id"]: q for q in alarms[names[1]]["Metrics"]}
+    dimensions = ratio["lold"]["MetricStat"]["Metric"]["Dimensions"]
+    assert {"Name": "EndpointConfigName", "Value": old_config} in dimensions
+    table = step_analysis.summary_table(inputs.target.analysis, ENDPOINT, {}, backend.hosting.describe_alarms)  # fmt: skip
+    assert table is not None and [row[0] for row in table[1]] == [f"`{n}`" for n in names]
+
+
+def test_sagemaker_refuses_a_pre_traffic_test_before_anything_is_created(aws_env: None) -> None:
+    import boto3
+
+    from tests.test_deploy_endpoint import sagemaker_package
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    package = sagemaker_package(sagemaker)
+    result = sagemaker_deploy(
+        package, strategy="canary", **{"pre-traffic-payload-file": "payloads.jsonl"}
+    )
+    assert result.code == 1 and len(result.errors) == 1, result.log
+    assert "input 'pre-traffic-payload-file': SageMaker gives no way to send a request to the new fleet" in result.errors[0]  # fmt: skip
+    assert "smoke-test" in result.errors[0]
+    assert sagemaker.list_models()["Models"] == [] and sagemaker.list_endpoints()["Endpoints"] == []
+
+
+def test_the_contract_holds_metric_math_alarms_to_cloudwatchs_rules() -> None:
+    from tests.aws_contract import contract_problems
+
+    settings = Settings(max_error_rate=0.05, max_latency_ratio=1.5, in_deployer=False)
+    requests = step_analysis.alarm_requests(settings, ENDPOINT, "AllTraffic", ("old", "new"), 90)
+    assert [contract_problems("cloudwatch", "PutMetricAlarm", r) for r in requests] == [[], []]
+    good = requests[0]
+    broken = [
+        {**good, "Period": 60},
+        {**good, "Metrics": [{**q, "ReturnData": True} for q in good["Metrics"]]},
+        {**good, "Metrics": [{**q, "Id": q["Id"].upper()} for q in good["Metrics"]]},
+        {**good, "Metrics": [{k: v for k, v in q.items() if k != "ReturnData"} for q in good["Metrics"]]},
+        {k: v for k, v in good.items() if k != "Metrics"},
+    ]  # fmt: skip
+    for request in broken:
+        assert contract_problems("cloudwatch", "PutMetricAlarm", request), request
