@@ -353,3 +353,40 @@ def test_the_contract_holds_metric_math_alarms_to_cloudwatchs_rules() -> None:
     ]  # fmt: skip
     for request in broken:
         assert contract_problems("cloudwatch", "PutMetricAlarm", request), request
+
+
+@pytest.mark.parametrize(
+    ("job", "endpoint"), [("deploy-staging", "churn-staging"), ("deploy-production", "churn-production")]
+)  # fmt: skip
+def test_the_deploy_roles_may_create_the_step_alarms_and_roll_back_on_them(
+    job: str, endpoint: str
+) -> None:
+    """The step checks need no new IAM action: Terraform's deploy roles already put the
+    endpoint's alarms (`<endpoint>*`) and read any; proven by the IAM evaluator over the
+    requests of an update with both checks, as Terraform renders the policies."""
+    from tests.iam_policies import DEPLOYMENT, DOCUMENTS, policies
+    from tests.iam_requests import Calls
+    from tests.iam_simulator import denials
+
+    settings = Settings(max_error_rate=0.05, max_latency_ratio=1.5, in_deployer=False)
+    alarms = step_analysis.alarm_requests(settings, endpoint, "AllTraffic", (f"{endpoint}-v1-a", f"{endpoint}-v2-b"), 300)  # fmt: skip
+    role = f"arn:aws:iam::{DEPLOYMENT.account}:role/churn-github-{job}"
+    calls = [
+        {"service": "cloudwatch", "operation": "PutMetricAlarm", "role": role, "params": alarm}
+        for alarm in alarms
+    ]
+    update = {
+        "EndpointName": endpoint,
+        "EndpointConfigName": f"{endpoint}-v2-b",
+        "DeploymentConfig": {
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a["AlarmName"]} for a in alarms]}
+        },
+    }
+    calls.append({"service": "sagemaker", "operation": "UpdateEndpoint", "role": role, "params": update})  # fmt: skip
+    derive = Calls(DEPLOYMENT)
+    requests = [(r, DOCUMENTS[job]) for c in calls for r in derive.requests(c)]
+    assert {r.action for r, _ in requests} >= {"cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms"}  # fmt: skip
+    assert denials(requests, policies()) == []
+    # And the evaluator does deny: another endpoint's alarm is not this role's to put.
+    foreign = [{**calls[0], "params": {**alarms[0], "AlarmName": "someone-else-step-error-rate"}}]
+    assert denials([(r, DOCUMENTS[job]) for c in foreign for r in derive.requests(c)], policies())
