@@ -162,15 +162,17 @@ def test_step_analysis_on_the_local_backend(local: LocalBackend, tmp_path: Path)
     payloads = payload_file(tmp_path)
     assert deploy(tmp_path, v1).code == 0
 
-    # 1. A healthy version passes the pre-traffic test and every step.
+    # 1. A healthy version passes the pre-traffic test and every step of a linear update.
     checks = {"step-max-error-rate": "0.01", "step-max-latency-ratio": "5"}
+    linear = {"strategy": "linear", "linear-step-percent": "25"}
     with Traffic(local):
-        healthy = deploy(tmp_path, v2, **checks, **{"pre-traffic-payload-file": payloads})
+        healthy = deploy(tmp_path, v2, **checks, **linear, **{"pre-traffic-payload-file": payloads})
     assert healthy.code == 0, healthy.log
     assert healthy.outputs["status"] == "deployed"
     assert "Analysis between traffic steps" in healthy.summary
-    assert "| pre-traffic | 0 % |" in healthy.summary and "| 1 | 50 % |" in healthy.summary
-    assert healthy.summary.count("✅ pass") == 2 and "❌" not in healthy.summary
+    rows = ["| pre-traffic | 0 % |", "| 1 | 25 % |", "| 2 | 50 % |", "| 3 | 75 % |"]
+    assert all(row in healthy.summary for row in rows), healthy.summary
+    assert healthy.summary.count("✅ pass") == 4 and "❌" not in healthy.summary
     v2_config = healthy.outputs["endpoint-config-name"]
 
     # 2. A version that refuses every request is rolled back by the step's error rate, not by

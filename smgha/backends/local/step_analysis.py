@@ -24,6 +24,7 @@ from smgha.smoke.functional import FunctionalResult, accuracy, check_response
 from smgha.smoke.payloads import encode, parse_payloads
 
 TIMEOUT = 30.0  # seconds a pre-traffic request may take before it counts as unanswered
+TOLERANCE = 1e-4  # of a payload's "expected" prediction: smoke-test's default tolerance
 
 
 def pre_traffic_verdict(
@@ -43,7 +44,7 @@ def pre_traffic_verdict(
     for row in payloads.rows:
         body = encode(row, settings.content_type)
         answer = _invoke(port, variant, body, settings.content_type)
-        result = check_response(row, body, answer, settings.content_type, wide_open, 1e-4)
+        result = check_response(row, body, answer, settings.content_type, wide_open, TOLERANCE)
         results.append(result)
         if result.failed:
             reasons.append(f"row {row.number}: {result.reason}")
