@@ -39,7 +39,7 @@ from typing import Any
 
 from smgha.aws_values import aws_value
 from smgha.errors import InputError, shown
-from smgha.inputs import InputValues, choice, s3_uri, whole_number
+from smgha.inputs import InputValues, choice, one_line, s3_uri, whole_number
 from smgha.resources.hosting import digest
 from smgha.resources.names import bounded_sagemaker_name
 
@@ -199,10 +199,10 @@ def checked_settings(values: InputValues) -> Settings:
 def _json_path(name: str, text: str) -> str:
     """A JSONPath filter: '' or '$' (the whole record) is not sent; otherwise it starts at the
     root and fits DataProcessing's JsonPath (at most 63 characters)."""
-    text = text.strip()
+    text = one_line(name, text.strip(" \t"), JSON_PATH_LENGTH)
     if text in ("", "$"):
         return ""
-    if not text.startswith("$") or len(text) > JSON_PATH_LENGTH:
+    if not text.startswith("$"):
         raise InputError(
             name,
             f"{shown(text)} is not a JSONPath of at most {JSON_PATH_LENGTH} characters from the root",

@@ -18,7 +18,14 @@ from pathlib import Path, PurePosixPath
 from smgha.backends import Invocation
 from smgha.errors import InputError, StageError, shown
 from smgha.inputs import InputValues, choice, decimal_number
-from smgha.smoke.checks import Check, evaluate, label_bounds, parse_prediction_range
+from smgha.smoke.checks import (
+    Check,
+    evaluate,
+    fraction,
+    label_bounds,
+    non_negative,
+    parse_prediction_range,
+)
 from smgha.smoke.functional import FunctionalResult, check_response
 from smgha.smoke.passes import Passes, SmokePlan
 from smgha.smoke.payloads import BINARY_CLASSIFICATION, TASKS, Payloads, Row
@@ -71,11 +78,15 @@ def checked_settings(
             "first does not apply with an empty input-filter: the model would get each row's label as a feature",
             'Set input-filter: "$[1:]" (the features after the label), or label-column: none.',
         )
+    given = {name: values[name] for name in ("min-accuracy", "max-rmse", "max-mae")}
+    for name, text in given.items():  # numbers now; against the dataset's labels in plan()
+        if text:
+            (fraction if name == "min-accuracy" else non_negative)(name, text)
     return CheckSettings(
         task=task,
         label_column=label_column,
         prediction_range=parse_prediction_range(values["prediction-range"], task),
-        bounds={name: values[name] for name in ("min-accuracy", "max-rmse", "max-mae")},
+        bounds=given,
     )
 
 
