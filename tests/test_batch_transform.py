@@ -336,3 +336,49 @@ def test_the_sagemaker_transforms_send_create_describe_and_stop(local: LocalBack
         assert transforms.describe_transform_job("other") is None
         transforms.stop_transform_job(planned.job)
         stub.assert_no_pending_responses()
+
+
+# ---- the reusable deploy workflow passes it through ------------------------------------------------
+
+
+def test_the_deploy_workflow_runs_the_batch_transform_after_the_staging_smoke_test() -> None:
+    from tests.test_workflows import TEMPLATES, WORKFLOWS, jobs, load, step_named, triggers
+
+    workflow = WORKFLOWS / "model-deploy.yml"
+    call = triggers(load(workflow))["workflow_call"]["inputs"]
+    staging = [s.get("id") for s in jobs(workflow)["staging"]["steps"]]
+    assert staging.index("batch") == staging.index("smoke") + 1
+    batch = step_named(workflow, "staging", "batch")
+    assert batch["if"] == "inputs.batch-input-s3-uri != ''"
+    assert batch["with"]["model-package-arn"] == "${{ inputs.model-package-arn }}"
+    passed = {"input-s3-uri", "output-s3-uri", "instance-type", "label-column", "input-filter", "join-source", "output-filter", "min-accuracy"}  # fmt: skip
+    for name in passed:
+        assert batch["with"][name] == f"${{{{ inputs.batch-{name} }}}}"
+        assert f"batch-{name}" in call
+    for name in ("batch-input-s3-uri", "batch-output-s3-uri", "batch-input-filter"):
+        assert call[name]["default"] == ""
+    assert "# batch-input-s3-uri:" in (TEMPLATES / "model-deploy.yml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("env", "refused"),
+    [({"BATCH_INPUT": ""}, "batch-input-s3-uri"), ({"BATCH_INPUT": "s3://b/in/"}, "batch-output-s3-uri")],
+)  # fmt: skip
+def test_the_deploy_workflow_refuses_a_batch_without_an_input_before_staging(
+    env: dict[str, str], refused: str
+) -> None:
+    from tests.test_workflows import WORKFLOWS, jobs, run_bash
+
+    steps = jobs(WORKFLOWS / "model-deploy.yml")["staging"]["steps"]
+    step = next(s for s in steps if s.get("name") == "Refuse a batch transform without an input or an output")  # fmt: skip
+    assert steps.index(step) < next(i for i, s in enumerate(steps) if s.get("id") == "deploy")
+    assert step["if"] == "(inputs.batch-input-s3-uri == '') != (inputs.batch-output-s3-uri == '')"
+
+    done = run_bash(step["run"], env)
+
+    assert done.returncode == 1
+    assert done.stdout.startswith(
+        f"::error title=model-deploy%3A invalid input::input '{refused}': is required with batch-"
+    )
+    other = {"batch-input-s3-uri", "batch-output-s3-uri"} - {refused}
+    assert other.pop() in done.stdout

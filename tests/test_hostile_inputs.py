@@ -26,8 +26,8 @@ import pytest
 
 from smgha.runner import Runner
 from smgha.stages import (
-    build_pipeline,
     batch_transform,
+    build_pipeline,
     deploy_endpoint,
     enable_monitor,
     oidc_auth,
