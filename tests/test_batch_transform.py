@@ -382,3 +382,34 @@ def test_the_deploy_workflow_refuses_a_batch_without_an_input_before_staging(
     )
     other = {"batch-input-s3-uri", "batch-output-s3-uri"} - {refused}
     assert other.pop() in done.stdout
+
+
+# ---- least privilege: the staging role is granted exactly these calls, on their resources ------
+
+
+def test_the_staging_role_is_granted_the_batch_transform_calls_on_their_resources(
+    local: LocalBackend,
+) -> None:
+    from tests.iam_policies import policies
+    from tests.test_iam_simulator import BUCKET, PRODUCTION, STAGING, call, job_denials
+
+    planned = sagemaker_plan(local)
+    request = json.loads(json.dumps(planned.job_request).replace("s3://smgha-local/", f"s3://{BUCKET}/"))  # fmt: skip
+    job = planned.job
+    calls = [
+        call(STAGING, "sagemaker", "CreateTransformJob", **request),
+        call(STAGING, "sagemaker", "DescribeTransformJob", TransformJobName=job),
+        call(STAGING, "sagemaker", "StopTransformJob", TransformJobName=job),
+        call(STAGING, "s3", "ListObjectsV2", Bucket=BUCKET, Prefix="batch/input/"),
+        call(STAGING, "s3", "GetObject", Bucket=BUCKET, Key="batch/input/part-0.csv"),
+        call(STAGING, "s3", "HeadObject", Bucket=BUCKET, Key="batch/output/_LATEST.json"),
+        call(STAGING, "s3", "PutObject", Bucket=BUCKET, Key="batch/output/_LATEST.json"),
+    ]
+    rendered = policies()
+
+    assert job_denials(calls, rendered) == []
+    # Scoped: another group's job, another bucket, and the production role are refused.
+    other_job = call(STAGING, "sagemaker", "DescribeTransformJob", TransformJobName="fraud-v1-batch-0123abcd")  # fmt: skip
+    other_bucket = call(STAGING, "s3", "ListObjectsV2", Bucket="someone-else", Prefix="x/")
+    assert len(job_denials([other_job, other_bucket], rendered)) == 2
+    assert len(job_denials([{**c, "role": PRODUCTION} for c in calls[:4]], rendered)) == 4
