@@ -19,6 +19,7 @@ from botocore.stub import Stubber
 from smgha.backends.aws.transform import SageMakerTransforms
 from smgha.backends.local import LocalBackend
 from smgha.backends.local.serving.model import read_booster
+from smgha.errors import StageError
 from smgha.runner import Runner
 from smgha.stages import batch_transform
 from tests.aws_contract import contract_problems
@@ -413,3 +414,59 @@ def test_the_staging_role_is_granted_the_batch_transform_calls_on_their_resource
     other_bucket = call(STAGING, "s3", "ListObjectsV2", Bucket="someone-else", Prefix="x/")
     assert len(job_denials([other_job, other_bucket], rendered)) == 2
     assert len(job_denials([{**c, "role": PRODUCTION} for c in calls[:4]], rendered)) == 4
+
+
+# ---- dry run, and the wait ------------------------------------------------------------------------
+
+
+def test_a_dry_run_shows_the_job_and_creates_nothing(local: LocalBackend) -> None:
+    upload(local, parts=1)
+    package = register(local, train(rounds=5, depth=2, seed=1))
+
+    result = transform(package, **{"dry-run": "true"})
+
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "dry-run" and result.outputs["published"] == "false"
+    assert '"TransformJobName": "' + result.outputs["transform-job-name"] in result.log
+    for kind in ("models", "transform-jobs"):
+        assert not (local.root / kind).exists()
+
+
+class StillRunning:
+    """A transform job that never ends: what the stage's wait sees of a slow SageMaker job."""
+
+    poll_seconds = 20.0
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def create_transform_job(self, request: dict[str, Any]) -> None:
+        self.calls.append(f"create {request['TransformJobName']}")
+
+    def describe_transform_job(self, name: str) -> dict[str, Any] | None:
+        return {"TransformJobName": name, "TransformJobStatus": "InProgress"}
+
+    def stop_transform_job(self, name: str) -> None:
+        self.calls.append(f"stop {name}")
+
+
+def test_a_job_still_running_at_the_timeout_is_stopped_and_nothing_is_published(
+    local: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(local, parts=1)
+    package = register(local, train(rounds=5, depth=2, seed=1))
+    env = {f"INPUT_{k.upper().replace('-', '_')}": v for k, v in {"backend": "local", "model-package-arn": package, "input-s3-uri": INPUT, "output-s3-uri": OUTPUT, "timeout-minutes": "2", **LABELLED}.items()}  # fmt: skip
+    inputs = batch_transform.load_inputs(Runner(env=env, stdout=io.StringIO()))
+    planned = batch_transform.plan(inputs, local)
+    job = StillRunning()
+    monkeypatch.setattr(local, "transforms", job)
+    now = [0.0]
+    lines: list[str] = []
+
+    with pytest.raises(StageError, match="timed out") as raised:
+        batch_transform.run(planned, local, lines.append, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))  # fmt: skip
+
+    assert job.calls == [f"create {planned.job}", f"stop {planned.job}"]
+    assert "still InProgress after 2 min: stopped (StopTransformJob)" in raised.value.detail
+    assert any(line.startswith(f"waiting for transform job {planned.job}: InProgress") for line in lines)  # fmt: skip
+    assert local.objects.missing_objects([POINTER]) == [POINTER]
