@@ -470,3 +470,17 @@ def test_a_job_still_running_at_the_timeout_is_stopped_and_nothing_is_published(
     assert "still InProgress after 2 min: stopped (StopTransformJob)" in raised.value.detail
     assert any(line.startswith(f"waiting for transform job {planned.job}: InProgress") for line in lines)  # fmt: skip
     assert local.objects.missing_objects([POINTER]) == [POINTER]
+
+
+def test_smgha_batch_transform_runs_from_a_terminal(local: LocalBackend) -> None:
+    from smgha import cli
+
+    upload(local, parts=1)
+    package = register(local, train(rounds=20, depth=3, seed=1))
+    flags = [f"--{name}={value}" for name, value in LABELLED.items()]
+    out = io.StringIO()
+
+    code = cli.main(["batch-transform", "--backend=local", f"--model-package-arn={package}", f"--input-s3-uri={INPUT}", f"--output-s3-uri={OUTPUT}", *flags], out)  # fmt: skip
+
+    assert code == 0, out.getvalue()
+    assert local.objects.read_json(POINTER)["ModelPackageArn"] == package
