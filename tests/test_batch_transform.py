@@ -23,7 +23,7 @@ from smgha.errors import StageError
 from smgha.runner import Runner
 from smgha.stages import batch_transform
 from tests.aws_contract import contract_problems
-from tests.stage_helpers import GITHUB_CONTEXT, local_backend_in, run_main
+from tests.stage_helpers import GITHUB_CONTEXT, XGBOOST_IMAGE, local_backend_in, run_main
 from tests.test_deploy_endpoint import FEATURES, register, train
 
 INPUT = "s3://smgha-local/batch/input/"
@@ -484,3 +484,47 @@ def test_smgha_batch_transform_runs_from_a_terminal(local: LocalBackend) -> None
 
     assert code == 0, out.getvalue()
     assert local.objects.read_json(POINTER)["ModelPackageArn"] == package
+
+
+# ---- the whole stage on the sagemaker backend (moto), every request held to the contract ----------
+
+
+@pytest.mark.slow  # starts a moto server
+def test_the_stage_on_the_sagemaker_backend_sends_requests_the_contract_passes(
+    sagemaker: Any, s3: Any
+) -> None:
+    s3.create_bucket(Bucket="acme-batch")
+    s3.put_object(Bucket="acme-batch", Key="batch/input/part-0.csv", Body=b"0.5,1.5\n0.1,2.5\n")
+    sagemaker.create_model_package_group(ModelPackageGroupName="churn-models")
+    package = sagemaker.create_model_package(
+        ModelPackageGroupName="churn-models",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [
+                {"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://acme-batch/model.tar.gz"}
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    inputs = {
+        "backend": "sagemaker",
+        "region": "us-east-1",
+        "model-package-arn": package,
+        "role-arn": "arn:aws:iam::123456789012:role/sagemaker-execution",
+        "input-s3-uri": "s3://acme-batch/batch/input/",
+        "output-s3-uri": "s3://acme-batch/batch/output",
+        "check-output": "false",
+    }
+
+    result = run_main(batch_transform.main, inputs, **GITHUB_CONTEXT)
+
+    assert result.code == 0, result.log
+    job = result.outputs["transform-job-name"]
+    record = sagemaker.describe_transform_job(TransformJobName=job)
+    assert record["TransformOutput"]["S3OutputPath"] == f"s3://acme-batch/batch/output/{job}/"
+    assert record["ModelName"] == "churn-models-v1"
+    pointer = s3.get_object(Bucket="acme-batch", Key="batch/output/_LATEST.json")["Body"].read()
+    assert json.loads(pointer)["TransformJobName"] == job
+    again = run_main(batch_transform.main, inputs, **GITHUB_CONTEXT)
+    assert again.code == 0 and "exists (Completed): not starting another" in again.log
