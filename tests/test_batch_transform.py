@@ -528,3 +528,22 @@ def test_the_stage_on_the_sagemaker_backend_sends_requests_the_contract_passes(
     assert json.loads(pointer)["TransformJobName"] == job
     again = run_main(batch_transform.main, inputs, **GITHUB_CONTEXT)
     assert again.code == 0 and "exists (Completed): not starting another" in again.log
+
+
+def test_the_execution_role_reads_the_dataset_and_writes_the_output(local: LocalBackend) -> None:
+    from tests.iam_execution import execution_requests
+    from tests.iam_policies import DEPLOYMENT, EXECUTION_DOCUMENT, execution_role, policies
+    from tests.iam_simulator import denials
+    from tests.test_iam_simulator import BUCKET, STAGING, call
+
+    request = json.loads(json.dumps(sagemaker_plan(local).job_request).replace("s3://smgha-local/", f"s3://{BUCKET}/"))  # fmt: skip
+    elsewhere = json.loads(json.dumps(request).replace(f"s3://{BUCKET}/", "s3://someone-else/"))
+    rendered = policies()
+
+    def execution_denials(params: dict[str, Any]) -> list[str]:
+        derived = execution_requests([call(STAGING, "sagemaker", "CreateTransformJob", **params)], DEPLOYMENT, execution_role())  # fmt: skip
+        assert {r.action for r in derived} >= {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "logs:PutLogEvents"}  # fmt: skip
+        return denials([(r, EXECUTION_DOCUMENT) for r in derived], rendered)
+
+    assert execution_denials(request) == []
+    assert len(execution_denials(elsewhere)) == 3  # list, read and write outside the bucket
