@@ -409,6 +409,29 @@ def _metric_alarm(params: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _transform_job(params: Mapping[str, Any]) -> list[str]:
+    """CreateTransformJob's rules the shapes do not hold (API_CreateTransformJob.html):
+    MaxPayloadInMB "cannot be greater than 100 MB. If you specify the MaxConcurrentTransforms
+    parameter, the value of (MaxConcurrentTransforms * MaxPayloadInMB) also cannot exceed 100
+    MB"; BatchStrategy: "To enable the batch strategy, you must set the SplitType property to
+    Line, RecordIO, or TFRecord" (SplitType's default is None)."""
+    problems = []
+    payload = params.get("MaxPayloadInMB", 6)
+    if payload > 100:
+        problems.append(f"MaxPayloadInMB {payload} is above 100")
+    concurrent = params.get("MaxConcurrentTransforms") or 0
+    if concurrent * payload > 100:
+        problems.append(
+            f"MaxConcurrentTransforms * MaxPayloadInMB is {concurrent * payload}, above 100"
+        )
+    split = (params.get("TransformInput") or {}).get("SplitType", "None")
+    if params.get("BatchStrategy") and split == "None":
+        problems.append(
+            f"BatchStrategy {params['BatchStrategy']} needs a SplitType, and it is None"
+        )
+    return problems
+
+
 # (service, operation) -> its rules. Each returns the problems of one request.
 SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] = {
     ("sagemaker", "UpdateEndpoint"): _deployment_config,
@@ -421,6 +444,7 @@ SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] =
     ("sagemaker", "StartPipelineExecution"): _selective_execution,
     ("application-autoscaling", "PutScalingPolicy"): _scaling_policy_metric,
     ("cloudwatch", "PutMetricAlarm"): _metric_alarm,
+    ("sagemaker", "CreateTransformJob"): _transform_job,
 }
 
 

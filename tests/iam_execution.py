@@ -428,4 +428,15 @@ def execution_requests(
             # Created by the stage's role (tests/iam_requests.py), run as this one.
             execution.passed(params["RoleArn"], why)
             execution.processes(params, why, [])
+        elif operation == "CreateTransformJob":  # batch-transform's job
+            # It runs as its model's execution role (CreateModel passed it, checked there;
+            # sagemaker-roles.md: the role SageMaker uses "for batch transform jobs"): the
+            # dataset listed and read, the output written, logs under
+            # /aws/sagemaker/TransformJobs and metrics (logging-cloudwatch.md). Which of
+            # these S3 calls SageMaker makes is not documented: all of them, the stricter reading.
+            source = params["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+            execution.reads(source, why)
+            execution.writes(params["TransformOutput"]["S3OutputPath"] + "part-0.csv.out", why)
+            execution.logs("/aws/sagemaker/TransformJobs", why)
+            execution.metrics("/aws/sagemaker/TransformJobs", why)
     return execution.found

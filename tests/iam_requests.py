@@ -430,6 +430,22 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
     # HeadObject is authorized as s3:GetObject (S3 API Reference, HeadObject, "Permissions").
     ("s3", "HeadObject"): _s3_object("s3:GetObject"),
     ("s3", "PutObject"): _s3_object("s3:PutObject"),
+    # batch-transform: its job (no RoleArn: it runs as its model's role), and the listing of
+    # its input and output prefixes (ListObjectsV2 is s3:ListBucket on the bucket).
+    ("sagemaker", "CreateTransformJob"): lambda calls, params: _created(
+        "sagemaker:CreateTransformJob",
+        calls.deployment.sagemaker("transform-job", params["TransformJobName"]),
+        params,
+    ),
+    ("sagemaker", "DescribeTransformJob"): _sm(
+        "transform-job", "TransformJobName", "sagemaker:DescribeTransformJob"
+    ),
+    ("sagemaker", "StopTransformJob"): _sm(
+        "transform-job", "TransformJobName", "sagemaker:StopTransformJob"
+    ),
+    ("s3", "ListObjectsV2"): lambda calls, params: [
+        ("s3:ListBucket", calls.deployment.s3(params["Bucket"]), {})
+    ],
     ("cloudwatch", "PutMetricAlarm"): _put_metric_alarm,
     ("cloudwatch", "DescribeAlarms"): _alarms("cloudwatch:DescribeAlarms"),
     ("application-autoscaling", "RegisterScalableTarget"): _register_scalable_target,

@@ -507,6 +507,9 @@ class ScriptedBackend:
     def read_json(self, uri: str) -> Any:
         raise AssertionError("run() reads no object")
 
+    def list_objects(self, uri: str) -> list[str]:
+        raise AssertionError("run() lists no object")
+
     def prepare_to_run(self) -> None:
         self.prepared += 1
 

@@ -26,6 +26,7 @@ import pytest
 
 from smgha.runner import Runner
 from smgha.stages import (
+    batch_transform,
     build_pipeline,
     deploy_endpoint,
     enable_monitor,
@@ -202,6 +203,34 @@ STAGES: dict[str, tuple[Callable[[Runner], int], dict[str, str], list[tuple[str,
             ("label-column", "newline", f"first\n::error::{MARK}"),
         ],
     ),
+    "batch-transform": (
+        batch_transform.main,
+        {
+            "backend": "local",
+            "model-package-arn": PACKAGE_ARN,
+            "input-s3-uri": "s3://smgha-local/batch/input/",
+            "output-s3-uri": "s3://smgha-local/batch/output",
+        },
+        cases(["model-package-arn", "split-type", "batch-strategy", "join-source"], INJECTIONS)
+        + cases(
+            ["instance-count", "max-payload-mb", "max-concurrent-transforms"],
+            {**BAD_NUMBERS, **WHOLE_ONLY},
+        )
+        + cases(["timeout-minutes", "min-accuracy"], BAD_NUMBERS)
+        + cases(["role-arn"], ROLE_ARNS)
+        + [
+            ("input-s3-uri", "newline", f"s3://b/input\n::error::{MARK}"),
+            ("input-s3-uri", "traversal", "s3://b/../../etc"),
+            ("output-s3-uri", "newline", f"s3://b/output\n::error::{MARK}"),
+            ("content-type", "newline", f"text/csv\n::error::{MARK}"),
+            ("accept", "u2028", f"text/csv\u2028::error::{MARK}"),
+            ("input-filter", "newline", f"$[1:]\n::error::{MARK}"),
+            ("output-filter", "huge", "$" + "[0]" * 100),
+            ("instance-type", "newline", f"ml.m5.large\n::error::{MARK}"),
+            ("label-column", "newline", f"first\n::error::{MARK}"),
+            ("prediction-range", "nan", "nan,1"),
+        ],
+    ),
 }
 
 # Every stage but oidc-auth reads `backend` and `region` (backend_and_region).
@@ -254,7 +283,7 @@ def step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def test_every_stage_has_at_least_25_hostile_inputs() -> None:
     for stage, (_, _, stage_cases) in STAGES.items():
         assert len(stage_cases) >= 25, stage
-    assert len(STAGES) == 6
+    assert len(STAGES) == 7
 
 
 @pytest.mark.parametrize(("stage", "name", "value"), MATRIX)

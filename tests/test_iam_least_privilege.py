@@ -45,6 +45,12 @@ NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
     "deploy-staging": {
         "application-autoscaling:DescribeScalableTargets": "deploy-endpoint with a changed instance-type (is the variant autoscaled?)",
         "application-autoscaling:DescribeScalingPolicies": "deploy-endpoint with a changed instance-type on a variant with a scalable target",
+        "sagemaker:CreateTransformJob": "model-deploy with batch-input-s3-uri (batch-transform after the staging smoke test)",
+        "sagemaker:DescribeTransformJob": "model-deploy with batch-input-s3-uri (batch-transform waits for its job)",
+        "sagemaker:StopTransformJob": "model-deploy with batch-input-s3-uri, a job still running at batch-transform's timeout-minutes",
+        "s3:ListBucket": "model-deploy with batch-input-s3-uri (batch-transform lists its dataset and its output)",
+        "s3:GetObject": "model-deploy with batch-input-s3-uri (batch-transform reads its dataset and output for the checks)",
+        "s3:PutObject": "model-deploy with batch-input-s3-uri (batch-transform publishes <output>/_LATEST.json)",
     },
     "deploy-production": {
         "sagemaker:CreateModel": "deploy-endpoint of a version whose model does not exist yet (the staging job in the same run creates it first; a re-run of production alone after it was deleted does not)",

@@ -453,8 +453,9 @@ def test_access_denied_names_the_iam_action(backend: SageMakerBackend) -> None:
 def test_iam_actions_name_real_operations() -> None:
     session = botocore.session.get_session()
     # IAM actions named otherwise than their operation: S3 authorizes HeadObject as
-    # s3:GetObject (S3 API Reference, HeadObject, "Permissions").
-    renamed = {"HeadObject": "s3:GetObject"}
+    # s3:GetObject (S3 API Reference, HeadObject, "Permissions"), and ListObjectsV2 as
+    # s3:ListBucket (ListObjectsV2, "Permissions").
+    renamed = {"HeadObject": "s3:GetObject", "ListObjectsV2": "s3:ListBucket"}
     for operation, action in IAM_ACTIONS.items():
         service = action.split(":")[0]
         assert operation in session.get_service_model(service).operation_names, operation

@@ -189,6 +189,37 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
     resources = ["*"]
   }
 
+  # batch-transform (model-deploy's batch-* inputs: in staging, after its smoke test). Its job
+  # is <group>-v<version>-batch-<digest> (smgha/resources/transform.py) and runs as its
+  # model's execution role: CreateTransformJob takes no role, so no PassRole, and no tags.
+  statement {
+    sid = "BatchTransformJobs"
+    actions = [
+      "sagemaker:CreateTransformJob",
+      "sagemaker:DescribeTransformJob",
+      "sagemaker:StopTransformJob",
+    ]
+    resources = ["${local.sagemaker_arn}:transform-job/${local.model_package_group}-v*"]
+  }
+
+  # batch-transform lists the dataset and the job's output (ListObjectsV2 is s3:ListBucket on
+  # the bucket), reads them for its checks and writes <output>/_LATEST.json when they pass:
+  # in the artifact bucket, where the execution role reads and writes too.
+  statement {
+    sid       = "BatchTransformBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.artifacts.arn]
+  }
+
+  statement {
+    sid = "BatchTransformObjects"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+    ]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
   # CreateModel passes the execution role the model runs as.
   statement {
     sid       = "PassExecutionRole"

@@ -285,6 +285,28 @@ class Objects(Protocol):
     def read_json(self, uri: str) -> Any:
         """The JSON document at an S3 URI (an evaluation report, a baseline)."""
 
+    def list_objects(self, uri: str) -> list[str]:
+        """The s3:// URIs of every object whose key starts with the URI's key, in key order
+        (a batch transform's input and output objects)."""
+
+
+class Transforms(Protocol):
+    """Batch transform jobs, in SageMaker's shapes: CreateTransformJob's request as it is,
+    DescribeTransformJob's record (TransformJobStatus InProgress -> Completed, Failed or
+    Stopped; FailureReason). The local backend runs the job over local S3 with the model's
+    serving container (smgha/backends/local/transform.py)."""
+
+    # Seconds between two polls of a running job.
+    poll_seconds: float
+
+    def create_transform_job(self, request: dict[str, Any]) -> None: ...
+
+    def describe_transform_job(self, name: str) -> dict[str, Any] | None:
+        """The job's record, or None when there is no such job."""
+        ...
+
+    def stop_transform_job(self, name: str) -> None: ...
+
 
 class Backend(Protocol):
     """Everything a backend offers, by service area; each adapter implements all of it.
@@ -306,6 +328,9 @@ class Backend(Protocol):
 
     @property
     def objects(self) -> Objects: ...
+
+    @property
+    def transforms(self) -> Transforms: ...
 
 
 def backend(

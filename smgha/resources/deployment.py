@@ -13,7 +13,7 @@ from typing import Any
 
 from smgha.backends import Hosting
 from smgha.errors import InputError, StageError
-from smgha.resources import autoscaling, hosting, rollout, serverless, step_analysis
+from smgha.resources import autoscaling, hosting, packages, rollout, serverless, step_analysis
 from smgha.resources.names import bounded_sagemaker_name
 
 
@@ -91,8 +91,8 @@ CANARY_FIX = "Set instance-count (with autoscaling: autoscaling-min-instances) t
 
 def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deployment:
     """Read the live endpoint and decide every request; creates nothing."""
-    group, version = package["ModelPackageGroupName"], int(package["ModelPackageVersion"])
-    model_name = bounded_sagemaker_name(f"{group}-v{version}")
+    version = int(package["ModelPackageVersion"])
+    model_name = packages.model_name(package)
     model_request = None
     if endpoints.describe_model(model_name) is None:
         model_request = hosting.model_request(model_name, target.package_arn, target.role_arn)

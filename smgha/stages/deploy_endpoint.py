@@ -17,10 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smgha import definition as defn
-from smgha import serving_container
 from smgha.aws_values import aws_value
 from smgha.backends import Hosting, Registry
-from smgha.errors import InputError, StageError
+from smgha.errors import StageError
 from smgha.inputs import (
     REGION_INPUT,
     InputSpec,
@@ -32,7 +31,15 @@ from smgha.inputs import (
     positive_number,
     whole_number,
 )
-from smgha.resources import autoscaling, deployment, hosting, rollout, serverless, step_analysis
+from smgha.resources import (
+    autoscaling,
+    deployment,
+    hosting,
+    packages,
+    rollout,
+    serverless,
+    step_analysis,
+)
 from smgha.resources.names import alarmed_endpoint_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
@@ -41,12 +48,6 @@ from smgha.stages import OutputSpec, run_stage, stage_backend
 STAGE = "deploy-endpoint"
 MAX_INSTANCES = 100  # beyond this SageMaker's default account quota is the first to say no
 
-# Messages users act on: (problem, fix), the problem's {fields} filled in where raised.
-NO_SUCH_PACKAGE = ("there is no model package {arn}", "Check the ARN and the region.")
-NOT_APPROVED = (
-    "{arn} is {status}, not Approved",
-    "Approve it (register-and-gate), or set allow-unapproved: true.",
-)
 ROLLED_BACK = "{endpoint} stays on {config}: {reason}"
 
 INPUTS = (
@@ -250,21 +251,9 @@ def _target_tracking(
 
 def plan(inputs: Inputs, endpoints: Hosting, registry: Registry) -> deployment.Deployment:
     target = inputs.target
-    package = registry.describe_model_package(target.package_arn)
-    if package is None:
-        problem, fix = NO_SUCH_PACKAGE
-        raise InputError("model-package-arn", problem.format(arn=target.package_arn), fix)
-    status = package.get("ModelApprovalStatus")
-    if status != "Approved" and not inputs.allow_unapproved:
-        problem, fix = NOT_APPROVED
-        raise InputError(
-            "model-package-arn", problem.format(arn=target.package_arn, status=status), fix
-        )
-    serving_container.refuse_without_script("model-package-arn", target.package_arn, package)
-    refused = endpoints.serving_refusal(package)
-    if refused:
-        problem, fix = refused
-        raise InputError("model-package-arn", f"{target.package_arn}: {problem}", fix)
+    package = packages.servable_package(
+        target.package_arn, inputs.allow_unapproved, registry, endpoints
+    )
     return deployment.plan(target, endpoints, package)
 
 

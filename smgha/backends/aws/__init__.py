@@ -16,6 +16,7 @@ from smgha.backends.aws.monitoring import SageMakerMonitoring
 from smgha.backends.aws.objects import SageMakerObjects
 from smgha.backends.aws.pipelines import SageMakerPipelines
 from smgha.backends.aws.registry import SageMakerRegistry
+from smgha.backends.aws.transform import SageMakerTransforms
 
 
 class SageMakerBackend:
@@ -29,3 +30,4 @@ class SageMakerBackend:
         self.hosting = SageMakerHosting(self.clients)
         self.monitoring = SageMakerMonitoring(self.clients)
         self.objects = SageMakerObjects(self.clients)
+        self.transforms = SageMakerTransforms(self.clients)

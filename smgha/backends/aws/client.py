@@ -75,6 +75,11 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribeMonitoringSchedule": "sagemaker:DescribeMonitoringSchedule",
     "UpdateMonitoringSchedule": "sagemaker:UpdateMonitoringSchedule",
     "CreateProcessingJob": "sagemaker:CreateProcessingJob",
+    # batch-transform: its transform job, the listing of its input and output objects.
+    "CreateTransformJob": "sagemaker:CreateTransformJob",
+    "DescribeTransformJob": "sagemaker:DescribeTransformJob",
+    "StopTransformJob": "sagemaker:StopTransformJob",
+    "ListObjectsV2": "s3:ListBucket",
 }
 
 # Operations of the SageMaker runtime (botocore's `sagemaker-runtime` service), whose IAM

@@ -60,6 +60,19 @@ class SageMakerObjects:
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
             raise StageError("Cannot read JSON document", f"{uri} is not JSON: {exc}") from exc
 
+    def list_objects(self, uri: str) -> list[str]:
+        """ListObjectsV2 of the URI's key prefix, every page (s3:ListBucket on the bucket,
+        S3 API Reference, ListObjectsV2, "Permissions")."""
+        bucket, prefix = split_s3_uri(uri)
+        found: list[str] = []
+        with aws_errors("ListObjectsV2", uri):
+            pages = self.clients.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            )
+            for page in pages:
+                found += [f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", [])]
+        return sorted(found)
+
     def _get(self, uri: str, title: str) -> bytes:
         """GetObject of an s3:// URI; a URI that names no object is a StageError `title`."""
         try:

@@ -15,6 +15,7 @@ from smgha.backends.local.monitoring import LocalMonitoring
 from smgha.backends.local.pipelines import LocalPipelines
 from smgha.backends.local.registry import LocalRegistry
 from smgha.backends.local.s3 import LocalS3
+from smgha.backends.local.transform import LocalTransforms
 
 
 class LocalBackend:
@@ -29,3 +30,4 @@ class LocalBackend:
         self.registry = LocalRegistry(self.layout, region)
         self.hosting = LocalHosting(self.layout, region)
         self.monitoring = LocalMonitoring(self.layout, region, self.objects)
+        self.transforms = LocalTransforms(self.layout, region, self.objects, self.hosting)

@@ -87,23 +87,7 @@ class Deployer:
         return variants
 
     def serving_container(self, model: dict[str, Any]) -> dict[str, Any]:
-        """The container the model runs: its own, or the first of its model package's.
-
-        A model of a package gets the package container's Environment with the model's own
-        on top. (How SageMaker combines the two is unconfirmed; the union is the stricter
-        reading: a SAGEMAKER_PROGRAM set by either counts.)
-        """
-        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-        if container.get("ModelDataUrl"):
-            return dict(container)
-        package = self.registry.describe_model_package(container.get("ModelPackageName", ""))
-        if package is None:
-            raise DeploymentFailed(
-                f"model {model['ModelName']}: no model package {container.get('ModelPackageName')!r}"
-            )
-        served = package["InferenceSpecification"]["Containers"][0]
-        environment = {**(served.get("Environment") or {}), **(container.get("Environment") or {})}
-        return {**served, "Environment": environment}
+        return model_container(model, self.registry)
 
     def data_capture(self, config_name: str) -> dict[str, Any]:
         config = state.read_json(self.layout.endpoint_config_file(config_name))
@@ -335,6 +319,27 @@ class Deployer:
     def describe_variants(self, config_name: str, share: float) -> list[dict[str, Any]]:
         config = state.read_json(self.layout.endpoint_config_file(config_name))
         return [_variant_summary(v, share) for v in config["ProductionVariants"]]
+
+
+def model_container(model: dict[str, Any], registry: LocalRegistry) -> dict[str, Any]:
+    """The container the model runs (an endpoint's variant, a transform job): its own, or the
+    first of its model package's.
+
+    A model of a package gets the package container's Environment with the model's own
+    on top. (How SageMaker combines the two is unconfirmed; the union is the stricter
+    reading: a SAGEMAKER_PROGRAM set by either counts.)
+    """
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    if container.get("ModelDataUrl"):
+        return dict(container)
+    package = registry.describe_model_package(container.get("ModelPackageName", ""))
+    if package is None:
+        raise DeploymentFailed(
+            f"model {model['ModelName']}: no model package {container.get('ModelPackageName')!r}"
+        )
+    served = package["InferenceSpecification"]["Containers"][0]
+    environment = {**(served.get("Environment") or {}), **(container.get("Environment") or {})}
+    return {**served, "Environment": environment}
 
 
 def _variant_summary(variant: dict[str, Any], share: float) -> dict[str, Any]:

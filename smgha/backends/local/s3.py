@@ -67,6 +67,14 @@ class LocalS3:
         except ValueError as error:
             raise StageError("Reading S3 failed", f"{uri} is not JSON: {error}") from None
 
+    def list_objects(self, uri: str) -> list[str]:
+        """The s3:// URIs of the objects under `uri` (a key prefix), in key order."""
+        try:
+            found = self.objects(uri) if uri.startswith("s3://") else []
+        except S3UriError as error:
+            raise StageError("ListObjectsV2 failed", str(error)) from None
+        return sorted(f"s3://{path.relative_to(self.root).as_posix()}" for path, _ in found)
+
     # -- files behind URIs ----------------------------------------------------------------
 
     def path(self, uri: str) -> Path:

@@ -84,6 +84,7 @@ class Layout:
     autoscaling/<resource id>.json             scalable target and its policies
     monitoring/job-definitions/<Name>.json     a data-quality job definition
     monitoring/schedules/<Name>/               a schedule (SCHEDULE_FILE, CURSOR_FILE)
+    transform-jobs/<Name>.json                 DescribeTransformJob (transform.py)
     definition-cache/<key>.json                build-pipeline's definition cache (both backends)
     """
 

@@ -104,9 +104,11 @@ def response_type(accept: str) -> str:
     raise ValueError(f"Accept type {accept} is not supported. Please use {CSV} or {JSON}.")
 
 
-def answer(model: Model, body: bytes, content_type: str, accept: str) -> Reply:
+def answer(model: Model, body: bytes, content_type: str, accept: str, batch: bool = False) -> Reply:
     """What the container answers to POST /invocations: the built-in XGBoost algorithm's,
-    or the user's inference script's through its handlers."""
+    or the user's inference script's through its handlers. `batch`: in a transform job, where
+    SageMaker sets SAGEMAKER_BATCH and the algorithm answers CSV one prediction per line
+    (aws/sagemaker-xgboost-container, algorithm_mode/serve.py, invocations())."""
     if model.status != IN_SERVICE:
         # The container's app raises on each request when it cannot serve (a model it cannot
         # load, script mode without a script), which gunicorn answers with 500.
@@ -131,4 +133,6 @@ def answer(model: Model, body: bytes, content_type: str, accept: str) -> Reply:
     if kind == JSON:
         document = {"predictions": [{"score": p} for p in predictions]}
         return Reply(200, json.dumps(document).encode(), JSON)
+    if batch:
+        return Reply(200, "".join(f"{p}\n" for p in predictions).encode(), CSV_RESPONSE_TYPE)
     return Reply(200, ",".join(map(str, predictions)).encode(), CSV_RESPONSE_TYPE)
