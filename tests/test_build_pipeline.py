@@ -504,6 +504,9 @@ class ScriptedBackend:
     def read_object(self, uri: str) -> bytes:
         raise AssertionError("run() reads no object")
 
+    def list_objects(self, prefix: str) -> list[str]:
+        raise AssertionError(f"build-pipeline lists no objects ({prefix})")
+
     def read_json(self, uri: str) -> Any:
         raise AssertionError("run() reads no object")
 

@@ -32,7 +32,7 @@ from smgha.inputs import (
     positive_number,
     whole_number,
 )
-from smgha.resources import autoscaling, deployment, hosting, rollout, serverless
+from smgha.resources import autoscaling, deployment, hosting, rollout, serverless, shadow
 from smgha.resources.names import alarmed_endpoint_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
@@ -72,6 +72,7 @@ INPUTS = (
         "1",
     ),
     *serverless.INPUTS,  # no instance-type, instance-count, capture or autoscaling beside them
+    *shadow.INPUTS,  # a shadow variant beside the production one (smgha/resources/shadow.py)
     InputSpec("variant-name", "Name of the production variant.", "AllTraffic"),
     # all-at-once by default: a canary needs a fleet of at least two instances (at most half
     # of it may be the canary), and a new endpoint has instance-count 1 unless told otherwise.
@@ -170,10 +171,11 @@ def load_inputs(runner: Runner) -> Inputs:
     variant = aws_value("variant-name", values["variant-name"], "sagemaker", "VariantName")
     blue_green = _blue_green(values)
     on_serverless = serverless.checked_inputs(values, blue_green.strategy)
+    package_arn = model_package_version_arn("model-package-arn", values["model-package-arn"])
     target = deployment.Target(
         endpoint=endpoint,
         variant=variant,
-        package_arn=model_package_version_arn("model-package-arn", values["model-package-arn"]),
+        package_arn=package_arn,
         role_arn=execution_role_arn(values["role-arn"], name),
         instance_type=aws_value(
             "instance-type", values["instance-type"], "sagemaker", "ProductionVariantInstanceType"
@@ -190,6 +192,7 @@ def load_inputs(runner: Runner) -> Inputs:
         scaling=_target_tracking(values, endpoint, variant, on_serverless),
         data_capture=hosting.checked_capture(values),
         serverless=on_serverless,
+        shadow=shadow.checked_inputs(values, package_arn, blue_green.strategy, variant),
     )
     target.blue_green.check_limits(len(target.alarms or target.alarm_requests()))
     return Inputs(
@@ -260,6 +263,10 @@ def plan(inputs: Inputs, endpoints: Hosting, registry: Registry) -> deployment.D
     if refused:
         problem, fix = refused
         raise InputError("model-package-arn", f"{target.package_arn}: {problem}", fix)
+    if target.shadow:
+        shadow.check_package(
+            target.shadow.package_arn, registry, endpoints, inputs.allow_unapproved
+        )
     return deployment.plan(target, endpoints, package)
 
 
@@ -292,6 +299,7 @@ def report(
         ["Endpoint config", f"`{live_name or '–'}`", f"`{planned.config_name}`"],
         ["Capacity", hosting.variant_text(before), hosting.variant_text(after)],
         ["Data capture", hosting.capture_text(planned.live_config), hosting.capture_text(planned.config_request)],
+        ["Shadow", shadow.text(planned.live_config), shadow.text(planned.config_request)],
     ]  # fmt: skip
     scaling_changed = False
     if target.scaling:

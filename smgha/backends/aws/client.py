@@ -61,6 +61,9 @@ IAM_ACTIONS: dict[str, str] = {
     "UpdateEndpoint": "sagemaker:UpdateEndpoint",
     "PutMetricAlarm": "cloudwatch:PutMetricAlarm",
     "DescribeAlarms": "cloudwatch:DescribeAlarms",
+    # shadow-test: each variant's metrics, and the data capture files of both variants.
+    "GetMetricData": "cloudwatch:GetMetricData",
+    "ListObjectsV2": "s3:ListBucket",
     "RegisterScalableTarget": "application-autoscaling:RegisterScalableTarget",
     "PutScalingPolicy": "application-autoscaling:PutScalingPolicy",
     # deploy-endpoint reads a live variant's autoscaling to apply only what changed.

@@ -60,6 +60,16 @@ class SageMakerObjects:
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
             raise StageError("Cannot read JSON document", f"{uri} is not JSON: {exc}") from exc
 
+    def list_objects(self, prefix: str) -> list[str]:
+        """ListObjectsV2 under the folder `prefix` (s3:ListBucket on the bucket), every page."""
+        bucket, key = split_s3_uri(prefix if prefix.endswith("/") else prefix + "/")
+        with aws_errors("ListObjectsV2", prefix):
+            pages = self.clients.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=key
+            )
+            keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return sorted(f"s3://{bucket}/{k}" for k in keys)
+
     def _get(self, uri: str, title: str) -> bytes:
         """GetObject of an s3:// URI; a URI that names no object is a StageError `title`."""
         try:

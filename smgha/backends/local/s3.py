@@ -124,6 +124,11 @@ class LocalS3:
                     found.append((sibling, sibling.name))
         return found
 
+    def list_objects(self, prefix: str) -> list[str]:
+        """The s3:// URIs of the objects under the folder `prefix` (ends with '/'), sorted."""
+        folder = prefix if prefix.endswith("/") else prefix + "/"
+        return [folder + key for _, key in self.objects(folder)]
+
     def download(self, uri: str, dest: Path) -> int:
         """Copy the objects under `uri` into folder `dest`; return how many."""
         dest.mkdir(parents=True, exist_ok=True)
