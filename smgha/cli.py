@@ -35,6 +35,7 @@ STAGE_HELP = {
     "deploy-endpoint": "Deploy one exact model package version to an endpoint, blue/green with rollback.",
     "smoke-test": "Send real payloads to an endpoint, check the answers, load-test it; roll back on a miss.",
     "enable-monitor": "Turn on data capture, compute a data-quality baseline, schedule monitoring, alarm on drift.",
+    "shadow-test": "Compare an endpoint's shadow variant with production on real traffic, gate, promote it.",
 }
 
 

@@ -31,6 +31,7 @@ STAGES = {
     "deploy-endpoint": "deploy_endpoint",
     "smoke-test": "smoke_test",
     "enable-monitor": "enable_monitor",
+    "shadow-test": "shadow_test",
 }
 
 
