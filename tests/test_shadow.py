@@ -362,3 +362,38 @@ def test_a_rule_naming_a_metric_the_report_lacks_is_an_input_error() -> None:
             None,
             manual_approval=False,
         )
+
+
+# ---- the reusable deploy workflow passes the shadow inputs through ------------------------------
+
+
+def test_model_deploy_passes_the_shadow_path_through() -> None:
+    from tests.test_workflows import WORKFLOWS, jobs, step_named
+
+    workflow = WORKFLOWS / "model-deploy.yml"
+    call = jobs(workflow)  # parses; the inputs are under `on.workflow_call`
+    assert "production" in call
+    deploy = step_named(workflow, "production", "deploy")["with"]
+    assert (
+        deploy["shadow-model-package-arn"]
+        == "${{ inputs.production-shadow && inputs.model-package-arn || '' }}"
+    )
+    assert "inputs.production-model-package-arn" in deploy["model-package-arn"]
+    assert (
+        deploy["shadow-sampling-percent"]
+        == "${{ inputs.production-shadow && inputs.shadow-sampling-percent || '' }}"
+    )
+    shadow = step_named(workflow, "production", "shadow")
+    assert shadow["if"] == "inputs.production-shadow"
+    assert shadow["uses"].split("@")[0].endswith("/actions/shadow-test")
+    given = shadow["with"]
+    assert given["rules"] == "${{ inputs.shadow-rules }}" and given["promote"] is True
+    assert given["timeout-minutes"] == "${{ inputs.shadow-window-minutes }}"
+    assert given["min-samples"] == "${{ inputs.shadow-min-samples }}"
+    # Every input a step passes exists in the action's spec.
+    names = {spec.name for spec in shadow_test.INPUTS}
+    assert set(given) <= names
+    refuse = step_named(
+        workflow, "staging", "Refuse a production shadow without the package production serves"
+    )
+    assert "production-model-package-arn" in refuse["if"]
