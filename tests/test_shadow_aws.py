@@ -26,9 +26,10 @@ from tests.aws_contract import contract_problems
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 GROUP = "churn-models"
-ENDPOINT = "churn"
-BUCKET = "ml-data"
-CAPTURE = f"s3://{BUCKET}/capture"
+# The names of the deployment the IAM policies are rendered for (tests/iam/e2e.tfvars).
+ENDPOINT = "churn-production"
+BUCKET = "acme-churn-mlops"
+CAPTURE = f"s3://{BUCKET}/data-capture/{ENDPOINT}"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution"
 PACKAGE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/"
 
@@ -95,9 +96,7 @@ def capture_record(event_id: str, moment: dt.datetime, request: str, response: s
 
 
 def put_capture(s3: Any, variant: str, moment: dt.datetime, lines: list[str]) -> None:
-    key = (
-        f"capture/{ENDPOINT}/{variant}/{moment:%Y/%m/%d/%H}/{moment:%M-%S}-000-{uuid.uuid4()}.jsonl"
-    )
+    key = f"data-capture/{ENDPOINT}/{ENDPOINT}/{variant}/{moment:%Y/%m/%d/%H}/{moment:%M-%S}-000-{uuid.uuid4()}.jsonl"
     s3.put_object(Bucket=BUCKET, Key=key, Body="\n".join(lines).encode())
 
 
@@ -109,7 +108,7 @@ def stub_live_shadow(stub: Stubber) -> None:
         {
             "EndpointName": ENDPOINT,
             "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}",
-            "EndpointConfigName": "churn-v1-abc",
+            "EndpointConfigName": f"{ENDPOINT}-v1-abc",
             "EndpointStatus": "InService",
             "CreationTime": now,
             "LastModifiedTime": now,
@@ -120,14 +119,14 @@ def stub_live_shadow(stub: Stubber) -> None:
     stub.add_response(
         "describe_endpoint_config",
         {
-            "EndpointConfigName": "churn-v1-abc",
-            "EndpointConfigArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/churn-v1-abc",
+            "EndpointConfigName": f"{ENDPOINT}-v1-abc",
+            "EndpointConfigArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{ENDPOINT}-v1-abc",
             "ProductionVariants": [{**variant, "VariantName": "AllTraffic"}],
             "ShadowProductionVariants": [{**variant, "VariantName": "Shadow", "ModelName": f"{GROUP}-v2"}],
             "DataCaptureConfig": {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": CAPTURE, "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]},
             "CreationTime": now,
         },
-        {"EndpointConfigName": "churn-v1-abc"},
+        {"EndpointConfigName": f"{ENDPOINT}-v1-abc"},
     )  # fmt: skip
     for version in (2, 1, 2):  # the shadow's role, then each variant's package
         stub.add_response(
@@ -143,7 +142,7 @@ def stub_live_shadow(stub: Stubber) -> None:
         )
 
 
-def metric_results(values: dict[str, float]) -> dict[str, Any]:
+def metric_results(values: dict[str, int]) -> dict[str, Any]:
     return {
         "MetricDataResults": [
             {"Id": key, "Label": key, "Timestamps": [dt.datetime.now(dt.timezone.utc)], "Values": [value], "StatusCode": "Complete"}
@@ -152,8 +151,28 @@ def metric_results(values: dict[str, float]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def recorded_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every AWS call made from now on, as the IAM tests read them, signed by the production
+    deploy role."""
+    from botocore.client import BaseClient
+
+    from tests.e2e.sagemaker_run import JOB_ROLES
+
+    calls: list[dict[str, Any]] = []
+    original = BaseClient._make_api_call
+
+    def record(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        role = JOB_ROLES["deploy-production"]
+        calls.append({"service": service, "operation": operation, "params": params, "role": role})
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", record)
+    return calls
+
+
 def test_sagemaker_shadow_test_pairs_captured_answers_and_reads_cloudwatch(
-    backend: Any, s3: Any, tmp_path: Path
+    backend: Any, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s3.create_bucket(Bucket=BUCKET)
     moment = dt.datetime.now(dt.timezone.utc)
@@ -177,13 +196,14 @@ def test_sagemaker_shadow_test_pairs_captured_answers_and_reads_cloudwatch(
         report_path=tmp_path / "report.json",
     )  # fmt: skip
 
+    calls = recorded_calls(monkeypatch)
     with (
         Stubber(backend.clients.sagemaker) as sagemaker,
         Stubber(backend.clients.cloudwatch) as cloudwatch,
     ):
         stub_live_shadow(sagemaker)
         cloudwatch.add_response("get_metric_data", metric_results(metrics), {"MetricDataQueries": ANY, "StartTime": ANY, "EndTime": ANY})  # fmt: skip
-        outcome = shadow_test.run(inputs, backend, lambda line: None, sleep=lambda s: None)
+        outcome = shadow_test.run(inputs, backend, print, wall=lambda: moment)
         sagemaker.assert_no_pending_responses()
         cloudwatch.assert_no_pending_responses()
 
@@ -198,6 +218,15 @@ def test_sagemaker_shadow_test_pairs_captured_answers_and_reads_cloudwatch(
     assert comparison.metrics["shadow.errors"] == 1
     assert [r.passed for r in outcome.decision.results] == [True, False]  # 9 > 5 × 1.2
     assert outcome.live.shadow_package_arn == f"{PACKAGE}2" and outcome.promoted == ""
+    # The production deploy role's policy allows every call, and only that role's does.
+    operations = {(c["service"], c["operation"]) for c in calls}
+    assert {
+        ("s3", "ListObjectsV2"),
+        ("s3", "GetObject"),
+        ("cloudwatch", "GetMetricData"),
+    } <= operations
+    assert iam_denials(calls, "deploy_production_permissions") == []
+    assert any("s3:ListBucket" in d for d in iam_denials(calls, "deploy_staging_permissions"))
     runner = Runner(env={}, stdout=io.StringIO())
     shadow_test.report(inputs, outcome, runner)
     assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "fail"
@@ -231,3 +260,14 @@ def test_capture_prefixes_cover_every_hour_of_the_window() -> None:
         f"{CAPTURE}/{ENDPOINT}/Shadow/2026/12/05/23/",
         f"{CAPTURE}/{ENDPOINT}/Shadow/2026/12/06/00/",
     ]
+
+
+def iam_denials(calls: list[dict[str, Any]], document: str) -> list[str]:
+    """The calls `document` (infra/terraform/iam_policies.tf, rendered for the e2e deployment)
+    does not allow, by the IAM policy evaluator (tests/iam_simulator.py)."""
+    from tests.iam_policies import DEPLOYMENT, policies
+    from tests.iam_requests import Calls
+    from tests.iam_simulator import denials
+
+    requests = [(r, document) for call in calls for r in Calls(DEPLOYMENT).requests(call)]
+    return denials(requests, policies())

@@ -197,13 +197,15 @@ def run(
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
 ) -> Outcome:
+    """`clock` times the wait; `wall` is the UTC time the capture records are read against."""
     live = shadow_promotion.live_shadow(chosen.hosting, inputs.endpoint)
-    started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    started = wall() - dt.timedelta(seconds=1)
     labels: dict[str, float] = {}
     if inputs.payloads:
         labels = replay(inputs, chosen, log, clock)
-    comparison = collect(inputs, chosen, live, started, labels, log, sleep, clock)
+    comparison = collect(inputs, chosen, live, started, labels, log, (sleep, clock, wall))
     decision = gates.verdict(list(inputs.rules), comparison.metrics, None, manual_approval=False)
     outcome = Outcome(live, comparison, decision, started)
     if inputs.promote and not decision.failures:
@@ -240,16 +242,17 @@ def collect(
     started: dt.datetime,
     labels: dict[str, float],
     log: Callable[[str], None],
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
+    timing: tuple[Callable[[float], None], Callable[[], float], Callable[[], dt.datetime]],
 ) -> shadow_comparison.Comparison:
     """Read both variants' captured answers until min-samples pairs (or the timeout), then
-    compare them with each variant's statistics over the window."""
+    compare them with each variant's statistics over the window. `timing`: run()'s sleep,
+    clock and wall."""
+    sleep, clock, wall = timing
     waiting = Waiting(f"{inputs.min_samples} pairs of answers", log, clock)
     deadline = clock() + inputs.timeout_seconds
     names = (live.production, live.shadow)
     while True:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = wall()
         production, shadow = (
             shadow_comparison.captured_answers(
                 chosen.objects,
