@@ -119,7 +119,8 @@ def parse_rules(lines: Iterable[str]) -> list[Rule]:
             if not part:
                 continue
             match = _RULE.match(part)
-            if not match:
+            # A factor applies to another metric only: the champion rules keep their grammar.
+            if not match or (match["reference"] == "champion" and match["factor"]):
                 raise InputError("rules", f"cannot read the rule {part!r}", RULE_HELP)
             value, reference = match["value"], match["reference"]
             delta = float(match["delta"] or 0) * (-1 if match["sign"] == "-" else 1)

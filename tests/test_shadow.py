@@ -397,3 +397,24 @@ def test_model_deploy_passes_the_shadow_path_through() -> None:
         workflow, "staging", "Refuse a production shadow without the package production serves"
     )
     assert "production-model-package-arn" in refuse["if"]
+
+
+@pytest.mark.parametrize("wait", [0, 300, 600, 3600])
+def test_the_promotion_fits_sagemakers_limits_for_every_wait(wait: int) -> None:
+    from smgha.resources.shadow_promotion import LiveShadow, promotion_target
+
+    variant = {
+        "VariantName": "AllTraffic",
+        "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": 2,
+    }
+    live = LiveShadow(ENDPOINT, {}, {"ProductionVariants": [variant]}, "AllTraffic", "Shadow", "a", "b", "r", "s3://b/c")  # fmt: skip
+
+    target = promotion_target(live, wait, 1000)
+
+    target.blue_green.check_limits(len(target.alarm_requests()))  # refuses nothing
+    assert (target.instance_count, target.blue_green.strategy, target.shadow) == (
+        2,
+        "all-at-once",
+        None,
+    )

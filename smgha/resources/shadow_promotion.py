@@ -90,7 +90,10 @@ def promotion_target(
         role_arn=live.shadow_role_arn,
         instance_type=str(production["InstanceType"]),
         instance_count=count or int(production.get("InitialInstanceCount", 1)),
-        blue_green=rollout.BlueGreen(wait_seconds=wait_seconds),
+        # An hour for the new fleet to come up, as deploy-endpoint's default, plus the wait.
+        blue_green=rollout.BlueGreen(
+            wait_seconds=wait_seconds, timeout_seconds=3600 + wait_seconds
+        ),
         alarms=(),  # deploy-endpoint's 5XX-error and model-latency rollback alarms
         max_latency_ms=max_latency_ms,
         scaling=None,

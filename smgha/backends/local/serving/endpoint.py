@@ -136,14 +136,8 @@ class Endpoint:
             if route.capacity and id(route.capacity) not in capacities:
                 route.capacity.close()
         capture = spec.capture
-        self.capture.keep_only(
-            {
-                (capture.destination, spec.endpoint_name, variant_folder(v.name))
-                for v in spec.variants
-            }
-            if capture.enabled
-            else set()
-        )
+        folders = {variant_folder(v.name) for v in spec.variants} if capture.enabled else set()
+        self.capture.keep_only({(capture.destination, spec.endpoint_name, f) for f in folders})
         if spec != old.spec or to_load:
             log.info(
                 "serving %s: %s; data capture %s",
