@@ -418,3 +418,13 @@ def test_the_promotion_fits_sagemakers_limits_for_every_wait(wait: int) -> None:
         "all-at-once",
         None,
     )
+
+
+def test_a_rule_naming_a_metric_no_comparison_has_is_refused_before_anything_is_sent(
+    local: LocalBackend, payloads: Path
+) -> None:
+    result = run_shadow_test(payloads, rules="shadow.p95_ms <= production.p99_ms")
+
+    assert result.code == 1 and len(result.errors) == 1, result.log
+    assert "input 'rules'" in result.errors[0] and "'shadow.p95_ms'" in result.errors[0]
+    assert "Sending" not in result.log and not (local.root / "endpoints").exists()

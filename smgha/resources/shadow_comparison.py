@@ -28,11 +28,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smgha.backends import Objects, VariantStatistics
+from smgha.errors import InputError
 from smgha.smoke.functional import parse_predictions
 from smgha.smoke.payloads import REGRESSION
 
 # A probability at or above this is class 1 (as smoke-test reads a binary classifier).
 THRESHOLD = 0.5
+
+# Every metric the comparison can have (a rule names one of these).
+METRICS = (
+    "pairs",
+    "labelled",
+    "shadow.agreement",
+    "shadow.mean_score_difference",
+    "shadow.max_score_difference",
+    *(
+        f"{role}.{name}"
+        for role in ("production", "shadow")
+        for name in ("invocations", "errors", "error_rate", "p50_ms", "p99_ms", "accuracy", "rmse")
+    ),
+)
+
+
+def check_rule_metrics(metrics: list[str]) -> None:
+    """InputError('rules') naming a metric no comparison has (before anything is sent)."""
+    unknown = [name for name in metrics if name not in METRICS]
+    if unknown:
+        raise InputError(
+            "rules",
+            f"names {', '.join(map(repr, unknown))}, which the comparison does not have",
+            f"Name its metrics in full: {', '.join(METRICS)}.",
+        )
 
 
 @dataclass(frozen=True)
@@ -190,16 +216,9 @@ def _label_metrics(
 ) -> None:
     """accuracy (classification) or rmse (regression) of one variant on the labelled pairs: a
     pair is labelled when its request is one payload row whose label is known."""
-    scored = [
-        (pair.production if role == "production" else pair.shadow)[0]
-        for pair in pairs
-        if pair.request in labels and len(pair.production) == 1
-    ]
-    truth = [
-        labels[pair.request]
-        for pair in pairs
-        if pair.request in labels and len(pair.production) == 1
-    ]
+    labelled = [pair for pair in pairs if pair.request in labels and len(pair.production) == 1]
+    scored = [(pair.production if role == "production" else pair.shadow)[0] for pair in labelled]
+    truth = [labels[pair.request] for pair in labelled]
     if not scored:
         return
     metrics["labelled"] = len(scored)

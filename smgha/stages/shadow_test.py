@@ -42,15 +42,21 @@ from smgha.inputs import (
     local_state_folder,
     positive_number,
     whole_number,
+    workspace_file,
 )
-from smgha.inputs import workspace_file as workspace_path
 from smgha.progress import Waiting
-from smgha.resources import shadow_comparison, shadow_promotion
+from smgha.resources import rollout, shadow_comparison, shadow_promotion
 from smgha.resources.names import sagemaker_name
 from smgha.runner import Runner
 from smgha.smoke.functional import invoke
-from smgha.smoke.payloads import TASKS, Payloads, encode, parse_payloads, read_text
-from smgha.smoke.payloads import request_content_type as payload_content_type
+from smgha.smoke.payloads import (
+    TASKS,
+    Payloads,
+    encode,
+    parse_payloads,
+    read_text,
+    request_content_type,
+)
 from smgha.stages import OutputSpec, run_stage, stage_backend
 
 STAGE = "shadow-test"
@@ -149,17 +155,18 @@ def load_inputs(runner: Runner) -> Inputs:
     rules = tuple(gates.parse_rules(runner.get_multiline_input("rules")))
     if not rules:
         raise InputError("rules", "holds no rule", gates.RULE_HELP)
+    shadow_comparison.check_rule_metrics([n for r in rules for n in (r.metric, r.reference) if n])
     workspace = Path(runner.env.get("GITHUB_WORKSPACE") or os.getcwd())
     state_folder = local_state_folder(name)
     task = choice("task", values["task"], TASKS)
     payloads, content_type = None, ""
     if values["payloads"]:
-        path = workspace_path("payloads", values["payloads"], workspace, state_folder)
+        path = workspace_file("payloads", values["payloads"], workspace, state_folder)
         label_column = choice("label-column", values["label-column"], ("none", "first"))
         text = read_text("payloads", path, "payload file")
         payloads = parse_payloads(path, text, label_column, task)
-        content_type = payload_content_type(values["content-type"], path)
-    report_path = workspace_path("report-path", values["report-path"], workspace, state_folder)
+        content_type = request_content_type(values["content-type"], path)
+    report_path = workspace_file("report-path", values["report-path"], workspace, state_folder)
     if report_path.is_dir():
         raise InputError("report-path", f"{report_path} is a directory", "Name a file.")
     return Inputs(
@@ -173,7 +180,9 @@ def load_inputs(runner: Runner) -> Inputs:
         min_samples=whole_number("min-samples", values["min-samples"], 1, MAX_SAMPLES),
         timeout_seconds=60 * positive_number("timeout-minutes", values["timeout-minutes"]),
         promote=values.flag("promote"),
-        wait_seconds=whole_number("wait-seconds", values["wait-seconds"], 0, 3600),
+        wait_seconds=whole_number(
+            "wait-seconds", values["wait-seconds"], 0, rollout.MAX_WAIT_SECONDS
+        ),
         max_latency_ms=positive_number("max-latency-ms", values["max-latency-ms"]),
         report_path=report_path,
     )
