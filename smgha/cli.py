@@ -36,6 +36,7 @@ STAGE_HELP = {
     "smoke-test": "Send real payloads to an endpoint, check the answers, load-test it; roll back on a miss.",
     "enable-monitor": "Turn on data capture, compute a data-quality baseline, schedule monitoring, alarm on drift.",
     "batch-transform": "Run a transform job of one exact model package version over a dataset; check and publish its output.",
+    "shadow-test": "Compare an endpoint's shadow variant with production on real traffic, gate, promote it.",
 }
 
 

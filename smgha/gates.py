@@ -7,6 +7,9 @@ One grammar serves absolute thresholds and comparisons with the champion:
     auc >= champion - 0.01        at most 0.01 below the champion's auc
     accuracy >= champion - 2%     at most 2 % (of the champion's value) below it
     rmse <= champion + 5%         at most 5 % above the champion's rmse
+    shadow.p99_ms <= production.p99_ms * 1.2
+                                  against another metric of the same evaluation, times a
+                                  factor or plus/minus an allowance (shadow-test's rules)
 
 A metric is named by its leaf in the evaluation JSON (`accuracy` for
 `binary_classification_metrics.accuracy.value`) or by its full dotted path. Everything here
@@ -34,12 +37,16 @@ OPERATORS = {
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RULE = re.compile(
     rf"""^\s*(?P<metric>[A-Za-z_][\w.:\-]*)\s*(?P<op>>=|<=|==|>|<)\s*
-    (?:(?P<value>{_NUMBER})|champion(?:\s*(?P<sign>[-+])\s*(?P<delta>{_NUMBER})\s*(?P<percent>%)?)?)\s*$""",
+    (?:(?P<value>{_NUMBER})
+      |(?P<reference>champion|[A-Za-z_][\w.:\-]*)
+       (?:\s*\*\s*(?P<factor>{_NUMBER})
+         |\s*(?P<sign>[-+])\s*(?P<delta>{_NUMBER})\s*(?P<percent>%)?)?)\s*$""",
     re.VERBOSE,
 )
 RULE_HELP = (
     "Write one rule per line as '<metric> <op> <number>' or '<metric> <op> champion [+|- <number>[%]]', "
-    "with op one of >=, >, <=, <, ==; e.g. 'accuracy >= 0.8' or 'auc >= champion - 0.01'."
+    "with op one of >=, >, <=, <, ==; e.g. 'accuracy >= 0.8' or 'auc >= champion - 0.01' "
+    "(or, against another metric, '<metric> <op> <metric> [* <number> | +|- <number>[%]]')."
 )
 
 
@@ -51,13 +58,19 @@ class Rule:
     value: float | None = None  # an absolute threshold, or None for a champion rule
     delta: float = 0.0  # signed allowance on the champion's value
     relative: bool = False  # delta is a percentage of the champion's value
+    # Compared with another metric of the same evaluation instead of the champion's value
+    # ('' for the champion), times `factor`.
+    reference: str = ""
+    factor: float = 1.0
 
     @property
     def versus_champion(self) -> bool:
-        return self.value is None
+        return self.value is None and not self.reference
 
     def threshold(self, champion: float) -> float:
-        return champion * (1 + self.delta / 100) if self.relative else champion + self.delta
+        """The bar, from the champion's (or the reference metric's) value."""
+        base = champion * self.factor
+        return base * (1 + self.delta / 100) if self.relative else base + self.delta
 
 
 @dataclass(frozen=True)
@@ -106,9 +119,10 @@ def parse_rules(lines: Iterable[str]) -> list[Rule]:
             if not part:
                 continue
             match = _RULE.match(part)
-            if not match:
+            # A factor applies to another metric only: the champion rules keep their grammar.
+            if not match or (match["reference"] == "champion" and match["factor"]):
                 raise InputError("rules", f"cannot read the rule {part!r}", RULE_HELP)
-            value = match["value"]
+            value, reference = match["value"], match["reference"]
             delta = float(match["delta"] or 0) * (-1 if match["sign"] == "-" else 1)
             rules.append(
                 Rule(
@@ -118,6 +132,8 @@ def parse_rules(lines: Iterable[str]) -> list[Rule]:
                     value=float(value) if value is not None else None,
                     delta=delta,
                     relative=bool(match["percent"]),
+                    reference="" if reference in (None, "champion") else reference,
+                    factor=float(match["factor"] or 1),
                 )
             )
     return rules
@@ -166,8 +182,9 @@ def short_names(table: Mapping[str, float]) -> dict[str, str]:
 
 
 def check_metrics_exist(rules: list[Rule], candidate: Mapping[str, float]) -> None:
-    """InputError('rules') naming every rule metric the evaluation lacks."""
-    missing = [rule.metric for rule in rules if resolve_metric(rule.metric, candidate) is None]
+    """InputError('rules') naming every rule metric (and reference metric) the evaluation lacks."""
+    named = [name for rule in rules for name in (rule.metric, rule.reference) if name]
+    missing = [name for name in named if resolve_metric(name, candidate) is None]
     if missing:
         available = ", ".join(sorted(short_names(candidate).values())) or "none"
         raise InputError(
@@ -188,8 +205,11 @@ def evaluate(
         assert key is not None, "check_metrics_exist first"
         observed = candidate[key]
         compare = OPERATORS[rule.operator]
-        if not rule.versus_champion:
-            threshold = float(rule.value)  # type: ignore[arg-type]
+        if rule.reference:
+            results.append(_versus_metric(rule, key, observed, candidate))
+            continue
+        if rule.value is not None:
+            threshold = rule.value
             passed = compare(observed, threshold)
             detail = f"{_fmt(observed)} {rule.operator if passed else _negated(rule.operator)} {_fmt(threshold)}"
             results.append(RuleResult(rule, key, observed, threshold, None, passed, detail))
@@ -286,6 +306,25 @@ def decide(
             f"gates passed, awaiting manual approval: {summary}",
         )
     return GateDecision("approved", "Approved", tuple(results), force, f"gates passed: {summary}")
+
+
+def _versus_metric(
+    rule: Rule, key: str, observed: float, candidate: Mapping[str, float]
+) -> RuleResult:
+    """A rule against another metric of the same evaluation (`shadow.p99_ms <= production.p99_ms * 1.2`)."""
+    reference_key = resolve_metric(rule.reference, candidate)
+    assert reference_key is not None, "check_metrics_exist first"
+    base = candidate[reference_key]
+    threshold = rule.threshold(base)
+    passed = OPERATORS[rule.operator](observed, threshold)
+    how = f" × {_fmt(rule.factor)}" if rule.factor != 1 else ""
+    if rule.delta:
+        how += f" {'+' if rule.delta > 0 else '-'} {_fmt(abs(rule.delta))}{'%' if rule.relative else ''}"
+    detail = (
+        f"{_fmt(observed)} {rule.operator if passed else _negated(rule.operator)} {_fmt(threshold)}"
+        f" ({rule.reference} {_fmt(base)}{how})"
+    )
+    return RuleResult(rule, key, observed, threshold, None, passed, detail)
 
 
 def _fmt(value: float) -> str:

@@ -448,6 +448,37 @@ SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] =
 }
 
 
+def shadow_config_problems(params: Mapping[str, Any]) -> list[str]:
+    """ShadowProductionVariants (botocore's CreateEndpointConfig docs): "If you use this field,
+    you can only specify one variant for ProductionVariants and one variant for
+    ShadowProductionVariants"; no shadow beside serverless variants ("Create a shadow test",
+    Prerequisites: Serverless Inference is refused with a validation error,
+    https://docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-create.html)."""
+    shadows = params.get("ShadowProductionVariants")
+    if shadows is None:
+        return []
+    variants = params.get("ProductionVariants") or []
+    problems = []
+    if len(variants) != 1 or len(shadows) != 1:
+        problems.append(
+            f"with a shadow: {len(variants)} production and {len(shadows)} shadow variants, not 1 and 1"
+        )
+    if any(v.get("ServerlessConfig") for v in [*variants, *shadows]):
+        problems.append("a shadow variant on a serverless endpoint config")
+    return problems
+
+
+def _with_shadow_rules(
+    rule: Callable[[Mapping[str, Any]], list[str]],
+) -> Callable[[Mapping[str, Any]], list[str]]:
+    return lambda params: rule(params) + shadow_config_problems(params)
+
+
+SERVICE_RULES[("sagemaker", "CreateEndpointConfig")] = _with_shadow_rules(
+    SERVICE_RULES[("sagemaker", "CreateEndpointConfig")]
+)
+
+
 def contract_problems(service: str, operation: str, params: Mapping[str, Any]) -> list[str]:
     """Every reason the real service would refuse this request (empty: it would not)."""
     problems = request_problems(service, operation, params)

@@ -443,9 +443,15 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
     ("sagemaker", "StopTransformJob"): _sm(
         "transform-job", "TransformJobName", "sagemaker:StopTransformJob"
     ),
+    # ListObjectsV2 is authorized as s3:ListBucket on the bucket, with the s3:prefix key.
     ("s3", "ListObjectsV2"): lambda calls, params: [
-        ("s3:ListBucket", calls.deployment.s3(params["Bucket"]), {})
+        (
+            "s3:ListBucket",
+            calls.deployment.s3(params["Bucket"]),
+            {"s3:prefix": params.get("Prefix", "")},
+        )
     ],
+    ("cloudwatch", "GetMetricData"): _no_resource("cloudwatch:GetMetricData"),
     ("cloudwatch", "PutMetricAlarm"): _put_metric_alarm,
     ("cloudwatch", "DescribeAlarms"): _alarms("cloudwatch:DescribeAlarms"),
     ("application-autoscaling", "RegisterScalableTarget"): _register_scalable_target,

@@ -504,11 +504,11 @@ class ScriptedBackend:
     def read_object(self, uri: str) -> bytes:
         raise AssertionError("run() reads no object")
 
+    def list_objects(self, prefix: str) -> list[str]:
+        raise AssertionError(f"build-pipeline lists no objects ({prefix})")
+
     def read_json(self, uri: str) -> Any:
         raise AssertionError("run() reads no object")
-
-    def list_objects(self, uri: str) -> list[str]:
-        raise AssertionError("run() lists no object")
 
     def prepare_to_run(self) -> None:
         self.prepared += 1

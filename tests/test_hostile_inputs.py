@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from smgha import stages
 from smgha.runner import Runner
 from smgha.stages import (
     batch_transform,
@@ -32,6 +33,7 @@ from smgha.stages import (
     enable_monitor,
     oidc_auth,
     register_and_gate,
+    shadow_test,
     smoke_test,
 )
 from smgha.workflow_commands import plain_text
@@ -231,6 +233,29 @@ STAGES: dict[str, tuple[Callable[[Runner], int], dict[str, str], list[tuple[str,
             ("prediction-range", "nan", "nan,1"),
         ],
     ),
+    "shadow-test": (
+        shadow_test.main,
+        {
+            "backend": "local",
+            "endpoint-name": "churn-staging",
+            "rules": "shadow.errors <= 0",
+            "payloads": "payloads.csv",
+        },
+        cases(["endpoint-name"], INJECTIONS)
+        + cases(["min-samples", "wait-seconds"], {**BAD_NUMBERS, **WHOLE_ONLY})
+        + cases(["timeout-minutes", "max-latency-ms"], BAD_NUMBERS)
+        + [
+            ("rules", "newline", f"shadow.errors <= 0\n::error::{MARK}"),
+            ("rules", "shell", f"shadow.errors <= $(touch {PWNED})"),
+            ("content-type", "newline", f"text/csv\n::error::{MARK}"),
+            ("report-path", "newline", f"report.json\n::error::{MARK}"),
+            ("report-path", "huge-name", "r" * 300 + ".json"),
+            ("payloads", "u2028", f"payloads.csv\u2028::error::{MARK}"),
+            ("label-column", "newline", f"none\n::error::{MARK}"),
+            ("task", "newline", f"regression\n::error::{MARK}"),
+            ("promote", "newline", f"true\n::error::{MARK}"),
+        ],
+    ),
 }
 
 # Every stage but oidc-auth reads `backend` and `region` (backend_and_region).
@@ -283,7 +308,7 @@ def step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def test_every_stage_has_at_least_25_hostile_inputs() -> None:
     for stage, (_, _, stage_cases) in STAGES.items():
         assert len(stage_cases) >= 25, stage
-    assert len(STAGES) == 7
+    assert sorted(STAGES) == sorted(stages.STAGES)  # every stage, the new ones too
 
 
 @pytest.mark.parametrize(("stage", "name", "value"), MATRIX)

@@ -60,6 +60,8 @@ NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
         "sagemaker:DescribeProcessingJob": "enable-monitor with baseline-method: processing-job (waits for the job)",
         "application-autoscaling:DeleteScalingPolicy": "deploy-endpoint with a changed instance-type on an autoscaled production endpoint (deregistered for the update)",
         "application-autoscaling:DeregisterScalableTarget": "deploy-endpoint with a changed instance-type on an autoscaled production endpoint (deregistered for the update)",
+        "s3:ListBucket": "model-deploy with production-shadow: true (shadow-test lists both variants' capture files)",
+        "cloudwatch:GetMetricData": "model-deploy with production-shadow: true (shadow-test reads each variant's metrics)",
     },
 }
 

@@ -55,7 +55,7 @@ def test_rules_read_absolute_and_champion_relative_forms() -> None:
     "text",
     [
         "accuracy => 0.8",
-        "accuracy >= high",
+        "accuracy >= high 2",  # (accuracy >= high compares with the metric high)
         ">= 0.8",
         "auc >= champion * 2",
         "auc >= champion - 1%%",

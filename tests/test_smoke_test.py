@@ -114,6 +114,9 @@ class FakeEndpoints:
         self.updated = True
         self.record.update(EndpointStatus="Updating", EndpointConfigName=config_name)
 
+    def variant_statistics(self, endpoint: str, *args: Any) -> Any:
+        raise AssertionError(f"smoke-test reads no variant metrics of {endpoint}")
+
     def invoke_endpoint(
         self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
     ) -> Invocation:

@@ -98,6 +98,9 @@ STAR_RESOURCE_ACTIONS = frozenset(
         # Read-only; its resource type is optional and List- calls have no resource-level
         # restriction (test_list_model_packages_is_granted_on_star).
         "sagemaker:ListModelPackages",
+        # Read-only; no resource types (Service Authorization Reference, Amazon CloudWatch:
+        # GetMetricData): shadow-test's per-variant metrics.
+        "cloudwatch:GetMetricData",
     }
 )
 ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")

@@ -318,9 +318,10 @@ def test_deploy_interface() -> None:
     production = [
         s.get("uses", "").split("@")[0].rsplit("/", 1)[-1] for s in deploy["production"]["steps"]
     ]
-    assert production[-5:] == [
+    assert production[-6:] == [
         "oidc-auth",
         "deploy-endpoint",
+        "shadow-test",  # only with production-shadow
         "smoke-test",
         "enable-monitor",
         "upload-artifact",

@@ -389,6 +389,30 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
     resources = ["${aws_s3_bucket.artifacts.arn}/*"]
   }
 
+  # shadow-test (model-deploy's production-shadow path) lists both variants' data capture
+  # files: SageMaker writes them under <DestinationS3Uri>/<EndpointName>/<VariantName>/
+  # (model-monitor-data-capture-endpoint.html), so only prefixes naming the production
+  # endpoint are listed. The files themselves are read with ArtifactObjects' s3:GetObject.
+  statement {
+    sid       = "ListShadowCapture"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.artifacts.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.production_endpoint}*/*", "*/${local.production_endpoint}*/*"]
+    }
+  }
+
+  # shadow-test reads each variant's invocation metrics (ModelLatency percentiles, errors).
+  # "*": GetMetricData has no resource types and no condition keys (Service Authorization
+  # Reference, Amazon CloudWatch: GetMetricData).
+  statement {
+    sid       = "ReadVariantMetrics"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+
   # CreateModel, CreateDataQualityJobDefinition and CreateProcessingJob pass the execution
   # role.
   statement {

@@ -174,6 +174,17 @@ class Invocation:
     seconds: float  # wall time of the call
 
 
+@dataclass(frozen=True)
+class VariantStatistics:
+    """One variant's invocation metrics over a window, as CloudWatch's AWS/SageMaker
+    per-VariantName metrics give them (ModelLatency is in microseconds there)."""
+
+    invocations: int
+    errors: int  # Invocation4XXErrors + Invocation5XXErrors
+    p50_ms: float | None  # None: no ModelLatency data point in the window
+    p99_ms: float | None
+
+
 class Hosting(Protocol):
     """Models, endpoint configs, endpoints and their invocation, in SageMaker's shapes.
 
@@ -235,6 +246,13 @@ class Hosting(Protocol):
     def invoke_endpoint(
         self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
     ) -> Invocation: ...
+
+    def variant_statistics(
+        self, endpoint: str, variants: list[str], start: dt.datetime, end: dt.datetime
+    ) -> dict[str, VariantStatistics]:
+        """Each variant's (production or shadow) invocations, errors and ModelLatency p50 and
+        p99 from `start` to `end` (shadow-test compares them)."""
+        ...
 
 
 class Monitoring(Protocol):

@@ -13,7 +13,15 @@ from typing import Any
 
 from smgha.backends import Hosting
 from smgha.errors import InputError, StageError
-from smgha.resources import autoscaling, hosting, packages, rollout, serverless, step_analysis
+from smgha.resources import (
+    autoscaling,
+    hosting,
+    packages,
+    rollout,
+    serverless,
+    shadow,
+    step_analysis,
+)
 from smgha.resources.names import bounded_sagemaker_name
 
 
@@ -35,6 +43,7 @@ class Target:
     data_capture: hosting.DataCapture | None  # None: keep the live endpoint's setting
     serverless: serverless.Settings | None = None  # None: on instances
     analysis: step_analysis.Settings | None = None  # None: no analysis between traffic steps
+    shadow: shadow.Settings | None = None  # None: no shadow variant
 
     def alarm_requests(self) -> list[dict[str, Any]]:
         """The alarms to create: none when the user names their own."""
@@ -67,6 +76,7 @@ class Deployment:
     # The update changes the instance type of an autoscaled variant: SageMaker refuses such an
     # UpdateEndpoint, so apply deregisters the variant first and registers it again after.
     scaling_suspended: bool = False
+    shadow_model_request: dict[str, Any] | None = None  # None: no shadow, or its model exists
 
     @property
     def unchanged(self) -> bool:
@@ -144,6 +154,11 @@ def plan(target: Target, endpoints: Hosting, package: dict[str, Any]) -> Deploym
         scaling_current=bool(target.scaling and target.scaling.matches(live_scaling)),
     )
     deployment.scaling_suspended = type_changes and live_scaling is not None and deployment.updates
+    if target.shadow:
+        arn = target.shadow.package_arn
+        if endpoints.describe_model(shadow.model_name(arn)) is None:
+            request = hosting.model_request(shadow.model_name(arn), arn, target.role_arn)
+            deployment.shadow_model_request = request
     if deployment.updates:
         _check_update(target, live or {}, live_config, fleet)
         notice = serverless.to_instances_notice(
@@ -203,7 +218,9 @@ def _endpoint_config(
     variant = hosting.InstanceVariant(target.variant, model_name, target.instance_type, count)
     # No data-capture input: the live setting is kept across updates.
     capture = target.data_capture or (live_config or {}).get("DataCaptureConfig")
-    return hosting.EndpointConfig((variant,), capture)
+    shadows = (target.instance_type, count)
+    shadow_variants = (shadow.variant_request(target.shadow, *shadows),) if target.shadow else ()
+    return hosting.EndpointConfig((variant,), capture, shadow_variants)
 
 
 def _check_update(
@@ -258,9 +275,10 @@ def apply(
         else:
             log(f"{target.endpoint} already serves {deployment.config_name}: nothing to do")
         return "unchanged"
-    if deployment.model_request:
-        endpoints.create_model(deployment.model_request)
-        log(f"Created model {deployment.model_name}")
+    for request in (deployment.model_request, deployment.shadow_model_request):
+        if request:
+            endpoints.create_model(request)
+            log(f"Created model {request['ModelName']}")
     if not deployment.config_exists:
         endpoints.create_endpoint_config(deployment.config_request)
         log(f"Created endpoint config {deployment.config_name}")

@@ -141,9 +141,12 @@ class EndpointConfig:
 
     variants: tuple[InstanceVariant | ServerlessVariant, ...]
     data_capture: DataCapture | dict[str, Any] | None = None
+    shadow_variants: tuple[dict[str, Any], ...] = ()  # ShadowProductionVariants (shadow.py)
 
     def to_request(self) -> dict[str, Any]:
         request: dict[str, Any] = {"ProductionVariants": [v.to_request() for v in self.variants]}
+        if self.shadow_variants:
+            request["ShadowProductionVariants"] = list(self.shadow_variants)
         capture = self.data_capture
         if capture:
             request["DataCaptureConfig"] = (
@@ -160,7 +163,9 @@ def same_settings(live_config: dict[str, Any], request: dict[str, Any]) -> bool:
             {k: v for k, v in variant.items() if k != "InitialInstanceCount"}
             for variant in config.get("ProductionVariants") or []
         ]
-        return variants, config.get("DataCaptureConfig")
+        # A shadow added, removed or changed is another config (shadow.py).
+        shadows = config.get("ShadowProductionVariants") or []
+        return variants, config.get("DataCaptureConfig"), shadows
 
     return bool(settings(live_config) == settings(request))
 

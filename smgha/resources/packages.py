@@ -28,22 +28,27 @@ class ServingCheck(Protocol):
 
 
 def servable_package(
-    arn: str, allow_unapproved: bool, registry: PackageReader, hosting: ServingCheck
+    arn: str,
+    allow_unapproved: bool,
+    registry: PackageReader,
+    hosting: ServingCheck,
+    input_name: str = "model-package-arn",
 ) -> dict[str, Any]:
-    """DescribeModelPackage's record of `arn`, once it may be served; InputError otherwise."""
+    """DescribeModelPackage's record of `arn`, once it may be served; otherwise an InputError
+    naming `input_name`, the input that gave the ARN."""
     package = registry.describe_model_package(arn)
     if package is None:
         problem, fix = NO_SUCH_PACKAGE
-        raise InputError("model-package-arn", problem.format(arn=arn), fix)
+        raise InputError(input_name, problem.format(arn=arn), fix)
     status = package.get("ModelApprovalStatus")
     if status != "Approved" and not allow_unapproved:
         problem, fix = NOT_APPROVED
-        raise InputError("model-package-arn", problem.format(arn=arn, status=status), fix)
-    serving_container.refuse_without_script("model-package-arn", arn, package)
+        raise InputError(input_name, problem.format(arn=arn, status=status), fix)
+    serving_container.refuse_without_script(input_name, arn, package)
     refused = hosting.serving_refusal(package)
     if refused:
         problem, fix = refused
-        raise InputError("model-package-arn", f"{arn}: {problem}", fix)
+        raise InputError(input_name, f"{arn}: {problem}", fix)
     return package
 
 

@@ -32,6 +32,7 @@ STAGES = {
     "smoke-test": "smoke_test",
     "enable-monitor": "enable_monitor",
     "batch-transform": "batch_transform",
+    "shadow-test": "shadow_test",
 }
 
 

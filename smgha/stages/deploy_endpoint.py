@@ -38,6 +38,7 @@ from smgha.resources import (
     packages,
     rollout,
     serverless,
+    shadow,
     step_analysis,
 )
 from smgha.resources.names import alarmed_endpoint_name
@@ -73,6 +74,7 @@ INPUTS = (
         "1",
     ),
     *serverless.INPUTS,  # no instance-type, instance-count, capture or autoscaling beside them
+    *shadow.INPUTS,  # a shadow variant beside the production one (smgha/resources/shadow.py)
     InputSpec("variant-name", "Name of the production variant.", "AllTraffic"),
     # all-at-once by default: a canary needs a fleet of at least two instances (at most half
     # of it may be the canary), and a new endpoint has instance-count 1 unless told otherwise.
@@ -172,10 +174,11 @@ def load_inputs(runner: Runner) -> Inputs:
     variant = aws_value("variant-name", values["variant-name"], "sagemaker", "VariantName")
     blue_green = _blue_green(values)
     on_serverless = serverless.checked_inputs(values, blue_green.strategy)
+    package_arn = model_package_version_arn("model-package-arn", values["model-package-arn"])
     target = deployment.Target(
         endpoint=endpoint,
         variant=variant,
-        package_arn=model_package_version_arn("model-package-arn", values["model-package-arn"]),
+        package_arn=package_arn,
         role_arn=execution_role_arn(values["role-arn"], name),
         instance_type=aws_value(
             "instance-type", values["instance-type"], "sagemaker", "ProductionVariantInstanceType"
@@ -195,6 +198,7 @@ def load_inputs(runner: Runner) -> Inputs:
         analysis=step_analysis.checked_inputs(
             values, blue_green.strategy, name, runner.env, float(values["max-latency-ms"])
         ),
+        shadow=shadow.checked_inputs(values, package_arn, blue_green.strategy, variant),
     )
     checks = step_analysis.alarm_count(target.analysis)
     target.blue_green.check_limits(len(target.alarms or target.alarm_requests()) + checks)
@@ -254,6 +258,14 @@ def plan(inputs: Inputs, endpoints: Hosting, registry: Registry) -> deployment.D
     package = packages.servable_package(
         target.package_arn, inputs.allow_unapproved, registry, endpoints
     )
+    if target.shadow:
+        packages.servable_package(
+            target.shadow.package_arn,
+            inputs.allow_unapproved,
+            registry,
+            endpoints,
+            "shadow-model-package-arn",
+        )
     return deployment.plan(target, endpoints, package)
 
 
@@ -286,6 +298,7 @@ def report(
         ["Endpoint config", f"`{live_name or '–'}`", f"`{planned.config_name}`"],
         ["Capacity", hosting.variant_text(before), hosting.variant_text(after)],
         ["Data capture", hosting.capture_text(planned.live_config), hosting.capture_text(planned.config_request)],
+        ["Shadow", shadow.text(planned.live_config), shadow.text(planned.config_request)],
     ]  # fmt: skip
     scaling_changed = False
     if target.scaling:

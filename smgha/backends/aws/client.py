@@ -61,6 +61,8 @@ IAM_ACTIONS: dict[str, str] = {
     "UpdateEndpoint": "sagemaker:UpdateEndpoint",
     "PutMetricAlarm": "cloudwatch:PutMetricAlarm",
     "DescribeAlarms": "cloudwatch:DescribeAlarms",
+    # shadow-test: each variant's metrics.
+    "GetMetricData": "cloudwatch:GetMetricData",
     "RegisterScalableTarget": "application-autoscaling:RegisterScalableTarget",
     "PutScalingPolicy": "application-autoscaling:PutScalingPolicy",
     # deploy-endpoint reads a live variant's autoscaling to apply only what changed.
@@ -75,7 +77,8 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribeMonitoringSchedule": "sagemaker:DescribeMonitoringSchedule",
     "UpdateMonitoringSchedule": "sagemaker:UpdateMonitoringSchedule",
     "CreateProcessingJob": "sagemaker:CreateProcessingJob",
-    # batch-transform: its transform job, the listing of its input and output objects.
+    # batch-transform: its transform job. ListObjectsV2: batch-transform's input and output
+    # objects, shadow-test's data capture files of both variants.
     "CreateTransformJob": "sagemaker:CreateTransformJob",
     "DescribeTransformJob": "sagemaker:DescribeTransformJob",
     "StopTransformJob": "sagemaker:StopTransformJob",

@@ -3,13 +3,15 @@ CloudWatch alarms an update rolls back on; Application Auto Scaling of a variant
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from smgha.backends import Invocation
+from smgha.backends import Invocation, VariantStatistics
+from smgha.backends.aws import variant_metrics
 from smgha.backends.aws.client import (
     HOSTING_NOUNS,
     AwsClients,
@@ -210,6 +212,11 @@ class SageMakerHosting:
             variant=response.get("InvokedProductionVariant") or "",
             seconds=seconds,
         )
+
+    def variant_statistics(
+        self, endpoint: str, variants: list[str], start: dt.datetime, end: dt.datetime
+    ) -> dict[str, VariantStatistics]:
+        return variant_metrics.variant_statistics(self.clients, endpoint, variants, start, end)
 
     def describe_scalable_target(
         self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"

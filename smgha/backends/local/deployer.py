@@ -70,7 +70,11 @@ class Deployer:
     def fleet(self, config_name: str) -> list[dict[str, Any]]:
         config = state.read_json(self.layout.endpoint_config_file(config_name))
         variants = []
-        for variant in config["ProductionVariants"]:
+        production = f"{config['ProductionVariants'][0]['VariantName']}@{config_name}"
+        shadows = [
+            {**v, "ShadowOf": production} for v in config.get("ShadowProductionVariants") or []
+        ]
+        for variant in config["ProductionVariants"] + shadows:
             model = state.read_json(self.layout.model_file(variant["ModelName"]))
             container = self.serving_container(model)
             served = {
@@ -83,6 +87,8 @@ class Deployer:
             }
             if variant.get("ServerlessConfig"):  # scales to zero (serving/serverless.py)
                 served["Serverless"] = variant["ServerlessConfig"]
+            if variant.get("ShadowOf"):  # gets copies of its requests (serving/mirror.py)
+                served["ShadowOf"] = variant["ShadowOf"]
             variants.append(served)
         return variants
 

@@ -19,6 +19,7 @@ Nothing restarts a server behind the user's back: deploy-endpoint with the same 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.client
 import os
 import threading
@@ -26,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smgha.backends import Invocation
-from smgha.backends.local import state
+from smgha.backends import Invocation, VariantStatistics
+from smgha.backends.local import state, variant_metrics
 from smgha.backends.local.alarms_and_scaling import AlarmsAndScaling
 from smgha.backends.local.serving import images
 from smgha.errors import StageError
@@ -318,6 +319,13 @@ class LocalHosting(AlarmsAndScaling):
             variant=response.getheader("X-Amzn-Invoked-Production-Variant", ""),
             seconds=seconds,
         )
+
+    def variant_statistics(
+        self, endpoint: str, variants: list[str], start: dt.datetime, end: dt.datetime
+    ) -> dict[str, VariantStatistics]:
+        record = self.describe_endpoint(endpoint) or {}
+        config = str(record.get("EndpointConfigName", ""))
+        return variant_metrics.variant_statistics(self.folder(endpoint), config, variants, start)
 
     def _connection(self, name: str) -> http.client.HTTPConnection:
         connections: dict[str, http.client.HTTPConnection] = self._connections.__dict__.setdefault(

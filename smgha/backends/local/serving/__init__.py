@@ -21,7 +21,10 @@ endpoint. It talks to its controller (deployer.py) through files in the endpoint
 
     (A serverless variant also has "Serverless": {"MemorySizeInMB", "MaxConcurrency",
     "ProvisionedConcurrency"}: it scales to zero and takes at most MaxConcurrency requests at
-    once, see serverless.py. DataCapture and its CaptureContentTypeHeader and CaptureOptions are optional, and so is a
+    once, see serverless.py. A shadow variant also has "ShadowOf": the name of the production
+    variant a sampled share of whose requests it gets copies of, its Weight relative to
+    that variant's giving the share; it never takes traffic of its own, see mirror.py.
+    DataCapture and its CaptureContentTypeHeader and CaptureOptions are optional, and so is a
     variant's Environment: the container's, which decides script mode as the container does,
     see smgha/serving_container.py, and its Image, which picks the framework container's
     default handlers for a script, see script_handlers.py.) The server
@@ -68,7 +71,7 @@ The modules, by responsibility: spec (serving.json), model (loading and predicti
 inference (the container's answer to one request), script_model (a script-mode model's source
 and worker process), worker (the worker process), script_handlers (the framework containers'
 default handlers), images (the images the local endpoint stands in for), metrics, routing (variants and weights),
-capture (data capture files), serverless (a serverless variant's scale to zero), endpoint (reloads, invocations, the controller's views),
+capture (data capture files), mirror (copies to a shadow variant), serverless (a serverless variant's scale to zero), endpoint (reloads, invocations, the controller's views),
 http_server (the handler and server), main (the process: arguments, lock, signals,
 server.json); __main__ runs main.
 """

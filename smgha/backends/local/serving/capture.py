@@ -52,6 +52,13 @@ class CaptureWriter:
         self.keep_only(set())
 
 
+def variant_folder(served_name: str) -> str:
+    """The capture folder of a hosted variant: its SageMaker VariantName. The deployer hosts
+    each fleet's variant as <VariantName>@<EndpointConfigName>; '@' is not in a VariantName
+    (botocore's pattern), and SageMaker writes <Destination>/<EndpointName>/<VariantName>/."""
+    return served_name.split("@", 1)[0]
+
+
 def capture_line(
     spec: CaptureSpec,
     request_type: str,
@@ -59,8 +66,10 @@ def capture_line(
     response_type: str,
     response_body: bytes,
     now: float,
+    event_id: str = "",
 ) -> str:
-    """One record of SageMaker's data capture format (eventVersion 0)."""
+    """One record of SageMaker's data capture format (eventVersion 0); `event_id` ('': a new
+    one) is the production record's for a shadow's answer to a copy of its request."""
     data: dict[str, Any] = {}
     if spec.capture_input:
         data["endpointInput"] = _captured(spec, request_type, request_body, "INPUT")
@@ -69,7 +78,7 @@ def capture_line(
     record = {
         "captureData": data,
         "eventMetadata": {
-            "eventId": str(uuid.uuid4()),
+            "eventId": event_id or str(uuid.uuid4()),
             "inferenceTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         },
         "eventVersion": "0",

@@ -9,13 +9,15 @@ import os
 import random
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from smgha.backends.local import state
-from smgha.backends.local.serving.capture import CaptureWriter, capture_line
+from smgha.backends.local.serving.capture import CaptureWriter, capture_line, variant_folder
 from smgha.backends.local.serving.inference import Reply, answer
 from smgha.backends.local.serving.metrics import Metrics
+from smgha.backends.local.serving.mirror import Mirror
 from smgha.backends.local.serving.model import FAILED, IN_SERVICE, Model, fingerprint
 from smgha.backends.local.serving.routing import Route, RoutingTable
 from smgha.backends.local.serving.serverless import THROTTLED, THROTTLED_STATUS, ScaleToZero
@@ -34,6 +36,7 @@ class Endpoint:
         self.table = RoutingTable(None, ())
         self.metrics = Metrics()
         self.capture = CaptureWriter()
+        self.mirror = Mirror(self.capture)  # copies requests to shadow variants
         self.config_error = ""
         self.pid = os.getpid()
         self.port = 0
@@ -120,6 +123,7 @@ class Endpoint:
                     models[v.name],
                     self.metrics.variant(v.name),
                     self._capacity(v, models[v.name], old),
+                    v.shadow_of,
                 )
                 for v in spec.variants
             ),
@@ -132,11 +136,8 @@ class Endpoint:
             if route.capacity and id(route.capacity) not in capacities:
                 route.capacity.close()
         capture = spec.capture
-        self.capture.keep_only(
-            {(capture.destination, spec.endpoint_name, v.name) for v in spec.variants}
-            if capture.enabled
-            else set()
-        )
+        folders = {variant_folder(v.name) for v in spec.variants} if capture.enabled else set()
+        self.capture.keep_only({(capture.destination, spec.endpoint_name, f) for f in folders})
         if spec != old.spec or to_load:
             log.info(
                 "serving %s: %s; data capture %s",
@@ -207,13 +208,18 @@ class Endpoint:
         route.metrics.record(now, reply.status, (time.perf_counter_ns() - started) // 1000)
 
         capture = table.spec.capture if table.spec is not None else None
-        if (
+        event_id = str(uuid.uuid4())
+        captured = (
             capture is not None
             and capture.enabled
             and reply.status == 200
             and random.random() * 100 < capture.percentage
-        ):
-            self._capture(table, route, capture, content_type, body, reply, now)
+        )
+        if captured:
+            assert capture is not None
+            self._capture(table, route, capture, content_type, body, reply, now, event_id)
+        request = (body, content_type, accept)
+        self.mirror.copy(table, route, request, capture if captured else None, event_id)
         return Reply(reply.status, reply.body, reply.content_type, route.name)
 
     def _capture(
@@ -225,11 +231,15 @@ class Endpoint:
         body: bytes,
         reply: Reply,
         now: float,
+        event_id: str,
     ) -> None:
         assert table.spec is not None
-        line = capture_line(capture, content_type, body, reply.content_type, reply.body, now)
+        line = capture_line(
+            capture, content_type, body, reply.content_type, reply.body, now, event_id
+        )
+        folder = variant_folder(route.name)
         try:
-            self.capture.write(capture, table.spec.endpoint_name, route.name, now, line)
+            self.capture.write(capture, table.spec.endpoint_name, folder, now, line)
         except OSError as error:  # capture must never fail an invocation
             log.error("data capture for %s failed: %s", route.name, error)
 

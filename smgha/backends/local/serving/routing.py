@@ -22,6 +22,9 @@ class Route:
     # A serverless variant's capacity: its warm model and its concurrency (None: instances,
     # `model` serves every request).
     capacity: ScaleToZero | None = None
+    # A shadow variant: the production variant it gets copies of requests from (mirror.py);
+    # it never answers a caller, so it never takes traffic of its own.
+    shadow_of: str = ""
 
 
 class RoutingTable:
@@ -34,7 +37,9 @@ class RoutingTable:
         self.by_name = {r.name: r for r in routes}
         # Random traffic goes to InService variants with weight, in proportion to it. A
         # model's status is final by the time a table naming it as InService is built.
-        self._serving = [r for r in routes if r.weight > 0 and r.model.status == IN_SERVICE]
+        self._serving = [
+            r for r in routes if r.weight > 0 and r.model.status == IN_SERVICE and not r.shadow_of
+        ]
         self._cumulative = list(itertools.accumulate(r.weight for r in self._serving))
 
     def pick(self) -> Route | None:

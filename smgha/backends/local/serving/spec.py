@@ -21,6 +21,9 @@ class VariantSpec:
     image: str = ""
     # A serverless variant's capacity (serverless.py); None: instances.
     serverless: ServerlessSpec | None = None
+    # A shadow variant: the name of the production variant whose requests it gets copies of
+    # (mirror.py); '' for a production variant.
+    shadow_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ def parse_serving(data: Any) -> ServingSpec:
         image = entry.get("Image", "")
         if not isinstance(image, str):
             raise ValueError(f"Variants[{index}].Image must be a string")
+        shadow_of = entry.get("ShadowOf", "")
+        if not isinstance(shadow_of, str):
+            raise ValueError(f"Variants[{index}].ShadowOf must be a variant name")
         variants.append(
             VariantSpec(
                 name,
@@ -88,11 +94,15 @@ def parse_serving(data: Any) -> ServingSpec:
                 tuple(sorted(environment.items())),
                 image,
                 _parse_serverless(entry.get("Serverless"), index),
+                shadow_of,
             )
         )
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ValueError(f"VariantName values must be unique: {names}")
+    for variant in variants:
+        if variant.shadow_of and variant.shadow_of not in names:
+            raise ValueError(f"{variant.name}: ShadowOf {variant.shadow_of!r} is not a variant")
     return ServingSpec(endpoint, tuple(variants), _parse_capture(data.get("DataCapture")))
 
 
