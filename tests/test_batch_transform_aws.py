@@ -175,7 +175,11 @@ def test_the_staging_role_is_granted_the_batch_transform_calls_on_their_resource
     # Scoped: another group's job, another bucket, and the production role are refused.
     other_job = call(STAGING, "sagemaker", "DescribeTransformJob", TransformJobName="fraud-v1-batch-0123abcd")  # fmt: skip
     other_bucket = call(STAGING, "s3", "ListObjectsV2", Bucket="someone-else", Prefix="x/")
-    assert len(job_denials([other_job, other_bucket], rendered)) == 2
+    # ... and keys of the artifact bucket outside Terraform's batch_prefix ("batch/").
+    other_prefix = call(STAGING, "s3", "ListObjectsV2", Bucket=BUCKET, Prefix="models/")
+    other_key = call(STAGING, "s3", "PutObject", Bucket=BUCKET, Key="models/model.tar.gz")
+    outside = [other_job, other_bucket, other_prefix, other_key]
+    assert len(job_denials(outside, rendered)) == 4
     assert len(job_denials([{**c, "role": PRODUCTION} for c in calls[:4]], rendered)) == 4
 
 

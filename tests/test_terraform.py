@@ -464,7 +464,8 @@ def test_s3_is_granted_on_the_artifact_bucket_only() -> None:
         granted_s3 += 1
         assert not {"s3:CreateBucket", "s3:ListAllMyBuckets"} & set(actions), f"{name}.{sid}"
         resources = set(strings(statement["resources"]))
-        assert resources <= {bucket, f"{bucket}/*"}, f"{name}.{sid}: {sorted(resources)}"
+        objects = {f"{bucket}/*", f"{bucket}/${{var.batch_prefix}}*"}  # a prefix of the bucket
+        assert resources <= {bucket, *objects}, f"{name}.{sid}: {sorted(resources)}"
     assert granted_s3 >= 3  # the build, production and execution roles use the bucket
 
 

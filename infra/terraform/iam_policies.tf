@@ -203,12 +203,18 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
   }
 
   # batch-transform lists the dataset and the job's output (ListObjectsV2 is s3:ListBucket on
-  # the bucket), reads them for its checks and writes <output>/_LATEST.json when they pass:
-  # in the artifact bucket, where the execution role reads and writes too.
+  # the bucket, its s3:prefix the listed key prefix), reads them for its checks and writes
+  # <output>/_LATEST.json when they pass: under var.batch_prefix of the artifact bucket only,
+  # where the execution role the job runs as reads and writes too.
   statement {
     sid       = "BatchTransformBucket"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.artifacts.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.batch_prefix}*"]
+    }
   }
 
   statement {
@@ -217,7 +223,7 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
       "s3:GetObject",
       "s3:PutObject",
     ]
-    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/${var.batch_prefix}*"]
   }
 
   # CreateModel passes the execution role the model runs as.

@@ -148,6 +148,17 @@ variable "production_endpoint_name_prefix" {
   }
 }
 
+variable "batch_prefix" {
+  description = "The staging role's batch transform (model-deploy's batch-* inputs) lists, reads and writes only keys of the artifact bucket under this prefix: batch-input-s3-uri and batch-output-s3-uri must be s3://<artifact bucket>/<batch_prefix>..."
+  type        = string
+  default     = "batch/"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*/$", var.batch_prefix))
+    error_message = "batch_prefix must be a key prefix that ends with '/' and does not start with one, e.g. batch/."
+  }
+}
+
 # ---- bucket -----------------------------------------------------------------------------------
 
 variable "kms_key_arn" {
