@@ -13,7 +13,7 @@ from typing import Any
 
 from smgha.backends import Hosting
 from smgha.errors import InputError, StageError
-from smgha.resources import autoscaling, hosting, rollout, serverless
+from smgha.resources import async_inference, autoscaling, hosting, rollout, serverless
 from smgha.resources.names import bounded_sagemaker_name
 
 
@@ -34,6 +34,7 @@ class Target:
     scaling: autoscaling.TargetTracking | None
     data_capture: hosting.DataCapture | None  # None: keep the live endpoint's setting
     serverless: serverless.Settings | None = None  # None: on instances
+    async_inference: async_inference.Settings | None = None  # None: real-time
 
     def alarm_requests(self) -> list[dict[str, Any]]:
         """The alarms to create: none when the user names their own."""
@@ -195,7 +196,8 @@ def _endpoint_config(
     variant = hosting.InstanceVariant(target.variant, model_name, target.instance_type, count)
     # No data-capture input: the live setting is kept across updates.
     capture = target.data_capture or (live_config or {}).get("DataCaptureConfig")
-    return hosting.EndpointConfig((variant,), capture)
+    queued = target.async_inference.to_request() if target.async_inference else None
+    return hosting.EndpointConfig((variant,), None if queued else capture, queued)
 
 
 def _check_update(

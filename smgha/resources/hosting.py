@@ -141,6 +141,8 @@ class EndpointConfig:
 
     variants: tuple[InstanceVariant | ServerlessVariant, ...]
     data_capture: DataCapture | dict[str, Any] | None = None
+    # AsyncInferenceConfig (smgha/resources/async_inference.py); part of the name's hash.
+    async_inference: dict[str, Any] | None = None
 
     def to_request(self) -> dict[str, Any]:
         request: dict[str, Any] = {"ProductionVariants": [v.to_request() for v in self.variants]}
@@ -149,6 +151,8 @@ class EndpointConfig:
             request["DataCaptureConfig"] = (
                 capture.to_request() if isinstance(capture, DataCapture) else capture
             )
+        if self.async_inference:
+            request["AsyncInferenceConfig"] = self.async_inference
         return request
 
 
@@ -160,7 +164,7 @@ def same_settings(live_config: dict[str, Any], request: dict[str, Any]) -> bool:
             {k: v for k, v in variant.items() if k != "InitialInstanceCount"}
             for variant in config.get("ProductionVariants") or []
         ]
-        return variants, config.get("DataCaptureConfig")
+        return variants, config.get("DataCaptureConfig"), config.get("AsyncInferenceConfig")
 
     return bool(settings(live_config) == settings(request))
 

@@ -32,7 +32,7 @@ from smgha.inputs import (
     positive_number,
     whole_number,
 )
-from smgha.resources import autoscaling, deployment, hosting, rollout, serverless
+from smgha.resources import async_inference, autoscaling, deployment, hosting, rollout, serverless
 from smgha.resources.names import alarmed_endpoint_name
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
@@ -72,6 +72,7 @@ INPUTS = (
         "1",
     ),
     *serverless.INPUTS,  # no instance-type, instance-count, capture or autoscaling beside them
+    *async_inference.INPUTS,  # no serverless, capture or canary beside them
     InputSpec("variant-name", "Name of the production variant.", "AllTraffic"),
     # all-at-once by default: a canary needs a fleet of at least two instances (at most half
     # of it may be the canary), and a new endpoint has instance-count 1 unless told otherwise.
@@ -170,6 +171,7 @@ def load_inputs(runner: Runner) -> Inputs:
     variant = aws_value("variant-name", values["variant-name"], "sagemaker", "VariantName")
     blue_green = _blue_green(values)
     on_serverless = serverless.checked_inputs(values, blue_green.strategy)
+    queued = async_inference.checked_inputs(values, blue_green.strategy)
     target = deployment.Target(
         endpoint=endpoint,
         variant=variant,
@@ -187,9 +189,10 @@ def load_inputs(runner: Runner) -> Inputs:
             )
         ),
         max_latency_ms=positive_number("max-latency-ms", values["max-latency-ms"]),
-        scaling=_target_tracking(values, endpoint, variant, on_serverless),
+        scaling=_target_tracking(values, endpoint, variant, on_serverless, queued),
         data_capture=hosting.checked_capture(values),
         serverless=on_serverless,
+        async_inference=queued,
     )
     target.blue_green.check_limits(len(target.alarms or target.alarm_requests()))
     return Inputs(
@@ -230,13 +233,19 @@ def _blue_green(values: InputValues) -> BlueGreen:
 
 
 def _target_tracking(
-    values: InputValues, endpoint: str, variant: str, on_serverless: serverless.Settings | None
+    values: InputValues,
+    endpoint: str,
+    variant: str,
+    on_serverless: serverless.Settings | None,
+    queued: async_inference.Settings | None,
 ) -> autoscaling.TargetTracking | None:
     # The policy's inputs are checked even when autoscaling is off: a bad value is a mistake
     # to show now, not when someone sets the bounds.
     policy = autoscaling.policy_inputs(values)
     if on_serverless:  # its Provisioned Concurrency (autoscaling-*-instances are refused)
         return serverless.provisioned_scaling(on_serverless, endpoint, variant, policy[1:])
+    if queued:  # on its backlog, from zero instances up
+        return async_inference.backlog_scaling(values, endpoint, variant, policy[1:], MAX_INSTANCES)
     return autoscaling.instance_scaling(values, endpoint, variant, policy, MAX_INSTANCES)
 
 
@@ -292,6 +301,7 @@ def report(
         ["Endpoint config", f"`{live_name or '–'}`", f"`{planned.config_name}`"],
         ["Capacity", hosting.variant_text(before), hosting.variant_text(after)],
         ["Data capture", hosting.capture_text(planned.live_config), hosting.capture_text(planned.config_request)],
+        ["Async", async_inference.config_text(planned.live_config), async_inference.config_text(planned.config_request)],
     ]  # fmt: skip
     scaling_changed = False
     if target.scaling:

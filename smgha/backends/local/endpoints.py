@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha.backends import Invocation
-from smgha.backends.local import state
+from smgha.backends.local import async_queue, state
 from smgha.backends.local.alarms_and_scaling import AlarmsAndScaling
 from smgha.backends.local.serving import images
 from smgha.errors import StageError
@@ -318,6 +318,15 @@ class LocalHosting(AlarmsAndScaling):
             variant=response.getheader("X-Amzn-Invoked-Production-Variant", ""),
             seconds=seconds,
         )
+
+    def invoke_endpoint_async(
+        self, name: str, input_location: str, content_type: str, accept: str = "text/csv"
+    ) -> dict[str, Any]:
+        """InvokeEndpointAsync: the endpoint's queue and workers are async_queue.py's."""
+        return async_queue.submit(self, name, input_location, content_type, accept)
+
+    def async_result(self, name: str, submitted: dict[str, Any]) -> Invocation | None:
+        return async_queue.result(self, name, submitted)
 
     def _connection(self, name: str) -> http.client.HTTPConnection:
         connections: dict[str, http.client.HTTPConnection] = self._connections.__dict__.setdefault(
