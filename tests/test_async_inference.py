@@ -263,3 +263,203 @@ def test_backlog_autoscaling_is_recorded_from_zero(local: LocalBackend) -> None:
     assert "0-3 instances, target 2.5 ApproximateBacklogSizePerInstance" in created.summary
     again = async_deploy(v1, **bounds)
     assert again.outputs["status"] == "unchanged" and "autoscaling updated" not in again.summary
+
+
+# ---- the sagemaker backend: the requests (moto and the Stubber, held to tests/aws_contract.py) ------
+
+MOTO_ACCOUNT = "123456789012"
+SCALING = {"autoscaling-min-instances": "0", "autoscaling-max-instances": "3", "target-backlog-per-instance": "2.5"}  # fmt: skip
+
+
+def test_sagemaker_async_deploy_sends_the_config_and_the_scaling_from_zero(aws_env: str) -> None:
+    import boto3
+
+    from tests.test_deploy_endpoint import sagemaker_deploy, sagemaker_package
+
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    topic = f"arn:aws:sns:us-east-1:{MOTO_ACCOUNT}:churn-results"
+    asked = {**ASYNC, **SCALING, "async-success-topic-arn": topic, "async-max-concurrent-invocations": "2"}  # fmt: skip
+
+    result = sagemaker_deploy(sagemaker_package(sagemaker), **asked)
+
+    assert result.code == 0, result.log
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=result.outputs["endpoint-config-name"])  # fmt: skip
+    assert config["AsyncInferenceConfig"] == {
+        "OutputConfig": {"S3OutputPath": OUTPUT, "NotificationConfig": {"SuccessTopic": topic}},
+        "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 2},
+    }
+    scaling = boto3.client("application-autoscaling", region_name="us-east-1")
+    [target] = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 3)
+    policies = {
+        p["PolicyName"]: p
+        for p in scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    }
+    assert set(policies) == {
+        "churn-staging-backlog-per-instance",
+        "churn-staging-scale-out-from-zero",
+    }
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=["churn-staging-has-backlog-without-capacity"])["MetricAlarms"]  # fmt: skip
+    assert alarm["AlarmActions"] == [policies["churn-staging-scale-out-from-zero"]["PolicyARN"]]
+
+
+def queue_async_results(moto_url: str, results: list[dict[str, Any]]) -> None:
+    """Queue InvokeEndpointAsync answers on the moto server (its static-results API): moto
+    writes each to S3 and names its location in the response."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{moto_url}/moto-api/static/sagemaker/async-endpoint-results",
+        data=json.dumps({"account_id": MOTO_ACCOUNT, "region": "us-east-1", "results": results}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )  # fmt: skip
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with direct.open(request, timeout=10) as response:
+        assert response.status == 201
+
+
+def test_sagemaker_async_answers_come_from_the_output_or_the_failure_location(aws_env: str) -> None:
+    from smgha.backends.aws import SageMakerBackend
+
+    hosting = SageMakerBackend(region="us-east-1").hosting
+    queue_async_results(aws_env, [{"data": "0.73"}, {"is_failure": True, "data": "Received server error (415) from primary"}])  # fmt: skip
+
+    done = hosting.invoke_endpoint_async("churn-staging", "s3://in/a.csv", "text/csv")
+    failed = hosting.invoke_endpoint_async("churn-staging", "s3://in/b.csv", "text/csv")
+
+    answer = hosting.async_result("churn-staging", done)
+    assert answer is not None and (answer.status, answer.body) == (200, b"0.73")
+    failure = hosting.async_result("churn-staging", failed)
+    assert failure is not None and failure.status == 415
+    assert failure.body == b"Received server error (415) from primary"
+
+
+def test_sagemaker_async_result_is_none_until_an_object_exists() -> None:
+    from botocore.stub import Stubber
+
+    from smgha.backends.aws import SageMakerBackend
+
+    hosting = SageMakerBackend(region="us-east-1").hosting
+    submitted = {"InferenceId": "i-1", "OutputLocation": "s3://out/r/i-1.out", "FailureLocation": "s3://out/f/i-1-error.out"}  # fmt: skip
+    with Stubber(hosting.clients.runtime) as runtime, Stubber(hosting.clients.s3) as s3:
+        runtime.add_response(
+            "invoke_endpoint_async",
+            {"InferenceId": "i-1", "OutputLocation": submitted["OutputLocation"], "FailureLocation": submitted["FailureLocation"]},
+            {"EndpointName": "churn-staging", "InputLocation": "s3://in/a.csv", "ContentType": "text/csv", "Accept": "text/csv"},
+        )  # fmt: skip
+        for key in ("r/i-1.out", "f/i-1-error.out"):
+            s3.add_client_error("get_object", "NoSuchKey", expected_params={"Bucket": "out", "Key": key})  # fmt: skip
+
+        assert (
+            hosting.invoke_endpoint_async("churn-staging", "s3://in/a.csv", "text/csv") == submitted
+        )
+        assert hosting.async_result("churn-staging", submitted) is None
+        runtime.assert_no_pending_responses()
+        s3.assert_no_pending_responses()
+
+
+# ---- IAM: the grants in infra/terraform/iam_policies.tf, judged by the policy evaluator ----------
+
+
+@pytest.mark.slow  # the evaluator runs in a node subprocess
+def test_the_roles_are_allowed_what_an_async_endpoint_needs_and_no_more() -> None:
+    from tests.e2e.sagemaker_run import BUCKET, JOB_ROLES
+    from tests.iam_policies import (
+        DEPLOYMENT,
+        DOCUMENTS,
+        EXECUTION_DOCUMENT,
+        execution_role,
+        policies,
+    )
+    from tests.iam_requests import Calls
+    from tests.iam_simulator import IamRequest, denials
+
+    def smoke_calls(role: str, endpoint: str, prefix: str) -> list[dict[str, Any]]:
+        """The calls smoke-test makes on an async endpoint (as the Stubber test above sends them)."""
+        key = f"{prefix}/smoke-test-inputs/a.csv"
+        return [
+            {"service": "s3", "operation": "PutObject", "params": {"Bucket": BUCKET, "Key": key}},
+            {"service": "sagemaker-runtime", "operation": "InvokeEndpointAsync", "params": {"EndpointName": endpoint, "InputLocation": f"s3://{BUCKET}/{key}"}},
+            {"service": "s3", "operation": "GetObject", "params": {"Bucket": BUCKET, "Key": f"{prefix}/i-1.out"}},
+        ]  # fmt: skip
+
+    def judged(job: str, endpoint: str, prefix: str) -> list[str]:
+        role = JOB_ROLES[job]
+        calls = [{**call, "role": role} for call in smoke_calls(role, endpoint, prefix)]
+        requests = [r for call in calls for r in Calls(DEPLOYMENT).requests(call)]
+        return denials([(r, DOCUMENTS[job]) for r in requests], rendered)
+
+    rendered = policies()
+    assert judged("deploy-staging", "churn-staging", "async-inference/results") == []
+    assert judged("deploy-production", "churn-production", "async-inference/results") == []
+    # Outside the async prefix, or another stage's endpoint: refused.
+    assert judged("deploy-staging", "churn-staging", "models/results") != []
+    assert judged("deploy-staging", "churn-production", "async-inference/results") != []
+
+    def publish(topic: str) -> IamRequest:
+        arn = f"arn:aws:sns:{DEPLOYMENT.region}:{DEPLOYMENT.account}:{topic}"
+        return IamRequest(execution_role(), "sns:Publish", arn, DEPLOYMENT.account, why=topic)
+
+    allowed = [publish("churn-staging-results"), publish("churn-production-errors")]
+    assert denials([(r, EXECUTION_DOCUMENT) for r in allowed], rendered) == []
+    assert denials([(publish("billing-alerts"), EXECUTION_DOCUMENT)], rendered) != []
+
+
+# ---- model-deploy.yml: the inputs pass through, and what production cannot take is refused first --
+
+REFUSE_STEP = "Refuse production inputs an asynchronous endpoint cannot take"
+
+
+@pytest.mark.parametrize(
+    ("env", "refused"),
+    [
+        ({"STRATEGY": "canary"}, "production-strategy"),
+        ({"MEMORY": "2048"}, "production-serverless-memory-mb"),
+        ({"BASELINE_DATA_URI": "s3://b/baseline.csv"}, "baseline-data-uri"),
+        ({"CAPTURE": "100"}, "baseline-data-uri"),
+        ({}, ""),
+        ({"OUTPUT": "", "STRATEGY": "canary"}, ""),  # real-time
+        ({"OUTPUT": "", "ASYNC_ONLY": "4"}, "production-async-output-s3-uri"),
+    ],
+)
+def test_production_inputs_async_cannot_take_are_refused_before_staging(
+    env: dict[str, str], refused: str
+) -> None:
+    from tests.test_workflows import WORKFLOWS, jobs, run_bash, step_named
+
+    workflow = WORKFLOWS / "model-deploy.yml"
+    step = step_named(workflow, "staging", REFUSE_STEP)
+    steps = jobs(workflow)["staging"]["steps"]
+    assert steps.index(step) < steps.index(step_named(workflow, "staging", "deploy"))
+    production = step_named(workflow, "production", "deploy")["with"]
+    others = [k for k in production if k.startswith("async-") and k != "async-output-s3-uri"]
+    assert len(others) == 4 and all(f"production-{k}" in step["env"]["ASYNC_ONLY"] for k in others)
+    assert "production-target-backlog-per-instance" in step["env"]["ASYNC_ONLY"]
+
+    done = run_bash(step["run"], {"OUTPUT": OUTPUT, "STRATEGY": "all-at-once", **env})
+
+    if not refused:
+        assert done.returncode == 0 and done.stdout == ""
+        return
+    assert done.returncode == 1
+    (error,) = done.stdout.splitlines()
+    assert error.startswith(f"::error title=model-deploy%3A invalid input::input '{refused}': ")
+
+
+def test_both_stages_pass_the_async_inputs_through() -> None:
+    from tests.test_workflows import WORKFLOWS, load, step_named, triggers
+
+    workflow = WORKFLOWS / "model-deploy.yml"
+    declared = triggers(load(workflow))["workflow_call"]["inputs"]
+    for stage in ("staging", "production"):
+        deploy = step_named(workflow, stage, "deploy")["with"]
+        for name in ("async-output-s3-uri", "async-failure-s3-uri", "async-success-topic-arn", "async-error-topic-arn", "async-max-concurrent-invocations"):  # fmt: skip
+            assert declared[f"{stage}-{name}"]["default"] == ""
+            assert deploy[name] == f"${{{{ inputs.{stage}-{name} }}}}"
+    production = step_named(workflow, "production", "deploy")["with"]
+    assert (
+        production["target-backlog-per-instance"]
+        == "${{ inputs.production-target-backlog-per-instance }}"
+    )

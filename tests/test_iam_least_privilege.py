@@ -43,10 +43,14 @@ NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
         "sagemaker:ListPipelineExecutions": "build-pipeline with from-step and no source-execution-arn (the latest Succeeded execution is the source)",
     },
     "deploy-staging": {
+        "sagemaker:InvokeEndpointAsync": "smoke-test of an endpoint deployed with async-output-s3-uri",
+        "s3:PutObject": "smoke-test of an asynchronous endpoint (its payloads are uploaded under async-input-s3-uri)",
+        "s3:GetObject": "smoke-test of an asynchronous endpoint (its answers are read from the output location)",
         "application-autoscaling:DescribeScalableTargets": "deploy-endpoint with a changed instance-type (is the variant autoscaled?)",
         "application-autoscaling:DescribeScalingPolicies": "deploy-endpoint with a changed instance-type on a variant with a scalable target",
     },
     "deploy-production": {
+        "sagemaker:InvokeEndpointAsync": "smoke-test of an endpoint deployed with async-output-s3-uri",
         "sagemaker:CreateModel": "deploy-endpoint of a version whose model does not exist yet (the staging job in the same run creates it first; a re-run of production alone after it was deleted does not)",
         "sagemaker:DeleteDataQualityJobDefinition": "enable-monitor after a baseline or setting change (the old job definition is replaced)",
         "sagemaker:UpdateMonitoringSchedule": "enable-monitor after a schedule or job definition change",
