@@ -29,6 +29,7 @@ BENCHMARKS = (
     "peer_servers",
     "script_endpoint",
     "serverless_local",
+    "async_local",
     "soak_endpoint",
     "smoke_load",
     "toolkit_cache",

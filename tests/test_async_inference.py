@@ -463,3 +463,33 @@ def test_both_stages_pass_the_async_inputs_through() -> None:
         production["target-backlog-per-instance"]
         == "${{ inputs.production-target-backlog-per-instance }}"
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"AsyncInferenceConfig": {"OutputConfig": {"S3FailurePath": FAILURES}}}, "without OutputConfig.S3OutputPath"),
+        (
+            {"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": OUTPUT, "NotificationConfig": {"IncludeInferenceResponseIn": ["ERROR_NOTIFICATION_TOPIC"]}}}},
+            "IncludeInferenceResponseIn ERROR_NOTIFICATION_TOPIC without ErrorTopic",
+        ),
+        (
+            {"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": OUTPUT}}, "DataCaptureConfig": {"EnableCapture": True, "InitialSamplingPercentage": 10, "DestinationS3Uri": "s3://b/c", "CaptureOptions": [{"CaptureMode": "Input"}]}},
+            "beside DataCaptureConfig",
+        ),
+        ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": OUTPUT}, "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1001}}}, "MaxConcurrentInvocationsPerInstance"),
+    ],
+)  # fmt: skip
+def test_the_contract_refuses_what_sagemaker_refuses_of_an_async_config(
+    change: dict[str, Any], problem: str
+) -> None:
+    from tests.aws_contract import contract_problems
+
+    variant = {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}  # fmt: skip
+    request = {"EndpointConfigName": "c", "ProductionVariants": [variant], **change}
+
+    assert any(
+        problem in p for p in contract_problems("sagemaker", "CreateEndpointConfig", request)
+    )
+    fine = {"EndpointConfigName": "c", "ProductionVariants": [variant], "AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": OUTPUT}}}  # fmt: skip
+    assert contract_problems("sagemaker", "CreateEndpointConfig", fine) == []
