@@ -263,6 +263,9 @@ def test_backlog_autoscaling_is_recorded_from_zero(local: LocalBackend) -> None:
     assert "0-3 instances, target 2.5 ApproximateBacklogSizePerInstance" in created.summary
     again = async_deploy(v1, **bounds)
     assert again.outputs["status"] == "unchanged" and "autoscaling updated" not in again.summary
+    changed = async_deploy(v1, **bounds, **{"async-max-concurrent-invocations": "2"})
+    assert changed.outputs["status"] == "deployed", changed.log  # another config: an update
+    assert changed.outputs["endpoint-config-name"] != created.outputs["endpoint-config-name"]
 
 
 # ---- the sagemaker backend: the requests (moto and the Stubber, held to tests/aws_contract.py) ------
