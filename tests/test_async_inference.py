@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from smgha.backends.local import LocalBackend
+from smgha.errors import StageError
 from smgha.stages import deploy_endpoint, smoke_test
 from tests.stage_helpers import GITHUB_CONTEXT, local_backend_in, run_main
 from tests.test_deploy_endpoint import (
@@ -191,6 +192,8 @@ def test_async_on_the_local_backend_deploys_smoke_tests_notifies_and_rolls_back(
     )
     assert message["responseParameters"]["outputLocation"].startswith(OUTPUT + "/")
     assert "responseBody" not in message  # IncludeInferenceResponseIn not asked
+    with pytest.raises(StageError, match="is asynchronous .* takes InvokeEndpointAsync only"):
+        local.hosting.invoke_endpoint("churn-staging", b"0.1," * 27 + b"0.1", "text/csv")
 
     # A payload the model cannot read: its error at the failure location, the error topic told.
     local.objects.put_object("s3://smgha-local/async/in/bad.csv", b"not,a,number")
@@ -405,7 +408,8 @@ def test_the_roles_are_allowed_what_an_async_endpoint_needs_and_no_more() -> Non
         arn = f"arn:aws:sns:{DEPLOYMENT.region}:{DEPLOYMENT.account}:{topic}"
         return IamRequest(execution_role(), "sns:Publish", arn, DEPLOYMENT.account, why=topic)
 
-    allowed = [publish("churn-staging-results"), publish("churn-production-errors")]
+    result = IamRequest(execution_role(), "s3:PutObject", DEPLOYMENT.s3(BUCKET, "async-inference/churn-production/results/i-1.out"), DEPLOYMENT.account, why="result")  # fmt: skip
+    allowed = [publish("churn-staging-results"), publish("churn-production-errors"), result]
     assert denials([(r, EXECUTION_DOCUMENT) for r in allowed], rendered) == []
     assert denials([(publish("billing-alerts"), EXECUTION_DOCUMENT)], rendered) != []
 

@@ -232,7 +232,11 @@ class SageMakerHosting:
 
     def async_result(self, name: str, submitted: dict[str, Any]) -> Invocation | None:
         """GetObject of the output location, then of the failure location; None while neither
-        exists (NoSuchKey). The object's ContentType is the response's. A failure object holds
+        exists (NoSuchKey), as the SageMaker Python SDK reads them ("Inference could still be
+        running", aws/sagemaker-python-sdk src/sagemaker/async_inference/
+        async_inference_response.py). The object's ContentType is taken as the response's:
+        that SDK hands the GetObject response to Predictor._handle_response, which
+        deserializes by its ContentType (not stated by the guide). A failure object holds
         SageMaker's message; its status is the first "(NNN)" in it, else 500 (the message's
         form is not documented: the stricter reading, a failure is never a 200)."""
         for key in ("OutputLocation", "FailureLocation"):

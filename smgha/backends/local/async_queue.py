@@ -89,6 +89,26 @@ def submit(
     return {k: request[k] for k in ("InferenceId", "OutputLocation", "FailureLocation")}
 
 
+# Endpoint config name -> whether it is asynchronous (a config never changes once created).
+_ASYNC_CONFIGS: dict[tuple[Path, str], bool] = {}
+
+
+def refuse_real_time(hosting: LocalHosting, name: str, config_name: str) -> None:
+    """InvokeEndpoint on an async endpoint: SageMaker's "The presence of an asynchronous
+    inference configuration (AsyncInferenceConfig) object in the endpoint configuration
+    implies that the endpoint can receive only asynchronous invocations" (async-inference.html;
+    the error's wording is not documented)."""
+    key = (hosting.layout.root, config_name)
+    if key not in _ASYNC_CONFIGS:
+        config = hosting.describe_endpoint_config(config_name) or {}
+        _ASYNC_CONFIGS[key] = bool(config.get("AsyncInferenceConfig"))
+    if _ASYNC_CONFIGS[key]:
+        raise StageError(
+            "InvokeEndpoint failed",
+            f"ValidationException: endpoint {name!r} is asynchronous (its config {config_name!r} has an AsyncInferenceConfig); it takes InvokeEndpointAsync only",
+        )
+
+
 def result(hosting: LocalHosting, name: str, submitted: dict[str, Any]) -> Invocation | None:
     """The answer of a submitted request once a worker has written it; None until then."""
     folder = hosting.layout.async_folder(name)
@@ -146,7 +166,7 @@ def _answer(hosting: LocalHosting, name: str, folder: Path, taken: Path) -> None
     s3 = LocalS3(hosting.layout.s3)
     try:
         body = s3.read_object(request["InputLocation"])
-        answer = hosting.invoke_endpoint(name, body, request["ContentType"], request["Accept"])
+        answer = hosting.send_invocation(name, body, request["ContentType"], request["Accept"])
     except StageError as error:
         answer = Invocation(0, str(error).encode(), "", "", 0.0)
     status = answer.status or 500  # 0: the call itself failed (no input, no server)

@@ -294,6 +294,13 @@ class LocalHosting(AlarmsAndScaling):
             raise StageError(
                 "InvokeEndpoint failed", f"ValidationException: endpoint {name!r} is {status}"
             )
+        async_queue.refuse_real_time(self, name, record["EndpointConfigName"])
+        return self.send_invocation(name, body, content_type, accept)
+
+    def send_invocation(
+        self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
+    ) -> Invocation:
+        """POST /invocations to the endpoint's server (an async request's worker too)."""
         connection = self._connection(name)
         started = time.perf_counter()
         try:
