@@ -240,7 +240,9 @@ def wait_for(local: LocalBackend, submitted: dict[str, Any]) -> Any:
 
 
 @pytest.mark.slow
-def test_backlog_autoscaling_is_recorded_from_zero(local: LocalBackend) -> None:
+def test_backlog_autoscaling_is_recorded_from_zero(
+    local: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     v1 = register(local, train(5, 2, seed=1))
     bounds = {"autoscaling-min-instances": "0", "autoscaling-max-instances": "3", "target-backlog-per-instance": "2.5", "wait-seconds": "0"}  # fmt: skip
 
@@ -266,6 +268,26 @@ def test_backlog_autoscaling_is_recorded_from_zero(local: LocalBackend) -> None:
     assert "0-3 instances, target 2.5 ApproximateBacklogSizePerInstance" in created.summary
     again = async_deploy(v1, **bounds)
     assert again.outputs["status"] == "unchanged" and "autoscaling updated" not in again.summary
+    # A worker whose request breaks (here: writing its result) goes on with the next one
+    # (one worker: MaxConcurrentInvocationsPerInstance is left to SageMaker, 1 here).
+    from smgha.backends.local import async_queue
+
+    answer, broken = async_queue._answer, list[str]()
+
+    def breaks_once(hosting: Any, name: str, folder: Path, taken: Path) -> None:
+        if not broken:
+            broken.append(taken.name)
+            raise OSError("disk full")
+        answer(hosting, name, folder, taken)
+
+    monkeypatch.setattr(async_queue, "_answer", breaks_once)
+    local.objects.put_object("s3://smgha-local/async/in/a.csv", (b"0.1," * 27) + b"0.1")
+    first = local.hosting.invoke_endpoint_async("churn-staging", "s3://smgha-local/async/in/a.csv", "text/csv")  # fmt: skip
+    second = local.hosting.invoke_endpoint_async("churn-staging", "s3://smgha-local/async/in/a.csv", "text/csv")  # fmt: skip
+    assert wait_for(local, second).status == 200
+    assert broken == [f"{first['InferenceId']}.json"]
+    assert local.hosting.async_result("churn-staging", first) is None
+
     changed = async_deploy(v1, **bounds, **{"async-max-concurrent-invocations": "2"})
     assert changed.outputs["status"] == "deployed", changed.log  # another config: an update
     assert changed.outputs["endpoint-config-name"] != created.outputs["endpoint-config-name"]

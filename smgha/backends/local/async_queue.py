@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,8 @@ def submit(
             f"ValidationException: endpoint {name!r} has no AsyncInferenceConfig; it takes InvokeEndpoint",
         )
     output = queued["OutputConfig"]
-    inference_id = f"{state.to_iso(state.now())}-{state.new_id()}".replace(":", "")
+    # Queued in the order received: the id begins with the time (SageMaker's is a UUID).
+    inference_id = f"{state.now().strftime('%Y%m%dT%H%M%S%f')}-{state.new_id()}"
     request = {
         "InferenceId": inference_id,
         "InputLocation": input_location,
@@ -145,7 +147,12 @@ def _work(hosting: LocalHosting, name: str, folder: Path) -> None:
             if taken is None:
                 _WORKERS[folder].running -= 1
                 return
-        _answer(hosting, name, folder, taken)
+        try:
+            _answer(hosting, name, folder, taken)
+        except Exception as error:  # the worker goes on: one request must not stop the queue
+            # The request stays in taken/ without a result: its caller's wait ends at its
+            # deadline, naming the output and failure locations.
+            print(f"async worker of {name}: {taken.name} failed: {error!r}", file=sys.stderr)
 
 
 def _take(folder: Path) -> Path | None:
