@@ -3,7 +3,8 @@ and on failure roll the endpoint back to its previous endpoint config.
 
     Inputs (load_inputs: every input and both files read and checked)
         ->  preflight(...)              the endpoint exists and is InService
-        ->  send(...)                   the functional pass, then the load test
+        ->  send(...)                   the functional pass, then the load test (an async
+                                        endpoint's payloads: submitted, collected; async_passes.py)
         ->  evaluate(...) -> [Check]    pure
         ->  rollout.revert(...)         only when a check failed and it was asked for
     main(): the edge: report file, outputs, annotations, job summary, exit code
