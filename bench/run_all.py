@@ -30,6 +30,7 @@ BENCHMARKS = (
     "script_endpoint",
     "serverless_local",
     "batch_local",
+    "async_local",
     "soak_endpoint",
     "smoke_load",
     "toolkit_cache",

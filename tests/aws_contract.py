@@ -121,6 +121,34 @@ def serverless_config_problems(params: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def async_config_problems(params: Mapping[str, Any]) -> list[str]:
+    """An AsyncInferenceConfig's rules beyond its shape (smgha/resources/async_inference.py has
+    the sources). The guide's async endpoint always names S3OutputPath ("Location to upload
+    response outputs when no location is provided in the request", and a request gives only
+    an extension of it); IncludeInferenceResponseIn can only include the response in a
+    notification that is sent ("If no topic is provided, no notification is sent"). Not
+    confirmed against the service, the stricter reading: ServerlessConfig and
+    DataCaptureConfig beside it (no page combines them)."""
+    queued = params.get("AsyncInferenceConfig")
+    if not queued:
+        return []
+    output = queued.get("OutputConfig") or {}
+    problems = []
+    if not output.get("S3OutputPath"):
+        problems.append("AsyncInferenceConfig without OutputConfig.S3OutputPath")
+    topics = output.get("NotificationConfig") or {}
+    for kind in topics.get("IncludeInferenceResponseIn") or []:
+        topic = "SuccessTopic" if kind == "SUCCESS_NOTIFICATION_TOPIC" else "ErrorTopic"
+        if not topics.get(topic):
+            problems.append(f"IncludeInferenceResponseIn {kind} without {topic}")
+    variants = params.get("ProductionVariants") or []
+    if any(v.get("ServerlessConfig") for v in variants):
+        problems.append("AsyncInferenceConfig beside a ServerlessConfig variant")
+    if (params.get("DataCaptureConfig") or {}).get("EnableCapture"):
+        problems.append("AsyncInferenceConfig beside DataCaptureConfig")
+    return problems
+
+
 # ScheduleConfig.ScheduleExpression (botocore model documentation): "The supported cron
 # expressions are: cron(0 * ? * * *) ... cron(0 [00-23] ? * * *) ... NOW ...
 # cron(0 [00-23]/[01-24] ? * * *)".
@@ -436,7 +464,10 @@ def _transform_job(params: Mapping[str, Any]) -> list[str]:
 SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] = {
     ("sagemaker", "UpdateEndpoint"): _deployment_config,
     ("sagemaker", "CreateEndpoint"): _deployment_config,
-    ("sagemaker", "CreateEndpointConfig"): serverless_config_problems,
+    ("sagemaker", "CreateEndpointConfig"): lambda params: [
+        *serverless_config_problems(params),
+        *async_config_problems(params),
+    ],
     ("sagemaker", "CreateMonitoringSchedule"): _monitoring_schedule,
     ("sagemaker", "UpdateMonitoringSchedule"): _monitoring_schedule,
     ("sagemaker", "CreatePipeline"): _pipeline_definition,

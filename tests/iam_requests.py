@@ -401,6 +401,9 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
     ("sagemaker-runtime", "InvokeEndpoint"): _sm(
         "endpoint", "EndpointName", "sagemaker:InvokeEndpoint"
     ),
+    ("sagemaker-runtime", "InvokeEndpointAsync"): _sm(
+        "endpoint", "EndpointName", "sagemaker:InvokeEndpointAsync"
+    ),
     ("sagemaker", "CreateDataQualityJobDefinition"): _with_pass_role(
         "data-quality-job-definition",
         "JobDefinitionName",

@@ -1166,7 +1166,10 @@ def test_iam_actions_cover_every_hosting_operation() -> None:
             assert IAM_ACTIONS[operation] == f"{service}:{operation}"
     # The runtime's operations are authorised as sagemaker:<operation>.
     runtime = session.get_service_model("sagemaker-runtime").operation_names
-    assert RUNTIME_IAM_ACTIONS == {"InvokeEndpoint": "sagemaker:InvokeEndpoint"}
+    assert RUNTIME_IAM_ACTIONS == {
+        "InvokeEndpoint": "sagemaker:InvokeEndpoint",
+        "InvokeEndpointAsync": "sagemaker:InvokeEndpointAsync",  # smoke-test, async endpoints
+    }
     assert all(operation in runtime for operation in RUNTIME_IAM_ACTIONS)
     assert set(IAM_EXTRA_ACTIONS) <= set(IAM_ACTIONS)
 

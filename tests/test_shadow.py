@@ -264,6 +264,7 @@ def two_groups(local: LocalBackend) -> tuple[str, str, str]:
         ({"strategy": "linear"}, "strategy", "linear does not go with shadow-model-package-arn"),
         ({"variant-name": "Shadow"}, "variant-name", "the name of the shadow variant"),
         ({"serverless-memory-mb": "2048", "serverless-max-concurrency": "5", "data-capture-percent": "", "data-capture-s3-uri": ""}, "serverless-memory-mb", "does not go with shadow-model-package-arn"),
+        ({"async-output-s3-uri": "s3://my-bucket/async/out", "data-capture-percent": "", "data-capture-s3-uri": ""}, "async-output-s3-uri", "does not go with shadow-model-package-arn"),
     ],
 )  # fmt: skip
 def test_a_shadow_input_sagemaker_refuses_is_one_error_and_creates_nothing(

@@ -176,8 +176,16 @@ class FakeEndpoints:
     def register_scalable_target(self, request: dict[str, Any]) -> None:
         raise AssertionError("smoke-test does not register scalable targets")
 
-    def put_scaling_policy(self, request: dict[str, Any]) -> None:
+    def put_scaling_policy(self, request: dict[str, Any]) -> str:
         raise AssertionError("smoke-test does not put scaling policies")
+
+    def invoke_endpoint_async(
+        self, name: str, input_location: str, content_type: str, accept: str = "text/csv"
+    ) -> dict[str, Any]:
+        raise AssertionError("these endpoints are real-time: InvokeEndpointAsync is refused")
+
+    def async_result(self, name: str, submitted: dict[str, Any]) -> Invocation | None:
+        raise AssertionError("these endpoints are real-time: nothing is submitted")
 
     def describe_scalable_target(
         self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"
@@ -221,7 +229,9 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 def serving(fake: FakeEndpoints) -> Iterator[None]:
     """smoke_test.main's stage_backend() answers with `fake` as its hosting area."""
     with mock.patch.object(
-        smoke_test, "stage_backend", lambda runner, name, region: SimpleNamespace(hosting=fake)
+        smoke_test,
+        "stage_backend",
+        lambda runner, name, region: SimpleNamespace(hosting=fake, objects=None),
     ):
         yield
 
@@ -285,6 +295,7 @@ def test_a_healthy_endpoint_passes_every_check(model: xgboost.Booster, tmp_path:
         "rmse": "",
         "mae": "",
         "rolled-back": "false",
+        "invocation": "real-time",
     }
     # The label is not sent: the first call is the row's features as written.
     assert fake.calls[0] == (

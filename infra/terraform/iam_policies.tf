@@ -141,7 +141,8 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
   }
 
   # Endpoint configs are <endpoint>-v<version>-<digest>. CreateEndpoint and UpdateEndpoint
-  # are authorized on both the endpoint and the config; InvokeEndpoint is smoke-test's.
+  # are authorized on both the endpoint and the config; InvokeEndpoint is smoke-test's, and
+  # InvokeEndpointAsync its on an asynchronous endpoint (async-output-s3-uri).
   statement {
     sid = "Endpoints"
     actions = [
@@ -151,6 +152,7 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
       "sagemaker:CreateEndpoint",
       "sagemaker:UpdateEndpoint",
       "sagemaker:InvokeEndpoint",
+      "sagemaker:InvokeEndpointAsync",
       "sagemaker:AddTags",
     ]
     resources = [
@@ -224,6 +226,16 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
       "s3:PutObject",
     ]
     resources = ["${aws_s3_bucket.artifacts.arn}/${var.batch_prefix}*"]
+  # smoke-test on an asynchronous endpoint uploads its payloads and reads the answers: under
+  # the async prefix of the artifact bucket (model-deploy's async-output-s3-uri must be
+  # below it; smoke-test's inputs default to <output>/smoke-test-inputs).
+  statement {
+    sid = "AsyncInferenceObjects"
+    actions = [
+      "s3:PutObject",
+      "s3:GetObject",
+    ]
+    resources = ["${aws_s3_bucket.artifacts.arn}/${local.async_prefix}/*"]
   }
 
   # CreateModel passes the execution role the model runs as.
@@ -271,6 +283,7 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
       "sagemaker:UpdateEndpoint",
       "sagemaker:UpdateEndpointWeightsAndCapacities",
       "sagemaker:InvokeEndpoint",
+      "sagemaker:InvokeEndpointAsync",
       "sagemaker:AddTags",
     ]
     resources = [
@@ -279,8 +292,9 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
     ]
   }
 
-  # Rollback alarms, target tracking alarms, and enable-monitor's drift alarms
-  # (<endpoint>-baseline-drift-<feature>).
+  # Rollback alarms, target tracking alarms, enable-monitor's drift alarms
+  # (<endpoint>-baseline-drift-<feature>) and an async endpoint's scale-out-from-zero alarm
+  # (<endpoint>-has-backlog-without-capacity).
   statement {
     sid = "EndpointAlarms"
     actions = [
@@ -487,6 +501,19 @@ data "aws_iam_policy_document" "execution_permissions" {
     resources = [
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/*",
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/*:log-stream:*",
+    ]
+  }
+
+  # An asynchronous endpoint publishes its results' notifications as this role ("your IAM
+  # role must have sns:Publish permissions", async-inference-check-predictions.html): to
+  # topics named after the staging or production endpoint prefix (async-*-topic-arn). Its
+  # results and failures go under the artifact bucket (ArtifactObjects above).
+  statement {
+    sid     = "AsyncInferenceNotifications"
+    actions = ["sns:Publish"]
+    resources = [
+      "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.staging_endpoint}*",
+      "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.production_endpoint}*",
     ]
   }
 

@@ -19,6 +19,8 @@ locals {
   staging_endpoint     = lower(var.staging_endpoint_name_prefix)
   production_endpoint  = lower(var.production_endpoint_name_prefix)
   cloudwatch_alarm_arn = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm"
+  # Asynchronous endpoints' results, failures and smoke-test payloads: s3://<bucket>/async-inference/...
+  async_prefix = "async-inference"
 
   bucket_name = coalesce(var.artifact_bucket_name, "${var.name_prefix}-artifacts-${local.account_id}-${local.region}")
 

@@ -225,7 +225,9 @@ class Hosting(Protocol):
 
     def register_scalable_target(self, request: dict[str, Any]) -> None: ...
 
-    def put_scaling_policy(self, request: dict[str, Any]) -> None: ...
+    def put_scaling_policy(self, request: dict[str, Any]) -> str:
+        """PutScalingPolicy; the policy's PolicyARN (an alarm's AlarmActions names it)."""
+        ...
 
     def describe_scalable_target(
         self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"
@@ -252,6 +254,19 @@ class Hosting(Protocol):
     ) -> dict[str, VariantStatistics]:
         """Each variant's (production or shadow) invocations, errors and ModelLatency p50 and
         p99 from `start` to `end` (shadow-test compares them)."""
+
+    def invoke_endpoint_async(
+        self, name: str, input_location: str, content_type: str, accept: str = "text/csv"
+    ) -> dict[str, Any]:
+        """InvokeEndpointAsync of the payload at `input_location` (s3://): its response's
+        InferenceId, OutputLocation and FailureLocation. The endpoint's config must have an
+        AsyncInferenceConfig."""
+        ...
+
+    def async_result(self, name: str, submitted: dict[str, Any]) -> Invocation | None:
+        """The answer of an InvokeEndpointAsync (`submitted`: its response) once it is at its
+        output location (status 200) or its failure location (the failure's status); None
+        while neither holds it. Invocation.seconds is 0: the caller times the wait."""
         ...
 
 

@@ -42,7 +42,11 @@ class ScalingCalls(Protocol):
 
     def register_scalable_target(self, request: dict[str, Any]) -> None: ...
 
-    def put_scaling_policy(self, request: dict[str, Any]) -> None: ...
+    def put_scaling_policy(self, request: dict[str, Any]) -> str:
+        """PutScalingPolicy; the policy's ARN (an alarm's action names it)."""
+        ...
+
+    def put_metric_alarm(self, request: dict[str, Any]) -> None: ...
 
     def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None: ...
 
@@ -95,6 +99,12 @@ class TargetTracking:
     scale_in_cooldown: int
     scale_out_cooldown: int
     provisioned: bool = False
+    # A CustomizedMetricSpecification to track instead of the predefined metric, the
+    # policy's name instead of policy_name()'s, and a step policy an alarm sets off beside
+    # it (async inference's scale-out from zero: smgha/resources/async_inference.py).
+    customized_metric: dict[str, Any] | None = None
+    name: str = ""
+    step_on_alarm: StepOnAlarm | None = None
 
     @property
     def resource_id(self) -> str:
@@ -110,15 +120,24 @@ class TargetTracking:
 
     @property
     def policy_name(self) -> str:
-        return policy_name(self.endpoint, self.dimension)
+        return self.name or policy_name(self.endpoint, self.dimension)
 
     def text(self) -> str:
+        if self.customized_metric:
+            low, high = self.limits
+            metric = self.customized_metric["MetricName"]
+            return f"{low}-{high} instances, target {self.target_value:g} {metric}"
         return limits_text(self.limits, self.target_value, self.dimension)
 
     def policy_config(self) -> dict[str, Any]:
+        metric: dict[str, Any] = {
+            "PredefinedMetricSpecification": {"PredefinedMetricType": self.metric}
+        }
+        if self.customized_metric:
+            metric = {"CustomizedMetricSpecification": self.customized_metric}
         return {
             "TargetValue": self.target_value,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": self.metric},
+            **metric,
             "ScaleInCooldown": self.scale_in_cooldown,
             "ScaleOutCooldown": self.scale_out_cooldown,
         }
@@ -136,7 +155,12 @@ class TargetTracking:
             and float(config.get("TargetValue", -1)) == asked["TargetValue"]
             and live.get("ScalableDimension", SCALABLE_DIMENSION) == self.dimension
             and (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
-            == self.metric
+            == asked.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType")
+            and config.get("CustomizedMetricSpecification") == self.customized_metric
+            and (
+                self.step_on_alarm is None
+                or self.step_on_alarm.policy_name in (live.get("Policies") or {})
+            )
             and config.get("ScaleInCooldown") == asked["ScaleInCooldown"]
             and config.get("ScaleOutCooldown") == asked["ScaleOutCooldown"]
         )
@@ -157,6 +181,65 @@ class TargetTracking:
             "TargetTrackingScalingPolicyConfiguration": self.policy_config(),
         })  # fmt: skip
         log(f"Autoscaling {self.resource_id}: {self.text()}")
+        if self.step_on_alarm:
+            self.step_on_alarm.apply(hosting, target, log)
+
+
+@dataclass(frozen=True)
+class StepOnAlarm:
+    """A step-scaling policy that adds `adjustment` instances when its CloudWatch alarm (the
+    AWS/SageMaker metric `metric_name`, Average >= `threshold` for `periods` minutes) goes off:
+    the shape of async-inference-autoscale.html's "scale up from zero" policy and alarm."""
+
+    policy_name: str
+    alarm_name: str
+    metric_name: str
+    dimensions: tuple[tuple[str, str], ...]
+    cooldown: int
+    adjustment: int = 1
+    threshold: float = 1.0
+    periods: int = 2
+
+    def policy_request(self, target: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **target,
+            "PolicyName": self.policy_name,
+            "PolicyType": "StepScaling",
+            "StepScalingPolicyConfiguration": {
+                "AdjustmentType": "ChangeInCapacity",
+                "MetricAggregationType": "Average",
+                "Cooldown": self.cooldown,
+                "StepAdjustments": [
+                    {"MetricIntervalLowerBound": 0, "ScalingAdjustment": self.adjustment}
+                ],
+            },
+        }
+
+    def alarm_request(self, policy_arn: str) -> dict[str, Any]:
+        return {
+            "AlarmName": self.alarm_name,
+            "MetricName": self.metric_name,
+            "Namespace": "AWS/SageMaker",
+            "Statistic": "Average",
+            "Dimensions": [{"Name": name, "Value": value} for name, value in self.dimensions],
+            "Period": 60,
+            "EvaluationPeriods": self.periods,
+            "Threshold": self.threshold,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "missing",
+            "AlarmActions": [policy_arn],
+        }
+
+    def apply(
+        self, hosting: ScalingCalls, target: dict[str, Any], log: Callable[[str], None]
+    ) -> None:
+        """PutScalingPolicy, then the alarm that sets it off (both overwrite: a re-run is the
+        same)."""
+        policy_arn = hosting.put_scaling_policy(self.policy_request(target))
+        hosting.put_metric_alarm(self.alarm_request(policy_arn))
+        log(
+            f"Scale-out from zero: alarm {self.alarm_name} ({self.metric_name} >= {self.threshold:g}) adds {self.adjustment} instance"
+        )
 
 
 # Messages users act on: (problem, fix), the problem's {fields} filled in where raised.
@@ -184,15 +267,17 @@ def instance_scaling(
     variant: str,
     policy: tuple[float, int, int],
     max_instances: int,
+    lowest: int = 1,
 ) -> TargetTracking | None:
-    """deploy-endpoint's autoscaling-min/max-instances: None when neither is set."""
+    """deploy-endpoint's autoscaling-min/max-instances: None when neither is set. `lowest`
+    is the smallest minimum (0 only for an async variant, which can scale to zero)."""
     minimum, maximum = values["autoscaling-min-instances"], values["autoscaling-max-instances"]
     if not (minimum or maximum):
         return None
     if not (minimum and maximum):
         missing = "autoscaling-max-instances" if minimum else "autoscaling-min-instances"
         raise InputError(missing, *BOUND_MISSING)
-    low = whole_number("autoscaling-min-instances", minimum, 1, max_instances)
+    low = whole_number("autoscaling-min-instances", minimum, lowest, max_instances)
     high = whole_number("autoscaling-max-instances", maximum, 1, max_instances)
     if low > high:
         problem, fix = BOUNDS_CROSSED

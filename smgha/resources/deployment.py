@@ -14,6 +14,7 @@ from typing import Any
 from smgha.backends import Hosting
 from smgha.errors import InputError, StageError
 from smgha.resources import (
+    async_inference,
     autoscaling,
     hosting,
     packages,
@@ -44,6 +45,7 @@ class Target:
     serverless: serverless.Settings | None = None  # None: on instances
     analysis: step_analysis.Settings | None = None  # None: no analysis between traffic steps
     shadow: shadow.Settings | None = None  # None: no shadow variant
+    async_inference: async_inference.Settings | None = None  # None: real-time
 
     def alarm_requests(self) -> list[dict[str, Any]]:
         """The alarms to create: none when the user names their own."""
@@ -220,7 +222,8 @@ def _endpoint_config(
     capture = target.data_capture or (live_config or {}).get("DataCaptureConfig")
     shadows = (target.instance_type, count)
     shadow_variants = (shadow.variant_request(target.shadow, *shadows),) if target.shadow else ()
-    return hosting.EndpointConfig((variant,), capture, shadow_variants)
+    queued = target.async_inference.to_request() if target.async_inference else None
+    return hosting.EndpointConfig((variant,), None if queued else capture, shadow_variants, queued)
 
 
 def _check_update(

@@ -142,6 +142,8 @@ class EndpointConfig:
     variants: tuple[InstanceVariant | ServerlessVariant, ...]
     data_capture: DataCapture | dict[str, Any] | None = None
     shadow_variants: tuple[dict[str, Any], ...] = ()  # ShadowProductionVariants (shadow.py)
+    # AsyncInferenceConfig (smgha/resources/async_inference.py); part of the name's hash.
+    async_inference: dict[str, Any] | None = None
 
     def to_request(self) -> dict[str, Any]:
         request: dict[str, Any] = {"ProductionVariants": [v.to_request() for v in self.variants]}
@@ -152,6 +154,8 @@ class EndpointConfig:
             request["DataCaptureConfig"] = (
                 capture.to_request() if isinstance(capture, DataCapture) else capture
             )
+        if self.async_inference:
+            request["AsyncInferenceConfig"] = self.async_inference
         return request
 
 
@@ -163,9 +167,11 @@ def same_settings(live_config: dict[str, Any], request: dict[str, Any]) -> bool:
             {k: v for k, v in variant.items() if k != "InitialInstanceCount"}
             for variant in config.get("ProductionVariants") or []
         ]
-        # A shadow added, removed or changed is another config (shadow.py).
+        # A shadow or an AsyncInferenceConfig added, removed or changed is another config
+        # (shadow.py, async_inference.py).
         shadows = config.get("ShadowProductionVariants") or []
-        return variants, config.get("DataCaptureConfig"), shadows
+        queued = config.get("AsyncInferenceConfig")
+        return variants, config.get("DataCaptureConfig"), shadows, queued
 
     return bool(settings(live_config) == settings(request))
 

@@ -63,6 +63,7 @@ INPUTS = (
 # Inputs that cannot go with a shadow, each with why (the user sees it).
 NOT_WITH_SHADOW = {
     "serverless-memory-mb": f"SageMaker refuses a shadow variant on a serverless endpoint (shadow test prerequisites, {SHADOW_TESTS_PAGE})",
+    "async-output-s3-uri": f"SageMaker refuses a shadow variant on an asynchronous endpoint (shadow test prerequisites, {SHADOW_TESTS_PAGE})",
 }
 
 

@@ -12,12 +12,23 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from smgha.backends import Hosting, Invocation
+from smgha.backends import Invocation
 from smgha.progress import Waiting
 from smgha.smoke.payloads import Payloads, Row, encode
 
 EXCERPT = 200  # characters of a payload or response kept in the report
+
+
+class Invoker(Protocol):
+    """What the passes send through: a Hosting area (InvokeEndpoint), or an async endpoint's
+    submit-and-collect (smgha/smoke/async_passes.py)."""
+
+    def invoke_endpoint(
+        self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
+    ) -> Invocation: ...
+
 
 # The per-row checks, in the order a response goes through them: a row that fails one is not
 # checked further (a 500's body holds no prediction to range-check).
@@ -150,7 +161,7 @@ def check_response(
 
 
 def functional_pass(
-    endpoints: Hosting,
+    endpoints: Invoker,
     endpoint: str,
     payloads: Payloads,
     content_type: str,
@@ -179,7 +190,7 @@ def functional_pass(
 
 
 def invoke(
-    endpoints: Hosting,
+    endpoints: Invoker,
     endpoint: str,
     body: bytes,
     content_type: str,

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from smgha.backends import Hosting, Invocation
+from smgha.backends import Invocation
 from smgha.progress import Waiting
-from smgha.smoke.functional import FunctionalResult, excerpt, invoke
+from smgha.smoke.functional import FunctionalResult, Invoker, excerpt, invoke
 from smgha.smoke.payloads import Row, encode
 
 
@@ -68,7 +68,7 @@ def percentile(ordered: Sequence[float], p: float) -> float | None:
 
 
 def load_test(
-    endpoints: Hosting,
+    endpoints: Invoker,
     endpoint: str,
     rows: Sequence[Row],
     content_type: str,

@@ -14,7 +14,8 @@ from typing import Any
 from smgha.backends import Hosting
 from smgha.errors import InputError
 from smgha.progress import Waiting
-from smgha.smoke.functional import FunctionalResult, functional_pass
+from smgha.smoke.async_passes import AsyncQueue
+from smgha.smoke.functional import FunctionalResult, Invoker, functional_pass
 from smgha.smoke.load import LoadResult, load_skipped, load_test
 from smgha.smoke.payloads import Payloads
 
@@ -86,16 +87,24 @@ def send(
     record: dict[str, Any],
     log: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
+    queue: AsyncQueue | None = None,
 ) -> Passes:
     """The functional pass, then the load test unless load_skipped says why not; `record`
-    is the endpoint's, as preflight read it."""
+    is the endpoint's, as preflight read it; `queue`: an async endpoint's (each payload is
+    submitted and its answer collected)."""
     deadline = clock() + plan.timeout_seconds
+    invoker: Invoker = queue.invoker(endpoints, deadline, clock) if queue else endpoints
     rows = plan.payloads.rows
     log(
         f"Functional pass: {len(rows)} rows of {plan.payloads.path.name} as {plan.content_type} to {plan.endpoint_name} (config {record.get('EndpointConfigName', '?')})"
+        + (
+            f", asynchronously: uploaded to {queue.input_prefix}, answers collected"
+            if queue
+            else ""
+        )
     )
     functional = functional_pass(
-        endpoints,
+        invoker,
         plan.endpoint_name,
         plan.payloads,
         plan.content_type,
@@ -111,7 +120,7 @@ def send(
         return Passes(functional, None, skipped)
     log(f"Load test: {plan.requests} calls at concurrency {plan.concurrency}")
     load = load_test(
-        endpoints,
+        invoker,
         plan.endpoint_name,
         rows,
         plan.content_type,

@@ -31,6 +31,7 @@ class SmokeResult:
     accuracy: float | None  # a binary classifier's, on the labelled rows
     regression: RegressionErrors | None  # a regression model's RMSE and MAE on them
     rollback: Reverted | None = None  # the revert to the previous config, when one ran
+    invocation: str = "real-time"  # or "async": InvokeEndpointAsync (smoke/async_passes.py)
 
     @property
     def passed(self) -> bool:
@@ -39,6 +40,11 @@ class SmokeResult:
     @property
     def failed_checks(self) -> list[Check]:
         return [check for check in self.checks if not check.passed]
+
+
+def output_number(value: float | None, digits: int = 3) -> str:
+    """A measurement as a step output: rounded, or '' when it was not taken."""
+    return "" if value is None else f"{round(value, digits):g}"
 
 
 def report_document(
@@ -56,6 +62,7 @@ def report_document(
         "ended": result.ended,
         "payloads": str(plan.payloads.path),
         "content_type": plan.content_type,
+        "invocation": result.invocation,
         "checks": [check.as_dict() for check in result.checks],
         "functional": {
             "rows": functional.rows,

@@ -32,6 +32,7 @@ from smgha.inputs import (
     whole_number,
 )
 from smgha.resources import (
+    async_inference,
     autoscaling,
     deployment,
     hosting,
@@ -75,6 +76,7 @@ INPUTS = (
     ),
     *serverless.INPUTS,  # no instance-type, instance-count, capture or autoscaling beside them
     *shadow.INPUTS,  # a shadow variant beside the production one (smgha/resources/shadow.py)
+    *async_inference.INPUTS,  # no serverless, capture or canary beside them
     InputSpec("variant-name", "Name of the production variant.", "AllTraffic"),
     # all-at-once by default: a canary needs a fleet of at least two instances (at most half
     # of it may be the canary), and a new endpoint has instance-count 1 unless told otherwise.
@@ -175,6 +177,7 @@ def load_inputs(runner: Runner) -> Inputs:
     blue_green = _blue_green(values)
     on_serverless = serverless.checked_inputs(values, blue_green.strategy)
     package_arn = model_package_version_arn("model-package-arn", values["model-package-arn"])
+    queued = async_inference.checked_inputs(values, blue_green.strategy)
     target = deployment.Target(
         endpoint=endpoint,
         variant=variant,
@@ -192,13 +195,14 @@ def load_inputs(runner: Runner) -> Inputs:
             )
         ),
         max_latency_ms=positive_number("max-latency-ms", values["max-latency-ms"]),
-        scaling=_target_tracking(values, endpoint, variant, on_serverless),
+        scaling=_target_tracking(values, endpoint, variant, on_serverless, queued),
         data_capture=hosting.checked_capture(values),
         serverless=on_serverless,
         analysis=step_analysis.checked_inputs(
             values, blue_green.strategy, name, runner.env, float(values["max-latency-ms"])
         ),
         shadow=shadow.checked_inputs(values, package_arn, blue_green.strategy, variant),
+        async_inference=queued,
     )
     checks = step_analysis.alarm_count(target.analysis)
     target.blue_green.check_limits(len(target.alarms or target.alarm_requests()) + checks)
@@ -240,13 +244,19 @@ def _blue_green(values: InputValues) -> BlueGreen:
 
 
 def _target_tracking(
-    values: InputValues, endpoint: str, variant: str, on_serverless: serverless.Settings | None
+    values: InputValues,
+    endpoint: str,
+    variant: str,
+    on_serverless: serverless.Settings | None,
+    queued: async_inference.Settings | None,
 ) -> autoscaling.TargetTracking | None:
     # The policy's inputs are checked even when autoscaling is off: a bad value is a mistake
     # to show now, not when someone sets the bounds.
     policy = autoscaling.policy_inputs(values)
     if on_serverless:  # its Provisioned Concurrency (autoscaling-*-instances are refused)
         return serverless.provisioned_scaling(on_serverless, endpoint, variant, policy[1:])
+    if queued:  # on its backlog, from zero instances up
+        return async_inference.backlog_scaling(values, endpoint, variant, policy[1:], MAX_INSTANCES)
     return autoscaling.instance_scaling(values, endpoint, variant, policy, MAX_INSTANCES)
 
 
@@ -299,6 +309,7 @@ def report(
         ["Capacity", hosting.variant_text(before), hosting.variant_text(after)],
         ["Data capture", hosting.capture_text(planned.live_config), hosting.capture_text(planned.config_request)],
         ["Shadow", shadow.text(planned.live_config), shadow.text(planned.config_request)],
+        ["Async", async_inference.config_text(planned.live_config), async_inference.config_text(planned.config_request)],
     ]  # fmt: skip
     scaling_changed = False
     if target.scaling:

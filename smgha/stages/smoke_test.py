@@ -3,7 +3,8 @@ and on failure roll the endpoint back to its previous endpoint config.
 
     Inputs (load_inputs: every input and both files read and checked)
         ->  preflight(...)              the endpoint exists and is InService
-        ->  send(...)                   the functional pass, then the load test
+        ->  send(...)                   the functional pass, then the load test (an async
+                                        endpoint's payloads: submitted, collected; async_passes.py)
         ->  evaluate(...) -> [Check]    pure
         ->  rollout.revert(...)         only when a check failed and it was asked for
     main(): the edge: report file, outputs, annotations, job summary, exit code
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from smgha.backends import Hosting
+from smgha.backends import Hosting, Objects
 from smgha.errors import InputError, StageError
 from smgha.inputs import (
     REGION_INPUT,
@@ -33,6 +34,7 @@ from smgha.inputs import (
     choice,
     local_state_folder,
     positive_number,
+    s3_prefix,
     whole_number,
     workspace_file,
 )
@@ -40,6 +42,7 @@ from smgha.progress import Waiting
 from smgha.resources import rollout
 from smgha.resources.names import sagemaker_name
 from smgha.runner import Runner
+from smgha.smoke import async_passes
 from smgha.smoke.checks import (
     evaluate,
     fraction,
@@ -64,6 +67,7 @@ from smgha.smoke.report import (
     failure_table,
     first_request_text,
     load_table,
+    output_number,
     report_document,
     verdict,
 )
@@ -150,6 +154,7 @@ INPUTS = (
         "Bound on sending (both passes together), and separately on the wait for a rollback.",
         "10",
     ),
+    async_passes.INPUT,
 )
 
 OUTPUTS = (
@@ -179,6 +184,9 @@ OUTPUTS = (
     OutputSpec(
         "rolled-back", "true when the endpoint was rolled back to rollback-endpoint-config."
     ),
+    OutputSpec(
+        "invocation", "real-time, or async: the config is asynchronous (InvokeEndpointAsync)."
+    ),
 )
 
 LABEL_COLUMNS = ("none", "first")
@@ -205,6 +213,7 @@ class Inputs:
     report_path: Path
     rollback_config: str
     workspace: Path
+    async_input_uri: str = ""  # '' on an async endpoint: under its S3OutputPath
 
 
 def load_inputs(runner: Runner) -> Inputs:
@@ -251,7 +260,8 @@ def load_inputs(runner: Runner) -> Inputs:
         max_error_rate=fraction("max-error-rate", values["max-error-rate"]),
         timeout_seconds=60 * positive_number("timeout-minutes", values["timeout-minutes"]),
     )
-    return Inputs(name, region, plan, report_path, rollback_config, workspace)
+    async_input = s3_prefix("async-input-s3-uri", values["async-input-s3-uri"])
+    return Inputs(name, region, plan, report_path, rollback_config, workspace, async_input)
 
 
 # ---- run -----------------------------------------------------------------------------------
@@ -263,12 +273,14 @@ def run(
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    objects: Objects | None = None,  # where an async endpoint's payloads are uploaded
 ) -> SmokeResult:
     plan = inputs.plan
     where = f"in {inputs.region} ({inputs.backend})"
     record = preflight(endpoints, plan.endpoint_name, inputs.rollback_config, where)
+    queue = async_passes.async_queue(endpoints, objects, record, inputs.async_input_uri, sleep)
     started = _now()
-    passes = send(endpoints, plan, record, log, clock)
+    passes = send(endpoints, plan, record, log, clock, queue)
     result = SmokeResult(
         record,
         started,
@@ -279,6 +291,7 @@ def run(
         evaluate(plan, passes),
         accuracy(plan.payloads, passes.functional) if plan.task != REGRESSION else None,
         regression_errors(plan.payloads, passes.functional) if plan.task == REGRESSION else None,
+        invocation="async" if queue else "real-time",
     )
     if not result.passed and inputs.rollback_config:
         log(f"Rolling {plan.endpoint_name} back to endpoint config {inputs.rollback_config}")
@@ -319,21 +332,22 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     load = result.load
     runner.set_output("passed", "true" if result.passed else "false")
     runner.set_output("report-path", str(inputs.report_path))
-    runner.set_output("p50-ms", _number(load.p50_ms if load else None))
-    runner.set_output("p99-ms", _number(load.p99_ms if load else None))
+    runner.set_output("p50-ms", output_number(load.p50_ms if load else None))
+    runner.set_output("p99-ms", output_number(load.p99_ms if load else None))
     first_ms, warm_ms = result.functional.first_and_warm_ms()
-    runner.set_output("first-request-ms", _number(first_ms))
-    runner.set_output("error-rate", _number(load.error_rate if load else None, 4))
-    runner.set_output("accuracy", _number(result.accuracy, 4))
+    runner.set_output("first-request-ms", output_number(first_ms))
+    runner.set_output("error-rate", output_number(load.error_rate if load else None, 4))
+    runner.set_output("accuracy", output_number(result.accuracy, 4))
     errors = result.regression
-    runner.set_output("rmse", _number(errors.rmse if errors else None, 6))
-    runner.set_output("mae", _number(errors.mae if errors else None, 6))
+    runner.set_output("rmse", output_number(errors.rmse if errors else None, 6))
+    runner.set_output("mae", output_number(errors.mae if errors else None, 6))
     runner.set_output("rolled-back", "true" if document["rolled_back"] else "false")
+    runner.set_output("invocation", result.invocation)
 
     summary = runner.summary.heading(f"smoke-test: {plan.endpoint_name} {verdict(result)}", 3)
     summary.paragraph(
         f"{result.functional.rows} payload rows from `{plan.payloads.path.name}` as `{plan.content_type}` · "
-        f"endpoint config `{result.endpoint.get('EndpointConfigName', '?')}` · backend `{inputs.backend}`"
+        f"endpoint config `{result.endpoint.get('EndpointConfigName', '?')}` · backend `{inputs.backend}` · {result.invocation}"
     )
     summary.table(
         ["Check", "Result", "Detail"],
@@ -360,17 +374,13 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     summary.write()
 
 
-def _number(value: float | None, digits: int = 3) -> str:
-    return "" if value is None else f"{round(value, digits):g}"
-
-
 def main(runner: Runner | None = None) -> int:
     runner = runner or Runner()
 
     def body(runner: Runner) -> None:
         inputs = load_inputs(runner)
         chosen = stage_backend(runner, inputs.backend, inputs.region)
-        result = run(inputs, chosen.hosting, runner.info)
+        result = run(inputs, chosen.hosting, runner.info, objects=chosen.objects)
         if result.rollback and result.rollback.done:
             runner.warning(
                 f"Rolled endpoint {inputs.plan.endpoint_name} back to endpoint config {result.rollback.config} ({result.rollback.detail}) after the smoke test failed.",

@@ -90,6 +90,9 @@ IAM_ACTIONS: dict[str, str] = {
 # prefix is also the botocore service that has the operation.
 RUNTIME_IAM_ACTIONS: dict[str, str] = {
     "InvokeEndpoint": "sagemaker:InvokeEndpoint",
+    # smoke-test on an asynchronous endpoint (its payloads are uploaded with s3:PutObject and
+    # the answers read with s3:GetObject, in IAM_ACTIONS).
+    "InvokeEndpointAsync": "sagemaker:InvokeEndpointAsync",
 }
 
 # What some operations need besides their own action: passing the pipeline's execution role

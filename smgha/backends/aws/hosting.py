@@ -4,6 +4,7 @@ CloudWatch alarms an update rolls back on; Application Auto Scaling of a variant
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from smgha.backends.aws.client import (
     error_code_and_message,
     is_missing_hosting_resource,
     record,
+    split_s3_uri,
 )
 
 # DescribeAlarms takes at most 100 names per request.
@@ -154,12 +156,13 @@ class SageMakerHosting:
         with aws_errors("RegisterScalableTarget", request.get("ResourceId", "?")):
             self.clients.autoscaling.register_scalable_target(**request)
 
-    def put_scaling_policy(self, request: dict[str, Any]) -> None:
+    def put_scaling_policy(self, request: dict[str, Any]) -> str:
         """PutScalingPolicy (creates the policy, or replaces the one of that name on the
-        target); `request` is the API's request, passed as it is."""
+        target); `request` is the API's request, passed as it is. Returns its PolicyARN."""
         where = f"policy {request.get('PolicyName', '?')} on {request.get('ResourceId', '?')}"
         with aws_errors("PutScalingPolicy", where):
-            self.clients.autoscaling.put_scaling_policy(**request)
+            response = self.clients.autoscaling.put_scaling_policy(**request)
+        return str(response.get("PolicyARN", ""))
 
     def delete_scaling_policy(self, policy_name: str, resource_id: str) -> None:
         """DeleteScalingPolicy of the variant's (`endpoint/<endpoint>/variant/<variant>`,
@@ -217,6 +220,55 @@ class SageMakerHosting:
         self, endpoint: str, variants: list[str], start: dt.datetime, end: dt.datetime
     ) -> dict[str, VariantStatistics]:
         return variant_metrics.variant_statistics(self.clients, endpoint, variants, start, end)
+
+    def invoke_endpoint_async(
+        self, name: str, input_location: str, content_type: str, accept: str = "text/csv"
+    ) -> dict[str, Any]:
+        """InvokeEndpointAsync (sagemaker-runtime): the request is queued, its response names
+        the InferenceId and where the answer will be (OutputLocation, FailureLocation)."""
+        with aws_errors("InvokeEndpointAsync", f"endpoint {name}"):
+            response = self.clients.runtime.invoke_endpoint_async(
+                EndpointName=name,
+                InputLocation=input_location,
+                ContentType=content_type,
+                Accept=accept,
+            )
+        return {
+            k: response.get(k, "") for k in ("InferenceId", "OutputLocation", "FailureLocation")
+        }
+
+    def async_result(self, name: str, submitted: dict[str, Any]) -> Invocation | None:
+        """GetObject of the output location, then of the failure location; None while neither
+        exists (NoSuchKey), as the SageMaker Python SDK reads them ("Inference could still be
+        running", aws/sagemaker-python-sdk src/sagemaker/async_inference/
+        async_inference_response.py). The object's ContentType is taken as the response's:
+        that SDK hands the GetObject response to Predictor._handle_response, which
+        deserializes by its ContentType (not stated by the guide). A failure object holds
+        SageMaker's message; its status is the first "(NNN)" in it, else 500 (the message's
+        form is not documented: the stricter reading, a failure is never a 200)."""
+        for key in ("OutputLocation", "FailureLocation"):
+            uri = str(submitted.get(key) or "")
+            found = self._object_if_exists(uri) if uri else None
+            if found is None:
+                continue
+            body, content_type = found
+            status = 200
+            if key == "FailureLocation":
+                code = re.search(r"\((\d{3})\)", body.decode("utf-8", "replace"))
+                status = int(code[1]) if code and code[1] != "200" else 500
+            return Invocation(status, body, content_type, "", 0.0)
+        return None
+
+    def _object_if_exists(self, uri: str) -> tuple[bytes, str] | None:
+        bucket, key = split_s3_uri(uri)
+        with aws_errors("GetObject", uri):
+            try:
+                response = self.clients.s3.get_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if error_code_and_message(exc)[0] in ("NoSuchKey", "404"):
+                    return None
+                raise
+            return response["Body"].read(), str(response.get("ContentType") or "")
 
     def describe_scalable_target(
         self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"

@@ -42,7 +42,7 @@ class AlarmsAndScaling:
             path, {**previous, **request, "Policies": previous.get("Policies", {})}
         )
 
-    def put_scaling_policy(self, request: dict[str, Any]) -> None:
+    def put_scaling_policy(self, request: dict[str, Any]) -> str:
         path = self._scaling_file(request["ResourceId"])
         record = state.read_json_if_exists(path)
         if record is None or record.get("ScalableDimension") != request["ScalableDimension"]:
@@ -50,8 +50,15 @@ class AlarmsAndScaling:
                 "PutScalingPolicy failed",
                 f"ObjectNotFoundException: no scalable target {request['ResourceId']} of {request['ScalableDimension']}",
             )
-        record["Policies"][request["PolicyName"]] = request
+        # The ARN's shape: arn:aws:autoscaling:<region>:<account>:scalingPolicy:<id>:resource/
+        # sagemaker/<resource>:policyName/<name> (PutScalingPolicy's documented example).
+        arn = (
+            f"arn:aws:autoscaling:{self.region}:{state.LOCAL_ACCOUNT}:scalingPolicy:local:"
+            f"resource/sagemaker/{request['ResourceId']}:policyName/{request['PolicyName']}"
+        )
+        record["Policies"][request["PolicyName"]] = {**request, "PolicyARN": arn}
         state.write_json_atomic(path, record)
+        return arn
 
     def describe_scalable_target(
         self, resource_id: str, dimension: str = "sagemaker:variant:DesiredInstanceCount"

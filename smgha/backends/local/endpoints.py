@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from smgha.backends import Invocation, VariantStatistics
-from smgha.backends.local import state, variant_metrics
+from smgha.backends.local import async_queue, state, variant_metrics
 from smgha.backends.local.alarms_and_scaling import AlarmsAndScaling
 from smgha.backends.local.serving import images
 from smgha.errors import StageError
@@ -295,6 +295,13 @@ class LocalHosting(AlarmsAndScaling):
             raise StageError(
                 "InvokeEndpoint failed", f"ValidationException: endpoint {name!r} is {status}"
             )
+        async_queue.refuse_real_time(self, name, record["EndpointConfigName"])
+        return self.send_invocation(name, body, content_type, accept)
+
+    def send_invocation(
+        self, name: str, body: bytes, content_type: str, accept: str = "text/csv"
+    ) -> Invocation:
+        """POST /invocations to the endpoint's server (an async request's worker too)."""
         connection = self._connection(name)
         started = time.perf_counter()
         try:
@@ -326,6 +333,15 @@ class LocalHosting(AlarmsAndScaling):
         record = self.describe_endpoint(endpoint) or {}
         config = str(record.get("EndpointConfigName", ""))
         return variant_metrics.variant_statistics(self.folder(endpoint), config, variants, start)
+
+    def invoke_endpoint_async(
+        self, name: str, input_location: str, content_type: str, accept: str = "text/csv"
+    ) -> dict[str, Any]:
+        """InvokeEndpointAsync: the endpoint's queue and workers are async_queue.py's."""
+        return async_queue.submit(self, name, input_location, content_type, accept)
+
+    def async_result(self, name: str, submitted: dict[str, Any]) -> Invocation | None:
+        return async_queue.result(self, name, submitted)
 
     def _connection(self, name: str) -> http.client.HTTPConnection:
         connections: dict[str, http.client.HTTPConnection] = self._connections.__dict__.setdefault(

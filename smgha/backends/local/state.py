@@ -181,6 +181,16 @@ class Layout:
     def scaling_file(self, resource_id: str) -> Path:
         return self.root / "autoscaling" / (resource_id.replace("/", "__") + ".json")
 
+    def async_folder(self, endpoint: str) -> Path:
+        """An async endpoint's queue (queue/), requests being worked on (taken/) and the
+        result of each (results/<inference id>.json): async_queue.py."""
+        return self.endpoint_folder(endpoint) / "async"
+
+    def notification_file(self, topic_arn: str) -> Path:
+        """The SNS messages the local backend would have published to a topic, one JSON
+        document a line."""
+        return self.root / "sns" / (topic_arn.replace(":", "__") + ".jsonl")
+
     # -- monitoring -----------------------------------------------------------------------------
 
     def job_definition_file(self, name: str) -> Path:
