@@ -113,8 +113,6 @@ class MonitorKind(Protocol):
     kind: str
     monitoring_type: str
 
-    def baseline_environment(self, header: bool) -> dict[str, str]: ...
-
     def schedule_name(self, endpoint: str) -> str: ...
 
     def definition_request(
@@ -257,8 +255,15 @@ class DataQuality:
         return requests
 
 
+class BaselinedKind(MonitorKind, Protocol):
+    """A kind whose baseline SageMaker's baselining job can compute (data quality; a
+    model-quality baseline is the build's evaluation, resources/model_quality.py)."""
+
+    def baseline_environment(self, header: bool) -> dict[str, str]: ...
+
+
 # The kinds of monitor, by the name an input gives.
-KINDS: dict[str, MonitorKind] = {DataQuality.kind: DataQuality()}
+KINDS: dict[str, BaselinedKind] = {DataQuality.kind: DataQuality()}
 
 
 class EndpointReader(Protocol):

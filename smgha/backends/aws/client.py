@@ -131,6 +131,7 @@ IAM_EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
 # here; its job definition's RoleArn is passed to SageMaker like the data-quality one's.
 JOB_DEFINITION_APIS: dict[str, tuple[str, str]] = {
     "data-quality": ("DataQuality", "data_quality"),
+    "model-quality": ("ModelQuality", "model_quality"),
 }
 for _family, _ in JOB_DEFINITION_APIS.values():
     for _verb in ("Create", "Describe", "Delete"):
