@@ -227,7 +227,9 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
     assert monitor.run(local.monitoring, local.objects, ENDPOINT).status == "NoData"
     out = io.StringIO()
     code = monitor_cli.run(
-        argparse.Namespace(endpoint=ENDPOINT, backend="local", all=True, fail_on_violations=True),
+        argparse.Namespace(
+            endpoint=ENDPOINT, backend="local", kind="data-quality", all=True, fail_on_violations=True
+        ),
         out,
     )
     assert code == 1  # everything together: drift and incompleteness
@@ -504,7 +506,9 @@ def test_bad_input_is_one_error_and_creates_nothing(
 def test_monitor_run_without_a_schedule_says_so(local: LocalBackend) -> None:
     out = io.StringIO()
     code = monitor_cli.run(
-        argparse.Namespace(endpoint=ENDPOINT, backend="local", all=False, fail_on_violations=False),
+        argparse.Namespace(
+            endpoint=ENDPOINT, backend="local", kind="data-quality", all=False, fail_on_violations=False
+        ),
         out,
     )
     assert code == 1 and "has no monitoring schedule" in out.getvalue()

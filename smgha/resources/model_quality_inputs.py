@@ -102,6 +102,14 @@ def checked_inputs(values: InputValues) -> Settings | None:
             "E.g. inference-attribute: 0 for the first CSV column"
             + (", or probability-attribute: 0 for a probability." if problem == "BinaryClassification" else "."),
         )  # fmt: skip
+    # AUC ranks predictions by their probability: without one there is nothing to rank (the
+    # local run computes auc only from ProbabilityAttribute, model_quality_run.py).
+    if metric == "auc" and not probability:
+        raise InputError(
+            "model-quality-metric",
+            "auc needs the predicted probability, and probability-attribute is empty",
+            "Set probability-attribute (and probability-threshold), or alarm on accuracy, precision, recall or f1.",
+        )
     cut = decimal_number(values["probability-threshold"])
     if cut is None or not 0 <= cut <= 1:
         raise InputError(
