@@ -228,7 +228,11 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
     out = io.StringIO()
     code = monitor_cli.run(
         argparse.Namespace(
-            endpoint=ENDPOINT, backend="local", kind="data-quality", all=True, fail_on_violations=True
+            endpoint=ENDPOINT,
+            backend="local",
+            kind="data-quality",
+            all=True,
+            fail_on_violations=True,
         ),
         out,
     )
@@ -507,7 +511,11 @@ def test_monitor_run_without_a_schedule_says_so(local: LocalBackend) -> None:
     out = io.StringIO()
     code = monitor_cli.run(
         argparse.Namespace(
-            endpoint=ENDPOINT, backend="local", kind="data-quality", all=False, fail_on_violations=False
+            endpoint=ENDPOINT,
+            backend="local",
+            kind="data-quality",
+            all=False,
+            fail_on_violations=False,
         ),
         out,
     )
@@ -1000,10 +1008,10 @@ def test_a_monitor_kind_without_a_row_in_the_adapters_table_is_refused(
         if adapter == "local"
         else SageMakerBackend(region=REGION)
     )
-    with pytest.raises(StageError, match="unknown monitor kind 'model-quality'.*data-quality"):
-        chosen.monitoring.describe_job_definition("model-quality", "churn-mq")
+    with pytest.raises(StageError, match="unknown monitor kind 'model-bias'.*data-quality"):
+        chosen.monitoring.describe_job_definition("model-bias", "churn-mb")
     with pytest.raises(StageError, match="unknown monitor kind"):
-        chosen.monitoring.create_job_definition("model-quality", {"JobDefinitionName": "x"})
+        chosen.monitoring.create_job_definition("model-bias", {"JobDefinitionName": "x"})
     assert not (tmp_path / "state").exists()
 
 

@@ -63,26 +63,8 @@ def _attribute(values: InputValues, name: str) -> str:
     return text
 
 
-def checked_inputs(values: InputValues) -> Settings | None:
-    """The model-quality settings (None: model-quality is false), after every rule."""
-    if not values.flag("model-quality"):
-        return None
-    problem = choice("problem-type", values["problem-type"], tuple(PROBLEM_TYPES))
-    ground_truth = s3_prefix("ground-truth-s3-uri", values["ground-truth-s3-uri"])
-    if not ground_truth:
-        raise InputError(
-            "ground-truth-s3-uri",
-            "is required with model-quality: true (the labels the predictions are compared with)",
-            "Set ground-truth-s3-uri to the s3:// prefix the labels are uploaded to, or model-quality: false.",
-        )
-    metrics = PROBLEM_TYPES[problem][1]
-    metric = values["model-quality-metric"].strip() or DEFAULT_METRIC[problem]
-    if metric not in metrics:
-        raise InputError(
-            "model-quality-metric",
-            f"{shown(metric)} is not a metric of problem-type {problem}",
-            f"With problem-type {problem} use one of {', '.join(metrics)}; or change problem-type.",
-        )
+def _attributes(values: InputValues, problem: str, metric: str) -> tuple[str, str]:
+    """(inference-attribute, probability-attribute): where the prediction is in the answer."""
     inference = _attribute(values, "inference-attribute")
     probability = _attribute(values, "probability-attribute")
     # Only a binary classifier's label follows from one probability and a threshold; the
@@ -110,6 +92,30 @@ def checked_inputs(values: InputValues) -> Settings | None:
             "auc needs the predicted probability, and probability-attribute is empty",
             "Set probability-attribute (and probability-threshold), or alarm on accuracy, precision, recall or f1.",
         )
+    return inference, probability
+
+
+def checked_inputs(values: InputValues) -> Settings | None:
+    """The model-quality settings (None: model-quality is false), after every rule."""
+    if not values.flag("model-quality"):
+        return None
+    problem = choice("problem-type", values["problem-type"], tuple(PROBLEM_TYPES))
+    ground_truth = s3_prefix("ground-truth-s3-uri", values["ground-truth-s3-uri"])
+    if not ground_truth:
+        raise InputError(
+            "ground-truth-s3-uri",
+            "is required with model-quality: true (the labels the predictions are compared with)",
+            "Set ground-truth-s3-uri to the s3:// prefix the labels are uploaded to, or model-quality: false.",
+        )
+    metrics = PROBLEM_TYPES[problem][1]
+    metric = values["model-quality-metric"].strip() or DEFAULT_METRIC[problem]
+    if metric not in metrics:
+        raise InputError(
+            "model-quality-metric",
+            f"{shown(metric)} is not a metric of problem-type {problem}",
+            f"With problem-type {problem} use one of {', '.join(metrics)}; or change problem-type.",
+        )
+    inference, probability = _attributes(values, problem, metric)
     cut = decimal_number(values["probability-threshold"])
     if cut is None or not 0 <= cut <= 1:
         raise InputError(

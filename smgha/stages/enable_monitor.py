@@ -1,4 +1,5 @@
-"""enable-monitor: data capture, a data-quality baseline, a monitoring schedule, drift alarms.
+"""enable-monitor: data capture, a data-quality baseline, a monitoring schedule, drift alarms;
+with model-quality: true also a model-quality monitor (resources/model_quality.py).
 
     Inputs (load_inputs)  ->  plan(inputs, backend)  ->  MonitorPlan   (reads only)
                                                          |
@@ -11,6 +12,8 @@
    (baseline-method: job) (resources/baselining.py).
 3. The kind's job definition (named after a hash of its request), a schedule on it, and one
    drift alarm per feature (resources/monitoring.py).
+4. model-quality: true: constraints.json from the build's evaluation, a ModelQuality job
+   definition reading the ground-truth labels, its schedule, an alarm on one metric.
 
 A second run with the same inputs changes nothing but re-writing the baseline and the alarms
 (both in place): no new config, job definition, schedule or alarm.
@@ -116,11 +119,12 @@ def plan(inputs: Inputs, backend: Backend) -> MonitorPlan:
         inputs.drift_threshold,
         inputs.sns_topic_arn,
     )
-    kind = KINDS["data-quality"]  # the one kind today: docs/extending.md adds another
+    kind = KINDS["data-quality"]  # always; model quality beside it with model-quality: true
     baseline = baselining.plan_baseline(
         kind, inputs.baseline_method, endpoint, files, dataset, inputs.header, settings
     )
     outputs = MonitorOutputs(files.statistics_uri, files.constraints_uri, f"{output}/reports")
+    setup = plan_setup(kind, backend.monitoring, endpoint, outputs, settings, dataset.names)
     quality = None
     if inputs.model_quality:
         state = local_state_folder(inputs.backend)
@@ -134,7 +138,7 @@ def plan(inputs: Inputs, backend: Backend) -> MonitorPlan:
         live=live,
         capture=capture,
         baseline=baseline,
-        setup=plan_setup(kind, backend.monitoring, endpoint, outputs, settings, dataset.names),
+        setup=setup,
         quality=quality,
     )
 

@@ -172,7 +172,7 @@ class LocalMonitoring:
                 return record
         raise StageError(
             "No monitoring schedule",
-            f"endpoint {endpoint_name!r} has no {monitoring_type} monitoring schedule on the local backend; run enable-monitor first",
+            f"endpoint {endpoint_name!r} has no monitoring schedule of type {monitoring_type} on the local backend; run enable-monitor first",
         )
 
     def scheduled_definition(
