@@ -437,3 +437,41 @@ def test_model_quality_without_a_schedule_says_so(local: LocalBackend) -> None:
     )
     assert monitor_cli.run(arguments, out) == 1
     assert "has no monitoring schedule of type ModelQuality" in out.getvalue()
+
+
+# ---- least privilege: the production deploy role is granted exactly these calls ----------------
+
+
+def test_the_production_role_is_granted_the_model_quality_calls_on_its_endpoint_only() -> None:
+    from tests.iam_policies import execution_role, policies
+    from tests.test_iam_simulator import BUCKET as ARTIFACTS
+    from tests.test_iam_simulator import MONITOR_IMAGE, PRODUCTION, STAGING, call, job_denials
+
+    def calls(role: str, endpoint: str) -> list[dict[str, Any]]:
+        kind = quality_kind()
+        folder = f"s3://{ARTIFACTS}/monitoring/{endpoint}/model-quality"
+        outputs = MonitorOutputs("", f"{folder}/constraints.json", f"{folder}/reports")
+        request = kind.definition_request(
+            endpoint, outputs, MONITOR_IMAGE, "ml.m5.large", execution_role()
+        )
+        name = request["JobDefinitionName"]
+        schedule = kind.schedule_request(endpoint, name, "cron(0 * ? * * *)")
+        (alarm,) = kind.alarm_requests(endpoint, [], "cron(0 * ? * * *)", 0.8)
+        key = f"monitoring/{endpoint}/model-quality/constraints.json"
+        return [
+            call(role, "sagemaker", "DescribeModelQualityJobDefinition", JobDefinitionName=name),
+            call(role, "sagemaker", "CreateModelQualityJobDefinition", **request),
+            call(role, "sagemaker", "DeleteModelQualityJobDefinition", JobDefinitionName=name),
+            call(role, "sagemaker", "CreateMonitoringSchedule", **schedule, Tags=request["Tags"]),
+            call(role, "cloudwatch", "PutMetricAlarm", **alarm),
+            call(role, "s3", "PutObject", Bucket=ARTIFACTS, Key=key),
+        ]  # fmt: skip
+
+    rendered = policies()
+    assert job_denials(calls(PRODUCTION, "churn-production"), rendered) == []
+    # Another endpoint's job definition, and the staging role: each call refused.
+    for refused in (
+        *calls(PRODUCTION, "fraud-production")[:3],
+        *calls(STAGING, "churn-production")[:3],
+    ):
+        assert job_denials([refused], rendered) != [], refused["operation"]
