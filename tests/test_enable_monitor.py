@@ -564,7 +564,7 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/monitoring"
 BUCKET = "ml-data"
 
 
-def moto_endpoint(capture: bool) -> None:
+def moto_endpoint(capture: bool, modes: tuple[str, ...] = ("Input",)) -> None:
     import boto3
 
     sagemaker = boto3.client("sagemaker", region_name=REGION)
@@ -582,7 +582,7 @@ def moto_endpoint(capture: bool) -> None:
             "EnableCapture": True,
             "InitialSamplingPercentage": 50,
             "DestinationS3Uri": f"s3://{BUCKET}/capture",
-            "CaptureOptions": [{"CaptureMode": "Input"}],
+            "CaptureOptions": [{"CaptureMode": mode} for mode in modes],
         }
     sagemaker.create_endpoint_config(**config)
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="c1")

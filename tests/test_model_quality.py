@@ -316,7 +316,7 @@ def test_sagemaker_backend_model_quality_on_moto_schedules_stubbed(
 
     from smgha.backends.aws import SageMakerBackend
 
-    moto_endpoint(capture=True)
+    moto_endpoint(capture=True, modes=("Input", "Output"))
     s3 = boto3.client("s3", region_name=REGION)
     evaluation = {"binary_classification_metrics": {"accuracy": {"value": 0.9}}}
     s3.put_object(
@@ -379,6 +379,30 @@ def test_sagemaker_backend_model_quality_on_moto_schedules_stubbed(
         assert again.code == 0, again.log
         stub.assert_no_pending_responses()
     assert len(sagemaker.list_model_quality_job_definitions()["JobDefinitionSummaries"]) == 1
+
+
+def test_a_live_capture_without_the_answers_is_refused_before_any_change(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from smgha.backends.aws import SageMakerBackend
+
+    moto_endpoint(capture=True)  # CaptureMode Input only
+    backend = SageMakerBackend(region=REGION)
+    monkeypatch.setattr(enable_monitor, "stage_backend", lambda runner, name, region: backend)
+    ops = ["DescribeMonitoringSchedule", "CreateMonitoringSchedule", "UpdateMonitoringSchedule"]
+    with OperationStubber(backend.clients.sagemaker, ops) as stub:
+        stub.add_client_error("describe_monitoring_schedule", "ResourceNotFound", "none")
+        refused = run_main(
+            enable_monitor.main, sagemaker_inputs(**QUALITY_INPUTS), **GITHUB_CONTEXT
+        )
+    assert refused.code == 1 and len(refused.errors) == 1, refused.log
+    assert "input 'model-quality': needs churn-staging's answers captured" in refused.errors[0]
+    assert "captures Input only" in refused.errors[0]
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    assert sagemaker.list_data_quality_job_definitions()["JobDefinitionSummaries"] == []
+    assert sagemaker.list_model_quality_job_definitions()["JobDefinitionSummaries"] == []
 
 
 # ---- bad input: one error naming the inputs, nothing created ------------------------------------

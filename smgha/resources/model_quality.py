@@ -300,6 +300,21 @@ def read_evaluation(
     return evaluation_value(settings, evaluation, uri)
 
 
+def require_captured_answers(live_config: dict[str, Any], endpoint: str) -> None:
+    """A model-quality job merges the captured answers with the labels, so a live capture
+    that keeps (enable-monitor leaves a capturing config alone) must capture Output: its
+    CaptureOptions (CaptureMode Input | Output, "Capture data from real-time endpoint",
+    model-monitor-data-capture-endpoint.html). A config enable-monitor makes captures both."""
+    capture = live_config.get("DataCaptureConfig") or {}
+    modes = {option.get("CaptureMode") for option in capture.get("CaptureOptions") or []}
+    if capture.get("EnableCapture") and "Output" not in modes:
+        raise InputError(
+            "model-quality",
+            f"needs {endpoint}'s answers captured, and its live data capture captures {', '.join(sorted(filter(None, modes)))} only",
+            "Deploy it with a data capture of Input and Output (deploy-endpoint's data capture captures both), or set model-quality: false.",
+        )
+
+
 def plan_quality(
     settings: Settings,
     monitoring: Monitoring,

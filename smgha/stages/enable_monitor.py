@@ -127,6 +127,7 @@ def plan(inputs: Inputs, backend: Backend) -> MonitorPlan:
     setup = plan_setup(kind, backend.monitoring, endpoint, outputs, settings, dataset.names)
     quality = None
     if inputs.model_quality:
+        model_quality.require_captured_answers(live_config, endpoint)
         state = local_state_folder(inputs.backend)
         value = model_quality.read_evaluation(
             inputs.model_quality, backend.objects, inputs.workspace, state
