@@ -380,3 +380,31 @@ def run(
         MONITORING_TYPE,
     )
     return result
+
+
+def upload_ground_truth(
+    store: QualityStore,
+    objects: Objects,
+    endpoint_name: str,
+    labels: list[tuple[str, str]],
+    now: dt.datetime | None = None,
+) -> str:
+    """Write (eventId, label) pairs as ground-truth JSON lines under the endpoint's
+    GroundTruthS3Input, in the hour folder SageMaker expects (<prefix>/yyyy/mm/dd/hh/, "the
+    same path format as captured data", model-monitor-model-quality-merge.html); its URI."""
+    _, definition = store.scheduled_definition(endpoint_name, MONITORING_TYPE)
+    prefix = definition["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"].rstrip("/")
+    moment = now or dt.datetime.now(dt.timezone.utc)
+    lines = [
+        json.dumps(
+            {
+                "groundTruthData": {"data": label, "encoding": "CSV"},
+                "eventMetadata": {"eventId": event},
+                "eventVersion": "0",
+            }
+        )  # fmt: skip
+        for event, label in labels
+    ]
+    uri = f"{prefix}/{moment:%Y/%m/%d/%H}/labels-{moment:%M%S%f}.jsonl"
+    objects.put_object(uri, "".join(line + "\n" for line in lines).encode("utf-8"))
+    return uri

@@ -229,6 +229,7 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
     code = monitor_cli.run(
         argparse.Namespace(
             endpoint=ENDPOINT,
+            monitor_command="run",
             backend="local",
             kind="data-quality",
             all=True,
@@ -512,6 +513,7 @@ def test_monitor_run_without_a_schedule_says_so(local: LocalBackend) -> None:
     code = monitor_cli.run(
         argparse.Namespace(
             endpoint=ENDPOINT,
+            monitor_command="run",
             backend="local",
             kind="data-quality",
             all=False,

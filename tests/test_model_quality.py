@@ -184,7 +184,12 @@ def test_wrong_labels_raise_the_model_quality_alarm_and_right_ones_do_not(
     # 3. The command line, with nothing captured since: no data, no violation, exit 0.
     out = io.StringIO()
     arguments = argparse.Namespace(
-        endpoint=ENDPOINT, backend="local", kind="model-quality", all=False, fail_on_violations=True
+        endpoint=ENDPOINT,
+        monitor_command="run",
+        backend="local",
+        kind="model-quality",
+        all=False,
+        fail_on_violations=True,
     )
     assert monitor_cli.run(arguments, out) == 0
     assert "0 with a label: NoData" in out.getvalue()
@@ -454,6 +459,7 @@ def test_model_quality_without_a_schedule_says_so(local: LocalBackend) -> None:
     out = io.StringIO()
     arguments = argparse.Namespace(
         endpoint=ENDPOINT,
+        monitor_command="run",
         backend="local",
         kind="model-quality",
         all=False,
@@ -499,3 +505,30 @@ def test_the_production_role_is_granted_the_model_quality_calls_on_its_endpoint_
         *calls(STAGING, "churn-production")[:3],
     ):
         assert job_denials([refused], rendered) != [], refused["operation"]
+
+
+def test_monitor_label_uploads_ground_truth_in_model_monitors_format(
+    local: LocalBackend, tmp_path: Path
+) -> None:
+    kind = quality_kind()
+    outputs = MonitorOutputs("", "s3://b/mq/constraints.json", "s3://b/mq/reports")
+    request = kind.definition_request(ENDPOINT, outputs, "image", "ml.m5.large", ROLE)
+    request["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"] = GROUND_TRUTH
+    local.monitoring.create_job_definition("model-quality", request)
+    name = request["JobDefinitionName"]
+    local.monitoring.create_monitoring_schedule(
+        kind.schedule_request(ENDPOINT, name, "cron(0 * ? * * *)")
+    )
+    labels = tmp_path / "labels.csv"
+    labels.write_text("e1,1\ne2,0\n")
+    out = io.StringIO()
+    arguments = argparse.Namespace(monitor_command="label", endpoint=ENDPOINT, labels=labels.open())
+    assert monitor_cli.run(arguments, out) == 0, out.getvalue()
+    uri = out.getvalue().split(": ", 1)[1].strip()
+    assert uri.startswith(f"{GROUND_TRUTH}/20") and uri.endswith(".jsonl")
+    first = json.loads(local.objects.read_object(uri).decode().splitlines()[0])
+    assert first == {"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "e1"}, "eventVersion": "0"}  # fmt: skip
+    assert model_quality_run.ground_truth(local.objects, GROUND_TRUTH) == {"e1": "1", "e2": "0"}
+    labels.write_text("e3\n")
+    arguments.labels = labels.open()
+    assert monitor_cli.run(arguments, out) == 1 and "line 1 is not eventId,label" in out.getvalue()
