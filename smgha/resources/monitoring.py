@@ -1,6 +1,7 @@
-"""Model Monitor: the kinds of monitor (data quality today), their job definitions, schedules
-and alarms, and the analyzer image that runs them. A new kind (model quality) is a new class
-beside DataQuality with the same methods, and one row of each backend's job-definition table.
+"""Model Monitor: the kinds of monitor, their job definitions, schedules and alarms, and the
+analyzer image that runs them. DataQuality is here; ModelQuality, a class with the same
+methods, is in resources/model_quality.py; each kind is one row of each backend's
+job-definition table.
 """
 
 from __future__ import annotations
