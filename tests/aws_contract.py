@@ -168,6 +168,15 @@ def _monitoring_schedule(params: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _model_quality_job_definition(params: Mapping[str, Any]) -> list[str]:
+    """ "for an hourly model quality monitoring job, the value of MaxRuntimeInSeconds specified
+    as part of StoppingCondition must be no more than 1800" ("Schedule model quality monitoring
+    jobs", https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-schedule.html).
+    The definition does not know its schedule: the stricter reading holds every one to it."""
+    limit = (params.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 3600)
+    return [f"MaxRuntimeInSeconds {limit} is over 1800"] if limit > 1800 else []
+
+
 # ---- a pipeline definition: each step is a request the pipeline service makes ---------------
 
 # Step type -> the API the pipeline service calls to run the step, and the name member it
@@ -470,6 +479,7 @@ SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] =
     ],
     ("sagemaker", "CreateMonitoringSchedule"): _monitoring_schedule,
     ("sagemaker", "UpdateMonitoringSchedule"): _monitoring_schedule,
+    ("sagemaker", "CreateModelQualityJobDefinition"): _model_quality_job_definition,
     ("sagemaker", "CreatePipeline"): _pipeline_definition,
     ("sagemaker", "UpdatePipeline"): _pipeline_definition,
     ("sagemaker", "StartPipelineExecution"): _selective_execution,

@@ -419,6 +419,21 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
         "JobDefinitionName",
         "sagemaker:DeleteDataQualityJobDefinition",
     ),
+    ("sagemaker", "CreateModelQualityJobDefinition"): _with_pass_role(
+        "model-quality-job-definition",
+        "JobDefinitionName",
+        "sagemaker:CreateModelQualityJobDefinition",
+    ),
+    ("sagemaker", "DescribeModelQualityJobDefinition"): _sm(
+        "model-quality-job-definition",
+        "JobDefinitionName",
+        "sagemaker:DescribeModelQualityJobDefinition",
+    ),
+    ("sagemaker", "DeleteModelQualityJobDefinition"): _sm(
+        "model-quality-job-definition",
+        "JobDefinitionName",
+        "sagemaker:DeleteModelQualityJobDefinition",
+    ),
     ("sagemaker", "CreateMonitoringSchedule"): _create_monitoring_schedule,
     ("sagemaker", "DescribeMonitoringSchedule"): _sm(
         "monitoring-schedule", "MonitoringScheduleName", "sagemaker:DescribeMonitoringSchedule"

@@ -227,7 +227,14 @@ def test_local_monitoring_of_a_real_endpoint_finds_exactly_the_drifted_features(
     assert monitor.run(local.monitoring, local.objects, ENDPOINT).status == "NoData"
     out = io.StringIO()
     code = monitor_cli.run(
-        argparse.Namespace(endpoint=ENDPOINT, backend="local", all=True, fail_on_violations=True),
+        argparse.Namespace(
+            endpoint=ENDPOINT,
+            monitor_command="run",
+            backend="local",
+            kind="data-quality",
+            all=True,
+            fail_on_violations=True,
+        ),
         out,
     )
     assert code == 1  # everything together: drift and incompleteness
@@ -504,7 +511,14 @@ def test_bad_input_is_one_error_and_creates_nothing(
 def test_monitor_run_without_a_schedule_says_so(local: LocalBackend) -> None:
     out = io.StringIO()
     code = monitor_cli.run(
-        argparse.Namespace(endpoint=ENDPOINT, backend="local", all=False, fail_on_violations=False),
+        argparse.Namespace(
+            endpoint=ENDPOINT,
+            monitor_command="run",
+            backend="local",
+            kind="data-quality",
+            all=False,
+            fail_on_violations=False,
+        ),
         out,
     )
     assert code == 1 and "has no monitoring schedule" in out.getvalue()
@@ -552,7 +566,7 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/monitoring"
 BUCKET = "ml-data"
 
 
-def moto_endpoint(capture: bool) -> None:
+def moto_endpoint(capture: bool, modes: tuple[str, ...] = ("Input",)) -> None:
     import boto3
 
     sagemaker = boto3.client("sagemaker", region_name=REGION)
@@ -570,7 +584,7 @@ def moto_endpoint(capture: bool) -> None:
             "EnableCapture": True,
             "InitialSamplingPercentage": 50,
             "DestinationS3Uri": f"s3://{BUCKET}/capture",
-            "CaptureOptions": [{"CaptureMode": "Input"}],
+            "CaptureOptions": [{"CaptureMode": mode} for mode in modes],
         }
     sagemaker.create_endpoint_config(**config)
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="c1")
@@ -996,10 +1010,10 @@ def test_a_monitor_kind_without_a_row_in_the_adapters_table_is_refused(
         if adapter == "local"
         else SageMakerBackend(region=REGION)
     )
-    with pytest.raises(StageError, match="unknown monitor kind 'model-quality'.*data-quality"):
-        chosen.monitoring.describe_job_definition("model-quality", "churn-mq")
+    with pytest.raises(StageError, match="unknown monitor kind 'model-bias'.*data-quality"):
+        chosen.monitoring.describe_job_definition("model-bias", "churn-mb")
     with pytest.raises(StageError, match="unknown monitor kind"):
-        chosen.monitoring.create_job_definition("model-quality", {"JobDefinitionName": "x"})
+        chosen.monitoring.create_job_definition("model-bias", {"JobDefinitionName": "x"})
     assert not (tmp_path / "state").exists()
 
 

@@ -369,13 +369,17 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
   }
 
   # enable-monitor: the data-quality job definition (<endpoint>-data-quality-<digest>, a
-  # changed one replaces the old) and the schedule (<endpoint>-data-quality).
+  # changed one replaces the old) and the schedule (<endpoint>-data-quality); with
+  # model-quality: true also <endpoint>-model-quality-<digest> and <endpoint>-model-quality.
   statement {
     sid = "Monitoring"
     actions = [
       "sagemaker:CreateDataQualityJobDefinition",
       "sagemaker:DescribeDataQualityJobDefinition",
       "sagemaker:DeleteDataQualityJobDefinition",
+      "sagemaker:CreateModelQualityJobDefinition",
+      "sagemaker:DescribeModelQualityJobDefinition",
+      "sagemaker:DeleteModelQualityJobDefinition",
       "sagemaker:CreateMonitoringSchedule",
       "sagemaker:DescribeMonitoringSchedule",
       "sagemaker:UpdateMonitoringSchedule",
@@ -383,6 +387,7 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
     ]
     resources = [
       "${local.sagemaker_arn}:data-quality-job-definition/${local.production_endpoint}*",
+      "${local.sagemaker_arn}:model-quality-job-definition/${local.production_endpoint}*",
       "${local.sagemaker_arn}:monitoring-schedule/${local.production_endpoint}*",
     ]
   }
@@ -435,8 +440,8 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
     resources = ["*"]
   }
 
-  # CreateModel, CreateDataQualityJobDefinition and CreateProcessingJob pass the execution
-  # role.
+  # CreateModel, CreateDataQualityJobDefinition, CreateModelQualityJobDefinition and
+  # CreateProcessingJob pass the execution role.
   statement {
     sid       = "PassExecutionRole"
     actions   = ["iam:PassRole"]

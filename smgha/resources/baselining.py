@@ -20,7 +20,7 @@ from smgha.resources.hosting import digest
 from smgha.resources.monitoring import (
     CONTAINER_BASELINE_INPUT,
     CONTAINER_OUTPUT,
-    MonitorKind,
+    BaselinedKind,
     MonitorSettings,
 )
 from smgha.resources.names import bounded_sagemaker_name
@@ -219,7 +219,7 @@ class Baseline:
 
 
 def plan_baseline(
-    kind: MonitorKind,
+    kind: BaselinedKind,
     method: str,
     endpoint: str,
     files: BaselineFiles,

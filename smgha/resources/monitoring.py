@@ -1,6 +1,7 @@
-"""Model Monitor: the kinds of monitor (data quality today), their job definitions, schedules
-and alarms, and the analyzer image that runs them. A new kind (model quality) is a new class
-beside DataQuality with the same methods, and one row of each backend's job-definition table.
+"""Model Monitor: the kinds of monitor, their job definitions, schedules and alarms, and the
+analyzer image that runs them. DataQuality is here; ModelQuality, a class with the same
+methods, is in resources/model_quality.py; each kind is one row of each backend's
+job-definition table.
 """
 
 from __future__ import annotations
@@ -112,8 +113,6 @@ class MonitorKind(Protocol):
 
     kind: str
     monitoring_type: str
-
-    def baseline_environment(self, header: bool) -> dict[str, str]: ...
 
     def schedule_name(self, endpoint: str) -> str: ...
 
@@ -257,8 +256,15 @@ class DataQuality:
         return requests
 
 
+class BaselinedKind(MonitorKind, Protocol):
+    """A kind whose baseline SageMaker's baselining job can compute (data quality; a
+    model-quality baseline is the build's evaluation, resources/model_quality.py)."""
+
+    def baseline_environment(self, header: bool) -> dict[str, str]: ...
+
+
 # The kinds of monitor, by the name an input gives.
-KINDS: dict[str, MonitorKind] = {DataQuality.kind: DataQuality()}
+KINDS: dict[str, BaselinedKind] = {DataQuality.kind: DataQuality()}
 
 
 class EndpointReader(Protocol):

@@ -127,10 +127,10 @@ IAM_EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
 # Model Monitor's job definitions, by monitor kind: the operation family ("DataQuality" names
 # Describe/Create/DeleteDataQualityJobDefinition) and botocore's snake_case of it. The rows
 # of IAM_ACTIONS and IAM_EXTRA_ACTIONS for their operations follow from this table, so a new
-# monitor kind (model quality: "model-quality": ("ModelQuality", "model_quality")) is one row
-# here; its job definition's RoleArn is passed to SageMaker like the data-quality one's.
+# monitor kind is one row here; each job definition's RoleArn is passed to SageMaker.
 JOB_DEFINITION_APIS: dict[str, tuple[str, str]] = {
     "data-quality": ("DataQuality", "data_quality"),
+    "model-quality": ("ModelQuality", "model_quality"),
 }
 for _family, _ in JOB_DEFINITION_APIS.values():
     for _verb in ("Create", "Describe", "Delete"):

@@ -35,6 +35,31 @@ class AlarmsAndScaling:
             a for a in (state.read_json_if_exists(self.layout.alarm_file(n)) for n in names) if a
         ]
 
+    def describe_alarms_for_metric(
+        self, metric: str, namespace: str, dimensions: list[dict[str, str]]
+    ) -> list[dict[str, Any]]:
+        """The alarms on this metric with exactly these dimensions (CloudWatch's
+        DescribeAlarmsForMetric), in name order."""
+        folder = self.layout.root / "alarms"  # where alarm_file keeps them
+        records = (
+            [state.read_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+        )
+        wanted = sorted((d["Name"], d["Value"]) for d in dimensions)
+        return [
+            a for a in records
+            if (a.get("MetricName"), a.get("Namespace")) == (metric, namespace)
+            and sorted((d["Name"], d["Value"]) for d in a.get("Dimensions", [])) == wanted
+        ]  # fmt: skip
+
+    def set_alarm_state(self, name: str, value: str, reason: str) -> None:
+        """CloudWatch's SetAlarmState: what an evaluation of the alarm's metric decided (the
+        local monitoring execution evaluates its own alarms: smgha/model_quality_run.py)."""
+        path = self.layout.alarm_file(name)
+        alarm = state.read_json_if_exists(path)
+        if alarm is None:
+            raise StageError("SetAlarmState failed", f"ResourceNotFound: no alarm {name!r}")
+        state.write_json_atomic(path, {**alarm, "StateValue": value, "StateReason": reason})
+
     def register_scalable_target(self, request: dict[str, Any]) -> None:
         path = self._scaling_file(request["ResourceId"])
         previous = state.read_json_if_exists(path) or {}

@@ -19,10 +19,11 @@ from smgha.backends.local.s3 import LocalS3
 from smgha.errors import StageError
 
 # The API family of each monitor kind ("<Family>" names Create<Family>JobDefinition and
-# the definition's <Family>JobInput, ...) and the resource kind in its ARN. A model-quality
-# monitor is one more row.
+# the definition's <Family>JobInput, ...) and the resource kind in its ARN. The family is
+# also the schedule's MonitoringType.
 JOB_DEFINITION_KINDS: dict[str, tuple[str, str]] = {
     "data-quality": ("DataQuality", "data-quality-job-definition"),
+    "model-quality": ("ModelQuality", "model-quality-job-definition"),
 }
 
 NO_PROCESSING_JOBS = (
@@ -144,28 +145,46 @@ class LocalMonitoring:
 
     def _endpoint_of(self, config: dict[str, Any]) -> str:
         name = config.get("MonitoringJobDefinitionName", "")
-        definition = self.describe_job_definition("data-quality", name)
-        if definition is None:
+        family = config.get("MonitoringType", "DataQuality")
+        definition = state.read_json_if_exists(self.layout.job_definition_file(name))
+        if definition is None or f"{family}JobInput" not in definition:
             raise StageError(
                 "CreateMonitoringSchedule failed",
-                f"ResourceNotFound: no job definition {name!r}",
+                f"ResourceNotFound: no {family} job definition {name!r}",
             )
-        endpoint_input = (definition.get("DataQualityJobInput") or {}).get("EndpointInput") or {}
+        endpoint_input = definition[f"{family}JobInput"].get("EndpointInput") or {}
         return str(endpoint_input.get("EndpointName", ""))
 
     # -- one execution: what smgha.monitor.run reads and records -----------------------------
 
-    def _schedule_of(self, endpoint_name: str) -> dict[str, Any]:
+    def _schedule_of(
+        self, endpoint_name: str, monitoring_type: str = "DataQuality"
+    ) -> dict[str, Any]:
+        """The endpoint's schedule of that MonitoringType (one of each per endpoint)."""
         folder = self.layout.schedules
         files = sorted(folder.glob(f"*/{state.SCHEDULE_FILE}")) if folder.is_dir() else []
         for path in files:
             record = state.read_json_if_exists(path) or {}
-            if record.get("EndpointName") == endpoint_name:
+            if (record.get("EndpointName"), record.get("MonitoringType")) == (
+                endpoint_name,
+                monitoring_type,
+            ):
                 return record
         raise StageError(
             "No monitoring schedule",
-            f"endpoint {endpoint_name!r} has no monitoring schedule on the local backend; run enable-monitor first",
+            f"endpoint {endpoint_name!r} has no monitoring schedule of type {monitoring_type} on the local backend; run enable-monitor first",
         )
+
+    def scheduled_definition(
+        self, endpoint_name: str, monitoring_type: str
+    ) -> tuple[str, dict[str, Any]]:
+        """(schedule name, its job definition) of the endpoint's schedule of that type."""
+        schedule = self._schedule_of(endpoint_name, monitoring_type)
+        name = schedule["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"]
+        definition = state.read_json_if_exists(self.layout.job_definition_file(name))
+        if definition is None:
+            raise StageError("No job definition", f"the schedule's job definition {name!r} is gone")
+        return str(schedule["MonitoringScheduleName"]), definition
 
     def monitoring_context(self, endpoint_name: str) -> dict[str, Any]:
         """Where the schedule of `endpoint_name` finds its baseline and writes its reports."""
@@ -199,10 +218,13 @@ class LocalMonitoring:
             return None
         return self.s3.path(capture["DestinationS3Uri"]) / endpoint_name
 
-    def new_capture_lines(self, endpoint_name: str, everything: bool) -> tuple[list[str], Any]:
-        """The complete capture lines not analysed yet (all of them with `everything`), and
-        the cursor that marks them analysed once the execution is recorded."""
-        schedule = self._schedule_of(endpoint_name)
+    def new_capture_lines(
+        self, endpoint_name: str, everything: bool, monitoring_type: str = "DataQuality"
+    ) -> tuple[list[str], Any]:
+        """The complete capture lines the schedule of `monitoring_type` has not analysed yet
+        (all of them with `everything`), and the cursor that marks them analysed once the
+        execution is recorded."""
+        schedule = self._schedule_of(endpoint_name, monitoring_type)
         cursor_file = self._schedule_folder(schedule["MonitoringScheduleName"]) / state.CURSOR_FILE
         done: dict[str, int] = {} if everything else (state.read_json_if_exists(cursor_file) or {})
         folder = self._capture_folder(endpoint_name)
@@ -218,8 +240,14 @@ class LocalMonitoring:
             cursor[key] = len(complete)
         return lines, cursor
 
-    def record_execution(self, endpoint_name: str, summary: dict[str, Any], cursor: Any) -> None:
-        schedule = self._schedule_of(endpoint_name)
+    def record_execution(
+        self,
+        endpoint_name: str,
+        summary: dict[str, Any],
+        cursor: Any,
+        monitoring_type: str = "DataQuality",
+    ) -> None:
+        schedule = self._schedule_of(endpoint_name, monitoring_type)
         folder = self._schedule_folder(schedule["MonitoringScheduleName"])
         state.write_json_atomic(folder / state.CURSOR_FILE, cursor)
         schedule["LastMonitoringExecutionSummary"] = {
