@@ -226,6 +226,8 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
       "s3:PutObject",
     ]
     resources = ["${aws_s3_bucket.artifacts.arn}/${var.batch_prefix}*"]
+  }
+
   # smoke-test on an asynchronous endpoint uploads its payloads and reads the answers: under
   # the async prefix of the artifact bucket (model-deploy's async-output-s3-uri must be
   # below it; smoke-test's inputs default to <output>/smoke-test-inputs).
