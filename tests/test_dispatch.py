@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -15,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -204,20 +206,16 @@ def executions(statuses: list[str], newest: dt.datetime) -> list[dict[str, Any]]
 
 
 class Aws:
-    """Stubbed SageMaker, CloudWatch and SNS clients; `expect_*` queue their answers."""
+    """Stubbed SageMaker, S3 and SNS clients; `expect_*` queue their answers."""
 
     def __init__(self, stack: ExitStack) -> None:
         def client(service: str) -> Any:
             return boto3.client(service, region_name="us-east-1", aws_access_key_id="testing",
                                 aws_secret_access_key="testing")  # fmt: skip
 
-        self.sagemaker, self.cloudwatch, self.sns = (
-            client("sagemaker"),
-            client("cloudwatch"),
-            client("sns"),
-        )
+        self.sagemaker, self.s3, self.sns = client("sagemaker"), client("s3"), client("sns")
         self.stubs = {name: stack.enter_context(Stubber(getattr(self, name)))
-                      for name in ("sagemaker", "cloudwatch", "sns")}  # fmt: skip
+                      for name in ("sagemaker", "s3", "sns")}  # fmt: skip
 
     def expect_runs(self, runs: list[dict[str, Any]], count: int = 3) -> None:
         self.stubs["sagemaker"].add_response(
@@ -227,12 +225,7 @@ class Aws:
         )  # fmt: skip
 
     def expect_details(self, features: list[str]) -> None:
-        alarms = [{"AlarmName": f"{ENDPOINT}-baseline-drift-{f}"} for f in features]
-        self.stubs["cloudwatch"].add_response(
-            "describe_alarms", {"MetricAlarms": alarms},
-            {"AlarmNamePrefix": f"{ENDPOINT}-baseline-drift-", "StateValue": "ALARM",
-             "AlarmTypes": ["MetricAlarm"]},
-        )  # fmt: skip
+        """The newest run's processing job, then its violations report naming `features`."""
         output = {"Outputs": [{"OutputName": "result", "S3Output": {
             "S3Uri": "s3://bucket/monitoring/run-0", "LocalPath": "/opt/ml/processing/output",
             "S3UploadMode": "EndOfJob"}}]}  # fmt: skip
@@ -245,10 +238,18 @@ class Aws:
              "ProcessingJobStatus": "Completed", "CreationTime": START},
             {"ProcessingJobName": "model-monitoring-0"},
         )  # fmt: skip
+        report = json.dumps({"violations": [
+            {"feature_name": f, "constraint_check_type": "baseline_drift_check",
+             "description": f"Baseline drift distance 0.4 exceeds threshold 0.1 for {f}"}
+            for f in features]}).encode()  # fmt: skip
+        self.stubs["s3"].add_response(
+            "get_object", {"Body": StreamingBody(io.BytesIO(report), len(report))},
+            {"Bucket": "bucket", "Key": "monitoring/run-0/constraint_violations.json"},
+        )  # fmt: skip
 
     def clients(self, github: GitHubStandIn) -> Clients:
         token = github.token(REPO, contents_write=True, actions_read=True)
-        return Clients(GitHubClient(token, github.url), self.sagemaker, self.cloudwatch, self.sns)
+        return Clients(GitHubClient(token, github.url), self.sagemaker, self.s3, self.sns)
 
 
 @pytest.fixture
@@ -348,3 +349,18 @@ def test_the_settings_and_the_secret_are_checked_naming_what_is_wrong() -> None:
         app_secret(json.dumps({"app_id": "1"}))
     with pytest.raises(ValueError, match="not a JSON object"):
         app_secret("-----BEGIN RSA PRIVATE KEY-----")
+
+
+def test_the_hourly_check_stops_when_no_run_finished_since_the_last_one(
+    github: GitHubStandIn, aws: Aws
+) -> None:
+    """A spent budget is announced once per violating run, not at every hourly check."""
+    now = START + dt.timedelta(hours=6, minutes=30)
+    aws.expect_runs(executions(["CompletedWithViolations"] * 3, now - dt.timedelta(hours=2)))
+    github.fail_next("/", 500, times=10)  # any GitHub call would fail the test
+    outcome = handle({"detail-type": "smgha drift check"}, config(), lambda: aws.clients(github),
+                     now, print)  # fmt: skip
+    assert outcome == (
+        "nothing new: no monitoring run of churn-production-data-quality finished in the last hour"
+    )
+    assert github.state.requests == []

@@ -19,17 +19,23 @@ with what really ran; the two records above are the truth already.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smgha.dispatch.events import Approved, DriftCheck, Ignored, drift_alarm_prefix, read_event
+from smgha.dispatch.events import Approved, DriftCheck, Ignored, read_event
 from smgha.github_api import GitHubClient
 
 MODEL_APPROVED = "model-approved"
 DRIFT_DETECTED = "drift-detected"
 BUDGET_WINDOW = dt.timedelta(days=7)
 VIOLATIONS = "CompletedWithViolations"  # MonitoringExecutionStatus
+# How often events.tf's drift check runs: a check that finds no run finished since the last
+# one stops there (no second notice for the same run, no GitHub calls).
+CHECK_PERIOD = dt.timedelta(hours=1)
+MAX_REPORT_BYTES = 4 * 1024 * 1024  # a violations report is a few KB per feature
+MAX_FEATURES = 50  # named in the dispatch (client_payload); the report holds them all
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Config:
 class Clients:
     github: GitHubClient  # with an installation token of the repository
     sagemaker: Any  # boto3 clients
-    cloudwatch: Any
+    s3: Any
     sns: Any
 
 
@@ -88,23 +94,25 @@ def dispatch(
 def drift(check: DriftCheck, config: Config, clients: Clients, now: dt.datetime,
           log: Callable[[str], None]) -> str:  # fmt: skip
     executions = recent_executions(clients.sagemaker, config.schedule, config.debounce_runs)
+    newest = executions[0] if executions else {}
+    finished: dt.datetime | None = newest.get("LastModifiedTime") or newest.get("ScheduledTime")
+    if check.why == "schedule" and (finished is None or now - finished > CHECK_PERIOD):
+        return f"nothing new: no monitoring run of {config.schedule} finished in the last hour"
     violating = [e for e in executions if e.get("MonitoringExecutionStatus") == VIOLATIONS]
     statuses = ", ".join(str(e.get("MonitoringExecutionStatus")) for e in executions) or "none"
     if len(executions) < config.debounce_runs or len(violating) < config.debounce_runs:
         return (f"debounced: the last {config.debounce_runs} monitoring runs of "
                 f"{config.schedule} must all find violations; they are: {statuses} ({check.why})")  # fmt: skip
-    newest = executions[0]
-    finished = newest.get("LastModifiedTime") or newest["ScheduledTime"]
     retrains = retrain_runs(clients.github, config, now)
-    if any(created >= finished for created in retrains):
+    if finished is not None and any(created >= finished for created in retrains):
         return (f"already dispatched {DRIFT_DETECTED} for the monitoring run of "
                 f"{newest['ScheduledTime']:%Y-%m-%dT%H:%M}Z ({check.why})")  # fmt: skip
-    features = drifting_features(clients.cloudwatch, config.endpoint)
     report = report_uri(clients.sagemaker, newest)
+    features = violating_features(clients.s3, report)
     if len(retrains) >= config.retrain_budget:
         notice = (f"budget spent: {len(retrains)} retrains of {config.repository} in the last "
                   f"7 days (at most {config.retrain_budget}); drift on {config.endpoint} "
-                  f"({', '.join(features) or 'no alarm in ALARM'}, report {report}) is not "
+                  f"({', '.join(features) or 'no feature named'}, report {report}) is not "
                   "retrained. Fix: look at the report; retrain by hand (run model-build) or "
                   "raise retrain_budget_per_week")  # fmt: skip
         clients.sns.publish(TopicArn=config.notice_topic_arn, Subject="smgha: retrain budget spent",
@@ -142,17 +150,6 @@ def retrain_runs(github: GitHubClient, config: Config, now: dt.datetime) -> list
     return [dt.datetime.fromisoformat(str(r["created_at"]).replace("Z", "+00:00")) for r in runs]
 
 
-def drifting_features(cloudwatch: Any, endpoint: str) -> list[str]:
-    """The features whose drift alarm (enable-monitor's, one per feature) is in ALARM."""
-    prefix = drift_alarm_prefix(endpoint)
-    features: list[str] = []
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(
-        AlarmNamePrefix=prefix, StateValue="ALARM", AlarmTypes=["MetricAlarm"]
-    ):
-        features += [a["AlarmName"][len(prefix) :] for a in page.get("MetricAlarms", [])]
-    return sorted(features)
-
-
 def report_uri(sagemaker: Any, execution: dict[str, Any]) -> str:
     """The run's violations report: constraint_violations.json in the processing job's output
     folder (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-interpreting-violations.html)."""
@@ -163,3 +160,21 @@ def report_uri(sagemaker: Any, execution: dict[str, Any]) -> str:
         "ProcessingOutputConfig", {}).get("Outputs", [])  # fmt: skip
     folder = outputs[0]["S3Output"]["S3Uri"].rstrip("/") if outputs else ""
     return f"{folder}/constraint_violations.json" if folder else ""
+
+
+def violating_features(s3: Any, report: str) -> list[str]:
+    """The features the report names (its "violations": [{"feature_name", ...}], the
+    analyzer's constraint_violations.json, model-monitor-interpreting-violations.html), at
+    most MAX_FEATURES of them."""
+    if not report.startswith("s3://"):
+        return []
+    bucket, key = report.removeprefix("s3://").split("/", 1)
+    with s3.get_object(Bucket=bucket, Key=key)["Body"] as body:
+        data = body.read(MAX_REPORT_BYTES + 1)
+    if len(data) > MAX_REPORT_BYTES:
+        raise ValueError(f"{report} is over {MAX_REPORT_BYTES} bytes: not a violations report")
+    violations = json.loads(data).get("violations", [])
+    names = {
+        str(v["feature_name"]) for v in violations if isinstance(v, dict) and v.get("feature_name")
+    }
+    return sorted(names)[:MAX_FEATURES]

@@ -72,7 +72,7 @@ def connect(
     app = app_secret(secret["SecretString"])
     token = installation_token(app["app_id"], app["installation_id"], app["private_key"],
                                config.repository, now=now.timestamp())  # fmt: skip
-    return Clients(GitHubClient(token), boto3.client("sagemaker"), boto3.client("cloudwatch"),
+    return Clients(GitHubClient(token), boto3.client("sagemaker"), boto3.client("s3"),
                    boto3.client("sns"))  # fmt: skip
 
 
