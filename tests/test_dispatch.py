@@ -53,7 +53,7 @@ def pem(key: Any, form: serialization.PrivateFormat) -> str:
 def github(monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey) -> GitHubStandIn:
     stand_in = use_stand_in(monkeypatch)
     stand_in.add_app(APP_ID, INSTALLATION, key.public_key(), REPO,
-                     {"contents": "write", "actions": "read", "metadata": "read"})  # fmt: skip
+                     {"contents": "write", "actions": "read", "metadata": "read", "pull_requests": "write"})  # fmt: skip
     stand_in.listen(REPO, "drift-detected", "model-build.yml")
     stand_in.listen(REPO, "model-approved", "model-deploy.yml")
     return stand_in
@@ -308,9 +308,17 @@ def test_a_clean_run_among_the_last_n_debounces(github: GitHubStandIn, aws: Aws)
     assert github.state.dispatches == []
 
 
-def test_runs_still_in_progress_do_not_count(github: GitHubStandIn, aws: Aws) -> None:
-    statuses = ["InProgress", "CompletedWithViolations", "CompletedWithViolations"]
-    assert drift_at(5, statuses, github, aws).startswith("debounced")
+def test_a_run_still_in_progress_is_not_a_clean_run(github: GitHubStandIn, aws: Aws) -> None:
+    """The current hour's run, not finished, has found nothing yet: the three before it count."""
+    now = START + dt.timedelta(hours=5, minutes=10)
+    github.state.clock = now.timestamp()
+    finished = executions(["CompletedWithViolations"] * 3, now - dt.timedelta(minutes=70))
+    running = {**finished[0], "MonitoringExecutionStatus": "InProgress",
+               "ScheduledTime": now - dt.timedelta(minutes=10), "ProcessingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/model-monitoring-now"}  # fmt: skip
+    aws.expect_runs([running, *finished])
+    aws.expect_details(["tenure"])
+    outcome = handle(alarm_event(), config(), lambda: aws.clients(github), now, print)
+    assert outcome.startswith("dispatched")
 
 
 def test_one_violating_run_dispatches_once_when_both_the_alarm_and_the_check_see_it(
