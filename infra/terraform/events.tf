@@ -215,17 +215,17 @@ resource "aws_cloudwatch_event_rule" "drift_check" {
 locals {
   # Rule -> the event the function receives (null: the event as EventBridge matched it).
   dispatcher_rules = merge(
-    var.events_enabled ? { model_approved = { arn = aws_cloudwatch_event_rule.model_approved[0].name, input = null } } : {},
+    var.events_enabled ? { model_approved = { rule = aws_cloudwatch_event_rule.model_approved[0].name, input = null } } : {},
     local.drift_events == 1 ? {
-      drift       = { arn = aws_cloudwatch_event_rule.drift[0].name, input = null }
-      drift_check = { arn = aws_cloudwatch_event_rule.drift_check[0].name, input = jsonencode({ "detail-type" = "smgha drift check", detail = {} }) }
+      drift       = { rule = aws_cloudwatch_event_rule.drift[0].name, input = null }
+      drift_check = { rule = aws_cloudwatch_event_rule.drift_check[0].name, input = jsonencode({ "detail-type" = "smgha drift check", detail = {} }) }
     } : {},
   )
 }
 
 resource "aws_cloudwatch_event_target" "dispatcher" {
   for_each = local.dispatcher_rules
-  rule     = each.value.arn
+  rule     = each.value.rule
   arn      = aws_lambda_function.dispatcher[0].arn
   input    = each.value.input
 
@@ -244,7 +244,7 @@ resource "aws_lambda_permission" "events" {
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.dispatcher[0].function_name
   principal     = "events.amazonaws.com"
-  source_arn    = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${each.value.arn}"
+  source_arn    = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${each.value.rule}"
 }
 
 resource "aws_lambda_function_event_invoke_config" "dispatcher" {
