@@ -55,14 +55,14 @@ def github(monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey) -> GitHubSta
     stand_in.add_app(APP_ID, INSTALLATION, key.public_key(), REPO,
                      {"contents": "write", "actions": "read", "metadata": "read", "pull_requests": "write"})  # fmt: skip
     stand_in.listen(REPO, "drift-detected", "model-build.yml")
-    stand_in.listen(REPO, "model-approved", "model-deploy.yml")
+    stand_in.listen(REPO, "model-approved", "model-deploy.yml", "model-deploy {model_package_arn}")
     return stand_in
 
 
 def config(**changes: Any) -> Config:
     values = {"repository": REPO, "model_package_group": GROUP, "endpoint": ENDPOINT,
               "schedule": SCHEDULE, "debounce_runs": 3, "retrain_budget": 1,
-              "build_workflow": "model-build.yml", "notice_topic_arn": TOPIC}  # fmt: skip
+              "build_workflow": "model-build.yml", "deploy_workflow": "model-deploy.yml", "notice_topic_arn": TOPIC}  # fmt: skip
     return Config(**{**values, **changes})
 
 
@@ -181,6 +181,35 @@ def test_an_approval_dispatches_exactly_that_version(github: GitHubStandIn) -> N
     assert github.state.dispatches == [{"repository": REPO, "event_type": "model-approved",
                                         "client_payload": {"model_package_arn": ARN}}]  # fmt: skip
     assert lines == [f"dispatched model-approved for {ARN}"]
+
+
+def test_the_same_approval_sent_twice_deploys_once(github: GitHubStandIn) -> None:
+    """SageMaker may send an event more than once: the deploy run named after the version
+    (the template's run-name) says it was dispatched."""
+    clients = Clients(
+        GitHubClient(github.token(REPO, contents_write=True), github.url), None, None, None
+    )
+    github.state.clock = START.timestamp()
+    assert handle(package_event(), config(), lambda: clients, START, print).startswith("dispatched")
+    again = handle(
+        package_event(), config(), lambda: clients, START + dt.timedelta(seconds=5), print
+    )
+    assert again.startswith(
+        f"already dispatched model-approved for {ARN}: https://github.com/{REPO}/actions/runs/"
+    )
+    other = ARN.replace("/7", "/8")
+    assert handle(package_event(arn=other), config(), lambda: clients, START, print).startswith(
+        "dispatched"
+    )
+    # An hour later the same version approved again is a new approval: dispatched.
+    later = START + dt.timedelta(hours=2)
+    github.state.clock = later.timestamp()
+    assert handle(package_event(), config(), lambda: clients, later, print).startswith("dispatched")
+    assert [d["client_payload"]["model_package_arn"] for d in github.state.dispatches] == [
+        ARN,
+        other,
+        ARN,
+    ]
 
 
 def test_a_dispatch_without_contents_write_fails_loudly(github: GitHubStandIn) -> None:

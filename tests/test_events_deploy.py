@@ -168,3 +168,14 @@ def test_the_build_summary_says_which_drift_started_it(tmp_path: Path) -> None:
         step["run"], {"PATH": os.environ["PATH"], "GITHUB_STEP_SUMMARY": str(summary), **payload}
     )
     assert "- drifting features: `tenure, total_charges`" in summary.read_text()
+
+
+def test_a_dispatched_deploy_run_is_named_as_the_dispatcher_looks_for_it() -> None:
+    from smgha.dispatch.dispatcher import DEPLOY_RUN_NAME
+
+    run_name = load(TEMPLATES / "model-deploy.yml")["run-name"]
+    assert run_name == (
+        "${{ github.event_name == 'repository_dispatch' && format('model-deploy {0}', "
+        "github.event.client_payload.model_package_arn) || '' }}"
+    )
+    assert DEPLOY_RUN_NAME.format(arn="{0}") == "model-deploy {0}"

@@ -120,6 +120,7 @@ resource "aws_lambda_function" "dispatcher" {
       DEBOUNCE_RUNS           = tostring(var.retrain_debounce_runs)
       RETRAIN_BUDGET_PER_WEEK = tostring(var.retrain_budget_per_week)
       BUILD_WORKFLOW          = var.retrain_workflow_file
+      DEPLOY_WORKFLOW         = var.deploy_workflow_file
       NOTICE_TOPIC_ARN        = aws_sns_topic.alarms.arn
     }
   }

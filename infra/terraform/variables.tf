@@ -335,3 +335,14 @@ variable "monitoring_reports_prefix" {
     error_message = "monitoring_reports_prefix is a key prefix ending with '/', e.g. monitoring/ (no wildcards, no leading '/')."
   }
 }
+
+variable "deploy_workflow_file" {
+  description = "The file name of the workflow model-approved starts (workflows-templates/model-deploy.yml as copied): the dispatcher looks there for a run of the same approval before dispatching it again."
+  type        = string
+  default     = "model-deploy.yml"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+\\.ya?ml$", var.deploy_workflow_file))
+    error_message = "deploy_workflow_file is a workflow file name such as model-deploy.yml (no folder)."
+  }
+}

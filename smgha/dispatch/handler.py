@@ -42,6 +42,7 @@ def config_from(env: Mapping[str, str]) -> Config:
         debounce_runs=numbers["DEBOUNCE_RUNS"],
         retrain_budget=numbers["RETRAIN_BUDGET_PER_WEEK"],
         build_workflow=env.get("BUILD_WORKFLOW", "model-build.yml"),
+        deploy_workflow=env.get("DEPLOY_WORKFLOW", "model-deploy.yml"),
         notice_topic_arn=env.get("NOTICE_TOPIC_ARN", ""),
     )
 

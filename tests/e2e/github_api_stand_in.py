@@ -50,6 +50,7 @@ import threading
 import time
 import urllib.parse
 import zipfile
+from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -80,6 +81,7 @@ class Run:
     conclusion: str = "success"
     head_repository: str = ""  # a fork's full name for a fork's pull request
     created_at: str = ""  # ISO 8601 UTC, as GitHub writes it (2026-12-05T17:00:00Z)
+    display_title: str = ""  # the run-name; "" : the workflow's name
 
     def document(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class Run:
             # The run's page (GitHub's "Get a workflow run" answer has it; on github.com).
             "html_url": f"https://github.com/{self.repository}/actions/runs/{self.id}",
             "created_at": self.created_at,
+            "display_title": self.display_title or self.workflow,
         }
 
 
@@ -139,7 +142,8 @@ class State:
     dispatches: list[dict[str, Any]] = field(
         default_factory=list
     )  # repository, event_type, client_payload
-    listeners: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, type) -> workflow
+    # (repo, type) -> (workflow, its run-name with {field}s of client_payload, "" for none)
+    listeners: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     clock: float = 0.0  # epoch seconds of "now" for tokens and runs; 0: the real time
 
 
@@ -236,9 +240,10 @@ class GitHubStandIn:
         """An App installed on `repository` with `permissions` (e.g. {"contents": "write"})."""
         self.state.apps[installation_id] = App(app_id, public_key, repository, permissions)
 
-    def listen(self, repository: str, event_type: str, workflow: str) -> None:
-        """`workflow` (a file name) has `on: repository_dispatch: types: [event_type]`."""
-        self.state.listeners[(repository, event_type)] = workflow
+    def listen(self, repository: str, event_type: str, workflow: str, run_name: str = "") -> None:
+        """`workflow` (a file name) has `on: repository_dispatch: types: [event_type]`, and
+        `run_name` (str.format of client_payload's fields) names its runs."""
+        self.state.listeners[(repository, event_type)] = (workflow, run_name)
 
     def fail_next(
         self,
@@ -527,9 +532,11 @@ class _Api:
         self.state.dispatches.append(
             {"repository": repository, "event_type": event_type, "client_payload": payload}
         )
-        workflow = self.state.listeners.get((repository, event_type))
-        if workflow is not None:
+        listener = self.state.listeners.get((repository, event_type))
+        if listener is not None:
+            workflow, run_name = listener
             created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.stand_in.now()))
             self.stand_in.add_run(repository, workflow, "main", "0" * 40,
-                                  event="repository_dispatch", created_at=created)  # fmt: skip
+                                  event="repository_dispatch", created_at=created,
+                                  display_title=run_name.format_map(defaultdict(str, payload)))  # fmt: skip
         return HttpAnswer(204, b"")
