@@ -10,7 +10,10 @@
   Only drift-detected dispatches start that workflow through repository_dispatch
   (workflows-templates/model-build.yml), so each such run is one retrain;
 * once per violating run: a retrain run created after the newest violating run finished
-  means this run already dispatched one (the alarm and the periodic check may both see it).
+  means this run already dispatched one (the alarm and the periodic check may both see it);
+* once per approval: SageMaker "may send multiple events to EventBridge for each state
+  change" (automating-sagemaker-with-eventbridge.html), so a deploy run of the last hour
+  named after the version (the template's `run-name`, DEPLOY_RUN_NAME) means it was sent.
 
 A table of its own (DynamoDB) would be one more resource to pay for, secure and keep in step
 with what really ran; the two records above are the truth already.
@@ -30,6 +33,10 @@ from smgha.github_api import GitHubClient
 MODEL_APPROVED = "model-approved"
 DRIFT_DETECTED = "drift-detected"
 BUDGET_WINDOW = dt.timedelta(days=7)
+# workflows-templates/model-deploy.yml's run-name on a model-approved event: the run's
+# display_title in the REST API (https://docs.github.com/en/rest/actions/workflow-runs).
+DEPLOY_RUN_NAME = "model-deploy {arn}"
+DUPLICATE_WINDOW = dt.timedelta(hours=1)
 VIOLATIONS = "CompletedWithViolations"  # MonitoringExecutionStatus
 # How often events.tf's drift check runs: a check that finds no run finished since the last
 # one stops there (no second notice for the same run, no GitHub calls).
@@ -47,6 +54,7 @@ class Config:
     debounce_runs: int  # N
     retrain_budget: int  # K per BUDGET_WINDOW
     build_workflow: str  # the workflow file drift-detected starts, e.g. model-build.yml
+    deploy_workflow: str  # the workflow file model-approved starts, e.g. model-deploy.yml
     notice_topic_arn: str  # where a spent budget is announced (the alarm topic)
 
 
@@ -72,14 +80,25 @@ def handle(
     if isinstance(read, Ignored):
         outcome = f"ignored: {read.reason}"
     elif isinstance(read, Approved):
-        connected = clients()
-        dispatch(connected.github, config.repository, MODEL_APPROVED,
-                 {"model_package_arn": read.model_package_arn})  # fmt: skip
-        outcome = f"dispatched {MODEL_APPROVED} for {read.model_package_arn}"
+        outcome = approve(read.model_package_arn, config, clients().github, now)
     else:
         outcome = drift(read, config, clients(), now, log)
     log(outcome)
     return outcome
+
+
+def approve(arn: str, config: Config, github: GitHubClient, now: dt.datetime) -> str:
+    """Dispatch model-approved for `arn`, unless a deploy run of the last hour is named
+    after it already (the same approval's event, sent again)."""
+    since = (now - DUPLICATE_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = f"/repos/{config.repository}/actions/workflows/{config.deploy_workflow}/runs"
+    title = DEPLOY_RUN_NAME.format(arn=arn)
+    for run in github.pages(path, {"event": "repository_dispatch", "created": f">={since}"},
+                            key="workflow_runs"):  # fmt: skip
+        if run.get("display_title") == title:
+            return f"already dispatched {MODEL_APPROVED} for {arn}: {run.get('html_url', '')}"
+    dispatch(github, config.repository, MODEL_APPROVED, {"model_package_arn": arn})
+    return f"dispatched {MODEL_APPROVED} for {arn}"
 
 
 def dispatch(
