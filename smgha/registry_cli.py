@@ -36,6 +36,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     describe.add_argument("--model-package-arn", required=True, help="The package's ARN.")
     describe.add_argument("--json", action="store_true", help="Print the whole record as JSON.")
+    # The deploy template's check of a dispatched ARN (model-approved), before any change.
+    describe.add_argument("--require-group", default="", help="Fail unless it is of this group.")
+    describe.add_argument(
+        "--require-status", default="", choices=["", "Approved"], help="Fail unless it has it."
+    )
     find = commands.add_parser(
         "find",
         help="Print the ARN of the newest version built from a commit (nothing when none is).",
@@ -110,12 +115,29 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     if record is None:
         stdout.write(f"error: there is no model package {arguments.model_package_arn}\n")
         return 1
+    refused = required_problem(record, arguments.require_group, arguments.require_status)
+    if refused:
+        stdout.write(f"error: {refused}\n")
+        return 1
     stdout.write(
         json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
         if arguments.json
         else render_record(record)
     )
     return 0
+
+
+def required_problem(record: dict[str, Any], group: str, status: str) -> str:
+    """Why `record` is not a version of `group` with approval `status` (either empty: not
+    asked), or "" when it is."""
+    arn = record.get("ModelPackageArn", "?")
+    if group and record.get("ModelPackageGroupName") != group:
+        return (f"model package {arn} is of group {record.get('ModelPackageGroupName')!r}, "
+                f"not {group!r}: nothing of another group is deployed here")  # fmt: skip
+    if status and record.get("ModelApprovalStatus") != status:
+        return (f"model package {arn} is {record.get('ModelApprovalStatus')}, not {status} "
+                "(its approval changed since the event was sent): approve it again to deploy it")  # fmt: skip
+    return ""
 
 
 GIT_SHA = re.compile(r"[0-9a-f]{40}")

@@ -63,5 +63,16 @@ output "repository_variables" {
     MODEL_ARTIFACT_BUCKET          = aws_s3_bucket.artifacts.bucket
     ALARM_TOPIC_ARN                = aws_sns_topic.alarms.arn
     PRODUCTION_APPROVAL            = var.production_approval
+    DEPLOY_TRIGGER                 = var.events_enabled ? "registry-event" : "build"
   }
+}
+
+output "github_app_secret_arn" {
+  description = "The Secrets Manager secret the events dispatcher reads the GitHub App from (events_enabled): put its value with aws secretsmanager put-secret-value (docs/setup.md, \"Registry and drift events\"). null when events are off."
+  value       = var.events_enabled ? aws_secretsmanager_secret.github_app[0].arn : null
+}
+
+output "events_dead_letter_queue_url" {
+  description = "The SQS queue of the events the dispatcher could not handle after its retries (events_enabled): look here when an approval deployed nothing. null when events are off."
+  value       = var.events_enabled ? aws_sqs_queue.events_dlq[0].id : null
 }

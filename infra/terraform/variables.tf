@@ -271,3 +271,78 @@ variable "production_approval" {
     error_message = "production_approval must be environment (required reviewers on the production environment) or manual (promote by running model-deploy by hand, for plans without required reviewers)."
   }
 }
+
+# ---- registry and drift events to GitHub (events.tf; docs/setup.md) ---------------------------
+
+variable "events_enabled" {
+  description = "Whether approvals in the model registry start model-deploy (and drift on drift_endpoint_name starts model-build) through GitHub's repository_dispatch, with a GitHub App whose key you put in the <name_prefix>-github-app secret. Off by default: the workflows run on pushes and by hand only."
+  type        = bool
+  default     = false
+}
+
+variable "drift_endpoint_name" {
+  description = "The endpoint whose drift alarms (enable-monitor's <endpoint>-baseline-drift-<feature>) start a retrain, when events_enabled. null: drift starts nothing."
+  type        = string
+  default     = null
+
+  validation {
+    # SageMaker's endpoint names; short enough for enable-monitor's schedule name <endpoint>-data-quality (63).
+    condition     = var.drift_endpoint_name == null || can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,49}$", var.drift_endpoint_name))
+    error_message = "drift_endpoint_name is an endpoint name of at most 50 characters (letters, digits, hyphens), e.g. churn-production."
+  }
+}
+
+variable "retrain_debounce_runs" {
+  description = "N: retrain only when the last N monitoring runs of drift_endpoint_name all found violations."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.retrain_debounce_runs >= 1 && var.retrain_debounce_runs <= 100 && floor(var.retrain_debounce_runs) == var.retrain_debounce_runs
+    error_message = "retrain_debounce_runs is a whole number from 1 to 100."
+  }
+}
+
+variable "retrain_budget_per_week" {
+  description = "K: at most K retrains started by drift in any 7 days; past it, a notice on the alarm topic instead of a retrain."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.retrain_budget_per_week >= 1 && var.retrain_budget_per_week <= 100 && floor(var.retrain_budget_per_week) == var.retrain_budget_per_week
+    error_message = "retrain_budget_per_week is a whole number from 1 to 100."
+  }
+}
+
+variable "retrain_workflow_file" {
+  description = "The file name of the workflow drift-detected starts (workflows-templates/model-build.yml as copied): the retrain budget counts its runs started by repository_dispatch."
+  type        = string
+  default     = "model-build.yml"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+\\.ya?ml$", var.retrain_workflow_file))
+    error_message = "retrain_workflow_file is a workflow file name such as model-build.yml (no folder)."
+  }
+}
+
+variable "monitoring_reports_prefix" {
+  description = "Key prefix of the artifact bucket the monitoring reports are written under (model-deploy's monitoring-output-s3-uri below it): the events dispatcher reads a run's constraint_violations.json there."
+  type        = string
+  default     = "monitoring/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9!_.()-]+/)+$", var.monitoring_reports_prefix))
+    error_message = "monitoring_reports_prefix is a key prefix ending with '/', e.g. monitoring/ (no wildcards, no leading '/')."
+  }
+}
+
+variable "deploy_workflow_file" {
+  description = "The file name of the workflow model-approved starts (workflows-templates/model-deploy.yml as copied): the dispatcher looks there for a run of the same approval before dispatching it again."
+  type        = string
+  default     = "model-deploy.yml"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+\\.ya?ml$", var.deploy_workflow_file))
+    error_message = "deploy_workflow_file is a workflow file name such as model-deploy.yml (no folder)."
+  }
+}

@@ -12,5 +12,11 @@ terraform {
       # certificate against its own CA library since July 2023); 6.x is a major change.
       version = "~> 5.81"
     }
+    # events.tf zips the events dispatcher (only with events_enabled; the source blocks
+    # arrived in 2.x).
+    archive = {
+      source  = "hashicorp/archive"
+      version = "~> 2.4"
+    }
   }
 }

@@ -24,19 +24,33 @@ enforces, each as GitHub documents it:
   there is never right; that it is refused is our stricter reading, unconfirmed), and an
   expired artifact answers 410 Gone
   (https://docs.github.com/en/rest/actions/artifacts#download-an-artifact);
+* a GitHub App (`add_app`) mints an installation token with POST
+  /app/installations/{id}/access_tokens only for a JWT signed RS256 with the App's key, with
+  `iss` its id, `iat`/`exp` around now and at most 10 minutes apart (else 401), and only for
+  repositories and permissions the installation has (else 422)
+  (https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app,
+  https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app);
+* POST /repos/{owner}/{repo}/dispatches needs contents: write (else 403); event_type is
+  required, 1..100 characters, client_payload at most 10 top-level properties (else 422); it
+  answers 204 and, like GitHub, starts a run of each workflow listening to the type
+  (`listen`) (https://docs.github.com/en/rest/repos/repos#create-a-repository-dispatch-event);
+* a list of runs takes `created=>=<ISO time>` (the runs' created_at, set from `clock`);
 * `fail_next(...)` makes the next matching requests answer an error (a 503, a secondary rate
   limit's 403 with retry-after) to test the client's retries.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
 import secrets
 import threading
+import time
 import urllib.parse
 import zipfile
+from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +67,7 @@ class Token:
     pull_requests_write: bool = True
     actions_read: bool = True
     login: str = BOT_LOGIN
+    contents_write: bool = False
 
 
 @dataclass
@@ -65,6 +80,8 @@ class Run:
     event: str = "push"
     conclusion: str = "success"
     head_repository: str = ""  # a fork's full name for a fork's pull request
+    created_at: str = ""  # ISO 8601 UTC, as GitHub writes it (2026-12-05T17:00:00Z)
+    display_title: str = ""  # the run-name; "" : the workflow's name
 
     def document(self) -> dict[str, Any]:
         return {
@@ -79,6 +96,8 @@ class Run:
             "head_repository": {"full_name": self.head_repository or self.repository},
             # The run's page (GitHub's "Get a workflow run" answer has it; on github.com).
             "html_url": f"https://github.com/{self.repository}/actions/runs/{self.id}",
+            "created_at": self.created_at,
+            "display_title": self.display_title or self.workflow,
         }
 
 
@@ -101,6 +120,14 @@ class Artifact:
 
 
 @dataclass
+class App:
+    app_id: str
+    public_key: Any  # cryptography's RSAPublicKey
+    repository: str
+    permissions: dict[str, str]
+
+
+@dataclass
 class State:
     tokens: dict[str, Token] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)  # oldest first
@@ -111,6 +138,13 @@ class State:
     failures: list[tuple[str, str, int, dict[str, str]]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     next_id: int = 1000
+    apps: dict[str, App] = field(default_factory=dict)  # by installation id
+    dispatches: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # repository, event_type, client_payload
+    # (repo, type) -> (workflow, its run-name with {field}s of client_payload, "" for none)
+    listeners: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    clock: float = 0.0  # epoch seconds of "now" for tokens and runs; 0: the real time
 
 
 def zip_folder(folder: Path) -> bytes:
@@ -196,6 +230,21 @@ class GitHubStandIn:
             if c["repository"] == repository and c["issue"] == number
         ]
 
+    def now(self) -> float:
+        return self.state.clock or time.time()
+
+    def add_app(
+        self, app_id: str, installation_id: str, public_key: Any, repository: str,
+        permissions: dict[str, str],
+    ) -> None:  # fmt: skip
+        """An App installed on `repository` with `permissions` (e.g. {"contents": "write"})."""
+        self.state.apps[installation_id] = App(app_id, public_key, repository, permissions)
+
+    def listen(self, repository: str, event_type: str, workflow: str, run_name: str = "") -> None:
+        """`workflow` (a file name) has `on: repository_dispatch: types: [event_type]`, and
+        `run_name` (str.format of client_payload's fields) names its runs."""
+        self.state.listeners[(repository, event_type)] = (workflow, run_name)
+
     def fail_next(
         self,
         path_pattern: str,
@@ -222,6 +271,8 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"^/repos/([^/]+/[^/]+)/issues/(\d+)/comments$", "list_comments"),
         ("POST", r"^/repos/([^/]+/[^/]+)/issues/(\d+)/comments$", "create_comment"),
         ("PATCH", r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)$", "update_comment"),
+        ("POST", r"^/app/installations/([^/]+)/access_tokens$", "installation_token"),
+        ("POST", r"^/repos/([^/]+/[^/]+)/dispatches$", "create_dispatch"),
     ]
 ]
 
@@ -331,6 +382,7 @@ class _Api:
             and self.query.get("branch", r.head_branch) == r.head_branch
             and self.query.get("event", r.event) == r.event
             and self.query.get("status", r.conclusion) == r.conclusion
+            and r.created_at >= self.query.get("created", ">=").removeprefix(">=")
         ]  # fmt: skip
         return self._page(
             f"/repos/{repository}/actions/workflows/{workflow}/runs", runs, "workflow_runs"
@@ -420,3 +472,71 @@ class _Api:
             return HttpAnswer(403, {"message": NOT_ACCESSIBLE})
         comment["body"] = self._body()
         return HttpAnswer(200, {"id": comment["id"], "body": comment["body"]})
+
+    # ---- GitHub Apps and repository_dispatch ---------------------------------------------------
+
+    def _app_jwt(self, app: App) -> None:
+        """401 unless the request carries a JWT of `app`: RS256 signature, iss, iat, exp."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        header = self.headers.get("Authorization") or ""
+        parts = header.removeprefix("Bearer ").split(".")
+        try:
+            decoded = [base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in parts]
+            head, claims = json.loads(decoded[0]), json.loads(decoded[1])
+            app.public_key.verify(decoded[2], f"{parts[0]}.{parts[1]}".encode(),
+                                  padding.PKCS1v15(), hashes.SHA256())  # fmt: skip
+        except (ValueError, IndexError, InvalidSignature):
+            raise HttpAnswer(401, {"message": "A JSON web token could not be decoded"}) from None
+        now = self.stand_in.now()
+        if (
+            head.get("alg") != "RS256"
+            or str(claims.get("iss")) != app.app_id
+            or not claims["iat"] <= now < claims["exp"]
+            or claims["exp"] - claims["iat"] > 600
+        ):
+            raise HttpAnswer(401, {"message": "'Expiration time' claim ('exp') is too far in the future"})  # fmt: skip
+
+    def installation_token(self, installation_id: str) -> HttpAnswer:
+        app = self.state.apps.get(installation_id)
+        if app is None:
+            return HttpAnswer(404, {"message": "Not Found"})
+        self._app_jwt(app)
+        request = json.loads(self.raw or b"{}")
+        owner = app.repository.split("/")[0]
+        wanted = request.get("permissions", app.permissions)
+        if any(f"{owner}/{name}" != app.repository for name in request.get("repositories", [])):
+            return HttpAnswer(422, {"message": "There is at least one repository that does not exist or is not accessible to the parent installation."})  # fmt: skip
+        levels = {"read": 1, "write": 2}
+        if any(levels[v] > levels.get(app.permissions.get(k, ""), 0) for k, v in wanted.items()):
+            return HttpAnswer(422, {"message": "The permissions requested are not granted to this installation."})  # fmt: skip
+        token = self.stand_in.token(
+            app.repository, pull_requests_write=wanted.get("pull_requests") == "write",
+            actions_read="actions" in wanted, contents_write=wanted.get("contents") == "write",
+            login="smgha-dispatch[bot]",
+        )  # fmt: skip
+        return HttpAnswer(201, {"token": token, "permissions": wanted})
+
+    def create_dispatch(self, repository: str) -> HttpAnswer:
+        token = self._token(repository)
+        if not token.contents_write:
+            return HttpAnswer(403, {"message": NOT_ACCESSIBLE})
+        request = json.loads(self.raw or b"{}")
+        event_type, payload = request.get("event_type"), request.get("client_payload", {})
+        if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100:
+            return HttpAnswer(422, {"message": "Invalid request: event_type is required (1..100 characters)"})  # fmt: skip
+        if not isinstance(payload, dict) or len(payload) > 10:
+            return HttpAnswer(422, {"message": "client_payload: at most 10 top-level properties"})
+        self.state.dispatches.append(
+            {"repository": repository, "event_type": event_type, "client_payload": payload}
+        )
+        listener = self.state.listeners.get((repository, event_type))
+        if listener is not None:
+            workflow, run_name = listener
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.stand_in.now()))
+            self.stand_in.add_run(repository, workflow, "main", "0" * 40,
+                                  event="repository_dispatch", created_at=created,
+                                  display_title=run_name.format_map(defaultdict(str, payload)))  # fmt: skip
+        return HttpAnswer(204, b"")
