@@ -267,6 +267,8 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
         "| Data capture | 100 % to s3://smgha-local/capture | 100 % to s3://smgha-local/capture |"
         in update.summary
     )
+    # A real-time endpoint without a shadow shows neither row (they are for endpoints with one).
+    assert "| Shadow |" not in update.summary and "| Async |" not in update.summary
 
 
 @pytest.mark.parametrize(

@@ -308,9 +308,12 @@ def report(
         ["Endpoint config", f"`{live_name or '–'}`", f"`{planned.config_name}`"],
         ["Capacity", hosting.variant_text(before), hosting.variant_text(after)],
         ["Data capture", hosting.capture_text(planned.live_config), hosting.capture_text(planned.config_request)],
+    ]  # fmt: skip
+    optional = [  # shown only where either config has one
         ["Shadow", shadow.text(planned.live_config), shadow.text(planned.config_request)],
         ["Async", async_inference.config_text(planned.live_config), async_inference.config_text(planned.config_request)],
     ]  # fmt: skip
+    rows += [row for row in optional if set(row[1:]) - {"–", "off"}]
     scaling_changed = False
     if target.scaling:
         was = autoscaling.live_text(target.endpoint, planned.live_scaling)
