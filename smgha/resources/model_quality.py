@@ -37,18 +37,17 @@ from smgha.inputs import (
     s3_uri,
     workspace_file,
 )
-from smgha.resources.hosting import digest
 from smgha.resources.monitoring import (
     CONTAINER_INPUT,
     CONTAINER_OUTPUT,
     MonitorOutputs,
     MonitorSettings,
     MonitorSetup,
+    ScheduledMonitor,
     apply_setup,
     plan_setup,
     schedule_period,
 )
-from smgha.resources.names import bounded_sagemaker_name
 
 METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
 
@@ -158,7 +157,7 @@ def time_offsets(delay_hours: int, period_seconds: int) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class ModelQuality:
+class ModelQuality(ScheduledMonitor):
     """Model-quality monitoring of one endpoint: the MonitorKind of resources/monitoring.py
     (its plan_setup and apply_setup create, keep or replace what this decides)."""
 
@@ -166,9 +165,6 @@ class ModelQuality:
     period_seconds: int  # the schedule's (monitoring.schedule_period)
     kind = "model-quality"  # the backends' name of the job-definition family
     monitoring_type = "ModelQuality"  # MonitoringScheduleConfig.MonitoringType
-
-    def schedule_name(self, endpoint: str) -> str:
-        return bounded_sagemaker_name(f"{endpoint}-{self.kind}")
 
     def endpoint_input(self, endpoint: str) -> dict[str, Any]:
         start, end = time_offsets(self.settings.delay_hours, self.period_seconds)
@@ -214,22 +210,7 @@ class ModelQuality:
             "RoleArn": role_arn,
             "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
         }  # fmt: skip
-        name = bounded_sagemaker_name(f"{endpoint}-{self.kind}", suffix=f"-{digest(body)}")
-        return {
-            "JobDefinitionName": name,
-            **body,
-            "Tags": [{"Key": "smgha:endpoint", "Value": endpoint}],
-        }
-
-    def schedule_request(self, endpoint: str, definition: str, expression: str) -> dict[str, Any]:
-        return {
-            "MonitoringScheduleName": self.schedule_name(endpoint),
-            "MonitoringScheduleConfig": {
-                "ScheduleConfig": {"ScheduleExpression": expression},
-                "MonitoringJobDefinitionName": definition,
-                "MonitoringType": self.monitoring_type,
-            },
-        }
+        return self.named_definition(endpoint, body)
 
     def alarm_requests(
         self,

@@ -134,8 +134,38 @@ class MonitorKind(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+class ScheduledMonitor:
+    """What every monitor kind names and schedules alike: its schedule, its job definition's
+    name (after the kind and a digest of the body, so a changed body is a new definition) and
+    the CreateMonitoringSchedule request. DataQuality and ModelQuality inherit it."""
+
+    kind: str
+    monitoring_type: str
+
+    def schedule_name(self, endpoint: str) -> str:
+        return bounded_sagemaker_name(f"{endpoint}-{self.kind}")
+
+    def named_definition(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        name = bounded_sagemaker_name(f"{endpoint}-{self.kind}", suffix=f"-{digest(body)}")
+        return {
+            "JobDefinitionName": name,
+            **body,
+            "Tags": [{"Key": "smgha:endpoint", "Value": endpoint}],
+        }
+
+    def schedule_request(self, endpoint: str, definition: str, expression: str) -> dict[str, Any]:
+        return {
+            "MonitoringScheduleName": self.schedule_name(endpoint),
+            "MonitoringScheduleConfig": {
+                "ScheduleConfig": {"ScheduleExpression": expression},
+                "MonitoringJobDefinitionName": definition,
+                "MonitoringType": self.monitoring_type,
+            },
+        }
+
+
 @dataclass(frozen=True)
-class DataQuality:
+class DataQuality(ScheduledMonitor):
     """Data-quality monitoring: the analyzer compares captured requests with a baseline's
     statistics and constraints, and publishes a drift distance per feature."""
 
@@ -153,9 +183,6 @@ class DataQuality:
             "output_path": CONTAINER_OUTPUT,
             "publish_cloudwatch_metrics": "Disabled",
         }
-
-    def schedule_name(self, endpoint: str) -> str:
-        return bounded_sagemaker_name(f"{endpoint}-{self.kind}")
 
     def definition_request(
         self,
@@ -205,22 +232,7 @@ class DataQuality:
             "RoleArn": role_arn,
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         }
-        name = bounded_sagemaker_name(f"{endpoint}-{self.kind}", suffix=f"-{digest(body)}")
-        return {
-            "JobDefinitionName": name,
-            **body,
-            "Tags": [{"Key": "smgha:endpoint", "Value": endpoint}],
-        }
-
-    def schedule_request(self, endpoint: str, definition: str, expression: str) -> dict[str, Any]:
-        return {
-            "MonitoringScheduleName": self.schedule_name(endpoint),
-            "MonitoringScheduleConfig": {
-                "ScheduleConfig": {"ScheduleExpression": expression},
-                "MonitoringJobDefinitionName": definition,
-                "MonitoringType": self.monitoring_type,
-            },
-        }
+        return self.named_definition(endpoint, body)
 
     def alarm_requests(
         self,
