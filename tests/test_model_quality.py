@@ -22,6 +22,7 @@ from smgha.resources import model_quality
 from smgha.resources.monitoring import MonitorOutputs
 from smgha.stages import enable_monitor
 from tests.aws_contract import contract_problems
+from tests.model_quality_helpers import labels_for, unanalysed_captures
 from tests.stage_helpers import GITHUB_CONTEXT, local_backend_in, run_main
 from tests.test_deploy_endpoint import deploy, register
 from tests.test_enable_monitor import (
@@ -81,18 +82,16 @@ def send_one_by_one(local: LocalBackend, rows: np.ndarray) -> None:
 def upload_labels(local: LocalBackend, hour: str, wrong_share: float, seed: int) -> int:
     """Ground truth for every record captured since the last model-quality run, in Model
     Monitor's format; `wrong_share` of them the opposite of the truth. Returns how many."""
-    lines, _ = local.monitoring.new_capture_lines(ENDPOINT, False, "ModelQuality")
     rng = np.random.default_rng(seed)
-    records = []
-    for line in lines:
-        record = json.loads(line)
-        row = [float(x) for x in record["captureData"]["endpointInput"]["data"].split(",")]
-        label = true_label(row) ^ int(rng.random() < wrong_share)
-        records.append({
-            "groundTruthData": {"data": str(label), "encoding": "CSV"},
-            "eventMetadata": {"eventId": record["eventMetadata"]["eventId"]},
-            "eventVersion": "0",
-        })  # fmt: skip
+    pairs = labels_for(
+        unanalysed_captures(local, ENDPOINT),
+        lambda body: true_label([float(x) for x in body.split(",")]),
+        lambda index: bool(rng.random() < wrong_share),
+    )
+    records = [
+        {"groundTruthData": {"data": label, "encoding": "CSV"}, "eventMetadata": {"eventId": event}, "eventVersion": "0"}
+        for event, label in pairs
+    ]  # fmt: skip
     body = "".join(json.dumps(r) + "\n" for r in records).encode()
     local.objects.put_object(f"{GROUND_TRUTH}/2026/12/05/{hour}/labels.jsonl", body)
     return len(records)
