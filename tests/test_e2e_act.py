@@ -187,6 +187,12 @@ def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], deployed: harnes
         assert re.search(rf"^{name}\s+InService\b", endpoints, re.MULTILINE), endpoints
 
 
+# The model-quality monitor the consumer's deploy puts on production (enable-monitor's names).
+QUALITY_ENDPOINT = "churn-production"
+QUALITY_SCHEDULE = f"{QUALITY_ENDPOINT}-model-quality"
+QUALITY_ALARM = f"{QUALITY_SCHEDULE}-accuracy"
+
+
 @pytest.mark.slow
 def test_model_quality_alarm_of_the_model_deploy_on_the_local_backend(
     e2e: dict[str, Any], deployed: harness.ActRun, monkeypatch: pytest.MonkeyPatch
@@ -202,7 +208,10 @@ def test_model_quality_alarm_of_the_model_deploy_on_the_local_backend(
     monkeypatch.setenv("SMGHA_STATE_DIR", str(e2e["state"]))
     local = LocalBackend(region="us-east-1")
     schedule = local.monitoring.describe_monitoring_schedule(QUALITY_SCHEDULE)
-    assert schedule is not None and schedule["MonitoringType"] == "ModelQuality", schedule
+    assert schedule is not None, (
+        f"no schedule {QUALITY_SCHEDULE}: the deploy's enable-monitor made none"
+    )
+    assert schedule["MonitoringType"] == "ModelQuality", schedule
     assert _quality_alarm(local)["StateValue"] == "OK"
     truth = {}  # request body -> its label: the smoke test's payloads (label first)
     for row in (e2e["repo"] / "tests" / "payloads.csv").read_text().splitlines():
@@ -222,11 +231,6 @@ def test_model_quality_alarm_of_the_model_deploy_on_the_local_backend(
     assert [(v["metric_name"], v["constraint_check_type"]) for v in violations] == [
         ("accuracy", "LessThanThreshold")
     ]
-
-
-QUALITY_ENDPOINT = "churn-production"
-QUALITY_SCHEDULE = f"{QUALITY_ENDPOINT}-model-quality"
-QUALITY_ALARM = f"{QUALITY_SCHEDULE}-accuracy"
 
 
 def _quality_alarm(local: Any) -> dict[str, Any]:
