@@ -170,8 +170,9 @@ class Deployer:
         finally:
             connection.close()
 
-    def wait_healthy(self, names: list[str]) -> None:
-        """Every variant in `names` InService, or DeploymentFailed with the first failure."""
+    def wait_healthy(self, names: list[str], only: bool = False) -> None:
+        """Every variant in `names` InService (with `only`, and no other served: the server
+        applied the serving.json that dropped them), or DeploymentFailed with the first failure."""
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while time.monotonic() < deadline:
             statuses = {v["VariantName"]: v for v in self.get("/_smgha/variants")}
@@ -180,7 +181,9 @@ class Deployer:
                 raise DeploymentFailed(
                     f"the new fleet failed its health check: {failed[0]['VariantName']}: {failed[0].get('FailureReason', '')}"
                 )
-            if all(statuses.get(n, {}).get("Status") == "InService" for n in names):
+            if all(statuses.get(n, {}).get("Status") == "InService" for n in names) and (
+                not only or set(statuses) == set(names)
+            ):
                 return
             time.sleep(POLL)
         raise DeploymentFailed(
@@ -217,10 +220,11 @@ class Deployer:
             self.save(**{step_analysis.VERDICTS_KEY: self.verdicts})  # none yet
             self.analyse(local_analysis.pre_traffic_verdict(self.analysis, self.folder, green))
             self.shift(blue, green, old, new, deployment)
+            self.serve(green, new)  # InService once the server serves the new config (capture)
+            self.wait_healthy([v["VariantName"] for v in green], only=True)
         except DeploymentFailed as failure:
             self.roll_back(blue, old, failure)
             return
-        self.serve(green, new)
         self.in_service(
             EndpointConfigName=new,
             ProductionVariants=self.describe_variants(new, 100.0),
