@@ -115,7 +115,8 @@ def test_the_deploy_workflow_runs_the_batch_transform_after_the_staging_smoke_te
     batch = step_named(workflow, "staging", "batch")
     assert batch["if"] == "inputs.batch-input-s3-uri != ''"
     assert batch["with"]["model-package-arn"] == "${{ inputs.model-package-arn }}"
-    passed = {"input-s3-uri", "output-s3-uri", "instance-type", "label-column", "input-filter", "join-source", "output-filter", "min-accuracy"}  # fmt: skip
+    # Every check batch-transform has, the regression ones too.
+    passed = {"input-s3-uri", "output-s3-uri", "instance-type", "label-column", "input-filter", "join-source", "output-filter", "min-accuracy", "max-rmse", "max-mae", "prediction-range"}  # fmt: skip
     for name in passed:
         assert batch["with"][name] == f"${{{{ inputs.batch-{name} }}}}"
         assert f"batch-{name}" in call
