@@ -237,7 +237,7 @@ class Deployer:
         may have been the server's death: then a new one starts)."""
         try:
             self.serve(blue, old)
-            self.wait_healthy([v["VariantName"] for v in blue])
+            self.wait_healthy([v["VariantName"] for v in blue], only=True)
             self.in_service(FailureReason=f"Rolled back to {old}: {failure}")
         except DeploymentFailed as second:
             raise DeploymentFailed(
