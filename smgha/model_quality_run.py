@@ -40,6 +40,7 @@ import numpy as np
 from smgha.backends import Objects
 from smgha.monitor import DataError, json_bytes
 from smgha.resources.model_quality import METRICS_NAMESPACE, PROBLEM_TYPES
+from smgha.resources.monitoring import metric_dimensions
 
 MONITORING_TYPE = "ModelQuality"
 MIN_SAMPLES_FOR_DEVIATION = 200  # model-monitor-model-quality-metrics.html
@@ -357,10 +358,7 @@ def run(
         result.status = "CompletedWithViolations" if result.violations else "Completed"
         objects.put_object(result.statistics_uri, json_bytes(report))
         objects.put_object(result.violations_uri, json_bytes({"violations": result.violations}))
-        dimensions = [
-            {"Name": "Endpoint", "Value": endpoint_name},
-            {"Name": "MonitoringSchedule", "Value": schedule},
-        ]
+        dimensions = metric_dimensions(endpoint_name, schedule)
         result.alarms = _evaluate_alarms(alarms, dimensions, result.metrics)
     written = result.status != "NoData"
     store.record_execution(

@@ -45,6 +45,7 @@ from smgha.resources.monitoring import (
     MonitorSetup,
     ScheduledMonitor,
     apply_setup,
+    metric_dimensions,
     plan_setup,
     schedule_period,
 )
@@ -228,10 +229,7 @@ class ModelQuality(ScheduledMonitor):
             "AlarmDescription": f"smgha: {metric} of {endpoint}'s predictions against ground truth is {comparison} {threshold:g}",
             "Namespace": METRICS_NAMESPACE,
             "MetricName": metric,
-            "Dimensions": [
-                {"Name": "Endpoint", "Value": endpoint},
-                {"Name": "MonitoringSchedule", "Value": self.schedule_name(endpoint)},
-            ],
+            "Dimensions": metric_dimensions(endpoint, self.schedule_name(endpoint)),
             "Statistic": "Average",
             "Period": self.period_seconds,
             "EvaluationPeriods": 1,

@@ -134,6 +134,15 @@ class MonitorKind(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+def metric_dimensions(endpoint: str, schedule: str) -> list[dict[str, str]]:
+    """The dimensions Model Monitor publishes a monitoring job's metrics with (each kind's
+    namespace; METRICS_NAMESPACE says why): what its alarms watch and the local run sets."""
+    return [
+        {"Name": "Endpoint", "Value": endpoint},
+        {"Name": "MonitoringSchedule", "Value": schedule},
+    ]
+
+
 class ScheduledMonitor:
     """What every monitor kind names and schedules alike: its schedule, its job definition's
     name (after the kind and a digest of the body, so a changed body is a new definition) and
@@ -251,10 +260,8 @@ class DataQuality(ScheduledMonitor):
                 "AlarmDescription": f"smgha: feature {feature} of {endpoint} drifted from its baseline (distance above {threshold:g})",
                 "Namespace": METRICS_NAMESPACE,
                 "MetricName": f"feature_baseline_drift_{feature}",
-                "Dimensions": [  # as the analyzer publishes them: METRICS_NAMESPACE says why
-                    {"Name": "Endpoint", "Value": endpoint},
-                    {"Name": "MonitoringSchedule", "Value": schedule},
-                ],
+                # as the analyzer publishes them: METRICS_NAMESPACE says why
+                "Dimensions": metric_dimensions(endpoint, schedule),
                 "Statistic": "Maximum",
                 "Period": schedule_period(expression),
                 "EvaluationPeriods": 1,
