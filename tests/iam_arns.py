@@ -23,11 +23,25 @@ TRIAL_SUFFIX = "0123abcd"
 
 @dataclass(frozen=True)
 class Deployment:
-    """Where the resources are: the ARNs' partition, region and account."""
+    """Where the resources are: the ARNs' partition, region and account (the account of the
+    role whose calls are derived), and the account that owns the artifact bucket (the same
+    one unless the deploy accounts are separate from the tooling account)."""
 
     account: str
     region: str
     partition: str = "aws"
+    bucket_owner: str = ""
+
+    def owner(self, resource: str) -> str:
+        """The account a resource belongs to, which IAM compares with the principal's to apply
+        the cross-account logic: an ARN's own account field; an S3 ARN has none (bucket names
+        are global), its bucket is the artifact bucket; "*" is the caller's own account."""
+        fields = resource.split(":", 5)
+        if len(fields) == 6 and fields[2] == "s3":
+            return self.bucket_owner or self.account
+        if len(fields) == 6 and fields[4]:
+            return fields[4]
+        return self.account
 
     def sagemaker(self, kind: str, name: str) -> str:
         """A SageMaker ARN, or `name` when it already is one. SageMaker puts resource names

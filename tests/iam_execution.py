@@ -97,7 +97,9 @@ class ExecutionRole:
         self, action: str, resource: str, why: str, context: dict[str, ContextValue] | None = None
     ) -> None:
         self.found.append(
-            IamRequest(self.role, action, resource, self.deployment.account, context or {}, why)
+            IamRequest(
+                self.role, action, resource, self.deployment.owner(resource), context or {}, why
+            )
         )
 
     def passed(self, role: str, where: str) -> None:

@@ -80,7 +80,7 @@ class Calls:
                 principal=call["role"],
                 action=action,
                 resource=resource,
-                account=self.deployment.account,
+                account=self.deployment.owner(resource),
                 context=context,
                 why=f"{service} {operation}",
             )

@@ -1,8 +1,11 @@
-// Evaluates IAM requests against identity policies with @cloud-copilot/iam-simulate, for
-// tests/iam_simulator.py: one process for a whole batch.
+// Evaluates IAM requests against identity policies, and the resource's policy where it has
+// one, with @cloud-copilot/iam-simulate, for tests/iam_simulator.py: one process for a whole
+// batch. The principal's account (from its ARN) and the resource's account decide whether
+// AWS's cross-account logic applies: then both the identity and the resource policy must allow.
 //
-// stdin:  {"policies": {name: policy document}, "requests": [{"policy": name,
-//          "principal": arn, "action": "svc:Action", "resource": arn, "account": id,
+// stdin:  {"policies": {name: policy document}, "requests": [{"identity": [names],
+//          "resourcePolicy": name or "", "principal": arn, "action": "svc:Action",
+//          "resource": arn, "account": the resource's account id,
 //          "context": {key: value or [values]}}]}
 // stdout: [{"decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied" | "Error",
 //           "resourceType": the action's resource type the ARN was matched to,
@@ -19,9 +22,10 @@ const batch = JSON.parse(Buffer.concat(chunks).toString('utf8'))
 
 const results = []
 for (const request of batch.requests) {
-  const policy = batch.policies[request.policy]
-  if (policy === undefined) {
-    results.push({ decision: 'Error', errors: `no policy named ${request.policy}` })
+  const names = [...request.identity, ...(request.resourcePolicy ? [request.resourcePolicy] : [])]
+  const unknown = names.filter((name) => batch.policies[name] === undefined)
+  if (unknown.length > 0) {
+    results.push({ decision: 'Error', errors: `no policy named ${unknown.join(', ')}` })
     continue
   }
   const outcome = await runSimulation(
@@ -32,7 +36,8 @@ for (const request of batch.requests) {
         resource: { resource: request.resource, accountId: request.account },
         contextVariables: request.context,
       },
-      identityPolicies: [{ name: request.policy, policy }],
+      identityPolicies: request.identity.map((name) => ({ name, policy: batch.policies[name] })),
+      ...(request.resourcePolicy && { resourcePolicy: batch.policies[request.resourcePolicy] }),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
     },
