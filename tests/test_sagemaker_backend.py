@@ -450,6 +450,38 @@ def test_access_denied_names_the_iam_action(backend: SageMakerBackend) -> None:
     assert "iam:PassRole" in detail
 
 
+def test_access_denied_across_accounts_says_the_resource_policy_must_allow_it_too(
+    backend: SageMakerBackend,
+) -> None:
+    """A staging account's deploy role reading the tooling account's package: AWS's message
+    names the caller's account, the ARN the resource's; the error says what else must allow it."""
+    package = "arn:aws:sagemaker:us-east-1:111111111111:model-package/churn-models/3"
+    message = (
+        "User: arn:aws:sts::222222222222:assumed-role/churn-deploy-staging/run is not "
+        f"authorized to perform: sagemaker:DescribeModelPackage on resource: {package}"
+    )
+    with Stubber(backend.clients.sagemaker) as stub:
+        stub.add_client_error(
+            "describe_model_package", "AccessDeniedException", message, http_status_code=400
+        )
+        with pytest.raises(StageError) as caught:
+            backend.registry.describe_model_package(package)
+    detail = caught.value.detail
+    assert "need sagemaker:DescribeModelPackage" in detail
+    assert "in account 111111111111 and the caller in account 222222222222" in detail
+    assert "model package group's policy" in detail
+
+    # In one account the identity policy alone decides: no such hint.
+    same = message.replace("222222222222", "111111111111")
+    with Stubber(backend.clients.sagemaker) as stub:
+        stub.add_client_error(
+            "describe_model_package", "AccessDeniedException", same, http_status_code=400
+        )
+        with pytest.raises(StageError) as caught:
+            backend.registry.describe_model_package(package)
+    assert "across accounts" not in caught.value.detail
+
+
 def test_iam_actions_name_real_operations() -> None:
     session = botocore.session.get_session()
     # IAM actions named otherwise than their operation: S3 authorizes HeadObject as

@@ -215,7 +215,32 @@ def stage_error(operation: str, exc: ClientError, context: str = "") -> StageErr
         extra = IAM_EXTRA_ACTIONS.get(operation, ())
         if extra:
             detail += f" (this call may also need {', '.join(extra)})"
+        detail += cross_account_hint(message, context)
     return StageError(f"{operation} failed", detail)
+
+
+_CALLER_ACCOUNT = re.compile(r"arn:aws[a-z-]*:(?:sts|iam)::(\d{12}):")
+_RESOURCE_ACCOUNT = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
+
+
+def cross_account_hint(message: str, context: str) -> str:
+    """On access denied to a resource of another account, what else must allow it. The caller's
+    account is in AWS's message ("User: arn:aws:sts::<account>:assumed-role/..."), the
+    resource's in its ARN (the message's "on resource: ..." or the call's context). Across
+    accounts IAM needs the resource's own policy to allow the call as well as the caller's
+    (IAM User Guide, "Cross-account policy evaluation logic")."""
+    caller = _CALLER_ACCOUNT.search(message)
+    after = message[caller.end() :] if caller else message
+    resource = _RESOURCE_ACCOUNT.search(after) or _RESOURCE_ACCOUNT.search(context)
+    if caller is None or resource is None or caller.group(1) == resource.group(1):
+        return ""
+    return (
+        f". The resource is in account {resource.group(1)} and the caller in account "
+        f"{caller.group(1)}: across accounts the resource's own policy must allow the call too "
+        "(the model package group's policy, the artifact bucket's policy or its KMS key's "
+        "policy). infra/terraform creates them when it is given the deploy accounts' providers "
+        '(docs/setup.md, "Separate accounts")'
+    )
 
 
 @contextmanager
