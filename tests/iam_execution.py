@@ -387,10 +387,19 @@ class ExecutionRole:
 
 
 def execution_requests(
-    calls: Iterable[Mapping[str, Any]], deployment: Deployment, role: str
+    calls: Iterable[Mapping[str, Any]],
+    deployment: Deployment,
+    role: str,
+    separate: Mapping[str, tuple[Deployment, str]] | None = None,
 ) -> list[IamRequest]:
-    """What SageMaker does with the execution role `role` for the recorded `calls`."""
-    execution = ExecutionRole(deployment, role)
+    """What SageMaker does with the execution role `role` for the recorded `calls`. With
+    `separate` (account id -> its deployment and execution role: deploy accounts apart from
+    the tooling account), the calls of a role of such an account are run by that account's
+    execution role, which runs the packages the tooling account's pipelines registered."""
+    home = ExecutionRole(deployment, role)
+    by_account = {deployment.account: home}
+    for account, (there, its_role) in (separate or {}).items():
+        by_account[account] = ExecutionRole(there, its_role, packages=home.packages)
     definitions: dict[str, dict[str, Any]] = {}
     configs: dict[str, Mapping[str, Any]] = {}  # endpoint config name -> request
     captures: dict[str, str] = {}  # endpoint -> capture destination
@@ -399,6 +408,7 @@ def execution_requests(
         if call.get("status") != 200 or not call["role"]:
             continue  # refused (nothing set up), or the harness's own call
         why = f"{call['role'].rsplit('/', 1)[-1]} {operation}"
+        execution = by_account.get(call["role"].split(":")[4], home)
         if operation in ("CreatePipeline", "UpdatePipeline") and "PipelineDefinition" in params:
             execution.passed(params["RoleArn"], why)
             definitions[params["PipelineName"]] = json.loads(params["PipelineDefinition"])
@@ -423,7 +433,7 @@ def execution_requests(
             # your IAM execution role has permission to perform the cloudwatch:DescribeAlarms
             # action on the auto-rollback alarms you specify").
             for alarm in rollback_alarms(params):
-                execution.add("cloudwatch:DescribeAlarms", deployment.alarm(alarm), why)
+                execution.add("cloudwatch:DescribeAlarms", execution.deployment.alarm(alarm), why)
         elif operation == "CreateDataQualityJobDefinition":
             execution.data_quality_job(params, captures, why)
         elif operation == "CreateProcessingJob":  # enable-monitor's baselining job
@@ -441,4 +451,4 @@ def execution_requests(
             execution.writes(params["TransformOutput"]["S3OutputPath"] + "part-0.csv.out", why)
             execution.logs("/aws/sagemaker/TransformJobs", why)
             execution.metrics("/aws/sagemaker/TransformJobs", why)
-    return execution.found
+    return [request for execution in by_account.values() for request in execution.found]

@@ -219,6 +219,15 @@ def policy_json(document: dict[str, Any], values: dict[str, Value]) -> dict[str,
         ):
             if hcl in statement:
                 entry[key] = listed(statement, hcl)
+        # A resource policy's principals (type AWS, Service or "*"): one Principal entry.
+        principals: dict[str, list[str]] = {}
+        for block in sub_blocks(statement, "principals"):
+            kind = template(attribute(block, "type"))
+            principals.setdefault(kind, []).extend(listed(block, "identifiers"))
+        if principals:
+            entry["Principal"] = (
+                "*" if principals == {"*": ["*"]} else {k: sorted(v) for k, v in principals.items()}
+            )
         tests: dict[str, dict[str, list[str]]] = {}
         for block in sub_blocks(statement, "condition"):
             test = template(attribute(block, "test"))
