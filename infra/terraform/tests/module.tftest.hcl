@@ -139,6 +139,9 @@ run "pinned_production_workflow" {
 run "three_accounts" {
   command = plan
 
+  variables {
+    permissions_boundary_arn = "arn:aws:iam::111122223333:policy/ml/boundary"
+  }
   override_data {
     target = data.aws_caller_identity.staging
     values = { account_id = "444455556666" }
@@ -179,6 +182,10 @@ run "three_accounts" {
   assert {
     condition     = local.staging_sagemaker_arn == "arn:aws:sagemaker:us-east-1:444455556666" && local.production_cloudwatch_alarm_arn == "arn:aws:cloudwatch:us-east-1:777788889999:alarm"
     error_message = "The deploy accounts' ARN bases name their own account."
+  }
+  assert {
+    condition     = local.staging_permissions_boundary_arn == "arn:aws:iam::444455556666:policy/ml/boundary" && local.production_permissions_boundary_arn == "arn:aws:iam::777788889999:policy/ml/boundary"
+    error_message = "A separate account's roles get the boundary of the same path and name in their account."
   }
 }
 
