@@ -75,14 +75,15 @@ data "aws_iam_policy_document" "artifacts_bucket_cross_account" {
 
 # ---- the bucket's key -----------------------------------------------------------------------------
 
-# The AWS managed key aws/s3 cannot serve another account: its key policy, which nobody can
-# change, lets only principals of the owning account use it (kms:CallerAccount; KMS Developer
-# Guide, concepts.html#aws-managed-key: "You cannot change the key policies of AWS managed
-# keys"). So with a separate account and no kms_key_arn the module creates the bucket's key,
-# whose policy it controls. The bucket names it by ARN, as a cross-account reader needs (S3
-# User Guide, bucket-encryption: "If you are using encryption with cross-account operations,
-# you must use a fully qualified KMS key ARN"). Objects written before the switch stay under
-# aws/s3 and are readable in the tooling account only.
+# The AWS managed key aws/s3 cannot serve another account: its key policy lets only principals
+# of the owning account use it (its condition on kms:CallerAccount), and nobody can change the
+# key policy of an AWS managed key (KMS Developer Guide, concepts.html#aws-managed-key). So
+# with a separate account and no kms_key_arn the module creates the bucket's key, whose policy
+# it controls. The bucket names it by ARN, as a cross-account reader needs (S3 API Reference,
+# ServerSideEncryptionByDefault, KMSMasterKeyID: "If you are using encryption with
+# cross-account or Amazon Web Services service operations, you must use a fully qualified KMS
+# key ARN"). Objects written before the switch stay under aws/s3 and are readable in the
+# tooling account only.
 resource "aws_kms_key" "artifacts" {
   count                   = local.create_artifact_key ? 1 : 0
   description             = "Encrypts the ${var.name_prefix} artifact bucket; the separate staging and production accounts' roles may use it through S3."
