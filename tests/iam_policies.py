@@ -22,6 +22,11 @@ DOCUMENTS = {
     "deploy-production": "deploy_production_permissions",
 }
 EXECUTION_DOCUMENT = "execution_permissions"
+# In one account the execution role has two documents: the pipeline's (EXECUTION_DOCUMENT)
+# and the tooling account's hosting_execution_permissions (for_each key "tooling",
+# iam_hosting_policies.tf). policies() gives their union under EXECUTION_DOCUMENT.
+HOSTING_DOCUMENT = "hosting_execution_permissions"
+HOSTING_KEY = "tooling"
 
 
 def values(tfvars: Path = TFVARS) -> dict[str, Value]:
@@ -32,6 +37,9 @@ def values(tfvars: Path = TFVARS) -> dict[str, Value]:
             "data.aws_caller_identity.current.account_id": DEPLOYMENT.account,
             "data.aws_partition.current.partition": DEPLOYMENT.partition,
             "data.aws_region.current.name": DEPLOYMENT.region,
+            # One account: the staging and production providers are the tooling account's.
+            "data.aws_caller_identity.staging.account_id": DEPLOYMENT.account,
+            "data.aws_caller_identity.production.account_id": DEPLOYMENT.account,
         }
     )
     # What main.tf's conditionals and the resources' attributes come to (resolve() reads only
@@ -42,25 +50,51 @@ def values(tfvars: Path = TFVARS) -> dict[str, Value]:
     assert "var.ecr_repository_arns" not in found, "ecr_repository_arns: give its value here"
     role_name = resolve(all_blocks("resource", "aws_iam_role")["execution"]["name"], found)
     assert isinstance(role_name, str)
+    execution = DEPLOYMENT.role(f"role/{role_name}")
     found.update(
         {
             "local.ecr_repository_arns": [
                 f"arn:{DEPLOYMENT.partition}:ecr:{DEPLOYMENT.region}:*:repository/*"
             ],
             "aws_s3_bucket.artifacts.arn": DEPLOYMENT.s3(str(found["var.artifact_bucket_name"])),
-            "aws_iam_role.execution.arn": DEPLOYMENT.role(f"role/{role_name}"),
+            "aws_iam_role.execution.arn": execution,
+            # accounts.tf's conditionals in one account: the deploy stages pass the tooling
+            # execution role.
+            "local.staging_execution_role_arn": execution,
+            "local.production_execution_role_arn": execution,
         }
     )
     return found
 
 
+def union(*documents: dict[str, Any]) -> dict[str, Any]:
+    """The statements of several policies of one role as one policy: a sid in two of them must
+    be the same statement there (kept once)."""
+    by_sid: dict[str, dict[str, Any]] = {}
+    for document in documents:
+        for statement in document["Statement"]:
+            sid = statement["Sid"]
+            assert by_sid.setdefault(sid, statement) == statement, f"{sid} differs between them"
+    return {"Version": "2012-10-17", "Statement": list(by_sid.values())}
+
+
+def execution_policy(resolved: dict[str, Value]) -> dict[str, Any]:
+    """The one-account execution role's permissions: the pipeline's document and the tooling
+    account's hosting document, rendered with `resolved`."""
+    documents = policy_documents()
+    return union(
+        policy_json(documents[EXECUTION_DOCUMENT], resolved),
+        policy_json(documents[HOSTING_DOCUMENT], {**resolved, "each.value": DEPLOYMENT.account}),
+    )
+
+
 def policies() -> dict[str, dict[str, Any]]:
-    """document name -> IAM JSON policy, for the four roles' documents."""
+    """document name -> IAM JSON policy, for the four roles' documents (EXECUTION_DOCUMENT:
+    the execution role's two, execution_policy)."""
     resolved = values()
-    return {
-        name: policy_json(policy_documents()[name], resolved)
-        for name in [*DOCUMENTS.values(), EXECUTION_DOCUMENT]
-    }
+    found = {name: policy_json(policy_documents()[name], resolved) for name in DOCUMENTS.values()}
+    found[EXECUTION_DOCUMENT] = execution_policy(resolved)
+    return found
 
 
 def execution_role() -> str:

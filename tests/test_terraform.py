@@ -58,6 +58,17 @@ PERMISSION_DOCUMENTS = (
     "deploy_production_permissions",
     "execution_permissions",
 )
+# The execution roles' hosting document (iam_hosting_policies.tf, one per hosting account):
+# held to the same rules as the four.
+HOSTING_DOCUMENT = "hosting_execution_permissions"
+# Document -> the execution role ARN its PassRole names (accounts.tf's locals for the deploy
+# roles: their own account's execution role). The hosting document passes no role.
+PASSED_ROLE = {
+    "build_permissions": "${aws_iam_role.execution.arn}",
+    "deploy_staging_permissions": "${local.staging_execution_role_arn}",
+    "deploy_production_permissions": "${local.production_execution_role_arn}",
+    "execution_permissions": "${aws_iam_role.execution.arn}",
+}
 # Role resource -> (its trust document, its permission document).
 ROLES = {
     "build": ("build_trust", "build_permissions"),
@@ -65,8 +76,13 @@ ROLES = {
     "deploy_production": ("deploy_production_trust", "deploy_production_permissions"),
     "execution": ("execution_trust", "execution_permissions"),
 }
-EXECUTION_ROLE_ARN = "${aws_iam_role.execution.arn}"
 OIDC = "token.actions.githubusercontent.com"
+# Job role -> the OIDC provider it trusts: its own account's (accounts.tf).
+TRUSTED_PROVIDER = {
+    "build": "${local.oidc_provider_arn}",
+    "deploy_staging": "${local.staging_oidc_provider_arn}",
+    "deploy_production": "${local.production_oidc_provider_arn}",
+}
 
 # Output -> what its description must name: the repository variable and/or workflow input
 # it feeds.
@@ -169,6 +185,16 @@ VALIDATION_CASES: dict[str, tuple[list[str], list[str]]] = {
             "arn:aws:iam::1111:oidc-provider/token.actions.githubusercontent.com",
         ],
     ),
+    **{
+        f"{stage}_oidc_provider_arn": (
+            ["arn:aws:iam::444455556666:oidc-provider/token.actions.githubusercontent.com"],
+            [
+                "arn:aws:iam::444455556666:oidc-provider/example.com",
+                "arn:aws:iam::4444:oidc-provider/token.actions.githubusercontent.com",
+            ],
+        )
+        for stage in ("staging", "production")
+    },
     "kms_key_arn": (
         ["arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
         ["arn:aws:kms:us-east-1:111122223333:alias/my-key", "1234abcd-12ab-34cd-56ef"],
@@ -313,7 +339,12 @@ def test_day_variables_must_be_whole_and_positive(name: str) -> None:
 
 def test_optional_arns_default_to_null() -> None:
     variables = all_blocks("variable")
-    for name in ("oidc_provider_arn", "kms_key_arn"):
+    for name in (
+        "oidc_provider_arn",
+        "staging_oidc_provider_arn",
+        "production_oidc_provider_arn",
+        "kms_key_arn",
+    ):
         assert "default" in variables[name], name
         assert variables[name]["default"] in (None, [None]), f"{name} should default to null"
 
@@ -403,8 +434,8 @@ def test_the_four_permission_documents_are_in_iam_policies_tf() -> None:
 
 
 def permission_statements() -> Iterator[tuple[str, dict[str, Any]]]:
-    documents = blocks(parse(POLICIES), "data", "aws_iam_policy_document")
-    for name in PERMISSION_DOCUMENTS:
+    documents = policy_documents()
+    for name in (*PERMISSION_DOCUMENTS, HOSTING_DOCUMENT):
         assert "dynamic" not in documents[name], f"{name}: statements must be static blocks"
         assert "source_policy_documents" not in documents[name], name
         assert "override_policy_documents" not in documents[name], name
@@ -432,7 +463,7 @@ def test_permission_statements_have_sids_and_only_literal_actions() -> None:
             assert ACTION.fullmatch(text), f"{name}.{sid}: {text!r} is not service:Action"
         texts = [literal(action) for action in actions]
         assert len(texts) == len(set(texts)), f"{name}.{sid}: an action twice"
-    assert set(seen) == set(PERMISSION_DOCUMENTS)
+    assert set(seen) == {*PERMISSION_DOCUMENTS, HOSTING_DOCUMENT}
 
 
 def test_star_resources_only_for_actions_without_resource_level_permissions() -> None:
@@ -480,18 +511,18 @@ def test_execution_role_may_describe_the_rollback_alarms() -> None:
     the alarms input may name any alarm of the account, hence all of them in the region."""
     found = [
         statement
-        for statement in statements(policy_documents()["execution_permissions"])
+        for statement in statements(policy_documents()[HOSTING_DOCUMENT])
         if "cloudwatch:DescribeAlarms" in strings(statement["actions"])
     ]
-    assert len(found) == 1, "execution_permissions: no (or two) DescribeAlarms statements"
+    assert len(found) == 1, f"{HOSTING_DOCUMENT}: no (or two) DescribeAlarms statements"
     (statement,) = found
     assert literal(attribute(statement, "sid")) == "RollbackAlarms"
     assert strings(statement["actions"]) == ["cloudwatch:DescribeAlarms"]
-    assert strings(statement["resources"]) == ["${local.cloudwatch_alarm_arn}:*"]
+    # The alarms of the account the endpoint is in (each.value: the hosting account's id).
+    assert strings(statement["resources"]) == [
+        "arn:${local.partition}:cloudwatch:${local.region}:${each.value}:alarm:*"
+    ]
     assert conditions(statement) == []
-    assert local_value("cloudwatch_alarm_arn") == (
-        '"arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm"'
-    )
 
 
 def test_list_model_packages_is_granted_on_star() -> None:
@@ -523,13 +554,19 @@ def test_pass_role_is_only_of_the_execution_role_to_sagemaker() -> None:
         passing.add(name)
         sid = literal(attribute(statement, "sid"))
         assert actions == {"iam:PassRole"}, f"{name}.{sid}: PassRole shares a statement"
-        assert statement["resources"] == [EXECUTION_ROLE_ARN], (
+        assert statement["resources"] == [PASSED_ROLE[name]], (
             f"{name}.{sid}: PassRole on {statement['resources']}, not the execution role only"
         )
         assert conditions(statement) == [
             ("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
         ], f"{name}.{sid}: {conditions(statement)}"
     assert passing == set(PERMISSION_DOCUMENTS), "every role passes the execution role"
+    # The deploy roles' locals are the execution role of their account or the tooling one.
+    for stage in ("staging", "production"):
+        assert re.fullmatch(
+            rf"\$\{{local\.separate_{stage} \? aws_iam_role\.{stage}_execution\[0\]\.arn : aws_iam_role\.execution\.arn\}}",
+            local_value(f"{stage}_execution_role_arn"),
+        ), local_value(f"{stage}_execution_role_arn")
 
 
 def test_each_role_gets_its_own_permission_document() -> None:
@@ -572,7 +609,7 @@ def oidc_statement(role: str) -> dict[str, Any]:
     principals = sub_blocks(statement, "principals")
     assert len(principals) == 1
     assert literal(attribute(principals[0], "type")) == "Federated"
-    assert strings(principals[0]["identifiers"]) == ["${local.oidc_provider_arn}"]
+    assert strings(principals[0]["identifiers"]) == [TRUSTED_PROVIDER[role]]
     found = conditions(statement)
     assert ("StringEquals", f"{OIDC}:aud", ["sts.amazonaws.com"]) in found, found
     for test, variable, values in found:
@@ -716,7 +753,7 @@ def test_bucket_is_encrypted_with_kms() -> None:
     )
     (default,) = sub_blocks(rule, "apply_server_side_encryption_by_default")
     assert literal(attribute(default, "sse_algorithm")) == "aws:kms"
-    assert template(attribute(default, "kms_master_key_id")) == "${var.kms_key_arn}"
+    assert template(attribute(default, "kms_master_key_id")) == "${local.artifact_key_arn}"
     assert attribute(rule, "bucket_key_enabled") is True
 
 

@@ -1,9 +1,12 @@
 # The SNS topic the drift alarms of enable-monitor notify (model-deploy's sns-topic-arn
-# input, the ALARM_TOPIC_ARN repository variable).
+# input, the ALARM_TOPIC_ARN repository variable). Everything here is in the production
+# account (aws.production), with the production endpoint and its alarms: CloudWatch alarms
+# notify topics of their own account.
 #
 # Encrypted with a customer managed key of its own: CloudWatch cannot publish to a topic
 # encrypted with the AWS managed key aws/sns, whose key policy cannot grant it.
 resource "aws_kms_key" "alarms" {
+  provider                = aws.production
   description             = "Encrypts the ${var.name_prefix} alarm topic; CloudWatch alarms may use it to publish."
   enable_key_rotation     = true
   deletion_window_in_days = 30
@@ -12,6 +15,7 @@ resource "aws_kms_key" "alarms" {
 }
 
 resource "aws_kms_alias" "alarms" {
+  provider      = aws.production
   name          = "alias/${var.name_prefix}-alarms"
   target_key_id = aws_kms_key.alarms.key_id
 }
@@ -20,7 +24,7 @@ data "aws_iam_policy_document" "alarms_key" {
   #checkov:skip=CKV_AWS_109:This is a KMS key policy, not an IAM policy: its "*" resource is this key alone, and the root statement is AWS's default key policy, which hands the key's administration to the account's IAM policies.
   #checkov:skip=CKV_AWS_111:A KMS key policy: its "*" resource is this key alone; CloudWatch may only encrypt and decrypt with it, to publish to the alarm topic.
   #checkov:skip=CKV_AWS_356:A KMS key policy: "*" is the only resource a key policy statement can name, and it means this key.
-  # The account administers the key through IAM, as with a default key policy; without
+  # The production account administers the key through IAM, as with a default key policy; without
   # this statement nobody could ever change or delete the key.
   statement {
     sid       = "AccountAdministersThroughIam"
@@ -28,7 +32,7 @@ data "aws_iam_policy_document" "alarms_key" {
     resources = ["*"] # in a key policy, "*" is this key
     principals {
       type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+      identifiers = ["arn:${local.partition}:iam::${local.production_account_id}:root"]
     }
   }
 
@@ -47,13 +51,14 @@ data "aws_iam_policy_document" "alarms_key" {
 }
 
 resource "aws_sns_topic" "alarms" {
+  provider          = aws.production
   name              = "${var.name_prefix}-alarms"
   kms_master_key_id = aws_kms_key.alarms.arn
   tags              = var.tags
 }
 
 data "aws_iam_policy_document" "alarms_topic" {
-  # CloudWatch alarms of this account may publish.
+  # CloudWatch alarms of the production account may publish.
   statement {
     sid       = "CloudWatchAlarmsPublish"
     actions   = ["sns:Publish"]
@@ -65,7 +70,7 @@ data "aws_iam_policy_document" "alarms_topic" {
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
-      values   = [local.account_id]
+      values   = [local.production_account_id]
     }
   }
 
@@ -87,12 +92,14 @@ data "aws_iam_policy_document" "alarms_topic" {
 }
 
 resource "aws_sns_topic_policy" "alarms" {
-  arn    = aws_sns_topic.alarms.arn
-  policy = data.aws_iam_policy_document.alarms_topic.json
+  provider = aws.production
+  arn      = aws_sns_topic.alarms.arn
+  policy   = data.aws_iam_policy_document.alarms_topic.json
 }
 
 resource "aws_sns_topic_subscription" "alarm_email" {
-  count = var.alarm_email == null ? 0 : 1
+  provider = aws.production
+  count    = var.alarm_email == null ? 0 : 1
 
   topic_arn = aws_sns_topic.alarms.arn
   protocol  = "email"

@@ -201,6 +201,17 @@ resource "aws_cloudwatch_event_rule" "drift" {
     }
   })
   tags = var.tags
+
+  lifecycle {
+    # This rule and the dispatcher are in the tooling account; the drift alarms, the monitoring
+    # runs and the alarm topic are in the production account, whose alarm events reach another
+    # account only through a cross-account EventBridge bus, which this module does not build.
+    # Approvals (model_approved) are the tooling registry's own events and work with any accounts.
+    precondition {
+      condition     = !local.separate_production
+      error_message = "drift_endpoint_name (drift events) with a separate production account is not built yet: its alarms and monitoring runs are in the production account, this rule and the dispatcher in the tooling account. Leave drift_endpoint_name unset (registry approvals still start model-deploy)."
+    }
+  }
 }
 
 # An alarm sends one event when it goes to ALARM, none while it stays there: the check after
@@ -369,7 +380,7 @@ resource "aws_iam_role_policy" "dispatcher_drift" {
 # The violations report is an object of the artifact bucket: with a customer managed bucket
 # key, S3 decrypts it with the key on the function's behalf (iam_policies.tf's document).
 resource "aws_iam_role_policy" "dispatcher_bucket_key" {
-  count  = local.drift_events == 1 && var.kms_key_arn != null ? 1 : 0
+  count  = local.drift_events == 1 && local.customer_managed_artifact_key ? 1 : 0
   name   = "artifact-bucket-key"
   role   = aws_iam_role.dispatcher[0].id
   policy = data.aws_iam_policy_document.bucket_key_permissions[0].json

@@ -12,11 +12,18 @@
 #                                  that finds the version to deploy, e.g. a deploy's resolve)
 #   deploy_staging_permissions     model-deploy's staging job: deploy-endpoint, smoke-test
 #   deploy_production_permissions  model-deploy's production job: the above and enable-monitor
-#   execution_permissions          the SageMaker execution role: pipeline jobs (processing,
-#                                  training, tuning and its trials), RegisterModel,
-#                                  models (endpoints), data capture, monitoring jobs,
-#                                  reading an update's auto-rollback alarms
+#   execution_permissions          the SageMaker execution role of the tooling account, as
+#                                  the pipeline: its jobs (processing, training, tuning and
+#                                  its trials), RegisterModel
+#   hosting_execution_permissions  (iam_hosting_policies.tf) an execution role as the models
+#                                  (endpoints), data capture, batch and monitoring jobs of an
+#                                  account's endpoints, and reading an update's auto-rollback
+#                                  alarms; in one account the tooling execution role has both
 #
+# With separate accounts (accounts.tf) a deploy role names its own account's resources through
+# the local.staging_* / local.production_* ARN bases, and the tooling account's registry and
+# bucket through local.sagemaker_arn and the bucket's ARN.
+
 # "*" appears only where the service has no resource-level permission for an action; each
 # such statement says so.
 
@@ -122,10 +129,19 @@ data "aws_iam_policy_document" "build_permissions" {
 # ---- deploy: staging --------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "deploy_staging_permissions" {
-  # deploy-endpoint reads the exact package version it deploys.
+  # deploy-endpoint reads the exact package version it deploys, in the tooling account's
+  # registry, and creates its model from it. CreateModel on the package: with the package in
+  # another account, the SageMaker guide (model-registry-deploy-xaccount.md) grants
+  # sagemaker:CreateModel on model-package/<group>/* in the group's resource policy, so
+  # SageMaker authorizes CreateModel against the package too. Whether the caller's identity
+  # policy must allow it as well, AWS does not say: the stricter reading, it does (and in one
+  # account only this statement can allow it). cross_account.tf has the group's policy.
   statement {
-    sid       = "ModelRegistryRead"
-    actions   = ["sagemaker:DescribeModelPackage"]
+    sid = "ModelRegistryRead"
+    actions = [
+      "sagemaker:DescribeModelPackage",
+      "sagemaker:CreateModel",
+    ]
     resources = ["${local.sagemaker_arn}:model-package/${local.model_package_group}/*"]
   }
 
@@ -137,7 +153,7 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
       "sagemaker:CreateModel",
       "sagemaker:AddTags",
     ]
-    resources = ["${local.sagemaker_arn}:model/${local.model_package_group}-v*"]
+    resources = ["${local.staging_sagemaker_arn}:model/${local.model_package_group}-v*"]
   }
 
   # Endpoint configs are <endpoint>-v<version>-<digest>. CreateEndpoint and UpdateEndpoint
@@ -156,8 +172,8 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
       "sagemaker:AddTags",
     ]
     resources = [
-      "${local.sagemaker_arn}:endpoint/${local.staging_endpoint}*",
-      "${local.sagemaker_arn}:endpoint-config/${local.staging_endpoint}*",
+      "${local.staging_sagemaker_arn}:endpoint/${local.staging_endpoint}*",
+      "${local.staging_sagemaker_arn}:endpoint-config/${local.staging_endpoint}*",
     ]
   }
 
@@ -168,7 +184,7 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
   statement {
     sid       = "EndpointAlarms"
     actions   = ["cloudwatch:PutMetricAlarm"]
-    resources = ["${local.cloudwatch_alarm_arn}:${local.staging_endpoint}*"]
+    resources = ["${local.staging_cloudwatch_alarm_arn}:${local.staging_endpoint}*"]
   }
 
   # Read-only, and the alarms input may name any alarm of the account (the guardrails of an
@@ -176,7 +192,7 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
   statement {
     sid       = "ReadAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
-    resources = ["${local.cloudwatch_alarm_arn}:*"]
+    resources = ["${local.staging_cloudwatch_alarm_arn}:*"]
   }
 
   # An update that changes the instance type first reads whether the variant autoscales
@@ -201,7 +217,7 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
       "sagemaker:DescribeTransformJob",
       "sagemaker:StopTransformJob",
     ]
-    resources = ["${local.sagemaker_arn}:transform-job/${local.model_package_group}-v*"]
+    resources = ["${local.staging_sagemaker_arn}:transform-job/${local.model_package_group}-v*"]
   }
 
   # batch-transform lists the dataset and the job's output (ListObjectsV2 is s3:ListBucket on
@@ -240,11 +256,11 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
     resources = ["${aws_s3_bucket.artifacts.arn}/${local.async_prefix}/*"]
   }
 
-  # CreateModel passes the execution role the model runs as.
+  # CreateModel passes the execution role the model runs as: the staging account's.
   statement {
     sid       = "PassExecutionRole"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.execution.arn]
+    resources = [local.staging_execution_role_arn]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
@@ -256,14 +272,19 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
 # ---- deploy: production -----------------------------------------------------------------------
 
 data "aws_iam_policy_document" "deploy_production_permissions" {
+  # As staging's: the tooling account's package, and CreateModel from it.
   statement {
-    sid       = "ModelRegistryRead"
-    actions   = ["sagemaker:DescribeModelPackage"]
+    sid = "ModelRegistryRead"
+    actions = [
+      "sagemaker:DescribeModelPackage",
+      "sagemaker:CreateModel",
+    ]
     resources = ["${local.sagemaker_arn}:model-package/${local.model_package_group}/*"]
   }
 
-  # Models are shared with staging: production deploys the model staging created (or
-  # creates it when deployed directly, e.g. a rollback).
+  # In one account models are shared with staging: production deploys the model staging
+  # created (or creates it when deployed directly, e.g. a rollback). A separate production
+  # account creates its own.
   statement {
     sid = "Models"
     actions = [
@@ -271,7 +292,7 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
       "sagemaker:CreateModel",
       "sagemaker:AddTags",
     ]
-    resources = ["${local.sagemaker_arn}:model/${local.model_package_group}-v*"]
+    resources = ["${local.production_sagemaker_arn}:model/${local.model_package_group}-v*"]
   }
 
   # Also the configs enable-monitor derives to turn data capture on (<config>-dc-<digest>).
@@ -289,8 +310,8 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
       "sagemaker:AddTags",
     ]
     resources = [
-      "${local.sagemaker_arn}:endpoint/${local.production_endpoint}*",
-      "${local.sagemaker_arn}:endpoint-config/${local.production_endpoint}*",
+      "${local.production_sagemaker_arn}:endpoint/${local.production_endpoint}*",
+      "${local.production_sagemaker_arn}:endpoint-config/${local.production_endpoint}*",
     ]
   }
 
@@ -304,15 +325,15 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
       "cloudwatch:DeleteAlarms",
     ]
     resources = [
-      "${local.cloudwatch_alarm_arn}:${local.production_endpoint}*",
-      "${local.cloudwatch_alarm_arn}:TargetTracking-endpoint/${local.production_endpoint}*",
+      "${local.production_cloudwatch_alarm_arn}:${local.production_endpoint}*",
+      "${local.production_cloudwatch_alarm_arn}:TargetTracking-endpoint/${local.production_endpoint}*",
     ]
   }
 
   statement {
     sid       = "ReadAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
-    resources = ["${local.cloudwatch_alarm_arn}:*"]
+    resources = ["${local.production_cloudwatch_alarm_arn}:*"]
   }
 
   # "*": a scalable target's ARN holds an id assigned on registration (see staging).
@@ -360,7 +381,7 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
   statement {
     sid       = "AutoScalingServiceLinkedRole"
     actions   = ["iam:CreateServiceLinkedRole"]
-    resources = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"]
+    resources = ["arn:${local.partition}:iam::${local.production_account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"]
     condition {
       test     = "StringEquals"
       variable = "iam:AWSServiceName"
@@ -386,9 +407,9 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
       "sagemaker:AddTags",
     ]
     resources = [
-      "${local.sagemaker_arn}:data-quality-job-definition/${local.production_endpoint}*",
-      "${local.sagemaker_arn}:model-quality-job-definition/${local.production_endpoint}*",
-      "${local.sagemaker_arn}:monitoring-schedule/${local.production_endpoint}*",
+      "${local.production_sagemaker_arn}:data-quality-job-definition/${local.production_endpoint}*",
+      "${local.production_sagemaker_arn}:model-quality-job-definition/${local.production_endpoint}*",
+      "${local.production_sagemaker_arn}:monitoring-schedule/${local.production_endpoint}*",
     ]
   }
 
@@ -401,7 +422,7 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
       "sagemaker:DescribeProcessingJob",
       "sagemaker:AddTags",
     ]
-    resources = ["${local.sagemaker_arn}:processing-job/${local.production_endpoint}*"]
+    resources = ["${local.production_sagemaker_arn}:processing-job/${local.production_endpoint}*"]
   }
 
   # enable-monitor reads the training data and writes the baseline (statistics.json,
@@ -441,11 +462,11 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
   }
 
   # CreateModel, CreateDataQualityJobDefinition, CreateModelQualityJobDefinition and
-  # CreateProcessingJob pass the execution role.
+  # CreateProcessingJob pass the execution role: the production account's.
   statement {
     sid       = "PassExecutionRole"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.execution.arn]
+    resources = [local.production_execution_role_arn]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
@@ -456,6 +477,10 @@ data "aws_iam_policy_document" "deploy_production_permissions" {
 
 # ---- SageMaker execution role -----------------------------------------------------------------
 
+# What the pipeline does as the tooling account's execution role. The endpoints' models, batch
+# and monitoring jobs are hosting_execution_permissions' (iam_hosting_policies.tf): in one
+# account the role has both, and together they are what this one document held before the
+# accounts split (tests/test_terraform_accounts.py checks it).
 data "aws_iam_policy_document" "execution_permissions" {
   # Processing and training jobs list their S3 input prefixes.
   statement {
@@ -467,7 +492,7 @@ data "aws_iam_policy_document" "execution_permissions" {
     resources = [aws_s3_bucket.artifacts.arn]
   }
 
-  # Job inputs and outputs, model artifacts, captured requests, monitoring reports.
+  # Job inputs and outputs, model artifacts.
   statement {
     sid = "ArtifactObjects"
     actions = [
@@ -496,7 +521,7 @@ data "aws_iam_policy_document" "execution_permissions" {
     resources = local.ecr_repository_arns
   }
 
-  # Job, endpoint and monitoring logs.
+  # The pipeline's job logs.
   statement {
     sid = "Logs"
     actions = [
@@ -508,19 +533,6 @@ data "aws_iam_policy_document" "execution_permissions" {
     resources = [
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/*",
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/*:log-stream:*",
-    ]
-  }
-
-  # An asynchronous endpoint publishes its results' notifications as this role ("your IAM
-  # role must have sns:Publish permissions", async-inference-check-predictions.html): to
-  # topics named after the staging or production endpoint prefix (async-*-topic-arn). Its
-  # results and failures go under the artifact bucket (ArtifactObjects above).
-  statement {
-    sid     = "AsyncInferenceNotifications"
-    actions = ["sns:Publish"]
-    resources = [
-      "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.staging_endpoint}*",
-      "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.production_endpoint}*",
     ]
   }
 
@@ -594,20 +606,6 @@ data "aws_iam_policy_document" "execution_permissions" {
     ]
   }
 
-  # Deployment guardrails: SageMaker reads the auto-rollback alarms of a blue/green update
-  # (deploy-endpoint always sends them). The SageMaker guide, deployment-guardrails-
-  # configuration.md, Auto-Rollback Configuration: "Ensure that your IAM execution role has
-  # permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback alarms
-  # you specify." DescribeAlarms takes the alarm resource type (Service Authorization
-  # Reference for CloudWatch: DescribeAlarms, Read, alarm*), so no "*"; but deploy-endpoint's
-  # alarms input may name any alarm of the account, so, as for the deploy roles, the scope is
-  # the account's alarms in the region, not an endpoint prefix.
-  statement {
-    sid       = "RollbackAlarms"
-    actions   = ["cloudwatch:DescribeAlarms"]
-    resources = ["${local.cloudwatch_alarm_arn}:*"]
-  }
-
   # The pipeline passes this role on to the jobs it starts.
   statement {
     sid       = "PassExecutionRole"
@@ -621,12 +619,12 @@ data "aws_iam_policy_document" "execution_permissions" {
   }
 }
 
-# ---- bucket key (only with kms_key_arn) -------------------------------------------------------
+# ---- bucket key (kms_key_arn, or the key made for separate accounts) ---------------------------
 
-# Not one of the four documents the least-privilege test compares: these calls are made by
-# S3 on a role's behalf when it reads or writes an object, never by a stage.
+# Not one of the documents the least-privilege test compares: these calls are made by S3 on a
+# role's behalf when it reads or writes an object, never by a stage.
 data "aws_iam_policy_document" "bucket_key_permissions" {
-  count = var.kms_key_arn == null ? 0 : 1
+  count = local.customer_managed_artifact_key ? 1 : 0
 
   statement {
     sid = "BucketKeyThroughS3"
@@ -634,7 +632,7 @@ data "aws_iam_policy_document" "bucket_key_permissions" {
       "kms:Decrypt",
       "kms:GenerateDataKey",
     ]
-    resources = [var.kms_key_arn]
+    resources = [local.artifact_key_arn]
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"

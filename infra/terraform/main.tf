@@ -1,4 +1,5 @@
-# The account, partition and region come from the caller's aws provider.
+# The tooling account, the partition and the region come from the caller's default aws
+# provider (the deploy accounts from aws.staging and aws.production: accounts.tf).
 data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
@@ -13,12 +14,11 @@ locals {
   # SageMaker ARNs carry resource names in lower case (an endpoint "Churn-Staging" is
   # .../endpoint/churn-staging), and IAM compares ARNs case-sensitively: every name or prefix
   # below is lowered before it goes into an ARN.
-  sagemaker_arn        = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}"
-  pipeline_prefix      = lower(var.pipeline_name_prefix)
-  model_package_group  = lower(var.model_package_group_name)
-  staging_endpoint     = lower(var.staging_endpoint_name_prefix)
-  production_endpoint  = lower(var.production_endpoint_name_prefix)
-  cloudwatch_alarm_arn = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm"
+  sagemaker_arn       = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}"
+  pipeline_prefix     = lower(var.pipeline_name_prefix)
+  model_package_group = lower(var.model_package_group_name)
+  staging_endpoint    = lower(var.staging_endpoint_name_prefix)
+  production_endpoint = lower(var.production_endpoint_name_prefix)
   # Asynchronous endpoints' results, failures and smoke-test payloads: s3://<bucket>/async-inference/...
   async_prefix = "async-inference"
 

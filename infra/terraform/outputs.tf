@@ -3,7 +3,7 @@
 # them all, ready for `gh variable set` (docs/setup.md).
 
 output "aws_region" {
-  description = "The region everything is in: repository variable AWS_REGION (the region input of model-build and model-deploy, aws-region of oidc-auth)."
+  description = "The region everything is in (every account's): repository variable AWS_REGION (the region input of model-build and model-deploy, aws-region of oidc-auth)."
   value       = local.region
 }
 
@@ -23,8 +23,23 @@ output "deploy_production_role_arn" {
 }
 
 output "execution_role_arn" {
-  description = "The SageMaker execution role: repository variable SAGEMAKER_EXECUTION_ROLE_ARN (the execution-role-arn input of model-build and model-deploy)."
+  description = "The SageMaker execution role of the tooling account: repository variable SAGEMAKER_EXECUTION_ROLE_ARN (the execution-role-arn input of model-build and model-deploy)."
   value       = aws_iam_role.execution.arn
+}
+
+output "staging_execution_role_arn" {
+  description = "The execution role the staging endpoints' models and batch jobs run as: repository variable SAGEMAKER_STAGING_EXECUTION_ROLE_ARN. The staging account's own with a separate staging account, else execution_role_arn."
+  value       = local.staging_execution_role_arn
+}
+
+output "production_execution_role_arn" {
+  description = "The execution role the production endpoints' models and monitoring jobs run as: repository variable SAGEMAKER_PRODUCTION_EXECUTION_ROLE_ARN. The production account's own with a separate production account, else execution_role_arn."
+  value       = local.production_execution_role_arn
+}
+
+output "artifact_key_arn" {
+  description = "The customer managed KMS key of the artifact bucket: kms_key_arn, or the key the module creates for separate accounts. null when the bucket uses the AWS managed key aws/s3. No workflow input takes it."
+  value       = local.artifact_key_arn
 }
 
 output "artifact_bucket_name" {
@@ -35,6 +50,11 @@ output "artifact_bucket_name" {
 output "data_capture_s3_uri" {
   description = "Where captured requests expire on schedule: model-deploy's data-capture-s3-uri input should be this followed by the endpoint name."
   value       = "s3://${aws_s3_bucket.artifacts.bucket}/${var.data_capture_prefix}"
+}
+
+output "model_package_group_arn" {
+  description = "The model package group's ARN, in the tooling account: separate deploy accounts read its versions through the group's resource policy. No workflow input takes it."
+  value       = aws_sagemaker_model_package_group.models.arn
 }
 
 output "model_package_group_name" {
@@ -48,7 +68,7 @@ output "alarm_topic_arn" {
 }
 
 output "oidc_provider_arn" {
-  description = "The IAM OIDC provider for token.actions.githubusercontent.com the job roles trust (created here, or the oidc_provider_arn given). No workflow input takes it."
+  description = "The tooling account's IAM OIDC provider for token.actions.githubusercontent.com, which the build role trusts (and the deploy roles in one account): created here, or the oidc_provider_arn given. No workflow input takes it."
   value       = local.oidc_provider_arn
 }
 
@@ -60,10 +80,13 @@ output "repository_variables" {
     AWS_DEPLOY_STAGING_ROLE_ARN    = aws_iam_role.deploy_staging.arn
     AWS_DEPLOY_PRODUCTION_ROLE_ARN = aws_iam_role.deploy_production.arn
     SAGEMAKER_EXECUTION_ROLE_ARN   = aws_iam_role.execution.arn
-    MODEL_ARTIFACT_BUCKET          = aws_s3_bucket.artifacts.bucket
-    ALARM_TOPIC_ARN                = aws_sns_topic.alarms.arn
-    PRODUCTION_APPROVAL            = var.production_approval
-    DEPLOY_TRIGGER                 = var.events_enabled ? "registry-event" : "build"
+    # One account: both equal SAGEMAKER_EXECUTION_ROLE_ARN.
+    SAGEMAKER_STAGING_EXECUTION_ROLE_ARN    = local.staging_execution_role_arn
+    SAGEMAKER_PRODUCTION_EXECUTION_ROLE_ARN = local.production_execution_role_arn
+    MODEL_ARTIFACT_BUCKET                   = aws_s3_bucket.artifacts.bucket
+    ALARM_TOPIC_ARN                         = aws_sns_topic.alarms.arn
+    PRODUCTION_APPROVAL                     = var.production_approval
+    DEPLOY_TRIGGER                          = var.events_enabled ? "registry-event" : "build"
   }
 }
 

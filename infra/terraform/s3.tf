@@ -31,17 +31,28 @@ resource "aws_s3_bucket_versioning" "artifacts" {
   }
 }
 
-# SSE-KMS always: with kms_key_arn, that customer managed key; without, the AWS managed key
-# aws/s3, whose key policy lets the account's principals use it through S3, so the roles
-# need no KMS permissions of their own. Bucket keys cut the KMS requests (and their cost).
+# SSE-KMS always: with kms_key_arn, that customer managed key; with a separate staging or
+# production account, the key cross_account.tf creates; else the AWS managed key aws/s3, whose
+# key policy lets the account's principals use it through S3, so the roles need no KMS
+# permissions of their own. Bucket keys cut the KMS requests (and their cost).
 resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
   bucket = aws_s3_bucket.artifacts.id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = var.kms_key_arn
+      kms_master_key_id = local.artifact_key_arn
     }
     bucket_key_enabled = true
+  }
+
+  lifecycle {
+    # The module cannot read or change the policy of a key it was given, and without a grant
+    # there the separate accounts' roles could not read a single model artifact: refused, and
+    # the module's own key (cross_account.tf) is the way.
+    precondition {
+      condition     = var.kms_key_arn == null || !local.separate_accounts
+      error_message = "kms_key_arn cannot be used with a separate staging or production account: leave kms_key_arn unset, and the module creates the bucket's key with a key policy that lets those accounts' deploy and execution roles use it through S3."
+    }
   }
 }
 
@@ -80,6 +91,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
 }
 
 data "aws_iam_policy_document" "artifacts_bucket" {
+  # With separate accounts, their roles' grants (cross_account.tf).
+  source_policy_documents = data.aws_iam_policy_document.artifacts_bucket_cross_account[*].json
+
   # Every request over TLS: plain HTTP is refused for everyone, whatever their permissions.
   statement {
     sid     = "DenyInsecureTransport"

@@ -69,13 +69,35 @@ variable "production_workflow_refs" {
 }
 
 variable "oidc_provider_arn" {
-  description = "ARN of an existing IAM OIDC provider for https://token.actions.githubusercontent.com (an account has at most one per URL). null: the module creates it."
+  description = "ARN of an existing IAM OIDC provider for https://token.actions.githubusercontent.com in the tooling account (an account has at most one per URL). null: the module creates it."
   type        = string
   default     = null
 
   validation {
     condition     = var.oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.oidc_provider_arn))
     error_message = "oidc_provider_arn is arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com."
+  }
+}
+
+variable "staging_oidc_provider_arn" {
+  description = "Only with a separate staging account (the aws.staging provider's): ARN of the GitHub OIDC provider that account already has. null: the module creates it there. The tooling account's is oidc_provider_arn."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.staging_oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.staging_oidc_provider_arn))
+    error_message = "staging_oidc_provider_arn is arn:aws:iam::<staging account>:oidc-provider/token.actions.githubusercontent.com."
+  }
+}
+
+variable "production_oidc_provider_arn" {
+  description = "Only with a separate production account (the aws.production provider's): ARN of the GitHub OIDC provider that account already has. null: the module creates it there. The tooling account's is oidc_provider_arn."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.production_oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.production_oidc_provider_arn))
+    error_message = "production_oidc_provider_arn is arn:aws:iam::<production account>:oidc-provider/token.actions.githubusercontent.com."
   }
 }
 
@@ -162,7 +184,7 @@ variable "batch_prefix" {
 # ---- bucket -----------------------------------------------------------------------------------
 
 variable "kms_key_arn" {
-  description = "ARN of a customer managed KMS key for the bucket's default encryption; the roles that read and write the bucket get kms:Decrypt and kms:GenerateDataKey on it through S3, and its key policy must let the account's IAM policies grant that. null: SSE-KMS with the AWS managed key aws/s3."
+  description = "ARN of a customer managed KMS key for the bucket's default encryption; the roles that read and write the bucket get kms:Decrypt and kms:GenerateDataKey on it through S3, and its key policy must let the account's IAM policies grant that. One account only: with a separate staging or production account leave it null and the module creates the key (its policy grants the other accounts' roles). null: SSE-KMS with the AWS managed key aws/s3 in one account, the module's key with separate accounts."
   type        = string
   default     = null
 
@@ -245,7 +267,7 @@ variable "alarm_email" {
 # ---- everything -------------------------------------------------------------------------------
 
 variable "permissions_boundary_arn" {
-  description = "ARN of an IAM managed policy set as the permissions boundary of the four roles (organizations that require one). null: none."
+  description = "ARN of an IAM managed policy set as the permissions boundary of the module's roles (organizations that require one); with separate accounts, the roles of the staging and production accounts get the policy of the same path and name in their account (the account in the ARN replaced; an AWS managed policy, arn:aws:iam::aws:policy/..., is the same everywhere). null: none."
   type        = string
   default     = null
 
