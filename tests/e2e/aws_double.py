@@ -14,8 +14,8 @@ Every request passes the proxy, which
   `--update-seconds` after an update; a renamed variant; a changed instance type on an
   autoscaled variant; a canary over half the new fleet).
 * records it, one JSON line per call in `--calls`: the botocore service, the operation, the
-  access key that signed it and the role that key belongs to (learnt from the STS answers it
-  forwards), the HTTP status and the parameters (bytes as their size, the web identity
+  access key that signed it, the role that key belongs to (learnt from the STS answers it
+  forwards) and the account the call acted in (tests/e2e/double_accounts.py), the HTTP status and the parameters (bytes as their size, the web identity
   token redacted). The IAM least-privilege tests read this file.
 * checks web identity tokens as STS would: an RS256 JWT signed by a key of the issuer's JWKS
   (`--jwks-url`, the test token issuer), audience sts.amazonaws.com, not expired.
@@ -78,6 +78,7 @@ from tests.e2e.double_accounts import (
     DEFAULT_ACCOUNT,
     AccountKeys,
     CrossAccountSageMaker,
+    account_of_key,
     package_arn_parts,
 )
 
@@ -366,6 +367,7 @@ class Double(CrossAccountSageMaker):
             "operation": operation,
             "access_key": access_key,
             "role": self.roles.get(access_key, NO_ROLE),
+            "account": account_of_key(access_key),  # the signer's account (moto's mapping)
             "status": status,
             "time": time.time(),
             "params": recordable(params),

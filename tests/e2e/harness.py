@@ -695,6 +695,9 @@ class AwsDouble:
             self.command += ["--metrics", json.dumps(entry)]
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
+        # The access keys of the harness's own clients of other accounts (client(account=)):
+        # the double records their calls with no role, as it does the "harness" key's.
+        self.harness_keys: set[str] = {"harness"}
 
     def start(self) -> AwsDouble:
         ready = self.folder / "ready.json"
@@ -740,6 +743,7 @@ class AwsDouble:
             ).assume_role(
                 RoleArn=f"arn:aws:iam::{account}:role/e2e-harness", RoleSessionName="e2e-harness"
             )["Credentials"]
+            self.harness_keys.add(issued["AccessKeyId"])
             credentials = {
                 "aws_access_key_id": issued["AccessKeyId"],
                 "aws_secret_access_key": issued["SecretAccessKey"],
