@@ -257,8 +257,10 @@ def no_warm_worker_outlives_its_test(tmp_path_factory: pytest.TempPathFactory) -
 SHARED_GROUPS = {
     "tests/test_e2e_act_sagemaker.py": "sagemaker_e2e",
     "tests/test_iam_least_privilege.py": "sagemaker_e2e",
+    "tests/test_e2e_three_accounts.py": "three_account_e2e",
+    "tests/test_iam_three_accounts.py": "three_account_e2e",
 }
-ONCE_PER_RUN_FIXTURES = ("sagemaker_e2e",)
+ONCE_PER_RUN_FIXTURES = ("sagemaker_e2e", "three_account_e2e")
 
 # The slowest groups (named by one of their files), slowest first, measured with
 # --durations=0 on this 2-core machine. `make test` hands the groups out in collection order
@@ -266,6 +268,7 @@ ONCE_PER_RUN_FIXTURES = ("sagemaker_e2e",)
 # them; a long one handed out last would keep one worker busy while the other idles.
 SLOWEST_FIRST = (
     "tests/test_e2e_act_sagemaker.py",  # with the IAM least-privilege file: over 20 minutes
+    "tests/test_e2e_three_accounts.py",  # with its IAM file: a build and a deploy by act
     "tests/test_e2e_review.py",
     "tests/test_e2e_act.py",
     "tests/test_deploy_endpoint.py",
@@ -359,3 +362,20 @@ def sagemaker_e2e(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from tests.e2e import sagemaker_run
 
     return sagemaker_run.run(tmp_path_factory.mktemp("e2e-sagemaker"))
+
+
+@pytest.fixture(scope="session")
+def three_account_e2e(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The starter templates run by act with staging and production in accounts of their own
+    (tests/e2e/three_accounts_run.py), once per session: a build, then a deploy of its package
+    across the account boundary.
+
+    The model package group's resource policy here is a hand-built STAND-IN for the one
+    infra/terraform renders (three_accounts_run.hand_built_group_policy); pass the rendered
+    document as run()'s group_policy instead when it is at hand."""
+    from tests.e2e import three_accounts_run
+
+    return three_accounts_run.run(
+        tmp_path_factory.mktemp("e2e-three-accounts"),
+        group_policy=three_accounts_run.hand_built_group_policy(),
+    )

@@ -14,8 +14,8 @@ Every request passes the proxy, which
   `--update-seconds` after an update; a renamed variant; a changed instance type on an
   autoscaled variant; a canary over half the new fleet).
 * records it, one JSON line per call in `--calls`: the botocore service, the operation, the
-  access key that signed it and the role that key belongs to (learnt from the STS answers it
-  forwards), the HTTP status and the parameters (bytes as their size, the web identity
+  access key that signed it, the role that key belongs to (learnt from the STS answers it
+  forwards) and the account the call acted in (tests/e2e/double_accounts.py), the HTTP status and the parameters (bytes as their size, the web identity
   token redacted). The IAM least-privilege tests read this file.
 * checks web identity tokens as STS would: an RS256 JWT signed by a key of the issuer's JWKS
   (`--jwks-url`, the test token issuer), audience sts.amazonaws.com, not expired.
@@ -56,8 +56,6 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-import boto3
-from botocore.config import Config
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -76,8 +74,14 @@ from tests.aws_contract import (
     wire_protocol,
 )
 from tests.aws_shapes import service_model
+from tests.e2e.double_accounts import (
+    DEFAULT_ACCOUNT,
+    AccountKeys,
+    CrossAccountSageMaker,
+    account_of_key,
+    package_arn_parts,
+)
 
-ACCOUNT = "123456789012"  # moto's default account
 AUDIENCE = "sts.amazonaws.com"
 # Longest a gated role's exchange waits for the reviewer (well inside botocore's 60 s read
 # timeout, so the client does not retry into a second hold).
@@ -244,7 +248,7 @@ def _json(document: Any) -> tuple[int, dict[str, str], bytes]:
     return 200, {"Content-Type": "application/x-amz-json-1.1"}, body
 
 
-class Double:
+class Double(CrossAccountSageMaker):
     def __init__(
         self,
         moto_url: str,
@@ -268,27 +272,29 @@ class Double:
         # How long an endpoint stays Updating after UpdateEndpoint (0: the update is done by
         # the next DescribeEndpoint, which keeps the runs fast); endpoint name -> until when.
         self.update_seconds = update_seconds
-        self.updating: dict[str, float] = {}
-        self.failed_updates: dict[str, str] = {}  # endpoint name -> why its update rolled back
+        # Keyed by (account, endpoint name): each account has endpoints of its own.
+        self.updating: dict[tuple[str, str], float] = {}
+        self.failed_updates: dict[tuple[str, str], str] = {}  # -> why its update rolled back
         self.lock = threading.Lock()
         self.roles: dict[str, str] = {}  # access key id -> role ARN
         self.executions: dict[str, dict[str, Any]] = {}  # execution ARN -> status, steps, ...
         # Step caching: (pipeline, step) -> the successful runs of the step with caching on.
-        self.step_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # (account, pipeline, step) -> the successful runs of the step with caching on.
+        self.step_cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         self.clock = time.time  # when a step runs, for ExpireAfter (a test moves it on)
-        self.tokens: dict[str, str] = {}  # ClientRequestToken -> execution ARN
-        self.schedules: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[tuple[str, str], str] = {}  # (account, ClientRequestToken) -> ARN
+        self.schedules: dict[tuple[str, str], dict[str, Any]] = {}  # (account, name) ->
+        self.group_policies: dict[str, str] = {}  # model package group ARN -> ResourcePolicy
         self.models: dict[str, Any] = {}  # "<ModelDataUrl> <Environment JSON>" -> loaded Model
         self.builds = 0
         # Beside the calls log, in the test's own temporary folder: pytest removes it, where
         # a folder of /tmp would outlive the double (it is stopped by a signal).
         self.scratch = Path(tempfile.mkdtemp(prefix="aws-double-", dir=calls_path.parent))
-        session = boto3.Session(
-            aws_access_key_id="double", aws_secret_access_key="double", region_name="us-east-1"
-        )
-        config = Config(retries={"max_attempts": 1})
-        self.sagemaker = session.client("sagemaker", endpoint_url=moto_url, config=config)
-        self.s3 = session.client("s3", endpoint_url=moto_url, config=config)
+        # The double's own clients: of the default (tooling) account, and of any other one
+        # whose state it must read or change (double_accounts.AccountKeys).
+        self.keys = AccountKeys(moto_url)
+        self.sagemaker = self.keys.client("sagemaker", DEFAULT_ACCOUNT)
+        self.s3 = self.keys.client("s3", DEFAULT_ACCOUNT)  # moto finds a bucket of any account
 
     # -- the request path ---------------------------------------------------------------------
 
@@ -361,6 +367,7 @@ class Double:
             "operation": operation,
             "access_key": access_key,
             "role": self.roles.get(access_key, NO_ROLE),
+            "account": account_of_key(access_key),  # the signer's account (moto's mapping)
             "status": status,
             "time": time.time(),
             "params": recordable(params),
@@ -435,13 +442,15 @@ class Double:
         self, body: bytes, headers: Any, region: str, path: str
     ) -> tuple[int, dict[str, str], bytes]:
         request = json.loads(body)
-        token = request.get("ClientRequestToken", "")
+        account, _ = self.caller(headers)
+        token = (account, request.get("ClientRequestToken", ""))
         with self.lock:
-            if token and token in self.tokens:  # SageMaker: the same token, the same execution
+            if token[1] and token in self.tokens:  # the same token, the same execution
                 return _json({"PipelineExecutionArn": self.tokens[token]})
+        sagemaker = self.keys.client("sagemaker", account, region)
         try:
-            pipeline = self.sagemaker.describe_pipeline(PipelineName=request["PipelineName"])
-        except self.sagemaker.exceptions.ClientError:  # no such pipeline: moto answers why
+            pipeline = sagemaker.describe_pipeline(PipelineName=request["PipelineName"])
+        except sagemaker.exceptions.ClientError:  # no such pipeline: moto answers why
             return self.forward("POST", path, headers, body)
         definition = json.loads(pipeline["PipelineDefinition"])
         if "SelectiveExecutionConfig" in request:
@@ -455,7 +464,7 @@ class Double:
         execution = self.run_pipeline(arn, definition, request, region)
         with self.lock:
             self.executions[arn] = execution
-            if token:
+            if token[1]:
                 self.tokens[token] = arn
         return status, extra, answer
 
@@ -654,7 +663,7 @@ class Double:
         }
 
     def _cache_hit(
-        self, pipeline: str, step: dict[str, Any], request: dict[str, Any]
+        self, account: str, pipeline: str, step: dict[str, Any], request: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The latest successful run of this step of this pipeline, within its ExpireAfter,
         whose cache key (tests/aws_contract.py, cache_key: the request's values the step runs
@@ -668,7 +677,7 @@ class Double:
             return None
         oldest = self.clock() - (expire_after_seconds(config.get("ExpireAfter")) or 0.0)
         key = cache_key(step["Type"], request)
-        runs = self.step_cache.get((pipeline.lower(), step["Name"]), [])
+        runs = self.step_cache.get((account, pipeline.lower(), step["Name"]), [])
         matching = [run for run in runs if run["key"] == key and run["time"] >= oldest]
         return max(matching, key=lambda run: run["time"]) if matching else None
 
@@ -693,13 +702,16 @@ class Double:
         if kind == "Fail":
             raise RuntimeError(str(evaluator.resolve(step["Arguments"].get("ErrorMessage", ""))))
         request = evaluator.resolve(step.get("Arguments") or {})
-        hit = self._cache_hit(pipeline, step, request)
+        # The pipeline's account: arn:aws:sagemaker:<region>:<account>:pipeline/...
+        _, _, _, region, account = execution_arn.split(":", 5)[:5]
+        hit = self._cache_hit(account, pipeline, step, request)
         if hit is not None:
             properties[name] = hit["properties"]
             return hit["metadata"], hit["execution"]
         started = self.clock()
         job = pipeline_job_name(execution_arn.rsplit("/", 1)[-1], name)
-        metadata = self._run_job(step, request, properties, job, metrics)
+        sagemaker = self.keys.client("sagemaker", account, region)
+        metadata = self._run_job(step, request, properties, job, metrics, sagemaker)
         config = step.get("CacheConfig") or {}
         if config.get("Enabled") and cache_key(kind, request) is not None:
             run = {
@@ -710,7 +722,7 @@ class Double:
                 "metadata": metadata,
             }
             with self.lock:
-                self.step_cache.setdefault((pipeline.lower(), name), []).append(run)
+                self.step_cache.setdefault((account, pipeline.lower(), name), []).append(run)
         return metadata, ""
 
     def _run_job(
@@ -720,28 +732,30 @@ class Double:
         properties: dict[str, dict[str, Any]],
         job: str,
         metrics: dict[str, float],
+        sagemaker: Any,
     ) -> dict[str, Any]:
-        """Create the step's job (or model package) in moto from its resolved request."""
+        """Create the step's job (or model package) in moto from its resolved request, with
+        `sagemaker`, a client of the pipeline's account."""
         name, kind = step["Name"], step["Type"]
         if kind == "Processing":
-            self.sagemaker.create_processing_job(ProcessingJobName=job, **request)
-            properties[name] = self.sagemaker.describe_processing_job(ProcessingJobName=job)
+            sagemaker.create_processing_job(ProcessingJobName=job, **request)
+            properties[name] = sagemaker.describe_processing_job(ProcessingJobName=job)
             for spec in step.get("PropertyFiles") or []:
                 outputs = request["ProcessingOutputConfig"]["Outputs"]
                 uri = lookup(outputs, [spec["OutputName"], "S3Output", "S3Uri"], name)
                 self._put(f"{uri.rstrip('/')}/{spec['FilePath']}", _evaluation_report(metrics))
             return {"ProcessingJob": {"Arn": properties[name]["ProcessingJobArn"]}}
         if kind == "Training":
-            self.sagemaker.create_training_job(TrainingJobName=job, **request)
+            sagemaker.create_training_job(TrainingJobName=job, **request)
             artifact = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/model.tar.gz"
             self._put(artifact, self.model_artifact)
-            described = self.sagemaker.describe_training_job(TrainingJobName=job)
+            described = sagemaker.describe_training_job(TrainingJobName=job)
             described["ModelArtifacts"] = {"S3ModelArtifacts": artifact}
             properties[name] = described
             return {"TrainingJob": {"Arn": described["TrainingJobArn"]}}
         if kind == "RegisterModel":
-            arn = self.sagemaker.create_model_package(**request)["ModelPackageArn"]
-            properties[name] = self.sagemaker.describe_model_package(ModelPackageName=arn)
+            arn = sagemaker.create_model_package(**request)["ModelPackageArn"]
+            properties[name] = sagemaker.describe_model_package(ModelPackageName=arn)
             return {"RegisterModel": {"Arn": arn}}
         raise RuntimeError(f"step type {kind!r} is not simulated")
 
@@ -771,7 +785,8 @@ class Double:
         from moto.sagemaker.models import sagemaker_backends
 
         request = json.loads(body)
-        backend = sagemaker_backends[ACCOUNT][region]
+        account, _ = self.caller(headers)
+        backend = sagemaker_backends[account][region]
         endpoint = backend.endpoints.get(request["EndpointName"])
         config = backend.endpoint_configs.get(request["EndpointConfigName"])
         if endpoint is None:
@@ -793,12 +808,14 @@ class Double:
         )
         if problems:
             raise Refused(problems)
-        self.updating[endpoint.endpoint_name] = time.time() + self.update_seconds
+        self.updating[account, endpoint.endpoint_name] = time.time() + self.update_seconds
         failure = self._health_check_failure(backend, config.endpoint_config_name)
         if failure:  # the new fleet never becomes healthy: SageMaker keeps the old one
-            self.failed_updates[endpoint.endpoint_name] = f"Failed to update endpoint: {failure}"
+            self.failed_updates[account, endpoint.endpoint_name] = (
+                f"Failed to update endpoint: {failure}"
+            )
             return _json({"EndpointArn": endpoint.arn})
-        self.failed_updates.pop(endpoint.endpoint_name, None)
+        self.failed_updates.pop((account, endpoint.endpoint_name), None)
         # The blue/green update, collapsed to its outcome: every alarm stayed quiet.
         endpoint.endpoint_config_name = config.endpoint_config_name
         endpoint.production_variants = endpoint._process_production_variants(
@@ -815,12 +832,13 @@ class Double:
         from moto.applicationautoscaling.models import applicationautoscaling_backends
 
         name = endpoint.endpoint_name
+        account = endpoint.arn.split(":")[4]  # arn:aws:sagemaker:<region>:<account>:endpoint/
         # "Cannot update in-progress endpoint": SageMaker's ValidationException for an
         # endpoint that is Creating or Updating (the prefix AWS's own Kubernetes operator
         # matches, aws/amazon-sagemaker-operator-for-k8s, its SageMaker client wrapper's
         # DeleteEndpointInProgressMessagePrefix; UpdateEndpoint's documentation: "When
         # SageMaker receives the request, it sets the endpoint status to Updating").
-        if time.time() < self.updating.get(name, 0.0):
+        if time.time() < self.updating.get((account, name), 0.0):
             return [f'Cannot update in-progress endpoint "{endpoint.arn}".']
         problems: list[str] = []
         old_variants = {v["VariantName"]: v for v in old.production_variants}
@@ -838,7 +856,7 @@ class Double:
             )
         # Guide, "Update endpoints that use auto scaling": "If the update would change the
         # instance type for any model that is a target for auto scaling, the update fails."
-        targets = applicationautoscaling_backends[ACCOUNT][region].targets.get(
+        targets = applicationautoscaling_backends[account][region].targets.get(
             "sagemaker:variant:DesiredInstanceCount", {}
         )
         for variant, settings in new_variants.items():
@@ -884,9 +902,13 @@ class Double:
         environment = container.get("Environment") or {}
         image = container.get("Image") or ""
         if not url:
-            package = self.sagemaker.describe_model_package(
-                ModelPackageName=container["ModelPackageName"]
-            )
+            # The package is read in its owner's account: an ARN's account, else the model's.
+            name = container["ModelPackageName"]
+            parts = package_arn_parts(name)
+            owner = parts[1] if parts else backend.account_id
+            package = self.keys.client(
+                "sagemaker", owner, backend.region_name
+            ).describe_model_package(ModelPackageName=name)
             served = package["InferenceSpecification"]["Containers"][0]
             url = served["ModelDataUrl"]
             environment = {**(served.get("Environment") or {}), **environment}
@@ -918,13 +940,14 @@ class Double:
             return status, extra, answer
         document = json.loads(answer)
         name = document["EndpointName"]
-        backend = sagemaker_backends[ACCOUNT][region]
+        account, _ = self.caller(headers)
+        backend = sagemaker_backends[account][region]
         failure = self._health_check_failure(backend, document["EndpointConfigName"])
         if failure:  # a new endpoint whose container never becomes healthy
             return _json({**document, "EndpointStatus": "Failed", "FailureReason": failure})
-        if name in self.failed_updates:  # rolled back to the old config, which serves
-            document["FailureReason"] = self.failed_updates[name]
-        if time.time() < self.updating.get(name, 0.0):
+        if (account, name) in self.failed_updates:  # rolled back to the old config, which serves
+            document["FailureReason"] = self.failed_updates[account, name]
+        if time.time() < self.updating.get((account, name), 0.0):
             document["EndpointStatus"] = "Updating"
         return _json(document)
 
@@ -937,11 +960,12 @@ class Double:
         from smgha.backends.local.serving.model import Model
 
         name = urllib.parse.unquote(_INVOCATIONS.match(urllib.parse.urlsplit(path).path).group(1))  # type: ignore[union-attr]
-        backend = sagemaker_backends[ACCOUNT][region]
+        account, _ = self.caller(headers)
+        backend = sagemaker_backends[account][region]
         endpoint = backend.endpoints.get(name)
         if endpoint is None:
             return _json_error(
-                400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found."
+                400, "ValidationError", f"Endpoint {name} of account {account} not found."
             )
         variant = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[0]
         url, environment, image = self._served_container(backend, variant["ModelName"])
@@ -987,11 +1011,12 @@ class Double:
     ) -> tuple[int, dict[str, str], bytes]:
         request = json.loads(body)
         name = request["MonitoringScheduleName"]
-        if name in self.schedules:
+        account, _ = self.caller(headers)
+        if (account, name) in self.schedules:
             return _json_error(400, "ResourceInUse", f"Monitoring schedule {name} already exists")
-        self._check_schedule(request, region)
-        arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:monitoring-schedule/{name.lower()}"
-        self.schedules[name] = {
+        self._check_schedule(request, region, account)
+        arn = f"arn:aws:sagemaker:{region}:{account}:monitoring-schedule/{name.lower()}"
+        self.schedules[account, name] = {
             **request,
             "MonitoringScheduleArn": arn,
             "MonitoringScheduleStatus": "Scheduled",
@@ -1000,11 +1025,11 @@ class Double:
         }
         return _json({"MonitoringScheduleArn": arn})
 
-    def _check_schedule(self, request: dict[str, Any], region: str) -> None:
+    def _check_schedule(self, request: dict[str, Any], region: str, account: str) -> None:
         """Refuse a data-quality schedule SageMaker would not run (Refused)."""
         from moto.sagemaker.models import sagemaker_backends
 
-        backend = sagemaker_backends[ACCOUNT][region]
+        backend = sagemaker_backends[account][region]
         config = request["MonitoringScheduleConfig"]
         definition = backend.data_quality_job_definitions.get(
             config.get("MonitoringJobDefinitionName", "")
@@ -1032,20 +1057,23 @@ class Double:
         self, body: bytes, headers: Any, region: str, path: str
     ) -> tuple[int, dict[str, str], bytes]:
         name = json.loads(body)["MonitoringScheduleName"]
-        if name not in self.schedules:
+        account, _ = self.caller(headers)
+        if (account, name) not in self.schedules:
             return _json_error(400, "ResourceNotFound", f"Monitoring schedule {name} not found")
-        return _json({k: v for k, v in self.schedules[name].items() if k != "Tags"})
+        return _json({k: v for k, v in self.schedules[account, name].items() if k != "Tags"})
 
     def _sagemaker_UpdateMonitoringSchedule(  # noqa: N802
         self, body: bytes, headers: Any, region: str, path: str
     ) -> tuple[int, dict[str, str], bytes]:
         request = json.loads(body)
         name = request["MonitoringScheduleName"]
-        if name not in self.schedules:
+        account, _ = self.caller(headers)
+        if (account, name) not in self.schedules:
             return _json_error(400, "ResourceNotFound", f"Monitoring schedule {name} not found")
-        self._check_schedule(request, region)
-        self.schedules[name].update(request, LastModifiedTime=_now())
-        return _json({"MonitoringScheduleArn": self.schedules[name]["MonitoringScheduleArn"]})
+        self._check_schedule(request, region, account)
+        schedule = self.schedules[account, name]
+        schedule.update(request, LastModifiedTime=_now())
+        return _json({"MonitoringScheduleArn": schedule["MonitoringScheduleArn"]})
 
 
 def _evaluation_report(metrics: dict[str, float]) -> bytes:

@@ -695,6 +695,9 @@ class AwsDouble:
             self.command += ["--metrics", json.dumps(entry)]
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
+        # The access keys of the harness's own clients of other accounts (client(account=)):
+        # the double records their calls with no role, as it does the "harness" key's.
+        self.harness_keys: set[str] = {"harness"}
 
     def start(self) -> AwsDouble:
         ready = self.folder / "ready.json"
@@ -725,17 +728,28 @@ class AwsDouble:
             return []
         return [json.loads(line) for line in self.calls.read_text().splitlines() if line]
 
-    def client(self, service: str) -> Any:
-        """A boto3 client of the harness itself (its calls are recorded with no role)."""
+    def client(self, service: str, account: str = "") -> Any:
+        """A boto3 client of the harness itself (its calls are recorded with no role), in
+        moto's default account (the tooling account), or in `account`: then with a key of
+        that account from moto's STS, asked directly (not through the double, so the key's
+        role is not learnt and the calls stay the harness's)."""
         import boto3
 
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="harness",
-            aws_secret_access_key="harness",
-        )
+        credentials = {"aws_access_key_id": "harness", "aws_secret_access_key": "harness"}
+        if account:
+            moto_url = json.loads((self.folder / "ready.json").read_text())["moto"]
+            issued = boto3.client(
+                "sts", endpoint_url=moto_url, region_name="us-east-1", **credentials
+            ).assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/e2e-harness", RoleSessionName="e2e-harness"
+            )["Credentials"]
+            self.harness_keys.add(issued["AccessKeyId"])
+            credentials = {
+                "aws_access_key_id": issued["AccessKeyId"],
+                "aws_secret_access_key": issued["SecretAccessKey"],
+                "aws_session_token": issued["SessionToken"],
+            }
+        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", **credentials)
 
 
 def smgha(*args: str, state_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -131,6 +131,22 @@ def _workflow_run_event(repository: str, head_sha: str) -> dict[str, Any]:
     }
 
 
+def act_env(folder: Path, double: harness.AwsDouble, issuer: TokenIssuer) -> dict[str, str]:
+    """The environment of every act run against the double: no AWS credentials or config."""
+    return {
+        "AWS_ENDPOINT_URL": double.url,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(folder / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-aws-config"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        # No SMGHA_VENV: each job installs into its own runner temp folder, as on
+        # GitHub-hosted runners, and the root action's cache (the actions/cache
+        # stand-in, a folder) carries the install from job to job.
+        "SMGHA_E2E_CACHE": str(folder / "actions-cache"),
+        **issuer.env(),
+    }
+
+
 def run(folder: Path) -> SageMakerRun:
     """Build, deploy (automatic), build, deploy (by hand); stop at the first failed run."""
     result = SageMakerRun(folder)
@@ -153,18 +169,7 @@ def run(folder: Path) -> SageMakerRun:
         reviewer = harness.Reviewer(double.gate_dir, folder / "none.log")
         try:
             _seed(double, repo / "data" / "baseline.csv")
-            env = {
-                "AWS_ENDPOINT_URL": double.url,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_CONFIG_FILE": str(folder / "no-aws-config"),
-                "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-aws-config"),
-                "NO_PROXY": "127.0.0.1,localhost",
-                # No SMGHA_VENV: each job installs into its own runner temp folder, as on
-                # GitHub-hosted runners, and the root action's cache (the actions/cache
-                # stand-in, a folder) carries the install from job to job.
-                "SMGHA_E2E_CACHE": str(folder / "actions-cache"),
-                **issuer.env(),
-            }
+            env = act_env(folder, double, issuer)
             with reviewer:
                 for number, name in enumerate(
                     ("build-1", "deploy-1", "build-2", "deploy-2"), start=1
