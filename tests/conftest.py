@@ -368,14 +368,12 @@ def sagemaker_e2e(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def three_account_e2e(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The starter templates run by act with staging and production in accounts of their own
     (tests/e2e/three_accounts_run.py), once per session: a build, then a deploy of its package
-    across the account boundary.
-
-    The model package group's resource policy here is a hand-built STAND-IN for the one
-    infra/terraform renders (three_accounts_run.hand_built_group_policy); pass the rendered
-    document as run()'s group_policy instead when it is at hand."""
+    across the account boundary. The model package group's resource policy is the one
+    infra/terraform renders for that deployment (tests/iam_accounts.py), which the double
+    holds every cross-account read to."""
     from tests.e2e import three_accounts_run
+    from tests.iam_accounts import GROUP_POLICY, policies
 
     return three_accounts_run.run(
-        tmp_path_factory.mktemp("e2e-three-accounts"),
-        group_policy=three_accounts_run.hand_built_group_policy(),
+        tmp_path_factory.mktemp("e2e-three-accounts"), group_policy=policies()[GROUP_POLICY]
     )

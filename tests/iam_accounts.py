@@ -21,7 +21,7 @@ from tests.iam_execution import execution_requests
 from tests.iam_policies import TFVARS
 from tests.iam_requests import Calls
 from tests.iam_simulator import IamRequest, Judged
-from tests.terraform_hcl import Value, all_blocks, policy_documents, policy_json, resolve, variables
+from tests.terraform_hcl import Value, policy_documents, policy_json, resolve, variables
 
 REGION = "us-east-1"
 TOOLING, STAGING, PRODUCTION = "123456789012", "234567890123", "345678901234"
@@ -43,7 +43,11 @@ EXECUTION = {
     STAGING: role(STAGING, "churn-sagemaker-execution"),
     PRODUCTION: role(PRODUCTION, "churn-sagemaker-execution"),
 }
-JOB_ROLES = {"build": BUILD, "deploy-staging": DEPLOY_STAGING, "deploy-production": DEPLOY_PRODUCTION}
+JOB_ROLES = {
+    "build": BUILD,
+    "deploy-staging": DEPLOY_STAGING,
+    "deploy-production": DEPLOY_PRODUCTION,
+}
 KEY_DOCUMENT = "bucket_key_permissions"
 # Role -> the names of its identity policies, as the module attaches them across accounts.
 IDENTITY: dict[str, tuple[str, ...]] = {
@@ -83,9 +87,8 @@ def values() -> dict[str, Value]:
             "local.staging_execution_role_arn": EXECUTION[STAGING],
             "local.production_execution_role_arn": EXECUTION[PRODUCTION],
             "local.artifact_key_arn": KEY,
-            "local.cross_account_principals": SEPARATE_ROLES,
-            "local.separate_deploy_roles": [DEPLOY_STAGING, DEPLOY_PRODUCTION],
-            "data.aws_caller_identity.current.arn": role(TOOLING, "terraform"),
+            "local.separate_account_role_arns": SEPARATE_ROLES,
+            "local.separate_deploy_role_arns": [DEPLOY_STAGING, DEPLOY_PRODUCTION],
         }
     )
     return found
@@ -170,6 +173,8 @@ def requests(calls: Iterable[Mapping[str, Any]]) -> list[IamRequest]:
 def judged(found: Iterable[IamRequest], with_resource_policies: bool = True) -> list[Judged]:
     """Each request with its principal's identity policies and its resource's policy."""
     return [
-        Judged(r, IDENTITY[r.principal], resource_policy(r.resource) if with_resource_policies else "")
+        Judged(
+            r, IDENTITY[r.principal], resource_policy(r.resource) if with_resource_policies else ""
+        )
         for r in found
     ]

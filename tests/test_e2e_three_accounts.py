@@ -28,9 +28,9 @@ from tests.e2e.three_accounts_run import (
     TOOLING,
     VARIABLES,
     ThreeAccountRun,
-    hand_built_group_policy,
     seed,
 )
+from tests.iam_accounts import GROUP_POLICY, policies
 from tests.stage_helpers import approved_package_request
 
 pytestmark = pytest.mark.slow
@@ -240,13 +240,14 @@ def test_without_the_group_policy_the_deploy_cannot_read_or_serve_the_package(
         backend = SageMakerBackend("us-east-1", session)
         request = model_request("churn-models-v1", package, EXECUTION_ROLES[STAGING])
 
-        with pytest.raises(StageError, match="AccessDeniedException"):
+        # The stage's error says what else must allow a read across accounts.
+        with pytest.raises(StageError, match="AccessDeniedException.*resource's own policy"):
             backend.registry.describe_model_package(package)
         with pytest.raises(StageError, match="AccessDeniedException"):
             backend.hosting.create_model(request)
 
         double.client("sagemaker").put_model_package_group_policy(
-            ModelPackageGroupName=GROUP, ResourcePolicy=json.dumps(hand_built_group_policy())
+            ModelPackageGroupName=GROUP, ResourcePolicy=json.dumps(policies()[GROUP_POLICY])
         )
         described = backend.registry.describe_model_package(package)
         backend.hosting.create_model(request)

@@ -102,7 +102,9 @@ def test_without_the_resource_policies_every_crossing_is_denied(
     module's resource policy (and would fail on AWS without it)."""
     crossings = [r for r in found if crossing(r)]
     problems = denials(judged(crossings, with_resource_policies=False), rendered)
-    assert len(problems) == len({r.describe() for r in crossings}), problems
+    made = {(r.principal, r.describe()) for r in crossings}
+    assert len(problems) == len(made), problems
+    assert all(" ImplicitlyDenied: " in problem for problem in problems), problems
 
 
 def _accounts(policy: dict[str, Any]) -> set[str]:

@@ -67,25 +67,6 @@ JOB_ROLES = {
 }
 
 
-def hand_built_group_policy() -> dict[str, Any]:
-    """A STAND-IN for the group policy infra/terraform renders (the lead passes that one to
-    run()): the staging and production deploy roles may read the group's packages and make
-    models of them, nothing else. Built by hand from the contract, not from Terraform."""
-    packages = f"arn:aws:sagemaker:{REGION}:{TOOLING}:model-package/{GROUP}/*"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DeployAccountsReadPackages",
-                "Effect": "Allow",
-                "Principal": {"AWS": [JOB_ROLES["deploy-staging"], JOB_ROLES["deploy-production"]]},
-                "Action": ["sagemaker:DescribeModelPackage", "sagemaker:CreateModel"],
-                "Resource": packages,
-            }
-        ],
-    }
-
-
 @dataclass
 class AccountState:
     """One account's state after the runs (described with a harness client of the account)."""
@@ -173,7 +154,7 @@ def snapshot(double: harness.AwsDouble, account: str) -> AccountState:
 def run(folder: Path, group_policy: dict[str, Any] | None) -> ThreeAccountRun:
     """build-1 (push), then deploy-1 (workflow_dispatch with build-1's ARN); stop at the first
     failed run. `group_policy`: the model package group's resource policy, as a document (the
-    Terraform-rendered one, or hand_built_group_policy()); None puts none."""
+    one infra/terraform renders: tests/iam_accounts.py); None puts none."""
     started = time.monotonic()
     result = ThreeAccountRun(folder, group_policy)
     model_artifact = folder / "model.tar.gz"
