@@ -236,6 +236,9 @@ CHECKOV_FLAGS = (
 )
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=([A-Za-z0-9_]+)(?::(.*))?$")
 
+# The values docs/setup.md applies the module with (infra/apply, its root configuration).
+TFVARS_EXAMPLE = MODULE.parent / "apply" / "terraform.tfvars.example"
+
 
 def render(text: str, values: dict[str, str]) -> str:
     """A template's ${var.X} replaced by `values`; any other interpolation is an error."""
@@ -266,7 +269,7 @@ def local_value(name: str) -> str:
 def test_the_module_has_its_files() -> None:
     names = {path.name for path in TF_FILES}
     assert {"versions.tf", "variables.tf", "outputs.tf", "iam_policies.tf"} <= names, names
-    assert (MODULE / "terraform.tfvars.example").is_file()
+    assert TFVARS_EXAMPLE.is_file()
     assert (MODULE / "README.md").is_file()
 
 
@@ -276,8 +279,12 @@ def test_every_tf_file_parses(path: Path) -> None:
 
 
 def test_tfvars_example_parses_and_sets_only_declared_variables() -> None:
-    values = parse(MODULE / "terraform.tfvars.example")
-    declared = set(all_blocks("variable"))
+    values = parse(TFVARS_EXAMPLE)
+    # The module's inputs, and infra/apply's own (which accounts terraform applies to).
+    declared = set(all_blocks("variable")) | {
+        "staging_account_role_arn",
+        "production_account_role_arn",
+    }
     assert set(values) - {"__comments__"} <= declared, set(values) - declared
     assert "github_repository" in values
 
@@ -372,10 +379,10 @@ def commented_assignments(text: str, name: str) -> list[str]:
 def test_production_workflow_refs_examples_are_commented_out_and_valid() -> None:
     """The example tfvars must not pin a ref a fork or a pinned caller would not get (F5): it
     only shows, commented out, one example per kind of caller, each accepted by the validation."""
-    assert "production_workflow_refs" not in parse(MODULE / "terraform.tfvars.example")
+    assert "production_workflow_refs" not in parse(TFVARS_EXAMPLE)
     pattern = validation_regex("production_workflow_refs")
     examples = commented_assignments(
-        (MODULE / "terraform.tfvars.example").read_text(encoding="utf-8"),
+        TFVARS_EXAMPLE.read_text(encoding="utf-8"),
         "production_workflow_refs",
     )
     refs = [value.split("@", 1)[1] for value in examples]

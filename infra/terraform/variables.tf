@@ -19,6 +19,7 @@ variable "main_branch" {
   description = "The branch whose pushes run model-build with the build role (its OIDC sub is repo:<owner>/<name>:ref:refs/heads/<main_branch>)."
   type        = string
   default     = "main"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}$", var.main_branch)) && !startswith(var.main_branch, "refs/")
@@ -30,12 +31,14 @@ variable "build_trust_pull_requests" {
   description = "Whether pull_request workflows (OIDC sub repo:<owner>/<name>:pull_request) may also assume the build role. Off by default: the build role creates pipelines that run code as the execution role, and workflows-templates/model-validate-pr.yml validates pull requests on the local backend without AWS."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "staging_environment" {
   description = "The GitHub environment of model-deploy's staging job (its OIDC sub is repo:<owner>/<name>:environment:<staging_environment>)."
   type        = string
   default     = "staging"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.staging_environment))
@@ -47,6 +50,7 @@ variable "production_environment" {
   description = "The GitHub environment of model-deploy's production job (its OIDC sub is repo:<owner>/<name>:environment:<production_environment>). Give it required reviewers in GitHub."
   type        = string
   default     = "production"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.production_environment))
@@ -58,6 +62,7 @@ variable "production_workflow_refs" {
   description = "The reusable workflows (with the refs they are called at) allowed to deploy to production: StringLike patterns of the token's job_workflow_ref claim, <lib-owner>/<lib-repo>/.github/workflows/model-deploy.yml@<ref>, where <lib-owner>/<lib-repo> is the repository your caller's uses: names (the upstream or your fork) and <ref> is refs/tags/<tag> for a tag (refs/tags/v1.* for every v1.x.y tag, refs/tags/v1 for the moving major tag), refs/heads/<branch> for a branch, or the bare 40-character commit sha. The production role requires the claim to match one of them. Empty: no job_workflow_ref condition (any workflow of the repository running in the production environment)."
   type        = list(string)
   default     = []
+  nullable    = false
 
   validation {
     # Owner, repository and file are literal (a reusable workflow lives directly in
@@ -107,6 +112,7 @@ variable "name_prefix" {
   description = "Prefix of the IAM roles (<prefix>-build, <prefix>-deploy-staging, <prefix>-deploy-production, <prefix>-sagemaker-execution), the alarm topic and the default bucket name."
   type        = string
   default     = "smgha"
+  nullable    = false
 
   validation {
     # Short enough for the longest role name and the default bucket name (63 characters).
@@ -130,6 +136,7 @@ variable "pipeline_name_prefix" {
   description = "The build role may create, update and start SageMaker pipelines whose names start with this (model-build's pipeline-name input, e.g. churn)."
   type        = string
   default     = "churn"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.pipeline_name_prefix))
@@ -141,6 +148,7 @@ variable "model_package_group_name" {
   description = "The model package group the module creates and the roles may register in and read (model-build's model-package-group input). The deploy roles create models named <group>-v<version>."
   type        = string
   default     = "churn-models"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.model_package_group_name))
@@ -152,6 +160,7 @@ variable "staging_endpoint_name_prefix" {
   description = "The staging role may deploy to endpoints (and their configs, alarms) whose names start with this (model-deploy's staging-endpoint-name input, e.g. churn-staging). Must not be a prefix of production_endpoint_name_prefix, nor the other way round."
   type        = string
   default     = "churn-staging"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.staging_endpoint_name_prefix))
@@ -163,6 +172,7 @@ variable "production_endpoint_name_prefix" {
   description = "The production role may deploy to and monitor endpoints (and their configs, alarms, monitoring schedules, job definitions, baselining jobs) whose names start with this (model-deploy's production-endpoint-name input, e.g. churn-production)."
   type        = string
   default     = "churn-production"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.production_endpoint_name_prefix))
@@ -174,6 +184,7 @@ variable "batch_prefix" {
   description = "The staging role's batch transform (model-deploy's batch-* inputs) lists, reads and writes only keys of the artifact bucket under this prefix: batch-input-s3-uri and batch-output-s3-uri must be s3://<artifact bucket>/<batch_prefix>..."
   type        = string
   default     = "batch/"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*/$", var.batch_prefix))
@@ -198,6 +209,7 @@ variable "data_capture_prefix" {
   description = "Key prefix of the endpoints' captured requests in the bucket (model-deploy's data-capture-s3-uri must be s3://<bucket>/<data_capture_prefix>...); objects under it expire after data_capture_expiration_days."
   type        = string
   default     = "data-capture/"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.data_capture_prefix))
@@ -209,6 +221,7 @@ variable "data_capture_expiration_days" {
   description = "Days after which captured data (under data_capture_prefix) expires."
   type        = number
   default     = 30
+  nullable    = false
 
   validation {
     condition     = var.data_capture_expiration_days > 0 && floor(var.data_capture_expiration_days) == var.data_capture_expiration_days
@@ -220,6 +233,7 @@ variable "noncurrent_version_expiration_days" {
   description = "Days after which a replaced or deleted object version (the bucket is versioned) is removed for good."
   type        = number
   default     = 90
+  nullable    = false
 
   validation {
     condition     = var.noncurrent_version_expiration_days > 0 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
@@ -231,6 +245,7 @@ variable "abort_incomplete_multipart_upload_days" {
   description = "Days after which the parts of an unfinished multipart upload are removed."
   type        = number
   default     = 7
+  nullable    = false
 
   validation {
     condition     = var.abort_incomplete_multipart_upload_days > 0 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
@@ -281,12 +296,14 @@ variable "tags" {
   description = "Tags put on every resource the module creates that takes tags."
   type        = map(string)
   default     = {}
+  nullable    = false
 }
 
 variable "production_approval" {
   description = "How production deploys are approved, output as the repository variable PRODUCTION_APPROVAL: environment (the production environment's required reviewers: public repositories or GitHub Enterprise) or manual (plans without required reviewers: the automatic deploy stops after staging; a person promotes by running model-deploy by hand)."
   type        = string
   default     = "environment"
+  nullable    = false
 
   validation {
     condition     = contains(["environment", "manual"], var.production_approval)
@@ -300,6 +317,7 @@ variable "events_enabled" {
   description = "Whether approvals in the model registry start model-deploy (and drift on drift_endpoint_name starts model-build) through GitHub's repository_dispatch, with a GitHub App whose key you put in the <name_prefix>-github-app secret. Off by default: the workflows run on pushes and by hand only."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "drift_endpoint_name" {
@@ -318,6 +336,7 @@ variable "retrain_debounce_runs" {
   description = "N: retrain only when the last N monitoring runs of drift_endpoint_name all found violations."
   type        = number
   default     = 3
+  nullable    = false
 
   validation {
     condition     = var.retrain_debounce_runs >= 1 && var.retrain_debounce_runs <= 100 && floor(var.retrain_debounce_runs) == var.retrain_debounce_runs
@@ -329,6 +348,7 @@ variable "retrain_budget_per_week" {
   description = "K: at most K retrains started by drift in any 7 days; past it, a notice on the alarm topic instead of a retrain."
   type        = number
   default     = 2
+  nullable    = false
 
   validation {
     condition     = var.retrain_budget_per_week >= 1 && var.retrain_budget_per_week <= 100 && floor(var.retrain_budget_per_week) == var.retrain_budget_per_week
@@ -340,6 +360,7 @@ variable "retrain_workflow_file" {
   description = "The file name of the workflow drift-detected starts (workflows-templates/model-build.yml as copied): the retrain budget counts its runs started by repository_dispatch."
   type        = string
   default     = "model-build.yml"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z0-9._-]+\\.ya?ml$", var.retrain_workflow_file))
@@ -351,6 +372,7 @@ variable "monitoring_reports_prefix" {
   description = "Key prefix of the artifact bucket the monitoring reports are written under (model-deploy's monitoring-output-s3-uri below it): the events dispatcher reads a run's constraint_violations.json there."
   type        = string
   default     = "monitoring/"
+  nullable    = false
 
   validation {
     condition     = can(regex("^([A-Za-z0-9!_.()-]+/)+$", var.monitoring_reports_prefix))
@@ -362,6 +384,7 @@ variable "deploy_workflow_file" {
   description = "The file name of the workflow model-approved starts (workflows-templates/model-deploy.yml as copied): the dispatcher looks there for a run of the same approval before dispatching it again."
   type        = string
   default     = "model-deploy.yml"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z0-9._-]+\\.ya?ml$", var.deploy_workflow_file))
