@@ -119,6 +119,15 @@ def test_paths_outside_the_runs_are_still_outside(sagemaker_e2e: SageMakerRun, j
     assert stale == [], f"called in the runs, remove from NOT_IN_THE_RUNS[{job!r}]: {stale}"
 
 
+# The execution role each job passes: the tooling account's for the build, each deploy
+# account's own for the deploys (the same role in one account; infra/terraform/accounts.tf).
+PASSED_ROLE = {
+    "build": "${aws_iam_role.execution.arn}",
+    "deploy-staging": "${local.staging_execution_role_arn}",
+    "deploy-production": "${local.production_execution_role_arn}",
+}
+
+
 def test_pass_role_is_needed_by_every_job_and_only_to_sagemaker(
     sagemaker_e2e: SageMakerRun,
 ) -> None:
@@ -133,7 +142,7 @@ def test_pass_role_is_needed_by_every_job_and_only_to_sagemaker(
             if "iam:PassRole" in strings(s.get("actions", []))
         ]
         assert strings(statement["actions"]) == ["iam:PassRole"], document
-        assert strings(statement["resources"]) == ["${aws_iam_role.execution.arn}"], document
+        assert strings(statement["resources"]) == [PASSED_ROLE[job]], document
         assert conditions(statement) == [
             ("StringEquals", "iam:PassedToService", ["sagemaker.amazonaws.com"])
         ], document

@@ -173,3 +173,32 @@ def test_the_run_used_the_group_policy_terraform_renders(
     """The double refuses a cross-account read the group's policy does not allow, so the run's
     success proves this policy suffices: it must be the rendered one."""
     assert three_account_e2e.group_policy == rendered[GROUP_POLICY]
+
+
+def test_the_check_fails_when_the_identity_policies_are_narrowed(
+    found: list[IamRequest], rendered: dict[str, dict[str, Any]]
+) -> None:
+    """Every request is reported against copies of the identity policies whose resource
+    patterns match nothing (the resource policies kept): the check above can fail, call by
+    call. Which actions each document holds is held to what the stages call by
+    tests/test_iam_least_privilege.py, on the same documents."""
+    narrowed = {
+        name: {
+            **policy,
+            "Statement": [
+                {
+                    **s,
+                    "Resource": [
+                        "arn:aws:s3:::narrowed" if r == "*" else f"{r}-narrowed"
+                        for r in s["Resource"]
+                    ],
+                }
+                for s in policy["Statement"]
+            ],
+        }
+        if name in {n for names in IDENTITY.values() for n in names}
+        else policy
+        for name, policy in rendered.items()
+    }
+    problems = denials(judged(found), narrowed)
+    assert len(problems) == len({(r.principal, r.describe()) for r in found}), problems[:5]
