@@ -57,9 +57,7 @@ def test_every_output_of_the_module_is_an_output_of_the_root() -> None:
         assert attribute(body, "value") == f"${{module.sagemaker_mlops.{name}}}", name
 
 
-def test_the_module_gets_the_three_providers_and_each_separate_account_assumes_its_role() -> (
-    None
-):
+def test_the_module_gets_the_three_providers_and_each_separate_account_assumes_its_role() -> None:
     providers = attribute(module_call(), "providers")
     providers = providers[0] if isinstance(providers, list) else providers
     # python-hcl2 reads a bare reference key as ${...} (but the plain aws as aws).
