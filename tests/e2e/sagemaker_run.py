@@ -24,6 +24,8 @@ the reviewer's decisions, GitHub's runner rules applied to every run, and the fi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,22 +67,116 @@ METRICS = [
 
 
 @dataclass
-class SageMakerRun:
+class ActRuns:
+    """What a sequence of act runs against the double keeps (this module's, and
+    tests/e2e/three_accounts_run.py's): each run, the packages its builds registered, every
+    recorded AWS call, the reviewer's decisions and GitHub's runner rules each run broke."""
+
     folder: Path
     runs: dict[str, harness.ActRun] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)  # build name -> model package ARN
     calls: list[dict[str, Any]] = field(default_factory=list)
+    tokens_minted: int = 0
+    release: harness.LibraryRelease | None = None
+    reviews: list[harness.Review] = field(default_factory=list)
+    violations: dict[str, list[str]] = field(default_factory=dict)  # run -> GitHub's rules broken
+    harness_keys: set[str] = field(default_factory=set)  # the harness's own (set-up, snapshot)
+
+
+@dataclass
+class SageMakerRun(ActRuns):
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     packages: list[dict[str, Any]] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
     scalable_targets: list[dict[str, Any]] = field(default_factory=list)
-    tokens_minted: int = 0
-    release: harness.LibraryRelease | None = None
     commits: dict[str, str] = field(default_factory=dict)  # C1, C2, C3 -> sha
-    reviews: list[harness.Review] = field(default_factory=list)
-    violations: dict[str, list[str]] = field(default_factory=dict)  # run -> GitHub's rules broken
+
+
+@dataclass
+class Stage:
+    """Where a sequence's act runs play: the consumer repository, the library release, the
+    AWS double and the reviewer of the production environment."""
+
+    folder: Path
+    repo: Path
+    release: harness.LibraryRelease
+    double: harness.AwsDouble
+    reviewer: harness.Reviewer
+    env: dict[str, str]
+    variables: dict[str, str]
+
+    def act(
+        self,
+        name: str,
+        run_id: int,
+        event: str,
+        workflow: str,
+        inputs: dict[str, str] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> harness.ActRun:
+        """One act run, logged to <folder>/<name>.log (the reviewer reads it)."""
+        log = self.folder / f"{name}.log"
+        self.reviewer.log = log
+        return harness.run_act(
+            self.repo,
+            event,
+            workflow,
+            release=self.release,
+            log=log,
+            # Each run its own id, as on GitHub (act's default is the same for all); the
+            # pipeline start is idempotent per run.
+            env={**self.env, "GITHUB_RUN_ID": str(run_id)},
+            inputs=inputs or {},
+            variables=self.variables,
+            event_payload=payload,
+        )
+
+
+@contextmanager
+def stage(
+    result: ActRuns, variables: dict[str, str], seed: Callable[[harness.AwsDouble, Path], None]
+) -> Iterator[Stage]:
+    """The release, the consumer repository (its callers taken from the release tag), the token
+    issuer and the double (the production role gated by the reviewer), with `seed` applied
+    (what Terraform would leave, and the baseline data); afterwards everything the runs left
+    is kept in `result`, however they ended."""
+    folder = result.folder
+    model_artifact = folder / "model.tar.gz"
+    release = result.release = harness.release_library(folder / "library")
+    templates = release.export(release.tag, folder / "release-tree") / "workflows-templates"
+    repo = harness.make_consumer_repo(
+        folder / "churn-model", workflows=templates, model_artifact=model_artifact
+    )
+    output_names = harness.caller_output_names(repo, release)
+    issuer = TokenIssuer(repository="acme/churn-model")
+    with issuer:
+        double = harness.AwsDouble(
+            folder,
+            jwks_url=f"{issuer.base_url}/.well-known/jwks",
+            model_artifact=model_artifact,
+            metrics=METRICS,
+            gated_roles=[variables["AWS_DEPLOY_PRODUCTION_ROLE_ARN"]],
+        ).start()
+        reviewer = harness.Reviewer(double.gate_dir, folder / "none.log")
+        try:
+            seed(double, repo / "data" / "baseline.csv")
+            env = act_env(folder, double, issuer)
+            with reviewer:
+                yield Stage(folder, repo, release, double, reviewer, env, variables)
+        finally:
+            double.stop()
+            result.calls = double.recorded_calls()
+            result.harness_keys = set(double.harness_keys)
+            result.tokens_minted = len(issuer.tokens)
+            result.reviews = list(reviewer.reviews)
+            secrets = [*issuer.tokens, issuer.request_token]
+            secrets += [c["access_key"] for c in result.calls if c["access_key"].startswith("ASIA")]
+            result.violations = {
+                name: harness.runner_rule_violations(act, output_names, secrets)
+                for name, act in result.runs.items()
+            }
 
 
 def _seed(double: harness.AwsDouble, baseline: Path) -> None:
@@ -150,78 +246,32 @@ def act_env(folder: Path, double: harness.AwsDouble, issuer: TokenIssuer) -> dic
 def run(folder: Path) -> SageMakerRun:
     """Build, deploy (automatic), build, deploy (by hand); stop at the first failed run."""
     result = SageMakerRun(folder)
-    model_artifact = folder / "model.tar.gz"
-    release = result.release = harness.release_library(folder / "library")
-    templates = release.export(release.tag, folder / "release-tree") / "workflows-templates"
-    repo = harness.make_consumer_repo(
-        folder / "churn-model", workflows=templates, model_artifact=model_artifact
-    )
-    output_names = harness.caller_output_names(repo, release)
-    issuer = TokenIssuer(repository="acme/churn-model")
-    with issuer:
-        double = harness.AwsDouble(
-            folder,
-            jwks_url=f"{issuer.base_url}/.well-known/jwks",
-            model_artifact=model_artifact,
-            metrics=METRICS,
-            gated_roles=[VARIABLES["AWS_DEPLOY_PRODUCTION_ROLE_ARN"]],
-        ).start()
-        reviewer = harness.Reviewer(double.gate_dir, folder / "none.log")
-        try:
-            _seed(double, repo / "data" / "baseline.csv")
-            env = act_env(folder, double, issuer)
-            with reviewer:
-                for number, name in enumerate(
-                    ("build-1", "deploy-1", "build-2", "deploy-2"), start=1
-                ):
-                    event, workflow = "push", "model-build.yml"
-                    inputs: dict[str, str] = {}
-                    payload = None
-                    if name == "build-1":
-                        result.commits["C1"] = harness.git(repo, "rev-parse", "HEAD")
-                    elif name == "deploy-1":  # main moved on; the event names the build's commit
-                        harness.git(repo, "rm", "-q", "tests/payloads.csv")
-                        harness.git(repo, "commit", "-q", "-m", "Move the smoke-test payloads")
-                        result.commits["C2"] = harness.git(repo, "rev-parse", "HEAD")
-                        event, workflow = "workflow_run", "model-deploy.yml"
-                        payload = _workflow_run_event("acme/churn-model", result.commits["C1"])
-                    elif name == "build-2":  # the next push
-                        harness.git(repo, "revert", "--no-edit", "HEAD")
-                        result.commits["C3"] = harness.git(repo, "rev-parse", "HEAD")
-                    else:
-                        event, workflow = "workflow_dispatch", "model-deploy.yml"
-                        inputs = {"model-package-arn": result.arns.get("build-2", "")}
-                    log = folder / f"{name}.log"
-                    reviewer.log = log
-                    act = harness.run_act(
-                        repo,
-                        event,
-                        workflow,
-                        release=release,
-                        log=log,
-                        # Each run its own id, as on GitHub (act's default is the same for
-                        # all); the pipeline start is idempotent per run.
-                        env={**env, "GITHUB_RUN_ID": str(1000 + number)},
-                        inputs=inputs,
-                        variables=VARIABLES,
-                        event_payload=payload,
-                    )
-                    result.runs[name] = act
-                    if name.startswith("build"):
-                        result.arns[name] = harness.built_arn(act.text)
-                    if act.returncode != 0 or (name.startswith("build") and not result.arns[name]):
-                        break
-                else:
-                    _snapshot(double, result)
-        finally:
-            double.stop()
-            result.calls = double.recorded_calls()
-            result.tokens_minted = len(issuer.tokens)
-            result.reviews = list(reviewer.reviews)
-            secrets = [*issuer.tokens, issuer.request_token]
-            secrets += [c["access_key"] for c in result.calls if c["access_key"].startswith("ASIA")]
-            result.violations = {
-                name: harness.runner_rule_violations(act, output_names, secrets)
-                for name, act in result.runs.items()
-            }
+    with stage(result, VARIABLES, _seed) as where:
+        repo = where.repo
+        for number, name in enumerate(("build-1", "deploy-1", "build-2", "deploy-2"), start=1):
+            event, workflow = "push", "model-build.yml"
+            inputs: dict[str, str] = {}
+            payload = None
+            if name == "build-1":
+                result.commits["C1"] = harness.git(repo, "rev-parse", "HEAD")
+            elif name == "deploy-1":  # main moved on; the event names the build's commit
+                harness.git(repo, "rm", "-q", "tests/payloads.csv")
+                harness.git(repo, "commit", "-q", "-m", "Move the smoke-test payloads")
+                result.commits["C2"] = harness.git(repo, "rev-parse", "HEAD")
+                event, workflow = "workflow_run", "model-deploy.yml"
+                payload = _workflow_run_event("acme/churn-model", result.commits["C1"])
+            elif name == "build-2":  # the next push
+                harness.git(repo, "revert", "--no-edit", "HEAD")
+                result.commits["C3"] = harness.git(repo, "rev-parse", "HEAD")
+            else:
+                event, workflow = "workflow_dispatch", "model-deploy.yml"
+                inputs = {"model-package-arn": result.arns.get("build-2", "")}
+            act = where.act(name, 1000 + number, event, workflow, inputs, payload)
+            result.runs[name] = act
+            if name.startswith("build"):
+                result.arns[name] = harness.built_arn(act.text)
+            if act.returncode != 0 or (name.startswith("build") and not result.arns[name]):
+                break
+        else:
+            _snapshot(where.double, result)
     return result

@@ -30,9 +30,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tests.e2e import harness
-from tests.e2e.sagemaker_run import BUCKET, GROUP, METRICS, REGION, act_env
+from tests.e2e.sagemaker_run import BUCKET, GROUP, REGION, ActRuns, stage
 from tests.e2e.sagemaker_run import VARIABLES as SINGLE_ACCOUNT_VARIABLES
-from tests.token_issuer import TokenIssuer
 
 TOOLING = "123456789012"  # moto's default account: build, registry, bucket, pipeline
 STAGING = "234567890123"
@@ -83,19 +82,10 @@ class AccountState:
 
 
 @dataclass
-class ThreeAccountRun:
-    folder: Path
-    group_policy: dict[str, Any] | None
-    runs: dict[str, harness.ActRun] = field(default_factory=dict)
-    arns: dict[str, str] = field(default_factory=dict)  # build name -> model package ARN
-    calls: list[dict[str, Any]] = field(default_factory=list)
+class ThreeAccountRun(ActRuns):
+    group_policy: dict[str, Any] | None = None  # the model package group's resource policy
     accounts: dict[str, AccountState] = field(default_factory=dict)  # tooling/staging/production
-    tokens_minted: int = 0
-    release: harness.LibraryRelease | None = None
-    reviews: list[harness.Review] = field(default_factory=list)
-    violations: dict[str, list[str]] = field(default_factory=dict)  # run -> GitHub's rules broken
     seconds: float = 0.0  # the whole run, release to snapshot
-    harness_keys: set[str] = field(default_factory=set)  # the harness's own (set-up, snapshot)
 
 
 def seed(double: harness.AwsDouble, baseline: Path, group_policy: dict[str, Any] | None) -> None:
@@ -156,66 +146,18 @@ def run(folder: Path, group_policy: dict[str, Any] | None) -> ThreeAccountRun:
     failed run. `group_policy`: the model package group's resource policy, as a document (the
     one infra/terraform renders: tests/iam_accounts.py); None puts none."""
     started = time.monotonic()
-    result = ThreeAccountRun(folder, group_policy)
-    model_artifact = folder / "model.tar.gz"
-    release = result.release = harness.release_library(folder / "library")
-    templates = release.export(release.tag, folder / "release-tree") / "workflows-templates"
-    repo = harness.make_consumer_repo(
-        folder / "churn-model", workflows=templates, model_artifact=model_artifact
-    )
-    output_names = harness.caller_output_names(repo, release)
-    issuer = TokenIssuer(repository="acme/churn-model")
-    with issuer:
-        double = harness.AwsDouble(
-            folder,
-            jwks_url=f"{issuer.base_url}/.well-known/jwks",
-            model_artifact=model_artifact,
-            metrics=METRICS,
-            gated_roles=[VARIABLES["AWS_DEPLOY_PRODUCTION_ROLE_ARN"]],
-        ).start()
-        reviewer = harness.Reviewer(double.gate_dir, folder / "none.log")
-        try:
-            seed(double, repo / "data" / "baseline.csv", group_policy)
-            env = act_env(folder, double, issuer)
-            with reviewer:
-                for number, name in enumerate(("build-1", "deploy-1"), start=1):
-                    event, workflow = "push", "model-build.yml"
-                    inputs: dict[str, str] = {}
-                    if name == "deploy-1":
-                        event, workflow = "workflow_dispatch", "model-deploy.yml"
-                        inputs = {"model-package-arn": result.arns.get("build-1", "")}
-                    log = folder / f"{name}.log"
-                    reviewer.log = log
-                    act = harness.run_act(
-                        repo,
-                        event,
-                        workflow,
-                        release=release,
-                        log=log,
-                        env={**env, "GITHUB_RUN_ID": str(2000 + number)},
-                        inputs=inputs,
-                        variables=VARIABLES,
-                    )
-                    result.runs[name] = act
-                    if name == "build-1":
-                        result.arns[name] = harness.built_arn(act.text)
-                    if act.returncode != 0 or (name == "build-1" and not result.arns[name]):
-                        break
-                else:
-                    result.accounts = {
-                        label: snapshot(double, account) for label, account in ACCOUNTS.items()
-                    }
-        finally:
-            double.stop()
-            result.calls = double.recorded_calls()
-            result.harness_keys = set(double.harness_keys)
-            result.tokens_minted = len(issuer.tokens)
-            result.reviews = list(reviewer.reviews)
-            secrets = [*issuer.tokens, issuer.request_token]
-            secrets += [c["access_key"] for c in result.calls if c["access_key"].startswith("ASIA")]
-            result.violations = {
-                name: harness.runner_rule_violations(act, output_names, secrets)
-                for name, act in result.runs.items()
-            }
-            result.seconds = time.monotonic() - started
+    result = ThreeAccountRun(folder, group_policy=group_policy)
+    with stage(result, VARIABLES, lambda double, data: seed(double, data, group_policy)) as where:
+        build = where.act("build-1", 2001, "push", "model-build.yml")
+        result.runs["build-1"] = build
+        result.arns["build-1"] = harness.built_arn(build.text)
+        if build.returncode == 0 and result.arns["build-1"]:
+            inputs = {"model-package-arn": result.arns["build-1"]}
+            deploy = where.act("deploy-1", 2002, "workflow_dispatch", "model-deploy.yml", inputs)
+            result.runs["deploy-1"] = deploy
+            if deploy.returncode == 0:
+                result.accounts = {
+                    label: snapshot(where.double, account) for label, account in ACCOUNTS.items()
+                }
+    result.seconds = time.monotonic() - started
     return result
