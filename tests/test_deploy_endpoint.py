@@ -269,6 +269,17 @@ def test_autoscaling_and_data_capture_are_kept_across_updates(local: LocalBacken
     )
     # A real-time endpoint without a shadow shows neither row (they are for endpoints with one).
     assert "| Shadow |" not in update.summary and "| Async |" not in update.summary
+    # What it costs: 2 then 3 ml.m5.large at the shipped table's $0.115 an hour, and the
+    # linear update's waits (2 steps of 1 s) with both fleets running.
+    assert (
+        "| Hourly cost | $0.2300 an hour ($167.90 a month) | $0.3450 an hour ($251.85 a month) |"
+        in update.summary
+    )
+    assert "| Blue/green window | – | at least $0.0002 (2 s of waits, both fleets) |" in (
+        update.summary
+    )
+    assert "the local backend bills nothing" in update.summary
+    assert "Blue/green window" not in rerun.summary  # unchanged: no update, no window
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from smgha.resources import (
     autoscaling,
     deployment,
     hosting,
+    hosting_cost,
     packages,
     rollout,
     serverless,
@@ -43,6 +44,7 @@ from smgha.resources import (
     step_analysis,
 )
 from smgha.resources.names import alarmed_endpoint_name
+from smgha.resources.prices import Prices
 from smgha.resources.rollout import BlueGreen
 from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage, stage_backend
@@ -129,6 +131,7 @@ INPUTS = (
         "data-capture-s3-uri",
         "Where captured data goes (s3://bucket/prefix); required with data-capture-percent.",
     ),
+    *hosting_cost.INPUTS,  # price-table
     InputSpec("allow-unapproved", "Deploy a package that is not Approved.", "false", is_bool=True),
     InputSpec("timeout-minutes", "How long to wait for the endpoint to be InService.", "60"),
     InputSpec(
@@ -164,6 +167,7 @@ class Inputs:
     target: deployment.Target
     allow_unapproved: bool
     dry_run: bool
+    prices: Prices
 
 
 # ---- inputs ---------------------------------------------------------------------------------------
@@ -212,6 +216,7 @@ def load_inputs(runner: Runner) -> Inputs:
         target=target,
         allow_unapproved=values.flag("allow-unapproved"),
         dry_run=values.flag("dry-run"),
+        prices=hosting_cost.checked_prices(values),
     )
 
 
@@ -314,6 +319,11 @@ def report(
         ["Async", async_inference.config_text(planned.live_config), async_inference.config_text(planned.config_request)],
     ]  # fmt: skip
     rows += [row for row in optional if set(row[1:]) - {"–", "off"}]
+    waits = target.blue_green.waits()[0] if planned.updates and outcome != "unchanged" else None
+    after_config = planned.live_config if outcome == "unchanged" else planned.config_request
+    rows += hosting_cost.rows(
+        planned.live_config, after_config or {}, waits, inputs.prices, inputs.region
+    )
     scaling_changed = False
     if target.scaling:
         was = autoscaling.live_text(target.endpoint, planned.live_scaling)
@@ -332,6 +342,9 @@ def report(
         summary.paragraph(f"ℹ️ {notice}")
     if planned.previous_package_arn and outcome == "deployed":
         summary.paragraph(f"Roll back: deploy `{planned.previous_package_arn}` again.")
+    summary.paragraph(
+        hosting_cost.source_line(inputs.prices, inputs.region, inputs.backend == "local")
+    )
     summary.write()
 
 

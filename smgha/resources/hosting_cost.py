@@ -1,0 +1,113 @@
+"""What an endpoint costs an hour, before and after a deployment, and what the blue/green
+window adds: the instances of every variant (production and shadow) at the price table's
+hosting price (smgha/resources/prices.py). SageMaker bills an endpoint's instances per second
+while they run; during a blue/green update the new fleet runs beside the old one for the
+update's waits at least (its provisioning before them is not counted: unknown), so the window
+costs the new fleet's price for that long. A serverless variant is billed per request, not per
+hour: it has no hourly cost. An instance type no table prices is "cost unknown for <type>".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smgha.inputs import InputSpec, InputValues, workspace_file
+from smgha.resources.prices import Prices, load_prices, money
+
+INPUTS = (
+    InputSpec(
+        "price-table",
+        "A JSON price table of your own (a file in the workspace; format in smgha/resources/prices.py) that overrides the shipped, dated one entry by entry. Empty: the shipped table. Costs are estimates, named with their table and date in the summary.",
+    ),
+)
+
+
+def checked_prices(values: InputValues) -> Prices:
+    """The price tables of `price-table`. The file must be inside the workspace; what it holds
+    never fails the stage (a table that does not parse makes the costs unknown, and says so)."""
+    if not values["price-table"]:
+        return load_prices()
+    workspace = Path(values.runner.env.get("GITHUB_WORKSPACE") or os.getcwd())
+    return load_prices(str(workspace_file("price-table", values["price-table"], workspace)))
+
+
+@dataclass(frozen=True)
+class Hourly:
+    """An endpoint config's hourly cost, or why there is none."""
+
+    usd: float | None
+    why_not: str = ""  # e.g. "cost unknown for ml.x99.huge"
+
+    def text(self) -> str:
+        if self.usd is None:
+            return self.why_not or "–"
+        return f"{money(self.usd)} an hour ({money(self.usd * HOURS_A_MONTH)} a month)"
+
+
+# AWS's pricing pages count a month as 730 hours.
+HOURS_A_MONTH = 730
+
+
+def variants(config: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    if not config:
+        return []
+    return [*config.get("ProductionVariants", []), *config.get("ShadowProductionVariants", [])]
+
+
+def hourly(config: Mapping[str, Any] | None, prices: Prices, region: str) -> Hourly:
+    """The config's instances at the hosting price: every variant's InitialInstanceCount."""
+    found = variants(config)
+    if not found:
+        return Hourly(None)
+    total, unknown, serverless = 0.0, [], False
+    for variant in found:
+        if variant.get("ServerlessConfig"):
+            serverless = True
+            continue
+        kind = str(variant.get("InstanceType", ""))
+        price = prices.hourly("hosting", kind, region)
+        if price is None:
+            unknown.append(kind)
+            continue
+        total += price.cost(int(variant.get("InitialInstanceCount") or 1), 3600)
+    if unknown:
+        return Hourly(None, f"cost unknown for {', '.join(sorted(set(unknown)))}")
+    if serverless and total == 0:
+        return Hourly(None, "serverless: billed per request, not per hour")
+    return Hourly(total)
+
+
+def window(after: Hourly, seconds: int) -> str:
+    """What the new fleet costs beside the old one during an update's `seconds` of waits."""
+    if after.usd is None:
+        return after.why_not or "–"
+    return f"at least {money(after.usd * seconds / 3600)} ({seconds} s of waits, both fleets)"
+
+
+def rows(
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any],
+    update_seconds: int | None,
+    prices: Prices,
+    region: str,
+) -> list[list[str]]:
+    """The summary's cost rows (Before, After): the hourly cost, and for an update the
+    blue/green window (`update_seconds`: its waits; None when no update happens)."""
+    was, will = hourly(before, prices, region), hourly(after, prices, region)
+    found = [["Hourly cost", was.text() if before else "–", will.text()]]
+    if update_seconds is not None:
+        found.append(["Blue/green window", "–", window(will, update_seconds)])
+    return found
+
+
+def source_line(prices: Prices, region: str, local: bool) -> str:
+    """Where the figures come from: the tables and their dates, the region, and for the local
+    backend that they are SageMaker's prices, not a bill."""
+    where = f"in {region}"
+    if local:
+        where += " (estimated at SageMaker's prices: the local backend bills nothing)"
+    return f"Costs {where}; {prices.describe()}."
