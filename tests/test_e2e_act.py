@@ -185,6 +185,16 @@ def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], deployed: harnes
     endpoints = harness.smgha("endpoints", "list", state_dir=e2e["state"]).stdout
     for name in ("churn-staging", "churn-production"):
         assert re.search(rf"^{name}\s+InService\b", endpoints, re.MULTILINE), endpoints
+    # What each endpoint costs, in the deploy summaries (issue 20): staging's and production's
+    # hourly cost after the deploy, at the shipped table's prices, said to be estimates.
+    summaries = "".join(
+        str(e.get("content", "")) for e in run.events if e.get("command") == "summary"
+    )
+    for name in ("churn-staging", "churn-production"):
+        block = summaries.split(f"### deploy-endpoint: {name}", 1)[-1].split("###", 1)[0]
+        cost = re.search(r"\| Hourly cost \| [^|]+ \| \$[0-9.]+ an hour", block)
+        _assert(run, cost is not None, f"no hourly cost in {name}'s deploy summary")
+        _assert(run, "the local backend bills nothing" in block, f"{name} cost source")
 
 
 # The model-quality monitor the consumer's deploy puts on production (enable-monitor's names).
