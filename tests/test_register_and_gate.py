@@ -493,11 +493,13 @@ def test_the_registry_cli_lists_versions_with_metrics_and_lineage(
         "accuracy",
         "auc",
         "f1",
+        "hourly_cost",  # of serving-instance-type's default, ml.m5.large (issue 20)
         "gate",
         "commit",
     ]
-    assert listing[2].split()[:2] == ["1", "Approved"] and listing[2].split()[-3:] == [
+    assert listing[2].split()[:2] == ["1", "Approved"] and listing[2].split()[-4:] == [
         "0.72",
+        "0.115",
         "passed",
         "01234567",
     ]
@@ -713,6 +715,8 @@ def _odd_lineage() -> dict[str, str]:
         "repository": "acme/churn",
         "run-url": "https://github.com/acme/churn/actions/runs/4242/attempts/1",
         **{f"metric:{names[k]}": f"{v:.6g}" for k, v in table.items()},
+        # One ml.m5.large (serving-instance-type's default) at the shipped table's price.
+        "metric:hourly_cost": "0.115",
         "gate": "forced",
         "forced-by": ACTOR,
         "force-reason": FORCE_REASON,
@@ -956,3 +960,84 @@ def test_sagemaker_stores_a_long_multi_line_reason_on_a_package_with_keys_of_its
     assert {k: v for k, v in stored.items() if k.startswith("team:")} == own
     assert customer_metadata.read_lineage(stored)["force-reason"] == reason
     assert "Rolled back INC-12: the new model" in record["ApprovalDescription"]
+
+
+# ---- the cost rule (issue 20): hourly_cost, priced from serving-instance-type --------------
+
+COST_RULE = "hourly_cost <= champion + 20%"
+
+
+@pytest.fixture
+def priced_champion(moto_registry: tuple[Any, str, str]) -> tuple[Any, str, str]:
+    """The champion as a gate of one ml.m5.large left it: its hourly cost on the package."""
+    sagemaker, champion, challenger = moto_registry
+    sagemaker.update_model_package(  # moto resets a status not given: given again
+        ModelPackageArn=champion,
+        ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={"smgha:metric:hourly_cost": "0.115"},
+    )
+    return sagemaker, champion, challenger
+
+
+def test_a_cost_rule_rejects_a_challenger_that_costs_more_to_serve(
+    priced_champion: tuple[Any, str, str],
+) -> None:
+    sagemaker, champion, challenger = priced_champion
+    result = _sagemaker_gate(
+        **{
+            "model-package-arn": challenger,
+            "rules": COST_RULE,
+            "serving-instance-count": "2",
+            "fail-on-reject": "false",
+        }
+    )
+    assert result.outputs["decision"] == "rejected", result.log
+    described = sagemaker.describe_model_package(ModelPackageName=challenger)
+    assert described["ApprovalDescription"] == (
+        "rejected by gates: hourly_cost <= champion + 20%: 0.23 > 0.138 (champion 0.115 + 20%)"
+    )
+    # Stored, so the next candidate is held to it when this one is the champion.
+    assert described["CustomerMetadataProperties"]["smgha:metric:hourly_cost"] == "0.23"
+    assert "| hourly_cost |" in result.summary
+
+
+def test_a_cost_rule_passes_a_challenger_as_cheap_to_serve(
+    priced_champion: tuple[Any, str, str],
+) -> None:
+    sagemaker, champion, challenger = priced_champion
+    result = _sagemaker_gate(**{"model-package-arn": challenger, "rules": COST_RULE})
+    assert result.code == 0 and result.outputs["decision"] == "approved", result.log
+
+
+def test_a_cost_rule_without_a_price_fails_the_gate_with_the_reason_and_changes_nothing(
+    priced_champion: tuple[Any, str, str],
+) -> None:
+    """ml.r5.large is in no table: the cost rule cannot be judged, so it fails, never passes."""
+    sagemaker, champion, challenger = priced_champion
+    result = _sagemaker_gate(
+        **{
+            "model-package-arn": challenger,
+            "rules": COST_RULE,
+            "serving-instance-type": "ml.r5.large",
+        }
+    )
+    assert result.code == 1
+    assert "hourly_cost is not known" in result.log and "cost unknown for ml.r5.large" in result.log
+    described = sagemaker.describe_model_package(ModelPackageName=challenger)
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"  # untouched
+
+
+def test_without_a_cost_rule_an_unknown_price_is_left_out(
+    priced_champion: tuple[Any, str, str],
+) -> None:
+    sagemaker, champion, challenger = priced_champion
+    result = _sagemaker_gate(
+        **{
+            "model-package-arn": challenger,
+            "serving-instance-type": "ml.r5.large",
+            "rules": "accuracy >= 0.6",
+        }
+    )
+    assert result.code == 0 and result.outputs["decision"] == "approved", result.log
+    stored = sagemaker.describe_model_package(ModelPackageName=challenger)
+    assert "smgha:metric:hourly_cost" not in stored["CustomerMetadataProperties"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smgha.errors import StageError
 from smgha.inputs import InputSpec, InputValues, workspace_file
 from smgha.resources.prices import Prices, load_prices, money
 
@@ -111,3 +112,51 @@ def source_line(prices: Prices, region: str, local: bool) -> str:
     if local:
         where += " (estimated at SageMaker's prices: the local backend bills nothing)"
     return f"Costs {where}; {prices.describe()}."
+
+
+# ---- the gate's cost metric (register-and-gate) ----------------------------------------------
+
+# The candidate's metric, and the stored one of the champion it is compared with: a rule such
+# as `hourly_cost <= champion + 20%` is written in the gate's grammar (smgha/gates.py).
+COST_METRIC = "hourly_cost"
+
+GATE_INPUTS = (
+    InputSpec(
+        "serving-instance-type",
+        f"The instance type the model is to be served on, priced (price-table) as the candidate's {COST_METRIC} metric for rules such as '{COST_METRIC} <= champion + 20%'.",
+        "ml.m5.large",
+    ),
+    InputSpec("serving-instance-count", f"Instances {COST_METRIC} counts.", "1"),
+    *INPUTS,
+)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How the candidate is to be served, for its hourly cost."""
+
+    instance_type: str
+    instance_count: int
+    prices: Prices
+
+    def cost(self, region: str) -> Hourly:
+        variant = {"InstanceType": self.instance_type, "InitialInstanceCount": self.instance_count}
+        return hourly({"ProductionVariants": [variant]}, self.prices, region)
+
+
+def cost_metrics(serving: Serving, region: str, rule_metrics: list[str]) -> dict[str, float]:
+    """{hourly_cost: USD} for the candidate's metric table. When no price is available and a
+    rule names the metric, the gate fails with the reason (StageError): a cost rule never
+    passes for want of a price. Without such a rule an unknown cost is left out."""
+    found = serving.cost(region)
+    if found.usd is not None:
+        return {COST_METRIC: round(found.usd, 6)}
+    if COST_METRIC in rule_metrics:
+        raise StageError(
+            f"{COST_METRIC} is not known",
+            f"a rule compares {COST_METRIC}, and {found.why_not} "
+            f"({serving.instance_count} x {serving.instance_type} in {region}; "
+            f"{serving.prices.describe()}). Give its price in price-table, or change "
+            "serving-instance-type.",
+        )
+    return {}

@@ -233,11 +233,9 @@ def read_evaluation(objects: Objects, uri: str) -> Any:
 
 
 def recorded_metrics(record: dict[str, Any], objects: Objects) -> dict[str, float]:
-    """A package's metrics: its model-quality statistics, else the metrics register-and-gate
-    recorded on it (a package registered from a local metrics file has no statistics URI)."""
-    uri = statistics_uri(record)
-    if uri:
-        return gates.metric_table(objects.read_json(uri))
+    """A package's metrics: its model-quality statistics, over the metrics register-and-gate
+    recorded on it (all of them for a package registered from a local metrics file, which has
+    no statistics URI; the hourly cost, which no statistics hold)."""
     metrics = {}
     for name, text in read_lineage(record.get("CustomerMetadataProperties")).items():
         if name.startswith(METRIC):
@@ -245,6 +243,11 @@ def recorded_metrics(record: dict[str, Any], objects: Objects) -> dict[str, floa
                 metrics[name.removeprefix(METRIC)] = float(text)
             except ValueError:
                 continue  # not a number: nothing a rule can compare with
+    uri = statistics_uri(record)
+    if uri:  # the statistics, and what only the gate recorded (the hourly cost)
+        table = gates.metric_table(objects.read_json(uri))
+        extra = {k: v for k, v in metrics.items() if gates.resolve_metric(k, table) is None}
+        return {**table, **extra}
     return metrics
 
 

@@ -31,9 +31,10 @@ from smgha.inputs import (
     local_state_folder,
     one_line,
     s3_uri,
+    whole_number,
     workspace_file,
 )
-from smgha.resources import customer_metadata, registry
+from smgha.resources import customer_metadata, hosting_cost, registry
 from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage, stage_backend
 
@@ -88,6 +89,7 @@ INPUTS = (
         "training-data-uri",
         "Training data URI recorded as lineage. Defaults to the train channel of the execution's training job.",
     ),
+    *hosting_cost.GATE_INPUTS,  # serving-instance-type, -count, price-table: hourly_cost
 )
 
 OUTPUTS = (
@@ -135,6 +137,7 @@ class Inputs:
     fail_on_reject: bool
     training_data_uri: str
     workspace: Path
+    serving: hosting_cost.Serving
     actor: str = ""
     provenance: dict[str, str] = field(default_factory=dict)
 
@@ -198,6 +201,16 @@ def load_inputs(runner: Runner) -> Inputs:
         fail_on_reject=values.flag("fail-on-reject"),
         training_data_uri=values["training-data-uri"],
         workspace=workspace,
+        serving=hosting_cost.Serving(
+            aws_value(
+                "serving-instance-type",
+                values["serving-instance-type"],
+                "sagemaker",
+                "ProductionVariantInstanceType",
+            ),
+            whole_number("serving-instance-count", values["serving-instance-count"], 1, 100),
+            hosting_cost.checked_prices(values),
+        ),
         actor=env.get("GITHUB_ACTOR", "") or env.get("USER", ""),
         provenance=registry.provenance(env, workspace),
     )
@@ -228,6 +241,8 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
     if not candidate_metrics:
         raise InputError("metrics", *NO_NUMERIC_METRIC)
     rules = list(inputs.rules)
+    named = [name for rule in rules for name in (rule.metric, rule.reference) if name]
+    candidate_metrics.update(hosting_cost.cost_metrics(inputs.serving, inputs.region, named))
     gates.check_metrics_exist(rules, candidate_metrics)  # before the champion is read
 
     best = registry.champion(inputs.group, candidate_arn, backend.registry)
@@ -262,7 +277,13 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
     stored = customer_metadata.storable_lineage(
         lineage,
         existing=candidate.get("CustomerMetadataProperties") if request is None else None,
-        required={f"{customer_metadata.METRIC}{names[r.metric]}" for r in decision.results},
+        # Every metric a rule reads, and the cost: the next candidate's champion is this one.
+        required={f"{customer_metadata.METRIC}{names[r.metric]}" for r in decision.results}
+        | {
+            f"{customer_metadata.METRIC}{n}"
+            for n in candidate_metrics
+            if n == hosting_cost.COST_METRIC
+        },
     )
     return GatePlan(
         candidate_arn=candidate_arn,
