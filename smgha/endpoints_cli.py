@@ -35,7 +35,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
-    if arguments.endpoints_command == "idle-report":
+    if arguments.endpoints_command in ("idle-report", "idle-issue"):
         from smgha import idle_report_cli
 
         return idle_report_cli.run(arguments, stdout)

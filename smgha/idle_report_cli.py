@@ -1,4 +1,4 @@
-"""`smgha endpoints idle-report`: the account's endpoints with no invocation for N days and
+"""`smgha endpoints idle-report` (and `idle-issue`): the account's endpoints with no invocation for N days and
 what they cost, as Markdown on stdout and in the job summary; optionally one GitHub issue;
 deletion of the idle ones only with `--delete --yes` (docs/cost.md).
 
@@ -62,6 +62,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="Delete the idle endpoints (their endpoint configs stay). Needs --yes too.",
     )
     report.add_argument("--yes", action="store_true", help="Confirm --delete.")
+    issue = commands.add_parser(
+        "idle-issue",
+        help="Create, update or close the 'Idle SageMaker endpoints' issue from a saved report.",
+        description="What idle-report --open-issue does, from the report an earlier job wrote "
+        "(its outputs `report` and `idle-count`): so the job holding AWS credentials needs no "
+        "issues: write, and the job with issues: write holds no AWS credentials.",
+    )
+    issue.add_argument("--report", required=True, help="The report's Markdown file.")
+    issue.add_argument(
+        "--idle-count", required=True, help="How many endpoints it found idle (0 closes it)."
+    )
 
 
 def checked_days(text: str) -> int:
@@ -121,6 +132,8 @@ def _now() -> dt.datetime:
 
 
 def run(arguments: argparse.Namespace, stdout: TextIO, clock: Clock = _now) -> int:
+    if arguments.endpoints_command == "idle-issue":
+        return run_issue(arguments, stdout)
     try:
         days = checked_days(arguments.days)
         region = checked_region(
@@ -165,9 +178,30 @@ def run(arguments: argparse.Namespace, stdout: TextIO, clock: Clock = _now) -> i
     if failure is not None:
         stdout.write(f"error: {failure}\n")
         return 1
+    if os.environ.get("GITHUB_OUTPUT"):  # for a later job's idle-issue (the template's)
+        outputs = Runner(env={"GITHUB_OUTPUT": os.environ["GITHUB_OUTPUT"]})
+        outputs.set_output("report", markdown)
+        outputs.set_output("idle-count", len(report.idle))
     if arguments.open_issue:
         return _open_issue(markdown, len(report.idle), stdout)
     return 0
+
+
+def run_issue(arguments: argparse.Namespace, stdout: TextIO) -> int:
+    from pathlib import Path
+
+    try:
+        check_flags(argparse.Namespace(delete=False, yes=False, open_issue=True))
+        if not arguments.idle_count.isdigit():
+            raise InputError("idle-count", f"{arguments.idle_count[:40]!r} is not a count")
+        try:
+            markdown = Path(arguments.report).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError("report", f"cannot be read ({error})") from None
+    except InputError as error:
+        stdout.write(f"error: {error.message}\n")
+        return 2
+    return _open_issue(markdown, int(arguments.idle_count), stdout)
 
 
 def _open_issue(markdown: str, idle: int, stdout: TextIO) -> int:

@@ -312,3 +312,79 @@ def test_bad_input_is_one_error_and_no_call(
     assert code == 2
     assert out.startswith(f"error: {message}") and out.count("\n") == 1, out
     assert not summary.exists()
+
+
+# ---- the starter workflow's two steps, as the runner runs them ---------------------------------
+
+TEMPLATE = Path(__file__).parent.parent / "workflows-templates" / "idle-endpoints.yml"
+
+
+def template_step(job: str, index: int) -> dict[str, Any]:
+    import yaml
+
+    return dict(yaml.safe_load(TEMPLATE.read_text())["jobs"][job]["steps"][index])
+
+
+def github_outputs(path: Path) -> dict[str, str]:
+    """The name<<DELIMITER ... DELIMITER records the runner reads from GITHUB_OUTPUT."""
+    found, lines = {}, path.read_text().split("\n")
+    while lines and lines[0]:
+        name, delimiter = lines.pop(0).split("<<", 1)
+        end = lines.index(delimiter)
+        found[name], lines = "\n".join(lines[:end]), lines[end + 1 :]
+    return found
+
+
+def run_step(step: dict[str, Any], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env={**os.environ, "SMGHA_PYTHON": sys.executable, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_template_s_report_job_hands_the_report_to_the_issue_job(
+    account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    github = GitHubStandIn.shared()
+    github.reset()
+    token = github.token(REPOSITORY, issues_write=True)
+    output = tmp_path / "github_output"
+    output.write_text("")
+    report_step = template_step("report", 2)
+    assert report_step["id"] == "report"
+
+    # A scheduled run: no inputs, so no deletion; the real clock: every endpoint too new.
+    done = run_step(report_step, {"REGION": "us-east-1", "DAYS": "14", "DELETE": "false",
+                                  "GITHUB_OUTPUT": str(output)})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs = github_outputs(output)
+    assert sorted(outputs) == ["idle-count", "report"]
+    assert outputs["idle-count"] == "0"
+    assert outputs["report"].startswith("## Idle SageMaker endpoints (us-east-1, 14 days)")
+    assert account.endpoints() == sorted(ENDPOINTS)
+
+    issue_step = template_step("issue", 1)
+    env = {"GITHUB_TOKEN": token, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPOSITORY,
+           "RUNNER_TEMP": str(tmp_path)}  # fmt: skip
+    done = run_step(issue_step, {**env, "REPORT": outputs["report"], "IDLE_COUNT": "0"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "none opened" in done.stdout and github.state.issues == {}
+
+    # The report of a run that found idle endpoints (the moved clock), handed over the same way.
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    output.write_text("")
+    code, out = report(account.now, "--days", "1")
+    assert code == 0, out
+    outputs = github_outputs(output)
+    assert outputs["idle-count"] == str(len(IDLE))
+    done = run_step(issue_step, {**env, "REPORT": outputs["report"], "IDLE_COUNT": outputs["idle-count"]})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (issue,) = github.state.issues.values()
+    assert issue["title"] == TITLE and "| quiet |" in issue["body"]
+    assert account.endpoints() == sorted(ENDPOINTS)
