@@ -26,6 +26,7 @@ from smgha.idle_report_cli import run
 from smgha.resources.prices import SHIPPED_DATE
 from tests.e2e import harness
 from tests.e2e.github_api_stand_in import GitHubStandIn
+from tests.iam_idle_report import report_denials
 
 pytestmark = pytest.mark.slow
 
@@ -174,6 +175,7 @@ def test_the_report_names_the_idle_endpoints_with_the_shipped_prices(
     ]  # fmt: skip
     assert all(c["status"] == 200 and not c["refused"] for c in calls), calls
     assert set(operations) <= set(IAM_ACTIONS)
+    assert report_denials(calls) == []  # the build role may make every call of the report
     (metrics,) = [c for c in calls if c["operation"] == "GetMetricData"]
     queried = {
         q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]
@@ -208,6 +210,12 @@ def test_delete_with_yes_deletes_only_the_idle_endpoints_and_keeps_their_configs
     assert sorted(deleted) == IDLE
     assert f"Deleted (their endpoint configs are kept): {', '.join(IDLE)}." in out
     assert rows(out)["quiet"][6] == "yes, deleted"
+    # The calls the run made, made as the build role: its reads allowed, its deletions only
+    # with the opt-in deletion policy for their prefixes (infra/terraform/iam_idle_report.tf).
+    calls = account.report_calls()
+    refused = report_denials(calls)
+    assert len(refused) == len(IDLE) and all("sagemaker:DeleteEndpoint" in r for r in refused)
+    assert report_denials(calls, ["quiet", "unpriced"]) == []
 
 
 def test_the_installed_command_reports_on_the_double(account: Account) -> None:
