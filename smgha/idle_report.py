@@ -27,7 +27,13 @@ Not judged (never "idle", never deleted):
 * an asynchronous endpoint (AsyncInferenceConfig): SageMaker does not publish `Invocations`
   for it ("Any metric not listed below is not published if the endpoint is enabled for
   asynchronous inference. Such metrics include ... Invocations", async-inference-monitor.html),
-  so zero would prove nothing.
+  so zero would prove nothing;
+* an endpoint whose variants host inference components (a production variant with no
+  ModelName): SageMaker counts their invocations per inference component (the
+  InferenceComponentName dimension); whether it also publishes the variant's own
+  Invocations is not confirmed here, so zero would prove nothing either (the stricter
+  reading);
+* an endpoint whose endpoint config is gone (which of the above it is cannot be known).
 
 CloudWatch keeps hourly data points for 455 days (CloudWatch concepts, "Metrics retention"):
 a longer window would see no data and call every endpoint idle, so MAX_DAYS is 455.
@@ -261,6 +267,17 @@ def _describe(clients: AwsClients, kind: str, name: str) -> dict[str, Any] | Non
     )
 
 
+def unjudgeable(config: dict[str, Any] | None) -> str:
+    """Why an endpoint of `config` cannot be judged by its variants' Invocations ('' if it can)."""
+    if config is None:  # unknown whether it is asynchronous or uses inference components
+        return "its endpoint config is gone"
+    if config.get("AsyncInferenceConfig"):
+        return "asynchronous: SageMaker publishes no Invocations metric for it"
+    if any(not v.get("ModelName") for v in config.get("ProductionVariants", [])):
+        return "inference components: their invocations are counted per component"
+    return ""
+
+
 def gather(
     clients: AwsClients, region: str, days: int, prices: Prices, now: dt.datetime
 ) -> IdleReport:
@@ -276,17 +293,15 @@ def gather(
     judged = [
         (name, [v.name for v in _variants(e, c) if not v.shadow])
         for name, e, c in described
-        if not (c or {}).get("AsyncInferenceConfig")
+        if not unjudgeable(c)
     ]
     sums = invocation_sums(clients, judged, days, end) if judged else {}
     usages = []
     for name, endpoint, config in described:
         variants = _variants(endpoint, config)
         created = endpoint["CreationTime"]
-        reason = ""
-        if (config or {}).get("AsyncInferenceConfig"):
-            reason = "asynchronous: SageMaker publishes no Invocations metric for it"
-        elif created > end - dt.timedelta(days=days):
+        reason = unjudgeable(config)
+        if not reason and created > end - dt.timedelta(days=days):
             reason = "too new to judge"
         usages.append(
             EndpointUsage(

@@ -17,6 +17,7 @@ from smgha.idle_report import (
     endpoint_cost,
     invocation_sums,
     render,
+    unjudgeable,
 )
 from smgha.resources.prices import Prices, load_prices
 
@@ -136,3 +137,14 @@ def test_the_table_totals_the_idle_endpoints_monthly_cost() -> None:
     assert "**2 idle endpoint(s), $316.82 a month**." in text
     assert "| c | 30 d | AllTraffic: 1 × ml.p3.2xlarge | 9 | $3.83 | $2,792.25 | no |" in text
     assert text.rstrip().endswith(f"_{prices.describe()}_")
+
+
+def test_endpoints_whose_invocations_cannot_be_counted_are_not_judged() -> None:
+    plain = {"ProductionVariants": [{"VariantName": "A", "ModelName": "m"}]}
+    assert unjudgeable(plain) == ""
+    assert unjudgeable(None) == "its endpoint config is gone"
+    assert unjudgeable({**plain, "AsyncInferenceConfig": {"OutputConfig": {}}}).startswith(
+        "asynchronous"
+    )
+    components = {"ProductionVariants": [{"VariantName": "A", "InstanceType": "ml.g5.xlarge"}]}
+    assert unjudgeable(components).startswith("inference components")
