@@ -155,19 +155,20 @@ def run(arguments: argparse.Namespace, stdout: TextIO, clock: Clock = _now) -> i
     # where the runner reads commands (as `smgha registry` does).
     runner = Runner(env={}, stdout=stdout)
     clients = AwsClients(region, aws_session(log=runner.info, mask=runner.set_secret))
-    deleted: list[str] = []
-    failure = None
     try:
         report = gather(clients, region, days, load_prices(arguments.price_table), clock())
-        if arguments.delete and arguments.yes:
+    except StageError as error:
+        stdout.write(f"error: {error}\n")
+        return 1
+    deleted: list[str] = []
+    failure: StageError | None = None
+    if arguments.delete and arguments.yes:
+        try:  # one by one: the report then says which were deleted before a failure
             for usage in report.idle:
                 delete_endpoints(clients, [usage.name])
                 deleted.append(usage.name)
-    except StageError as error:
-        if not deleted:
-            stdout.write(f"error: {error}\n")
-            return 1
-        failure = error
+        except StageError as error:
+            failure = error
     markdown = render(report, deleted)
     stdout.write(markdown)
     if arguments.summary:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any, cast
 
+import pytest
 from botocore.client import BaseClient
 
 from smgha.backends.aws.client import AwsClients
@@ -148,3 +150,79 @@ def test_endpoints_whose_invocations_cannot_be_counted_are_not_judged() -> None:
     )
     components = {"ProductionVariants": [{"VariantName": "A", "InstanceType": "ml.g5.xlarge"}]}
     assert unjudgeable(components).startswith("inference components")
+
+
+def test_a_refused_deletion_still_prints_the_report_and_names_the_permission(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the opt-in deletion policy DeleteEndpoint is AccessDenied: the report is
+    printed (nothing deleted), then the error naming sagemaker:DeleteEndpoint; exit 1."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from smgha.backends.aws import client as aws_client
+    from smgha.cli import build_parser
+    from smgha.idle_report_cli import run
+
+    sagemaker = boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    stub = Stubber(sagemaker)
+    created = END - dt.timedelta(days=30)
+    stub.add_response(
+        "list_endpoints",
+        {"Endpoints": [{"EndpointName": "old", "EndpointArn": "arn:aws:sagemaker:us-east-1:111122223333:endpoint/old",
+                        "CreationTime": created, "LastModifiedTime": created, "EndpointStatus": "InService"}]},
+        {"StatusEquals": "InService", "MaxResults": 100},
+    )  # fmt: skip
+    stub.add_response(
+        "describe_endpoint",
+        {"EndpointName": "old", "EndpointArn": "arn:aws:sagemaker:us-east-1:111122223333:endpoint/old",
+         "EndpointConfigName": "old-config", "EndpointStatus": "InService", "CreationTime": created,
+         "LastModifiedTime": created,
+         "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": 1}]},
+        {"EndpointName": "old"},
+    )  # fmt: skip
+    stub.add_response(
+        "describe_endpoint_config",
+        {"EndpointConfigName": "old-config", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:111122223333:endpoint-config/old-config",
+         "CreationTime": created,
+         "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]},
+        {"EndpointConfigName": "old-config"},
+    )  # fmt: skip
+    stub.add_client_error(
+        "delete_endpoint",
+        "AccessDeniedException",
+        "User: arn:aws:sts::111122223333:assumed-role/churn-github-build/x is not authorized",
+        expected_params={"EndpointName": "old"},
+    )
+    clients = AwsClients("us-east-1")
+    clients._clients["sagemaker"] = sagemaker
+    clients._clients["cloudwatch"] = cast(BaseClient, _NoInvocations())
+    monkeypatch.setattr(aws_client, "AwsClients", lambda region, session=None: clients)
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    arguments = build_parser("endpoints").parse_args(
+        ["endpoints", "idle-report", "--region", "us-east-1", "--days", "7", "--delete", "--yes", "--summary", ""]
+    )  # fmt: skip
+    out = io.StringIO()
+
+    with stub:
+        code = run(arguments, out, clock=lambda: END)
+
+    text = out.getvalue()
+    assert code == 1
+    assert "| old | 30 d | AllTraffic: 1 × ml.m5.large | 0 | $0.1150 | $83.95 | yes |" in text
+    assert "Deleted" not in text
+    assert text.rstrip().splitlines()[-1].startswith("error: DeleteEndpoint failed")
+    assert "need sagemaker:DeleteEndpoint" in text
+    stub.assert_no_pending_responses()
+
+
+class _NoInvocations:
+    """CloudWatch with no data point: no variant was invoked."""
+
+    def get_paginator(self, name: str) -> _NoInvocations:
+        return self
+
+    def paginate(self, **request: Any) -> list[dict[str, Any]]:
+        return [{"MetricDataResults": []}]
