@@ -100,7 +100,14 @@ def checked_region(region: str) -> str:
         for name in session.get_available_regions("sagemaker", partition_name=partition)
     }
     if region not in known:
-        raise InputError("region", f"{region[:40]!r} is not a region SageMaker is offered in")
+        import botocore
+
+        raise InputError(
+            "region",
+            f"{region[:40]!r} is not a region SageMaker is offered in",
+            f"botocore {botocore.__version__} knows it in {len(known)} regions (a region newer "
+            "than botocore needs a newer botocore).",
+        )
     return region
 
 

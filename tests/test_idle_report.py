@@ -109,7 +109,12 @@ def account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account
             "AWS_REGION": "us-east-1",
         }.items():
             monkeypatch.setenv(variable, value)
-        for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "GITHUB_STEP_SUMMARY"):
+        for variable in (
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "GITHUB_STEP_SUMMARY",
+            "GITHUB_OUTPUT",
+        ):
             monkeypatch.delenv(variable, raising=False)
         yield Account(double, max(created) + dt.timedelta(days=1, minutes=5))
     finally:
