@@ -1,4 +1,5 @@
-"""`smgha endpoints list|stop`: the local backend's endpoint servers, which outlive a stage."""
+"""`smgha endpoints list|stop`: the local backend's endpoint servers, which outlive a stage.
+`smgha endpoints idle-report`: a region's idle SageMaker endpoints (smgha/idle_report_cli.py)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,16 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     stop = commands.add_parser("stop", help="Stop endpoint servers and forget the endpoints.")
     stop.add_argument("names", nargs="*", help="Endpoint names (default: none; see --all).")
     stop.add_argument("--all", action="store_true", help="Stop every local endpoint.")
+    from smgha import idle_report_cli
+
+    idle_report_cli.add_parser(commands)
 
 
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
+    if arguments.endpoints_command in ("idle-report", "idle-issue"):
+        from smgha import idle_report_cli
+
+        return idle_report_cli.run(arguments, stdout)
     from smgha.backends.local import LocalBackend, state
 
     local = LocalBackend(region=os.environ.get("AWS_REGION", "us-east-1"))

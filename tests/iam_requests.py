@@ -397,6 +397,10 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
         "endpoint", "EndpointName", "sagemaker:DescribeEndpoint"
     ),
     ("sagemaker", "CreateEndpoint"): _create_endpoint,
+    # idle-report: a List call names no endpoint ("*", as ListModelPackages); DeleteEndpoint
+    # the one it deletes.
+    ("sagemaker", "ListEndpoints"): _no_resource("sagemaker:ListEndpoints"),
+    ("sagemaker", "DeleteEndpoint"): _sm("endpoint", "EndpointName", "sagemaker:DeleteEndpoint"),
     ("sagemaker", "UpdateEndpoint"): _update_endpoint,
     ("sagemaker-runtime", "InvokeEndpoint"): _sm(
         "endpoint", "EndpointName", "sagemaker:InvokeEndpoint"

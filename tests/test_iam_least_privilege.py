@@ -41,6 +41,12 @@ NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
     "build": {
         "sagemaker:CreateModelPackage": "register-and-gate with model-data-url (a pipeline without a register step)",
         "sagemaker:ListPipelineExecutions": "build-pipeline with from-step and no source-execution-arn (the latest Succeeded execution is the source)",
+        # tests/test_idle_report.py runs the report against the double and judges its recorded
+        # calls against build_permissions.
+        "sagemaker:ListEndpoints": "smgha endpoints idle-report (workflows-templates/idle-endpoints.yml)",
+        "sagemaker:DescribeEndpoint": "smgha endpoints idle-report (workflows-templates/idle-endpoints.yml)",
+        "sagemaker:DescribeEndpointConfig": "smgha endpoints idle-report (workflows-templates/idle-endpoints.yml)",
+        "cloudwatch:GetMetricData": "smgha endpoints idle-report (workflows-templates/idle-endpoints.yml): each variant's Invocations",
     },
     "deploy-staging": {
         "sagemaker:InvokeEndpointAsync": "smoke-test of an endpoint deployed with async-output-s3-uri",

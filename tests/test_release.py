@@ -834,12 +834,16 @@ def test_only_the_release_job_may_write_contents() -> None:
             permissions = job.get("permissions", workflow.get("permissions")) or {}
             if any(value == "write" and key != "id-token" for key, value in permissions.items()):
                 writers.append((rel(path), name))
-    # The other writer: the review comment (pull-requests: write, no contents; it never
-    # checks out or runs the pull request's code: tests/test_workflows.py).
-    assert writers == [
+    # The other writers: the review comment (pull-requests: write, no contents; it never
+    # checks out or runs the pull request's code: tests/test_workflows.py) and the idle
+    # endpoints' issue (issues: write only, no AWS credentials).
+    assert sorted(writers) == sorted([
         (rel(RELEASE_WORKFLOW), "release"),
         ("workflows-templates/model-review-comment.yml", "comment"),
-    ]
+        ("workflows-templates/idle-endpoints.yml", "issue"),
+    ])  # fmt: skip
+    issue = load(ROOT / "workflows-templates" / "idle-endpoints.yml")["jobs"]["issue"]
+    assert issue["permissions"] == {"issues": "write"}
     comment = load(ROOT / "workflows-templates" / "model-review-comment.yml")["jobs"]["comment"]
     assert comment["permissions"] == {"actions": "read", "pull-requests": "write"}
 

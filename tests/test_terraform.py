@@ -115,8 +115,11 @@ STAR_RESOURCE_ACTIONS = frozenset(
         # restriction (test_list_model_packages_is_granted_on_star).
         "sagemaker:ListModelPackages",
         # Read-only; no resource types (Service Authorization Reference, Amazon CloudWatch:
-        # GetMetricData): shadow-test's per-variant metrics.
+        # GetMetricData): shadow-test's per-variant metrics, idle-report's Invocations.
         "cloudwatch:GetMetricData",
+        # Read-only; a List call, which has no resource-level restriction (SageMaker API
+        # permissions reference): idle-report's endpoints (build_permissions IdleReportList).
+        "sagemaker:ListEndpoints",
     }
 )
 ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")
@@ -125,6 +128,11 @@ SID = re.compile(r"[A-Za-z0-9]+")
 # Variable validations: values their regular expressions must accept and reject.
 # (Terraform's regex() is RE2; these patterns mean the same in Python's re.)
 VALIDATION_CASES: dict[str, tuple[list[str], list[str]]] = {
+    # Each element: an endpoint name prefix (SageMaker's EndpointName pattern).
+    "idle_endpoint_deletion_prefixes": (
+        ["churn-staging", "a", "Team-1"],
+        ["churn-*", "-churn", "churn-", "churn_staging", "a" * 64, ""],
+    ),
     "github_repository": (
         ["my-org/churn-model", "octo/repo.name_2"],
         ["my-org/*", "my-org", "*/repo", "https://github.com/my-org/repo", "my-org/repo/x", ""],

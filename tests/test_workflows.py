@@ -152,6 +152,12 @@ def posts_comments(job: dict[str, Any]) -> bool:
     return any("review post-comment" in str(step.get("run", "")) for step in job.get("steps") or [])
 
 
+def opens_issues(job: dict[str, Any]) -> bool:
+    return any(
+        "endpoints idle-issue" in str(step.get("run", "")) for step in job.get("steps") or []
+    )
+
+
 def every_job() -> list[tuple[str, str, dict[str, Any]]]:
     return [(rel(path), name, job) for path in WORKFLOW_FILES for name, job in jobs(path).items()]
 
@@ -375,6 +381,11 @@ def test_job_permissions(path: str, name: str, job: dict[str, Any]) -> None:
     if posts_comments(job):
         # The privileged half of the review (workflow_run): no checkout, so no contents.
         assert permissions == {"actions": "read", "pull-requests": "write"}
+        return
+    if opens_issues(job):
+        # The idle-endpoints issue: no checkout, no AWS credentials, the issue only.
+        assert permissions == {"issues": "write"}
+        assert not uses_oidc(job)
         return
     allowed = {"contents": "read"}
     if uses_oidc(job):
@@ -658,11 +669,19 @@ def test_templates_call_the_reusable_workflows() -> None:
 # ---- steps.<id>.outputs.<name> ----------------------------------------------------------
 
 
+# Toolkit commands that write step outputs themselves (GITHUB_OUTPUT), and which
+# (tests/test_idle_report.py checks that idle-report writes these).
+CLI_STEP_OUTPUTS = {"endpoints idle-report": {"report", "idle-count"}}
+
+
 def declared_step_outputs(step: dict[str, Any]) -> set[str] | None:
     """Outputs a step declares: its library action's, or the names a run script writes."""
     action = library_action(str(step.get("uses", ""))) or shared_steps(str(step.get("uses", "")))
     if action is not None:
         return set(action.get("outputs") or {})
+    for command, outputs in CLI_STEP_OUTPUTS.items():
+        if f"smgha.cli {command}" in str(step.get("run", "")):
+            return outputs
     if "run" in step:
         return set(re.findall(r"([A-Za-z0-9_-]+)(?:=|<<)", str(step["run"])))
     return None  # a third-party action: not checked

@@ -92,6 +92,12 @@ variable "production_endpoint_name_prefix" {
   default     = null
 }
 
+variable "idle_endpoint_deletion_prefixes" {
+  description = "infra/terraform's idle_endpoint_deletion_prefixes (README.md, \"Inputs\"); null: its default."
+  type        = any
+  default     = null
+}
+
 variable "batch_prefix" {
   description = "infra/terraform's batch_prefix (README.md, \"Inputs\"); null: its default."
   type        = any

@@ -9,7 +9,8 @@
 #
 #   build_permissions              model-build's build job: build-pipeline, register-and-gate
 #                                  (its registry reads also serve a job on the main branch
-#                                  that finds the version to deploy, e.g. a deploy's resolve)
+#                                  that finds the version to deploy, e.g. a deploy's resolve),
+#                                  and the idle endpoints report's reads (idle-endpoints.yml)
 #   deploy_staging_permissions     model-deploy's staging job: deploy-endpoint, smoke-test
 #   deploy_production_permissions  model-deploy's production job: the above and enable-monitor
 #   execution_permissions          the SageMaker execution role of the tooling account, as
@@ -123,6 +124,36 @@ data "aws_iam_policy_document" "build_permissions" {
       variable = "iam:PassedToService"
       values   = ["sagemaker.amazonaws.com"]
     }
+  }
+
+  # smgha endpoints idle-report (workflows-templates/idle-endpoints.yml, a scheduled job on
+  # the main branch outside any environment: the subject this role trusts) reads every
+  # endpoint of the account and its config: the report is about all of them. Reads only;
+  # deleting is iam_idle_report.tf's opt-in policy.
+  statement {
+    sid = "IdleReportEndpoints"
+    actions = [
+      "sagemaker:DescribeEndpoint",
+      "sagemaker:DescribeEndpointConfig",
+    ]
+    resources = [
+      "${local.sagemaker_arn}:endpoint/*",
+      "${local.sagemaker_arn}:endpoint-config/*",
+    ]
+  }
+
+  # "*": ListEndpoints is a List call, which has no resource-level restriction (SageMaker
+  # API permissions reference: "Except for the ListTags API, resource-level restrictions are
+  # not available on List- calls"; the Service Authorization Reference gives it no resource
+  # type), and GetMetricData has no resource types and no condition keys (Service
+  # Authorization Reference, Amazon CloudWatch: GetMetricData): the report's Invocations.
+  statement {
+    sid = "IdleReportList"
+    actions = [
+      "sagemaker:ListEndpoints",
+      "cloudwatch:GetMetricData",
+    ]
+    resources = ["*"]
   }
 }
 

@@ -391,3 +391,15 @@ variable "deploy_workflow_file" {
     error_message = "deploy_workflow_file is a workflow file name such as model-deploy.yml (no folder)."
   }
 }
+
+variable "idle_endpoint_deletion_prefixes" {
+  description = "Endpoint name prefixes (e.g. [\"churn-staging\"]) whose endpoints the build role may delete: what workflows-templates/idle-endpoints.yml does when run by hand with delete (smgha endpoints idle-report --delete --yes), idle endpoints only, their endpoint configs kept. Empty (the default): no deletion is granted, the report only reads. Never a prefix covering production_endpoint_name_prefix (iam_idle_report.tf)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for prefix in var.idle_endpoint_deletion_prefixes : can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", prefix))])
+    error_message = "Each of idle_endpoint_deletion_prefixes must match SageMaker's endpoint name rule ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$."
+  }
+}

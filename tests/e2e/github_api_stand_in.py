@@ -34,6 +34,11 @@ enforces, each as GitHub documents it:
   required, 1..100 characters, client_payload at most 10 top-level properties (else 422); it
   answers 204 and, like GitHub, starts a run of each workflow listening to the type
   (`listen`) (https://docs.github.com/en/rest/repos/repos#create-a-repository-dispatch-event);
+* issues (`smgha endpoints idle-report --open-issue`): creating or editing one needs the
+  token's issues: write (else 403), a title (else 422), a body of at most 65,536 characters;
+  the list of a repository's issues holds its pull requests too, with a `pull_request` key
+  (https://docs.github.com/en/rest/issues/issues#list-repository-issues), and takes
+  state=open|closed|all (default open); state_reason is completed|not_planned|reopened;
 * a list of runs takes `created=>=<ISO time>` (the runs' created_at, set from `clock`);
 * `fail_next(...)` makes the next matching requests answer an error (a 503, a secondary rate
   limit's 403 with retry-after) to test the client's retries.
@@ -68,6 +73,7 @@ class Token:
     actions_read: bool = True
     login: str = BOT_LOGIN
     contents_write: bool = False
+    issues_write: bool = False
 
 
 @dataclass
@@ -144,6 +150,7 @@ class State:
     )  # repository, event_type, client_payload
     # (repo, type) -> (workflow, its run-name with {field}s of client_payload, "" for none)
     listeners: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> issue
     clock: float = 0.0  # epoch seconds of "now" for tokens and runs; 0: the real time
 
 
@@ -273,6 +280,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("PATCH", r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)$", "update_comment"),
         ("POST", r"^/app/installations/([^/]+)/access_tokens$", "installation_token"),
         ("POST", r"^/repos/([^/]+/[^/]+)/dispatches$", "create_dispatch"),
+        ("GET", r"^/repos/([^/]+/[^/]+)/issues$", "list_issues"),
+        ("POST", r"^/repos/([^/]+/[^/]+)/issues$", "create_issue"),
+        ("PATCH", r"^/repos/([^/]+/[^/]+)/issues/(\d+)$", "update_issue"),
     ]
 ]
 
@@ -472,6 +482,57 @@ class _Api:
             return HttpAnswer(403, {"message": NOT_ACCESSIBLE})
         comment["body"] = self._body()
         return HttpAnswer(200, {"id": comment["id"], "body": comment["body"]})
+
+    # ---- issues --------------------------------------------------------------------------------
+
+    def list_issues(self, repository: str) -> HttpAnswer:
+        self._token(repository)
+        state = self.query.get("state", "open")
+        if state not in ("open", "closed", "all"):
+            raise HttpAnswer(422, {"message": "Validation Failed: state"})
+        issues = [
+            {k: v for k, v in issue.items() if k != "repository"}
+            for issue in sorted(self.state.issues.values(), key=lambda i: -int(i["number"]))
+            if issue["repository"] == repository and state in ("all", issue["state"])
+        ]  # newest first, as GitHub's default sort=created&direction=desc
+        return self._page(f"/repos/{repository}/issues", issues, None)
+
+    def _issue_write(self, repository: str) -> tuple[Token, dict[str, Any]]:
+        token = self._token(repository)
+        if not token.issues_write:
+            raise HttpAnswer(403, {"message": NOT_ACCESSIBLE})
+        request = json.loads(self.raw or b"{}")
+        if "body" in request:
+            self._body()  # the 65,536-character limit
+        if request.get("state", "open") not in ("open", "closed") or request.get(
+            "state_reason", "completed"
+        ) not in ("completed", "not_planned", "reopened"):
+            raise HttpAnswer(422, {"message": "Validation Failed: state"})
+        return token, request
+
+    def create_issue(self, repository: str) -> HttpAnswer:
+        token, request = self._issue_write(repository)
+        if not isinstance(request.get("title"), str) or not request["title"].strip():
+            return HttpAnswer(422, {"message": "Validation Failed: title is missing"})
+        number = 1 + max((int(n) for n in self.state.issues), default=0)
+        self.state.issues[number] = {
+            "number": number, "repository": repository, "title": request["title"],
+            "body": request.get("body") or "", "state": "open", "state_reason": None,
+            "user": {"login": token.login, "type": "Bot" if token.login.endswith("[bot]") else "User"},
+        }  # fmt: skip
+        return HttpAnswer(
+            201, {k: v for k, v in self.state.issues[number].items() if k != "repository"}
+        )
+
+    def update_issue(self, repository: str, number: str) -> HttpAnswer:
+        _token, request = self._issue_write(repository)
+        issue = self.state.issues.get(int(number))
+        if issue is None or issue["repository"] != repository:
+            return HttpAnswer(404, {"message": "Not Found"})
+        for key in ("title", "body", "state", "state_reason"):
+            if key in request:
+                issue[key] = request[key]
+        return HttpAnswer(200, {k: v for k, v in issue.items() if k != "repository"})
 
     # ---- GitHub Apps and repository_dispatch ---------------------------------------------------
 

@@ -57,11 +57,15 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribeEndpointConfig": "sagemaker:DescribeEndpointConfig",
     "CreateEndpointConfig": "sagemaker:CreateEndpointConfig",
     "DescribeEndpoint": "sagemaker:DescribeEndpoint",
+    # smgha endpoints idle-report: the InService endpoints, and deleting the idle ones
+    # (only with --delete --yes).
+    "ListEndpoints": "sagemaker:ListEndpoints",
+    "DeleteEndpoint": "sagemaker:DeleteEndpoint",
     "CreateEndpoint": "sagemaker:CreateEndpoint",
     "UpdateEndpoint": "sagemaker:UpdateEndpoint",
     "PutMetricAlarm": "cloudwatch:PutMetricAlarm",
     "DescribeAlarms": "cloudwatch:DescribeAlarms",
-    # shadow-test: each variant's metrics.
+    # shadow-test: each variant's metrics; idle-report: each variant's Invocations.
     "GetMetricData": "cloudwatch:GetMetricData",
     "RegisterScalableTarget": "application-autoscaling:RegisterScalableTarget",
     "PutScalingPolicy": "application-autoscaling:PutScalingPolicy",
