@@ -34,7 +34,7 @@ from smgha.inputs import (
     path_text,
     positive_number,
 )
-from smgha.resources import pipelines, selective
+from smgha.resources import pipelines, selective, training_time
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
@@ -163,6 +163,8 @@ class BuildResult:
     metrics: Any = None
     model_package_arn: str = ""
     timed_out: bool = False
+    # The training steps' billable and training seconds (filled by main: training_time.py).
+    training: list[training_time.TrainingTime] = field(default_factory=list)
 
 
 def load_inputs(runner: Runner) -> Inputs:
@@ -355,6 +357,10 @@ def report(inputs: Inputs, result: BuildResult, runner: Runner) -> None:
     )
     if result.steps:
         summary.table(["Step", "Status", "Duration", "Detail"], pipelines.step_rows(result.steps))
+    if result.training:
+        summary.heading("Training time", 4).table(
+            training_time.HEADERS, training_time.summary_rows(result.training)
+        )
     rows = pipelines.metric_rows(result.metrics)
     if rows:
         summary.heading("Metrics", 4).table(["Metric", "Value"], rows)
@@ -381,6 +387,9 @@ def main(runner: Runner | None = None) -> int:
         chosen = stage_backend(runner, inputs.backend, inputs.region)
         # No group around the run: the wait's progress lines must stay visible in the log.
         result = run(inputs, chosen.pipelines, chosen.objects, runner.info)
+        result.training = training_time.training_times(
+            result.steps, chosen.registry.describe_training_job, inputs.backend
+        )
         if inputs.dry_run:
             with runner.group("Pipeline definition"):
                 runner.info(defn.canonical_json(result.definition))
