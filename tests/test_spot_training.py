@@ -21,6 +21,13 @@ from smgha.stages import build_pipeline
 from tests.e2e.aws_double import SCRIPTED_TRAINING_SECONDS, Double
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 from tests.test_aws_contract import _clients, double  # noqa: F401 (a fixture)
+from tests.test_script_training import (  # noqa: F401 (backend: a fixture)
+    CODE_ARCHIVE,
+    backend,
+    code_archive,
+    run,
+    v2_training_step,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/pipeline-role"
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -124,7 +131,7 @@ def test_a_spot_job_on_sagemaker_shows_its_saving() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spot", "backend", "times", "text"),
+    ("spot", "backend_name", "times", "text"),
     [
         (False, "sagemaker", (500, 500), "spot: off"),
         (False, "local", (3, 3), "spot: off"),
@@ -133,12 +140,12 @@ def test_a_spot_job_on_sagemaker_shows_its_saving() -> None:
     ],
 )  # fmt: skip
 def test_the_spot_column_says_off_local_or_unknown(
-    spot: bool, backend: str, times: tuple[int | None, int | None], text: str
+    spot: bool, backend_name: str, times: tuple[int | None, int | None], text: str
 ) -> None:
-    record = training_time.record_of("TrainModel", described(spot, *times), backend)
+    record = training_time.record_of("TrainModel", described(spot, *times), backend_name)
     assert training_time.spot_text(record) == text
     # No saving to show: spot off, unknown times, or locally none at all (billed as it ran).
-    assert record.saving == (0.0 if spot and backend == "local" else None)
+    assert record.saving == (0.0 if spot and backend_name == "local" else None)
 
 
 def test_a_cached_training_step_says_it_did_not_run_and_a_missing_job_is_left_out() -> None:
@@ -245,3 +252,32 @@ def test_the_spot_reference_pipeline_builds_on_the_local_backend_billed_as_run(
     row = f"| TrainModel | 1 × ml.m5.xlarge | {seconds} s | {seconds} s | spot: on · local: billed as run |"
     assert row in result.summary, result.summary
     assert json.loads(result.outputs["metrics"])["binary_classification_metrics"]
+
+
+CHECKPOINTING_TRAIN_PY = """
+    import os
+    from pathlib import Path
+
+    # The container contract: SageMaker restores CheckpointConfig.S3Uri here before the job.
+    checkpoints = Path("/opt/ml/checkpoints")
+    count_file = checkpoints / "count.txt"
+    count = int(count_file.read_text()) if count_file.exists() else 0
+    count_file.write_text(str(count + 1))
+    Path(os.environ["SM_MODEL_DIR"], "model.txt").write_text(f"resumed at {count}")
+"""
+
+
+def test_a_script_mode_spot_job_resumes_from_the_checkpoints_it_wrote(
+    backend: LocalBackend,  # noqa: F811 (the fixture)
+) -> None:
+    backend.objects.put_object(CODE_ARCHIVE, code_archive({"train.py": CHECKPOINTING_TRAIN_PY}))
+    step = v2_training_step()
+    step["Arguments"].update(SPOT)
+    uri = SPOT["CheckpointConfig"]["S3Uri"]
+    for run_number in (1, 2):  # the same S3Uri: the second job starts from the first's checkpoint
+        status, record = run(backend, step)
+        assert status == "Succeeded", record.failure_reason
+        assert backend.objects.read_object(f"{uri}/count.txt") == str(run_number).encode()
+    job = backend.registry.describe_training_job(record.metadata["TrainingJob"]["Arn"])
+    assert job is not None and job["EnableManagedSpotTraining"] is True
+    assert job["BillableTimeInSeconds"] == job["TrainingTimeInSeconds"] >= 1
