@@ -6,7 +6,9 @@ with its checkpoints. (The definitions themselves: tests/test_spot_pipeline.py.)
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from smgha.backends import StepRecord
 from smgha.backends.local import LocalBackend, jobs, spot_training, state
 from smgha.resources import training_time
 from smgha.resources.training_time import TrainingTime
+from smgha.runner import Runner
 from smgha.stages import build_pipeline
+from smgha.stages.build_pipeline import BuildResult, report
 from tests.e2e.aws_double import SCRIPTED_TRAINING_SECONDS, Double
 from tests.stage_helpers import GITHUB_CONTEXT, run_main
 from tests.test_aws_contract import _clients, double  # noqa: F401 (a fixture)
@@ -94,6 +98,18 @@ def described(spot: bool, training: int | None, billable: int | None) -> dict[st
     return answer
 
 
+class Jobs:
+    """A registry's DescribeTrainingJob, answered by `answer`; it records what it was asked."""
+
+    def __init__(self, answer: Callable[[str], dict[str, Any] | None]) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+
+    def describe_training_job(self, arn: str) -> dict[str, Any] | None:
+        self.asked.append(arn)
+        return self.answer(arn)
+
+
 def step(name: str, metadata: dict[str, Any], cache_hit_from: str = "") -> StepRecord:
     return StepRecord(name, "Succeeded", metadata=metadata, cache_hit_from=cache_hit_from)
 
@@ -104,14 +120,9 @@ def test_a_spot_job_on_sagemaker_shows_its_saving() -> None:
         step("TrainModel", {"TrainingJob": {"Arn": ARN}}),
         step("CheckAccuracy", {"Condition": {"Outcome": "True"}}),
     ]
-    asked: list[str] = []
-
-    def describe(arn: str) -> dict[str, Any]:
-        asked.append(arn)
-        return described(True, 500, 100)
-
-    [record] = training_time.training_times(steps, describe, "sagemaker")
-    assert asked == [ARN]  # only the training step's job is described
+    jobs = Jobs(lambda arn: described(True, 500, 100))
+    [record] = training_time.training_times(steps, jobs, "sagemaker")
+    assert jobs.asked == [ARN]  # only the training step's job is described
     assert record == TrainingTime(
         step="TrainModel",
         job_kind="TrainingJob",
@@ -154,9 +165,8 @@ def test_a_cached_training_step_says_it_did_not_run_and_a_missing_job_is_left_ou
         step("TrainModel", {"TrainingJob": {"Arn": ARN}}, cache_hit_from=earlier),
         step("TrainOther", {"TrainingJob": {"Arn": ARN + "-gone"}}),
     ]
-    records = training_time.training_times(
-        steps, lambda arn: None if arn.endswith("-gone") else described(True, 500, 100), "sagemaker"
-    )
+    jobs = Jobs(lambda arn: None if arn.endswith("-gone") else described(True, 500, 100))
+    records = training_time.training_times(steps, jobs, "sagemaker")
     assert [r.step for r in records] == ["TrainModel"]
     assert training_time.spot_text(records[0]) == "reused from old1: not run now"
 
@@ -281,3 +291,25 @@ def test_a_script_mode_spot_job_resumes_from_the_checkpoints_it_wrote(
     job = backend.registry.describe_training_job(record.metadata["TrainingJob"]["Arn"])
     assert job is not None and job["EnableManagedSpotTraining"] is True
     assert job["BillableTimeInSeconds"] == job["TrainingTimeInSeconds"] >= 1
+
+
+def test_build_pipelines_summary_shows_the_training_time_table_and_none_without_training(
+    tmp_path: Path,
+) -> None:
+    from tests.test_build_pipeline import _inputs
+
+    steps = [step("TrainModel", {"TrainingJob": {"Arn": ARN}})]
+    runner = Runner(env={}, stdout=io.StringIO())
+    result = BuildResult(status="Succeeded", execution_arn="arn:x", steps=steps)
+    jobs = Jobs(lambda arn: described(True, 600, 180))
+    report(_inputs(tmp_path / "definition.json"), result, runner, jobs)
+    assert (
+        "#### Training time\n\n| Step | Instances | Training | Billable | Spot |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        "| TrainModel | 2 × ml.m5.xlarge | 600 s | 180 s | spot: on · saving 70% |"
+    ) in runner.summary_text
+    without = Runner(env={}, stdout=io.StringIO())
+    no_training = [step("PreprocessData", {"ProcessingJob": {"Arn": "arn:p"}})]
+    result = BuildResult(status="Succeeded", execution_arn="arn:x", steps=no_training)
+    report(_inputs(tmp_path / "definition.json"), result, without, Jobs(lambda arn: None))
+    assert "Training time" not in without.summary_text

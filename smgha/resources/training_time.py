@@ -13,11 +13,11 @@ records the summary shows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from smgha.backends import StepRecord
+from smgha.summary import Summary
 
 # The step Metadata key of a training step's job (ListPipelineExecutionSteps).
 TRAINING_JOB = "TrainingJob"
@@ -26,6 +26,16 @@ HEADERS = ["Step", "Instances", "Training", "Billable", "Spot"]
 SPOT_OFF = "spot: off"
 # The local backend bills nothing and discounts nothing (smgha/backends/local/spot_training.py).
 LOCAL_BILLING = "local: billed as run"
+
+
+class DescribesTrainingJobs(Protocol):
+    """What the table needs of a backend: its registry's DescribeTrainingJob."""
+
+    def describe_training_job(self, arn: str) -> dict[str, Any] | None: ...
+
+
+# None: no backend to ask (the table is left out).
+TrainingJobs = DescribesTrainingJobs | None
 
 
 @dataclass(frozen=True)
@@ -58,19 +68,24 @@ class TrainingTime:
         return 1 - self.billable_seconds / self.training_seconds
 
 
+def add_table(summary: Summary, steps: list[StepRecord], jobs: TrainingJobs, backend: str) -> None:
+    """build-pipeline's "Training time" table, when the execution has training steps."""
+    records = training_times(steps, jobs, backend) if jobs is not None else []
+    if records:
+        summary.heading("Training time", 4).table(HEADERS, summary_rows(records))
+
+
 def training_times(
-    steps: list[StepRecord],
-    describe_training_job: Callable[[str], dict[str, Any] | None],
-    backend: str,
+    steps: list[StepRecord], jobs: DescribesTrainingJobs, backend: str
 ) -> list[TrainingTime]:
     """The training steps' records, in the order the steps ran. A step whose job is not
-    described (no such job) is left out; `describe_training_job` is the backend registry's."""
+    described (no such job) is left out; `jobs` is the backend's registry."""
     records = []
     for step in steps:
         arn = (step.metadata.get(TRAINING_JOB) or {}).get("Arn")
         if not arn:
             continue
-        described = describe_training_job(str(arn))
+        described = jobs.describe_training_job(str(arn))
         if described is None:
             continue
         records.append(record_of(step.name, described, backend, step.cache_hit_from))

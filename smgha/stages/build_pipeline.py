@@ -35,6 +35,7 @@ from smgha.inputs import (
     positive_number,
 )
 from smgha.resources import pipelines, selective, training_time
+from smgha.resources.training_time import TrainingJobs
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
@@ -163,8 +164,6 @@ class BuildResult:
     metrics: Any = None
     model_package_arn: str = ""
     timed_out: bool = False
-    # The training steps' billable and training seconds (filled by main: training_time.py).
-    training: list[training_time.TrainingTime] = field(default_factory=list)
 
 
 def load_inputs(runner: Runner) -> Inputs:
@@ -339,8 +338,8 @@ def _watch(
 # ---- the edge -----------------------------------------------------------------------------
 
 
-def report(inputs: Inputs, result: BuildResult, runner: Runner) -> None:
-    """Outputs, annotations and the job summary for a finished run()."""
+def report(inputs: Inputs, result: BuildResult, runner: Runner, jobs: TrainingJobs = None) -> None:
+    """Outputs, annotations and the job summary of a run(); `jobs`: the backend's registry."""
     runner.set_output("status", result.status)
     runner.set_output("execution-arn", result.execution_arn)
     runner.set_output("metrics", json.dumps(result.metrics) if result.metrics is not None else "")
@@ -357,10 +356,7 @@ def report(inputs: Inputs, result: BuildResult, runner: Runner) -> None:
     )
     if result.steps:
         summary.table(["Step", "Status", "Duration", "Detail"], pipelines.step_rows(result.steps))
-    if result.training:
-        summary.heading("Training time", 4).table(
-            training_time.HEADERS, training_time.summary_rows(result.training)
-        )
+    training_time.add_table(summary, result.steps, jobs, inputs.backend)
     rows = pipelines.metric_rows(result.metrics)
     if rows:
         summary.heading("Metrics", 4).table(["Metric", "Value"], rows)
@@ -387,15 +383,12 @@ def main(runner: Runner | None = None) -> int:
         chosen = stage_backend(runner, inputs.backend, inputs.region)
         # No group around the run: the wait's progress lines must stay visible in the log.
         result = run(inputs, chosen.pipelines, chosen.objects, runner.info)
-        result.training = training_time.training_times(
-            result.steps, chosen.registry.describe_training_job, inputs.backend
-        )
         if inputs.dry_run:
             with runner.group("Pipeline definition"):
                 runner.info(defn.canonical_json(result.definition))
             with runner.group("Definition diff against the deployed pipeline"):
                 runner.info(result.definition_diff or "(no changes)")
-        report(inputs, result, runner)
+        report(inputs, result, runner, chosen.registry)
         error = failure(result)
         if error:
             raise error
