@@ -121,3 +121,26 @@ def test_a_spot_step_whose_checkpoints_have_no_s3_uri_is_refused(
     del training_request(definition)["CheckpointConfig"]["S3Uri"]
     problems = pipeline_definition_problems(definition)
     assert problems and all("S3Uri" in p for p in problems), problems
+
+
+def test_spot_known_only_at_run_time_is_not_judged_and_its_neighbours_are() -> None:
+    from tests.aws_shapes import RunTimeValue
+    from tests.aws_training_rules import spot_training_problems
+
+    at_run_time = RunTimeValue("a Boolean parameter without a default")
+    waits = {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert (
+        spot_training_problems(
+            {"EnableManagedSpotTraining": at_run_time, "StoppingCondition": waits}
+        )
+        == []
+    )
+    assert (
+        spot_training_problems({"EnableManagedSpotTraining": False, "StoppingCondition": waits})
+        != []
+    )
+    below = {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": at_run_time}
+    assert (
+        spot_training_problems({"EnableManagedSpotTraining": True, "StoppingCondition": below})
+        == []
+    )
