@@ -324,10 +324,12 @@ class Churn:
 
         The checkpoints go under the default bucket, one prefix per execution and step:
         SageMaker restores whatever is under S3Uri into /opt/ml/checkpoints when the job
-        starts, and the built-in XGBoost resumes from the newest checkpoint it finds there, so
-        a prefix shared by executions would resume a new execution from an old model. The
-        price: CheckpointConfig is a cache key attribute of a training step (pipelines-caching
-        .html), so with spot on the training step is never reused from an earlier execution."""
+        starts, and the built-in XGBoost resumes from the newest checkpoint it finds there and
+        trains only the rounds left (aws/sagemaker-xgboost-container, src/
+        sagemaker_xgboost_container/checkpointing.py: load_checkpoint, train), so a prefix
+        shared by executions would resume a new execution from an old model. The price:
+        CheckpointConfig is a cache key attribute of a training step (pipelines-caching.html),
+        so with spot on the training step is never reused from an earlier execution."""
         if not self.spot:
             return {}
         checkpoints = Join(
