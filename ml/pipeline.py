@@ -60,8 +60,14 @@ from sagemaker.core.shapes import (
     ProcessingS3Output,
     S3DataSource,
 )
-from sagemaker.core.training.configs import Compute, OutputDataConfig
+from sagemaker.core.training.configs import (
+    CheckpointConfig,
+    Compute,
+    OutputDataConfig,
+    StoppingCondition,
+)
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import (
     Parameter,
@@ -105,6 +111,18 @@ PROCESSING_DIR = "/opt/ml/processing"
 # (tests/test_pipeline_definition.py, test_a_changed_script_changes_only_its_steps_cache_key).
 STEP_CACHE = CacheConfig(enable_caching=True, expire_after="P30D")
 
+# Managed spot training (get_pipeline's `spot`, off by default): the training job runs on
+# spare capacity, billed only for the seconds it ran, and may be interrupted and resumed. What
+# CreateTrainingJob then needs (botocore's sagemaker model; SageMaker Developer Guide,
+# "Managed Spot Training", docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training.html):
+# EnableManagedSpotTraining: true; StoppingCondition.MaxWaitTimeInSeconds, "the amount of time
+# spent waiting for Spot capacity plus the amount of time the job can run. It must be equal to
+# or greater than MaxRuntimeInSeconds"; and CheckpointConfig.S3Uri, where SageMaker copies
+# /opt/ml/checkpoints while the job runs and from where it restores it when the job resumes.
+# The reference model trains in minutes: one hour of running, two hours in all.
+SPOT_MAX_RUN_SECONDS = 3600
+SPOT_MAX_WAIT_SECONDS = 2 * 3600
+
 
 def get_pipeline(
     region: str,
@@ -114,6 +132,7 @@ def get_pipeline(
     model_package_group_name: str = "churn-models",
     base_job_prefix: str = "churn",
     sagemaker_session=None,
+    spot: bool = False,
 ) -> Pipeline:
     """Return the churn training pipeline, trained by SageMaker's built-in XGBoost algorithm.
 
@@ -127,9 +146,34 @@ def get_pipeline(
         base_job_prefix: S3 prefix for the input data and the trained models.
         sagemaker_session: A PipelineSession. When None, one is created for `region`
             and `default_bucket` (the tests pass one that answers AWS calls locally).
+        spot: Train with managed spot training (see SPOT_MAX_RUN_SECONDS); build-pipeline
+            passes only its own arguments, so get_spot_pipeline is this with spot on.
     """
     churn = Churn.create(region, role, default_bucket, base_job_prefix, sagemaker_session)
+    churn.spot = spot
     return churn.pipeline(pipeline_name, model_package_group_name, xgboost_algorithm(churn))
+
+
+def get_spot_pipeline(
+    region: str,
+    role: str,
+    default_bucket: str,
+    pipeline_name: str = "churn",
+    model_package_group_name: str = "churn-models",
+    base_job_prefix: str = "churn",
+    sagemaker_session=None,
+) -> Pipeline:
+    """get_pipeline with managed spot training on (definition: ml.pipeline:get_spot_pipeline)."""
+    return get_pipeline(
+        region,
+        role,
+        default_bucket,
+        pipeline_name,
+        model_package_group_name,
+        base_job_prefix,
+        sagemaker_session,
+        spot=True,
+    )
 
 
 def xgboost_algorithm(churn: Churn) -> Algorithm:
@@ -153,9 +197,12 @@ def xgboost_algorithm(churn: Churn) -> Algorithm:
             role=churn.role,
             base_job_name=f"{churn.base_job_prefix}-train",
             compute=Compute(
-                instance_type=churn.training_instance_type, instance_count=instance_count
+                instance_type=churn.training_instance_type,
+                instance_count=instance_count,
+                enable_managed_spot_training=churn.spot or None,
             ),
             output_data_config=OutputDataConfig(s3_output_path=churn.models_uri),
+            **churn.spot_settings("TrainModel"),
             hyperparameters={
                 "objective": "binary:logistic",
                 "eval_metric": "auc",
@@ -223,6 +270,7 @@ class Churn:
     training_instance_type: ParameterString
     model_approval_status: ParameterString
     accuracy_threshold: ParameterFloat
+    spot: bool = False  # managed spot training for the training step (SPOT_MAX_RUN_SECONDS)
 
     @classmethod
     def create(
@@ -269,6 +317,36 @@ class Churn:
     @property
     def models_uri(self) -> str:
         return f"s3://{self.default_bucket}/{self.models_prefix}"
+
+    def spot_settings(self, step_name: str) -> dict[str, Any]:
+        """ModelTrainer's stopping_condition and checkpoint_config with spot on (nothing
+        otherwise: the definition stays as it was without spot; the Compute carries the flag).
+
+        The checkpoints go under the default bucket, one prefix per execution and step:
+        SageMaker restores whatever is under S3Uri into /opt/ml/checkpoints when the job
+        starts, and the built-in XGBoost resumes from the newest checkpoint it finds there and
+        trains only the rounds left (aws/sagemaker-xgboost-container, src/
+        sagemaker_xgboost_container/checkpointing.py: load_checkpoint, train), so a prefix
+        shared by executions would resume a new execution from an old model. The price:
+        CheckpointConfig is a cache key attribute of a training step (pipelines-caching.html),
+        so with spot on the training step is never reused from an earlier execution."""
+        if not self.spot:
+            return {}
+        checkpoints = Join(
+            on="/",
+            values=[
+                f"s3://{self.default_bucket}/{self.base_job_prefix}/checkpoints",
+                ExecutionVariables.PIPELINE_EXECUTION_ID,
+                step_name,
+            ],
+        )
+        return {
+            "stopping_condition": StoppingCondition(
+                max_runtime_in_seconds=SPOT_MAX_RUN_SECONDS,
+                max_wait_time_in_seconds=SPOT_MAX_WAIT_SECONDS,
+            ),
+            "checkpoint_config": CheckpointConfig(s3_uri=checkpoints),
+        }
 
     @property
     def sklearn_image(self) -> str:

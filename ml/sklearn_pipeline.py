@@ -63,10 +63,35 @@ def get_pipeline(
     model_package_group_name: str = "churn-models",
     base_job_prefix: str = "churn",
     sagemaker_session=None,
+    spot: bool = False,
 ) -> Pipeline:
-    """Return the churn pipeline with the scikit-learn model (ml/pipeline.py's arguments)."""
+    """Return the churn pipeline with the scikit-learn model (ml/pipeline.py's arguments,
+    `spot` too: managed spot training, ml.pipeline.SPOT_MAX_RUN_SECONDS)."""
     churn = Churn.create(region, role, default_bucket, base_job_prefix, sagemaker_session)
+    churn.spot = spot
     return churn.pipeline(pipeline_name, model_package_group_name, sklearn_algorithm(churn))
+
+
+def get_spot_pipeline(
+    region: str,
+    role: str,
+    default_bucket: str,
+    pipeline_name: str = "churn-sklearn",
+    model_package_group_name: str = "churn-models",
+    base_job_prefix: str = "churn",
+    sagemaker_session=None,
+) -> Pipeline:
+    """get_pipeline with managed spot training on (ml.sklearn_pipeline:get_spot_pipeline)."""
+    return get_pipeline(
+        region,
+        role,
+        default_bucket,
+        pipeline_name,
+        model_package_group_name,
+        base_job_prefix,
+        sagemaker_session,
+        spot=True,
+    )
 
 
 def get_tuning_pipeline(
@@ -103,9 +128,14 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
             source_code=SourceCode(source_dir=SOURCE_DIR, entry_script=TRAIN_SCRIPT),
             role=churn.role,
             base_job_name=f"{churn.base_job_prefix}-sklearn-train",
-            compute=Compute(instance_type=churn.training_instance_type, instance_count=1),
+            compute=Compute(
+                instance_type=churn.training_instance_type,
+                instance_count=1,
+                enable_managed_spot_training=churn.spot or None,
+            ),
             output_data_config=OutputDataConfig(s3_output_path=churn.models_uri),
             hyperparameters=hyperparameters,
+            **churn.spot_settings("TrainModel"),
             sagemaker_session=churn.session,
         )
         trainer.with_metric_definitions(

@@ -33,6 +33,7 @@ from botocore.validate import ParamValidator
 
 from smgha.definition import iter_steps, parameters
 from tests.aws_shapes import RunTimeValue, request_problems, service_model
+from tests.aws_training_rules import spot_training_problems
 
 # ---- SageMaker's documented rules no shape expresses -------------------------------------------
 
@@ -346,7 +347,10 @@ def pipeline_definition_problems(definition: Mapping[str, Any]) -> list[str]:
         arguments = _with_defaults(step.get("Arguments") or {}, declared, where, problems)
         if name_member and isinstance(arguments, dict) and name_member not in arguments:
             arguments[name_member] = RunTimeValue(f"the {name_member} the pipeline gives")
-        problems += request_problems("sagemaker", operation, arguments, f"{where} Arguments")
+        shape_problems = request_problems("sagemaker", operation, arguments, f"{where} Arguments")
+        problems += shape_problems
+        if operation == "CreateTrainingJob" and not shape_problems:
+            problems += [f"{where} Arguments: {p}" for p in spot_training_problems(arguments)]
     return problems
 
 
@@ -486,6 +490,7 @@ SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] =
     ("application-autoscaling", "PutScalingPolicy"): _scaling_policy_metric,
     ("cloudwatch", "PutMetricAlarm"): _metric_alarm,
     ("sagemaker", "CreateTransformJob"): _transform_job,
+    ("sagemaker", "CreateTrainingJob"): spot_training_problems,
 }
 
 

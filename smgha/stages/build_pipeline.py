@@ -34,7 +34,8 @@ from smgha.inputs import (
     path_text,
     positive_number,
 )
-from smgha.resources import pipelines, selective
+from smgha.resources import pipelines, selective, training_time
+from smgha.resources.training_time import TrainingJobs
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
@@ -337,8 +338,8 @@ def _watch(
 # ---- the edge -----------------------------------------------------------------------------
 
 
-def report(inputs: Inputs, result: BuildResult, runner: Runner) -> None:
-    """Outputs, annotations and the job summary for a finished run()."""
+def report(inputs: Inputs, result: BuildResult, runner: Runner, jobs: TrainingJobs = None) -> None:
+    """Outputs, annotations and the job summary of a run(); `jobs`: the backend's registry."""
     runner.set_output("status", result.status)
     runner.set_output("execution-arn", result.execution_arn)
     runner.set_output("metrics", json.dumps(result.metrics) if result.metrics is not None else "")
@@ -355,6 +356,7 @@ def report(inputs: Inputs, result: BuildResult, runner: Runner) -> None:
     )
     if result.steps:
         summary.table(["Step", "Status", "Duration", "Detail"], pipelines.step_rows(result.steps))
+    training_time.add_table(summary, result.steps, jobs, inputs.backend)
     rows = pipelines.metric_rows(result.metrics)
     if rows:
         summary.heading("Metrics", 4).table(["Metric", "Value"], rows)
@@ -386,7 +388,7 @@ def main(runner: Runner | None = None) -> int:
                 runner.info(defn.canonical_json(result.definition))
             with runner.group("Definition diff against the deployed pipeline"):
                 runner.info(result.definition_diff or "(no changes)")
-        report(inputs, result, runner)
+        report(inputs, result, runner, chosen.registry)
         error = failure(result)
         if error:
             raise error

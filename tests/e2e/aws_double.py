@@ -30,7 +30,8 @@ Every request passes the proxy, which
     from the resolved request: processing jobs (a declared property file is written with the
     next `--metrics` in Model Monitor's evaluation layout: the metric values are scripted,
     the ML itself is proven by the local-backend run), training jobs (the model artifact is a
-    copy of `--model-artifact`, a real XGBoost model.tar.gz), RegisterModel (CreateModelPackage
+    copy of `--model-artifact`, a real XGBoost model.tar.gz; DescribeTrainingJob adds the
+    scripted SCRIPTED_TRAINING_SECONDS and BillableTimeInSeconds moto lacks), RegisterModel (CreateModelPackage
     with the resolved request), Condition and Fail. ListPipelineExecutionSteps answers from it.
   - UpdateEndpoint (blue/green collapsed to its outcome: the endpoint serves the new config),
     monitoring schedules (Create/Describe/Update), and InvokeEndpoint, answered by the real
@@ -86,6 +87,12 @@ AUDIENCE = "sts.amazonaws.com"
 # Longest a gated role's exchange waits for the reviewer (well inside botocore's 60 s read
 # timeout, so the client does not retry into a second hold).
 GATE_TIMEOUT_SECONDS = 45.0
+# DescribeTrainingJob's times of a job the double "ran" (it ran for no time): SCRIPTED, not
+# measured. A managed spot job is billed BillableTimeInSeconds, here SPOT_BILLED_SHARE of its
+# TrainingTimeInSeconds, so that build-pipeline's summary shows a saving of 70 %; a job
+# without spot is billed all of it. Real SageMaker reports what the job used.
+SCRIPTED_TRAINING_SECONDS = 600
+SPOT_BILLED_SHARE = 0.3
 # What a recorded call of an unsigned request or of the harness is attributed to.
 NO_ROLE = ""
 
@@ -552,6 +559,21 @@ class Double(CrossAccountSageMaker):
         document = json.loads(answer)
         document["PipelineExecutionStatus"] = execution["status"]
         document["FailureReason"] = execution.get("failure", "")
+        return _json(document)
+
+    def _sagemaker_DescribeTrainingJob(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """moto's answer with the job's (scripted) training and billable seconds, which moto
+        leaves out: SCRIPTED_TRAINING_SECONDS, billed whole or, with spot, SPOT_BILLED_SHARE
+        of it."""
+        status, extra, answer = self.forward("POST", path, headers, body)
+        if status != 200:
+            return status, extra, answer
+        document = json.loads(answer)
+        document["TrainingTimeInSeconds"] = SCRIPTED_TRAINING_SECONDS
+        share = SPOT_BILLED_SHARE if document.get("EnableManagedSpotTraining") is True else 1.0
+        document["BillableTimeInSeconds"] = round(SCRIPTED_TRAINING_SECONDS * share)
         return _json(document)
 
     def _sagemaker_ListPipelineExecutionSteps(  # noqa: N802

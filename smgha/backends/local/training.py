@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from smgha.backends.local import builtin_xgboost, jobs, script_training, state
+from smgha.backends.local import builtin_xgboost, jobs, script_training, spot_training, state
 from smgha.backends.local.container_boot import CONTAINER_PREFIX
 from smgha.backends.local.script_training import ScriptTrainingError, host_path
 
@@ -50,12 +50,26 @@ SCRIPT_MODE_INSTANCES = (
 
 
 def run_training(request: dict[str, Any], job: jobs.JobContext) -> dict[str, Any]:
-    """The step's training job: refused, run as a script, or the built-in algorithm."""
+    """The step's training job: refused, or run (spot or not: spot_training.py) with its
+    checkpoints restored before and saved after, and its times recorded."""
     reason = script_training.refusal(request)
     if reason:
         raise jobs.JobFailed(reason)
+    root = job.job_dir / state.CONTAINER_FOLDER
+    spot_training.checkpoint_folder(request, root)  # refuses a LocalPath it cannot map
+    started = state.now()
+    try:
+        described = _run_training(request, job)
+    finally:
+        spot_training.save_checkpoints(request, root, job)
+    return spot_training.with_times(described, started, state.now())
+
+
+def _run_training(request: dict[str, Any], job: jobs.JobContext) -> dict[str, Any]:
+    """A script, or the built-in algorithm."""
     source = script_training.script_source(request)
     if source is None:
+        spot_training.restore_checkpoints(request, job.job_dir / state.CONTAINER_FOLDER, job)
         return builtin_xgboost.run_training(request, job)  # never in this process
     instance_count = int((request.get("ResourceConfig") or {}).get("InstanceCount", 1))
     if instance_count > 1:
@@ -72,6 +86,7 @@ def _run_script(
     root = job.job_dir / state.CONTAINER_FOLDER
     if root.exists():  # a resumed job starts from an empty container, as SageMaker's does
         shutil.rmtree(root)
+    spot_training.restore_checkpoints(request, root, job)  # into the emptied container
     channel_names = _download_channels(request, job, root)
     code, entry_script = script_training.unpack_code(source, root, job.s3)
     where = source.submit_directory or f"channel {script_training.V3_CODE_CHANNEL!r}"

@@ -1,0 +1,90 @@
+"""Managed spot training and checkpoints, as the local backend runs a training job.
+
+The local backend accepts a spot job's request (EnableManagedSpotTraining,
+StoppingCondition.MaxWaitTimeInSeconds, CheckpointConfig) and trains as usual: there is no spot
+capacity to wait for and nothing interrupts the job, so the maximum wait never matters (the
+maximum run still stops it). What it keeps of the container contract:
+
+- checkpoints: SageMaker copies CheckpointConfig.S3Uri into CheckpointConfig.LocalPath
+  (default /opt/ml/checkpoints) when the job starts, and what the job writes there back to
+  S3Uri while it runs (SageMaker Developer Guide, "Checkpoints in Amazon SageMaker AI",
+  docs.aws.amazon.com/sagemaker/latest/dg/model-checkpoints.html). Here the folder is the
+  container's /opt/ml/checkpoints under the job's container root, restored from the local S3
+  before the job and copied back after it, whether it succeeded or not. A script that writes
+  checkpoints finds them there; the emulation of the built-in XGBoost algorithm writes none.
+- the times: DescribeTrainingJob's TrainingTimeInSeconds and BillableTimeInSeconds are both
+  the job's wall time. Spot's discount is SageMaker's billing, which does not exist here: a
+  local job is "billed" as it ran, spot or not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+from smgha.backends.local import jobs, state
+from smgha.backends.local.container_boot import CONTAINER_PREFIX
+from smgha.backends.local.script_training import host_path
+
+# CheckpointConfig.LocalPath when the request leaves it out (the API reference's default).
+DEFAULT_CHECKPOINT_PATH = "/opt/ml/checkpoints"
+
+LOCAL_PATH_REFUSED = (
+    "ClientError: CheckpointConfig.LocalPath {path!r} is outside {prefix}: the local backend "
+    "maps only the container's {prefix} folder onto this machine. Leave LocalPath out (it "
+    "defaults to {default}) or give a folder under {prefix}."
+)
+
+
+def checkpoint_folder(request: dict[str, Any], root: Path) -> Path | None:
+    """Where this job's checkpoints are on this machine (None: the job has no CheckpointConfig)."""
+    config = request.get("CheckpointConfig")
+    if not config:
+        return None
+    local_path = str(config.get("LocalPath") or DEFAULT_CHECKPOINT_PATH).rstrip("/")
+    if local_path != CONTAINER_PREFIX and not local_path.startswith(CONTAINER_PREFIX + "/"):
+        raise jobs.JobFailed(
+            LOCAL_PATH_REFUSED.format(
+                path=local_path, prefix=CONTAINER_PREFIX, default=DEFAULT_CHECKPOINT_PATH
+            )
+        )
+    return host_path(root, local_path)
+
+
+def restore_checkpoints(request: dict[str, Any], root: Path, job: jobs.JobContext) -> None:
+    """Before the job: S3Uri's objects into the checkpoint folder (an empty folder if none)."""
+    folder = checkpoint_folder(request, root)
+    if folder is None:
+        return
+    uri = request["CheckpointConfig"]["S3Uri"]
+    count = job.s3.download(uri, folder)
+    if count:
+        job.log(f"checkpoints: restored {count} file(s) from {uri}")
+
+
+def save_checkpoints(request: dict[str, Any], root: Path, job: jobs.JobContext) -> None:
+    """After the job: what it wrote to the checkpoint folder, to S3Uri."""
+    folder = checkpoint_folder(request, root)
+    if folder is None or not folder.is_dir():
+        return
+    uri = request["CheckpointConfig"]["S3Uri"]
+    count = job.s3.upload_dir(folder, uri)
+    if count:
+        job.log(f"checkpoints: {count} file(s) to {uri}")
+
+
+def with_times(
+    described: dict[str, Any], started: dt.datetime, ended: dt.datetime
+) -> dict[str, Any]:
+    """DescribeTrainingJob's times of a local job: training and billable time are its wall
+    time, in whole seconds (the API's integers; at least 1, as a job that ran was billed)."""
+    seconds = max(1, math.ceil((ended - started).total_seconds()))
+    return {
+        **described,
+        "TrainingStartTime": state.to_iso(started),
+        "TrainingEndTime": state.to_iso(ended),
+        "TrainingTimeInSeconds": seconds,
+        "BillableTimeInSeconds": seconds,
+    }
