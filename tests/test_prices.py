@@ -86,3 +86,19 @@ def test_a_missing_table_is_reported_too(tmp_path: Path) -> None:
 def test_money_shows_cents_of_small_jobs() -> None:
     assert money(0.0123) == "$0.0123"
     assert money(1234.5) == "$1,234.50"
+
+
+def test_a_training_step_s_cost_is_its_billed_instance_seconds_at_the_training_price() -> None:
+    from smgha.resources.training_time import Pricing, TrainingTime
+
+    pricing = Pricing(load_prices(), "us-east-1")
+
+    def step(kind: str, billable: int | None, reused: str = "") -> TrainingTime:
+        return TrainingTime(
+            "TrainModel", "TrainingJob", "arn", kind, 2, 600, billable, False, False, reused
+        )
+
+    assert pricing.cost_text(step("ml.m5.xlarge", 1800)) == "$0.2300"  # 2 x 0.5 h x $0.23
+    assert pricing.cost_text(step("ml.r5.large", 1800)) == "cost unknown for ml.r5.large"
+    assert pricing.cost_text(step("ml.m5.xlarge", None)) == "–"  # still running
+    assert pricing.cost_text(step("ml.m5.xlarge", 1800, "arn:earlier")) == "$0 (reused)"

@@ -303,11 +303,13 @@ def test_build_pipelines_summary_shows_the_training_time_table_and_none_without_
     result = BuildResult(status="Succeeded", execution_arn="arn:x", steps=steps)
     jobs = Jobs(lambda arn: described(True, 600, 180))
     report(_inputs(tmp_path / "definition.json"), result, runner, jobs)
+    # The cost: 2 instances x 180 billable s at the shipped table's $0.23 an hour.
     assert (
-        "#### Training time\n\n| Step | Instances | Training | Billable | Spot |\n"
-        "| --- | --- | --- | --- | --- |\n"
-        "| TrainModel | 2 × ml.m5.xlarge | 600 s | 180 s | spot: on · saving 70% |"
+        "#### Training time and cost\n\n| Step | Instances | Training | Billable | Spot | Cost |\n"
+        "| --- | --- | --- | --- | --- | --- |\n"
+        "| TrainModel | 2 × ml.m5.xlarge | 600 s | 180 s | spot: on · saving 70% | $0.0230 |"
     ) in runner.summary_text
+    assert "Costs in us-east-1; prices (USD, on-demand): the project's table" in runner.summary_text
     without = Runner(env={}, stdout=io.StringIO())
     no_training = [step("PreprocessData", {"ProcessingJob": {"Arn": "arn:p"}})]
     result = BuildResult(status="Succeeded", execution_arn="arn:x", steps=no_training)

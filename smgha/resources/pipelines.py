@@ -30,7 +30,7 @@ from smgha.backends import (
     registered_model_package,
 )
 from smgha.errors import InputError, StageError, shown
-from smgha.inputs import decimal_number
+from smgha.inputs import decimal_number, one_line
 from smgha.progress import Waiting, elapsed
 
 # Messages users act on: (problem, fix) of an InputError; the problem follows the input's name.
@@ -396,3 +396,10 @@ def dry_run_note(backend: str, definition_diff: str) -> str:
         f"Dry run on backend `{backend}`: nothing was changed "
         f"({changed} against the deployed definition)."
     )
+
+
+def property_file_name(text: str) -> str:
+    """build-pipeline's metrics-property-file input: the PropertyFileName of a step in the
+    definition. SageMaker documents no rule for it, so any one line of text may match one; the
+    name is compared, never used as a path."""
+    return one_line("metrics-property-file", text, 256) if text else ""

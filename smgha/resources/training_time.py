@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smgha.backends import StepRecord
+from smgha.resources.prices import Prices, load_prices, money
 from smgha.summary import Summary
 
 # The step Metadata key of a training step's job (ListPipelineExecutionSteps).
 TRAINING_JOB = "TrainingJob"
 
-HEADERS = ["Step", "Instances", "Training", "Billable", "Spot"]
+HEADERS = ["Step", "Instances", "Training", "Billable", "Spot", "Cost"]
 SPOT_OFF = "spot: off"
 # The local backend bills nothing and discounts nothing (smgha/backends/local/spot_training.py).
 LOCAL_BILLING = "local: billed as run"
@@ -68,11 +69,49 @@ class TrainingTime:
         return 1 - self.billable_seconds / self.training_seconds
 
 
-def add_table(summary: Summary, steps: list[StepRecord], jobs: TrainingJobs, backend: str) -> None:
-    """build-pipeline's "Training time" table, when the execution has training steps."""
+@dataclass(frozen=True)
+class Pricing:
+    """The price tables and the region a run's costs are estimated with."""
+
+    prices: Prices
+    region: str
+
+    def cost_text(self, record: TrainingTime) -> str:
+        """The Cost column: billed instance-seconds at the training price (a step reused from
+        another execution cost nothing now)."""
+        if record.reused_from:
+            return "$0 (reused)"
+        price = self.prices.hourly("training", record.instance_type, self.region)
+        if price is None:
+            return f"cost unknown for {record.instance_type or 'its instance type'}"
+        seconds = record.billed_instance_seconds
+        return "–" if seconds is None else money(price.cost(1, seconds))
+
+    def source(self, local: bool) -> str:
+        where = f"in {self.region}"
+        if local:
+            where += " (estimated at SageMaker's prices: the local backend bills nothing)"
+        return f"Costs {where}; {self.prices.describe()}."
+
+
+# Before inputs are read (a Inputs made in a test): the shipped table, the local region.
+SHIPPED_PRICING = Pricing(load_prices(), "us-east-1")
+
+
+def add_table(
+    summary: Summary, steps: list[StepRecord], jobs: TrainingJobs, backend: str, pricing: Pricing
+) -> None:
+    """build-pipeline's "Training time and cost" table, when the execution has training steps:
+    each step's instances, times, spot saving and estimated cost, then where the prices come
+    from."""
     records = training_times(steps, jobs, backend) if jobs is not None else []
     if records:
-        summary.heading("Training time", 4).table(HEADERS, summary_rows(records))
+        rows = [
+            [*row, pricing.cost_text(r)]
+            for row, r in zip(summary_rows(records), records, strict=True)
+        ]
+        summary.heading("Training time and cost", 4).table(HEADERS, rows)
+        summary.paragraph(pricing.source(backend == "local"))
 
 
 def training_times(
@@ -130,7 +169,7 @@ def spot_text(record: TrainingTime) -> str:
 
 
 def summary_rows(records: list[TrainingTime]) -> list[list[str]]:
-    """Rows under HEADERS, one per training step."""
+    """Rows under HEADERS but Cost, one per training step."""
     return [
         [
             r.step,

@@ -30,12 +30,11 @@ from smgha.inputs import (
     InputValues,
     backend_and_region,
     execution_role_arn,
-    one_line,
     path_text,
     positive_number,
 )
-from smgha.resources import pipelines, selective, training_time
-from smgha.resources.training_time import TrainingJobs
+from smgha.resources import hosting_cost, pipelines, selective, training_time
+from smgha.resources.training_time import SHIPPED_PRICING, TrainingJobs
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
@@ -62,6 +61,7 @@ INPUTS = (
         "ARN of the SageMaker execution role the pipeline runs as. Required for the sagemaker backend.",
     ),
     REGION_INPUT,
+    *hosting_cost.INPUTS,  # price-table: the training steps' costs
     InputSpec(
         "default-bucket",
         "S3 bucket (its bare name) passed to the definition function as default_bucket; every object building the definition uploads must go there. Required with backend: sagemaker when the definition is a function: the Terraform module's artifact bucket (terraform output -raw artifact_bucket_name). There is no sagemaker-<region>-<account> default: nothing creates that bucket and the Terraform roles do not allow it. Local: defaults to smgha-local.",
@@ -149,6 +149,7 @@ class Inputs:
     tags: dict[str, str] = field(default_factory=dict)
     run_identity: str = ""
     selection: selective.Selection = selective.EVERY_STEP  # from-step, source-execution-arn
+    pricing: training_time.Pricing = SHIPPED_PRICING  # price-table, region
 
 
 @dataclass
@@ -195,8 +196,9 @@ def load_inputs(runner: Runner) -> Inputs:
         wait=values.flag("wait"),
         timeout_seconds=60 * positive_number("timeout-minutes", values["timeout-minutes"]),
         execution_arn=execution_arn,
-        metrics_property_file=_property_file_name(values["metrics-property-file"]),
+        metrics_property_file=pipelines.property_file_name(values["metrics-property-file"]),
         dry_run=values.flag("dry-run"),
+        pricing=training_time.Pricing(hosting_cost.checked_prices(values), region),
         workspace=workspace,
         tags=pipelines.provenance_tags(env),
         run_identity=pipelines.run_identity(env),
@@ -216,13 +218,6 @@ def _default_bucket(bucket: str, backend: str, builds_from_function: bool) -> st
     if builds_from_function:
         raise InputError("default-bucket", *BUCKET_REQUIRED)
     return ""
-
-
-def _property_file_name(text: str) -> str:
-    """The metrics-property-file input: the PropertyFileName of a step in the definition.
-    SageMaker documents no rule for it, so any one line of text may match one; the name is
-    compared, never used as a path."""
-    return one_line("metrics-property-file", text, 256) if text else ""
 
 
 # ---- run ------------------------------------------------------------------------------------
@@ -356,7 +351,7 @@ def report(inputs: Inputs, result: BuildResult, runner: Runner, jobs: TrainingJo
     )
     if result.steps:
         summary.table(["Step", "Status", "Duration", "Detail"], pipelines.step_rows(result.steps))
-    training_time.add_table(summary, result.steps, jobs, inputs.backend)
+    training_time.add_table(summary, result.steps, jobs, inputs.backend, inputs.pricing)
     rows = pipelines.metric_rows(result.metrics)
     if rows:
         summary.heading("Metrics", 4).table(["Metric", "Value"], rows)
