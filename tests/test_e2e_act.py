@@ -130,6 +130,13 @@ def test_model_build_on_the_local_backend(e2e: dict[str, Any], built: dict[str, 
     )
     version = built["arn"].rsplit("/", 1)[-1]
     assert re.search(rf"^{version}\s+Approved\b", listing.stdout, re.MULTILINE), listing.stdout
+    # The training step's cost in the build summary (issue 20), at the shipped table's prices.
+    summaries = "".join(
+        str(e.get("content", "")) for e in run.events if e.get("command") == "summary"
+    )
+    cost = re.search(r"\| TrainModel \| \d+ × ml\.[^|]+ \|[^\n]*\| \$[0-9.]+ \|", summaries)
+    _assert(run, cost is not None, "no training step cost in the build summary")
+    _assert(run, "the local backend bills nothing" in summaries, "no cost source in the summary")
 
 
 @pytest.fixture(scope="module")
