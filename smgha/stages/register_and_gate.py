@@ -34,6 +34,7 @@ from smgha.inputs import (
     workspace_file,
 )
 from smgha.resources import customer_metadata, registry
+from smgha.run_artifacts import EVALUATION, save_json
 from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage, stage_backend
 
@@ -155,6 +156,7 @@ class GatePlan:
     left_out: tuple[str, ...] = ()  # metrics that did not fit on the package (warned about)
     # A tuning step that trained the model: no training data in the lineage (noticed).
     untraced_tuning_step: str = ""
+    evaluation: Any = None  # the evaluation JSON as read (kept as artifact smgha-evaluation-*)
 
 
 def load_inputs(runner: Runner) -> Inputs:
@@ -224,7 +226,8 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
             inputs.group, inputs.image_uri, inputs.model_data_url, inputs.metrics, inputs.provenance
         )
         candidate_arn, candidate = "", request
-    candidate_metrics = gates.metric_table(_evaluation(inputs, backend, candidate))
+    evaluation = _evaluation(inputs, backend, candidate)
+    candidate_metrics = gates.metric_table(evaluation)
     if not candidate_metrics:
         raise InputError("metrics", *NO_NUMERIC_METRIC)
     rules = list(inputs.rules)
@@ -276,6 +279,7 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
         metadata=stored.properties,
         left_out=stored.left_out,
         untraced_tuning_step=training_data.tuning_step,
+        evaluation=evaluation,
     )
 
 
@@ -347,6 +351,28 @@ def report(inputs: Inputs, gate: GatePlan, arn: str, backend: Backend, runner: R
     summary.write()
 
 
+def keep_evaluation(gate: GatePlan, arn: str, runner: Runner) -> None:
+    """The evaluation the gate judged and its decision, for the workflows' artifact
+    smgha-evaluation-<job id> (smgha/run_artifacts.py)."""
+    save_json(runner, EVALUATION, "evaluation.json", gate.evaluation)
+    decision = gate.decision
+    save_json(
+        runner,
+        EVALUATION,
+        "gate.json",
+        {
+            "model_package_arn": arn,
+            "decision": decision.decision,
+            "approval_status": decision.approval_status,
+            "forced": decision.forced,
+            "rules": [result.as_dict() for result in decision.results],
+            "candidate_metrics": gate.candidate_metrics,
+            "champion_arn": (gate.champion or {}).get("ModelPackageArn", ""),
+            "champion_metrics": gate.champion_metrics,
+        },
+    )
+
+
 def main(runner: Runner | None = None) -> int:
     runner = runner or Runner()
 
@@ -374,6 +400,7 @@ def main(runner: Runner | None = None) -> int:
                 title=f"{STAGE}: metrics left out of the lineage",
             )
         report(inputs, gate, arn, chosen, runner)
+        keep_evaluation(gate, arn, runner)
         if gate.decision.forced:
             runner.warning(
                 f"Gates overridden by {inputs.actor or 'unknown'}: {inputs.force_reason}",
