@@ -21,10 +21,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smgha.backends import StepRecord
+from smgha.backends import Objects, StepRecord
 from smgha.runner import Runner
+
+if TYPE_CHECKING:  # the stages import this module: their types only, for the signatures
+    from smgha.resources.monitor_inputs import Inputs as MonitorInputs
+    from smgha.stages.build_pipeline import BuildResult
+    from smgha.stages.build_pipeline import Inputs as BuildInputs
+    from smgha.stages.enable_monitor import MonitorPlan
+    from smgha.stages.register_and_gate import GatePlan
 
 __all__ = [
     "EVALUATION",
@@ -33,6 +40,9 @@ __all__ = [
     "SMOKE_TEST",
     "STAGE_FOLDERS",
     "execution_log",
+    "keep_evaluation",
+    "keep_execution_log",
+    "keep_monitoring_files",
     "save_json",
 ]
 
@@ -102,3 +112,70 @@ def execution_log(
             for step in steps
         ],
     }
+
+
+def keep_execution_log(inputs: BuildInputs, result: BuildResult, runner: Runner) -> None:
+    """build-pipeline's execution-log.json, wherever an execution was started or resumed."""
+    if result.execution_arn:
+        log = execution_log(
+            inputs.pipeline_name, result.execution_arn, result.status, result.failure_reason,
+            result.steps, backend=inputs.backend, region=inputs.region,
+            timed_out=result.timed_out,
+        )  # fmt: skip
+        save_json(runner, PIPELINE_LOG, "execution-log.json", log)
+
+
+def keep_evaluation(gate: GatePlan, arn: str, runner: Runner) -> None:
+    """register-and-gate's evaluation.json (the evaluation the gate judged, as read) and
+    gate.json (its decision on it), also of a rejected candidate."""
+    save_json(runner, EVALUATION, "evaluation.json", gate.evaluation)
+    decision = gate.decision
+    save_json(
+        runner,
+        EVALUATION,
+        "gate.json",
+        {
+            "model_package_arn": arn,
+            "decision": decision.decision,
+            "approval_status": decision.approval_status,
+            "forced": decision.forced,
+            "rules": [result.as_dict() for result in decision.results],
+            "candidate_metrics": gate.candidate_metrics,
+            "champion_arn": (gate.champion or {}).get("ModelPackageArn", ""),
+            "champion_metrics": gate.champion_metrics,
+        },
+    )
+
+
+def keep_monitoring_files(
+    inputs: MonitorInputs,
+    monitoring: MonitorPlan,
+    statistics: dict[str, Any],
+    objects: Objects,
+    runner: Runner,
+) -> None:
+    """enable-monitor's baseline (statistics.json, constraints.json; with model quality its
+    constraints) and monitoring.json: the schedule, its alarms and where its reports go.
+    The baselining job's constraints are read back from where apply() left them (an object
+    the stage has just read and written, so no permission more)."""
+    files = monitoring.baseline.files
+    constraints = monitoring.baseline.constraints
+    if constraints is None:
+        constraints = objects.read_json(files.constraints_uri)
+    save_json(runner, MONITORING, "statistics.json", statistics)
+    save_json(runner, MONITORING, "constraints.json", constraints)
+    quality = monitoring.quality
+    if quality:
+        save_json(runner, MONITORING, "model-quality-constraints.json", quality.constraints)
+    index = {
+        "endpoint_name": inputs.endpoint_name,
+        "schedule_name": monitoring.setup.schedule_name,
+        "schedule_expression": inputs.schedule_expression,
+        "baseline_statistics_uri": files.statistics_uri,
+        "baseline_constraints_uri": files.constraints_uri,
+        "reports_uri": f"{inputs.output_uri}/reports",  # the schedule's reports, as they run
+        "alarm_names": monitoring.setup.alarm_names,
+        "model_quality_schedule_name": quality.setup.schedule_name if quality else "",
+        "model_quality_constraints_uri": quality.constraints_uri if quality else "",
+    }
+    save_json(runner, MONITORING, "monitoring.json", index)

@@ -35,7 +35,7 @@ from smgha.inputs import (
     positive_number,
 )
 from smgha.resources import pipelines, selective
-from smgha.run_artifacts import PIPELINE_LOG, execution_log, save_json
+from smgha.run_artifacts import keep_execution_log
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
@@ -388,13 +388,7 @@ def main(runner: Runner | None = None) -> int:
             with runner.group("Definition diff against the deployed pipeline"):
                 runner.info(result.definition_diff or "(no changes)")
         report(inputs, result, runner)
-        if result.execution_arn:  # the workflows upload it as smgha-pipeline-log-<job id>
-            log = execution_log(
-                inputs.pipeline_name, result.execution_arn, result.status, result.failure_reason,
-                result.steps, backend=inputs.backend, region=inputs.region,
-                timed_out=result.timed_out,
-            )  # fmt: skip
-            save_json(runner, PIPELINE_LOG, "execution-log.json", log)
+        keep_execution_log(inputs, result, runner)  # artifact smgha-pipeline-log-<job id>
         error = failure(result)
         if error:
             raise error

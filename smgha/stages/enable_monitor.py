@@ -46,7 +46,7 @@ from smgha.resources.monitoring import (
     monitorable_endpoint,
     plan_setup,
 )
-from smgha.run_artifacts import MONITORING, save_json
+from smgha.run_artifacts import keep_monitoring_files
 from smgha.runner import Runner
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
 
@@ -217,39 +217,6 @@ def report(
     if quality := monitoring.quality:
         summary.paragraph(model_quality.summary_line(quality))
     summary.write()
-
-
-def keep_monitoring_files(
-    inputs: Inputs,
-    monitoring: MonitorPlan,
-    statistics: dict[str, Any],
-    objects: Objects,
-    runner: Runner,
-) -> None:
-    """The baseline and where the schedule's reports go, for the workflows' artifact
-    smgha-monitoring-<job id> (smgha/run_artifacts.py). The baselining job's constraints
-    are read back from where apply() left them (an object it has just read and written)."""
-    files = monitoring.baseline.files
-    constraints = monitoring.baseline.constraints
-    if constraints is None:
-        constraints = objects.read_json(files.constraints_uri)
-    save_json(runner, MONITORING, "statistics.json", statistics)
-    save_json(runner, MONITORING, "constraints.json", constraints)
-    quality = monitoring.quality
-    if quality:
-        save_json(runner, MONITORING, "model-quality-constraints.json", quality.constraints)
-    index = {
-        "endpoint_name": inputs.endpoint_name,
-        "schedule_name": monitoring.setup.schedule_name,
-        "schedule_expression": inputs.schedule_expression,
-        "baseline_statistics_uri": files.statistics_uri,
-        "baseline_constraints_uri": files.constraints_uri,
-        "reports_uri": f"{inputs.output_uri}/reports",  # the schedule's reports, as they run
-        "alarm_names": monitoring.setup.alarm_names,
-        "model_quality_schedule_name": quality.setup.schedule_name if quality else "",
-        "model_quality_constraints_uri": quality.constraints_uri if quality else "",
-    }
-    save_json(runner, MONITORING, "monitoring.json", index)
 
 
 def main(runner: Runner | None = None) -> int:

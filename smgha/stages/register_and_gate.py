@@ -34,7 +34,7 @@ from smgha.inputs import (
     workspace_file,
 )
 from smgha.resources import customer_metadata, registry
-from smgha.run_artifacts import EVALUATION, save_json
+from smgha.run_artifacts import keep_evaluation
 from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage, stage_backend
 
@@ -351,28 +351,6 @@ def report(inputs: Inputs, gate: GatePlan, arn: str, backend: Backend, runner: R
     summary.write()
 
 
-def keep_evaluation(gate: GatePlan, arn: str, runner: Runner) -> None:
-    """The evaluation the gate judged and its decision, for the workflows' artifact
-    smgha-evaluation-<job id> (smgha/run_artifacts.py)."""
-    save_json(runner, EVALUATION, "evaluation.json", gate.evaluation)
-    decision = gate.decision
-    save_json(
-        runner,
-        EVALUATION,
-        "gate.json",
-        {
-            "model_package_arn": arn,
-            "decision": decision.decision,
-            "approval_status": decision.approval_status,
-            "forced": decision.forced,
-            "rules": [result.as_dict() for result in decision.results],
-            "candidate_metrics": gate.candidate_metrics,
-            "champion_arn": (gate.champion or {}).get("ModelPackageArn", ""),
-            "champion_metrics": gate.champion_metrics,
-        },
-    )
-
-
 def main(runner: Runner | None = None) -> int:
     runner = runner or Runner()
 
@@ -400,7 +378,7 @@ def main(runner: Runner | None = None) -> int:
                 title=f"{STAGE}: metrics left out of the lineage",
             )
         report(inputs, gate, arn, chosen, runner)
-        keep_evaluation(gate, arn, runner)
+        keep_evaluation(gate, arn, runner)  # artifact smgha-evaluation-<job id>
         if gate.decision.forced:
             runner.warning(
                 f"Gates overridden by {inputs.actor or 'unknown'}: {inputs.force_reason}",
