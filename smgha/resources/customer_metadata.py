@@ -257,3 +257,11 @@ def read_lineage(properties: Mapping[str, str] | None) -> dict[str, str]:
         if colon:  # a key of its own is as new as the packed value: it wins
             lineage.setdefault(METRIC + decode_metadata_text(name), decode_metadata_text(text))
     return lineage
+
+
+def left_out_text(left_out: tuple[str, ...], arn: str) -> str:
+    """register-and-gate's warning when metrics did not fit on the package."""
+    return (
+        f"{len(left_out)} metrics are not recorded on {arn}: its {METADATA_MAX_ENTRIES} "
+        "metadata entries are full (the gate's metrics are): " + ", ".join(left_out)
+    )

@@ -10,13 +10,15 @@ hour: it has no hourly cost. An instance type no table prices is "cost unknown f
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smgha.aws_values import aws_value
 from smgha.errors import StageError
-from smgha.inputs import InputSpec, InputValues, workspace_file
+from smgha.gates import GateDecision, Rule
+from smgha.inputs import InputSpec, InputValues, whole_number, workspace_file
 from smgha.resources.prices import Prices, load_prices, money
 
 INPUTS = (
@@ -144,14 +146,28 @@ class Serving:
         return hourly({"ProductionVariants": [variant]}, self.prices, region)
 
 
-def cost_metrics(serving: Serving, region: str, rule_metrics: list[str]) -> dict[str, float]:
+def checked_serving(values: InputValues) -> Serving:
+    """serving-instance-type, serving-instance-count and price-table."""
+    return Serving(
+        aws_value(
+            "serving-instance-type",
+            values["serving-instance-type"],
+            "sagemaker",
+            "ProductionVariantInstanceType",
+        ),
+        whole_number("serving-instance-count", values["serving-instance-count"], 1, 100),
+        checked_prices(values),
+    )
+
+
+def cost_metrics(serving: Serving, region: str, rules: Sequence[Rule]) -> dict[str, float]:
     """{hourly_cost: USD} for the candidate's metric table. When no price is available and a
     rule names the metric, the gate fails with the reason (StageError): a cost rule never
     passes for want of a price. Without such a rule an unknown cost is left out."""
     found = serving.cost(region)
     if found.usd is not None:
         return {COST_METRIC: round(found.usd, 6)}
-    if COST_METRIC in rule_metrics:
+    if COST_METRIC in {name for rule in rules for name in (rule.metric, rule.reference)}:
         raise StageError(
             f"{COST_METRIC} is not known",
             f"a rule compares {COST_METRIC}, and {found.why_not} "
@@ -160,3 +176,17 @@ def cost_metrics(serving: Serving, region: str, rule_metrics: list[str]) -> dict
             "serving-instance-type.",
         )
     return {}
+
+
+def kept(decision: GateDecision, candidate: Mapping[str, float]) -> set[str]:
+    """The metrics to keep on the package: those the rules read, and the cost when known,
+    which the next candidate is compared with when this one is the champion."""
+    return {r.metric for r in decision.results} | ({COST_METRIC} & set(candidate))
+
+
+def serving_line(serving: Serving, region: str) -> str:
+    """Where register-and-gate's hourly_cost comes from."""
+    return (
+        f"hourly_cost: {serving.instance_count} x {serving.instance_type} in {region} "
+        f"(serving-instance-type, serving-instance-count); {serving.prices.describe()}."
+    )

@@ -35,6 +35,7 @@ from smgha.inputs import (
 )
 from smgha.resources import hosting_cost, pipelines, selective, training_time
 from smgha.resources.training_time import SHIPPED_PRICING, TrainingJobs
+from smgha.run_artifacts import keep_execution_log
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
@@ -384,6 +385,7 @@ def main(runner: Runner | None = None) -> int:
             with runner.group("Definition diff against the deployed pipeline"):
                 runner.info(result.definition_diff or "(no changes)")
         report(inputs, result, runner, chosen.registry)
+        keep_execution_log(inputs, result, runner)  # artifact smgha-pipeline-log-<job id>
         error = failure(result)
         if error:
             raise error

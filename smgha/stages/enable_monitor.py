@@ -46,6 +46,7 @@ from smgha.resources.monitoring import (
     monitorable_endpoint,
     plan_setup,
 )
+from smgha.run_artifacts import keep_monitoring_files
 from smgha.runner import Runner
 from smgha.stages import ARTIFACT_BUCKET_HINT, LOCAL_BUCKET, OutputSpec, run_stage, stage_backend
 
@@ -227,6 +228,7 @@ def main(runner: Runner | None = None) -> int:
         monitoring = plan(inputs, chosen)
         statistics = apply(inputs, monitoring, chosen, runner.info)
         report(inputs, monitoring, statistics, runner)
+        keep_monitoring_files(inputs, monitoring, statistics, chosen.objects, runner)
 
     return run_stage(STAGE, body, runner)
 

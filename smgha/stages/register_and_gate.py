@@ -31,10 +31,10 @@ from smgha.inputs import (
     local_state_folder,
     one_line,
     s3_uri,
-    whole_number,
     workspace_file,
 )
 from smgha.resources import customer_metadata, hosting_cost, registry
+from smgha.run_artifacts import keep_evaluation
 from smgha.runner import Runner
 from smgha.stages import OutputSpec, run_stage, stage_backend
 
@@ -106,6 +106,12 @@ OUTPUTS = (
 )
 
 APPROVAL_MODES = ("auto", "manual")
+MARKS = {
+    "approved": "✅ approved",
+    "pending": "⏳ pending manual approval",
+    "rejected": "❌ rejected",
+}
+NO_CHAMPION = "none yet (this model sets the bar)"
 
 # Messages users act on: (problem, fix). The problem follows the input's name.
 REGISTER_NEEDS = ("is required to register a package from model-data-url", "Set {input}.")
@@ -158,6 +164,7 @@ class GatePlan:
     left_out: tuple[str, ...] = ()  # metrics that did not fit on the package (warned about)
     # A tuning step that trained the model: no training data in the lineage (noticed).
     untraced_tuning_step: str = ""
+    evaluation: Any = None  # the evaluation JSON as read (kept as artifact smgha-evaluation-*)
 
 
 def load_inputs(runner: Runner) -> Inputs:
@@ -201,16 +208,7 @@ def load_inputs(runner: Runner) -> Inputs:
         fail_on_reject=values.flag("fail-on-reject"),
         training_data_uri=values["training-data-uri"],
         workspace=workspace,
-        serving=hosting_cost.Serving(
-            aws_value(
-                "serving-instance-type",
-                values["serving-instance-type"],
-                "sagemaker",
-                "ProductionVariantInstanceType",
-            ),
-            whole_number("serving-instance-count", values["serving-instance-count"], 1, 100),
-            hosting_cost.checked_prices(values),
-        ),
+        serving=hosting_cost.checked_serving(values),
         actor=env.get("GITHUB_ACTOR", "") or env.get("USER", ""),
         provenance=registry.provenance(env, workspace),
     )
@@ -237,12 +235,12 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
             inputs.group, inputs.image_uri, inputs.model_data_url, inputs.metrics, inputs.provenance
         )
         candidate_arn, candidate = "", request
-    candidate_metrics = gates.metric_table(_evaluation(inputs, backend, candidate))
+    evaluation = _evaluation(inputs, backend, candidate)
+    candidate_metrics = gates.metric_table(evaluation)
     if not candidate_metrics:
         raise InputError("metrics", *NO_NUMERIC_METRIC)
     rules = list(inputs.rules)
-    named = [name for rule in rules for name in (rule.metric, rule.reference) if name]
-    candidate_metrics.update(hosting_cost.cost_metrics(inputs.serving, inputs.region, named))
+    candidate_metrics.update(hosting_cost.cost_metrics(inputs.serving, inputs.region, rules))
     gates.check_metrics_exist(rules, candidate_metrics)  # before the champion is read
 
     best = registry.champion(inputs.group, candidate_arn, backend.registry)
@@ -278,11 +276,9 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
         lineage,
         existing=candidate.get("CustomerMetadataProperties") if request is None else None,
         # Every metric a rule reads, and the cost: the next candidate's champion is this one.
-        required={f"{customer_metadata.METRIC}{names[r.metric]}" for r in decision.results}
-        | {
-            f"{customer_metadata.METRIC}{n}"
-            for n in candidate_metrics
-            if n == hosting_cost.COST_METRIC
+        required={
+            f"{customer_metadata.METRIC}{names[n]}"
+            for n in hosting_cost.kept(decision, candidate_metrics)
         },
     )
     return GatePlan(
@@ -297,6 +293,7 @@ def plan(inputs: Inputs, backend: Backend) -> GatePlan:
         metadata=stored.properties,
         left_out=stored.left_out,
         untraced_tuning_step=training_data.tuning_step,
+        evaluation=evaluation,
     )
 
 
@@ -344,27 +341,20 @@ def report(inputs: Inputs, gate: GatePlan, arn: str, backend: Backend, runner: R
             "input training-data-uri to record them."
         )
 
-    marks = {
-        "approved": "✅ approved",
-        "pending": "⏳ pending manual approval",
-        "rejected": "❌ rejected",
-    }
     summary = runner.summary.heading(
         f"register-and-gate: {inputs.group} v{record.get('ModelPackageVersion', '?')}", 3
     )
     summary.paragraph(
-        f"**{marks[decision.decision]}**{' (forced: ' + inputs.force_reason + ')' if decision.forced else ''} · `{arn}`"
+        f"**{MARKS[decision.decision]}**{' (forced: ' + inputs.force_reason + ')' if decision.forced else ''} · `{arn}`"
     )
-    champion = gate.champion
-    summary.paragraph(
-        f"Champion: `{champion['ModelPackageArn']}`"
-        if champion
-        else "Champion: none yet (this model sets the bar)"
-    )
+    champion = (gate.champion or {}).get("ModelPackageArn")
+    summary.paragraph(f"Champion: `{champion}`" if champion else f"Champion: {NO_CHAMPION}")
     summary.table(
         ["Metric", "Candidate", "Champion", "Δ", "Rule", "Result"],
         gates.comparison_rows(gate.candidate_metrics, gate.champion_metrics, gate.decision.results),
     )
+    if hosting_cost.COST_METRIC in gate.candidate_metrics:
+        summary.paragraph(hosting_cost.serving_line(inputs.serving, inputs.region))
     summary.write()
 
 
@@ -388,13 +378,10 @@ def main(runner: Runner | None = None) -> int:
         arn = apply(gate, chosen)
         runner.info(f"{arn}: {gate.decision.approval_status} ({gate.decision.description})")
         if gate.left_out:
-            runner.warning(
-                f"{len(gate.left_out)} metrics are not recorded on {arn}: its "
-                f"{customer_metadata.METADATA_MAX_ENTRIES} metadata entries are full (the gate's metrics are): "
-                + ", ".join(gate.left_out),
-                title=f"{STAGE}: metrics left out of the lineage",
-            )
+            title = f"{STAGE}: metrics left out of the lineage"
+            runner.warning(customer_metadata.left_out_text(gate.left_out, arn), title=title)
         report(inputs, gate, arn, chosen, runner)
+        keep_evaluation(gate, arn, runner)  # artifact smgha-evaluation-<job id>
         if gate.decision.forced:
             runner.warning(
                 f"Gates overridden by {inputs.actor or 'unknown'}: {inputs.force_reason}",

@@ -41,6 +41,7 @@ from smgha.inputs import (
 from smgha.progress import Waiting
 from smgha.resources import rollout
 from smgha.resources.names import sagemaker_name
+from smgha.run_artifacts import SMOKE_TEST, save_json
 from smgha.runner import Runner
 from smgha.smoke import async_passes
 from smgha.smoke.checks import (
@@ -329,6 +330,7 @@ def report(inputs: Inputs, result: SmokeResult, runner: Runner) -> None:
     except OSError as error:
         raise StageError("cannot write the report", f"{inputs.report_path}: {error}") from None
     runner.info(f"Report: {inputs.report_path}")
+    save_json(runner, SMOKE_TEST, inputs.report_path.name, document)  # artifact smgha-smoke-test-*
     load = result.load
     runner.set_output("passed", "true" if result.passed else "false")
     runner.set_output("report-path", str(inputs.report_path))
