@@ -110,8 +110,12 @@ def test_the_deploy_workflow_runs_the_batch_transform_after_the_staging_smoke_te
 
     workflow = WORKFLOWS / "model-deploy.yml"
     call = triggers(load(workflow))["workflow_call"]["inputs"]
-    staging = [s.get("id") for s in jobs(workflow)["staging"]["steps"]]
-    assert staging.index("batch") == staging.index("smoke") + 1
+    steps = jobs(workflow)["staging"]["steps"]
+    staging = [s.get("id") for s in steps]
+    # Right after the smoke test: only the upload of its report comes between them.
+    assert staging.index("batch") > staging.index("smoke")
+    between = steps[staging.index("smoke") + 1 : staging.index("batch")]
+    assert all(s.get("uses", "").startswith("actions/upload-artifact@") for s in between), between
     batch = step_named(workflow, "staging", "batch")
     assert batch["if"] == "inputs.batch-input-s3-uri != ''"
     assert batch["with"]["model-package-arn"] == "${{ inputs.model-package-arn }}"
