@@ -362,6 +362,20 @@ def test_the_verdict_is_the_gate_s_with_manual_approval_and_a_missing_metric() -
     assert "The gate would stop" in markdown.comment(stopped)
 
 
+def test_a_rule_on_the_serving_cost_is_left_to_the_gate_and_said_so() -> None:
+    """The bundle has no serving cost: the review predicts the other rules and names the cost
+    rule it leaves to register-and-gate, instead of stopping on a metric it cannot have."""
+    champion = make_bundle(evaluation=metrics(0.8, 0.9))
+    rules = gates.parse_rules(["hourly_cost <= champion + 20%", *[r.text for r in RULES]])
+    review = compare(make_bundle(evaluation=metrics(0.8, 0.95)), champion, rules, now=NOW)
+    assert review.verdict is not None and review.verdict.decision == "approved"
+    assert [r.rule.text for r in review.verdict.results] == [r.text for r in RULES]
+    assert any(
+        note.startswith("Not predicted here: hourly_cost <= champion + 20%.")
+        for note in review.notes
+    ), review.notes
+
+
 def _rows(count: int, right: float, rng: random.Random) -> tuple[list[float], list[int]]:
     """`count` rows of which a share `right` is classified right at 0.5."""
     labels = [rng.randint(0, 1) for _ in range(count)]

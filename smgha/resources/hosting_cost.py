@@ -190,3 +190,16 @@ def serving_line(serving: Serving, region: str) -> str:
         f"hourly_cost: {serving.instance_count} x {serving.instance_type} in {region} "
         f"(serving-instance-type, serving-instance-count); {serving.prices.describe()}."
     )
+
+
+# The pull request's review predicts the gate's verdict from the evaluation alone.
+NOT_PREDICTED = (
+    "Not predicted here: {rules}. register-and-gate judges the serving cost "
+    "(serving-instance-type, priced by its price table); the review has no cost to compare."
+)
+
+
+def split_cost_rules(rules: Sequence[Rule]) -> tuple[list[Rule], list[Rule]]:
+    """(the rules on anything but the serving cost, the rules on it)."""
+    on_cost = [r for r in rules if COST_METRIC in (r.metric, r.reference)]
+    return [r for r in rules if r not in on_cost], on_cost

@@ -18,6 +18,7 @@ from typing import Any
 
 from smgha import gates
 from smgha.errors import InputError
+from smgha.resources import hosting_cost
 from smgha.review.bundle import Bundle, BundleError, Predictions, parse_predictions
 from smgha.review.changes import DefinitionDiff, definition_diff
 from smgha.review.profile import Shift, shift
@@ -150,6 +151,9 @@ def compare(
     )
     candidate_metrics = gates.metric_table(candidate.evaluation)
     champion_metrics = gates.metric_table(champion.evaluation) if champion else None
+    rules, on_cost = hosting_cost.split_cost_rules(rules)  # not predicted: the gate prices them
+    if on_cost:
+        notes.append(hosting_cost.NOT_PREDICTED.format(rules=", ".join(r.text for r in on_cost)))
     verdict, verdict_error = None, ""
     try:
         verdict = gates.verdict(
