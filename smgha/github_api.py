@@ -347,3 +347,15 @@ REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1
 def is_repository(value: str) -> bool:
     """Whether `value` is an owner/name GitHub could hold (no '..', no slash in the name)."""
     return REPOSITORY_RE.fullmatch(value) is not None and value.split("/")[1] not in (".", "..")
+
+
+# The user of a workflow's GITHUB_TOKEN: who wrote the comments and issues the library keeps.
+BOT_LOGIN = "github-actions[bot]"
+
+
+def written_by_bot(item: dict[str, Any], marker: str) -> bool:
+    """Whether an issue or comment is the library's own: the bot wrote it and its body's first
+    line is `marker` (another user's text with the marker is never edited)."""
+    user = item.get("user") or {}
+    body = str(item.get("body") or "")
+    return user.get("login") == BOT_LOGIN and body.split("\n", 1)[0].rstrip("\r") == marker

@@ -21,11 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from smgha.github_api import GitHubClient
+from smgha.github_api import GitHubClient, written_by_bot
 
 TITLE = "Idle SageMaker endpoints"
 MARKER = "<!-- smgha: idle-endpoints -->"
-BOT_LOGIN = "github-actions[bot]"
 # An issue's body, like a comment's, holds at most 65,536 characters (GitHub answers 422
 # "body is too long (maximum is 65536 characters)").
 MAX_BODY_CHARS = 65536
@@ -52,9 +51,7 @@ def find_own_issue(client: GitHubClient, repository: str) -> dict[str, Any] | No
     for issue in client.pages(f"/repos/{repository}/issues", {"state": "open"}):
         if "pull_request" in issue:
             continue
-        user = issue.get("user") or {}
-        body = str(issue.get("body") or "")
-        if user.get("login") == BOT_LOGIN and body.split("\n", 1)[0].rstrip("\r") == MARKER:
+        if written_by_bot(issue, MARKER):
             return issue
     return None
 

@@ -3,8 +3,8 @@ ours, and a body cut to GitHub's limit."""
 
 from __future__ import annotations
 
-from smgha.github_api import GitHubClient
-from smgha.idle_issue import BOT_LOGIN, MARKER, MAX_BODY_CHARS, TITLE, issue_body, publish
+from smgha.github_api import BOT_LOGIN, GitHubClient
+from smgha.idle_issue import MARKER, MAX_BODY_CHARS, TITLE, issue_body, publish
 from tests.e2e.github_api_stand_in import GitHubStandIn
 
 REPOSITORY = "acme/churn-model"

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smgha.github_api import GitHubClient, extract_zip
+from smgha.github_api import GitHubClient, extract_zip, written_by_bot
 from smgha.review.markdown import (
     COMMENT_MAX_CHARACTERS as MAX_COMMENT_CHARS,  # GitHub's, sourced there
 )
@@ -44,7 +44,6 @@ TRUNCATED_NOTE = (
 RUN_URL_RE = re.compile(
     r"https://[A-Za-z0-9.-]+(:[0-9]+)?/[\w.-]+/[\w.-]+/actions/runs/[0-9]+", re.ASCII
 )
-BOT_LOGIN = "github-actions[bot]"  # the user of a workflow's GITHUB_TOKEN
 # The review folder (comment.md, summary.md, review.json, report.html with inline SVG).
 MAX_REVIEW_ZIP_BYTES = 50 * 1024 * 1024
 MAX_REVIEW_BYTES = 100 * 1024 * 1024
@@ -163,9 +162,7 @@ def find_own_comment(
     """The first comment of the pull request carrying `marker`, written by the bot."""
     path = f"/repos/{repository}/issues/{number}/comments"
     for comment in client.pages(path, {}):
-        user = comment.get("user") or {}
-        body = str(comment.get("body") or "")
-        if user.get("login") == BOT_LOGIN and body.split("\n", 1)[0].rstrip("\r") == marker:
+        if written_by_bot(comment, marker):
             return comment
     return None
 
