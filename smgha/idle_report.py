@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from smgha.backends.aws.client import (
@@ -52,10 +52,9 @@ from smgha.backends.aws.client import (
     describe_or_none,
     is_missing_hosting_resource,
 )
-from smgha.resources.prices import Prices, money
+from smgha.resources.prices import HOURS_PER_MONTH, Prices, money
 
 MAX_DAYS = 455
-HOURS_PER_MONTH = 730  # AWS's pricing pages count a month as 730 hours
 MAX_QUERIES_PER_CALL = 500
 BILLED_PER_REQUEST = "billed per request"
 
@@ -170,19 +169,15 @@ def _variants(endpoint: dict[str, Any], config: dict[str, Any] | None) -> tuple[
 def endpoint_cost(variants: Sequence[Variant], prices: Prices, region: str) -> Cost:
     """The instances' hourly price from `prices`; a serverless variant is billed per request
     (its provisioned concurrency, if any, has no price in the tables: left out, said so)."""
-    total = 0.0
-    unknown = []
-    for variant in variants:
-        if variant.serverless:
-            continue
-        if not variant.instance_type:
-            unknown.append(f"{variant.name} (its endpoint config is gone)")
-            continue
-        price = prices.hourly("hosting", variant.instance_type, region)
-        if price is None:
-            unknown.append(variant.instance_type)
-        else:
-            total += price.usd_per_hour * variant.instances
+    fleet = [
+        (v.instance_type, v.instances) for v in variants if not v.serverless and v.instance_type
+    ]
+    total, unknown = prices.fleet_hourly("hosting", fleet, region)
+    unknown += [
+        f"{v.name} (its endpoint config is gone)"
+        for v in variants
+        if not v.serverless and not v.instance_type
+    ]
     if unknown:
         return Cost(None, f"cost unknown for {', '.join(sorted(set(unknown)))}")
     if all(v.serverless for v in variants):
@@ -283,36 +278,27 @@ def gather(
 ) -> IdleReport:
     """The report of every InService endpoint of the region."""
     end = now.replace(second=0, microsecond=0)
-    described = []
+    usages = []  # every endpoint, its invocations still unknown
     for name in list_in_service(clients):
         endpoint = _describe(clients, "endpoint", name)
         if endpoint is None:  # deleted since it was listed
             continue
         config = _describe(clients, "endpoint-config", endpoint["EndpointConfigName"])
-        described.append((name, endpoint, config))
-    judged = [
-        (name, [v.name for v in _variants(e, c) if not v.shadow])
-        for name, e, c in described
-        if not unjudgeable(c)
-    ]
-    sums = invocation_sums(clients, judged, days, end) if judged else {}
-    usages = []
-    for name, endpoint, config in described:
         variants = _variants(endpoint, config)
         created = endpoint["CreationTime"]
-        reason = unjudgeable(config)
-        if not reason and created > end - dt.timedelta(days=days):
-            reason = "too new to judge"
-        usages.append(
-            EndpointUsage(
-                name,
-                created,
-                variants,
-                endpoint_cost(variants, prices, region),
-                sums.get(name),
-                reason,
-            )
+        cost = endpoint_cost(variants, prices, region)
+        usages.append(EndpointUsage(name, created, variants, cost, None, unjudgeable(config)))
+    judged = [(u.name, u.production_variants) for u in usages if not u.not_judged]
+    sums = invocation_sums(clients, judged, days, end) if judged else {}
+    too_new = end - dt.timedelta(days=days)
+    usages = [
+        replace(
+            u,
+            invocations=sums.get(u.name),
+            not_judged=u.not_judged or ("too new to judge" if u.created > too_new else ""),
         )
+        for u in usages
+    ]
     return IdleReport(region, days, end, tuple(usages), prices.describe())
 
 

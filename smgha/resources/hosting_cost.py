@@ -19,7 +19,7 @@ from smgha.aws_values import aws_value
 from smgha.errors import StageError
 from smgha.gates import GateDecision, Rule
 from smgha.inputs import InputSpec, InputValues, whole_number, workspace_file
-from smgha.resources.prices import Prices, load_prices, money
+from smgha.resources.prices import HOURS_PER_MONTH, Prices, load_prices, money
 
 INPUTS = (
     InputSpec(
@@ -48,11 +48,7 @@ class Hourly:
     def text(self) -> str:
         if self.usd is None:
             return self.why_not or "–"
-        return f"{money(self.usd)} an hour ({money(self.usd * HOURS_A_MONTH)} a month)"
-
-
-# AWS's pricing pages count a month as 730 hours.
-HOURS_A_MONTH = 730
+        return f"{money(self.usd)} an hour ({money(self.usd * HOURS_PER_MONTH)} a month)"
 
 
 def variants(config: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
@@ -66,20 +62,15 @@ def hourly(config: Mapping[str, Any] | None, prices: Prices, region: str) -> Hou
     found = variants(config)
     if not found:
         return Hourly(None)
-    total, unknown, serverless = 0.0, [], False
-    for variant in found:
-        if variant.get("ServerlessConfig"):
-            serverless = True
-            continue
-        kind = str(variant.get("InstanceType", ""))
-        price = prices.hourly("hosting", kind, region)
-        if price is None:
-            unknown.append(kind)
-            continue
-        total += price.cost(int(variant.get("InitialInstanceCount") or 1), 3600)
+    fleet = [
+        (str(v.get("InstanceType", "")), int(v.get("InitialInstanceCount") or 1))
+        for v in found
+        if not v.get("ServerlessConfig")
+    ]
+    total, unknown = prices.fleet_hourly("hosting", fleet, region)
     if unknown:
         return Hourly(None, f"cost unknown for {', '.join(sorted(set(unknown)))}")
-    if serverless and total == 0:
+    if len(fleet) < len(found) and total == 0:
         return Hourly(None, "serverless: billed per request, not per hour")
     return Hourly(total)
 

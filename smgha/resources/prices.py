@@ -24,12 +24,13 @@ uses: training, processing, hosting, transform.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 USES = ("training", "processing", "hosting", "transform")
+HOURS_PER_MONTH = 730  # AWS's pricing pages count a month as 730 hours
 SHIPPED_DATE = "2026-12-05"
 SHIPPED_SOURCE = "the project's table (AWS's on-demand prices as recorded, unverified here)"
 
@@ -107,6 +108,20 @@ class Prices:
             if price is not None:
                 return price
         return None
+
+    def fleet_hourly(
+        self, use: str, fleet: Iterable[tuple[str, int]], region: str
+    ) -> tuple[float, list[str]]:
+        """What (instance type, count) pairs cost an hour together, and the instance types no
+        table prices (left out of the total: the caller says the cost is unknown)."""
+        total, unknown = 0.0, []
+        for instance_type, count in fleet:
+            price = self.hourly(use, instance_type, region)
+            if price is None:
+                unknown.append(instance_type)
+            else:
+                total += price.usd_per_hour * count
+        return total, unknown
 
     def describe(self) -> str:
         """One line for a summary: which tables, of which dates (or why none is used)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smgha.backends import StepRecord
+from smgha.resources.hosting_cost import source_line
 from smgha.resources.prices import Prices, load_prices, money
 from smgha.summary import Summary
 
@@ -88,10 +89,7 @@ class Pricing:
         return "–" if seconds is None else money(price.cost(1, seconds))
 
     def source(self, local: bool) -> str:
-        where = f"in {self.region}"
-        if local:
-            where += " (estimated at SageMaker's prices: the local backend bills nothing)"
-        return f"Costs {where}; {self.prices.describe()}."
+        return source_line(self.prices, self.region, local)
 
 
 # Before inputs are read (a Inputs made in a test): the shipped table, the local region.
