@@ -13,6 +13,10 @@
 # SageMaker guide's cross-account example (model-registry-deploy-xaccount.md) also grants
 # DescribeModelPackageGroup, ListModelPackages and UpdateModelPackage, which the deploy stages
 # do not call: left out.
+# Unconfirmed: whether SageMaker reads the package again as the endpoint's execution role when
+# it creates the endpoint (no source says); only the deploy roles are admitted. If a deploy
+# across accounts fails with AccessDenied on the package at CreateEndpoint, add the separate
+# accounts' execution roles here (docs/aws-fidelity.md, "Separate accounts").
 data "aws_iam_policy_document" "model_package_group_policy" {
   count = local.separate_accounts ? 1 : 0
 
