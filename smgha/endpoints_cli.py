@@ -1,5 +1,6 @@
 """`smgha endpoints list|stop`: the local backend's endpoint servers, which outlive a stage.
-`smgha endpoints idle-report`: a region's idle SageMaker endpoints (smgha/idle_report_cli.py)."""
+`smgha endpoints idle-report`: a region's idle SageMaker endpoints (smgha/idle_report_cli.py).
+`smgha endpoints remove`: one endpoint deleted, its config kept (smgha/endpoint_removal_cli.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import TextIO
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "endpoints",
-        help="List or stop the local backend's endpoints (their servers run in the background).",
+        help="List or stop the local backend's endpoints (their servers run in the "
+        "background); report idle SageMaker endpoints; remove one, keeping its config.",
     )
     commands = parser.add_subparsers(dest="endpoints_command", required=True, metavar="COMMAND")
     listing = commands.add_parser(
@@ -29,16 +31,26 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     stop = commands.add_parser("stop", help="Stop endpoint servers and forget the endpoints.")
     stop.add_argument("names", nargs="*", help="Endpoint names (default: none; see --all).")
     stop.add_argument("--all", action="store_true", help="Stop every local endpoint.")
-    from smgha import idle_report_cli
+    from smgha import endpoint_removal_cli, idle_report_cli
 
     idle_report_cli.add_parser(commands)
+    endpoint_removal_cli.add_parser(commands)
+
+
+# The commands with a module of their own (each with run(arguments, stdout)).
+OWN_MODULES = {
+    "idle-report": "smgha.idle_report_cli",
+    "idle-issue": "smgha.idle_report_cli",
+    "remove": "smgha.endpoint_removal_cli",
+}
 
 
 def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
-    if arguments.endpoints_command in ("idle-report", "idle-issue"):
-        from smgha import idle_report_cli
+    if arguments.endpoints_command in OWN_MODULES:
+        import importlib
 
-        return idle_report_cli.run(arguments, stdout)
+        module = importlib.import_module(OWN_MODULES[arguments.endpoints_command])
+        return int(module.run(arguments, stdout))
     from smgha.backends.local import LocalBackend, state
 
     local = LocalBackend(region=os.environ.get("AWS_REGION", "us-east-1"))

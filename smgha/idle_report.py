@@ -140,7 +140,9 @@ def list_in_service(clients: AwsClients) -> list[str]:
     return sorted(names)
 
 
-def _variants(endpoint: dict[str, Any], config: dict[str, Any] | None) -> tuple[Variant, ...]:
+def endpoint_variants(
+    endpoint: dict[str, Any], config: dict[str, Any] | None
+) -> tuple[Variant, ...]:
     configured = {
         v["VariantName"]: v
         for key in ("ProductionVariants", "ShadowProductionVariants")
@@ -284,7 +286,7 @@ def gather(
         if endpoint is None:  # deleted since it was listed
             continue
         config = _describe(clients, "endpoint-config", endpoint["EndpointConfigName"])
-        variants = _variants(endpoint, config)
+        variants = endpoint_variants(endpoint, config)
         created = endpoint["CreationTime"]
         cost = endpoint_cost(variants, prices, region)
         usages.append(EndpointUsage(name, created, variants, cost, None, unjudgeable(config)))

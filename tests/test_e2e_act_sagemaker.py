@@ -93,9 +93,8 @@ def test_the_automatic_deploy_after_a_build_creates_staging_and_production(
     assert newer not in checkouts
     assert run.text.count("pass  accuracy: ") == 2  # the real model answered both smoke tests
     assert "::notice title=Slack notification skipped::" in run.text
-    staging = _calls(sagemaker_e2e, JOB_ROLES["deploy-staging"])
+    assert "Creating endpoint churn-staging on churn-staging-v1-" in run.text
     production = _calls(sagemaker_e2e, JOB_ROLES["deploy-production"])
-    assert staging[("sagemaker", "CreateEndpoint")] == 1
     assert production[("sagemaker", "CreateEndpoint")] == 1
     assert production[("sagemaker", "CreateMonitoringSchedule")] == 1
     assert production[("application-autoscaling", "RegisterScalableTarget")] >= 1
@@ -151,11 +150,42 @@ def test_github_runner_rules_hold_in_every_run(sagemaker_e2e: SageMakerRun) -> N
     assert len(masked) >= 4 * 3  # the scan had credentials to look for
 
 
-def test_the_second_deploy_updates_both_endpoints_in_place(sagemaker_e2e: SageMakerRun) -> None:
+def test_staging_is_removed_after_the_promotion_keeping_its_endpoint_config(
+    sagemaker_e2e: SageMakerRun,
+) -> None:
+    """REMOVE_STAGING_AFTER_PROMOTION=true: after production succeeded, the staging role
+    deleted the staging endpoint (still on the config staging deployed), waited until it was
+    gone, and said what that saves; the endpoint config stayed."""
+    run = _run(sagemaker_e2e, "deploy-1")
+    assert run.job_result("Remove staging") == "success"
+    assert _job_finished_at(run, "/Production") <= _job_finished_at(run, "/Remove staging")
+    config = re.search(r"Creating endpoint churn-staging on (churn-staging-v1-\w+)", run.text)
+    assert config, "staging was not created by deploy-1"
+    assert (
+        f"Deleting endpoint churn-staging; its endpoint config {config[1]} and model are kept"
+        in run.text
+    )
+    assert "Endpoint churn-staging is gone" in run.text
+    assert "### Endpoint churn-staging removed" in run.text
+    # What it saves, priced by the shipped table (the template's staging: 1 ml.m5.large).
+    assert "| churn-staging | AllTraffic: 1 × ml.m5.large | $0.1150 | $83.95 |" in run.text
+    assert "staging churn-staging removed after the promotion" in run.text  # notify
+    deletions = [
+        c
+        for c in sagemaker_e2e.calls
+        if c["operation"] == "DeleteEndpoint" and c["role"] == JOB_ROLES["deploy-staging"]
+    ]
+    assert [c["params"]["EndpointName"] for c in deletions] == ["churn-staging"]
+    assert config[1] in sagemaker_e2e.endpoint_configs  # kept, after deploy-2 too
+
+
+def test_the_second_deploy_creates_staging_again_and_updates_production_in_place(
+    sagemaker_e2e: SageMakerRun,
+) -> None:
     run = _run(sagemaker_e2e, "deploy-2")
     assert "Skip output" not in run.text
     v2 = sagemaker_e2e.arns["build-2"]
-    assert "Updating churn-staging: churn-staging-v1-" in run.text
+    assert "Creating endpoint churn-staging on churn-staging-v2-" in run.text
     assert "Updating churn-production: churn-production-v1-" in run.text
     assert f"::set-output:: previous-model-package-arn={sagemaker_e2e.arns['build-1']}" in run.text
     for name in ("churn-staging", "churn-production"):
@@ -169,8 +199,9 @@ def test_the_second_deploy_updates_both_endpoints_in_place(sagemaker_e2e: SageMa
         "s3://acme-churn-mlops/data-capture/"
     )
     staging = _calls(sagemaker_e2e, JOB_ROLES["deploy-staging"])
-    assert staging[("sagemaker", "UpdateEndpoint")] == 1
-    assert staging[("sagemaker", "CreateEndpoint")] == 1  # not created again
+    assert staging[("sagemaker", "UpdateEndpoint")] == 0  # removed after deploy-1
+    assert staging[("sagemaker", "CreateEndpoint")] == 2
+    assert staging[("sagemaker", "DeleteEndpoint")] == 1
     # The monitoring schedule is unchanged by a new model version: described, left alone.
     production_calls = _calls(sagemaker_e2e, JOB_ROLES["deploy-production"])
     assert production_calls[("sagemaker", "CreateMonitoringSchedule")] == 1

@@ -50,7 +50,6 @@ NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
     },
     "deploy-staging": {
         "sagemaker:InvokeEndpointAsync": "smoke-test of an endpoint deployed with async-output-s3-uri",
-        "application-autoscaling:DescribeScalableTargets": "deploy-endpoint with a changed instance-type (is the variant autoscaled?)",
         "application-autoscaling:DescribeScalingPolicies": "deploy-endpoint with a changed instance-type on a variant with a scalable target",
         "sagemaker:CreateTransformJob": "model-deploy with batch-input-s3-uri (batch-transform after the staging smoke test)",
         "sagemaker:DescribeTransformJob": "model-deploy with batch-input-s3-uri (batch-transform waits for its job)",

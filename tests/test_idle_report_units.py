@@ -15,8 +15,8 @@ from smgha.idle_report import (
     EndpointUsage,
     IdleReport,
     Variant,
-    _variants,
     endpoint_cost,
+    endpoint_variants,
     invocation_sums,
     render,
     unjudgeable,
@@ -83,7 +83,7 @@ def test_variants_take_current_counts_and_the_config_s_instance_types() -> None:
         ],
     }
 
-    variants = _variants(endpoint, config)
+    variants = endpoint_variants(endpoint, config)
 
     assert variants == (
         Variant("Blue", "ml.m5.large", 3),
@@ -92,7 +92,7 @@ def test_variants_take_current_counts_and_the_config_s_instance_types() -> None:
     cost = endpoint_cost(variants, load_prices(), "us-east-1")
     assert cost.usd_per_hour is not None
     assert round(cost.usd_per_hour, 6) == round(3 * 0.115 + 2 * 0.102, 6)
-    assert _variants(endpoint, None)[0] == Variant("Blue", "", 3)
+    assert endpoint_variants(endpoint, None)[0] == Variant("Blue", "", 3)
 
 
 def test_costs_say_why_they_are_unknown() -> None:

@@ -107,6 +107,9 @@ class FakeEndpoints:
     def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
         return {"EndpointConfigName": name} if name in self.configs else None
 
+    def delete_endpoint(self, name: str) -> None:
+        raise AssertionError(f"smoke-test deleted endpoint {name}")
+
     def update_endpoint(
         self, name: str, config_name: str, deployment_config: dict[str, Any] | None
     ) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from smgha import endpoint_removal_cli
 from tests.yaml_files import ROOT, load, rel, strings_in
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -315,7 +316,7 @@ def test_deploy_interface() -> None:
     assert deploy["production"]["environment"] == "production"
     assert deploy["production"]["needs"] == "staging"
     assert deploy["notify"]["if"] == "always()"
-    assert set(deploy["notify"]["needs"]) == {"staging", "production"}
+    assert set(deploy["notify"]["needs"]) == {"staging", "production", "remove-staging"}
     staging_smoke = step_named(WORKFLOWS / "model-deploy.yml", "staging", "smoke")
     assert (
         staging_smoke["with"]["rollback-endpoint-config"]
@@ -672,7 +673,10 @@ def test_templates_call_the_reusable_workflows() -> None:
 
 # Toolkit commands that write step outputs themselves (GITHUB_OUTPUT), and which
 # (tests/test_idle_report.py checks that idle-report writes these).
-CLI_STEP_OUTPUTS = {"endpoints idle-report": {"report", "idle-count"}}
+CLI_STEP_OUTPUTS = {
+    "endpoints idle-report": {"report", "idle-count"},
+    "endpoints remove": {endpoint_removal_cli.OUTCOME_OUTPUT},
+}
 
 
 def declared_step_outputs(step: dict[str, Any]) -> set[str] | None:

@@ -106,6 +106,7 @@ module "sagemaker_mlops" {
   permissions_boundary_arn               = var.permissions_boundary_arn
   tags                                   = var.tags
   production_approval                    = var.production_approval
+  remove_staging_after_promotion         = var.remove_staging_after_promotion
   events_enabled                         = var.events_enabled
   drift_endpoint_name                    = var.drift_endpoint_name
   retrain_debounce_runs                  = var.retrain_debounce_runs

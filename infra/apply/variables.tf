@@ -164,6 +164,12 @@ variable "production_approval" {
   default     = null
 }
 
+variable "remove_staging_after_promotion" {
+  description = "infra/terraform's remove_staging_after_promotion (README.md, \"Inputs\"); null: its default."
+  type        = any
+  default     = null
+}
+
 variable "events_enabled" {
   description = "infra/terraform's events_enabled (README.md, \"Inputs\"); null: its default."
   type        = any

@@ -208,6 +208,19 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
     ]
   }
 
+  # model-deploy's remove-staging-after-promotion (smgha endpoints remove): staging is deleted
+  # once production succeeded; its endpoint config and model stay, so the next deploy creates
+  # it again. Granted with the rest of staging rather than opt-in: this role may already
+  # CreateEndpoint and UpdateEndpoint these endpoints to any config, so deleting them gives it
+  # no new reach, and the workflow input alone turns the removal on. DeleteEndpoint's resource
+  # type is endpoint (Service Authorization Reference, Amazon SageMaker). Production endpoints
+  # are never deleted: no deploy role may.
+  statement {
+    sid       = "RemoveStagingEndpoint"
+    actions   = ["sagemaker:DeleteEndpoint"]
+    resources = ["${local.staging_sagemaker_arn}:endpoint/${local.staging_endpoint}*"]
+  }
+
   # The rollback alarms deploy-endpoint creates (<endpoint>-invocation-5xx-errors,
   # <endpoint>-model-latency). Staging does not autoscale (model-deploy passes no
   # autoscaling to it), so no target tracking alarms and no scaling permissions here, only
@@ -228,6 +241,7 @@ data "aws_iam_policy_document" "deploy_staging_permissions" {
 
   # An update that changes the instance type first reads whether the variant autoscales
   # (SageMaker refuses that update on a scaled variant); staging's does not, so it reads None.
+  # The removal reads it too (an autoscaled endpoint is not removed: smgha/endpoint_removal.py).
   # "*": these Read actions have no resource types and no condition keys.
   statement {
     sid = "ReadEndpointAutoScaling"

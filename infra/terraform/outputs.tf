@@ -86,6 +86,7 @@ output "repository_variables" {
     MODEL_ARTIFACT_BUCKET                   = aws_s3_bucket.artifacts.bucket
     ALARM_TOPIC_ARN                         = aws_sns_topic.alarms.arn
     PRODUCTION_APPROVAL                     = var.production_approval
+    REMOVE_STAGING_AFTER_PROMOTION          = tostring(var.remove_staging_after_promotion)
     DEPLOY_TRIGGER                          = var.events_enabled ? "registry-event" : "build"
   }
 }

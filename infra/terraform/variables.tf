@@ -311,6 +311,13 @@ variable "production_approval" {
   }
 }
 
+variable "remove_staging_after_promotion" {
+  description = "Output as the repository variable REMOVE_STAGING_AFTER_PROMOTION (workflows-templates/model-deploy.yml): true deletes the staging endpoint once production succeeded, keeping its endpoint config (the next deploy creates it again), so staging costs nothing between deploys. The staging role may delete staging endpoints either way (iam_policies.tf, RemoveStagingEndpoint)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 # ---- registry and drift events to GitHub (events.tf; docs/setup.md) ---------------------------
 
 variable "events_enabled" {

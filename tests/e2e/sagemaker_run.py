@@ -15,9 +15,11 @@ The sequence, as a team's first week would go:
   deploy-1  the automatic path: workflow_run of that build (head_sha C1, while main is C2).
             resolve finds v1 through oidc-auth and the registry, the deploy checks out C1
             (C2's payloads are gone: checking out main would fail the smoke test), staging,
-            then production once the reviewer approved (harness.Reviewer).
+            then production once the reviewer approved (harness.Reviewer), then staging is
+            removed (REMOVE_STAGING_AFTER_PROMOTION=true; its endpoint config is kept).
   build-2   push (commit C3 restores the payloads): v2, judged against v1
-  deploy-2  by hand (workflow_dispatch) with v2's exact ARN: both endpoints updated in place
+  deploy-2  by hand (workflow_dispatch) with v2's exact ARN, the removal off again: staging
+            created anew, production updated in place
 Everything is kept: each act log, each recorded AWS call with the role that made it and when,
 the reviewer's decisions, GitHub's runner rules applied to every run, and the final state.
 """
@@ -87,6 +89,7 @@ class ActRuns:
 class SageMakerRun(ActRuns):
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    endpoint_configs: list[str] = field(default_factory=list)  # every config's name, at the end
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     packages: list[dict[str, Any]] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
@@ -200,6 +203,9 @@ def _snapshot(double: harness.AwsDouble, result: SageMakerRun) -> None:
         result.configs[name] = config
         model = config["ProductionVariants"][0]["ModelName"]
         result.models[name] = sagemaker.describe_model(ModelName=model)
+    result.endpoint_configs = sorted(
+        c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]
+    )
     listing = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     result.packages = [
         sagemaker.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in listing
@@ -255,6 +261,9 @@ def run(folder: Path) -> SageMakerRun:
             if name == "build-1":
                 result.commits["C1"] = harness.git(repo, "rev-parse", "HEAD")
             elif name == "deploy-1":  # main moved on; the event names the build's commit
+                # The team turns on staging's removal after a promotion: deploy-1 removes
+                # staging, deploy-2 (with it off again) must create it anew and keep it.
+                where.variables["REMOVE_STAGING_AFTER_PROMOTION"] = "true"
                 harness.git(repo, "rm", "-q", "tests/payloads.csv")
                 harness.git(repo, "commit", "-q", "-m", "Move the smoke-test payloads")
                 result.commits["C2"] = harness.git(repo, "rev-parse", "HEAD")
@@ -264,6 +273,7 @@ def run(folder: Path) -> SageMakerRun:
                 harness.git(repo, "revert", "--no-edit", "HEAD")
                 result.commits["C3"] = harness.git(repo, "rev-parse", "HEAD")
             else:
+                where.variables["REMOVE_STAGING_AFTER_PROMOTION"] = "false"
                 event, workflow = "workflow_dispatch", "model-deploy.yml"
                 inputs = {"model-package-arn": result.arns.get("build-2", "")}
             act = where.act(name, 1000 + number, event, workflow, inputs, payload)

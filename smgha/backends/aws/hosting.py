@@ -106,6 +106,11 @@ class SageMakerHosting:
         with aws_errors("CreateEndpoint", f"endpoint {name}"):
             self.clients.sagemaker.create_endpoint(**params)
 
+    def delete_endpoint(self, name: str) -> None:
+        """DeleteEndpoint; the endpoint config and model stay."""
+        with aws_errors("DeleteEndpoint", f"endpoint {name}"):
+            self.clients.sagemaker.delete_endpoint(EndpointName=name)
+
     def update_endpoint(
         self, name: str, config_name: str, deployment_config: dict[str, Any] | None
     ) -> None:
