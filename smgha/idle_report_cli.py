@@ -62,6 +62,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="Delete the idle endpoints (their endpoint configs stay). Needs --yes too.",
     )
     report.add_argument("--yes", action="store_true", help="Confirm --delete.")
+    report.add_argument(
+        "--delete-prefix",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="With --delete: delete only the idle endpoints whose names start with PREFIX "
+        "(repeatable; e.g. churn-staging, the prefixes infra/terraform lets the build role "
+        "delete). Default: every idle endpoint.",
+    )
     issue = commands.add_parser(
         "idle-issue",
         help="Create, update or close the 'Idle SageMaker endpoints' issue from a saved report.",
@@ -120,6 +129,12 @@ def check_flags(arguments: argparse.Namespace) -> None:
         )
     if arguments.yes and not arguments.delete:
         raise InputError("yes", "--yes confirms --delete, which is not given")
+    if arguments.delete_prefix and not arguments.delete:
+        raise InputError("delete-prefix", "--delete-prefix narrows --delete, which is not given")
+    from smgha.resources.names import sagemaker_name
+
+    for prefix in arguments.delete_prefix:
+        sagemaker_name("delete-prefix", prefix)
     if arguments.open_issue:
         from smgha.github_api import is_repository
 
@@ -170,8 +185,12 @@ def run(arguments: argparse.Namespace, stdout: TextIO, clock: Clock = _now) -> i
     deleted: list[str] = []
     failure: StageError | None = None
     if arguments.delete and arguments.yes:
+        # SageMaker endpoint names are case-insensitive (alarmed_endpoint_name's docstring).
+        prefixes = tuple(p.lower() for p in arguments.delete_prefix)
         try:  # one by one: the report then says which were deleted before a failure
             for usage in report.idle:
+                if prefixes and not usage.name.lower().startswith(prefixes):
+                    continue
                 delete_endpoints(clients, [usage.name])
                 deleted.append(usage.name)
         except StageError as error:
@@ -199,7 +218,7 @@ def run_issue(arguments: argparse.Namespace, stdout: TextIO) -> int:
     from pathlib import Path
 
     try:
-        check_flags(argparse.Namespace(delete=False, yes=False, open_issue=True))
+        check_flags(argparse.Namespace(delete=False, yes=False, delete_prefix=[], open_issue=True))
         if not arguments.idle_count.isdigit():
             raise InputError("idle-count", f"{arguments.idle_count[:40]!r} is not a count")
         try:

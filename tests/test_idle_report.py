@@ -223,6 +223,41 @@ def test_delete_with_yes_deletes_only_the_idle_endpoints_and_keeps_their_configs
     assert report_denials(calls, ["quiet", "unpriced"]) == []
 
 
+def test_delete_prefix_deletes_only_the_idle_endpoints_of_that_prefix(account: Account) -> None:
+    """What the template's schedule does with IDLE_ENDPOINT_DELETION_PREFIXES: the idle
+    endpoints whose names start with a prefix (in any case: SageMaker's names are
+    case-insensitive), and no other; the build role's opt-in policy for that prefix allows
+    exactly those deletions."""
+    code, out = report(account.now, "--days", "1", "--delete", "--yes", "--delete-prefix", "QUIET")
+
+    assert code == 0, out
+    assert account.endpoints() == ["busy", "queue", "unpriced"]
+    assert "Deleted (their endpoint configs are kept): quiet, quiet-serverless." in out
+    assert rows(out)["unpriced"][6] == "yes"  # idle, outside the prefix: reported, kept
+    calls = account.report_calls()
+    assert report_denials(calls, ["quiet"]) == []
+    assert len(report_denials(calls)) == 2  # without the opt-in: both deletions refused
+
+
+def test_the_template_passes_each_deletion_prefix_unglobbed(tmp_path: Path) -> None:
+    """The report step turns IDLE_ENDPOINT_DELETION_PREFIXES into one --delete-prefix each,
+    split on blanks and never expanded as a glob; without DELETE, no deletion flag at all."""
+    fake_python = tmp_path / "python"
+    fake_python.write_text('#!/bin/bash\nprintf "%s\\n" "$@"\n')
+    fake_python.chmod(0o755)
+    step = template_step("report", 2)
+    env = {"REGION": "us-east-1", "DAYS": "7", "SMGHA_PYTHON": str(fake_python)}
+
+    # The step runs in the repository's root, where README* would match README.md.
+    done = run_step(step, {**env, "DELETE": "true", "PREFIXES": " README*  churn-staging "})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-6:] == [
+        "--delete", "--yes", "--delete-prefix", "README*", "--delete-prefix", "churn-staging",
+    ], done.stdout  # fmt: skip
+    done = run_step(step, {**env, "DELETE": "false", "PREFIXES": "quiet"})
+    assert done.returncode == 0 and "--delete" not in done.stdout.splitlines(), done.stdout
+
+
 def test_the_installed_command_reports_on_the_double(account: Account) -> None:
     """The `smgha` entry point itself, on the real clock: every endpoint is too new."""
     done = subprocess.run(
@@ -307,6 +342,11 @@ def test_the_issue_needs_issues_write(account: Account, monkeypatch: pytest.Monk
         (["--region", "us-mars-1"], "input 'region': 'us-mars-1' is not a region SageMaker"),
         (["--delete"], "input 'delete': --delete deletes endpoints and needs --yes as well"),
         (["--yes"], "input 'yes': --yes confirms --delete, which is not given"),
+        (["--delete-prefix", "churn"], "input 'delete-prefix': --delete-prefix narrows --delete"),
+        (
+            ["--delete", "--yes", "--delete-prefix", "churn_*"],
+            "input 'delete-prefix': 'churn_*' (7 characters) breaks SageMaker's naming rule",
+        ),
         (["--open-issue"], "input 'open-issue': GITHUB_TOKEN is empty"),
     ],
 )

@@ -107,6 +107,7 @@ module "sagemaker_mlops" {
   tags                                   = var.tags
   production_approval                    = var.production_approval
   remove_staging_after_promotion         = var.remove_staging_after_promotion
+  idle_endpoint_days                     = var.idle_endpoint_days
   events_enabled                         = var.events_enabled
   drift_endpoint_name                    = var.drift_endpoint_name
   retrain_debounce_runs                  = var.retrain_debounce_runs

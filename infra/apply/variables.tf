@@ -164,6 +164,12 @@ variable "production_approval" {
   default     = null
 }
 
+variable "idle_endpoint_days" {
+  description = "infra/terraform's idle_endpoint_days (README.md, \"Inputs\"); null: its default."
+  type        = any
+  default     = null
+}
+
 variable "remove_staging_after_promotion" {
   description = "infra/terraform's remove_staging_after_promotion (README.md, \"Inputs\"); null: its default."
   type        = any

@@ -87,6 +87,9 @@ output "repository_variables" {
     ALARM_TOPIC_ARN                         = aws_sns_topic.alarms.arn
     PRODUCTION_APPROVAL                     = var.production_approval
     REMOVE_STAGING_AFTER_PROMOTION          = tostring(var.remove_staging_after_promotion)
+    # workflows-templates/idle-endpoints.yml: the idle window, and what its schedule deletes.
+    IDLE_ENDPOINT_DAYS              = tostring(var.idle_endpoint_days)
+    IDLE_ENDPOINT_DELETION_PREFIXES = join(" ", var.idle_endpoint_deletion_prefixes)
     DEPLOY_TRIGGER                          = var.events_enabled ? "registry-event" : "build"
   }
 }

@@ -399,8 +399,20 @@ variable "deploy_workflow_file" {
   }
 }
 
+variable "idle_endpoint_days" {
+  description = "Output as the repository variable IDLE_ENDPOINT_DAYS: workflows-templates/idle-endpoints.yml calls an endpoint idle after this many days without an invocation (1-455: CloudWatch keeps hourly data 455 days)."
+  type        = number
+  default     = 14
+  nullable    = false
+
+  validation {
+    condition     = var.idle_endpoint_days == floor(var.idle_endpoint_days) && var.idle_endpoint_days >= 1 && var.idle_endpoint_days <= 455
+    error_message = "idle_endpoint_days must be a whole number of days from 1 to 455 (CloudWatch keeps hourly data points 455 days)."
+  }
+}
+
 variable "idle_endpoint_deletion_prefixes" {
-  description = "Endpoint name prefixes (e.g. [\"churn-staging\"]) whose endpoints the build role may delete: what workflows-templates/idle-endpoints.yml does when run by hand with delete (smgha endpoints idle-report --delete --yes), idle endpoints only, their endpoint configs kept. Empty (the default): no deletion is granted, the report only reads. Never a prefix covering production_endpoint_name_prefix (iam_idle_report.tf)."
+  description = "Endpoint name prefixes (e.g. [\"churn-staging\"]) whose endpoints the build role may delete, output as the repository variable IDLE_ENDPOINT_DELETION_PREFIXES: workflows-templates/idle-endpoints.yml then deletes the idle endpoints of these prefixes on its schedule too (smgha endpoints idle-report --delete --yes --delete-prefix ...), their endpoint configs kept. Empty (the default): no deletion is granted, the report only reads. Never a prefix covering production_endpoint_name_prefix (iam_idle_report.tf)."
   type        = list(string)
   default     = []
   nullable    = false
