@@ -268,3 +268,70 @@ def test_local_removal_stops_the_server_keeps_the_config_and_a_deploy_brings_it_
     assert again.code == 0 and again.outputs["status"] == "deployed", again.log
     assert f"Creating endpoint churn-staging on {config}" in again.log
     assert local.hosting.describe_endpoint("churn-staging")["EndpointStatus"] == "InService"
+
+
+@pytest.mark.slow  # the AWS double
+def test_against_the_double_the_removal_waits_out_deleting_and_the_name_is_taken_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AWS double shows a deleted endpoint Deleting for a while, as SageMaker does, and
+    refuses a CreateEndpoint of its name meanwhile: the removal waits until it is gone, so the
+    next deploy's CreateEndpoint is accepted."""
+    import time
+
+    import botocore.exceptions
+
+    from smgha.backends.aws import SageMakerBackend
+    from tests.e2e import harness
+    from tests.e2e.aws_double import Double
+
+    (tmp_path / "model.tar.gz").write_bytes(b"not read: no endpoint is invoked")
+    double = harness.AwsDouble(
+        tmp_path,
+        jwks_url="http://127.0.0.1:9/.well-known/jwks",
+        model_artifact=tmp_path / "model.tar.gz",
+        metrics=[{"accuracy": 0.9}],
+    ).start()
+    try:
+        sagemaker = double.client("sagemaker")
+        sagemaker.create_model(
+            ModelName="churn-models-v3",
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/e2e-model",
+            PrimaryContainer={"Image": "xgboost", "ModelDataUrl": "s3://bucket/model.tar.gz"},
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=CONFIG,
+            ProductionVariants=[{**CONFIG_RECORD["ProductionVariants"][0], "ModelName": "churn-models-v3"}],
+        )  # fmt: skip
+        sagemaker.create_endpoint(EndpointName="churn-staging", EndpointConfigName=CONFIG)
+        for name, value in {
+            "AWS_ENDPOINT_URL": double.url,
+            "AWS_ACCESS_KEY_ID": "removal",
+            "AWS_SECRET_ACCESS_KEY": "removal",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        monkeypatch.setattr("smgha.endpoint_removal.POLL_SECONDS", 0.25)
+        hosting = SageMakerBackend(region="us-east-1").hosting
+        seen: list[str] = []
+        deleted = hosting.delete_endpoint
+
+        def delete_then_try_to_create(name: str) -> None:
+            deleted(name)
+            seen.append(hosting.describe_endpoint(name)["EndpointStatus"])  # type: ignore[index]
+            with pytest.raises(botocore.exceptions.ClientError, match="already existing endpoint"):
+                sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=CONFIG)
+
+        monkeypatch.setattr(hosting, "delete_endpoint", delete_then_try_to_create)
+        lines: list[str] = []
+        started = time.monotonic()
+        done = remove(hosting, "churn-staging", CONFIG, lines.append, time.sleep, time.monotonic)
+
+        assert seen == ["Deleting"]
+        assert done.outcome == "removed"
+        assert time.monotonic() - started >= Double.DELETING_SECONDS * 0.9  # it waited
+        assert lines[-1].startswith("Endpoint churn-staging is gone")
+        assert hosting.describe_endpoint("churn-staging") is None
+        sagemaker.create_endpoint(EndpointName="churn-staging", EndpointConfigName=CONFIG)
+    finally:
+        double.stop()

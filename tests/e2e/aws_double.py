@@ -281,6 +281,8 @@ class Double(CrossAccountSageMaker):
         self.update_seconds = update_seconds
         # Keyed by (account, endpoint name): each account has endpoints of its own.
         self.updating: dict[tuple[str, str], float] = {}
+        # Endpoints being deleted: (account, name) -> (until when, their last description).
+        self.deleting: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.failed_updates: dict[tuple[str, str], str] = {}  # -> why its update rolled back
         self.lock = threading.Lock()
         self.roles: dict[str, str] = {}  # access key id -> role ARN
@@ -952,17 +954,55 @@ class Double(CrossAccountSageMaker):
                 )
         return ""
 
+    # DeleteEndpoint: moto forgets the endpoint at once; SageMaker shows it "Deleting" for a
+    # while ("Deleting: DeleteEndpoint is executing", botocore's EndpointStatus), then not at
+    # all. The double answers DescribeEndpoint with its last description, Deleting, for
+    # DELETING_SECONDS, and refuses a CreateEndpoint of the name meanwhile: the name is still
+    # taken (the stricter reading; no SageMaker page says when a deleted name is free again).
+    DELETING_SECONDS = 2.0
+
+    def _sagemaker_DeleteEndpoint(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        from moto.sagemaker.models import sagemaker_backends
+
+        name = json.loads(body)["EndpointName"]
+        account, _ = self.caller(headers)
+        endpoint = sagemaker_backends[account][region].endpoints.get(name)
+        answer = self.forward("POST", path, headers, body)
+        if answer[0] == 200 and endpoint is not None:
+            last = {**endpoint.response_object, "EndpointStatus": "Deleting"}
+            self.deleting[account, name] = (time.time() + self.DELETING_SECONDS, last)
+        return answer
+
+    def _still_deleting(self, account: str, name: str) -> dict[str, Any] | None:
+        until, last = self.deleting.get((account, name), (0.0, {}))
+        return last if time.time() < until else None
+
+    def _sagemaker_CreateEndpoint(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        name = json.loads(body)["EndpointName"]
+        account, _ = self.caller(headers)
+        deleting = self._still_deleting(account, name)
+        if deleting:
+            raise Refused([f'Cannot create already existing endpoint "{deleting["EndpointArn"]}".'])
+        return self.forward("POST", path, headers, body)
+
     def _sagemaker_DescribeEndpoint(  # noqa: N802
         self, body: bytes, headers: Any, region: str, path: str
     ) -> tuple[int, dict[str, str], bytes]:
         from moto.sagemaker.models import sagemaker_backends
 
+        account, _ = self.caller(headers)
+        deleting = self._still_deleting(account, json.loads(body)["EndpointName"])
+        if deleting:
+            return _json(deleting)
         status, extra, answer = self.forward("POST", path, headers, body)
         if status != 200:
             return status, extra, answer
         document = json.loads(answer)
         name = document["EndpointName"]
-        account, _ = self.caller(headers)
         backend = sagemaker_backends[account][region]
         failure = self._health_check_failure(backend, document["EndpointConfigName"])
         if failure:  # a new endpoint whose container never becomes healthy
