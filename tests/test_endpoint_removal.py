@@ -26,12 +26,8 @@ from tests.test_deploy_endpoint import (
 )
 
 CONFIG = "churn-staging-v3-abc123"
-CONFIG_RECORD = {
-    "EndpointConfigName": CONFIG,
-    "ProductionVariants": [
-        {"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-    ],
-}
+VARIANT = {"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+CONFIG_RECORD: dict[str, Any] = {"EndpointConfigName": CONFIG, "ProductionVariants": [VARIANT]}
 
 
 def in_service(config: str = CONFIG, status: str = "InService") -> dict[str, Any]:
@@ -301,7 +297,7 @@ def test_against_the_double_the_removal_waits_out_deleting_and_the_name_is_taken
         )
         sagemaker.create_endpoint_config(
             EndpointConfigName=CONFIG,
-            ProductionVariants=[{**CONFIG_RECORD["ProductionVariants"][0], "ModelName": "churn-models-v3"}],
+            ProductionVariants=[{**VARIANT, "ModelName": "churn-models-v3"}],
         )  # fmt: skip
         sagemaker.create_endpoint(EndpointName="churn-staging", EndpointConfigName=CONFIG)
         for name, value in {
