@@ -197,3 +197,43 @@ def test_train_py_names_its_checkpoint_folder_after_the_training_job() -> None:
     assert run.stdout.strip() == "/opt/ml/checkpoints/tune-001-abc"
     outside = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
     assert outside.stdout.strip() == "None"  # outside a training job: no checkpoints
+
+
+# ---- the local backend: a job copies back only the checkpoints it wrote ----------------------
+
+
+def test_a_local_job_copies_back_only_the_checkpoints_it_wrote(tmp_path: Path) -> None:
+    """Two trials under one S3Uri: the one that ends last must not put back the older copy of
+    the other's checkpoint it restored when it started (spot_training.save_checkpoints)."""
+    from smgha.backends.local import jobs, spot_training, state
+    from smgha.backends.local.registry import LocalRegistry
+    from smgha.backends.local.s3 import LocalS3
+
+    s3 = LocalS3(tmp_path / "s3")
+    uri = f"s3://{BUCKET}/churn/checkpoints/exec/TuneModel"
+    request = {"CheckpointConfig": {"S3Uri": uri}}
+    registry = LocalRegistry(state.Layout(tmp_path / "state"), "us-east-1")
+
+    def trial(name: str) -> tuple[jobs.JobContext, Path]:
+        context = jobs.JobContext(tmp_path / name, name, "us-east-1", s3, registry, print)
+        context.job_dir.mkdir()
+        return context, context.job_dir / state.CONTAINER_FOLDER
+
+    s3.put_object(f"{uri}/trial-b/model.joblib", b"b after 50")
+    job_a, root_a = trial("trial-a")
+    spot_training.restore_checkpoints(request, root_a, job_a)  # a starts: b's at 50 comes along
+    folder_a = root_a / "opt" / "ml" / "checkpoints"
+    assert (folder_a / "trial-b" / "model.joblib").read_bytes() == b"b after 50"
+    s3.put_object(f"{uri}/trial-b/model.joblib", b"b after 120")  # b ends meanwhile
+    (folder_a / "trial-a").mkdir()
+    (folder_a / "trial-a" / "model.joblib").write_bytes(b"a after 120")
+    spot_training.save_checkpoints(request, root_a, job_a)  # a ends
+    assert s3.read_object(f"{uri}/trial-a/model.joblib") == b"a after 120"
+    assert s3.read_object(f"{uri}/trial-b/model.joblib") == b"b after 120"  # not put back
+    # A restored file the job rewrote is copied back.
+    job_c, root_c = trial("trial-c")
+    spot_training.restore_checkpoints(request, root_c, job_c)
+    (root_c / "opt" / "ml" / "checkpoints" / "trial-a" / "model.joblib").write_bytes(b"a again")
+    spot_training.save_checkpoints(request, root_c, job_c)
+    assert s3.read_object(f"{uri}/trial-a/model.joblib") == b"a again"
+    assert s3.read_object(f"{uri}/trial-b/model.joblib") == b"b after 120"

@@ -41,8 +41,9 @@ INFERENCE_SCRIPT = "inference.py"
 # an interruption, and copies what the job writes there back to S3Uri (SageMaker Developer
 # Guide, "Checkpoints in Amazon SageMaker AI", model-checkpoints.html). The model is written
 # there every CHECKPOINT_EVERY boosting iterations, in a folder named after the training job
-# (TRAINING_JOB_NAME, set by SageMaker in every training container: sagemaker-training-toolkit,
-# src/sagemaker_training/environment.py, job_name). The name keeps jobs apart when they share an
+# (TRAINING_JOB_NAME, set by SageMaker in the training container: the SDK's own driver reads it,
+# sagemaker-train 1.27, container_drivers/scripts/environment.py, "job_name"; so does
+# sagemaker-training-toolkit's environment.py). The name keeps jobs apart when they share an
 # S3Uri: a tuning job's trials all get its one TrainingJobDefinition's CheckpointConfig, and
 # whether SageMaker gives each trial a location of its own is not documented, so a trial must
 # never resume from another's model. An interrupted job resumes under its own name.
