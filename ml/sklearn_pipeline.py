@@ -11,6 +11,7 @@ model: a `train.py` and an `inference.py` in a source folder, a framework image 
 
     definition: ml.sklearn_pipeline:get_pipeline          # build-pipeline's input
     definition: ml.sklearn_pipeline:get_tuning_pipeline   # the same, with a tuning step
+    definition: ml.sklearn_pipeline:get_spot_tuning_pipeline   # its trials on managed spot
 
 `get_tuning_pipeline` replaces TrainModel by TuneModel, a hyperparameter tuning job over
 learning rate and tree depth that maximises the validation AUC train.py prints; the best
@@ -102,11 +103,38 @@ def get_tuning_pipeline(
     model_package_group_name: str = "churn-models",
     base_job_prefix: str = "churn",
     sagemaker_session=None,
+    spot: bool = False,
 ) -> Pipeline:
-    """Return the scikit-learn churn pipeline whose model is the best of a tuning job."""
+    """Return the scikit-learn churn pipeline whose model is the best of a tuning job (with
+    `spot`, every trial is a managed spot training job: get_spot_tuning_pipeline)."""
     churn = Churn.create(region, role, default_bucket, base_job_prefix, sagemaker_session)
+    churn.spot = spot
     return churn.pipeline(
         pipeline_name, model_package_group_name, sklearn_algorithm(churn, tune=True)
+    )
+
+
+def get_spot_tuning_pipeline(
+    region: str,
+    role: str,
+    default_bucket: str,
+    pipeline_name: str = "churn-sklearn-tuning",
+    model_package_group_name: str = "churn-models",
+    base_job_prefix: str = "churn",
+    sagemaker_session=None,
+) -> Pipeline:
+    """get_tuning_pipeline with managed spot training on for every trial
+    (ml.sklearn_pipeline:get_spot_tuning_pipeline; build-pipeline passes only its own
+    arguments, so this is the entry point for spot)."""
+    return get_tuning_pipeline(
+        region,
+        role,
+        default_bucket,
+        pipeline_name,
+        model_package_group_name,
+        base_job_prefix,
+        sagemaker_session,
+        spot=True,
     )
 
 
@@ -135,7 +163,7 @@ def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:
             ),
             output_data_config=OutputDataConfig(s3_output_path=churn.models_uri),
             hyperparameters=hyperparameters,
-            **churn.spot_settings("TrainModel"),
+            **churn.spot_settings("TuneModel" if tune else "TrainModel"),
             sagemaker_session=churn.session,
         )
         trainer.with_metric_definitions(

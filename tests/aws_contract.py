@@ -33,7 +33,7 @@ from botocore.validate import ParamValidator
 
 from smgha.definition import iter_steps, parameters
 from tests.aws_shapes import RunTimeValue, request_problems, service_model
-from tests.aws_training_rules import spot_training_problems
+from tests.aws_training_rules import SPOT_RULES, spot_training_problems, tuning_spot_problems
 
 # ---- SageMaker's documented rules no shape expresses -------------------------------------------
 
@@ -349,8 +349,8 @@ def pipeline_definition_problems(definition: Mapping[str, Any]) -> list[str]:
             arguments[name_member] = RunTimeValue(f"the {name_member} the pipeline gives")
         shape_problems = request_problems("sagemaker", operation, arguments, f"{where} Arguments")
         problems += shape_problems
-        if operation == "CreateTrainingJob" and not shape_problems:
-            problems += [f"{where} Arguments: {p}" for p in spot_training_problems(arguments)]
+        if operation in SPOT_RULES and not shape_problems:
+            problems += [f"{where} Arguments: {p}" for p in SPOT_RULES[operation](arguments)]
     return problems
 
 
@@ -491,6 +491,7 @@ SERVICE_RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[str]]] =
     ("cloudwatch", "PutMetricAlarm"): _metric_alarm,
     ("sagemaker", "CreateTransformJob"): _transform_job,
     ("sagemaker", "CreateTrainingJob"): spot_training_problems,
+    ("sagemaker", "CreateHyperParameterTuningJob"): tuning_spot_problems,
 }
 
 

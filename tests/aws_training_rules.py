@@ -1,7 +1,9 @@
 """CreateTrainingJob's rules on managed spot training that no botocore shape expresses.
 
 Held by tests/aws_contract.py to a CreateTrainingJob request and to each training step of a
-pipeline definition (the request the pipeline service makes when the step starts).
+pipeline definition (the request the pipeline service makes when the step starts), and to each
+training job definition of a CreateHyperParameterTuningJob request or tuning step
+(`tuning_spot_problems`).
 
 Sources:
 - botocore's sagemaker model (service-2.json), StoppingCondition.MaxWaitTimeInSeconds: "The
@@ -13,6 +15,13 @@ Sources:
   (docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training.html): with spot,
   set EnableManagedSpotTraining and MaxWaitTimeInSeconds (the SDK's use_spot_instances and
   max_wait, which the SDK v2 Estimator refuses to leave out together).
+
+- A tuning job's trials: botocore's HyperParameterTrainingJobDefinition (the shape of
+  CreateHyperParameterTuningJob's TrainingJobDefinition and of each of its
+  TrainingJobDefinitions) has the same EnableManagedSpotTraining, StoppingCondition ("It also
+  specifies how long a managed spot training job has to complete") and CheckpointConfig
+  members as CreateTrainingJob, and each trial is a training job made from it, so the same
+  rules hold for each definition.
 
 Not confirmed: whether SageMaker refuses MaxWaitTimeInSeconds on a job without spot. The
 documentation defines it only for spot jobs; the stricter reading refuses it.
@@ -57,3 +66,28 @@ def spot_training_problems(params: Mapping[str, Any]) -> list[str]:
             "not true (the maximum wait is for managed spot training jobs)"
         ]
     return []
+
+
+def tuning_spot_problems(params: Mapping[str, Any]) -> list[str]:
+    """Every spot rule a CreateHyperParameterTuningJob request (or tuning step's Arguments)
+    breaks: spot_training_problems of its TrainingJobDefinition and of each of its
+    TrainingJobDefinitions, each named by where it is."""
+    definitions: list[tuple[str, Any]] = []
+    if "TrainingJobDefinition" in params:
+        definitions.append(("TrainingJobDefinition", params["TrainingJobDefinition"]))
+    listed = params.get("TrainingJobDefinitions")
+    if isinstance(listed, list):
+        definitions += [(f"TrainingJobDefinitions[{n}]", d) for n, d in enumerate(listed)]
+    return [
+        f"{where}: {problem}"
+        for where, definition in definitions
+        if isinstance(definition, Mapping)
+        for problem in spot_training_problems(definition)
+    ]
+
+
+# The spot rules by the operation a request (or a pipeline step's Arguments) is for.
+SPOT_RULES = {
+    "CreateTrainingJob": spot_training_problems,
+    "CreateHyperParameterTuningJob": tuning_spot_problems,
+}

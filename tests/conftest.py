@@ -280,6 +280,7 @@ SLOWEST_FIRST = (
     "tests/test_ml_review_files.py",
     "tests/test_build_pipeline.py",
     "tests/test_local_tuning.py",
+    "tests/test_spot_tuning_local.py",  # six spot trials of the scikit-learn model: a minute
 )
 
 

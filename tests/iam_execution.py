@@ -263,7 +263,9 @@ class ExecutionRole:
         toolkit in the container downloads itself (aws/sagemaker-training-toolkit, commit
         1b4ec226, src/sagemaker_training/files.py: download_and_extract and s3_download, a
         boto3 download_file: s3:GetObject); its model written to
-        <S3OutputPath>/<job>/output/model.tar.gz; its image pulled; its logs and metrics."""
+        <S3OutputPath>/<job>/output/model.tar.gz; its checkpoints, with a CheckpointConfig,
+        restored from its S3Uri when it starts and written there while it runs (guide,
+        model-checkpoints.html); its image pulled; its logs and metrics."""
         for channel in request.get("InputDataConfig") or []:
             source = channel["DataSource"]["S3DataSource"]["S3Uri"]
             self.reads(source, f"{why}, channel {channel['ChannelName']}")
@@ -271,6 +273,10 @@ class ExecutionRole:
         if isinstance(code, str) and code.startswith("s3://"):
             self.add("s3:GetObject", self.deployment.s3_uri(code), f"{why}, source archive")
         self.writes(model_artifact(request, job), f"{why}, model artifact")
+        checkpoints = (request.get("CheckpointConfig") or {}).get("S3Uri")
+        if checkpoints:
+            self.reads(checkpoints, f"{why}, checkpoints")
+            self.writes(checkpoints, f"{why}, checkpoints")
         self.pulls(request["AlgorithmSpecification"]["TrainingImage"], why)
         self.logs(TRAINING_LOGS, why)
         self.metrics(TRAINING_LOGS, why)

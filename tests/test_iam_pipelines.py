@@ -32,11 +32,15 @@ from tests.test_pipeline_definition import (  # noqa: F401 (offline is a fixture
 )
 from tests.test_sklearn_pipeline import build
 
-pytestmark = pytest.mark.slow  # builds two definitions with the SDK
+pytestmark = pytest.mark.slow  # builds three definitions with the SDK
 
 BUCKET = sagemaker_run.BUCKET
 BUILD_ROLE = sagemaker_run.JOB_ROLES["build"]
-PIPELINES = {"churn-sklearn": "get_pipeline", "churn-sklearn-tuning": "get_tuning_pipeline"}
+PIPELINES = {
+    "churn-sklearn": "get_pipeline",
+    "churn-sklearn-tuning": "get_tuning_pipeline",
+    "churn-sklearn-spot-tuning": "get_spot_tuning_pipeline",  # its trials' checkpoints too
+}
 TUNING_STATEMENT = "PipelineTuningJobs"
 # The tuning step's job, as tests/iam_arns.py names it (ARNs hold names in lower case).
 TUNING_JOB = f"{EXECUTION_ID}-TuneMode-a1B2c3D4e5"
@@ -147,6 +151,26 @@ def test_the_tuning_step_is_derived_as_sagemaker_runs_it(
     assert not {r for r in requests if r.action == "sagemaker:CreateTrainingJob"}
     create = next(r for r in requests if r.action == "sagemaker:CreateHyperParameterTuningJob")
     assert create.context["aws:RequestTag/sagemaker:pipeline-step-name"] == "TuneModel"
+
+
+def test_each_spot_trial_restores_and_writes_its_checkpoints_as_the_execution_role(
+    derived: dict[str, list[IamRequest]],
+) -> None:
+    checkpoints = f"churn/checkpoints/{EXECUTION_ID}/TuneModel"
+    trials = [f"{TUNING_JOB}-{n:03d}-0123abcd" for n in range(1, 7)]
+    made = {
+        (r.action, r.resource, r.context.get("s3:prefix"))
+        for r in derived["churn-sklearn-spot-tuning"]
+        if r.why.endswith("checkpoints")
+    }
+    assert made == {
+        ("s3:ListBucket", f"arn:aws:s3:::{BUCKET}", checkpoints),
+        ("s3:GetObject", f"arn:aws:s3:::{BUCKET}/{checkpoints}", None),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/{checkpoints}", None),
+    }
+    whys = {r.why for r in derived["churn-sklearn-spot-tuning"] if r.why.endswith("checkpoints")}
+    assert {next(t for t in trials if t in why) for why in whys} == set(trials)
+    assert not [r for r in derived["churn-sklearn-tuning"] if r.why.endswith("checkpoints")]
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINES))

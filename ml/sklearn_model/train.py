@@ -9,6 +9,9 @@ environment variables (sagemaker-training-toolkit `src/sagemaker_training/enviro
                                               as ml/preprocess.py writes them)
     SM_MODEL_DIR                              /opt/ml/model, packed into model.tar.gz at the end
 
+With managed spot training (ml.sklearn_pipeline:get_spot_pipeline, get_spot_tuning_pipeline)
+it checkpoints: see CHECKPOINT_DIR.
+
 It writes `model.joblib` and copies inference.py into the model's `code/` folder, so the model
 archive serves itself: the registered model sets SAGEMAKER_PROGRAM=inference.py and
 SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code (ml/sklearn_pipeline.py), and no repack job is
@@ -33,6 +36,20 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 MODEL_FILE = "model.joblib"
 INFERENCE_SCRIPT = "inference.py"
 
+# Checkpoints, for managed spot training. SageMaker restores CheckpointConfig.S3Uri into
+# /opt/ml/checkpoints (CheckpointConfig.LocalPath's default) when a job starts or resumes after
+# an interruption, and copies what the job writes there back to S3Uri (SageMaker Developer
+# Guide, "Checkpoints in Amazon SageMaker AI", model-checkpoints.html). The model is written
+# there every CHECKPOINT_EVERY boosting iterations, in a folder named after the training job
+# (TRAINING_JOB_NAME, set by SageMaker in the training container: the SDK's own driver reads it,
+# sagemaker-train 1.27, container_drivers/scripts/environment.py, "job_name"; so does
+# sagemaker-training-toolkit's environment.py). The name keeps jobs apart when they share an
+# S3Uri: a tuning job's trials all get its one TrainingJobDefinition's CheckpointConfig, and
+# whether SageMaker gives each trial a location of its own is not documented, so a trial must
+# never resume from another's model. An interrupted job resumes under its own name.
+CHECKPOINT_DIR = "/opt/ml/checkpoints"
+CHECKPOINT_EVERY = 50
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -51,6 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"),
     )
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    # Outside a training job (no TRAINING_JOB_NAME) nothing is checkpointed.
+    job_name = os.environ.get("TRAINING_JOB_NAME")
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=f"{CHECKPOINT_DIR}/{job_name}" if job_name else None,
+        help="this job's checkpoint folder (none: no checkpoints)",
+    )
     return parser.parse_args(argv)
 
 
@@ -61,6 +85,46 @@ def read_split(folder: str, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise SystemExit(f"error: the {name} channel ({folder}) holds no .csv file")
     frame = pd.concat([pd.read_csv(path, header=None) for path in files], ignore_index=True)
     return frame.iloc[:, 0].to_numpy(dtype=int), frame.iloc[:, 1:].to_numpy(dtype=np.float32)
+
+
+def fit(
+    model: HistGradientBoostingClassifier,
+    features: np.ndarray,
+    labels: np.ndarray,
+    checkpoint_dir: str | None,
+) -> HistGradientBoostingClassifier:
+    """The fitted model; with a checkpoint folder, trained CHECKPOINT_EVERY iterations at a
+    time (warm start), each step saved there, starting from the model saved there if it was
+    trained with the same hyperparameters (a job resumed after an interruption)."""
+    if checkpoint_dir is None:
+        return model.fit(features, labels)
+    folder = Path(checkpoint_dir)
+    saved = folder / MODEL_FILE
+    target = model.max_iter
+    resumed = joblib.load(saved) if saved.is_file() else None
+    if _resumable(resumed, model):
+        model = resumed
+        print(f"checkpoint: resumed from {saved} after {model.n_iter_} iterations")
+    done = model.n_iter_ if hasattr(model, "n_iter_") else 0
+    model.set_params(warm_start=True)
+    while done < target:
+        done = min(target, done + CHECKPOINT_EVERY)
+        model.set_params(max_iter=done).fit(features, labels)
+        folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, folder / "model.joblib.partial")
+        os.replace(folder / "model.joblib.partial", saved)  # never half a checkpoint
+    return model.set_params(warm_start=False)
+
+
+def _resumable(saved: object, model: HistGradientBoostingClassifier) -> bool:
+    """Whether a saved model is this job's, part-trained: the same hyperparameters (the number
+    of iterations and the warm start aside) and no more iterations than the job asks for."""
+    if not isinstance(saved, HistGradientBoostingClassifier):
+        return False
+    ignored = ("max_iter", "warm_start")
+    mine = {k: v for k, v in model.get_params().items() if k not in ignored}
+    theirs = {k: v for k, v in saved.get_params().items() if k not in ignored}
+    return mine == theirs and saved.n_iter_ <= model.max_iter
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         early_stopping=False,  # the same number of trees on every run: reproducible
         random_state=args.random_state,
     )
-    model.fit(train_features, train_labels)
+    model = fit(model, train_features, train_labels, args.checkpoint_dir)
     for name, labels, features in (
         ("train", train_labels, train_features),
         ("validation", validation_labels, validation_features),

@@ -14,6 +14,13 @@ TuningStep.arguments). What runs here, and where it differs from SageMaker:
   TrainingJobEarlyStoppingType says: every trial runs to its end.
 - MaxNumberOfTrainingJobs trials in all, at most MaxParallelTrainingJobs at once and never more
   than this machine's CPUs.
+- Each trial is a training job made from the one TrainingJobDefinition, spot and checkpoints
+  included (spot_training.py). Its CheckpointConfig is the definition's, unchanged: every trial
+  restores from and saves to the same S3Uri. Whether SageMaker gives each trial a location of
+  its own (a suffix, say) is not documented (botocore's HyperParameterTrainingJobDefinition
+  and CheckpointConfig, the Developer Guide's model-checkpoints.html say nothing of it): the
+  stricter reading shares it, so a script keeps its checkpoints apart itself
+  (ml/sklearn_model/train.py: a folder named after TRAINING_JOB_NAME).
 - The step's properties are DescribeHyperParameterTuningJob's record and
   ListTrainingJobsForHyperParameterTuningJob's `TrainingJobSummaries`, sorted best first
   (the SDK's TuningStep.get_top_model_s3_uri reads TrainingJobSummaries[k].TrainingJobName,
