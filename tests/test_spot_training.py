@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from smgha.backends import StepRecord
 from smgha.backends.local import LocalBackend, jobs, spot_training, state
 from smgha.resources import step_costs, training_time
-from smgha.resources.step_time import StepTime
+from smgha.resources.step_time import StepTime, interval_seconds
 from smgha.runner import Runner
 from smgha.stages import build_pipeline
 from smgha.stages.build_pipeline import BuildResult, report
@@ -268,6 +268,18 @@ def test_the_spot_reference_pipeline_builds_on_the_local_backend_billed_as_run(
     assert "#### Time and cost per step" in result.summary
     row = f"| TrainModel | 1 × ml.m5.xlarge | {seconds} s | {seconds} s | spot: on · local: billed as run |"
     assert row in result.summary, result.summary
+    # The processing steps have rows too, from their jobs' ProcessingStartTime and EndTime.
+    steps = {s.name: s for s in local.pipelines.list_steps(result.outputs["execution-arn"])}
+    for name in ("PreprocessData", "EvaluateModel"):
+        processing = local.monitoring.describe_processing_job(
+            steps[name].metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1]
+        )
+        assert processing is not None
+        ran = interval_seconds(processing["ProcessingStartTime"], processing["ProcessingEndTime"])
+        assert ran is not None and ran >= 1
+        row = f"| {name} | 1 × ml.m5.xlarge | {ran} s | {ran} s | – | $0.0"
+        assert row in result.summary, result.summary
+    assert "| **Total** |" in result.summary
     assert json.loads(result.outputs["metrics"])["binary_classification_metrics"]
 
 
