@@ -101,7 +101,7 @@ def described(spot: bool, training: int | None, billable: int | None) -> dict[st
 
 class Jobs:
     """A backend's DescribeTrainingJob, answered by `answer`; it records what it was asked.
-    It knows no processing job (tests/test_step_costs.py has those)."""
+    It knows no processing or tuning job (tests/test_step_costs.py has those)."""
 
     def __init__(self, answer: Callable[[str], dict[str, Any] | None]) -> None:
         self.answer = answer
@@ -113,6 +113,13 @@ class Jobs:
 
     def describe_processing_job(self, arn: str) -> dict[str, Any] | None:
         self.asked.append(arn)
+        return None
+
+    def describe_tuning_job(self, arn: str) -> dict[str, Any] | None:
+        self.asked.append(arn)
+        return None
+
+    def list_training_jobs_for_tuning_job(self, arn: str) -> list[dict[str, Any]] | None:
         return None
 
 

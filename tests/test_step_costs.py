@@ -67,16 +67,27 @@ def training_answer() -> dict[str, Any]:
 
 
 class Jobs:
-    """A backend's step jobs, by ARN."""
+    """A backend's step jobs, by ARN; a tuning job's trials by its ARN in `trials`."""
 
-    def __init__(self, answers: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        answers: dict[str, dict[str, Any]],
+        trials: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.answers = answers
+        self.trials = trials or {}
 
     def describe_training_job(self, arn: str) -> dict[str, Any] | None:
         return self.answers.get(arn)
 
     def describe_processing_job(self, arn: str) -> dict[str, Any] | None:
         return self.answers.get(arn)
+
+    def describe_tuning_job(self, arn: str) -> dict[str, Any] | None:
+        return self.answers.get(arn)
+
+    def list_training_jobs_for_tuning_job(self, arn: str) -> list[dict[str, Any]] | None:
+        return self.trials.get(arn)
 
 
 def step(name: str, kind: str, arn: str, cache_hit_from: str = "") -> StepRecord:

@@ -3,10 +3,11 @@ its instances, how long it ran, how long they were billed, the spot saving (trai
 the estimated cost; then a total, and where the prices come from.
 
 The records are read from the backend (StepJobs): training steps by DescribeTrainingJob
-(smgha/resources/training_time.py), processing steps by DescribeProcessingJob
-(smgha/resources/step_time.py). A tuning step's trials and a transform step's job are not read:
-their rows say so and the total leaves them out, by name. Other steps (conditions, RegisterModel,
-Fail) run on no instances of their own and have no row. A cost is an estimate: billed
+(smgha/resources/training_time.py), processing steps by DescribeProcessingJob, tuning steps by
+DescribeHyperParameterTuningJob and ListTrainingJobsForHyperParameterTuningJob (their trials,
+smgha/resources/step_time.py). A transform step's job is not read (no reference pipeline has
+one): its row says so and the total leaves it out, by name. Other steps (conditions,
+RegisterModel, Fail) run on no instances of their own and have no row. A cost is an estimate: billed
 instance-seconds at the price table's on-demand price (smgha/resources/prices.py).
 """
 
@@ -27,6 +28,7 @@ from smgha.resources.step_time import (
     StepTime,
     not_read_record,
     processing_record,
+    tuning_record,
 )
 from smgha.summary import Summary
 
@@ -34,10 +36,8 @@ TITLE = "Time and cost per step"
 HEADERS = ["Step", "Instances", "Run", "Billable", "Spot", "Cost"]
 NOT_REPORTED = "not reported"
 # Why a step's cost is not read, by its job's Metadata key.
-NOT_READ = {
-    TUNING_JOB: "cost of trials not read",
-    TRANSFORM_JOB: "cost of the transform job not read",
-}
+NOT_READ = {TRANSFORM_JOB: "cost of the transform job not read"}
+TRIALS_NOT_READ = "cost of trials not read"
 
 
 class StepJobs(Protocol):
@@ -47,6 +47,10 @@ class StepJobs(Protocol):
     def describe_training_job(self, arn: str) -> dict[str, Any] | None: ...
 
     def describe_processing_job(self, arn: str) -> dict[str, Any] | None: ...
+
+    def describe_tuning_job(self, arn: str) -> dict[str, Any] | None: ...
+
+    def list_training_jobs_for_tuning_job(self, arn: str) -> list[dict[str, Any]] | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,12 @@ class BackendJobs:
 
     def describe_processing_job(self, arn: str) -> dict[str, Any] | None:
         return self.backend.monitoring.describe_processing_job(arn.rsplit("/", 1)[-1])
+
+    def describe_tuning_job(self, arn: str) -> dict[str, Any] | None:
+        return self.backend.registry.describe_tuning_job(arn)
+
+    def list_training_jobs_for_tuning_job(self, arn: str) -> list[dict[str, Any]] | None:
+        return self.backend.registry.list_training_jobs_for_tuning_job(arn)
 
 
 def step_times(steps: list[StepRecord], jobs: StepJobs, backend: str) -> list[StepTime]:
@@ -87,7 +97,19 @@ def step_times(steps: list[StepRecord], jobs: StepJobs, backend: str) -> list[St
                 records.append(
                     processing_record(step.name, described, backend, step.cache_hit_from)
                 )
+        tuning = (step.metadata.get(TUNING_JOB) or {}).get("Arn")
+        if tuning:
+            records.append(_tuning(step, str(tuning), jobs, backend))
     return records
+
+
+def _tuning(step: StepRecord, arn: str, jobs: StepJobs, backend: str) -> StepTime:
+    """A tuning step's record; its row says so when the job or its trials cannot be read."""
+    described = jobs.describe_tuning_job(arn)
+    trials = jobs.list_training_jobs_for_tuning_job(arn) if described is not None else None
+    if described is None or trials is None:
+        return not_read_record(step.name, TUNING_JOB, arn, TRIALS_NOT_READ, backend)
+    return tuning_record(step.name, described, trials, backend, step.cache_hit_from)
 
 
 @dataclass(frozen=True)
@@ -171,9 +193,12 @@ def summary_rows(records: list[StepTime]) -> list[list[str]]:
 def _instances(record: StepTime) -> str:
     if record.not_read:
         return "–"
+    fleet = str(record.instance_count)
     if record.instance_type:
-        return f"{record.instance_count} × {record.instance_type}"
-    return str(record.instance_count)
+        fleet = f"{record.instance_count} × {record.instance_type}"
+    if record.job_kind == TUNING_JOB:
+        return f"{record.trials} trial{'' if record.trials == 1 else 's'}, each {fleet}"
+    return fleet
 
 
 def _seconds_text(seconds: int | None) -> str:

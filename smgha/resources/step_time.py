@@ -6,6 +6,7 @@ A step's job is named in its ListPipelineExecutionSteps Metadata under a key per
 
 - training (smgha/resources/training_time.py): ResourceConfig, TrainingTimeInSeconds and
   BillableTimeInSeconds, which SageMaker reports itself.
+- tuning (here, tuning_record): the trials' instances and billed intervals.
 - processing (here): DescribeProcessingJob's ProcessingResources.ClusterConfig.InstanceType and
   InstanceCount, ProcessingStartTime ("The time at which the processing job started") and
   ProcessingEndTime ("The time at which the processing job completed"), botocore's sagemaker
@@ -57,7 +58,8 @@ class StepTime:
     spot: bool | None  # managed spot training (None: not a training job, no such thing)
     local: bool  # run by the local backend: billed as it ran
     reused_from: str = ""  # the execution whose run was reused (a cache hit): not run now
-    not_read: str = ""  # why its cost was not read (e.g. a tuning job's trials): no cost
+    not_read: str = ""  # why its cost was not read (e.g. a transform job): no cost
+    trials: int = 0  # a tuning step's training jobs; its times are their sums
 
     @property
     def billed_instance_seconds(self) -> int | None:
@@ -101,6 +103,60 @@ def processing_record(
         local=backend == "local",
         reused_from=reused_from,
     )
+
+
+def tuning_record(
+    step: str,
+    described: dict[str, Any],
+    trials: list[dict[str, Any]],
+    backend: str,
+    reused_from: str = "",
+) -> StepTime:
+    """A tuning step's record: its trials (ListTrainingJobsForHyperParameterTuningJob's
+    TrainingJobSummaries) on the instances of their training job definition
+    (DescribeHyperParameterTuningJob's TrainingJobDefinition, or the one of
+    TrainingJobDefinitions the summary's TrainingJobDefinitionName names). Each trial is billed
+    from its TrainingStartTime to its TrainingEndTime (HyperParameterTrainingJobSummary in
+    botocore's model: "You are billed for the time interval between the value of
+    TrainingStartTime and this time"); a trial that never started cost nothing, one still
+    running makes the times unknown. With spot, SageMaker bills less than that interval (each
+    trial's BillableTimeInSeconds, not read: DescribeTrainingJob of every trial), so the cost
+    shown is at most what was billed. Trials on different instances: not read."""
+    arn = str(described.get("HyperParameterTuningJobArn", ""))
+    single = described.get("TrainingJobDefinition") or {}
+    named = {d.get("DefinitionName"): d for d in described.get("TrainingJobDefinitions") or []}
+    definitions = [named.get(t.get("TrainingJobDefinitionName")) or single for t in trials]
+    fleets = {_fleet(d) for d in definitions or [single]}
+    if len(fleets) > 1:
+        why = "trials on several fleets: cost not read"
+        return not_read_record(step, TUNING_JOB, arn, why, backend)
+    instance_type, count = fleets.pop()
+    if not instance_type:  # e.g. HyperParameterTuningResourceConfig's InstanceConfigs
+        return not_read_record(step, TUNING_JOB, arn, "trials' instances not read", backend)
+    total, running = 0, False
+    for trial in trials:
+        seconds = interval_seconds(trial.get("TrainingStartTime"), trial.get("TrainingEndTime"))
+        running = running or (seconds is None and trial.get("TrainingJobStatus") == "InProgress")
+        total += seconds or 0
+    return StepTime(
+        step=step,
+        job_kind=TUNING_JOB,
+        job_arn=arn,
+        instance_type=instance_type,
+        instance_count=count,
+        run_seconds=None if running else total,
+        billable_seconds=None if running else total,
+        spot=all(d.get("EnableManagedSpotTraining") is True for d in definitions or [single]),
+        local=backend == "local",
+        reused_from=reused_from,
+        trials=len(trials),
+    )
+
+
+def _fleet(definition: dict[str, Any]) -> tuple[str, int]:
+    """A training job definition's (instance type, instance count): its ResourceConfig."""
+    resources = definition.get("ResourceConfig") or {}
+    return str(resources.get("InstanceType") or ""), int(resources.get("InstanceCount") or 1)
 
 
 def not_read_record(step: str, job_kind: str, job_arn: str, why: str, backend: str) -> StepTime:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smgha.resources.step_time import TRAINING_JOB, StepTime, whole_seconds
+from smgha.resources.step_time import TRAINING_JOB, TUNING_JOB, StepTime, whole_seconds
 
 SPOT_OFF = "spot: off"
 # The local backend bills nothing and discounts nothing (smgha/backends/local/spot_training.py).
@@ -51,6 +51,8 @@ def spot_text(record: StepTime) -> str:
         return SPOT_OFF
     if record.local:
         return f"spot: on · {LOCAL_BILLING}"
+    if record.job_kind == TUNING_JOB:  # its trials' billable times are not read (step_time.py)
+        return "spot: on · saving not read (costed as run)"
     saving = record.saving
     if saving is None:
         return "spot: on · saving unknown (no billable or training time reported)"
