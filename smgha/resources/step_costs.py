@@ -7,8 +7,8 @@ The records are read from the backend (StepJobs): training steps by DescribeTrai
 DescribeHyperParameterTuningJob and ListTrainingJobsForHyperParameterTuningJob (their trials,
 smgha/resources/step_time.py). A transform step's job is not read (no reference pipeline has
 one): its row says so and the total leaves it out, by name. Other steps (conditions,
-RegisterModel, Fail) run on no instances of their own and have no row. A cost is an estimate: billed
-instance-seconds at the price table's on-demand price (smgha/resources/prices.py).
+RegisterModel, Fail) run on no instances of their own and have no row. A cost is an estimate:
+billed instance-seconds at the price table's on-demand price (smgha/resources/prices.py).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ class StepJobs(Protocol):
 
 @dataclass(frozen=True)
 class BackendJobs:
-    """StepJobs of a backend: its registry's DescribeTrainingJob, and the DescribeProcessingJob
-    of its monitoring area (which both adapters answer for any processing job by name: the
-    local backend keeps a pipeline's jobs where it keeps a baselining job)."""
+    """StepJobs of a backend: its registry's DescribeTrainingJob and tuning job reads, and the
+    DescribeProcessingJob of its monitoring area (which both adapters answer for any processing
+    job by name: the local backend keeps a pipeline's jobs where it keeps a baselining job)."""
 
     backend: Backend
 

@@ -31,9 +31,10 @@ Every request passes the proxy, which
     next `--metrics` in Model Monitor's evaluation layout: the metric values are scripted,
     the ML itself is proven by the local-backend run), training jobs (the model artifact is a
     copy of `--model-artifact`, a real XGBoost model.tar.gz; DescribeTrainingJob adds the
-    scripted SCRIPTED_TRAINING_SECONDS and BillableTimeInSeconds moto lacks; DescribeProcessingJob
-    adds the ProcessingResources and scripted times moto leaves out), RegisterModel (CreateModelPackage
-    with the resolved request), Condition and Fail. ListPipelineExecutionSteps answers from it.
+    scripted SCRIPTED_TRAINING_SECONDS and BillableTimeInSeconds moto lacks), RegisterModel
+    (CreateModelPackage with the resolved request), Condition and Fail.
+    ListPipelineExecutionSteps answers from it. DescribeProcessingJob adds what moto leaves out:
+    the job's ProcessingResources and its times, SCRIPTED_PROCESSING_SECONDS apart.
   - UpdateEndpoint (blue/green collapsed to its outcome: the endpoint serves the new config),
     monitoring schedules (Create/Describe/Update), and InvokeEndpoint, answered by the real
     model behind the endpoint (its ModelDataUrl, read from moto's S3) with the built-in XGBoost
