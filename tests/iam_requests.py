@@ -374,6 +374,16 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
     ("sagemaker", "DescribeTrainingJob"): _sm(
         "training-job", "TrainingJobName", "sagemaker:DescribeTrainingJob"
     ),
+    ("sagemaker", "DescribeHyperParameterTuningJob"): _sm(
+        "hyper-parameter-tuning-job",
+        "HyperParameterTuningJobName",
+        "sagemaker:DescribeHyperParameterTuningJob",
+    ),
+    ("sagemaker", "ListTrainingJobsForHyperParameterTuningJob"): _sm(
+        "hyper-parameter-tuning-job",
+        "HyperParameterTuningJobName",
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+    ),
     ("sagemaker", "DescribeModelPackageGroup"): _sm(
         "model-package-group", "ModelPackageGroupName", "sagemaker:DescribeModelPackageGroup"
     ),

@@ -779,6 +779,11 @@ def test_local_build_trains_evaluates_and_registers_a_model_that_passes(
     assert tags["smgha:git-sha"] == GITHUB_CONTEXT["GITHUB_SHA"]
     assert "| TrainModel | ✅ Succeeded |" in result.summary
     assert "| accuracy |" in result.summary
+    # Time and cost per step: the processing steps beside the training one, and a total.
+    assert "#### Time and cost per step" in result.summary
+    for row in ("| PreprocessData | 1 × ml.m5.xlarge |", "| TrainModel | 1 × ml.m5.xlarge |",
+                "| EvaluateModel | 1 × ml.m5.xlarge |", "| **Total** |"):  # fmt: skip
+        assert row in result.summary, result.summary
 
 
 @pytest.mark.slow

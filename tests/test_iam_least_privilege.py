@@ -41,6 +41,10 @@ NOT_IN_THE_RUNS: dict[str, dict[str, str]] = {
     "build": {
         "sagemaker:CreateModelPackage": "register-and-gate with model-data-url (a pipeline without a register step)",
         "sagemaker:ListPipelineExecutions": "build-pipeline with from-step and no source-execution-arn (the latest Succeeded execution is the source)",
+        # The double runs no tuning step (tests/e2e/aws_double.py); tests/test_step_costs.py
+        # calls both against moto.
+        "sagemaker:DescribeHyperParameterTuningJob": "build-pipeline of a pipeline with a tuning step (its trials' time and cost)",
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob": "build-pipeline of a pipeline with a tuning step (its trials' time and cost)",
         # tests/test_idle_report.py runs the report against the double and judges its recorded
         # calls against build_permissions.
         "sagemaker:ListEndpoints": "smgha endpoints idle-report (workflows-templates/idle-endpoints.yml)",

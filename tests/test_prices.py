@@ -89,12 +89,13 @@ def test_money_shows_cents_of_small_jobs() -> None:
 
 
 def test_a_training_step_s_cost_is_its_billed_instance_seconds_at_the_training_price() -> None:
-    from smgha.resources.training_time import Pricing, TrainingTime
+    from smgha.resources.step_costs import Pricing
+    from smgha.resources.step_time import StepTime
 
     pricing = Pricing(load_prices(), "us-east-1")
 
-    def step(kind: str, billable: int | None, reused: str = "") -> TrainingTime:
-        return TrainingTime(
+    def step(kind: str, billable: int | None, reused: str = "") -> StepTime:
+        return StepTime(
             "TrainModel", "TrainingJob", "arn", kind, 2, 600, billable, False, False, reused
         )
 

@@ -1,5 +1,6 @@
 """Managed spot training after the definition: the contract on a client's CreateTrainingJob,
-build-pipeline's training-time summary (smgha/resources/training_time.py), the AWS double's
+build-pipeline's time and cost summary of training steps (smgha/resources/training_time.py,
+step_costs.py), the AWS double's
 scripted DescribeTrainingJob times, and the local backend running the spot reference pipeline
 with its checkpoints. (The definitions themselves: tests/test_spot_pipeline.py.)"""
 
@@ -17,8 +18,8 @@ from botocore.exceptions import ClientError
 
 from smgha.backends import StepRecord
 from smgha.backends.local import LocalBackend, jobs, spot_training, state
-from smgha.resources import training_time
-from smgha.resources.training_time import TrainingTime
+from smgha.resources import step_costs, training_time
+from smgha.resources.step_time import StepTime, interval_seconds
 from smgha.runner import Runner
 from smgha.stages import build_pipeline
 from smgha.stages.build_pipeline import BuildResult, report
@@ -99,7 +100,8 @@ def described(spot: bool, training: int | None, billable: int | None) -> dict[st
 
 
 class Jobs:
-    """A registry's DescribeTrainingJob, answered by `answer`; it records what it was asked."""
+    """A backend's DescribeTrainingJob, answered by `answer`; it records what it was asked.
+    It knows no processing or tuning job (tests/test_step_costs.py has those)."""
 
     def __init__(self, answer: Callable[[str], dict[str, Any] | None]) -> None:
         self.answer = answer
@@ -108,6 +110,17 @@ class Jobs:
     def describe_training_job(self, arn: str) -> dict[str, Any] | None:
         self.asked.append(arn)
         return self.answer(arn)
+
+    def describe_processing_job(self, arn: str) -> dict[str, Any] | None:
+        self.asked.append(arn)
+        return None
+
+    def describe_tuning_job(self, arn: str) -> dict[str, Any] | None:
+        self.asked.append(arn)
+        return None
+
+    def list_training_jobs_for_tuning_job(self, arn: str) -> list[dict[str, Any]] | None:
+        return None
 
 
 def step(name: str, metadata: dict[str, Any], cache_hit_from: str = "") -> StepRecord:
@@ -121,22 +134,23 @@ def test_a_spot_job_on_sagemaker_shows_its_saving() -> None:
         step("CheckAccuracy", {"Condition": {"Outcome": "True"}}),
     ]
     jobs = Jobs(lambda arn: described(True, 500, 100))
-    [record] = training_time.training_times(steps, jobs, "sagemaker")
-    assert jobs.asked == [ARN]  # only the training step's job is described
-    assert record == TrainingTime(
+    [record] = step_costs.step_times(steps, jobs, "sagemaker")
+    # The processing step's job is asked for too; this backend knows none: no row.
+    assert jobs.asked == ["arn:...:processing-job/p", ARN]
+    assert record == StepTime(
         step="TrainModel",
         job_kind="TrainingJob",
         job_arn=ARN,
         instance_type="ml.m5.xlarge",
         instance_count=2,
-        training_seconds=500,
+        run_seconds=500,
         billable_seconds=100,
         spot=True,
         local=False,
     )
     assert record.saving == pytest.approx(0.8)  # botocore's example: 100 of 500 is 80 %
     assert record.billed_instance_seconds == 200  # billable x InstanceCount
-    assert training_time.summary_rows([record]) == [
+    assert step_costs.summary_rows([record]) == [
         ["TrainModel", "2 × ml.m5.xlarge", "500 s", "100 s", "spot: on · saving 80%"]
     ]
 
@@ -166,7 +180,7 @@ def test_a_cached_training_step_says_it_did_not_run_and_a_missing_job_is_left_ou
         step("TrainOther", {"TrainingJob": {"Arn": ARN + "-gone"}}),
     ]
     jobs = Jobs(lambda arn: None if arn.endswith("-gone") else described(True, 500, 100))
-    records = training_time.training_times(steps, jobs, "sagemaker")
+    records = step_costs.step_times(steps, jobs, "sagemaker")
     assert [r.step for r in records] == ["TrainModel"]
     assert training_time.spot_text(records[0]) == "reused from old1: not run now"
 
@@ -258,9 +272,21 @@ def test_the_spot_reference_pipeline_builds_on_the_local_backend_billed_as_run(
     )
     assert job["BillableTimeInSeconds"] == job["TrainingTimeInSeconds"] >= 1
     seconds = job["TrainingTimeInSeconds"]
-    assert "#### Training time" in result.summary
+    assert "#### Time and cost per step" in result.summary
     row = f"| TrainModel | 1 × ml.m5.xlarge | {seconds} s | {seconds} s | spot: on · local: billed as run |"
     assert row in result.summary, result.summary
+    # The processing steps have rows too, from their jobs' ProcessingStartTime and EndTime.
+    steps = {s.name: s for s in local.pipelines.list_steps(result.outputs["execution-arn"])}
+    for name in ("PreprocessData", "EvaluateModel"):
+        processing = local.monitoring.describe_processing_job(
+            steps[name].metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1]
+        )
+        assert processing is not None
+        ran = interval_seconds(processing["ProcessingStartTime"], processing["ProcessingEndTime"])
+        assert ran is not None and ran >= 1
+        row = f"| {name} | 1 × ml.m5.xlarge | {ran} s | {ran} s | – | $0.0"
+        assert row in result.summary, result.summary
+    assert "| **Total** |" in result.summary
     assert json.loads(result.outputs["metrics"])["binary_classification_metrics"]
 
 
@@ -293,7 +319,7 @@ def test_a_script_mode_spot_job_resumes_from_the_checkpoints_it_wrote(
     assert job["BillableTimeInSeconds"] == job["TrainingTimeInSeconds"] >= 1
 
 
-def test_build_pipelines_summary_shows_the_training_time_table_and_none_without_training(
+def test_build_pipelines_summary_shows_the_time_and_cost_table_and_none_without_jobs(
     tmp_path: Path,
 ) -> None:
     from tests.test_build_pipeline import _inputs
@@ -305,13 +331,14 @@ def test_build_pipelines_summary_shows_the_training_time_table_and_none_without_
     report(_inputs(tmp_path / "definition.json"), result, runner, jobs)
     # The cost: 2 instances x 180 billable s at the shipped table's $0.23 an hour.
     assert (
-        "#### Training time and cost\n\n| Step | Instances | Training | Billable | Spot | Cost |\n"
+        "#### Time and cost per step\n\n| Step | Instances | Run | Billable | Spot | Cost |\n"
         "| --- | --- | --- | --- | --- | --- |\n"
-        "| TrainModel | 2 × ml.m5.xlarge | 600 s | 180 s | spot: on · saving 70% | $0.0230 |"
+        "| TrainModel | 2 × ml.m5.xlarge | 600 s | 180 s | spot: on · saving 70% | $0.0230 |\n"
+        "| **Total** |  |  |  |  | **$0.0230** |"
     ) in runner.summary_text
     assert "Costs in us-east-1; prices (USD, on-demand): the project's table" in runner.summary_text
     without = Runner(env={}, stdout=io.StringIO())
-    no_training = [step("PreprocessData", {"ProcessingJob": {"Arn": "arn:p"}})]
-    result = BuildResult(status="Succeeded", execution_arn="arn:x", steps=no_training)
+    no_job = [step("CheckAccuracy", {"Condition": {"Outcome": "True"}})]
+    result = BuildResult(status="Succeeded", execution_arn="arn:x", steps=no_job)
     report(_inputs(tmp_path / "definition.json"), result, without, Jobs(lambda arn: None))
-    assert "Training time" not in without.summary_text
+    assert "Time and cost" not in without.summary_text

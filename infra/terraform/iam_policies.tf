@@ -66,6 +66,23 @@ data "aws_iam_policy_document" "build_permissions" {
     ]
   }
 
+  # build-pipeline's time and cost per step: a tuning step's trials, their instances
+  # (DescribeHyperParameterTuningJob's training job definitions) and their billed times
+  # (ListTrainingJobsForHyperParameterTuningJob's TrainingStartTime and TrainingEndTime), rather
+  # than DescribeTrainingJob of each trial: a trial is named <tuning job>-<n>-<hash>, which no
+  # training-job/pipelines-* matches, and training-job/* would let this role read every
+  # training job of the account. hyper-parameter-tuning-job/*: Pipelines names a tuning job
+  # <execution id>-<step name, 8 characters>-<token>, with no fixed prefix to scope it by (the
+  # execution role's PipelineTuningJobs statement says why). Read-only.
+  statement {
+    sid = "PipelineTuningJobsRead"
+    actions = [
+      "sagemaker:DescribeHyperParameterTuningJob",
+      "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+    ]
+    resources = ["${local.sagemaker_arn}:hyper-parameter-tuning-job/*"]
+  }
+
   # register-and-gate: find or register the candidate, compare it with the champion, set
   # its approval status and lineage.
   statement {

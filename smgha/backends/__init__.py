@@ -162,6 +162,13 @@ class Registry(Protocol):
     def describe_training_job(self, arn: str) -> dict[str, Any] | None:
         """DescribeTrainingJob of a pipeline's training step (for its input data), or None."""
 
+    def describe_tuning_job(self, arn: str) -> dict[str, Any] | None:
+        """DescribeHyperParameterTuningJob of a pipeline's tuning step, or None."""
+
+    def list_training_jobs_for_tuning_job(self, arn: str) -> list[dict[str, Any]] | None:
+        """ListTrainingJobsForHyperParameterTuningJob's TrainingJobSummaries (every trial, as
+        the API returns them, all pages), or None when they cannot be listed (no such job)."""
+
 
 @dataclass(frozen=True)
 class Invocation:

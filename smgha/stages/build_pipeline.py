@@ -33,8 +33,8 @@ from smgha.inputs import (
     path_text,
     positive_number,
 )
-from smgha.resources import hosting_cost, pipelines, selective, training_time
-from smgha.resources.training_time import SHIPPED_PRICING, TrainingJobs
+from smgha.resources import hosting_cost, pipelines, selective, step_costs
+from smgha.resources.step_costs import SHIPPED_PRICING, BackendJobs, StepJobs
 from smgha.run_artifacts import keep_execution_log
 from smgha.runner import Runner
 from smgha.s3_names import BUCKET_NAME
@@ -62,7 +62,7 @@ INPUTS = (
         "ARN of the SageMaker execution role the pipeline runs as. Required for the sagemaker backend.",
     ),
     REGION_INPUT,
-    *hosting_cost.INPUTS,  # price-table: the training steps' costs
+    *hosting_cost.INPUTS,  # price-table: the steps' costs
     InputSpec(
         "default-bucket",
         "S3 bucket (its bare name) passed to the definition function as default_bucket; every object building the definition uploads must go there. Required with backend: sagemaker when the definition is a function: the Terraform module's artifact bucket (terraform output -raw artifact_bucket_name). There is no sagemaker-<region>-<account> default: nothing creates that bucket and the Terraform roles do not allow it. Local: defaults to smgha-local.",
@@ -150,7 +150,7 @@ class Inputs:
     tags: dict[str, str] = field(default_factory=dict)
     run_identity: str = ""
     selection: selective.Selection = selective.EVERY_STEP  # from-step, source-execution-arn
-    pricing: training_time.Pricing = SHIPPED_PRICING  # price-table, region
+    pricing: step_costs.Pricing = SHIPPED_PRICING  # price-table, region
 
 
 @dataclass
@@ -199,7 +199,7 @@ def load_inputs(runner: Runner) -> Inputs:
         execution_arn=execution_arn,
         metrics_property_file=pipelines.property_file_name(values["metrics-property-file"]),
         dry_run=values.flag("dry-run"),
-        pricing=training_time.Pricing(hosting_cost.checked_prices(values), region),
+        pricing=step_costs.Pricing(hosting_cost.checked_prices(values), region),
         workspace=workspace,
         tags=pipelines.provenance_tags(env),
         run_identity=pipelines.run_identity(env),
@@ -334,8 +334,10 @@ def _watch(
 # ---- the edge -----------------------------------------------------------------------------
 
 
-def report(inputs: Inputs, result: BuildResult, runner: Runner, jobs: TrainingJobs = None) -> None:
-    """Outputs, annotations and the job summary of a run(); `jobs`: the backend's registry."""
+def report(
+    inputs: Inputs, result: BuildResult, runner: Runner, jobs: StepJobs | None = None
+) -> None:
+    """Outputs, annotations and the job summary of a run(); `jobs`: the backend's step jobs."""
     runner.set_output("status", result.status)
     runner.set_output("execution-arn", result.execution_arn)
     runner.set_output("metrics", json.dumps(result.metrics) if result.metrics is not None else "")
@@ -352,7 +354,7 @@ def report(inputs: Inputs, result: BuildResult, runner: Runner, jobs: TrainingJo
     )
     if result.steps:
         summary.table(["Step", "Status", "Duration", "Detail"], pipelines.step_rows(result.steps))
-    training_time.add_table(summary, result.steps, jobs, inputs.backend, inputs.pricing)
+    step_costs.add_table(summary, result.steps, jobs, inputs.backend, inputs.pricing)
     rows = pipelines.metric_rows(result.metrics)
     if rows:
         summary.heading("Metrics", 4).table(["Metric", "Value"], rows)
@@ -384,7 +386,7 @@ def main(runner: Runner | None = None) -> int:
                 runner.info(defn.canonical_json(result.definition))
             with runner.group("Definition diff against the deployed pipeline"):
                 runner.info(result.definition_diff or "(no changes)")
-        report(inputs, result, runner, chosen.registry)
+        report(inputs, result, runner, BackendJobs(chosen))
         keep_execution_log(inputs, result, runner)  # artifact smgha-pipeline-log-<job id>
         error = failure(result)
         if error:

@@ -31,8 +31,10 @@ Every request passes the proxy, which
     next `--metrics` in Model Monitor's evaluation layout: the metric values are scripted,
     the ML itself is proven by the local-backend run), training jobs (the model artifact is a
     copy of `--model-artifact`, a real XGBoost model.tar.gz; DescribeTrainingJob adds the
-    scripted SCRIPTED_TRAINING_SECONDS and BillableTimeInSeconds moto lacks), RegisterModel (CreateModelPackage
-    with the resolved request), Condition and Fail. ListPipelineExecutionSteps answers from it.
+    scripted SCRIPTED_TRAINING_SECONDS and BillableTimeInSeconds moto lacks), RegisterModel
+    (CreateModelPackage with the resolved request), Condition and Fail.
+    ListPipelineExecutionSteps answers from it. DescribeProcessingJob adds what moto leaves out:
+    the job's ProcessingResources and its times, SCRIPTED_PROCESSING_SECONDS apart.
   - UpdateEndpoint (blue/green collapsed to its outcome: the endpoint serves the new config),
     monitoring schedules (Create/Describe/Update), and InvokeEndpoint, answered by the real
     model behind the endpoint (its ModelDataUrl, read from moto's S3) with the built-in XGBoost
@@ -93,6 +95,10 @@ GATE_TIMEOUT_SECONDS = 45.0
 # without spot is billed all of it. Real SageMaker reports what the job used.
 SCRIPTED_TRAINING_SECONDS = 600
 SPOT_BILLED_SHARE = 0.3
+# DescribeProcessingJob's ProcessingEndTime of a job the double "ran": SCRIPTED, this long after
+# its ProcessingStartTime (moto's CreationTime). moto keeps neither the start time nor the
+# ProcessingResources a job was created with, both in botocore's model of the answer.
+SCRIPTED_PROCESSING_SECONDS = 120
 # What a recorded call of an unsigned request or of the harness is attributed to.
 NO_ROLE = ""
 
@@ -250,6 +256,15 @@ def _contract(service: str, operation: str) -> bool:
         return False
 
 
+def _epoch_seconds(timestamp: Any) -> float:
+    """A timestamp of moto's JSON answer (epoch seconds, or its datetime's text: UTC) as epoch
+    seconds."""
+    if isinstance(timestamp, (int, float)):
+        return float(timestamp)
+    moment = datetime.fromisoformat(str(timestamp))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def _json(document: Any) -> tuple[int, dict[str, str], bytes]:
     body = json.dumps(document, default=str).encode()
     return 200, {"Content-Type": "application/x-amz-json-1.1"}, body
@@ -295,6 +310,7 @@ class Double(CrossAccountSageMaker):
         self.schedules: dict[tuple[str, str], dict[str, Any]] = {}  # (account, name) ->
         self.group_policies: dict[str, str] = {}  # model package group ARN -> ResourcePolicy
         self.models: dict[str, Any] = {}  # "<ModelDataUrl> <Environment JSON>" -> loaded Model
+        self.processing_resources: dict[str, Any] = {}  # ProcessingJobArn -> its request's
         self.builds = 0
         # Beside the calls log, in the test's own temporary folder: pytest removes it, where
         # a folder of /tmp would outlive the double (it is stopped by a signal).
@@ -578,6 +594,36 @@ class Double(CrossAccountSageMaker):
         document["BillableTimeInSeconds"] = round(SCRIPTED_TRAINING_SECONDS * share)
         return _json(document)
 
+    def _sagemaker_CreateProcessingJob(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """moto's answer; the job's ProcessingResources kept for DescribeProcessingJob."""
+        status, extra, answer = self.forward("POST", path, headers, body)
+        if status == 200:
+            arn = json.loads(answer)["ProcessingJobArn"]
+            with self.lock:
+                self.processing_resources[arn] = json.loads(body)["ProcessingResources"]
+        return status, extra, answer
+
+    def _sagemaker_DescribeProcessingJob(  # noqa: N802
+        self, body: bytes, headers: Any, region: str, path: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """moto's answer with what moto leaves out: the ProcessingResources the job was created
+        with, and its (scripted) times: started at its CreationTime, completed
+        SCRIPTED_PROCESSING_SECONDS later. Timestamps as the JSON protocol sends them: epoch
+        seconds."""
+        status, extra, answer = self.forward("POST", path, headers, body)
+        if status != 200:
+            return status, extra, answer
+        document = json.loads(answer)
+        resources = self.processing_resources.get(document["ProcessingJobArn"])
+        if resources is not None:
+            document["ProcessingResources"] = resources
+        started = _epoch_seconds(document["CreationTime"])
+        document["ProcessingStartTime"] = started
+        document["ProcessingEndTime"] = started + SCRIPTED_PROCESSING_SECONDS
+        return _json(document)
+
     def _sagemaker_ListPipelineExecutionSteps(  # noqa: N802
         self, body: bytes, headers: Any, region: str, path: str
     ) -> tuple[int, dict[str, str], bytes]:
@@ -764,6 +810,9 @@ class Double(CrossAccountSageMaker):
         if kind == "Processing":
             sagemaker.create_processing_job(ProcessingJobName=job, **request)
             properties[name] = sagemaker.describe_processing_job(ProcessingJobName=job)
+            with self.lock:  # created past the proxy: its resources are kept here
+                arn = properties[name]["ProcessingJobArn"]
+                self.processing_resources[arn] = request["ProcessingResources"]
             for spec in step.get("PropertyFiles") or []:
                 outputs = request["ProcessingOutputConfig"]["Outputs"]
                 uri = lookup(outputs, [spec["OutputName"], "S3Output", "S3Uri"], name)

@@ -45,6 +45,9 @@ IAM_ACTIONS: dict[str, str] = {
     "CreateModelPackage": "sagemaker:CreateModelPackage",
     "UpdateModelPackage": "sagemaker:UpdateModelPackage",
     "DescribeTrainingJob": "sagemaker:DescribeTrainingJob",
+    # build-pipeline's time and cost per step: a tuning step's trials.
+    "DescribeHyperParameterTuningJob": "sagemaker:DescribeHyperParameterTuningJob",
+    "ListTrainingJobsForHyperParameterTuningJob": "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
     "GetObject": "s3:GetObject",
     "PutObject": "s3:PutObject",
     # build-pipeline checks that a definition file's code objects exist. HeadObject needs

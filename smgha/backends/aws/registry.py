@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 from smgha.backends.aws.client import (
     AwsClients,
     aws_errors,
+    describe_or_none,
+    error_code_and_message,
     is_missing_model_package,
     is_missing_model_package_group,
     is_missing_training_job,
@@ -164,3 +166,44 @@ class SageMakerRegistry:
                     return None
                 raise
         return record(response)
+
+    # -- a pipeline's tuning step (build-pipeline's time and cost per step) ---------------------
+
+    def describe_tuning_job(self, arn: str) -> dict[str, Any] | None:
+        """DescribeHyperParameterTuningJob of a pipeline's tuning step, or None when there is
+        no such job (ResourceNotFound, the error botocore's model declares)."""
+        name = arn.rsplit("/", 1)[-1]
+        client = self.clients.sagemaker
+        return describe_or_none(
+            "DescribeHyperParameterTuningJob",
+            f"tuning job {name}",
+            lambda: client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+            _is_resource_not_found,
+        )
+
+    def list_training_jobs_for_tuning_job(self, arn: str) -> list[dict[str, Any]] | None:
+        """Every page of ListTrainingJobsForHyperParameterTuningJob's TrainingJobSummaries (its
+        trials), or None when there is no such tuning job."""
+        name = arn.rsplit("/", 1)[-1]
+        summaries: list[dict[str, Any]] = []
+        with aws_errors("ListTrainingJobsForHyperParameterTuningJob", f"tuning job {name}"):
+            paginator = self.clients.sagemaker.get_paginator(
+                "list_training_jobs_for_hyper_parameter_tuning_job"
+            )
+            try:
+                # MaxResults: at most 100 a page (botocore's model).
+                for page in paginator.paginate(
+                    HyperParameterTuningJobName=name, PaginationConfig={"PageSize": 100}
+                ):
+                    summaries += page.get("TrainingJobSummaries", [])
+            except ClientError as exc:
+                if _is_resource_not_found(exc):
+                    return None
+                raise
+        return summaries
+
+
+def _is_resource_not_found(exc: ClientError) -> bool:
+    """The error botocore's model declares for a tuning job that does not exist."""
+    code, _ = error_code_and_message(exc)
+    return code == "ResourceNotFound"

@@ -68,6 +68,7 @@ def run_processing(request: dict[str, Any], job: JobContext) -> dict[str, Any]:
                 "fewer, larger instances"
             )
     hosts = job_hosts(job, instance_count)
+    started = state.now()  # ProcessingStartTime: before the inputs are staged
     _stage_processing_inputs(request, job, hosts)
     outputs = (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
     described = {
@@ -104,7 +105,14 @@ def run_processing(request: dict[str, Any], job: JobContext) -> dict[str, Any]:
         for key, file in files.items():
             job.s3.put_bytes(f"{target.rstrip('/')}/{key}", file.read_bytes())
         job.log(f"output {entry['OutputName']}: {len(files)} file(s) to {target}")
-    return {**described, "ProcessingJobStatus": "Completed"}
+    # DescribeProcessingJob's times (botocore's model: when the job started and completed),
+    # which build-pipeline's summary bills per instance; completed after the outputs' upload.
+    return {
+        **described,
+        "ProcessingJobStatus": "Completed",
+        "ProcessingStartTime": state.to_iso(started),
+        "ProcessingEndTime": state.to_iso(state.now()),
+    }
 
 
 def _stage_processing_inputs(

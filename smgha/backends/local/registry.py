@@ -121,6 +121,22 @@ class LocalRegistry:
         """The record the executor wrote of a pipeline's training job, or None."""
         return state.read_json_if_exists(self.layout.job_file(arn.rsplit("/", 1)[-1]))
 
+    def describe_tuning_job(self, arn: str) -> dict[str, Any] | None:
+        """The record the executor wrote of a pipeline's tuning job (tuning.run_tuning), or None."""
+        return state.read_json_if_exists(self.layout.job_file(arn.rsplit("/", 1)[-1]))
+
+    def list_training_jobs_for_tuning_job(self, arn: str) -> list[dict[str, Any]] | None:
+        """The tuning job's trials: its record's TrainingJobSummaries, which hold the best 50
+        (the step's properties: tuning.MAX_SUMMARIES). SageMaker lists every trial; when the
+        record holds fewer than the job ran, the rest are not kept here: None (not listed)."""
+        described = self.describe_tuning_job(arn)
+        if described is None:
+            return None
+        summaries = list(described.get("TrainingJobSummaries") or [])
+        counters = described.get("TrainingJobStatusCounters") or {}
+        ran = sum(int(counters.get(key, 0)) for key in ("Completed", "NonRetryableError"))
+        return summaries if len(summaries) >= ran else None
+
     def _package_file(self, arn: str) -> Path | None:
         """The record behind a package ARN (ARNs lower-case the group's name)."""
         parts = arn.split(":", 5)

@@ -211,15 +211,25 @@ def _run_trial(
     }
     trial = replace(job, job_dir=job.job_dir / "trials" / name, job_name=name)
     trial.job_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"TrainingJobName": name, "TunedHyperParameters": tuned}
+    started = state.to_iso(state.now())
+    # HyperParameterTrainingJobSummary (botocore's model): CreationTime, and the billed interval
+    # TrainingStartTime to TrainingEndTime (build-pipeline's time and cost per step reads it).
+    summary: dict[str, Any] = {"TrainingJobName": name, "TunedHyperParameters": tuned, "CreationTime": started}  # fmt: skip
     try:
         described = training.run_training(request, trial)
     except jobs.JobFailed as error:
         job.log(f"tuning: {name} failed: {error}")
-        return {**summary, "TrainingJobArn": trial.arn("training-job"), "TrainingJobStatus": "Failed", "FailureReason": str(error), "ObjectiveStatus": "Failed"}  # fmt: skip
+        # Billed until the failure, as SageMaker bills a failed job (the stricter reading).
+        ended = state.to_iso(state.now())
+        return {**summary, "TrainingJobArn": trial.arn("training-job"), "TrainingJobStatus": "Failed", "FailureReason": str(error), "ObjectiveStatus": "Failed", "TrainingStartTime": started, "TrainingEndTime": ended}  # fmt: skip
     state.write_json_atomic(trial.job_dir / state.DESCRIBED_FILE, described)
     metrics = {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList") or []}
-    summary.update(TrainingJobArn=described["TrainingJobArn"], TrainingJobStatus="Completed")
+    summary.update(
+        TrainingJobArn=described["TrainingJobArn"],
+        TrainingJobStatus="Completed",
+        TrainingStartTime=described.get("TrainingStartTime"),
+        TrainingEndTime=described.get("TrainingEndTime"),
+    )
     if objective["MetricName"] not in metrics:
         job.log(f"tuning: {name} reported no {objective['MetricName']} (it has {sorted(metrics)})")
         return {**summary, "ObjectiveStatus": "Failed", "FailureReason": f"no objective metric {objective['MetricName']}"}  # fmt: skip
