@@ -20,6 +20,8 @@ from botocore.client import BaseClient
 from botocore.stub import Stubber
 
 from smgha.backends.aws.price_list import MAX_PAGES, PAGE_SIZE, GetProducts, endpoint_region
+from smgha.errors import StageError
+from smgha.gates import parse_rules
 from smgha.resources import hosting_cost, price_list
 from smgha.resources.price_list import AwsPriceList, listed_price, prices_for
 from smgha.resources.prices import SHIPPED_DATE
@@ -414,3 +416,17 @@ def test_the_reserved_value_through_deploy_endpoint_s_inputs() -> None:
     local = deploy_inputs("local", "aws-price-list")
     assert "the local backend calls no AWS" in local.prices.describe()
     assert deploy_inputs("local", "").prices.price_list is None
+
+
+def test_a_cost_rule_without_any_price_still_fails_the_gate_with_its_reason(pricing: Any) -> None:
+    client, stub, calls = pricing
+    stub.add_client_error("get_products", "AccessDeniedException", "no", 400)
+    prices = prices_for(price_list.PRICE_LIST, lambda: GetProducts(None, REGION, client=client))
+    serving = hosting_cost.Serving("ml.x99.huge", 1, prices)
+
+    with pytest.raises(StageError) as caught:
+        hosting_cost.cost_metrics(serving, REGION, parse_rules(["hourly_cost <= 1"]))
+
+    assert len(calls) == 1
+    assert "cost unknown for ml.x99.huge" in caught.value.detail
+    assert "AWS Price List API not used: pricing:GetProducts denied" in caught.value.detail
