@@ -99,4 +99,7 @@ def _refusal(error: ClientError) -> str:
     message = detail.get("Message", "") or str(error)
     if code in ACCESS_DENIED_CODES:  # the message names the role and account: not for a summary
         return f"{IAM_ACTIONS['GetProducts']} denied ({code})"
-    return f"GetProducts failed ({code}: {message[:200]})"
+    # One line for a summary: an answer that is not AWS's JSON (an HTML error page) is cut.
+    shown = " ".join(message.split())
+    shown = shown if len(shown) <= 120 else shown[:119] + "…"
+    return f"GetProducts failed ({code}: {shown})"
