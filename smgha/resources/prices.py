@@ -117,7 +117,8 @@ class Prices:
     price_list: PriceListSource | None = None
 
     def hourly(self, use: str, instance_type: str, region: str) -> Price | None:
-        """The first table's price of `instance_type` for `use` in `region`, or None."""
+        """The price list's price of `instance_type` for `use` in `region`, else the first
+        table's, or None."""
         assert use in USES, use
         if self.problem:
             return None
