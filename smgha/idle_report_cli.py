@@ -42,7 +42,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     report.add_argument(
         "--price-table",
         default="",
-        help="A team's JSON price table over the shipped one (smgha/resources/prices.py).",
+        help="A team's JSON price table over the shipped one (smgha/resources/prices.py); "
+        "aws-price-list (or aws-price-list,TABLE): the AWS Price List API first (docs/cost.md).",
     )
     report.add_argument(
         "--summary",
@@ -169,16 +170,19 @@ def run(arguments: argparse.Namespace, stdout: TextIO, clock: Clock = _now) -> i
         return 2
     from smgha.aws_session import aws_session
     from smgha.backends.aws.client import AwsClients
+    from smgha.backends.aws.price_list import GetProducts
     from smgha.idle_report import delete_endpoints, gather, render
-    from smgha.resources.prices import load_prices
+    from smgha.resources.price_list import prices_for
     from smgha.runner import Runner
 
     # Credentials renewed while it reads are logged and masked on this process's stdout,
     # where the runner reads commands (as `smgha registry` does).
     runner = Runner(env={}, stdout=stdout)
-    clients = AwsClients(region, aws_session(log=runner.info, mask=runner.set_secret))
+    session = aws_session(log=runner.info, mask=runner.set_secret)
+    clients = AwsClients(region, session)
+    prices = prices_for(arguments.price_table, lambda: GetProducts(lambda: session, region))
     try:
-        report = gather(clients, region, days, load_prices(arguments.price_table), clock())
+        report = gather(clients, region, days, prices, clock())
     except StageError as error:
         stdout.write(f"error: {error}\n")
         return 1

@@ -500,4 +500,6 @@ _DERIVATIONS: dict[tuple[str, str], Callable[[Calls, Mapping[str, Any]], list[Au
     ("application-autoscaling", "DescribeScalingPolicies"): _no_resource(
         "application-autoscaling:DescribeScalingPolicies"
     ),
+    # price-table: aws-price-list (smgha/backends/aws/price_list.py).
+    ("pricing", "GetProducts"): _no_resource("pricing:GetProducts"),
 }

@@ -80,12 +80,12 @@ def values(tmp_path: Path, table: str) -> InputValues:
 def test_a_team_s_table_from_the_workspace(tmp_path: Path) -> None:
     document = {"date": "2026-11-01", "regions": {"us-east-1": {"hosting": {"ml.m5.large": 0.1}}}}
     (tmp_path / "prices.json").write_text(json.dumps(document))
-    prices = hosting_cost.checked_prices(values(tmp_path, "prices.json"))
+    prices = hosting_cost.checked_prices(values(tmp_path, "prices.json"), "local", "us-east-1")
     price = prices.hourly("hosting", "ml.m5.large", "us-east-1")
     assert price is not None and price.usd_per_hour == 0.1
 
 
 def test_a_table_outside_the_workspace_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
-        hosting_cost.checked_prices(values(tmp_path, "/etc/hostname"))
+        hosting_cost.checked_prices(values(tmp_path, "/etc/hostname"), "local", "us-east-1")
     assert caught.value.name == "price-table" and "outside the workspace" in caught.value.problem

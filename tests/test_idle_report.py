@@ -441,3 +441,21 @@ def test_the_template_s_report_job_hands_the_report_to_the_issue_job(
     (issue,) = github.state.issues.values()
     assert issue["title"] == TITLE and "| quiet |" in issue["body"]
     assert account.endpoints() == sorted(ENDPOINTS)
+
+
+def test_aws_price_list_asks_get_products_and_falls_back_when_it_fails(account: Account) -> None:
+    """The AWS double has no Price List API (500): the report prices from the shipped table,
+    says why in one line, and asks once per instance type (botocore tries twice)."""
+    code, out = report(account.now, "--days", "1", "--price-table", "aws-price-list")
+
+    assert code == 0, out  # a price is never worth failing the report
+    assert rows(out)["quiet"][4] == "$0.2300"
+    (line,) = [text for text in out.splitlines() if "AWS Price List API" in text]
+    assert "AWS Price List API not used: GetProducts failed (500: " in line
+    assert "; then " not in line and SHIPPED_DATE in line  # the shipped table alone
+    pricing = [c for c in account.report_calls() if c["operation"] == "GetProducts"]
+    assert [c["params"]["Filters"][2]["Value"] for c in pricing] == ["ml.m5.large"] * 2
+    # Without price_list_api the build role may not call it (tests/test_iam_price_list.py).
+    assert report_denials(pricing) == [
+        "build ImplicitlyDenied: pricing:GetProducts on * (pricing GetProducts)"
+    ]

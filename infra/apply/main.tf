@@ -95,6 +95,7 @@ module "sagemaker_mlops" {
   staging_endpoint_name_prefix           = var.staging_endpoint_name_prefix
   production_endpoint_name_prefix        = var.production_endpoint_name_prefix
   idle_endpoint_deletion_prefixes        = var.idle_endpoint_deletion_prefixes
+  price_list_api                         = var.price_list_api
   batch_prefix                           = var.batch_prefix
   kms_key_arn                            = var.kms_key_arn
   data_capture_prefix                    = var.data_capture_prefix

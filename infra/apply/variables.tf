@@ -98,6 +98,12 @@ variable "idle_endpoint_deletion_prefixes" {
   default     = null
 }
 
+variable "price_list_api" {
+  description = "infra/terraform's price_list_api (README.md, \"Inputs\"); null: its default."
+  type        = any
+  default     = null
+}
+
 variable "batch_prefix" {
   description = "infra/terraform's batch_prefix (README.md, \"Inputs\"); null: its default."
   type        = any

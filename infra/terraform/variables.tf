@@ -422,3 +422,10 @@ variable "idle_endpoint_deletion_prefixes" {
     error_message = "Each of idle_endpoint_deletion_prefixes must match SageMaker's endpoint name rule ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$."
   }
 }
+
+variable "price_list_api" {
+  description = "Let the build role and both deploy roles call pricing:GetProducts (the AWS Price List Query API; Resource \"*\", it has no resource types), so that stages with price-table: aws-price-list price instances at AWS's current list prices (docs/cost.md). false (the default): no grant; those stages say the call was denied and price from the shipped table (iam_price_list.tf)."
+  type        = bool
+  default     = false
+  nullable    = false
+}

@@ -396,3 +396,32 @@ def backend(
 
         return LocalBackend(region=region)
     raise ValueError(f"unknown backend {name!r}")
+
+
+# ---- the AWS Price List Query API (price-table: aws-price-list) -----------------------------
+
+
+class PriceListUnavailable(Exception):
+    """The AWS Price List Query API gave no answer: denied, failed, or no AWS at all. The
+    message says why, for the summary's source line; a price is never worth failing a stage."""
+
+
+class ProductSearch(Protocol):
+    """GetProducts of the AWS Price List Query API: the `PriceList` of every page (each entry
+    one product and its terms, as a JSON string) of the products matching `filters`."""
+
+    def __call__(self, service_code: str, filters: list[dict[str, str]]) -> list[str]: ...
+
+
+def price_list_search(
+    name: str, region: str, *, log: Callable[[str], None], mask: Callable[[str], None]
+) -> ProductSearch | None:
+    """GetProducts for the `sagemaker` backend (through the endpoint nearest `region`, with
+    the stage's renewing session, created on the first call); None for `local`, which calls
+    no AWS."""
+    if name != "sagemaker":
+        return None
+    from smgha.aws_session import aws_session
+    from smgha.backends.aws.price_list import GetProducts
+
+    return GetProducts(lambda: aws_session(log=log, mask=mask), region)

@@ -16,26 +16,32 @@ from pathlib import Path
 from typing import Any
 
 from smgha.aws_values import aws_value
+from smgha.backends import price_list_search
 from smgha.errors import StageError
 from smgha.gates import GateDecision, Rule
 from smgha.inputs import InputSpec, InputValues, whole_number, workspace_file
-from smgha.resources.prices import HOURS_PER_MONTH, Prices, load_prices, money
+from smgha.resources.price_list import prices_for
+from smgha.resources.prices import HOURS_PER_MONTH, Prices, money
 
 INPUTS = (
     InputSpec(
         "price-table",
-        "A JSON price table of your own (a file in the workspace; format in smgha/resources/prices.py) that overrides the shipped, dated one entry by entry. Empty: the shipped table. Costs are estimates, named with their table and date in the summary.",
+        "A JSON price table of your own (a file in the workspace; format in smgha/resources/prices.py) that overrides the shipped, dated one entry by entry. Empty: the shipped table. 'aws-price-list' (or 'aws-price-list,<your table>'): the AWS Price List API first, where the role may call pricing:GetProducts (docs/cost.md). Costs are estimates, named with their source and date in the summary.",
     ),
 )
 
 
-def checked_prices(values: InputValues) -> Prices:
-    """The price tables of `price-table`. The file must be inside the workspace; what it holds
-    never fails the stage (a table that does not parse makes the costs unknown, and says so)."""
-    if not values["price-table"]:
-        return load_prices()
+def checked_prices(values: InputValues, backend: str, region: str) -> Prices:
+    """The prices of `price-table` (smgha/resources/price_list.py): a table's file must be
+    inside the workspace; what it holds never fails the stage (a table that does not parse
+    makes the costs unknown, and says so), nor does the AWS Price List API's answer."""
     workspace = Path(values.runner.env.get("GITHUB_WORKSPACE") or os.getcwd())
-    return load_prices(str(workspace_file("price-table", values["price-table"], workspace)))
+    runner = values.runner
+    return prices_for(
+        values["price-table"],
+        lambda: price_list_search(backend, region, log=runner.info, mask=runner.set_secret),
+        lambda team: str(workspace_file("price-table", team, workspace)),
+    )
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ class Serving:
         return hourly({"ProductionVariants": [variant]}, self.prices, region)
 
 
-def checked_serving(values: InputValues) -> Serving:
+def checked_serving(values: InputValues, backend: str, region: str) -> Serving:
     """serving-instance-type, serving-instance-count and price-table."""
     return Serving(
         aws_value(
@@ -147,7 +153,7 @@ def checked_serving(values: InputValues) -> Serving:
             "ProductionVariantInstanceType",
         ),
         whole_number("serving-instance-count", values["serving-instance-count"], 1, 100),
-        checked_prices(values),
+        checked_prices(values, backend, region),
     )
 
 

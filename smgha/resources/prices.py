@@ -19,6 +19,11 @@ A team's table (JSON):
      "regions": {"us-east-1": {"hosting": {"ml.m5.large": 0.09}, "training": {...}}}}
 
 uses: training, processing, hosting, transform.
+
+Before the tables, a price list service may be asked (`PriceListSource`: the AWS Price List
+API, smgha/resources/price_list.py, when `price-table` is `aws-price-list`): its price comes
+first, and the tables price what it does not. It says in the source line what it gave, and
+why it gave nothing when it did not.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 USES = ("training", "processing", "hosting", "transform")
 HOURS_PER_MONTH = 730  # AWS's pricing pages count a month as 730 hours
@@ -91,18 +96,36 @@ class PriceTable:
 SHIPPED_TABLE = PriceTable(SHIPPED_DATE, SHIPPED_SOURCE, SHIPPED)
 
 
+class PriceListSource(Protocol):
+    """Prices asked of a service one instance type at a time, before any table."""
+
+    def hourly(self, use: str, instance_type: str, region: str) -> Price | None: ...
+
+    def describe(self) -> tuple[str, str]:
+        """(its label with its dates, to name first among the sources, when it gave a price,
+        else ''; a note for the summary on what it did not price and why, else '')."""
+        ...
+
+
 @dataclass(frozen=True)
 class Prices:
-    """The tables in order of precedence (a team's first), and why a given one is unusable."""
+    """The tables in order of precedence (a team's first), and why a given one is unusable;
+    `price_list` is asked before them."""
 
     tables: tuple[PriceTable, ...]
     problem: str = ""
+    price_list: PriceListSource | None = None
 
     def hourly(self, use: str, instance_type: str, region: str) -> Price | None:
-        """The first table's price of `instance_type` for `use` in `region`, or None."""
+        """The price list's price of `instance_type` for `use` in `region`, else the first
+        table's, or None."""
         assert use in USES, use
         if self.problem:
             return None
+        if self.price_list is not None:
+            listed = self.price_list.hourly(use, instance_type, region)
+            if listed is not None:
+                return listed
         for table in self.tables:
             price = table.hourly(use, instance_type, region)
             if price is not None:
@@ -124,10 +147,15 @@ class Prices:
         return total, unknown
 
     def describe(self) -> str:
-        """One line for a summary: which tables, of which dates (or why none is used)."""
+        """One line for a summary: which sources, of which dates (or why none is used)."""
         if self.problem:
             return f"prices: {self.problem}; costs are unknown"
-        return "prices (USD, on-demand): " + "; then ".join(t.label for t in self.tables)
+        label, note = self.price_list.describe() if self.price_list else ("", "")
+        sources = [t.label for t in self.tables]
+        if label:
+            sources.insert(0, label)
+        prefix = f"{note}; " if note else ""
+        return prefix + "prices (USD, on-demand): " + "; then ".join(sources)
 
 
 def _table(document: Any, name: str) -> PriceTable:

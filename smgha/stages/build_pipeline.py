@@ -199,7 +199,7 @@ def load_inputs(runner: Runner) -> Inputs:
         execution_arn=execution_arn,
         metrics_property_file=pipelines.property_file_name(values["metrics-property-file"]),
         dry_run=values.flag("dry-run"),
-        pricing=step_costs.Pricing(hosting_cost.checked_prices(values), region),
+        pricing=step_costs.Pricing(hosting_cost.checked_prices(values, backend, region), region),
         workspace=workspace,
         tags=pipelines.provenance_tags(env),
         run_identity=pipelines.run_identity(env),

@@ -216,7 +216,7 @@ def load_inputs(runner: Runner) -> Inputs:
         target=target,
         allow_unapproved=values.flag("allow-unapproved"),
         dry_run=values.flag("dry-run"),
-        prices=hosting_cost.checked_prices(values),
+        prices=hosting_cost.checked_prices(values, name, region),
     )
 
 

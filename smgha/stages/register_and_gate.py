@@ -208,7 +208,7 @@ def load_inputs(runner: Runner) -> Inputs:
         fail_on_reject=values.flag("fail-on-reject"),
         training_data_uri=values["training-data-uri"],
         workspace=workspace,
-        serving=hosting_cost.checked_serving(values),
+        serving=hosting_cost.checked_serving(values, name, region),
         actor=env.get("GITHUB_ACTOR", "") or env.get("USER", ""),
         provenance=registry.provenance(env, workspace),
     )

@@ -90,6 +90,9 @@ IAM_ACTIONS: dict[str, str] = {
     "DescribeTransformJob": "sagemaker:DescribeTransformJob",
     "StopTransformJob": "sagemaker:StopTransformJob",
     "ListObjectsV2": "s3:ListBucket",
+    # price-table: aws-price-list (smgha/backends/aws/price_list.py). pricing:GetProducts has
+    # no resource types (Service Authorization Reference, AWS Price List): Resource "*".
+    "GetProducts": "pricing:GetProducts",
 }
 
 # Operations of the SageMaker runtime (botocore's `sagemaker-runtime` service), whose IAM
