@@ -46,7 +46,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     remove.add_argument(
         "--price-table",
         default="",
-        help="A team's JSON price table over the shipped one (smgha/resources/prices.py).",
+        help="A team's JSON price table over the shipped one (smgha/resources/prices.py); "
+        "aws-price-list (or aws-price-list,TABLE): the AWS Price List API first (docs/cost.md).",
     )
     remove.add_argument(
         "--timeout-minutes",
@@ -85,9 +86,9 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     except InputError as error:
         stdout.write(f"error: {error.message}\n")
         return 2
-    from smgha.backends import backend
+    from smgha.backends import backend, price_list_search
     from smgha.endpoint_removal import remove, render
-    from smgha.resources.prices import load_prices
+    from smgha.resources.price_list import prices_for
     from smgha.runner import Runner
 
     # Credentials renewed during the wait are logged and masked on this process's stdout,
@@ -107,7 +108,11 @@ def run(arguments: argparse.Namespace, stdout: TextIO) -> int:
     except StageError as error:
         stdout.write(f"error: {error}\n")
         return 1
-    markdown = render(removal, backend_name, load_prices(arguments.price_table), region)
+    prices = prices_for(
+        arguments.price_table,
+        lambda: price_list_search(backend_name, region, log=runner.info, mask=runner.set_secret),
+    )
+    markdown = render(removal, backend_name, prices, region)
     stdout.write(markdown)
     if removal.outcome == "kept":
         runner.notice(f"Endpoint {arguments.name} not removed: {removal.reason}")
