@@ -40,6 +40,8 @@ Things to know before editing:
 
 from __future__ import annotations
 
+import functools
+
 import contextlib
 import os
 from collections.abc import Callable, Iterator
@@ -147,33 +149,17 @@ def get_pipeline(
         sagemaker_session: A PipelineSession. When None, one is created for `region`
             and `default_bucket` (the tests pass one that answers AWS calls locally).
         spot: Train with managed spot training (see SPOT_MAX_RUN_SECONDS); build-pipeline
-            passes only its own arguments, so get_spot_pipeline is this with spot on.
+            passes only its own arguments, so get_spot_pipeline is this with spot set.
     """
     churn = Churn.create(region, role, default_bucket, base_job_prefix, sagemaker_session)
     churn.spot = spot
     return churn.pipeline(pipeline_name, model_package_group_name, xgboost_algorithm(churn))
 
 
-def get_spot_pipeline(
-    region: str,
-    role: str,
-    default_bucket: str,
-    pipeline_name: str = "churn",
-    model_package_group_name: str = "churn-models",
-    base_job_prefix: str = "churn",
-    sagemaker_session=None,
-) -> Pipeline:
-    """get_pipeline with managed spot training on (definition: ml.pipeline:get_spot_pipeline)."""
-    return get_pipeline(
-        region,
-        role,
-        default_bucket,
-        pipeline_name,
-        model_package_group_name,
-        base_job_prefix,
-        sagemaker_session,
-        spot=True,
-    )
+# get_pipeline with managed spot training (definition: ml.pipeline:get_spot_pipeline).
+# build-pipeline passes only its own arguments (smgha/definition.py reads the signature, which
+# a partial keeps), so spot is set here.
+get_spot_pipeline = functools.partial(get_pipeline, spot=True)
 
 
 def xgboost_algorithm(churn: Churn) -> Algorithm:

@@ -22,6 +22,8 @@ ml/pipeline.py's docstring says what building a definition costs and where the c
 
 from __future__ import annotations
 
+import functools
+
 from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
 from sagemaker.core.shapes import MetricDefinition
 from sagemaker.core.training.configs import Compute, OutputDataConfig, SourceCode
@@ -73,26 +75,10 @@ def get_pipeline(
     return churn.pipeline(pipeline_name, model_package_group_name, sklearn_algorithm(churn))
 
 
-def get_spot_pipeline(
-    region: str,
-    role: str,
-    default_bucket: str,
-    pipeline_name: str = "churn-sklearn",
-    model_package_group_name: str = "churn-models",
-    base_job_prefix: str = "churn",
-    sagemaker_session=None,
-) -> Pipeline:
-    """get_pipeline with managed spot training on (ml.sklearn_pipeline:get_spot_pipeline)."""
-    return get_pipeline(
-        region,
-        role,
-        default_bucket,
-        pipeline_name,
-        model_package_group_name,
-        base_job_prefix,
-        sagemaker_session,
-        spot=True,
-    )
+# get_pipeline with managed spot training (definition: ml.sklearn_pipeline:get_spot_pipeline).
+# build-pipeline passes only its own arguments (smgha/definition.py reads the signature, which
+# a partial keeps), so spot is set here.
+get_spot_pipeline = functools.partial(get_pipeline, spot=True)
 
 
 def get_tuning_pipeline(
@@ -114,28 +100,10 @@ def get_tuning_pipeline(
     )
 
 
-def get_spot_tuning_pipeline(
-    region: str,
-    role: str,
-    default_bucket: str,
-    pipeline_name: str = "churn-sklearn-tuning",
-    model_package_group_name: str = "churn-models",
-    base_job_prefix: str = "churn",
-    sagemaker_session=None,
-) -> Pipeline:
-    """get_tuning_pipeline with managed spot training on for every trial
-    (ml.sklearn_pipeline:get_spot_tuning_pipeline; build-pipeline passes only its own
-    arguments, so this is the entry point for spot)."""
-    return get_tuning_pipeline(
-        region,
-        role,
-        default_bucket,
-        pipeline_name,
-        model_package_group_name,
-        base_job_prefix,
-        sagemaker_session,
-        spot=True,
-    )
+# get_tuning_pipeline with managed spot training for every trial
+# (definition: ml.sklearn_pipeline:get_spot_tuning_pipeline). build-pipeline passes only its own
+# arguments (smgha/definition.py reads the signature, which a partial keeps), so spot is set here.
+get_spot_tuning_pipeline = functools.partial(get_tuning_pipeline, spot=True)
 
 
 def sklearn_algorithm(churn: Churn, tune: bool = False) -> Algorithm:

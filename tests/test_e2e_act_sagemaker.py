@@ -19,7 +19,7 @@ from datetime import datetime
 import pytest
 
 from tests.e2e import harness
-from tests.e2e.sagemaker_run import GROUP, JOB_ROLES, SageMakerRun
+from tests.e2e.sagemaker_run import GROUP, JOB_ROLES, RUNS, SageMakerRun
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,7 @@ def test_production_waits_for_the_reviewer(sagemaker_e2e: SageMakerRun) -> None:
     exchange for the production role) until the reviewer approved, which it did only after
     that run's staging job succeeded; no production call came before the approval. (The
     stages renew their credentials with new exchanges; each is held and decided too.)"""
-    deploys = [_run(sagemaker_e2e, name) for name in ("deploy-1", "deploy-2")]
+    deploys = [_run(sagemaker_e2e, name) for name in ("deploy-1", "deploy-2", "deploy-3")]
     reviews = sagemaker_e2e.reviews
     assert reviews and all(r.approved for r in reviews), reviews
     assert {r.role for r in reviews} == {JOB_ROLES["deploy-production"]}
@@ -124,7 +124,7 @@ def test_production_waits_for_the_reviewer(sagemaker_e2e: SageMakerRun) -> None:
         assert first.waiting_at <= first.decided_at
         window = [t for t in production_calls if staged <= t <= ended]
         assert window and min(window) >= first.decided_at
-    # Every hold belongs to one of the two deploys' production jobs.
+    # Every hold belongs to one of the deploys' production jobs.
     assert len(reviews) == sum(
         1
         for r in reviews
@@ -139,7 +139,7 @@ def test_github_runner_rules_hold_in_every_run(sagemaker_e2e: SageMakerRun) -> N
     """What GitHub's runner enforces and act does not: no job output carries a masked value
     (GitHub would drop it), and no secret (credentials, OIDC tokens, anything masked) appears
     unmasked in a log line, a job summary or an output."""
-    assert set(sagemaker_e2e.violations) == {"build-1", "deploy-1", "build-2", "deploy-2"}
+    assert set(sagemaker_e2e.violations) == set(RUNS)
     assert sagemaker_e2e.violations == {name: [] for name in sagemaker_e2e.violations}
     masked = [
         e
@@ -150,17 +150,30 @@ def test_github_runner_rules_hold_in_every_run(sagemaker_e2e: SageMakerRun) -> N
     assert len(masked) >= 4 * 3  # the scan had credentials to look for
 
 
+def test_the_second_deploy_updates_both_endpoints_in_place(sagemaker_e2e: SageMakerRun) -> None:
+    run = _run(sagemaker_e2e, "deploy-2")
+    assert "Skip output" not in run.text
+    assert "Updating churn-staging: churn-staging-v1-" in run.text
+    assert "Updating churn-production: churn-production-v1-" in run.text
+    assert f"::set-output:: previous-model-package-arn={sagemaker_e2e.arns['build-1']}" in run.text
+    # The monitoring schedule is unchanged by a new model version: described, left alone.
+    production_calls = _calls(sagemaker_e2e, JOB_ROLES["deploy-production"])
+    assert production_calls[("sagemaker", "CreateMonitoringSchedule")] == 1
+    assert production_calls[("sagemaker", "UpdateMonitoringSchedule")] == 0
+
+
 def test_staging_is_removed_after_the_promotion_keeping_its_endpoint_config(
     sagemaker_e2e: SageMakerRun,
 ) -> None:
-    """REMOVE_STAGING_AFTER_PROMOTION=true: after production succeeded, the staging role
-    deleted the staging endpoint (still on the config staging deployed), waited until it was
-    gone, and said what that saves; the endpoint config stayed."""
-    run = _run(sagemaker_e2e, "deploy-1")
+    """REMOVE_STAGING_AFTER_PROMOTION=true (deploy-2 only): after production succeeded, the
+    staging role deleted the staging endpoint (still on the config staging deployed), waited
+    until it was gone (the double shows it Deleting first), and said what that saves; the
+    endpoint config stayed. Without the variable no removal job runs."""
+    run = _run(sagemaker_e2e, "deploy-2")
     assert run.job_result("Remove staging") == "success"
     assert _job_finished_at(run, "/Production") <= _job_finished_at(run, "/Remove staging")
-    config = re.search(r"Creating endpoint churn-staging on (churn-staging-v1-\w+)", run.text)
-    assert config, "staging was not created by deploy-1"
+    config = re.search(r"Updating churn-staging: churn-staging-v1-\w+ -> (churn-staging-v2-\w+)", run.text)  # fmt: skip
+    assert config, "staging was not updated by deploy-2"
     assert (
         f"Deleting endpoint churn-staging; its endpoint config {config[1]} and model are kept"
         in run.text
@@ -176,18 +189,23 @@ def test_staging_is_removed_after_the_promotion_keeping_its_endpoint_config(
         if c["operation"] == "DeleteEndpoint" and c["role"] == JOB_ROLES["deploy-staging"]
     ]
     assert [c["params"]["EndpointName"] for c in deletions] == ["churn-staging"]
-    assert config[1] in sagemaker_e2e.endpoint_configs  # kept, after deploy-2 too
+    for other in ("deploy-1", "deploy-3"):
+        assert _run(sagemaker_e2e, other).job_result("Remove staging") != "success", other
 
 
-def test_the_second_deploy_creates_staging_again_and_updates_production_in_place(
+def test_the_next_deploy_creates_staging_again_on_its_kept_endpoint_config(
     sagemaker_e2e: SageMakerRun,
 ) -> None:
-    run = _run(sagemaker_e2e, "deploy-2")
-    assert "Skip output" not in run.text
+    """deploy-3 deploys v2 again after staging's removal: the staging endpoint is created
+    anew on the config deploy-2 kept (found by name: no new config, as a rollback to a removed
+    version would be), and production, already on v2, is left as it is."""
+    run = _run(sagemaker_e2e, "deploy-3")
+    kept = sagemaker_e2e.endpoints["churn-staging"]["EndpointConfigName"]
+    assert kept.startswith("churn-staging-v2-")
+    assert f"Creating endpoint churn-staging on {kept}" in run.text
+    assert "Created endpoint config churn-staging" not in run.text
+    assert "churn-production already serves churn-production-v2-" in run.text
     v2 = sagemaker_e2e.arns["build-2"]
-    assert "Creating endpoint churn-staging on churn-staging-v2-" in run.text
-    assert "Updating churn-production: churn-production-v1-" in run.text
-    assert f"::set-output:: previous-model-package-arn={sagemaker_e2e.arns['build-1']}" in run.text
     for name in ("churn-staging", "churn-production"):
         assert sagemaker_e2e.endpoints[name]["EndpointStatus"] == "InService"
         assert sagemaker_e2e.endpoints[name]["EndpointConfigName"].startswith(f"{name}-v2-")
@@ -199,13 +217,10 @@ def test_the_second_deploy_creates_staging_again_and_updates_production_in_place
         "s3://acme-churn-mlops/data-capture/"
     )
     staging = _calls(sagemaker_e2e, JOB_ROLES["deploy-staging"])
-    assert staging[("sagemaker", "UpdateEndpoint")] == 0  # removed after deploy-1
-    assert staging[("sagemaker", "CreateEndpoint")] == 2
+    assert staging[("sagemaker", "CreateEndpoint")] == 2  # deploy-1, deploy-3
+    assert staging[("sagemaker", "UpdateEndpoint")] == 1  # deploy-2
+    assert staging[("sagemaker", "CreateEndpointConfig")] == 2  # v1, v2: none in deploy-3
     assert staging[("sagemaker", "DeleteEndpoint")] == 1
-    # The monitoring schedule is unchanged by a new model version: described, left alone.
-    production_calls = _calls(sagemaker_e2e, JOB_ROLES["deploy-production"])
-    assert production_calls[("sagemaker", "CreateMonitoringSchedule")] == 1
-    assert production_calls[("sagemaker", "UpdateMonitoringSchedule")] == 0
     assert any(a.startswith("churn-production") for a in sagemaker_e2e.alarms)
     (target,) = [t for t in sagemaker_e2e.scalable_targets if "churn-production" in t["ResourceId"]]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
@@ -247,15 +262,17 @@ def test_the_toolkit_is_installed_once_per_extras_and_restored_in_later_jobs(
 ) -> None:
     """Every job has its own runner temp folder (no shared SMGHA_VENV), as on GitHub-hosted
     runners: the root action installs in the first build's test job (extras sdk) and in the
-    first resolve job (core), saves each venv with actions/cache, and the seven later jobs
+    first resolve job (core), saves each venv with actions/cache, and the ten later jobs
     that need a toolkit restore it instead of installing."""
-    for name in ("build-1", "deploy-1", "build-2", "deploy-2"):
+    for name in RUNS:
         _run(sagemaker_e2e, name)
     text = "\n".join(run.text for run in sagemaker_e2e.runs.values())
     saved = re.findall(r"Cache saved with key: (smgha-toolkit-\S+)", text)
     restored = re.findall(r"Cache restored from key: (smgha-toolkit-\S+)", text)
     assert len(saved) == 2 and saved[0].endswith("-sdk") and saved[1].endswith("-none"), saved
-    assert sorted(restored) == sorted([saved[0]] * 3 + [saved[1]] * 4), restored
+    # sdk: build-1's build job, build-2's two; core: deploy-1's two, deploy-2's three (with
+    # Remove staging), deploy-3's two.
+    assert sorted(restored) == sorted([saved[0]] * 3 + [saved[1]] * 7), restored
     assert len(re.findall(r"smgha: installing ", text)) == 2
 
 

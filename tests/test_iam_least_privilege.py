@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.sagemaker_run import JOB_ROLES, VARIABLES, SageMakerRun
+from tests.e2e.sagemaker_run import JOB_ROLES, RUNS, VARIABLES, SageMakerRun
 from tests.iam_execution import execution_requests
 from tests.iam_policies import DEPLOYMENT, DOCUMENTS, EXECUTION_DOCUMENT, execution_role, policies
 from tests.iam_requests import Calls, iam_actions
@@ -100,7 +100,7 @@ def called(result: SageMakerRun, job: str) -> dict[str, set[tuple[str, str]]]:
 
 def _runs_completed(result: SageMakerRun) -> None:
     done = [name for name, run in result.runs.items() if run.returncode == 0]
-    if done != ["build-1", "deploy-1", "build-2", "deploy-2"]:
+    if done != list(RUNS):
         pytest.fail(f"the sagemaker e2e runs did not all succeed ({done}): see its tests")
 
 

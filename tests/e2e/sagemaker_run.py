@@ -15,11 +15,12 @@ The sequence, as a team's first week would go:
   deploy-1  the automatic path: workflow_run of that build (head_sha C1, while main is C2).
             resolve finds v1 through oidc-auth and the registry, the deploy checks out C1
             (C2's payloads are gone: checking out main would fail the smoke test), staging,
-            then production once the reviewer approved (harness.Reviewer), then staging is
-            removed (REMOVE_STAGING_AFTER_PROMOTION=true; its endpoint config is kept).
+            then production once the reviewer approved (harness.Reviewer).
   build-2   push (commit C3 restores the payloads): v2, judged against v1
-  deploy-2  by hand (workflow_dispatch) with v2's exact ARN, the removal off again: staging
-            created anew, production updated in place
+  deploy-2  by hand (workflow_dispatch) with v2's exact ARN: both endpoints updated in place,
+            then staging removed (REMOVE_STAGING_AFTER_PROMOTION=true; its config is kept)
+  deploy-3  the same by hand again, the removal off: staging created anew on its kept
+            endpoint config (as a rollback would be), production already on v2
 Everything is kept: each act log, each recorded AWS call with the role that made it and when,
 the reviewer's decisions, GitHub's runner rules applied to every run, and the final state.
 """
@@ -61,6 +62,8 @@ JOB_ROLES = {
     "deploy-staging": VARIABLES["AWS_DEPLOY_STAGING_ROLE_ARN"],
     "deploy-production": VARIABLES["AWS_DEPLOY_PRODUCTION_ROLE_ARN"],
 }
+# The act runs, in order (see the module's docstring).
+RUNS = ("build-1", "deploy-1", "build-2", "deploy-2", "deploy-3")
 # The evaluation metrics of the two builds (scripted: the local-backend run proves the ML).
 METRICS = [
     {"accuracy": 0.86, "precision": 0.74, "recall": 0.62, "f1": 0.67, "auc": 0.9},
@@ -254,16 +257,13 @@ def run(folder: Path) -> SageMakerRun:
     result = SageMakerRun(folder)
     with stage(result, VARIABLES, _seed) as where:
         repo = where.repo
-        for number, name in enumerate(("build-1", "deploy-1", "build-2", "deploy-2"), start=1):
+        for number, name in enumerate(RUNS, start=1):
             event, workflow = "push", "model-build.yml"
             inputs: dict[str, str] = {}
             payload = None
             if name == "build-1":
                 result.commits["C1"] = harness.git(repo, "rev-parse", "HEAD")
             elif name == "deploy-1":  # main moved on; the event names the build's commit
-                # The team turns on staging's removal after a promotion: deploy-1 removes
-                # staging, deploy-2 (with it off again) must create it anew and keep it.
-                where.variables["REMOVE_STAGING_AFTER_PROMOTION"] = "true"
                 harness.git(repo, "rm", "-q", "tests/payloads.csv")
                 harness.git(repo, "commit", "-q", "-m", "Move the smoke-test payloads")
                 result.commits["C2"] = harness.git(repo, "rev-parse", "HEAD")
@@ -273,7 +273,10 @@ def run(folder: Path) -> SageMakerRun:
                 harness.git(repo, "revert", "--no-edit", "HEAD")
                 result.commits["C3"] = harness.git(repo, "rev-parse", "HEAD")
             else:
-                where.variables["REMOVE_STAGING_AFTER_PROMOTION"] = "false"
+                # The team turns staging's removal on for deploy-2 and off again for deploy-3,
+                # which must create staging anew on the endpoint config deploy-2 kept.
+                removal = "true" if name == "deploy-2" else "false"
+                where.variables["REMOVE_STAGING_AFTER_PROMOTION"] = removal
                 event, workflow = "workflow_dispatch", "model-deploy.yml"
                 inputs = {"model-package-arn": result.arns.get("build-2", "")}
             act = where.act(name, 1000 + number, event, workflow, inputs, payload)
