@@ -44,6 +44,10 @@ def test_the_first_build_registers_and_approves_v1(sagemaker_e2e: SageMakerRun) 
         assert f"{step}: Succeeded" in run.text, step
     assert "::set-output:: decision=approved" in run.text
     assert "1 passed" in run.text  # the consumer's own tests ran first
+    # Each step's time and cost (the double's scripted 120 s and 600 s, at the shipped prices).
+    assert "| PreprocessData | 1 × ml.m5.xlarge | 120 s | 120 s | – | $0.0077 |" in run.text
+    assert "| TrainModel | 1 × ml.m5.xlarge | 600 s | 600 s | spot: off | $0.0383 |" in run.text
+    assert "| **Total** |  |  |  |  | **$0.0537** |" in run.text
     build = _calls(sagemaker_e2e, JOB_ROLES["build"])
     assert build[("sagemaker", "CreatePipeline")] == 1
     assert build[("sagemaker", "StartPipelineExecution")] >= 1
