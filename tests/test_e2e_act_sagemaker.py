@@ -160,6 +160,11 @@ def test_the_second_deploy_updates_both_endpoints_in_place(sagemaker_e2e: SageMa
     assert "Updating churn-staging: churn-staging-v1-" in run.text
     assert "Updating churn-production: churn-production-v1-" in run.text
     assert f"::set-output:: previous-model-package-arn={sagemaker_e2e.arns['build-1']}" in run.text
+    # The deploy summary's costs: production's 2 × ml.m5.large before and after, and the canary's
+    # waits with both fleets up, at the shipped table's prices (named in the summary).
+    assert "| Hourly cost | $0.2300 an hour ($167.90 a month) | $0.2300 an hour ($167.90 a month) |" in run.text  # fmt: skip
+    assert "| Blue/green window | – | at least $0.0268 (420 s of waits, both fleets) |" in run.text
+    assert "prices (USD, on-demand): the project's table" in run.text
     # The monitoring schedule is unchanged by a new model version: described, left alone.
     production_calls = _calls(sagemaker_e2e, JOB_ROLES["deploy-production"])
     assert production_calls[("sagemaker", "CreateMonitoringSchedule")] == 1
