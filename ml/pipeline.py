@@ -40,9 +40,8 @@ Things to know before editing:
 
 from __future__ import annotations
 
-import functools
-
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
