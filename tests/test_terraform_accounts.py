@@ -89,6 +89,7 @@ STAGING_PROVIDER = {
     "aws_iam_role.staging_execution",
     "aws_iam_role_policy.staging_hosting_execution",
     "aws_iam_role_policy.staging_bucket_key",
+    "aws_iam_role_policy.deploy_staging_price_list",  # price_list_api
 }
 PRODUCTION_PROVIDER = {
     "data.aws_caller_identity.production",
@@ -99,6 +100,7 @@ PRODUCTION_PROVIDER = {
     "aws_iam_role.production_execution",
     "aws_iam_role_policy.production_hosting_execution",
     "aws_iam_role_policy.production_bucket_key",
+    "aws_iam_role_policy.deploy_production_price_list",  # price_list_api
     # The drift alarms notify from the production endpoint's account.
     "aws_kms_key.alarms",
     "aws_kms_alias.alarms",
