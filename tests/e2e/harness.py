@@ -553,6 +553,12 @@ def run_act(
             "SMGHA_E2E_REPO": str(repo),
             # One artifact store per run, as GitHub keeps artifacts per workflow run.
             "SMGHA_E2E_ARTIFACTS": str(log.with_suffix(".artifacts")),
+            # The jobs' venvs copy their files from uv's cache rather than hard-link them. On
+            # this machine another pytest worker's act run hard-links the same cached wheels
+            # meanwhile, which changes the inodes' ctime, and the cache save's tar then fails
+            # with "file changed as we read it" (seen in a CI run). No job of another run
+            # shares a GitHub runner's uv cache, so this is the test machine's race only.
+            "UV_LINK_MODE": "copy",
             **env,
         },
         inputs=inputs,
