@@ -63,7 +63,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _checked(arguments: argparse.Namespace) -> tuple[str, str, int]:
     """backend, region, timeout in seconds; InputError names the flag."""
-    from smgha.inputs import aws_region, choice, whole_number
+    from smgha.inputs import aws_region, choice, known_sagemaker_region, whole_number
     from smgha.resources.names import sagemaker_name
 
     backend = choice("backend", arguments.backend, ("sagemaker", "local"))
@@ -72,9 +72,9 @@ def _checked(arguments: argparse.Namespace) -> tuple[str, str, int]:
         sagemaker_name("if-serving", arguments.if_serving)
     env = os.environ
     region = arguments.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
-    if backend == "sagemaker" and not region:
-        raise InputError("region", "no region given", "Fix: --region us-east-1 (or AWS_REGION).")
-    if region:
+    if backend == "sagemaker":
+        known_sagemaker_region(region)
+    elif region:  # the local backend's ARNs carry it
         aws_region("region", region)
     minutes = whole_number("timeout-minutes", arguments.timeout_minutes, 1, MAX_TIMEOUT_MINUTES)
     return backend, region or "us-east-1", minutes * 60

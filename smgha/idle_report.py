@@ -304,14 +304,6 @@ def gather(
     return IdleReport(region, days, end, tuple(usages), prices.describe())
 
 
-def delete_endpoints(clients: AwsClients, names: Sequence[str]) -> None:
-    """DeleteEndpoint of each; their endpoint configs and models stay, so the next deploy (or
-    CreateEndpoint with the same config) brings an endpoint back."""
-    for name in names:
-        with aws_errors("DeleteEndpoint", f"endpoint {name}"):
-            clients.sagemaker.delete_endpoint(EndpointName=name)
-
-
 # ---- the report -------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from smgha.errors import InputError, StageError
+from smgha.inputs import known_sagemaker_region
 
 Clock = Callable[[], dt.datetime]
 
@@ -97,30 +98,6 @@ def checked_days(text: str) -> int:
     return int(text)
 
 
-def checked_region(region: str) -> str:
-    """`region` if botocore knows SageMaker there (any partition), else an InputError."""
-    import boto3
-
-    if not region:
-        raise InputError("region", "no region given", "Fix: --region us-east-1 (or AWS_REGION).")
-    session = boto3.Session()
-    known = {
-        name
-        for partition in session.get_available_partitions()
-        for name in session.get_available_regions("sagemaker", partition_name=partition)
-    }
-    if region not in known:
-        import botocore
-
-        raise InputError(
-            "region",
-            f"{region[:40]!r} is not a region SageMaker is offered in",
-            f"botocore {botocore.__version__} knows it in {len(known)} regions (a region newer "
-            "than botocore needs a newer botocore).",
-        )
-    return region
-
-
 def check_flags(arguments: argparse.Namespace) -> None:
     if arguments.delete and not arguments.yes:
         raise InputError(
@@ -159,7 +136,7 @@ def run(arguments: argparse.Namespace, stdout: TextIO, clock: Clock = _now) -> i
         return run_issue(arguments, stdout)
     try:
         days = checked_days(arguments.days)
-        region = checked_region(
+        region = known_sagemaker_region(
             arguments.region
             or os.environ.get("AWS_REGION", "")
             or os.environ.get("AWS_DEFAULT_REGION", "")
@@ -170,8 +147,9 @@ def run(arguments: argparse.Namespace, stdout: TextIO, clock: Clock = _now) -> i
         return 2
     from smgha.aws_session import aws_session
     from smgha.backends.aws.client import AwsClients
+    from smgha.backends.aws.hosting import SageMakerHosting
     from smgha.backends.aws.price_list import GetProducts
-    from smgha.idle_report import delete_endpoints, gather, render
+    from smgha.idle_report import gather, render
     from smgha.resources.price_list import prices_for
     from smgha.runner import Runner
 
@@ -191,11 +169,14 @@ def run(arguments: argparse.Namespace, stdout: TextIO, clock: Clock = _now) -> i
     if arguments.delete and arguments.yes:
         # SageMaker endpoint names are case-insensitive (alarmed_endpoint_name's docstring).
         prefixes = tuple(p.lower() for p in arguments.delete_prefix)
+        # DeleteEndpoint: the endpoint configs and models stay, so the next deploy (or
+        # CreateEndpoint with the same config) brings an endpoint back.
+        hosting = SageMakerHosting(clients)
         try:  # one by one: the report then says which were deleted before a failure
             for usage in report.idle:
                 if prefixes and not usage.name.lower().startswith(prefixes):
                     continue
-                delete_endpoints(clients, [usage.name])
+                hosting.delete_endpoint(usage.name)
                 deleted.append(usage.name)
         except StageError as error:
             failure = error

@@ -197,6 +197,30 @@ def aws_region(input_name: str, text: str, hint: str = "E.g. us-east-1.") -> str
 # character rule of a bare bucket name, s3_uri checks a whole URI.
 
 
+def known_sagemaker_region(region: str) -> str:
+    """`region` (a CLI's --region) if botocore knows SageMaker there (any partition), else an
+    InputError naming `region`."""
+    import boto3
+    import botocore
+
+    if not region:
+        raise InputError("region", "no region given", "Fix: --region us-east-1 (or AWS_REGION).")
+    session = boto3.Session()
+    known = {
+        name
+        for partition in session.get_available_partitions()
+        for name in session.get_available_regions("sagemaker", partition_name=partition)
+    }
+    if region not in known:
+        raise InputError(
+            "region",
+            f"{region[:40]!r} is not a region SageMaker is offered in",
+            f"botocore {botocore.__version__} knows it in {len(known)} regions (a region newer "
+            "than botocore needs a newer botocore).",
+        )
+    return region
+
+
 def s3_uri(input_name: str, text: str, example: str = "s3://my-bucket/prefix") -> str:
     """An s3://bucket/key input whose bucket keeps S3's naming rules and whose key stays
     below its bucket (smgha/s3_names.py); InputError naming the input otherwise."""

@@ -79,28 +79,27 @@ def step_times(steps: list[StepRecord], jobs: StepJobs, backend: str) -> list[St
     not described (no such job) is left out."""
     records = []
     for step in steps:
-        for kind, why in NOT_READ.items():
+        for kind in (*NOT_READ, TRAINING_JOB, PROCESSING_JOB, TUNING_JOB):
             arn = (step.metadata.get(kind) or {}).get("Arn")
-            if arn:
-                records.append(not_read_record(step.name, kind, str(arn), why, backend))
-        training = (step.metadata.get(TRAINING_JOB) or {}).get("Arn")
-        if training:
-            described = jobs.describe_training_job(str(training))
-            if described is not None:
-                records.append(
-                    training_time.record_of(step.name, described, backend, step.cache_hit_from)
-                )
-        processing = (step.metadata.get(PROCESSING_JOB) or {}).get("Arn")
-        if processing:
-            described = jobs.describe_processing_job(str(processing))
-            if described is not None:
-                records.append(
-                    processing_record(step.name, described, backend, step.cache_hit_from)
-                )
-        tuning = (step.metadata.get(TUNING_JOB) or {}).get("Arn")
-        if tuning:
-            records.append(_tuning(step, str(tuning), jobs, backend))
+            record = _record(step, kind, str(arn), jobs, backend) if arn else None
+            if record is not None:
+                records.append(record)
     return records
+
+
+def _record(step: StepRecord, kind: str, arn: str, jobs: StepJobs, backend: str) -> StepTime | None:
+    """The record of the step's job of `kind` (None: no such job)."""
+    if kind in NOT_READ:
+        return not_read_record(step.name, kind, arn, NOT_READ[kind], backend)
+    if kind == TUNING_JOB:
+        return _tuning(step, arn, jobs, backend)
+    if kind == TRAINING_JOB:
+        described, record_of = jobs.describe_training_job(arn), training_time.record_of
+    else:
+        described, record_of = jobs.describe_processing_job(arn), processing_record
+    return (
+        None if described is None else record_of(step.name, described, backend, step.cache_hit_from)
+    )
 
 
 def _tuning(step: StepRecord, arn: str, jobs: StepJobs, backend: str) -> StepTime:
