@@ -281,13 +281,7 @@ def test_against_the_double_the_removal_waits_out_deleting_and_the_name_is_taken
     from tests.e2e import harness
     from tests.e2e.aws_double import Double
 
-    (tmp_path / "model.tar.gz").write_bytes(b"not read: no endpoint is invoked")
-    double = harness.AwsDouble(
-        tmp_path,
-        jwks_url="http://127.0.0.1:9/.well-known/jwks",
-        model_artifact=tmp_path / "model.tar.gz",
-        metrics=[{"accuracy": 0.9}],
-    ).start()
+    double = harness.plain_aws_double(tmp_path)
     try:
         sagemaker = double.client("sagemaker")
         sagemaker.create_model(

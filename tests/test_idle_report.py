@@ -65,13 +65,7 @@ class Account:
 
 @pytest.fixture
 def account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
-    (tmp_path / "model.tar.gz").write_bytes(b"not read: no endpoint is invoked")
-    double = harness.AwsDouble(
-        tmp_path,
-        jwks_url="http://127.0.0.1:9/.well-known/jwks",
-        model_artifact=tmp_path / "model.tar.gz",
-        metrics=[{"accuracy": 0.9}],
-    ).start()
+    double = harness.plain_aws_double(tmp_path)
     try:
         sagemaker, cloudwatch = double.client("sagemaker"), double.client("cloudwatch")
         sagemaker.create_model(

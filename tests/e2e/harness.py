@@ -758,6 +758,19 @@ class AwsDouble:
         return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", **credentials)
 
 
+def plain_aws_double(folder: Path) -> AwsDouble:
+    """A started double for tests that invoke no endpoint and exchange no OIDC token (the idle
+    report, the endpoint removal): a placeholder model artifact, an unreachable JWKS."""
+    artifact = folder / "model.tar.gz"
+    artifact.write_bytes(b"not read: no endpoint is invoked")
+    return AwsDouble(
+        folder,
+        jwks_url="http://127.0.0.1:9/.well-known/jwks",
+        model_artifact=artifact,
+        metrics=[{"accuracy": 0.9}],
+    ).start()
+
+
 def smgha(*args: str, state_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     """The toolkit CLI on the e2e state folder."""
     return subprocess.run(
